@@ -1,0 +1,75 @@
+# k8s-netlab: `make help` lists the targets.
+LAB ?= ci-debian12
+PY  ?= .venv/bin/python
+PYTEST ?= $(PY) -m pytest
+E2E_WORKERS ?= 4
+
+.DEFAULT_GOAL := help
+.PHONY: help setup box validate render lab up provision plan status destroy sweep \
+        lint unit integration e2e test nightly bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  LAB=$(LAB) (labs/<LAB>.yaml; the guide's lab is LAB=guide-centos7)"
+
+setup: ## install Debian packages and the Python environment (.venv)
+	scripts/setup-host
+
+box: ## build (or reuse) the offline Debian 12 box and add it to vagrant
+	$(PY) -m lab box
+
+validate: ## validate every lab file
+	$(PY) -m lab validate labs/*.yaml
+
+render: ## render LAB's files under .lab/LAB/
+	$(PY) -m lab render $(LAB)
+
+lab: ## bring LAB up and provision it (the main job)
+	$(PY) -m lab up $(LAB)
+	$(PY) -m lab provision $(LAB)
+
+up: ## bring LAB's nodes up (no provisioning)
+	$(PY) -m lab up $(LAB)
+
+provision: ## provision the running LAB (idempotent)
+	$(PY) -m lab provision $(LAB)
+
+plan: ## print every node's provisioning plan (dry run, touches no VM)
+	$(PY) -m lab plan $(LAB)
+
+status: ## show LAB's nodes
+	$(PY) -m lab status $(LAB)
+
+destroy: ## destroy LAB and everything it created in libvirt
+	$(PY) -m lab destroy $(LAB)
+
+sweep: ## remove LAB's leftovers from libvirt (by prefix)
+	$(PY) -m lab sweep $(LAB)
+
+lint: ## ruff, mypy --strict on lab/ and provision/, import contracts
+	$(PY) -m ruff check lab provision e2e tests bench
+	$(PY) -m mypy
+	.venv/bin/lint-imports
+
+unit: lint ## fast inner loop: lint + unit tests (no VMs)
+	$(PYTEST) -q -n 2 tests/unit
+
+integration: ## the harness on real VMs: box, lifecycle, snapshot, sweep, provisioning
+	$(PYTEST) -v -p no:randomly tests/integration
+
+e2e: ## the network-model suite against LAB (attaches to a running lab, else creates one)
+	$(PYTEST) e2e -n $(E2E_WORKERS) --lab $(LAB)
+
+test: unit integration ## everything CI runs: unit, integration, then the nightly on the CI lab
+	$(MAKE) nightly LAB=ci-debian12
+
+nightly: ## sweep, up, provision, e2e, disruptive faults, artifacts, destroy
+	$(PY) -m lab nightly $(LAB)
+
+bench: ## benchmarks: parallel vs serial up, provisioning, e2e -n 4 vs -n 0
+	$(PY) bench/bench_up.py $(LAB)
+	$(PY) bench/bench_provision.py $(LAB)
+	$(PY) bench/bench_e2e.py $(LAB)
+
+clean: ## remove rendered state (not the box cache)
+	rm -rf .lab

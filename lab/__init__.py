@@ -1,0 +1,1 @@
+"""k8s-netlab: the lab harness (config, rendering, lifecycle) and its pytest plugin."""

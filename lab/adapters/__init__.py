@@ -1,0 +1,1 @@
+"""The only code with side effects: local processes, vagrant, libvirt, ssh, kubectl, netns."""

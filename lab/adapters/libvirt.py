@@ -1,0 +1,162 @@
+"""libvirt-python: what the lab owns in libvirt (by name prefix), leak sweeps, and faults."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import libvirt
+
+log = logging.getLogger(__name__)
+
+URI = "qemu:///system"
+
+
+@dataclass(frozen=True)
+class LabObjects:
+    domains: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()  # "pool/volume"
+    networks: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.domains or self.volumes or self.networks)
+
+    def __str__(self) -> str:
+        parts = [
+            f"{kind}: {', '.join(names)}"
+            for kind, names in (
+                ("domains", self.domains),
+                ("volumes", self.volumes),
+                ("networks", self.networks),
+            )
+            if names
+        ]
+        return "; ".join(parts) or "nothing"
+
+
+def _silence_libvirt_errors() -> None:
+    # libvirt prints every error to stderr by default; we raise them instead.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+@contextmanager
+def connect(uri: str = URI) -> Iterator[libvirt.virConnect]:
+    _silence_libvirt_errors()
+    conn = libvirt.open(uri)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def list_lab_objects(prefix: str, uri: str = URI) -> LabObjects:
+    with connect(uri) as conn:
+        domains = sorted(d.name() for d in conn.listAllDomains() if d.name().startswith(prefix))
+        networks = sorted(n.name() for n in conn.listAllNetworks() if n.name().startswith(prefix))
+        volumes = []
+        for pool in conn.listAllStoragePools():
+            if not pool.isActive():
+                continue
+            pool.refresh(0)
+            volumes += [
+                f"{pool.name()}/{v.name()}"
+                for v in pool.listAllVolumes()
+                if v.name().startswith(prefix)
+            ]
+    return LabObjects(tuple(domains), tuple(sorted(volumes)), tuple(networks))
+
+
+def sweep(prefix: str, uri: str = URI) -> LabObjects:
+    """Remove every domain (with its snapshots), volume and network whose name has `prefix`."""
+    if not re.match(r"^netlab-[a-z0-9-]+-$", prefix):
+        raise ValueError(f"refusing to sweep with prefix {prefix!r}: not a lab prefix")
+    found = list_lab_objects(prefix, uri)
+    with connect(uri) as conn:
+        for name in found.domains:
+            dom = conn.lookupByName(name)
+            if dom.isActive():
+                dom.destroy()
+            for snap in dom.listAllSnapshots():
+                snap.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+            dom.undefineFlags(
+                libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+            )
+        for qualified in found.volumes:
+            pool_name, vol_name = qualified.split("/", 1)
+            conn.storagePoolLookupByName(pool_name).storageVolLookupByName(vol_name).delete(0)
+        for name in found.networks:
+            net = conn.networkLookupByName(name)
+            if net.isActive():
+                net.destroy()
+            net.undefine()
+    if found:
+        log.info("swept %s", found)
+    return found
+
+
+# --- domain state and faults -----------------------------------------------------------------
+
+STATE_NAMES = {
+    libvirt.VIR_DOMAIN_NOSTATE: "nostate",
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_BLOCKED: "blocked",
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "shutdown",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
+}
+
+
+def domain_state(domain: str, uri: str = URI) -> str:
+    with connect(uri) as conn:
+        state, _reason = conn.lookupByName(domain).state()
+        return STATE_NAMES.get(state, str(state))
+
+
+def suspend(domain: str, uri: str = URI) -> None:
+    with connect(uri) as conn:
+        conn.lookupByName(domain).suspend()
+
+
+def resume(domain: str, uri: str = URI) -> None:
+    with connect(uri) as conn:
+        conn.lookupByName(domain).resume()
+
+
+def hard_reset(domain: str, uri: str = URI) -> None:
+    """Like pressing the reset button: no clean shutdown."""
+    with connect(uri) as conn:
+        conn.lookupByName(domain).reset(0)
+
+
+def _interface_xml(domain: libvirt.virDomain, network: str) -> str:
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(domain.XMLDesc(0))
+    for iface in root.iter("interface"):
+        source = iface.find("source")
+        if source is not None and source.get("network") == network:
+            return ET.tostring(iface, encoding="unicode")
+    raise LookupError(f"domain {domain.name()} has no interface on network {network}")
+
+
+def set_link(domain: str, network: str, up: bool, uri: str = URI) -> None:
+    """Set the link state of the domain's NIC on `network` (other NICs untouched)."""
+    import xml.etree.ElementTree as ET
+
+    with connect(uri) as conn:
+        dom = conn.lookupByName(domain)
+        iface = ET.fromstring(_interface_xml(dom, network))
+        link = iface.find("link")
+        if link is None:
+            link = ET.SubElement(iface, "link")
+        link.set("state", "up" if up else "down")
+        dom.updateDeviceFlags(
+            ET.tostring(iface, encoding="unicode"), libvirt.VIR_DOMAIN_AFFECT_LIVE
+        )

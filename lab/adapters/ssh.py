@@ -1,0 +1,133 @@
+"""Fabric connections to the lab's nodes, built from one `vagrant ssh-config` output.
+
+The user's ~/.ssh/config is never read: every setting comes from the parsed ssh-config.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fabric
+import paramiko
+from invoke.exceptions import CommandTimedOut
+
+from lab.commands import Command, render_remote
+from lab.errors import CommandFailed
+from lab.parse import SshTarget
+from lab.redact import redact
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    node: str
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def connection(target: SshTarget, connect_timeout: int = 20) -> fabric.Connection:
+    config = fabric.Config(ssh_config=paramiko.SSHConfig())  # explicit: no files are read
+    return fabric.Connection(
+        host=target.hostname,
+        user=target.user,
+        port=target.port,
+        config=config,
+        connect_timeout=connect_timeout,
+        connect_kwargs={
+            "key_filename": list(target.identity_files),
+            "look_for_keys": False,
+            "allow_agent": False,
+        },
+    )
+
+
+@dataclass
+class Node:
+    """One node's SSH channel; `run` raises CommandFailed with a command to reproduce it."""
+
+    lab: str
+    name: str
+    target: SshTarget
+    log_file: Path | None = None
+    _conn: fabric.Connection | None = field(default=None, repr=False)
+
+    @property
+    def conn(self) -> fabric.Connection:
+        if self._conn is None:
+            self._conn = connection(self.target)
+        return self._conn
+
+    def reproduce(self, remote: str) -> str:
+        return f"python -m lab ssh {self.lab} {self.name} -- {shlex.quote(remote)}"
+
+    def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult:
+        remote = render_remote(command)
+        return self.run_shell(remote, timeout=timeout, check=check, secrets=command.secrets)
+
+    def run_shell(
+        self, remote: str, timeout: float = 120, check: bool = True, secrets: Iterable[str] = ()
+    ) -> RemoteResult:
+        secrets = tuple(secrets)
+        try:
+            res = self.conn.run(remote, hide=True, warn=True, timeout=timeout, in_stream=False)
+        except CommandTimedOut as exc:
+            self._log(remote, None, exc.result.stdout, exc.result.stderr, secrets)
+            self.close()  # the channel may be wedged; reconnect next time
+            raise CommandFailed(
+                remote,
+                None,
+                exc.result.stdout,
+                exc.result.stderr,
+                where=self.name,
+                reproduce=self.reproduce(remote),
+                secrets=secrets,
+            ) from None
+        except (TimeoutError, OSError, paramiko.SSHException) as exc:
+            self.close()
+            raise CommandFailed(
+                remote,
+                None,
+                "",
+                f"ssh to {self.name} failed: {exc}",
+                where=self.name,
+                reproduce=self.reproduce(remote),
+                secrets=secrets,
+            ) from None
+        result = RemoteResult(self.name, remote, res.exited, res.stdout, res.stderr)
+        self._log(remote, res.exited, res.stdout, res.stderr, secrets)
+        if check and res.exited != 0:
+            raise CommandFailed(
+                remote,
+                res.exited,
+                res.stdout,
+                res.stderr,
+                where=self.name,
+                reproduce=self.reproduce(remote),
+                secrets=secrets,
+            )
+        return result
+
+    def _log(
+        self, remote: str, code: int | None, out: str, err: str, secrets: tuple[str, ...]
+    ) -> None:
+        if self.log_file is None:
+            return
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("a") as f:
+            f.write(redact(f"$ {remote}\n[exit {code}]\n{out}{err}\n", secrets))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,130 @@
+"""`python -m lab ...`: the command line. Errors are messages, not tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+
+from lab import paths
+from lab.config import Lab, LabError, load_lab
+from lab.errors import CommandFailed, LabStateError
+from lab.waits import WaitTimeout
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def load(name: str, host_check: bool = True) -> Lab:
+    from lab.adapters.host import probe_host_networks
+
+    host_networks = probe_host_networks() if host_check else ()
+    return load_lab(paths.resolve_lab_path(name), host_networks)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for name in args.lab:
+        try:
+            lab = load(name, host_check=not args.no_host_check)
+        except LabError as exc:
+            failed += 1
+            console.print(f"[red]{exc.source}: {len(exc.problems)} problem(s)[/red]")
+            for problem in exc.problems:
+                console.print(f"  - {problem}", markup=False)
+            continue
+        out.print(f"{lab.source}: ok ({len(lab.nodes)} nodes: {', '.join(lab.node_names)})")
+    return 2 if failed else 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from lab import lifecycle
+
+    lab = load(args.lab)
+    written = lifecycle.render(lab)
+    for path in written:
+        out.print(str(path))
+    return 0
+
+
+def _lab_cmd(fn_name: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        from lab import lifecycle
+
+        lab = load(args.lab)
+        result: int = getattr(lifecycle, fn_name)(lab, args)
+        return result
+
+    return handler
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check lab files; print every problem")
+    p.add_argument("lab", nargs="+", help="lab name (labs/NAME.yaml) or path")
+    p.add_argument(
+        "--no-host-check",
+        action="store_true",
+        help="skip the overlap check against this host's interfaces",
+    )
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("render", help="write the rendered files under .lab/<lab>/")
+    p.add_argument("lab")
+    p.set_defaults(func=cmd_render)
+
+    for name, help_text in [
+        ("up", "bring every node up in parallel (and build the box if the lab builds one)"),
+        ("status", "show each node's state"),
+        ("ssh-config", "print the lab's ssh-config (one call for all nodes)"),
+        ("halt", "shut every node down"),
+        ("destroy", "destroy the lab, even when .vagrant/ is gone; leaves no libvirt objects"),
+        ("sweep", "remove every libvirt domain, volume and network carrying the lab's prefix"),
+    ]:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("lab")
+        p.set_defaults(func=_lab_cmd(name.replace("-", "_")))
+    p = sub.add_parser("snapshot", help="save or restore a snapshot of every node")
+    p.add_argument("action", choices=["save", "restore", "list", "delete"])
+    p.add_argument("lab")
+    p.add_argument("name", nargs="?", default="")
+    p.set_defaults(func=_lab_cmd("snapshot"))
+    p = sub.add_parser("ssh", help="open a shell (or run a command) on a node")
+    p.add_argument("lab")
+    p.add_argument("node")
+    p.add_argument("remote", nargs=argparse.REMAINDER, help="command to run")
+    p.set_defaults(func=_lab_cmd("ssh"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        code: int = args.func(args)
+        return code
+    except LabError as exc:
+        console.print(f"[red]{exc.source}: {len(exc.problems)} problem(s)[/red]")
+        for problem in exc.problems:
+            console.print(f"  - {problem}", markup=False)
+        return 2
+    except (CommandFailed, LabStateError, WaitTimeout) as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""Orchestration: wires the pure core to the adapters (render, up, status, snapshot, destroy)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from lab import paths
+from lab.adapters import libvirt as lv
+from lab.adapters import sandbox
+from lab.adapters.host import probe_host_facts
+from lab.adapters.ssh import Node as SshNode
+from lab.adapters.vagrant import BoundedVagrant
+from lab.config import Lab
+from lab.errors import CommandFailed, LabStateError
+from lab.hypervisor import HypervisorChoice, choose_hypervisor
+from lab.parse import MachineState, SshTarget, parse_ssh_config
+from lab.render import render_lab_files
+
+log = logging.getLogger(__name__)
+console = Console(stderr=True, highlight=False)
+
+UP_LINE = re.compile(r"^==> (?P<node>[\w.-]+): (?P<msg>.*)$")
+
+
+def hypervisor(lab: Lab) -> HypervisorChoice:
+    return choose_hypervisor(lab.vm.hypervisor, probe_host_facts())
+
+
+def render(lab: Lab) -> list[Path]:
+    """Write every rendered file under .lab/<lab>/; returns the paths written."""
+    upstream = None
+    if lab.pod_network.flannel is not None:
+        from lab.adapters.fetch import fetch_pinned
+
+        fl = lab.pod_network.flannel
+        upstream = fetch_pinned(fl.manifest_url, fl.manifest_sha256).decode()
+    choice = hypervisor(lab)
+    if choice.warning:
+        log.warning("%s", choice.warning)
+    state = paths.state_dir(lab.name)
+    state.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in render_lab_files(lab, choice, upstream).items():
+        path = state / name
+        path.write_text(content)
+        written.append(path)
+    return written
+
+
+class Progress:
+    """One line per vagrant event, prefixed with elapsed time and the node it concerns."""
+
+    def __init__(self, label: str) -> None:
+        self.start = time.monotonic()
+        self.label = label
+
+    def __call__(self, line: str) -> None:
+        m = UP_LINE.match(line)
+        if m:
+            elapsed = time.monotonic() - self.start
+            console.print(
+                f"[dim]{elapsed:6.1f}s[/dim] {self.label} [bold]{m['node']}[/bold]: {m['msg']}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+class Runtime:
+    """A lab's live side: vagrant, libvirt and ssh for one lab definition."""
+
+    def __init__(self, lab: Lab, on_line: Callable[[str], None] | None = None) -> None:
+        self.lab = lab
+        self.state = paths.state_dir(lab.name)
+        self.logs = self.state / "logs"
+        self.vagrant = BoundedVagrant(lab.name, self.logs / "vagrant.log", on_line)
+        self._nodes: dict[str, SshNode] | None = None
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """libvirt reachable (inside the lab namespace where needed), files rendered."""
+        sandbox.prepare()
+        render(self.lab)
+        if self.lab.vm.box_build:
+            from lab import box
+
+            box.ensure_box(self.lab)
+
+    def domain(self, node: str) -> str:
+        return f"{self.lab.prefix}{node}"
+
+    @property
+    def private_network(self) -> str:
+        return f"{self.lab.prefix}priv"
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def up(self, parallel: bool = True, keep_on_failure: bool = False) -> float:
+        """Bring every node up; on failure (or Ctrl-C) sweep what was half-created."""
+        start = time.monotonic()
+        budget = self.lab.vm.boot_timeout_s + 120 * len(self.lab.nodes)
+        try:
+            with self.vagrant.budget(budget):
+                self.vagrant.up_all(parallel)
+        except BaseException:
+            if not keep_on_failure:
+                log.warning(
+                    "up failed: removing what it created (log: %s)", self.logs / "vagrant.log"
+                )
+                self.sweep()
+            raise
+        self.refresh_ssh_config()
+        return time.monotonic() - start
+
+    def states(self) -> dict[str, MachineState]:
+        return self.vagrant.machine_states()
+
+    def expect_running(self) -> None:
+        states = self.states()
+        down = [f"{n}: {s.state}" for n, s in states.items() if s.state != "running"]
+        if down or not states:
+            raise LabStateError(
+                f"lab {self.lab.name} is not running ({', '.join(down) or 'no machines'}); "
+                f"run `make lab LAB={self.lab.name}`"
+            )
+
+    def halt(self) -> None:
+        with self.vagrant.budget(300):
+            self.vagrant.halt_all()
+
+    def destroy(self) -> lv.LabObjects:
+        """vagrant destroy (if it still knows the machines), then sweep by prefix."""
+        self.close()
+        if (self.state / ".vagrant").exists():
+            try:
+                with self.vagrant.budget(300):
+                    self.vagrant.destroy_all()
+            except CommandFailed as exc:
+                log.warning("vagrant destroy failed (%s); sweeping by prefix", exc.exit_code)
+        swept = self.sweep()
+        shutil.rmtree(self.state / ".vagrant", ignore_errors=True)
+        (self.state / "ssh-config").unlink(missing_ok=True)
+        return swept
+
+    def sweep(self) -> lv.LabObjects:
+        self.close()
+        return lv.sweep(self.lab.prefix)
+
+    def leftovers(self) -> lv.LabObjects:
+        return lv.list_lab_objects(self.lab.prefix)
+
+    def reload(self, node: str) -> None:
+        self.close()
+        with self.vagrant.budget(self.lab.vm.boot_timeout_s + 120):
+            self.vagrant.reload_node(node)
+        self.refresh_ssh_config()
+
+    def snapshot_save(self, name: str) -> None:
+        self.close()
+        with self.vagrant.budget(300):
+            self.vagrant.snapshot_save_all(name)
+
+    def snapshot_restore(self, name: str) -> None:
+        self.close()
+        with self.vagrant.budget(600):
+            self.vagrant.snapshot_restore_all(name)
+        self.refresh_ssh_config()
+
+    def snapshot_list(self) -> str:
+        with self.vagrant.budget(60):
+            return self.vagrant.snapshot_list_all()
+
+    def snapshot_delete(self, name: str) -> None:
+        with self.vagrant.budget(120):
+            self.vagrant.snapshot_delete_all(name)
+
+    # -- ssh --------------------------------------------------------------------------------
+
+    def refresh_ssh_config(self) -> dict[str, SshTarget]:
+        self.close()
+        text = self.vagrant._execute(["ssh-config"])
+        targets = parse_ssh_config(text)
+        (self.state / "ssh-config").write_text(text)
+        return targets
+
+    def ssh_targets(self) -> dict[str, SshTarget]:
+        cached = self.state / "ssh-config"
+        if cached.exists():
+            return parse_ssh_config(cached.read_text())
+        return self.refresh_ssh_config()
+
+    def nodes(self) -> dict[str, SshNode]:
+        """name -> SSH channel, in lab order; built from one ssh-config call."""
+        if self._nodes is None:
+            targets = self.ssh_targets()
+            missing = [n for n in self.lab.node_names if n not in targets]
+            if missing:
+                raise LabStateError(f"no ssh-config for {', '.join(missing)}: is the lab up?")
+            self._nodes = {
+                name: SshNode(self.lab.name, name, targets[name], self.logs / f"{name}.log")
+                for name in self.lab.node_names
+            }
+        return self._nodes
+
+    def close(self) -> None:
+        if self._nodes:
+            for node in self._nodes.values():
+                node.close()
+        self._nodes = None
+
+
+# --- CLI verbs (each takes the lab and the parsed arguments, returns an exit code) ---------
+
+
+def _runtime(lab: Lab, progress: bool = False) -> Runtime:
+    rt = Runtime(lab, Progress(lab.name) if progress else None)
+    rt.prepare()
+    return rt
+
+
+def up(lab: Lab, args: argparse.Namespace) -> int:
+    rt = _runtime(lab, progress=True)
+    console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
+    seconds = rt.up()
+    console.print(f"[green]{lab.name} is up[/green] in {seconds:.0f}s")
+    return status(lab, args, rt)
+
+
+def status(lab: Lab, args: argparse.Namespace, rt: Runtime | None = None) -> int:
+    rt = rt or _runtime(lab)
+    for name, st in rt.states().items():
+        print(f"{name:20} {st.state:12} {st.provider}")
+    return 0
+
+
+def ssh_config(lab: Lab, args: argparse.Namespace) -> int:
+    rt = _runtime(lab)
+    print(rt.vagrant._execute(["ssh-config"]), end="")
+    return 0
+
+
+def halt(lab: Lab, args: argparse.Namespace) -> int:
+    _runtime(lab).halt()
+    return 0
+
+
+def destroy(lab: Lab, args: argparse.Namespace) -> int:
+    swept = _runtime(lab).destroy()
+    console.print(f"destroyed {lab.name}; removed from libvirt: {swept}")
+    return 0
+
+
+def sweep(lab: Lab, args: argparse.Namespace) -> int:
+    rt = _runtime(lab)
+    swept = rt.sweep()
+    console.print(f"swept {lab.prefix}*: {swept}")
+    return 0
+
+
+def snapshot(lab: Lab, args: argparse.Namespace) -> int:
+    rt = _runtime(lab)
+    if args.action in ("save", "restore", "delete") and not args.name:
+        raise LabStateError(f"snapshot {args.action} needs a NAME")
+    if args.action == "save":
+        rt.snapshot_save(args.name)
+    elif args.action == "restore":
+        rt.snapshot_restore(args.name)
+    elif args.action == "delete":
+        rt.snapshot_delete(args.name)
+    else:
+        print(rt.snapshot_list(), end="")
+    return 0
+
+
+def ssh(lab: Lab, args: argparse.Namespace) -> int:
+    """Interactive `vagrant ssh` (or one command) from inside the lab's namespace."""
+    rt = _runtime(lab)
+    target = rt.ssh_targets().get(args.node)
+    if target is None:
+        raise LabStateError(f"no node {args.node!r} in the running lab {lab.name}")
+    remote = [a for a in args.remote if a != "--"]
+    argv = [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-i",
+        target.identity_files[0],
+        "-p",
+        str(target.port),
+        f"{target.user}@{target.hostname}",
+        *remote,
+    ]
+    os.execvp("ssh", argv)

@@ -1,0 +1,132 @@
+"""Parsers (pure): vagrant machine-readable output, ssh-config, `ip -j` JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Any
+
+
+def parse_ip_addr_networks(
+    links: Iterable[Mapping[str, Any]], exclude_prefixes: tuple[str, ...] = ()
+) -> tuple[IPv4Network, ...]:
+    """Networks of `ip -j addr` IPv4 addresses, skipping interfaces by name prefix."""
+    nets = []
+    for link in links:
+        if str(link.get("ifname", "")).startswith(exclude_prefixes):
+            continue
+        for addr in link.get("addr_info", []):
+            if addr.get("family") == "inet":
+                nets.append(IPv4Interface(f"{addr['local']}/{addr['prefixlen']}").network)
+    return tuple(dict.fromkeys(nets))
+
+
+def parse_ip_addr_addresses(
+    links: Iterable[Mapping[str, Any]],
+) -> dict[str, tuple[IPv4Address, ...]]:
+    """Interface name -> its IPv4 addresses, from `ip -j addr`."""
+    return {
+        str(link["ifname"]): tuple(
+            IPv4Address(a["local"]) for a in link.get("addr_info", []) if a.get("family") == "inet"
+        )
+        for link in links
+    }
+
+
+# --- vagrant status --machine-readable -------------------------------------------------------
+
+
+class VagrantOutputError(Exception):
+    """Vagrant reported an error inside machine-readable output."""
+
+
+@dataclass(frozen=True)
+class MachineState:
+    name: str
+    state: str  # vagrant's short state: running, shutoff, not_created, paused, ...
+    provider: str
+
+
+def _unescape(text: str) -> str:
+    return text.replace("%!(VAGRANT_COMMA)", ",").replace("\\n", "\n").replace("\\r", "\r")
+
+
+def parse_machine_readable(output: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Lines `timestamp,target,type,data...` -> (target, type, data); raises on `error-exit`."""
+    rows = []
+    for line in output.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split(",")
+        if len(parts) < 3 or not parts[0].isdigit():
+            continue  # not a machine-readable line (plugin warnings and the like)
+        target, kind = parts[1], parts[2]
+        data = tuple(_unescape(p) for p in parts[3:])
+        if kind == "error-exit":
+            raise VagrantOutputError(" ".join(data))
+        rows.append((target, kind, data))
+    return rows
+
+
+def parse_vagrant_status(output: str) -> dict[str, MachineState]:
+    """`vagrant status --machine-readable` -> machine name -> state (in output order)."""
+    states: dict[str, str] = {}
+    providers: dict[str, str] = {}
+    for target, kind, data in parse_machine_readable(output):
+        if not target or not data:
+            continue
+        if kind == "state":
+            states[target] = data[0]
+        elif kind == "provider-name":
+            providers[target] = data[0]
+    return {
+        name: MachineState(name, state, providers.get(name, "")) for name, state in states.items()
+    }
+
+
+# --- vagrant ssh-config ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    host: str  # the Vagrant machine name (ssh-config `Host`)
+    hostname: str
+    port: int
+    user: str
+    identity_files: tuple[str, ...]
+    options: tuple[tuple[str, str], ...] = ()
+
+
+def parse_ssh_config(output: str) -> dict[str, SshTarget]:
+    """A multi-host `vagrant ssh-config` -> machine name -> target. Unknown keys are kept."""
+    blocks: list[tuple[str, list[tuple[str, str]]]] = []
+    for raw in output.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        value = value.strip().strip('"')
+        if key.lower() == "host":
+            blocks.append((value, []))
+        elif blocks:
+            blocks[-1][1].append((key, value))
+    targets = {}
+    for host, pairs in blocks:
+        lowered = {k.lower(): v for k, v in pairs}
+        missing = [k for k in ("hostname", "user", "port") if k not in lowered]
+        if missing:
+            raise ValueError(f"ssh-config for {host!r} lacks {', '.join(missing)}")
+        targets[host] = SshTarget(
+            host=host,
+            hostname=lowered["hostname"],
+            port=int(lowered["port"]),
+            user=lowered["user"],
+            identity_files=tuple(v for k, v in pairs if k.lower() == "identityfile"),
+            options=tuple(
+                (k, v)
+                for k, v in pairs
+                if k.lower() not in ("hostname", "user", "port", "identityfile")
+            ),
+        )
+    return targets

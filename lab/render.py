@@ -1,0 +1,213 @@
+"""Rendering (pure): what Vagrant, kubeadm, kubelet, flannel and the CNI plugins need."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+import yaml
+
+from lab import netmath
+from lab.config import Flannel, Lab, Node
+from lab.hypervisor import HypervisorChoice
+
+CNI_NETWORK_NAME = "netlab"
+CNI_CONFLIST_PATH = "/etc/cni/net.d/10-netlab.conflist"
+CNI_BIN_DIR = "/usr/lib/cni"
+CNI_IPAM_DIR = "/var/lib/cni/networks"
+
+
+# --- Vagrant ---------------------------------------------------------------------------------
+
+
+def render_vagrant(lab: Lab, hv: HypervisorChoice) -> dict[str, Any]:
+    """The JSON the thin Vagrantfile loops over. All IP math happens here, none in Ruby."""
+    private = lab.network.private
+    return {
+        "lab": lab.name,
+        "box": {"name": lab.vm.box, "version": lab.vm.box_version, "url": lab.vm.box_url},
+        "boot_timeout": lab.vm.boot_timeout_s,
+        "libvirt": {
+            **hv.as_libvirt_options(),
+            "default_prefix": lab.prefix,
+            "management_network_name": f"{lab.prefix}mgmt",
+            "management_network_address": str(lab.network.management),
+            "graphics_type": "none",
+            "video_type": "none",
+        },
+        "nodes": [
+            {
+                "name": node.name,
+                "cpus": lab.cpus(node),
+                "memory": lab.memory_mib(node),
+                "private_network": {
+                    "ip": str(node.ip),
+                    "netmask": str(private.netmask),
+                    "libvirt__network_name": f"{lab.prefix}priv",
+                    "libvirt__dhcp_enabled": False,
+                    "libvirt__forward_mode": "none",
+                },
+            }
+            for node in lab.nodes
+        ],
+    }
+
+
+# --- kubeadm / kubelet -----------------------------------------------------------------------
+
+
+def render_kubeadm_init_args(lab: Lab) -> tuple[str, ...]:
+    """`kubeadm init` exactly as the guide runs it, plus `--node-name` (the DNS-1123 hostname)."""
+    k8s, plane = lab.kubernetes, lab.control_plane
+    if k8s is None or plane is None:
+        raise ValueError(f"lab {lab.name!r} has no Kubernetes control plane")
+    args: tuple[str, ...] = (
+        "kubeadm",
+        "init",
+        f"--kubernetes-version={k8s.version}",
+        f"--apiserver-advertise-address={plane.ip}",
+        "--image-repository",
+        k8s.image_repository,
+        f"--service-cidr={k8s.service_cidr}",
+        f"--pod-network-cidr={k8s.pod_network_cidr}",
+        f"--node-name={plane.name}",
+    )
+    if k8s.ignore_preflight_resources:
+        args += ("--ignore-preflight-errors=NumCPU,Mem",)
+    return args
+
+
+def render_kubelet_sysconfig(node: Node) -> str:
+    """/etc/sysconfig/kubelet: make kubelet report the private IP, not the management one."""
+    return f"KUBELET_EXTRA_ARGS=--node-ip={node.ip}\n"
+
+
+# --- flannel ---------------------------------------------------------------------------------
+
+
+def render_flannel_net_conf(cidr: IPv4Network, flannel: Flannel) -> dict[str, Any]:
+    return {"Network": str(cidr), "Backend": {"Type": flannel.backend}}
+
+
+def render_flannel_manifest(lab: Lab, upstream: str) -> str:
+    """The upstream manifest with net-conf `Network` = pod CIDR, `--iface` and our image."""
+    flannel = lab.pod_network.flannel
+    if flannel is None:
+        raise ValueError(f"lab {lab.name!r} does not use flannel")
+    docs = [d for d in yaml.safe_load_all(upstream) if d is not None]
+    patched_cm = patched_ds = 0
+    for doc in docs:
+        if doc.get("kind") == "ConfigMap" and doc["metadata"]["name"] == "kube-flannel-cfg":
+            net_conf = json.loads(doc["data"]["net-conf.json"])
+            net_conf.update(render_flannel_net_conf(lab.pod_network.cidr, flannel))
+            doc["data"]["net-conf.json"] = json.dumps(net_conf, indent=2) + "\n"
+            patched_cm += 1
+        if doc.get("kind") == "DaemonSet" and doc["metadata"]["name"].startswith("kube-flannel"):
+            spec = doc["spec"]["template"]["spec"]
+            for container in [*spec.get("initContainers", []), *spec["containers"]]:
+                container["image"] = flannel.image
+                if container["name"] == "kube-flannel":
+                    args = [a for a in container["args"] if not a.startswith("--iface")]
+                    if not flannel.ip_masq:
+                        args = [a for a in args if a != "--ip-masq"]
+                    container["args"] = [*args, f"--iface={lab.vm.private_nic}"]
+            patched_ds += 1
+    if patched_cm != 1 or patched_ds != 1:
+        raise ValueError(
+            f"upstream flannel manifest: expected one kube-flannel-cfg ConfigMap and one "
+            f"kube-flannel DaemonSet, found {patched_cm} and {patched_ds}"
+        )
+    return yaml.dump_all(docs, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False)
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (the embedded JSON files) as readable `|` blocks, as upstream has."""
+
+
+def _str_block(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_block)
+
+
+# --- host-routes pod network (the CI lab) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    destination: IPv4Network
+    via: IPv4Address
+    device: str
+
+
+def node_pod_subnets(lab: Lab) -> dict[str, IPv4Network]:
+    """Planned per-node pod subnets (host-routes): node i gets the i-th subnet of the CIDR."""
+    pn = lab.pod_network
+    subnets = netmath.node_subnets(pn.cidr, pn.subnet_len, len(lab.nodes))
+    return {node.name: subnet for node, subnet in zip(lab.nodes, subnets, strict=True)}
+
+
+def render_cni_conflist(lab: Lab, node: Node) -> dict[str, Any]:
+    """bridge + host-local with this node's pod subnet, then portmap (as flannel's conflist)."""
+    pn = lab.pod_network
+    subnet = node_pod_subnets(lab)[node.name]
+    return {
+        "cniVersion": pn.cni_version,
+        "name": CNI_NETWORK_NAME,
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": pn.bridge,
+                "isGateway": True,
+                "ipMasq": False,  # pod traffic must leave with the pod's own IP: no NAT
+                "hairpinMode": True,
+                "mtu": pn.mtu,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": str(subnet), "gateway": str(netmath.gateway(subnet))}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "dataDir": CNI_IPAM_DIR,
+                },
+            },
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+
+
+def render_pod_routes(lab: Lab, node: Node) -> tuple[Route, ...]:
+    """Host-gw: a route to every other node's pod subnet via that node's private IP."""
+    subnets = node_pod_subnets(lab)
+    return tuple(
+        Route(subnets[peer.name], peer.ip, lab.vm.private_nic)
+        for peer in lab.nodes
+        if peer.name != node.name
+    )
+
+
+# --- everything `python -m lab render` writes ------------------------------------------------
+
+
+def render_lab_files(
+    lab: Lab, hv: HypervisorChoice, flannel_upstream: str | None
+) -> dict[str, str]:
+    """File name (relative to the lab's state dir) -> content."""
+    files = {"vagrant.json": json.dumps(render_vagrant(lab, hv), indent=2) + "\n"}
+    if lab.kubernetes is not None:
+        files["kubeadm-init.args"] = "\n".join(render_kubeadm_init_args(lab)) + "\n"
+        for node in lab.nodes:
+            files[f"kubelet-{node.name}.sysconfig"] = render_kubelet_sysconfig(node)
+    if lab.pod_network.driver == "flannel" and flannel_upstream is not None:
+        files["kube-flannel.yml"] = render_flannel_manifest(lab, flannel_upstream)
+    if lab.pod_network.driver == "host-routes":
+        for node in lab.nodes:
+            conflist = render_cni_conflist(lab, node)
+            files[f"cni-{node.name}.conflist"] = json.dumps(conflist, indent=2) + "\n"
+            routes = render_pod_routes(lab, node)
+            files[f"routes-{node.name}.txt"] = "".join(
+                f"{r.destination} via {r.via} dev {r.device}\n" for r in routes
+            )
+    return files

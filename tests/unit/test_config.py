@@ -1,0 +1,113 @@
+"""Lab files: the shipped ones are valid; every bad one names the field, the value and the fix."""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import pytest
+
+from lab.config import LabError, load_lab, suggest_dns1123
+
+LABS = Path(__file__).resolve().parents[2] / "labs"
+BAD = Path(__file__).resolve().parents[1] / "data" / "bad-labs"
+BAD_FILES = sorted(BAD.glob("*.yaml"))
+
+
+def expectations(path: Path) -> list[tuple[str, list[str]]]:
+    out = []
+    for line in path.read_text().splitlines():
+        m = re.match(r"# expect: (\S+) :: (.*)$", line)
+        if m:
+            out.append((m[1], m[2].split(" :: ")))
+    return out
+
+
+@pytest.mark.parametrize("name", ["guide-centos7", "ci-debian12"])
+def test_shipped_labs_are_valid(name: str) -> None:
+    lab = load_lab(LABS / f"{name}.yaml")
+    assert lab.name == name
+
+
+def test_at_least_twenty_distinct_bad_lab_files() -> None:
+    assert len(BAD_FILES) >= 20
+    assert all(expectations(p) for p in BAD_FILES), "every bad lab states what it expects"
+
+
+@pytest.mark.parametrize("path", BAD_FILES, ids=[p.stem for p in BAD_FILES])
+def test_bad_lab_is_rejected_naming_field_and_problem(path: Path) -> None:
+    with pytest.raises(LabError) as info:
+        load_lab(path)
+    problems = info.value.problems
+    for field, fragments in expectations(path):
+        matching = [p for p in problems if p.field == field]
+        assert matching, f"no problem names {field}; got: {[str(p) for p in problems]}"
+        text = " ".join(str(p) for p in matching)
+        for fragment in fragments:
+            assert fragment in text, f"{field}: {fragment!r} not in {text!r}"
+
+
+def test_one_file_with_several_problems_reports_all_of_them() -> None:
+    with pytest.raises(LabError) as info:
+        load_lab(BAD / "many-problems.yaml")
+    fields = {p.field for p in info.value.problems}
+    assert {
+        "nodes[0].name",
+        "nodes[1].ip",
+        "nodes[2].ip",
+        "kubernetes.service_cidr",
+        "pod_network.flannel.version",
+        "nodes[0].cpus",
+    } <= fields
+    message = str(info.value)
+    assert "k8s_master" in message
+    assert "try 'k8s-master'" in message
+
+
+def test_guide_hostname_error_reads_like_the_fix() -> None:
+    with pytest.raises(LabError) as info:
+        load_lab(BAD / "underscore-hostname.yaml")
+    (problem,) = [p for p in info.value.problems if p.field == "nodes[0].name"]
+    assert str(problem).startswith("nodes[0].name = 'k8s_master': hostname must be a DNS-1123")
+    assert str(problem).endswith("try 'k8s-master'")
+
+
+def test_opting_out_of_kubeadm_minimums_is_explicit(tmp_path: Path) -> None:
+    text = (BAD / "control-plane-one-cpu.yaml").read_text()
+    opted = tmp_path / "lab.yaml"
+    opted.write_text(
+        text.replace(
+            "vxlan_offload_workaround: true",
+            "vxlan_offload_workaround: true\n  ignore_preflight_resources: true",
+        )
+    )
+    assert load_lab(opted).kubernetes.ignore_preflight_resources  # type: ignore[union-attr]
+
+
+def test_host_interface_overlap_is_reported() -> None:
+    with pytest.raises(LabError) as info:
+        load_lab(LABS / "ci-debian12.yaml", host_networks=[IPv4Network("10.10.0.0/16")])
+    assert [p.field for p in info.value.problems] == ["network.private"]
+    assert "host network 10.10.0.0/16" in str(info.value)
+
+
+def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
+    with pytest.raises(LabError, match="cannot read"):
+        load_lab(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nodes: [\n")
+    with pytest.raises(LabError, match="not valid YAML"):
+        load_lab(bad)
+
+
+@pytest.mark.parametrize(
+    ("given", "suggested"),
+    [
+        ("k8s_master", "k8s-master"),
+        ("Node.One", "node-one"),
+        ("__", "node"),
+    ],
+)
+def test_dns1123_suggestion(given: str, suggested: str) -> None:
+    assert suggest_dns1123(given) == suggested
