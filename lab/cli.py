@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -50,15 +51,19 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lab_cmd(fn_name: str) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        from lab import lifecycle
+def _verb(module: str, fn_name: str) -> Callable[[argparse.Namespace], int]:
+    """A verb taking (lab, args); its module is imported only when the verb runs."""
 
+    def handler(args: argparse.Namespace) -> int:
         lab = load(args.lab)
-        result: int = getattr(lifecycle, fn_name)(lab, args)
+        result: int = getattr(importlib.import_module(module), fn_name)(lab, args)
         return result
 
     return handler
+
+
+def _lab_cmd(fn_name: str) -> Callable[[argparse.Namespace], int]:
+    return _verb("lab.lifecycle", fn_name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("lab")
         p.set_defaults(func=_lab_cmd(name.replace("-", "_")))
+    p = sub.add_parser("plan", help="print each node's provisioning plan (dry run, no VM)")
+    p.add_argument("lab")
+    p.add_argument("--node", help="only this node")
+    p.set_defaults(func=_verb("provision.cli", "plan"))
+    p = sub.add_parser("provision", help="apply the guide's steps to the running lab")
+    p.add_argument("lab")
+    p.add_argument("--serial", action="store_true", help="one node after another")
+    p.set_defaults(func=_verb("provision.cli", "provision_cmd"))
     p = sub.add_parser("snapshot", help="save or restore a snapshot of every node")
     p.add_argument("action", choices=["save", "restore", "list", "delete"])
     p.add_argument("lab")
@@ -121,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandFailed, LabStateError, WaitTimeout) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
         return 1
+    except BrokenPipeError:  # `... | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         return 130

@@ -17,6 +17,8 @@ class Command:
     sudo: bool = True
     # words of argv/stdin that are secrets (join tokens, keys): redacted wherever shown
     secrets: tuple[str, ...] = field(default=(), compare=False)
+    # talks to a mirror or downloads: the applier may retry it (bounded); nothing else is retried
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         if not self.argv:
@@ -25,8 +27,8 @@ class Command:
             raise ValueError(f"stdin must not contain a line {HEREDOC_MARK!r}")
 
 
-def cmd(*argv: str, stdin: str | None = None, sudo: bool = True) -> Command:
-    return Command(tuple(argv), stdin, sudo)
+def cmd(*argv: str, stdin: str | None = None, sudo: bool = True, mirror: bool = False) -> Command:
+    return Command(tuple(argv), stdin, sudo, mirror=mirror)
 
 
 def render_remote(command: Command) -> str:

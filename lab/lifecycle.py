@@ -35,14 +35,19 @@ def hypervisor(lab: Lab) -> HypervisorChoice:
     return choose_hypervisor(lab.vm.hypervisor, probe_host_facts())
 
 
+def flannel_upstream(lab: Lab) -> str | None:
+    """The upstream flannel manifest (pinned by checksum; cached, else downloaded)."""
+    if lab.pod_network.flannel is None:
+        return None
+    from lab.adapters.fetch import fetch_pinned
+
+    fl = lab.pod_network.flannel
+    return fetch_pinned(fl.manifest_url, fl.manifest_sha256).decode()
+
+
 def render(lab: Lab) -> list[Path]:
     """Write every rendered file under .lab/<lab>/; returns the paths written."""
-    upstream = None
-    if lab.pod_network.flannel is not None:
-        from lab.adapters.fetch import fetch_pinned
-
-        fl = lab.pod_network.flannel
-        upstream = fetch_pinned(fl.manifest_url, fl.manifest_sha256).decode()
+    upstream = flannel_upstream(lab)
     choice = hypervisor(lab)
     if choice.warning:
         log.warning("%s", choice.warning)

@@ -1,0 +1,252 @@
+"""Guide steps that are the same on CentOS 7 and Debian 12 (pure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lab.commands import Command, cmd
+from lab.config import Lab, Node
+from provision.model import Output, Step, lines_of, read_file, sysctl_file, write_file
+
+# --- step 3: br_netfilter + the bridge sysctls (guide: 系统配置) -----------------------------
+
+BRIDGE_SYSCTLS = {
+    "net.bridge.bridge-nf-call-ip6tables": "1",
+    "net.bridge.bridge-nf-call-iptables": "1",
+}
+K8S_SYSCTL_FILE = "/etc/sysctl.d/k8s.conf"
+MODULES_FILE = "/etc/modules-load.d/k8s.conf"
+MODULES_CONTENT = "br_netfilter\n"
+
+
+@dataclass(frozen=True)
+class BridgeFacts:
+    module_loaded: bool
+    modules_file: str | None
+    sysctl_file: str | None
+    live: tuple[str, ...]  # "key = value" as the kernel reports them now
+
+
+def probe_bridge(lab: Lab, node: Node) -> tuple[Command, ...]:
+    return (
+        cmd("cat", "/proc/modules", sudo=False),
+        read_file(MODULES_FILE),
+        read_file(K8S_SYSCTL_FILE),
+        cmd("sysctl", *BRIDGE_SYSCTLS),
+    )
+
+
+def parse_bridge(out: Sequence[Output]) -> BridgeFacts:
+    modules = {line.split()[0] for line in lines_of(out[0].stdout) if line.strip()}
+    return BridgeFacts(
+        module_loaded="br_netfilter" in modules,
+        modules_file=out[1].text_or_none(),
+        sysctl_file=out[2].text_or_none(),
+        live=tuple(line.strip() for line in lines_of(out[3].stdout) if "=" in line),
+    )
+
+
+def plan_bridge(lab: Lab, node: Node, facts: BridgeFacts) -> tuple[Command, ...]:
+    plan: list[Command] = []
+    if not facts.module_loaded:
+        plan.append(cmd("modprobe", "br_netfilter"))
+    if facts.modules_file != MODULES_CONTENT:
+        plan.append(write_file(MODULES_FILE, MODULES_CONTENT))
+    wanted = sysctl_file(BRIDGE_SYSCTLS)
+    if facts.sysctl_file != wanted:
+        plan.append(write_file(K8S_SYSCTL_FILE, wanted))
+    if set(facts.live) != {line.strip() for line in wanted.splitlines()}:
+        plan.append(cmd("sysctl", "-p", K8S_SYSCTL_FILE))
+    return tuple(plan)
+
+
+BRIDGE = Step(
+    "3",
+    "bridge-nf",
+    "bridge-nf sysctls",
+    "准备工作 / 系统配置 (br_netfilter + k8s.conf)",
+    "all",
+    BridgeFacts,
+    probe_bridge,
+    parse_bridge,
+    plan_bridge,
+    lambda lab, node: BridgeFacts(False, None, None, ()),
+)
+
+
+# --- step 4: ip_forward (guide: 开启路由转发), persisted so it survives a reboot -------------
+
+FORWARD_FILE = "/etc/sysctl.d/k8s-ip-forward.conf"
+FORWARD_CONTENT = sysctl_file({"net.ipv4.ip_forward": "1"})
+
+
+@dataclass(frozen=True)
+class ForwardFacts:
+    live: str
+    file: str | None
+
+
+def probe_forward(lab: Lab, node: Node) -> tuple[Command, ...]:
+    return (cmd("cat", "/proc/sys/net/ipv4/ip_forward", sudo=False), read_file(FORWARD_FILE))
+
+
+def parse_forward(out: Sequence[Output]) -> ForwardFacts:
+    return ForwardFacts(out[0].stdout.strip(), out[1].text_or_none())
+
+
+def plan_forward(lab: Lab, node: Node, facts: ForwardFacts) -> tuple[Command, ...]:
+    plan: list[Command] = []
+    if facts.file != FORWARD_CONTENT:
+        plan.append(write_file(FORWARD_FILE, FORWARD_CONTENT))
+    if facts.live != "1":
+        plan.append(cmd("sysctl", "-p", FORWARD_FILE))
+    return tuple(plan)
+
+
+FORWARD = Step(
+    "4",
+    "ip-forward",
+    "ip_forward",
+    "准备工作 / 开启路由转发",
+    "all",
+    ForwardFacts,
+    probe_forward,
+    parse_forward,
+    plan_forward,
+    lambda lab, node: ForwardFacts("0", None),
+)
+
+
+# --- step 5: swap off, now and in fstab (guide: 关闭swap) ------------------------------------
+
+FSTAB = "/etc/fstab"
+
+
+@dataclass(frozen=True)
+class SwapFacts:
+    active: tuple[str, ...]  # devices/files from /proc/swaps
+    fstab: str
+
+
+def probe_swap(lab: Lab, node: Node) -> tuple[Command, ...]:
+    return (cmd("cat", "/proc/swaps", sudo=False), read_file(FSTAB))
+
+
+def parse_swap(out: Sequence[Output]) -> SwapFacts:
+    active = tuple(line.split()[0] for line in lines_of(out[0].stdout)[1:] if line.strip())
+    return SwapFacts(active, out[1].stdout)
+
+
+def _is_swap_line(line: str) -> bool:
+    fields = line.split()
+    return len(fields) >= 3 and not line.lstrip().startswith("#") and fields[2] == "swap"
+
+
+def fstab_without_swap(fstab: str) -> str:
+    """Comment out every active swap entry, as the guide does by hand."""
+    return "".join(
+        f"#{line}" if _is_swap_line(line) else line for line in fstab.splitlines(keepends=True)
+    )
+
+
+def plan_swap(lab: Lab, node: Node, facts: SwapFacts) -> tuple[Command, ...]:
+    plan: list[Command] = []
+    if facts.active:
+        plan.append(cmd("swapoff", "-a"))
+    fixed = fstab_without_swap(facts.fstab)
+    if fixed != facts.fstab:
+        plan.append(write_file(FSTAB, fixed))
+    return tuple(plan)
+
+
+def fresh_swap(lab: Lab) -> SwapFacts:
+    """A box as it boots: the guide's LVM swap on CentOS, our box's swap file on Debian."""
+    if lab.os.family == "debian12":
+        return SwapFacts(
+            ("/swapfile",), "LABEL=root / ext4 errors=remount-ro 0 1\n/swapfile none swap sw 0 0\n"
+        )
+    return SwapFacts(
+        ("/dev/dm-1",),
+        "/dev/mapper/cl-root / xfs defaults 0 0\n"
+        "/dev/mapper/cl-swap     swap                    swap    defaults        0 0\n",
+    )
+
+
+SWAP = Step(
+    "5",
+    "swap",
+    "swap off",
+    "准备工作 / 关闭swap (swapoff -a + /etc/fstab)",
+    "all",
+    SwapFacts,
+    probe_swap,
+    parse_swap,
+    plan_swap,
+    lambda lab, node: fresh_swap(lab),
+)
+
+
+# --- step 7: hostname (guide: 修改主机名) + every node's name in /etc/hosts ------------------
+
+HOSTS = "/etc/hosts"
+HOSTS_BEGIN = "# BEGIN netlab nodes"
+HOSTS_END = "# END netlab nodes"
+
+
+@dataclass(frozen=True)
+class HostnameFacts:
+    hostname: str
+    hosts: str
+
+
+def probe_hostname(lab: Lab, node: Node) -> tuple[Command, ...]:
+    return (cmd("hostname", sudo=False), read_file(HOSTS))
+
+
+def parse_hostname(out: Sequence[Output]) -> HostnameFacts:
+    return HostnameFacts(out[0].stdout.strip(), out[1].stdout)
+
+
+def hosts_with_nodes(hosts: str, lab: Lab, node: Node) -> str:
+    """/etc/hosts with one managed block naming every node by its private IP.
+
+    Lines outside the block that map this node's name to a loopback address (Debian's
+    `127.0.1.1 NAME`) are dropped: kubelet and kubeadm must resolve the name to the private IP.
+    """
+    block = [HOSTS_BEGIN, *(f"{n.ip} {n.name}" for n in lab.nodes), HOSTS_END]
+    kept = []
+    inside = False
+    for line in hosts.splitlines():
+        if line.strip() == HOSTS_BEGIN:
+            inside = True
+        elif line.strip() == HOSTS_END:
+            inside = False
+        elif not inside and not re.match(r"^127\.0\.1\.1\s", line):
+            kept.append(line)
+    return "\n".join([*kept, *block]) + "\n"
+
+
+def plan_hostname(lab: Lab, node: Node, facts: HostnameFacts) -> tuple[Command, ...]:
+    plan: list[Command] = []
+    if facts.hostname != node.name:
+        plan.append(cmd("hostnamectl", "set-hostname", node.name))
+    hosts = hosts_with_nodes(facts.hosts, lab, node)
+    if hosts != facts.hosts:
+        plan.append(write_file(HOSTS, hosts))
+    return tuple(plan)
+
+
+HOSTNAME = Step(
+    "7",
+    "hostname",
+    "hostname",
+    "准备工作 / 修改主机名 (DNS-1123, no underscores)",
+    "all",
+    HostnameFacts,
+    probe_hostname,
+    parse_hostname,
+    plan_hostname,
+    lambda lab, node: HostnameFacts("localhost.localdomain", "127.0.0.1 localhost\n"),
+)

@@ -1,0 +1,736 @@
+"""The CentOS 7 path: the guide, step by step (pure planners; runs on a real KVM host).
+
+Order and numbers follow the guide (../shared/guide/NOTES.md "The install walkthrough"); steps
+the guide implies or that its age forces carry a letter (6a: the CentOS vault repos).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lab.commands import Command, cmd
+from lab.config import Kubernetes, Lab, Node, Repo
+from lab.render import render_flannel_manifest, render_kubeadm_init_args, render_kubelet_sysconfig
+from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP
+from provision.model import AnyStep, Output, Step, read_file, write_file
+
+USER = "vagrant"  # the box's login user: gets ~/.kube/config and kubectl completion
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+KUBECTL = ("kubectl", "--kubeconfig", ADMIN_CONF)
+
+
+def _k8s(lab: Lab) -> Kubernetes:
+    if lab.kubernetes is None:
+        raise ValueError(f"lab {lab.name!r} has no kubernetes section")
+    return lab.kubernetes
+
+
+def render_repo(section: str, name: str, repo: Repo) -> str:
+    lines = [
+        f"[{section}]",
+        f"name={name}",
+        f"baseurl={repo.baseurl}",
+        "enabled=1",
+        f"gpgcheck={int(repo.gpgcheck)}",
+        f"repo_gpgcheck={int(repo.repo_gpgcheck)}",
+    ]
+    if repo.gpgkeys:
+        lines.append(f"gpgkey={' '.join(repo.gpgkeys)}")
+    return "\n".join(lines) + "\n"
+
+
+# --- step 1: firewalld off (guide: 关闭防火墙) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    active: bool
+    enabled: bool
+
+
+def _probe_service(unit: str) -> tuple[Command, ...]:
+    return (
+        cmd("systemctl", "is-active", unit, sudo=False),
+        cmd("systemctl", "is-enabled", unit, sudo=False),
+    )
+
+
+def parse_service(out: Sequence[Output]) -> ServiceFacts:
+    return ServiceFacts(out[0].stdout.strip() == "active", out[1].stdout.strip() == "enabled")
+
+
+def plan_firewalld(lab: Lab, node: Node, facts: ServiceFacts) -> tuple[Command, ...]:
+    plan: list[Command] = []
+    if facts.active:
+        plan.append(cmd("systemctl", "stop", "firewalld"))
+    if facts.enabled:
+        plan.append(cmd("systemctl", "disable", "firewalld"))
+    return tuple(plan)
+
+
+FIREWALLD = Step(
+    "1",
+    "firewalld",
+    "firewalld off",
+    "准备工作 / 关闭防火墙",
+    "all",
+    ServiceFacts,
+    lambda lab, node: _probe_service("firewalld"),
+    parse_service,
+    plan_firewalld,
+    lambda lab, node: ServiceFacts(True, True),
+)
+
+
+# --- step 2: SELinux (guide: 禁用SELINUX): permissive now, disabled after reboot -------------
+
+SELINUX_CONFIG = "/etc/selinux/config"
+
+
+@dataclass(frozen=True)
+class SelinuxFacts:
+    mode: str  # getenforce: Enforcing | Permissive | Disabled
+    config: str | None
+
+
+def parse_selinux(out: Sequence[Output]) -> SelinuxFacts:
+    return SelinuxFacts(out[0].stdout.strip(), out[1].text_or_none())
+
+
+def selinux_config_disabled(config: str) -> str:
+    if re.search(r"^SELINUX=", config, flags=re.M):
+        return re.sub(r"^SELINUX=.*$", "SELINUX=disabled", config, flags=re.M)
+    return config + "SELINUX=disabled\n"
+
+
+def plan_selinux(lab: Lab, node: Node, facts: SelinuxFacts) -> tuple[Command, ...]:
+    plan: list[Command] = []
+    if facts.mode == "Enforcing":
+        plan.append(cmd("setenforce", "0"))
+    if facts.config is not None:
+        fixed = selinux_config_disabled(facts.config)
+        if fixed != facts.config:
+            plan.append(write_file(SELINUX_CONFIG, fixed))
+    return tuple(plan)
+
+
+SELINUX = Step(
+    "2",
+    "selinux",
+    "SELinux off",
+    "准备工作 / 禁用SELINUX",
+    "all",
+    SelinuxFacts,
+    lambda lab, node: (cmd("getenforce", sudo=False), read_file(SELINUX_CONFIG)),
+    parse_selinux,
+    plan_selinux,
+    lambda lab, node: SelinuxFacts("Enforcing", "SELINUX=enforcing\nSELINUXTYPE=targeted\n"),
+)
+
+
+# --- step 6a: CentOS vault repos (CentOS 7 is end-of-life; mirrorlist.centos.org is gone) --
+
+BASE_REPO = "/etc/yum.repos.d/CentOS-Base.repo"
+
+
+def render_vault_repos(lab: Lab) -> str:
+    base = lab.os.vault_url.rstrip("/")
+    keys = (lab.os.gpgkey_url,) if lab.os.gpgkey_url else ()
+    return "\n".join(
+        render_repo(
+            section,
+            f"CentOS-7 - {section} (vault)",
+            Repo(f"{base}/{path}/$basearch/", keys, gpgcheck=bool(keys)),
+        )
+        for section, path in (("base", "os"), ("updates", "updates"), ("extras", "extras"))
+    )
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    content: str | None
+
+
+def parse_file(out: Sequence[Output]) -> FileFacts:
+    return FileFacts(out[0].text_or_none())
+
+
+def plan_vault(lab: Lab, node: Node, facts: FileFacts) -> tuple[Command, ...]:
+    wanted = render_vault_repos(lab)
+    if facts.content == wanted:
+        return ()
+    return (write_file(BASE_REPO, wanted), cmd("yum", "clean", "metadata"))
+
+
+VAULT = Step(
+    "6a",
+    "vault-repos",
+    "CentOS vault repos",
+    "(aged) base/updates/extras from a vault",
+    "all",
+    FileFacts,
+    lambda lab, node: (read_file(BASE_REPO),),
+    parse_file,
+    plan_vault,
+    lambda lab, node: FileFacts("[base]\nmirrorlist=http://mirrorlist.centos.org/\n"),
+)
+
+
+# --- step 6: Docker 19.03 with the systemd cgroup driver (guide: 安装docker, skipped there) -
+
+DOCKER_REPO = "/etc/yum.repos.d/docker-ce.repo"
+DAEMON_JSON = "/etc/docker/daemon.json"
+
+
+def render_daemon_json(lab: Lab) -> str:
+    docker = _k8s(lab).docker
+    conf = {
+        "exec-opts": [f"native.cgroupdriver={docker.cgroup_driver}"],
+        "log-driver": "json-file",
+        "log-opts": {"max-size": "100m"},
+        "storage-driver": "overlay2",
+    }
+    return json.dumps(conf, indent=2) + "\n"
+
+
+def docker_packages(lab: Lab) -> dict[str, str]:
+    version = _k8s(lab).docker.version
+    return {"docker-ce": version, "docker-ce-cli": version, "containerd.io": ""}
+
+
+@dataclass(frozen=True)
+class DockerFacts:
+    repo: str | None
+    installed: tuple[str, ...]  # "name version" from rpm -q
+    daemon_json: str | None
+    active: bool
+    enabled: bool
+
+
+def probe_docker(lab: Lab, node: Node) -> tuple[Command, ...]:
+    return (
+        read_file(DOCKER_REPO),
+        cmd("rpm", "-q", "--qf", "%{NAME} %{VERSION}\\n", *docker_packages(lab), sudo=False),
+        read_file(DAEMON_JSON),
+        *_probe_service("docker"),
+    )
+
+
+def parse_rpm_versions(text: str) -> tuple[str, ...]:
+    """`rpm -q --qf '%{NAME} %{VERSION}\\n'` lines, dropping "package X is not installed"."""
+    return tuple(
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and "not installed" not in line and len(line.split()) == 2
+    )
+
+
+def parse_docker(out: Sequence[Output]) -> DockerFacts:
+    svc = parse_service(out[3:5])
+    return DockerFacts(
+        out[0].text_or_none(),
+        parse_rpm_versions(out[1].stdout),
+        out[2].text_or_none(),
+        svc.active,
+        svc.enabled,
+    )
+
+
+def package_changes(
+    wanted: dict[str, str], installed: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(names to remove, yum specs to install) to get `wanted` exactly.
+
+    A package installed at another version is removed first, as the guide does when yum gave
+    it the latest kubelet: `yum -y remove kubelet kubeadm kubectl`, then the pinned install.
+    """
+    have = dict(line.split() for line in installed)
+    remove = tuple(
+        name
+        for name, version in wanted.items()
+        if name in have and version and have[name] != version.split("-")[0]
+    )
+    install = tuple(
+        f"{name}-{version}" if version else name
+        for name, version in wanted.items()
+        if name not in have or name in remove
+    )
+    return remove, install
+
+
+def yum_changes(wanted: dict[str, str], installed: Sequence[str]) -> list[Command]:
+    remove, install = package_changes(wanted, installed)
+    plan = [cmd("yum", "remove", "-y", *remove)] if remove else []
+    if install:
+        plan.append(cmd("yum", "install", "-y", *install, mirror=True))
+    return plan
+
+
+def plan_docker(lab: Lab, node: Node, facts: DockerFacts) -> tuple[Command, ...]:
+    plan: list[Command] = []
+    repo = render_repo("docker-ce-stable", "Docker CE Stable", _k8s(lab).docker.repo)
+    if facts.repo != repo:
+        plan.append(write_file(DOCKER_REPO, repo))
+    plan += yum_changes(docker_packages(lab), facts.installed)
+    daemon = render_daemon_json(lab)
+    if facts.daemon_json != daemon:
+        plan.append(write_file(DAEMON_JSON, daemon))
+    if not facts.enabled:
+        plan.append(cmd("systemctl", "enable", "docker"))
+    if facts.daemon_json != daemon or not facts.active:
+        plan.append(cmd("systemctl", "restart", "docker"))
+    return tuple(plan)
+
+
+DOCKER = Step(
+    "6",
+    "docker",
+    "Docker (systemd cgroup driver)",
+    "准备工作 / 安装docker",
+    "all",
+    DockerFacts,
+    probe_docker,
+    parse_docker,
+    plan_docker,
+    lambda lab, node: DockerFacts(None, (), None, False, False),
+)
+
+
+# --- step 8: the kubernetes repo and pinned kubelet/kubeadm/kubectl (guide: 安装 kubeadm...) -
+
+K8S_REPO = "/etc/yum.repos.d/kubernetes.repo"
+
+
+def k8s_packages(lab: Lab) -> dict[str, str]:
+    k8s = _k8s(lab)
+    return {p: f"{k8s.version}-{k8s.package_release}" for p in ("kubelet", "kubeadm", "kubectl")}
+
+
+@dataclass(frozen=True)
+class PackagesFacts:
+    repo: str | None
+    installed: tuple[str, ...]
+    kubelet_enabled: bool
+
+
+def probe_k8s_packages(lab: Lab, node: Node) -> tuple[Command, ...]:
+    return (
+        read_file(K8S_REPO),
+        cmd("rpm", "-q", "--qf", "%{NAME} %{VERSION}\\n", *k8s_packages(lab), sudo=False),
+        cmd("systemctl", "is-enabled", "kubelet", sudo=False),
+    )
+
+
+def parse_k8s_packages(out: Sequence[Output]) -> PackagesFacts:
+    return PackagesFacts(
+        out[0].text_or_none(), parse_rpm_versions(out[1].stdout), out[2].stdout.strip() == "enabled"
+    )
+
+
+def plan_k8s_packages(lab: Lab, node: Node, facts: PackagesFacts) -> tuple[Command, ...]:
+    plan: list[Command] = []
+    repo = render_repo("kubernetes", "Kubernetes", _k8s(lab).repo)
+    if facts.repo != repo:
+        plan.append(write_file(K8S_REPO, repo))
+    plan += yum_changes(k8s_packages(lab), facts.installed)
+    if not facts.kubelet_enabled:
+        plan.append(cmd("systemctl", "enable", "kubelet"))
+    return tuple(plan)
+
+
+K8S_PACKAGES = Step(
+    "8",
+    "kubernetes-packages",
+    "kubelet/kubeadm/kubectl",
+    "安装 kubeadm, kubelet, kubectl / 修改 yum 安装源",
+    "all",
+    PackagesFacts,
+    probe_k8s_packages,
+    parse_k8s_packages,
+    plan_k8s_packages,
+    lambda lab, node: PackagesFacts(None, (), False),
+)
+
+
+# --- step 8a: kubelet --node-ip (pitfall: the management NIC holds the default route) -------
+
+KUBELET_SYSCONFIG = "/etc/sysconfig/kubelet"
+
+
+@dataclass(frozen=True)
+class KubeletFacts:
+    sysconfig: str | None
+    active: bool
+
+
+def plan_kubelet(lab: Lab, node: Node, facts: KubeletFacts) -> tuple[Command, ...]:
+    wanted = render_kubelet_sysconfig(node)
+    if facts.sysconfig == wanted:
+        return ()
+    plan = [write_file(KUBELET_SYSCONFIG, wanted)]
+    if facts.active:
+        plan.append(cmd("systemctl", "restart", "kubelet"))
+    return tuple(plan)
+
+
+KUBELET_NODE_IP = Step(
+    "8a",
+    "kubelet-node-ip",
+    "kubelet --node-ip",
+    "(pitfall) kubelet must use the private IP",
+    "all",
+    KubeletFacts,
+    lambda lab, node: (
+        read_file(KUBELET_SYSCONFIG),
+        cmd("systemctl", "is-active", "kubelet", sudo=False),
+    ),
+    lambda out: KubeletFacts(out[0].text_or_none(), out[1].stdout.strip() == "active"),
+    plan_kubelet,
+    lambda lab, node: KubeletFacts("KUBELET_EXTRA_ARGS=\n", False),
+)
+
+
+# --- step 9: kubeadm init on the control plane (guide: 运行初始化命令) -----------------------
+
+
+@dataclass(frozen=True)
+class ExistsFacts:
+    exists: bool
+
+
+def plan_kubeadm_init(lab: Lab, node: Node, facts: ExistsFacts) -> tuple[Command, ...]:
+    if facts.exists:
+        return ()
+    k8s = _k8s(lab)
+    pull = cmd(
+        "kubeadm",
+        "config",
+        "images",
+        "pull",
+        f"--kubernetes-version={k8s.version}",
+        "--image-repository",
+        k8s.image_repository,
+        mirror=True,
+    )
+    return (pull, Command(render_kubeadm_init_args(lab)))
+
+
+KUBEADM_INIT = Step(
+    "9",
+    "kubeadm-init",
+    "kubeadm init",
+    "运行初始化命令",
+    "control-plane",
+    ExistsFacts,
+    lambda lab, node: (cmd("test", "-f", ADMIN_CONF),),
+    lambda out: ExistsFacts(out[0].ok),
+    plan_kubeadm_init,
+    lambda lab, node: ExistsFacts(False),
+)
+
+
+# --- step 10: kubeconfig for root and the login user (guide: 配置kubectl工具), mode 0600 -----
+
+
+def kubeconfig_targets() -> dict[str, str]:
+    return {"/root/.kube/config": "root", f"/home/{USER}/.kube/config": USER}
+
+
+@dataclass(frozen=True)
+class KubeconfigFacts:
+    sums: tuple[str, ...]  # `sha256sum` lines of admin.conf and each target
+    stats: tuple[str, ...]  # `stat -c '%n %a %U'` lines of each target
+
+
+def probe_kubeconfig(lab: Lab, node: Node) -> tuple[Command, ...]:
+    targets = tuple(kubeconfig_targets())
+    return (cmd("sha256sum", ADMIN_CONF, *targets), cmd("stat", "-c", "%n %a %U", *targets))
+
+
+def parse_kubeconfig(out: Sequence[Output]) -> KubeconfigFacts:
+    def lines(o: Output) -> tuple[str, ...]:
+        return tuple(line.strip() for line in o.stdout.splitlines() if line.strip())
+
+    return KubeconfigFacts(lines(out[0]), lines(out[1]))
+
+
+def plan_kubeconfig(lab: Lab, node: Node, facts: KubeconfigFacts) -> tuple[Command, ...]:
+    sums = {path: digest for digest, path in (line.split() for line in facts.sums)}
+    stats = {p: (mode, owner) for p, mode, owner in (line.split() for line in facts.stats)}
+    plan = []
+    for path, owner in kubeconfig_targets().items():
+        current = sums.get(path) == sums.get(ADMIN_CONF) and stats.get(path) == ("600", owner)
+        if not current:
+            plan.append(
+                Command(("install", "-D", "-m", "0600", "-o", owner, "-g", owner, ADMIN_CONF, path))
+            )
+    return tuple(plan)
+
+
+KUBECONFIG = Step(
+    "10",
+    "kubeconfig",
+    "kubeconfig",
+    "配置kubectl工具",
+    "control-plane",
+    KubeconfigFacts,
+    probe_kubeconfig,
+    parse_kubeconfig,
+    plan_kubeconfig,
+    lambda lab, node: KubeconfigFacts((), ()),
+)
+
+
+# --- step 11a: the flannel image from the mirror, re-tagged, on every node -----------------
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    present: bool
+
+
+def plan_flannel_image(lab: Lab, node: Node, facts: ImageFacts) -> tuple[Command, ...]:
+    flannel = lab.pod_network.flannel
+    if facts.present or flannel is None:
+        return ()
+    if not flannel.mirror_image:
+        return (cmd("docker", "pull", flannel.image, mirror=True),)
+    return (
+        cmd("docker", "pull", flannel.mirror_image, mirror=True),
+        cmd("docker", "tag", flannel.mirror_image, flannel.image),
+    )
+
+
+def _flannel_image(lab: Lab) -> str:
+    return lab.pod_network.flannel.image if lab.pod_network.flannel else ""
+
+
+FLANNEL_IMAGE = Step(
+    "11a",
+    "flannel-image",
+    "flannel image via mirror",
+    "安装flannel / 获取镜像",
+    "all",
+    ImageFacts,
+    lambda lab, node: (
+        cmd("docker", "image", "inspect", "--format", "{{.Id}}", _flannel_image(lab)),
+    ),
+    lambda out: ImageFacts(out[0].ok),
+    plan_flannel_image,
+    lambda lab, node: ImageFacts(False),
+)
+
+
+# --- step 11: the patched flannel manifest applied (guide: 安装flannel / 加载flannel) --------
+
+FLANNEL_MANIFEST = "/etc/kubernetes/netlab/kube-flannel.yml"
+
+
+@dataclass(frozen=True)
+class FlannelFacts:
+    manifest: str | None
+    daemonset: bool
+
+
+def flannel_step(upstream: str) -> Step[FlannelFacts]:
+    """The step closes over the upstream manifest text (a pinned, checksummed input)."""
+
+    def plan(lab: Lab, node: Node, facts: FlannelFacts) -> tuple[Command, ...]:
+        wanted = render_flannel_manifest(lab, upstream)
+        if facts.manifest == wanted and facts.daemonset:
+            return ()
+        return (
+            write_file(FLANNEL_MANIFEST, wanted),
+            Command((*KUBECTL, "apply", "-f", FLANNEL_MANIFEST)),
+        )
+
+    return Step(
+        "11",
+        "flannel",
+        "flannel manifest",
+        "安装flannel / 加载flannel",
+        "control-plane",
+        FlannelFacts,
+        lambda lab, node: (
+            read_file(FLANNEL_MANIFEST),
+            cmd(*KUBECTL, "-n", "kube-system", "get", "daemonset", "kube-flannel-ds"),
+        ),
+        lambda out: FlannelFacts(out[0].text_or_none(), out[1].ok),
+        plan,
+        lambda lab, node: FlannelFacts(None, False),
+    )
+
+
+# --- step 12: kubelet enabled at boot + kubectl bash completion (guide: 设置开机启动) ---------
+
+COMPLETION_LINE = "source <(kubectl completion bash)"
+
+
+@dataclass(frozen=True)
+class CompletionFacts:
+    bash_completion: bool
+    bashrc: str | None
+
+
+def plan_completion(lab: Lab, node: Node, facts: CompletionFacts) -> tuple[Command, ...]:
+    plan: list[Command] = []
+    if not facts.bash_completion:
+        plan.append(cmd("yum", "install", "-y", "bash-completion", mirror=True))
+    bashrc = facts.bashrc or ""
+    if COMPLETION_LINE not in bashrc.splitlines():
+        sep = "" if not bashrc or bashrc.endswith("\n") else "\n"
+        plan.append(
+            write_file(f"/home/{USER}/.bashrc", f"{bashrc}{sep}{COMPLETION_LINE}\n", owner=USER)
+        )
+    return tuple(plan)
+
+
+COMPLETION = Step(
+    "12",
+    "completion",
+    "kubectl completion",
+    "设置开机启动 / 安装命令补全",
+    "control-plane",
+    CompletionFacts,
+    lambda lab, node: (
+        cmd("rpm", "-q", "bash-completion", sudo=False),
+        read_file(f"/home/{USER}/.bashrc"),
+    ),
+    lambda out: CompletionFacts(out[0].ok, out[1].text_or_none()),
+    plan_completion,
+    lambda lab, node: CompletionFacts(False, "# .bashrc\n"),
+)
+
+
+# --- step 13: kubeadm join on workers, with a join command created at join time -------------
+
+
+@dataclass(frozen=True)
+class JoinFacts:
+    joined: bool
+    join_command: tuple[str, ...] | None = None  # argv from `kubeadm token create`
+
+
+JOIN_PLACEHOLDER = (
+    "kubeadm",
+    "join",
+    "<control-plane>:6443",
+    "--token",
+    "<created-at-join-time>",
+    "--discovery-token-ca-cert-hash",
+    "sha256:<from-the-control-plane>",
+)
+
+
+def parse_join_command(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`kubeadm token create --print-join-command` -> (argv, secrets)."""
+    argv = tuple(shlex.split(text.strip()))
+    if argv[:2] != ("kubeadm", "join") or "--token" not in argv:
+        raise ValueError("not a kubeadm join command")
+    secrets = [argv[argv.index("--token") + 1]]
+    if "--certificate-key" in argv:
+        secrets.append(argv[argv.index("--certificate-key") + 1])
+    return argv, tuple(secrets)
+
+
+def plan_join(lab: Lab, node: Node, facts: JoinFacts) -> tuple[Command, ...]:
+    if facts.joined:
+        return ()
+    if facts.join_command is None:
+        return (Command((*JOIN_PLACEHOLDER, f"--node-name={node.name}")),)
+    argv, secrets = parse_join_command(shlex.join(facts.join_command))
+    return (Command((*argv, f"--node-name={node.name}"), secrets=secrets),)
+
+
+JOIN = Step(
+    "13",
+    "kubeadm-join",
+    "kubeadm join",
+    "node 加入集群",
+    "workers",
+    JoinFacts,
+    lambda lab, node: (cmd("test", "-f", "/etc/kubernetes/kubelet.conf"),),
+    lambda out: JoinFacts(out[0].ok),
+    plan_join,
+    lambda lab, node: JoinFacts(False),
+    needs_join_command=True,
+)
+
+JOIN_COMMAND = cmd("kubeadm", "token", "create", "--print-join-command", "--ttl", "30m")
+
+
+# --- step 13a: VXLAN checksum offload off on flannel.1 (kubernetes#89622, 63 s stalls) -------
+
+OFFLOAD_RULE = "/etc/udev/rules.d/90-netlab-flannel-offload.rules"
+OFFLOAD_RULE_CONTENT = (
+    'ACTION=="add", SUBSYSTEM=="net", KERNEL=="flannel.1", '
+    'RUN+="/usr/sbin/ethtool --offload flannel.1 rx off tx off"\n'
+)
+
+
+@dataclass(frozen=True)
+class OffloadFacts:
+    rule: str | None
+    device: bool
+    checksum_on: bool
+
+
+def parse_offload(out: Sequence[Output]) -> OffloadFacts:
+    features = out[1].stdout if out[1].ok else ""
+    on = bool(re.search(r"^(rx|tx)-checksumming: on", features, flags=re.M))
+    return OffloadFacts(out[0].text_or_none(), out[1].ok, on)
+
+
+def plan_offload(lab: Lab, node: Node, facts: OffloadFacts) -> tuple[Command, ...]:
+    if not _k8s(lab).vxlan_offload_workaround:
+        return ()
+    plan: list[Command] = []
+    if facts.rule != OFFLOAD_RULE_CONTENT:
+        plan += [
+            write_file(OFFLOAD_RULE, OFFLOAD_RULE_CONTENT),
+            cmd("udevadm", "control", "--reload"),
+        ]
+    if facts.device and facts.checksum_on:
+        plan.append(cmd("ethtool", "--offload", "flannel.1", "rx", "off", "tx", "off"))
+    return tuple(plan)
+
+
+OFFLOAD = Step(
+    "13a",
+    "vxlan-offload",
+    "flannel.1 checksum offload off",
+    "(1.18.1 pitfall) kubernetes#89622 workaround",
+    "all",
+    OffloadFacts,
+    lambda lab, node: (read_file(OFFLOAD_RULE), cmd("ethtool", "-k", "flannel.1")),
+    parse_offload,
+    plan_offload,
+    lambda lab, node: OffloadFacts(None, False, False),
+)
+
+
+def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
+    """The guide's order. Scopes split it into phases: all, control plane, all, workers."""
+    return (
+        FIREWALLD,
+        SELINUX,
+        BRIDGE,
+        FORWARD,
+        SWAP,
+        VAULT,
+        DOCKER,
+        HOSTNAME,
+        K8S_PACKAGES,
+        KUBELET_NODE_IP,
+        KUBEADM_INIT,
+        KUBECONFIG,
+        FLANNEL_IMAGE,
+        flannel_step(flannel_upstream),
+        COMPLETION,
+        JOIN,
+        OFFLOAD,
+    )

@@ -1,0 +1,66 @@
+"""Which guide steps a lab gets, in the guide's order, and the dry-run plan (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from lab.commands import Command, render_remote
+from lab.config import Lab, Node
+from lab.redact import redact
+from provision import debian12, el7
+from provision.model import AnyStep
+
+
+def steps_for(lab: Lab, flannel_upstream: str | None = None) -> tuple[AnyStep, ...]:
+    if lab.os.family == "debian12":
+        return debian12.STEPS
+    if flannel_upstream is None:
+        raise ValueError("the el7 path needs the upstream flannel manifest text")
+    return el7.steps(flannel_upstream)
+
+
+def phases(
+    lab: Lab, steps: tuple[AnyStep, ...]
+) -> Iterator[tuple[tuple[Node, ...], tuple[AnyStep, ...]]]:
+    """Consecutive steps with the same scope form a phase; phases run one after another,
+    the nodes of a phase in parallel."""
+    group: list[AnyStep] = []
+    for step in steps:
+        if group and group[-1].scope != step.scope:
+            yield _phase(lab, tuple(group))
+            group = []
+        group.append(step)
+    if group:
+        yield _phase(lab, tuple(group))
+
+
+def _phase(lab: Lab, steps: tuple[AnyStep, ...]) -> tuple[tuple[Node, ...], tuple[AnyStep, ...]]:
+    return tuple(n for n in lab.nodes if steps[0].applies_to(lab, n)), steps
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    step: AnyStep
+    commands: tuple[Command, ...]
+
+
+def dry_run(lab: Lab, node: Node, steps: tuple[AnyStep, ...]) -> list[PlannedStep]:
+    """The plan for a node fresh from its box, without touching any VM."""
+    return [
+        PlannedStep(step, step.plan(lab, node, step.fresh(lab, node)))
+        for step in steps
+        if step.applies_to(lab, node)
+    ]
+
+
+def render_plan(node: Node, planned: list[PlannedStep]) -> str:
+    lines = [f"# {node.name} ({node.role}, {node.ip})"]
+    for item in planned:
+        lines.append(f"## {item.step.label} -- {item.step.section}")
+        if not item.commands:
+            lines.append("   (already done on a fresh node)")
+        for command in item.commands:
+            text = redact(render_remote(command), command.secrets)
+            lines += [f"   {line}" for line in text.splitlines()]
+    return "\n".join(lines) + "\n"

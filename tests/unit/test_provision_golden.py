@@ -1,0 +1,131 @@
+"""Provisioning plans: facts in, commands out (golden), and the guide's order."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.commands import render_remote
+from lab.config import Lab, load_lab
+from lab.redact import redact
+from provision import debian12, el7
+from provision.model import AnyStep
+from provision.steps import dry_run, phases, render_plan, steps_for
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden" / "provision"
+UPSTREAM = (ROOT / "labs" / "vendor" / "kube-flannel-v0.14.0.yml").read_text()
+FACTS = json.loads((GOLDEN / "facts.json").read_text())
+LABS = {name: load_lab(ROOT / "labs" / f"{name}.yaml") for name in ("guide-centos7", "ci-debian12")}
+CASES = [(lab, case) for lab in LABS for case in FACTS[lab]]
+
+
+def steps_by_key(lab: Lab) -> dict[str, AnyStep]:
+    return {s.key: s for s in steps_for(lab, UPSTREAM)}
+
+
+def placeholder(lab: Lab, node: str, value: Any) -> Any:
+    """Facts that equal what we render are written as @placeholders in the golden file."""
+    rendered = {
+        "@rendered-flannel-manifest": lambda: el7.render_flannel_manifest(lab, UPSTREAM),
+        "@rendered-routes-unit": lambda: debian12.routes_unit(lab, lab.node(node)),
+        "@rendered-conflist": lambda: debian12.conflist_text(lab, lab.node(node)),
+    }
+    return rendered[value]() if isinstance(value, str) and value in rendered else value
+
+
+def planned(lab_name: str, case: dict[str, Any]) -> list[str]:
+    lab = LABS[lab_name]
+    step = steps_by_key(lab)[case["step"]]
+    facts = {k: placeholder(lab, case["node"], v) for k, v in case["facts"].items()}
+    plan = step.plan(lab, lab.node(case["node"]), step.facts_from_json(facts))
+    return [redact(render_remote(c), c.secrets) for c in plan]
+
+
+def case_id(item: tuple[str, dict[str, Any]]) -> str:
+    lab, case = item
+    return f"{lab}:{case['step']}:{case['case']}"
+
+
+def expected_commands() -> dict[str, list[str]]:
+    path = GOLDEN / "commands.json"
+    if os.environ.get("NETLAB_UPDATE_GOLDEN"):
+        path.write_text(
+            json.dumps({case_id(c): planned(*c) for c in CASES}, indent=1, ensure_ascii=False)
+            + "\n"
+        )
+    return dict(json.loads(path.read_text()))
+
+
+EXPECTED = expected_commands()
+
+
+@pytest.mark.parametrize("item", CASES, ids=[case_id(c) for c in CASES])
+def test_golden_plan(item: tuple[str, dict[str, Any]]) -> None:
+    assert planned(*item) == EXPECTED[case_id(item)]
+
+
+@pytest.mark.parametrize("item", CASES, ids=[case_id(c) for c in CASES])
+def test_done_means_empty_plan_and_fresh_means_work(item: tuple[str, dict[str, Any]]) -> None:
+    commands = planned(*item)
+    if item[1]["case"].startswith("done"):
+        assert commands == []
+    else:
+        assert commands, "a case that is not done must plan something"
+
+
+@pytest.mark.parametrize("lab_name", list(LABS))
+def test_every_step_has_a_fresh_and_a_done_golden_case(lab_name: str) -> None:
+    cases = {(c["step"], c["case"].split("-")[0]) for c in FACTS[lab_name]}
+    for key in steps_by_key(LABS[lab_name]):
+        assert (key, "done") in cases, f"{key}: no 'done' case"
+        assert any(step == key and kind != "done" for step, kind in cases), f"{key}: no work case"
+
+
+def test_guide_plan_lists_the_guides_steps_in_order_for_every_node() -> None:
+    lab = LABS["guide-centos7"]
+    steps = steps_for(lab, UPSTREAM)
+    numbers = {node.name: [p.step.number for p in dry_run(lab, node, steps)] for node in lab.nodes}
+    common = ["1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a"]
+    assert numbers["k8s-master"] == [*common, "9", "10", "11a", "11", "12", "13a"]
+    assert numbers["k8s-node1"] == [*common, "11a", "13", "13a"]
+    assert numbers["k8s-node2"] == numbers["k8s-node1"]
+
+
+def test_guide_phases_put_the_control_plane_before_the_workers_join() -> None:
+    lab = LABS["guide-centos7"]
+    order = [
+        ([n.name for n in nodes], [s.number for s in steps])
+        for nodes, steps in phases(lab, steps_for(lab, UPSTREAM))
+    ]
+    everyone = ["k8s-master", "k8s-node1", "k8s-node2"]
+    assert order == [
+        (everyone, ["1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a"]),
+        (["k8s-master"], ["9", "10"]),
+        (everyone, ["11a"]),
+        (["k8s-master"], ["11", "12"]),
+        (["k8s-node1", "k8s-node2"], ["13"]),
+        (everyone, ["13a"]),
+    ]
+
+
+def test_kubeadm_init_in_the_plan_is_the_guides_command() -> None:
+    lab = LABS["guide-centos7"]
+    plan = render_plan(
+        lab.node("k8s-master"), dry_run(lab, lab.node("k8s-master"), steps_for(lab, UPSTREAM))
+    )
+    assert (
+        "sudo -n kubeadm init --kubernetes-version=1.18.1 --apiserver-advertise-address="
+        "10.10.10.241 --image-repository registry.aliyuncs.com/google_containers "
+        "--service-cidr=10.1.0.0/16 --pod-network-cidr=10.244.0.0/16 --node-name=k8s-master"
+    ) in plan
+
+
+def test_ci_plan_has_no_kubernetes_steps() -> None:
+    lab = LABS["ci-debian12"]
+    keys = [s.key for s in steps_for(lab)]
+    assert keys == ["bridge-nf", "ip-forward", "swap", "hostname", "cni-config", "pod-routes"]
