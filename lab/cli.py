@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab")
     p.set_defaults(func=cmd_render)
 
+    p = sub.add_parser("box", help="build (or reuse) the lab's offline box and add it to vagrant")
+    p.add_argument("lab", nargs="?", default="ci-debian12")
+    p.set_defaults(func=_lab_cmd("box"))
+
     for name, help_text in [
         ("up", "bring every node up in parallel (and build the box if the lab builds one)"),
         ("status", "show each node's state"),
@@ -103,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab")
     p.add_argument("--serial", action="store_true", help="one node after another")
     p.set_defaults(func=_verb("provision.cli", "provision_cmd"))
+    p = sub.add_parser("nightly", help="sweep, up, provision, e2e, disruptive, artifacts, destroy")
+    p.add_argument("lab")
+    p.add_argument("--artifacts", help="artifacts directory (default .artifacts/nightly/...)")
+    p.add_argument("--workers", type=int, default=4, help="xdist workers of the e2e pass")
+    p.set_defaults(func=_verb("e2e.nightly", "nightly_cmd"), netns=True)
     p = sub.add_parser("snapshot", help="save or restore a snapshot of every node")
     p.add_argument("action", choices=["save", "restore", "list", "delete"])
     p.add_argument("lab")

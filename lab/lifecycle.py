@@ -83,8 +83,11 @@ class Progress:
 class Runtime:
     """A lab's live side: vagrant, libvirt and ssh for one lab definition."""
 
-    def __init__(self, lab: Lab, on_line: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, lab: Lab, on_line: Callable[[str], None] | None = None, log_tag: str = ""
+    ) -> None:
         self.lab = lab
+        self.log_tag = log_tag  # per-process node logs (xdist workers): logs/<node>.<tag>.log
         self.state = paths.state_dir(lab.name)
         self.logs = self.state / "logs"
         self.vagrant = BoundedVagrant(lab.name, self.logs / "vagrant.log", on_line)
@@ -97,9 +100,9 @@ class Runtime:
         sandbox.prepare()
         render(self.lab)
         if self.lab.vm.box_build:
-            from lab import box
+            from lab import box as box_builder
 
-            box.ensure_box(self.lab)
+            box_builder.ensure_box(self.lab)
 
     def domain(self, node: str) -> str:
         return f"{self.lab.prefix}{node}"
@@ -204,6 +207,13 @@ class Runtime:
             return parse_ssh_config(cached.read_text())
         return self.refresh_ssh_config()
 
+    def expect_ssh_config(self) -> None:
+        if not (self.state / "ssh-config").exists():
+            raise LabStateError(
+                f"lab {self.lab.name} has no cached ssh-config ({self.state / 'ssh-config'}): "
+                f"is it up? run `make lab LAB={self.lab.name}`"
+            )
+
     def nodes(self) -> dict[str, SshNode]:
         """name -> SSH channel, in lab order; built from one ssh-config call."""
         if self._nodes is None:
@@ -211,8 +221,9 @@ class Runtime:
             missing = [n for n in self.lab.node_names if n not in targets]
             if missing:
                 raise LabStateError(f"no ssh-config for {', '.join(missing)}: is the lab up?")
+            suffix = f".{self.log_tag}" if self.log_tag else ""
             self._nodes = {
-                name: SshNode(self.lab.name, name, targets[name], self.logs / f"{name}.log")
+                name: SshNode(self.lab.name, name, targets[name], self.logs / f"{name}{suffix}.log")
                 for name in self.lab.node_names
             }
         return self._nodes
@@ -239,6 +250,16 @@ def up(lab: Lab, args: argparse.Namespace) -> int:
     seconds = rt.up()
     console.print(f"[green]{lab.name} is up[/green] in {seconds:.0f}s")
     return status(lab, args, rt)
+
+
+def box(lab: Lab, args: argparse.Namespace) -> int:
+    if not lab.vm.box_build:
+        raise LabStateError(f"lab {lab.name} uses the published box {lab.vm.box}; nothing to build")
+    sandbox.prepare()
+    from lab import box as box_builder
+
+    print(box_builder.ensure_box(lab))
+    return 0
 
 
 def status(lab: Lab, args: argparse.Namespace, rt: Runtime | None = None) -> int:

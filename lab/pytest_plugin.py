@@ -1,10 +1,192 @@
-"""The lab pytest plugin: options, lab ownership, session/worker fixtures."""
+"""The lab pytest plugin: `--lab`, lab ownership, artifacts, session fixtures.
+
+One owner for the expensive resource (the pytest-xdist recipe): the controller process (or the
+only process without xdist) attaches to a running lab, or brings it up and provisions it before
+any worker starts, and destroys it after the workers are done. Workers never create or destroy
+VMs; they attach to what the controller prepared (the cached ssh-config in .lab/<lab>/).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+
+from lab import paths
+from lab.config import Lab, load_lab
+
+log = logging.getLogger(__name__)
+
+LAB_KEY = pytest.StashKey[Lab]()
+CREATED_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lab", "k8s-netlab")
-    group.addoption("--lab", default=None, help="lab name (labs/NAME.yaml) or path")
+    group.addoption(
+        "--lab",
+        default=os.environ.get("NETLAB_LAB"),
+        help="lab name (labs/NAME.yaml) or path; enables the e2e suite",
+    )
+    group.addoption(
+        "--lab-mode",
+        choices=("auto", "attach", "create"),
+        default="auto",
+        help="attach: use the running lab (`make lab`); create: bring it up and "
+        "provision it before the tests, destroy it after; auto: attach if it is "
+        "running, else create (default)",
+    )
+    group.addoption(
+        "--lab-keep", action="store_true", help="with create: keep the lab after the run"
+    )
+    group.addoption(
+        "--artifacts",
+        default=None,
+        help="where reports and failure bundles go (default .artifacts/LAB/RUN)",
+    )
+    group.addoption(
+        "--pods-per-node",
+        type=int,
+        default=2,
+        help="pods per node in the connectivity matrix (default 2)",
+    )
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def new_run_id() -> str:
+    return "r" + secrets.token_hex(3)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    name = config.getoption("--lab")
+    if not name:
+        return
+    lab = load_lab(paths.resolve_lab_path(name))
+    config.stash[LAB_KEY] = lab
+    if is_worker(config):
+        return  # workers inherit the namespace, run id and artifacts dir from the controller
+    from lab.adapters import sandbox
+
+    sandbox.prepare()  # before xdist starts workers: they are born inside the lab namespace
+    run_id = os.environ.setdefault("NETLAB_RUN_ID", new_run_id())
+    artifacts = Path(
+        config.getoption("--artifacts") or paths.REPO / ".artifacts" / lab.name / run_id
+    )
+    artifacts.mkdir(parents=True, exist_ok=True)
+    os.environ["NETLAB_ARTIFACTS"] = str(artifacts.resolve())
+    if not config.option.xmlpath:
+        config.option.xmlpath = str(artifacts / "junit.xml")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if LAB_KEY not in config.stash or is_worker(config):
+        return
+    from lab.errors import LabStateError
+    from lab.lifecycle import Runtime
+
+    lab = config.stash[LAB_KEY]
+    rt = Runtime(lab)
+    mode = config.getoption("--lab-mode")
+    running = _running(rt)
+    if mode == "attach" and not running:
+        raise pytest.UsageError(
+            f"--lab-mode=attach but lab {lab.name} is not running; "
+            f"run `make lab LAB={lab.name}` first"
+        )
+    config.stash[CREATED_KEY] = False
+    if running:
+        rt.refresh_ssh_config()
+        print(f"\nattached to running lab {lab.name}")
+        return
+    print(f"\ncreating lab {lab.name} for this run (up + provision)")
+    start = time.monotonic()
+    rt.prepare()
+    config.stash[CREATED_KEY] = True
+    try:
+        rt.up()
+        from provision.cli import run_provision  # the plugin is a composition root
+
+        run_provision(rt, quiet=True)
+    except (LabStateError, Exception):
+        if not config.getoption("--lab-keep"):
+            rt.destroy()
+        raise
+    print(f"lab {lab.name} ready in {time.monotonic() - start:.0f}s")
+
+
+def _running(rt: object) -> bool:
+    from lab.errors import CommandFailed
+    from lab.lifecycle import Runtime
+
+    assert isinstance(rt, Runtime)
+    try:
+        states = rt.states()
+    except CommandFailed:
+        return False
+    return bool(states) and all(s.state == "running" for s in states.values())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if LAB_KEY not in config.stash or is_worker(config):
+        return
+    from lab import report
+
+    artifacts = Path(os.environ["NETLAB_ARTIFACTS"])
+    for png in report.render_matrices(artifacts):
+        print(f"\nmatrix heatmap: {png}")
+    if config.stash.get(CREATED_KEY, False) and not config.getoption("--lab-keep"):
+        from lab.lifecycle import Runtime
+
+        swept = Runtime(config.stash[LAB_KEY]).destroy()
+        print(f"\ndestroyed lab created for this run ({swept})")
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def lab(pytestconfig: pytest.Config) -> Lab:
+    if LAB_KEY not in pytestconfig.stash:
+        pytest.skip("needs a lab: pass --lab LAB (e.g. --lab ci-debian12) or set NETLAB_LAB")
+    return pytestconfig.stash[LAB_KEY]
+
+
+@pytest.fixture(scope="session")
+def run_id(lab: Lab) -> str:
+    return os.environ["NETLAB_RUN_ID"]
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(lab: Lab) -> Path:
+    return Path(os.environ["NETLAB_ARTIFACTS"])
+
+
+@pytest.fixture(scope="session")
+def runtime(lab: Lab, worker_tag: str) -> Iterator[object]:
+    """The running lab, attach-only: SSH channels from the controller's cached ssh-config."""
+    from lab.lifecycle import Runtime
+
+    rt = Runtime(lab, log_tag=worker_tag)
+    rt.expect_ssh_config()
+    yield rt
+    rt.close()
+
+
+@pytest.fixture(scope="session")
+def worker_tag(request: pytest.FixtureRequest) -> str:
+    """gw0, gw1, ... under xdist; `main` otherwise."""
+    workerinput = getattr(request.config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"

@@ -75,6 +75,10 @@ def routes_unit(lab: Lab, node: Node) -> str:
         f"ExecStart=/usr/sbin/ip route replace {r.destination} via {r.via} dev {r.device}\n"
         for r in routes
     )
+    stops = "".join(
+        f"ExecStop=-/usr/sbin/ip route del {r.destination} via {r.via} dev {r.device}\n"
+        for r in routes
+    )
     return (
         "[Unit]\n"
         "Description=netlab: routes to the other nodes' pod subnets (host-gw)\n"
@@ -83,7 +87,7 @@ def routes_unit(lab: Lab, node: Node) -> str:
         "[Service]\n"
         "Type=oneshot\n"
         "RemainAfterExit=yes\n"
-        f"{starts}\n"
+        f"{starts}{stops}\n"
         "[Install]\n"
         "WantedBy=multi-user.target\n"
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from lab.parse import SshTarget
 from lab.redact import redact
 
 log = logging.getLogger(__name__)
+
+CHANNEL_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,21 @@ class Node:
     target: SshTarget
     log_file: Path | None = None
     _conn: fabric.Connection | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def conn(self) -> fabric.Connection:
+        with self._lock:
+            return self._open()
+
+    def _open(self) -> fabric.Connection:
         if self._conn is None:
-            self._conn = connection(self.target)
+            conn = connection(self.target)
+            conn.open()
+            # paramiko waits an hour for a channel by default: a frozen node must not hang us
+            conn.transport.channel_timeout = CHANNEL_TIMEOUT_S
+            conn.transport.set_keepalive(5)
+            self._conn = conn
         return self._conn
 
     def reproduce(self, remote: str) -> str:
@@ -83,7 +96,6 @@ class Node:
             res = self.conn.run(remote, hide=True, warn=True, timeout=timeout, in_stream=False)
         except CommandTimedOut as exc:
             self._log(remote, None, exc.result.stdout, exc.result.stderr, secrets)
-            self.close()  # the channel may be wedged; reconnect next time
             raise CommandFailed(
                 remote,
                 None,
@@ -128,6 +140,7 @@ class Node:
             f.write(redact(f"$ {remote}\n[exit {code}]\n{out}{err}\n", secrets))
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

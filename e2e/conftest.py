@@ -1,0 +1,176 @@
+"""Fixtures of the e2e suite: the workload driver, a fleet of pods per node, per-test pods that
+are removed even when the test fails, and a diagnostics bundle for every failed test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from e2e.drivers.base import Container, Pod
+from e2e.drivers.cni import CniDriver, CommandLog, echo_server
+from lab.commands import cmd
+from lab.config import Lab
+from lab.lifecycle import Runtime
+from lab.redact import redact
+
+NODE_STATE = (
+    ("addresses", ("ip", "addr", "show")),
+    ("routes", ("ip", "route", "show", "table", "all")),
+    ("iptables-save", ("iptables-save",)),
+    ("bridge-fdb", ("bridge", "fdb", "show")),
+    ("netns", ("ip", "netns", "list")),
+    ("cni-config", ("sh", "-c", 'for f in /etc/cni/net.d/*; do echo "== $f"; cat "$f"; done')),
+    (
+        "ipam-state",
+        ("sh", "-c", "find /var/lib/cni -type f -print -exec cat {} \\; -exec echo \\;"),
+    ),
+    ("units", ("systemctl", "list-units", "--all", "--no-pager", "nl-*")),
+)
+
+
+NEEDS_LAB = "needs a lab: pass --lab LAB (e.g. --lab ci-debian12) or set NETLAB_LAB"
+
+
+def fleet_slots(lab: Lab, pods_per_node: int) -> list[tuple[str, int]]:
+    """(node, index) of every fleet pod, from the lab definition: sorted, never live state."""
+    return sorted((node, i) for node in lab.node_names for i in range(pods_per_node))
+
+
+def slot_id(slot: tuple[str, int]) -> str:
+    return f"{slot[0]}-p{slot[1]}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    name = metafunc.config.getoption("--lab")
+    if not name:
+        no_lab = [pytest.param(None, marks=pytest.mark.skip(reason=NEEDS_LAB))]
+        for arg in ("slot", "node_name", "node_pair"):
+            if arg in metafunc.fixturenames:
+                metafunc.parametrize(arg, no_lab)
+        return
+    from lab import paths
+    from lab.config import load_lab
+
+    lab = load_lab(paths.resolve_lab_path(name))
+    if "slot" in metafunc.fixturenames:
+        slots = fleet_slots(lab, metafunc.config.getoption("--pods-per-node"))
+        metafunc.parametrize("slot", slots, ids=[slot_id(s) for s in slots])
+    if "node_name" in metafunc.fixturenames:
+        metafunc.parametrize("node_name", sorted(lab.node_names))
+    if "node_pair" in metafunc.fixturenames:
+        names = sorted(lab.node_names)
+        pairs = [(a, b) for a in names for b in names if a != b]
+        metafunc.parametrize("node_pair", pairs, ids=[f"{a}-to-{b}" for a, b in pairs])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Disruptive tests run only when asked for (`-m disruptive`), serially, as the nightly
+    does; a plain `pytest e2e -n 4` reports them as skipped with that reason."""
+    if "disruptive" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(
+        reason="disruptive: breaks the lab on purpose; run with "
+        "`-m disruptive -n 0` (the nightly's serial pass)"
+    )
+    for item in items:
+        if item.get_closest_marker("disruptive"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def command_log() -> CommandLog:
+    return CommandLog()
+
+
+@pytest.fixture(scope="session")
+def driver(
+    lab: Lab, runtime: Runtime, run_id: str, worker_tag: str, command_log: CommandLog
+) -> CniDriver:
+    drv = CniDriver(lab, runtime.nodes(), command_log)
+    if worker_tag in ("main", "gw0"):
+        drv.sweep(keep_prefix=f"nl-{run_id}-")  # leftovers of earlier runs, by name label
+    return drv
+
+
+@pytest.fixture(scope="session")
+def fleet(
+    lab: Lab, driver: CniDriver, run_id: str, worker_tag: str, pytestconfig: pytest.Config
+) -> Iterator[dict[tuple[str, int], Pod]]:
+    """This worker's pods: `--pods-per-node` on every node, each running an echo server."""
+    slots = fleet_slots(lab, pytestconfig.getoption("--pods-per-node"))
+    names = {s: f"nl-{run_id}-{worker_tag}-{slot_id(s)}" for s in slots}
+    pods: dict[tuple[str, int], Pod] = {}
+
+    def create(slot: tuple[str, int]) -> None:
+        pods[slot] = driver.create_pod(names[slot], slot[0], (echo_server(),))
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(lab.nodes)) as pool:
+            list(pool.map(create, slots))
+        yield pods
+    finally:
+        for pod in pods.values():
+            driver.delete_pod(pod)
+
+
+@pytest.fixture
+def make_pod(
+    driver: CniDriver, run_id: str, worker_tag: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Pod]]:
+    """Pods named after the test; removed at teardown even when the test failed."""
+    made: list[Pod] = []
+    base = request.node.name.split("[")[0].removeprefix("test_")[:20].replace("_", "-")
+
+    def make(node: str, containers: tuple[Container, ...] = ()) -> Pod:
+        name = f"nl-{run_id}-{worker_tag}-{base}-{len(made)}"
+        pod = driver.create_pod(name, node, containers or (echo_server(),))
+        made.append(pod)
+        return pod
+
+    yield make
+    for pod in made:
+        driver.delete_pod(pod)
+
+
+# --- diagnostics bundle for failed tests ---------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    return report
+
+
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.fixture(autouse=True)
+def diagnostics(request: pytest.FixtureRequest, command_log: CommandLog) -> Iterator[None]:
+    start = len(command_log.entries)
+    yield
+    reports = request.node.stash.get(REPORTS, {})
+    if not any(r.failed for r in reports.values()):
+        return
+    if "lab" not in request.fixturenames:
+        return
+    lab: Lab = request.getfixturevalue("lab")
+    artifacts: Path = request.getfixturevalue("artifacts_dir")
+    runtime: Runtime = request.getfixturevalue("runtime")
+    bundle = artifacts / "failures" / request.node.nodeid.replace("/", "_").replace("::", "__")
+    bundle.mkdir(parents=True, exist_ok=True)
+    (bundle / "commands.log").write_text(redact("\n".join(command_log.entries[start:])))
+    for phase, rep in reports.items():
+        if rep.failed:
+            (bundle / f"{phase}-failure.txt").write_text(redact(rep.longreprtext))
+    for name, node in runtime.nodes().items():
+        parts = []
+        for title, argv in NODE_STATE:
+            res = node.run(cmd(*argv), timeout=60, check=False)
+            parts.append(f"===== {title}: {' '.join(argv)}\n{res.stdout}{res.stderr}")
+        (bundle / f"node-{name}.txt").write_text(redact("\n".join(parts)))
+    (bundle / "lab.json").write_text(json.dumps({"lab": lab.name, "source": lab.source}))

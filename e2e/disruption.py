@@ -1,0 +1,101 @@
+"""Exercising one fault: baseline, break, observe exactly the cells that must fail, heal,
+measure recovery (bounded), and say what happened. The disruptive tests assert on the outcome;
+the suite's own tests feed it a fault that never heals to show the test then fails."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from e2e import checks
+from e2e.drivers.base import Pod
+from e2e.drivers.cni import CniDriver
+from lab import report, waits
+from lab.faults import Fault, HardReboot
+from lab.lifecycle import Runtime
+from lab.reachability import Matrix
+
+RECOVERY_BOUND_S = {
+    "private link down": 90,
+    "node suspended": 90,
+    "node hard-rebooted": 420,
+    "pod network restarted": 90,
+}
+
+
+@dataclass
+class Outcome:
+    fault: str
+    node: str
+    wrong_during: list[str] = field(default_factory=list)  # cells not as the fault predicts
+    failed_during: list[str] = field(default_factory=list)  # cells that failed, as predicted
+    recovered: bool = False
+    recovery_s: float | None = None
+    bound_s: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.wrong_during and self.recovered and not self.problems
+
+
+def _cells(matrix: Matrix, symbols: str) -> list[str]:
+    return [f"{s}->{t}" for (s, t) in matrix.expected if matrix.symbol(s, t) in symbols]
+
+
+def exercise(
+    rt: Runtime,
+    driver: CniDriver,
+    fault: Fault,
+    pods: list[Pod],
+    recreate: Callable[[Pod], Pod],
+    artifacts: Path,
+    after_recovery: Callable[[], Sequence[str]] = lambda: (),
+) -> Outcome:
+    out = Outcome(fault.name, fault.node, bound_s=RECOVERY_BOUND_S[fault.name])
+    slug = fault.name.replace(" ", "-") + f".{fault.node}"
+    baseline = checks.pod_matrix(driver, pods)
+    if baseline.mismatches():
+        out.problems.append("the lab was not healthy before the fault:\n" + baseline.render())
+        return out
+    fault.inject(rt)
+    try:
+        during = checks.pod_matrix(driver, pods, fault.expected)
+    finally:
+        fault.heal(rt)
+    report.write_matrix(artifacts, f"fault-{slug}", during.render(), during.to_json())
+    out.wrong_during = [str(m) for m in during.mismatches()]
+    out.failed_during = _cells(during, "x")
+    start = time.monotonic()
+    if isinstance(fault, HardReboot):  # its pods died with the node: recreate them
+        pods[:] = [recreate(p) if p.node == fault.node else p for p in pods]
+    policy = waits.Policy(
+        f"pod network healed after '{fault.name}' on {fault.node}",
+        timeout_s=out.bound_s,
+        interval_s=2,
+    )
+    try:
+        final = waits.wait_until(
+            policy, lambda: checks.pod_matrix(driver, pods), lambda m: not m.mismatches()
+        )
+        out.recovered = True
+        out.recovery_s = round(time.monotonic() - start, 1)
+    except waits.WaitTimeout as exc:
+        final = checks.pod_matrix(driver, pods)
+        out.problems.append(f"{exc}\n{final.render()}")
+    report.write_matrix(artifacts, f"recovered-{slug}", final.render(), final.to_json())
+    if out.recovered:
+        out.problems += list(after_recovery())
+    record(artifacts, out)
+    return out
+
+
+def record(artifacts: Path, outcome: Outcome) -> None:
+    """Append to faults.json (one list per run; the nightly report reads it)."""
+    path = artifacts / "faults.json"
+    data = json.loads(path.read_text()) if path.exists() else []
+    data.append(asdict(outcome))
+    path.write_text(json.dumps(data, indent=1))

@@ -1,0 +1,528 @@
+"""Kubernetes workload driver: pods are real Kubernetes pods, created and inspected with
+`kubectl --kubeconfig /etc/kubernetes/admin.conf ...` over SSH on the control-plane node.
+
+Every object the suite creates lives in a per-test namespace labelled with the run
+(`netlab.io/run=<run id>`, `netlab.io/e2e=true`), so a sweep finds leftovers of earlier runs by
+label. Manifests are rendered by `lab.k8s` and fed to `kubectl apply -f -` on stdin; kubectl's
+JSON answers are parsed by `lab.k8s` too. Every result carries one pasteable command
+(`python -m lab ssh LAB NODE -- '<remote command>'`) that runs the same thing again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Any, Protocol
+
+from e2e.drivers.base import Container, ExecResult, Pod
+from lab import k8s, waits
+from lab.adapters.ssh import RemoteResult
+from lab.commands import Command, render_remote
+from lab.config import Lab
+from lab.errors import CommandFailed
+
+KUBECONFIG = "/etc/kubernetes/admin.conf"
+# The guide's two-container example (busybox + nginx); busybox 1.28 is also the version the
+# Kubernetes DNS debugging docs pin for nslookup (later busybox nslookup misbehaves there).
+# Images are constructor arguments: point them at a mirror (or pre-pulled, re-tagged copies)
+# where Docker Hub is out of reach.
+BUSYBOX_IMAGE = "busybox:1.28"
+NGINX_IMAGE = "nginx:1.19"
+# agnhost `netexec --http-port=8080`: /hostname answers the pod name, /clientip "ip:port"
+AGNHOST_IMAGE = "registry.aliyuncs.com/google_containers/agnhost:2.21"
+ECHO_PORT = 8080
+
+POD_RUNNING = waits.Policy("pod Running with every container ready", timeout_s=300, interval_s=2)
+NAMESPACE_READY = waits.Policy("namespace has its default service account", timeout_s=60)
+ENDPOINTS_READY = waits.Policy("service has every expected endpoint ready", timeout_s=120)
+
+# waiting reasons that no amount of waiting fixes
+FATAL_WAITING = frozenset(
+    {"InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "ErrImageNeverPull"}
+)
+NO_EXIT_CODE = 124  # what ExecResult reports when the command timed out or the SSH channel broke
+
+
+class NodeChannel(Protocol):
+    """What the driver needs of a node: lab.adapters.ssh.Node, or a test's strict fake."""
+
+    name: str
+
+    def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult: ...
+
+    def reproduce(self, remote: str) -> str: ...
+
+
+class CommandRecorder(Protocol):
+    """Where every command and its outcome go for a failed test's bundle (e2e.drivers.cni's
+    CommandLog fits)."""
+
+    def add(self, node: str, remote: str, result: ExecResult) -> None: ...
+
+
+class KubectlFailed(Exception):
+    def __init__(self, what: str, result: ExecResult) -> None:
+        self.result = result
+        output = (result.stderr.strip() or result.stdout.strip())[-800:]
+        super().__init__(
+            f"{what}: kubectl exited {result.exit_code}: {output}\n  reproduce: {result.reproduce}"
+        )
+
+
+class PodNotRunning(Exception):
+    """A test pod did not come up; says what its containers are doing and how to look."""
+
+
+@dataclass(frozen=True)
+class PodRequest:
+    name: str
+    node: str
+    containers: tuple[Container, ...]
+    labels: Mapping[str, str] | None = None
+
+
+def _terminal(pod: k8s.ClusterPod) -> bool:
+    if pod.phase in ("Failed", "Succeeded"):
+        return True
+    return any(
+        s.state == "terminated" or (s.state == "waiting" and s.reason in FATAL_WAITING)
+        for s in pod.statuses
+    )
+
+
+class K8sDriver:
+    """The Driver protocol over kubectl. A driver is bound to one namespace (`in_namespace`)
+    for pods and services; unbound, it reads cluster-wide state (nodes, kube-system, ...)."""
+
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        lab: Lab,
+        nodes: Mapping[str, NodeChannel],
+        run_id: str,
+        namespace: str | None = None,
+        busybox_image: str = BUSYBOX_IMAGE,
+        nginx_image: str = NGINX_IMAGE,
+        agnhost_image: str = AGNHOST_IMAGE,
+        sleep: Callable[[float], None] = time.sleep,
+        pod_wait: waits.Policy = POD_RUNNING,
+        namespace_wait: waits.Policy = NAMESPACE_READY,
+        endpoints_wait: waits.Policy = ENDPOINTS_READY,
+        log: CommandRecorder | None = None,
+    ) -> None:
+        if lab.kubernetes is None:
+            raise ValueError(f"lab {lab.name} has no kubernetes section")
+        if lab.control_plane is None:
+            raise ValueError(f"lab {lab.name} has no control-plane node")
+        k8s.run_labels(run_id)  # fail early on a run id that is no valid label value
+        self.lab = lab
+        self.nodes = nodes
+        self.run_id = run_id
+        self.namespace = namespace
+        self.busybox_image = busybox_image
+        self.nginx_image = nginx_image
+        self.agnhost_image = agnhost_image
+        self.sleep = sleep
+        self.pod_wait = pod_wait
+        self.namespace_wait = namespace_wait
+        self.endpoints_wait = endpoints_wait
+        self.log = log
+        self.control_plane = lab.control_plane.name
+        self.history: list[str] = []  # every command run through this driver, with its outcome
+        self._lock = threading.Lock()
+        self._namespace_ready = False
+
+    def in_namespace(self, namespace: str) -> K8sDriver:
+        """The same cluster and settings, bound to `namespace` (created on first use)."""
+        return K8sDriver(
+            self.lab,
+            self.nodes,
+            self.run_id,
+            namespace,
+            self.busybox_image,
+            self.nginx_image,
+            self.agnhost_image,
+            self.sleep,
+            self.pod_wait,
+            self.namespace_wait,
+            self.endpoints_wait,
+            self.log,
+        )
+
+    # -- running commands -------------------------------------------------------------------
+
+    def _run(self, node: str, command: Command, timeout: float) -> ExecResult:
+        channel = self.nodes[node]
+        remote = render_remote(command)
+        reproduce = channel.reproduce(remote)
+        try:
+            res = channel.run(command, timeout=timeout, check=False)
+            result = ExecResult(res.exit_code, res.stdout, res.stderr, reproduce)
+        except CommandFailed as exc:  # no exit code: timed out, or the SSH channel broke
+            result = ExecResult(
+                NO_EXIT_CODE,
+                exc.stdout,
+                f"{exc.stderr}\n(no exit code after {timeout:.0f}s: timed out or SSH failed)",
+                reproduce,
+            )
+        with self._lock:
+            self.history.append(f"[{node}] $ {remote}\n[exit {result.exit_code}]")
+        if self.log is not None:
+            self.log.add(node, remote, result)
+        return result
+
+    def kubectl_command(self, *args: str, stdin: str | None = None) -> Command:
+        return Command(("kubectl", "--kubeconfig", KUBECONFIG, *args), stdin=stdin)
+
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> ExecResult:
+        """Run kubectl on the control-plane node; never raises for a non-zero exit."""
+        return self._run(self.control_plane, self.kubectl_command(*args, stdin=stdin), timeout)
+
+    def reproduce(self, *args: str) -> str:
+        """The pasteable command for `kubectl ARGS` on the control plane (without running it)."""
+        remote = render_remote(self.kubectl_command(*args))
+        return self.nodes[self.control_plane].reproduce(remote)
+
+    def _must(self, what: str, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
+        result = self.kubectl(*args, stdin=stdin, timeout=timeout)
+        if not result.ok:
+            raise KubectlFailed(what, result)
+        return result.stdout
+
+    def _ns_args(self, namespace: str | None) -> tuple[str, ...]:
+        return ("--all-namespaces",) if namespace is None else ("-n", namespace)
+
+    def _bound(self) -> str:
+        if self.namespace is None:
+            raise ValueError("this driver is not bound to a namespace; use in_namespace(NAME)")
+        return self.namespace
+
+    # -- cluster state ----------------------------------------------------------------------
+
+    def get_nodes(self) -> tuple[k8s.ClusterNode, ...]:
+        return k8s.parse_nodes(self._must("list nodes", "get", "nodes", "-o", "json"))
+
+    def get_pods(self, namespace: str | None = None) -> tuple[k8s.ClusterPod, ...]:
+        out = self._must("list pods", "get", "pods", *self._ns_args(namespace), "-o", "json")
+        return k8s.parse_pods(out)
+
+    def get_services(self, namespace: str | None = None) -> tuple[k8s.Service, ...]:
+        out = self._must(
+            "list services", "get", "services", *self._ns_args(namespace), "-o", "json"
+        )
+        return k8s.parse_services(out)
+
+    def get_endpoints(self, namespace: str | None = None) -> tuple[k8s.Endpoints, ...]:
+        out = self._must(
+            "list endpoints", "get", "endpoints", *self._ns_args(namespace), "-o", "json"
+        )
+        return k8s.parse_endpoints(out)
+
+    def get_flannel_netconf(self) -> k8s.FlannelNetConf:
+        out = self._must(
+            "read flannel's net-conf",
+            "-n",
+            k8s.SYSTEM_NAMESPACE,
+            "get",
+            "configmap",
+            k8s.FLANNEL_CONFIGMAP,
+            "-o",
+            "json",
+        )
+        return k8s.parse_flannel_netconf(out)
+
+    def get_kubeadm_networking(self) -> k8s.KubeadmNetworking:
+        out = self._must(
+            "read kubeadm's ClusterConfiguration",
+            "-n",
+            k8s.SYSTEM_NAMESPACE,
+            "get",
+            "configmap",
+            k8s.KUBEADM_CONFIGMAP,
+            "-o",
+            "json",
+        )
+        return k8s.parse_kubeadm_networking(out)
+
+    # -- namespaces -------------------------------------------------------------------------
+
+    def apply(self, *objects: Mapping[str, Any]) -> None:
+        stdin = k8s.render_manifest(objects)
+        self._must(
+            "apply " + ", ".join(_describe(o) for o in objects), "apply", "-f", "-", stdin=stdin
+        )
+
+    def ensure_namespace(self) -> None:
+        """Create the bound namespace (labelled with the run) and wait, bounded, for its
+        default service account: a pod created before it exists is rejected."""
+        namespace = self._bound()
+        with self._lock:
+            if self._namespace_ready:
+                return
+        self.apply(k8s.render_namespace(namespace, self.run_id))
+        waits.wait_until(
+            self.namespace_wait,
+            lambda: self.kubectl("-n", namespace, "get", "serviceaccount", "default", "-o", "name"),
+            lambda r: r.ok,
+            sleep=self.sleep,
+        )
+        with self._lock:
+            self._namespace_ready = True
+
+    def delete_namespace(self) -> None:
+        """Delete the bound namespace without waiting for its finalizers (a sweep finds it)."""
+        namespace = self._bound()
+        self._must(
+            f"delete namespace {namespace}",
+            "delete",
+            "namespace",
+            namespace,
+            "--ignore-not-found",
+            "--wait=false",
+        )
+        with self._lock:
+            self._namespace_ready = False
+
+    def sweep(self, keep_prefix: str = "") -> list[str]:
+        """Delete every e2e namespace (netlab.io/e2e=true) of another run: its run label is not
+        this driver's run id (and its name does not start with `keep_prefix`, if given)."""
+        selector = f"{k8s.E2E_LABEL}=true"
+        out = self._must("list e2e namespaces", "get", "namespaces", "-l", selector, "-o", "json")
+        stale = sorted(
+            ns.name
+            for ns in k8s.parse_namespaces(out)
+            if ns.label(k8s.RUN_LABEL) != self.run_id
+            and not (keep_prefix and ns.name.startswith(keep_prefix))
+        )
+        if stale:
+            self._must(
+                "delete stale e2e namespaces",
+                "delete",
+                "namespace",
+                *stale,
+                "--ignore-not-found",
+                "--wait=false",
+            )
+        return stale
+
+    def dump(self) -> str:
+        """What the bound namespace holds, for a failed test's report (never raises)."""
+        namespace = self._bound()
+        parts = []
+        for args in (
+            ("get", "pods,services,endpoints", "-n", namespace, "-o", "wide"),
+            ("describe", "pods", "-n", namespace),
+            ("get", "events", "-n", namespace, "--sort-by=.lastTimestamp"),
+        ):
+            result = self.kubectl(*args)
+            parts.append(f"$ kubectl {' '.join(args)}\n{result.stdout}{result.stderr}".rstrip())
+        return "\n\n".join(parts)
+
+    # -- pods -------------------------------------------------------------------------------
+
+    def _spec(self, container: Container) -> k8s.ContainerSpec:
+        return k8s.ContainerSpec(
+            container.name, container.image or self.busybox_image, container.argv
+        )
+
+    def start_pod(
+        self,
+        name: str,
+        node: str,
+        containers: tuple[Container, ...],
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        """Apply a pod pinned to `node`; does not wait (see wait_for_pod)."""
+        if node not in self.lab.node_names:
+            raise ValueError(f"node {node!r} is not a node of lab {self.lab.name}")
+        self.ensure_namespace()
+        manifest = k8s.render_pod(
+            name, self._bound(), node, [self._spec(c) for c in containers], self.run_id, labels
+        )
+        self.apply(manifest)
+
+    def get_pod(self, name: str) -> k8s.ClusterPod:
+        out = self._must(f"read pod {name}", "-n", self._bound(), "get", "pod", name, "-o", "json")
+        (pod,) = k8s.parse_pods(out)
+        return pod
+
+    def wait_for_pod(self, name: str, node: str, containers: tuple[Container, ...]) -> Pod:
+        """Bounded wait until the pod is Running with every container ready; its IP is
+        status.podIP. Fails early when a container terminated or cannot be created."""
+        namespace = self._bound()
+        inspect = self.reproduce("-n", namespace, "describe", "pod", name)
+        seen: list[k8s.ClusterPod] = []
+
+        def probe() -> k8s.ClusterPod:
+            seen[:] = [self.get_pod(name)]
+            return seen[0]
+
+        try:
+            pod = waits.wait_until(
+                self.pod_wait,
+                probe,
+                lambda p: p.running_and_ready or _terminal(p),
+                sleep=self.sleep,
+            )
+        except waits.WaitTimeout:
+            last = _pod_state(seen[0]) + _image_hint(seen[0]) if seen else "never read"
+            raise PodNotRunning(
+                f"pod {namespace}/{name} on {node}: not Running with every container ready "
+                f"within {self.pod_wait.timeout_s:.0f}s ({self.pod_wait.name}): {last}\n"
+                f"  inspect: {inspect}"
+            ) from None
+        if not pod.running_and_ready:
+            raise PodNotRunning(
+                f"pod {namespace}/{name} on {node}: {_pod_state(pod)}\n  inspect: {inspect}"
+            )
+        if pod.node_name != node or pod.pod_ip is None:
+            raise PodNotRunning(
+                f"pod {namespace}/{name}: runs on {pod.node_name} with IP {pod.pod_ip}, "
+                f"expected node {node} and an IP\n  inspect: {inspect}"
+            )
+        return Pod(
+            name,
+            node,
+            pod.pod_ip,
+            containers,
+            {"namespace": namespace, "labels": dict(pod.labels)},
+        )
+
+    def create_pod(
+        self,
+        name: str,
+        node: str,
+        containers: tuple[Container, ...],
+        labels: Mapping[str, str] | None = None,
+    ) -> Pod:
+        self.start_pod(name, node, containers, labels)
+        return self.wait_for_pod(name, node, containers)
+
+    def create_pods(self, requests: Sequence[PodRequest]) -> list[Pod]:
+        """Apply every pod first, then wait for each: the pods start in parallel."""
+        for r in requests:
+            self.start_pod(r.name, r.node, r.containers, r.labels)
+        return [self.wait_for_pod(r.name, r.node, r.containers) for r in requests]
+
+    def exec(
+        self, pod: Pod, container: str, argv: tuple[str, ...], timeout: float = 30
+    ) -> ExecResult:
+        """`kubectl exec -n NS POD -c CONTAINER -- argv`; its exit code is argv's."""
+        namespace = str(pod.details.get("namespace") or self._bound())
+        args = ("exec", "-n", namespace, pod.name, "-c", container, "--", *argv)
+        return self.kubectl(*args, timeout=timeout + 15)  # kubectl's own start-up on top
+
+    def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
+        return self._run(node, Command(argv), timeout)
+
+    def delete_pod(self, pod: Pod) -> None:
+        namespace = str(pod.details.get("namespace") or self._bound())
+        self._must(
+            f"delete pod {namespace}/{pod.name}",
+            "delete",
+            "pod",
+            pod.name,
+            "-n",
+            namespace,
+            "--ignore-not-found",
+            "--timeout=60s",
+            timeout=90,
+        )
+
+    # -- services ---------------------------------------------------------------------------
+
+    def create_service(
+        self,
+        name: str,
+        selector: Mapping[str, str],
+        port: int,
+        target_port: int,
+        service_type: k8s.ServiceType = "ClusterIP",
+        node_port: int | None = None,
+    ) -> k8s.Service:
+        namespace = self._bound()
+        self.ensure_namespace()
+        self.apply(
+            k8s.render_service(
+                name,
+                namespace,
+                self.run_id,
+                selector,
+                port,
+                target_port,
+                service_type,
+                node_port,
+            )
+        )
+        out = self._must(
+            f"read service {name}", "-n", namespace, "get", "service", name, "-o", "json"
+        )
+        (service,) = k8s.parse_services(out)
+        return service
+
+    def wait_for_endpoints(self, service: str, ips: Sequence[IPv4Address]) -> k8s.Endpoints:
+        """Bounded wait until every one of `ips` is a ready address of the service."""
+        namespace = self._bound()
+        want = set(ips)
+
+        def probe() -> k8s.Endpoints:
+            out = self._must(
+                f"read endpoints {service}",
+                "-n",
+                namespace,
+                "get",
+                "endpoints",
+                service,
+                "-o",
+                "json",
+            )
+            (endpoints,) = k8s.parse_endpoints(out)
+            return endpoints
+
+        return waits.wait_until(
+            self.endpoints_wait, probe, lambda e: want <= set(e.ready_ips), sleep=self.sleep
+        )
+
+
+def _describe(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{obj.get('kind', '?')} {where}{meta.get('name', '?')}"
+
+
+def _pod_state(pod: k8s.ClusterPod) -> str:
+    text = f"phase {pod.phase}"
+    if pod.reason:
+        text += f" ({pod.reason}: {pod.message})" if pod.message else f" ({pod.reason})"
+    details = []
+    for status in pod.statuses:
+        detail = f"{status.name} {status.describe()}"
+        if status.message:
+            detail += f": {status.message[:200]}"
+        details.append(detail)
+    if details:
+        text += "; containers: " + "; ".join(details)
+    return text
+
+
+def _image_hint(pod: k8s.ClusterPod) -> str:
+    if any(s.reason in ("ErrImagePull", "ImagePullBackOff") for s in pod.statuses):
+        return (
+            " (the node cannot pull an image: pre-pull it, or pass a mirror's image to "
+            "K8sDriver(busybox_image=..., nginx_image=..., agnhost_image=...))"
+        )
+    return ""
+
+
+def echo_container(image: str = AGNHOST_IMAGE, port: int = ECHO_PORT) -> Container:
+    """agnhost netexec: answers /hostname with the pod name and /clientip with `ip:port`."""
+    return Container("echo", ("/agnhost", "netexec", f"--http-port={port}"), image)
+
+
+def sleeper_container(image: str = BUSYBOX_IMAGE, name: str = "client") -> Container:
+    """A busybox that idles: a place to run wget/nslookup from."""
+    return Container(name, ("sleep", "86400"), image)

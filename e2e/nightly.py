@@ -1,0 +1,290 @@
+"""`make nightly LAB=...`: sweep -> up -> provision -> snapshot -> e2e (parallel) ->
+disruptive (serial) -> artifacts -> destroy. Every stage is bounded and timed; the exit code is
+0 only when every stage passed; the runner is left with nothing of the lab in libvirt."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from lab import box, paths, report
+from lab.adapters.local import kill_group, run
+from lab.commands import cmd
+from lab.config import Lab
+from lab.lifecycle import Runtime
+from lab.redact import redact
+from lab.summary import NightlyReport, StageResult, overall_exit, parse_junit, render_html
+
+console = Console(stderr=True, highlight=False)
+SNAPSHOT = "netlab-provisioned"
+
+NODE_STATE = {
+    "addresses": ("ip", "addr", "show"),
+    "routes": ("ip", "route", "show", "table", "all"),
+    "iptables-save": ("iptables-save",),
+    "bridge-fdb": ("bridge", "fdb", "show"),
+    "cni-config": ("sh", "-c", 'for f in /etc/cni/net.d/*; do echo "== $f"; cat "$f"; done'),
+    "ipam-state": ("sh", "-c", "find /var/lib/cni -type f -print -exec cat {} \\;"),
+    "flannel-subnet": ("cat", "/run/flannel/subnet.env"),
+    "kubelet-journal": ("journalctl", "-u", "kubelet", "--no-pager", "-n", "300"),
+    "docker-journal": ("journalctl", "-u", "docker", "--no-pager", "-n", "300"),
+}
+
+
+def pytest_stage(lab: Lab, out: Path, marker: str, workers: int, timeout_s: float) -> str:
+    """Run a pytest pass against the running lab as a bounded subprocess, output teed."""
+    out.mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "e2e",
+        "--lab",
+        lab.name,
+        "--lab-mode",
+        "attach",
+        "--artifacts",
+        str(out),
+        "--junitxml",
+        str(out / "junit.xml"),
+        "-m",
+        marker,
+        "-p",
+        "no:cacheprovider",
+        "-rfEs",
+        "-n",
+        str(workers),
+    ]
+    console.print(f"  $ {shlex.join(argv)}")
+    with (
+        (out / "pytest.log").open("w") as logf,
+        subprocess.Popen(
+            argv,
+            cwd=paths.REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        ) as proc,
+    ):
+        deadline = time.monotonic() + timeout_s
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            logf.write(line)
+            sys.stderr.write(f"    {line}")
+            if time.monotonic() > deadline:
+                kill_group(proc)  # type: ignore[arg-type]
+                raise TimeoutError(f"pytest -m '{marker}' ran past its {timeout_s:.0f}s bound")
+        code = proc.wait()
+    if code != 0:
+        raise RuntimeError(f"pytest -m '{marker}' exited {code} (log: {out / 'pytest.log'})")
+    return f"log: {out / 'pytest.log'}"
+
+
+def collect_node_state(rt: Runtime, out: Path) -> None:
+    for name, node in rt.nodes().items():
+        parts = []
+        for title, argv in NODE_STATE.items():
+            try:
+                res = node.run(cmd(*argv), timeout=60, check=False)
+                parts.append(f"===== {title}: {shlex.join(argv)}\n{res.stdout}{res.stderr}")
+            except Exception as exc:  # noqa: BLE001 (a dead node still gets a file)
+                parts.append(f"===== {title}: {exc}")
+        (out / f"node-state-{name}.txt").write_text("\n".join(parts))
+    if rt.lab.kubernetes is not None and rt.lab.control_plane is not None:
+        plane = rt.nodes()[rt.lab.control_plane.name]
+        dump = plane.run(
+            cmd(
+                "kubectl",
+                "--kubeconfig",
+                "/etc/kubernetes/admin.conf",
+                "cluster-info",
+                "dump",
+                "--all-namespaces",
+            ),
+            timeout=300,
+            check=False,
+        )
+        (out / "cluster-info-dump.txt").write_text(dump.stdout + dump.stderr)
+
+
+def versions(lab: Lab) -> dict[str, str]:
+    def first_line(argv: list[str]) -> str:
+        try:
+            res = run(argv, timeout=60, check=False)
+            return (res.stdout or res.stderr).strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "unknown"
+
+    found = {
+        "vagrant": first_line(["vagrant", "--version"]),
+        "vagrant-libvirt": next(
+            (
+                line
+                for line in run(
+                    ["vagrant", "plugin", "list"], timeout=60, check=False
+                ).stdout.splitlines()
+                if "libvirt" in line
+            ),
+            "unknown",
+        ),
+        "libvirtd": first_line(["libvirtd", "--version"]),
+        "qemu": first_line(["qemu-system-x86_64", "--version"]),
+        "host kernel": os.uname().release,
+        "python": sys.version.split()[0],
+        "k8s-netlab commit": first_line(
+            ["git", "-C", str(paths.REPO), "rev-parse", "--short", "HEAD"]
+        ),
+    }
+    if lab.vm.box_build:
+        found["box inputs"] = box.inputs_key()[:12]
+    if lab.kubernetes is not None:
+        found["kubernetes (lab)"] = lab.kubernetes.version
+    return found
+
+
+def redact_tree(root: Path) -> None:
+    """Last line of defence: no join token or key material survives in any text artifact."""
+    for path in root.rglob("*"):
+        if path.is_file() and path.suffix in (".txt", ".log", ".xml", ".json", ".html", ""):
+            try:
+                text = path.read_text()
+            except UnicodeDecodeError:
+                continue
+            cleaned = redact(text)
+            if cleaned != text:
+                path.write_text(cleaned)
+
+
+def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
+    artifacts.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    rt = Runtime(lab, on_line=None, log_tag="nightly")
+    stages: list[StageResult] = []
+    failed = False
+
+    def stage(name: str, bound_s: float, fn: Callable[[], object], always: bool = False) -> None:
+        nonlocal failed
+        if failed and not always:
+            stages.append(StageResult(name, "skipped", 0.0, bound_s, "an earlier stage failed"))
+            return
+        console.rule(f"[bold]nightly {lab.name}: {name}[/bold] (bound {bound_s:.0f}s)")
+        start = time.monotonic()
+        try:
+            detail = fn()
+            status = "ok"
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            detail, status, failed = f"{type(exc).__name__}: {exc}", "failed", True
+        seconds = time.monotonic() - start
+        if status == "ok" and seconds > bound_s:
+            status, failed = "failed", True
+            detail = f"took {seconds:.0f}s, over its {bound_s:.0f}s bound"
+        stages.append(StageResult(name, status, seconds, bound_s, redact(str(detail or ""))[:2000]))
+        console.print(
+            f"  {name}: {status} in {seconds:.1f}s" + (f": {detail}" if status != "ok" else "")
+        )
+
+    def sweep() -> str:
+        rt.prepare()
+        return f"removed: {rt.sweep()}"
+
+    def up() -> str:
+        return f"{rt.up():.0f}s"
+
+    def provision() -> str:
+        from provision.cli import run_provision
+
+        reports = run_provision(rt)
+        return f"{sum(r.commands for r in reports)} commands applied"
+
+    def artifacts_stage() -> str:
+        logs = artifacts / "logs"
+        if rt.logs.exists():
+            shutil.copytree(rt.logs, logs, dirs_exist_ok=True)
+        if failed:
+            collect_node_state(rt, artifacts)
+        return f"{sum(1 for _ in artifacts.rglob('*'))} files"
+
+    def destroy() -> str:
+        rt.destroy()
+        left = rt.leftovers()
+        if left:
+            raise RuntimeError(f"libvirt still holds: {left}")
+        return "libvirt holds nothing of the lab"
+
+    stage("sweep", 300, sweep)
+    stage("up", lab.vm.boot_timeout_s + 300, up)
+    stage("provision", 1800, provision)
+    stage("snapshot", 300, lambda: rt.snapshot_save(SNAPSHOT))
+    stage(
+        "e2e (parallel)",
+        1800,
+        lambda: pytest_stage(lab, artifacts / "e2e", "not disruptive", workers, 1800),
+    )
+    stage(
+        "disruptive (serial)",
+        2400,
+        lambda: pytest_stage(lab, artifacts / "disruptive", "disruptive", 0, 2400),
+    )
+    stage("artifacts", 600, artifacts_stage, always=True)
+    stage("destroy", 600, destroy, always=True)
+    return finish(lab, artifacts, started, stages)
+
+
+def finish(lab: Lab, artifacts: Path, started: str, stages: list[StageResult]) -> NightlyReport:
+    import json
+
+    cases = []
+    for suite in ("e2e", "disruptive"):
+        junit = artifacts / suite / "junit.xml"
+        if junit.exists():
+            cases += parse_junit(junit.read_text(), suite)
+    faults_file = artifacts / "disruptive" / "faults.json"
+    heatmaps, texts = {}, {}
+    for suite in ("e2e", "disruptive"):
+        for png in report.render_matrices(artifacts / suite):
+            title = f"{suite}: {png.stem}"
+            heatmaps[title] = base64.b64encode(png.read_bytes()).decode()
+            texts[title] = png.with_suffix(".txt").read_text()
+    result = NightlyReport(
+        lab=lab.name,
+        started=started,
+        exit_code=overall_exit(stages),
+        stages=stages,
+        cases=cases,
+        faults=json.loads(faults_file.read_text()) if faults_file.exists() else [],
+        versions=versions(lab),
+        heatmaps=heatmaps,
+        matrices=texts,
+    )
+    (artifacts / "summary.html").write_text(render_html(result))
+    redact_tree(artifacts)
+    return result
+
+
+def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    artifacts = Path(
+        args.artifacts or paths.REPO / ".artifacts" / "nightly" / f"{lab.name}-{stamp}"
+    )
+    result = run_nightly(lab, artifacts.resolve(), workers=args.workers)
+    for s in result.stages:
+        console.print(f"{s.name:22} {s.status:8} {s.seconds:7.1f}s  (bound {s.bound_s:.0f}s)")
+    console.print(f"summary: {artifacts / 'summary.html'}")
+    console.print(
+        "[green]nightly passed[/green]" if result.exit_code == 0 else "[red]nightly failed[/red]"
+    )
+    return result.exit_code

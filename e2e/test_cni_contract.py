@@ -1,0 +1,139 @@
+"""The CNI contract, exercised directly: ADD answers a valid result for its cniVersion, CHECK
+passes on a live sandbox, DEL releases the lease and removes the interface, a second DEL
+succeeds, and a malformed configuration gets a CNI error JSON quickly instead of a hang."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+
+from e2e import checks
+from e2e.drivers.base import Pod
+from e2e.drivers.cni import CniCallFailed, CniDriver
+from lab import cni
+from lab.commands import cmd
+
+
+def test_cni_add_answers_a_valid_result_for_its_cni_version(
+    node_name: str, make_pod: Callable[..., Pod], driver: CniDriver
+) -> None:
+    pod = make_pod(node_name)
+    path, conf = driver.conflist(node_name)
+    subnets = driver.node_subnets(node_name)
+    result = pod.details["result"]
+    problems = cni.validate_result(result, conf["cniVersion"], subnets[0] if subnets else None)  # type: ignore[arg-type]
+    checks.expect_no_problems(
+        [f"{p}\n    result: {json.dumps(result)}" for p in problems],
+        f"ADD result of {path} on {node_name}",
+    )
+
+
+def test_cni_check_passes_on_a_live_sandbox(
+    node_name: str, make_pod: Callable[..., Pod], driver: CniDriver
+) -> None:
+    pod = make_pod(node_name)
+    try:
+        driver.check(pod)
+    except CniCallFailed as exc:
+        pytest.fail(f"CHECK failed on a sandbox ADD just set up: {exc}", pytrace=False)
+
+
+def _lease_and_veth(driver: CniDriver, pod: Pod) -> tuple[list[str], list[str]]:
+    """Which of the pod's IPAM lease files and host veths still exist."""
+    _, conf = driver.conflist(pod.node)
+    result = cni.parse_result(json.dumps(pod.details["result"]))
+    data_dirs = [
+        p.get("ipam", {}).get("dataDir", "/var/lib/cni/networks")
+        for p in conf["plugins"]
+        if p.get("ipam", {}).get("type") == "host-local"
+    ]
+    leases = (
+        cni.lease_paths(data_dirs[0], conf["name"], result.sandbox_addresses) if data_dirs else []
+    )
+    present_leases = [p for p in leases if driver.exec_on_node(pod.node, ("test", "-e", p)).ok]
+    veths = [i for i in result.host_interfaces if i.startswith("veth")]
+    present_veths = [
+        v for v in veths if driver.exec_on_node(pod.node, ("ip", "link", "show", v)).ok
+    ]
+    return present_leases, present_veths
+
+
+def test_cni_del_releases_the_ip_lease_and_removes_the_interface(
+    node_name: str, make_pod: Callable[..., Pod], driver: CniDriver
+) -> None:
+    pod = make_pod(node_name)
+    leases, veths = _lease_and_veth(driver, pod)
+    assert leases, f"after ADD, no host-local lease file for {pod.ip} on {node_name}"
+    assert veths, f"after ADD, no host veth for {pod.name} on {node_name}"
+    driver.invoke("DEL", node_name, pod.name, pod.details["result"])  # type: ignore[arg-type]
+    leases_after, veths_after = _lease_and_veth(driver, pod)
+    problems = [f"lease {p} still exists after DEL" for p in leases_after]
+    problems += [f"host interface {v} still exists after DEL" for v in veths_after]
+    checks.expect_no_problems(problems, f"DEL of {pod.name} on {node_name}")
+
+
+def test_a_second_cni_del_succeeds(
+    node_name: str, make_pod: Callable[..., Pod], driver: CniDriver
+) -> None:
+    pod = make_pod(node_name)
+    result = pod.details["result"]
+    driver.invoke("DEL", node_name, pod.name, result)  # type: ignore[arg-type]
+    try:
+        driver.invoke("DEL", node_name, pod.name, result)  # type: ignore[arg-type]
+    except CniCallFailed as exc:
+        pytest.fail(f"a second DEL must succeed (CNI spec): {exc}", pytrace=False)
+
+
+MALFORMED = {
+    "no IP ranges": {"type": "bridge", "bridge": "nlbad0", "ipam": {"type": "host-local"}},
+    "unknown IPAM plugin": {"type": "bridge", "bridge": "nlbad0", "ipam": {"type": "nl-no-such"}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_config_gets_a_cni_error_json_not_a_hang(
+    case: str, node_name: str, driver: CniDriver, run_id: str, worker_tag: str
+) -> None:
+    _, good = driver.conflist(node_name)
+    conf = {"cniVersion": good["cniVersion"], "name": "netlab-bad", "plugins": [MALFORMED[case]]}
+    sandbox = f"nl-{run_id}-{worker_tag}-bad-{case.split(maxsplit=1)[0]}"
+    driver.create_sandbox(node_name, sandbox)
+    try:
+        start = time.monotonic()
+        res, _ = driver.call_plugin("ADD", node_name, conf, 0, sandbox, None, timeout=30)
+        elapsed = time.monotonic() - start
+    finally:
+        driver.exec_on_node(node_name, ("ip", "netns", "delete", sandbox))
+        driver.exec_on_node(node_name, ("ip", "link", "delete", "nlbad0"))
+    error = cni.parse_error(res.stdout)
+    problems = []
+    if res.ok:
+        problems.append(f"ADD with a malformed config ({case}) succeeded: {res.stdout.strip()}")
+    if error is None:
+        problems.append(f"no CNI error JSON (code, msg) on stdout: {res.stdout.strip()!r}")
+    if elapsed > 20:
+        problems.append(f"the plugin took {elapsed:.0f}s to fail")
+    checks.expect_no_problems(
+        [f"{p}\n    reproduce: {res.reproduce}" for p in problems], f"malformed config: {case}"
+    )
+    assert error is not None
+    assert error.msg, "the CNI error has an empty msg"
+
+
+def test_nothing_of_a_deleted_pod_is_left_on_the_node(
+    node_name: str, driver: CniDriver, run_id: str, worker_tag: str
+) -> None:
+    name = f"nl-{run_id}-{worker_tag}-gone"
+    pod = driver.create_pod(name, node_name, ())
+    driver.delete_pod(pod)
+    netns = driver.exec_on_node(node_name, ("ip", "netns", "list")).stdout
+    cached = driver.exec_on_node(node_name, cmd("ls", "/var/lib/netlab/cni").argv).stdout
+    problems = []
+    if name in netns.split():
+        problems.append(f"sandbox {name} still listed by `ip netns list`")
+    if name in cached:
+        problems.append(f"cached ADD result of {name} still on the node")
+    checks.expect_no_problems(problems, f"delete of {name}")

@@ -1,0 +1,128 @@
+"""Disruptive: break one node on purpose, see exactly the cells that must fail, watch the lab
+heal within a bound. Run serially (`-m disruptive -n 0`), after the parallel pass; the nightly
+does. A test that leaves the lab unhealthy restores the post-provisioning snapshot."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e import checks, disruption
+from e2e.drivers.base import Pod
+from e2e.drivers.cni import CniDriver, echo_server
+from lab.commands import cmd
+from lab.config import Lab
+from lab.faults import Fault, HardReboot, LinkDown, PodNetworkRestart, Suspend
+from lab.lifecycle import Runtime
+
+pytestmark = pytest.mark.disruptive
+
+SNAPSHOT = "netlab-provisioned"  # taken by the nightly right after provisioning
+FAULTS = {
+    "private-link-down": LinkDown,
+    "node-suspended": Suspend,
+    "node-hard-rebooted": HardReboot,
+    "pod-network-restarted": PodNetworkRestart,
+}
+
+
+def victim(lab: Lab) -> str:
+    """The node every fault hits: the last one, from the lab definition."""
+    return sorted(lab.node_names)[-1]
+
+
+def node_state_problems(rt: Runtime, node: str) -> list[str]:
+    """After a reboot the guide's state must hold: swap off, sysctls, br_netfilter, routes."""
+    ssh = rt.nodes()[node]
+    problems = []
+    swaps = ssh.run(cmd("cat", "/proc/swaps", sudo=False)).stdout.splitlines()[1:]
+    if swaps:
+        problems.append(f"{node}: swap came back after reboot: {swaps}")
+    for key in ("net.bridge.bridge-nf-call-iptables", "net.ipv4.ip_forward"):
+        value = ssh.run(cmd("sysctl", "-n", key), check=False).stdout.strip()
+        if value != "1":
+            problems.append(f"{node}: {key} = {value!r} after reboot")
+    return problems
+
+
+@pytest.fixture
+def healthy_lab(runtime: Runtime) -> Iterator[Runtime]:
+    """Every node running before the test; after it, restore the snapshot if the test left
+    a node unhealthy, instead of rebuilding the lab."""
+    yield runtime
+    states = runtime.states()
+    if all(s.state == "running" for s in states.values()) and _answers(runtime):
+        return
+    if SNAPSHOT not in runtime.snapshot_list():
+        pytest.fail(
+            f"the lab is unhealthy ({states}) and there is no snapshot {SNAPSHOT} to restore",
+            pytrace=False,
+        )
+    runtime.snapshot_restore(SNAPSHOT)
+
+
+def _answers(rt: Runtime) -> bool:
+    try:
+        return all(
+            n.run(cmd("true", sudo=False), timeout=30, check=False).ok for n in rt.nodes().values()
+        )
+    except Exception:  # noqa: BLE001 (an unreachable node is the answer here)
+        return False
+
+
+@pytest.mark.parametrize("fault_name", sorted(FAULTS))
+def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
+    fault_name: str,
+    lab: Lab,
+    healthy_lab: Runtime,
+    driver: CniDriver,
+    run_id: str,
+    worker_tag: str,
+    artifacts_dir: Path,
+) -> None:
+    node = victim(lab)
+    fault: Fault = FAULTS[fault_name](node)
+    made: list[Pod] = []
+
+    def create(name: str, on: str) -> Pod:
+        pod = driver.create_pod(name, on, (echo_server(),))
+        made.append(pod)
+        return pod
+
+    pods = [
+        create(f"nl-{run_id}-{worker_tag}-{fault_name[:8]}-{n}-{i}", n)
+        for n in sorted(lab.node_names)
+        for i in range(2)
+    ]
+
+    def recreate(old: Pod) -> Pod:
+        return create(old.name + "r", old.node)
+
+    try:
+        outcome = disruption.exercise(
+            healthy_lab,
+            driver,
+            fault,
+            pods,
+            recreate,
+            artifacts_dir,
+            after_recovery=lambda: (
+                node_state_problems(healthy_lab, node) if isinstance(fault, HardReboot) else ()
+            ),
+        )
+    finally:
+        for pod in made:
+            with contextlib.suppress(Exception):  # pods of a rebooted node are already gone
+                driver.delete_pod(pod)
+    problems = [f"during the fault, wrong cell: {c}" for c in outcome.wrong_during]
+    problems += outcome.problems
+    if not outcome.recovered:
+        problems.append(f"no recovery within {outcome.bound_s:.0f}s")
+    checks.expect_no_problems(
+        problems,
+        f"{fault.name} on {node} (cells failed as predicted: "
+        f"{len(outcome.failed_during)}; recovery {outcome.recovery_s}s)",
+    )

@@ -1,0 +1,99 @@
+"""The offline Debian 12 box: built by box/build.sh from Debian packages, cached by the hash of
+its inputs, added to vagrant with that hash inside, so a changed input means a rebuild and a
+re-add (and the stale volume vagrant-libvirt uploaded from the old box is removed first)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import tarfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from lab import paths
+from lab.adapters import libvirt as lv
+from lab.adapters.local import run
+from lab.config import Lab
+
+log = logging.getLogger(__name__)
+console = Console(stderr=True, highlight=False)
+
+BOX_DIR = paths.REPO / "box"
+BOX_FILE = "netlab-debian12.box"
+INPUTS_FILE = "netlab-inputs.sha256"  # stored inside the box; vagrant keeps it on box add
+BUILD_TIMEOUT_S = 1800
+
+
+def inputs_key() -> str:
+    """sha256 over every file of box/ (the build script, package list, ...), by name."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in BOX_DIR.rglob("*") if p.is_file() and p.suffix != ".md"):
+        digest.update(path.relative_to(BOX_DIR).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def box_path(key: str) -> Path:
+    return paths.cache_root() / "box" / key[:16] / BOX_FILE
+
+
+def vagrant_box_dir(name: str) -> Path:
+    home = Path(os.environ.get("VAGRANT_HOME", Path.home() / ".vagrant.d"))
+    return home / "boxes" / name.replace("/", "-VAGRANTSLASH-") / "0" / "libvirt"
+
+
+def added_key(name: str) -> str | None:
+    try:
+        return (vagrant_box_dir(name) / INPUTS_FILE).read_text().strip()
+    except OSError:
+        return None
+
+
+def build(key: str) -> Path:
+    target = box_path(key)
+    if target.exists():
+        return target
+    console.print(f"building the Debian 12 box from Debian packages (inputs {key[:12]}) ...")
+    start = time.monotonic()
+    run([str(BOX_DIR / "build.sh"), str(target.parent)], timeout=BUILD_TIMEOUT_S)
+    with tarfile.open(target, "a") as tar:
+        data = f"{key}\n".encode()
+        info = tarfile.TarInfo(INPUTS_FILE)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    console.print(f"box built in {time.monotonic() - start:.0f}s: {target}")
+    return target
+
+
+def remove_uploaded_volumes(name: str) -> None:
+    """vagrant-libvirt reuses a volume uploaded from an older box of the same name: drop it."""
+    prefix = name.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image"
+    with lv.connect() as conn:
+        for pool in conn.listAllStoragePools():
+            if not pool.isActive():
+                continue
+            pool.refresh(0)
+            for vol in pool.listAllVolumes():
+                if vol.name().startswith(prefix):
+                    log.info("removing stale box volume %s/%s", pool.name(), vol.name())
+                    vol.delete(0)
+
+
+def ensure_box(lab: Lab) -> Path:
+    """Build (or reuse) the box and make vagrant use exactly this build. libvirt must be up."""
+    key = inputs_key()
+    path = build(key)
+    if added_key(lab.vm.box) != key:
+        remove_uploaded_volumes(lab.vm.box)
+        env = {"VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1"}
+        run(
+            ["vagrant", "box", "add", "--force", "--name", lab.vm.box, str(path)],
+            timeout=600,
+            env=env,
+        )
+        console.print(f"added box {lab.vm.box} ({key[:12]})")
+    return path

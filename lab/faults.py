@@ -1,0 +1,178 @@
+"""Faults injected on purpose (disruptive tests and the nightly): each knows how to break one
+node, how to heal it, and which cells of the connectivity matrix must fail while it lasts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from lab import waits
+from lab.adapters import libvirt as lv
+from lab.commands import cmd
+from lab.lifecycle import Runtime
+from lab.reachability import Faults
+
+log = logging.getLogger(__name__)
+
+NODE_BACK = waits.Policy("node answers ssh after a reboot", timeout_s=600, interval_s=3)
+FLANNEL_BACK = waits.Policy("flannel pod running again", timeout_s=300, interval_s=3)
+
+
+class Fault(Protocol):
+    name: str
+    node: str
+
+    @property
+    def expected(self) -> Faults: ...
+
+    def inject(self, rt: Runtime) -> None: ...
+
+    def heal(self, rt: Runtime) -> None: ...
+
+
+@dataclass
+class LinkDown:
+    """The node's private-network NIC loses its link (libvirt); the management NIC stays up."""
+
+    node: str
+    name: str = "private link down"
+
+    @property
+    def expected(self) -> Faults:
+        return Faults(isolated=frozenset({self.node}))
+
+    def inject(self, rt: Runtime) -> None:
+        lv.set_link(rt.domain(self.node), rt.private_network, up=False)
+
+    def heal(self, rt: Runtime) -> None:
+        lv.set_link(rt.domain(self.node), rt.private_network, up=True)
+
+
+@dataclass
+class Suspend:
+    """The whole VM is paused: nothing on it runs or answers."""
+
+    node: str
+    name: str = "node suspended"
+
+    @property
+    def expected(self) -> Faults:
+        return Faults(frozen=frozenset({self.node}))
+
+    def inject(self, rt: Runtime) -> None:
+        rt.close()  # its ssh channel would hang
+        lv.suspend(rt.domain(self.node))
+
+    def heal(self, rt: Runtime) -> None:
+        lv.resume(rt.domain(self.node))
+        rt.close()
+
+
+@dataclass
+class HardReboot:
+    """Reset button: no clean shutdown; the node boots again by itself. Its pods are gone
+    (their namespaces lived in memory) and must be created again, as kubelet would."""
+
+    node: str
+    name: str = "node hard-rebooted"
+
+    @property
+    def expected(self) -> Faults:
+        return Faults(frozen=frozenset({self.node}))
+
+    def inject(self, rt: Runtime) -> None:
+        rt.close()
+        lv.hard_reset(rt.domain(self.node))
+
+    def heal(self, rt: Runtime) -> None:
+        rt.close()
+
+        def answers() -> bool:
+            node = rt.nodes()[self.node]
+            res = node.run(
+                cmd("systemctl", "is-system-running", "--wait", sudo=False),
+                timeout=120,
+                check=False,
+            )
+            if res.exit_code not in (0, 1):  # 1 = "degraded": up, some unit failed
+                rt.close()
+            return res.stdout.strip() in ("running", "degraded")
+
+        def probe() -> bool:
+            try:
+                return answers()
+            except Exception:  # noqa: BLE001 (still booting: ssh refused or reset)
+                rt.close()
+                return False
+
+        waits.wait_until(NODE_BACK, probe, bool)
+
+
+@dataclass
+class PodNetworkRestart:
+    """The node's pod networking restarts: CI lab: its host-gw routes service is stopped (the
+    routes go) and started again; Kubernetes: its flannel pod is deleted and recreated by the
+    DaemonSet."""
+
+    node: str
+    name: str = "pod network restarted"
+
+    @property
+    def expected(self) -> Faults:
+        return Faults(isolated=frozenset({self.node}))
+
+    def inject(self, rt: Runtime) -> None:
+        node = rt.nodes()[self.node]
+        if rt.lab.kubernetes is None:
+            node.run(cmd("systemctl", "stop", "netlab-pod-routes.service"))
+        else:
+            plane = rt.nodes()[rt.lab.control_plane.name]  # type: ignore[union-attr]
+            plane.run(
+                cmd(
+                    "kubectl",
+                    "--kubeconfig",
+                    "/etc/kubernetes/admin.conf",
+                    "-n",
+                    "kube-system",
+                    "delete",
+                    "pod",
+                    "-l",
+                    "app=flannel",
+                    "--field-selector",
+                    f"spec.nodeName={self.node}",
+                    "--wait=false",
+                )
+            )
+
+    def heal(self, rt: Runtime) -> None:
+        if rt.lab.kubernetes is None:
+            rt.nodes()[self.node].run(cmd("systemctl", "start", "netlab-pod-routes.service"))
+            return
+        plane = rt.nodes()[rt.lab.control_plane.name]  # type: ignore[union-attr]
+
+        def ready() -> str:
+            return plane.run(
+                cmd(
+                    "kubectl",
+                    "--kubeconfig",
+                    "/etc/kubernetes/admin.conf",
+                    "-n",
+                    "kube-system",
+                    "get",
+                    "pod",
+                    "-l",
+                    "app=flannel",
+                    "--field-selector",
+                    f"spec.nodeName={self.node}",
+                    "-o",
+                    "jsonpath={.items[*].status.containerStatuses[*].ready}",
+                ),
+                check=False,
+            ).stdout.strip()
+
+        waits.wait_until(FLANNEL_BACK, ready, lambda v: v == "true")
+
+
+def all_faults(node: str) -> list[Fault]:
+    return [LinkDown(node), Suspend(node), HardReboot(node), PodNetworkRestart(node)]

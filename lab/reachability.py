@@ -1,0 +1,210 @@
+"""The reachability model (pure): an expected N x M truth table built from the lab, an observed
+one filled by probes (which never assert), and one comparison that names every wrong cell with
+the command that reproduces it. As in Kubernetes' netpol e2e (truthtable/reachability)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A probe source or target: a pod or a node, with the addresses it owns."""
+
+    name: str
+    node: str
+    ip: str  # the address others should see (pod IP; a node's private IP)
+    owned: tuple[str, ...] = ()  # every address this endpoint may legitimately send from
+
+    @property
+    def allowed_sources(self) -> frozenset[str]:
+        return frozenset((self.ip, *self.owned))
+
+
+@dataclass(frozen=True)
+class Expect:
+    reachable: bool
+    sources: frozenset[str] = frozenset()  # addresses the receiver may report (no NAT)
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    reachable: bool
+    seen_source: str | None  # the client address the receiver reported
+    reproduce: str  # one pasteable command that reruns this probe
+    detail: str = ""  # error output when unreachable
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    source: str
+    target: str
+    expected: Expect
+    observed: Observation | None
+
+    def __str__(self) -> str:
+        exp = "reachable" if self.expected.reachable else "unreachable"
+        if self.expected.reachable and self.expected.sources:
+            exp += f", seen as {' or '.join(sorted(self.expected.sources))}"
+        if self.observed is None:
+            got = "not probed"
+        elif self.observed.reachable:
+            got = f"reachable, seen as {self.observed.seen_source}"
+        else:
+            got = f"unreachable ({self.observed.detail.strip()[:120] or 'no answer'})"
+        reproduce = f"\n      reproduce: {self.observed.reproduce}" if self.observed else ""
+        return f"{self.source} -> {self.target}: expected {exp}; observed {got}{reproduce}"
+
+
+LEGEND = (
+    ". as expected   X unreachable   N NAT (wrong source)   R reachable, should not   "
+    "x unreachable as expected   ? not probed"
+)
+
+
+@dataclass
+class Matrix:
+    """Sources x targets; `expected` from config, `observed` from probes."""
+
+    title: str
+    sources: tuple[Endpoint, ...]
+    targets: tuple[Endpoint, ...]
+    expected: dict[tuple[str, str], Expect] = field(default_factory=dict)
+    observed: dict[tuple[str, str], Observation] = field(default_factory=dict)
+
+    def cells(self) -> list[tuple[Endpoint, Endpoint]]:
+        return [
+            (s, t) for s in self.sources for t in self.targets if (s.name, t.name) in self.expected
+        ]
+
+    def mismatches(self) -> list[Mismatch]:
+        out = []
+        for (src, dst), exp in self.expected.items():
+            obs = self.observed.get((src, dst))
+            if self.symbol(src, dst) not in (".", "x"):
+                out.append(Mismatch(src, dst, exp, obs))
+        return out
+
+    def symbol(self, src: str, dst: str) -> str:
+        """'.' as expected; 'X' unreachable but should reach; 'N' reached but NATed;
+        'R' reachable but should not be; 'x' unreachable as expected; ' ' not part of the table."""
+        exp = self.expected.get((src, dst))
+        if exp is None:
+            return " "
+        obs = self.observed.get((src, dst))
+        if obs is None:
+            return "?"
+        if not exp.reachable:
+            return "x" if not obs.reachable else "R"
+        if not obs.reachable:
+            return "X"
+        if exp.sources and obs.seen_source not in exp.sources:
+            return "N"
+        return "."
+
+    def render(self) -> str:
+        """The whole table: rows are sources, columns targets, then every wrong cell."""
+        width = max(len(e.name) for e in (*self.sources, *self.targets))
+        header = " " * (width + 2) + " ".join(f"{i:>2}" for i in range(len(self.targets)))
+        lines = [self.title, header]
+        for src in self.sources:
+            row = " ".join(f"{self.symbol(src.name, t.name):>2}" for t in self.targets)
+            lines.append(f"{src.name:>{width}}  {row}")
+        lines.append(
+            "columns: " + ", ".join(f"{i}={t.name} ({t.ip})" for i, t in enumerate(self.targets))
+        )
+        lines.append(LEGEND)
+        bad = self.mismatches()
+        if bad:
+            lines.append(f"{len(bad)} wrong cell(s):")
+            lines += [f"  - {m}" for m in bad]
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "title": self.title,
+                "sources": [asdict(e) for e in self.sources],
+                "targets": [asdict(e) for e in self.targets],
+                "cells": [
+                    {
+                        "source": s,
+                        "target": t,
+                        "expected": {
+                            "reachable": e.reachable,
+                            "sources": sorted(e.sources),
+                            "why": e.why,
+                        },
+                        "observed": asdict(self.observed[(s, t)])
+                        if (s, t) in self.observed
+                        else None,
+                        "symbol": self.symbol(s, t),
+                    }
+                    for (s, t), e in self.expected.items()
+                ],
+            },
+            indent=1,
+        )
+
+
+# --- expectations from the lab -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What is broken on purpose: `isolated` nodes lost their private link (same-node traffic
+    still flows); `frozen` nodes run nothing at all (suspended)."""
+
+    isolated: frozenset[str] = frozenset()
+    frozen: frozenset[str] = frozenset()
+
+
+NO_FAULTS = Faults()
+
+
+def _expect(src: Endpoint, dst: Endpoint, faults: Faults, sources: frozenset[str]) -> Expect:
+    if src.node in faults.frozen or dst.node in faults.frozen:
+        return Expect(False, why="a node of this cell is suspended")
+    if src.node != dst.node and ({src.node, dst.node} & faults.isolated):
+        return Expect(False, why="cross-node cell of an isolated node")
+    return Expect(True, sources, "every pod reaches every pod without NAT")
+
+
+def pod_matrix(
+    pods: Sequence[Endpoint], faults: Faults = NO_FAULTS, title: str = "pod -> pod"
+) -> Matrix:
+    """Every ordered pair of distinct pods; the receiver must see the sender's own pod IP."""
+    m = Matrix(title, tuple(pods), tuple(pods))
+    for s in pods:
+        for t in pods:
+            if s.name != t.name:
+                m.expected[(s.name, t.name)] = _expect(s, t, faults, frozenset({s.ip}))
+    return m
+
+
+def node_matrix(
+    nodes: Sequence[Endpoint],
+    pods: Sequence[Endpoint],
+    faults: Faults = NO_FAULTS,
+    title: str = "node -> pod",
+) -> Matrix:
+    """Every node to every pod. Accepted source: an address the sending node owns (its private
+    IP, or its bridge/overlay address when the kernel picks that route source); never another
+    node's address, never a translated one."""
+    m = Matrix(title, tuple(nodes), tuple(pods))
+    for s in nodes:
+        for t in pods:
+            m.expected[(s.name, t.name)] = _expect(s, t, faults, s.allowed_sources)
+    return m
+
+
+def merge_observations(m: Matrix, observations: Mapping[tuple[str, str], Observation]) -> None:
+    m.observed.update(observations)
+
+
+def summarize(matrices: Iterable[Matrix]) -> str:
+    return "\n\n".join(m.render() for m in matrices)

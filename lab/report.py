@@ -1,0 +1,75 @@
+"""Reports: connectivity matrices as text and as PNG heatmaps (writes files)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SYMBOLS = {
+    ".": (0, "as expected"),
+    "x": (1, "unreachable, as expected"),
+    "N": (2, "NAT: wrong source"),
+    "X": (3, "unreachable"),
+    "R": (4, "reachable, should not be"),
+    "?": (5, "not probed"),
+    " ": (6, "not in table"),
+}
+COLORS = ["#2e9e44", "#9e9e9e", "#f0a020", "#d62728", "#6a3d9a", "#bcbcbc", "#ffffff"]
+
+
+def matrix_dir(artifacts: Path) -> Path:
+    return artifacts / "matrices"
+
+
+def write_matrix(artifacts: Path, slug: str, text: str, data: str) -> None:
+    out = matrix_dir(artifacts)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{slug}.txt").write_text(text + "\n")
+    (out / f"{slug}.json").write_text(data)
+
+
+def render_heatmap(data: dict[str, Any], png: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    sources = [e["name"] for e in data["sources"]]
+    targets = [e["name"] for e in data["targets"]]
+    symbol = {(c["source"], c["target"]): c["symbol"] for c in data["cells"]}
+    grid = [[SYMBOLS[symbol.get((s, t), " ")][0] for t in targets] for s in sources]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(targets), 1.0 + 0.5 * len(sources)))
+    ax.imshow(grid, cmap=ListedColormap(COLORS), vmin=0, vmax=len(COLORS) - 1)
+    ax.set_xticks(range(len(targets)), targets, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(sources)), sources, fontsize=7)
+    for i, s in enumerate(sources):
+        for j, t in enumerate(targets):
+            sym = symbol.get((s, t), " ")
+            if sym.strip():
+                ax.text(j, i, sym, ha="center", va="center", fontsize=7, color="black")
+    ax.set_title(data["title"], fontsize=9)
+    ax.set_xlabel("target")
+    ax.set_ylabel("source")
+    used = sorted({SYMBOLS[v][0] for v in symbol.values()})
+    labels = {code: label for code, label in SYMBOLS.values()}
+    ax.legend(
+        handles=[Patch(color=COLORS[c], label=labels[c]) for c in used],
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+        fontsize=7,
+    )
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
+
+
+def render_matrices(artifacts: Path) -> list[Path]:
+    """A PNG next to every matrix JSON the run wrote."""
+    pngs = []
+    for path in sorted(matrix_dir(artifacts).glob("*.json")):
+        pngs.append(render_heatmap(json.loads(path.read_text()), path.with_suffix(".png")))
+    return pngs

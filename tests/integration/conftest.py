@@ -1,0 +1,46 @@
+"""Integration tests run real VMs of labs/ci-debian12.yaml inside the lab's network namespace.
+
+The tests of this directory share one lab in file order (lifecycle, provisioning, the suite's
+own breakage tests, destroy, interrupted up): bringing up TCG VMs is the expensive part."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lab import paths
+from lab.config import Lab, load_lab
+from lab.lifecycle import Runtime
+
+LAB = "ci-debian12"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from lab.adapters import sandbox
+
+    sandbox.prepare()  # libvirtd (in the lab namespace where needed); join the namespace
+
+
+@pytest.fixture(scope="session")
+def ci_lab() -> Lab:
+    return load_lab(paths.resolve_lab_path(LAB))
+
+
+@pytest.fixture(scope="session")
+def lab_runtime(ci_lab: Lab) -> Iterator[Runtime]:
+    """The CI lab, prepared (box built or reused, files rendered); started by the first test
+    that needs it running. Destroyed at the end of the session whatever happened."""
+    rt = Runtime(ci_lab, log_tag="integration")
+    rt.prepare()
+    rt.sweep()  # leftovers of an earlier run
+    yield rt
+    rt.destroy()
+
+
+@pytest.fixture(scope="session")
+def running(lab_runtime: Runtime) -> Runtime:
+    states = lab_runtime.states()
+    if not states or any(s.state != "running" for s in states.values()):
+        lab_runtime.up()
+    return lab_runtime

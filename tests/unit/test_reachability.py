@@ -1,0 +1,104 @@
+"""The truth table: expected from config, compared cell by cell, printed whole."""
+
+from __future__ import annotations
+
+from lab import reachability as rm
+
+PODS = [
+    rm.Endpoint("node1-p0", "node1", "10.244.0.2"),
+    rm.Endpoint("node1-p1", "node1", "10.244.0.3"),
+    rm.Endpoint("node2-p0", "node2", "10.244.1.2"),
+]
+NODES = [
+    rm.Endpoint("node1", "node1", "10.10.10.241", ("10.244.0.1", "192.168.121.10")),
+    rm.Endpoint("node2", "node2", "10.10.10.242", ("10.244.1.1",)),
+]
+
+
+def observe_all(
+    m: rm.Matrix, seen: dict[str, str] | None = None, down: set[tuple[str, str]] = frozenset()
+) -> rm.Matrix:  # type: ignore[assignment]
+    by_name = {e.name: e for e in (*m.sources, *m.targets)}
+    for src, dst in m.expected:
+        if (src, dst) in down:
+            m.observed[(src, dst)] = rm.Observation(False, None, f"probe {src} {dst}", "timeout")
+        else:
+            source = (seen or {}).get(src, by_name[src].ip)
+            m.observed[(src, dst)] = rm.Observation(True, source, f"probe {src} {dst}")
+    return m
+
+
+def test_pod_matrix_expects_every_ordered_pair_without_nat() -> None:
+    m = rm.pod_matrix(PODS)
+    assert len(m.expected) == 6
+    assert m.expected[("node1-p0", "node2-p0")] == rm.Expect(
+        True, frozenset({"10.244.0.2"}), "every pod reaches every pod without NAT"
+    )
+    assert observe_all(m).mismatches() == []
+
+
+def test_nat_is_named_per_cell_with_its_reproduce_command() -> None:
+    m = observe_all(rm.pod_matrix(PODS), seen={"node1-p0": "10.10.10.241"})
+    bad = m.mismatches()
+    assert [(b.source, b.target) for b in bad] == [
+        ("node1-p0", "node1-p1"),
+        ("node1-p0", "node2-p0"),
+    ]
+    text = m.render()
+    assert (
+        "node1-p0 -> node2-p0: expected reachable, seen as 10.244.0.2; observed reachable, "
+        "seen as 10.10.10.241" in text
+    )
+    assert "reproduce: probe node1-p0 node2-p0" in text
+    row = next(line for line in text.splitlines() if line.strip().startswith("node1-p0"))
+    assert row.split()[1:] == ["N", "N"]
+
+
+def test_unreachable_and_unprobed_cells_are_mismatches() -> None:
+    m = rm.pod_matrix(PODS)
+    observe_all(m, down={("node2-p0", "node1-p0")})
+    del m.observed[("node1-p1", "node2-p0")]
+    assert {(b.source, b.target) for b in m.mismatches()} == {
+        ("node2-p0", "node1-p0"),
+        ("node1-p1", "node2-p0"),
+    }
+    assert m.symbol("node2-p0", "node1-p0") == "X"
+    assert m.symbol("node1-p1", "node2-p0") == "?"
+
+
+def test_isolated_node_expects_exactly_its_cross_node_cells_down() -> None:
+    faults = rm.Faults(isolated=frozenset({"node2"}))
+    m = rm.pod_matrix(PODS, faults)
+    down = {cell for cell, e in m.expected.items() if not e.reachable}
+    assert down == {
+        ("node1-p0", "node2-p0"),
+        ("node1-p1", "node2-p0"),
+        ("node2-p0", "node1-p0"),
+        ("node2-p0", "node1-p1"),
+    }
+    observe_all(m, down=down)
+    assert m.mismatches() == []
+    assert m.symbol("node1-p0", "node2-p0") == "x"
+
+
+def test_a_cell_that_should_fail_but_works_is_reported() -> None:
+    m = rm.pod_matrix(PODS, rm.Faults(frozen=frozenset({"node2"})))
+    observe_all(m)  # everything answered although node2 is suspended
+    assert {m.symbol(b.source, b.target) for b in m.mismatches()} == {"R"}
+
+
+def test_node_matrix_accepts_only_addresses_the_sender_owns() -> None:
+    m = rm.node_matrix(NODES, PODS)
+    observe_all(m, seen={"node1": "10.244.0.1"})
+    assert m.mismatches() == []
+    m2 = observe_all(rm.node_matrix(NODES, PODS), seen={"node1": "10.10.10.242"})
+    assert {b.source for b in m2.mismatches()} == {"node1"}
+
+
+def test_matrix_json_round_trips_the_cells() -> None:
+    import json
+
+    m = observe_all(rm.pod_matrix(PODS))
+    data = json.loads(m.to_json())
+    assert len(data["cells"]) == 6
+    assert {c["symbol"] for c in data["cells"]} == {"."}
