@@ -64,7 +64,7 @@ test: unit integration ## everything CI runs: unit, integration, then the nightl
 	$(MAKE) nightly LAB=ci-debian12
 
 nightly: ## sweep, up, provision, e2e, disruptive faults, artifacts, destroy
-	$(PY) -m lab nightly $(LAB)
+	$(PY) -m lab nightly $(LAB) $(if $(NIGHTLY_ARTIFACTS),--artifacts $(NIGHTLY_ARTIFACTS))
 
 bench: ## benchmarks: parallel vs serial up, provisioning, e2e -n 4 vs -n 0
 	$(PY) bench/bench_up.py $(LAB)

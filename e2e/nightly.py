@@ -167,35 +167,47 @@ def redact_tree(root: Path) -> None:
                 path.write_text(cleaned)
 
 
+class Stages:
+    """Runs stages in order, each timed against its bound. After a failure the remaining
+    stages are skipped, except those marked `always` (artifacts, destroy)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.results: list[StageResult] = []
+        self.failed = False
+
+    def run(
+        self, name: str, bound_s: float, fn: Callable[[], object], always: bool = False
+    ) -> None:
+        if self.failed and not always:
+            self.results.append(
+                StageResult(name, "skipped", 0.0, bound_s, "an earlier stage failed")
+            )
+            return
+        console.rule(f"[bold]nightly {self.label}: {name}[/bold] (bound {bound_s:.0f}s)")
+        start = time.monotonic()
+        try:
+            detail, status = fn(), "ok"
+        except Exception as exc:  # noqa: BLE001 (every failure becomes the stage's result)
+            detail, status = f"{type(exc).__name__}: {exc}", "failed"
+        seconds = time.monotonic() - start
+        if status == "ok" and seconds > bound_s:
+            detail, status = f"took {seconds:.0f}s, over its {bound_s:.0f}s bound", "failed"
+        self.failed = self.failed or status == "failed"
+        self.results.append(
+            StageResult(name, status, seconds, bound_s, redact(str(detail or ""))[:2000])
+        )
+        console.print(
+            f"  {name}: {status} in {seconds:.1f}s" + (f": {detail}" if status != "ok" else "")
+        )
+
+
 def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
     artifacts.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     rt = Runtime(lab, on_line=None, log_tag="nightly")
-    stages: list[StageResult] = []
-    failed = False
-
-    def stage(name: str, bound_s: float, fn: Callable[[], object], always: bool = False) -> None:
-        nonlocal failed
-        if failed and not always:
-            stages.append(StageResult(name, "skipped", 0.0, bound_s, "an earlier stage failed"))
-            return
-        console.rule(f"[bold]nightly {lab.name}: {name}[/bold] (bound {bound_s:.0f}s)")
-        start = time.monotonic()
-        try:
-            detail = fn()
-            status = "ok"
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            detail, status, failed = f"{type(exc).__name__}: {exc}", "failed", True
-        seconds = time.monotonic() - start
-        if status == "ok" and seconds > bound_s:
-            status, failed = "failed", True
-            detail = f"took {seconds:.0f}s, over its {bound_s:.0f}s bound"
-        stages.append(StageResult(name, status, seconds, bound_s, redact(str(detail or ""))[:2000]))
-        console.print(
-            f"  {name}: {status} in {seconds:.1f}s" + (f": {detail}" if status != "ok" else "")
-        )
+    stages = Stages(lab.name)
+    stage = stages.run
 
     def sweep() -> str:
         rt.prepare()
@@ -214,7 +226,7 @@ def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
         logs = artifacts / "logs"
         if rt.logs.exists():
             shutil.copytree(rt.logs, logs, dirs_exist_ok=True)
-        if failed:
+        if stages.failed:
             collect_node_state(rt, artifacts)
         return f"{sum(1 for _ in artifacts.rglob('*'))} files"
 
@@ -241,7 +253,7 @@ def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
     )
     stage("artifacts", 600, artifacts_stage, always=True)
     stage("destroy", 600, destroy, always=True)
-    return finish(lab, artifacts, started, stages)
+    return finish(lab, artifacts, started, stages.results)
 
 
 def finish(lab: Lab, artifacts: Path, started: str, stages: list[StageResult]) -> NightlyReport:
@@ -280,7 +292,12 @@ def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
     artifacts = Path(
         args.artifacts or paths.REPO / ".artifacts" / "nightly" / f"{lab.name}-{stamp}"
     )
-    result = run_nightly(lab, artifacts.resolve(), workers=args.workers)
+    try:
+        result = run_nightly(lab, artifacts.resolve(), workers=args.workers)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: destroying the lab before leaving[/yellow]")
+        Runtime(lab).destroy()
+        raise
     for s in result.stages:
         console.print(f"{s.name:22} {s.status:8} {s.seconds:7.1f}s  (bound {s.bound_s:.0f}s)")
     console.print(f"summary: {artifacts / 'summary.html'}")

@@ -18,7 +18,7 @@ from lab.adapters import libvirt as lv
 from lab.adapters import sandbox
 from lab.adapters.host import probe_host_facts
 from lab.adapters.ssh import Node as SshNode
-from lab.adapters.vagrant import BoundedVagrant
+from lab.adapters.vagrant import BoundedVagrant, kill_strays
 from lab.config import Lab
 from lab.errors import CommandFailed, LabStateError
 from lab.hypervisor import HypervisorChoice, choose_hypervisor
@@ -161,7 +161,9 @@ class Runtime:
         return swept
 
     def sweep(self) -> lv.LabObjects:
+        """Everything of this lab in libvirt, after stopping any vagrant still creating it."""
         self.close()
+        kill_strays(self.lab.name)
         return lv.sweep(self.lab.prefix)
 
     def leftovers(self) -> lv.LabObjects:

@@ -46,6 +46,29 @@ def vagrant_env(lab_name: str) -> dict[str, str]:
     }
 
 
+def kill_strays(lab_name: str) -> list[int]:
+    """SIGKILL every vagrant still working on this lab (e.g. its parent was killed with -9):
+    found by the NETLAB_VAGRANT_JSON of the lab in the process environment."""
+    marker = f"NETLAB_VAGRANT_JSON={paths.state_dir(lab_name) / 'vagrant.json'}".encode()
+    killed = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in environ:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed.append(int(proc.name))
+            except ProcessLookupError:
+                pass
+    if killed:
+        log.warning("killed %d stray vagrant process(es) of lab %s", len(killed), lab_name)
+    return killed
+
+
 class BoundedVagrant(vagrant.Vagrant):
     """python-vagrant with one bounded runner; use `with v.budget(seconds): v.up(...)`."""
 

@@ -1,0 +1,33 @@
+"""Wall time of provisioning every node in parallel vs one after the other, in one run; each
+from the same freshly booted state (a snapshot taken before the first run)."""
+
+from __future__ import annotations
+
+from _common import setup, timed
+
+from lab.lifecycle import Runtime
+from provision.cli import run_provision
+
+SNAPSHOT = "bench-fresh"
+
+
+def main() -> None:
+    lab = setup()
+    rt = Runtime(lab)
+    rt.prepare()
+    rt.destroy()
+    rt.up()
+    rt.snapshot_save(SNAPSHOT)
+    try:
+        parallel = timed("provision, nodes in parallel",
+                         lambda: run_provision(rt, parallel=True, quiet=True))
+        rt.snapshot_restore(SNAPSHOT)
+        serial = timed("provision, one node after the other",
+                       lambda: run_provision(rt, parallel=False, quiet=True))
+    finally:
+        rt.destroy()
+    print(f"serial / parallel = {serial / parallel:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""The suite's own tests: each check, run against the provisioned CI lab broken on purpose,
+fails and names exactly what is wrong. Every breakage is undone in a finally block."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from ipaddress import IPv4Address
+
+import pytest
+
+from e2e import checks
+from e2e.drivers.base import Container, Pod
+from e2e.drivers.cni import CniDriver, echo_server
+from lab.commands import cmd
+from lab.config import Lab
+from lab.lifecycle import Runtime
+from lab.render import node_pod_subnets
+from provision.cli import run_provision
+
+
+@pytest.fixture(scope="module")
+def driver(running: Runtime) -> CniDriver:
+    run_provision(running, quiet=True)  # idempotent: the lab test_2 provisioned, or a fresh one
+    return CniDriver(running.lab, running.nodes())
+
+
+@pytest.fixture(scope="module")
+def pods(driver: CniDriver, ci_lab: Lab) -> Iterator[list[Pod]]:
+    made = [
+        driver.create_pod(f"nl-selftest-{n}-{i}", n, (echo_server(),))
+        for n in ci_lab.node_names
+        for i in range(2)
+    ]
+    yield made
+    for pod in made:
+        driver.delete_pod(pod)
+
+
+def on(driver: CniDriver, node: str, *argv: str) -> None:
+    res = driver.exec_on_node(node, argv)
+    assert res.ok, f"{node}: {' '.join(argv)}: {res.stderr}"
+
+
+def cells(matrix, symbol: str) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return {(s, t) for (s, t) in matrix.expected if matrix.symbol(s, t) == symbol}
+
+
+def test_healthy_lab_passes_every_check(driver: CniDriver, pods: list[Pod], ci_lab: Lab) -> None:
+    assert checks.pod_matrix(driver, pods).mismatches() == []
+    assert checks.node_matrix(driver, ci_lab, pods).mismatches() == []
+    assert checks.pod_identity_problems(driver, pods[0], pods[-1]) == []
+    assert checks.mtu_problems(driver, pods[0], pods[-1]) == []
+
+
+def test_an_snat_rule_on_one_node_fails_exactly_the_cells_it_translates(
+    driver: CniDriver, pods: list[Pod], ci_lab: Lab
+) -> None:
+    subnets = node_pod_subnets(ci_lab)
+    rule = ("-s", str(subnets["node1"]), "-o", ci_lab.vm.private_nic, "-j", "MASQUERADE")
+    on(driver, "node1", "iptables", "-t", "nat", "-I", "POSTROUTING", *rule)
+    try:
+        matrix = checks.pod_matrix(driver, pods)
+    finally:
+        on(driver, "node1", "iptables", "-t", "nat", "-D", "POSTROUTING", *rule)
+    node1 = {p.name for p in pods if p.node == "node1"}
+    node2 = {p.name for p in pods if p.node == "node2"}
+    assert cells(matrix, "N") == {(a, b) for a in node1 for b in node2}
+    assert {(m.source, m.target) for m in matrix.mismatches()} == cells(matrix, "N")
+    text = matrix.render()
+    assert "seen as 10.10.10.241" in text, "the receiver reports node1's address"
+    assert "reproduce: python -m lab ssh ci-debian12 node1 -- " in text
+
+
+def test_a_deleted_route_shows_as_the_missing_cells(
+    driver: CniDriver, pods: list[Pod], ci_lab: Lab
+) -> None:
+    route = (str(node_pod_subnets(ci_lab)["node2"]), "via", str(ci_lab.node("node2").ip))
+    on(driver, "node1", "ip", "route", "del", *route)
+    try:
+        matrix = checks.pod_matrix(driver, pods)
+    finally:
+        on(driver, "node1", "ip", "route", "replace", *route)
+    node1 = {p.name for p in pods if p.node == "node1"}
+    node2 = {p.name for p in pods if p.node == "node2"}
+    crossing = {(a, b) for a in node1 for b in node2} | {(b, a) for a in node1 for b in node2}
+    assert cells(matrix, "X") == crossing
+    assert {(m.source, m.target) for m in matrix.mismatches()} == crossing
+
+
+def test_node_traffic_translated_on_arrival_breaks_the_node_to_pod_policy(
+    driver: CniDriver, pods: list[Pod], ci_lab: Lab
+) -> None:
+    gw = str(node_pod_subnets(ci_lab)["node2"].network_address + 1)
+    rule = (
+        "-s",
+        str(ci_lab.node("node1").ip),
+        "-o",
+        ci_lab.pod_network.bridge,
+        "-j",
+        "SNAT",
+        "--to-source",
+        gw,
+    )
+    on(driver, "node2", "iptables", "-t", "nat", "-I", "POSTROUTING", *rule)
+    try:
+        matrix = checks.node_matrix(driver, ci_lab, pods)
+    finally:
+        on(driver, "node2", "iptables", "-t", "nat", "-D", "POSTROUTING", *rule)
+    node2_pods = {p.name for p in pods if p.node == "node2"}
+    assert cells(matrix, "N") == {("node1", p) for p in node2_pods}
+    assert f"seen as {gw}" in matrix.render()
+
+
+def test_a_second_address_in_a_pod_breaks_one_ip_per_pod(
+    driver: CniDriver, pods: list[Pod]
+) -> None:
+    pod = pods[0]
+    extra = str(IPv4Address(int(pod.ip) + 100)) + "/24"
+    on(driver, pod.node, "ip", "netns", "exec", pod.name, "ip", "addr", "add", extra, "dev", "eth0")
+    try:
+        problems = checks.pod_identity_problems(driver, pod, pods[-1])
+    finally:
+        on(
+            driver,
+            pod.node,
+            "ip",
+            "netns",
+            "exec",
+            pod.name,
+            "ip",
+            "addr",
+            "del",
+            extra,
+            "dev",
+            "eth0",
+        )
+    assert len(problems) == 1
+    assert "has 2 IPv4 addresses" in problems[0]
+
+
+def test_a_container_outside_the_pod_namespace_is_caught(
+    driver: CniDriver, pods: list[Pod]
+) -> None:
+    pod = pods[0]
+    stray = driver.exec_on_node(
+        pod.node,
+        cmd("systemd-run", "--unit=nl-selftest-stray", "--collect", "--quiet", "sleep", "600").argv,
+    )
+    assert stray.ok, stray.stderr
+    try:
+        pid = driver.exec_on_node(
+            pod.node, ("systemctl", "show", "-p", "MainPID", "--value", "nl-selftest-stray")
+        ).stdout.strip()
+        pids = {**pod.details["pids"], "stray": int(pid)}  # type: ignore[dict-item]
+        broken = dataclasses.replace(
+            pod,
+            containers=(*pod.containers, Container("stray", ())),
+            details={**pod.details, "pids": pids},
+        )
+        problems = checks.shared_netns_problems(driver, broken, "echo", "echo", 8080, "")
+    finally:
+        driver.exec_on_node(pod.node, ("systemctl", "stop", "nl-selftest-stray"))
+    assert any("different network namespaces" in p for p in problems), problems
+
+
+def test_overlapping_node_subnets_and_a_pod_outside_its_subnet_are_named(
+    driver: CniDriver, pods: list[Pod], ci_lab: Lab
+) -> None:
+    subnets = {n: driver.node_subnets(n) for n in ci_lab.node_names}
+    overlapping = {**subnets, "node2": subnets["node1"]}
+    problems = checks.node_subnet_problems(ci_lab.pod_network.cidr, overlapping)
+    assert problems == [
+        f"node1's subnet {subnets['node1'][0]} overlaps node2's subnet {subnets['node1'][0]}"
+    ]
+    first = next(p for p in pods if p.node == "node1")
+    moved = [dataclasses.replace(first, node="node2")]
+    assert "which is in node1's subnet" in checks.pod_subnet_problems(driver, moved, subnets)[0]
+
+
+def test_a_smaller_mtu_on_the_path_fails_the_df_check(
+    driver: CniDriver, pods: list[Pod], ci_lab: Lab
+) -> None:
+    nic = ci_lab.vm.private_nic
+    on(driver, "node1", "ip", "link", "set", nic, "mtu", "1400")
+    try:
+        problems = checks.mtu_problems(
+            driver,
+            next(p for p in pods if p.node == "node1"),
+            next(p for p in pods if p.node == "node2"),
+        )
+    finally:
+        on(driver, "node1", "ip", "link", "set", nic, "mtu", "1500")
+    assert len(problems) == 1
+    assert "1472-byte DF ping (packet = MTU 1500)" in problems[0]

@@ -1,0 +1,57 @@
+"""`up` interrupted part-way (Ctrl-C, or killed outright) leaves nothing `sweep` cannot clean."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from lab import paths, waits
+from lab.adapters import libvirt as lv
+from lab.config import Lab
+from lab.lifecycle import Runtime
+
+FIRST_BOOT = waits.Policy("a domain of the lab is running", timeout_s=300, interval_s=0.5)
+
+
+def booting(lab: Lab) -> bool:
+    """Part-way: at least one guest of the lab has started (so volumes, networks exist)."""
+    for domain in lv.list_lab_objects(lab.prefix).domains:
+        try:
+            if lv.domain_state(domain) == "running":
+                return True
+        except Exception:  # noqa: BLE001 (defined a moment ago, or being undefined)
+            continue
+    return False
+
+
+def start_up(lab: Lab) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lab", "up", lab.name],
+        cwd=paths.REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_an_interrupted_up_leaves_nothing_after_sweep(
+    how: signal.Signals, ci_lab: Lab, lab_runtime: Runtime
+) -> None:
+    assert not lab_runtime.leftovers(), "starts from nothing"
+    proc = start_up(ci_lab)
+    try:
+        waits.wait_until(FIRST_BOOT, lambda: booting(ci_lab), bool)
+        os.kill(proc.pid, how)
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, out
+    lab_runtime.sweep()
+    left = lab_runtime.leftovers()
+    assert not left, f"after an interrupted up and a sweep, libvirt still holds {left}"

@@ -1,0 +1,110 @@
+"""The nightly's verdict and report (no VMs): stage bookkeeping, JUnit, HTML, heatmaps."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from e2e.nightly import Stages
+from lab import reachability as rm
+from lab import report
+from lab.summary import NightlyReport, StageResult, overall_exit, parse_junit, render_html
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
+<testcase classname="e2e.test_pods" name="test_a[node1-p0]" time="1.5"/>
+<testcase classname="e2e.test_connectivity" name="test_b" time="9.0">
+  <failure message="2 of 12 cells wrong">matrix...</failure></testcase>
+<testcase classname="e2e.test_kubernetes" name="test_c" time="0.0">
+  <skipped message="needs a lab with Kubernetes"/></testcase>
+</testsuite></testsuites>"""
+
+
+def test_junit_cases_carry_their_outcome() -> None:
+    cases = parse_junit(JUNIT, "e2e")
+    assert [(c.name, c.outcome) for c in cases] == [
+        ("e2e.test_pods::test_a[node1-p0]", "passed"),
+        ("e2e.test_connectivity::test_b", "failed"),
+        ("e2e.test_kubernetes::test_c", "skipped"),
+    ]
+    assert cases[1].message == "2 of 12 cells wrong"
+
+
+def test_a_failed_stage_skips_the_rest_but_artifacts_and_destroy_still_run() -> None:
+    ran = []
+    stages = Stages("lab")
+    stages.run("up", 10, lambda: ran.append("up"))
+    stages.run("disruptive", 10, lambda: (_ for _ in ()).throw(RuntimeError("link left down")))
+    stages.run("report", 10, lambda: ran.append("report"))
+    stages.run("destroy", 10, lambda: ran.append("destroy"), always=True)
+    assert ran == ["up", "destroy"]
+    assert [s.status for s in stages.results] == ["ok", "failed", "skipped", "ok"]
+    assert "link left down" in stages.results[1].detail
+    assert overall_exit(stages.results) == 1
+
+
+def test_a_stage_over_its_bound_fails_and_all_ok_exits_zero() -> None:
+    stages = Stages("lab")
+    stages.run("quick", 60, lambda: None)
+    assert overall_exit(stages.results) == 0
+    stages.run("slow", -1, lambda: None)
+    assert stages.results[-1].status == "failed"
+    assert "over its" in stages.results[-1].detail
+
+
+def test_stage_details_are_redacted() -> None:
+    stages = Stages("lab")
+    stages.run("join", 10, lambda: "kubeadm join x:6443 --token io1pa7.pp3wbn8i4hbi7ktn")
+    assert "io1pa7.pp3wbn8i4hbi7ktn" not in stages.results[0].detail
+
+
+@pytest.fixture
+def heatmap(tmp_path: Path) -> Path:
+    pods = [
+        rm.Endpoint("node1-p0", "node1", "10.244.0.2"),
+        rm.Endpoint("node2-p0", "node2", "10.244.1.2"),
+    ]
+    m = rm.pod_matrix(pods)
+    m.observed[("node1-p0", "node2-p0")] = rm.Observation(True, "10.10.10.241", "cmd")
+    m.observed[("node2-p0", "node1-p0")] = rm.Observation(True, "10.244.1.2", "cmd")
+    report.write_matrix(tmp_path, "pod-to-pod", m.render(), m.to_json())
+    (png,) = report.render_matrices(tmp_path)
+    return png
+
+
+def test_matrices_become_png_heatmaps(heatmap: Path) -> None:
+    assert heatmap.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "N" in heatmap.with_suffix(".txt").read_text()
+
+
+def test_the_html_summary_shows_stages_faults_checks_heatmaps_and_versions(heatmap: Path) -> None:
+    r = NightlyReport(
+        lab="ci-debian12",
+        started="2026-11-26 02:17:00 UTC",
+        exit_code=1,
+        stages=[
+            StageResult("up", "ok", 75.2, 900),
+            StageResult("disruptive (serial)", "failed", 300, 2400, "x"),
+        ],
+        cases=parse_junit(JUNIT, "e2e"),
+        faults=[
+            {
+                "fault": "private link down",
+                "node": "node2",
+                "failed_during": ["a->b"] * 4,
+                "wrong_during": [],
+                "recovered": True,
+                "recovery_s": 3.2,
+                "bound_s": 90,
+            }
+        ],
+        versions={"vagrant": "Vagrant 2.3.4"},
+        heatmaps={"e2e: pod-to-pod": base64.b64encode(heatmap.read_bytes()).decode()},
+    )
+    page = render_html(r)
+    assert "FAILED" in page
+    assert "<td>75.2</td>" in page
+    assert "<td>private link down</td><td>node2</td><td>4</td><td>0</td><td>3.2</td>" in page
+    assert "data:image/png;base64," in page
+    assert "Vagrant 2.3.4" in page
