@@ -7,14 +7,14 @@ import time
 from collections.abc import Callable
 
 from lab import paths
-from lab.adapters import sandbox
 from lab.config import Lab, load_lab
+from lab.lifecycle import prepare_host
 
 
 def setup() -> Lab:
     name = sys.argv[1] if len(sys.argv) > 1 else "ci-debian12"
     lab = load_lab(paths.resolve_lab_path(name))
-    sandbox.prepare()
+    prepare_host(lab)
     return lab
 
 

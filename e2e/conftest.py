@@ -152,15 +152,16 @@ REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 @pytest.fixture(autouse=True)
 def diagnostics(request: pytest.FixtureRequest, command_log: CommandLog) -> Iterator[None]:
     start = len(command_log.entries)
-    yield
-    reports = request.node.stash.get(REPORTS, {})
-    if not any(r.failed for r in reports.values()):
-        return
     if "lab" not in request.fixturenames:
+        yield
         return
     lab: Lab = request.getfixturevalue("lab")
     artifacts: Path = request.getfixturevalue("artifacts_dir")
     runtime: Runtime = request.getfixturevalue("runtime")
+    yield
+    reports = request.node.stash.get(REPORTS, {})
+    if not any(r.failed for r in reports.values()):
+        return
     bundle = artifacts / "failures" / request.node.nodeid.replace("/", "_").replace("::", "__")
     bundle.mkdir(parents=True, exist_ok=True)
     (bundle / "commands.log").write_text(redact("\n".join(command_log.entries[start:])))

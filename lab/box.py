@@ -90,10 +90,12 @@ def ensure_box(lab: Lab) -> Path:
     if added_key(lab.vm.box) != key:
         remove_uploaded_volumes(lab.vm.box)
         env = {"VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1"}
+        # cwd: vagrant loads any Vagrantfile in the current directory, even for `box add`
         run(
             ["vagrant", "box", "add", "--force", "--name", lab.vm.box, str(path)],
             timeout=600,
             env=env,
+            cwd=str(path.parent),
         )
         console.print(f"added box {lab.vm.box} ({key[:12]})")
     return path

@@ -12,6 +12,7 @@ from lab.adapters import libvirt as lv
 from lab.commands import cmd
 from lab.lifecycle import Runtime
 from lab.reachability import Faults
+from lab.render import render_pod_routes
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +112,9 @@ class HardReboot:
 
 @dataclass
 class PodNetworkRestart:
-    """The node's pod networking restarts: CI lab: its host-gw routes service is stopped (the
-    routes go) and started again; Kubernetes: its flannel pod is deleted and recreated by the
-    DaemonSet."""
+    """The node's pod networking restarts. CI lab: its host-gw routes go, then systemd-networkd
+    configures the private link again (as at boot). Kubernetes: its flannel pod is deleted and
+    the DaemonSet recreates it."""
 
     node: str
     name: str = "pod network restarted"
@@ -125,7 +126,8 @@ class PodNetworkRestart:
     def inject(self, rt: Runtime) -> None:
         node = rt.nodes()[self.node]
         if rt.lab.kubernetes is None:
-            node.run(cmd("systemctl", "stop", "netlab-pod-routes.service"))
+            for r in render_pod_routes(rt.lab, rt.lab.node(self.node)):
+                node.run(cmd("ip", "route", "del", str(r.destination), "via", str(r.via)))
         else:
             plane = rt.nodes()[rt.lab.control_plane.name]  # type: ignore[union-attr]
             plane.run(
@@ -146,8 +148,8 @@ class PodNetworkRestart:
             )
 
     def heal(self, rt: Runtime) -> None:
-        if rt.lab.kubernetes is None:
-            rt.nodes()[self.node].run(cmd("systemctl", "start", "netlab-pod-routes.service"))
+        if rt.lab.kubernetes is None:  # networkd configures the link again, routes included
+            rt.nodes()[self.node].run(cmd("networkctl", "reconfigure", rt.lab.vm.private_nic))
             return
         plane = rt.nodes()[rt.lab.control_plane.name]  # type: ignore[union-attr]
 

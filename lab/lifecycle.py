@@ -80,6 +80,15 @@ class Progress:
             )
 
 
+def prepare_host(lab: Lab) -> None:
+    netns = sandbox.start()
+    if lab.vm.box_build:
+        from lab import box as box_builder
+
+        box_builder.ensure_box(lab)
+    sandbox.enter(netns)
+
+
 class Runtime:
     """A lab's live side: vagrant, libvirt and ssh for one lab definition."""
 
@@ -96,13 +105,10 @@ class Runtime:
     # -- setup ------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """libvirt reachable (inside the lab namespace where needed), files rendered."""
-        sandbox.prepare()
+        """libvirt reachable, the box built (it needs the network, so before we join the lab
+        namespace, which has none), files rendered, then this process inside the namespace."""
+        prepare_host(self.lab)
         render(self.lab)
-        if self.lab.vm.box_build:
-            from lab import box as box_builder
-
-            box_builder.ensure_box(self.lab)
 
     def domain(self, node: str) -> str:
         return f"{self.lab.prefix}{node}"
@@ -257,9 +263,9 @@ def up(lab: Lab, args: argparse.Namespace) -> int:
 def box(lab: Lab, args: argparse.Namespace) -> int:
     if not lab.vm.box_build:
         raise LabStateError(f"lab {lab.name} uses the published box {lab.vm.box}; nothing to build")
-    sandbox.prepare()
     from lab import box as box_builder
 
+    sandbox.start()
     print(box_builder.ensure_box(lab))
     return 0
 

@@ -74,9 +74,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[LAB_KEY] = lab
     if is_worker(config):
         return  # workers inherit the namespace, run id and artifacts dir from the controller
-    from lab.adapters import sandbox
+    from lab.lifecycle import prepare_host
 
-    sandbox.prepare()  # before xdist starts workers: they are born inside the lab namespace
+    prepare_host(lab)  # before xdist starts workers: they are born inside the lab namespace
     run_id = os.environ.setdefault("NETLAB_RUN_ID", new_run_id())
     artifacts = Path(
         config.getoption("--artifacts") or paths.REPO / ".artifacts" / lab.name / run_id

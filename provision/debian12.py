@@ -9,26 +9,83 @@ from dataclasses import dataclass
 
 from lab.commands import Command, cmd
 from lab.config import Lab, Node
-from lab.render import CNI_BIN_DIR, CNI_CONFLIST_PATH, render_cni_conflist, render_pod_routes
+from lab import netmath
+from lab.render import (
+    CNI_BIN_DIR,
+    CNI_CONFLIST_PATH,
+    node_pod_subnets,
+    render_cni_conflist,
+    render_pod_routes,
+)
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP
 from provision.model import AnyStep, Output, Step, read_file, write_file
 
 # --- CNI network config (the plugin config kubelet would read from /etc/cni/net.d) ---------
 
 
+#
+# The bridge gets a fixed MAC (a systemd-networkd .netdev). Left alone, Linux gives a bridge the
+# lowest MAC of its ports, so cni0's MAC changes as pods come and go: conntrack entries break
+# (containernetworking/cni#285) and the bridge plugin's own CHECK fails with "Bridge interface
+# cni0 Mac doesn't match" (found by this suite's CHECK test on Debian's plugins 1.1.1).
+
+
+#
+# udev must also leave the MACs of the plugin's veths alone: systemd's default
+# MACAddressPolicy=persistent rewrites a new veth's MAC right after the plugin created it, so the
+# ADD result no longer describes the host and CHECK fails with "Interface vethX Mac doesn't match"
+# (containernetworking/plugins#805; also found by this suite's CHECK test).
+
+VETH_LINK = "/etc/systemd/network/10-netlab-veth.link"
+VETH_LINK_CONTENT = (
+    "# netlab: keep the MAC a CNI plugin gave its veth (udev's default policy rewrites it)\n"
+    "[Match]\nDriver=veth\n\n[Link]\nMACAddressPolicy=none\n"
+)
+
+
 @dataclass(frozen=True)
 class CniFacts:
     conflist: str | None
     plugins: tuple[str, ...]  # binaries present in the CNI bin dir
+    netdev: str | None = None
+    bridge_mac: str | None = None  # cni0's MAC now, if the bridge exists
+    veth_link: str | None = None
+
+
+def bridge_netdev_path(lab: Lab) -> str:
+    return f"/etc/systemd/network/05-netlab-{lab.pod_network.bridge}.netdev"
+
+
+def bridge_mac(lab: Lab, node: Node) -> str:
+    """0a:58 + the gateway's IPv4 bytes, as Kubernetes' bridge networking derives it."""
+    gateway = netmath.gateway(node_pod_subnets(lab)[node.name])
+    return "0a:58:" + ":".join(f"{b:02x}" for b in gateway.packed)
+
+
+def bridge_netdev(lab: Lab, node: Node) -> str:
+    return (
+        "# netlab: the pod bridge, with a MAC that does not follow its ports\n"
+        f"[NetDev]\nName={lab.pod_network.bridge}\nKind=bridge\n"
+        f"MACAddress={bridge_mac(lab, node)}\n"
+    )
 
 
 def probe_cni(lab: Lab, node: Node) -> tuple[Command, ...]:
-    return (read_file(CNI_CONFLIST_PATH), cmd("ls", "-1", CNI_BIN_DIR, sudo=False))
+    return (
+        read_file(CNI_CONFLIST_PATH),
+        cmd("ls", "-1", CNI_BIN_DIR, sudo=False),
+        read_file(bridge_netdev_path(lab)),
+        cmd("cat", f"/sys/class/net/{lab.pod_network.bridge}/address", sudo=False),
+        read_file(VETH_LINK),
+    )
 
 
 def parse_cni(out: Sequence[Output]) -> CniFacts:
     plugins = tuple(sorted(out[1].stdout.split())) if out[1].ok else ()
-    return CniFacts(out[0].text_or_none(), plugins)
+    mac = out[3].stdout.strip() if out[3].ok else None
+    return CniFacts(
+        out[0].text_or_none(), plugins, out[2].text_or_none(), mac, out[4].text_or_none()
+    )
 
 
 def conflist_text(lab: Lab, node: Node) -> str:
@@ -47,6 +104,13 @@ def plan_cni(lab: Lab, node: Node, facts: CniFacts) -> tuple[Command, ...]:
     wanted = conflist_text(lab, node)
     if facts.conflist != wanted:
         plan.append(write_file(CNI_CONFLIST_PATH, wanted))
+    netdev, mac = bridge_netdev(lab, node), bridge_mac(lab, node)
+    if facts.netdev != netdev:
+        plan += [write_file(bridge_netdev_path(lab), netdev), cmd("networkctl", "reload")]
+    if facts.bridge_mac is not None and facts.bridge_mac != mac:
+        plan.append(cmd("ip", "link", "set", lab.pod_network.bridge, "address", mac))
+    if facts.veth_link != VETH_LINK_CONTENT:
+        plan += [write_file(VETH_LINK, VETH_LINK_CONTENT), cmd("udevadm", "control", "--reload")]
     return tuple(plan)
 
 
@@ -64,55 +128,64 @@ CNI = Step(
 )
 
 
-# --- host-gw routes to every other node's pod subnet, persisted as a systemd unit ----------
+# --- host-gw routes to every other node's pod subnet, owned by systemd-networkd -----------
+#
+# Vagrant configures the private NIC through systemd-networkd (50-vagrant-eth1.network). The
+# routes go into a drop-in of that same .network file, so networkd re-applies them whenever it
+# configures the link: at boot, after `vagrant reload`, and when the link's carrier returns.
 
-ROUTES_UNIT = "/etc/systemd/system/netlab-pod-routes.service"
+NETWORK_DIR = "/etc/systemd/network"
+DROPIN = "netlab-pod-routes.conf"
 
 
-def routes_unit(lab: Lab, node: Node) -> str:
+def routes_dropin(lab: Lab, node: Node) -> str:
     routes = render_pod_routes(lab, node)
-    starts = "".join(
-        f"ExecStart=/usr/sbin/ip route replace {r.destination} via {r.via} dev {r.device}\n"
-        for r in routes
+    return "# netlab: routes to the other nodes' pod subnets (host-gw)\n" + "".join(
+        f"\n[Route]\nDestination={r.destination}\nGateway={r.via}\n" for r in routes
     )
-    stops = "".join(
-        f"ExecStop=-/usr/sbin/ip route del {r.destination} via {r.via} dev {r.device}\n"
-        for r in routes
-    )
-    return (
-        "[Unit]\n"
-        "Description=netlab: routes to the other nodes' pod subnets (host-gw)\n"
-        "After=networking.service\n"
-        "Wants=networking.service\n\n"
-        "[Service]\n"
-        "Type=oneshot\n"
-        "RemainAfterExit=yes\n"
-        f"{starts}{stops}\n"
-        "[Install]\n"
-        "WantedBy=multi-user.target\n"
-    )
+
+
+def parse_network_files(grep_output: str) -> dict[str, str]:
+    """`grep -rH '' /etc/systemd/network` -> path -> content."""
+    files: dict[str, list[str]] = {}
+    for line in grep_output.splitlines():
+        path, sep, text = line.partition(":")
+        if sep:
+            files.setdefault(path, []).append(text)
+    return {path: "\n".join(lines) + "\n" for path, lines in files.items()}
+
+
+def network_file_for(files: dict[str, str], nic: str) -> str | None:
+    """The .network file networkd uses for `nic`: the first, in lexical order, that matches."""
+    for path in sorted(p for p in files if p.endswith(".network")):
+        names = [
+            word
+            for line in files[path].splitlines()
+            if line.strip().startswith("Name=")
+            for word in line.split("=", 1)[1].split()
+        ]
+        if nic in names:
+            return path
+    return None
 
 
 @dataclass(frozen=True)
 class RoutesFacts:
-    unit: str | None
-    enabled: bool
+    network_files: dict[str, str]
     routes: tuple[str, ...]  # `ip -4 route show` lines
 
 
 def probe_routes(lab: Lab, node: Node) -> tuple[Command, ...]:
     return (
-        read_file(ROUTES_UNIT),
-        cmd("systemctl", "is-enabled", "netlab-pod-routes.service", sudo=False),
+        cmd("grep", "-rH", "", NETWORK_DIR),
         cmd("ip", "-4", "route", "show", sudo=False),
     )
 
 
 def parse_routes(out: Sequence[Output]) -> RoutesFacts:
     return RoutesFacts(
-        out[0].text_or_none(),
-        out[1].stdout.strip() == "enabled",
-        tuple(line.strip() for line in out[2].stdout.splitlines() if line.strip()),
+        parse_network_files(out[0].stdout),
+        tuple(line.strip() for line in out[1].stdout.splitlines() if line.strip()),
     )
 
 
@@ -121,19 +194,25 @@ def route_present(route_lines: Sequence[str], destination: str, via: str, dev: s
 
 
 def plan_routes(lab: Lab, node: Node, facts: RoutesFacts) -> tuple[Command, ...]:
+    nic = lab.vm.private_nic
+    network_file = network_file_for(facts.network_files, nic)
+    if network_file is None:
+        raise ValueError(
+            f"{node.name}: no systemd-networkd .network file configures {nic} "
+            f"(looked in {NETWORK_DIR}); is the private network up?"
+        )
+    dropin = f"{network_file}.d/{DROPIN}"
+    wanted = routes_dropin(lab, node)
+    missing = [
+        r
+        for r in render_pod_routes(lab, node)
+        if not route_present(facts.routes, str(r.destination), str(r.via), r.device)
+    ]
     plan: list[Command] = []
-    wanted = routes_unit(lab, node)
-    if facts.unit != wanted:
-        plan += [write_file(ROUTES_UNIT, wanted), cmd("systemctl", "daemon-reload")]
-    if not facts.enabled:
-        plan.append(cmd("systemctl", "enable", "netlab-pod-routes.service"))
-    for r in render_pod_routes(lab, node):
-        if not route_present(facts.routes, str(r.destination), str(r.via), r.device):
-            plan.append(
-                cmd(
-                    "ip", "route", "replace", str(r.destination), "via", str(r.via), "dev", r.device
-                )
-            )
+    if facts.network_files.get(dropin) != wanted:
+        plan += [write_file(dropin, wanted), cmd("networkctl", "reload")]
+    if plan or missing:
+        plan.append(cmd("networkctl", "reconfigure", nic))
     return tuple(plan)
 
 
@@ -147,7 +226,15 @@ ROUTES = Step(
     probe_routes,
     parse_routes,
     plan_routes,
-    lambda lab, node: RoutesFacts(None, False, ()),
+    lambda lab, node: RoutesFacts(
+        {
+            f"{NETWORK_DIR}/50-vagrant-{lab.vm.private_nic}.network": (
+                f"[Match]\nName={lab.vm.private_nic}\n\n[Network]\nAddress={node.ip}/"
+                f"{lab.network.private.prefixlen}\n"
+            )
+        },
+        (),
+    ),
 )
 
 STEPS: tuple[AnyStep, ...] = (BRIDGE, FORWARD, SWAP, HOSTNAME, CNI, ROUTES)

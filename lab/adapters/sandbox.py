@@ -100,6 +100,7 @@ def ensure_libvirtd(netns: str | None) -> None:
             )
         return
     ensure_netns(netns)
+    ensure_kvm_group()
     Path("/run/libvirt").mkdir(parents=True, exist_ok=True)
     if not _running("virtlogd"):
         run(["/usr/sbin/virtlogd", "-d"], timeout=30)
@@ -118,6 +119,23 @@ def ensure_libvirtd(netns: str | None) -> None:
             raise LabStateError(f"libvirtd started but {LIBVIRT_SOCK} did not appear in 30s")
         time.sleep(0.1)
     ensure_default_pool()
+
+
+def ensure_kvm_group() -> None:
+    """/dev/kvm must belong to the host's `kvm` group: with another group libvirt thinks its
+    cached QEMU capabilities are stale and re-probes QEMU on every call (seconds each; a
+    2-node `vagrant up` went from 58 s to 245 s). A chroot that shares the host's /dev can
+    leave it that way (udev's postinst with the image's group ids)."""
+    import grp
+
+    kvm = Path("/dev/kvm")
+    try:
+        gid = grp.getgrnam("kvm").gr_gid
+    except KeyError:
+        return
+    if kvm.exists() and kvm.stat().st_gid != gid:
+        log.warning("/dev/kvm has group id %s, not kvm (%s): fixing", kvm.stat().st_gid, gid)
+        os.chown(kvm, -1, gid)
 
 
 def ensure_default_pool() -> None:
@@ -143,10 +161,20 @@ def ensure_default_pool() -> None:
     run(["virsh", "-c", "qemu:///system", "pool-autostart", "default"], timeout=30)
 
 
-def prepare() -> str | None:
-    """Make libvirt usable and join its namespace; returns the namespace used (or None)."""
+def start() -> str | None:
+    """Make libvirt usable (in the lab namespace where needed); returns the namespace used."""
     netns = chosen_netns()
     ensure_libvirtd(netns)
+    return netns
+
+
+def enter(netns: str | None) -> None:
     if netns is not None:
         enter_netns(netns)
+
+
+def prepare() -> str | None:
+    """Make libvirt usable and join its namespace; returns the namespace used (or None)."""
+    netns = start()
+    enter(netns)
     return netns

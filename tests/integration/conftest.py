@@ -17,9 +17,10 @@ LAB = "ci-debian12"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from lab.adapters import sandbox
+    from lab.lifecycle import prepare_host
 
-    sandbox.prepare()  # libvirtd (in the lab namespace where needed); join the namespace
+    # libvirtd started, the box built (needs the network), then join the lab namespace
+    prepare_host(load_lab(paths.resolve_lab_path(LAB)))
 
 
 @pytest.fixture(scope="session")

@@ -32,8 +32,10 @@ def placeholder(lab: Lab, node: str, value: Any) -> Any:
     """Facts that equal what we render are written as @placeholders in the golden file."""
     rendered = {
         "@rendered-flannel-manifest": lambda: el7.render_flannel_manifest(lab, UPSTREAM),
-        "@rendered-routes-unit": lambda: debian12.routes_unit(lab, lab.node(node)),
+        "@rendered-routes-dropin": lambda: debian12.routes_dropin(lab, lab.node(node)),
         "@rendered-conflist": lambda: debian12.conflist_text(lab, lab.node(node)),
+        "@rendered-bridge-netdev": lambda: debian12.bridge_netdev(lab, lab.node(node)),
+        "@rendered-veth-link": lambda: debian12.VETH_LINK_CONTENT,
     }
     return rendered[value]() if isinstance(value, str) and value in rendered else value
 
@@ -41,7 +43,12 @@ def placeholder(lab: Lab, node: str, value: Any) -> Any:
 def planned(lab_name: str, case: dict[str, Any]) -> list[str]:
     lab = LABS[lab_name]
     step = steps_by_key(lab)[case["step"]]
-    facts = {k: placeholder(lab, case["node"], v) for k, v in case["facts"].items()}
+    facts = {
+        k: {p: placeholder(lab, case["node"], c) for p, c in v.items()}
+        if isinstance(v, dict)
+        else placeholder(lab, case["node"], v)
+        for k, v in case["facts"].items()
+    }
     plan = step.plan(lab, lab.node(case["node"]), step.facts_from_json(facts))
     return [redact(render_remote(c), c.secrets) for c in plan]
 
