@@ -3,10 +3,16 @@ are removed even when the test fails, and a diagnostics bundle for every failed 
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import json
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from ipaddress import IPv4Address
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,25 +102,76 @@ def driver(
     return drv
 
 
+FLEET = "fleet.json"
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    with path.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def pod_to_json(pod: Pod) -> dict[str, object]:
+    return {**dataclasses.asdict(pod), "ip": str(pod.ip)}
+
+
+def pod_from_json(data: dict[str, Any]) -> Pod:
+    containers = tuple(
+        Container(c["name"], tuple(c["argv"]), c["image"]) for c in data["containers"]
+    )
+    return Pod(data["name"], data["node"], IPv4Address(data["ip"]), containers, data["details"])
+
+
 @pytest.fixture(scope="session")
 def fleet(
-    lab: Lab, driver: CniDriver, run_id: str, worker_tag: str, pytestconfig: pytest.Config
-) -> Iterator[dict[tuple[str, int], Pod]]:
-    """This worker's pods: `--pods-per-node` on every node, each running an echo server."""
+    lab: Lab, driver: CniDriver, run_id: str, artifacts_dir: Path, pytestconfig: pytest.Config
+) -> dict[tuple[str, int], Pod]:
+    """The run's shared pods: `--pods-per-node` on every node, each running an echo server.
+    Made once by the first worker that needs them (under a file lock), used read-only by every
+    test, removed by the controller at the end of the session."""
     slots = fleet_slots(lab, pytestconfig.getoption("--pods-per-node"))
-    names = {s: f"nl-{run_id}-{worker_tag}-{slot_id(s)}" for s in slots}
-    pods: dict[tuple[str, int], Pod] = {}
+    path = artifacts_dir / FLEET
+    with locked(artifacts_dir / "fleet.lock"):
+        if path.exists():
+            saved = json.loads(path.read_text())
+            return {(n, i): pod_from_json(saved[slot_id((n, i))]) for n, i in slots}
+        pods: dict[tuple[str, int], Pod] = {}
+        try:
+            with ThreadPoolExecutor(max_workers=len(slots)) as pool:
+                made = pool.map(
+                    lambda s: driver.create_pod(
+                        f"nl-{run_id}-{slot_id(s)}", s[0], (echo_server(),)
+                    ),
+                    slots,
+                )
+                pods.update(zip(slots, made, strict=True))
+        finally:
+            path.write_text(json.dumps({slot_id(s): pod_to_json(p) for s, p in pods.items()}))
+        return pods
 
-    def create(slot: tuple[str, int]) -> None:
-        pods[slot] = driver.create_pod(names[slot], slot[0], (echo_server(),))
 
-    try:
-        with ThreadPoolExecutor(max_workers=len(lab.nodes)) as pool:
-            list(pool.map(create, slots))
-        yield pods
-    finally:
-        for pod in pods.values():
-            driver.delete_pod(pod)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or the only process) removes the shared pods, before the lab plugin
+    destroys a lab it created."""
+    from lab.pytest_plugin import LAB_KEY, is_worker
+
+    config = session.config
+    if is_worker(config) or LAB_KEY not in config.stash or "NETLAB_ARTIFACTS" not in os.environ:
+        return
+    path = Path(os.environ["NETLAB_ARTIFACTS"]) / FLEET
+    if not path.exists():
+        return
+    lab = config.stash[LAB_KEY]
+    rt = Runtime(lab, log_tag="controller")
+    driver = CniDriver(lab, rt.nodes())
+    for data in json.loads(path.read_text()).values():
+        driver.delete_pod(pod_from_json(data))
+    path.unlink()
+    rt.close()
 
 
 @pytest.fixture

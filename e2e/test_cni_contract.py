@@ -42,23 +42,28 @@ def test_cni_check_passes_on_a_live_sandbox(
 
 
 def _lease_and_veth(driver: CniDriver, pod: Pod) -> tuple[list[str], list[str]]:
-    """Which of the pod's IPAM lease files and host veths still exist."""
+    """Which of the pod's IPAM lease files and host veths still exist (one round trip)."""
     _, conf = driver.conflist(pod.node)
     result = cni.parse_result(json.dumps(pod.details["result"]))
     data_dirs = [
-        p.get("ipam", {}).get("dataDir", "/var/lib/cni/networks")
+        p["ipam"].get("dataDir", "/var/lib/cni/networks")
         for p in conf["plugins"]
         if p.get("ipam", {}).get("type") == "host-local"
     ]
     leases = (
         cni.lease_paths(data_dirs[0], conf["name"], result.sandbox_addresses) if data_dirs else []
     )
-    present_leases = [p for p in leases if driver.exec_on_node(pod.node, ("test", "-e", p)).ok]
     veths = [i for i in result.host_interfaces if i.startswith("veth")]
-    present_veths = [
-        v for v in veths if driver.exec_on_node(pod.node, ("ip", "link", "show", v)).ok
-    ]
-    return present_leases, present_veths
+    outputs = driver.probe(
+        pod.node,
+        *(cmd("test", "-e", p) for p in leases),
+        *(cmd("ip", "link", "show", v, sudo=False) for v in veths),
+    )
+    present = [o.ok for o in outputs]
+    return (
+        [p for p, ok in zip(leases, present[: len(leases)], strict=True) if ok],
+        [v for v, ok in zip(veths, present[len(leases) :], strict=True) if ok],
+    )
 
 
 def test_cni_del_releases_the_ip_lease_and_removes_the_interface(

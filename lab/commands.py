@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 HEREDOC_MARK = "NETLAB_STDIN"
+PROBE_MARK = "@@NETLAB-EXIT"
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,56 @@ def render_remote(command: Command) -> str:
     return f"{line} <<'{HEREDOC_MARK}'\n{body}{HEREDOC_MARK}"
 
 
+def batch(*commands: Command) -> Command:
+    """Several commands as one: one ssh round trip and one sudo, stopping at the first failure.
+    (Under QEMU TCG each round trip with sudo costs about 0.3 s; pod setup needs several.)"""
+    script = "\n".join(render_remote(dataclasses.replace(c, sudo=False)) for c in commands)
+    return Command(
+        ("sh", "-ec", script),
+        sudo=any(c.sudo for c in commands),
+        secrets=tuple(s for c in commands for s in c.secrets),
+        mirror=any(c.mirror for c in commands),
+    )
+
+
 def render_script(commands: tuple[Command, ...]) -> str:
     """Several commands as one script that stops at the first failure."""
     return "set -e\n" + "\n".join(render_remote(c) for c in commands) + "\n"
+
+
+# --- probes: several read-only commands, one round trip, each output and exit code kept --
+
+
+@dataclass(frozen=True)
+class Output:
+    """What one probe command printed (stdout only) and how it exited."""
+
+    exit_code: int
+    stdout: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def text_or_none(self) -> str | None:
+        return self.stdout if self.ok else None
+
+
+def render_probe(commands: Sequence[Command]) -> str:
+    """One remote script running every probe, each followed by a marker with its exit code."""
+    return "\n".join(
+        f"{render_remote(c)} 2>/dev/null; printf '\\n{PROBE_MARK} %s\\n' \"$?\"" for c in commands
+    )
+
+
+def parse_probe(stdout: str, expected: int) -> tuple[Output, ...]:
+    """Split `render_probe`'s output back into one Output per command."""
+    outputs = []
+    rest = stdout
+    for _ in range(expected):
+        m = re.search(rf"\n{PROBE_MARK} (\d+)\n", rest)
+        if m is None:
+            raise ValueError(f"probe output ended early: expected {expected} markers")
+        outputs.append(Output(int(m.group(1)), rest[: m.start()]))
+        rest = rest[m.end() :]
+    return tuple(outputs)

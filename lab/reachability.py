@@ -118,6 +118,14 @@ class Matrix:
             "columns: " + ", ".join(f"{i}={t.name} ({t.ip})" for i, t in enumerate(self.targets))
         )
         lines.append(LEGEND)
+        lines.append("observed sources (the client address each receiver reported):")
+        for src in self.sources:
+            seen: dict[str, int] = {}
+            for (s, _), obs in self.observed.items():
+                if s == src.name and obs.seen_source:
+                    seen[obs.seen_source] = seen.get(obs.seen_source, 0) + 1
+            shown = ", ".join(f"{ip} ({n} cells)" for ip, n in sorted(seen.items())) or "none"
+            lines.append(f"  {src.name}: {shown}")
         bad = self.mismatches()
         if bad:
             lines.append(f"{len(bad)} wrong cell(s):")

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 from lab import waits
 from lab.adapters.ssh import Node as SshNode
-from lab.commands import Command
+from lab.commands import Command, Output, parse_probe, render_probe
 from lab.config import Lab, Node
 from lab.errors import CommandFailed
 from provision import el7
-from provision.model import AnyStep, Output, parse_probe, render_probe
+from provision.model import AnyStep
 from provision.steps import phases
 
 Progress = Callable[[str, str], None]  # (node, message)

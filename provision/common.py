@@ -6,9 +6,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lab.commands import Command, cmd
+from lab.commands import Command, Output, cmd
 from lab.config import Lab, Node
-from provision.model import Output, Step, lines_of, read_file, sysctl_file, write_file
+from provision.model import Step, lines_of, read_file, sysctl_file, write_file
 
 # --- step 3: br_netfilter + the bridge sysctls (guide: 系统配置) -----------------------------
 

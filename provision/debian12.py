@@ -7,9 +7,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lab.commands import Command, cmd
-from lab.config import Lab, Node
 from lab import netmath
+from lab.commands import Command, Output, cmd
+from lab.config import Lab, Node
 from lab.render import (
     CNI_BIN_DIR,
     CNI_CONFLIST_PATH,
@@ -18,7 +18,7 @@ from lab.render import (
     render_pod_routes,
 )
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP
-from provision.model import AnyStep, Output, Step, read_file, write_file
+from provision.model import AnyStep, Step, read_file, write_file
 
 # --- CNI network config (the plugin config kubelet would read from /etc/cni/net.d) ---------
 

@@ -12,11 +12,11 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lab.commands import Command, cmd
+from lab.commands import Command, Output, cmd
 from lab.config import Kubernetes, Lab, Node, Repo
 from lab.render import render_flannel_manifest, render_kubeadm_init_args, render_kubelet_sysconfig
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP
-from provision.model import AnyStep, Output, Step, read_file, write_file
+from provision.model import AnyStep, Step, read_file, write_file
 
 USER = "vagrant"  # the box's login user: gets ~/.kube/config and kubectl completion
 ADMIN_CONF = "/etc/kubernetes/admin.conf"

@@ -8,33 +8,15 @@ golden case (facts in, commands out) is a JSON file.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from lab.commands import Command, render_remote
+from lab.commands import Command, Output
 from lab.config import Lab, Node
 
 Scope = Literal["all", "control-plane", "workers"]
 F = TypeVar("F")
-
-PROBE_MARK = "@@NETLAB-EXIT"
-
-
-@dataclass(frozen=True)
-class Output:
-    """What one probe command printed (stdout only) and how it exited."""
-
-    exit_code: int
-    stdout: str
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-    def text_or_none(self) -> str | None:
-        return self.stdout if self.ok else None
 
 
 @dataclass(frozen=True)
@@ -71,26 +53,6 @@ class Step(Generic[F]):
 
 
 AnyStep = Step[Any]
-
-
-def render_probe(commands: Sequence[Command]) -> str:
-    """One remote script running every probe, each followed by a marker with its exit code."""
-    return "\n".join(
-        f"{render_remote(c)} 2>/dev/null; printf '\\n{PROBE_MARK} %s\\n' \"$?\"" for c in commands
-    )
-
-
-def parse_probe(stdout: str, expected: int) -> tuple[Output, ...]:
-    """Split `render_probe`'s output back into one Output per command."""
-    outputs = []
-    rest = stdout
-    for _ in range(expected):
-        m = re.search(rf"\n{PROBE_MARK} (\d+)\n", rest)
-        if m is None:
-            raise ValueError(f"probe output ended early: expected {expected} markers")
-        outputs.append(Output(int(m.group(1)), rest[: m.start()]))
-        rest = rest[m.end() :]
-    return tuple(outputs)
 
 
 # --- small pure helpers shared by the steps ----------------------------------------------

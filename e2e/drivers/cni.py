@@ -14,9 +14,9 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from e2e.drivers.base import Container, ExecResult, Pod
-from lab import cni, waits
+from lab import cni
 from lab.adapters.ssh import Node as SshNode
-from lab.commands import Command, cmd, render_remote
+from lab.commands import Command, Output, batch, cmd, parse_probe, render_probe, render_remote
 from lab.config import Lab
 from lab.errors import CommandFailed
 
@@ -25,7 +25,6 @@ RESULT_CACHE = "/var/lib/netlab/cni"
 IFNAME = "eth0"
 POD_PREFIX = "nl-"
 TIMED_OUT = 124  # the exit code `timeout` uses; also ours when ssh gave no answer in time
-CONTAINER_READY = waits.Policy("container process running", timeout_s=60, interval_s=0.5)
 
 
 def cni_bin_dir(lab: Lab) -> str:
@@ -88,6 +87,14 @@ class CniDriver:
                 result,
             )
         return result
+
+    def probe(self, node: str, *commands: Command, timeout: float = 60) -> tuple[Output, ...]:
+        """Several commands in one round trip; each one's stdout and exit code."""
+        ssh = self.nodes[node]
+        script = render_probe(commands)
+        res = ssh.run_shell(script, timeout=timeout, check=False)
+        self.log.add(node, script, ExecResult(res.exit_code, res.stdout, res.stderr, ""))
+        return parse_probe(res.stdout, len(commands))
 
     def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
         return self._run(node, Command(argv), timeout)
@@ -176,21 +183,19 @@ class CniDriver:
     # -- pods -------------------------------------------------------------------------------
 
     def create_sandbox(self, node: str, name: str) -> None:
-        self._must(node, cmd("ip", "netns", "add", name))
-        self._must(node, cmd("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"))
+        self._must(
+            node,
+            batch(
+                cmd("ip", "netns", "add", name),
+                cmd("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"),
+            ),
+        )
 
     def create_pod(self, name: str, node: str, containers: tuple[Container, ...]) -> Pod:
         self.create_sandbox(node, name)
         try:
             result = self.invoke("ADD", node, name, None)
             assert result is not None
-            self._must(
-                node,
-                Command(
-                    ("install", "-D", "-m", "0600", "/dev/stdin", f"{RESULT_CACHE}/{name}.json"),
-                    stdin=json.dumps(result),
-                ),
-            )
             addresses = cni.parse_result(json.dumps(result)).sandbox_addresses
             if not addresses:
                 raise CniCallFailed(
@@ -198,7 +203,7 @@ class CniDriver:
                     None,
                     ExecResult(0, json.dumps(result), "", ""),
                 )
-            pids = {c.name: self.start_container(node, name, c) for c in containers}
+            pids = self.start_containers(node, name, result, containers)
         except BaseException:
             self.teardown(node, name)
             raise
@@ -214,10 +219,13 @@ class CniDriver:
     def unit(pod: str, container: str) -> str:
         return f"{pod}-{container}"
 
-    def start_container(self, node: str, pod: str, container: Container) -> int:
-        unit = self.unit(pod, container.name)
-        self._must(
-            node,
+    def start_containers(
+        self, node: str, pod: str, result: dict[str, Any], containers: tuple[Container, ...]
+    ) -> dict[str, int]:
+        """Cache the ADD result (as runtimes do, for CHECK and DEL), start every container as
+        a transient unit inside the sandbox and learn their PIDs: one round trip."""
+        units = [self.unit(pod, c.name) for c in containers]
+        starts = [
             cmd(
                 "systemd-run",
                 f"--unit={unit}",
@@ -228,15 +236,31 @@ class CniDriver:
                 "netns",
                 "exec",
                 pod,
-                *container.argv,
+                *c.argv,
+            )
+            for unit, c in zip(units, containers, strict=True)
+        ]
+        show = [cmd("systemctl", "show", "-p", "MainPID", "--value", *units)] if units else []
+        out = self._must(
+            node,
+            batch(
+                Command(
+                    ("install", "-D", "-m", "0600", "/dev/stdin", f"{RESULT_CACHE}/{pod}.json"),
+                    stdin=json.dumps(result),
+                ),
+                *starts,
+                *show,
             ),
-        )
-
-        def main_pid() -> int:
-            out = self._run(node, cmd("systemctl", "show", "-p", "MainPID", "--value", unit))
-            return int(out.stdout.strip() or 0)
-
-        return waits.wait_until(CONTAINER_READY, main_pid, lambda pid: pid > 0)
+        ).stdout.split()
+        pids = {c.name: int(pid) for c, pid in zip(containers, out, strict=True)}
+        dead = [name for name, pid in pids.items() if pid == 0]
+        if dead:
+            raise CniCallFailed(
+                f"{node}: container(s) {dead} of {pod} did not start",
+                None,
+                self._run(node, cmd("systemctl", "status", "--no-pager", *units)),
+            )
+        return pids
 
     def exec(
         self, pod: Pod, container: str, argv: tuple[str, ...], timeout: float = 30
@@ -262,13 +286,24 @@ class CniDriver:
             except Exception as exc:  # noqa: BLE001 (collected and re-raised below)
                 failures.append(exc)
 
-        attempt(lambda: self._run(node, cmd("systemctl", "stop", f"{name}-*.service")))
-        if prev is None:
-            cached = self._run(node, cmd("cat", f"{RESULT_CACHE}/{name}.json"))
-            prev = json.loads(cached.stdout) if cached.ok else None
+        _, cached = self.probe(
+            node,
+            cmd("systemctl", "stop", f"{name}-*.service"),
+            cmd("cat", f"{RESULT_CACHE}/{name}.json"),
+        )
+        if prev is None and cached.ok:
+            prev = json.loads(cached.stdout)
         attempt(lambda: self.invoke("DEL", node, name, prev))
-        attempt(lambda: self._must(node, cmd("rm", "-f", f"{RESULT_CACHE}/{name}.json")))
-        attempt(lambda: self._run(node, cmd("ip", "netns", "delete", name)))
+        # the sandbox may already be gone (a rebooted node): that is not a failure
+        attempt(
+            lambda: self._run(
+                node,
+                batch(
+                    cmd("rm", "-f", f"{RESULT_CACHE}/{name}.json"),
+                    cmd("ip", "netns", "delete", name),
+                ),
+            )
+        )
         if failures:
             raise failures[0]
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from lab import waits
-from lab.commands import Command, cmd, render_remote
+from lab.commands import Command, Output, cmd, parse_probe, render_probe, render_remote
 from lab.hypervisor import HostFacts, choose_hypervisor
 from lab.redact import MASK, redact
-from provision.model import Output, parse_probe, render_probe
 
 TOKEN = "io1pa7.pp3wbn8i4hbi7ktn"
 CERT_KEY = "b98b6165eafb91dd690bb693a8e2f57f6043865fcf75da68aa1a3b6b61ac3ca9"
