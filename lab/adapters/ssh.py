@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import shlex
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from lab.redact import redact
 log = logging.getLogger(__name__)
 
 CHANNEL_TIMEOUT_S = 30
+FAIL_FAST_S = 10
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Node:
     log_file: Path | None = None
     _conn: fabric.Connection | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _unreachable_until: float = field(default=0.0, repr=False)
 
     @property
     def conn(self) -> fabric.Connection:
@@ -73,8 +76,16 @@ class Node:
 
     def _open(self) -> fabric.Connection:
         if self._conn is None:
+            if time.monotonic() < self._unreachable_until:
+                raise OSError(f"{self.name} did not answer ssh moments ago (fail fast)")
             conn = connection(self.target)
-            conn.open()
+            try:
+                conn.open()
+            except BaseException:
+                # many threads may want this node: the first failure answers for all of them
+                # for a few seconds instead of each waiting out its own connect timeout
+                self._unreachable_until = time.monotonic() + FAIL_FAST_S
+                raise
             # paramiko waits an hour for a channel by default: a frozen node must not hang us
             conn.transport.channel_timeout = CHANNEL_TIMEOUT_S
             conn.transport.set_keepalive(5)

@@ -1,0 +1,72 @@
+"""Parsers fed with real outputs captured from this lab (tests/data/vagrant/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.parse import (
+    VagrantOutputError,
+    parse_ip_addr_addresses,
+    parse_ip_addr_networks,
+    parse_ssh_config,
+    parse_vagrant_status,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "vagrant"
+STATES = {
+    "status-running.txt": {"node1": "running", "node2": "running"},
+    "status-not-created.txt": {"node1": "not_created", "node2": "not_created"},
+    "status-shutoff.txt": {"node1": "shutoff", "node2": "shutoff"},
+    "status-paused.txt": {"node1": "paused", "node2": "running"},
+}
+
+
+@pytest.mark.parametrize(("name", "states"), sorted(STATES.items()))
+def test_vagrant_status_in_every_state(name: str, states: dict[str, str]) -> None:
+    parsed = parse_vagrant_status((DATA / name).read_text())
+    assert {n: s.state for n, s in parsed.items()} == states
+    assert {s.provider for s in parsed.values()} == {"libvirt"}
+
+
+def test_an_error_inside_machine_readable_output_is_raised_not_swallowed() -> None:
+    # vagrant's own documented shape of an error in machine-readable mode
+    out = ("1424099042,,error-exit,Vagrant::Errors::MachineNotFound,The machine with the name "
+           "'api' was not found configured for\\nthis Vagrant environment.\n")
+    with pytest.raises(VagrantOutputError, match="MachineNotFound"):
+        parse_vagrant_status(out)
+
+
+def test_multi_host_ssh_config() -> None:
+    targets = parse_ssh_config((DATA / "ssh-config.txt").read_text())
+    assert sorted(targets) == ["node1", "node2"]
+    node1 = targets["node1"]
+    assert node1.user == "vagrant"
+    assert node1.port == 22
+    assert node1.hostname.startswith("192.168.121.")
+    assert node1.identity_files[0].endswith("/netlab-VAGRANTSLASH-debian12/0/libvirt/vagrant_key")
+    assert ("StrictHostKeyChecking", "no") in node1.options
+
+
+def test_ssh_config_without_a_hostname_is_an_error() -> None:
+    with pytest.raises(ValueError, match="lacks hostname"):
+        parse_ssh_config("Host node1\n  User vagrant\n  Port 22\n")
+
+
+IP_ADDR = [
+    {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
+    {"ifname": "eth0", "addr_info": [
+        {"family": "inet", "local": "192.0.2.2", "prefixlen": 24},
+        {"family": "inet6", "local": "fd00::2", "prefixlen": 64},
+    ]},
+    {"ifname": "virbr0", "addr_info": [{"family": "inet", "local": "192.168.122.1",
+                                        "prefixlen": 24}]},
+]
+
+
+def test_ip_addr_networks_and_addresses() -> None:
+    nets = parse_ip_addr_networks(IP_ADDR, exclude_prefixes=("lo", "virbr"))
+    assert [str(n) for n in nets] == ["192.0.2.0/24"]
+    addrs = parse_ip_addr_addresses(IP_ADDR)
+    assert [str(a) for a in addrs["eth0"]] == ["192.0.2.2"]
