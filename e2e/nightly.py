@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -42,30 +42,18 @@ NODE_STATE = {
 }
 
 
-def pytest_stage(lab: Lab, out: Path, marker: str, workers: int, timeout_s: float) -> str:
+def pytest_stage(
+    lab: Lab, out: Path, marker: str, workers: int, timeout_s: float, extra: Sequence[str] = ()
+) -> str:
     """Run a pytest pass against the running lab as a bounded subprocess, output teed."""
     out.mkdir(parents=True, exist_ok=True)
+    # fmt: off
     argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "e2e",
-        "--lab",
-        lab.name,
-        "--lab-mode",
-        "attach",
-        "--artifacts",
-        str(out),
-        "--junitxml",
-        str(out / "junit.xml"),
-        "-m",
-        marker,
-        "-p",
-        "no:cacheprovider",
-        "-rfEs",
-        "-n",
-        str(workers),
+        sys.executable, "-m", "pytest", "e2e", "--lab", lab.name, "--lab-mode", "attach",
+        "--artifacts", str(out), "--junitxml", str(out / "junit.xml"), "-m", marker,
+        "-p", "no:cacheprovider", "-rfEs", "-n", str(workers), *extra,
     ]
+    # fmt: on
     console.print(f"  $ {shlex.join(argv)}")
     with (
         (out / "pytest.log").open("w") as logf,

@@ -32,8 +32,10 @@ def test_vagrant_status_in_every_state(name: str, states: dict[str, str]) -> Non
 
 def test_an_error_inside_machine_readable_output_is_raised_not_swallowed() -> None:
     # vagrant's own documented shape of an error in machine-readable mode
-    out = ("1424099042,,error-exit,Vagrant::Errors::MachineNotFound,The machine with the name "
-           "'api' was not found configured for\\nthis Vagrant environment.\n")
+    out = (
+        "1424099042,,error-exit,Vagrant::Errors::MachineNotFound,The machine with the name "
+        "'api' was not found configured for\\nthis Vagrant environment.\n"
+    )
     with pytest.raises(VagrantOutputError, match="MachineNotFound"):
         parse_vagrant_status(out)
 
@@ -56,12 +58,17 @@ def test_ssh_config_without_a_hostname_is_an_error() -> None:
 
 IP_ADDR = [
     {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
-    {"ifname": "eth0", "addr_info": [
-        {"family": "inet", "local": "192.0.2.2", "prefixlen": 24},
-        {"family": "inet6", "local": "fd00::2", "prefixlen": 64},
-    ]},
-    {"ifname": "virbr0", "addr_info": [{"family": "inet", "local": "192.168.122.1",
-                                        "prefixlen": 24}]},
+    {
+        "ifname": "eth0",
+        "addr_info": [
+            {"family": "inet", "local": "192.0.2.2", "prefixlen": 24},
+            {"family": "inet6", "local": "fd00::2", "prefixlen": 64},
+        ],
+    },
+    {
+        "ifname": "virbr0",
+        "addr_info": [{"family": "inet", "local": "192.168.122.1", "prefixlen": 24}],
+    },
 ]
 
 
