@@ -65,11 +65,11 @@ def exercise(
     try:
         during = checks.pod_matrix(driver, pods, fault.expected)
     finally:
+        start = time.monotonic()  # recovery: from the end of the fault (a reboot's boot counts)
         fault.heal(rt)
     report.write_matrix(artifacts, f"fault-{slug}", during.render(), during.to_json())
     out.wrong_during = [str(m) for m in during.mismatches()]
     out.failed_during = _cells(during, "x")
-    start = time.monotonic()
     if isinstance(fault, HardReboot):  # its pods died with the node: recreate them
         pods[:] = [recreate(p) if p.node == fault.node else p for p in pods]
     policy = waits.Policy(

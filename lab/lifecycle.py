@@ -161,16 +161,20 @@ class Runtime:
                     self.vagrant.destroy_all()
             except CommandFailed as exc:
                 log.warning("vagrant destroy failed (%s); sweeping by prefix", exc.exit_code)
-        swept = self.sweep()
-        shutil.rmtree(self.state / ".vagrant", ignore_errors=True)
-        (self.state / "ssh-config").unlink(missing_ok=True)
-        return swept
+        return self.sweep()
 
     def sweep(self) -> lv.LabObjects:
         """Everything of this lab in libvirt, after stopping any vagrant still creating it."""
         self.close()
         kill_strays(self.lab.name)
-        return lv.sweep(self.lab.prefix)
+        swept = lv.sweep(self.lab.prefix)
+        self.forget()
+        return swept
+
+    def forget(self) -> None:
+        """Drop vagrant's and our own record of machines that no longer exist."""
+        shutil.rmtree(self.state / ".vagrant", ignore_errors=True)
+        (self.state / "ssh-config").unlink(missing_ok=True)
 
     def leftovers(self) -> lv.LabObjects:
         return lv.list_lab_objects(self.lab.prefix)

@@ -124,7 +124,8 @@ class Matrix:
             for (s, _), obs in self.observed.items():
                 if s == src.name and obs.seen_source:
                     seen[obs.seen_source] = seen.get(obs.seen_source, 0) + 1
-            shown = ", ".join(f"{ip} ({n} cells)" for ip, n in sorted(seen.items())) or "none"
+            shown = ", ".join(f"{ip} ({n} cell{'s' * (n > 1)})" for ip, n in sorted(seen.items()))
+            shown = shown or "none"
             lines.append(f"  {src.name}: {shown}")
         bad = self.mismatches()
         if bad:

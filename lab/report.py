@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,14 @@ def write_matrix(artifacts: Path, slug: str, text: str, data: str) -> None:
     (out / f"{slug}.json").write_text(data)
 
 
+def short_labels(endpoints: list[dict[str, Any]]) -> list[str]:
+    """Names without the run prefix they all share (nl-r1a2b3-gw0-...), plus the address."""
+    names = [e["name"] for e in endpoints]
+    cut = len(os.path.commonprefix(names)) if len(names) > 1 else 0  # noqa: RUF071 (strings)
+    cut = names[0].rfind("-", 0, cut) + 1 if cut else 0
+    return [f"{n[cut:]} {e['ip']}" for n, e in zip(names, endpoints, strict=True)]
+
+
 def render_heatmap(data: dict[str, Any], png: Path) -> Path:
     import matplotlib
 
@@ -41,10 +50,12 @@ def render_heatmap(data: dict[str, Any], png: Path) -> Path:
     targets = [e["name"] for e in data["targets"]]
     symbol = {(c["source"], c["target"]): c["symbol"] for c in data["cells"]}
     grid = [[SYMBOLS[symbol.get((s, t), " ")][0] for t in targets] for s in sources]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(targets), 1.0 + 0.5 * len(sources)))
+    fig, ax = plt.subplots(figsize=(3.5 + 0.45 * len(targets), 2.0 + 0.4 * len(sources)))
     ax.imshow(grid, cmap=ListedColormap(COLORS), vmin=0, vmax=len(COLORS) - 1)
-    ax.set_xticks(range(len(targets)), targets, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(len(sources)), sources, fontsize=7)
+    ax.set_xticks(
+        range(len(targets)), short_labels(data["targets"]), rotation=45, ha="right", fontsize=7
+    )
+    ax.set_yticks(range(len(sources)), short_labels(data["sources"]), fontsize=7)
     for i, s in enumerate(sources):
         for j, t in enumerate(targets):
             sym = symbol.get((s, t), " ")
@@ -61,8 +72,7 @@ def render_heatmap(data: dict[str, Any], png: Path) -> Path:
         bbox_to_anchor=(1.02, 1),
         fontsize=7,
     )
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
+    fig.savefig(png, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return png
 

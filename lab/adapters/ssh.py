@@ -15,7 +15,7 @@ from pathlib import Path
 
 import fabric
 import paramiko
-from invoke.exceptions import CommandTimedOut
+from invoke.exceptions import CommandTimedOut, ThreadException
 
 from lab.commands import Command, render_remote
 from lab.errors import CommandFailed
@@ -116,7 +116,8 @@ class Node:
                 reproduce=self.reproduce(remote),
                 secrets=secrets,
             ) from None
-        except (TimeoutError, OSError, paramiko.SSHException) as exc:
+        except (OSError, EOFError, paramiko.SSHException, ThreadException) as exc:
+            # the node went away under us (suspended, rebooted): an answer, not a crash
             self.close()
             raise CommandFailed(
                 remote,
