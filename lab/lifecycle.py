@@ -207,9 +207,14 @@ class Runtime:
     # -- ssh --------------------------------------------------------------------------------
 
     def refresh_ssh_config(self) -> dict[str, SshTarget]:
+        """Ask vagrant again (addresses can change after a reboot or restore); the SSH channels
+        handed out before keep working: they are the same objects, pointed at the new target."""
         self.close()
         text = self.vagrant._execute(["ssh-config"])
         targets = parse_ssh_config(text)
+        for name, node in (self._nodes or {}).items():
+            if name in targets:
+                node.target = targets[name]
         (self.state / "ssh-config").write_text(text)
         return targets
 
@@ -241,10 +246,9 @@ class Runtime:
         return self._nodes
 
     def close(self) -> None:
-        if self._nodes:
-            for node in self._nodes.values():
-                node.close()
-        self._nodes = None
+        """Close every SSH connection; the channel objects stay valid and reconnect on use."""
+        for node in (self._nodes or {}).values():
+            node.close()
 
 
 # --- CLI verbs (each takes the lab and the parsed arguments, returns an exit code) ---------

@@ -118,7 +118,8 @@ class Node:
             ) from None
         except (OSError, EOFError, paramiko.SSHException, ThreadException) as exc:
             # the node went away under us (suspended, rebooted): an answer, not a crash
-            self.close()
+            with self._lock:
+                self._drop()
             raise CommandFailed(
                 remote,
                 None,
@@ -152,7 +153,12 @@ class Node:
             f.write(redact(f"$ {remote}\n[exit {code}]\n{out}{err}\n", secrets))
 
     def close(self) -> None:
+        """Drop the connection (the next command reconnects) and forget past failures."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._unreachable_until = 0.0
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
