@@ -298,7 +298,7 @@ def halt(lab: Lab, args: argparse.Namespace) -> int:
 
 def destroy(lab: Lab, args: argparse.Namespace) -> int:
     swept = _runtime(lab).destroy()
-    console.print(f"destroyed {lab.name}; removed from libvirt: {swept}")
+    console.print(f"destroyed {lab.name}; leftovers swept after vagrant destroy: {swept}")
     return 0
 
 

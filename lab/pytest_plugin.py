@@ -151,7 +151,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from lab.lifecycle import Runtime
 
         swept = Runtime(config.stash[LAB_KEY]).destroy()
-        print(f"\ndestroyed lab created for this run ({swept})")
+        print(
+            f"\ndestroyed the lab created for this run (leftovers swept after vagrant destroy: {swept})"
+        )
 
 
 # --- fixtures ------------------------------------------------------------------------------
