@@ -151,9 +151,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from lab.lifecycle import Runtime
 
         swept = Runtime(config.stash[LAB_KEY]).destroy()
-        print(
-            f"\ndestroyed the lab created for this run (leftovers swept after vagrant destroy: {swept})"
-        )
+        print(f"\ndestroyed the lab created for this run (leftovers swept: {swept})")
 
 
 # --- fixtures ------------------------------------------------------------------------------
