@@ -108,3 +108,23 @@ def test_the_html_summary_shows_stages_faults_checks_heatmaps_and_versions(heatm
     assert "<td>private link down</td><td>node2</td><td>4</td><td>0</td><td>3.2</td>" in page
     assert "data:image/png;base64," in page
     assert "Vagrant 2.3.4" in page
+
+
+def test_no_join_token_or_key_survives_anywhere_in_the_artifacts(tmp_path: Path) -> None:
+    from e2e.nightly import redact_tree
+
+    token = "abcdef.0123456789abcdef"
+    key = "b98b6165eafb91dd690bb693a8e2f57f6043865fcf75da68aa1a3b6b61ac3ca9"
+    join = f"kubeadm join 10.10.10.241:6443 --token {token} --certificate-key {key}"
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "k8s-node1.nightly.log").write_text(f"$ sudo -n {join}\n[exit 0]\n")
+    (tmp_path / "e2e").mkdir()
+    (tmp_path / "e2e" / "junit.xml").write_text(f"<testcase><failure message='{join}'/></testcase>")
+    (tmp_path / "node-state-k8s-master.txt").write_text(f'{{"token": "{token}"}}')
+    (tmp_path / "heatmap.png").write_bytes(b"\x89PNG binary, not text \xff\xfe")
+    redact_tree(tmp_path)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert token.encode() not in data, path
+            assert key.encode() not in data, path
