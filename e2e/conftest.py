@@ -18,25 +18,10 @@ import pytest
 
 from e2e.drivers.base import Container, Pod
 from e2e.drivers.cni import CniDriver, CommandLog, echo_server
-from lab.commands import cmd
 from lab.config import Lab
+from lab.diagnostics import write_node_state
 from lab.lifecycle import Runtime
 from lab.redact import redact
-
-NODE_STATE = (
-    ("addresses", ("ip", "addr", "show")),
-    ("routes", ("ip", "route", "show", "table", "all")),
-    ("iptables-save", ("iptables-save",)),
-    ("bridge-fdb", ("bridge", "fdb", "show")),
-    ("netns", ("ip", "netns", "list")),
-    ("cni-config", ("sh", "-c", 'for f in /etc/cni/net.d/*; do echo "== $f"; cat "$f"; done')),
-    (
-        "ipam-state",
-        ("sh", "-c", "find /var/lib/cni -type f -print -exec cat {} \\; -exec echo \\;"),
-    ),
-    ("units", ("systemctl", "list-units", "--all", "--no-pager", "nl-*")),
-)
-
 
 NEEDS_LAB = "needs a lab: pass --lab LAB (e.g. --lab ci-debian12) or set NETLAB_LAB"
 
@@ -225,10 +210,5 @@ def diagnostics(request: pytest.FixtureRequest, command_log: CommandLog) -> Iter
     for phase, rep in reports.items():
         if rep.failed:
             (bundle / f"{phase}-failure.txt").write_text(redact(rep.longreprtext))
-    for name, node in runtime.nodes().items():
-        parts = []
-        for title, argv in NODE_STATE:
-            res = node.run(cmd(*argv), timeout=60, check=False)
-            parts.append(f"===== {title}: {' '.join(argv)}\n{res.stdout}{res.stderr}")
-        (bundle / f"node-{name}.txt").write_text(redact("\n".join(parts)))
+    write_node_state(runtime, bundle, prefix="node-")
     (bundle / "lab.json").write_text(json.dumps({"lab": lab.name, "source": lab.source}))

@@ -20,26 +20,14 @@ from rich.console import Console
 
 from lab import box, paths, report
 from lab.adapters.local import kill_group, run
-from lab.commands import cmd
 from lab.config import Lab
+from lab.diagnostics import write_node_state
 from lab.lifecycle import Runtime
 from lab.redact import redact
 from lab.summary import NightlyReport, StageResult, overall_exit, parse_junit, render_html
 
 console = Console(stderr=True, highlight=False)
 SNAPSHOT = "netlab-provisioned"
-
-NODE_STATE = {
-    "addresses": ("ip", "addr", "show"),
-    "routes": ("ip", "route", "show", "table", "all"),
-    "iptables-save": ("iptables-save",),
-    "bridge-fdb": ("bridge", "fdb", "show"),
-    "cni-config": ("sh", "-c", 'for f in /etc/cni/net.d/*; do echo "== $f"; cat "$f"; done'),
-    "ipam-state": ("sh", "-c", "find /var/lib/cni -type f -print -exec cat {} \\;"),
-    "flannel-subnet": ("cat", "/run/flannel/subnet.env"),
-    "kubelet-journal": ("journalctl", "-u", "kubelet", "--no-pager", "-n", "300"),
-    "docker-journal": ("journalctl", "-u", "docker", "--no-pager", "-n", "300"),
-}
 
 
 def pytest_stage(
@@ -78,33 +66,6 @@ def pytest_stage(
     if code != 0:
         raise RuntimeError(f"pytest -m '{marker}' exited {code} (log: {out / 'pytest.log'})")
     return f"log: {out / 'pytest.log'}"
-
-
-def collect_node_state(rt: Runtime, out: Path) -> None:
-    for name, node in rt.nodes().items():
-        parts = []
-        for title, argv in NODE_STATE.items():
-            try:
-                res = node.run(cmd(*argv), timeout=60, check=False)
-                parts.append(f"===== {title}: {shlex.join(argv)}\n{res.stdout}{res.stderr}")
-            except Exception as exc:  # noqa: BLE001 (a dead node still gets a file)
-                parts.append(f"===== {title}: {exc}")
-        (out / f"node-state-{name}.txt").write_text("\n".join(parts))
-    if rt.lab.kubernetes is not None and rt.lab.control_plane is not None:
-        plane = rt.nodes()[rt.lab.control_plane.name]
-        dump = plane.run(
-            cmd(
-                "kubectl",
-                "--kubeconfig",
-                "/etc/kubernetes/admin.conf",
-                "cluster-info",
-                "dump",
-                "--all-namespaces",
-            ),
-            timeout=300,
-            check=False,
-        )
-        (out / "cluster-info-dump.txt").write_text(dump.stdout + dump.stderr)
 
 
 def versions(lab: Lab) -> dict[str, str]:
@@ -215,7 +176,7 @@ def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
         if rt.logs.exists():
             shutil.copytree(rt.logs, logs, dirs_exist_ok=True)
         if stages.failed:
-            collect_node_state(rt, artifacts)
+            write_node_state(rt, artifacts)
         return f"{sum(1 for _ in artifacts.rglob('*'))} files"
 
     def destroy() -> str:

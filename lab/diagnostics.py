@@ -1,0 +1,54 @@
+"""A node's network state, written for a person debugging a failure (redacted)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from lab.commands import cmd
+from lab.lifecycle import Runtime
+from lab.redact import redact
+
+KUBECTL = ("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf")
+NODE_STATE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("addresses", ("ip", "addr", "show")),
+    ("routes", ("ip", "route", "show", "table", "all")),
+    ("iptables-save", ("iptables-save",)),
+    ("bridge-fdb", ("bridge", "fdb", "show")),
+    ("netns", ("ip", "netns", "list")),
+    ("cni-config", ("sh", "-c", 'for f in /etc/cni/net.d/*; do echo "== $f"; cat "$f"; done')),
+    (
+        "ipam-state",
+        ("sh", "-c", "find /var/lib/cni -type f -print -exec cat {} \\; -exec echo \\;"),
+    ),
+    ("pod units", ("systemctl", "list-units", "--all", "--no-pager", "nl-*")),
+    ("flannel subnet", ("cat", "/run/flannel/subnet.env")),
+    ("kubelet journal", ("journalctl", "-u", "kubelet", "--no-pager", "-n", "300")),
+    ("docker journal", ("journalctl", "-u", "docker", "--no-pager", "-n", "300")),
+)
+
+
+def write_node_state(rt: Runtime, out: Path, prefix: str = "node-state-") -> list[Path]:
+    """One file per node (a dead node still gets one), plus a cluster dump on Kubernetes."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, node in rt.nodes().items():
+        parts = []
+        for title, argv in NODE_STATE:
+            try:
+                res = node.run(cmd(*argv), timeout=60, check=False)
+                parts.append(f"===== {title}: {shlex.join(argv)}\n{res.stdout}{res.stderr}")
+            except Exception as exc:  # noqa: BLE001 (the node may be the problem)
+                parts.append(f"===== {title}: {exc}")
+        path = out / f"{prefix}{name}.txt"
+        path.write_text(redact("\n".join(parts)))
+        written.append(path)
+    plane = rt.lab.control_plane
+    if rt.lab.kubernetes is not None and plane is not None:
+        dump = rt.nodes()[plane.name].run(
+            cmd(*KUBECTL, "cluster-info", "dump", "--all-namespaces"), timeout=300, check=False
+        )
+        path = out / "cluster-info-dump.txt"
+        path.write_text(redact(dump.stdout + dump.stderr))
+        written.append(path)
+    return written
