@@ -35,7 +35,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             failed += 1
             console.print(f"[red]{exc.source}: {len(exc.problems)} problem(s)[/red]")
             for problem in exc.problems:
-                console.print(f"  - {problem}", markup=False)
+                console.print(f"  - {problem}", markup=False, soft_wrap=True)
             continue
         out.print(f"{lab.source}: ok ({len(lab.nodes)} nodes: {', '.join(lab.node_names)})")
     return 2 if failed else 0
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabError as exc:
         console.print(f"[red]{exc.source}: {len(exc.problems)} problem(s)[/red]")
         for problem in exc.problems:
-            console.print(f"  - {problem}", markup=False)
+            console.print(f"  - {problem}", markup=False, soft_wrap=True)
         return 2
     except (CommandFailed, LabStateError, WaitTimeout) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
