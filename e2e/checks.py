@@ -15,6 +15,7 @@ import pytest
 
 from e2e.drivers.base import Driver, Pod
 from e2e.drivers.cni import client_probe
+from lab import netmath
 from lab import reachability as rm
 from lab.config import Lab
 from lab.parse import parse_ip_addr_addresses
@@ -109,13 +110,6 @@ def netns_inode(driver: Driver, pod: Pod, container: str) -> str:
     return res.stdout.strip()
 
 
-def subnet_of(address: IPv4Address, subnets: dict[str, tuple[IPv4Network, ...]]) -> str | None:
-    for node, nets in subnets.items():
-        if any(address in net for net in nets):
-            return node
-    return None
-
-
 # --- checks returning problems (the tests and the suite's own breakage tests share them) --
 
 
@@ -167,11 +161,13 @@ def shared_netns_problems(
 
 
 def pod_subnet_problems(
-    driver: Driver, pods: Sequence[Pod], subnets: dict[str, tuple[IPv4Network, ...]]
+    pods: Sequence[Pod], subnets: dict[str, tuple[IPv4Network, ...]]
 ) -> list[str]:
     problems = []
     for pod in pods:
-        owner = subnet_of(pod.ip, subnets)
+        owner = netmath.containing(
+            pod.ip, [(node, net) for node, nets in subnets.items() for net in nets]
+        )
         if owner != pod.node:
             problems.append(
                 f"{pod.name} on {pod.node} has {pod.ip}, which is in "

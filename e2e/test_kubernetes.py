@@ -14,11 +14,12 @@ from __future__ import annotations
 import collections
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from pathlib import Path
 
 import pytest
 
 from e2e.drivers.base import Container, ExecResult, Pod
+from e2e.drivers.cni import CommandLog
 from e2e.drivers.k8s import ECHO_PORT, K8sDriver, PodRequest, echo_container, sleeper_container
 from lab import k8s, report, waits
 from lab.config import Lab
@@ -50,22 +51,16 @@ def _kubernetes_only(lab: Lab) -> None:
     _require_kubernetes(lab)
 
 
-def _optional(request: pytest.FixtureRequest, name: str) -> Any:
-    """A fixture of the suite's conftest when it exists (command log, worker tag, ...)."""
-    try:
-        return request.getfixturevalue(name)
-    except pytest.FixtureLookupError:
-        return None
-
-
 @pytest.fixture(scope="session")
-def cluster(lab: Lab, run_id: str, request: pytest.FixtureRequest) -> K8sDriver:
+def cluster(
+    lab: Lab, run_id: str, command_log: CommandLog, worker_tag: str, request: pytest.FixtureRequest
+) -> K8sDriver:
     """kubectl on the control plane, unbound (cluster-wide reads). Skips before the lab is
     touched when it has no Kubernetes; one worker sweeps e2e namespaces of earlier runs."""
     _require_kubernetes(lab)
     runtime = request.getfixturevalue("runtime")
-    driver = K8sDriver(lab, runtime.nodes(), run_id, log=_optional(request, "command_log"))
-    if _optional(request, "worker_tag") in (None, "main", "gw0"):
+    driver = K8sDriver(lab, runtime.nodes(), run_id, log=command_log)
+    if worker_tag in ("main", "gw0"):
         driver.sweep()
     return driver
 
@@ -92,16 +87,14 @@ def expect_no_problems(
 
 
 @pytest.fixture
-def expect_matrix(ns: K8sDriver, request: pytest.FixtureRequest) -> Callable[[Matrix, str], None]:
+def expect_matrix(ns: K8sDriver, artifacts_dir: Path) -> Callable[[Matrix, str], None]:
     """Compare a filled matrix (saved with the run's artifacts when there are any, for the
     heatmaps); on failure: the whole table, every wrong cell with its command, and a dump of
     the test's namespace."""
 
     def expect(matrix: Matrix, slug: str) -> None:
         __tracebackhide__ = True
-        artifacts = _optional(request, "artifacts_dir")
-        if artifacts is not None:
-            report.write_matrix(artifacts, slug, matrix.render(), matrix.to_json())
+        report.write_matrix(artifacts_dir, slug, matrix.render(), matrix.to_json())
         bad = matrix.mismatches()
         if bad:
             dump = f"\n\n--- namespace {ns.namespace} ---\n{ns.dump()}"

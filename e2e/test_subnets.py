@@ -14,7 +14,7 @@ def test_every_pod_ip_lies_in_its_nodes_pod_subnet(
 ) -> None:
     subnets = {n: driver.node_subnets(n) for n in driver.nodes}
     checks.expect_no_problems(
-        checks.pod_subnet_problems(driver, list(fleet.values()), subnets), "pod IPs vs node subnets"
+        checks.pod_subnet_problems(list(fleet.values()), subnets), "pod IPs vs node subnets"
     )
 
 

@@ -57,11 +57,6 @@ def batch(*commands: Command) -> Command:
     )
 
 
-def render_script(commands: tuple[Command, ...]) -> str:
-    """Several commands as one script that stops at the first failure."""
-    return "set -e\n" + "\n".join(render_remote(c) for c in commands) + "\n"
-
-
 # --- probes: several read-only commands, one round trip, each output and exit code kept --
 
 

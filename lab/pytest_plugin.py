@@ -90,8 +90,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
-    if LAB_KEY not in config.stash or is_worker(config):
-        return
+    if LAB_KEY not in config.stash or is_worker(config) or config.option.collectonly:
+        return  # collecting needs only the lab definition, never a running lab
     from lab.errors import LabStateError
     from lab.lifecycle import Runtime
 

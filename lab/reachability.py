@@ -5,7 +5,7 @@ the command that reproduces it. As in Kubernetes' netpol e2e (truthtable/reachab
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 
@@ -209,11 +209,3 @@ def node_matrix(
         for t in pods:
             m.expected[(s.name, t.name)] = _expect(s, t, faults, s.allowed_sources)
     return m
-
-
-def merge_observations(m: Matrix, observations: Mapping[tuple[str, str], Observation]) -> None:
-    m.observed.update(observations)
-
-
-def summarize(matrices: Iterable[Matrix]) -> str:
-    return "\n\n".join(m.render() for m in matrices)

@@ -100,4 +100,3 @@ DOWNLOAD = Policy(
     "download from a mirror", timeout_s=300, interval_s=2, max_attempts=5, backoff=True
 )
 PACKAGE_MIRROR = Policy("package mirror", timeout_s=900, interval_s=5, max_attempts=4, backoff=True)
-SSH_READY = Policy("ssh reachable", timeout_s=300, interval_s=2)

@@ -175,7 +175,7 @@ def test_overlapping_node_subnets_and_a_pod_outside_its_subnet_are_named(
     ]
     first = next(p for p in pods if p.node == "node1")
     moved = [dataclasses.replace(first, node="node2")]
-    assert "which is in node1's subnet" in checks.pod_subnet_problems(driver, moved, subnets)[0]
+    assert "which is in node1's subnet" in checks.pod_subnet_problems(moved, subnets)[0]
 
 
 def test_a_smaller_mtu_on_the_path_fails_the_df_check(
