@@ -76,7 +76,7 @@ def remove_uploaded_volumes(name: str) -> None:
         for pool in conn.listAllStoragePools():
             if not pool.isActive():
                 continue
-            pool.refresh(0)
+            lv.refresh_pool(pool)
             for vol in pool.listAllVolumes():
                 if vol.name().startswith(prefix):
                     log.info("removing stale box volume %s/%s", pool.name(), vol.name())

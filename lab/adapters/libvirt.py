@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import libvirt
 
+from lab import waits
+
 log = logging.getLogger(__name__)
 
 URI = "qemu:///system"
@@ -52,6 +54,33 @@ def connect(uri: str = URI) -> Iterator[libvirt.virConnect]:
         conn.close()
 
 
+POOLS_IDLE = waits.Policy("libvirt storage pools idle (no volume being written)", timeout_s=180)
+
+
+def refresh_pool(pool: libvirt.virStoragePool) -> bool:
+    """Re-read the pool from disk; False if libvirt is writing into it right now.
+
+    While a volume is being created or uploaded (vagrant-libvirt copying a box), libvirt
+    refuses a refresh ("pool has asynchronous jobs running"). Volumes made through libvirt
+    are listed without a refresh, so a listing stays complete for what the lab creates.
+    """
+    try:
+        pool.refresh(0)
+    except libvirt.libvirtError as err:
+        if "asynchronous jobs" not in str(err):
+            raise
+        log.debug("pool %s busy: %s", pool.name(), err)
+        return False
+    return True
+
+
+def _busy_pools(uri: str) -> list[str]:
+    with connect(uri) as conn:
+        return [
+            p.name() for p in conn.listAllStoragePools() if p.isActive() and not refresh_pool(p)
+        ]
+
+
 def list_lab_objects(prefix: str, uri: str = URI) -> LabObjects:
     with connect(uri) as conn:
         domains = sorted(d.name() for d in conn.listAllDomains() if d.name().startswith(prefix))
@@ -60,7 +89,7 @@ def list_lab_objects(prefix: str, uri: str = URI) -> LabObjects:
         for pool in conn.listAllStoragePools():
             if not pool.isActive():
                 continue
-            pool.refresh(0)
+            refresh_pool(pool)
             volumes += [
                 f"{pool.name()}/{v.name()}"
                 for v in pool.listAllVolumes()
@@ -73,6 +102,8 @@ def sweep(prefix: str, uri: str = URI) -> LabObjects:
     """Remove every domain (with its snapshots), volume and network whose name has `prefix`."""
     if not re.match(r"^netlab-[a-z0-9-]+-$", prefix):
         raise ValueError(f"refusing to sweep with prefix {prefix!r}: not a lab prefix")
+    # a volume still being allocated cannot be deleted: let libvirt finish (or abort) it first
+    waits.wait_until(POOLS_IDLE, lambda: _busy_pools(uri), lambda busy: not busy)
     found = list_lab_objects(prefix, uri)
     with connect(uri) as conn:
         for name in found.domains:
