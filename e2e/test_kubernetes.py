@@ -20,7 +20,14 @@ import pytest
 
 from e2e.drivers.base import Container, ExecResult, Pod
 from e2e.drivers.cni import CommandLog
-from e2e.drivers.k8s import ECHO_PORT, K8sDriver, PodRequest, echo_container, sleeper_container
+from e2e.drivers.k8s import (
+    ECHO_PORT,
+    K8sDriver,
+    PodRequest,
+    echo_container,
+    sleeper_container,
+    system_configmap,
+)
 from lab import k8s, report, waits
 from lab.config import Lab
 from lab.reachability import Endpoint, Expect, Matrix, Observation
@@ -199,22 +206,10 @@ def test_flannel_network_equals_the_kubeadm_pod_subnet_and_the_lab_pod_cidr(
         problems,
         [
             cluster.reproduce(
-                "-n",
-                k8s.SYSTEM_NAMESPACE,
-                "get",
-                "configmap",
-                k8s.FLANNEL_CONFIGMAP,
-                "-o",
-                "jsonpath={.data.net-conf\\.json}",
+                *system_configmap(k8s.FLANNEL_CONFIGMAP, "jsonpath={.data.net-conf\\.json}")
             ),
             cluster.reproduce(
-                "-n",
-                k8s.SYSTEM_NAMESPACE,
-                "get",
-                "configmap",
-                k8s.KUBEADM_CONFIGMAP,
-                "-o",
-                "jsonpath={.data.ClusterConfiguration}",
+                *system_configmap(k8s.KUBEADM_CONFIGMAP, "jsonpath={.data.ClusterConfiguration}")
             ),
         ],
     )

@@ -260,6 +260,17 @@ def _list(obj: Mapping[str, Any], path: str, owner: str) -> list[Any]:
     return value
 
 
+def _objects(obj: Mapping[str, Any], path: str, owner: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """The list at `path` whose entries must be objects, each with its indexed field path."""
+    out = []
+    for j, entry in enumerate(_list(obj, path, owner)):
+        field = f"{path}[{j}]"
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{owner}: field {field} must be an object, got {entry!r}")
+        out.append((field, entry))
+    return out
+
+
 def _map(obj: Mapping[str, Any], path: str, owner: str) -> Mapping[str, Any]:
     value = _at(obj, path)
     if value is None:
@@ -336,20 +347,16 @@ def parse_nodes(raw: str | Mapping[str, Any]) -> tuple[ClusterNode, ...]:
         name, _ = _name(item, what, i, namespaced=False)
         owner = f"node {name}"
         ready, detail = False, "no Ready condition"
-        for j, cond in enumerate(_list(item, "status.conditions", owner)):
-            if not isinstance(cond, Mapping):
-                raise ValueError(f"{owner}: field status.conditions[{j}] must be an object")
+        for _field, cond in _objects(item, "status.conditions", owner):
             if cond.get("type") == "Ready":
                 status = _str(cond, "status", f"{owner} Ready condition", required=True)
                 ready = status == "True"
                 parts = [status, _str(cond, "reason", owner), _str(cond, "message", owner)]
                 detail = ": ".join(p for p in parts if p)
         internal = None
-        for j, addr in enumerate(_list(item, "status.addresses", owner)):
-            if not isinstance(addr, Mapping):
-                raise ValueError(f"{owner}: field status.addresses[{j}] must be an object")
+        for field, addr in _objects(item, "status.addresses", owner):
             if addr.get("type") == "InternalIP":
-                internal = _ipv4(addr.get("address"), owner, f"status.addresses[{j}].address")
+                internal = _ipv4(addr.get("address"), owner, f"{field}.address")
                 break
         cidrs_raw = _list(item, "spec.podCIDRs", owner)
         single = _str(item, "spec.podCIDR", owner)
@@ -373,10 +380,7 @@ def parse_nodes(raw: str | Mapping[str, Any]) -> tuple[ClusterNode, ...]:
     return tuple(nodes)
 
 
-def _container_status(raw: object, owner: str, index: int) -> ContainerStatus:
-    where = f"status.containerStatuses[{index}]"
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"{owner}: field {where} must be an object")
+def _container_status(raw: Mapping[str, Any], owner: str, where: str) -> ContainerStatus:
     name = _str(raw, "name", f"{owner} {where}", required=True)
     who = f"{owner} container {name}"
     state_map = _map(raw, "state", who)
@@ -411,11 +415,10 @@ def parse_pods(raw: str | Mapping[str, Any]) -> tuple[ClusterPod, ...]:
     for i, item in enumerate(_items(raw, what, "Pod")):
         name, namespace = _name(item, what, i, namespaced=True)
         owner = f"pod {namespace}/{name}"
-        containers = []
-        for j, c in enumerate(_list(item, "spec.containers", owner)):
-            if not isinstance(c, Mapping):
-                raise ValueError(f"{owner}: field spec.containers[{j}] must be an object")
-            containers.append(_str(c, "name", owner, required=True))
+        containers = [
+            _str(c, "name", owner, required=True)
+            for _f, c in _objects(item, "spec.containers", owner)
+        ]
         if not containers:
             raise ValueError(f"{owner}: field spec.containers is missing or empty")
         pod_ip_raw = _at(item, "status.podIP")
@@ -429,8 +432,8 @@ def parse_pods(raw: str | Mapping[str, Any]) -> tuple[ClusterPod, ...]:
                 host_network=_bool(item, "spec.hostNetwork", owner),
                 containers=tuple(containers),
                 statuses=tuple(
-                    _container_status(s, owner, j)
-                    for j, s in enumerate(_list(item, "status.containerStatuses", owner))
+                    _container_status(s, owner, field)
+                    for field, s in _objects(item, "status.containerStatuses", owner)
                 ),
                 labels=_labels(item, "metadata.labels", owner),
                 reason=_str(item, "status.reason", owner),
@@ -455,10 +458,8 @@ def parse_services(raw: str | Mapping[str, Any]) -> tuple[Service, ...]:
             else _ipv4(cluster_ip_raw, owner, "spec.clusterIP")
         )
         ports = []
-        for j, p in enumerate(_list(item, "spec.ports", owner)):
-            where = f"{owner} spec.ports[{j}]"
-            if not isinstance(p, Mapping):
-                raise ValueError(f"{where} must be an object")
+        for field, p in _objects(item, "spec.ports", owner):
+            where = f"{owner} {field}"
             port = _int(p, "port", where)
             target = p.get("targetPort", port)
             if not isinstance(target, int | str) or isinstance(target, bool):
@@ -499,15 +500,11 @@ def parse_endpoints(raw: str | Mapping[str, Any]) -> tuple[Endpoints, ...]:
         owner = f"endpoints {namespace}/{name}"
         addresses: list[EndpointAddress] = []
         ports: list[EndpointPort] = []
-        for j, subset in enumerate(_list(item, "subsets", owner)):
-            where = f"{owner} subsets[{j}]"
-            if not isinstance(subset, Mapping):
-                raise ValueError(f"{where} must be an object")
+        for subset_field, subset in _objects(item, "subsets", owner):
+            where = f"{owner} {subset_field}"
             for key, ready in (("addresses", True), ("notReadyAddresses", False)):
-                for k, addr in enumerate(_list(subset, key, where)):
-                    field = f"subsets[{j}].{key}[{k}]"
-                    if not isinstance(addr, Mapping):
-                        raise ValueError(f"{owner}: field {field} must be an object")
+                for field, addr in _objects(subset, key, where):
+                    field = f"{subset_field}.{field}"
                     ref = _map(addr, "targetRef", owner)
                     target = None
                     if ref:
@@ -523,9 +520,7 @@ def parse_endpoints(raw: str | Mapping[str, Any]) -> tuple[Endpoints, ...]:
                             target=target,
                         )
                     )
-            for k, p in enumerate(_list(subset, "ports", where)):
-                if not isinstance(p, Mapping):
-                    raise ValueError(f"{where}: field ports[{k}] must be an object")
+            for _field, p in _objects(subset, "ports", where):
                 port = EndpointPort(
                     name=_str(p, "name", where),
                     port=_int(p, "port", where),

@@ -63,6 +63,11 @@ class CommandRecorder(Protocol):
     def add(self, node: str, remote: str, result: ExecResult) -> None: ...
 
 
+def system_configmap(name: str, output: str = "json") -> tuple[str, ...]:
+    """kubectl arguments that print the kube-system ConfigMap `name` (`-o output`)."""
+    return ("-n", k8s.SYSTEM_NAMESPACE, "get", "configmap", name, "-o", output)
+
+
 class KubectlFailed(Exception):
     def __init__(self, what: str, result: ExecResult) -> None:
         self.result = result
@@ -223,28 +228,12 @@ class K8sDriver:
         return k8s.parse_endpoints(out)
 
     def get_flannel_netconf(self) -> k8s.FlannelNetConf:
-        out = self._must(
-            "read flannel's net-conf",
-            "-n",
-            k8s.SYSTEM_NAMESPACE,
-            "get",
-            "configmap",
-            k8s.FLANNEL_CONFIGMAP,
-            "-o",
-            "json",
-        )
+        out = self._must("read flannel's net-conf", *system_configmap(k8s.FLANNEL_CONFIGMAP))
         return k8s.parse_flannel_netconf(out)
 
     def get_kubeadm_networking(self) -> k8s.KubeadmNetworking:
         out = self._must(
-            "read kubeadm's ClusterConfiguration",
-            "-n",
-            k8s.SYSTEM_NAMESPACE,
-            "get",
-            "configmap",
-            k8s.KUBEADM_CONFIGMAP,
-            "-o",
-            "json",
+            "read kubeadm's ClusterConfiguration", *system_configmap(k8s.KUBEADM_CONFIGMAP)
         )
         return k8s.parse_kubeadm_networking(out)
 

@@ -148,6 +148,10 @@ def _broken_node(edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
             lambda n: n["status"].update(conditions={"type": "Ready"}),
             r"node k8s-node1: field status.conditions must be a list",
         ),
+        (
+            lambda n: n["status"]["conditions"].append("Ready"),
+            r"node k8s-node1: field status.conditions\[\d+\] must be an object, got 'Ready'",
+        ),
         (lambda n: n["metadata"].pop("name"), r"items\[1\]: field metadata.name is missing"),
     ],
 )
@@ -156,6 +160,41 @@ def test_malformed_nodes_raise_naming_the_node_and_the_field(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         k8s.parse_nodes(_broken_node(edit))
+
+
+@pytest.mark.parametrize(
+    ("parse", "file", "edit", "message"),
+    [
+        (
+            k8s.parse_pods,
+            "pods-kube-system.json",
+            lambda item: item["spec"]["containers"].append(None),
+            r"pod kube-system/\S+: field spec.containers\[\d+\] must be an object, got None",
+        ),
+        (
+            k8s.parse_services,
+            "services.json",
+            lambda item: item["spec"]["ports"].append(53),
+            r"service \S+: field spec.ports\[\d+\] must be an object, got 53",
+        ),
+        (
+            k8s.parse_endpoints,
+            "endpoints.json",
+            lambda item: item["subsets"][0]["addresses"].append("10.244.0.2"),
+            r"endpoints \S+ subsets\[0\]: field addresses\[\d+\] must be an object",
+        ),
+    ],
+)
+def test_a_list_entry_that_is_not_an_object_is_named(
+    parse: Callable[[dict[str, Any]], object],
+    file: str,
+    edit: Callable[[dict[str, Any]], None],
+    message: str,
+) -> None:
+    raw = doc(file)
+    edit(next(item for item in raw["items"] if item.get("subsets", True)))
+    with pytest.raises(ValueError, match=message):
+        parse(raw)
 
 
 @pytest.mark.parametrize(
