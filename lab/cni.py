@@ -131,6 +131,25 @@ def parse_result(stdout: str) -> CniResult:
     )
 
 
+def _entries(
+    data: Mapping[str, Any], key: str, problems: list[str], required: bool = True
+) -> list[Mapping[str, Any] | None]:
+    """The list `key` of a result, index for index; an entry that is no object is reported
+    and stands as None."""
+    value = data.get(key)
+    if not value and not required:
+        return []
+    if not isinstance(value, list) or not value:
+        problems.append(f"{key}: missing or empty" if required else f"{key}: not a list")
+        return []
+    entries: list[Mapping[str, Any] | None] = []
+    for i, entry in enumerate(value):
+        if not isinstance(entry, Mapping):
+            problems.append(f"{key}[{i}] {entry!r} is not an object")
+        entries.append(entry if isinstance(entry, Mapping) else None)
+    return entries
+
+
 def validate_result(
     data: Mapping[str, Any], cni_version: str, subnet: IPv4Network | None = None
 ) -> list[str]:
@@ -138,22 +157,19 @@ def validate_result(
     problems: list[str] = []
     if data.get("cniVersion") != cni_version:
         problems.append(f"cniVersion is {data.get('cniVersion')!r}, config asked {cni_version!r}")
-    interfaces = data.get("interfaces")
-    if not isinstance(interfaces, list) or not interfaces:
-        problems.append("interfaces: missing or empty")
-        interfaces = []
+    interfaces = _entries(data, "interfaces", problems)
     for i, iface in enumerate(interfaces):
-        if not isinstance(iface, dict) or not iface.get("name"):
+        if iface is None:
+            continue
+        if not iface.get("name"):
             problems.append(f"interfaces[{i}]: needs a name")
             continue
         mac = iface.get("mac", "")
         if mac and not re.match(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$", mac):
             problems.append(f"interfaces[{i}].mac {mac!r} is not a MAC address")
-    ips = data.get("ips")
-    if not isinstance(ips, list) or not ips:
-        problems.append("ips: missing or empty")
-        ips = []
-    for i, ip in enumerate(ips):
+    for i, ip in enumerate(_entries(data, "ips", problems)):
+        if ip is None:
+            continue
         where = f"ips[{i}]"
         if cni_version in ("0.3.0", "0.3.1", "0.4.0") and ip.get("version") not in ("4", "6"):
             problems.append(f"{where}.version must be '4' or '6' in {cni_version}")
@@ -175,11 +191,13 @@ def validate_result(
         index = ip.get("interface")
         if index is not None and not (isinstance(index, int) and 0 <= index < len(interfaces)):
             problems.append(f"{where}.interface {index!r} does not index interfaces")
-        elif index is not None and not interfaces[index].get("sandbox"):
+        elif index is not None and not (interfaces[index] or {}).get("sandbox"):
             problems.append(f"{where} is not on a sandbox interface")
         if subnet is not None and address.ip not in subnet:
             problems.append(f"{where}.address {address} is outside the node subnet {subnet}")
-    for i, route in enumerate(data.get("routes", []) or []):
+    for i, route in enumerate(_entries(data, "routes", problems, required=False)):
+        if route is None:
+            continue
         try:
             ip_interface(route["dst"])
         except (KeyError, ValueError):

@@ -91,6 +91,22 @@ def test_broken_results_are_named() -> None:
     ]
 
 
+def test_result_entries_that_are_not_objects_are_named_not_a_crash() -> None:
+    broken = json.loads(json.dumps(ADD_RESULT))
+    broken["interfaces"].append("eth9")
+    broken["ips"].insert(0, "10.244.0.9/24")
+    broken["routes"] = [None]
+    assert cni.validate_result(broken, "0.4.0", IPv4Network("10.244.0.0/24")) == [
+        f"interfaces[{len(ADD_RESULT['interfaces'])}] 'eth9' is not an object",
+        "ips[0] '10.244.0.9/24' is not an object",
+        "routes[0] None is not an object",
+    ]
+    assert cni.validate_result({**ADD_RESULT, "routes": {}}, "0.4.0") == []
+    assert cni.validate_result({**ADD_RESULT, "routes": "0.0.0.0/0"}, "0.4.0") == [
+        "routes: not a list"
+    ]
+
+
 def test_error_json_is_recognised() -> None:
     err = cni.parse_error('{"code": 999, "msg": "no IP ranges specified"}')
     assert err == cni.CniError(999, "no IP ranges specified")
