@@ -227,7 +227,18 @@ def _convert(tp: Any, value: Any, where: str, problems: list[Problem]) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is str:
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
+        if isinstance(value, float):
+            # YAML reads 20.10 as the number 20.1: the text the user wrote is already lost
+            problems.append(
+                Problem(
+                    where,
+                    value,
+                    "was read as a number, not as text (YAML turns 20.10 into 20.1)",
+                    "put the value in quotes, as you wrote it",
+                )
+            )
+            return None
+        if isinstance(value, str | int) and not isinstance(value, bool):
             return str(value)
     elif tp in (IPv4Address, IPv4Network):
         try:
@@ -403,8 +414,6 @@ def validate_networks(lab: Lab, host_networks: Iterable[IPv4Network]) -> Iterato
     ]
     if lab.kubernetes is not None:
         named.append(("kubernetes.service_cidr", lab.kubernetes.service_cidr))
-        if lab.kubernetes.pod_network_cidr != lab.pod_network.cidr:
-            named.append(("kubernetes.pod_network_cidr", lab.kubernetes.pod_network_cidr))
     for (a_name, a), (b_name, b) in netmath.overlapping_pairs(named):
         yield Problem(
             b_name,
@@ -441,14 +450,14 @@ def validate_pod_network(lab: Lab) -> Iterator[Problem]:
         )
     else:
         room = netmath.subnet_count(pn.cidr, pn.subnet_len)
-        longest = pn.cidr.prefixlen + (len(lab.nodes) - 1).bit_length()
+        shortest = pn.cidr.prefixlen + (len(lab.nodes) - 1).bit_length()
         if room < len(lab.nodes):
             yield Problem(
                 "pod_network.subnet_len",
                 pn.subnet_len,
                 f"{pn.cidr} holds only {room} /{pn.subnet_len} node subnet(s) for "
                 f"{len(lab.nodes)} nodes",
-                f"use a shorter subnet_len (at most {longest}) or a larger pod_network.cidr",
+                f"use a longer subnet_len (at least {shortest}) or a larger pod_network.cidr",
             )
     if not NIC.match(pn.bridge):
         yield Problem("pod_network.bridge", pn.bridge, "is not a valid interface name")

@@ -111,3 +111,16 @@ def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
 )
 def test_dns1123_suggestion(given: str, suggested: str) -> None:
     assert suggest_dns1123(given) == suggested
+
+
+def test_a_pod_cidr_that_differs_but_overlaps_is_one_problem_with_one_fix(tmp_path: Path) -> None:
+    text = (BAD / "flannel-network-differs.yaml").read_text()
+    path = tmp_path / "flannel-network-overlaps.yaml"
+    path.write_text(text.replace("cidr: 10.245.0.0/16", "cidr: 10.244.0.0/17"))
+    with pytest.raises(LabError) as info:
+        load_lab(path)
+    assert [str(p) for p in info.value.problems] == [
+        "pod_network.cidr = '10.244.0.0/17': (flannel's net-conf Network) differs from "
+        "kubernetes.pod_network_cidr 10.244.0.0/16: flannel would masquerade cross-node pod "
+        "traffic; set both to 10.244.0.0/16"
+    ]
