@@ -43,7 +43,7 @@ class Outcome:
 
 
 def _cells(matrix: Matrix, symbols: str) -> list[str]:
-    return [f"{s}->{t}" for (s, t) in matrix.expected if matrix.symbol(s, t) in symbols]
+    return [f"{s}->{t}" for (s, t) in matrix.cells_with(symbols)]
 
 
 def exercise(

@@ -15,6 +15,7 @@ from e2e.drivers.base import Pod
 from e2e.drivers.cni import CniCallFailed, CniDriver
 from lab import cni
 from lab.commands import cmd
+from lab.render import CNI_IPAM_DIR
 
 
 def test_cni_add_answers_a_valid_result_for_its_cni_version(
@@ -46,7 +47,7 @@ def _lease_and_veth(driver: CniDriver, pod: Pod) -> tuple[list[str], list[str]]:
     _, conf = driver.conflist(pod.node)
     result = cni.parse_result(json.dumps(pod.details["result"]))
     data_dirs = [
-        p["ipam"].get("dataDir", "/var/lib/cni/networks")
+        p["ipam"].get("dataDir", CNI_IPAM_DIR)
         for p in conf["plugins"]
         if p.get("ipam", {}).get("type") == "host-local"
     ]

@@ -107,7 +107,9 @@ class CniResult:
         out = []
         for ip in self.ips:
             iface = ip.get("interface")
-            if iface is not None and "sandbox" in self.interfaces[iface]:
+            if not isinstance(iface, int) or not 0 <= iface < len(self.interfaces):
+                continue
+            if self.interfaces[iface].get("sandbox"):
                 addr = ip_interface(ip["address"])
                 if isinstance(addr, IPv4Interface):
                     out.append(addr)

@@ -76,7 +76,12 @@ class Output:
 
 
 def render_probe(commands: Sequence[Command]) -> str:
-    """One remote script running every probe, each followed by a marker with its exit code."""
+    """One remote script running every probe, each followed by a marker with its exit code.
+
+    Probes read the node; they take no stdin (a here-document could not be followed by the
+    marker on its closing line)."""
+    if any(c.stdin is not None for c in commands):
+        raise ValueError("a probe command cannot take stdin")
     return "\n".join(
         f"{render_remote(c)} 2>/dev/null; printf '\\n{PROBE_MARK} %s\\n' \"$?\"" for c in commands
     )

@@ -294,7 +294,6 @@ def _closest(key: str, known: Iterable[str]) -> str | None:
 # Semantic validation (pure): every check returns problems, never raises
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-LAB_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 FLANNEL_VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 DOCKER_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
@@ -583,7 +582,7 @@ def validate_kubernetes(lab: Lab) -> Iterator[Problem]:
 
 
 def validate_os_and_vm(lab: Lab) -> Iterator[Problem]:
-    if not LAB_NAME.match(lab.name) or len(lab.name) > 40:
+    if not DNS1123_LABEL.match(lab.name) or len(lab.name) > 40:
         yield Problem(
             "name",
             lab.name,

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
-from lab.config import Lab
+from lab.config import DNS1123_LABEL, Lab
 
 FLANNEL_PUBLIC_IP = "flannel.alpha.coreos.com/public-ip"
 RUN_LABEL = "netlab.io/run"
@@ -832,7 +832,6 @@ def validate_service_endpoints(
 # ---------------------------------------------------------------------------------------------
 # Renderers of the e2e suite's objects
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 

@@ -76,10 +76,9 @@ class Matrix:
     expected: dict[tuple[str, str], Expect] = field(default_factory=dict)
     observed: dict[tuple[str, str], Observation] = field(default_factory=dict)
 
-    def cells(self) -> list[tuple[Endpoint, Endpoint]]:
-        return [
-            (s, t) for s in self.sources for t in self.targets if (s.name, t.name) in self.expected
-        ]
+    def cells_with(self, symbols: str) -> list[tuple[str, str]]:
+        """The (source, target) cells whose `symbol` is one of `symbols`, in table order."""
+        return [(s, t) for (s, t) in self.expected if self.symbol(s, t) in symbols]
 
     def mismatches(self) -> list[Mismatch]:
         out = []

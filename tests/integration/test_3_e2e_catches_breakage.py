@@ -15,6 +15,7 @@ from e2e.drivers.cni import CniDriver, echo_server
 from lab.commands import cmd
 from lab.config import Lab
 from lab.lifecycle import Runtime
+from lab.reachability import Matrix
 from lab.render import node_pod_subnets
 from provision.cli import run_provision
 
@@ -42,8 +43,8 @@ def on(driver: CniDriver, node: str, *argv: str) -> None:
     assert res.ok, f"{node}: {' '.join(argv)}: {res.stderr}"
 
 
-def cells(matrix, symbol: str) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    return {(s, t) for (s, t) in matrix.expected if matrix.symbol(s, t) == symbol}
+def cells(matrix: Matrix, symbol: str) -> set[tuple[str, str]]:
+    return set(matrix.cells_with(symbol))
 
 
 def test_healthy_lab_passes_every_check(driver: CniDriver, pods: list[Pod], ci_lab: Lab) -> None:

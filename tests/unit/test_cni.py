@@ -71,6 +71,10 @@ def test_a_valid_result_has_no_problems_and_yields_the_sandbox_address() -> None
     assert cni.validate_result(ADD_RESULT, "0.4.0", IPv4Network("10.244.0.0/24")) == []
     result = cni.parse_result(json.dumps(ADD_RESULT))
     assert [str(a) for a in result.sandbox_addresses] == ["10.244.0.2/24"]
+    odd = {**ADD_RESULT, "ips": [{**ip, "interface": 9} for ip in ADD_RESULT["ips"]]}
+    assert cni.parse_result(json.dumps(odd)).sandbox_addresses == ()
+    empty = [{**i, "sandbox": ""} if i.get("sandbox") else i for i in ADD_RESULT["interfaces"]]
+    assert cni.parse_result(json.dumps({**ADD_RESULT, "interfaces": empty})).sandbox_addresses == ()
     assert result.host_interfaces == ("cni0", "veth4f2a1c3b")
 
 

@@ -39,6 +39,8 @@ def test_probe_outputs_are_split_back_per_command() -> None:
     )
     with pytest.raises(ValueError, match="ended early"):
         parse_probe(stdout, 3)
+    with pytest.raises(ValueError, match="cannot take stdin"):
+        render_probe([Command(("cat",), stdin="x\n")])
 
 
 @pytest.mark.parametrize(

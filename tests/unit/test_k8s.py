@@ -53,17 +53,6 @@ def nodes() -> tuple[k8s.ClusterNode, ...]:
     return k8s.parse_nodes(text("nodes.json"))
 
 
-def test_lab_k8s_is_pure() -> None:
-    """The core imports nothing with side effects (no adapters, processes or SSH)."""
-    import ast
-
-    tree = ast.parse((ROOT / "lab" / "k8s.py").read_text())
-    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    forbidden = ("lab.adapters", "lab.lifecycle", "subprocess", "fabric", "paramiko", "invoke")
-    assert not [m for m in imported if m.startswith(forbidden)], imported
-
-
 # ---------------------------------------------------------------------------------------------
 # Parsers
 

@@ -64,6 +64,8 @@ def test_unreachable_and_unprobed_cells_are_mismatches() -> None:
     }
     assert m.symbol("node2-p0", "node1-p0") == "X"
     assert m.symbol("node1-p1", "node2-p0") == "?"
+    assert m.cells_with("X?") == [("node1-p1", "node2-p0"), ("node2-p0", "node1-p0")]
+    assert len(m.cells_with(".")) == len(m.expected) - 2
 
 
 def test_isolated_node_expects_exactly_its_cross_node_cells_down() -> None:
