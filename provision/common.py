@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from lab.commands import Command, Output, cmd
 from lab.config import Lab, Node
-from provision.model import Step, lines_of, read_file, sysctl_file, write_file
+from provision.model import Step, read_file, sysctl_file, write_file
 
 # --- step 3: br_netfilter + the bridge sysctls (guide: 系统配置) -----------------------------
 
@@ -39,12 +39,12 @@ def probe_bridge(lab: Lab, node: Node) -> tuple[Command, ...]:
 
 
 def parse_bridge(out: Sequence[Output]) -> BridgeFacts:
-    modules = {line.split()[0] for line in lines_of(out[0].stdout) if line.strip()}
+    modules = {line.split()[0] for line in out[0].stdout.splitlines() if line.strip()}
     return BridgeFacts(
         module_loaded="br_netfilter" in modules,
         modules_file=out[1].text_or_none(),
         sysctl_file=out[2].text_or_none(),
-        live=tuple(line.strip() for line in lines_of(out[3].stdout) if "=" in line),
+        live=tuple(line.strip() for line in out[3].stdout.splitlines() if "=" in line),
     )
 
 
@@ -135,7 +135,7 @@ def probe_swap(lab: Lab, node: Node) -> tuple[Command, ...]:
 
 
 def parse_swap(out: Sequence[Output]) -> SwapFacts:
-    active = tuple(line.split()[0] for line in lines_of(out[0].stdout)[1:] if line.strip())
+    active = tuple(line.split()[0] for line in out[0].stdout.splitlines()[1:] if line.strip())
     return SwapFacts(active, out[1].stdout)
 
 
@@ -206,14 +206,18 @@ def probe_hostname(lab: Lab, node: Node) -> tuple[Command, ...]:
 
 
 def parse_hostname(out: Sequence[Output]) -> HostnameFacts:
-    return HostnameFacts(out[0].stdout.strip(), out[1].stdout)
+    hosts = out[1].text_or_none()
+    if hosts is None:
+        # planning from an empty file would rewrite it without its localhost lines
+        raise ValueError(f"cannot read {HOSTS} (exit {out[1].exit_code})")
+    return HostnameFacts(out[0].stdout.strip(), hosts)
 
 
-def hosts_with_nodes(hosts: str, lab: Lab, node: Node) -> str:
+def hosts_with_nodes(hosts: str, lab: Lab) -> str:
     """/etc/hosts with one managed block naming every node by its private IP.
 
-    Lines outside the block that map this node's name to a loopback address (Debian's
-    `127.0.1.1 NAME`) are dropped: kubelet and kubeadm must resolve the name to the private IP.
+    `127.0.1.1` lines outside the block (Debian's `127.0.1.1 NAME` for the machine's own name)
+    are dropped: kubelet and kubeadm must resolve the node's name to its private IP.
     """
     block = [HOSTS_BEGIN, *(f"{n.ip} {n.name}" for n in lab.nodes), HOSTS_END]
     kept = []
@@ -232,7 +236,7 @@ def plan_hostname(lab: Lab, node: Node, facts: HostnameFacts) -> tuple[Command, 
     plan: list[Command] = []
     if facts.hostname != node.name:
         plan.append(cmd("hostnamectl", "set-hostname", node.name))
-    hosts = hosts_with_nodes(facts.hosts, lab, node)
+    hosts = hosts_with_nodes(facts.hosts, lab)
     if hosts != facts.hosts:
         plan.append(write_file(HOSTS, hosts))
     return tuple(plan)

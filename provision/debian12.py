@@ -98,7 +98,12 @@ def plan_cni(lab: Lab, node: Node, facts: CniFacts) -> tuple[Command, ...]:
     if not needed <= set(facts.plugins):
         plan.append(
             cmd(
-                "apt-get", "install", "-y", "--no-install-recommends", "containernetworking-plugins"
+                "apt-get",
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "containernetworking-plugins",
+                mirror=True,
             )
         )
     wanted = conflist_text(lab, node)

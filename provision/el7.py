@@ -245,15 +245,16 @@ def package_changes(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(names to remove, yum specs to install) to get `wanted` exactly.
 
-    A package installed at another version is removed first, as the guide does when yum gave
-    it the latest kubelet: `yum -y remove kubelet kubeadm kubectl`, then the pinned install.
+    When a pinned package is installed at another version, every installed pinned package is
+    removed and reinstalled, as the guide does when yum gave it the latest kubelet
+    (`yum -y remove kubelet kubeadm kubectl`, then the pinned install): yum removes what
+    depends on a removed package too (kubeadm needs kubelet), so removing only the wrong one
+    would lose its dependents.
     """
     have = dict(line.split() for line in installed)
-    remove = tuple(
-        name
-        for name, version in wanted.items()
-        if name in have and version and have[name] != version.split("-")[0]
-    )
+    pinned = [name for name, version in wanted.items() if version and name in have]
+    wrong = any(have[name] != wanted[name].split("-")[0] for name in pinned)
+    remove = tuple(pinned) if wrong else ()
     install = tuple(
         f"{name}-{version}" if version else name
         for name, version in wanted.items()

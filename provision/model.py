@@ -68,9 +68,5 @@ def read_file(path: str) -> Command:
     return Command(("cat", path))
 
 
-def lines_of(text: str | None) -> list[str]:
-    return [] if text is None else text.splitlines()
-
-
 def sysctl_file(values: dict[str, str]) -> str:
     return "".join(f"{k} = {v}\n" for k, v in values.items())

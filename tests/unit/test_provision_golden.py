@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from lab.commands import render_remote
+from lab.commands import Output, render_remote
 from lab.config import Lab, load_lab
 from lab.redact import redact
 from provision import debian12, el7
+from provision.common import parse_hostname
 from provision.model import AnyStep
 from provision.steps import dry_run, phases, render_plan, steps_for
 
@@ -136,3 +137,8 @@ def test_ci_plan_has_no_kubernetes_steps() -> None:
     lab = LABS["ci-debian12"]
     keys = [s.key for s in steps_for(lab)]
     assert keys == ["bridge-nf", "ip-forward", "swap", "hostname", "cni-config", "pod-routes"]
+
+
+def test_an_unreadable_hosts_file_is_an_error_not_an_empty_file() -> None:
+    with pytest.raises(ValueError, match="cannot read /etc/hosts"):
+        parse_hostname((Output(0, "k8s-master\n"), Output(1, "")))
