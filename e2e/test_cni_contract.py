@@ -12,7 +12,7 @@ import pytest
 
 from e2e import checks
 from e2e.drivers.base import Pod
-from e2e.drivers.cni import CniCallFailed, CniDriver
+from e2e.drivers.cni import RESULT_CACHE, CniCallFailed, CniDriver
 from lab import cni
 from lab.commands import cmd
 from lab.render import CNI_IPAM_DIR
@@ -135,11 +135,15 @@ def test_nothing_of_a_deleted_pod_is_left_on_the_node(
     name = f"nl-{run_id}-{worker_tag}-gone"
     pod = driver.create_pod(name, node_name, ())
     driver.delete_pod(pod)
-    netns = driver.exec_on_node(node_name, ("ip", "netns", "list")).stdout
-    cached = driver.exec_on_node(node_name, cmd("ls", "/var/lib/netlab/cni").argv).stdout
+    netns, cached = driver.probe(
+        node_name, cmd("ip", "netns", "list"), cmd("test", "-e", f"{RESULT_CACHE}/{name}.json")
+    )
     problems = []
-    if name in netns.split():
+    if not netns.ok:
+        problems.append(f"`ip netns list` failed (exit {netns.exit_code}): cannot tell")
+    elif name in netns.stdout.split():
         problems.append(f"sandbox {name} still listed by `ip netns list`")
-    if name in cached:
-        problems.append(f"cached ADD result of {name} still on the node")
+    if cached.exit_code != 1:
+        state = "still on the node" if cached.ok else f"unknown (test exit {cached.exit_code})"
+        problems.append(f"cached ADD result {RESULT_CACHE}/{name}.json: {state}")
     checks.expect_no_problems(problems, f"delete of {name}")

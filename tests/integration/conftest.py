@@ -19,6 +19,8 @@ LAB = "ci-debian12"
 def pytest_configure(config: pytest.Config) -> None:
     from lab.lifecycle import prepare_host
 
+    if config.option.collectonly:
+        return  # listing the tests starts no libvirtd and builds no box
     # libvirtd started, the box built (needs the network), then join the lab namespace
     prepare_host(load_lab(paths.resolve_lab_path(LAB)))
 

@@ -15,6 +15,7 @@ from e2e.drivers.cni import CniDriver, echo_server
 from lab.commands import cmd
 from lab.config import Lab
 from lab.lifecycle import Runtime
+from lab.netmath import gateway
 from lab.reachability import Matrix
 from lab.render import node_pod_subnets
 from provision.cli import run_provision
@@ -69,7 +70,7 @@ def test_an_snat_rule_on_one_node_fails_exactly_the_cells_it_translates(
     assert cells(matrix, "N") == {(a, b) for a in node1 for b in node2}
     assert {(m.source, m.target) for m in matrix.mismatches()} == cells(matrix, "N")
     text = matrix.render()
-    assert "seen as 10.10.10.241" in text, "the receiver reports node1's address"
+    assert f"seen as {ci_lab.node('node1').ip}" in text, "the receiver reports node1's address"
     assert "reproduce: python -m lab ssh ci-debian12 node1 -- " in text
 
 
@@ -92,7 +93,7 @@ def test_a_deleted_route_shows_as_the_missing_cells(
 def test_node_traffic_translated_on_arrival_breaks_the_node_to_pod_policy(
     driver: CniDriver, pods: list[Pod], ci_lab: Lab
 ) -> None:
-    gw = str(node_pod_subnets(ci_lab)["node2"].network_address + 1)
+    gw = str(gateway(node_pod_subnets(ci_lab)["node2"]))
     rule = (
         "-s",
         str(ci_lab.node("node1").ip),
@@ -153,6 +154,8 @@ def test_a_container_outside_the_pod_namespace_is_caught(
         pid = driver.exec_on_node(
             pod.node, ("systemctl", "show", "-p", "MainPID", "--value", "nl-selftest-stray")
         ).stdout.strip()
+        assert pid.isdigit(), f"no MainPID for the stray process: {pid!r}"
+        assert pid != "0", "the stray process is not running (MainPID 0)"
         pids = {**pod.details["pids"], "stray": int(pid)}  # type: ignore[dict-item]
         broken = dataclasses.replace(
             pod,
@@ -183,6 +186,8 @@ def test_a_smaller_mtu_on_the_path_fails_the_df_check(
     driver: CniDriver, pods: list[Pod], ci_lab: Lab
 ) -> None:
     nic = ci_lab.vm.private_nic
+    mtu = driver.exec_on_node("node1", ("cat", f"/sys/class/net/{nic}/mtu")).stdout.strip()
+    assert mtu.isdigit(), f"cannot read {nic}'s MTU on node1: {mtu!r}"
     on(driver, "node1", "ip", "link", "set", nic, "mtu", "1400")
     try:
         problems = checks.mtu_problems(
@@ -191,6 +196,6 @@ def test_a_smaller_mtu_on_the_path_fails_the_df_check(
             next(p for p in pods if p.node == "node2"),
         )
     finally:
-        on(driver, "node1", "ip", "link", "set", nic, "mtu", "1500")
+        on(driver, "node1", "ip", "link", "set", nic, "mtu", mtu)
     assert len(problems) == 1
     assert "1472-byte DF ping (packet = MTU 1500)" in problems[0]
