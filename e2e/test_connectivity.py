@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from e2e import checks
 from e2e.drivers.base import Pod
 from e2e.drivers.cni import CniDriver
 from lab import report
 from lab.config import Lab
+from lab.reachability import Matrix
 
 
-def _save(artifacts_dir, slug: str, matrix) -> None:  # type: ignore[no-untyped-def]
+def _save(artifacts_dir: Path, slug: str, matrix: Matrix) -> None:
     report.write_matrix(artifacts_dir, slug, matrix.render(), matrix.to_json())
 
 
 def test_every_pod_reaches_every_pod_without_nat(
-    fleet: dict[tuple[str, int], Pod], driver: CniDriver, artifacts_dir, worker_tag: str
+    fleet: dict[tuple[str, int], Pod], driver: CniDriver, artifacts_dir: Path
 ) -> None:
     pods = [fleet[s] for s in sorted(fleet)]
     matrix = checks.pod_matrix(driver, pods)
@@ -26,8 +29,7 @@ def test_every_node_reaches_every_pod_from_an_address_it_owns(
     lab: Lab,
     fleet: dict[tuple[str, int], Pod],
     driver: CniDriver,
-    artifacts_dir,
-    worker_tag: str,
+    artifacts_dir: Path,
 ) -> None:
     """Policy: the receiver must see an address the sending node owns (its private IP, or
     the bridge/overlay address the kernel picks as route source; flannel's --ip-masq leaves

@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab")
     p.add_argument("--artifacts", help="artifacts directory (default .artifacts/nightly/...)")
     p.add_argument("--workers", type=int, default=4, help="xdist workers of the e2e pass")
-    p.set_defaults(func=_verb("e2e.nightly", "nightly_cmd"), netns=True)
+    p.set_defaults(func=_verb("e2e.nightly", "nightly_cmd"))
     p = sub.add_parser("snapshot", help="save or restore a snapshot of every node")
     p.add_argument("action", choices=["save", "restore", "list", "delete"])
     p.add_argument("lab")

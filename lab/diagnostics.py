@@ -6,10 +6,10 @@ import shlex
 from pathlib import Path
 
 from lab.commands import cmd
+from lab.k8s import KUBECTL
 from lab.lifecycle import Runtime
 from lab.redact import redact
 
-KUBECTL = ("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf")
 NODE_STATE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("addresses", ("ip", "addr", "show")),
     ("routes", ("ip", "route", "show", "table", "all")),
@@ -45,10 +45,13 @@ def write_node_state(rt: Runtime, out: Path, prefix: str = "node-state-") -> lis
         written.append(path)
     plane = rt.lab.control_plane
     if rt.lab.kubernetes is not None and plane is not None:
-        dump = rt.nodes()[plane.name].run(
-            cmd(*KUBECTL, "cluster-info", "dump", "--all-namespaces"), timeout=300, check=False
-        )
+        argv = (*KUBECTL, "cluster-info", "dump", "--all-namespaces")
+        try:
+            dump = rt.nodes()[plane.name].run(cmd(*argv), timeout=300, check=False)
+            text = dump.stdout + dump.stderr
+        except Exception as exc:  # noqa: BLE001 (the control plane may be the broken node)
+            text = f"{shlex.join(argv)}: {exc}"
         path = out / "cluster-info-dump.txt"
-        path.write_text(redact(dump.stdout + dump.stderr))
+        path.write_text(redact(text))
         written.append(path)
     return written

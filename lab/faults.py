@@ -9,7 +9,9 @@ from typing import Protocol
 
 from lab import waits
 from lab.adapters import libvirt as lv
+from lab.adapters.ssh import Node
 from lab.commands import cmd
+from lab.k8s import KUBECTL, SYSTEM_NAMESPACE, ClusterPod, parse_pods
 from lab.lifecycle import Runtime
 from lab.reachability import Faults
 from lab.render import render_pod_routes
@@ -118,6 +120,7 @@ class PodNetworkRestart:
 
     node: str
     name: str = "pod network restarted"
+    replaced: tuple[str, ...] = ()  # flannel pods deleted by inject
 
     @property
     def expected(self) -> Faults:
@@ -129,52 +132,39 @@ class PodNetworkRestart:
             for r in render_pod_routes(rt.lab, rt.lab.node(self.node)):
                 node.run(cmd("ip", "route", "del", str(r.destination), "via", str(r.via)))
         else:
-            plane = rt.nodes()[rt.lab.control_plane.name]  # type: ignore[union-attr]
-            plane.run(
-                cmd(
-                    "kubectl",
-                    "--kubeconfig",
-                    "/etc/kubernetes/admin.conf",
-                    "-n",
-                    "kube-system",
-                    "delete",
-                    "pod",
-                    "-l",
-                    "app=flannel",
-                    "--field-selector",
-                    f"spec.nodeName={self.node}",
-                    "--wait=false",
-                )
+            self.replaced = tuple(p.name for p in self._flannel_pods(rt))
+            self._plane(rt).run(
+                cmd(*self._select("delete", "pod"), "--wait=false"),
             )
 
     def heal(self, rt: Runtime) -> None:
         if rt.lab.kubernetes is None:  # networkd configures the link again, routes included
             rt.nodes()[self.node].run(cmd("networkctl", "reconfigure", rt.lab.vm.private_nic))
             return
-        plane = rt.nodes()[rt.lab.control_plane.name]  # type: ignore[union-attr]
 
-        def ready() -> str:
-            return plane.run(
-                cmd(
-                    "kubectl",
-                    "--kubeconfig",
-                    "/etc/kubernetes/admin.conf",
-                    "-n",
-                    "kube-system",
-                    "get",
-                    "pod",
-                    "-l",
-                    "app=flannel",
-                    "--field-selector",
-                    f"spec.nodeName={self.node}",
-                    "-o",
-                    "jsonpath={.items[*].status.containerStatuses[*].ready}",
-                ),
-                check=False,
-            ).stdout.strip()
+        def replaced_and_ready() -> bool:  # the old pod may still answer while terminating
+            pods = self._flannel_pods(rt)
+            new = [p for p in pods if p.name not in self.replaced]
+            return bool(new) and all(p.running_and_ready for p in new)
 
-        waits.wait_until(FLANNEL_BACK, ready, lambda v: v == "true")
+        waits.wait_until(FLANNEL_BACK, replaced_and_ready, bool)
 
+    def _select(self, *verb: str) -> tuple[str, ...]:
+        """kubectl VERB for the flannel pod(s) of this node."""
+        return (
+            *KUBECTL,
+            "-n",
+            SYSTEM_NAMESPACE,
+            *verb,
+            "-l",
+            "app=flannel",
+            "--field-selector",
+            f"spec.nodeName={self.node}",
+        )
 
-def all_faults(node: str) -> list[Fault]:
-    return [LinkDown(node), Suspend(node), HardReboot(node), PodNetworkRestart(node)]
+    def _plane(self, rt: Runtime) -> Node:
+        return rt.nodes()[rt.lab.control_plane.name]  # type: ignore[union-attr]
+
+    def _flannel_pods(self, rt: Runtime) -> tuple[ClusterPod, ...]:
+        out = self._plane(rt).run(cmd(*self._select("get", "pod"), "-o", "json"))
+        return parse_pods(out.stdout)

@@ -27,6 +27,8 @@ FLANNEL_PUBLIC_IP = "flannel.alpha.coreos.com/public-ip"
 RUN_LABEL = "netlab.io/run"
 E2E_LABEL = "netlab.io/e2e"
 SYSTEM_NAMESPACE = "kube-system"
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+KUBECTL = ("kubectl", "--kubeconfig", ADMIN_CONF)  # as root on the control plane
 FLANNEL_CONFIGMAP = "kube-flannel-cfg"
 KUBEADM_CONFIGMAP = "kubeadm-config"
 

@@ -119,7 +119,7 @@ class Runtime:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def up(self, parallel: bool = True, keep_on_failure: bool = False) -> float:
+    def up(self, parallel: bool = True) -> float:
         """Bring every node up; on failure (or Ctrl-C) sweep what was half-created."""
         start = time.monotonic()
         budget = self.lab.vm.boot_timeout_s + 120 * len(self.lab.nodes)
@@ -127,11 +127,8 @@ class Runtime:
             with self.vagrant.budget(budget):
                 self.vagrant.up_all(parallel)
         except BaseException:
-            if not keep_on_failure:
-                log.warning(
-                    "up failed: removing what it created (log: %s)", self.logs / "vagrant.log"
-                )
-                self.sweep()
+            log.warning("up failed: removing what it created (log: %s)", self.logs / "vagrant.log")
+            self.sweep()
             raise
         self.refresh_ssh_config()
         return time.monotonic() - start

@@ -76,7 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # workers inherit the namespace, run id and artifacts dir from the controller
     from lab.lifecycle import prepare_host
 
-    prepare_host(lab)  # before xdist starts workers: they are born inside the lab namespace
+    if not config.option.collectonly:  # listing tests starts no libvirtd, builds no box
+        prepare_host(lab)  # before xdist starts workers: they are born inside the lab namespace
     run_id = os.environ.setdefault("NETLAB_RUN_ID", new_run_id())
     artifacts = Path(
         config.getoption("--artifacts") or paths.REPO / ".artifacts" / lab.name / run_id
@@ -92,17 +93,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if LAB_KEY not in config.stash or is_worker(config) or config.option.collectonly:
         return  # collecting needs only the lab definition, never a running lab
-    from lab.errors import LabStateError
     from lab.lifecycle import Runtime
 
     lab = config.stash[LAB_KEY]
     rt = Runtime(lab)
     mode = config.getoption("--lab-mode")
-    running = _running(rt)
+    states = _states(rt)
+    running = bool(states) and all(s == "running" for s in states.values())
     if mode == "attach" and not running:
         raise pytest.UsageError(
             f"--lab-mode=attach but lab {lab.name} is not running; "
             f"run `make lab LAB={lab.name}` first"
+        )
+    if not running and any(s != "not_created" for s in states.values()):
+        # a lab the user has (halted, paused, half up) is theirs: never created, never destroyed
+        shown = ", ".join(f"{n}: {s}" for n, s in sorted(states.items()))
+        raise pytest.UsageError(
+            f"lab {lab.name} exists but is not running ({shown}); start it with "
+            f"`make lab LAB={lab.name}` or remove it with `make destroy LAB={lab.name}`"
         )
     config.stash[CREATED_KEY] = False
     if running:
@@ -118,23 +126,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         from provision.cli import run_provision  # the plugin is a composition root
 
         run_provision(rt, quiet=True)
-    except (LabStateError, Exception):
+    except BaseException:  # Ctrl-C too: sessionfinish does not run when sessionstart raises
         if not config.getoption("--lab-keep"):
             rt.destroy()
         raise
     print(f"lab {lab.name} ready in {time.monotonic() - start:.0f}s")
 
 
-def _running(rt: object) -> bool:
+def _states(rt: object) -> dict[str, str]:
+    """Each machine's vagrant state; empty when vagrant knows none."""
     from lab.errors import CommandFailed
     from lab.lifecycle import Runtime
 
     assert isinstance(rt, Runtime)
     try:
-        states = rt.states()
+        return {name: m.state for name, m in rt.states().items()}
     except CommandFailed:
-        return False
-    return bool(states) and all(s.state == "running" for s in states.values())
+        return {}
 
 
 @pytest.hookimpl(trylast=True)

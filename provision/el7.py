@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 from lab.commands import Command, Output, cmd
 from lab.config import Kubernetes, Lab, Node, Repo
+from lab.k8s import ADMIN_CONF, KUBECTL
 from lab.render import render_flannel_manifest, render_kubeadm_init_args, render_kubelet_sysconfig
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP
 from provision.model import AnyStep, Step, read_file, write_file
 
 USER = "vagrant"  # the box's login user: gets ~/.kube/config and kubectl completion
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
-KUBECTL = ("kubectl", "--kubeconfig", ADMIN_CONF)
 
 
 def _k8s(lab: Lab) -> Kubernetes:

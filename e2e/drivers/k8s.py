@@ -24,7 +24,6 @@ from lab.commands import Command, render_remote
 from lab.config import Lab
 from lab.errors import CommandFailed
 
-KUBECONFIG = "/etc/kubernetes/admin.conf"
 # The guide's two-container example (busybox + nginx); busybox 1.28 is also the version the
 # Kubernetes DNS debugging docs pin for nslookup (later busybox nslookup misbehaves there).
 # Images are constructor arguments: point them at a mirror (or pre-pulled, re-tagged copies)
@@ -137,7 +136,6 @@ class K8sDriver:
         self.endpoints_wait = endpoints_wait
         self.log = log
         self.control_plane = lab.control_plane.name
-        self.history: list[str] = []  # every command run through this driver, with its outcome
         self._lock = threading.Lock()
         self._namespace_ready = False
 
@@ -174,14 +172,12 @@ class K8sDriver:
                 f"{exc.stderr}\n(no exit code after {timeout:.0f}s: timed out or SSH failed)",
                 reproduce,
             )
-        with self._lock:
-            self.history.append(f"[{node}] $ {remote}\n[exit {result.exit_code}]")
         if self.log is not None:
             self.log.add(node, remote, result)
         return result
 
     def kubectl_command(self, *args: str, stdin: str | None = None) -> Command:
-        return Command(("kubectl", "--kubeconfig", KUBECONFIG, *args), stdin=stdin)
+        return Command((*k8s.KUBECTL, *args), stdin=stdin)
 
     def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> ExecResult:
         """Run kubectl on the control-plane node; never raises for a non-zero exit."""

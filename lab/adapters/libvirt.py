@@ -110,8 +110,6 @@ def sweep(prefix: str, uri: str = URI) -> LabObjects:
             dom = conn.lookupByName(name)
             if dom.isActive():
                 dom.destroy()
-            for snap in dom.listAllSnapshots():
-                snap.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
             dom.undefineFlags(
                 libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
                 | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA

@@ -171,10 +171,3 @@ def start() -> str | None:
 def enter(netns: str | None) -> None:
     if netns is not None:
         enter_netns(netns)
-
-
-def prepare() -> str | None:
-    """Make libvirt usable and join its namespace; returns the namespace used (or None)."""
-    netns = start()
-    enter(netns)
-    return netns

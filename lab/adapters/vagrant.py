@@ -183,8 +183,8 @@ class BoundedVagrant(vagrant.Vagrant):
         else:
             self._execute(["up", "--no-provision", "--no-parallel"])
 
-    def halt_all(self, force: bool = False) -> None:
-        self.halt(force=force)
+    def halt_all(self) -> None:
+        self.halt()
 
     def destroy_all(self) -> None:
         self.destroy()
