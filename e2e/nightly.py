@@ -10,8 +10,10 @@ import datetime as dt
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from lab import box, paths, report
-from lab.adapters.local import kill_group, run
+from lab.adapters.local import STOP_GRACE_S, run, stop_group
 from lab.config import Lab
 from lab.diagnostics import write_node_state
 from lab.lifecycle import Runtime
@@ -54,15 +56,26 @@ def pytest_stage(
             start_new_session=True,
         ) as proc,
     ):
-        deadline = time.monotonic() + timeout_s
+        # SIGINT at the bound (pytest writes its report and cleans up), SIGKILL after a grace
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            stop_group(proc, signal.SIGINT, STOP_GRACE_S)
+
+        timer = threading.Timer(timeout_s, expire)
+        timer.daemon = True
+        timer.start()
         assert proc.stdout is not None
-        for line in proc.stdout:
-            logf.write(line)
-            sys.stderr.write(f"    {line}")
-            if time.monotonic() > deadline:
-                kill_group(proc)  # type: ignore[arg-type]
-                raise TimeoutError(f"pytest -m '{marker}' ran past its {timeout_s:.0f}s bound")
-        code = proc.wait()
+        try:
+            for line in proc.stdout:
+                logf.write(line)
+                sys.stderr.write(f"    {line}")
+            code = proc.wait()
+        finally:
+            timer.cancel()
+        if expired.is_set():
+            raise TimeoutError(f"pytest -m '{marker}' ran past its {timeout_s:.0f}s bound")
     if code != 0:
         raise RuntimeError(f"pytest -m '{marker}' exited {code} (log: {out / 'pytest.log'})")
     return f"log: {out / 'pytest.log'}"

@@ -15,6 +15,9 @@ from lab.errors import CommandFailed
 
 log = logging.getLogger(__name__)
 
+# Time a stopped command gets to clean up (traps, unmounts) before its group is killed.
+STOP_GRACE_S = 30
+
 
 @dataclass(frozen=True)
 class Result:
@@ -33,7 +36,8 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
 ) -> Result:
-    """Run argv to completion within `timeout` seconds; kill its whole process group after."""
+    """Run argv to completion within `timeout` seconds; then SIGTERM its process group (its
+    traps clean up) and SIGKILL what is left after STOP_GRACE_S."""
     argv = tuple(argv)
     full_env = {**os.environ, **(env or {})}
     log.debug("run: %s", shlex.join(argv))
@@ -50,11 +54,11 @@ def run(
         try:
             out, err = proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
-            kill_group(proc)
+            stop_group(proc, signal.SIGTERM, STOP_GRACE_S)
             out, err = proc.communicate()
             raise CommandFailed(shlex.join(argv), None, out, err) from None
         except BaseException:
-            kill_group(proc)
+            stop_group(proc, signal.SIGTERM, STOP_GRACE_S)
             raise
     result = Result(argv, proc.returncode, out, err)
     if check and proc.returncode != 0:
@@ -62,7 +66,13 @@ def run(
     return result
 
 
-def kill_group(proc: subprocess.Popen[str]) -> None:
+def stop_group(proc: subprocess.Popen[str], sig: signal.Signals, grace_s: float) -> None:
+    """Send `sig` to the process group of `proc` (started with start_new_session), wait up to
+    `grace_s` for it to exit, then SIGKILL whatever is left of the group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace_s)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

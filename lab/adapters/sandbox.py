@@ -17,9 +17,9 @@ import ctypes
 import logging
 import os
 import threading
-import time
 from pathlib import Path
 
+from lab import waits
 from lab.adapters.host import systemd_is_pid1
 from lab.adapters.local import run
 from lab.errors import LabStateError
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 DEFAULT_NETNS = "netlab"
 CLONE_NEWNET = 0x40000000
 LIBVIRT_SOCK = Path("/run/libvirt/libvirt-sock")
+LIBVIRT_SOCKET = waits.Policy("libvirtd socket appears", timeout_s=30, interval_s=0.1)
 POOL_DIR = "/var/lib/libvirt/images"
 
 
@@ -113,11 +114,7 @@ def ensure_libvirtd(netns: str | None) -> None:
             f"a libvirtd already runs outside network namespace {netns!r}; only one can run per "
             "machine: stop it (pkill -x libvirtd) or set NETLAB_NETNS= to use it as it is"
         )
-    deadline = time.monotonic() + 30
-    while not LIBVIRT_SOCK.exists():
-        if time.monotonic() > deadline:
-            raise LabStateError(f"libvirtd started but {LIBVIRT_SOCK} did not appear in 30s")
-        time.sleep(0.1)
+    waits.wait_until(LIBVIRT_SOCKET, LIBVIRT_SOCK.exists, bool)
     ensure_default_pool()
 
 

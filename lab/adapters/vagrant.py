@@ -23,6 +23,7 @@ from typing import Any
 import vagrant
 
 from lab import paths
+from lab.adapters.local import stop_group
 from lab.errors import CommandFailed
 from lab.parse import MachineState, SshTarget, parse_ssh_config, parse_vagrant_status
 
@@ -157,14 +158,7 @@ class BoundedVagrant(vagrant.Vagrant):
             why,
             INTERRUPT_GRACE_S,
         )
-        try:
-            os.killpg(proc.pid, signal.SIGINT)
-            proc.wait(timeout=INTERRUPT_GRACE_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
+        stop_group(proc, signal.SIGINT, INTERRUPT_GRACE_S)
 
     def _call_vagrant_command(self, args: list[Any]) -> None:
         self._execute(args)
