@@ -180,25 +180,13 @@ def pod_subnet_problems(
 def node_subnet_problems(
     cidr: IPv4Network, subnets: dict[str, tuple[IPv4Network, ...]]
 ) -> list[str]:
-    problems = []
-    for node, nets in sorted(subnets.items()):
-        if not nets:
-            problems.append(f"{node} hands out no pod subnet")
-        problems += [
-            f"{node}: subnet {net} is outside the cluster pod CIDR {cidr}"
-            for net in nets
-            if not net.subnet_of(cidr)
-        ]
-    names = sorted(subnets)
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            problems += [
-                f"{a}'s subnet {x} overlaps {b}'s subnet {y}"
-                for x in subnets[a]
-                for y in subnets[b]
-                if x.overlaps(y)
-            ]
-    return problems
+    return netmath.allocation_problems(
+        cidr,
+        dict(sorted(subnets.items())),
+        missing=lambda node: f"{node} hands out no pod subnet",
+        outside=lambda node, net: f"{node}: subnet {net} is outside the cluster pod CIDR {cidr}",
+        overlap=lambda a, x, b, y: f"{a}'s subnet {x} overlaps {b}'s subnet {y}",
+    )
 
 
 def mtu_problems(driver: Driver, source: Pod, target: Pod) -> list[str]:

@@ -26,7 +26,7 @@ from lab.config import Lab
 from lab.diagnostics import write_node_state
 from lab.lifecycle import Runtime
 from lab.redact import redact
-from lab.summary import NightlyReport, StageResult, overall_exit, parse_junit, render_html
+from lab.summary import NightlyReport, StageResult, parse_junit, render_html
 
 console = Console(stderr=True, highlight=False)
 SNAPSHOT = "netlab-provisioned"
@@ -236,7 +236,6 @@ def finish(lab: Lab, artifacts: Path, started: str, stages: list[StageResult]) -
     result = NightlyReport(
         lab=lab.name,
         started=started,
-        exit_code=overall_exit(stages),
         stages=stages,
         cases=cases,
         faults=json.loads(faults_file.read_text()) if faults_file.exists() else [],

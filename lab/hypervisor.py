@@ -7,6 +7,7 @@ its BIOS forever. So KVM is usable only when all three facts hold; otherwise QEM
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from lab.config import Hypervisor
@@ -58,19 +59,15 @@ def choose_hypervisor(requested: Hypervisor, facts: HostFacts) -> HypervisorChoi
     if requested == "kvm":
         if kvm_usable(facts):
             return KVM
-        return HypervisorChoice(
-            KVM.driver,
-            KVM.cpu_mode,
-            KVM.cpu_model,
+        return dataclasses.replace(
+            KVM,
             warning=f"vm.hypervisor is forced to kvm but KVM looks unusable here "
             f"({_why_not(facts)}): guests may never boot; the boot wait is bounded",
         )
     if kvm_usable(facts):
         return KVM
-    return HypervisorChoice(
-        TCG.driver,
-        TCG.cpu_mode,
-        TCG.cpu_model,
+    return dataclasses.replace(
+        TCG,
         warning=f"KVM is unusable here ({_why_not(facts)}): using QEMU software emulation "
         "(TCG), roughly 5-10x slower; set vm.hypervisor to silence this",
     )

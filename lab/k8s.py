@@ -11,7 +11,6 @@ an empty list means "as the lab expects". Renderers return plain dicts for `kube
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
+from lab import netmath
 from lab.config import DNS1123_LABEL, Lab
 
 FLANNEL_PUBLIC_IP = "flannel.alpha.coreos.com/public-ip"
@@ -732,24 +732,18 @@ def validate_node_addresses(nodes: Sequence[ClusterNode], lab: Lab) -> list[str]
 
 def validate_pod_cidrs(nodes: Sequence[ClusterNode], cluster_cidr: IPv4Network) -> list[str]:
     """Every node has a podCIDR inside the cluster pod CIDR; no two nodes' podCIDRs overlap."""
-    problems = []
-    for node in nodes:
-        if not node.pod_cidrs:
-            problems.append(
-                f"node {node.name}: no podCIDR assigned (kubeadm init needs "
-                f"--pod-network-cidr={cluster_cidr}; flannel fails with 'pod cidr not assigned')"
-            )
-        for cidr in node.pod_cidrs:
-            if not cidr.subnet_of(cluster_cidr):
-                problems.append(
-                    f"node {node.name}: podCIDR {cidr} is outside the cluster pod CIDR "
-                    f"{cluster_cidr}"
-                )
-    owned = [(n.name, c) for n in nodes for c in n.pod_cidrs]
-    for (a, ca), (b, cb) in itertools.combinations(owned, 2):
-        if a != b and ca.overlaps(cb):
-            problems.append(f"nodes {a} and {b}: podCIDRs {ca} and {cb} overlap")
-    return problems
+    return netmath.allocation_problems(
+        cluster_cidr,
+        {n.name: n.pod_cidrs for n in nodes},
+        missing=lambda node: (
+            f"node {node}: no podCIDR assigned (kubeadm init needs "
+            f"--pod-network-cidr={cluster_cidr}; flannel fails with 'pod cidr not assigned')"
+        ),
+        outside=lambda node, cidr: (
+            f"node {node}: podCIDR {cidr} is outside the cluster pod CIDR {cluster_cidr}"
+        ),
+        overlap=lambda a, x, b, y: f"nodes {a} and {b}: podCIDRs {x} and {y} overlap",
+    )
 
 
 def validate_pod_ips(pods: Sequence[ClusterPod], nodes: Sequence[ClusterNode]) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Network
 from typing import TypeVar
 
@@ -35,6 +35,25 @@ def overlapping_pairs(
 ) -> list[tuple[tuple[K, IPv4Network], tuple[K, IPv4Network]]]:
     """Every pair (earlier, later) of networks that overlap, in input order."""
     return [(a, b) for a, b in itertools.combinations(named, 2) if a[1].overlaps(b[1])]
+
+
+def allocation_problems(
+    cidr: IPv4Network,
+    subnets: Mapping[str, Sequence[IPv4Network]],
+    missing: Callable[[str], str],
+    outside: Callable[[str, IPv4Network], str],
+    overlap: Callable[[str, IPv4Network, str, IPv4Network], str],
+) -> list[str]:
+    """Per-node pod subnets: every node has one, each inside `cidr`, no two nodes' overlap.
+    The caller words each kind of problem; they come node by node, overlaps last."""
+    problems = []
+    for node, nets in subnets.items():
+        if not nets:
+            problems.append(missing(node))
+        problems += [outside(node, net) for net in nets if not net.subnet_of(cidr)]
+    owned = [(node, net) for node, nets in subnets.items() for net in nets]
+    problems += [overlap(a, x, b, y) for (a, x), (b, y) in overlapping_pairs(owned) if a != b]
+    return problems
 
 
 def containing(address: IPv4Address, networks: Iterable[tuple[K, IPv4Network]]) -> K | None:

@@ -45,13 +45,16 @@ class StageResult:
 class NightlyReport:
     lab: str
     started: str
-    exit_code: int
     stages: list[StageResult]
     cases: list[Case] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
     heatmaps: dict[str, str] = field(default_factory=dict)  # title -> base64 PNG
     matrices: dict[str, str] = field(default_factory=dict)  # title -> text
+
+    @property
+    def exit_code(self) -> int:
+        return overall_exit(self.stages)
 
 
 def overall_exit(stages: list[StageResult]) -> int:

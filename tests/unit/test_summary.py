@@ -82,7 +82,6 @@ def test_the_html_summary_shows_stages_faults_checks_heatmaps_and_versions(heatm
     r = NightlyReport(
         lab="ci-debian12",
         started="2026-11-26 02:17:00 UTC",
-        exit_code=1,
         stages=[
             StageResult("up", "ok", 75.2, 900),
             StageResult("disruptive (serial)", "failed", 300, 2400, "x"),
