@@ -178,6 +178,11 @@ def render_cni_conflist(lab: Lab, node: Node) -> dict[str, Any]:
     }
 
 
+def render_cni_conflist_text(lab: Lab, node: Node) -> str:
+    """The conflist file as written on the node."""
+    return json.dumps(render_cni_conflist(lab, node), indent=2) + "\n"
+
+
 def render_pod_routes(lab: Lab, node: Node) -> tuple[Route, ...]:
     """Host-gw: a route to every other node's pod subnet via that node's private IP."""
     subnets = node_pod_subnets(lab)
@@ -204,8 +209,7 @@ def render_lab_files(
         files["kube-flannel.yml"] = render_flannel_manifest(lab, flannel_upstream)
     if lab.pod_network.driver == "host-routes":
         for node in lab.nodes:
-            conflist = render_cni_conflist(lab, node)
-            files[f"cni-{node.name}.conflist"] = json.dumps(conflist, indent=2) + "\n"
+            files[f"cni-{node.name}.conflist"] = render_cni_conflist_text(lab, node)
             routes = render_pod_routes(lab, node)
             files[f"routes-{node.name}.txt"] = "".join(
                 f"{r.destination} via {r.via} dev {r.device}\n" for r in routes

@@ -7,13 +7,13 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lab import waits
 from lab.adapters.ssh import Node as SshNode
-from lab.commands import Command, Output, parse_probe, render_probe
+from lab.commands import Command
 from lab.config import Lab, Node
 from lab.errors import CommandFailed
 from provision import el7
@@ -35,11 +35,6 @@ class NodeReport:
 
 class StepFailed(Exception):
     pass
-
-
-def probe(conn: SshNode, commands: Sequence[Command], timeout: float = 120) -> tuple[Output, ...]:
-    result = conn.run_shell(render_probe(commands), timeout=timeout, check=False)
-    return parse_probe(result.stdout, len(commands))
 
 
 def run_command(conn: SshNode, command: Command, timeout: float) -> None:
@@ -81,7 +76,7 @@ def apply_step(
     """Probe, plan, apply, re-probe. Returns how many commands ran (0 = already done)."""
 
     def current_plan() -> tuple[Command, ...]:
-        facts = step.parse(probe(conn, step.probe(lab, node)))
+        facts = step.parse(conn.probe(step.probe(lab, node))[1])
         if step.needs_join_command and not getattr(facts, "joined", True):
             facts = dataclasses.replace(facts, join_command=join())
         plan: tuple[Command, ...] = step.plan(lab, node, facts)

@@ -3,7 +3,6 @@ the host-routes pod network: a CNI conflist per node and host-gw routes between 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from lab.render import (
     CNI_CONFLIST_PATH,
     node_pod_subnets,
     render_cni_conflist,
+    render_cni_conflist_text,
     render_pod_routes,
 )
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP
@@ -88,10 +88,6 @@ def parse_cni(out: Sequence[Output]) -> CniFacts:
     )
 
 
-def conflist_text(lab: Lab, node: Node) -> str:
-    return json.dumps(render_cni_conflist(lab, node), indent=2) + "\n"
-
-
 def plan_cni(lab: Lab, node: Node, facts: CniFacts) -> tuple[Command, ...]:
     plan: list[Command] = []
     needed = {p["type"] for p in render_cni_conflist(lab, node)["plugins"]} | {"host-local"}
@@ -106,7 +102,7 @@ def plan_cni(lab: Lab, node: Node, facts: CniFacts) -> tuple[Command, ...]:
                 mirror=True,
             )
         )
-    wanted = conflist_text(lab, node)
+    wanted = render_cni_conflist_text(lab, node)
     if facts.conflist != wanted:
         plan.append(write_file(CNI_CONFLIST_PATH, wanted))
     netdev, mac = bridge_netdev(lab, node), bridge_mac(lab, node)

@@ -16,7 +16,7 @@ from typing import Any
 from e2e.drivers.base import Container, ExecResult, Pod
 from lab import cni
 from lab.adapters.ssh import Node as SshNode
-from lab.commands import Command, Output, batch, cmd, parse_probe, render_probe, render_remote
+from lab.commands import Command, Output, batch, cmd, render_remote
 from lab.config import Lab
 from lab.errors import CommandFailed
 
@@ -90,11 +90,9 @@ class CniDriver:
 
     def probe(self, node: str, *commands: Command, timeout: float = 60) -> tuple[Output, ...]:
         """Several commands in one round trip; each one's stdout and exit code."""
-        ssh = self.nodes[node]
-        script = render_probe(commands)
-        res = ssh.run_shell(script, timeout=timeout, check=False)
-        self.log.add(node, script, ExecResult(res.exit_code, res.stdout, res.stderr, ""))
-        return parse_probe(res.stdout, len(commands))
+        res, outputs = self.nodes[node].probe(commands, timeout=timeout)
+        self.log.add(node, res.command, ExecResult(res.exit_code, res.stdout, res.stderr, ""))
+        return outputs
 
     def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
         return self._run(node, Command(argv), timeout)

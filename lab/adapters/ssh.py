@@ -9,7 +9,7 @@ import logging
 import shlex
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import fabric
 import paramiko
 from invoke.exceptions import CommandTimedOut, ThreadException
 
-from lab.commands import Command, render_remote
+from lab.commands import Command, Output, parse_probe, render_probe, render_remote
 from lab.errors import CommandFailed
 from lab.parse import SshTarget
 from lab.redact import redact
@@ -94,6 +94,14 @@ class Node:
 
     def reproduce(self, remote: str) -> str:
         return f"python -m lab ssh {self.lab} {self.name} -- {shlex.quote(remote)}"
+
+    def probe(
+        self, commands: Sequence[Command], timeout: float = 120
+    ) -> tuple[RemoteResult, tuple[Output, ...]]:
+        """Several read-only commands in one round trip: the raw result, and each command's
+        stdout and exit code."""
+        result = self.run_shell(render_probe(commands), timeout=timeout, check=False)
+        return result, parse_probe(result.stdout, len(commands))
 
     def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult:
         remote = render_remote(command)

@@ -12,6 +12,7 @@ import pytest
 from lab.commands import Output, render_remote
 from lab.config import Lab, load_lab
 from lab.redact import redact
+from lab.render import render_cni_conflist_text
 from provision import debian12, el7
 from provision.common import parse_hostname
 from provision.model import AnyStep
@@ -34,7 +35,7 @@ def placeholder(lab: Lab, node: str, value: Any) -> Any:
     rendered = {
         "@rendered-flannel-manifest": lambda: el7.render_flannel_manifest(lab, UPSTREAM),
         "@rendered-routes-dropin": lambda: debian12.routes_dropin(lab, lab.node(node)),
-        "@rendered-conflist": lambda: debian12.conflist_text(lab, lab.node(node)),
+        "@rendered-conflist": lambda: render_cni_conflist_text(lab, lab.node(node)),
         "@rendered-bridge-netdev": lambda: debian12.bridge_netdev(lab, lab.node(node)),
         "@rendered-veth-link": lambda: debian12.VETH_LINK_CONTENT,
     }
