@@ -88,11 +88,21 @@ def test_done_means_empty_plan_and_fresh_means_work(item: tuple[str, dict[str, A
 
 
 @pytest.mark.parametrize("lab_name", list(LABS))
-def test_every_step_has_a_fresh_and_a_done_golden_case(lab_name: str) -> None:
+def test_every_step_has_a_done_and_a_work_golden_case(lab_name: str) -> None:
     cases = {(c["step"], c["case"].split("-")[0]) for c in FACTS[lab_name]}
     for key in steps_by_key(LABS[lab_name]):
         assert (key, "done") in cases, f"{key}: no 'done' case"
         assert any(step == key and kind != "done" for step, kind in cases), f"{key}: no work case"
+
+
+@pytest.mark.parametrize("lab_name", list(LABS))
+def test_a_node_fresh_from_its_box_has_work_in_every_step(lab_name: str) -> None:
+    """`plan` (dry run) starts from each step's fresh facts: none may look already done."""
+    lab = LABS[lab_name]
+    for step in steps_by_key(lab).values():
+        for node in lab.nodes:
+            if step.applies_to(lab, node):
+                assert step.plan(lab, node, step.fresh(lab, node)), f"{step.key} on {node.name}"
 
 
 def test_guide_plan_lists_the_guides_steps_in_order_for_every_node() -> None:

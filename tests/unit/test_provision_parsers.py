@@ -1,0 +1,150 @@
+"""Probe output as the commands print it on CentOS 7 -> parse -> plan.
+
+The golden cases start from facts; these start one step earlier, from the raw text each probe
+command prints (in the format of CentOS 7.8's rpm, systemctl, ethtool, sha256sum, stat and
+/proc files), so a parser that misreads real output shows up here and not as "did not
+converge" on a real host. A node in the state the guide leaves must plan nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.commands import Output
+from lab.config import load_lab
+from provision import el7
+from provision.common import BRIDGE_SYSCTLS, K8S_SYSCTL_FILE, MODULES_CONTENT
+from provision.model import AnyStep, sysctl_file
+from provision.steps import steps_for
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+UPSTREAM = (ROOT / "labs" / "vendor" / "kube-flannel-v0.14.0.yml").read_text()
+STEPS = {s.key: s for s in steps_for(LAB, UPSTREAM)}
+WORKER = LAB.node("k8s-node1")
+
+PROC_MODULES = (
+    "br_netfilter 22256 0 - Live 0xffffffffc0472000\n"
+    "bridge 151336 1 br_netfilter, Live 0xffffffffc044c000\n"
+    "xfs 997727 2 - Live 0xffffffffc031f000\n"
+)
+PROC_SWAPS_ON = (
+    "Filename\t\t\t\tType\t\tSize\tUsed\tPriority\n"
+    "/dev/dm-1                               partition\t2097148\t0\t-2\n"
+)
+PROC_SWAPS_OFF = "Filename\t\t\t\tType\t\tSize\tUsed\tPriority\n"
+FSTAB = (
+    "\n#\n# /etc/fstab\n# Created by anaconda on Thu Apr 30 16:21:51 2020\n#\n"
+    "/dev/mapper/centos-root /                       xfs     defaults        0 0\n"
+    "UUID=4e0a3b2c-0e6b-4bd0-9d2a-6f5c1b9e2a11 /boot xfs     defaults        0 0\n"
+    "/dev/mapper/centos-swap swap                    swap    defaults        0 0\n"
+)
+ETHTOOL_ON = (
+    "Features for flannel.1:\nrx-checksumming: on\ntx-checksumming: on\n"
+    "\ttx-checksum-ipv4: off [fixed]\n\ttx-checksum-ip-generic: on\n"
+    "scatter-gather: on\n"
+)
+ETHTOOL_OFF = ETHTOOL_ON.replace("rx-checksumming: on", "rx-checksumming: off").replace(
+    "tx-checksumming: on", "tx-checksumming: off"
+)
+SUM = "6f1d0c5a0e3b4c9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817"
+
+
+def run(step: AnyStep, *outputs: tuple[int, str]) -> tuple[object, tuple[str, ...]]:
+    """The facts parsed from `outputs` (one per probe command) and the plan, as argv text."""
+    probes = step.probe(LAB, WORKER)
+    assert len(outputs) == len(probes), f"{step.key} probes {len(probes)} commands"
+    facts = step.parse([Output(code, text) for code, text in outputs])
+    return facts, tuple(" ".join(c.argv) for c in step.plan(LAB, WORKER, facts))
+
+
+def test_rpm_query_lines_keep_installed_packages_only() -> None:
+    text = "kubelet 1.18.1\npackage kubeadm is not installed\nkubectl 1.18.1\n"
+    assert el7.parse_rpm_versions(text) == ("kubelet 1.18.1", "kubectl 1.18.1")
+
+
+def test_kubernetes_packages_from_rpm_and_systemctl_output() -> None:
+    repo = el7.render_repo("kubernetes", "Kubernetes", el7._k8s(LAB).repo)
+    installed = "kubelet 1.18.1\nkubeadm 1.18.1\nkubectl 1.18.1\n"
+    _, plan = run(STEPS["kubernetes-packages"], (0, repo), (0, installed), (0, "enabled\n"))
+    assert plan == ()
+    _, plan = run(
+        STEPS["kubernetes-packages"],
+        (0, repo),
+        (1, "kubelet 1.28.2\npackage kubeadm is not installed\npackage kubectl is not installed\n"),
+        (1, "disabled\n"),
+    )
+    assert plan == (
+        "yum remove -y kubelet",
+        "yum install -y kubelet-1.18.1-0 kubeadm-1.18.1-0 kubectl-1.18.1-0",
+        "systemctl enable kubelet",
+    )
+
+
+def test_docker_from_repo_rpm_daemon_json_and_systemctl_output() -> None:
+    repo = el7.render_repo("docker-ce-stable", "Docker CE Stable", el7._k8s(LAB).docker.repo)
+    rpm = "docker-ce 19.03.15\ndocker-ce-cli 19.03.15\ncontainerd.io 1.6.33\n"
+    done = (
+        (0, repo),
+        (0, rpm),
+        (0, el7.render_daemon_json(LAB)),
+        (0, "active\n"),
+        (0, "enabled\n"),
+    )
+    assert run(STEPS["docker"], *done)[1] == ()
+    stopped = (*done[:3], (3, "inactive\n"), (1, "disabled\n"))
+    assert run(STEPS["docker"], *stopped)[1] == (
+        "systemctl enable docker",
+        "systemctl restart docker",
+    )
+
+
+def test_swap_from_proc_swaps_and_the_installers_fstab() -> None:
+    facts, plan = run(STEPS["swap"], (0, PROC_SWAPS_ON), (0, FSTAB))
+    assert facts.active == ("/dev/dm-1",)  # type: ignore[attr-defined]
+    assert plan[0] == "swapoff -a"
+    off_fstab = FSTAB.replace("/dev/mapper/centos-swap", "#/dev/mapper/centos-swap")
+    assert run(STEPS["swap"], (0, PROC_SWAPS_OFF), (0, off_fstab))[1] == ()
+
+
+def test_bridge_netfilter_from_proc_modules_and_sysctl_output() -> None:
+    live = "".join(f"{k} = {v}\n" for k, v in BRIDGE_SYSCTLS.items())
+    done = ((0, PROC_MODULES), (0, MODULES_CONTENT), (0, sysctl_file(BRIDGE_SYSCTLS)), (0, live))
+    assert run(STEPS["bridge-nf"], *done)[1] == ()
+    # before br_netfilter is loaded sysctl cannot even name the keys
+    missing = "sysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables: No such file\n"
+    facts, plan = run(
+        STEPS["bridge-nf"],
+        (0, PROC_MODULES.split("\n", 2)[2]),
+        (1, ""),
+        (1, ""),
+        (255, missing),
+    )
+    assert facts.module_loaded is False  # type: ignore[attr-defined]
+    assert plan[0] == "modprobe br_netfilter"
+    assert plan[-1] == f"sysctl -p {K8S_SYSCTL_FILE}"
+
+
+def test_kubeconfig_from_sha256sum_and_stat_output() -> None:
+    targets = el7.kubeconfig_targets()
+    sums = "".join(f"{SUM}  {p}\n" for p in (el7.ADMIN_CONF, *targets))
+    stats = "".join(f"{p} 600 {owner}\n" for p, owner in targets.items())
+    assert run(STEPS["kubeconfig"], (0, sums), (0, stats))[1] == ()
+    missing = f"{SUM}  {el7.ADMIN_CONF}\n"
+    _, plan = run(STEPS["kubeconfig"], (1, missing), (1, ""))
+    assert len(plan) == len(targets)
+
+
+@pytest.mark.parametrize(
+    ("ethtool", "expected"),
+    [
+        ((0, ETHTOOL_ON), ("ethtool --offload flannel.1 rx off tx off",)),
+        ((0, ETHTOOL_OFF), ()),
+        ((71, "Cannot get device feature names: No such device\n"), ()),
+    ],
+    ids=["checksum-on", "checksum-off", "no-flannel-device-yet"],
+)
+def test_vxlan_offload_from_ethtool_output(ethtool: tuple[int, str], expected: tuple[str]) -> None:
+    assert run(STEPS["vxlan-offload"], (0, el7.OFFLOAD_RULE_CONTENT), ethtool)[1] == expected
