@@ -18,6 +18,7 @@ from lab import paths
 from lab.adapters import libvirt as lv
 from lab.adapters.local import run
 from lab.config import Lab
+from lab.errors import LabStateError
 
 log = logging.getLogger(__name__)
 console = Console(stderr=True, highlight=False)
@@ -59,28 +60,37 @@ def build(key: str) -> Path:
         return target
     console.print(f"building the Debian 12 box from Debian packages (inputs {key[:12]}) ...")
     start = time.monotonic()
+    # the box appears at `target` only complete and marked: an interrupted build or marking
+    # leaves no box that a later run would take for a finished one
+    marking = target.with_name(f".{target.name}.marking")
+    marking.unlink(missing_ok=True)
     run([str(BOX_DIR / "build.sh"), str(target.parent)], timeout=BUILD_TIMEOUT_S)
-    with tarfile.open(target, "a") as tar:
+    os.replace(target, marking)
+    with tarfile.open(marking, "a") as tar:
         data = f"{key}\n".encode()
         info = tarfile.TarInfo(INPUTS_FILE)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
+    os.replace(marking, target)
     console.print(f"box built in {time.monotonic() - start:.0f}s: {target}")
     return target
 
 
 def remove_uploaded_volumes(name: str) -> None:
-    """vagrant-libvirt reuses a volume uploaded from an older box of the same name: drop it."""
-    prefix = name.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image"
-    with lv.connect() as conn:
-        for pool in conn.listAllStoragePools():
-            if not pool.isActive():
-                continue
-            lv.refresh_pool(pool)
-            for vol in pool.listAllVolumes():
-                if vol.name().startswith(prefix):
-                    log.info("removing stale box volume %s/%s", pool.name(), vol.name())
-                    vol.delete(0)
+    """vagrant-libvirt reuses a volume uploaded from an older box of the same name: drop it,
+    unless the VMs of a lab still stand on it (their disks are backed by it)."""
+    uploaded = lv.list_lab_objects(name.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image")
+    if not uploaded.volumes:
+        return
+    users = lv.list_lab_objects("netlab-").domains
+    if users:
+        raise LabStateError(
+            f"box/ changed, but {', '.join(users)} still run on the old box {name}: destroy "
+            "their labs first (make destroy LAB=...), then build again"
+        )
+    for qualified in uploaded.volumes:
+        log.info("removing stale box volume %s", qualified)
+        lv.delete_volume(qualified)
 
 
 def ensure_box(lab: Lab) -> Path:

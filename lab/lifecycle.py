@@ -207,7 +207,7 @@ class Runtime:
         """Ask vagrant again (addresses can change after a reboot or restore); the SSH channels
         handed out before keep working: they are the same objects, pointed at the new target."""
         self.close()
-        text = self.vagrant._execute(["ssh-config"])
+        text = self.vagrant.ssh_config_text()
         targets = parse_ssh_config(text)
         for name, node in (self._nodes or {}).items():
             if name in targets:
@@ -284,7 +284,7 @@ def status(lab: Lab, args: argparse.Namespace, rt: Runtime | None = None) -> int
 
 def ssh_config(lab: Lab, args: argparse.Namespace) -> int:
     rt = _runtime(lab)
-    print(rt.vagrant._execute(["ssh-config"]), end="")
+    print(rt.vagrant.ssh_config_text(), end="")
     return 0
 
 

@@ -116,8 +116,7 @@ def sweep(prefix: str, uri: str = URI) -> LabObjects:
                 | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
             )
         for qualified in found.volumes:
-            pool_name, vol_name = qualified.split("/", 1)
-            conn.storagePoolLookupByName(pool_name).storageVolLookupByName(vol_name).delete(0)
+            delete_volume(qualified, conn)
         for name in found.networks:
             net = conn.networkLookupByName(name)
             if net.isActive():
@@ -126,6 +125,16 @@ def sweep(prefix: str, uri: str = URI) -> LabObjects:
     if found:
         log.info("swept %s", found)
     return found
+
+
+def delete_volume(qualified: str, conn: libvirt.virConnect | None = None) -> None:
+    """Delete the volume "pool/volume"."""
+    if conn is None:
+        with connect() as own:
+            delete_volume(qualified, own)
+        return
+    pool_name, vol_name = qualified.split("/", 1)
+    conn.storagePoolLookupByName(pool_name).storageVolLookupByName(vol_name).delete(0)
 
 
 # --- domain state and faults -----------------------------------------------------------------

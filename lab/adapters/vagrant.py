@@ -25,7 +25,7 @@ import vagrant
 from lab import paths
 from lab.adapters.local import stop_group
 from lab.errors import CommandFailed
-from lab.parse import MachineState, SshTarget, parse_ssh_config, parse_vagrant_status
+from lab.parse import MachineState, parse_vagrant_status
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class BoundedVagrant(vagrant.Vagrant):
         with self.budget(60):
             return parse_vagrant_status(self._execute(["status", "--machine-readable"]))
 
-    def ssh_targets(self) -> dict[str, SshTarget]:
-        """One `vagrant ssh-config` call for every machine."""
+    def ssh_config_text(self) -> str:
+        """One `vagrant ssh-config` call for every machine (parse with parse_ssh_config)."""
         with self.budget(60):
-            return parse_ssh_config(self._execute(["ssh-config"]))
+            return self._execute(["ssh-config"])
