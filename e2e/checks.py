@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
@@ -17,8 +17,11 @@ from e2e.drivers.base import Driver, Pod
 from e2e.drivers.cni import client_probe
 from lab import netmath
 from lab import reachability as rm
+from lab.adapters.ssh import Node as SshNode
+from lab.commands import cmd
 from lab.config import Lab
 from lab.parse import parse_ip_addr_addresses
+from lab.render import render_pod_routes
 
 PROBE_PARALLELISM = 6
 
@@ -222,20 +225,65 @@ def mtu_problems(driver: Driver, source: Pod, target: Pod) -> list[str]:
 # --- expectations (assert, hiding their own frames) -------------------------------------------
 
 
-def expect_matrix(matrix: rm.Matrix) -> None:
-    """One comparison: on failure the whole table, every wrong cell and its command."""
+def expect_matrix(matrix: rm.Matrix, context: Callable[[], str] | None = None) -> None:
+    """One comparison: on failure the whole table, every wrong cell and its command, then
+    `context()` (e.g. a namespace dump), computed only on failure."""
     __tracebackhide__ = True
     bad = matrix.mismatches()
     if bad:
+        extra = f"\n\n{context()}" if context else ""
         pytest.fail(
-            f"{len(bad)} of {len(matrix.expected)} cells wrong\n{matrix.render()}", pytrace=False
-        )
-
-
-def expect_no_problems(problems: Sequence[str], what: str) -> None:
-    __tracebackhide__ = True
-    if problems:
-        pytest.fail(
-            f"{what}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems),
+            f"{len(bad)} of {len(matrix.expected)} cells wrong\n{matrix.render()}{extra}",
             pytrace=False,
         )
+
+
+def expect_no_problems(
+    problems: Sequence[str],
+    what: str,
+    reproduce: Sequence[str] = (),
+    context: Callable[[], str] | None = None,
+) -> None:
+    """Fail with every problem, the commands that reproduce them and `context()`."""
+    __tracebackhide__ = True
+    if not problems:
+        return
+    lines = [f"{what}: {len(problems)} problem(s)", *(f"  - {p}" for p in problems)]
+    if reproduce:
+        lines += ["reproduce:", *(f"  {r}" for r in dict.fromkeys(reproduce))]
+    if context:
+        lines += ["", context()]
+    pytest.fail("\n".join(lines), pytrace=False)
+
+
+GUIDE_SYSCTLS = {
+    "net.bridge.bridge-nf-call-iptables": "1",
+    "net.bridge.bridge-nf-call-ip6tables": "1",
+    "net.ipv4.ip_forward": "1",
+}
+
+
+def guide_state_problems(node: SshNode, lab: Lab, name: str) -> list[str]:
+    """What the guide's OS steps leave on a node, read live: sysctls, swap off, br_netfilter,
+    the hostname, and on the CI lab the host-gw routes to every other node's pod subnet."""
+    problems = []
+    for key, want in GUIDE_SYSCTLS.items():
+        got = node.run(cmd("sysctl", "-n", key), check=False).stdout.strip()
+        if got != want:
+            problems.append(f"{name}: {key} = {got!r}, expected {want}")
+    swaps = node.run(cmd("cat", "/proc/swaps", sudo=False)).stdout.splitlines()[1:]
+    if swaps:
+        problems.append(f"{name}: swap is on: {swaps}")
+    if "br_netfilter " not in node.run(cmd("cat", "/proc/modules", sudo=False)).stdout:
+        problems.append(f"{name}: br_netfilter is not loaded")
+    hostname = node.run(cmd("hostname", sudo=False)).stdout.strip()
+    if hostname != name:
+        problems.append(f"{name}: hostname is {hostname!r}")
+    if lab.pod_network.driver == "host-routes":
+        routes = node.run(cmd("ip", "-4", "route", "show", sudo=False)).stdout
+        problems += [
+            f"{name}: no route {r.destination} via {r.via} dev {r.device}"
+            for r in render_pod_routes(lab, lab.node(name))
+            if f"{r.destination} via {r.via} dev {r.device}" not in routes
+        ]
+    return problems

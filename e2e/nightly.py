@@ -24,12 +24,11 @@ from lab import box, paths, report
 from lab.adapters.local import STOP_GRACE_S, run, stop_group
 from lab.config import Lab
 from lab.diagnostics import write_node_state
-from lab.lifecycle import Runtime
+from lab.lifecycle import PROVISIONED_SNAPSHOT, Runtime
 from lab.redact import redact
 from lab.summary import NightlyReport, StageResult, parse_junit, render_html
 
 console = Console(stderr=True, highlight=False)
-SNAPSHOT = "netlab-provisioned"
 
 
 def pytest_stage(
@@ -202,7 +201,7 @@ def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
     stage("sweep", 300, sweep)
     stage("up", lab.vm.boot_timeout_s + 300, up)
     stage("provision", 1800, provision)
-    stage("snapshot", 300, lambda: rt.snapshot_save(SNAPSHOT))
+    stage("snapshot", 300, lambda: rt.snapshot_save(PROVISIONED_SNAPSHOT))
     stage(
         "e2e (parallel)",
         1800,

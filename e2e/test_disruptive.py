@@ -16,11 +16,10 @@ from e2e.drivers.cni import CniDriver, echo_server
 from lab.commands import cmd
 from lab.config import Lab
 from lab.faults import Fault, HardReboot, LinkDown, PodNetworkRestart, Suspend
-from lab.lifecycle import Runtime
+from lab.lifecycle import PROVISIONED_SNAPSHOT, Runtime
 
 pytestmark = pytest.mark.disruptive
 
-SNAPSHOT = "netlab-provisioned"  # taken by the nightly right after provisioning
 FAULTS = {
     "private-link-down": LinkDown,
     "node-suspended": Suspend,
@@ -34,20 +33,6 @@ def victim(lab: Lab) -> str:
     return sorted(lab.node_names)[-1]
 
 
-def node_state_problems(rt: Runtime, node: str) -> list[str]:
-    """After a reboot the guide's state must hold: swap off, sysctls, br_netfilter, routes."""
-    ssh = rt.nodes()[node]
-    problems = []
-    swaps = ssh.run(cmd("cat", "/proc/swaps", sudo=False)).stdout.splitlines()[1:]
-    if swaps:
-        problems.append(f"{node}: swap came back after reboot: {swaps}")
-    for key in ("net.bridge.bridge-nf-call-iptables", "net.ipv4.ip_forward"):
-        value = ssh.run(cmd("sysctl", "-n", key), check=False).stdout.strip()
-        if value != "1":
-            problems.append(f"{node}: {key} = {value!r} after reboot")
-    return problems
-
-
 @pytest.fixture
 def healthy_lab(runtime: Runtime) -> Iterator[Runtime]:
     """Every node running before the test; after it, restore the snapshot if the test left
@@ -56,12 +41,13 @@ def healthy_lab(runtime: Runtime) -> Iterator[Runtime]:
     states = runtime.states()
     if all(s.state == "running" for s in states.values()) and _answers(runtime):
         return
-    if SNAPSHOT not in runtime.snapshot_list():
+    if PROVISIONED_SNAPSHOT not in runtime.snapshot_list():
         pytest.fail(
-            f"the lab is unhealthy ({states}) and there is no snapshot {SNAPSHOT} to restore",
+            f"the lab is unhealthy ({states}) and there is no snapshot "
+            f"{PROVISIONED_SNAPSHOT} to restore",
             pytrace=False,
         )
-    runtime.snapshot_restore(SNAPSHOT)
+    runtime.snapshot_restore(PROVISIONED_SNAPSHOT)
 
 
 def _answers(rt: Runtime) -> bool:
@@ -110,7 +96,9 @@ def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
             recreate,
             artifacts_dir,
             after_recovery=lambda: (
-                node_state_problems(healthy_lab, node) if isinstance(fault, HardReboot) else ()
+                checks.guide_state_problems(healthy_lab.nodes()[node], lab, node)
+                if isinstance(fault, HardReboot)
+                else ()
             ),
         )
     finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e import checks
 from e2e.drivers.base import Container, ExecResult, Pod
 from e2e.drivers.cni import CommandLog
 from e2e.drivers.k8s import (
@@ -80,17 +81,15 @@ def ns(cluster: K8sDriver, request: pytest.FixtureRequest) -> Iterator[K8sDriver
     driver.delete_namespace()
 
 
+def _dump(ns: K8sDriver) -> str:
+    return f"--- namespace {ns.namespace} ---\n{ns.dump()}"
+
+
 def expect_no_problems(
     what: str, problems: Sequence[str], reproduce: Sequence[str], ns: K8sDriver | None = None
 ) -> None:
     __tracebackhide__ = True
-    if not problems:
-        return
-    lines = [f"{what}: {len(problems)} problem(s)", *(f"  - {p}" for p in problems)]
-    lines += ["reproduce:", *(f"  {r}" for r in dict.fromkeys(reproduce))]
-    if ns is not None:
-        lines += ["", f"--- namespace {ns.namespace} ---", ns.dump()]
-    pytest.fail("\n".join(lines), pytrace=False)
+    checks.expect_no_problems(problems, what, reproduce, None if ns is None else lambda: _dump(ns))
 
 
 @pytest.fixture
@@ -102,13 +101,7 @@ def expect_matrix(ns: K8sDriver, artifacts_dir: Path) -> Callable[[Matrix, str],
     def expect(matrix: Matrix, slug: str) -> None:
         __tracebackhide__ = True
         report.write_matrix(artifacts_dir, slug, matrix.render(), matrix.to_json())
-        bad = matrix.mismatches()
-        if bad:
-            dump = f"\n\n--- namespace {ns.namespace} ---\n{ns.dump()}"
-            pytest.fail(
-                f"{len(bad)} of {len(matrix.expected)} cells wrong\n{matrix.render()}{dump}",
-                pytrace=False,
-            )
+        checks.expect_matrix(matrix, lambda: _dump(ns))
 
     return expect
 

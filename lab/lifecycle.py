@@ -28,6 +28,8 @@ from lab.render import render_lab_files
 log = logging.getLogger(__name__)
 console = Console(stderr=True, highlight=False)
 
+# taken by the nightly right after provisioning; the disruptive tests restore it when needed
+PROVISIONED_SNAPSHOT = "netlab-provisioned"
 UP_LINE = re.compile(r"^==> (?P<node>[\w.-]+): (?P<msg>.*)$")
 
 

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from lab.commands import cmd
+from e2e.checks import guide_state_problems
 from lab.config import Lab
 from lab.lifecycle import Runtime
-from lab.render import render_pod_routes
 from provision.cli import run_provision
-
-EXPECTED_SYSCTLS = {
-    "net.bridge.bridge-nf-call-iptables": "1",
-    "net.bridge.bridge-nf-call-ip6tables": "1",
-    "net.ipv4.ip_forward": "1",
-}
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +20,8 @@ def provisioned(running: Runtime) -> Runtime:
 
 def expect_guide_state(rt: Runtime, lab: Lab) -> None:
     __tracebackhide__ = True
-    for name, node in rt.nodes().items():
-        for key, value in EXPECTED_SYSCTLS.items():
-            got = node.run(cmd("sysctl", "-n", key)).stdout.strip()
-            assert got == value, f"{name}: {key} = {got}, expected {value}"
-        swaps = node.run(cmd("cat", "/proc/swaps", sudo=False)).stdout.splitlines()[1:]
-        assert swaps == [], f"{name}: swap is on: {swaps}"
-        modules = node.run(cmd("cat", "/proc/modules", sudo=False)).stdout
-        assert "br_netfilter " in modules, f"{name}: br_netfilter not loaded"
-        assert node.run(cmd("hostname", sudo=False)).stdout.strip() == name
-        routes = node.run(cmd("ip", "-4", "route", "show", sudo=False)).stdout
-        for r in render_pod_routes(lab, lab.node(name)):
-            assert f"{r.destination} via {r.via} dev {r.device}" in routes, f"{name}: {routes}"
+    problems = [p for n, node in rt.nodes().items() for p in guide_state_problems(node, lab, n)]
+    assert problems == []
 
 
 def test_provisioning_leaves_the_guides_state_on_every_node(
