@@ -1,4 +1,5 @@
-"""Shared by the benchmarks: load the lab and join its namespace before any thread starts."""
+"""Shared by the benchmarks: the lab's runtime, prepared (libvirt up, box built, files
+rendered, this process in the lab namespace) before any thread starts."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import time
 from collections.abc import Callable
 
 from lab import paths
-from lab.config import Lab, load_lab
-from lab.lifecycle import prepare_host
+from lab.config import load_lab
+from lab.lifecycle import Runtime
 
 
-def setup() -> Lab:
+def setup() -> Runtime:
     name = sys.argv[1] if len(sys.argv) > 1 else "ci-debian12"
-    lab = load_lab(paths.resolve_lab_path(name))
-    prepare_host(lab)
-    return lab
+    rt = Runtime(load_lab(paths.resolve_lab_path(name)))
+    rt.prepare()
+    return rt
 
 
 def timed(label: str, fn: Callable[[], object]) -> float:

@@ -8,7 +8,6 @@ import sys
 from _common import setup, timed
 
 from lab import paths
-from lab.lifecycle import Runtime
 from provision.cli import run_provision
 
 
@@ -19,9 +18,8 @@ def suite(lab: str, workers: int) -> None:
 
 
 def main() -> None:
-    lab = setup()
-    rt = Runtime(lab)
-    rt.prepare()
+    rt = setup()
+    lab = rt.lab
     created = not rt.states() or any(s.state != "running" for s in rt.states().values())
     if created:
         rt.up()

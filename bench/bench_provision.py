@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from _common import setup, timed
 
-from lab.lifecycle import Runtime
 from provision.cli import run_provision
 
 SNAPSHOT = "bench-fresh"
 
 
 def main() -> None:
-    lab = setup()
-    rt = Runtime(lab)
-    rt.prepare()
+    rt = setup()
     rt.destroy()
     rt.up()
     rt.snapshot_save(SNAPSHOT)

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from _common import setup, timed
 
-from lab.lifecycle import Runtime
-
 
 def main() -> None:
-    lab = setup()
-    rt = Runtime(lab)
-    rt.prepare()
+    rt = setup()
+    lab = rt.lab
     rt.destroy()
     parallel = timed(f"up {len(lab.nodes)} nodes in parallel", rt.up)
     rt.destroy()
