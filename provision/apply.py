@@ -60,8 +60,7 @@ class JoinCommand:
                 if self.plane is None:
                     raise StepFailed("a worker needs to join but the lab has no control plane")
                 out = self.plane.run(el7.JOIN_COMMAND, timeout=60).stdout
-                argv, _secrets = el7.parse_join_command(out)
-                self.argv = argv
+                self.argv = el7.parse_join_command(out)
             return self.argv
 
 

@@ -626,15 +626,19 @@ JOIN_PLACEHOLDER = (
 )
 
 
-def parse_join_command(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """`kubeadm token create --print-join-command` -> (argv, secrets)."""
+def parse_join_command(text: str) -> tuple[str, ...]:
+    """`kubeadm token create --print-join-command` -> its argv."""
     argv = tuple(shlex.split(text.strip()))
-    if argv[:2] != ("kubeadm", "join") or "--token" not in argv:
+    if argv[:2] != ("kubeadm", "join") or "--token" not in argv[:-1]:
         raise ValueError("not a kubeadm join command")
-    secrets = [argv[argv.index("--token") + 1]]
-    if "--certificate-key" in argv:
-        secrets.append(argv[argv.index("--certificate-key") + 1])
-    return argv, tuple(secrets)
+    return argv
+
+
+def join_secrets(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """The values of a join command that are secrets: the token and any certificate key."""
+    return tuple(
+        argv[i + 1] for i, word in enumerate(argv[:-1]) if word in ("--token", "--certificate-key")
+    )
 
 
 def plan_join(lab: Lab, node: Node, facts: JoinFacts) -> tuple[Command, ...]:
@@ -642,8 +646,8 @@ def plan_join(lab: Lab, node: Node, facts: JoinFacts) -> tuple[Command, ...]:
         return ()
     if facts.join_command is None:
         return (Command((*JOIN_PLACEHOLDER, f"--node-name={node.name}")),)
-    argv, secrets = parse_join_command(shlex.join(facts.join_command))
-    return (Command((*argv, f"--node-name={node.name}"), secrets=secrets),)
+    argv = facts.join_command
+    return (Command((*argv, f"--node-name={node.name}"), secrets=join_secrets(argv)),)
 
 
 JOIN = Step(

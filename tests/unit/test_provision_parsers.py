@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.commands import Output
+from lab.commands import Output, render_remote
 from lab.config import load_lab
+from lab.redact import redact
 from provision import el7
 from provision.common import BRIDGE_SYSCTLS, K8S_SYSCTL_FILE, MODULES_CONTENT
 from provision.model import AnyStep, sysctl_file
@@ -148,3 +149,36 @@ def test_kubeconfig_from_sha256sum_and_stat_output() -> None:
 )
 def test_vxlan_offload_from_ethtool_output(ethtool: tuple[int, str], expected: tuple[str]) -> None:
     assert run(STEPS["vxlan-offload"], (0, el7.OFFLOAD_RULE_CONTENT), ethtool)[1] == expected
+
+
+JOIN_OUTPUT = (
+    "kubeadm join 10.10.10.241:6443 --token abcdef.0123456789abcdef     "
+    "--discovery-token-ca-cert-hash "
+    "sha256:2f0ad1bbd9d4e3b2cd0e8b1d2c4a5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f \n"
+)
+
+
+def test_the_printed_join_command_is_parsed_and_its_token_is_the_secret() -> None:
+    argv = el7.parse_join_command(JOIN_OUTPUT)
+    assert argv[:3] == ("kubeadm", "join", "10.10.10.241:6443")
+    assert el7.join_secrets(argv) == ("abcdef.0123456789abcdef",)
+    with_key = (*argv, "--control-plane", "--certificate-key", "f8902e11")
+    assert el7.join_secrets(with_key) == ("abcdef.0123456789abcdef", "f8902e11")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "kubeadm join 10.10.10.241:6443 --token", "error: timed out waiting for the condition"],
+)
+def test_anything_else_is_not_a_join_command(text: str) -> None:
+    with pytest.raises(ValueError, match="not a kubeadm join command"):
+        el7.parse_join_command(text)
+
+
+def test_the_join_plan_carries_the_token_as_a_secret_and_shows_it_redacted() -> None:
+    facts = el7.JoinFacts(False, el7.parse_join_command(JOIN_OUTPUT))
+    (join,) = el7.plan_join(LAB, WORKER, facts)
+    assert join.secrets == ("abcdef.0123456789abcdef",)
+    shown = redact(render_remote(join), join.secrets)
+    assert "abcdef.0123456789abcdef" not in shown
+    assert "--node-name=k8s-node1" in shown
