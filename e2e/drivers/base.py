@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Protocol
 
+from lab.adapters.ssh import RemoteResult
+from lab.commands import Command, render_remote
+from lab.errors import CommandFailed
+
 
 @dataclass(frozen=True)
 class Container:
@@ -35,6 +39,35 @@ class ExecResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+
+NO_EXIT_CODE = 124  # `timeout`'s code; ours when a command timed out or the SSH channel broke
+
+
+class NodeChannel(Protocol):
+    """What a driver needs of a node: lab.adapters.ssh.Node, or a test's strict fake."""
+
+    name: str
+
+    def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult: ...
+
+    def reproduce(self, remote: str) -> str: ...
+
+
+def run_on(channel: NodeChannel, command: Command, timeout: float) -> ExecResult:
+    """Run `command` on a node; a timeout or a broken SSH channel is an answer (exit
+    NO_EXIT_CODE), not a crash. Carries the pasteable command that reproduces it."""
+    reproduce = channel.reproduce(render_remote(command))
+    try:
+        res = channel.run(command, timeout=timeout, check=False)
+        return ExecResult(res.exit_code, res.stdout, res.stderr, reproduce)
+    except CommandFailed as exc:
+        return ExecResult(
+            NO_EXIT_CODE,
+            exc.stdout,
+            f"{exc.stderr}\n(no exit code after {timeout:.0f}s: timed out or SSH failed)",
+            reproduce,
+        )
 
 
 class Driver(Protocol):

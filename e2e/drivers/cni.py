@@ -13,18 +13,16 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from e2e.drivers.base import Container, ExecResult, Pod
+from e2e.drivers.base import Container, ExecResult, Pod, run_on
 from lab import cni
 from lab.adapters.ssh import Node as SshNode
 from lab.commands import Command, Output, batch, cmd, render_remote
 from lab.config import Lab
-from lab.errors import CommandFailed
 
 CONF_DIR = "/etc/cni/net.d"
 RESULT_CACHE = "/var/lib/netlab/cni"
 IFNAME = "eth0"
 POD_PREFIX = "nl-"
-TIMED_OUT = 124  # the exit code `timeout` uses; also ours when ssh gave no answer in time
 
 
 def cni_bin_dir(lab: Lab) -> str:
@@ -67,14 +65,8 @@ class CniDriver:
     # -- running things on nodes ------------------------------------------------------------
 
     def _run(self, node: str, command: Command, timeout: float = 60) -> ExecResult:
-        ssh = self.nodes[node]
-        remote = render_remote(command)
-        try:
-            res = ssh.run(command, timeout=timeout, check=False)
-            result = ExecResult(res.exit_code, res.stdout, res.stderr, ssh.reproduce(remote))
-        except CommandFailed as exc:  # timed out, or ssh itself failed: an answer, not a crash
-            result = ExecResult(TIMED_OUT, exc.stdout, exc.stderr or str(exc), exc.reproduce)
-        self.log.add(node, remote, result)
+        result = run_on(self.nodes[node], command, timeout)
+        self.log.add(node, render_remote(command), result)
         return result
 
     def _must(self, node: str, command: Command, timeout: float = 60) -> ExecResult:

@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any, Protocol
 
-from e2e.drivers.base import Container, ExecResult, Pod
+from e2e.drivers.base import Container, ExecResult, NodeChannel, Pod, run_on
 from lab import k8s, waits
-from lab.adapters.ssh import RemoteResult
 from lab.commands import Command, render_remote
 from lab.config import Lab
-from lab.errors import CommandFailed
 
 # The guide's two-container example (busybox + nginx); busybox 1.28 is also the version the
 # Kubernetes DNS debugging docs pin for nslookup (later busybox nslookup misbehaves there).
@@ -42,17 +40,6 @@ ENDPOINTS_READY = waits.Policy("service has every expected endpoint ready", time
 FATAL_WAITING = frozenset(
     {"InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "ErrImageNeverPull"}
 )
-NO_EXIT_CODE = 124  # what ExecResult reports when the command timed out or the SSH channel broke
-
-
-class NodeChannel(Protocol):
-    """What the driver needs of a node: lab.adapters.ssh.Node, or a test's strict fake."""
-
-    name: str
-
-    def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult: ...
-
-    def reproduce(self, remote: str) -> str: ...
 
 
 class CommandRecorder(Protocol):
@@ -159,21 +146,9 @@ class K8sDriver:
     # -- running commands -------------------------------------------------------------------
 
     def _run(self, node: str, command: Command, timeout: float) -> ExecResult:
-        channel = self.nodes[node]
-        remote = render_remote(command)
-        reproduce = channel.reproduce(remote)
-        try:
-            res = channel.run(command, timeout=timeout, check=False)
-            result = ExecResult(res.exit_code, res.stdout, res.stderr, reproduce)
-        except CommandFailed as exc:  # no exit code: timed out, or the SSH channel broke
-            result = ExecResult(
-                NO_EXIT_CODE,
-                exc.stdout,
-                f"{exc.stderr}\n(no exit code after {timeout:.0f}s: timed out or SSH failed)",
-                reproduce,
-            )
+        result = run_on(self.nodes[node], command, timeout)
         if self.log is not None:
-            self.log.add(node, remote, result)
+            self.log.add(node, render_remote(command), result)
         return result
 
     def kubectl_command(self, *args: str, stdin: str | None = None) -> Command:
