@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from lab import paths
-from lab.config import load_lab
+from lab.labfile import load_lab
 from lab.lifecycle import Runtime
 
 

@@ -12,8 +12,21 @@ from provision.cli import run_provision
 
 
 def suite(lab: str, workers: int) -> None:
-    argv = [sys.executable, "-m", "pytest", "e2e", "--lab", lab, "--lab-mode", "attach", "-q",
-            "-p", "no:cacheprovider", "-n", str(workers)]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "e2e",
+        "--lab",
+        lab,
+        "--lab-mode",
+        "attach",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        str(workers),
+    ]
     subprocess.run(argv, cwd=paths.REPO, check=True, stdout=subprocess.DEVNULL)
 
 

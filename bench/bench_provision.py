@@ -16,11 +16,14 @@ def main() -> None:
     rt.up()
     rt.snapshot_save(SNAPSHOT)
     try:
-        parallel = timed("provision, nodes in parallel",
-                         lambda: run_provision(rt, parallel=True, quiet=True))
+        parallel = timed(
+            "provision, nodes in parallel", lambda: run_provision(rt, parallel=True, quiet=True)
+        )
         rt.snapshot_restore(SNAPSHOT)
-        serial = timed("provision, one node after the other",
-                       lambda: run_provision(rt, parallel=False, quiet=True))
+        serial = timed(
+            "provision, one node after the other",
+            lambda: run_provision(rt, parallel=False, quiet=True),
+        )
     finally:
         rt.destroy()
     print(f"serial / parallel = {serial / parallel:.2f}")

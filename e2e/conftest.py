@@ -44,7 +44,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 metafunc.parametrize(arg, no_lab)
         return
     from lab import paths
-    from lab.config import load_lab
+    from lab.labfile import load_lab
 
     lab = load_lab(paths.resolve_lab_path(name))
     if "slot" in metafunc.fixturenames:

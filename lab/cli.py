@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 
 from lab import paths
-from lab.config import Lab, LabError, load_lab
+from lab.config import Lab, LabError
 from lab.errors import CommandFailed, LabStateError
+from lab.labfile import load_lab
 from lab.waits import WaitTimeout
 
 console = Console(stderr=True, highlight=False)

@@ -13,10 +13,7 @@ import typing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 from typing import Any, Literal
-
-import yaml
 
 from lab import netmath
 
@@ -649,25 +646,3 @@ def parse_lab(raw: object, source: str = "<lab>") -> tuple[Lab | None, list[Prob
     if lab is not None:
         lab = dataclasses.replace(lab, source=source)
     return lab, problems
-
-
-def load_lab(path: Path | str, host_networks: Iterable[IPv4Network] = ()) -> Lab:
-    """Read, structurally parse and validate a lab file; raise LabError with all problems."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise LabError(
-            str(path), [Problem("<file>", str(path), f"cannot read ({exc.strerror})")]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise LabError(
-            str(path), [Problem("<file>", str(path), f"is not valid YAML: {exc}")]
-        ) from None
-    lab, problems = parse_lab(raw, str(path))
-    if lab is not None:
-        problems.extend(validate_lab(lab, host_networks))
-    if problems:
-        raise LabError(str(path), problems)
-    assert lab is not None
-    return lab

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from lab import paths
-from lab.config import Lab, load_lab
+from lab.config import Lab
+from lab.labfile import load_lab
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from lab import paths
-from lab.config import Lab, load_lab
+from lab.config import Lab
+from lab.labfile import load_lab
 from lab.lifecycle import Runtime
 
 LAB = "ci-debian12"

@@ -115,8 +115,8 @@ def test_retry_call_retries_only_the_listed_errors_and_reraises() -> None:
 
 def test_a_join_command_is_redacted_in_the_printed_plan_logs_and_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from lab.adapters.ssh import Node
-    from lab.config import load_lab
     from lab.errors import CommandFailed
+    from lab.labfile import load_lab
     from lab.parse import SshTarget
     from provision import el7
     from provision.steps import PlannedStep, render_plan

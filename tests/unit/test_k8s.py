@@ -27,8 +27,9 @@ from lab import k8s, waits
 from lab.adapters.ssh import Node as SshNode
 from lab.adapters.ssh import RemoteResult
 from lab.commands import Command, render_remote
-from lab.config import Lab, load_lab
+from lab.config import Lab
 from lab.errors import CommandFailed
+from lab.labfile import load_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "k8s"

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from lab.commands import Output, render_remote
-from lab.config import Lab, load_lab
+from lab.config import Lab
+from lab.labfile import load_lab
 from lab.redact import redact
 from lab.render import render_cni_conflist_text
 from provision import debian12, el7

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab.commands import Output, render_remote
-from lab.config import load_lab
+from lab.labfile import load_lab
 from lab.redact import redact
 from provision import el7
 from provision.common import BRIDGE_SYSCTLS, K8S_SYSCTL_FILE, MODULES_CONTENT

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.config import Lab, load_lab
+from lab.config import Lab
 from lab.hypervisor import KVM, TCG
+from lab.labfile import load_lab
 from lab.render import (
     render_cni_conflist,
     render_flannel_manifest,
