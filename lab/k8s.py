@@ -143,18 +143,10 @@ class EndpointAddress:
 
 
 @dataclass(frozen=True)
-class EndpointPort:
-    name: str
-    port: int
-    protocol: str
-
-
-@dataclass(frozen=True)
 class Endpoints:
     name: str
     namespace: str
     addresses: tuple[EndpointAddress, ...]  # ready and not-ready, flattened over subsets
-    ports: tuple[EndpointPort, ...]
 
     @property
     def ref(self) -> str:
@@ -501,7 +493,6 @@ def parse_endpoints(raw: str | Mapping[str, Any]) -> tuple[Endpoints, ...]:
         name, namespace = _name(item, what, i, namespaced=True)
         owner = f"endpoints {namespace}/{name}"
         addresses: list[EndpointAddress] = []
-        ports: list[EndpointPort] = []
         for subset_field, subset in _objects(item, "subsets", owner):
             where = f"{owner} {subset_field}"
             for key, ready in (("addresses", True), ("notReadyAddresses", False)):
@@ -522,15 +513,7 @@ def parse_endpoints(raw: str | Mapping[str, Any]) -> tuple[Endpoints, ...]:
                             target=target,
                         )
                     )
-            for _field, p in _objects(subset, "ports", where):
-                port = EndpointPort(
-                    name=_str(p, "name", where),
-                    port=_int(p, "port", where),
-                    protocol=_str(p, "protocol", where) or "TCP",
-                )
-                if port not in ports:
-                    ports.append(port)
-        out.append(Endpoints(name, namespace, tuple(addresses), tuple(ports)))
+        out.append(Endpoints(name, namespace, tuple(addresses)))
     return tuple(out)
 
 

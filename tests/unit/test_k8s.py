@@ -311,7 +311,6 @@ def test_endpoints_parse_to_ready_addresses_with_their_nodes_and_pods() -> None:
     assert dns.ready_ips == (IPv4Address("10.244.0.2"), IPv4Address("10.244.0.3"))
     assert {a.node_name for a in dns.addresses} == {"k8s-master"}
     assert all((a.target or "").startswith("Pod kube-system/coredns-") for a in dns.addresses)
-    assert {p.name for p in dns.ports} == {"dns", "dns-tcp", "metrics"}
 
 
 def test_not_ready_endpoint_addresses_are_kept_as_not_ready() -> None:
