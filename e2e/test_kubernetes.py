@@ -27,7 +27,6 @@ from e2e.drivers.k8s import (
     PodRequest,
     echo_container,
     sleeper_container,
-    system_configmap,
 )
 from lab import k8s, report, waits
 from lab.config import Lab
@@ -199,10 +198,12 @@ def test_flannel_network_equals_the_kubeadm_pod_subnet_and_the_lab_pod_cidr(
         problems,
         [
             cluster.reproduce(
-                *system_configmap(k8s.FLANNEL_CONFIGMAP, "jsonpath={.data.net-conf\\.json}")
+                *k8s.system_configmap(k8s.FLANNEL_CONFIGMAP, "jsonpath={.data.net-conf\\.json}")
             ),
             cluster.reproduce(
-                *system_configmap(k8s.KUBEADM_CONFIGMAP, "jsonpath={.data.ClusterConfiguration}")
+                *k8s.system_configmap(
+                    k8s.KUBEADM_CONFIGMAP, "jsonpath={.data.ClusterConfiguration}"
+                )
             ),
         ],
     )

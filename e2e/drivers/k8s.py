@@ -49,11 +49,6 @@ class CommandRecorder(Protocol):
     def add(self, node: str, remote: str, result: ExecResult) -> None: ...
 
 
-def system_configmap(name: str, output: str = "json") -> tuple[str, ...]:
-    """kubectl arguments that print the kube-system ConfigMap `name` (`-o output`)."""
-    return ("-n", k8s.SYSTEM_NAMESPACE, "get", "configmap", name, "-o", output)
-
-
 class KubectlFailed(Exception):
     def __init__(self, what: str, result: ExecResult) -> None:
         self.result = result
@@ -199,12 +194,12 @@ class K8sDriver:
         return k8s.parse_endpoints(out)
 
     def get_flannel_netconf(self) -> k8s.FlannelNetConf:
-        out = self._must("read flannel's net-conf", *system_configmap(k8s.FLANNEL_CONFIGMAP))
+        out = self._must("read flannel's net-conf", *k8s.system_configmap(k8s.FLANNEL_CONFIGMAP))
         return k8s.parse_flannel_netconf(out)
 
     def get_kubeadm_networking(self) -> k8s.KubeadmNetworking:
         out = self._must(
-            "read kubeadm's ClusterConfiguration", *system_configmap(k8s.KUBEADM_CONFIGMAP)
+            "read kubeadm's ClusterConfiguration", *k8s.system_configmap(k8s.KUBEADM_CONFIGMAP)
         )
         return k8s.parse_kubeadm_networking(out)
 

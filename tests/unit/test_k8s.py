@@ -27,7 +27,7 @@ from lab import k8s, waits
 from lab.adapters.ssh import Node as SshNode
 from lab.adapters.ssh import RemoteResult
 from lab.commands import Command, render_remote
-from lab.config import Lab
+from lab.config import DNS1123_LABEL, Lab
 from lab.errors import CommandFailed
 from lab.labfile import load_lab
 
@@ -761,7 +761,7 @@ def test_namespace_names_are_valid_unique_and_stable() -> None:
     assert a == k8s.namespace_for("20210614-0910-ab12", long_test)
     assert a != b
     for name in (a, b, k8s.namespace_for("R_1", "Test.X")):
-        assert k8s.DNS1123_LABEL.match(name), name
+        assert DNS1123_LABEL.match(name), name
         assert len(name) <= 63, name
     assert a.startswith("nl-20210614-0910-ab12-test-cluster-ip-")
 
