@@ -47,7 +47,7 @@ sweep: ## remove LAB's leftovers from libvirt (by prefix)
 	$(PY) -m lab sweep $(LAB)
 
 lint: ## ruff, mypy --strict on lab/ and provision/, import contracts
-	$(PY) -m ruff check lab provision e2e tests bench
+	$(PY) -m ruff check app lab provision e2e tests bench
 	$(PY) -m mypy
 	.venv/bin/lint-imports
 

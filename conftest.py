@@ -1,2 +1,2 @@
-# Root conftest: registers the lab pytest plugin, nothing else.
-pytest_plugins = ["lab.pytest_plugin"]
+# Root conftest: registers the lab pytest plugin (the application's), nothing else.
+pytest_plugins = ["app.pytest_plugin"]

@@ -1,4 +1,4 @@
-"""Shared by the benchmarks: the lab's runtime, prepared (libvirt up, box built, files
+"""Shared by the benchmarks: the lab's machines, prepared (libvirt up, box built, files
 rendered, this process in the lab namespace) before any thread starts."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from collections.abc import Callable
 
 from lab import paths
 from lab.labfile import load_lab
-from lab.lifecycle import Runtime
+from lab.machines import LabMachines
 
 
-def setup() -> Runtime:
+def setup() -> LabMachines:
     name = sys.argv[1] if len(sys.argv) > 1 else "ci-debian12"
-    rt = Runtime(load_lab(paths.resolve_lab_path(name)))
+    rt = LabMachines(load_lab(paths.resolve_lab_path(name)))
     rt.prepare()
     return rt
 

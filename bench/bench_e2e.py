@@ -8,7 +8,7 @@ import sys
 from _common import setup, timed
 
 from lab import paths
-from provision.cli import run_provision
+from provision.run import run_provision
 
 
 def suite(lab: str, workers: int) -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     created = not rt.states() or any(s.state != "running" for s in rt.states().values())
     if created:
         rt.up()
-    run_provision(rt, quiet=True)
+    run_provision(rt)
     try:
         serial = timed("pytest e2e -n 0", lambda: suite(lab.name, 0))
         parallel = timed("pytest e2e -n 4", lambda: suite(lab.name, 4))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from _common import setup, timed
 
-from provision.cli import run_provision
+from provision.run import run_provision
 
 SNAPSHOT = "bench-fresh"
 

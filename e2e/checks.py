@@ -17,7 +17,7 @@ from e2e.drivers.base import Driver, Pod
 from e2e.drivers.cni import client_probe
 from lab import netmath
 from lab import reachability as rm
-from lab.adapters.ssh import Node as SshNode
+from lab.adapters.ssh import SshChannel
 from lab.commands import cmd
 from lab.config import Lab
 from lab.parse import parse_ip_addr_addresses
@@ -263,7 +263,7 @@ GUIDE_SYSCTLS = {
 }
 
 
-def guide_state_problems(node: SshNode, lab: Lab, name: str) -> list[str]:
+def guide_state_problems(node: SshChannel, lab: Lab, name: str) -> list[str]:
     """What the guide's OS steps leave on a node, read live: sysctls, swap off, br_netfilter,
     the hostname, and on the CI lab the host-gw routes to every other node's pod subnet."""
     problems = []

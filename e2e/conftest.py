@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 
+from e2e.diagnostics import write_node_state
 from e2e.drivers.base import Container, Pod
 from e2e.drivers.cni import CniDriver, CommandLog, echo_server
+from lab import paths
 from lab.config import Lab
-from lab.diagnostics import write_node_state
-from lab.lifecycle import Runtime
+from lab.labfile import load_lab
+from lab.machines import LabMachines
 from lab.redact import redact
 
 NEEDS_LAB = "needs a lab: pass --lab LAB (e.g. --lab ci-debian12) or set NETLAB_LAB"
@@ -43,9 +45,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             if arg in metafunc.fixturenames:
                 metafunc.parametrize(arg, no_lab)
         return
-    from lab import paths
-    from lab.labfile import load_lab
-
     lab = load_lab(paths.resolve_lab_path(name))
     if "slot" in metafunc.fixturenames:
         slots = fleet_slots(lab, metafunc.config.getoption("--pods-per-node"))
@@ -79,9 +78,9 @@ def command_log() -> CommandLog:
 
 @pytest.fixture(scope="session")
 def driver(
-    lab: Lab, runtime: Runtime, run_id: str, worker_tag: str, command_log: CommandLog
+    lab: Lab, machines: LabMachines, run_id: str, worker_tag: str, command_log: CommandLog
 ) -> CniDriver:
-    drv = CniDriver(lab, runtime.nodes(), command_log)
+    drv = CniDriver(lab, machines.channels(), command_log)
     if worker_tag in ("main", "gw0"):
         drv.sweep(keep_prefix=f"nl-{run_id}-")  # leftovers of earlier runs, by name label
     return drv
@@ -142,17 +141,16 @@ def fleet(
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The controller (or the only process) removes the shared pods, before the lab plugin
     destroys a lab it created."""
-    from lab.pytest_plugin import LAB_KEY, is_worker
-
     config = session.config
-    if is_worker(config) or LAB_KEY not in config.stash or "NETLAB_ARTIFACTS" not in os.environ:
+    name = config.getoption("--lab")
+    if hasattr(config, "workerinput") or not name or "NETLAB_ARTIFACTS" not in os.environ:
         return
     path = Path(os.environ["NETLAB_ARTIFACTS"]) / FLEET
     if not path.exists():
         return
-    lab = config.stash[LAB_KEY]
-    rt = Runtime(lab, log_tag="controller")
-    driver = CniDriver(lab, rt.nodes())
+    lab = load_lab(paths.resolve_lab_path(name))
+    rt = LabMachines(lab, log_tag="controller")
+    driver = CniDriver(lab, rt.channels())
     for data in json.loads(path.read_text()).values():
         driver.delete_pod(pod_from_json(data))
     path.unlink()
@@ -199,7 +197,7 @@ def diagnostics(request: pytest.FixtureRequest, command_log: CommandLog) -> Iter
         return
     lab: Lab = request.getfixturevalue("lab")
     artifacts: Path = request.getfixturevalue("artifacts_dir")
-    runtime: Runtime = request.getfixturevalue("runtime")
+    machines: LabMachines = request.getfixturevalue("machines")
     yield
     reports = request.node.stash.get(REPORTS, {})
     if not any(r.failed for r in reports.values()):
@@ -210,5 +208,5 @@ def diagnostics(request: pytest.FixtureRequest, command_log: CommandLog) -> Iter
     for phase, rep in reports.items():
         if rep.failed:
             (bundle / f"{phase}-failure.txt").write_text(redact(rep.longreprtext))
-    write_node_state(runtime, bundle, prefix="node-")
+    write_node_state(machines, bundle, prefix="node-")
     (bundle / "lab.json").write_text(json.dumps({"lab": lab.name, "source": lab.source}))

@@ -10,12 +10,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from e2e import checks
+from e2e import checks, report
 from e2e.drivers.base import Pod
 from e2e.drivers.cni import CniDriver
-from lab import report, waits
-from lab.faults import Fault, HardReboot
-from lab.lifecycle import Runtime
+from e2e.faults import Fault, HardReboot
+from lab import waits
+from lab.machines import LabMachines
 from lab.reachability import Matrix
 
 RECOVERY_BOUND_S = {
@@ -43,7 +43,7 @@ def _cells(matrix: Matrix, symbols: str) -> list[str]:
 
 
 def exercise(
-    rt: Runtime,
+    rt: LabMachines,
     driver: CniDriver,
     fault: Fault,
     pods: list[Pod],

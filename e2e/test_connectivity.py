@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from e2e import checks
+from e2e import checks, report
 from e2e.drivers.base import Pod
 from e2e.drivers.cni import CniDriver
-from lab import report
 from lab.config import Lab
 from lab.reachability import Matrix
 

@@ -13,10 +13,10 @@ import pytest
 from e2e import checks, disruption
 from e2e.drivers.base import Pod
 from e2e.drivers.cni import CniDriver, echo_server
+from e2e.faults import Fault, HardReboot, LinkDown, PodNetworkRestart, Suspend
 from lab.commands import cmd
 from lab.config import Lab
-from lab.faults import Fault, HardReboot, LinkDown, PodNetworkRestart, Suspend
-from lab.lifecycle import PROVISIONED_SNAPSHOT, Runtime
+from lab.machines import PROVISIONED_SNAPSHOT, LabMachines
 
 pytestmark = pytest.mark.disruptive
 
@@ -34,26 +34,27 @@ def victim(lab: Lab) -> str:
 
 
 @pytest.fixture
-def healthy_lab(runtime: Runtime) -> Iterator[Runtime]:
+def healthy_lab(machines: LabMachines) -> Iterator[LabMachines]:
     """Every node running before the test; after it, restore the snapshot if the test left
     a node unhealthy, instead of rebuilding the lab."""
-    yield runtime
-    states = runtime.states()
-    if all(s.state == "running" for s in states.values()) and _answers(runtime):
+    yield machines
+    states = machines.states()
+    if all(s.state == "running" for s in states.values()) and _answers(machines):
         return
-    if PROVISIONED_SNAPSHOT not in runtime.snapshot_list():
+    if PROVISIONED_SNAPSHOT not in machines.snapshot_list():
         pytest.fail(
             f"the lab is unhealthy ({states}) and there is no snapshot "
             f"{PROVISIONED_SNAPSHOT} to restore",
             pytrace=False,
         )
-    runtime.snapshot_restore(PROVISIONED_SNAPSHOT)
+    machines.snapshot_restore(PROVISIONED_SNAPSHOT)
 
 
-def _answers(rt: Runtime) -> bool:
+def _answers(rt: LabMachines) -> bool:
     try:
         return all(
-            n.run(cmd("true", sudo=False), timeout=30, check=False).ok for n in rt.nodes().values()
+            n.run(cmd("true", sudo=False), timeout=30, check=False).ok
+            for n in rt.channels().values()
         )
     except Exception:  # noqa: BLE001 (an unreachable node is the answer here)
         return False
@@ -63,7 +64,7 @@ def _answers(rt: Runtime) -> bool:
 def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
     fault_name: str,
     lab: Lab,
-    healthy_lab: Runtime,
+    healthy_lab: LabMachines,
     driver: CniDriver,
     run_id: str,
     worker_tag: str,
@@ -96,7 +97,7 @@ def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
             recreate,
             artifacts_dir,
             after_recovery=lambda: (
-                checks.guide_state_problems(healthy_lab.nodes()[node], lab, node)
+                checks.guide_state_problems(healthy_lab.channels()[node], lab, node)
                 if isinstance(fault, HardReboot)
                 else ()
             ),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e import checks
+from e2e import checks, report
 from e2e.drivers.base import Container, ExecResult, Pod
 from e2e.drivers.cni import CommandLog
 from e2e.drivers.k8s import (
@@ -28,7 +28,7 @@ from e2e.drivers.k8s import (
     echo_container,
     sleeper_container,
 )
-from lab import k8s, report, waits
+from lab import k8s, waits
 from lab.config import Lab
 from lab.reachability import Endpoint, Expect, Matrix, Observation
 
@@ -65,8 +65,8 @@ def cluster(
     """kubectl on the control plane, unbound (cluster-wide reads). Skips before the lab is
     touched when it has no Kubernetes; one worker sweeps e2e namespaces of earlier runs."""
     _require_kubernetes(lab)
-    runtime = request.getfixturevalue("runtime")
-    driver = K8sDriver(lab, runtime.nodes(), run_id, log=command_log)
+    machines = request.getfixturevalue("machines")
+    driver = K8sDriver(lab, machines.channels(), run_id, log=command_log)
     if worker_tag in ("main", "gw0"):
         driver.sweep()
     return driver

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lab import waits
-from lab.adapters.ssh import Node as SshNode
+from lab.adapters.ssh import SshChannel
 from lab.commands import Command
 from lab.config import Lab, Node
 from lab.errors import CommandFailed
@@ -37,7 +37,7 @@ class StepFailed(Exception):
     pass
 
 
-def run_command(conn: SshNode, command: Command, timeout: float) -> None:
+def run_command(conn: SshChannel, command: Command, timeout: float) -> None:
     if command.mirror:  # mirrors and downloads only: bounded retries, logged
         waits.retry_call(
             waits.PACKAGE_MIRROR, lambda: conn.run(command, timeout=timeout), on=(CommandFailed,)
@@ -49,7 +49,7 @@ def run_command(conn: SshNode, command: Command, timeout: float) -> None:
 class JoinCommand:
     """One join command per provisioning run, created on the control plane when first needed."""
 
-    def __init__(self, plane: SshNode | None) -> None:
+    def __init__(self, plane: SshChannel | None) -> None:
         self.plane = plane
         self.lock = threading.Lock()
         self.argv: tuple[str, ...] | None = None
@@ -67,7 +67,7 @@ class JoinCommand:
 def apply_step(
     lab: Lab,
     node: Node,
-    conn: SshNode,
+    conn: SshChannel,
     step: AnyStep,
     join: JoinCommand,
     timeout: float = 900,
@@ -93,7 +93,7 @@ def apply_step(
 
 def provision(
     lab: Lab,
-    conns: dict[str, SshNode],
+    conns: dict[str, SshChannel],
     steps: tuple[AnyStep, ...],
     progress: Progress | None = None,
     parallel: bool = True,

@@ -15,7 +15,7 @@ from typing import Any
 
 from e2e.drivers.base import Container, ExecResult, Pod, run_on
 from lab import cni
-from lab.adapters.ssh import Node as SshNode
+from lab.adapters.ssh import SshChannel
 from lab.commands import Command, Output, batch, cmd, render_remote
 from lab.config import Lab
 
@@ -54,7 +54,7 @@ class CommandLog:
 class CniDriver:
     name = "cni"
 
-    def __init__(self, lab: Lab, nodes: dict[str, SshNode], log: CommandLog | None = None):
+    def __init__(self, lab: Lab, nodes: dict[str, SshChannel], log: CommandLog | None = None):
         self.lab = lab
         self.nodes = nodes
         self.bin_dir = cni_bin_dir(lab)

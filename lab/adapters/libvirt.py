@@ -6,37 +6,15 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import libvirt
 
 from lab import waits
+from lab.adapters.protocols import LabObjects
 
 log = logging.getLogger(__name__)
 
 URI = "qemu:///system"
-
-
-@dataclass(frozen=True)
-class LabObjects:
-    domains: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()  # "pool/volume"
-    networks: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.domains or self.volumes or self.networks)
-
-    def __str__(self) -> str:
-        parts = [
-            f"{kind}: {', '.join(names)}"
-            for kind, names in (
-                ("domains", self.domains),
-                ("volumes", self.volumes),
-                ("networks", self.networks),
-            )
-            if names
-        ]
-        return "; ".join(parts) or "nothing"
 
 
 def _silence_libvirt_errors() -> None:
@@ -198,3 +176,31 @@ def set_link(domain: str, network: str, up: bool, uri: str = URI) -> None:
         dom.updateDeviceFlags(
             ET.tostring(iface, encoding="unicode"), libvirt.VIR_DOMAIN_AFFECT_LIVE
         )
+
+
+class Libvirt:
+    """The LibvirtPort of the machine handle, on the system connection."""
+
+    def __init__(self, uri: str = URI) -> None:
+        self.uri = uri
+
+    def list_lab_objects(self, prefix: str) -> LabObjects:
+        return list_lab_objects(prefix, self.uri)
+
+    def sweep(self, prefix: str) -> LabObjects:
+        return sweep(prefix, self.uri)
+
+    def domain_state(self, domain: str) -> str:
+        return domain_state(domain, self.uri)
+
+    def suspend(self, domain: str) -> None:
+        suspend(domain, self.uri)
+
+    def resume(self, domain: str) -> None:
+        resume(domain, self.uri)
+
+    def hard_reset(self, domain: str) -> None:
+        hard_reset(domain, self.uri)
+
+    def set_link(self, domain: str, network: str, up: bool) -> None:
+        set_link(domain, network, up, self.uri)

@@ -41,6 +41,28 @@ class RemoteResult:
         return self.exit_code == 0
 
 
+def ssh_argv(target: SshTarget, remote: Sequence[str] = ()) -> list[str]:
+    """The OpenSSH command line for `target` (what `python -m lab ssh` executes): the same
+    settings as the Fabric connection, no user config read."""
+    return [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-i",
+        target.identity_files[0],
+        "-p",
+        str(target.port),
+        f"{target.user}@{target.hostname}",
+        *remote,
+    ]
+
+
 def connection(target: SshTarget, connect_timeout: int = 20) -> fabric.Connection:
     config = fabric.Config(ssh_config=paramiko.SSHConfig())  # explicit: no files are read
     return fabric.Connection(
@@ -58,7 +80,7 @@ def connection(target: SshTarget, connect_timeout: int = 20) -> fabric.Connectio
 
 
 @dataclass
-class Node:
+class SshChannel:
     """One node's SSH channel; `run` raises CommandFailed with a command to reproduce it."""
 
     lab: str

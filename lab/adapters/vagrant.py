@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import signal
-import subprocess
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,8 +19,7 @@ from typing import Any
 import vagrant
 
 from lab import paths
-from lab.adapters.local import stop_group
-from lab.errors import CommandFailed
+from lab.adapters import local
 from lab.parse import MachineState, parse_vagrant_status
 
 log = logging.getLogger(__name__)
@@ -92,73 +87,19 @@ class BoundedVagrant(vagrant.Vagrant):
 
     def _execute(self, args: list[Any]) -> str:
         command = [str(a) for a in self._make_vagrant_command(args)]
-        line = shlex.join(command)
-        log.debug("vagrant: %s", line)
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        stdout_lines: list[str] = []
-        stderr_chunks: list[str] = []
-        with self.log_file.open("a") as logf:
-            logf.write(f"\n$ {line}\n")
-            logf.flush()
-            proc = subprocess.Popen(
-                command,
-                cwd=self.root,
-                env=self.env,
-                text=True,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # our own group: we decide how it is interrupted
-            )
-            err_reader = threading.Thread(
-                target=lambda: stderr_chunks.append(proc.stderr.read() if proc.stderr else ""),
-                daemon=True,
-            )
-            err_reader.start()
-            deadline = time.monotonic() + self.timeout_s
-            timer = threading.Timer(self.timeout_s, self._stop, args=(proc, "timeout"))
-            timer.daemon = True
-            timer.start()
-            try:
-                assert proc.stdout is not None
-                for text in proc.stdout:
-                    stdout_lines.append(text)
-                    logf.write(text)
-                    logf.flush()
-                    if self.on_line:
-                        self.on_line(text.rstrip("\n"))
-                proc.wait()
-            except BaseException:
-                self._stop(proc, "interrupt")
-                raise
-            finally:
-                timer.cancel()
-                err_reader.join(timeout=5)
-                logf.write("".join(stderr_chunks))
-        stdout, stderr = "".join(stdout_lines), "".join(stderr_chunks)
-        timed_out = time.monotonic() >= deadline and proc.returncode != 0
-        if timed_out or proc.returncode != 0:
-            raise CommandFailed(
-                line,
-                None if timed_out else proc.returncode,
-                stdout,
-                stderr,
-                where="local (vagrant)",
-                reproduce=f"python -m lab ssh-config {self.lab_name}  # env as in {self.log_file}",
-            )
-        return stdout
-
-    @staticmethod
-    def _stop(proc: subprocess.Popen[str], why: str) -> None:
-        """SIGINT the group (vagrant cleans up half-created machines), then SIGKILL."""
-        if proc.poll() is not None:
-            return
-        log.warning(
-            "vagrant: %s; sending SIGINT and waiting up to %ss for its cleanup",
-            why,
-            INTERRUPT_GRACE_S,
+        result = local.stream(
+            command,
+            timeout=self.timeout_s,
+            on_line=self.on_line,
+            log_file=self.log_file,
+            env=self.env,
+            cwd=self.root,
+            stop_signal=signal.SIGINT,  # vagrant removes the machines it half-created
+            grace_s=INTERRUPT_GRACE_S,
+            where="local (vagrant)",
+            reproduce=f"python -m lab ssh-config {self.lab_name}  # env as in {self.log_file}",
         )
-        stop_group(proc, signal.SIGINT, INTERRUPT_GRACE_S)
+        return result.stdout
 
     def _call_vagrant_command(self, args: list[Any]) -> None:
         self._execute(args)
@@ -199,6 +140,9 @@ class BoundedVagrant(vagrant.Vagrant):
         self.snapshot_delete(name)
 
     # -- our own parsers instead of python-vagrant's lenient ones ---------------------------
+
+    def kill_strays(self) -> list[int]:
+        return kill_strays(self.lab_name)
 
     def machine_states(self) -> dict[str, MachineState]:
         with self.budget(60):

@@ -12,13 +12,13 @@ import pytest
 from lab import paths
 from lab.config import Lab
 from lab.labfile import load_lab
-from lab.lifecycle import Runtime
+from lab.machines import LabMachines
 
 LAB = "ci-debian12"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from lab.lifecycle import prepare_host
+    from lab.machines import prepare_host
 
     if config.option.collectonly:
         return  # listing the tests starts no libvirtd and builds no box
@@ -32,10 +32,10 @@ def ci_lab() -> Lab:
 
 
 @pytest.fixture(scope="session")
-def lab_runtime(ci_lab: Lab) -> Iterator[Runtime]:
+def lab_runtime(ci_lab: Lab) -> Iterator[LabMachines]:
     """The CI lab, prepared (box built or reused, files rendered); started by the first test
     that needs it running. Destroyed at the end of the session whatever happened."""
-    rt = Runtime(ci_lab, log_tag="integration")
+    rt = LabMachines(ci_lab, log_tag="integration")
     rt.prepare()
     rt.sweep()  # leftovers of an earlier run
     yield rt
@@ -43,7 +43,7 @@ def lab_runtime(ci_lab: Lab) -> Iterator[Runtime]:
 
 
 @pytest.fixture(scope="session")
-def running(lab_runtime: Runtime) -> Runtime:
+def running(lab_runtime: LabMachines) -> LabMachines:
     states = lab_runtime.states()
     if not states or any(s.state != "running" for s in states.values()):
         lab_runtime.up()

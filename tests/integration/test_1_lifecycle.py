@@ -7,10 +7,10 @@ import time
 from lab import box
 from lab.commands import cmd
 from lab.config import Lab
-from lab.lifecycle import Runtime
+from lab.machines import LabMachines
 
 
-def test_the_box_is_cached_by_its_inputs(ci_lab: Lab, lab_runtime: Runtime) -> None:
+def test_the_box_is_cached_by_its_inputs(ci_lab: Lab, lab_runtime: LabMachines) -> None:
     key = box.inputs_key()
     assert box.added_key(ci_lab.vm.box) == key, "prepare() added the box built from box/"
     start = time.monotonic()
@@ -18,15 +18,15 @@ def test_the_box_is_cached_by_its_inputs(ci_lab: Lab, lab_runtime: Runtime) -> N
     assert time.monotonic() - start < 10, "an unchanged box must be reused, not rebuilt"
 
 
-def test_up_brings_every_node_to_running(running: Runtime, ci_lab: Lab) -> None:
+def test_up_brings_every_node_to_running(running: LabMachines, ci_lab: Lab) -> None:
     states = running.states()
     assert sorted(states) == sorted(ci_lab.node_names)
     assert {s.state for s in states.values()} == {"running"}
     assert {s.provider for s in states.values()} == {"libvirt"}
 
 
-def test_fabric_runs_a_command_on_every_node(running: Runtime, ci_lab: Lab) -> None:
-    for name, node in running.nodes().items():
+def test_fabric_runs_a_command_on_every_node(running: LabMachines, ci_lab: Lab) -> None:
+    for name, node in running.channels().items():
         out = node.run(
             cmd("ip", "-4", "-o", "addr", "show", "dev", ci_lab.vm.private_nic, sudo=False)
         ).stdout
@@ -34,15 +34,15 @@ def test_fabric_runs_a_command_on_every_node(running: Runtime, ci_lab: Lab) -> N
         assert node.run(cmd("id", "-u")).stdout.strip() == "0", "sudo works"
 
 
-def test_snapshot_restore_discards_what_was_written_after_it(running: Runtime) -> None:
+def test_snapshot_restore_discards_what_was_written_after_it(running: LabMachines) -> None:
     marker = "/var/tmp/netlab-after-snapshot"
     running.snapshot_save("netlab-test")
     try:
-        for node in running.nodes().values():
+        for node in running.channels().values():
             node.run(cmd("touch", marker))
             node.run(cmd("sync"))
         running.snapshot_restore("netlab-test")
-        for name, node in running.nodes().items():
+        for name, node in running.channels().items():
             res = node.run(cmd("test", "-e", marker), check=False)
             assert res.exit_code == 1, f"{name}: {marker} survived the restore"
     finally:

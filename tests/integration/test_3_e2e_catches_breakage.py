@@ -14,17 +14,17 @@ from e2e.drivers.base import Container, Pod
 from e2e.drivers.cni import CniDriver, echo_server
 from lab.commands import cmd
 from lab.config import Lab
-from lab.lifecycle import Runtime
+from lab.machines import LabMachines
 from lab.netmath import gateway
 from lab.reachability import Matrix
 from lab.render import node_pod_subnets
-from provision.cli import run_provision
+from provision.run import run_provision
 
 
 @pytest.fixture(scope="module")
-def driver(running: Runtime) -> CniDriver:
-    run_provision(running, quiet=True)  # idempotent: the lab test_2 provisioned, or a fresh one
-    return CniDriver(running.lab, running.nodes())
+def driver(running: LabMachines) -> CniDriver:
+    run_provision(running)  # idempotent: the lab test_2 provisioned, or a fresh one
+    return CniDriver(running.lab, running.channels())
 
 
 @pytest.fixture(scope="module")

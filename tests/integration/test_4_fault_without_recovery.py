@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from e2e.nightly import Stages, pytest_stage
+from app.nightly import Stages, pytest_stage
+from app.summary import overall_exit
 from lab.adapters import libvirt as lv
 from lab.config import Lab
-from lab.lifecycle import Runtime
-from lab.summary import overall_exit
-from provision.cli import run_provision
+from lab.machines import LabMachines
+from provision.run import run_provision
 
 
 def test_a_link_left_down_fails_the_fault_test_and_the_nightly(
-    running: Runtime, ci_lab: Lab, tmp_path: Path
+    running: LabMachines, ci_lab: Lab, tmp_path: Path
 ) -> None:
-    run_provision(running, quiet=True)
+    run_provision(running)
     victim = sorted(ci_lab.node_names)[-1]
     stages = Stages(ci_lab.name)
     try:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import shutil
 
-from lab.lifecycle import Runtime
+from lab.machines import LabMachines
 
 
 def test_destroy_without_vagrant_state_leaves_no_domain_volume_or_network(
-    running: Runtime,
+    running: LabMachines,
 ) -> None:
     assert running.leftovers().domains, "the lab is up before this test"
     shutil.rmtree(running.state / ".vagrant")

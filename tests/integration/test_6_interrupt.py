@@ -12,7 +12,7 @@ import pytest
 from lab import paths, waits
 from lab.adapters import libvirt as lv
 from lab.config import Lab
-from lab.lifecycle import Runtime
+from lab.machines import LabMachines
 
 FIRST_BOOT = waits.Policy("a domain of the lab is running", timeout_s=300, interval_s=0.5)
 
@@ -40,7 +40,7 @@ def start_up(lab: Lab) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_an_interrupted_up_leaves_nothing_after_sweep(
-    how: signal.Signals, ci_lab: Lab, lab_runtime: Runtime
+    how: signal.Signals, ci_lab: Lab, lab_runtime: LabMachines
 ) -> None:
     assert not lab_runtime.leftovers(), "starts from nothing"
     proc = start_up(ci_lab)

@@ -114,7 +114,7 @@ def test_retry_call_retries_only_the_listed_errors_and_reraises() -> None:
 
 
 def test_a_join_command_is_redacted_in_the_printed_plan_logs_and_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from lab.adapters.ssh import Node
+    from lab.adapters.ssh import SshChannel
     from lab.errors import CommandFailed
     from lab.labfile import load_lab
     from lab.parse import SshTarget
@@ -138,7 +138,7 @@ def test_a_join_command_is_redacted_in_the_printed_plan_logs_and_errors(tmp_path
     )
     assert TOKEN not in str(failure)
     log = tmp_path / "node.log"
-    ssh = Node("guide-centos7", "k8s-node1", SshTarget("k8s-node1", "h", 22, "u", ()), log)
+    ssh = SshChannel("guide-centos7", "k8s-node1", SshTarget("k8s-node1", "h", 22, "u", ()), log)
     ssh._log(render_remote(command), 0, f"token {TOKEN} accepted", "", command.secrets)
     assert TOKEN not in log.read_text()
     assert MASK in log.read_text()

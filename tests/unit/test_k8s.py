@@ -24,8 +24,7 @@ from e2e.drivers.k8s import (
     echo_container,
 )
 from lab import k8s, waits
-from lab.adapters.ssh import Node as SshNode
-from lab.adapters.ssh import RemoteResult
+from lab.adapters.ssh import RemoteResult, SshChannel
 from lab.commands import Command, render_remote
 from lab.config import DNS1123_LABEL, Lab
 from lab.errors import CommandFailed
@@ -824,7 +823,7 @@ class FakeNode:
         self.script = script
 
     def reproduce(self, remote: str) -> str:
-        return SshNode.reproduce(self, remote)  # type: ignore[arg-type]  # the real format
+        return SshChannel.reproduce(self, remote)  # type: ignore[arg-type]  # the real format
 
     def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult:
         step = self.script.take(self.name, command, timeout)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from e2e.nightly import Stages
+from app.nightly import Stages
+from app.summary import NightlyReport, StageResult, overall_exit, parse_junit, render_html
+from e2e import report
 from lab import reachability as rm
-from lab import report
-from lab.summary import NightlyReport, StageResult, overall_exit, parse_junit, render_html
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
 <testcase classname="e2e.test_pods" name="test_a[node1-p0]" time="1.5"/>
@@ -110,7 +110,7 @@ def test_the_html_summary_shows_stages_faults_checks_heatmaps_and_versions(heatm
 
 
 def test_no_join_token_or_key_survives_anywhere_in_the_artifacts(tmp_path: Path) -> None:
-    from e2e.nightly import redact_tree
+    from app.nightly import redact_tree
 
     token = "abcdef.0123456789abcdef"
     key = "b98b6165eafb91dd690bb693a8e2f57f6043865fcf75da68aa1a3b6b61ac3ca9"

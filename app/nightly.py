@@ -4,29 +4,29 @@ disruptive (serial) -> artifacts -> destroy. Every stage is bounded and timed; t
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import os
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
 
-from lab import box, paths, report
-from lab.adapters.local import STOP_GRACE_S, run, stop_group
+from app.summary import NightlyReport, StageResult, parse_junit, render_html
+from e2e import report
+from e2e.diagnostics import write_node_state
+from lab import box, paths
+from lab.adapters import local
+from lab.adapters.local import run
 from lab.config import Lab
-from lab.diagnostics import write_node_state
-from lab.lifecycle import PROVISIONED_SNAPSHOT, Runtime
+from lab.errors import CommandFailed
+from lab.machines import PROVISIONED_SNAPSHOT, LabMachines
 from lab.redact import redact
-from lab.summary import NightlyReport, StageResult, parse_junit, render_html
 
 console = Console(stderr=True, highlight=False)
 
@@ -34,7 +34,8 @@ console = Console(stderr=True, highlight=False)
 def pytest_stage(
     lab: Lab, out: Path, marker: str, workers: int, timeout_s: float, extra: Sequence[str] = ()
 ) -> str:
-    """Run a pytest pass against the running lab as a bounded subprocess, output teed."""
+    """Run a pytest pass against the running lab, bounded, its output teed to the console and
+    to out/pytest.log (at the bound: SIGINT, so pytest writes its report, then SIGKILL)."""
     out.mkdir(parents=True, exist_ok=True)
     # fmt: off
     argv = [
@@ -44,40 +45,32 @@ def pytest_stage(
     ]
     # fmt: on
     console.print(f"  $ {shlex.join(argv)}")
-    with (
-        (out / "pytest.log").open("w") as logf,
-        subprocess.Popen(
+    log_file = out / "pytest.log"
+    log_file.unlink(missing_ok=True)
+
+    def echo(line: str) -> None:
+        sys.stderr.write(f"    {line}\n")
+
+    try:
+        local.stream(
             argv,
-            cwd=paths.REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        ) as proc,
-    ):
-        # SIGINT at the bound (pytest writes its report and cleans up), SIGKILL after a grace
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            stop_group(proc, signal.SIGINT, STOP_GRACE_S)
-
-        timer = threading.Timer(timeout_s, expire)
-        timer.daemon = True
-        timer.start()
-        assert proc.stdout is not None
-        try:
-            for line in proc.stdout:
-                logf.write(line)
-                sys.stderr.write(f"    {line}")
-            code = proc.wait()
-        finally:
-            timer.cancel()
-        if expired.is_set():
-            raise TimeoutError(f"pytest -m '{marker}' ran past its {timeout_s:.0f}s bound")
-    if code != 0:
-        raise RuntimeError(f"pytest -m '{marker}' exited {code} (log: {out / 'pytest.log'})")
-    return f"log: {out / 'pytest.log'}"
+            timeout=timeout_s,
+            on_line=echo,
+            log_file=log_file,
+            merge_stderr=True,
+            cwd=str(paths.REPO),
+            stop_signal=signal.SIGINT,
+            reproduce=shlex.join(argv),
+        )
+    except CommandFailed as exc:
+        if exc.exit_code is None:
+            raise TimeoutError(
+                f"pytest -m '{marker}' ran past its {timeout_s:.0f}s bound"
+            ) from None
+        raise RuntimeError(
+            f"pytest -m '{marker}' exited {exc.exit_code} (log: {log_file})"
+        ) from None
+    return f"log: {log_file}"
 
 
 def versions(lab: Lab) -> dict[str, str]:
@@ -166,7 +159,7 @@ class Stages:
 def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
     artifacts.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    rt = Runtime(lab, on_line=None, log_tag="nightly")
+    rt = LabMachines(lab, on_line=None, log_tag="nightly")
     stages = Stages(lab.name)
     stage = stages.run
 
@@ -178,7 +171,7 @@ def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
         return f"{rt.up():.0f}s"
 
     def provision() -> str:
-        from provision.cli import run_provision
+        from provision.run import run_provision
 
         reports = run_provision(rt)
         return f"{sum(r.commands for r in reports)} commands applied"
@@ -245,23 +238,3 @@ def finish(lab: Lab, artifacts: Path, started: str, stages: list[StageResult]) -
     (artifacts / "summary.html").write_text(render_html(result))
     redact_tree(artifacts)
     return result
-
-
-def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    artifacts = Path(
-        args.artifacts or paths.REPO / ".artifacts" / "nightly" / f"{lab.name}-{stamp}"
-    )
-    try:
-        result = run_nightly(lab, artifacts.resolve(), workers=args.workers)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: destroying the lab before leaving[/yellow]")
-        Runtime(lab).destroy()
-        raise
-    for s in result.stages:
-        console.print(f"{s.name:22} {s.status:8} {s.seconds:7.1f}s  (bound {s.bound_s:.0f}s)")
-    console.print(f"summary: {artifacts / 'summary.html'}")
-    console.print(
-        "[green]nightly passed[/green]" if result.exit_code == 0 else "[red]nightly failed[/red]"
-    )
-    return result.exit_code

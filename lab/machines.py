@@ -1,24 +1,21 @@
-"""Orchestration: wires the pure core to the adapters (render, up, status, snapshot, destroy)."""
+"""The lab's machines: one handle over vagrant, libvirt and SSH for one lab definition, plus
+the host preparation and the rendered files they need. Orchestration only: every side effect
+goes through an adapter behind a protocol (`lab.adapters.protocols`), so unit tests drive this
+handle with strict fakes; libvirt itself is imported only when the real adapter is built."""
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import re
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-
 from lab import paths
-from lab.adapters import libvirt as lv
 from lab.adapters import sandbox
 from lab.adapters.host import probe_host_facts
-from lab.adapters.ssh import Node as SshNode
-from lab.adapters.vagrant import BoundedVagrant, kill_strays
+from lab.adapters.protocols import LabObjects, LibvirtPort, VagrantPort
+from lab.adapters.ssh import SshChannel
 from lab.config import Lab
 from lab.errors import CommandFailed, LabStateError
 from lab.hypervisor import HypervisorChoice, choose_hypervisor
@@ -26,11 +23,9 @@ from lab.parse import MachineState, SshTarget, parse_ssh_config
 from lab.render import render_lab_files
 
 log = logging.getLogger(__name__)
-console = Console(stderr=True, highlight=False)
 
 # taken by the nightly right after provisioning; the disruptive tests restore it when needed
 PROVISIONED_SNAPSHOT = "netlab-provisioned"
-UP_LINE = re.compile(r"^==> (?P<node>[\w.-]+): (?P<msg>.*)$")
 
 
 def hypervisor(lab: Lab) -> HypervisorChoice:
@@ -63,26 +58,9 @@ def render(lab: Lab) -> list[Path]:
     return written
 
 
-class Progress:
-    """One line per vagrant event, prefixed with elapsed time and the node it concerns."""
-
-    def __init__(self, label: str) -> None:
-        self.start = time.monotonic()
-        self.label = label
-
-    def __call__(self, line: str) -> None:
-        m = UP_LINE.match(line)
-        if m:
-            elapsed = time.monotonic() - self.start
-            console.print(
-                f"[dim]{elapsed:6.1f}s[/dim] {self.label} [bold]{m['node']}[/bold]: {m['msg']}",
-                markup=True,
-                highlight=False,
-                soft_wrap=True,
-            )
-
-
 def prepare_host(lab: Lab) -> None:
+    """libvirt reachable, the box built (it needs the network, so before this process joins
+    the lab namespace, which has none), then this process inside the namespace."""
     netns = sandbox.start()
     if lab.vm.box_build:
         from lab import box as box_builder
@@ -91,24 +69,47 @@ def prepare_host(lab: Lab) -> None:
     sandbox.enter(netns)
 
 
-class Runtime:
-    """A lab's live side: vagrant, libvirt and ssh for one lab definition."""
+def real_vagrant(lab: Lab, on_line: Callable[[str], None] | None) -> VagrantPort:
+    from lab.adapters.vagrant import BoundedVagrant
+
+    return BoundedVagrant(lab.name, paths.state_dir(lab.name) / "logs" / "vagrant.log", on_line)
+
+
+def real_libvirt() -> LibvirtPort:
+    from lab.adapters.libvirt import Libvirt
+
+    return Libvirt()
+
+
+class LabMachines:
+    """A lab's live side: its VMs through vagrant and libvirt, and an SSH channel per node."""
 
     def __init__(
-        self, lab: Lab, on_line: Callable[[str], None] | None = None, log_tag: str = ""
+        self,
+        lab: Lab,
+        on_line: Callable[[str], None] | None = None,
+        log_tag: str = "",
+        vagrant: VagrantPort | None = None,
+        libvirt: LibvirtPort | None = None,
     ) -> None:
         self.lab = lab
         self.log_tag = log_tag  # per-process node logs (xdist workers): logs/<node>.<tag>.log
         self.state = paths.state_dir(lab.name)
         self.logs = self.state / "logs"
-        self.vagrant = BoundedVagrant(lab.name, self.logs / "vagrant.log", on_line)
-        self._nodes: dict[str, SshNode] | None = None
+        self.vagrant = vagrant if vagrant is not None else real_vagrant(lab, on_line)
+        self._libvirt = libvirt
+        self._channels: dict[str, SshChannel] | None = None
+
+    @property
+    def libvirt(self) -> LibvirtPort:
+        if self._libvirt is None:
+            self._libvirt = real_libvirt()
+        return self._libvirt
 
     # -- setup ------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """libvirt reachable, the box built (it needs the network, so before we join the lab
-        namespace, which has none), files rendered, then this process inside the namespace."""
+        """The host prepared for this lab (libvirt, box, namespace) and its files rendered."""
         prepare_host(self.lab)
         render(self.lab)
 
@@ -151,7 +152,7 @@ class Runtime:
         with self.vagrant.budget(300):
             self.vagrant.halt_all()
 
-    def destroy(self) -> lv.LabObjects:
+    def destroy(self) -> LabObjects:
         """vagrant destroy (if it still knows the machines), then sweep by prefix."""
         self.close()
         if (self.state / ".vagrant").exists():
@@ -162,11 +163,11 @@ class Runtime:
                 log.warning("vagrant destroy failed (%s); sweeping by prefix", exc.exit_code)
         return self.sweep()
 
-    def sweep(self) -> lv.LabObjects:
+    def sweep(self) -> LabObjects:
         """Everything of this lab in libvirt, after stopping any vagrant still creating it."""
         self.close()
-        kill_strays(self.lab.name)
-        swept = lv.sweep(self.lab.prefix)
+        self.vagrant.kill_strays()
+        swept = self.libvirt.sweep(self.lab.prefix)
         self.forget()
         return swept
 
@@ -175,8 +176,8 @@ class Runtime:
         shutil.rmtree(self.state / ".vagrant", ignore_errors=True)
         (self.state / "ssh-config").unlink(missing_ok=True)
 
-    def leftovers(self) -> lv.LabObjects:
-        return lv.list_lab_objects(self.lab.prefix)
+    def leftovers(self) -> LabObjects:
+        return self.libvirt.list_lab_objects(self.lab.prefix)
 
     def reload(self, node: str) -> None:
         self.close()
@@ -211,9 +212,10 @@ class Runtime:
         self.close()
         text = self.vagrant.ssh_config_text()
         targets = parse_ssh_config(text)
-        for name, node in (self._nodes or {}).items():
+        for name, channel in (self._channels or {}).items():
             if name in targets:
-                node.target = targets[name]
+                channel.target = targets[name]
+        self.state.mkdir(parents=True, exist_ok=True)
         (self.state / "ssh-config").write_text(text)
         return targets
 
@@ -230,121 +232,23 @@ class Runtime:
                 f"is it up? run `make lab LAB={self.lab.name}`"
             )
 
-    def nodes(self) -> dict[str, SshNode]:
+    def channels(self) -> dict[str, SshChannel]:
         """name -> SSH channel, in lab order; built from one ssh-config call."""
-        if self._nodes is None:
+        if self._channels is None:
             targets = self.ssh_targets()
             missing = [n for n in self.lab.node_names if n not in targets]
             if missing:
                 raise LabStateError(f"no ssh-config for {', '.join(missing)}: is the lab up?")
             suffix = f".{self.log_tag}" if self.log_tag else ""
-            self._nodes = {
-                name: SshNode(self.lab.name, name, targets[name], self.logs / f"{name}{suffix}.log")
+            self._channels = {
+                name: SshChannel(
+                    self.lab.name, name, targets[name], self.logs / f"{name}{suffix}.log"
+                )
                 for name in self.lab.node_names
             }
-        return self._nodes
+        return self._channels
 
     def close(self) -> None:
         """Close every SSH connection; the channel objects stay valid and reconnect on use."""
-        for node in (self._nodes or {}).values():
-            node.close()
-
-
-# --- CLI verbs (each takes the lab and the parsed arguments, returns an exit code) ---------
-
-
-def _runtime(lab: Lab, progress: bool = False) -> Runtime:
-    rt = Runtime(lab, Progress(lab.name) if progress else None)
-    rt.prepare()
-    return rt
-
-
-def up(lab: Lab, args: argparse.Namespace) -> int:
-    rt = _runtime(lab, progress=True)
-    console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
-    seconds = rt.up()
-    console.print(f"[green]{lab.name} is up[/green] in {seconds:.0f}s")
-    return status(lab, args, rt)
-
-
-def box(lab: Lab, args: argparse.Namespace) -> int:
-    if not lab.vm.box_build:
-        raise LabStateError(f"lab {lab.name} uses the published box {lab.vm.box}; nothing to build")
-    from lab import box as box_builder
-
-    sandbox.start()
-    print(box_builder.ensure_box(lab))
-    return 0
-
-
-def status(lab: Lab, args: argparse.Namespace, rt: Runtime | None = None) -> int:
-    rt = rt or _runtime(lab)
-    for name, st in rt.states().items():
-        print(f"{name:20} {st.state:12} {st.provider}")
-    return 0
-
-
-def ssh_config(lab: Lab, args: argparse.Namespace) -> int:
-    rt = _runtime(lab)
-    print(rt.vagrant.ssh_config_text(), end="")
-    return 0
-
-
-def halt(lab: Lab, args: argparse.Namespace) -> int:
-    _runtime(lab).halt()
-    return 0
-
-
-def destroy(lab: Lab, args: argparse.Namespace) -> int:
-    swept = _runtime(lab).destroy()
-    console.print(f"destroyed {lab.name}; leftovers swept after vagrant destroy: {swept}")
-    return 0
-
-
-def sweep(lab: Lab, args: argparse.Namespace) -> int:
-    rt = _runtime(lab)
-    swept = rt.sweep()
-    console.print(f"swept {lab.prefix}*: {swept}")
-    return 0
-
-
-def snapshot(lab: Lab, args: argparse.Namespace) -> int:
-    rt = _runtime(lab)
-    if args.action in ("save", "restore", "delete") and not args.name:
-        raise LabStateError(f"snapshot {args.action} needs a NAME")
-    if args.action == "save":
-        rt.snapshot_save(args.name)
-    elif args.action == "restore":
-        rt.snapshot_restore(args.name)
-    elif args.action == "delete":
-        rt.snapshot_delete(args.name)
-    else:
-        print(rt.snapshot_list(), end="")
-    return 0
-
-
-def ssh(lab: Lab, args: argparse.Namespace) -> int:
-    """Interactive `vagrant ssh` (or one command) from inside the lab's namespace."""
-    rt = _runtime(lab)
-    target = rt.ssh_targets().get(args.node)
-    if target is None:
-        raise LabStateError(f"no node {args.node!r} in the running lab {lab.name}")
-    remote = [a for a in args.remote if a != "--"]
-    argv = [
-        "ssh",
-        "-F",
-        "/dev/null",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-i",
-        target.identity_files[0],
-        "-p",
-        str(target.port),
-        f"{target.user}@{target.hostname}",
-        *remote,
-    ]
-    os.execvp("ssh", argv)
+        for channel in (self._channels or {}).values():
+            channel.close()

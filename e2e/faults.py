@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lab import waits
-from lab.adapters import libvirt as lv
-from lab.adapters.ssh import Node
+from lab.adapters.ssh import SshChannel
 from lab.commands import cmd
 from lab.k8s import KUBECTL, SYSTEM_NAMESPACE, ClusterPod, parse_pods
-from lab.lifecycle import Runtime
+from lab.machines import LabMachines
 from lab.reachability import Faults
 from lab.render import render_pod_routes
 
@@ -29,9 +28,9 @@ class Fault(Protocol):
     @property
     def expected(self) -> Faults: ...
 
-    def inject(self, rt: Runtime) -> None: ...
+    def inject(self, rt: LabMachines) -> None: ...
 
-    def heal(self, rt: Runtime) -> None: ...
+    def heal(self, rt: LabMachines) -> None: ...
 
 
 @dataclass
@@ -45,11 +44,11 @@ class LinkDown:
     def expected(self) -> Faults:
         return Faults(isolated=frozenset({self.node}))
 
-    def inject(self, rt: Runtime) -> None:
-        lv.set_link(rt.domain(self.node), rt.private_network, up=False)
+    def inject(self, rt: LabMachines) -> None:
+        rt.libvirt.set_link(rt.domain(self.node), rt.private_network, up=False)
 
-    def heal(self, rt: Runtime) -> None:
-        lv.set_link(rt.domain(self.node), rt.private_network, up=True)
+    def heal(self, rt: LabMachines) -> None:
+        rt.libvirt.set_link(rt.domain(self.node), rt.private_network, up=True)
 
 
 @dataclass
@@ -63,12 +62,12 @@ class Suspend:
     def expected(self) -> Faults:
         return Faults(frozen=frozenset({self.node}))
 
-    def inject(self, rt: Runtime) -> None:
+    def inject(self, rt: LabMachines) -> None:
         rt.close()  # its ssh channel would hang
-        lv.suspend(rt.domain(self.node))
+        rt.libvirt.suspend(rt.domain(self.node))
 
-    def heal(self, rt: Runtime) -> None:
-        lv.resume(rt.domain(self.node))
+    def heal(self, rt: LabMachines) -> None:
+        rt.libvirt.resume(rt.domain(self.node))
         rt.close()
 
 
@@ -84,15 +83,15 @@ class HardReboot:
     def expected(self) -> Faults:
         return Faults(frozen=frozenset({self.node}))
 
-    def inject(self, rt: Runtime) -> None:
+    def inject(self, rt: LabMachines) -> None:
         rt.close()
-        lv.hard_reset(rt.domain(self.node))
+        rt.libvirt.hard_reset(rt.domain(self.node))
 
-    def heal(self, rt: Runtime) -> None:
+    def heal(self, rt: LabMachines) -> None:
         rt.close()
 
         def answers() -> bool:
-            node = rt.nodes()[self.node]
+            node = rt.channels()[self.node]
             res = node.run(
                 cmd("systemctl", "is-system-running", "--wait", sudo=False),
                 timeout=120,
@@ -126,8 +125,8 @@ class PodNetworkRestart:
     def expected(self) -> Faults:
         return Faults(isolated=frozenset({self.node}))
 
-    def inject(self, rt: Runtime) -> None:
-        node = rt.nodes()[self.node]
+    def inject(self, rt: LabMachines) -> None:
+        node = rt.channels()[self.node]
         if rt.lab.kubernetes is None:
             for r in render_pod_routes(rt.lab, rt.lab.node(self.node)):
                 node.run(cmd("ip", "route", "del", str(r.destination), "via", str(r.via)))
@@ -137,9 +136,9 @@ class PodNetworkRestart:
                 cmd(*self._select("delete", "pod"), "--wait=false"),
             )
 
-    def heal(self, rt: Runtime) -> None:
+    def heal(self, rt: LabMachines) -> None:
         if rt.lab.kubernetes is None:  # networkd configures the link again, routes included
-            rt.nodes()[self.node].run(cmd("networkctl", "reconfigure", rt.lab.vm.private_nic))
+            rt.channels()[self.node].run(cmd("networkctl", "reconfigure", rt.lab.vm.private_nic))
             return
 
         def replaced_and_ready() -> bool:  # the old pod may still answer while terminating
@@ -162,9 +161,9 @@ class PodNetworkRestart:
             f"spec.nodeName={self.node}",
         )
 
-    def _plane(self, rt: Runtime) -> Node:
-        return rt.nodes()[rt.lab.control_plane.name]  # type: ignore[union-attr]
+    def _plane(self, rt: LabMachines) -> SshChannel:
+        return rt.channels()[rt.lab.control_plane.name]  # type: ignore[union-attr]
 
-    def _flannel_pods(self, rt: Runtime) -> tuple[ClusterPod, ...]:
+    def _flannel_pods(self, rt: LabMachines) -> tuple[ClusterPod, ...]:
         out = self._plane(rt).run(cmd(*self._select("get", "pod"), "-o", "json"))
         return parse_pods(out.stdout)

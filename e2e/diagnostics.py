@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lab.commands import cmd
 from lab.k8s import KUBECTL
-from lab.lifecycle import Runtime
+from lab.machines import LabMachines
 from lab.redact import redact
 
 NODE_STATE: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -28,11 +28,11 @@ NODE_STATE: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def write_node_state(rt: Runtime, out: Path, prefix: str = "node-state-") -> list[Path]:
+def write_node_state(rt: LabMachines, out: Path, prefix: str = "node-state-") -> list[Path]:
     """One file per node (a dead node still gets one), plus a cluster dump on Kubernetes."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, node in rt.nodes().items():
+    for name, node in rt.channels().items():
         parts = []
         for title, argv in NODE_STATE:
             try:
@@ -47,7 +47,7 @@ def write_node_state(rt: Runtime, out: Path, prefix: str = "node-state-") -> lis
     if rt.lab.kubernetes is not None and plane is not None:
         argv = (*KUBECTL, "cluster-info", "dump", "--all-namespaces")
         try:
-            dump = rt.nodes()[plane.name].run(cmd(*argv), timeout=300, check=False)
+            dump = rt.channels()[plane.name].run(cmd(*argv), timeout=300, check=False)
             text = dump.stdout + dump.stderr
         except Exception as exc:  # noqa: BLE001 (the control plane may be the broken node)
             text = f"{shlex.join(argv)}: {exc}"

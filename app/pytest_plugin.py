@@ -17,9 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from e2e import report
 from lab import paths
 from lab.config import Lab
+from lab.errors import CommandFailed
 from lab.labfile import load_lab
+from lab.machines import LabMachines, prepare_host
+from provision.run import run_provision
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +79,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[LAB_KEY] = lab
     if is_worker(config):
         return  # workers inherit the namespace, run id and artifacts dir from the controller
-    from lab.lifecycle import prepare_host
-
     if not config.option.collectonly:  # listing tests starts no libvirtd, builds no box
         prepare_host(lab)  # before xdist starts workers: they are born inside the lab namespace
     run_id = os.environ.setdefault("NETLAB_RUN_ID", new_run_id())
@@ -94,12 +96,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if LAB_KEY not in config.stash or is_worker(config) or config.option.collectonly:
         return  # collecting needs only the lab definition, never a running lab
-    from lab.lifecycle import Runtime
-
     lab = config.stash[LAB_KEY]
-    rt = Runtime(lab)
+    machines = LabMachines(lab)
     mode = config.getoption("--lab-mode")
-    states = _states(rt)
+    states = _states(machines)
     running = bool(states) and all(s == "running" for s in states.values())
     if mode == "attach" and not running:
         raise pytest.UsageError(
@@ -115,33 +115,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
     config.stash[CREATED_KEY] = False
     if running:
-        rt.refresh_ssh_config()
+        machines.refresh_ssh_config()
         print(f"\nattached to running lab {lab.name}")
         return
     print(f"\ncreating lab {lab.name} for this run (up + provision)")
     start = time.monotonic()
-    rt.prepare()
+    machines.prepare()
     config.stash[CREATED_KEY] = True
     try:
-        rt.up()
-        from provision.cli import run_provision  # the plugin is a composition root
-
-        run_provision(rt, quiet=True)
+        machines.up()
+        run_provision(machines)
     except BaseException:  # Ctrl-C too: sessionfinish does not run when sessionstart raises
         if not config.getoption("--lab-keep"):
-            rt.destroy()
+            machines.destroy()
         raise
     print(f"lab {lab.name} ready in {time.monotonic() - start:.0f}s")
 
 
-def _states(rt: object) -> dict[str, str]:
+def _states(machines: LabMachines) -> dict[str, str]:
     """Each machine's vagrant state; empty when vagrant knows none."""
-    from lab.errors import CommandFailed
-    from lab.lifecycle import Runtime
-
-    assert isinstance(rt, Runtime)
     try:
-        return {name: m.state for name, m in rt.states().items()}
+        return {name: m.state for name, m in machines.states().items()}
     except CommandFailed:
         return {}
 
@@ -151,15 +145,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if LAB_KEY not in config.stash or is_worker(config):
         return
-    from lab import report
-
     artifacts = Path(os.environ["NETLAB_ARTIFACTS"])
     for png in report.render_matrices(artifacts):
         print(f"\nmatrix heatmap: {png}")
     if config.stash.get(CREATED_KEY, False) and not config.getoption("--lab-keep"):
-        from lab.lifecycle import Runtime
-
-        swept = Runtime(config.stash[LAB_KEY]).destroy()
+        swept = LabMachines(config.stash[LAB_KEY]).destroy()
         print(f"\ndestroyed the lab created for this run (leftovers swept: {swept})")
 
 
@@ -184,14 +174,12 @@ def artifacts_dir(lab: Lab) -> Path:
 
 
 @pytest.fixture(scope="session")
-def runtime(lab: Lab, worker_tag: str) -> Iterator[object]:
+def machines(lab: Lab, worker_tag: str) -> Iterator[LabMachines]:
     """The running lab, attach-only: SSH channels from the controller's cached ssh-config."""
-    from lab.lifecycle import Runtime
-
-    rt = Runtime(lab, log_tag=worker_tag)
-    rt.expect_ssh_config()
-    yield rt
-    rt.close()
+    handle = LabMachines(lab, log_tag=worker_tag)
+    handle.expect_ssh_config()
+    yield handle
+    handle.close()
 
 
 @pytest.fixture(scope="session")

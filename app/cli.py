@@ -1,0 +1,335 @@
+"""`python -m lab ...`: the command line. Every verb is a function of (lab, args) that returns an
+exit code; errors are one clear message, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from app import nightly
+from lab import paths
+from lab.adapters import sandbox
+from lab.adapters.ssh import ssh_argv
+from lab.config import Lab, LabError
+from lab.errors import CommandFailed, LabStateError
+from lab.labfile import load_lab
+from lab.machines import LabMachines, flannel_upstream, render
+from lab.waits import WaitTimeout
+from provision.apply import NodeReport
+from provision.run import run_provision
+from provision.steps import dry_run, render_plan, steps_for
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+Verb = Callable[[Lab, argparse.Namespace], int]
+
+
+def load(name: str, host_check: bool = True) -> Lab:
+    from lab.adapters.host import probe_host_networks
+
+    host_networks = probe_host_networks() if host_check else ()
+    return load_lab(paths.resolve_lab_path(name), host_networks)
+
+
+def print_problems(exc: LabError) -> None:
+    console.print(f"[red]{exc.source}: {len(exc.problems)} problem(s)[/red]")
+    for problem in exc.problems:
+        console.print(f"  - {problem}", markup=False, soft_wrap=True)
+
+
+# --- verbs that need no machines ---------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for name in args.lab:
+        try:
+            lab = load(name, host_check=not args.no_host_check)
+        except LabError as exc:
+            failed += 1
+            print_problems(exc)
+            continue
+        out.print(f"{lab.source}: ok ({len(lab.nodes)} nodes: {', '.join(lab.node_names)})")
+    return 2 if failed else 0
+
+
+def render_cmd(lab: Lab, args: argparse.Namespace) -> int:
+    for path in render(lab):
+        out.print(str(path))
+    return 0
+
+
+def plan(lab: Lab, args: argparse.Namespace) -> int:
+    steps = steps_for(lab, flannel_upstream(lab))
+    nodes = [lab.node(args.node)] if args.node else list(lab.nodes)
+    for node in nodes:
+        print(render_plan(node, dry_run(lab, node, steps)))
+    return 0
+
+
+def box(lab: Lab, args: argparse.Namespace) -> int:
+    if not lab.vm.box_build:
+        raise LabStateError(f"lab {lab.name} uses the published box {lab.vm.box}; nothing to build")
+    from lab import box as box_builder
+
+    sandbox.start()
+    print(box_builder.ensure_box(lab))
+    return 0
+
+
+# --- verbs on the lab's machines ---------------------------------------------------------
+
+
+class Progress:
+    """One line per vagrant event, prefixed with elapsed time and the node it concerns."""
+
+    def __init__(self, label: str) -> None:
+        import re
+
+        self.start = time.monotonic()
+        self.label = label
+        self.pattern = re.compile(r"^==> (?P<node>[\w.-]+): (?P<msg>.*)$")
+
+    def __call__(self, line: str) -> None:
+        m = self.pattern.match(line)
+        if m:
+            console.print(
+                f"[dim]{time.monotonic() - self.start:6.1f}s[/dim] {self.label} "
+                f"[bold]{m['node']}[/bold]: {m['msg']}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def machines_for(lab: Lab, progress: bool = False) -> LabMachines:
+    machines = LabMachines(lab, Progress(lab.name) if progress else None)
+    machines.prepare()
+    return machines
+
+
+def up(lab: Lab, args: argparse.Namespace) -> int:
+    machines = machines_for(lab, progress=True)
+    console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
+    seconds = machines.up()
+    console.print(f"[green]{lab.name} is up[/green] in {seconds:.0f}s")
+    return status(lab, args, machines)
+
+
+def status(lab: Lab, args: argparse.Namespace, machines: LabMachines | None = None) -> int:
+    machines = machines or machines_for(lab)
+    for name, st in machines.states().items():
+        print(f"{name:20} {st.state:12} {st.provider}")
+    return 0
+
+
+def ssh_config(lab: Lab, args: argparse.Namespace) -> int:
+    print(machines_for(lab).vagrant.ssh_config_text(), end="")
+    return 0
+
+
+def halt(lab: Lab, args: argparse.Namespace) -> int:
+    machines_for(lab).halt()
+    return 0
+
+
+def destroy(lab: Lab, args: argparse.Namespace) -> int:
+    swept = machines_for(lab).destroy()
+    console.print(f"destroyed {lab.name}; leftovers swept after vagrant destroy: {swept}")
+    return 0
+
+
+def sweep(lab: Lab, args: argparse.Namespace) -> int:
+    swept = machines_for(lab).sweep()
+    console.print(f"swept {lab.prefix}*: {swept}")
+    return 0
+
+
+def snapshot(lab: Lab, args: argparse.Namespace) -> int:
+    if args.action in ("save", "restore", "delete") and not args.name:
+        raise LabStateError(f"snapshot {args.action} needs a NAME")
+    machines = machines_for(lab)
+    if args.action == "save":
+        machines.snapshot_save(args.name)
+    elif args.action == "restore":
+        machines.snapshot_restore(args.name)
+    elif args.action == "delete":
+        machines.snapshot_delete(args.name)
+    else:
+        print(machines.snapshot_list(), end="")
+    return 0
+
+
+def ssh(lab: Lab, args: argparse.Namespace) -> int:
+    """Interactive ssh (or one command) from inside the lab's namespace."""
+    machines = machines_for(lab)
+    target = machines.ssh_targets().get(args.node)
+    if target is None:
+        raise LabStateError(f"no node {args.node!r} in the running lab {lab.name}")
+    argv = ssh_argv(target, [a for a in args.remote if a != "--"])
+    os.execvp(argv[0], argv)
+
+
+def summary_table(lab: Lab, reports: list[NodeReport]) -> Table:
+    table = Table(title=f"provisioned {lab.name}")
+    for column in ("node", "already done", "changed", "commands applied", "seconds", "result"):
+        table.add_column(column)
+    for r in reports:
+        table.add_row(
+            r.node,
+            str(len(r.done)),
+            str(len(r.changed)),
+            str(r.commands),
+            f"{r.seconds:.1f}",
+            "[red]failed[/red]" if r.error else "[green]ok[/green]",
+        )
+    return table
+
+
+def provision(lab: Lab, args: argparse.Namespace) -> int:
+    machines = machines_for(lab)
+    start = time.monotonic()
+
+    def progress(node: str, message: str) -> None:
+        console.print(
+            f"[dim]{time.monotonic() - start:6.1f}s[/dim] [bold]{node}[/bold] {message}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    reports = run_provision(machines, parallel=not args.serial, progress=progress)
+    console.print(summary_table(lab, reports))
+    console.print(f"{sum(r.commands for r in reports)} command(s) applied")
+    return 0
+
+
+def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    artifacts = Path(
+        args.artifacts or paths.REPO / ".artifacts" / "nightly" / f"{lab.name}-{stamp}"
+    )
+    try:
+        result = nightly.run_nightly(lab, artifacts.resolve(), workers=args.workers)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: destroying the lab before leaving[/yellow]")
+        LabMachines(lab).destroy()
+        raise
+    for s in result.stages:
+        console.print(f"{s.name:22} {s.status:8} {s.seconds:7.1f}s  (bound {s.bound_s:.0f}s)")
+    console.print(f"summary: {artifacts / 'summary.html'}")
+    console.print(
+        "[green]nightly passed[/green]" if result.exit_code == 0 else "[red]nightly failed[/red]"
+    )
+    return result.exit_code
+
+
+# --- the parser ----------------------------------------------------------------------------
+
+
+def on_lab(verb: Verb) -> Callable[[argparse.Namespace], int]:
+    """A verb of (lab, args), run on the lab file named by args.lab."""
+
+    def handler(args: argparse.Namespace) -> int:
+        return verb(load(args.lab), args)
+
+    return handler
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check lab files; print every problem")
+    p.add_argument("lab", nargs="+", help="lab name (labs/NAME.yaml) or path")
+    p.add_argument(
+        "--no-host-check",
+        action="store_true",
+        help="skip the overlap check against this host's interfaces",
+    )
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("render", help="write the rendered files under .lab/<lab>/")
+    p.add_argument("lab")
+    p.set_defaults(func=on_lab(render_cmd))
+
+    p = sub.add_parser("box", help="build (or reuse) the lab's offline box and add it to vagrant")
+    p.add_argument("lab", nargs="?", default="ci-debian12")
+    p.set_defaults(func=on_lab(box))
+
+    verbs: list[tuple[str, str, Verb]] = [
+        ("up", "bring every node up in parallel (and build the box if the lab builds one)", up),
+        ("status", "show each node's state", status),
+        ("ssh-config", "print the lab's ssh-config (one call for all nodes)", ssh_config),
+        ("halt", "shut every node down", halt),
+        (
+            "destroy",
+            "destroy the lab (even when .vagrant/ is gone); no libvirt object is left",
+            destroy,
+        ),
+        (
+            "sweep",
+            "remove every libvirt domain, volume and network with the lab's prefix",
+            sweep,
+        ),
+    ]
+    for name, help_text, verb in verbs:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("lab")
+        p.set_defaults(func=on_lab(verb))
+    p = sub.add_parser("plan", help="print each node's provisioning plan (dry run, no VM)")
+    p.add_argument("lab")
+    p.add_argument("--node", help="only this node")
+    p.set_defaults(func=on_lab(plan))
+    p = sub.add_parser("provision", help="apply the guide's steps to the running lab")
+    p.add_argument("lab")
+    p.add_argument("--serial", action="store_true", help="one node after another")
+    p.set_defaults(func=on_lab(provision))
+    p = sub.add_parser("nightly", help="sweep, up, provision, e2e, disruptive, artifacts, destroy")
+    p.add_argument("lab")
+    p.add_argument("--artifacts", help="artifacts directory (default .artifacts/nightly/...)")
+    p.add_argument("--workers", type=int, default=4, help="xdist workers of the e2e pass")
+    p.set_defaults(func=on_lab(nightly_cmd))
+    p = sub.add_parser("snapshot", help="save or restore a snapshot of every node")
+    p.add_argument("action", choices=["save", "restore", "list", "delete"])
+    p.add_argument("lab")
+    p.add_argument("name", nargs="?", default="")
+    p.set_defaults(func=on_lab(snapshot))
+    p = sub.add_parser("ssh", help="open a shell (or run a command) on a node")
+    p.add_argument("lab")
+    p.add_argument("node")
+    p.add_argument("remote", nargs=argparse.REMAINDER, help="command to run")
+    p.set_defaults(func=on_lab(ssh))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        code: int = args.func(args)
+        return code
+    except LabError as exc:
+        print_problems(exc)
+        return 2
+    except (CommandFailed, LabStateError, WaitTimeout) as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        return 1
+    except BrokenPipeError:  # `... | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]")
+        return 130

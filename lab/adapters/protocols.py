@@ -1,0 +1,81 @@
+"""What the machine handle needs of its adapters (no side effects here). The real adapters
+(`lab.adapters.vagrant.BoundedVagrant`, `lab.adapters.libvirt.Libvirt`) and the strict fakes of
+the unit tests both implement these; a unit test checks the fakes against them."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from lab.parse import MachineState
+
+
+@dataclass(frozen=True)
+class LabObjects:
+    """What libvirt holds of one lab (by name prefix)."""
+
+    domains: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()  # "pool/volume"
+    networks: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.domains or self.volumes or self.networks)
+
+    def __str__(self) -> str:
+        parts = [
+            f"{kind}: {', '.join(names)}"
+            for kind, names in (
+                ("domains", self.domains),
+                ("volumes", self.volumes),
+                ("networks", self.networks),
+            )
+            if names
+        ]
+        return "; ".join(parts) or "nothing"
+
+
+class VagrantPort(Protocol):
+    """Vagrant for one lab, every call bounded by the current `budget`."""
+
+    def budget(self, seconds: float) -> AbstractContextManager[None]: ...
+
+    def up_all(self, parallel: bool = True) -> None: ...
+
+    def halt_all(self) -> None: ...
+
+    def destroy_all(self) -> None: ...
+
+    def reload_node(self, node: str) -> None: ...
+
+    def snapshot_save_all(self, name: str) -> None: ...
+
+    def snapshot_restore_all(self, name: str) -> None: ...
+
+    def snapshot_list_all(self) -> str: ...
+
+    def snapshot_delete_all(self, name: str) -> None: ...
+
+    def machine_states(self) -> dict[str, MachineState]: ...
+
+    def ssh_config_text(self) -> str: ...
+
+    def kill_strays(self) -> list[int]: ...
+
+
+class LibvirtPort(Protocol):
+    """libvirt as the lab uses it: what it owns (by prefix), sweeps, domain faults."""
+
+    def list_lab_objects(self, prefix: str) -> LabObjects: ...
+
+    def sweep(self, prefix: str) -> LabObjects: ...
+
+    def domain_state(self, domain: str) -> str: ...
+
+    def suspend(self, domain: str) -> None: ...
+
+    def resume(self, domain: str) -> None: ...
+
+    def hard_reset(self, domain: str) -> None: ...
+
+    def set_link(self, domain: str, network: str, up: bool) -> None: ...

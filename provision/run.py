@@ -1,0 +1,26 @@
+"""Provision a running lab: the guide's steps for its OS, applied over the machines' SSH
+channels (phases in order, the nodes of a phase in parallel), with a progress callback."""
+
+from __future__ import annotations
+
+from lab.errors import LabStateError
+from lab.machines import LabMachines, flannel_upstream
+from provision.apply import NodeReport, Progress, provision
+from provision.steps import steps_for
+
+
+def run_provision(
+    machines: LabMachines, parallel: bool = True, progress: Progress | None = None
+) -> list[NodeReport]:
+    """Provision a running lab; raise LabStateError naming every failed node."""
+    lab = machines.lab
+    machines.expect_running()
+    steps = steps_for(lab, flannel_upstream(lab))
+    reports = provision(lab, machines.channels(), steps, progress, parallel)
+    failed = [r for r in reports if r.error]
+    if failed:
+        raise LabStateError(
+            f"provisioning failed on {len(failed)} node(s) (logs: {machines.logs}/<node>.log):\n"
+            + "\n".join(f"- {r.error}" for r in failed)
+        )
+    return reports
