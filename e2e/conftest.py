@@ -1,24 +1,26 @@
-"""Fixtures of the e2e suite: the workload driver, a fleet of pods per node, per-test pods that
-are removed even when the test fails, and a diagnostics bundle for every failed test."""
+"""Fixtures of the e2e suite: the workload drivers a lab supports (each test that takes `driver`
+runs once per driver, its id saying which: `[cni]`, `[k8s]`), a fleet of pods per node and
+driver, per-test pods that are removed even when the test fails, and a diagnostics bundle for
+every failed test. Everything is parametrized from the lab definition, never from live state."""
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from e2e import scenarios
 from e2e.diagnostics import write_node_state
-from e2e.drivers.base import Container, Pod
-from e2e.drivers.cni import CniDriver, CommandLog, echo_server
+from e2e.drivers import drivers_for, make_driver
+from e2e.drivers.base import CommandLog, Container, Driver, Pod, PodRequest
+from e2e.drivers.cni import CniDriver
 from lab import paths
 from lab.config import Lab
 from lab.labfile import load_lab
@@ -26,29 +28,42 @@ from lab.machines import LabMachines
 from lab.redact import redact
 
 NEEDS_LAB = "needs a lab: pass --lab LAB (e.g. --lab ci-debian12) or set NETLAB_LAB"
+LAB_FOR_COLLECTION = pytest.StashKey[Lab]()
 
 
-def fleet_slots(lab: Lab, pods_per_node: int) -> list[tuple[str, int]]:
-    """(node, index) of every fleet pod, from the lab definition: sorted, never live state."""
-    return sorted((node, i) for node in lab.node_names for i in range(pods_per_node))
+def lab_of(config: pytest.Config) -> Lab | None:
+    """The lab named by --lab, loaded once per process (collection and session end)."""
+    name = config.getoption("--lab")
+    if not name:
+        return None
+    if LAB_FOR_COLLECTION not in config.stash:
+        config.stash[LAB_FOR_COLLECTION] = load_lab(paths.resolve_lab_path(name))
+    return config.stash[LAB_FOR_COLLECTION]
 
 
-def slot_id(slot: tuple[str, int]) -> str:
-    return f"{slot[0]}-p{slot[1]}"
+def pytest_configure(config: pytest.Config) -> None:
+    pods_per_node = config.getoption("--pods-per-node")
+    lab = lab_of(config)
+    if lab is not None:
+        try:
+            scenarios.fleet_slots(lab, pods_per_node)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    name = metafunc.config.getoption("--lab")
-    if not name:
+    lab = lab_of(metafunc.config)
+    if lab is None:
         no_lab = [pytest.param(None, marks=pytest.mark.skip(reason=NEEDS_LAB))]
-        for arg in ("slot", "node_name", "node_pair"):
+        for arg in ("driver", "slot", "node_name", "node_pair"):
             if arg in metafunc.fixturenames:
                 metafunc.parametrize(arg, no_lab)
         return
-    lab = load_lab(paths.resolve_lab_path(name))
+    if "driver" in metafunc.fixturenames:
+        metafunc.parametrize("driver", drivers_for(lab), indirect=True, scope="session")
     if "slot" in metafunc.fixturenames:
-        slots = fleet_slots(lab, metafunc.config.getoption("--pods-per-node"))
-        metafunc.parametrize("slot", slots, ids=[slot_id(s) for s in slots])
+        slots = scenarios.fleet_slots(lab, metafunc.config.getoption("--pods-per-node"))
+        metafunc.parametrize("slot", slots, ids=[f"{n}-p{i}" for n, i in slots])
     if "node_name" in metafunc.fixturenames:
         metafunc.parametrize("node_name", sorted(lab.node_names))
     if "node_pair" in metafunc.fixturenames:
@@ -78,15 +93,24 @@ def command_log() -> CommandLog:
 
 @pytest.fixture(scope="session")
 def driver(
-    lab: Lab, machines: LabMachines, run_id: str, worker_tag: str, command_log: CommandLog
-) -> CniDriver:
-    drv = CniDriver(lab, machines.channels(), command_log)
+    request: pytest.FixtureRequest,
+    lab: Lab,
+    machines: LabMachines,
+    run_id: str,
+    worker_tag: str,
+    command_log: CommandLog,
+) -> Driver[Any]:
+    """One workload driver (the test's parameter); one worker sweeps its earlier runs' pods."""
+    drv = make_driver(request.param, lab, machines.channels(), run_id, command_log)
     if worker_tag in ("main", "gw0"):
-        drv.sweep(keep_prefix=f"nl-{run_id}-")  # leftovers of earlier runs, by name label
+        drv.sweep(keep_prefix=f"nl-{run_id}-")
     return drv
 
 
-FLEET = "fleet.json"
+@pytest.fixture(scope="session")
+def cni_driver(lab: Lab, machines: LabMachines, command_log: CommandLog) -> CniDriver:
+    """The CNI-direct driver, for the tests of the CNI contract itself."""
+    return CniDriver(lab, machines.channels(), command_log)
 
 
 @contextmanager
@@ -99,90 +123,115 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def pod_to_json(pod: Pod) -> dict[str, object]:
-    return {**dataclasses.asdict(pod), "ip": str(pod.ip)}
-
-
-def pod_from_json(data: dict[str, Any]) -> Pod:
-    containers = tuple(
-        Container(c["name"], tuple(c["argv"]), c["image"]) for c in data["containers"]
-    )
-    return Pod(data["name"], data["node"], IPv4Address(data["ip"]), containers, data["details"])
+def fleet_file(artifacts: Path, driver: str) -> Path:
+    return artifacts / f"fleet-{driver}.json"
 
 
 @pytest.fixture(scope="session")
 def fleet(
-    lab: Lab, driver: CniDriver, run_id: str, artifacts_dir: Path, pytestconfig: pytest.Config
-) -> dict[tuple[str, int], Pod]:
-    """The run's shared pods: `--pods-per-node` on every node, each running an echo server.
-    Made once by the first worker that needs them (under a file lock), used read-only by every
-    test, removed by the controller at the end of the session."""
-    slots = fleet_slots(lab, pytestconfig.getoption("--pods-per-node"))
-    path = artifacts_dir / FLEET
-    with locked(artifacts_dir / "fleet.lock"):
+    lab: Lab,
+    driver: Driver[Any],
+    run_id: str,
+    artifacts_dir: Path,
+    pytestconfig: pytest.Config,
+    record_testsuite_property: Callable[[str, object], None],
+) -> dict[tuple[str, int], Pod[Any]]:
+    """The run's shared pods of this driver: `--pods-per-node` on every node, each running the
+    driver's echo server. Made once by the first worker that needs them (under a file lock),
+    used read-only by every test, removed by the controller at the end of the session."""
+    slots = scenarios.fleet_slots(lab, pytestconfig.getoption("--pods-per-node"))
+    path = fleet_file(artifacts_dir, driver.name)
+    with locked(artifacts_dir / f"fleet-{driver.name}.lock"):
         if path.exists():
             saved = json.loads(path.read_text())
-            return {(n, i): pod_from_json(saved[slot_id((n, i))]) for n, i in slots}
-        pods: dict[tuple[str, int], Pod] = {}
-        try:
-            with ThreadPoolExecutor(max_workers=len(slots)) as pool:
-                made = pool.map(
-                    lambda s: driver.create_pod(
-                        f"nl-{run_id}-{slot_id(s)}", s[0], (echo_server(),)
-                    ),
-                    slots,
-                )
-                pods.update(zip(slots, made, strict=True))
-        finally:
-            path.write_text(json.dumps({slot_id(s): pod_to_json(p) for s, p in pods.items()}))
-        return pods
+            return {
+                s: driver.load_pod(saved[scenarios.slot_name(run_id, driver.name, s)])
+                for s in slots
+            }
+        start = time.monotonic()
+        pods = driver.create_pods(scenarios.fleet_requests(driver, run_id, slots))
+        record_testsuite_property(
+            f"fleet-{driver.name}-setup-s", round(time.monotonic() - start, 2)
+        )
+        path.write_text(json.dumps({p.name: driver.dump_pod(p) for p in pods}))
+        return dict(zip(slots, pods, strict=True))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """The controller (or the only process) removes the shared pods, before the lab plugin
-    destroys a lab it created."""
+    """The controller (or the only process) removes the shared pods of every driver, before
+    the lab plugin destroys a lab it created."""
     config = session.config
-    name = config.getoption("--lab")
-    if hasattr(config, "workerinput") or not name or "NETLAB_ARTIFACTS" not in os.environ:
+    lab = lab_of(config)
+    if hasattr(config, "workerinput") or lab is None or "NETLAB_ARTIFACTS" not in os.environ:
         return
-    path = Path(os.environ["NETLAB_ARTIFACTS"]) / FLEET
-    if not path.exists():
+    artifacts = Path(os.environ["NETLAB_ARTIFACTS"])
+    files = {name: fleet_file(artifacts, name) for name in drivers_for(lab)}
+    if not any(f.exists() for f in files.values()):
         return
-    lab = load_lab(paths.resolve_lab_path(name))
-    rt = LabMachines(lab, log_tag="controller")
-    driver = CniDriver(lab, rt.channels())
-    for data in json.loads(path.read_text()).values():
-        driver.delete_pod(pod_from_json(data))
-    path.unlink()
-    rt.close()
+    machines = LabMachines(lab, log_tag="controller")
+    run_id = os.environ.get("NETLAB_RUN_ID", "")
+    for name, path in files.items():
+        if path.exists():
+            drv = make_driver(name, lab, machines.channels(), run_id, CommandLog())
+            drv.delete_pods([drv.load_pod(d) for d in json.loads(path.read_text()).values()])
+            path.unlink()
+    machines.close()
 
 
 @pytest.fixture
-def make_pod(
-    driver: CniDriver, run_id: str, worker_tag: str, request: pytest.FixtureRequest
-) -> Iterator[Callable[..., Pod]]:
-    """Pods named after the test; removed at teardown even when the test failed."""
-    made: list[Pod] = []
+def make_pods(
+    driver: Driver[Any], run_id: str, worker_tag: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., list[Pod[Any]]]]:
+    """Pods of the test's driver, named after the test; removed at teardown even when the test
+    failed."""
+    made: list[Pod[Any]] = []
+    base = request.node.name.split("[")[0].removeprefix("test_")[:16].replace("_", "-")
+
+    def make(*wanted: tuple[str, tuple[Container, ...]]) -> list[Pod[Any]]:
+        requests = [
+            PodRequest(f"nl-{run_id}-{worker_tag}-{driver.name}-{base}-{len(made) + i}", n, c)
+            for i, (n, c) in enumerate(wanted)
+        ]
+        pods = driver.create_pods(requests)
+        made.extend(pods)
+        return pods
+
+    yield make
+    if made:
+        driver.delete_pods(made)
+
+
+@pytest.fixture
+def make_cni_pod(
+    cni_driver: CniDriver, run_id: str, worker_tag: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Pod[Any]]]:
+    """CNI-direct pods for the contract tests, removed at teardown even when the test failed."""
+    made: list[Pod[Any]] = []
     base = request.node.name.split("[")[0].removeprefix("test_")[:20].replace("_", "-")
 
-    def make(node: str, containers: tuple[Container, ...] = ()) -> Pod:
+    def make(node: str, containers: tuple[Container, ...] | None = None) -> Pod[Any]:
         name = f"nl-{run_id}-{worker_tag}-{base}-{len(made)}"
-        pod = driver.create_pod(name, node, containers or (echo_server(),))
+        chosen = cni_driver.fleet_containers() if containers is None else containers
+        (pod,) = cni_driver.create_pods([PodRequest(name, node, chosen)])
         made.append(pod)
         return pod
 
     yield make
-    for pod in made:
-        driver.delete_pod(pod)
+    if made:
+        cni_driver.delete_pods(made)
 
 
-# --- diagnostics bundle for failed tests ---------------------------------------------------
+# --- timing and diagnostics ------------------------------------------------------------------
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     item.stash.setdefault(REPORTS, {})[report.when] = report
+    if report.when in ("setup", "call"):  # the suite's own cost, per phase, in the JUnit XML
+        item.user_properties.append((f"{report.when}-s", round(report.duration, 3)))
     return report
 
 

@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from e2e import checks, report
-from e2e.drivers.base import Pod
-from e2e.drivers.cni import CniDriver
+from e2e import report, scenarios
+from e2e.drivers.base import Driver, Pod
 from e2e.faults import Fault, HardReboot
 from lab import waits
 from lab.machines import LabMachines
@@ -44,22 +44,22 @@ def _cells(matrix: Matrix, symbols: str) -> list[str]:
 
 def exercise(
     rt: LabMachines,
-    driver: CniDriver,
+    driver: Driver[Any],
     fault: Fault,
-    pods: list[Pod],
-    recreate: Callable[[Pod], Pod],
+    pods: list[Pod[Any]],
+    recreate: Callable[[Pod[Any]], Pod[Any]],
     artifacts: Path,
     after_recovery: Callable[[], Sequence[str]] = lambda: (),
 ) -> Outcome:
     out = Outcome(fault.name, fault.node, bound_s=RECOVERY_BOUND_S[fault.name])
     slug = fault.name.replace(" ", "-") + f".{fault.node}"
-    baseline = checks.pod_matrix(driver, pods)
+    baseline = scenarios.pod_matrix(driver, pods)
     if baseline.mismatches():
         out.problems.append("the lab was not healthy before the fault:\n" + baseline.render())
         return out
     fault.inject(rt)
     try:
-        during = checks.pod_matrix(driver, pods, fault.expected)
+        during = scenarios.pod_matrix(driver, pods, fault.expected)
     finally:
         start = time.monotonic()  # recovery: from the end of the fault (a reboot's boot counts)
         fault.heal(rt)
@@ -75,12 +75,12 @@ def exercise(
     )
     try:  # the wait only times the heal; the verdict is the fresh matrix after it
         waits.wait_until(
-            policy, lambda: checks.pod_matrix(driver, pods), lambda m: not m.mismatches()
+            policy, lambda: scenarios.pod_matrix(driver, pods), lambda m: not m.mismatches()
         )
         out.recovery_s = round(time.monotonic() - start, 1)
     except waits.WaitTimeout as exc:
         out.problems.append(str(exc))
-    final = checks.pod_matrix(driver, pods)
+    final = scenarios.pod_matrix(driver, pods)
     out.recovered = out.recovery_s is not None and not final.mismatches()
     if final.mismatches():
         seen = "" if out.recovery_s is None else f" (clean once after {out.recovery_s}s)"

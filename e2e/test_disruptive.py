@@ -5,14 +5,15 @@ does. A test that leaves the lab unhealthy restores the post-provisioning snapsh
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from e2e import checks, disruption
-from e2e.drivers.base import Pod
-from e2e.drivers.cni import CniDriver, echo_server
+from e2e.drivers.base import Pod, PodRequest
+from e2e.drivers.cni import CniDriver
 from e2e.faults import Fault, HardReboot, LinkDown, PodNetworkRestart, Suspend
 from lab.commands import cmd
 from lab.config import Lab
@@ -20,7 +21,7 @@ from lab.machines import PROVISIONED_SNAPSHOT, LabMachines
 
 pytestmark = pytest.mark.disruptive
 
-FAULTS = {
+FAULTS: dict[str, Callable[[str], Fault]] = {
     "private-link-down": LinkDown,
     "node-suspended": Suspend,
     "node-hard-rebooted": HardReboot,
@@ -65,17 +66,17 @@ def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
     fault_name: str,
     lab: Lab,
     healthy_lab: LabMachines,
-    driver: CniDriver,
+    cni_driver: CniDriver,
     run_id: str,
     worker_tag: str,
     artifacts_dir: Path,
 ) -> None:
     node = victim(lab)
     fault: Fault = FAULTS[fault_name](node)
-    made: list[Pod] = []
+    made: list[Pod[Any]] = []
 
-    def create(name: str, on: str) -> Pod:
-        pod = driver.create_pod(name, on, (echo_server(),))
+    def create(name: str, on: str) -> Pod[Any]:
+        (pod,) = cni_driver.create_pods([PodRequest(name, on, cni_driver.fleet_containers())])
         made.append(pod)
         return pod
 
@@ -85,13 +86,13 @@ def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
         for i in range(2)
     ]
 
-    def recreate(old: Pod) -> Pod:
+    def recreate(old: Pod[Any]) -> Pod[Any]:
         return create(old.name + "r", old.node)
 
     try:
         outcome = disruption.exercise(
             healthy_lab,
-            driver,
+            cni_driver,
             fault,
             pods,
             recreate,
@@ -103,9 +104,8 @@ def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
             ),
         )
     finally:
-        for pod in made:
-            with contextlib.suppress(Exception):  # pods of a rebooted node are already gone
-                driver.delete_pod(pod)
+        with contextlib.suppress(Exception):  # pods of a rebooted node are already gone
+            cni_driver.delete_pods(made)
     problems = [f"during the fault, wrong cell: {c}" for c in outcome.wrong_during]
     problems += outcome.problems
     if not outcome.recovered:

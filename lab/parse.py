@@ -34,6 +34,30 @@ def parse_ip_addr_addresses(
     }
 
 
+def parse_ip_oneline_addresses(text: str) -> dict[str, tuple[IPv4Address, ...]]:
+    """Interface name -> its IPv4 addresses, from `ip -o -4 addr show` (iproute2 and busybox
+    print the same one-line form: `2: eth0    inet 10.244.1.5/24 brd ... scope global eth0`)."""
+    found: dict[str, list[IPv4Address]] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 4 and words[2] == "inet":
+            ifname = words[1].split("@", 1)[0].rstrip(":")
+            try:
+                found.setdefault(ifname, []).append(IPv4Interface(words[3]).ip)
+            except ValueError:
+                continue
+    return {name: tuple(addrs) for name, addrs in found.items()}
+
+
+def parse_route_get(routes: Iterable[Mapping[str, Any]]) -> tuple[str | None, str | None]:
+    """`ip -j route get ADDR` -> (the source address the kernel picks, the device)."""
+    for route in routes:
+        src = route.get("prefsrc")
+        dev = route.get("dev")
+        return (str(src) if src else None, str(dev) if dev else None)
+    return None, None
+
+
 # --- vagrant status --machine-readable -------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ the command that reproduces it. As in Kubernetes' netpol e2e (truthtable/reachab
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 
@@ -28,6 +28,9 @@ class Expect:
     reachable: bool
     sources: frozenset[str] = frozenset()  # addresses the receiver may report (no NAT)
     why: str = ""
+    # the cell's source is down on purpose (a suspended node): no probe can run there, so the
+    # only right observation is "unknown"; a probe that runs anyway shows the fault is inert
+    source_down: bool = False
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,12 @@ class Observation:
     seen_source: str | None  # the client address the receiver reported
     reproduce: str  # one pasteable command that reruns this probe
     detail: str = ""  # error output when unreachable
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole probe
+    connect_s: float | None = None  # the TCP handshake alone, when the probe measured it
+    retransmits: int = 0  # SYN retransmits seen by the client (tcpi_total_retrans at connect)
+    # True when the probe itself could not run (SSH or the agent failed): the network was not
+    # observed, so the cell is neither reachable nor unreachable
+    unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,12 +56,18 @@ class Mismatch:
 
     def __str__(self) -> str:
         exp = "reachable" if self.expected.reachable else "unreachable"
+        if self.expected.source_down:
+            exp = "no probe (its source is down)"
         if self.expected.reachable and self.expected.sources:
             exp += f", seen as {' or '.join(sorted(self.expected.sources))}"
         if self.observed is None:
             got = "not probed"
+        elif self.observed.unknown:
+            got = f"unknown: the probe did not run ({self.observed.detail.strip()[:120]})"
         elif self.observed.reachable:
             got = f"reachable, seen as {self.observed.seen_source}"
+            if self.observed.retransmits > 0:
+                got += f", after {self.observed.retransmits} SYN retransmit(s); {OFFLOAD_HINT}"
         else:
             got = f"unreachable ({self.observed.detail.strip()[:120] or 'no answer'})"
         reproduce = f"\n      reproduce: {self.observed.reproduce}" if self.observed else ""
@@ -61,8 +75,14 @@ class Mismatch:
 
 
 LEGEND = (
-    ". as expected   X unreachable   N NAT (wrong source)   R reachable, should not   "
-    "x unreachable as expected   ? not probed"
+    ". as expected   X unreachable   N NAT (wrong source)   S needed a SYN retransmit   "
+    "R reachable, should not   x unreachable as expected   ? not observed"
+)
+# kubernetes#88986 (the guide era's "63 second" VXLAN delay): a bad UDP checksum on the tunnel
+# drops the first SYNs; the workaround flannel users applied
+OFFLOAD_HINT = (
+    "a cross-node connect needed a SYN retransmit: the tunnel drops packets (checksum offload? "
+    "try `ethtool -K flannel.1 tx-checksum-ip-generic off`, kubernetes#88986)"
 )
 
 
@@ -89,13 +109,18 @@ class Matrix:
         return out
 
     def symbol(self, src: str, dst: str) -> str:
-        """'.' as expected; 'X' unreachable but should reach; 'N' reached but NATed;
-        'R' reachable but should not be; 'x' unreachable as expected; ' ' not part of the table."""
+        """'.' as expected; 'X' unreachable but should reach; 'N' reached but NATed; 'S' reached
+        only after a SYN retransmit; 'R' reachable but should not be; 'x' unreachable (or, with
+        its source down, unobservable) as expected; '?' not observed; ' ' not in the table."""
         exp = self.expected.get((src, dst))
         if exp is None:
             return " "
         obs = self.observed.get((src, dst))
         if obs is None:
+            return "?"
+        if exp.source_down:
+            return "x" if obs.unknown else ("R" if obs.reachable else "?")
+        if obs.unknown:
             return "?"
         if not exp.reachable:
             return "x" if not obs.reachable else "R"
@@ -103,6 +128,8 @@ class Matrix:
             return "X"
         if exp.sources and obs.seen_source not in exp.sources:
             return "N"
+        if obs.retransmits > 0:
+            return "S"
         return "."
 
     def render(self) -> str:
@@ -117,6 +144,13 @@ class Matrix:
             "columns: " + ", ".join(f"{i}={t.name} ({t.ip})" for i, t in enumerate(self.targets))
         )
         lines.append(LEGEND)
+        timed = [o.connect_s for o in self.observed.values() if o.connect_s is not None]
+        if timed:
+            ordered = sorted(timed)
+            median, worst = ordered[len(ordered) // 2] * 1000, ordered[-1] * 1000
+            lines.append(
+                f"connect times: {len(ordered)} cells, median {median:.1f} ms, max {worst:.1f} ms"
+            )
         lines.append("observed sources (the client address each receiver reported):")
         for src in self.sources:
             seen: dict[str, int] = {}
@@ -175,8 +209,10 @@ NO_FAULTS = Faults()
 
 
 def _expect(src: Endpoint, dst: Endpoint, faults: Faults, sources: frozenset[str]) -> Expect:
-    if src.node in faults.frozen or dst.node in faults.frozen:
-        return Expect(False, why="a node of this cell is suspended")
+    if src.node in faults.frozen:
+        return Expect(False, why="its source node is suspended", source_down=True)
+    if dst.node in faults.frozen:
+        return Expect(False, why="its target's node is suspended")
     if src.node != dst.node and ({src.node, dst.node} & faults.isolated):
         return Expect(False, why="cross-node cell of an isolated node")
     return Expect(True, sources, "every pod reaches every pod without NAT")
@@ -199,12 +235,33 @@ def node_matrix(
     pods: Sequence[Endpoint],
     faults: Faults = NO_FAULTS,
     title: str = "node -> pod",
+    route_sources: Mapping[tuple[str, str], str] | None = None,
 ) -> Matrix:
-    """Every node to every pod. Accepted source: an address the sending node owns (its private
-    IP, or its bridge/overlay address when the kernel picks that route source); never another
-    node's address, never a translated one."""
+    """Every node to every pod. Without `route_sources`: the receiver may report any address in
+    the node's `owned` set. With them (node, pod) -> the source address the node's kernel picks
+    for the route to that pod (`ip route get`): the receiver must report exactly that address,
+    and it must be one the node may send from (its private IP, or an address on its pod bridge
+    or overlay device: `owned`). A route source outside that set (loopback, the management
+    address, another node's) admits no observation at all, so the cell fails and says why."""
     m = Matrix(title, tuple(nodes), tuple(pods))
     for s in nodes:
         for t in pods:
-            m.expected[(s.name, t.name)] = _expect(s, t, faults, s.allowed_sources)
+            allowed = s.allowed_sources
+            if route_sources is not None:
+                src = route_sources.get((s.name, t.name))
+                allowed = frozenset({src}) & s.allowed_sources if src else frozenset()
+                if not allowed:
+                    m.expected[(s.name, t.name)] = _expect(
+                        s,
+                        t,
+                        faults,
+                        frozenset(
+                            {
+                                f"(none: route source {src or 'unknown'} is "
+                                "not an address this node may use)"
+                            }
+                        ),
+                    )
+                    continue
+            m.expected[(s.name, t.name)] = _expect(s, t, faults, allowed)
     return m

@@ -1,2 +1,32 @@
-"""Workload drivers: place a "pod" with N "containers" on a node, learn its IP, run a command
-in one of its containers, remove it. CNI-direct works on every lab; Kubernetes needs a cluster."""
+"""Workload drivers: make pods on the lab's nodes, run commands in them, observe probes from
+pods and nodes. Which drivers a lab supports follows from its definition alone (so every xdist
+worker collects the same tests): CNI-direct on every lab, Kubernetes on a lab with Kubernetes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from e2e.drivers.base import CommandLog, Driver, NodeChannel
+from lab.config import Lab
+
+
+def drivers_for(lab: Lab) -> tuple[str, ...]:
+    names = ["cni"]
+    if lab.kubernetes is not None:
+        names.append("k8s")
+    return tuple(names)
+
+
+def make_driver(
+    name: str, lab: Lab, channels: Mapping[str, NodeChannel], run_id: str, log: CommandLog
+) -> Driver[Any]:
+    if name == "cni":
+        from e2e.drivers.cni import CniDriver
+
+        return CniDriver(lab, channels, log)
+    if name == "k8s":
+        from e2e.drivers.k8s import K8sDriver
+
+        return K8sDriver(lab, channels, run_id, log=log).in_namespace(f"nl-{run_id}-fleet")
+    raise ValueError(f"no driver {name!r}; lab {lab.name} supports {', '.join(drivers_for(lab))}")

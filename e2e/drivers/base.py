@@ -1,19 +1,38 @@
-"""The one small interface both workload drivers implement."""
+"""The small interface every workload driver implements, and what they share.
+
+A driver brings pods (CNI-direct sandboxes, Kubernetes pods, CRI pod sandboxes), runs commands
+in them, and observes TCP probes from pods and nodes. The network-model scenarios
+(e2e/scenarios.py) are written once against `Driver`; each driver brings its own echo server
+and client probe. A pod is a typed handle: `Pod[H]` carries the driver's own data as `handle`
+(e.g. the CNI result and PIDs, a Kubernetes namespace, CRI sandbox and container ids).
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
-from typing import Protocol
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Generic, Protocol, TypeVar
 
+from e2e import probes
+from lab import reachability as rm
 from lab.adapters.ssh import RemoteResult
-from lab.commands import Command, render_remote
+from lab.commands import Command, Output, render_remote
+from lab.config import Lab
 from lab.errors import CommandFailed
+
+H = TypeVar("H")
+T = TypeVar("T")
+R = TypeVar("R")
+
+NO_EXIT_CODE = 124  # `timeout`'s code; ours when a command timed out or the SSH channel broke
 
 
 @dataclass(frozen=True)
 class Container:
-    """A container of a pod: a name, an image (Kubernetes only) and the process it runs."""
+    """A container of a pod: a name, an image (runtimes with images) and the process it runs."""
 
     name: str
     argv: tuple[str, ...]
@@ -21,12 +40,24 @@ class Container:
 
 
 @dataclass(frozen=True)
-class Pod:
+class Pod(Generic[H]):
     name: str  # unique per run and test; also the sandbox / Kubernetes pod name
     node: str  # the lab node it runs on
-    ip: IPv4Address  # the IP the runtime (CNI result / Kubernetes API) reports
+    ip: IPv4Address  # the IP the runtime (CNI result / Kubernetes API / CRI status) reports
     containers: tuple[Container, ...]
-    details: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    handle: H = field(compare=False)
+
+    @property
+    def endpoint(self) -> rm.Endpoint:
+        return rm.Endpoint(self.name, self.node, str(self.ip))
+
+
+@dataclass(frozen=True)
+class PodRequest:
+    name: str
+    node: str
+    containers: tuple[Container, ...]
+    labels: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -41,48 +72,205 @@ class ExecResult:
         return self.exit_code == 0
 
 
-NO_EXIT_CODE = 124  # `timeout`'s code; ours when a command timed out or the SSH channel broke
+@dataclass(frozen=True)
+class GuidePod:
+    """The guide's two-container pod (busybox + nginx) as this driver runs it: `client` reaches
+    `server` on localhost:`port` and reads `banner`."""
+
+    containers: tuple[Container, ...]
+    client: str
+    server: str
+    port: int
+    banner: str
+
+
+Source = Pod[Any] | str  # a pod, or a node (by name)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One matrix cell to observe: from a pod or a node to a pod's echo server."""
+
+    id: str
+    source: Source
+    target: Pod[Any]
+
+    @property
+    def source_node(self) -> str:
+        return self.source if isinstance(self.source, str) else self.source.node
 
 
 class NodeChannel(Protocol):
-    """What a driver needs of a node: lab.adapters.ssh.Node, or a test's strict fake."""
+    """What a driver needs of a node: lab.adapters.ssh.SshChannel, or a test's strict fake."""
 
     name: str
 
     def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult: ...
 
+    def probe(
+        self, commands: Sequence[Command], timeout: float = 120
+    ) -> tuple[RemoteResult, tuple[Output, ...]]: ...
+
     def reproduce(self, remote: str) -> str: ...
 
 
-def run_on(channel: NodeChannel, command: Command, timeout: float) -> ExecResult:
-    """Run `command` on a node; a timeout or a broken SSH channel is an answer (exit
-    NO_EXIT_CODE), not a crash. Carries the pasteable command that reproduces it."""
-    reproduce = channel.reproduce(render_remote(command))
-    try:
-        res = channel.run(command, timeout=timeout, check=False)
-        return ExecResult(res.exit_code, res.stdout, res.stderr, reproduce)
-    except CommandFailed as exc:
-        return ExecResult(
-            NO_EXIT_CODE,
-            exc.stdout,
-            f"{exc.stderr}\n(no exit code after {timeout:.0f}s: timed out or SSH failed)",
-            reproduce,
+@dataclass
+class CommandLog:
+    """Everything a test ran through the drivers, for its diagnostics bundle."""
+
+    entries: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, node: str, remote: str, result: ExecResult) -> None:
+        with self.lock:
+            self.entries.append(
+                f"[{node}] $ {remote}\n[exit {result.exit_code}]\n{result.stdout}{result.stderr}"
+            )
+
+
+class DriverError(Exception):
+    """A driver could not do what was asked (a pod did not start, a runtime call failed); says
+    what happened and carries the command that reproduces it."""
+
+    def __init__(self, message: str, result: ExecResult | None = None) -> None:
+        self.result = result
+        where = f"\n  reproduce: {result.reproduce}" if result is not None else ""
+        super().__init__(f"{message}{where}")
+
+
+class NodeRunner:
+    """Commands on the lab's nodes: every outcome logged, timeouts and broken channels answered
+    as results (exit NO_EXIT_CODE), each with its pasteable reproduce line. Both the CNI and
+    the Kubernetes drivers (and the CRI one) run through it."""
+
+    def __init__(self, channels: Mapping[str, NodeChannel], log: CommandLog | None = None):
+        self.channels = dict(channels)
+        self.log = log if log is not None else CommandLog()
+
+    def run(self, node: str, command: Command, timeout: float = 60) -> ExecResult:
+        channel = self.channels[node]
+        remote = render_remote(command)
+        reproduce = channel.reproduce(remote)
+        try:
+            res = channel.run(command, timeout=timeout, check=False)
+            result = ExecResult(res.exit_code, res.stdout, res.stderr, reproduce)
+        except CommandFailed as exc:
+            result = ExecResult(
+                NO_EXIT_CODE,
+                exc.stdout,
+                f"{exc.stderr}\n(no exit code after {timeout:.0f}s: timed out or SSH failed)",
+                reproduce,
+            )
+        self.log.add(node, remote, result)
+        return result
+
+    def must(self, node: str, command: Command, what: str, timeout: float = 60) -> ExecResult:
+        result = self.run(node, command, timeout)
+        if not result.ok:
+            output = (result.stderr.strip() or result.stdout.strip())[-400:]
+            raise DriverError(f"{node}: {what} exited {result.exit_code}: {output}", result)
+        return result
+
+    def probe(self, node: str, *commands: Command, timeout: float = 60) -> tuple[Output, ...]:
+        """Several read-only commands in one round trip: each one's stdout and exit code."""
+        res, outputs = self.channels[node].probe(commands, timeout=timeout)
+        self.log.add(node, res.command, ExecResult(res.exit_code, res.stdout, res.stderr, ""))
+        return outputs
+
+    def on_each_node(self, work: Mapping[str, T], fn: Callable[[str, T], R]) -> dict[str, R]:
+        """Run fn(node, item) for every node of `work` concurrently: one call per node."""
+        if not work:
+            return {}
+        with ThreadPoolExecutor(max_workers=len(work)) as pool:
+            futures = {node: pool.submit(fn, node, item) for node, item in work.items()}
+            return {node: f.result() for node, f in futures.items()}
+
+    def agent(
+        self, node: str, python: str, request: Mapping[str, Any], timeout: float
+    ) -> tuple[ExecResult, str]:
+        """One agent call on `node`: its result and, when it failed, why (for every cell/job
+        it carried)."""
+        result = self.run(node, probes.agent_command(python, request), timeout)
+        failure = (
+            ""
+            if result.ok
+            else (
+                f"the agent on {node} exited {result.exit_code}: "
+                f"{(result.stderr.strip() or result.stdout.strip())[-300:]}"
+            )
         )
+        return result, failure
 
 
-class Driver(Protocol):
-    name: str
+class Driver(Protocol[H]):
+    """What the scenarios need of a way to make pods."""
 
-    def create_pod(self, name: str, node: str, containers: tuple[Container, ...]) -> Pod: ...
+    name: str  # "cni", "k8s", "cri": the test ids say which driver proved what
+    lab: Lab
+    runner: NodeRunner
+
+    def fleet_containers(self) -> tuple[Container, ...]:
+        """The containers of a fleet pod: an echo server that answers every TCP connection on
+        the driver's echo port with the client address it saw, and whatever the driver's
+        client probes need."""
+        ...
+
+    def client_of(self, pod: Pod[H]) -> str:
+        """The container of `pod` to run tools in (a shell, `ip`, `readlink`)."""
+        ...
+
+    def guide_pod(self) -> GuidePod: ...
+
+    def create_pods(self, requests: Sequence[PodRequest]) -> list[Pod[H]]:
+        """Every pod running (setup batched per node); on failure nothing half-made is left."""
+        ...
+
+    def delete_pods(self, pods: Sequence[Pod[H]]) -> None: ...
 
     def exec(
-        self, pod: Pod, container: str, argv: tuple[str, ...], timeout: float = 30
+        self, pod: Pod[H], container: str, argv: tuple[str, ...], timeout: float = 30
     ) -> ExecResult: ...
 
     def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult: ...
 
-    def delete_pod(self, pod: Pod) -> None: ...
+    def netns_exec(self, pod: Pod[H], argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
+        """argv from the node's own tools, inside the pod's network namespace (for probes the
+        pod's image may lack, e.g. a don't-fragment ping)."""
+        ...
+
+    def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
+        """Every cell observed, batched by source node (one round trip per node); never
+        asserts. The observation's `reproduce` is the exact one-cell command."""
+        ...
+
+    def node_subnets(self) -> dict[str, tuple[IPv4Network, ...]]:
+        """The pod subnet(s) each node hands out, as the runtime/kernel reports them."""
+        ...
 
     def sweep(self, keep_prefix: str) -> list[str]:
         """Remove every pod of earlier runs (by the run label/prefix); returns what went."""
         ...
+
+    def dump_pod(self, pod: Pod[H]) -> dict[str, Any]: ...
+
+    def load_pod(self, data: Mapping[str, Any]) -> Pod[H]: ...
+
+
+def pod_json(pod: Pod[Any], handle: Mapping[str, Any]) -> dict[str, Any]:
+    """A pod as JSON (shared between xdist workers): the common fields and the driver's handle."""
+    return {
+        "name": pod.name,
+        "node": pod.node,
+        "ip": str(pod.ip),
+        "containers": [
+            {"name": c.name, "argv": list(c.argv), "image": c.image} for c in pod.containers
+        ],
+        "handle": dict(handle),
+    }
+
+
+def pod_fields(data: Mapping[str, Any]) -> tuple[str, str, IPv4Address, tuple[Container, ...]]:
+    containers = tuple(
+        Container(c["name"], tuple(c["argv"]), c.get("image", "")) for c in data["containers"]
+    )
+    return data["name"], data["node"], IPv4Address(data["ip"]), containers

@@ -1,28 +1,48 @@
-"""CNI-direct driver: we are the container runtime. On a node, over SSH, a "pod" is a network
+"""CNI-direct driver: the suite is the container runtime. On a node, a "pod" is a network
 namespace (the sandbox) wired by the node's own CNI conflist, invoked plugin by plugin exactly
 as the CNI spec says a runtime must; its "containers" are processes inside that namespace, run
-as transient systemd units named after the pod (so they are easy to find, stop and sweep).
-The ADD result is cached on the node, as runtimes do, so DEL and CHECK get `prevResult`."""
+as transient systemd units named after the pod (easy to find, stop and sweep). The ADD result
+is cached on the node, as runtimes do, so DEL and CHECK get `prevResult`.
+
+Setup, teardown and probes are batched per node through the node agent (e2e/agent.py): one
+SSH round trip per node, whatever the number of pods or cells."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Network
 from typing import Any
 
-from e2e.drivers.base import Container, ExecResult, Pod, run_on
+from e2e import probes
+from e2e.drivers.base import (
+    CommandLog,
+    Container,
+    DriverError,
+    ExecResult,
+    GuidePod,
+    NodeChannel,
+    NodeRunner,
+    Pod,
+    PodRequest,
+    Probe,
+    pod_fields,
+    pod_json,
+)
 from lab import cni
-from lab.adapters.ssh import SshChannel
-from lab.commands import Command, Output, batch, cmd, render_remote
+from lab import reachability as rm
+from lab.commands import Command, cmd, render_remote
 from lab.config import Lab
+from lab.parse import parse_ip_addr_networks
 
 CONF_DIR = "/etc/cni/net.d"
 RESULT_CACHE = "/var/lib/netlab/cni"
 IFNAME = "eth0"
 POD_PREFIX = "nl-"
+ECHO_PORT = 8080
+SETUP_TIMEOUT_S = 120
 
 
 def cni_bin_dir(lab: Lab) -> str:
@@ -30,64 +50,106 @@ def cni_bin_dir(lab: Lab) -> str:
     return "/usr/lib/cni" if lab.os.family == "debian12" else "/opt/cni/bin"
 
 
-class CniCallFailed(Exception):
+def node_python(lab: Lab) -> str:
+    """The interpreter the node agent runs with: CentOS 7 has only Python 2.7 as `python`."""
+    return "python3" if lab.os.family == "debian12" else "python"
+
+
+class CniCallFailed(DriverError):
     def __init__(self, message: str, error: cni.CniError | None, result: ExecResult) -> None:
         self.error = error
-        self.result = result
-        super().__init__(f"{message}\n  reproduce: {result.reproduce}")
+        super().__init__(message, result)
 
 
-@dataclass
-class CommandLog:
-    """Everything a test ran through the driver, for its diagnostics bundle."""
+@dataclass(frozen=True)
+class CniHandle:
+    result: Mapping[str, Any]  # the ADD result the runtime (we) cached
+    pids: Mapping[str, int]  # container name -> its main PID on the node
 
-    entries: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def netns_of(self, container: str | None = None) -> str | None:
+        """/proc/PID/ns/net of a container's process (the first one by default)."""
+        if not self.pids:
+            return None
+        pid = self.pids[container] if container else next(iter(self.pids.values()))
+        return f"/proc/{pid}/ns/net"
 
-    def add(self, node: str, remote: str, result: ExecResult) -> None:
-        with self.lock:
-            self.entries.append(
-                f"[{node}] $ {remote}\n[exit {result.exit_code}]\n{result.stdout}{result.stderr}"
-            )
+
+CniPod = Pod[CniHandle]
+
+
+def unit(pod: str, container: str) -> str:
+    return f"{pod}-{container}"
+
+
+def start_container_argv(pod: str, container: Container) -> tuple[str, ...]:
+    """The container's process, inside the sandbox, as a transient unit named after the pod."""
+    return (
+        "systemd-run",
+        f"--unit={unit(pod, container.name)}",
+        "--collect",
+        "--quiet",
+        "--property=KillMode=control-group",
+        "ip",
+        "netns",
+        "exec",
+        pod,
+        *container.argv,
+    )
+
+
+def main_pids_argv(units: Sequence[str]) -> tuple[str, ...]:
+    return ("systemctl", "show", "-p", "MainPID", "--value", *units)
+
+
+def stop_containers_argv(pod: str) -> tuple[str, ...]:
+    return ("systemctl", "stop", f"{pod}-*.service")
+
+
+def echo_server(port: int = ECHO_PORT) -> Container:
+    """A container that answers every TCP connection with the client address it saw."""
+    return Container(
+        "echo", ("socat", f"TCP-LISTEN:{port},fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR")
+    )
+
+
+def client_probe(ip: str, port: int = ECHO_PORT, timeout_s: int = 5) -> tuple[str, ...]:
+    """Connect, print what the server answered (the source address it saw), bounded: the
+    one-cell command a person pastes to rerun a cell the agent probed."""
+    return ("timeout", str(timeout_s), "socat", "-u", f"TCP:{ip}:{port},connect-timeout=3", "-")
+
+
+# nginx's stand-in answers every connection on :80 with nginx's welcome line (socat strips the
+# quotes of its address strings, so the reply is a plain `echo`); busybox's idles
+GUIDE_POD = GuidePod(
+    containers=(
+        Container("busybox", ("sh", "-c", "while true; do echo hello; sleep 1; done")),
+        Container(
+            "nginx", ("socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo Welcome to nginx!")
+        ),
+    ),
+    client="busybox",
+    server="nginx",
+    port=80,
+    banner="Welcome to nginx!",
+)
 
 
 class CniDriver:
     name = "cni"
 
-    def __init__(self, lab: Lab, nodes: dict[str, SshChannel], log: CommandLog | None = None):
+    def __init__(
+        self, lab: Lab, channels: Mapping[str, NodeChannel], log: CommandLog | None = None
+    ) -> None:
         self.lab = lab
-        self.nodes = nodes
+        self.runner = NodeRunner(channels, log)
         self.bin_dir = cni_bin_dir(lab)
-        self.log = log or CommandLog()
+        self.python = node_python(lab)
         self._conflists: dict[str, tuple[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
-    # -- running things on nodes ------------------------------------------------------------
-
-    def _run(self, node: str, command: Command, timeout: float = 60) -> ExecResult:
-        result = run_on(self.nodes[node], command, timeout)
-        self.log.add(node, render_remote(command), result)
-        return result
-
-    def _must(self, node: str, command: Command, timeout: float = 60) -> ExecResult:
-        result = self._run(node, command, timeout)
-        if not result.ok:
-            raise CniCallFailed(
-                f"{node}: {' '.join(command.argv)} exited {result.exit_code}: "
-                f"{(result.stderr or result.stdout).strip()[:300]}",
-                None,
-                result,
-            )
-        return result
-
-    def probe(self, node: str, *commands: Command, timeout: float = 60) -> tuple[Output, ...]:
-        """Several commands in one round trip; each one's stdout and exit code."""
-        res, outputs = self.nodes[node].probe(commands, timeout=timeout)
-        self.log.add(node, res.command, ExecResult(res.exit_code, res.stdout, res.stderr, ""))
-        return outputs
-
-    def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
-        return self._run(node, Command(argv), timeout)
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return tuple(self.runner.channels)
 
     # -- the node's network configuration ---------------------------------------------------
 
@@ -95,34 +157,60 @@ class CniDriver:
         """(path, content) of the conflist the node's runtime would use: the first in
         /etc/cni/net.d in lexical order, as kubelet picks it."""
         with self._lock:
-            if node not in self._conflists:
-                listing = self._must(node, cmd("ls", "-1", CONF_DIR)).stdout.split()
-                names = sorted(n for n in listing if n.endswith(".conflist"))
-                if not names:
-                    raise CniCallFailed(
-                        f"{node}: no .conflist in {CONF_DIR}",
-                        None,
-                        self._run(node, cmd("ls", "-l", CONF_DIR)),
-                    )
-                path = f"{CONF_DIR}/{names[0]}"
-                self._conflists[node] = (
-                    path,
-                    json.loads(self._must(node, cmd("cat", path)).stdout),
-                )
-            return self._conflists[node]
-
-    def node_subnets(self, node: str) -> tuple[IPv4Network, ...]:
-        """The pod subnet(s) this node hands out: host-local ranges of its conflist, or, for
-        flannel (which delegates with the subnet flanneld leased), /run/flannel/subnet.env."""
-        _, conf = self.conflist(node)
-        nets = cni.node_subnets_from_conflist(conf)
-        if not nets and any(p.get("type") == "flannel" for p in conf["plugins"]):
-            nets = cni.parse_flannel_subnet_env(
-                self._must(node, cmd("cat", "/run/flannel/subnet.env")).stdout
+            if node in self._conflists:
+                return self._conflists[node]
+        (listing,) = self.runner.probe(node, cmd("ls", "-1", CONF_DIR))
+        names = sorted(n for n in listing.stdout.split() if n.endswith(".conflist"))
+        if not names:
+            raise DriverError(
+                f"{node}: no .conflist in {CONF_DIR}",
+                self.runner.run(node, cmd("ls", "-l", CONF_DIR)),
             )
-        return nets
+        path = f"{CONF_DIR}/{names[0]}"
+        content = json.loads(self.runner.must(node, cmd("cat", path), f"cat {path}").stdout)
+        with self._lock:
+            self._conflists[node] = (path, content)
+        return path, content
+
+    def node_subnets(self) -> dict[str, tuple[IPv4Network, ...]]:
+        """What each node's kernel says: the network of the pod bridge's address (the bridge
+        plugin's gateway on the node's pod subnet)."""
+        bridge = self.lab.pod_network.bridge
+        work = {n: None for n in self.nodes}
+
+        def read(node: str, _: None) -> tuple[IPv4Network, ...]:
+            (out,) = self.runner.probe(node, cmd("ip", "-j", "-4", "addr", "show", "dev", bridge))
+            if not out.ok:
+                return ()
+            return parse_ip_addr_networks(json.loads(out.stdout or "[]"))
+
+        return self.runner.on_each_node(work, read)
 
     # -- CNI verbs --------------------------------------------------------------------------
+
+    def calls(
+        self, verb: cni.Verb, node: str, container_id: str, conflist: Mapping[str, Any] | None
+    ) -> tuple[probes.CniCall, ...]:
+        """The plugin calls of `verb` in the runtime's order, prevResult left to the agent."""
+        conf = conflist if conflist is not None else self.conflist(node)[1]
+        out = []
+        for index in cni.plugin_order(conf, verb):
+            inv = cni.invocation(
+                verb,
+                conf,
+                index,
+                container_id,
+                f"/var/run/netns/{container_id}",
+                IFNAME,
+                self.bin_dir,
+                None,
+            )
+            out.append(
+                probes.CniCall(
+                    f"{self.bin_dir}/{inv.plugin}", inv.env, cni.plugin_config(conf, index, None)
+                )
+            )
+        return tuple(out)
 
     def call_plugin(
         self,
@@ -134,6 +222,7 @@ class CniDriver:
         prev: dict[str, Any] | None,
         timeout: float = 60,
     ) -> tuple[ExecResult, cni.Invocation]:
+        """One plugin, called on its own (the contract tests look at single answers)."""
         inv = cni.invocation(
             verb,
             conflist,
@@ -144,179 +233,281 @@ class CniDriver:
             self.bin_dir,
             prev,
         )
-        return self._run(node, Command(inv.argv(self.bin_dir), stdin=inv.stdin), timeout), inv
+        command = Command(inv.argv(self.bin_dir), stdin=inv.stdin)
+        return self.runner.run(node, command, timeout), inv
 
     def invoke(
         self,
         verb: cni.Verb,
         node: str,
         container_id: str,
-        prev: dict[str, Any] | None,
-        conflist: dict[str, Any] | None = None,
+        prev: Mapping[str, Any] | None,
+        conflist: Mapping[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """Run every plugin of the list for `verb`; ADD chains prevResult from plugin to plugin."""
-        conf = conflist if conflist is not None else self.conflist(node)[1]
-        result = prev
-        for index in cni.plugin_order(conf, verb):
-            res, inv = self.call_plugin(verb, node, conf, index, container_id, result)
-            if not res.ok:
-                raise CniCallFailed(
-                    f"{node}: CNI {verb} of plugin {inv.plugin!r} for {container_id} failed: "
-                    f"{res.stdout.strip() or res.stderr.strip()}",
-                    cni.parse_error(res.stdout),
-                    res,
-                )
-            if verb == "ADD":
-                result = json.loads(res.stdout)
-        return result
+        """Every plugin of the list for `verb` in one round trip; ADD chains prevResult."""
+        step = probes.Step(cni=self.calls(verb, node, container_id, conflist), prev=prev)
+        answers, call = self._jobs(node, [probes.Job(container_id, (step,))])
+        result = answers[container_id]
+        if not result.ok:
+            last = result.steps[-1] if result.steps else None
+            raise CniCallFailed(
+                f"{node}: CNI {verb} for {container_id} failed: {result.failure()}",
+                cni.parse_error(last.stdout) if last else None,
+                call,
+            )
+        out = result.steps[-1].stdout.strip()
+        return json.loads(out) if verb == "ADD" and out else None
+
+    def check(self, pod: CniPod) -> None:
+        self.invoke("CHECK", pod.node, pod.name, pod.handle.result)
 
     # -- pods -------------------------------------------------------------------------------
 
+    def fleet_containers(self) -> tuple[Container, ...]:
+        return (echo_server(),)
+
+    def client_of(self, pod: CniPod) -> str:
+        return pod.containers[0].name  # every process runs the node's own tools
+
+    def guide_pod(self) -> GuidePod:
+        return GUIDE_POD
+
     def create_sandbox(self, node: str, name: str) -> None:
-        self._must(
+        self.runner.must(
             node,
-            batch(
-                cmd("ip", "netns", "add", name),
-                cmd("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"),
+            Command(("sh", "-ec", f"ip netns add {name}\nip netns exec {name} ip link set lo up")),
+            f"create sandbox {name}",
+        )
+
+    def _setup_job(self, request: PodRequest) -> probes.Job:
+        units = [unit(request.name, c.name) for c in request.containers]
+        steps = [
+            probes.Step(argv=("ip", "netns", "add", request.name)),
+            probes.Step(
+                argv=("ip", "netns", "exec", request.name, "ip", "link", "set", "lo", "up")
             ),
-        )
-
-    def create_pod(self, name: str, node: str, containers: tuple[Container, ...]) -> Pod:
-        self.create_sandbox(node, name)
-        try:
-            result = self.invoke("ADD", node, name, None)
-            assert result is not None
-            addresses = cni.parse_result(json.dumps(result)).sandbox_addresses
-            if not addresses:
-                raise CniCallFailed(
-                    f"{node}: ADD for {name} returned no sandbox address",
-                    None,
-                    ExecResult(0, json.dumps(result), "", ""),
-                )
-            pids = self.start_containers(node, name, result, containers)
-        except BaseException:
-            self.teardown(node, name)
-            raise
-        return Pod(
-            name,
-            node,
-            addresses[0].ip,
-            containers,
-            {"result": result, "pids": pids, "addresses": [str(a) for a in addresses]},
-        )
-
-    @staticmethod
-    def unit(pod: str, container: str) -> str:
-        return f"{pod}-{container}"
-
-    def start_containers(
-        self, node: str, pod: str, result: dict[str, Any], containers: tuple[Container, ...]
-    ) -> dict[str, int]:
-        """Cache the ADD result (as runtimes do, for CHECK and DEL), start every container as
-        a transient unit inside the sandbox and learn their PIDs: one round trip."""
-        units = [self.unit(pod, c.name) for c in containers]
-        starts = [
-            cmd(
-                "systemd-run",
-                f"--unit={unit}",
-                "--collect",
-                "--quiet",
-                "--property=KillMode=control-group",
-                "ip",
-                "netns",
-                "exec",
-                pod,
-                *c.argv,
-            )
-            for unit, c in zip(units, containers, strict=True)
+            probes.Step(
+                cni=self.calls("ADD", request.node, request.name, None),
+                cache=f"{RESULT_CACHE}/{request.name}.json",
+            ),
+            *(probes.Step(argv=start_container_argv(request.name, c)) for c in request.containers),
         ]
-        show = [cmd("systemctl", "show", "-p", "MainPID", "--value", *units)] if units else []
-        out = self._must(
-            node,
-            batch(
-                Command(
-                    ("install", "-D", "-m", "0600", "/dev/stdin", f"{RESULT_CACHE}/{pod}.json"),
-                    stdin=json.dumps(result),
-                ),
-                *starts,
-                *show,
+        if units:
+            steps.append(probes.Step(argv=main_pids_argv(units)))
+        return probes.Job(request.name, tuple(steps))
+
+    def _teardown_job(self, name: str, result: Mapping[str, Any] | None, node: str) -> probes.Job:
+        return probes.Job(
+            name,
+            (
+                probes.Step(argv=stop_containers_argv(name)),
+                probes.Step(cni=self.calls("DEL", node, name, None), prev=result),
+                probes.Step(argv=("rm", "-f", f"{RESULT_CACHE}/{name}.json")),
+                probes.Step(argv=("ip", "netns", "delete", name)),
             ),
-        ).stdout.split()
-        pids = {c.name: int(pid) for c, pid in zip(containers, out, strict=True)}
-        dead = [name for name, pid in pids.items() if pid == 0]
-        if dead:
-            raise CniCallFailed(
-                f"{node}: container(s) {dead} of {pod} did not start",
-                None,
-                self._run(node, cmd("systemctl", "status", "--no-pager", *units)),
+            keep_going=True,
+        )
+
+    def _jobs(
+        self, node: str, jobs: Sequence[probes.Job]
+    ) -> tuple[dict[str, probes.JobResult], ExecResult]:
+        """Jobs on one node in one agent call: each job's result, and the call itself."""
+        result, failure = self.runner.agent(
+            node, self.python, probes.steps_request(jobs), SETUP_TIMEOUT_S
+        )
+        return probes.parse_steps_answer(result.stdout, [j.id for j in jobs], failure), result
+
+    def create_pods(self, requests: Sequence[PodRequest]) -> list[CniPod]:
+        by_node: dict[str, list[PodRequest]] = {}
+        for r in requests:
+            if r.node not in self.runner.channels:
+                raise ValueError(f"node {r.node!r} is not a node of lab {self.lab.name}")
+            by_node.setdefault(r.node, []).append(r)
+
+        def setup(node: str, mine: list[PodRequest]) -> dict[str, probes.JobResult]:
+            return self._jobs(node, [self._setup_job(r) for r in mine])[0]
+
+        outcomes = self.runner.on_each_node(by_node, setup)
+        pods: dict[str, CniPod] = {}
+        failures: list[str] = []
+        for node, mine in by_node.items():
+            for r in mine:
+                try:
+                    pods[r.name] = self._pod_from(r, outcomes[node][r.name])
+                except DriverError as exc:
+                    failures.append(str(exc))
+        if failures:  # nothing half-made is left: the good pods go too
+            broken = [r for r in requests if r.name not in pods]
+            self.delete_pods(list(pods.values()))
+            self._teardown_names({n: [r.name for r in broken if r.node == n] for n in by_node})
+            raise DriverError(
+                f"{len(failures)} of {len(requests)} pod(s) did not start:\n"
+                + "\n".join(f"  - {f}" for f in failures)
             )
-        return pids
+        return [pods[r.name] for r in requests]
+
+    def _pod_from(self, request: PodRequest, job: probes.JobResult) -> CniPod:
+        where = f"{request.node}: pod {request.name}"
+        if not job.ok:
+            raise DriverError(f"{where}: {job.failure()}")
+        add = job.steps[2]
+        try:
+            result = json.loads(add.stdout)
+            addresses = cni.parse_result(add.stdout).sandbox_addresses
+        except ValueError as exc:
+            raise DriverError(f"{where}: ADD answered no valid result ({exc})") from None
+        if not addresses:
+            raise DriverError(f"{where}: ADD returned no sandbox address: {add.stdout[:300]}")
+        pids: dict[str, int] = {}
+        if request.containers:
+            words = job.steps[-1].stdout.split()
+            if len(words) != len(request.containers) or not all(w.isdigit() for w in words):
+                raise DriverError(f"{where}: cannot read the containers' PIDs from {words}")
+            pids = {c.name: int(w) for c, w in zip(request.containers, words, strict=True)}
+            dead = [name for name, pid in pids.items() if pid == 0]
+            if dead:
+                raise DriverError(f"{where}: container(s) {dead} did not start")
+        return Pod(
+            request.name,
+            request.node,
+            addresses[0].ip,
+            request.containers,
+            CniHandle(result, pids),
+        )
+
+    def delete_pods(self, pods: Sequence[CniPod]) -> None:
+        """Stop the containers, CNI DEL (with the cached ADD result), drop the sandbox; every
+        part runs even if an earlier one failed; all failures are raised together at the end."""
+        by_node: dict[str, list[CniPod]] = {}
+        for pod in pods:
+            by_node.setdefault(pod.node, []).append(pod)
+
+        def teardown(node: str, mine: list[CniPod]) -> dict[str, probes.JobResult]:
+            jobs = [self._teardown_job(p.name, p.handle.result, node) for p in mine]
+            return self._jobs(node, jobs)[0]
+
+        outcomes = self.runner.on_each_node(by_node, teardown)
+        failures = [
+            f"{node}: {name}: {job.failure()}"
+            for node, jobs in outcomes.items()
+            for name, job in jobs.items()
+            if not _torn_down(job)
+        ]
+        if failures:
+            raise DriverError("teardown failed:\n" + "\n".join(f"  - {f}" for f in failures))
+
+    def _teardown_names(self, names: Mapping[str, Sequence[str]]) -> None:
+        """Tear down sandboxes known only by name (reading the cached ADD result first)."""
+        for node, mine in names.items():
+            if not mine:
+                continue
+            cached = self.runner.probe(
+                node, *(cmd("cat", f"{RESULT_CACHE}/{n}.json") for n in mine)
+            )
+            results = [json.loads(o.stdout) if o.ok and o.stdout.strip() else None for o in cached]
+            self._jobs(
+                node,
+                [self._teardown_job(n, r, node) for n, r in zip(mine, results, strict=True)],
+            )
 
     def exec(
-        self, pod: Pod, container: str, argv: tuple[str, ...], timeout: float = 30
+        self, pod: CniPod, container: str, argv: tuple[str, ...], timeout: float = 30
     ) -> ExecResult:
         """Run argv in the network namespace of the container's own process."""
-        pid = pod.details["pids"][container]  # type: ignore[index]
-        return self._run(pod.node, cmd("nsenter", "-t", str(pid), "-n", "--", *argv), timeout)
+        pid = pod.handle.pids[container]
+        return self.runner.run(pod.node, cmd("nsenter", "-t", str(pid), "-n", "--", *argv), timeout)
 
-    def check(self, pod: Pod) -> None:
-        self.invoke("CHECK", pod.node, pod.name, pod.details["result"])  # type: ignore[arg-type]
+    def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
+        return self.runner.run(node, Command(argv), timeout)
 
-    def delete_pod(self, pod: Pod) -> None:
-        self.teardown(pod.node, pod.name, pod.details.get("result"))  # type: ignore[arg-type]
+    def netns_exec(self, pod: CniPod, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
+        return self.runner.run(pod.node, cmd("ip", "netns", "exec", pod.name, *argv), timeout)
 
-    def teardown(self, node: str, name: str, prev: dict[str, Any] | None = None) -> None:
-        """Stop the containers, CNI DEL (with the cached ADD result), drop the sandbox. Every
-        part runs even if an earlier one failed; the first failure is raised at the end."""
-        failures: list[BaseException] = []
+    # -- probes -----------------------------------------------------------------------------
 
-        def attempt(fn: Callable[[], object]) -> None:
-            try:
-                fn()
-            except Exception as exc:  # noqa: BLE001 (collected and re-raised below)
-                failures.append(exc)
+    def reproduce_cell(self, cell: Probe) -> str:
+        argv = client_probe(str(cell.target.ip))
+        if not isinstance(cell.source, str):
+            pid = next(iter(cell.source.handle.pids.values()))
+            argv = ("nsenter", "-t", str(pid), "-n", "--", *argv)
+        channel = self.runner.channels[cell.source_node]
+        return channel.reproduce(render_remote(Command(argv)))
 
-        _, cached = self.probe(
-            node,
-            cmd("systemctl", "stop", f"{name}-*.service"),
-            cmd("cat", f"{RESULT_CACHE}/{name}.json"),
-        )
-        if prev is None and cached.ok:
-            prev = json.loads(cached.stdout)
-        attempt(lambda: self.invoke("DEL", node, name, prev))
-        # the sandbox may already be gone (a rebooted node): that is not a failure
-        attempt(
-            lambda: self._run(
-                node,
-                batch(
-                    cmd("rm", "-f", f"{RESULT_CACHE}/{name}.json"),
-                    cmd("ip", "netns", "delete", name),
-                ),
+    def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
+        by_node: dict[str, list[Probe]] = {}
+        for cell in cells:
+            by_node.setdefault(cell.source_node, []).append(cell)
+
+        def run(node: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
+            request = probes.probe_request(
+                [
+                    probes.Cell(
+                        c.id,
+                        str(c.target.ip),
+                        ECHO_PORT,
+                        netns=None if isinstance(c.source, str) else c.source.handle.netns_of(),
+                    )
+                    for c in mine
+                ]
             )
-        )
-        if failures:
-            raise failures[0]
+            result, failure = self.runner.agent(node, self.python, request, 60)
+            return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
+
+        answers = self.runner.on_each_node(by_node, run)
+        return {
+            c.id: observation(
+                answers[c.source_node][c.id], probes.first_line, self.reproduce_cell(c)
+            )
+            for c in cells
+        }
+
+    # -- leftovers --------------------------------------------------------------------------
 
     def sweep(self, keep_prefix: str) -> list[str]:
         """Remove every sandbox of earlier runs (name starts with nl- but not keep_prefix)."""
-        removed = []
+        stale: dict[str, list[str]] = {}
         for node in self.nodes:
-            listing = self._run(node, cmd("ip", "netns", "list")).stdout
-            for line in listing.splitlines():
-                name = line.split()[0] if line.strip() else ""
-                if name.startswith(POD_PREFIX) and not name.startswith(keep_prefix):
-                    self.teardown(node, name)
-                    removed.append(f"{node}/{name}")
-        return removed
+            (listing,) = self.runner.probe(node, cmd("ip", "netns", "list", sudo=False))
+            names = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
+            stale[node] = [
+                n for n in names if n.startswith(POD_PREFIX) and not n.startswith(keep_prefix)
+            ]
+        self._teardown_names(stale)
+        return [f"{node}/{name}" for node, names in stale.items() for name in names]
+
+    def dump_pod(self, pod: CniPod) -> dict[str, Any]:
+        return pod_json(pod, {"result": dict(pod.handle.result), "pids": dict(pod.handle.pids)})
+
+    def load_pod(self, data: Mapping[str, Any]) -> CniPod:
+        name, node, ip, containers = pod_fields(data)
+        handle = CniHandle(data["handle"]["result"], dict(data["handle"]["pids"]))
+        return Pod(name, node, ip, containers, handle)
 
 
-def echo_server(port: int = 8080) -> Container:
-    """A container that answers every TCP connection with the client address it saw."""
-    return Container(
-        "echo", ("socat", f"TCP-LISTEN:{port},fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR")
+def _torn_down(job: probes.JobResult) -> bool:
+    """Teardown steps: stop units (none may be running: fine), DEL (must pass), rm (fine),
+    netns delete (the sandbox may be gone already, e.g. after a reboot: fine)."""
+    if job.error:
+        return False
+    return len(job.steps) >= 2 and job.steps[1].ok
+
+
+def observation(
+    result: probes.CellResult,
+    address: Any,
+    reproduce: str,
+) -> rm.Observation:
+    """An agent's cell result as a matrix observation (`address` reads the client address
+    the echo server answered)."""
+    seen = address(result.answer) if result.ok else None
+    detail = "" if seen else (result.error or f"empty answer {result.answer[:80]!r}")
+    return rm.Observation(
+        reachable=seen is not None,
+        seen_source=seen,
+        reproduce=reproduce,
+        detail=detail,
+        seconds=result.total_s or 0.0,
+        connect_s=result.connect_s,
+        retransmits=result.retransmits,
+        unknown=result.unknown,
     )
-
-
-def client_probe(ip: IPv4Address | str, port: int = 8080, timeout_s: int = 5) -> tuple[str, ...]:
-    """Connect, print what the server answered (the source address it saw), bounded."""
-    return ("timeout", str(timeout_s), "socat", "-u", f"TCP:{ip}:{port},connect-timeout=3", "-")

@@ -10,15 +10,32 @@ JSON answers are parsed by `lab.k8s` too. Every result carries one pasteable com
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from ipaddress import IPv4Address
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
-from e2e.drivers.base import Container, ExecResult, NodeChannel, Pod, run_on
+from e2e import probes
+from e2e.drivers.base import (
+    CommandLog,
+    Container,
+    DriverError,
+    ExecResult,
+    GuidePod,
+    NodeChannel,
+    NodeRunner,
+    Pod,
+    PodRequest,
+    Probe,
+    pod_fields,
+    pod_json,
+)
+from e2e.drivers.cni import node_python, observation
 from lab import k8s, waits
+from lab import reachability as rm
 from lab.commands import Command, render_remote
 from lab.config import Lab
 
@@ -42,32 +59,25 @@ FATAL_WAITING = frozenset(
 )
 
 
-class CommandRecorder(Protocol):
-    """Where every command and its outcome go for a failed test's bundle (e2e.drivers.cni's
-    CommandLog fits)."""
-
-    def add(self, node: str, remote: str, result: ExecResult) -> None: ...
-
-
-class KubectlFailed(Exception):
+class KubectlFailed(DriverError):
     def __init__(self, what: str, result: ExecResult) -> None:
-        self.result = result
         output = (result.stderr.strip() or result.stdout.strip())[-800:]
-        super().__init__(
-            f"{what}: kubectl exited {result.exit_code}: {output}\n  reproduce: {result.reproduce}"
-        )
+        super().__init__(f"{what}: kubectl exited {result.exit_code}: {output}", result)
 
 
-class PodNotRunning(Exception):
+class PodNotRunning(DriverError):
     """A test pod did not come up; says what its containers are doing and how to look."""
 
 
 @dataclass(frozen=True)
-class PodRequest:
-    name: str
-    node: str
-    containers: tuple[Container, ...]
-    labels: Mapping[str, str] | None = None
+class K8sHandle:
+    namespace: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    container_ids: Mapping[str, str] = field(default_factory=dict)  # name -> docker://<id>
+
+
+K8sPod = Pod[K8sHandle]
+PROBE_MARK = "@@NETLAB-CELL"
 
 
 def _terminal(pod: k8s.ClusterPod) -> bool:
@@ -83,12 +93,12 @@ class K8sDriver:
     """The Driver protocol over kubectl. A driver is bound to one namespace (`in_namespace`)
     for pods and services; unbound, it reads cluster-wide state (nodes, kube-system, ...)."""
 
-    name = "kubernetes"
+    name = "k8s"
 
     def __init__(
         self,
         lab: Lab,
-        nodes: Mapping[str, NodeChannel],
+        channels: Mapping[str, NodeChannel] | NodeRunner,
         run_id: str,
         namespace: str | None = None,
         busybox_image: str = BUSYBOX_IMAGE,
@@ -98,7 +108,7 @@ class K8sDriver:
         pod_wait: waits.Policy = POD_RUNNING,
         namespace_wait: waits.Policy = NAMESPACE_READY,
         endpoints_wait: waits.Policy = ENDPOINTS_READY,
-        log: CommandRecorder | None = None,
+        log: CommandLog | None = None,
     ) -> None:
         if lab.kubernetes is None:
             raise ValueError(f"lab {lab.name} has no kubernetes section")
@@ -106,7 +116,7 @@ class K8sDriver:
             raise ValueError(f"lab {lab.name} has no control-plane node")
         k8s.run_labels(run_id)  # fail early on a run id that is no valid label value
         self.lab = lab
-        self.nodes = nodes
+        self.runner = channels if isinstance(channels, NodeRunner) else NodeRunner(channels, log)
         self.run_id = run_id
         self.namespace = namespace
         self.busybox_image = busybox_image
@@ -116,7 +126,6 @@ class K8sDriver:
         self.pod_wait = pod_wait
         self.namespace_wait = namespace_wait
         self.endpoints_wait = endpoints_wait
-        self.log = log
         self.control_plane = lab.control_plane.name
         self._lock = threading.Lock()
         self._namespace_ready = False
@@ -125,7 +134,7 @@ class K8sDriver:
         """The same cluster and settings, bound to `namespace` (created on first use)."""
         return K8sDriver(
             self.lab,
-            self.nodes,
+            self.runner,
             self.run_id,
             namespace,
             self.busybox_image,
@@ -135,16 +144,12 @@ class K8sDriver:
             self.pod_wait,
             self.namespace_wait,
             self.endpoints_wait,
-            self.log,
         )
 
     # -- running commands -------------------------------------------------------------------
 
     def _run(self, node: str, command: Command, timeout: float) -> ExecResult:
-        result = run_on(self.nodes[node], command, timeout)
-        if self.log is not None:
-            self.log.add(node, render_remote(command), result)
-        return result
+        return self.runner.run(node, command, timeout)
 
     def kubectl_command(self, *args: str, stdin: str | None = None) -> Command:
         return Command((*k8s.KUBECTL, *args), stdin=stdin)
@@ -156,7 +161,7 @@ class K8sDriver:
     def reproduce(self, *args: str) -> str:
         """The pasteable command for `kubectl ARGS` on the control plane (without running it)."""
         remote = render_remote(self.kubectl_command(*args))
-        return self.nodes[self.control_plane].reproduce(remote)
+        return self.runner.channels[self.control_plane].reproduce(remote)
 
     def _must(self, what: str, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
         result = self.kubectl(*args, stdin=stdin, timeout=timeout)
@@ -305,7 +310,7 @@ class K8sDriver:
         (pod,) = k8s.parse_pods(out)
         return pod
 
-    def wait_for_pod(self, name: str, node: str, containers: tuple[Container, ...]) -> Pod:
+    def wait_for_pod(self, name: str, node: str, containers: tuple[Container, ...]) -> K8sPod:
         """Bounded wait until the pod is Running with every container ready; its IP is
         status.podIP. Fails early when a container terminated or cannot be created."""
         namespace = self._bound()
@@ -339,13 +344,8 @@ class K8sDriver:
                 f"pod {namespace}/{name}: runs on {pod.node_name} with IP {pod.pod_ip}, "
                 f"expected node {node} and an IP\n  inspect: {inspect}"
             )
-        return Pod(
-            name,
-            node,
-            pod.pod_ip,
-            containers,
-            {"namespace": namespace, "labels": dict(pod.labels)},
-        )
+        ids = {s.name: s.container_id for s in pod.statuses if s.container_id}
+        return Pod(name, node, pod.pod_ip, containers, K8sHandle(namespace, dict(pod.labels), ids))
 
     def create_pod(
         self,
@@ -353,39 +353,205 @@ class K8sDriver:
         node: str,
         containers: tuple[Container, ...],
         labels: Mapping[str, str] | None = None,
-    ) -> Pod:
-        self.start_pod(name, node, containers, labels)
-        return self.wait_for_pod(name, node, containers)
+    ) -> K8sPod:
+        (pod,) = self.create_pods([PodRequest(name, node, containers, labels)])
+        return pod
 
-    def create_pods(self, requests: Sequence[PodRequest]) -> list[Pod]:
-        """Apply every pod first, then wait for each: the pods start in parallel."""
-        for r in requests:
-            self.start_pod(r.name, r.node, r.containers, r.labels)
-        return [self.wait_for_pod(r.name, r.node, r.containers) for r in requests]
+    def create_pods(self, requests: Sequence[PodRequest]) -> list[K8sPod]:
+        """Apply every pod first, then wait for each: the pods start in parallel. If one does
+        not come up, every pod of the request is deleted before the error is raised."""
+        try:
+            for r in requests:
+                self.start_pod(r.name, r.node, r.containers, r.labels)
+            return [self.wait_for_pod(r.name, r.node, r.containers) for r in requests]
+        except BaseException:
+            for r in requests:
+                self.kubectl(
+                    "delete",
+                    "pod",
+                    r.name,
+                    "-n",
+                    self._bound(),
+                    "--ignore-not-found",
+                    "--wait=false",
+                )
+            raise
+
+    def fleet_containers(self) -> tuple[Container, ...]:
+        return (echo_container(self.agnhost_image), sleeper_container(self.busybox_image))
+
+    def client_of(self, pod: K8sPod) -> str:
+        names = [c.name for c in pod.containers]
+        return "client" if "client" in names else names[0]
+
+    def guide_pod(self) -> GuidePod:
+        """The guide's own example: busybox and nginx in one pod."""
+        return GuidePod(
+            containers=(
+                Container(
+                    "busybox",
+                    ("/bin/sh", "-c", "while true;do echo hello;sleep 1;done"),
+                    self.busybox_image,
+                ),
+                Container("nginx", (), self.nginx_image),
+            ),
+            client="busybox",
+            server="nginx",
+            port=80,
+            banner="Welcome to nginx!",
+        )
 
     def exec(
-        self, pod: Pod, container: str, argv: tuple[str, ...], timeout: float = 30
+        self, pod: K8sPod, container: str, argv: tuple[str, ...], timeout: float = 30
     ) -> ExecResult:
         """`kubectl exec -n NS POD -c CONTAINER -- argv`; its exit code is argv's."""
-        namespace = str(pod.details.get("namespace") or self._bound())
-        args = ("exec", "-n", namespace, pod.name, "-c", container, "--", *argv)
+        args = ("exec", "-n", pod.handle.namespace, pod.name, "-c", container, "--", *argv)
         return self.kubectl(*args, timeout=timeout + 15)  # kubectl's own start-up on top
 
     def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
         return self._run(node, Command(argv), timeout)
 
-    def delete_pod(self, pod: Pod) -> None:
-        namespace = str(pod.details.get("namespace") or self._bound())
-        self._must(
-            f"delete pod {namespace}/{pod.name}",
-            "delete",
-            "pod",
-            pod.name,
+    def netns_exec(self, pod: K8sPod, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
+        """argv on the pod's node, inside the network namespace of its first container (found
+        through the Docker runtime the guide installs)."""
+        return self._run(pod.node, netns_command(pod, argv), timeout)
+
+    def delete_pod(self, pod: K8sPod) -> None:
+        self.delete_pods([pod])
+
+    def delete_pods(self, pods: Sequence[K8sPod]) -> None:
+        by_namespace: dict[str, list[str]] = {}
+        for pod in pods:
+            by_namespace.setdefault(pod.handle.namespace, []).append(pod.name)
+        for namespace, names in by_namespace.items():
+            self._must(
+                f"delete pods {', '.join(names)} in {namespace}",
+                "delete",
+                "pod",
+                *names,
+                "-n",
+                namespace,
+                "--ignore-not-found",
+                "--timeout=60s",
+                timeout=90,
+            )
+
+    # -- probes -----------------------------------------------------------------------------
+
+    def reproduce_cell(self, cell: Probe) -> str:
+        url = f"http://{cell.target.ip}:{ECHO_PORT}/clientip"
+        if isinstance(cell.source, str):
+            remote = render_remote(Command(("curl", "-s", "--max-time", "5", url), sudo=False))
+            return self.runner.channels[cell.source].reproduce(remote)
+        pod = cell.source
+        return self.reproduce(
+            "exec",
             "-n",
-            namespace,
-            "--ignore-not-found",
-            "--timeout=60s",
-            timeout=90,
+            pod.handle.namespace,
+            pod.name,
+            "-c",
+            self.client_of(pod),
+            "--",
+            "wget",
+            "-qO-",
+            "-T",
+            "5",
+            url,
+        )
+
+    def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
+        """Node sources: the node agent, one call per node (HTTP GET /clientip to agnhost).
+        Pod sources: one agent call on the control plane running, concurrently, one
+        `kubectl exec` per source pod whose busybox shell probes all its targets at once."""
+        node_cells: dict[str, list[Probe]] = {}
+        pod_cells: dict[str, list[Probe]] = {}
+        for cell in cells:
+            if isinstance(cell.source, str):
+                node_cells.setdefault(cell.source, []).append(cell)
+            else:
+                pod_cells.setdefault(cell.source.name, []).append(cell)
+        python = node_python(self.lab)
+
+        def from_node(node: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
+            request = probes.probe_request(
+                [
+                    probes.Cell(c.id, str(c.target.ip), ECHO_PORT, send=CLIENTIP_REQUEST)
+                    for c in mine
+                ]
+            )
+            result, failure = self.runner.agent(node, python, request, 60)
+            return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
+
+        work: dict[str, Any] = dict(node_cells)
+        if pod_cells:
+            work[f"{self.control_plane} (kubectl exec)"] = pod_cells
+
+        def run(key: str, item: Any) -> dict[str, probes.CellResult]:
+            if key in node_cells:
+                return from_node(key, item)
+            return self._probe_from_pods(item, python)
+
+        answers: dict[str, probes.CellResult] = {}
+        for part in self.runner.on_each_node(work, run).values():
+            answers.update(part)
+        return {
+            c.id: observation(answers[c.id], probes.http_body_address, self.reproduce_cell(c))
+            for c in cells
+        }
+
+    def _probe_from_pods(
+        self, by_pod: Mapping[str, list[Probe]], python: str
+    ) -> dict[str, probes.CellResult]:
+        jobs = []
+        for mine in by_pod.values():
+            pod = mine[0].source
+            assert not isinstance(pod, str)
+            script = busybox_probe_script([(c.id, str(c.target.ip)) for c in mine])
+            argv = (
+                *k8s.KUBECTL,
+                "exec",
+                "-n",
+                pod.handle.namespace,
+                pod.name,
+                "-c",
+                self.client_of(pod),
+                "--",
+                "sh",
+                "-c",
+                script,
+            )
+            jobs.append(probes.Job(pod.name, (probes.Step(argv=argv, timeout_s=60),)))
+        request = probes.steps_request(jobs, parallel=len(jobs))
+        result, failure = self.runner.agent(self.control_plane, python, request, 120)
+        answers = probes.parse_steps_answer(result.stdout, [j.id for j in jobs], failure)
+        out: dict[str, probes.CellResult] = {}
+        for name, mine in by_pod.items():
+            job = answers[name]
+            text = job.steps[0].stdout if job.steps else ""
+            why = job.failure() or "kubectl exec answered nothing for it"
+            out.update(parse_busybox_probes(text, [c.id for c in mine], why))
+        return out
+
+    def node_subnets(self) -> dict[str, tuple[IPv4Network, ...]]:
+        """What the cluster allots: each node's spec.podCIDRs (IPv4)."""
+        return {n.name: n.pod_cidrs for n in self.get_nodes() if n.name in self.lab.node_names}
+
+    def dump_pod(self, pod: K8sPod) -> dict[str, Any]:
+        handle = pod.handle
+        return pod_json(
+            pod,
+            {
+                "namespace": handle.namespace,
+                "labels": dict(handle.labels),
+                "container_ids": dict(handle.container_ids),
+            },
+        )
+
+    def load_pod(self, data: Mapping[str, Any]) -> K8sPod:
+        name, node, ip, containers = pod_fields(data)
+        h = data["handle"]
+        return Pod(
+            name, node, ip, containers, K8sHandle(h["namespace"], h["labels"], h["container_ids"])
         )
 
     # -- services ---------------------------------------------------------------------------
@@ -471,6 +637,55 @@ def _image_hint(pod: k8s.ClusterPod) -> str:
             "K8sDriver(busybox_image=..., nginx_image=..., agnhost_image=...))"
         )
     return ""
+
+
+CLIENTIP_REQUEST = "GET /clientip HTTP/1.0\r\n\r\n"
+
+
+def netns_command(pod: K8sPod, argv: tuple[str, ...]) -> Command:
+    """nsenter into the network namespace of the pod's first container, by its Docker PID."""
+    ref = next(iter(pod.handle.container_ids.values()), "")
+    runtime, _, cid = ref.partition("://")
+    if runtime != "docker" or not cid:
+        raise DriverError(
+            f"pod {pod.handle.namespace}/{pod.name}: container id {ref!r} is not a Docker one; "
+            "entering its network namespace needs the guide's Docker runtime"
+        )
+    script = (
+        f"pid=$(docker inspect -f '{{{{.State.Pid}}}}' {shlex.quote(cid)}) && "
+        f'exec nsenter -t "$pid" -n -- {shlex.join(argv)}'
+    )
+    return Command(("sh", "-c", script))
+
+
+def busybox_probe_script(cells: Sequence[tuple[str, str]], timeout_s: int = 5) -> str:
+    """A busybox shell script probing every (id, ip) at once: `wget` of agnhost's /clientip,
+    one marker line per cell with wget's exit code and the answer."""
+    parts = []
+    for cell_id, ip in cells:
+        url = f"http://{ip}:{ECHO_PORT}/clientip"
+        parts.append(
+            f"(out=$(wget -qO- -T {timeout_s} {shlex.quote(url)} 2>&1); rc=$?; "
+            f'echo "{PROBE_MARK} {cell_id} $rc $(echo $out)") &'
+        )
+    return "\n".join([*parts, "wait"])
+
+
+def parse_busybox_probes(
+    text: str, ids: Sequence[str], failure: str
+) -> dict[str, probes.CellResult]:
+    """The marker lines of busybox_probe_script -> one result per cell (missing: unknown)."""
+    found: dict[str, probes.CellResult] = {}
+    for line in text.splitlines():
+        words = line.split(" ", 3)
+        if len(words) < 3 or words[0] != PROBE_MARK or words[1] not in ids:
+            continue
+        answer = words[3].strip() if len(words) > 3 else ""
+        ok = words[2] == "0" and bool(answer)
+        found[words[1]] = probes.CellResult(
+            ok, answer=answer if ok else "", error="" if ok else f"wget exit {words[2]}: {answer}"
+        )
+    return {i: found.get(i, probes.CellResult(False, error=failure, unknown=True)) for i in ids}
 
 
 def echo_container(image: str = AGNHOST_IMAGE, port: int = ECHO_PORT) -> Container:

@@ -37,6 +37,7 @@ class ContainerStatus:
     reason: str = ""
     message: str = ""
     exit_code: int | None = None
+    container_id: str = ""  # "docker://<id>" (the runtime's own id), once created
 
     def describe(self) -> str:
         """`waiting: CrashLoopBackOff, 7 restarts` — what `kubectl get pods` would summarise."""

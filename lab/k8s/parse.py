@@ -115,6 +115,7 @@ def _container_status(raw: Mapping[str, Any], owner: str, where: str) -> Contain
         reason=reason,
         message=message,
         exit_code=exit_code,
+        container_id=get_str(raw, "containerID", who),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lab import faults
+from e2e import faults
 
 
 def pytest_configure() -> None:

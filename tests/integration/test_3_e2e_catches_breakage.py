@@ -9,9 +9,9 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from e2e import checks
-from e2e.drivers.base import Container, Pod
-from e2e.drivers.cni import CniDriver, echo_server
+from e2e import scenarios
+from e2e.drivers.base import Container, Pod, PodRequest
+from e2e.drivers.cni import CniDriver, CniHandle
 from lab.commands import cmd
 from lab.config import Lab
 from lab.machines import LabMachines
@@ -28,15 +28,16 @@ def driver(running: LabMachines) -> CniDriver:
 
 
 @pytest.fixture(scope="module")
-def pods(driver: CniDriver, ci_lab: Lab) -> Iterator[list[Pod]]:
-    made = [
-        driver.create_pod(f"nl-selftest-{n}-{i}", n, (echo_server(),))
-        for n in ci_lab.node_names
-        for i in range(2)
-    ]
+def pods(driver: CniDriver, ci_lab: Lab) -> Iterator[list[Pod[CniHandle]]]:
+    made = driver.create_pods(
+        [
+            PodRequest(f"nl-selftest-{n}-{i}", n, driver.fleet_containers())
+            for n in ci_lab.node_names
+            for i in range(2)
+        ]
+    )
     yield made
-    for pod in made:
-        driver.delete_pod(pod)
+    driver.delete_pods(made)
 
 
 def on(driver: CniDriver, node: str, *argv: str) -> None:
@@ -48,21 +49,25 @@ def cells(matrix: Matrix, symbol: str) -> set[tuple[str, str]]:
     return set(matrix.cells_with(symbol))
 
 
-def test_healthy_lab_passes_every_check(driver: CniDriver, pods: list[Pod], ci_lab: Lab) -> None:
-    assert checks.pod_matrix(driver, pods).mismatches() == []
-    assert checks.node_matrix(driver, ci_lab, pods).mismatches() == []
-    assert checks.pod_identity_problems(driver, pods[0], pods[-1]) == []
-    assert checks.mtu_problems(driver, pods[0], pods[-1]) == []
+def test_healthy_lab_passes_every_check(
+    driver: CniDriver, pods: list[Pod[CniHandle]], ci_lab: Lab
+) -> None:
+    assert scenarios.pod_matrix(driver, pods).mismatches() == []
+    assert scenarios.node_matrix(driver, ci_lab, pods).mismatches() == []
+    assert scenarios.pod_identity_problems(driver, pods[0], pods[-1]) == []
+    assert scenarios.mtu_problems(driver, ci_lab, pods[0], pods[-1]) == []
+    subnets = driver.node_subnets()
+    assert scenarios.subnet_problems(ci_lab, pods, subnets) == []
 
 
 def test_an_snat_rule_on_one_node_fails_exactly_the_cells_it_translates(
-    driver: CniDriver, pods: list[Pod], ci_lab: Lab
+    driver: CniDriver, pods: list[Pod[CniHandle]], ci_lab: Lab
 ) -> None:
     subnets = node_pod_subnets(ci_lab)
     rule = ("-s", str(subnets["node1"]), "-o", ci_lab.vm.private_nic, "-j", "MASQUERADE")
     on(driver, "node1", "iptables", "-t", "nat", "-I", "POSTROUTING", *rule)
     try:
-        matrix = checks.pod_matrix(driver, pods)
+        matrix = scenarios.pod_matrix(driver, pods)
     finally:
         on(driver, "node1", "iptables", "-t", "nat", "-D", "POSTROUTING", *rule)
     node1 = {p.name for p in pods if p.node == "node1"}
@@ -75,12 +80,12 @@ def test_an_snat_rule_on_one_node_fails_exactly_the_cells_it_translates(
 
 
 def test_a_deleted_route_shows_as_the_missing_cells(
-    driver: CniDriver, pods: list[Pod], ci_lab: Lab
+    driver: CniDriver, pods: list[Pod[CniHandle]], ci_lab: Lab
 ) -> None:
     route = (str(node_pod_subnets(ci_lab)["node2"]), "via", str(ci_lab.node("node2").ip))
     on(driver, "node1", "ip", "route", "del", *route)
     try:
-        matrix = checks.pod_matrix(driver, pods)
+        matrix = scenarios.pod_matrix(driver, pods)
     finally:
         on(driver, "node1", "ip", "route", "replace", *route)
     node1 = {p.name for p in pods if p.node == "node1"}
@@ -91,7 +96,7 @@ def test_a_deleted_route_shows_as_the_missing_cells(
 
 
 def test_node_traffic_translated_on_arrival_breaks_the_node_to_pod_policy(
-    driver: CniDriver, pods: list[Pod], ci_lab: Lab
+    driver: CniDriver, pods: list[Pod[CniHandle]], ci_lab: Lab
 ) -> None:
     gw = str(gateway(node_pod_subnets(ci_lab)["node2"]))
     rule = (
@@ -106,7 +111,7 @@ def test_node_traffic_translated_on_arrival_breaks_the_node_to_pod_policy(
     )
     on(driver, "node2", "iptables", "-t", "nat", "-I", "POSTROUTING", *rule)
     try:
-        matrix = checks.node_matrix(driver, ci_lab, pods)
+        matrix = scenarios.node_matrix(driver, ci_lab, pods)
     finally:
         on(driver, "node2", "iptables", "-t", "nat", "-D", "POSTROUTING", *rule)
     node2_pods = {p.name for p in pods if p.node == "node2"}
@@ -115,13 +120,13 @@ def test_node_traffic_translated_on_arrival_breaks_the_node_to_pod_policy(
 
 
 def test_a_second_address_in_a_pod_breaks_one_ip_per_pod(
-    driver: CniDriver, pods: list[Pod]
+    driver: CniDriver, pods: list[Pod[CniHandle]]
 ) -> None:
     pod = pods[0]
     extra = str(IPv4Address(int(pod.ip) + 100)) + "/24"
     on(driver, pod.node, "ip", "netns", "exec", pod.name, "ip", "addr", "add", extra, "dev", "eth0")
     try:
-        problems = checks.pod_identity_problems(driver, pod, pods[-1])
+        problems = scenarios.pod_identity_problems(driver, pod, pods[-1])
     finally:
         on(
             driver,
@@ -142,7 +147,7 @@ def test_a_second_address_in_a_pod_breaks_one_ip_per_pod(
 
 
 def test_a_container_outside_the_pod_namespace_is_caught(
-    driver: CniDriver, pods: list[Pod]
+    driver: CniDriver, pods: list[Pod[CniHandle]]
 ) -> None:
     pod = pods[0]
     stray = driver.exec_on_node(
@@ -156,46 +161,114 @@ def test_a_container_outside_the_pod_namespace_is_caught(
         ).stdout.strip()
         assert pid.isdigit(), f"no MainPID for the stray process: {pid!r}"
         assert pid != "0", "the stray process is not running (MainPID 0)"
-        pids = {**pod.details["pids"], "stray": int(pid)}  # type: ignore[dict-item]
         broken = dataclasses.replace(
             pod,
             containers=(*pod.containers, Container("stray", ())),
-            details={**pod.details, "pids": pids},
+            handle=CniHandle(pod.handle.result, {**pod.handle.pids, "stray": int(pid)}),
         )
-        problems = checks.shared_netns_problems(driver, broken, "echo", "echo", 8080, "")
+        guide = driver.guide_pod()
+        problems = scenarios.shared_netns_problems(driver, broken, guide)
     finally:
         driver.exec_on_node(pod.node, ("systemctl", "stop", "nl-selftest-stray"))
     assert any("different network namespaces" in p for p in problems), problems
 
 
 def test_overlapping_node_subnets_and_a_pod_outside_its_subnet_are_named(
-    driver: CniDriver, pods: list[Pod], ci_lab: Lab
+    driver: CniDriver, pods: list[Pod[CniHandle]], ci_lab: Lab
 ) -> None:
-    subnets = {n: driver.node_subnets(n) for n in ci_lab.node_names}
+    subnets = driver.node_subnets()
+    assert scenarios.subnet_problems(ci_lab, pods, subnets) == []
     overlapping = {**subnets, "node2": subnets["node1"]}
-    problems = checks.node_subnet_problems(ci_lab.pod_network.cidr, overlapping)
-    assert problems == [
+    problems = scenarios.subnet_problems(ci_lab, [], overlapping)
+    assert (
         f"node1's subnet {subnets['node1'][0]} overlaps node2's subnet {subnets['node1'][0]}"
-    ]
+        in problems
+    )
     first = next(p for p in pods if p.node == "node1")
     moved = [dataclasses.replace(first, node="node2")]
-    assert "which is in node1's subnet" in checks.pod_subnet_problems(moved, subnets)[0]
+    assert any(
+        "which is in node1's subnet" in p for p in scenarios.subnet_problems(ci_lab, moved, subnets)
+    )
 
 
 def test_a_smaller_mtu_on_the_path_fails_the_df_check(
-    driver: CniDriver, pods: list[Pod], ci_lab: Lab
+    driver: CniDriver, pods: list[Pod[CniHandle]], ci_lab: Lab
 ) -> None:
     nic = ci_lab.vm.private_nic
     mtu = driver.exec_on_node("node1", ("cat", f"/sys/class/net/{nic}/mtu")).stdout.strip()
     assert mtu.isdigit(), f"cannot read {nic}'s MTU on node1: {mtu!r}"
     on(driver, "node1", "ip", "link", "set", nic, "mtu", "1400")
     try:
-        problems = checks.mtu_problems(
+        problems = scenarios.mtu_problems(
             driver,
+            ci_lab,
             next(p for p in pods if p.node == "node1"),
             next(p for p in pods if p.node == "node2"),
         )
     finally:
         on(driver, "node1", "ip", "link", "set", nic, "mtu", mtu)
-    assert len(problems) == 1
+    assert len(problems) == 1, problems
     assert "1472-byte DF ping (packet = MTU 1500)" in problems[0]
+
+
+def test_a_pod_mtu_other_than_the_labs_is_named(
+    driver: CniDriver, pods: list[Pod[CniHandle]], ci_lab: Lab
+) -> None:
+    source = next(p for p in pods if p.node == "node1")
+    target = next(p for p in pods if p.node == "node2")
+    want = ci_lab.pod_network.mtu
+    on(
+        driver,
+        "node1",
+        "ip",
+        "netns",
+        "exec",
+        source.name,
+        "ip",
+        "link",
+        "set",
+        "eth0",
+        "mtu",
+        "1400",
+    )
+    try:
+        problems = scenarios.mtu_problems(driver, ci_lab, source, target)
+    finally:
+        on(
+            driver,
+            "node1",
+            "ip",
+            "netns",
+            "exec",
+            source.name,
+            "ip",
+            "link",
+            "set",
+            "eth0",
+            "mtu",
+            str(want),
+        )
+    assert any(f"eth0 MTU is 1400; the lab's pod network MTU is {want}" in p for p in problems), (
+        problems
+    )
+
+
+def test_node_traffic_translated_to_its_own_management_address_fails_exactly_those_cells(
+    driver: CniDriver, pods: list[Pod[CniHandle]], ci_lab: Lab
+) -> None:
+    """The node's own address, but the wrong one: the management NIC's. A policy that takes
+    any address the node owns would pass this; the route's source address does not."""
+    out = driver.exec_on_node("node1", ("ip", "-o", "-4", "addr", "show", "dev", "eth0"))
+    mgmt = out.stdout.split()[3].split("/")[0]
+    assert IPv4Address(mgmt) in ci_lab.network.management, out.stdout
+    remote = str(node_pod_subnets(ci_lab)["node2"])
+    rule = ("-s", str(ci_lab.node("node1").ip), "-d", remote, "-j", "SNAT", "--to-source", mgmt)
+    on(driver, "node1", "iptables", "-t", "nat", "-I", "POSTROUTING", *rule)
+    try:
+        matrix = scenarios.node_matrix(driver, ci_lab, pods)
+    finally:
+        on(driver, "node1", "iptables", "-t", "nat", "-D", "POSTROUTING", *rule)
+    node2_pods = {p.name for p in pods if p.node == "node2"}
+    assert cells(matrix, "N") == {("node1", p) for p in node2_pods}, matrix.render()
+    assert {(m.source, m.target) for m in matrix.mismatches()} == cells(matrix, "N")
+    assert f"seen as {mgmt}" in matrix.render()

@@ -1,0 +1,243 @@
+"""The node agent: does many small things on one host in one process and answers with one JSON
+document, so the suite pays one SSH round trip per node, not one per pod or per matrix cell.
+Sent over SSH on stdin (`sudo python3 - REQUEST`, REQUEST being argv[1]); never imported.
+The harness renders every command it runs (lab.cni, e2e.probes); the agent only executes them.
+
+Written for Python 2.7 (CentOS 7's /usr/bin/python) and Python 3, standard library only.
+
+op "probe": TCP probes, concurrently, each in a thread of its own; a probe with `netns` first
+moves its thread into that network namespace (setns(2) acts on the calling thread only), so its
+socket belongs to the pod.
+  {"op": "probe", "parallel": 8,
+   "cells": [{"id": "a->b", "netns": "/proc/123/ns/net" | null, "host": "10.244.1.5",
+              "port": 8080, "send": "", "timeout": 5.0}, ...]}
+  -> {"results": [{"id": "a->b", "ok": true, "answer": "10.244.0.7\\n", "error": "",
+                   "connect_s": 0.004, "total_s": 0.010, "retransmits": 0}, ...]}
+  `retransmits` is tcpi_total_retrans read right after connect: any retransmit at that point is
+  a retransmitted SYN (e.g. a tunnel dropping packets with a bad checksum).
+
+op "steps": for each job (one after the other, or `parallel` at a time), its steps in order
+until one fails (or all of them with `keep_going`); a step runs an argv, or a CNI plugin chain
+in which each plugin's stdout (its result) becomes the next plugin's `prevResult`, as a runtime
+must chain them; with `cache`, the chain's final result is kept in that file (0600), as
+runtimes cache it for CHECK and DEL.
+  {"op": "steps",
+   "jobs": [{"id": "pod-a", "keep_going": false,
+             "steps": [{"argv": [...], "stdin": null},
+                       {"cni": [{"plugin": "/usr/lib/cni/bridge", "env": {...},
+                                 "config": {...}}, ...], "prev": null,
+                        "cache": "/var/lib/netlab/cni/pod-a.json" | null}]}]}
+  -> {"jobs": [{"id": "pod-a", "ok": true,
+                "steps": [{"exit": 0, "stdout": "...", "stderr": "", "plugin": null}]}]}
+"""
+
+import ctypes
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+CLONE_NEWNET = 0x40000000
+TCP_INFO = 11
+TOTAL_RETRANS_OFFSET = 100  # struct tcp_info: 8 bytes of u8 fields, then u32s; total_retrans
+MAX_ANSWER = 4096
+MAX_OUTPUT = 65536
+
+
+def setns(path):
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, "setns(%s): %s" % (path, os.strerror(err)))
+    finally:
+        os.close(fd)
+
+
+def retransmits(sock):
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, 104)
+        return struct.unpack_from("I", info, TOTAL_RETRANS_OFFSET)[0]
+    except (OSError, struct.error):
+        return -1
+
+
+def probe(cell):
+    result = {
+        "id": cell["id"],
+        "ok": False,
+        "answer": "",
+        "error": "",
+        "connect_s": None,
+        "total_s": None,
+        "retransmits": None,
+    }
+    timeout = float(cell.get("timeout", 5))
+    start = time.time()
+    sock = None
+    try:
+        if cell.get("netns"):
+            setns(cell["netns"])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect((cell["host"], int(cell["port"])))
+        result["connect_s"] = round(time.time() - start, 4)
+        result["retransmits"] = retransmits(sock)
+        payload = cell.get("send") or ""
+        if payload:
+            sock.sendall(payload.encode("utf-8"))
+        chunks = []
+        size = 0
+        while size < MAX_ANSWER:
+            data = sock.recv(MAX_ANSWER - size)
+            if not data:
+                break
+            chunks.append(data)
+            size += len(data)
+        result["answer"] = b"".join(chunks).decode("utf-8", "replace")
+        result["ok"] = True
+    except Exception as exc:  # every failure is an answer
+        result["error"] = "%s: %s" % (type(exc).__name__, exc)
+    finally:
+        result["total_s"] = round(time.time() - start, 4)
+        if sock is not None:
+            sock.close()
+    return result
+
+
+def op_probe(request):
+    cells = request["cells"]
+    slots = threading.Semaphore(max(1, int(request.get("parallel", 8))))
+    results = [None] * len(cells)
+
+    def run(index):
+        try:
+            results[index] = probe(cells[index])
+        finally:
+            slots.release()
+
+    threads = []
+    for index in range(len(cells)):
+        slots.acquire()
+        thread = threading.Thread(target=run, args=(index,))
+        thread.daemon = True
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+    return {"results": results}
+
+
+def execute(argv, stdin, env=None, timeout=60):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full_env,
+        )
+    except OSError as exc:
+        return 127, "", "%s: %s" % (argv[0], exc)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        out, err = proc.communicate((stdin or "").encode("utf-8"))
+    finally:
+        timer.cancel()
+    code = proc.returncode if proc.returncode >= 0 else 124
+    return (
+        code,
+        out.decode("utf-8", "replace")[:MAX_OUTPUT],
+        err.decode("utf-8", "replace")[:MAX_OUTPUT],
+    )
+
+
+def cni_chain(step):
+    """Call each plugin with its config (+ prevResult); the last plugin's answer is the step's
+    stdout, an error stops the chain and is the step's answer."""
+    prev = step.get("prev")
+    last = {"exit": 0, "stdout": json.dumps(prev) if prev is not None else "", "stderr": ""}
+    for call in step["cni"]:
+        config = dict(call["config"])
+        if prev is not None:
+            config["prevResult"] = prev
+        code, out, err = execute([call["plugin"]], json.dumps(config), call["env"])
+        last = {"exit": code, "stdout": out, "stderr": err, "plugin": call["plugin"]}
+        if code != 0:
+            return last
+        if out.strip():
+            try:
+                prev = json.loads(out)
+            except ValueError:
+                last["exit"] = 125
+                last["stderr"] = "plugin answered no JSON: %r" % out[:300]
+                return last
+    cache = step.get("cache")
+    if cache and prev is not None:
+        directory = os.path.dirname(cache)
+        if not os.path.isdir(directory):
+            os.makedirs(directory)
+        fd = os.open(cache, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(prev))
+    return last
+
+
+def run_job(job):
+    done = []
+    ok = True
+    for step in job["steps"]:
+        if "cni" in step:
+            outcome = cni_chain(step)
+        else:
+            code, out, err = execute(step["argv"], step.get("stdin"), None, step.get("timeout", 60))
+            outcome = {"exit": code, "stdout": out, "stderr": err, "plugin": None}
+        done.append(outcome)
+        if outcome["exit"] != 0:
+            ok = False
+            if not job.get("keep_going"):
+                break
+    return {"id": job["id"], "ok": ok, "steps": done}
+
+
+def op_steps(request):
+    """Jobs one after the other, or `parallel` of them at a time."""
+    jobs = request["jobs"]
+    results = [None] * len(jobs)
+    slots = threading.Semaphore(max(1, int(request.get("parallel", 1))))
+
+    def run(index):
+        try:
+            results[index] = run_job(jobs[index])
+        finally:
+            slots.release()
+
+    threads = []
+    for index in range(len(jobs)):
+        slots.acquire()
+        thread = threading.Thread(target=run, args=(index,))
+        thread.daemon = True
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+    return {"jobs": results}
+
+
+def main():
+    request = json.loads(sys.argv[1])
+    answer = {"probe": op_probe, "steps": op_steps}[request["op"]](request)
+    sys.stdout.write(json.dumps(answer))
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Talking to the node agent (e2e/agent.py), pure: the requests it gets and the answers it gives.
+
+The suite sends one request per node: every probe whose source is on that node, or every pod
+of that node to set up or tear down. These functions render the request (JSON, argv) and parse
+the answer; a missing or malformed answer is reported per cell or per job, never raised.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from lab.commands import Command
+
+AGENT = Path(__file__).resolve().parent / "agent.py"
+PROBE_PARALLELISM = 8
+
+
+@cache
+def agent_source() -> str:
+    return AGENT.read_text()
+
+
+def agent_command(python: str, request: Mapping[str, Any]) -> Command:
+    """`sudo python - REQUEST` with the agent on stdin (sudo: setns and CNI need root)."""
+    return Command((python, "-", json.dumps(request, sort_keys=True)), stdin=agent_source())
+
+
+# --- probes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One TCP probe: from `netns` (a pod's network namespace; None = the host's) to host:port;
+    `send` is written first (an HTTP request for servers that need one)."""
+
+    id: str
+    host: str
+    port: int
+    netns: str | None = None
+    send: str = ""
+    timeout_s: float = 5.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "host": self.host,
+            "port": self.port,
+            "netns": self.netns,
+            "send": self.send,
+            "timeout": self.timeout_s,
+        }
+
+
+@dataclass(frozen=True)
+class CellResult:
+    ok: bool  # connected and read the answer to its end
+    answer: str = ""
+    error: str = ""
+    connect_s: float | None = None
+    total_s: float | None = None
+    retransmits: int = 0
+    unknown: bool = False  # the agent gave no result for this cell (it did not run)
+
+
+def probe_request(cells: Sequence[Cell], parallel: int = PROBE_PARALLELISM) -> dict[str, Any]:
+    ids = [c.id for c in cells]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"probe ids repeat: {sorted(i for i in ids if ids.count(i) > 1)}")
+    return {"op": "probe", "parallel": parallel, "cells": [c.as_json() for c in cells]}
+
+
+def _document(stdout: str) -> Mapping[str, Any] | None:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        return doc if isinstance(doc, Mapping) else None
+    return None
+
+
+def parse_probe_answer(stdout: str, ids: Sequence[str], failure: str) -> dict[str, CellResult]:
+    """The agent's answer -> one result per asked id. Cells without a well-formed result are
+    `unknown`, with `failure` (what went wrong with the call) as their error."""
+    doc = _document(stdout)
+    found: dict[str, CellResult] = {}
+    results = doc.get("results") if doc is not None else None
+    for item in results if isinstance(results, list) else []:
+        if not isinstance(item, Mapping) or item.get("id") not in ids:
+            continue
+        retrans = item.get("retransmits")
+        connect = item.get("connect_s")
+        total = item.get("total_s")
+        found[str(item["id"])] = CellResult(
+            ok=item.get("ok") is True,
+            answer=str(item.get("answer") or ""),
+            error=str(item.get("error") or ""),
+            connect_s=float(connect) if isinstance(connect, int | float) else None,
+            total_s=float(total) if isinstance(total, int | float) else None,
+            retransmits=retrans if isinstance(retrans, int) and retrans > 0 else 0,
+        )
+    why = failure or "the agent answered no result for it"
+    return {i: found.get(i, CellResult(False, error=why, unknown=True)) for i in ids}
+
+
+def first_line(answer: str) -> str | None:
+    """A raw echo server's answer: the client address on its first line."""
+    lines = [line.strip() for line in answer.splitlines() if line.strip()]
+    return lines[0] if lines else None
+
+
+def http_body_address(answer: str) -> str | None:
+    """agnhost netexec's /clientip answer (`ip:port` in an HTTP/1.0 body) -> the ip."""
+    _head, sep, body = answer.partition("\r\n\r\n")
+    text = (body if sep else answer).strip()
+    if not text:
+        return None
+    host, _, port = text.rpartition(":")
+    return host.strip("[]") if host and port.isdigit() else text
+
+
+# --- batched steps (pod setup and teardown) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CniCall:
+    plugin: str  # path of the plugin binary
+    env: tuple[tuple[str, str], ...]
+    config: Mapping[str, Any]  # without prevResult: the agent chains it
+
+
+@dataclass(frozen=True)
+class Step:
+    """An argv to run, or a CNI plugin chain (each plugin's result is the next one's
+    prevResult; `prev` seeds the first, e.g. the cached ADD result for DEL)."""
+
+    argv: tuple[str, ...] = ()
+    stdin: str | None = None
+    timeout_s: float = 60
+    cni: tuple[CniCall, ...] = ()
+    prev: Mapping[str, Any] | None = None
+    cache: str | None = None  # where the chain's final result is kept (ADD)
+
+    def as_json(self) -> dict[str, Any]:
+        if self.cni:
+            return {
+                "cni": [
+                    {"plugin": c.plugin, "env": dict(c.env), "config": dict(c.config)}
+                    for c in self.cni
+                ],
+                "prev": dict(self.prev) if self.prev is not None else None,
+                "cache": self.cache,
+            }
+        return {"argv": list(self.argv), "stdin": self.stdin, "timeout": self.timeout_s}
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    steps: tuple[Step, ...]
+    keep_going: bool = False  # teardown: every step runs, whatever failed before
+
+
+@dataclass(frozen=True)
+class StepResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    plugin: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class JobResult:
+    id: str
+    ok: bool
+    steps: tuple[StepResult, ...] = field(default=())
+    error: str = ""  # set when the agent gave no answer for this job
+
+    def failure(self) -> str:
+        if self.error:
+            return self.error
+        for step in self.steps:
+            if not step.ok:
+                where = f" ({step.plugin})" if step.plugin else ""
+                text = (step.stdout.strip() or step.stderr.strip())[:400]
+                return f"step {self.steps.index(step) + 1}{where} exited {step.exit_code}: {text}"
+        return ""
+
+
+def steps_request(jobs: Sequence[Job], parallel: int = 1) -> dict[str, Any]:
+    return {
+        "op": "steps",
+        "parallel": parallel,
+        "jobs": [
+            {"id": j.id, "keep_going": j.keep_going, "steps": [s.as_json() for s in j.steps]}
+            for j in jobs
+        ],
+    }
+
+
+def parse_steps_answer(stdout: str, ids: Sequence[str], failure: str) -> dict[str, JobResult]:
+    doc = _document(stdout)
+    found: dict[str, JobResult] = {}
+    jobs = doc.get("jobs") if doc is not None else None
+    for item in jobs if isinstance(jobs, list) else []:
+        if not isinstance(item, Mapping) or item.get("id") not in ids:
+            continue
+        steps = []
+        for s in item.get("steps") or []:
+            if isinstance(s, Mapping) and isinstance(s.get("exit"), int):
+                steps.append(
+                    StepResult(
+                        s["exit"],
+                        str(s.get("stdout") or ""),
+                        str(s.get("stderr") or ""),
+                        str(s["plugin"]) if s.get("plugin") else None,
+                    )
+                )
+        found[str(item["id"])] = JobResult(str(item["id"]), item.get("ok") is True, tuple(steps))
+    why = failure or "the agent answered no result for it"
+    return {i: found.get(i, JobResult(i, False, error=why)) for i in ids}

@@ -1,0 +1,335 @@
+"""The network-model scenarios, written once against the driver protocol (e2e/drivers/base.py):
+pod to pod and node to pod without NAT, one IP per pod seen alike by all, containers of a pod in
+one network namespace, per-node pod subnets, the MTU. Every driver (CNI-direct, Kubernetes, CRI)
+runs the same scenario with its own pods, echo server and client probe.
+
+Scenarios observe and return (matrices, problem lists); they never assert. The tests call the
+`expect_*` comparisons of e2e/checks.py on what they return. Expectations come from the lab file
+(pure models in lab/), never from what the run itself rendered or observed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from e2e.drivers.base import Driver, GuidePod, Pod, PodRequest, Probe, Source
+from lab import netmath
+from lab import reachability as rm
+from lab.commands import cmd
+from lab.config import Lab
+from lab.parse import parse_ip_addr_addresses, parse_ip_oneline_addresses, parse_route_get
+from lab.render import node_pod_subnets
+
+OVERLAY_DEVICES = ("flannel.1",)  # the vxlan backend's VTEP: a legitimate node source
+
+
+# --- the fleet ---------------------------------------------------------------------------------
+
+
+def fleet_slots(lab: Lab, pods_per_node: int) -> list[tuple[str, int]]:
+    """(node, index) of every fleet pod, from the lab definition: sorted, never live state."""
+    if pods_per_node < 1:
+        raise ValueError(f"--pods-per-node must be at least 1, got {pods_per_node}")
+    if len(lab.nodes) * pods_per_node < 2 or len(lab.nodes) < 2:
+        raise ValueError(
+            f"lab {lab.name} has {len(lab.nodes)} node(s) x {pods_per_node} pod(s): the pod "
+            "matrix needs at least two nodes, so that a cell crosses the pod network"
+        )
+    return sorted((node, i) for node in lab.node_names for i in range(pods_per_node))
+
+
+def slot_name(run_id: str, driver: str, slot: tuple[str, int]) -> str:
+    return f"nl-{run_id}-{driver}-{slot[0]}-p{slot[1]}"
+
+
+def fleet_requests(
+    driver: Driver[Any], run_id: str, slots: Sequence[tuple[str, int]]
+) -> list[PodRequest]:
+    containers = driver.fleet_containers()
+    return [PodRequest(slot_name(run_id, driver.name, s), s[0], containers) for s in slots]
+
+
+def expected_cells(slots: Sequence[tuple[str, int]], nodes: int) -> tuple[int, int]:
+    """How many cells the pod and node matrices must have, from the lab alone."""
+    pods = len(slots)
+    return pods * (pods - 1), nodes * pods
+
+
+# --- matrices ----------------------------------------------------------------------------------
+
+
+def observe(
+    driver: Driver[Any],
+    matrix: rm.Matrix,
+    sources: Mapping[str, Source],
+    targets: Mapping[str, Pod[Any]],
+) -> rm.Matrix:
+    """Fill `matrix.observed` for every expected cell in one batched call of the driver."""
+    cells = [Probe(f"{s}->{t}", sources[s], targets[t]) for (s, t) in matrix.expected]
+    seen = driver.observe(cells)
+    for cell, (s, t) in zip(cells, matrix.expected, strict=True):
+        matrix.observed[(s, t)] = seen[cell.id]
+    return matrix
+
+
+def pod_matrix(
+    driver: Driver[Any], pods: Sequence[Pod[Any]], faults: rm.Faults = rm.NO_FAULTS
+) -> rm.Matrix:
+    matrix = rm.pod_matrix([p.endpoint for p in pods], faults, title=f"pod -> pod [{driver.name}]")
+    by_name = {p.name: p for p in pods}
+    return observe(driver, matrix, dict(by_name), by_name)
+
+
+@dataclass(frozen=True)
+class NodeRoutes:
+    """What one node's kernel says about reaching the pods: the source address it picks for
+    each pod IP (`ip route get`), and the addresses it may legitimately send pod traffic from
+    (its private IP, and its addresses on the pod bridge or the overlay device)."""
+
+    node: str
+    route_sources: Mapping[str, str | None]  # pod IP -> prefsrc
+    allowed: tuple[str, ...]
+    reproduce: str
+
+
+def node_routes(
+    driver: Driver[Any], lab: Lab, node: str, pod_ips: Sequence[IPv4Address]
+) -> NodeRoutes:
+    """One round trip: `ip -j route get` for every pod IP and `ip -j addr show`."""
+    commands = [cmd("ip", "-j", "-4", "route", "get", str(ip), sudo=False) for ip in pod_ips]
+    outputs = driver.runner.probe(
+        node, *commands, cmd("ip", "-j", "-4", "addr", "show", sudo=False)
+    )
+    sources: dict[str, str | None] = {}
+    for ip, out in zip(pod_ips, outputs, strict=False):
+        sources[str(ip)] = parse_route_get(json.loads(out.stdout))[0] if out.ok else None
+    addrs = parse_ip_addr_addresses(json.loads(outputs[-1].stdout)) if outputs[-1].ok else {}
+    devices = (lab.pod_network.bridge, *OVERLAY_DEVICES)
+    allowed = [str(lab.node(node).ip)]
+    allowed += [str(a) for dev in devices for a in addrs.get(dev, ())]
+    reproduce = driver.runner.channels[node].reproduce(
+        f"ip -4 route get {pod_ips[0]}" if pod_ips else "ip -4 route"
+    )
+    return NodeRoutes(node, sources, tuple(allowed), reproduce)
+
+
+def node_matrix(
+    driver: Driver[Any], lab: Lab, pods: Sequence[Pod[Any]], faults: rm.Faults = rm.NO_FAULTS
+) -> rm.Matrix:
+    """Every node to every pod. The receiver must report exactly the source address the
+    sending node's kernel picks for that route, and that address must be one the node may send
+    pod traffic from: never loopback, its management address or another node's."""
+    ips = [p.ip for p in pods]
+    routes = driver.runner.on_each_node(
+        {n.name: None for n in lab.nodes}, lambda n, _: node_routes(driver, lab, n, ips)
+    )
+    endpoints = [rm.Endpoint(n.name, n.name, str(n.ip), routes[n.name].allowed) for n in lab.nodes]
+    route_sources = {
+        (n, p.name): src
+        for n, r in routes.items()
+        for p in pods
+        if (src := r.route_sources.get(str(p.ip)))
+    }
+    matrix = rm.node_matrix(
+        endpoints,
+        [p.endpoint for p in pods],
+        faults,
+        title=f"node -> pod [{driver.name}]",
+        route_sources=route_sources,
+    )
+    return observe(driver, matrix, {n.name: n.name for n in lab.nodes}, {p.name: p for p in pods})
+
+
+# --- one pod -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodAddresses:
+    pod: str
+    interfaces: dict[str, tuple[IPv4Address, ...]]  # non-loopback interfaces -> IPv4
+    reproduce: str
+    error: str = ""
+
+    @property
+    def all(self) -> tuple[IPv4Address, ...]:
+        return tuple(a for addrs in self.interfaces.values() for a in addrs)
+
+
+def pod_addresses(driver: Driver[Any], pod: Pod[Any], container: str) -> PodAddresses:
+    """The pod's own view, from inside the container (its image's `ip`, iproute2 or busybox)."""
+    res = driver.exec(pod, container, ("ip", "-o", "-4", "addr", "show"))
+    parsed = parse_ip_oneline_addresses(res.stdout) if res.ok else {}
+    found = {k: v for k, v in parsed.items() if k != "lo" and v}
+    error = "" if res.ok else f"exit {res.exit_code}: {(res.stderr or res.stdout).strip()[:200]}"
+    return PodAddresses(pod.name, found, res.reproduce, error)
+
+
+def pod_identity_problems(driver: Driver[Any], pod: Pod[Any], peer: Pod[Any]) -> list[str]:
+    """One IP per pod; the pod's own view == the runtime's report == what a peer sees."""
+    own = pod_addresses(driver, pod, driver.client_of(pod))
+    (seen,) = driver.observe([Probe("identity", pod, peer)]).values()
+    problems = []
+    if own.error:
+        problems.append(
+            f"cannot read {pod.name}'s addresses ({own.error})\n    reproduce: {own.reproduce}"
+        )
+    elif len(own.all) != 1:
+        problems.append(
+            f"{pod.name} has {len(own.all)} IPv4 addresses on its interfaces "
+            f"({own.interfaces}); one expected\n    reproduce: {own.reproduce}"
+        )
+    elif own.all[0] != pod.ip:
+        problems.append(
+            f"{pod.name} sees itself as {own.all[0]} but the runtime reports "
+            f"{pod.ip}\n    reproduce: {own.reproduce}"
+        )
+    if seen.seen_source != str(pod.ip):
+        problems.append(
+            f"peer {peer.name} saw {pod.name} as {seen.seen_source or '(no answer)'}, not "
+            f"{pod.ip}{'' if seen.reachable else f' ({seen.detail.strip()[:200]})'}\n"
+            f"    reproduce: {seen.reproduce}"
+        )
+    return problems
+
+
+def shared_netns_problems(driver: Driver[Any], pod: Pod[Any], guide: GuidePod) -> list[str]:
+    """Containers of one pod: one network namespace, one address, reachable on localhost."""
+    problems = []
+    inodes = {}
+    for c in pod.containers:
+        res = driver.exec(pod, c.name, ("readlink", "/proc/self/ns/net"))
+        inodes[c.name] = res.stdout.strip() if res.ok else f"(exit {res.exit_code})"
+    if len(set(inodes.values())) != 1 or not all(v.startswith("net:[") for v in inodes.values()):
+        problems.append(f"containers are in different network namespaces: {inodes}")
+    addresses = {c.name: pod_addresses(driver, pod, c.name).all for c in pod.containers}
+    if set(addresses.values()) != {(pod.ip,)}:
+        problems.append(f"containers see different addresses: {addresses}; pod IP {pod.ip}")
+    web = driver.exec(pod, guide.client, local_fetch_argv(guide.port))
+    if guide.banner not in web.stdout:
+        problems.append(
+            f"{guide.client} did not reach {guide.server} on localhost:{guide.port}: "
+            f"{(web.stdout + web.stderr).strip()[:300] or f'exit {web.exit_code}'}\n"
+            f"    reproduce: {web.reproduce}"
+        )
+    return problems
+
+
+def local_fetch_argv(port: int) -> tuple[str, ...]:
+    """Read what a server on localhost:port answers (busybox or socat, whichever is there)."""
+    script = (
+        f"if command -v socat >/dev/null; then timeout 5 socat -u TCP:127.0.0.1:{port} -; "
+        f"else wget -qO- -T 5 http://127.0.0.1:{port}/; fi"
+    )
+    return ("sh", "-c", script)
+
+
+# --- subnets -----------------------------------------------------------------------------------
+
+
+def subnet_problems(
+    lab: Lab, pods: Sequence[Pod[Any]], observed: Mapping[str, tuple[IPv4Network, ...]]
+) -> list[str]:
+    """Per-node pod subnets as the nodes report them (`observed`): each node has one, inside
+    the cluster CIDR, no two overlap, every pod's IP is in its own node's; and where the lab
+    plans the allocation itself (host-routes, vxlan), each is the one the lab file implies."""
+    cidr = lab.pod_network.cidr
+    problems = netmath.allocation_problems(
+        cidr,
+        dict(sorted(observed.items())),
+        missing=lambda node: f"{node} hands out no pod subnet (no address on its pod bridge)",
+        outside=lambda node, net: f"{node}: subnet {net} is outside the cluster pod CIDR {cidr}",
+        overlap=lambda a, x, b, y: f"{a}'s subnet {x} overlaps {b}'s subnet {y}",
+    )
+    if lab.pod_network.driver != "flannel":  # kubeadm allocates flannel's in join order
+        planned = node_pod_subnets(lab)
+        for node, nets in sorted(observed.items()):
+            if nets and nets != (planned[node],):
+                problems.append(
+                    f"{node} hands out {', '.join(map(str, nets))}; the lab file allots it "
+                    f"{planned[node]}"
+                )
+    owners = [(node, net) for node, nets in observed.items() for net in nets]
+    for pod in pods:
+        owner = netmath.containing(pod.ip, owners)
+        if owner != pod.node:
+            problems.append(
+                f"{pod.name} on {pod.node} has {pod.ip}, which is in "
+                f"{owner or 'no node'}'s subnet; {pod.node} hands out "
+                f"{', '.join(map(str, observed.get(pod.node, ()))) or 'nothing'}"
+            )
+    return problems
+
+
+# --- MTU ---------------------------------------------------------------------------------------
+
+TOO_LONG = re.compile(r"message too long, mtu\s*=\s*(\d+)", re.IGNORECASE)
+FRAG_NEEDED = re.compile(r"frag(?:mentation)? needed and DF set \(mtu = (\d+)\)", re.IGNORECASE)
+
+
+def df_refusal_mtu(ping_output: str) -> int | None:
+    """The MTU a refused don't-fragment ping names (iputils: the kernel's EMSGSIZE
+    "message too long, mtu=N", or an ICMP "Frag needed and DF set (mtu = N)"); None when
+    the output carries no such evidence (a timeout, a lost reply, anything else)."""
+    for pattern in (TOO_LONG, FRAG_NEEDED):
+        m = pattern.search(ping_output)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def interface_mtu(
+    driver: Driver[Any], pod: Pod[Any], ifname: str = "eth0"
+) -> tuple[int | None, str]:
+    res = driver.netns_exec(pod, ("ip", "-j", "link", "show", ifname))
+    try:
+        return int(json.loads(res.stdout)[0]["mtu"]), res.reproduce
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None, res.reproduce
+
+
+def mtu_problems(driver: Driver[Any], lab: Lab, source: Pod[Any], target: Pod[Any]) -> list[str]:
+    """The pod's interface has the lab's pod MTU; a don't-fragment packet of exactly that size
+    crosses to a pod on another node; one byte more is refused with the kernel's or the path's
+    evidence naming that MTU (not merely lost)."""
+    want = lab.pod_network.mtu
+    mtu, reproduce = interface_mtu(driver, source)
+    problems = []
+    if mtu is None:
+        return [f"cannot read {source.name}'s eth0 MTU\n    reproduce: {reproduce}"]
+    if mtu != want:
+        problems.append(
+            f"{source.name}'s eth0 MTU is {mtu}; the lab's pod network MTU is {want}\n"
+            f"    reproduce: {reproduce}"
+        )
+    payload = mtu - 28  # IPv4 + ICMP headers
+    ping = ("ping", "-n", "-M", "do", "-W", "3")
+    fits = driver.netns_exec(source, (*ping, "-c", "2", "-s", str(payload), str(target.ip)))
+    too_big = driver.netns_exec(source, (*ping, "-c", "1", "-s", str(payload + 1), str(target.ip)))
+    if not fits.ok:
+        problems.append(
+            f"{payload}-byte DF ping (packet = MTU {mtu}) {source.name} -> {target.name} "
+            f"failed: {(fits.stdout + fits.stderr).strip()[-300:]}\n    reproduce: {fits.reproduce}"
+        )
+    refused_at = df_refusal_mtu(too_big.stdout + too_big.stderr)
+    if too_big.ok:
+        problems.append(
+            f"a DF packet one byte over MTU {mtu} went through: DF is not honoured, so the "
+            f"first ping proves nothing\n    reproduce: {too_big.reproduce}"
+        )
+    elif refused_at is None:
+        problems.append(
+            f"a DF packet one byte over MTU {mtu} failed without evidence of a refusal "
+            f"(no EMSGSIZE, no 'Frag needed'): {(too_big.stdout + too_big.stderr).strip()[-200:]}"
+            f"\n    reproduce: {too_big.reproduce}"
+        )
+    elif refused_at != mtu:
+        problems.append(
+            f"the over-size DF packet was refused at MTU {refused_at}, not at the pod's {mtu}: "
+            f"the path is narrower than the pod's interface\n    reproduce: {too_big.reproduce}"
+        )
+    return problems

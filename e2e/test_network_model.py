@@ -1,0 +1,97 @@
+"""The Kubernetes network model, scenario by scenario, with every driver the lab supports: each
+test runs once per driver and its id says which kind of pod proved it (`[cni]`: sandboxes the
+suite wires with the node's CNI config; `[k8s]`: pods Kubernetes scheduled).
+
+- every pod reaches every pod, and every node every pod, without NAT (the receiver reports the
+  source address it saw, on every cell of a matrix whose size the lab implies);
+- one IP per pod, which the pod, the runtime and its peers see alike;
+- the containers of a pod share one network namespace (the guide's busybox + nginx pod);
+- per-node pod subnets are disjoint, inside the cluster CIDR, as the lab allots them, and hold
+  their pods' IPs;
+- the pod MTU is the lab's, and a don't-fragment packet of that size crosses nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from e2e import checks, report, scenarios
+from e2e.drivers.base import Driver, Pod
+from lab.config import Lab
+from lab.reachability import Matrix
+
+
+def _save(artifacts_dir: Path, slug: str, matrix: Matrix) -> None:
+    report.write_matrix(artifacts_dir, slug, matrix.render(), matrix.to_json())
+
+
+def _pods(fleet: dict[tuple[str, int], Pod[Any]]) -> list[Pod[Any]]:
+    return [fleet[s] for s in sorted(fleet)]
+
+
+def test_every_pod_reaches_every_pod_without_nat(
+    lab: Lab, fleet: dict[tuple[str, int], Pod[Any]], driver: Driver[Any], artifacts_dir: Path
+) -> None:
+    matrix = scenarios.pod_matrix(driver, _pods(fleet))
+    _save(artifacts_dir, f"pod-to-pod-{driver.name}", matrix)
+    pod_cells, _ = scenarios.expected_cells(sorted(fleet), len(lab.nodes))
+    checks.expect_matrix(matrix, pod_cells)
+
+
+def test_every_node_reaches_every_pod_from_the_address_its_route_picks(
+    lab: Lab, fleet: dict[tuple[str, int], Pod[Any]], driver: Driver[Any], artifacts_dir: Path
+) -> None:
+    """Policy: the receiver must see exactly the source address the sending node's kernel
+    picks for the route to that pod (`ip route get`), and that address must be the node's
+    private IP or its address on the pod bridge / overlay device: never loopback, never its
+    management address, never another node's, never a translated one."""
+    matrix = scenarios.node_matrix(driver, lab, _pods(fleet))
+    _save(artifacts_dir, f"node-to-pod-{driver.name}", matrix)
+    _, node_cells = scenarios.expected_cells(sorted(fleet), len(lab.nodes))
+    checks.expect_matrix(matrix, node_cells)
+
+
+def test_every_pod_has_one_ip_which_it_and_its_peers_see_alike(
+    slot: tuple[str, int], fleet: dict[tuple[str, int], Pod[Any]], driver: Driver[Any]
+) -> None:
+    pod = fleet[slot]
+    # a peer on another node, so the source crosses the pod network (the lab has two nodes)
+    peer = next(p for s, p in sorted(fleet.items()) if p.node != pod.node)
+    checks.expect_no_problems(
+        scenarios.pod_identity_problems(driver, pod, peer), f"pod {pod.name} on {pod.node}"
+    )
+
+
+def test_containers_of_a_pod_share_one_network_namespace(
+    node_name: str, make_pods: Callable[..., list[Pod[Any]]], driver: Driver[Any]
+) -> None:
+    guide = driver.guide_pod()
+    (pod,) = make_pods((node_name, guide.containers))
+    checks.expect_no_problems(
+        scenarios.shared_netns_problems(driver, pod, guide),
+        f"pod {pod.name} ({' + '.join(c.name for c in guide.containers)}) on {node_name}",
+    )
+
+
+def test_node_pod_subnets_are_disjoint_as_allotted_and_hold_their_pods_ips(
+    lab: Lab, fleet: dict[tuple[str, int], Pod[Any]], driver: Driver[Any]
+) -> None:
+    checks.expect_no_problems(
+        scenarios.subnet_problems(lab, _pods(fleet), driver.node_subnets()),
+        f"pod subnets as the nodes report them [{driver.name}]",
+    )
+
+
+def test_the_pod_mtu_is_the_labs_and_a_dont_fragment_packet_of_that_size_crosses_nodes(
+    lab: Lab,
+    node_pair: tuple[str, str],
+    fleet: dict[tuple[str, int], Pod[Any]],
+    driver: Driver[Any],
+) -> None:
+    source, target = fleet[(node_pair[0], 0)], fleet[(node_pair[1], 0)]
+    checks.expect_no_problems(
+        scenarios.mtu_problems(driver, lab, source, target),
+        f"MTU {node_pair[0]} -> {node_pair[1]} [{driver.name}]",
+    )

@@ -1,0 +1,445 @@
+"""The Kubernetes driver against a strict fake of the nodes' SSH channels, fed with recorded
+kubectl and agent outputs: pods, exec, probes batched per source, sweeps, failures."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.drivers.base import Container, Pod, PodRequest
+from e2e.drivers.k8s import (
+    K8sDriver,
+    K8sHandle,
+    KubectlFailed,
+    PodNotRunning,
+    echo_container,
+)
+from lab import waits
+from lab.config import Lab
+from lab.labfile import load_lab
+from tests.fakes import Script, Step, channels, script
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "k8s"
+
+
+def text(name: str) -> str:
+    return (DATA / name).read_text()
+
+
+def doc(name: str) -> dict[str, Any]:
+    return json.loads(text(name))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def lab() -> Lab:
+    return load_lab(ROOT / "labs" / "guide-centos7.yaml")
+
+
+FAST = waits.Policy("test wait", timeout_s=30, interval_s=0, max_attempts=3)
+
+
+def driver_for(lab: Lab, *steps: Step, namespace: str | None = None) -> tuple[K8sDriver, Script]:
+    steps_ = script(*steps)
+    nodes = channels(lab.name, lab.node_names, steps_)
+    sleeps: list[float] = []
+    driver = K8sDriver(
+        lab,
+        nodes,
+        "r0614",
+        namespace,
+        sleep=sleeps.append,
+        pod_wait=FAST,
+        namespace_wait=FAST,
+        endpoints_wait=FAST,
+    )
+    return driver, steps_
+
+
+def kubectl(*args: str) -> tuple[str, ...]:
+    return ("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", *args)
+
+
+NS = "nl-r0614-services-9b41d7"
+
+
+def applies(kind: str, name: str, check: Callable[[dict[str, Any]], None] | None = None) -> Any:
+    def verify(stdin: str | None) -> None:
+        assert stdin is not None, "kubectl apply -f - needs the manifest on stdin"
+        (obj,) = json.loads(stdin)["items"]
+        assert (obj["kind"], obj["metadata"]["name"]) == (kind, name)
+        assert obj["metadata"]["labels"]["netlab.io/run"] == "r0614"
+        if check is not None:
+            check(obj)
+
+    return verify
+
+
+def namespace_steps() -> list[Step]:
+    return [
+        Step(
+            "k8s-master",
+            kubectl("apply", "-f", "-"),
+            "namespace/x created",
+            stdin=applies("Namespace", NS),
+        ),
+        Step(
+            "k8s-master",
+            kubectl("-n", NS, "get", "serviceaccount", "default", "-o", "name"),
+            exit_code=1,
+            stderr='Error from server (NotFound): serviceaccounts "default" not found',
+        ),
+        Step(
+            "k8s-master",
+            kubectl("-n", NS, "get", "serviceaccount", "default", "-o", "name"),
+            "serviceaccount/default",
+        ),
+    ]
+
+
+def pod_json(name: str, phase_file: str = "e2e-pod-running.json", **status: Any) -> str:
+    raw = doc(phase_file)
+    raw["metadata"]["name"] = name
+    raw["metadata"]["namespace"] = NS
+    raw["status"].update(status)
+    return json.dumps(raw)
+
+
+def test_create_pod_applies_a_pinned_pod_and_waits_until_it_runs(lab: Lab) -> None:
+    def pinned(obj: dict[str, Any]) -> None:
+        assert obj["spec"]["nodeName"] == "k8s-node1"
+        assert obj["spec"]["containers"] == [
+            {
+                "name": "echo",
+                "image": "registry.aliyuncs.com/google_containers/agnhost:2.21",
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["/agnhost", "netexec", "--http-port=8080"],
+            }
+        ]
+        assert obj["metadata"]["labels"]["netlab.io/app"] == "echo"
+
+    get_pod = kubectl("-n", NS, "get", "pod", "echo-k8s-node1", "-o", "json")
+    driver, script = driver_for(
+        lab,
+        *namespace_steps(),
+        Step(
+            "k8s-master",
+            kubectl("apply", "-f", "-"),
+            "pod/echo-k8s-node1 created",
+            stdin=applies("Pod", "echo-k8s-node1", pinned),
+        ),
+        Step("k8s-master", get_pod, pod_json("echo-k8s-node1", "e2e-pod-pending.json")),
+        Step("k8s-master", get_pod, pod_json("echo-k8s-node1")),
+        namespace=NS,
+    )
+    pod = driver.create_pod(
+        "echo-k8s-node1", "k8s-node1", (echo_container(),), {"netlab.io/app": "echo"}
+    )
+    script.done()
+    assert (pod.name, pod.node, pod.ip) == (
+        "echo-k8s-node1",
+        "k8s-node1",
+        IPv4Address("10.244.1.7"),
+    )
+    assert pod.handle.namespace == NS
+
+
+def test_a_container_without_image_runs_the_busybox_image(lab: Lab) -> None:
+    def busybox(obj: dict[str, Any]) -> None:
+        assert obj["spec"]["containers"][0]["image"] == "busybox:1.28"
+
+    driver, script = driver_for(
+        lab,
+        *namespace_steps(),
+        Step("k8s-master", kubectl("apply", "-f", "-"), stdin=applies("Pod", "c", busybox)),
+        namespace=NS,
+    )
+    driver.start_pod("c", "k8s-node2", (Container("client", ("sleep", "60")),))
+    script.done()
+
+
+def test_create_pods_applies_all_before_waiting_for_any(lab: Lab) -> None:
+    a = kubectl("-n", NS, "get", "pod", "a", "-o", "json")
+    b = kubectl("-n", NS, "get", "pod", "b", "-o", "json")
+    driver, script = driver_for(
+        lab,
+        *namespace_steps(),
+        Step("k8s-master", kubectl("apply", "-f", "-"), stdin=applies("Pod", "a")),
+        Step("k8s-master", kubectl("apply", "-f", "-"), stdin=applies("Pod", "b")),
+        Step("k8s-master", a, pod_json("a")),
+        Step("k8s-master", b, pod_json("b", podIP="10.244.1.8", podIPs=[{"ip": "10.244.1.8"}])),
+        namespace=NS,
+    )
+    pods = driver.create_pods(
+        [
+            PodRequest("a", "k8s-node1", (echo_container(),)),
+            PodRequest("b", "k8s-node1", (echo_container(),)),
+        ]
+    )
+    script.done()
+    assert [str(p.ip) for p in pods] == ["10.244.1.7", "10.244.1.8"]
+
+
+def test_a_crash_looping_pod_fails_at_once_with_its_state_and_how_to_inspect(lab: Lab) -> None:
+    crashed = {
+        "containerStatuses": [
+            {
+                "name": "echo",
+                "ready": False,
+                "restartCount": 0,
+                "image": "x",
+                "imageID": "",
+                "state": {"terminated": {"exitCode": 2, "reason": "Error"}},
+            }
+        ]
+    }
+    driver, script = driver_for(
+        lab,
+        Step(
+            "k8s-master",
+            kubectl("-n", NS, "get", "pod", "p", "-o", "json"),
+            pod_json("p", **crashed),
+        ),
+        namespace=NS,
+    )
+    with pytest.raises(PodNotRunning) as err:
+        driver.wait_for_pod("p", "k8s-node1", (echo_container(),))
+    script.done()
+    assert str(err.value) == (
+        f"pod {NS}/p on k8s-node1: phase Running; containers: echo terminated: Error (exit "
+        "code 2), 0 restarts\n"
+        "  inspect: python -m lab ssh guide-centos7 k8s-master -- 'sudo -n kubectl "
+        f"--kubeconfig /etc/kubernetes/admin.conf -n {NS} describe pod p'"
+    )
+
+
+def test_a_pod_that_never_starts_fails_within_the_named_wait_with_an_image_hint(lab: Lab) -> None:
+    pulling = {
+        "containerStatuses": [
+            {
+                "name": "echo",
+                "ready": False,
+                "restartCount": 0,
+                "image": "x",
+                "imageID": "",
+                "state": {
+                    "waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": 'Back-off pulling image "registry.aliyuncs.com/x"',
+                    }
+                },
+            }
+        ]
+    }
+    get_pod = kubectl("-n", NS, "get", "pod", "p", "-o", "json")
+    pending = pod_json("p", "e2e-pod-pending.json", **pulling)
+    driver, script = driver_for(
+        lab, *(Step("k8s-master", get_pod, pending) for _ in range(3)), namespace=NS
+    )
+    with pytest.raises(PodNotRunning, match="within 30s \\(test wait\\): phase Pending") as err:
+        driver.wait_for_pod("p", "k8s-node1", (echo_container(),))
+    script.done()
+    assert "echo waiting: ImagePullBackOff, 0 restarts: Back-off pulling image" in str(err.value)
+    assert "the node cannot pull an image" in str(err.value)
+
+
+def test_exec_runs_kubectl_exec_and_reproduces_as_one_ssh_command(lab: Lab) -> None:
+    pod = Pod("client-k8s-node1", "k8s-node1", IPv4Address("10.244.1.9"), (), K8sHandle(NS))
+    argv = ("wget", "-qO-", "-T", "2", "http://10.1.23.4/hostname")
+    driver, script = driver_for(
+        lab,
+        Step(
+            "k8s-master",
+            kubectl("exec", "-n", NS, "client-k8s-node1", "-c", "client", "--", *argv),
+            "echo-k8s-node2\n",
+        ),
+    )
+    result = driver.exec(pod, "client", argv, timeout=10)
+    script.done()
+    assert (result.exit_code, result.stdout) == (0, "echo-k8s-node2\n")
+    remote = (
+        "sudo -n kubectl --kubeconfig /etc/kubernetes/admin.conf exec -n "
+        f"{NS} client-k8s-node1 -c client -- wget -qO- -T 2 http://10.1.23.4/hostname"
+    )
+    assert (
+        result.reproduce == f"python -m lab ssh guide-centos7 k8s-master -- {shlex.quote(remote)}"
+    )
+    assert script.ran[0][2] == 25  # the probe's 10 s plus kubectl's own start-up
+
+
+def test_exec_keeps_the_commands_exit_code_and_a_timeout_becomes_124(lab: Lab) -> None:
+    pod = Pod("p", "k8s-node1", IPv4Address("10.244.1.9"), (), K8sHandle(NS))
+    exec_argv = kubectl("exec", "-n", NS, "p", "-c", "c", "--", "false")
+    driver, script = driver_for(
+        lab,
+        Step("k8s-master", exec_argv, exit_code=1, stderr="command terminated with exit code 1"),
+        Step("k8s-master", exec_argv, no_exit=True),
+    )
+    assert driver.exec(pod, "c", ("false",)).exit_code == 1
+    timed_out = driver.exec(pod, "c", ("false",))
+    script.done()
+    assert timed_out.exit_code == 124
+    assert "timed out or SSH failed" in timed_out.stderr
+
+
+def test_exec_on_node_runs_on_that_node(lab: Lab) -> None:
+    argv = ("curl", "-s", "--max-time", "3", "http://10.10.10.243:30080/hostname")
+    driver, script = driver_for(lab, Step("k8s-node1", argv, "echo-k8s-node2"))
+    result = driver.exec_on_node("k8s-node1", argv)
+    script.done()
+    assert result.stdout == "echo-k8s-node2"
+    assert result.reproduce.startswith("python -m lab ssh guide-centos7 k8s-node1 -- ")
+
+
+def test_delete_pod_deletes_in_the_pods_namespace(lab: Lab) -> None:
+    pod = Pod("p", "k8s-node1", IPv4Address("10.244.1.9"), (), K8sHandle(NS))
+    driver, script = driver_for(
+        lab,
+        Step(
+            "k8s-master",
+            kubectl("delete", "pod", "p", "-n", NS, "--ignore-not-found", "--timeout=60s"),
+        ),
+    )
+    driver.delete_pod(pod)
+    script.done()
+
+
+def test_sweep_deletes_only_e2e_namespaces_of_other_runs(lab: Lab) -> None:
+    listing = kubectl("get", "namespaces", "-l", "netlab.io/e2e=true", "-o", "json")
+    driver, script = driver_for(
+        lab,
+        Step("k8s-master", listing, text("namespaces-e2e.json")),
+        Step(
+            "k8s-master",
+            kubectl(
+                "delete",
+                "namespace",
+                "nl-r0613-services-1f0c2a",
+                "--ignore-not-found",
+                "--wait=false",
+            ),
+        ),
+        Step("k8s-master", listing, text("namespaces-e2e.json")),
+    )
+    assert driver.sweep() == ["nl-r0613-services-1f0c2a"]
+    assert driver.sweep(keep_prefix="nl-r0613") == []  # nothing to delete: no delete command
+    script.done()
+
+
+def test_a_failed_kubectl_says_what_failed_and_how_to_reproduce(lab: Lab) -> None:
+    driver, script = driver_for(
+        lab,
+        Step(
+            "k8s-master",
+            kubectl("get", "nodes", "-o", "json"),
+            exit_code=1,
+            stderr="The connection to the server 10.10.10.241:6443 was refused",
+        ),
+    )
+    with pytest.raises(KubectlFailed) as err:
+        driver.get_nodes()
+    script.done()
+    assert str(err.value) == (
+        "list nodes: kubectl exited 1: The connection to the server 10.10.10.241:6443 was "
+        "refused\n  reproduce: python -m lab ssh guide-centos7 k8s-master -- 'sudo -n kubectl "
+        "--kubeconfig /etc/kubernetes/admin.conf get nodes -o json'"
+    )
+
+
+def test_cluster_reads_parse_kubectl_json(lab: Lab) -> None:
+    cm = ("-n", "kube-system", "get", "configmap")
+    driver, script = driver_for(
+        lab,
+        Step("k8s-master", kubectl("get", "nodes", "-o", "json"), text("nodes.json")),
+        Step(
+            "k8s-master",
+            kubectl("get", "pods", "-n", "kube-system", "-o", "json"),
+            text("pods-kube-system.json"),
+        ),
+        Step(
+            "k8s-master",
+            kubectl("get", "services", "--all-namespaces", "-o", "json"),
+            text("services.json"),
+        ),
+        Step(
+            "k8s-master",
+            kubectl("get", "endpoints", "--all-namespaces", "-o", "json"),
+            text("endpoints.json"),
+        ),
+        Step(
+            "k8s-master",
+            kubectl(*cm, "kube-flannel-cfg", "-o", "json"),
+            text("configmap-kube-flannel-cfg.json"),
+        ),
+        Step(
+            "k8s-master",
+            kubectl(*cm, "kubeadm-config", "-o", "json"),
+            text("configmap-kubeadm-config.json"),
+        ),
+    )
+    assert len(driver.get_nodes()) == 3
+    assert len(driver.get_pods("kube-system")) == 12
+    assert len(driver.get_services()) == 2
+    assert len(driver.get_endpoints()) == 2
+    assert driver.get_flannel_netconf().network == IPv4Network("10.244.0.0/16")
+    assert driver.get_kubeadm_networking().service_subnet == IPv4Network("10.1.0.0/16")
+    script.done()
+
+
+def test_create_service_and_wait_for_its_endpoints(lab: Lab) -> None:
+    svc = doc("services.json")["items"][1]
+    svc["metadata"].update(name="echo", namespace=NS)
+    svc["spec"].update(
+        clusterIP="10.1.23.4",
+        ports=[{"name": "tcp", "port": 80, "protocol": "TCP", "targetPort": 8080}],
+    )
+    eps = doc("endpoints.json")["items"][1]
+    eps["metadata"].update(name="echo", namespace=NS)
+    one_ready = copy.deepcopy(eps)
+    one_ready["subsets"][0]["addresses"] = one_ready["subsets"][0]["addresses"][:1]
+    get_eps = kubectl("-n", NS, "get", "endpoints", "echo", "-o", "json")
+    driver, script = driver_for(
+        lab,
+        *namespace_steps(),
+        Step("k8s-master", kubectl("apply", "-f", "-"), stdin=applies("Service", "echo")),
+        Step(
+            "k8s-master", kubectl("-n", NS, "get", "service", "echo", "-o", "json"), json.dumps(svc)
+        ),
+        Step("k8s-master", get_eps, json.dumps(one_ready)),
+        Step("k8s-master", get_eps, json.dumps(eps)),
+        namespace=NS,
+    )
+    service = driver.create_service("echo", {"netlab.io/app": "echo"}, 80, 8080)
+    ready = driver.wait_for_endpoints(
+        "echo", [IPv4Address("10.244.0.2"), IPv4Address("10.244.0.3")]
+    )
+    script.done()
+    assert service.cluster_ip == IPv4Address("10.1.23.4")
+    assert len(ready.ready_ips) == 2
+
+
+def test_an_unexpected_command_is_an_error_of_the_fake(lab: Lab) -> None:
+    driver, _ = driver_for(lab)
+    with pytest.raises(AssertionError, match="unexpected command on k8s-master"):
+        driver.get_nodes()
+
+
+def test_an_unbound_driver_refuses_namespaced_work(lab: Lab) -> None:
+    driver, _ = driver_for(lab)
+    with pytest.raises(ValueError, match="not bound to a namespace"):
+        driver.start_pod("p", "k8s-node1", (echo_container(),))
+    with pytest.raises(ValueError, match="'k8s-node9' is not a node of lab guide-centos7"):
+        driver.in_namespace(NS).start_pod("p", "k8s-node9", (echo_container(),))
+
+
+def test_a_lab_without_kubernetes_has_no_kubernetes_driver() -> None:
+    ci = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    with pytest.raises(ValueError, match="has no kubernetes section"):
+        K8sDriver(ci, {}, "r1")
