@@ -388,7 +388,7 @@ class CniDriver:
 
         outcomes = self.runner.on_each_node(by_node, teardown)
         failures = [
-            f"{node}: {name}: {job.failure()}"
+            f"{node}: {name}: {_teardown_failure(job)}"
             for node, jobs in outcomes.items()
             for name, job in jobs.items()
             if not _torn_down(job)
@@ -490,6 +490,14 @@ def _torn_down(job: probes.JobResult) -> bool:
     if job.error:
         return False
     return len(job.steps) >= 2 and job.steps[1].ok
+
+
+def _teardown_failure(job: probes.JobResult) -> str:
+    if job.error or len(job.steps) < 2:
+        return job.failure() or "no answer for the teardown"
+    step = job.steps[1]
+    text = (step.stdout.strip() or step.stderr.strip())[:400]
+    return f"CNI DEL ({step.plugin or 'chain'}) exited {step.exit_code}: {text}"
 
 
 def observation(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from e2e.drivers.base import Container, Pod, PodRequest
+from e2e.drivers.base import Container, Pod, PodRequest, Probe
 from e2e.drivers.k8s import (
     K8sDriver,
     K8sHandle,
@@ -443,3 +443,180 @@ def test_a_lab_without_kubernetes_has_no_kubernetes_driver() -> None:
     ci = load_lab(ROOT / "labs" / "ci-debian12.yaml")
     with pytest.raises(ValueError, match="has no kubernetes section"):
         K8sDriver(ci, {}, "r1")
+
+
+# ---------------------------------------------------------------------------------------------
+# Probes and the network-model scenarios with Kubernetes pods
+
+FLEET_NS = "nl-r0614-fleet"
+
+
+def fleet_pod(name: str, node: str, ip: str) -> Pod[K8sHandle]:
+    containers = (echo_container(), Container("client", ("sleep", "86400"), "busybox:1.28"))
+    ids = {"echo": f"docker://{name}0e1", "client": f"docker://{name}c11"}
+    return Pod(name, node, IPv4Address(ip), containers, K8sHandle(FLEET_NS, {}, ids))
+
+
+def agent_request(check: Callable[[dict[str, Any]], None]) -> Callable[[tuple[str, ...]], None]:
+    def rest(words: tuple[str, ...]) -> None:
+        (text_,) = words
+        check(json.loads(text_))
+
+    return rest
+
+
+def busybox_output(*cells: tuple[str, int, str]) -> str:
+    """What busybox_probe_script prints in a client container (recorded shape)."""
+    return "".join(f"@@NETLAB-CELL {i} {rc} {answer}\n" for i, rc, answer in cells)
+
+
+def test_probes_from_nodes_go_through_the_agent_and_from_pods_through_kubectl_exec(
+    lab: Lab,
+) -> None:
+    a = fleet_pod("a", "k8s-node1", "10.244.1.7")
+    b = fleet_pod("b", "k8s-node2", "10.244.2.5")
+
+    def node_cells(request: dict[str, Any]) -> None:
+        assert request["op"] == "probe"
+        (cell,) = request["cells"]
+        assert (cell["host"], cell["port"], cell["send"]) == (
+            "10.244.2.5",
+            8080,
+            "GET /clientip HTTP/1.0\r\n\r\n",
+        )
+
+    def pod_jobs(request: dict[str, Any]) -> None:
+        assert request["op"] == "steps"
+        assert request["parallel"] == 2
+        assert [j["id"] for j in request["jobs"]] == ["a", "b"]
+        argv = request["jobs"][0]["steps"][0]["argv"]
+        assert argv[:10] == [*KUBECTL_ADMIN, "exec", "-n", FLEET_NS, "a", "-c", "client", "--"][:10]
+        assert "wget -qO- -T 5 http://10.244.2.5:8080/clientip" in argv[-1]
+
+    node_answer = json.dumps(
+        {
+            "results": [
+                {
+                    "id": "k8s-node1->b",
+                    "ok": True,
+                    "answer": "HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\n10.244.1.0:51736",
+                    "connect_s": 0.004,
+                    "total_s": 0.02,
+                    "retransmits": 0,
+                }
+            ]
+        }
+    )
+    pods_answer = json.dumps(
+        {
+            "jobs": [
+                {
+                    "id": "a",
+                    "ok": True,
+                    "steps": [
+                        {"exit": 0, "stdout": busybox_output(("a->b", 0, "10.244.1.7:40012"))}
+                    ],
+                },
+                {
+                    "id": "b",
+                    "ok": True,
+                    "steps": [
+                        {
+                            "exit": 0,
+                            "stdout": busybox_output(("b->a", 1, "wget: download timed out")),
+                        }
+                    ],
+                },
+            ]
+        }
+    )
+    driver, steps = driver_for(
+        lab,
+        Step("k8s-node1", ("python", "-"), node_answer, rest=agent_request(node_cells)),
+        Step("k8s-master", ("python", "-"), pods_answer, rest=agent_request(pod_jobs)),
+    )
+    seen = driver.observe(
+        [Probe("k8s-node1->b", "k8s-node1", b), Probe("a->b", a, b), Probe("b->a", b, a)]
+    )
+    steps.done()
+    assert seen["k8s-node1->b"].seen_source == "10.244.1.0"
+    assert seen["a->b"].seen_source == "10.244.1.7"
+    assert not seen["b->a"].reachable
+    assert "download timed out" in seen["b->a"].detail
+    assert seen["a->b"].reproduce == (
+        "python -m lab ssh guide-centos7 k8s-master -- 'sudo -n kubectl --kubeconfig "
+        f"/etc/kubernetes/admin.conf exec -n {FLEET_NS} a -c client -- wget -qO- -T 5 "
+        "http://10.244.2.5:8080/clientip'"
+    )
+
+
+KUBECTL_ADMIN = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
+
+
+def test_the_pod_matrix_with_kubernetes_pods_names_a_masqueraded_cell(lab: Lab) -> None:
+    """flannel's --ip-masq with a Network other than the pod CIDR masquerades cross-node pod
+    traffic: the receiver sees the node's flannel.1 address (x.x.x.0), not the pod."""
+    from e2e import scenarios
+
+    a = fleet_pod("a", "k8s-node1", "10.244.1.7")
+    b = fleet_pod("b", "k8s-node2", "10.244.2.5")
+    answer = json.dumps(
+        {
+            "jobs": [
+                {
+                    "id": "a",
+                    "ok": True,
+                    "steps": [
+                        {"exit": 0, "stdout": busybox_output(("a->b", 0, "10.244.1.0:40012"))}
+                    ],
+                },
+                {
+                    "id": "b",
+                    "ok": True,
+                    "steps": [
+                        {"exit": 0, "stdout": busybox_output(("b->a", 0, "10.244.2.5:40100"))}
+                    ],
+                },
+            ]
+        }
+    )
+    driver, steps = driver_for(
+        lab, Step("k8s-master", ("python", "-"), answer, rest=agent_request(lambda r: None))
+    )
+    matrix = scenarios.pod_matrix(driver, [a, b])
+    steps.done()
+    assert (matrix.symbol("a", "b"), matrix.symbol("b", "a")) == ("N", ".")
+    assert matrix.title == "pod -> pod [k8s]"
+    assert (
+        "a -> b: expected reachable, seen as 10.244.1.7; observed reachable, seen as 10.244.1.0"
+        in matrix.render()
+    )
+
+
+def test_the_pods_netns_is_entered_through_its_docker_pid(lab: Lab) -> None:
+    a = fleet_pod("a", "k8s-node1", "10.244.1.7")
+    script_ = (
+        "pid=$(docker inspect -f '{{.State.Pid}}' a0e1) && "
+        'exec nsenter -t "$pid" -n -- ip -j link show eth0'
+    )
+    driver, steps = driver_for(
+        lab, Step("k8s-node1", ("sh", "-c", script_), json.dumps([{"mtu": 1450}]))
+    )
+    result = driver.netns_exec(a, ("ip", "-j", "link", "show", "eth0"))
+    steps.done()
+    assert json.loads(result.stdout) == [{"mtu": 1450}]
+
+
+def test_node_subnets_are_the_podcidrs_the_cluster_allots(lab: Lab) -> None:
+    driver, steps = driver_for(
+        lab,
+        Step(
+            "k8s-master", (*KUBECTL_ADMIN, "get", "nodes", "-o", "json"), text("nodes.json")
+        ),
+    )
+    assert driver.node_subnets() == {
+        "k8s-master": (IPv4Network("10.244.0.0/24"),),
+        "k8s-node1": (IPv4Network("10.244.1.0/24"),),
+        "k8s-node2": (IPv4Network("10.244.2.0/24"),),
+    }
+    steps.done()

@@ -1,0 +1,163 @@
+"""The node agent for real, on this host's loopback: TCP probes against a server the test
+starts, steps, and a CNI chain through stand-in plugins that show what each one was given.
+Run under Python 3 and, where this machine has it, Python 2.7 (CentOS 7's interpreter)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e import probes
+
+PY27_PATHS = sorted(Path("/root/.pyenv/versions").glob("2.7*/bin/python2.7"))
+INTERPRETERS = [sys.executable] + ([str(PY27_PATHS[0])] if PY27_PATHS else [])
+
+
+def run_agent(python: str, request: dict[str, Any]) -> dict[str, Any]:
+    command = probes.agent_command(python, request)
+    out = subprocess.run(
+        list(command.argv),
+        input=command.stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def echo_port() -> Iterator[int]:
+    """A loopback server that answers every connection with the client address it saw."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, addr = server.accept()
+            except OSError:
+                continue
+            conn.sendall(f"{addr[0]}\n".encode())
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_probes_run_concurrently_and_each_answers(python: str, echo_port: int) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead_port = closed.getsockname()[1]
+    closed.close()
+    cells = [probes.Cell(f"c{i}", "127.0.0.1", echo_port, timeout_s=3) for i in range(5)]
+    cells.append(probes.Cell("refused", "127.0.0.1", dead_port, timeout_s=3))
+    answer = run_agent(python, probes.probe_request(cells, parallel=3))
+    results = probes.parse_probe_answer(json.dumps(answer), [c.id for c in cells], "")
+    assert {i: (r.ok, probes.first_line(r.answer)) for i, r in results.items()} == {
+        **{f"c{i}": (True, "127.0.0.1") for i in range(5)},
+        "refused": (False, None),
+    }
+    assert "refused" in results["refused"].error.lower()
+    assert all(r.connect_s is not None and r.retransmits == 0 for r in results.values() if r.ok)
+    assert not any(r.unknown for r in results.values())
+
+
+PLUGIN = """#!/bin/sh
+# a stand-in CNI plugin: answers with what it was given (its name, whether prevResult came)
+config=$(cat)
+case "$config" in *prevResult*) prev=true ;; *) prev=false ;; esac
+name=$(basename "$0")
+printf '{"cniVersion": "0.4.0", "by": "%s", "cmd": "%s", "had_prev": %s}\\n' \\
+  "$name" "$CNI_COMMAND" "$prev"
+"""
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_a_cni_chain_passes_each_result_on_and_caches_the_last(python: str, tmp_path: Path) -> None:
+    for name in ("first", "second"):
+        plugin = tmp_path / name
+        plugin.write_text(PLUGIN)
+        plugin.chmod(0o755)
+    env = (("CNI_COMMAND", "ADD"),)
+    calls = tuple(probes.CniCall(str(tmp_path / n), env, {"type": n}) for n in ("first", "second"))
+    cache = tmp_path / "cache" / "pod.json"
+    job = probes.Job(
+        "pod",
+        (probes.Step(argv=("true",)), probes.Step(cni=calls, cache=str(cache))),
+    )
+    answer = run_agent(python, probes.steps_request([job]))
+    (result,) = probes.parse_steps_answer(json.dumps(answer), ["pod"], "").values()
+    assert result.ok, result.failure()
+    last = json.loads(result.steps[1].stdout)
+    assert (last["by"], last["had_prev"]) == ("second", True), "the 2nd plugin got the 1st's result"
+    assert json.loads(cache.read_text()) == last
+    assert oct(cache.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_a_failing_step_stops_its_job_unless_told_to_keep_going(python: str) -> None:
+    jobs = [
+        probes.Job("stop", (probes.Step(argv=("false",)), probes.Step(argv=("echo", "never")))),
+        probes.Job(
+            "go-on",
+            (probes.Step(argv=("false",)), probes.Step(argv=("echo", "ran"))),
+            keep_going=True,
+        ),
+        probes.Job("missing", (probes.Step(argv=("/nonexistent/netlab",)),)),
+    ]
+    answer = run_agent(python, probes.steps_request(jobs, parallel=2))
+    results = probes.parse_steps_answer(json.dumps(answer), [j.id for j in jobs], "")
+    assert [s.exit_code for s in results["stop"].steps] == [1]
+    assert [(s.exit_code, s.stdout) for s in results["go-on"].steps] == [(1, ""), (0, "ran\n")]
+    assert results["missing"].steps[0].exit_code == 127
+    assert results["stop"].failure() == "step 1 exited 1: "
+
+
+def test_an_agent_that_answered_nothing_leaves_every_cell_unknown() -> None:
+    results = probes.parse_probe_answer("", ["a", "b"], "the agent on node1 exited 124: timeout")
+    assert all(r.unknown and not r.ok for r in results.values())
+    assert results["a"].error == "the agent on node1 exited 124: timeout"
+    jobs = probes.parse_steps_answer("not json", ["p"], "ssh failed")
+    assert (jobs["p"].ok, jobs["p"].failure()) == (False, "ssh failed")
+
+
+def test_answers_for_cells_not_asked_are_ignored_and_missing_ones_are_unknown() -> None:
+    text = json.dumps({"results": [{"id": "x", "ok": True, "answer": "10.0.0.1"}]})
+    results = probes.parse_probe_answer(text, ["a"], "")
+    assert results["a"].unknown
+
+
+def test_probe_ids_must_be_unique() -> None:
+    cell = probes.Cell("a", "10.244.0.2", 8080)
+    with pytest.raises(ValueError, match="probe ids repeat"):
+        probes.probe_request([cell, cell])
+
+
+@pytest.mark.parametrize(
+    ("answer", "seen"),
+    [
+        ("HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n10.244.1.7:43122", "10.244.1.7"),
+        ("10.244.1.7:43122", "10.244.1.7"),
+        ("HTTP/1.1 200 OK\r\n\r\n", None),
+        ("[fd00::5]:443", "fd00::5"),
+    ],
+)
+def test_agnhost_clientip_answers_give_the_client_address(answer: str, seen: str | None) -> None:
+    assert probes.http_body_address(answer) == seen

@@ -1,0 +1,274 @@
+"""The CNI-direct driver against strict fakes of the nodes: pods set up and torn down in one
+agent call per node, failures that leave nothing behind, probes batched per source node, and
+one-cell reproduce commands a person can paste."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e import probes
+from e2e.drivers.base import DriverError, Pod, PodRequest, Probe
+from e2e.drivers.cni import CniDriver, CniHandle, echo_server
+from lab.labfile import load_lab
+from lab.render import render_cni_conflist_text
+from tests.fakes import Step, channels, script
+
+ROOT = Path(__file__).resolve().parents[2]
+CI = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+AGENT = ("python3", "-")
+CONF = "/etc/cni/net.d/10-netlab.conflist"
+
+
+def conflist_steps(node: str) -> list[Step]:
+    return [
+        Step(node, ("ls", "-1", "/etc/cni/net.d"), "10-netlab.conflist\n"),
+        Step(node, ("cat", CONF), render_cni_conflist_text(CI, CI.node(node))),
+    ]
+
+
+def request_of(check: Callable[[dict[str, Any]], None]) -> Callable[[tuple[str, ...]], None]:
+    def rest(words: tuple[str, ...]) -> None:
+        (text,) = words
+        check(json.loads(text))
+
+    return rest
+
+
+def add_result(ip: str) -> str:
+    return json.dumps(
+        {
+            "cniVersion": "0.4.0",
+            "interfaces": [
+                {"name": "cni0", "mac": "0a:58:0a:f4:00:01"},
+                {"name": "veth1", "mac": "aa:bb:cc:dd:ee:01"},
+                {"name": "eth0", "mac": "aa:bb:cc:dd:ee:02", "sandbox": "/var/run/netns/x"},
+            ],
+            "ips": [{"version": "4", "interface": 2, "address": f"{ip}/24"}],
+        }
+    )
+
+
+def setup_answer(*pods: tuple[str, str, str]) -> str:
+    """The agent's answer for (name, ip, pid) pods: netns add, lo up, ADD, start, pids."""
+    jobs = [
+        {
+            "id": name,
+            "ok": True,
+            "steps": [
+                {"exit": 0, "stdout": "", "stderr": ""},
+                {"exit": 0, "stdout": "", "stderr": ""},
+                {
+                    "exit": 0,
+                    "stdout": add_result(ip),
+                    "stderr": "",
+                    "plugin": "/usr/lib/cni/portmap",
+                },
+                {"exit": 0, "stdout": "", "stderr": ""},
+                {"exit": 0, "stdout": f"{pid}\n", "stderr": ""},
+            ],
+        }
+        for name, ip, pid in pods
+    ]
+    return json.dumps({"jobs": jobs})
+
+
+def test_pods_are_set_up_in_one_agent_call_per_node() -> None:
+    def setup_of(*names: str) -> Callable[[dict[str, Any]], None]:
+        def check(request: dict[str, Any]) -> None:
+            assert request["op"] == "steps"
+            assert [j["id"] for j in request["jobs"]] == list(names)
+            job = request["jobs"][0]
+            assert job["steps"][0]["argv"] == ["ip", "netns", "add", names[0]]
+            chain = job["steps"][2]
+            assert [c["plugin"] for c in chain["cni"]] == [
+                "/usr/lib/cni/bridge",
+                "/usr/lib/cni/portmap",
+            ]
+            assert chain["cache"] == f"/var/lib/netlab/cni/{names[0]}.json"
+            assert "prevResult" not in chain["cni"][1]["config"], "the agent chains it"
+            assert job["steps"][3]["argv"][:2] == ["systemd-run", f"--unit={names[0]}-echo"]
+
+        return check
+
+    steps = script(
+        *conflist_steps("node1"),
+        Step(
+            "node1",
+            AGENT,
+            setup_answer(("p1", "10.244.0.2", "101"), ("p2", "10.244.0.3", "102")),
+            rest=request_of(setup_of("p1", "p2")),
+        ),
+    )
+    driver = CniDriver(CI, channels(CI.name, ["node1"], steps))
+    pods = driver.create_pods(
+        [PodRequest("p1", "node1", (echo_server(),)), PodRequest("p2", "node1", (echo_server(),))]
+    )
+    steps.done()
+    assert [(p.name, str(p.ip), dict(p.handle.pids)) for p in pods] == [
+        ("p1", "10.244.0.2", {"echo": 101}),
+        ("p2", "10.244.0.3", {"echo": 102}),
+    ]
+
+
+def test_a_pod_that_fails_to_start_takes_the_whole_request_down_and_says_why() -> None:
+    answer = json.loads(setup_answer(("good", "10.244.0.2", "101"), ("bad", "10.244.0.3", "0")))
+    answer["jobs"][1]["steps"][2] = {
+        "exit": 1,
+        "stdout": json.dumps({"code": 11, "msg": "failed to allocate for range 0"}),
+        "stderr": "",
+        "plugin": "/usr/lib/cni/bridge",
+    }
+    answer["jobs"][1]["steps"] = answer["jobs"][1]["steps"][:3]
+    answer["jobs"][1]["ok"] = False
+
+    def teardown_of(names: list[str]) -> Callable[[dict[str, Any]], None]:
+        def check(request: dict[str, Any]) -> None:
+            assert [j["id"] for j in request["jobs"]] == names
+            assert all(j["keep_going"] for j in request["jobs"])
+
+        return check
+
+    torn = json.dumps(
+        {
+            "jobs": [
+                {
+                    "id": "good",
+                    "ok": True,
+                    "steps": [{"exit": 0}, {"exit": 0}, {"exit": 0}, {"exit": 0}],
+                }
+            ]
+        }
+    )
+    steps = script(
+        *conflist_steps("node1"),
+        Step("node1", AGENT, json.dumps(answer), rest=request_of(lambda r: None)),
+        Step("node1", AGENT, torn, rest=request_of(teardown_of(["good"]))),
+        Step("node1", ("cat", "/var/lib/netlab/cni/bad.json"), exit_code=1),
+        Step(
+            "node1",
+            AGENT,
+            json.dumps({"jobs": [{"id": "bad", "ok": False, "steps": []}]}),
+            rest=request_of(teardown_of(["bad"])),
+        ),
+    )
+    driver = CniDriver(CI, channels(CI.name, ["node1"], steps))
+    with pytest.raises(DriverError) as err:
+        driver.create_pods(
+            [
+                PodRequest("good", "node1", (echo_server(),)),
+                PodRequest("bad", "node1", (echo_server(),)),
+            ]
+        )
+    steps.done()
+    assert "1 of 2 pod(s) did not start" in str(err.value)
+    assert "failed to allocate for range 0" in str(err.value)
+
+
+def pod(name: str, node: str, ip: str, pid: int) -> Pod[CniHandle]:
+    return Pod(name, node, IPv4Address(ip), (echo_server(),), CniHandle({}, {"echo": pid}))
+
+
+def test_probes_run_from_each_source_node_in_one_call_with_exact_one_cell_commands() -> None:
+    a, b = pod("a", "node1", "10.244.0.2", 101), pod("b", "node2", "10.244.1.2", 202)
+
+    def cells_of(expected: list[tuple[str, str | None]]) -> Callable[[dict[str, Any]], None]:
+        def check(request: dict[str, Any]) -> None:
+            assert request["op"] == "probe"
+            assert [(c["id"], c["netns"]) for c in request["cells"]] == expected
+            assert {c["port"] for c in request["cells"]} == {8080}
+
+        return check
+
+    node1 = json.dumps(
+        {
+            "results": [
+                {
+                    "id": "a->b",
+                    "ok": True,
+                    "answer": "10.244.0.2\n",
+                    "connect_s": 0.003,
+                    "total_s": 0.01,
+                    "retransmits": 0,
+                },
+                {
+                    "id": "node1->b",
+                    "ok": True,
+                    "answer": "10.10.10.241\n",
+                    "connect_s": 1.02,
+                    "total_s": 1.1,
+                    "retransmits": 1,
+                },
+            ]
+        }
+    )
+    steps = script(
+        Step(
+            "node1",
+            AGENT,
+            node1,
+            rest=request_of(cells_of([("a->b", "/proc/101/ns/net"), ("node1->b", None)])),
+        ),
+        Step(
+            "node2",
+            AGENT,
+            "",
+            exit_code=255,
+            stderr="ssh: connect to host: Connection refused",
+            rest=request_of(cells_of([("b->a", "/proc/202/ns/net")])),
+        ),
+    )
+    driver = CniDriver(CI, channels(CI.name, ["node1", "node2"], steps))
+    seen = driver.observe([Probe("a->b", a, b), Probe("node1->b", "node1", b), Probe("b->a", b, a)])
+    steps.done()
+    assert (seen["a->b"].seen_source, seen["a->b"].connect_s) == ("10.244.0.2", 0.003)
+    assert seen["node1->b"].retransmits == 1
+    assert seen["b->a"].unknown
+    assert "exited 255" in seen["b->a"].detail
+    assert seen["a->b"].reproduce == (
+        "python -m lab ssh ci-debian12 node1 -- 'sudo -n nsenter -t 101 -n -- timeout 5 socat "
+        "-u TCP:10.244.1.2:8080,connect-timeout=3 -'"
+    )
+    assert seen["node1->b"].reproduce == (
+        "python -m lab ssh ci-debian12 node1 -- 'sudo -n timeout 5 socat -u "
+        "TCP:10.244.1.2:8080,connect-timeout=3 -'"
+    )
+
+
+def test_teardown_runs_every_step_and_reports_a_failed_del() -> None:
+    a = pod("a", "node1", "10.244.0.2", 101)
+    answer = json.dumps(
+        {
+            "jobs": [
+                {
+                    "id": "a",
+                    "ok": False,
+                    "steps": [
+                        {"exit": 5},
+                        {
+                            "exit": 1,
+                            "stdout": '{"code": 7, "msg": "no such network"}',
+                            "plugin": "/usr/lib/cni/bridge",
+                        },
+                        {"exit": 0},
+                        {"exit": 1, "stderr": "Cannot remove namespace"},
+                    ],
+                }
+            ]
+        }
+    )
+    steps = script(
+        *conflist_steps("node1"), Step("node1", AGENT, answer, rest=request_of(lambda r: None))
+    )
+    driver = CniDriver(CI, channels(CI.name, ["node1"], steps))
+    with pytest.raises(
+        DriverError, match=r"CNI DEL \(/usr/lib/cni/bridge\) exited 1: .*no such network"
+    ):
+        driver.delete_pods([a])
+    steps.done()
+    assert probes.JobResult("x", True, ()).failure() == ""

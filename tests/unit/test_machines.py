@@ -1,0 +1,91 @@
+"""The machine handle over strict fakes of vagrant and libvirt: what `up`, `destroy` and the
+SSH channels do, and that a failed `up` leaves nothing behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.adapters.protocols import LabObjects
+from lab.errors import LabStateError
+from lab.labfile import load_lab
+from lab.machines import LabMachines
+from lab.parse import MachineState
+from tests.fakes import FakeLibvirt, FakeVagrant
+
+ROOT = Path(__file__).resolve().parents[2]
+CI = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+SSH_CONFIG = """Host node1
+  HostName 192.168.121.10
+  User vagrant
+  Port 22
+  IdentityFile /k1
+Host node2
+  HostName 192.168.121.11
+  User vagrant
+  Port 22
+  IdentityFile /k2
+"""
+
+
+@pytest.fixture(autouse=True)
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("NETLAB_STATE", str(tmp_path))
+    return tmp_path
+
+
+def test_up_refreshes_the_ssh_config_within_a_budget_for_every_node() -> None:
+    vagrant = FakeVagrant(ssh_config=SSH_CONFIG)
+    machines = LabMachines(CI, vagrant=vagrant, libvirt=FakeLibvirt())
+    machines.up()
+    assert vagrant.calls == [("up", "True"), ("ssh-config",)]
+    assert vagrant.budgets == [CI.vm.boot_timeout_s + 120 * 2]
+    channels = machines.channels()
+    assert {n: c.target.hostname for n, c in channels.items()} == {
+        "node1": "192.168.121.10",
+        "node2": "192.168.121.11",
+    }
+
+
+def test_a_failed_up_sweeps_what_it_half_created(state: Path) -> None:
+    vagrant = FakeVagrant()
+    vagrant.fail_up = KeyboardInterrupt()
+    half = LabObjects(domains=("netlab-ci-debian12-node1",), networks=("netlab-ci-debian12-priv",))
+    libvirt = FakeLibvirt(half)
+    (state / "ci-debian12" / ".vagrant").mkdir(parents=True)
+    machines = LabMachines(CI, vagrant=vagrant, libvirt=libvirt)
+    with pytest.raises(KeyboardInterrupt):
+        machines.up()
+    assert vagrant.calls == [("up", "True"), ("kill strays",)]
+    assert libvirt.calls == [("sweep", "netlab-ci-debian12-")]
+    assert not libvirt.held
+    assert not (state / "ci-debian12" / ".vagrant").exists(), "vagrant's record is forgotten"
+
+
+def test_destroy_asks_vagrant_first_then_sweeps_by_prefix(state: Path) -> None:
+    (state / "ci-debian12" / ".vagrant").mkdir(parents=True)
+    vagrant, libvirt = FakeVagrant(), FakeLibvirt()
+    LabMachines(CI, vagrant=vagrant, libvirt=libvirt).destroy()
+    assert vagrant.calls == [("destroy",), ("kill strays",)]
+    assert libvirt.calls == [("sweep", "netlab-ci-debian12-")]
+
+
+def test_a_lab_that_is_not_running_says_how_to_start_it() -> None:
+    vagrant = FakeVagrant(
+        states={
+            "node1": MachineState("node1", "running", "libvirt"),
+            "node2": MachineState("node2", "shutoff", "libvirt"),
+        }
+    )
+    with pytest.raises(LabStateError, match=r"not running \(node2: shutoff\); run `make lab LAB"):
+        LabMachines(CI, vagrant=vagrant, libvirt=FakeLibvirt()).expect_running()
+
+
+def test_channels_handed_out_follow_a_new_ssh_config() -> None:
+    vagrant = FakeVagrant(ssh_config=SSH_CONFIG)
+    machines = LabMachines(CI, vagrant=vagrant, libvirt=FakeLibvirt())
+    node2 = machines.channels()["node2"]
+    vagrant.ssh_config = SSH_CONFIG.replace("192.168.121.11", "192.168.121.99")
+    machines.refresh_ssh_config()
+    assert node2.target.hostname == "192.168.121.99", "the same object, pointed at the new host"

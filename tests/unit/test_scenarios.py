@@ -1,0 +1,192 @@
+"""The network-model scenarios against a strict fake of the driver protocol: what they ask,
+how they judge what they get. The same scenarios run on VMs with every real driver."""
+
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import pytest
+
+from e2e import scenarios
+from e2e.drivers.base import Container, ExecResult, Pod
+from lab import reachability as rm
+from lab.labfile import load_lab
+from tests.fakes import FakeDriver, Step, script
+
+ROOT = Path(__file__).resolve().parents[2]
+CI = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+ECHO = (Container("echo", ("echo-server",)),)
+PODS = [
+    Pod("a", "node1", IPv4Address("10.244.0.2"), ECHO, None),
+    Pod("b", "node2", IPv4Address("10.244.1.2"), ECHO, None),
+]
+
+
+def seen(source: str | None, *, ok: bool = True, unknown: bool = False) -> rm.Observation:
+    return rm.Observation(
+        ok, source if ok else None, "reproduce it", "" if ok else "timed out", unknown=unknown
+    )
+
+
+def ok(stdout: str = "", code: int = 0) -> ExecResult:
+    return ExecResult(code, stdout, "", "reproduce it")
+
+
+def test_the_pod_matrix_is_observed_in_one_batched_call_and_judged_per_cell() -> None:
+    driver = FakeDriver(CI)
+    driver.observations = {"a->b": seen("10.244.0.2"), "b->a": seen("10.10.10.242")}
+    matrix = scenarios.pod_matrix(driver, PODS)
+    assert driver.asked == [["a->b", "b->a"]]
+    assert matrix.symbol("a", "b") == "."
+    assert matrix.symbol("b", "a") == "N"
+    assert matrix.title == "pod -> pod [fake]"
+
+
+def test_a_cell_whose_probe_did_not_run_is_neither_reachable_nor_unreachable() -> None:
+    driver = FakeDriver(CI)
+    driver.observations = {
+        "a->b": seen(None, ok=False, unknown=True),
+        "b->a": seen(None, ok=False, unknown=True),
+    }
+    frozen = rm.Faults(frozen=frozenset({"node2"}))
+    matrix = scenarios.pod_matrix(driver, PODS, frozen)
+    # b's node is suspended: its probe cannot run, which is what that fault predicts
+    assert matrix.symbol("b", "a") == "x"
+    # a's probe should have run (and failed on the network): unknown is a mismatch
+    assert matrix.symbol("a", "b") == "?"
+    assert [(m.source, m.target) for m in matrix.mismatches()] == [("a", "b")]
+
+
+def test_an_inert_fault_shows_as_cells_that_reach() -> None:
+    driver = FakeDriver(CI)
+    driver.observations = {"a->b": seen("10.244.0.2"), "b->a": seen("10.244.1.2")}
+    matrix = scenarios.pod_matrix(driver, PODS, rm.Faults(frozen=frozenset({"node2"})))
+    assert (matrix.symbol("a", "b"), matrix.symbol("b", "a")) == ("R", "R")
+
+
+def route_get(src: str, dev: str = "eth1") -> str:
+    return json.dumps([{"dst": "x", "dev": dev, "prefsrc": src}])
+
+
+def addrs(*pairs: tuple[str, str]) -> str:
+    return json.dumps(
+        [
+            {"ifname": i, "addr_info": [{"family": "inet", "local": a, "prefixlen": 24}]}
+            for i, a in pairs
+        ]
+    )
+
+
+def node_steps(node: str, src_for: dict[str, str], owned: str) -> list[Step]:
+    steps = [
+        Step(node, ("ip", "-j", "-4", "route", "get", ip), route_get(src))
+        for ip, src in src_for.items()
+    ]
+    return [*steps, Step(node, ("ip", "-j", "-4", "addr", "show"), owned)]
+
+
+def test_node_to_pod_expects_exactly_the_route_source_the_node_picks() -> None:
+    node1 = node_steps(
+        "node1",
+        {"10.244.0.2": "10.244.0.1", "10.244.1.2": "10.10.10.241"},
+        addrs(("eth0", "192.168.121.10"), ("eth1", "10.10.10.241"), ("cni0", "10.244.0.1")),
+    )
+    node2 = node_steps(
+        "node2",
+        {"10.244.0.2": "192.168.121.11", "10.244.1.2": "10.244.1.1"},  # a route via mgmt
+        addrs(("eth0", "192.168.121.11"), ("eth1", "10.10.10.242"), ("cni0", "10.244.1.1")),
+    )
+    driver = FakeDriver(CI, script(*node1, *node2))
+    driver.observations = {
+        "node1->a": seen("10.244.0.1"),
+        "node1->b": seen("192.168.121.10"),  # SNAT to its own management address
+        "node2->a": seen("192.168.121.11"),
+        "node2->b": seen("10.244.1.1"),
+    }
+    matrix = scenarios.node_matrix(driver, CI, PODS)
+    assert [[matrix.symbol(n, p) for p in ("a", "b")] for n in ("node1", "node2")] == [
+        [".", "N"],
+        ["N", "."],
+    ]
+    text = matrix.render()
+    assert "route source 192.168.121.11 is not an address this node may use" in text
+
+
+def test_pod_identity_compares_the_pods_view_the_runtime_and_the_peer() -> None:
+    driver = FakeDriver(CI)
+    oneline = ("ip", "-o", "-4", "addr", "show")
+    driver.execs[("a", "echo", oneline)] = ok(
+        "1: lo    inet 127.0.0.1/8 scope host lo\n"
+        "3: eth0    inet 10.244.0.2/24 brd 10.244.0.255 scope global eth0\n"
+        "3: eth0    inet 10.244.0.99/24 scope global secondary eth0\n"
+    )
+    driver.observations = {"identity": seen("10.10.10.241")}
+    problems = scenarios.pod_identity_problems(driver, PODS[0], PODS[1])
+    assert len(problems) == 2
+    assert problems[0].startswith("a has 2 IPv4 addresses on its interfaces")
+    assert problems[1].startswith("peer b saw a as 10.10.10.241, not 10.244.0.2")
+
+
+def test_containers_in_different_namespaces_and_a_dead_localhost_are_named() -> None:
+    driver = FakeDriver(CI)
+    guide = driver.guide_pod()
+    pod = Pod("g", "node1", IPv4Address("10.244.0.7"), guide.containers, None)
+    ns = ("readlink", "/proc/self/ns/net")
+    oneline = ("ip", "-o", "-4", "addr", "show")
+    eth0 = "3: eth0    inet 10.244.0.7/24 scope global eth0\n"
+    driver.execs[("g", "busybox", ns)] = ok("net:[4026532200]\n")
+    driver.execs[("g", "nginx", ns)] = ok("net:[4026531992]\n")
+    driver.execs[("g", "busybox", oneline)] = ok(eth0)
+    driver.execs[("g", "nginx", oneline)] = ok("")
+    driver.execs[("g", "busybox", scenarios.local_fetch_argv(80))] = ok("", 1)
+    problems = scenarios.shared_netns_problems(driver, pod, guide)
+    assert [p.split(":")[0] for p in problems] == [
+        "containers are in different network namespaces",
+        "containers see different addresses",
+        "busybox did not reach nginx on localhost",
+    ]
+
+
+PING = ("ping", "-n", "-M", "do", "-W", "3")
+
+
+@pytest.mark.parametrize(
+    ("mtu", "fits", "too_big", "expect"),
+    [
+        (1500, ok("2 received"), ok("ping: local error: message too long, mtu=1500", 1), []),
+        (
+            1500,
+            ok("2 received"),
+            ok("1 packets transmitted, 0 received", 1),
+            ["failed without evidence of a refusal"],
+        ),
+        (1500, ok("2 received"), ok("1 received"), ["went through: DF is not honoured"]),
+        (
+            1500,
+            ok("Frag needed and DF set (mtu = 1450)", 1),
+            ok("ping: local error: message too long, mtu=1500", 1),
+            ["1472-byte DF ping (packet = MTU 1500)"],
+        ),
+        (
+            1400,
+            ok("2 received"),
+            ok("ping: local error: message too long, mtu=1400", 1),
+            ["eth0 MTU is 1400; the lab's pod network MTU is 1500"],
+        ),
+    ],
+)
+def test_the_mtu_check_needs_the_labs_mtu_a_crossing_and_refusal_evidence(
+    mtu: int, fits: ExecResult, too_big: ExecResult, expect: list[str]
+) -> None:
+    driver = FakeDriver(CI)
+    a, b = PODS
+    driver.execs[("a", None, ("ip", "-j", "link", "show", "eth0"))] = ok(json.dumps([{"mtu": mtu}]))
+    payload = mtu - 28
+    driver.execs[("a", None, (*PING, "-c", "2", "-s", str(payload), "10.244.1.2"))] = fits
+    driver.execs[("a", None, (*PING, "-c", "1", "-s", str(payload + 1), "10.244.1.2"))] = too_big
+    problems = scenarios.mtu_problems(driver, CI, a, b)
+    assert len(problems) == len(expect), problems
+    for problem, fragment in zip(problems, expect, strict=True):
+        assert fragment in problem
