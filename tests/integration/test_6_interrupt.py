@@ -29,12 +29,15 @@ def booting(lab: Lab) -> bool:
 
 
 def start_up(lab: Lab) -> subprocess.Popen[str]:
+    """`python -m lab up` as a person starts it: Ctrl-C is not ignored, even when this test
+    runs in a background job (which starts with SIGINT ignored, and Python keeps it so)."""
     return subprocess.Popen(
         [sys.executable, "-m", "lab", "up", lab.name],
         cwd=paths.REPO,
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
 
 
