@@ -296,7 +296,7 @@ def mtu_problems(driver: Driver[Any], lab: Lab, source: Pod[Any], target: Pod[An
     """The pod's interface has the lab's pod MTU; a don't-fragment packet of exactly that size
     crosses to a pod on another node; one byte more is refused with the kernel's or the path's
     evidence naming that MTU (not merely lost)."""
-    want = lab.pod_network.mtu
+    want = lab.pod_mtu
     mtu, reproduce = interface_mtu(driver, source)
     problems = []
     if mtu is None:

@@ -20,7 +20,7 @@ from lab import netmath
 Role = Literal["control-plane", "worker"]
 Hypervisor = Literal["auto", "kvm", "qemu"]
 OsFamily = Literal["el7", "debian12"]
-PodNetworkDriver = Literal["flannel", "host-routes"]
+PodNetworkDriver = Literal["flannel", "host-routes", "vxlan"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class PodNetwork:
     cidr: IPv4Network
     subnet_len: int = 24
     bridge: str = "cni0"
-    mtu: int = 1500
+    mtu: int | None = None  # the pods' interface MTU; default: 1450 in a VXLAN tunnel, else 1500
     cni_version: str = "0.4.0"
     flannel: Flannel | None = None
 
@@ -170,6 +170,13 @@ class Lab:
 
     def memory_mib(self, node: Node) -> int:
         return node.memory_mib if node.memory_mib is not None else self.vm.memory_mib
+
+    @property
+    def pod_mtu(self) -> int:
+        """The MTU the pods' interfaces must have: the lab's, else what the backend gives."""
+        if self.pod_network.mtu is not None:
+            return self.pod_network.mtu
+        return VXLAN_POD_MTU if tunnelled(self) else 1500
 
     @property
     def control_plane(self) -> Node | None:
@@ -457,8 +464,18 @@ def validate_pod_network(lab: Lab) -> Iterator[Problem]:
             )
     if not NIC.match(pn.bridge):
         yield Problem("pod_network.bridge", pn.bridge, "is not a valid interface name")
-    if not 576 <= pn.mtu <= 9000:
+    if pn.mtu is None:
+        pass
+    elif not 576 <= pn.mtu <= 9000:
         yield Problem("pod_network.mtu", pn.mtu, "must be between 576 and 9000")
+    elif tunnelled(lab) and pn.mtu > VXLAN_POD_MTU:
+        yield Problem(
+            "pod_network.mtu",
+            pn.mtu,
+            f"a VXLAN tunnel takes {VXLAN_OVERHEAD} bytes of the node network's 1500: pods get "
+            f"at most {VXLAN_POD_MTU} (flannel's FLANNEL_MTU)",
+            f"set pod_network.mtu: {VXLAN_POD_MTU}",
+        )
     if pn.cni_version not in ("0.3.1", "0.4.0", "1.0.0"):
         yield Problem(
             "pod_network.cni_version",
@@ -485,6 +502,18 @@ def validate_pod_network(lab: Lab) -> Iterator[Problem]:
             "is only used when driver is flannel",
             "remove it or set driver: flannel",
         )
+
+
+VXLAN_OVERHEAD = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
+VXLAN_POD_MTU = 1500 - VXLAN_OVERHEAD
+
+
+def tunnelled(lab: Lab) -> bool:
+    """The pod network is a VXLAN overlay (flannel's vxlan backend, or its CI stand-in)."""
+    pn = lab.pod_network
+    return pn.driver == "vxlan" or (
+        pn.driver == "flannel" and pn.flannel is not None and pn.flannel.backend == "vxlan"
+    )
 
 
 def validate_flannel(fl: Flannel) -> Iterator[Problem]:
@@ -619,12 +648,12 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Problem]:
                 "the debian12 path has no Kubernetes packages",
                 "remove kubernetes, or use os.family el7",
             )
-        if lab.pod_network.driver != "host-routes":
+        if lab.pod_network.driver not in ("host-routes", "vxlan"):
             yield Problem(
                 "pod_network.driver",
                 lab.pod_network.driver,
-                "the debian12 path wires pods with host-routes",
-                "use driver: host-routes",
+                "the debian12 path wires pods itself: host-gw routes or a flannel-shaped VXLAN",
+                "use driver: host-routes or driver: vxlan",
             )
 
 

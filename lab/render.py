@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from lab import netmath
-from lab.config import Flannel, Lab, Node
+from lab.config import VXLAN_OVERHEAD, Flannel, Lab, Node
 from lab.hypervisor import HypervisorChoice
 
 CNI_NETWORK_NAME = "netlab"
@@ -151,10 +151,15 @@ def node_pod_subnets(lab: Lab) -> dict[str, IPv4Network]:
     return {node.name: subnet for node, subnet in zip(lab.nodes, subnets, strict=True)}
 
 
-def render_cni_conflist(lab: Lab, node: Node) -> dict[str, Any]:
-    """bridge + host-local with this node's pod subnet, then portmap (as flannel's conflist)."""
+def render_cni_conflist(lab: Lab, node: Node, nic_mtu: int | None = None) -> dict[str, Any]:
+    """bridge + host-local with this node's pod subnet, then portmap (as flannel's conflist).
+    On the flannel-shaped VXLAN network: what flannel's CNI plugin hands its bridge delegate
+    (`isDefaultGateway`, mtu FLANNEL_MTU = the private NIC's MTU - 50, a route to the cluster
+    network); `nic_mtu` is that NIC's MTU as the node reports it."""
     pn = lab.pod_network
     subnet = node_pod_subnets(lab)[node.name]
+    if pn.driver == "vxlan":
+        return render_vxlan_conflist(lab, subnet, flannel_mtu(nic_mtu))
     return {
         "cniVersion": pn.cni_version,
         "name": CNI_NETWORK_NAME,
@@ -165,7 +170,7 @@ def render_cni_conflist(lab: Lab, node: Node) -> dict[str, Any]:
                 "isGateway": True,
                 "ipMasq": False,  # pod traffic must leave with the pod's own IP: no NAT
                 "hairpinMode": True,
-                "mtu": pn.mtu,
+                "mtu": lab.pod_mtu,
                 "ipam": {
                     "type": "host-local",
                     "ranges": [[{"subnet": str(subnet), "gateway": str(netmath.gateway(subnet))}]],
@@ -178,9 +183,9 @@ def render_cni_conflist(lab: Lab, node: Node) -> dict[str, Any]:
     }
 
 
-def render_cni_conflist_text(lab: Lab, node: Node) -> str:
+def render_cni_conflist_text(lab: Lab, node: Node, nic_mtu: int | None = None) -> str:
     """The conflist file as written on the node."""
-    return json.dumps(render_cni_conflist(lab, node), indent=2) + "\n"
+    return json.dumps(render_cni_conflist(lab, node, nic_mtu), indent=2) + "\n"
 
 
 def render_pod_routes(lab: Lab, node: Node) -> tuple[Route, ...]:
@@ -191,6 +196,138 @@ def render_pod_routes(lab: Lab, node: Node) -> tuple[Route, ...]:
         for peer in lab.nodes
         if peer.name != node.name
     )
+
+
+# --- the flannel-shaped VXLAN pod network (the CI tunnel lab) -------------------------------
+#
+# What flannel v0.14.0's vxlan backend programs on a node (backend/vxlan: flannel.1, VNI 1,
+# port 8472, nolearning, bound to the public interface with its IP; the lease's .0/32 on the
+# device; per remote node a permanent neighbour, an FDB entry and an onlink route), its
+# /run/flannel/subnet.env, its --ip-masq rules, and the bridge config its CNI plugin delegates
+# to. No flanneld runs: the leases are the lab file's allocation, the VTEP MACs are derived
+# from the node addresses, and systemd-networkd keeps it all across reboots.
+
+VXLAN_DEVICE = "flannel.1"
+VXLAN_VNI = 1
+VXLAN_PORT = 8472
+
+
+def flannel_mtu(nic_mtu: int | None) -> int:
+    """flannel's FLANNEL_MTU: the kernel gives a VXLAN device its lower device's MTU - 50."""
+    if nic_mtu is None:
+        raise ValueError(
+            "the private NIC's MTU is needed for the VXLAN pod MTU (could not read it)"
+        )
+    return nic_mtu - VXLAN_OVERHEAD
+
+
+def vtep_mac(node: Node) -> str:
+    """A stable, locally administered unicast MAC for the node's VTEP: 0e:00 + its IPv4."""
+    return "0e:00:" + ":".join(f"{b:02x}" for b in node.ip.packed)
+
+
+@dataclass(frozen=True)
+class Vtep:
+    """One node's end of the tunnel: its VTEP MAC, its lease's .0 (on flannel.1) and the
+    public address the other VTEPs send to (its private IP)."""
+
+    node: str
+    mac: str
+    address: IPv4Address
+    subnet: IPv4Network
+    public_ip: IPv4Address
+
+
+def vteps(lab: Lab) -> dict[str, Vtep]:
+    subnets = node_pod_subnets(lab)
+    return {
+        n.name: Vtep(n.name, vtep_mac(n), subnets[n.name].network_address, subnets[n.name], n.ip)
+        for n in lab.nodes
+    }
+
+
+def remote_vteps(lab: Lab, node: Node) -> tuple[Vtep, ...]:
+    return tuple(v for name, v in vteps(lab).items() if name != node.name)
+
+
+def render_vxlan_netdev(lab: Lab, node: Node) -> str:
+    return (
+        "# netlab: flannel v0.14.0's vxlan backend device, as flanneld creates it\n"
+        f"[NetDev]\nName={VXLAN_DEVICE}\nKind=vxlan\nMACAddress={vtep_mac(node)}\n\n"
+        f"[VXLAN]\nVNI={VXLAN_VNI}\nLocal={node.ip}\nDestinationPort={VXLAN_PORT}\n"
+        "MacLearning=no\n"
+    )
+
+
+def render_vxlan_network(lab: Lab, node: Node) -> str:
+    """flannel.1's address (the lease's .0/32) and, per remote node, what flanneld adds:
+    neighbour (.0 -> VTEP MAC), FDB (VTEP MAC -> public IP), route (subnet via .0 onlink)."""
+    own = vteps(lab)[node.name]
+    parts = [
+        "# netlab: flannel.1's address, and per remote node its neighbour, FDB entry and route\n"
+        f"[Match]\nName={VXLAN_DEVICE}\n\n"
+        f"[Network]\nAddress={own.address}/32\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+    ]
+    for v in remote_vteps(lab, node):
+        parts.append(f"\n[Neighbor]\nAddress={v.address}\nLinkLayerAddress={v.mac}\n")
+        parts.append(f"\n[BridgeFDB]\nMACAddress={v.mac}\nDestination={v.public_ip}\n")
+        parts.append(f"\n[Route]\nDestination={v.subnet}\nGateway={v.address}\nGatewayOnLink=yes\n")
+    return "".join(parts)
+
+
+def render_vxlan_underlay_dropin() -> str:
+    """The private NIC's .network drop-in that stacks flannel.1 on it (its `link`)."""
+    return f"# netlab: flannel.1 rides on this NIC\n[Network]\nVXLAN={VXLAN_DEVICE}\n"
+
+
+def render_subnet_env(lab: Lab, node: Node, mtu: int) -> str:
+    """/run/flannel/subnet.env as flanneld writes it (FLANNEL_SUBNET: the lease's .1)."""
+    subnet = node_pod_subnets(lab)[node.name]
+    return (
+        f"FLANNEL_NETWORK={lab.pod_network.cidr}\n"
+        f"FLANNEL_SUBNET={netmath.gateway(subnet)}/{subnet.prefixlen}\n"
+        f"FLANNEL_MTU={mtu}\n"
+        "FLANNEL_IPMASQ=true\n"
+    )
+
+
+def render_flannel_masq_rules(lab: Lab, node: Node) -> tuple[tuple[str, ...], ...]:
+    """flanneld --ip-masq's POSTROUTING rules (network/iptables.go): no NAT inside the
+    cluster network; pod traffic leaving it is masqueraded; traffic from outside to this
+    node's subnet is left alone; to other nodes' subnets it is masqueraded."""
+    net, own = str(lab.pod_network.cidr), str(node_pod_subnets(lab)[node.name])
+    return (
+        ("-s", net, "-d", net, "-j", "RETURN"),
+        ("-s", net, "!", "-d", "224.0.0.0/4", "-j", "MASQUERADE", "--random-fully"),
+        ("!", "-s", net, "-d", own, "-j", "RETURN"),
+        ("!", "-s", net, "-d", net, "-j", "MASQUERADE", "--random-fully"),
+    )
+
+
+def render_vxlan_conflist(lab: Lab, subnet: IPv4Network, mtu: int) -> dict[str, Any]:
+    pn = lab.pod_network
+    return {
+        "cniVersion": pn.cni_version,
+        "name": CNI_NETWORK_NAME,
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": pn.bridge,
+                "isGateway": True,
+                "isDefaultGateway": True,
+                "ipMasq": False,  # flanneld masquerades (FLANNEL_IPMASQ=true), not the bridge
+                "hairpinMode": True,
+                "mtu": mtu,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": str(subnet), "gateway": str(netmath.gateway(subnet))}]],
+                    "routes": [{"dst": str(pn.cidr)}],
+                    "dataDir": CNI_IPAM_DIR,
+                },
+            },
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
 
 
 # --- everything `python -m lab render` writes ------------------------------------------------
@@ -214,4 +351,9 @@ def render_lab_files(
             files[f"routes-{node.name}.txt"] = "".join(
                 f"{r.destination} via {r.via} dev {r.device}\n" for r in routes
             )
+    if lab.pod_network.driver == "vxlan":  # as on a node whose private NIC has MTU 1500
+        for node in lab.nodes:
+            files[f"cni-{node.name}.conflist"] = render_cni_conflist_text(lab, node, 1500)
+            files[f"vxlan-{node.name}.netdev"] = render_vxlan_netdev(lab, node)
+            files[f"vxlan-{node.name}.network"] = render_vxlan_network(lab, node)
     return files

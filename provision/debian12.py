@@ -50,6 +50,7 @@ class CniFacts:
     netdev: str | None = None
     bridge_mac: str | None = None  # cni0's MAC now, if the bridge exists
     veth_link: str | None = None
+    nic_mtu: int | None = None  # the private NIC's (the VXLAN pod MTU follows it)
 
 
 def bridge_netdev_path(lab: Lab) -> str:
@@ -77,20 +78,29 @@ def probe_cni(lab: Lab, node: Node) -> tuple[Command, ...]:
         read_file(bridge_netdev_path(lab)),
         cmd("cat", f"/sys/class/net/{lab.pod_network.bridge}/address", sudo=False),
         read_file(VETH_LINK),
+        cmd("cat", f"/sys/class/net/{lab.vm.private_nic}/mtu", sudo=False),
     )
 
 
 def parse_cni(out: Sequence[Output]) -> CniFacts:
     plugins = tuple(sorted(out[1].stdout.split())) if out[1].ok else ()
     mac = out[3].stdout.strip() if out[3].ok else None
+    mtu = out[5].stdout.strip()
     return CniFacts(
-        out[0].text_or_none(), plugins, out[2].text_or_none(), mac, out[4].text_or_none()
+        out[0].text_or_none(),
+        plugins,
+        out[2].text_or_none(),
+        mac,
+        out[4].text_or_none(),
+        int(mtu) if out[5].ok and mtu.isdigit() else None,
     )
 
 
 def plan_cni(lab: Lab, node: Node, facts: CniFacts) -> tuple[Command, ...]:
     plan: list[Command] = []
-    needed = {p["type"] for p in render_cni_conflist(lab, node)["plugins"]} | {"host-local"}
+    needed = {p["type"] for p in render_cni_conflist(lab, node, facts.nic_mtu)["plugins"]} | {
+        "host-local"
+    }
     if not needed <= set(facts.plugins):
         plan.append(
             cmd(
@@ -102,7 +112,7 @@ def plan_cni(lab: Lab, node: Node, facts: CniFacts) -> tuple[Command, ...]:
                 mirror=True,
             )
         )
-    wanted = render_cni_conflist_text(lab, node)
+    wanted = render_cni_conflist_text(lab, node, facts.nic_mtu)
     if facts.conflist != wanted:
         plan.append(write_file(CNI_CONFLIST_PATH, wanted))
     netdev, mac = bridge_netdev(lab, node), bridge_mac(lab, node)
@@ -125,7 +135,7 @@ CNI = Step(
     probe_cni,
     parse_cni,
     plan_cni,
-    lambda lab, node: CniFacts(None, ("bridge", "host-local", "loopback", "portmap")),
+    lambda lab, node: CniFacts(None, ("bridge", "host-local", "loopback", "portmap"), nic_mtu=1500),
 )
 
 
@@ -238,4 +248,5 @@ ROUTES = Step(
     ),
 )
 
-STEPS: tuple[AnyStep, ...] = (BRIDGE, FORWARD, SWAP, HOSTNAME, CNI, ROUTES)
+OS_STEPS: tuple[AnyStep, ...] = (BRIDGE, FORWARD, SWAP, HOSTNAME)
+STEPS: tuple[AnyStep, ...] = (*OS_STEPS, CNI, ROUTES)

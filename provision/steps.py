@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from lab.commands import Command, render_remote
 from lab.config import Lab, Node
 from lab.redact import redact
-from provision import debian12, el7
+from provision import debian12, el7, vxlan
 from provision.model import AnyStep
 
 
 def steps_for(lab: Lab, flannel_upstream: str | None = None) -> tuple[AnyStep, ...]:
     if lab.os.family == "debian12":
+        if lab.pod_network.driver == "vxlan":
+            return (*debian12.OS_STEPS, debian12.CNI, vxlan.VXLAN)
         return debian12.STEPS
     if flannel_upstream is None:
         raise ValueError("the el7 path needs the upstream flannel manifest text")

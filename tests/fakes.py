@@ -4,6 +4,7 @@ tests/unit/test_fakes.py checks each fake against the protocol it stands in for.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,21 +36,27 @@ class Step:
 class Script:
     steps: deque[Step]
     ran: list[tuple[str, Command, float]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, node: str, command: Command, timeout: float) -> Step:
-        if not self.steps:
-            raise AssertionError(f"unexpected command on {node}: {command.argv}")
-        step = self.steps.popleft()
-        argv = command.argv[: len(step.argv)] if step.rest is not None else command.argv
-        if (step.node, step.argv) != (node, argv):
-            raise AssertionError(
-                f"expected on {step.node}: {step.argv}\n     got on {node}: {command.argv}"
-            )
+        """The next step scripted for `node` (each node keeps its own order: drivers work on
+        several nodes at once); it must be exactly this command."""
+        with self.lock:
+            index = next((i for i, s in enumerate(self.steps) if s.node == node), None)
+            if index is None:
+                raise AssertionError(f"unexpected command on {node}: {command.argv}")
+            step = self.steps[index]
+            argv = command.argv[: len(step.argv)] if step.rest is not None else command.argv
+            if step.argv != argv:
+                raise AssertionError(
+                    f"expected on {step.node}: {step.argv}\n     got on {node}: {command.argv}"
+                )
+            del self.steps[index]
+            self.ran.append((node, command, timeout))
         if step.rest is not None:
             step.rest(command.argv[len(step.argv) :])
         if step.stdin is not None:
             step.stdin(command.stdin)
-        self.ran.append((node, command, timeout))
         return step
 
     def done(self) -> None:

@@ -221,7 +221,7 @@ def test_a_pod_mtu_other_than_the_labs_is_named(
 ) -> None:
     source = next(p for p in pods if p.node == "node1")
     target = next(p for p in pods if p.node == "node2")
-    want = ci_lab.pod_network.mtu
+    want = ci_lab.pod_mtu
     on(
         driver,
         "node1",

@@ -1,0 +1,292 @@
+"""The flannel-shaped VXLAN pod network on Debian (pure): flannel v0.14.0's vxlan backend as
+systemd-networkd keeps it (the device, its address, per remote node a neighbour, an FDB entry
+and an onlink route), /run/flannel/subnet.env, and flanneld's --ip-masq rules.
+
+Facts are read from the kernel as well as from the files, so a lost FDB entry or neighbour
+(the classic VXLAN failures) is planned back; a device whose VXLAN settings differ (another
+VNI, port or local address: e.g. bound to the management NIC) is deleted and created again,
+as flanneld does with an incompatible device."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lab.commands import Command, Output, cmd
+from lab.config import Lab, Node
+from lab.render import (
+    VXLAN_DEVICE,
+    VXLAN_PORT,
+    VXLAN_VNI,
+    flannel_mtu,
+    remote_vteps,
+    render_flannel_masq_rules,
+    render_subnet_env,
+    render_vxlan_netdev,
+    render_vxlan_network,
+    render_vxlan_underlay_dropin,
+    vteps,
+)
+from provision.debian12 import NETWORK_DIR, network_file_for, parse_network_files
+from provision.model import Step, write_file
+
+NETDEV = f"{NETWORK_DIR}/05-netlab-flannel.netdev"
+NETWORK = f"{NETWORK_DIR}/05-netlab-flannel.network"
+DROPIN = "netlab-vxlan.conf"
+SUBNET_ENV = "/run/flannel/subnet.env"
+TMPFILES = "/etc/tmpfiles.d/netlab-flannel.conf"
+MASQ_UNIT = "netlab-flannel-masq.service"
+MASQ_UNIT_PATH = f"/etc/systemd/system/{MASQ_UNIT}"
+WAIT_ONLINE = "/lib/systemd/systemd-networkd-wait-online"
+
+
+@dataclass(frozen=True)
+class VxlanDevice:
+    """flannel.1 as `ip -d -j link show` reports it."""
+
+    vni: int | None
+    port: int | None
+    local: str | None
+    link: str | None
+    learning: bool | None
+    mtu: int | None
+    mac: str | None
+
+
+@dataclass(frozen=True)
+class VxlanFacts:
+    network_files: dict[str, str]
+    device: VxlanDevice | None  # None: no flannel.1
+    addresses: tuple[str, ...]  # "10.244.0.0/32"
+    fdb: tuple[tuple[str, str], ...]  # (mac, dst) of flannel.1's FDB entries with a dst
+    neighbors: tuple[tuple[str, str], ...]  # (ip, mac) of permanent neighbours on flannel.1
+    routes: tuple[tuple[str, str], ...]  # (dst, gateway) of onlink routes via flannel.1
+    subnet_env: str | None
+    tmpfiles: str | None
+    masq_unit: str | None
+    nat_rules: tuple[str, ...]  # `iptables -t nat -S POSTROUTING` lines
+    nic_mtu: int | None
+
+
+def probe_vxlan(lab: Lab, node: Node) -> tuple[Command, ...]:
+    dev = VXLAN_DEVICE
+    return (
+        cmd("grep", "-rH", "", NETWORK_DIR),
+        cmd("ip", "-d", "-j", "link", "show", dev, sudo=False),
+        cmd("ip", "-j", "-4", "addr", "show", "dev", dev, sudo=False),
+        cmd("bridge", "-j", "fdb", "show", "dev", dev, sudo=False),
+        cmd("ip", "-j", "neigh", "show", "dev", dev, sudo=False),
+        cmd("ip", "-j", "-4", "route", "show", "dev", dev, sudo=False),
+        cmd("cat", SUBNET_ENV, sudo=False),
+        cmd("cat", TMPFILES, sudo=False),
+        cmd("cat", MASQ_UNIT_PATH, sudo=False),
+        cmd("iptables", "-t", "nat", "-S", "POSTROUTING"),
+        cmd("cat", f"/sys/class/net/{lab.vm.private_nic}/mtu", sudo=False),
+    )
+
+
+def _json(out: Output) -> list[Any]:
+    if not out.ok or not out.stdout.strip():
+        return []
+    data = json.loads(out.stdout)
+    return data if isinstance(data, list) else []
+
+
+def parse_device(links: Sequence[Any]) -> VxlanDevice | None:
+    for link in links:
+        info = (link.get("linkinfo") or {}).get("info_data") or {}
+        return VxlanDevice(
+            vni=info.get("id"),
+            port=info.get("port"),
+            local=info.get("local"),
+            link=info.get("link") or link.get("link"),
+            learning=info.get("learning"),
+            mtu=link.get("mtu"),
+            mac=link.get("address"),
+        )
+    return None
+
+
+def parse_vxlan(out: Sequence[Output]) -> VxlanFacts:
+    addresses = tuple(
+        f"{a['local']}/{a['prefixlen']}"
+        for link in _json(out[2])
+        for a in link.get("addr_info", [])
+        if a.get("family") == "inet"
+    )
+    fdb = tuple((e["mac"], e["dst"]) for e in _json(out[3]) if e.get("dst") and e.get("mac"))
+    neighbors = tuple(
+        (e["dst"], e["lladdr"])
+        for e in _json(out[4])
+        if e.get("lladdr") and "PERMANENT" in (e.get("state") or [])
+    )
+    routes = tuple(
+        (r["dst"], r["gateway"])
+        for r in _json(out[5])
+        if r.get("gateway") and "onlink" in (r.get("flags") or [])
+    )
+    mtu = out[10].stdout.strip()
+    return VxlanFacts(
+        network_files=parse_network_files(out[0].stdout),
+        device=parse_device(_json(out[1])),
+        addresses=addresses,
+        fdb=fdb,
+        neighbors=neighbors,
+        routes=routes,
+        subnet_env=out[6].text_or_none(),
+        tmpfiles=out[7].text_or_none(),
+        masq_unit=out[8].text_or_none(),
+        nat_rules=tuple(line.strip() for line in out[9].stdout.splitlines() if line.strip()),
+        nic_mtu=int(mtu) if out[10].ok and mtu.isdigit() else None,
+    )
+
+
+def render_tmpfiles(lab: Lab, node: Node, mtu: int) -> str:
+    """subnet.env lives in /run (gone at every boot): systemd-tmpfiles writes it again."""
+    env = render_subnet_env(lab, node, mtu).replace("\n", "\\n")
+    return (
+        "# netlab: /run/flannel/subnet.env, as flanneld writes it, at every boot\n"
+        "d /run/flannel 0755 root root -\n"
+        f"f+ {SUBNET_ENV} 0644 root root - {env}\n"
+    )
+
+
+def masq_rule_lines(lab: Lab, node: Node) -> tuple[str, ...]:
+    """The rules as `iptables -S` prints them (the form the facts hold)."""
+    return tuple(
+        "-A POSTROUTING " + " ".join(rule) for rule in render_flannel_masq_rules(lab, node)
+    )
+
+
+def render_masq_unit(lab: Lab, node: Node) -> str:
+    checks = "\n".join(
+        f"ExecStart=/bin/sh -c 'iptables -t nat -C POSTROUTING {' '.join(r)} 2>/dev/null || "
+        f"iptables -t nat -A POSTROUTING {' '.join(r)}'"
+        for r in render_flannel_masq_rules(lab, node)
+    )
+    return (
+        "# netlab: flanneld --ip-masq's POSTROUTING rules (no flanneld runs here)\n"
+        "[Unit]\nDescription=netlab: flannel's --ip-masq rules\nAfter=network-pre.target\n\n"
+        f"[Service]\nType=oneshot\nRemainAfterExit=yes\n{checks}\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+
+
+def device_compatible(lab: Lab, node: Node, device: VxlanDevice) -> bool:
+    """flanneld deletes and recreates a flannel.1 whose VXLAN settings differ."""
+    return (
+        device.vni == VXLAN_VNI
+        and device.port == VXLAN_PORT
+        and device.local == str(node.ip)
+        and device.learning is False
+        and device.link in (None, lab.vm.private_nic)
+    )
+
+
+def wanted_kernel_state(
+    lab: Lab, node: Node
+) -> tuple[set[str], set[tuple[str, str]], set[tuple[str, str]], set[tuple[str, str]]]:
+    own = vteps(lab)[node.name]
+    remotes = remote_vteps(lab, node)
+    return (
+        {f"{own.address}/32"},
+        {(v.mac, str(v.public_ip)) for v in remotes},
+        {(str(v.address), v.mac) for v in remotes},
+        {(str(v.subnet), str(v.address)) for v in remotes},
+    )
+
+
+def plan_vxlan(lab: Lab, node: Node, facts: VxlanFacts) -> tuple[Command, ...]:
+    nic = lab.vm.private_nic
+    underlay = network_file_for(facts.network_files, nic)
+    if underlay is None:
+        raise ValueError(
+            f"{node.name}: no systemd-networkd .network file configures {nic} "
+            f"(looked in {NETWORK_DIR}); is the private network up?"
+        )
+    mtu = flannel_mtu(facts.nic_mtu)
+    dropin = f"{underlay}.d/{DROPIN}"
+    files = {
+        NETDEV: render_vxlan_netdev(lab, node),
+        NETWORK: render_vxlan_network(lab, node),
+        dropin: render_vxlan_underlay_dropin(),
+    }
+    plan: list[Command] = [
+        write_file(path, content)
+        for path, content in files.items()
+        if facts.network_files.get(path) != content
+    ]
+    if plan:
+        plan.append(cmd("networkctl", "reload"))
+    device = facts.device
+    recreate = device is not None and not device_compatible(lab, node, device)
+    if recreate:
+        plan.append(cmd("ip", "link", "delete", VXLAN_DEVICE))
+    addresses, fdb, neighbors, routes = wanted_kernel_state(lab, node)
+    kernel_ok = (
+        device is not None
+        and not recreate
+        and set(facts.addresses) == addresses
+        and fdb <= set(facts.fdb)
+        and neighbors <= set(facts.neighbors)
+        and routes <= set(facts.routes)
+    )
+    if plan or not kernel_ok:
+        if device is None or recreate or dropin in {c.argv[-1] for c in plan if c.stdin}:
+            plan.append(cmd("networkctl", "reconfigure", nic))  # creates the stacked flannel.1
+        plan += [
+            cmd("networkctl", "reconfigure", VXLAN_DEVICE),
+            cmd(WAIT_ONLINE, f"--interface={VXLAN_DEVICE}", "--timeout=60"),
+        ]
+    tmpfiles = render_tmpfiles(lab, node, mtu)
+    if facts.tmpfiles != tmpfiles:
+        plan.append(write_file(TMPFILES, tmpfiles))
+    if facts.tmpfiles != tmpfiles or facts.subnet_env != render_subnet_env(lab, node, mtu):
+        plan.append(cmd("systemd-tmpfiles", "--create", TMPFILES))
+    unit = render_masq_unit(lab, node)
+    rules_missing = not set(masq_rule_lines(lab, node)) <= set(facts.nat_rules)
+    if facts.masq_unit != unit:
+        plan += [write_file(MASQ_UNIT_PATH, unit), cmd("systemctl", "daemon-reload")]
+    if facts.masq_unit != unit or rules_missing:
+        plan += [
+            cmd("systemctl", "enable", MASQ_UNIT),
+            cmd("systemctl", "restart", MASQ_UNIT),
+        ]
+    return tuple(plan)
+
+
+def fresh_vxlan(lab: Lab, node: Node) -> VxlanFacts:
+    """A node fresh from the box: Vagrant's .network for the private NIC, nothing else."""
+    nic = lab.vm.private_nic
+    vagrant = (
+        f"[Match]\nName={nic}\n\n[Network]\nAddress={node.ip}/{lab.network.private.prefixlen}\n"
+    )
+    return VxlanFacts(
+        network_files={f"{NETWORK_DIR}/50-vagrant-{nic}.network": vagrant},
+        device=None,
+        addresses=(),
+        fdb=(),
+        neighbors=(),
+        routes=(),
+        subnet_env=None,
+        tmpfiles=None,
+        masq_unit=None,
+        nat_rules=("-P POSTROUTING ACCEPT",),
+        nic_mtu=1500,
+    )
+
+
+VXLAN = Step(
+    number="11v",
+    key="vxlan",
+    title="flannel-shaped VXLAN (flannel.1)",
+    section="K8S网络实现方案 / 隧道方案: flannel vxlan backend, programmed as flanneld does",
+    scope="all",
+    facts_type=VxlanFacts,
+    probe=probe_vxlan,
+    parse=parse_vxlan,
+    plan=plan_vxlan,
+    fresh=fresh_vxlan,
+)
