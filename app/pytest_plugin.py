@@ -12,7 +12,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -180,6 +180,17 @@ def machines(lab: Lab, worker_tag: str) -> Iterator[LabMachines]:
     handle.expect_ssh_config()
     yield handle
     handle.close()
+
+
+@pytest.fixture(scope="session")
+def reprovision(machines: LabMachines) -> Callable[[], int]:
+    """Provision the running lab again, as a person heals a node by hand; returns how many
+    commands that took (0: nothing was missing)."""
+
+    def run() -> int:
+        return sum(r.commands for r in run_provision(machines))
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ RECOVERY_BOUND_S = {
     "node suspended": 90,
     "node hard-rebooted": 420,
     "pod network restarted": 90,
+    "FDB entry lost": 120,
 }
 
 

@@ -4,6 +4,7 @@ node, how to heal it, and which cells of the connectivity matrix must fail while
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,7 +14,7 @@ from lab.commands import cmd
 from lab.k8s import KUBECTL, SYSTEM_NAMESPACE, ClusterPod, parse_pods
 from lab.machines import LabMachines
 from lab.reachability import Faults
-from lab.render import render_pod_routes
+from lab.render import VXLAN_DEVICE, node_pod_subnets, vtep_mac
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +114,9 @@ class HardReboot:
 
 @dataclass
 class PodNetworkRestart:
-    """The node's pod networking restarts. CI lab: its host-gw routes go, then systemd-networkd
-    configures the private link again (as at boot). Kubernetes: its flannel pod is deleted and
-    the DaemonSet recreates it."""
+    """The node's pod networking restarts. CI labs: its routes to the other nodes' pod subnets
+    go (host-gw or through flannel.1), then systemd-networkd configures the link again (as at
+    boot). Kubernetes: its flannel pod is deleted and the DaemonSet recreates it."""
 
     node: str
     name: str = "pod network restarted"
@@ -127,9 +128,11 @@ class PodNetworkRestart:
 
     def inject(self, rt: LabMachines) -> None:
         node = rt.channels()[self.node]
-        if rt.lab.kubernetes is None:
-            for r in render_pod_routes(rt.lab, rt.lab.node(self.node)):
-                node.run(cmd("ip", "route", "del", str(r.destination), "via", str(r.via)))
+        if rt.lab.kubernetes is None:  # the routes to the other nodes' pod subnets go
+            subnets = node_pod_subnets(rt.lab)
+            for peer in rt.lab.nodes:
+                if peer.name != self.node:
+                    node.run(cmd("ip", "route", "del", str(subnets[peer.name])))
         else:
             self.replaced = tuple(p.name for p in self._flannel_pods(rt))
             self._plane(rt).run(
@@ -138,7 +141,8 @@ class PodNetworkRestart:
 
     def heal(self, rt: LabMachines) -> None:
         if rt.lab.kubernetes is None:  # networkd configures the link again, routes included
-            rt.channels()[self.node].run(cmd("networkctl", "reconfigure", rt.lab.vm.private_nic))
+            link = VXLAN_DEVICE if rt.lab.pod_network.driver == "vxlan" else rt.lab.vm.private_nic
+            rt.channels()[self.node].run(cmd("networkctl", "reconfigure", link))
             return
 
         def replaced_and_ready() -> bool:  # the old pod may still answer while terminating
@@ -167,3 +171,31 @@ class PodNetworkRestart:
     def _flannel_pods(self, rt: LabMachines) -> tuple[ClusterPod, ...]:
         out = self._plane(rt).run(cmd(*self._select("get", "pod"), "-o", "json"))
         return parse_pods(out.stdout)
+
+
+@dataclass
+class FdbEntryLost:
+    """On a VXLAN lab: the node loses the FDB entry of a peer's VTEP (`bridge fdb del`), so
+    it can no longer encapsulate for that peer; every cell between the two fails (TCP needs
+    both ways). Healed as a person would: by provisioning again, which reads the kernel, finds
+    the entry missing and has systemd-networkd put it back."""
+
+    node: str
+    peer: str = ""
+    reprovision: Callable[[], object] | None = None
+    name: str = "FDB entry lost"
+
+    @property
+    def expected(self) -> Faults:
+        return Faults(cut=frozenset({frozenset({self.node, self.peer})}))
+
+    def inject(self, rt: LabMachines) -> None:
+        peer = rt.lab.node(self.peer)
+        rt.channels()[self.node].run(
+            cmd("bridge", "fdb", "del", vtep_mac(peer), "dev", VXLAN_DEVICE, "dst", str(peer.ip))
+        )
+
+    def heal(self, rt: LabMachines) -> None:
+        if self.reprovision is None:
+            raise ValueError("FdbEntryLost needs the reprovision callback to heal")
+        self.reprovision()

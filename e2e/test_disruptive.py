@@ -14,9 +14,11 @@ import pytest
 from e2e import checks, disruption
 from e2e.drivers.base import Pod, PodRequest
 from e2e.drivers.cni import CniDriver
-from e2e.faults import Fault, HardReboot, LinkDown, PodNetworkRestart, Suspend
+from e2e.faults import Fault, FdbEntryLost, HardReboot, LinkDown, PodNetworkRestart, Suspend
+from lab import paths
 from lab.commands import cmd
 from lab.config import Lab
+from lab.labfile import load_lab
 from lab.machines import PROVISIONED_SNAPSHOT, LabMachines
 
 pytestmark = pytest.mark.disruptive
@@ -27,6 +29,27 @@ FAULTS: dict[str, Callable[[str], Fault]] = {
     "node-hard-rebooted": HardReboot,
     "pod-network-restarted": PodNetworkRestart,
 }
+TUNNEL_FAULTS = ("fdb-entry-lost",)
+
+
+def faults_for(lab: Lab) -> list[str]:
+    """The faults a lab can take, from its definition (every worker collects the same)."""
+    return sorted([*FAULTS, *(TUNNEL_FAULTS if lab.pod_network.driver == "vxlan" else ())])
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "fault_name" not in metafunc.fixturenames:
+        return
+    name = metafunc.config.getoption("--lab")
+    names = faults_for(load_lab(paths.resolve_lab_path(name))) if name else sorted(FAULTS)
+    metafunc.parametrize("fault_name", names)
+
+
+def make_fault(name: str, lab: Lab, node: str, reprovision: Callable[[], object]) -> Fault:
+    if name == "fdb-entry-lost":
+        peer = next(n for n in sorted(lab.node_names) if n != node)
+        return FdbEntryLost(node, peer, reprovision)
+    return FAULTS[name](node)
 
 
 def victim(lab: Lab) -> str:
@@ -61,18 +84,18 @@ def _answers(rt: LabMachines) -> bool:
         return False
 
 
-@pytest.mark.parametrize("fault_name", sorted(FAULTS))
 def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
     fault_name: str,
     lab: Lab,
     healthy_lab: LabMachines,
     cni_driver: CniDriver,
+    reprovision: Callable[[], int],
     run_id: str,
     worker_tag: str,
     artifacts_dir: Path,
 ) -> None:
     node = victim(lab)
-    fault: Fault = FAULTS[fault_name](node)
+    fault = make_fault(fault_name, lab, node, reprovision)
     made: list[Pod[Any]] = []
 
     def create(name: str, on: str) -> Pod[Any]:

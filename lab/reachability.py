@@ -199,10 +199,12 @@ class Matrix:
 @dataclass(frozen=True)
 class Faults:
     """What is broken on purpose: `isolated` nodes lost their private link (same-node traffic
-    still flows); `frozen` nodes run nothing at all (suspended)."""
+    still flows); `frozen` nodes run nothing at all (suspended); `cut` pairs of nodes cannot
+    reach each other's pods (e.g. a lost VXLAN FDB entry: TCP needs both directions)."""
 
     isolated: frozenset[str] = frozenset()
     frozen: frozenset[str] = frozenset()
+    cut: frozenset[frozenset[str]] = frozenset()
 
 
 NO_FAULTS = Faults()
@@ -215,6 +217,8 @@ def _expect(src: Endpoint, dst: Endpoint, faults: Faults, sources: frozenset[str
         return Expect(False, why="its target's node is suspended")
     if src.node != dst.node and ({src.node, dst.node} & faults.isolated):
         return Expect(False, why="cross-node cell of an isolated node")
+    if frozenset({src.node, dst.node}) in faults.cut:
+        return Expect(False, why="between two nodes whose tunnel is cut")
     return Expect(True, sources, "every pod reaches every pod without NAT")
 
 

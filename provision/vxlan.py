@@ -9,25 +9,20 @@ as flanneld does with an incompatible device."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from lab import tunnel
 from lab.commands import Command, Output, cmd
 from lab.config import Lab, Node
 from lab.render import (
     VXLAN_DEVICE,
-    VXLAN_PORT,
-    VXLAN_VNI,
     flannel_mtu,
-    remote_vteps,
     render_flannel_masq_rules,
     render_subnet_env,
     render_vxlan_netdev,
     render_vxlan_network,
     render_vxlan_underlay_dropin,
-    vteps,
 )
 from provision.debian12 import NETWORK_DIR, network_file_for, parse_network_files
 from provision.model import Step, write_file
@@ -43,22 +38,9 @@ WAIT_ONLINE = "/lib/systemd/systemd-networkd-wait-online"
 
 
 @dataclass(frozen=True)
-class VxlanDevice:
-    """flannel.1 as `ip -d -j link show` reports it."""
-
-    vni: int | None
-    port: int | None
-    local: str | None
-    link: str | None
-    learning: bool | None
-    mtu: int | None
-    mac: str | None
-
-
-@dataclass(frozen=True)
 class VxlanFacts:
     network_files: dict[str, str]
-    device: VxlanDevice | None  # None: no flannel.1
+    device: tunnel.VxlanDevice | None  # None: no flannel.1
     addresses: tuple[str, ...]  # "10.244.0.0/32"
     fdb: tuple[tuple[str, str], ...]  # (mac, dst) of flannel.1's FDB entries with a dst
     neighbors: tuple[tuple[str, str], ...]  # (ip, mac) of permanent neighbours on flannel.1
@@ -71,14 +53,9 @@ class VxlanFacts:
 
 
 def probe_vxlan(lab: Lab, node: Node) -> tuple[Command, ...]:
-    dev = VXLAN_DEVICE
     return (
         cmd("grep", "-rH", "", NETWORK_DIR),
-        cmd("ip", "-d", "-j", "link", "show", dev, sudo=False),
-        cmd("ip", "-j", "-4", "addr", "show", "dev", dev, sudo=False),
-        cmd("bridge", "-j", "fdb", "show", "dev", dev, sudo=False),
-        cmd("ip", "-j", "neigh", "show", "dev", dev, sudo=False),
-        cmd("ip", "-j", "-4", "route", "show", "dev", dev, sudo=False),
+        *tunnel.probe_tunnel_state(),
         cmd("cat", SUBNET_ENV, sudo=False),
         cmd("cat", TMPFILES, sudo=False),
         cmd("cat", MASQ_UNIT_PATH, sudo=False),
@@ -87,54 +64,16 @@ def probe_vxlan(lab: Lab, node: Node) -> tuple[Command, ...]:
     )
 
 
-def _json(out: Output) -> list[Any]:
-    if not out.ok or not out.stdout.strip():
-        return []
-    data = json.loads(out.stdout)
-    return data if isinstance(data, list) else []
-
-
-def parse_device(links: Sequence[Any]) -> VxlanDevice | None:
-    for link in links:
-        info = (link.get("linkinfo") or {}).get("info_data") or {}
-        return VxlanDevice(
-            vni=info.get("id"),
-            port=info.get("port"),
-            local=info.get("local"),
-            link=info.get("link") or link.get("link"),
-            learning=info.get("learning"),
-            mtu=link.get("mtu"),
-            mac=link.get("address"),
-        )
-    return None
-
-
 def parse_vxlan(out: Sequence[Output]) -> VxlanFacts:
-    addresses = tuple(
-        f"{a['local']}/{a['prefixlen']}"
-        for link in _json(out[2])
-        for a in link.get("addr_info", [])
-        if a.get("family") == "inet"
-    )
-    fdb = tuple((e["mac"], e["dst"]) for e in _json(out[3]) if e.get("dst") and e.get("mac"))
-    neighbors = tuple(
-        (e["dst"], e["lladdr"])
-        for e in _json(out[4])
-        if e.get("lladdr") and "PERMANENT" in (e.get("state") or [])
-    )
-    routes = tuple(
-        (r["dst"], r["gateway"])
-        for r in _json(out[5])
-        if r.get("gateway") and "onlink" in (r.get("flags") or [])
-    )
+    state = tunnel.parse_tunnel_state(*(o.stdout if o.ok else "" for o in out[1:6]))
     mtu = out[10].stdout.strip()
     return VxlanFacts(
         network_files=parse_network_files(out[0].stdout),
-        device=parse_device(_json(out[1])),
-        addresses=addresses,
-        fdb=fdb,
-        neighbors=neighbors,
-        routes=routes,
+        device=state.device,
+        addresses=state.addresses,
+        fdb=state.fdb,
+        neighbors=state.neighbors,
+        routes=state.routes,
         subnet_env=out[6].text_or_none(),
         tmpfiles=out[7].text_or_none(),
         masq_unit=out[8].text_or_none(),
@@ -174,30 +113,6 @@ def render_masq_unit(lab: Lab, node: Node) -> str:
     )
 
 
-def device_compatible(lab: Lab, node: Node, device: VxlanDevice) -> bool:
-    """flanneld deletes and recreates a flannel.1 whose VXLAN settings differ."""
-    return (
-        device.vni == VXLAN_VNI
-        and device.port == VXLAN_PORT
-        and device.local == str(node.ip)
-        and device.learning is False
-        and device.link in (None, lab.vm.private_nic)
-    )
-
-
-def wanted_kernel_state(
-    lab: Lab, node: Node
-) -> tuple[set[str], set[tuple[str, str]], set[tuple[str, str]], set[tuple[str, str]]]:
-    own = vteps(lab)[node.name]
-    remotes = remote_vteps(lab, node)
-    return (
-        {f"{own.address}/32"},
-        {(v.mac, str(v.public_ip)) for v in remotes},
-        {(str(v.address), v.mac) for v in remotes},
-        {(str(v.subnet), str(v.address)) for v in remotes},
-    )
-
-
 def plan_vxlan(lab: Lab, node: Node, facts: VxlanFacts) -> tuple[Command, ...]:
     nic = lab.vm.private_nic
     underlay = network_file_for(facts.network_files, nic)
@@ -221,10 +136,10 @@ def plan_vxlan(lab: Lab, node: Node, facts: VxlanFacts) -> tuple[Command, ...]:
     if plan:
         plan.append(cmd("networkctl", "reload"))
     device = facts.device
-    recreate = device is not None and not device_compatible(lab, node, device)
+    recreate = device is not None and bool(tunnel.device_problems(lab, node, device))
     if recreate:
         plan.append(cmd("ip", "link", "delete", VXLAN_DEVICE))
-    addresses, fdb, neighbors, routes = wanted_kernel_state(lab, node)
+    addresses, fdb, neighbors, routes = tunnel.wanted_state(lab, node)
     kernel_ok = (
         device is not None
         and not recreate

@@ -104,3 +104,16 @@ def test_matrix_json_round_trips_the_cells() -> None:
     data = json.loads(m.to_json())
     assert len(data["cells"]) == 6
     assert {c["symbol"] for c in data["cells"]} == {"."}
+
+
+def test_a_cut_pair_expects_exactly_the_cells_between_those_nodes_down() -> None:
+    pods = [*PODS, rm.Endpoint("node3-p0", "node3", "10.244.2.2")]
+    faults = rm.Faults(cut=frozenset({frozenset({"node1", "node3"})}))
+    m = rm.pod_matrix(pods, faults)
+    down = {cell for cell, e in m.expected.items() if not e.reachable}
+    assert down == {
+        ("node1-p0", "node3-p0"),
+        ("node1-p1", "node3-p0"),
+        ("node3-p0", "node1-p0"),
+        ("node3-p0", "node1-p1"),
+    }

@@ -1,0 +1,163 @@
+"""The VXLAN data plane model and its provisioning, fed with what real nodes of the tunnel lab
+printed (tests/data/vxlan/): a node as provisioned needs nothing; each missing piece is planned
+back and named with the peer it cuts off and the command that restores it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from lab import tunnel
+from lab.commands import Output
+from lab.labfile import load_lab
+from lab.render import render_subnet_env, vtep_mac
+from provision import vxlan
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "vxlan"
+LAB = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
+NODE1 = LAB.node("node1")
+KINDS = ("link", "addr", "fdb", "neigh", "route")
+
+
+def recorded(node: str, kind: str) -> str:
+    suffix = ".json" if kind in KINDS else ".txt"
+    return (DATA / f"{node}-{kind}{suffix}").read_text()
+
+
+def state(node: str = "node1", **edits: str) -> tunnel.TunnelState:
+    texts = {k: edits.get(k, recorded(node, k)) for k in KINDS}
+    return tunnel.parse_tunnel_state(*(texts[k] for k in KINDS))
+
+
+def test_a_recorded_node_parses_to_flannels_data_plane() -> None:
+    s = state()
+    assert s.device == tunnel.VxlanDevice(
+        1, 8472, "10.10.20.241", "eth1", False, 1450, vtep_mac(NODE1)
+    )
+    assert s.addresses == ("10.244.0.0/32",)
+    assert s.fdb == (("0e:00:0a:0a:14:f2", "10.10.20.242"),)
+    assert s.neighbors == (("10.244.1.0", "0e:00:0a:0a:14:f2"),)
+    assert s.routes == (("10.244.1.0/24", "10.244.1.0"),)
+    assert tunnel.tunnel_problems(LAB, NODE1, s) == []
+
+
+def test_a_lost_fdb_entry_names_the_peer_and_the_command() -> None:
+    assert tunnel.tunnel_problems(LAB, NODE1, state(fdb="[]")) == [
+        "node1: no FDB entry 0e:00:0a:0a:14:f2 -> 10.10.20.242 on flannel.1: its pods cannot "
+        "reach node2's (`bridge fdb append 0e:00:0a:0a:14:f2 dev flannel.1 dst 10.10.20.242`)"
+    ]
+
+
+def test_a_learnt_neighbour_is_not_the_permanent_one_flannel_adds() -> None:
+    stale = json.dumps([{"dst": "10.244.1.0", "lladdr": "0e:00:0a:0a:14:f2", "state": ["STALE"]}])
+    (problem,) = tunnel.tunnel_problems(LAB, NODE1, state(neigh=stale))
+    assert problem.startswith("node1: no permanent neighbour 10.244.1.0 -> 0e:00:0a:0a:14:f2")
+
+
+def test_a_vtep_on_the_management_nic_says_how_flannel_got_there() -> None:
+    link = json.loads(recorded("node1", "link"))
+    link[0]["linkinfo"]["info_data"].update(local="192.168.124.127", link="eth0")
+    (problem,) = tunnel.tunnel_problems(LAB, NODE1, state(link=json.dumps(link)))
+    assert problem == (
+        "node1: flannel.1 sends from 192.168.124.127 on eth0, not from the private IP "
+        "10.10.20.241 on eth1: 192.168.124.127 is the management address; flannel without "
+        "--iface picks the default-route NIC (on a Vagrant box, the management one): pass "
+        "--iface=eth1"
+    )
+
+
+def test_a_missing_device_is_one_problem() -> None:
+    assert tunnel.tunnel_problems(
+        LAB, NODE1, state(link="", addr="", fdb="", neigh="", route="")
+    ) == ["node1: flannel.1 does not exist"]
+
+
+def outputs(node: str = "node1", **over: Output) -> list[Output]:
+    """probe_vxlan's 11 outputs as the recorded node gave them (networkd files written by the
+    lab's provisioning are read back through the same renderers: the files themselves)."""
+    files = "\n".join(
+        f"{path}:{line}"
+        for path, text in {
+            vxlan.NETDEV: vxlan.render_vxlan_netdev(LAB, NODE1),
+            vxlan.NETWORK: vxlan.render_vxlan_network(LAB, NODE1),
+            "/etc/systemd/network/50-vagrant-eth1.network": "[Match]\nName=eth1\n",
+            f"/etc/systemd/network/50-vagrant-eth1.network.d/{vxlan.DROPIN}": (
+                vxlan.render_vxlan_underlay_dropin()
+            ),
+        }.items()
+        for line in text.splitlines()
+    )
+    base = [
+        Output(0, files),
+        *(Output(0, recorded(node, k)) for k in KINDS),
+        Output(0, recorded(node, "subnet.env")),
+        Output(0, vxlan.render_tmpfiles(LAB, NODE1, 1450)),
+        Output(0, vxlan.render_masq_unit(LAB, NODE1)),
+        Output(0, recorded(node, "nat-postrouting")),
+        Output(0, "1500\n"),
+    ]
+    names = ["files", *KINDS, "env", "tmpfiles", "unit", "nat", "mtu"]
+    return [over.get(n, o) for n, o in zip(names, base, strict=True)]
+
+
+def test_the_recorded_provisioned_node_plans_nothing() -> None:
+    facts = vxlan.parse_vxlan(outputs())
+    assert facts.subnet_env == render_subnet_env(LAB, NODE1, 1450)
+    assert vxlan.plan_vxlan(LAB, NODE1, facts) == ()
+
+
+def test_a_lost_fdb_entry_is_planned_back_through_networkd() -> None:
+    facts = vxlan.parse_vxlan(outputs(fdb=Output(0, "[]")))
+    plan = [c.argv for c in vxlan.plan_vxlan(LAB, NODE1, facts)]
+    assert plan == [
+        ("networkctl", "reconfigure", "flannel.1"),
+        (vxlan.WAIT_ONLINE, "--interface=flannel.1", "--timeout=60"),
+    ]
+
+
+def test_an_incompatible_device_is_deleted_and_created_again() -> None:
+    link = json.loads(recorded("node1", "link"))
+    link[0]["linkinfo"]["info_data"]["learning"] = True
+    facts = vxlan.parse_vxlan(outputs(link=Output(0, json.dumps(link))))
+    plan = [c.argv for c in vxlan.plan_vxlan(LAB, NODE1, facts)]
+    assert plan[:3] == [
+        ("ip", "link", "delete", "flannel.1"),
+        ("networkctl", "reconfigure", "eth1"),
+        ("networkctl", "reconfigure", "flannel.1"),
+    ]
+
+
+def test_subnet_env_after_a_reboot_and_missing_masquerade_rules_are_put_back() -> None:
+    facts = vxlan.parse_vxlan(outputs(env=Output(1, ""), nat=Output(0, "-P POSTROUTING ACCEPT\n")))
+    plan = [c.argv for c in vxlan.plan_vxlan(LAB, NODE1, facts)]
+    assert plan == [
+        ("systemd-tmpfiles", "--create", vxlan.TMPFILES),
+        ("systemctl", "enable", vxlan.MASQ_UNIT),
+        ("systemctl", "restart", vxlan.MASQ_UNIT),
+    ]
+
+
+def test_the_pod_mtu_follows_the_private_nics() -> None:
+    facts = vxlan.parse_vxlan(outputs(mtu=Output(0, "9000\n")))
+    plan = vxlan.plan_vxlan(LAB, NODE1, facts)
+    env = next(c.stdin for c in plan if c.argv[-1] == vxlan.TMPFILES)
+    assert env is not None
+    assert "FLANNEL_MTU=8950" in env
+    with pytest.raises(ValueError, match="the private NIC's MTU is needed"):
+        vxlan.plan_vxlan(LAB, NODE1, dataclasses.replace(facts, nic_mtu=None))
+
+
+def test_a_fresh_node_gets_the_whole_backend() -> None:
+    plan = vxlan.plan_vxlan(LAB, NODE1, vxlan.fresh_vxlan(LAB, NODE1))
+    written = [c.argv[-1] for c in plan if c.stdin is not None]
+    assert written == [
+        vxlan.NETDEV,
+        vxlan.NETWORK,
+        f"/etc/systemd/network/50-vagrant-eth1.network.d/{vxlan.DROPIN}",
+        vxlan.TMPFILES,
+        vxlan.MASQ_UNIT_PATH,
+    ]
