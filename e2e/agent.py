@@ -172,6 +172,7 @@ def cni_chain(step):
         code, out, err = execute([call["plugin"]], json.dumps(config), call["env"])
         last = {"exit": code, "stdout": out, "stderr": err, "plugin": call["plugin"]}
         if code != 0:
+            last["config"] = config  # what the failing plugin was given, to call it again
             return last
         if out.strip():
             try:

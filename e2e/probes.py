@@ -17,6 +17,7 @@ from typing import Any
 from lab.commands import Command
 
 AGENT = Path(__file__).resolve().parent / "agent.py"
+AGENT_FILE = "e2e/agent.py"  # as a person in the repository names it
 PROBE_PARALLELISM = 8
 
 
@@ -172,6 +173,7 @@ class StepResult:
     stdout: str
     stderr: str
     plugin: str | None = None
+    config: Mapping[str, Any] | None = None  # what a failing CNI plugin was given
 
     @property
     def ok(self) -> bool:
@@ -217,12 +219,14 @@ def parse_steps_answer(stdout: str, ids: Sequence[str], failure: str) -> dict[st
         steps = []
         for s in item.get("steps") or []:
             if isinstance(s, Mapping) and isinstance(s.get("exit"), int):
+                config = s.get("config")
                 steps.append(
                     StepResult(
                         s["exit"],
                         str(s.get("stdout") or ""),
                         str(s.get("stderr") or ""),
                         str(s["plugin"]) if s.get("plugin") else None,
+                        config if isinstance(config, Mapping) else None,
                     )
                 )
         found[str(item["id"])] = JobResult(str(item["id"]), item.get("ok") is True, tuple(steps))

@@ -9,6 +9,7 @@ and client probe. A pod is a typed handle: `Pod[H]` carries the driver's own dat
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -147,10 +148,18 @@ class NodeRunner:
         self.channels = dict(channels)
         self.log = log if log is not None else CommandLog()
 
-    def run(self, node: str, command: Command, timeout: float = 60) -> ExecResult:
+    def run(
+        self, node: str, command: Command, timeout: float = 60, stdin_file: str = ""
+    ) -> ExecResult:
+        """`stdin_file`: the command's stdin is that file of this repository (the agent): the
+        log and the reproduce line name the file instead of repeating its text."""
         channel = self.channels[node]
-        remote = render_remote(command)
-        reproduce = channel.reproduce(remote)
+        if stdin_file:
+            remote = render_remote(dataclasses.replace(command, stdin=None))
+            reproduce = f"{channel.reproduce(remote)} < {stdin_file}"
+        else:
+            remote = render_remote(command)
+            reproduce = channel.reproduce(remote)
         try:
             res = channel.run(command, timeout=timeout, check=False)
             result = ExecResult(res.exit_code, res.stdout, res.stderr, reproduce)
@@ -161,7 +170,7 @@ class NodeRunner:
                 f"{exc.stderr}\n(no exit code after {timeout:.0f}s: timed out or SSH failed)",
                 reproduce,
             )
-        self.log.add(node, remote, result)
+        self.log.add(node, f"{remote}{f' < {stdin_file}' if stdin_file else ''}", result)
         return result
 
     def must(self, node: str, command: Command, what: str, timeout: float = 60) -> ExecResult:
@@ -190,7 +199,9 @@ class NodeRunner:
     ) -> tuple[ExecResult, str]:
         """One agent call on `node`: its result and, when it failed, why (for every cell/job
         it carried)."""
-        result = self.run(node, probes.agent_command(python, request), timeout)
+        result = self.run(
+            node, probes.agent_command(python, request), timeout, stdin_file=probes.AGENT_FILE
+        )
         failure = (
             ""
             if result.ok

@@ -253,10 +253,23 @@ class CniDriver:
             raise CniCallFailed(
                 f"{node}: CNI {verb} for {container_id} failed: {result.failure()}",
                 cni.parse_error(last.stdout) if last else None,
-                call,
+                self._plugin_reproduce(node, step, last) or call,
             )
         out = result.steps[-1].stdout.strip()
         return json.loads(out) if verb == "ADD" and out else None
+
+    def _plugin_reproduce(
+        self, node: str, step: probes.Step, failed: probes.StepResult | None
+    ) -> ExecResult | None:
+        """The failing plugin alone, with exactly the config it was given: the command a
+        person pastes to see the same answer again."""
+        if failed is None or failed.config is None or failed.plugin is None:
+            return None
+        env = next((c.env for c in step.cni if c.plugin == failed.plugin), ())
+        argv = ("env", *(f"{k}={v}" for k, v in env), failed.plugin)
+        command = Command(argv, stdin=json.dumps(failed.config, sort_keys=True))
+        reproduce = self.runner.channels[node].reproduce(render_remote(command))
+        return ExecResult(failed.exit_code, failed.stdout, failed.stderr, reproduce)
 
     def check(self, pod: CniPod) -> None:
         self.invoke("CHECK", pod.node, pod.name, pod.handle.result)

@@ -14,7 +14,7 @@ import pytest
 
 from e2e import probes
 from e2e.drivers.base import DriverError, Pod, PodRequest, Probe
-from e2e.drivers.cni import CniDriver, CniHandle, echo_server
+from e2e.drivers.cni import CniCallFailed, CniDriver, CniHandle, echo_server
 from lab.labfile import load_lab
 from lab.render import render_cni_conflist_text
 from tests.fakes import Step, channels, script
@@ -272,3 +272,40 @@ def test_teardown_runs_every_step_and_reports_a_failed_del() -> None:
         driver.delete_pods([a])
     steps.done()
     assert probes.JobResult("x", True, ()).failure() == ""
+
+
+def test_a_failing_plugin_is_reproduced_alone_with_exactly_what_it_was_given() -> None:
+    given = {"type": "bridge", "name": "netlab", "cniVersion": "0.4.0", "prevResult": {"ips": []}}
+    answer = json.dumps(
+        {
+            "jobs": [
+                {
+                    "id": "p",
+                    "ok": False,
+                    "steps": [
+                        {
+                            "exit": 1,
+                            "stdout": '{"code": 999, "msg": "Expected Route not found"}',
+                            "plugin": "/usr/lib/cni/bridge",
+                            "config": given,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+    steps = script(
+        *conflist_steps("node1"), Step("node1", AGENT, answer, rest=request_of(lambda r: None))
+    )
+    driver = CniDriver(CI, channels(CI.name, ["node1"], steps))
+    with pytest.raises(CniCallFailed) as err:
+        driver.invoke("CHECK", "node1", "p", {"ips": []})
+    steps.done()
+    assert err.value.error is not None
+    assert err.value.error.msg == "Expected Route not found"
+    reproduce = err.value.result.reproduce if err.value.result else ""
+    assert reproduce.startswith(
+        "python -m lab ssh ci-debian12 node1 -- 'sudo -n env CNI_COMMAND=CHECK"
+    )
+    assert "/usr/lib/cni/bridge <<" in reproduce
+    assert '"prevResult": {"ips": []}' in reproduce
