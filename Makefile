@@ -54,14 +54,16 @@ lint: ## ruff, mypy --strict on lab/ and provision/, import contracts
 unit: lint ## fast inner loop: lint + unit tests (no VMs)
 	$(PYTEST) -q -n 2 tests/unit
 
-integration: ## the harness on real VMs: box, lifecycle, snapshot, sweep, provisioning
+integration: ## the harness on real VMs: box, lifecycle, snapshot, sweep, provisioning, tunnel
 	$(PYTEST) -v -p no:randomly tests/integration
 
 e2e: ## the network-model suite against LAB (attaches to a running lab, else creates one)
 	$(PYTEST) e2e -n $(E2E_WORKERS) --lab $(LAB)
 
-test: unit integration ## everything CI runs: unit, integration, then the nightly on the CI lab
-	$(MAKE) nightly LAB=ci-debian12
+CI_LABS ?= ci-debian12 ci-debian12-vxlan
+
+test: unit integration ## everything CI runs: unit, integration, then the nightly on both CI labs
+	$(foreach lab,$(CI_LABS),$(MAKE) nightly LAB=$(lab) &&) true
 
 nightly: ## sweep, up, provision, e2e, disruptive faults, artifacts, destroy
 	$(PY) -m lab nightly $(LAB) $(if $(NIGHTLY_ARTIFACTS),--artifacts $(NIGHTLY_ARTIFACTS))

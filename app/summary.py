@@ -15,6 +15,20 @@ class Case:
     outcome: str  # passed | failed | error | skipped
     seconds: float
     message: str = ""
+    # the suite's own timing (JUnit properties): setup, time in node commands, the rest
+    setup_s: float | None = None
+    probes_s: float | None = None
+    checks_s: float | None = None
+
+
+def _properties(tc: ET.Element) -> dict[str, float]:
+    found = {}
+    for prop in tc.iter("property"):
+        try:
+            found[prop.get("name", "")] = float(prop.get("value", ""))
+        except ValueError:
+            continue
+    return found
 
 
 def parse_junit(xml_text: str, suite: str) -> list[Case]:
@@ -28,8 +42,28 @@ def parse_junit(xml_text: str, suite: str) -> list[Case]:
                 message = el.get("message", "") or (el.text or "")
                 break
         name = f"{tc.get('classname', '')}::{tc.get('name', '')}".strip(":")
-        cases.append(Case(suite, name, outcome, float(tc.get("time", 0) or 0), message))
+        props = _properties(tc)
+        cases.append(
+            Case(
+                suite,
+                name,
+                outcome,
+                float(tc.get("time", 0) or 0),
+                message,
+                props.get("setup-s"),
+                props.get("probes-s"),
+                props.get("checks-s"),
+            )
+        )
     return cases
+
+
+def slowest(cases: list[Case], count: int = 10) -> list[Case]:
+    return sorted((c for c in cases if c.outcome != "skipped"), key=lambda c: -c.seconds)[:count]
+
+
+def _secs(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
 
 
 @dataclass(frozen=True)
@@ -113,6 +147,24 @@ def render_html(r: NightlyReport) -> str:
             for f in r.faults
         ]
         parts.append("</table>")
+    if r.cases:
+        parts += [
+            "<h2>Slowest tests</h2><p>The suite's own cost: setup (pods, fixtures), time in "
+            "commands on the nodes (probes), and the rest (checks).</p><table><tr><th>pass</th>"
+            "<th>test</th><th>seconds</th><th>setup</th><th>probes</th><th>checks</th></tr>",
+            *(
+                _row(
+                    c.suite,
+                    c.name,
+                    f"{c.seconds:.1f}",
+                    _secs(c.setup_s),
+                    _secs(c.probes_s),
+                    _secs(c.checks_s),
+                )
+                for c in slowest(r.cases)
+            ),
+            "</table>",
+        ]
     parts += [
         "<h2>Checks</h2><table><tr><th>pass</th><th>check</th><th>result</th>"
         "<th>seconds</th><th>message</th></tr>"

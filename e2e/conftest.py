@@ -230,8 +230,8 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     item.stash.setdefault(REPORTS, {})[report.when] = report
-    if report.when in ("setup", "call"):  # the suite's own cost, per phase, in the JUnit XML
-        item.user_properties.append((f"{report.when}-s", round(report.duration, 3)))
+    if report.when == "setup":  # the suite's own cost, per phase, in the JUnit XML
+        item.user_properties.append(("setup-s", round(report.duration, 3)))
     return report
 
 
@@ -244,10 +244,16 @@ def diagnostics(request: pytest.FixtureRequest, command_log: CommandLog) -> Iter
     if "lab" not in request.fixturenames:
         yield
         return
+    call_start = time.monotonic()
     lab: Lab = request.getfixturevalue("lab")
     artifacts: Path = request.getfixturevalue("artifacts_dir")
     machines: LabMachines = request.getfixturevalue("machines")
     yield
+    # the suite's own cost, split: time waiting on node commands vs everything else
+    spent = time.monotonic() - call_start
+    probes = min(command_log.seconds_since(start), spent)
+    request.node.user_properties.append(("probes-s", round(probes, 3)))
+    request.node.user_properties.append(("checks-s", round(spent - probes, 3)))
     reports = request.node.stash.get(REPORTS, {})
     if not any(r.failed for r in reports.values()):
         return

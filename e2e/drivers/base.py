@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -120,13 +121,22 @@ class CommandLog:
     """Everything a test ran through the drivers, for its diagnostics bundle."""
 
     entries: list[str] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # per entry: time on the node
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, node: str, remote: str, result: ExecResult) -> None:
+    def add(self, node: str, remote: str, result: ExecResult, seconds: float = 0.0) -> None:
         with self.lock:
             self.entries.append(
-                f"[{node}] $ {remote}\n[exit {result.exit_code}]\n{result.stdout}{result.stderr}"
+                f"[{node}] $ {remote}\n[exit {result.exit_code}] ({seconds:.2f}s)\n"
+                f"{result.stdout}{result.stderr}"
             )
+            self.seconds.append(seconds)
+
+    def seconds_since(self, start: int) -> float:
+        """Wall time of node commands logged from entry `start` on (concurrent ones overlap:
+        an upper bound on the time the test waited for nodes)."""
+        with self.lock:
+            return sum(self.seconds[start:])
 
 
 class DriverError(Exception):
@@ -154,6 +164,7 @@ class NodeRunner:
         """`stdin_file`: the command's stdin is that file of this repository (the agent): the
         log and the reproduce line name the file instead of repeating its text."""
         channel = self.channels[node]
+        started = time.monotonic()
         if stdin_file:
             remote = render_remote(dataclasses.replace(command, stdin=None))
             reproduce = f"{channel.reproduce(remote)} < {stdin_file}"
@@ -170,7 +181,8 @@ class NodeRunner:
                 f"{exc.stderr}\n(no exit code after {timeout:.0f}s: timed out or SSH failed)",
                 reproduce,
             )
-        self.log.add(node, f"{remote}{f' < {stdin_file}' if stdin_file else ''}", result)
+        shown = f"{remote}{f' < {stdin_file}' if stdin_file else ''}"
+        self.log.add(node, shown, result, time.monotonic() - started)
         return result
 
     def must(self, node: str, command: Command, what: str, timeout: float = 60) -> ExecResult:
@@ -182,8 +194,10 @@ class NodeRunner:
 
     def probe(self, node: str, *commands: Command, timeout: float = 60) -> tuple[Output, ...]:
         """Several read-only commands in one round trip: each one's stdout and exit code."""
+        started = time.monotonic()
         res, outputs = self.channels[node].probe(commands, timeout=timeout)
-        self.log.add(node, res.command, ExecResult(res.exit_code, res.stdout, res.stderr, ""))
+        result = ExecResult(res.exit_code, res.stdout, res.stderr, "")
+        self.log.add(node, res.command, result, time.monotonic() - started)
         return outputs
 
     def on_each_node(self, work: Mapping[str, T], fn: Callable[[str, T], R]) -> dict[str, R]:

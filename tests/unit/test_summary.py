@@ -127,3 +127,25 @@ def test_no_join_token_or_key_survives_anywhere_in_the_artifacts(tmp_path: Path)
             data = path.read_bytes()
             assert token.encode() not in data, path
             assert key.encode() not in data, path
+
+
+def test_the_slowest_tests_show_their_setup_probes_and_checks() -> None:
+    from app.summary import NightlyReport, StageResult, parse_junit, render_html, slowest
+
+    xml = """<testsuites><testsuite>
+      <testcase classname="e2e.test_network_model" name="test_matrix[cni]" time="12.5">
+        <properties><property name="setup-s" value="8.0"/><property name="probes-s" value="3.5"/>
+        <property name="checks-s" value="1.0"/></properties></testcase>
+      <testcase classname="e2e.test_network_model" name="test_quick[cni]" time="0.4"/>
+      <testcase classname="e2e.test_kubernetes" name="test_k8s" time="0.0">
+        <skipped message="needs a lab with Kubernetes"/></testcase>
+    </testsuite></testsuites>"""
+    cases = parse_junit(xml, "e2e")
+    assert [(c.name.split("::")[1], c.setup_s, c.probes_s, c.checks_s) for c in cases[:2]] == [
+        ("test_matrix[cni]", 8.0, 3.5, 1.0),
+        ("test_quick[cni]", None, None, None),
+    ]
+    assert [c.seconds for c in slowest(cases)] == [12.5, 0.4], "skipped tests are not slow"
+    page = render_html(NightlyReport("ci", "now", [StageResult("e2e", "ok", 1, 2)], cases))
+    assert "<h2>Slowest tests</h2>" in page
+    assert "<td>test_matrix[cni]</td>" in page or "test_matrix[cni]" in page
