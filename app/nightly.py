@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -18,8 +19,9 @@ from pathlib import Path
 from rich.console import Console
 
 from app.summary import NightlyReport, StageResult, parse_junit, render_html
-from e2e import report
+from e2e import perf, report
 from e2e.diagnostics import write_node_state
+from e2e.drivers.cni import CniDriver
 from lab import box, paths
 from lab.adapters import local
 from lab.adapters.local import run
@@ -29,6 +31,7 @@ from lab.machines import PROVISIONED_SNAPSHOT, LabMachines
 from lab.redact import redact
 
 console = Console(stderr=True, highlight=False)
+OVERLAY = "overlay.json"
 
 
 def pytest_stage(
@@ -205,9 +208,22 @@ def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
         2400,
         lambda: pytest_stage(lab, artifacts / "disruptive", "disruptive", 0, 2400),
     )
+    stage("overlay cost", 900, lambda: overlay_stage(rt, artifacts))
     stage("artifacts", 600, artifacts_stage, always=True)
     stage("destroy", 600, destroy, always=True)
     return finish(lab, artifacts, started, stages.results)
+
+
+def overlay_stage(machines: LabMachines, artifacts: Path) -> str:
+    """What the pod network costs on this lab (iperf3, round trips), for the report."""
+    costs = perf.measure(
+        CniDriver(machines.lab, machines.channels()), machines.lab, "n" + secrets.token_hex(3)
+    )
+    (artifacts / OVERLAY).write_text(perf.to_json(costs))
+    problems = perf.stop_reason(costs)
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    return ", ".join(f"{c.path}: {c.mbit_s} Mbit/s, p50 {c.p50_us} us" for c in costs)
 
 
 def finish(lab: Lab, artifacts: Path, started: str, stages: list[StageResult]) -> NightlyReport:
@@ -231,6 +247,11 @@ def finish(lab: Lab, artifacts: Path, started: str, stages: list[StageResult]) -
         stages=stages,
         cases=cases,
         faults=json.loads(faults_file.read_text()) if faults_file.exists() else [],
+        overlay=(
+            perf.render_table(perf.from_json((artifacts / OVERLAY).read_text()))
+            if (artifacts / OVERLAY).exists()
+            else ""
+        ),
         versions=versions(lab),
         heatmaps=heatmaps,
         matrices=texts,

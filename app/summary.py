@@ -85,6 +85,7 @@ class NightlyReport:
     versions: dict[str, str] = field(default_factory=dict)
     heatmaps: dict[str, str] = field(default_factory=dict)  # title -> base64 PNG
     matrices: dict[str, str] = field(default_factory=dict)  # title -> text
+    overlay: str = ""  # the overlay-cost table (markdown), when it was measured
 
     @property
     def exit_code(self) -> int:
@@ -147,6 +148,13 @@ def render_html(r: NightlyReport) -> str:
             for f in r.faults
         ]
         parts.append("</table>")
+    if r.overlay:
+        parts += [
+            "<h2>Overlay cost</h2><p>iperf3 TCP throughput and 1-byte request/response "
+            "round trips on the lab's own VMs; under QEMU TCG the absolute numbers are far "
+            "below real hardware, the ratios carry over.</p>",
+            f"<pre>{html.escape(r.overlay)}</pre>",
+        ]
     if r.cases:
         parts += [
             "<h2>Slowest tests</h2><p>The suite's own cost: setup (pods, fixtures), time in "

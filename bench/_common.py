@@ -19,6 +19,12 @@ def setup() -> LabMachines:
     return rt
 
 
+def prepared(name: str) -> LabMachines:
+    machines = LabMachines(load_lab(paths.resolve_lab_path(name)))
+    machines.prepare()
+    return machines
+
+
 def timed(label: str, fn: Callable[[], object]) -> float:
     start = time.monotonic()
     fn()

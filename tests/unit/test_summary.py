@@ -149,3 +149,33 @@ def test_the_slowest_tests_show_their_setup_probes_and_checks() -> None:
     page = render_html(NightlyReport("ci", "now", [StageResult("e2e", "ok", 1, 2)], cases))
     assert "<h2>Slowest tests</h2>" in page
     assert "<td>test_matrix[cni]</td>" in page or "test_matrix[cni]" in page
+
+
+def test_overlay_costs_print_with_the_ratios_that_carry_over() -> None:
+    from e2e import perf
+
+    costs = [
+        perf.PathCost("ci-debian12", "host-gw", "node->node", 800.0, 300.0, 400.0, 900.0),
+        perf.PathCost(
+            "ci-debian12", "host-gw", "pod->pod (other node)", 600.0, 330.0, 450.0, 990.0
+        ),
+        perf.PathCost("ci-debian12-vxlan", "vxlan", "node->node", 820.0, 310.0, 410.0, 950.0),
+        perf.PathCost(
+            "ci-debian12-vxlan", "vxlan", "pod->pod (other node)", 300.0, 660.0, 700.0, 1980.0
+        ),
+    ]
+    table = perf.render_table(costs)
+    assert "| host-gw: pod->pod (other node) / node->node | 0.75x | 1.10x | 1.10x |" in table
+    assert "| pod->pod (other node): vxlan / host-gw | 0.50x | 2.00x | 2.00x |" in table
+    assert perf.from_json(perf.to_json(costs)) == costs
+
+
+def test_iperf3_and_round_trip_outputs_parse() -> None:
+    from e2e import perf
+
+    iperf = '{"end": {"sum_received": {"bits_per_second": 123456789.0}}}'
+    assert perf.parse_iperf3(iperf) == 123.5
+    assert perf.parse_iperf3('{"error": "unable to connect to server"}') is None
+    assert perf.parse_rr(" ".join(str(v) for v in range(1, 101))) == (50.0, 90.0, 99.0)
+    assert perf.parse_rr("") is None
+    assert perf.parse_rr("Traceback (most recent call last):") is None
