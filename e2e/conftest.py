@@ -59,7 +59,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             if arg in metafunc.fixturenames:
                 metafunc.parametrize(arg, no_lab)
         return
-    if "driver" in metafunc.fixturenames:
+    chosen = any(
+        m.args and m.args[0] == "driver" for m in metafunc.definition.iter_markers("parametrize")
+    )
+    if "driver" in metafunc.fixturenames and not chosen:  # a test may pin its driver
         metafunc.parametrize("driver", drivers_for(lab), indirect=True, scope="session")
     if "slot" in metafunc.fixturenames:
         slots = scenarios.fleet_slots(lab, metafunc.config.getoption("--pods-per-node"))

@@ -307,7 +307,7 @@ def mtu_problems(driver: Driver[Any], lab: Lab, source: Pod[Any], target: Pod[An
             f"    reproduce: {reproduce}"
         )
     payload = mtu - 28  # IPv4 + ICMP headers
-    ping = ("ping", "-n", "-M", "do", "-W", "3")
+    ping = ("ping", "-n", "-M", "do", "-W", "3", "-i", "0.2")
     fits = driver.netns_exec(source, (*ping, "-c", "2", "-s", str(payload), str(target.ip)))
     too_big = driver.netns_exec(source, (*ping, "-c", "1", "-s", str(payload + 1), str(target.ip)))
     if not fits.ok:

@@ -149,7 +149,7 @@ def test_containers_in_different_namespaces_and_a_dead_localhost_are_named() -> 
     ]
 
 
-PING = ("ping", "-n", "-M", "do", "-W", "3")
+PING = ("ping", "-n", "-M", "do", "-W", "3", "-i", "0.2")
 
 
 @pytest.mark.parametrize(
