@@ -1,50 +1,100 @@
-"""Wall time of the e2e suite with `-n 4` vs `-n 0` on the same running, provisioned lab."""
+"""The suite's cost, measured in one run: `pytest e2e -n 0` vs `-n 4` on the CI lab, and the
+pod-to-pod matrix's time at 2, 4 and 8 pods per node (its cells grow as the square of the pods)
+on the 2-node CI lab and its 3-node variant. The matrix time is the test's call time without
+its setup (the fleet), read from the JUnit properties the suite records.
+
+    .venv/bin/python bench/bench_e2e.py [LAB] [LAB3]   (default: ci-debian12 ci-debian12-3node)
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-from _common import setup, timed
+from _common import prepared, timed
 
+from app.summary import parse_junit
 from lab import paths
+from lab.machines import LabMachines
 from provision.run import run_provision
 
+MATRIX_TEST = "test_every_pod_reaches_every_pod_without_nat"
+PODS_PER_NODE = (2, 4, 8)
 
-def suite(lab: str, workers: int) -> None:
+
+def pytest_e2e(lab: str, workers: int, *extra: str) -> None:
     argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "e2e",
-        "--lab",
-        lab,
-        "--lab-mode",
-        "attach",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-n",
-        str(workers),
-    ]
+        sys.executable, "-m", "pytest", "e2e", "--lab", lab, "--lab-mode", "attach", "-q",
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-n", str(workers), *extra,
+    ]  # fmt: skip
     subprocess.run(argv, cwd=paths.REPO, check=True, stdout=subprocess.DEVNULL)
 
 
-def main() -> None:
-    rt = setup()
-    lab = rt.lab
-    created = not rt.states() or any(s.state != "running" for s in rt.states().values())
+def matrix_seconds(lab: str, pods_per_node: int) -> float:
+    """The pod matrix's own time (call, not the fleet's setup) and its number of cells."""
+    with tempfile.TemporaryDirectory() as tmp:
+        junit = Path(tmp) / "junit.xml"
+        pytest_e2e(
+            lab, 0, "-k", f"{MATRIX_TEST} and cni", "--pods-per-node", str(pods_per_node),
+            "--junitxml", str(junit),
+        )  # fmt: skip
+        (case,) = [c for c in parse_junit(junit.read_text(), "e2e") if MATRIX_TEST in c.name]
+    return case.seconds - (case.setup_s or 0.0)
+
+
+def up_and_provisioned(name: str) -> tuple[LabMachines, bool]:
+    machines = prepared(name)
+    states = machines.states()
+    created = not states or any(s.state != "running" for s in states.values())
     if created:
-        rt.up()
-    run_provision(rt)
+        timed(f"{name}: up", machines.up)
+    timed(f"{name}: provision", lambda: run_provision(machines))
+    return machines, created
+
+
+def scaling(name: str) -> list[tuple[int, int, float]]:
+    machines, created = up_and_provisioned(name)
+    nodes = len(machines.lab.nodes)
+    rows = []
     try:
-        serial = timed("pytest e2e -n 0", lambda: suite(lab.name, 0))
-        parallel = timed("pytest e2e -n 4", lambda: suite(lab.name, 4))
+        for per_node in PODS_PER_NODE:
+            pods = nodes * per_node
+            seconds = matrix_seconds(name, per_node)
+            rows.append((per_node, pods * (pods - 1), seconds))
+            print(
+                f"{name}: {per_node} pods/node, {pods * (pods - 1):4} cells: {seconds:6.1f} s",
+                flush=True,
+            )
     finally:
         if created:
-            rt.destroy()
-    print(f"(-n 0) / (-n 4) = {serial / parallel:.2f}")
+            machines.destroy()
+    return rows
+
+
+def main() -> None:
+    lab = sys.argv[1] if len(sys.argv) > 1 else "ci-debian12"
+    lab3 = sys.argv[2] if len(sys.argv) > 2 else "ci-debian12-3node"
+    machines, created = up_and_provisioned(lab)
+    try:
+        serial = timed("pytest e2e -n 0", lambda: pytest_e2e(lab, 0))
+        parallel = timed("pytest e2e -n 4", lambda: pytest_e2e(lab, 4))
+    finally:
+        if created:
+            machines.destroy()
+    results = {lab: scaling(lab), lab3: scaling(lab3)}
+    print(f"\n(-n 0) / (-n 4) = {serial / parallel:.2f}  (-n 4: {parallel:.1f} s)")
+    for name, rows in results.items():
+        (p0, c0, s0), *_, (p1, c1, s1) = rows
+        print(
+            f"{name}: {p0} -> {p1} pods/node: cells x{c1 / c0:.1f}, matrix time x{s1 / s0:.2f} "
+            f"({s0 / c0 * 1000:.0f} -> {s1 / c1 * 1000:.0f} ms per cell)"
+        )
 
 
 if __name__ == "__main__":
+    start = time.monotonic()
     main()
+    print(f"(benchmark took {time.monotonic() - start:.0f} s)")
