@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from lab.config import Lab, LabError, Problem, parse_lab, validate_lab
+from lab.config import Lab, LabError, Problem, check_lab
 
 
 def load_lab(path: Path | str, host_networks: Iterable[IPv4Network] = ()) -> Lab:
@@ -24,10 +24,7 @@ def load_lab(path: Path | str, host_networks: Iterable[IPv4Network] = ()) -> Lab
         raise LabError(
             str(path), [Problem("<file>", str(path), f"is not valid YAML: {exc}")]
         ) from None
-    lab, problems = parse_lab(raw, str(path))
-    if lab is not None:
-        problems.extend(validate_lab(lab, host_networks))
-    if problems:
+    lab, problems = check_lab(raw, str(path), host_networks)
+    if lab is None:
         raise LabError(str(path), problems)
-    assert lab is not None
     return lab
