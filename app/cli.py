@@ -23,6 +23,7 @@ from lab.config import Lab, LabError
 from lab.errors import CommandFailed, LabStateError
 from lab.labfile import load_lab
 from lab.machines import LabMachines, flannel_upstream, render
+from lab.problems import render_problems
 from lab.waits import WaitTimeout
 from provision.apply import NodeReport
 from provision.run import run_provision
@@ -41,9 +42,9 @@ def load(name: str, host_check: bool = True) -> Lab:
 
 
 def print_problems(exc: LabError) -> None:
-    console.print(f"[red]{exc.source}: {len(exc.problems)} problem(s)[/red]")
-    for problem in exc.problems:
-        console.print(f"  - {problem}", markup=False, soft_wrap=True)
+    console.print(f"{exc.source}: {len(exc.problems)} problem(s)", style="red", markup=False)
+    for line in render_problems(exc.problems):
+        console.print(line, markup=False, soft_wrap=True)
 
 
 # --- verbs that need no machines ---------------------------------------------------------

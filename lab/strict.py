@@ -63,15 +63,17 @@ class Ambiguous:
 
 
 def _ambiguous(value: Ambiguous, where: str, wanted: str) -> DecodeError:
-    if wanted == "text":
-        fix = f"put it in quotes: {value.text!r}"
-    elif wanted == "true or false":
+    if wanted == "true or false":
+        message = f"is read as {value.why} by YAML 1.1, but as text by YAML 1.2 and other tools"
         fix = "write true or false"
     else:
-        fix = f"write {wanted} in plain decimal digits"
-    return DecodeError(
-        Problem(where, value, f"YAML 1.1 reads this as {value.why}, not as {wanted}", fix)
-    )
+        message = f"was read as {value.why}, not as {wanted} (YAML 1.1 reads it that way)"
+        fix = (
+            f"put it in quotes: {value.text[:60]!r}"
+            if wanted == "text"
+            else "write it in plain decimal digits (no leading 0, no '_' or ':')"
+        )
+    return DecodeError(Problem(where, value, message, fix))
 
 
 # ---------------------------------------------------------------------------------------------

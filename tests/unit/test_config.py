@@ -94,7 +94,7 @@ def test_host_interface_overlap_is_reported() -> None:
 
 
 def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
-    with pytest.raises(LabError, match="cannot read"):
+    with pytest.raises(LabError, match="cannot be read"):
         load_lab(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes: [\n")
