@@ -24,6 +24,7 @@ from lab.errors import CommandFailed, LabStateError
 from lab.labfile import load_lab
 from lab.machines import LabMachines, flannel_upstream, render
 from lab.problems import render_problems
+from lab.redact import install_log_redaction, redact
 from lab.waits import WaitTimeout
 from provision.apply import NodeReport
 from provision.run import run_provision
@@ -39,6 +40,12 @@ def load(name: str, host_check: bool = True) -> Lab:
 
     host_networks = probe_host_networks() if host_check else ()
     return load_lab(paths.resolve_lab_path(name), host_networks)
+
+
+def error(exc: BaseException) -> None:
+    """One error, redacted, as `error: ...` on stderr."""
+    console.print("error: ", style="red", end="")
+    console.print(redact(str(exc)), markup=False, soft_wrap=True, highlight=False)
 
 
 def print_problems(exc: LabError) -> None:
@@ -319,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    install_log_redaction()
     try:
         code: int = args.func(args)
         return code
@@ -326,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_problems(exc)
         return 2
     except (CommandFailed, LabStateError, WaitTimeout) as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        error(exc)
         return 1
     except BrokenPipeError:  # `... | head`
         sys.stderr.close()
