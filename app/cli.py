@@ -49,7 +49,9 @@ def error(exc: BaseException) -> None:
 
 
 def print_problems(exc: LabError) -> None:
-    console.print(f"{exc.source}: {len(exc.problems)} problem(s)", style="red", markup=False)
+    console.print(
+        f"{exc.source}: {len(exc.problems)} problem(s)", style="red", markup=False, soft_wrap=True
+    )
     for line in render_problems(exc.problems):
         console.print(line, markup=False, soft_wrap=True)
 

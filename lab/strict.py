@@ -150,7 +150,7 @@ def text(value: object, where: str, rules: TextRules = ANY_TEXT) -> str:
         )
     if rules.one_line:
         hidden = _hidden_char(value)
-        cleaned = "".join(c for c in value if unicodedata.category(c) not in _HIDDEN).strip()
+        cleaned = "".join(" " if unicodedata.category(c) in _HIDDEN else c for c in value).strip()
         if hidden is not None:
             at, ch = hidden
             raise DecodeError(

@@ -32,6 +32,9 @@ MAX_VALUES: Final = 20_000
 
 _INT_PLAIN = re.compile(r"[-+]?(0|[1-9][0-9]{0,999})\Z")
 _BOOL_PLAIN = frozenset(("true", "True", "TRUE", "false", "False", "FALSE"))
+# what PyYAML's scalar constructors raise on the text of an explicit tag they cannot read
+# (`!!int ` with nothing after it raises IndexError)
+_UNREADABLE = (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError)
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -42,7 +45,7 @@ class StrictLoader(yaml.SafeLoader):
         text = str(self.construct_scalar(node))
         try:
             value = super().construct_yaml_int(node)
-        except (ValueError, TypeError):
+        except _UNREADABLE:
             return strict.Ambiguous(text, None, "a number it cannot read")
         if _INT_PLAIN.match(text):
             return value
@@ -57,7 +60,7 @@ class StrictLoader(yaml.SafeLoader):
         text = str(self.construct_scalar(node))
         try:
             value = super().construct_yaml_float(node)
-        except (ValueError, TypeError, OverflowError):
+        except _UNREADABLE:
             return strict.Ambiguous(text, None, "a number it cannot read")
         if repr(value) == text.lstrip("+"):
             return value
@@ -76,7 +79,7 @@ class StrictLoader(yaml.SafeLoader):
         text = str(self.construct_scalar(node))
         try:
             value = super().construct_yaml_timestamp(node)
-        except (ValueError, TypeError, AttributeError, OverflowError):
+        except _UNREADABLE:
             return strict.Ambiguous(text, None, "a date it cannot read")
         kind = "a time" if isinstance(value, datetime.datetime) else "a date"
         return strict.Ambiguous(text, value, kind)
@@ -269,11 +272,18 @@ def read_yaml(text: str) -> tuple[object, list[Problem]]:
                 fix="is this the right file?",
             )
         ]
-    loader = StrictLoader(text)
     try:
         deep = _depth_problem(text)
         if deep is not None:
             return None, [deep]
+        return _compose_and_build(text)
+    except yaml.YAMLError as exc:
+        return None, [yaml_problem(exc, text)]
+
+
+def _compose_and_build(text: str) -> tuple[object, list[Problem]]:
+    loader = StrictLoader(text)
+    try:
         node = loader.get_single_node()
         if node is None:
             return None, []
@@ -282,7 +292,5 @@ def read_yaml(text: str) -> tuple[object, list[Problem]]:
             return None, [measured]
         problems = list(_duplicate_keys(node))
         return loader.construct_document(node), problems
-    except yaml.YAMLError as exc:
-        return None, [yaml_problem(exc, text)]
     finally:
         loader.dispose()
