@@ -4,12 +4,13 @@ driver against a strict fake of the control-plane node's SSH channel."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shlex
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -1243,3 +1244,124 @@ def test_a_lab_without_kubernetes_has_no_kubernetes_driver() -> None:
     ci = load_lab(ROOT / "labs" / "ci-debian12.yaml")
     with pytest.raises(ValueError, match="has no kubernetes section"):
         K8sDriver(ci, {}, "r1")
+
+
+# ---------------------------------------------------------------------------------------------
+# Dual-stack clusters: the IPv4 side is judged, the IPv6 side kept and shown
+
+
+def test_dual_stack_nodes_read_their_ipv4_side_even_with_ipv6_listed_first(
+    nodes: tuple[k8s.ClusterNode, ...],
+) -> None:
+    dual = k8s.parse_nodes(text("nodes-dual-stack.json"))
+    assert [(n.name, n.internal_ip, n.pod_cidrs, n.flannel_public_ip) for n in dual] == [
+        (n.name, n.internal_ip, n.pod_cidrs, n.flannel_public_ip) for n in nodes
+    ]
+    node2 = dual[2]
+    assert node2.internal_ips_v6 == (IPv6Address("fd00:10:10::243"),)
+    assert node2.pod_cidrs_v6 == (IPv6Network("fd00:10:244:2::/64"),)
+    assert node2.flannel_public_ipv6 == IPv6Address("fd00:10:10::243")
+    assert node2.ipv6_text == " (IPv6, not checked: fd00:10:10::243, fd00:10:244:2::/64)"
+
+
+def test_the_checks_judge_a_dual_stack_cluster_by_its_ipv4_side(lab: Lab) -> None:
+    nodes = k8s.parse_nodes(text("nodes-dual-stack.json"))
+    pods = k8s.parse_pods(text("pods-all-dual-stack.json"))
+    assert k8s.validate_nodes_ready(nodes, lab) == []
+    assert k8s.validate_node_addresses(nodes, lab) == []
+    assert k8s.validate_pod_cidrs(nodes, lab.pod_network.cidr) == []
+    assert k8s.validate_pod_ips(pods, nodes) == []
+    assert k8s.validate_system_pods(pods) == []
+    flannel = [p for p in pods if p.name.startswith("kube-flannel-ds-")]
+    assert {p.namespace for p in flannel} == {"kube-flannel"}
+    assert k8s.validate_system_pods(pods, "kube-flannel") == []
+
+
+def test_a_dual_stack_node_without_its_ipv4_side_is_reported_with_its_ipv6_shown(lab: Lab) -> None:
+    raw = doc("nodes-dual-stack.json")
+    node2 = raw["items"][2]
+    node2["status"]["addresses"] = [
+        a for a in node2["status"]["addresses"] if ":" in a["address"] or a["type"] != "InternalIP"
+    ]
+    node2["spec"]["podCIDRs"] = node2["spec"]["podCIDRs"][1:]
+    node2["spec"]["podCIDR"] = node2["spec"]["podCIDRs"][0]
+    nodes = k8s.parse_nodes(raw)
+    ipv6 = " (IPv6, not checked: fd00:10:10::243, fd00:10:244:2::/64)"
+    assert texts(k8s.validate_node_addresses(nodes, lab)) == [
+        f"node k8s-node2: no InternalIP address (expected 10.10.10.243){ipv6}"
+    ]
+    assert texts(k8s.validate_pod_cidrs(nodes, lab.pod_network.cidr)) == [
+        f"node k8s-node2: no podCIDR assigned{ipv6} (kubeadm init needs "
+        "--pod-network-cidr=10.244.0.0/16; flannel fails with 'pod cidr not assigned')"
+    ]
+
+
+def test_a_dual_stack_pod_keeps_its_ipv6_address_and_shows_it_when_misplaced() -> None:
+    raw = doc("pods-all-dual-stack.json")
+    pod = next(p for p in raw["items"] if p["metadata"]["name"] == "nginx-f89759699-hm87s")
+    pod["status"]["podIP"] = "172.17.0.2"
+    pod["status"]["podIPs"] = [{"ip": "172.17.0.2"}, {"ip": "fd00:10:244:2::2"}]
+    pods = k8s.parse_pods(raw)
+    nodes = k8s.parse_nodes(text("nodes-dual-stack.json"))
+    assert texts(k8s.validate_pod_ips(pods, nodes)) == [
+        "pod default/nginx-f89759699-hm87s on k8s-node2: IP 172.17.0.2 (and fd00:10:244:2::2) "
+        "is outside the node's podCIDR 10.244.2.0/24"
+    ]
+
+
+def test_a_pod_whose_primary_ip_is_not_the_first_of_its_pod_ips_is_malformed() -> None:
+    raw = doc("pods-all-dual-stack.json")
+    raw["items"][0]["status"]["podIP"] = "10.244.1.9"
+    with pytest.raises(ValueError, match=r"status.podIP 10.244.1.9 differs from status.podIPs"):
+        k8s.parse_pods(raw)
+
+
+def test_an_ipv6_primary_service_keeps_its_ipv4_cluster_ip_where_the_checks_look() -> None:
+    raw = doc("services.json")
+    dns = raw["items"][1]["spec"]
+    dns["clusterIP"] = "fd00:10:96::a"
+    dns["clusterIPs"] = ["fd00:10:96::a", "10.1.0.10"]
+    dns["ipFamilies"] = ["IPv6", "IPv4"]
+    dns["ipFamilyPolicy"] = "PreferDualStack"
+    service = k8s.parse_services(raw)[1]
+    assert service.cluster_ip == IPv4Address("10.1.0.10")
+    assert service.cluster_ips_v6 == (IPv6Address("fd00:10:96::a"),)
+    raw = doc("endpoints.json")
+    raw["items"][1]["subsets"][0]["addresses"][0]["ip"] = "fd00:10:244::2"
+    dns_ep = k8s.parse_endpoints(raw)[1]
+    assert dns_ep.ready_ips[0] == IPv6Address("fd00:10:244::2")
+
+
+def test_flannel_config_is_found_in_kube_flannel_and_its_ipv6_network_kept(lab: Lab) -> None:
+    conf = k8s.parse_flannel_netconf(text("configmaps-kube-flannel-cfg-dual-stack.json"))
+    assert conf == k8s.FlannelNetConf(
+        IPv4Network("10.244.0.0/16"),
+        "vxlan",
+        24,
+        namespace="kube-flannel",
+        ipv6_network=IPv6Network("fd00:10:244::/56"),
+    )
+    kubeadm = k8s.parse_kubeadm_networking(text("configmap-kubeadm-config.json"))
+    assert k8s.validate_network_config(conf, kubeadm, lab) == []
+    other = dataclasses.replace(conf, network=IPv4Network("10.100.0.0/16"))
+    (problem,) = texts(k8s.validate_network_config(other, kubeadm, lab))
+    assert "kube-flannel/kube-flannel-cfg net-conf.json Network 10.100.0.0/16" in problem
+
+
+def test_the_flannel_lookup_asks_every_namespace_and_takes_the_one_in_either_home() -> None:
+    assert k8s.flannel_configmap() == (
+        "get", "configmap", "--all-namespaces", "--field-selector",
+        "metadata.name=kube-flannel-cfg", "-o", "json",
+    )  # fmt: skip
+    old = doc("configmap-kube-flannel-cfg.json")
+    listed = {"apiVersion": "v1", "kind": "List", "items": [old]}
+    assert k8s.parse_flannel_netconf(listed).namespace == "kube-system"
+    new = doc("configmaps-kube-flannel-cfg-dual-stack.json")["items"][0]
+    with pytest.raises(ValueError, match="is in both kube-flannel and kube-system: an upgrade"):
+        k8s.parse_flannel_netconf({"kind": "List", "items": [old, new]})
+    elsewhere = copy.deepcopy(old)
+    elsewhere["metadata"]["namespace"] = "default"
+    with pytest.raises(
+        ValueError, match="no ConfigMap kube-flannel-cfg in kube-flannel or kube-system; found "
+    ):
+        k8s.parse_flannel_netconf({"kind": "List", "items": [elsewhere]})
