@@ -19,8 +19,9 @@ from app import nightly
 from lab import paths
 from lab.adapters import sandbox
 from lab.adapters.ssh import ssh_argv
-from lab.config import Lab, LabError
-from lab.errors import CommandFailed, LabStateError
+from lab.capacity import check_capacity
+from lab.config import Lab, LabError, Node
+from lab.errors import CommandFailed, LabStateError, UsageError
 from lab.labfile import load_lab
 from lab.machines import LabMachines, flannel_upstream, render
 from lab.problems import render_problems
@@ -38,8 +39,21 @@ Verb = Callable[[Lab, argparse.Namespace], int]
 def load(name: str, host_check: bool = True) -> Lab:
     from lab.adapters.host import probe_host_networks
 
+    path = paths.resolve_lab_path(name)
+    if not path.exists() and not path.is_symlink() and path.parent == paths.LABS_DIR:
+        known = ", ".join(sorted(p.stem for p in paths.LABS_DIR.glob("*.yaml")))
+        raise UsageError(f"no lab {name!r}: {path} does not exist; known labs: {known}")
     host_networks = probe_host_networks() if host_check else ()
-    return load_lab(paths.resolve_lab_path(name), host_networks)
+    return load_lab(path, host_networks)
+
+
+def node_of(lab: Lab, name: str) -> Node:
+    """The lab's node `name`, or a usage error that lists the nodes it has."""
+    if name not in lab.node_names:
+        raise UsageError(
+            f"lab {lab.name} has no node {name!r}; its nodes: {', '.join(lab.node_names)}"
+        )
+    return lab.node(name)
 
 
 def error(exc: BaseException) -> None:
@@ -68,6 +82,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             failed += 1
             print_problems(exc)
             continue
+        except UsageError as exc:
+            failed += 1
+            error(exc)
+            continue
         out.print(f"{lab.source}: ok ({len(lab.nodes)} nodes: {', '.join(lab.node_names)})")
     return 2 if failed else 0
 
@@ -79,8 +97,8 @@ def render_cmd(lab: Lab, args: argparse.Namespace) -> int:
 
 
 def plan(lab: Lab, args: argparse.Namespace) -> int:
+    nodes = [node_of(lab, args.node)] if args.node else list(lab.nodes)
     steps = steps_for(lab, flannel_upstream(lab))
-    nodes = [lab.node(args.node)] if args.node else list(lab.nodes)
     for node in nodes:
         print(render_plan(node, dry_run(lab, node, steps)))
     return 0
@@ -127,6 +145,11 @@ def machines_for(lab: Lab, progress: bool = False) -> LabMachines:
 
 
 def up(lab: Lab, args: argparse.Namespace) -> int:
+    from lab.adapters.host import probe_host_resources
+
+    problems = check_capacity(lab, probe_host_resources())
+    if problems:  # before any VM, volume or box exists
+        raise LabError(f"{lab.source}: this host cannot hold lab {lab.name}", problems)
     machines = machines_for(lab, progress=True)
     console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
     seconds = machines.up()
@@ -180,6 +203,7 @@ def snapshot(lab: Lab, args: argparse.Namespace) -> int:
 
 def ssh(lab: Lab, args: argparse.Namespace) -> int:
     """Interactive ssh (or one command) from inside the lab's namespace."""
+    node_of(lab, args.node)
     machines = machines_for(lab)
     target = machines.ssh_targets().get(args.node)
     if target is None:
@@ -334,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except LabError as exc:
         print_problems(exc)
+        return 2
+    except UsageError as exc:
+        error(exc)
         return 2
     except (CommandFailed, LabStateError, WaitTimeout) as exc:
         error(exc)

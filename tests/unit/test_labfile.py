@@ -135,7 +135,7 @@ def test_a_yaml_error_points_at_the_line_where_the_fault_is() -> None:
 # ---------------------------------------------------------------------------------------------
 # Fuzzing: whatever comes in, a Lab or problems, never an exception
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def assert_lab_or_problems(result: tuple[Lab | None, list[Problem]]) -> None:
@@ -246,7 +246,7 @@ def mutated_labs(draw: st.DrawFn) -> object:
     return doc
 
 
-@FUZZ
+@settings(FUZZ, max_examples=60)  # each example builds and validates a whole lab
 @given(mutated_labs())
 def test_any_mutation_of_a_shipped_lab_gives_a_lab_or_problems(document: object) -> None:
     assert_lab_or_problems(lab_from_text(yaml.safe_dump(document)))
