@@ -56,7 +56,7 @@ def node_of(lab: Lab, name: str) -> Node:
     return lab.node(name)
 
 
-def error(exc: BaseException) -> None:
+def error(exc: BaseException | str) -> None:
     """One error, redacted, as `error: ...` on stderr."""
     console.print("error: ", style="red", end="")
     console.print(redact(str(exc)), markup=False, soft_wrap=True, highlight=False)
@@ -106,7 +106,7 @@ def plan(lab: Lab, args: argparse.Namespace) -> int:
 
 def box(lab: Lab, args: argparse.Namespace) -> int:
     if not lab.vm.box_build:
-        raise LabStateError(f"lab {lab.name} uses the published box {lab.vm.box}; nothing to build")
+        raise UsageError(f"lab {lab.name} uses the published box {lab.vm.box}; nothing to build")
     from lab import box as box_builder
 
     sandbox.start()
@@ -188,7 +188,7 @@ def sweep(lab: Lab, args: argparse.Namespace) -> int:
 
 def snapshot(lab: Lab, args: argparse.Namespace) -> int:
     if args.action in ("save", "restore", "delete") and not args.name:
-        raise LabStateError(f"snapshot {args.action} needs a NAME")
+        raise UsageError(f"snapshot {args.action} needs a NAME: snapshot {args.action} LAB NAME")
     machines = machines_for(lab)
     if args.action == "save":
         machines.snapshot_save(args.name)
@@ -364,6 +364,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (CommandFailed, LabStateError, WaitTimeout) as exc:
         error(exc)
+        return 1
+    except OSError as exc:  # the host refused a file or a process: one line (-v: traceback)
+        if args.verbose:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        error(f"{exc.strerror or exc}{where} (run with -v for the traceback)")
         return 1
     except BrokenPipeError:  # `... | head`
         sys.stderr.close()

@@ -72,6 +72,22 @@ def test_ssh_to_an_unknown_node_fails_before_any_machine(
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["snapshot", "save", "ci-debian12"], "error: snapshot save needs a NAME"),
+        (["box", "guide-centos7"], "error: lab guide-centos7 uses the published box centos/7"),
+    ],
+)
+def test_a_verb_without_what_it_needs_says_so_in_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, errors = run(argv, capsys)
+    assert code == 2
+    (line,) = errors
+    assert line.startswith(message)
+
+
 def test_an_unknown_lab_name_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     code, errors = run(["plan", "nosuch"], capsys)
     assert code == 2
