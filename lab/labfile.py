@@ -79,8 +79,8 @@ def lab_from_bytes(
         return None, [
             Problem(
                 "<file>",
-                message=f"is larger than {MAX_BYTES // 1024} KiB (stopped reading there): a "
-                "lab file is a few kB",
+                message=f"is larger than {MAX_BYTES // (1024 * 1024)} MiB (stopped reading "
+                "there): a lab file is a few kB",
                 fix="is this the right file?",
             )
         ]

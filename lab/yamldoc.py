@@ -26,7 +26,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from lab import strict
 from lab.problems import ABSENT, Problem
 
-MAX_CHARS: Final = 256 * 1024
+MAX_CHARS: Final = 2 * 1024 * 1024  # a lab file is a few kB; a long value still fits
 MAX_DEPTH: Final = 32
 MAX_VALUES: Final = 20_000
 
@@ -243,9 +243,16 @@ def _duplicate_keys(root: Node) -> Iterator[Problem]:
 
 
 def _depth_problem(text: str) -> Problem | None:
-    """Nesting as written, from the event stream (no recursion), before composing."""
+    """Nesting and size as written, from the event stream (no recursion), before composing:
+    reading stops at the first bound crossed, so a big dense file costs little."""
     depth = 0
-    for event in yaml.parse(text, Loader=StrictLoader):
+    for count, event in enumerate(yaml.parse(text, Loader=StrictLoader)):
+        if count > 2 * MAX_VALUES:
+            return Problem(
+                f"line {event.start_mark.line + 1 if event.start_mark else 0}",
+                message=f"has more than {MAX_VALUES} values (stopped reading here)",
+                fix="a lab file has a few hundred: is this the right file?",
+            )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import string
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,11 @@ def test_special_files_are_refused_cleanly(
     big = tmp_path / "big.yaml"
     big.write_bytes(b"# padding\n" * (MAX_BYTES // 10 + 1))
     expected = {
-        "/dev/zero": "is larger than 256 KiB",
+        "/dev/zero": "is larger than 2 MiB",
         str(tmp_path): "is a directory",
         str(loop_a): "cannot be read (Too many levels of symbolic links)",
         str(binary): "contains NUL bytes",
-        str(big): "is larger than 256 KiB",
+        str(big): "is larger than 2 MiB",
         str(tmp_path / "missing.yaml"): "cannot be read (No such file or directory)",
     }
     for path, message in expected.items():
@@ -78,22 +79,35 @@ def test_special_files_are_refused_cleanly(
         assert message in output, output
 
 
+def test_a_big_dense_file_stops_at_the_value_bound_quickly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "lab.yaml"
+    path.write_text("".join(f"k{i}: [a, b, {{c: d}}]\n" for i in range(90_000)))  # 1.9 MB
+    start = time.monotonic()
+    code, output = validate(path, capsys)
+    assert time.monotonic() - start < 5
+    assert_refused_cleanly(code, output)
+    assert "has more than 20000 values (stopped reading here)" in output
+
+
 def test_a_huge_value_is_echoed_cut_to_a_readable_length(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = (ROOT / "labs" / "ci-debian12.yaml").read_text()
     path = tmp_path / "lab.yaml"
-    path.write_text(text.replace("{name: node2,", "{name: " + "x" * 200_000 + ","))
+    path.write_text(text.replace("{name: node2,", "{name: " + "x" * 1_000_000 + ","))
     code, output = validate(path, capsys)
     assert_refused_cleanly(code, output)
-    assert "… (200000 characters)" in output
+    assert "nodes[1].name = 'xxxxxxxxxxxxxxx" in output
+    assert "… (1000000 characters): is longer than 2048 characters" in output
 
 
 def test_thousands_of_problems_print_fifty_and_a_count(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "lab.yaml"
-    path.write_text("".join(f"key{i}: {i}\n" for i in range(3000)))
+    path.write_text("".join(f"key{i}: {i}\n" for i in range(3000)))  # 6000 values: allowed
     code, output = validate(path, capsys)
     assert_refused_cleanly(code, output)
     assert "3006 problem(s)" in output  # 3000 unknown keys and 6 required ones
