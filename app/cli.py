@@ -144,12 +144,17 @@ def machines_for(lab: Lab, progress: bool = False) -> LabMachines:
     return machines
 
 
-def up(lab: Lab, args: argparse.Namespace) -> int:
+def expect_room(lab: Lab) -> None:
+    """Refuse, before any VM, volume or box exists, a lab this host cannot hold."""
     from lab.adapters.host import probe_host_resources
 
     problems = check_capacity(lab, probe_host_resources())
-    if problems:  # before any VM, volume or box exists
+    if problems:
         raise LabError(f"{lab.source}: this host cannot hold lab {lab.name}", problems)
+
+
+def up(lab: Lab, args: argparse.Namespace) -> int:
+    expect_room(lab)
     machines = machines_for(lab, progress=True)
     console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
     seconds = machines.up()
@@ -250,6 +255,7 @@ def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
     artifacts = Path(
         args.artifacts or paths.REPO / ".artifacts" / "nightly" / f"{lab.name}-{stamp}"
     )
+    expect_room(lab)
     try:
         result = nightly.run_nightly(lab, artifacts.resolve(), workers=args.workers)
     except KeyboardInterrupt:
