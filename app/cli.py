@@ -19,10 +19,13 @@ from app import nightly
 from lab import paths
 from lab.adapters import sandbox
 from lab.adapters.ssh import ssh_argv
-from lab.config import Lab, LabError
-from lab.errors import CommandFailed, LabStateError
+from lab.capacity import check_capacity
+from lab.config import Lab, LabError, Node
+from lab.errors import CommandFailed, LabStateError, UsageError
 from lab.labfile import load_lab
 from lab.machines import LabMachines, flannel_upstream, render
+from lab.problems import render_problems
+from lab.redact import install_log_redaction, redact
 from lab.waits import WaitTimeout
 from provision.apply import NodeReport
 from provision.run import run_provision
@@ -36,14 +39,35 @@ Verb = Callable[[Lab, argparse.Namespace], int]
 def load(name: str, host_check: bool = True) -> Lab:
     from lab.adapters.host import probe_host_networks
 
+    path = paths.resolve_lab_path(name)
+    if not path.exists() and not path.is_symlink() and path.parent == paths.LABS_DIR:
+        known = ", ".join(sorted(p.stem for p in paths.LABS_DIR.glob("*.yaml")))
+        raise UsageError(f"no lab {name!r}: {path} does not exist; known labs: {known}")
     host_networks = probe_host_networks() if host_check else ()
-    return load_lab(paths.resolve_lab_path(name), host_networks)
+    return load_lab(path, host_networks)
+
+
+def node_of(lab: Lab, name: str) -> Node:
+    """The lab's node `name`, or a usage error that lists the nodes it has."""
+    if name not in lab.node_names:
+        raise UsageError(
+            f"lab {lab.name} has no node {name!r}; its nodes: {', '.join(lab.node_names)}"
+        )
+    return lab.node(name)
+
+
+def error(exc: BaseException | str) -> None:
+    """One error, redacted, as `error: ...` on stderr."""
+    console.print("error: ", style="red", end="")
+    console.print(redact(str(exc)), markup=False, soft_wrap=True, highlight=False)
 
 
 def print_problems(exc: LabError) -> None:
-    console.print(f"[red]{exc.source}: {len(exc.problems)} problem(s)[/red]")
-    for problem in exc.problems:
-        console.print(f"  - {problem}", markup=False, soft_wrap=True)
+    console.print(
+        f"{exc.source}: {len(exc.problems)} problem(s)", style="red", markup=False, soft_wrap=True
+    )
+    for line in render_problems(exc.problems):
+        console.print(line, markup=False, soft_wrap=True)
 
 
 # --- verbs that need no machines ---------------------------------------------------------
@@ -58,6 +82,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             failed += 1
             print_problems(exc)
             continue
+        except UsageError as exc:
+            failed += 1
+            error(exc)
+            continue
         out.print(f"{lab.source}: ok ({len(lab.nodes)} nodes: {', '.join(lab.node_names)})")
     return 2 if failed else 0
 
@@ -69,8 +97,8 @@ def render_cmd(lab: Lab, args: argparse.Namespace) -> int:
 
 
 def plan(lab: Lab, args: argparse.Namespace) -> int:
+    nodes = [node_of(lab, args.node)] if args.node else list(lab.nodes)
     steps = steps_for(lab, flannel_upstream(lab))
-    nodes = [lab.node(args.node)] if args.node else list(lab.nodes)
     for node in nodes:
         print(render_plan(node, dry_run(lab, node, steps)))
     return 0
@@ -78,7 +106,7 @@ def plan(lab: Lab, args: argparse.Namespace) -> int:
 
 def box(lab: Lab, args: argparse.Namespace) -> int:
     if not lab.vm.box_build:
-        raise LabStateError(f"lab {lab.name} uses the published box {lab.vm.box}; nothing to build")
+        raise UsageError(f"lab {lab.name} uses the published box {lab.vm.box}; nothing to build")
     from lab import box as box_builder
 
     sandbox.start()
@@ -116,7 +144,17 @@ def machines_for(lab: Lab, progress: bool = False) -> LabMachines:
     return machines
 
 
+def expect_room(lab: Lab) -> None:
+    """Refuse, before any VM, volume or box exists, a lab this host cannot hold."""
+    from lab.adapters.host import probe_host_resources
+
+    problems = check_capacity(lab, probe_host_resources())
+    if problems:
+        raise LabError(f"{lab.source}: this host cannot hold lab {lab.name}", problems)
+
+
 def up(lab: Lab, args: argparse.Namespace) -> int:
+    expect_room(lab)
     machines = machines_for(lab, progress=True)
     console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
     seconds = machines.up()
@@ -155,7 +193,7 @@ def sweep(lab: Lab, args: argparse.Namespace) -> int:
 
 def snapshot(lab: Lab, args: argparse.Namespace) -> int:
     if args.action in ("save", "restore", "delete") and not args.name:
-        raise LabStateError(f"snapshot {args.action} needs a NAME")
+        raise UsageError(f"snapshot {args.action} needs a NAME: snapshot {args.action} LAB NAME")
     machines = machines_for(lab)
     if args.action == "save":
         machines.snapshot_save(args.name)
@@ -170,6 +208,7 @@ def snapshot(lab: Lab, args: argparse.Namespace) -> int:
 
 def ssh(lab: Lab, args: argparse.Namespace) -> int:
     """Interactive ssh (or one command) from inside the lab's namespace."""
+    node_of(lab, args.node)
     machines = machines_for(lab)
     target = machines.ssh_targets().get(args.node)
     if target is None:
@@ -216,6 +255,7 @@ def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
     artifacts = Path(
         args.artifacts or paths.REPO / ".artifacts" / "nightly" / f"{lab.name}-{stamp}"
     )
+    expect_room(lab)
     try:
         result = nightly.run_nightly(lab, artifacts.resolve(), workers=args.workers)
     except KeyboardInterrupt:
@@ -318,14 +358,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    install_log_redaction()
     try:
         code: int = args.func(args)
         return code
     except LabError as exc:
         print_problems(exc)
         return 2
+    except UsageError as exc:
+        error(exc)
+        return 2
     except (CommandFailed, LabStateError, WaitTimeout) as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        error(exc)
+        return 1
+    except OSError as exc:  # the host refused a file or a process: one line (-v: traceback)
+        if args.verbose:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        error(f"{exc.strerror or exc}{where} (run with -v for the traceback)")
         return 1
     except BrokenPipeError:  # `... | head`
         sys.stderr.close()

@@ -19,10 +19,11 @@ import pytest
 
 from e2e import report
 from lab import paths
-from lab.config import Lab
+from lab.config import Lab, LabError
 from lab.errors import CommandFailed
 from lab.labfile import load_lab
 from lab.machines import LabMachines, prepare_host
+from lab.redact import install_log_redaction
 from provision.run import run_provision
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,11 @@ def pytest_configure(config: pytest.Config) -> None:
     name = config.getoption("--lab")
     if not name:
         return
-    lab = load_lab(paths.resolve_lab_path(name))
+    install_log_redaction()  # pytest's log handlers (reports, JUnit) redact like everything else
+    try:
+        lab = load_lab(paths.resolve_lab_path(name))
+    except LabError as exc:  # every problem, as pytest's one usage error, not a traceback
+        raise pytest.UsageError(str(exc)) from None
     config.stash[LAB_KEY] = lab
     if is_worker(config):
         return  # workers inherit the namespace, run id and artifacts dir from the controller

@@ -39,7 +39,7 @@ def expect_matrix(matrix: rm.Matrix, cells: int, context: Callable[[], str] | No
 
 
 def expect_no_problems(
-    problems: Sequence[str],
+    problems: Sequence[object],
     what: str,
     reproduce: Sequence[str] = (),
     context: Callable[[], str] | None = None,

@@ -84,7 +84,7 @@ def _dump(ns: K8sDriver) -> str:
 
 
 def expect_no_problems(
-    what: str, problems: Sequence[str], reproduce: Sequence[str], ns: K8sDriver | None = None
+    what: str, problems: Sequence[object], reproduce: Sequence[str], ns: K8sDriver | None = None
 ) -> None:
     __tracebackhide__ = True
     checks.expect_no_problems(problems, what, reproduce, None if ns is None else lambda: _dump(ns))
@@ -196,9 +196,7 @@ def test_flannel_network_equals_the_kubeadm_pod_subnet_and_the_lab_pod_cidr(
         "pod network configuration",
         problems,
         [
-            cluster.reproduce(
-                *k8s.system_configmap(k8s.FLANNEL_CONFIGMAP, "jsonpath={.data.net-conf\\.json}")
-            ),
+            cluster.reproduce(*k8s.flannel_configmap("jsonpath={.items[*].data.net-conf\\.json}")),
             cluster.reproduce(
                 *k8s.system_configmap(
                     k8s.KUBEADM_CONFIGMAP, "jsonpath={.data.ClusterConfiguration}"

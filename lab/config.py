@@ -1,40 +1,29 @@
-"""The lab model: frozen dataclasses, a strict YAML loader and validation (pure).
+"""The lab model: frozen dataclasses, their structural parse and validation (pure).
 
-`load_lab(path)` returns a `Lab` or raises `LabError` carrying *every* problem found, each naming
-the field, the value and the fix. `validate_lab` returns problems and never raises.
+`check_lab(raw)` gives a `Lab` or *every* problem found, structural and semantic together, each
+naming the field, the value and the fix (`lab.labfile.load_lab` reads the file). `parse_lab`
+and `validate_lab` are its two halves; none of them raises.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import types
-import typing
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Literal
+from typing import Literal
 
-from lab import netmath
+from lab import netmath, strict
+from lab.problems import ABSENT, Problem, render_problems
+from lab.redact import redact
+
+__all__ = ["ABSENT", "Lab", "LabError", "Problem", "check_lab", "parse_lab", "validate_lab"]
 
 Role = Literal["control-plane", "worker"]
 Hypervisor = Literal["auto", "kvm", "qemu"]
 OsFamily = Literal["el7", "debian12"]
 PodNetworkDriver = Literal["flannel", "host-routes", "vxlan"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a lab file: where, what value, what is wrong and how to fix it."""
-
-    field: str
-    value: object
-    message: str
-    fix: str = ""
-
-    def __str__(self) -> str:
-        fix = f"; {self.fix}" if self.fix else ""
-        return f"{self.field} = {self.value!r}: {self.message}{fix}"
 
 
 class LabError(Exception):
@@ -43,7 +32,7 @@ class LabError(Exception):
     def __init__(self, source: str, problems: Iterable[Problem]) -> None:
         self.source = source
         self.problems = tuple(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
+        lines = "\n".join(render_problems(self.problems))
         super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
 
 
@@ -184,114 +173,59 @@ class Lab:
         return planes[0] if planes else None
 
 
+VXLAN_OVERHEAD = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
+VXLAN_POD_MTU = 1500 - VXLAN_OVERHEAD
+
+
+def tunnelled(lab: Lab) -> bool:
+    """The pod network is a VXLAN overlay (flannel's vxlan backend, or its CI stand-in)."""
+    pn = lab.pod_network
+    return pn.driver == "vxlan" or (
+        pn.driver == "flannel" and pn.flannel is not None and pn.flannel.backend == "vxlan"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
-# Strict structural conversion: dict -> dataclass, collecting every problem
+# Structure (the strict decoder) and semantics, every problem of a file in one pass
 
 
-def _type_name(tp: Any) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        bool: "true or false",
-        IPv4Address: "an IPv4 address like 10.10.10.241",
-        IPv4Network: "an IPv4 CIDR like 10.244.0.0/16",
-    }
-    return names.get(tp, getattr(tp, "__name__", str(tp)))
+def parse_lab(raw: object, source: str = "<lab>") -> tuple[Lab | None, list[Problem]]:
+    """Structure and types only: unknown keys, missing keys, wrong types, bad addresses."""
+    problems: list[Problem] = []
+    lab = _decode_lab(raw, source, problems)
+    return (lab if isinstance(lab, Lab) and not problems else None), problems
 
 
-def _convert(tp: Any, value: Any, where: str, problems: list[Problem]) -> Any:
-    """Convert `value` to `tp`; on failure append a Problem and return None."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _convert(args[0], value, where, problems)
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if value in allowed:
-            return value
+def _decode_lab(raw: object, source: str, problems: list[Problem]) -> Lab | strict.Broken:
+    if raw is None:
         problems.append(
-            Problem(where, value, "unknown value", f"use one of {', '.join(map(repr, allowed))}")
-        )
-        return None
-    if origin is tuple:
-        (item_tp, _ellipsis) = typing.get_args(tp)
-        if not isinstance(value, list):
-            problems.append(Problem(where, value, "must be a list"))
-            return None
-        items = [_convert(item_tp, v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
-        return tuple(items)
-    if dataclasses.is_dataclass(tp):
-        return _from_mapping(typing.cast(type, tp), value, where, problems)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is str:
-        if isinstance(value, float):
-            # YAML reads 20.10 as the number 20.1: the text the user wrote is already lost
-            problems.append(
-                Problem(
-                    where,
-                    value,
-                    "was read as a number, not as text (YAML turns 20.10 into 20.1)",
-                    "put the value in quotes, as you wrote it",
-                )
+            Problem(
+                "<file>",
+                message="is empty (nothing but comments or blank lines)",
+                fix="a lab needs name, vm, network, nodes, os and pod_network: copy "
+                "labs/ci-debian12.yaml to start",
             )
-            return None
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            return str(value)
-    elif tp in (IPv4Address, IPv4Network):
-        try:
-            return tp(str(value))
-        except ValueError as exc:
-            fix = ""
-            if tp is IPv4Network and "host bits set" in str(exc):
-                fix = f"did you mean {IPv4Network(str(value), strict=False)}?"
-            problems.append(Problem(where, value, f"must be {_type_name(tp)} ({exc})", fix))
-            return None
-    problems.append(Problem(where, value, f"must be {_type_name(tp)}"))
-    return None
+        )
+        return strict.BROKEN
+    decoded = strict.decode(Lab, raw, "", problems)
+    if isinstance(decoded, Lab):
+        return dataclasses.replace(decoded, source=source)
+    return strict.BROKEN
 
 
-def _from_mapping(cls: type, value: Any, where: str, problems: list[Problem]) -> Any:
-    if not isinstance(value, Mapping):
-        problems.append(Problem(where or "<file>", value, "must be a mapping of keys to values"))
-        return None
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "source"}
-    before = len(problems)
-    for key in value:
-        if key not in fields:
-            close = _closest(str(key), fields)
-            fix = f"did you mean {close!r}?" if close else f"known keys: {', '.join(fields)}"
-            problems.append(Problem(_join(where, str(key)), value[key], "unknown key", fix))
-    kwargs: dict[str, Any] = {}
-    for name, f in fields.items():
-        path = _join(where, name)
-        if name not in value:
-            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            if required:
-                problems.append(Problem(path, None, "is required"))
-            continue
-        kwargs[name] = _convert(hints[name], value[name], path, problems)
-    if len(problems) > before:
-        return None
-    return cls(**kwargs)
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _closest(key: str, known: Iterable[str]) -> str | None:
-    import difflib
-
-    matches = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    return matches[0] if matches else None
+def check_lab(
+    raw: object, source: str = "<lab>", host_networks: Iterable[IPv4Network] = ()
+) -> tuple[Lab | None, list[Problem]]:
+    """A `Lab`, or every problem of the file: structural ones first, then every semantic check
+    that does not read a field the structure left broken. Never raises."""
+    problems: list[Problem] = []
+    lab = _decode_lab(raw, source, problems)
+    structural = bool(problems)
+    if isinstance(lab, Lab):
+        problems.extend(validate_lab(lab, host_networks, partial=structural))
+    if problems or not isinstance(lab, Lab):
+        return None, problems
+    return lab, problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,16 +252,54 @@ KUBEADM_MIN_CPUS = 2
 KUBEADM_MIN_MEMORY_MIB = 1700
 # the smallest VM that boots our boxes reliably
 MIN_MEMORY_MIB = 512
+# beyond these a value is a typo, not a VM (QEMU's own limits are near them)
+MAX_CPUS = 256
+MAX_MEMORY_MIB = 1024 * 1024  # 1 TiB
+MAX_BOOT_TIMEOUT_S = 24 * 3600
+# the longest per-node pod subnet: a /30 holds the bridge and one pod
+MAX_SUBNET_LEN = 30
+
+# Where a lab's networks may be: private (RFC 1918) or documented for tests (RFC 5737
+# TEST-NETs, RFC 2544 benchmarking). A public range would shadow real hosts for the nodes.
+PRIVATE_RANGES = (
+    IPv4Network("10.0.0.0/8"),
+    IPv4Network("172.16.0.0/12"),
+    IPv4Network("192.168.0.0/16"),
+    IPv4Network("192.0.2.0/24"),
+    IPv4Network("198.51.100.0/24"),
+    IPv4Network("203.0.113.0/24"),
+    IPv4Network("198.18.0.0/15"),
+)
+SPECIAL_RANGES = (
+    (IPv4Network("127.0.0.0/8"), "loopback"),
+    (IPv4Network("169.254.0.0/16"), "link-local"),
+    (IPv4Network("224.0.0.0/4"), "multicast"),
+    (IPv4Network("0.0.0.0/8"), "'this network' (RFC 1122)"),
+    (IPv4Network("240.0.0.0/4"), "reserved (240.0.0.0/4)"),
+)
+NETWORK_EXAMPLES = {
+    "network.private": "10.10.10.0/24",
+    "network.management": "192.168.121.0/24",
+    "pod_network.cidr": "10.244.0.0/16",
+    "kubernetes.service_cidr": "10.96.0.0/12",
+}
+
+
+def _match(pattern: re.Pattern[str], value: str) -> bool:
+    """`pattern` matches all of `value` (a BROKEN value stops the check, see strict.Broken)."""
+    if isinstance(value, strict.Broken):
+        raise strict.BrokenField
+    return pattern.match(value) is not None
 
 
 def suggest_dns1123(name: str) -> str:
     """`k8s_Master` -> `k8s-master`: what a user most likely meant."""
-    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
-    return label[:63] or "node"
+    label = re.sub(r"[^a-z0-9-]+", "-", name[:200].lower()).strip("-")
+    return label[:63].rstrip("-") or "node"
 
 
 def _check_name(where: str, name: str) -> Iterator[Problem]:
-    if not DNS1123_LABEL.match(name) or len(name) > 63:
+    if not _match(DNS1123_LABEL, name) or len(name) > 63:
         yield Problem(
             where,
             name,
@@ -337,15 +309,35 @@ def _check_name(where: str, name: str) -> Iterator[Problem]:
         )
 
 
+def _authority(url: str) -> str:
+    rest = url.split("://", 1)[1] if "://" in url else url
+    return re.split(r"[/?#]", rest, maxsplit=1)[0]
+
+
 def _check_url(where: str, url: str, required: bool = True) -> Iterator[Problem]:
+    if isinstance(url, strict.Broken):
+        raise strict.BrokenField
     if not url and not required:
         return
-    if not URL.match(url):
+    if "@" in _authority(url):
+        yield Problem(
+            where,
+            redact(url),
+            "carries credentials (user:password@host): a lab file is shared, logged and "
+            "copied into every node's repo files",
+            "remove them from the URL; give the nodes credentials outside the lab file "
+            "(e.g. a netrc or the mirror's own access control)",
+        )
+    elif not _match(URL, url):
         yield Problem(where, url, "must be an http(s) URL", "e.g. https://mirrors.example.org/")
+    else:
+        port = re.search(r":(\d+)$", _authority(url))
+        if port and not 0 < int(port[1][:6]) <= 65535:
+            yield Problem(where, url, "has a port outside 1-65535")
 
 
 def _check_image(where: str, image: str) -> Iterator[Problem]:
-    if not IMAGE.match(image):
+    if not _match(IMAGE, image):
         yield Problem(
             where,
             image,
@@ -354,69 +346,127 @@ def _check_image(where: str, image: str) -> Iterator[Problem]:
         )
 
 
+def _guard_each(checks: Iterable[Iterator[Problem]]) -> Iterator[Problem]:
+    """Each check on its own: one that touches a broken field stops alone."""
+    for check in checks:
+        yield from strict.guarded(check, partial=False)
+
+
 def validate_nodes(lab: Lab) -> Iterator[Problem]:
-    private = lab.network.private
     if not lab.nodes:
-        yield Problem("nodes", [], "a lab needs at least one node")
+        yield Problem(
+            "nodes", [], "a lab needs at least one node", "add one: - {name: node1, ip: ...}"
+        )
     names: dict[str, int] = {}
     ips: dict[IPv4Address, int] = {}
-    for i, node in enumerate(lab.nodes):
-        where = f"nodes[{i}]"
-        yield from _check_name(f"{where}.name", node.name)
-        if node.name in names:
-            yield Problem(
-                f"{where}.name",
-                node.name,
-                f"duplicates nodes[{names[node.name]}].name",
-                "give every node its own name",
-            )
-        names.setdefault(node.name, i)
-        if node.ip in ips:
-            yield Problem(
-                f"{where}.ip",
-                str(node.ip),
-                f"duplicates nodes[{ips[node.ip]}].ip",
-                "give every node its own address",
-            )
-        ips.setdefault(node.ip, i)
-        if node.ip not in private:
-            yield Problem(
-                f"{where}.ip",
-                str(node.ip),
-                f"is outside network.private {private}",
-                f"pick an address in {private}",
-            )
-        elif node.ip in (private.network_address, private.broadcast_address):
-            yield Problem(
-                f"{where}.ip",
-                str(node.ip),
-                f"is the {'network' if node.ip == private.network_address else 'broadcast'} "
-                f"address of {private}",
-                f"pick a host address between {private.network_address + 2} and "
-                f"{private.broadcast_address - 1}",
-            )
-        elif node.ip == private.network_address + 1:
-            yield Problem(
-                f"{where}.ip",
-                str(node.ip),
-                f"is {private}'s first address, which libvirt gives the host bridge",
-                f"pick an address from {private.network_address + 2} on",
-            )
-        cpus, mem = lab.cpus(node), lab.memory_mib(node)
-        if cpus < 1:
-            yield Problem(f"{where}.cpus", cpus, "must be at least 1")
-        if mem < MIN_MEMORY_MIB:
-            yield Problem(f"{where}.memory_mib", mem, f"must be at least {MIN_MEMORY_MIB}")
+    yield from _guard_each(
+        _check_node(lab, i, node, names, ips) for i, node in enumerate(lab.nodes)
+    )
+
+
+def _check_node(
+    lab: Lab, i: int, node: Node, names: dict[str, int], ips: dict[IPv4Address, int]
+) -> Iterator[Problem]:
+    where = f"nodes[{i}]"
+    yield from _check_name(f"{where}.name", node.name)
+    if node.name in names:
+        yield Problem(
+            f"{where}.name",
+            node.name,
+            f"duplicates nodes[{names[node.name]}].name",
+            "give every node its own name",
+        )
+    names.setdefault(node.name, i)
+    yield from strict.guarded(_check_node_ip(lab, i, node, ips), partial=False)
+    yield from _check_resources(where, node.cpus, node.memory_mib)
+
+
+def _check_node_ip(lab: Lab, i: int, node: Node, ips: dict[IPv4Address, int]) -> Iterator[Problem]:
+    where = f"nodes[{i}]"
+    if node.ip in ips:
+        yield Problem(
+            f"{where}.ip",
+            str(node.ip),
+            f"duplicates nodes[{ips[node.ip]}].ip",
+            "give every node its own address",
+        )
+    ips.setdefault(node.ip, i)
+    private = lab.network.private
+    if node.ip not in private:
+        yield Problem(
+            f"{where}.ip",
+            str(node.ip),
+            f"is outside network.private {private}",
+            f"pick an address in {private}",
+        )
+    elif private.prefixlen > 29:
+        return  # network.private is too small: reported on its own
+    elif node.ip in (private.network_address, private.broadcast_address):
+        yield Problem(
+            f"{where}.ip",
+            str(node.ip),
+            f"is the {'network' if node.ip == private.network_address else 'broadcast'} "
+            f"address of {private}",
+            f"pick a host address between {private.network_address + 2} and "
+            f"{private.broadcast_address - 1}",
+        )
+    elif node.ip == private.network_address + 1:
+        yield Problem(
+            f"{where}.ip",
+            str(node.ip),
+            f"is {private}'s first address, which libvirt gives the host bridge",
+            f"pick an address from {private.network_address + 2} on",
+        )
+
+
+def _check_resources(where: str, cpus: int | None, memory_mib: int | None) -> Iterator[Problem]:
+    """A VM's CPUs and memory in a sane range (None: not set here, the vm default applies)."""
+    if cpus is not None and not 1 <= cpus <= MAX_CPUS:
+        yield Problem(f"{where}.cpus", cpus, f"must be between 1 and {MAX_CPUS}")
+    if memory_mib is not None and memory_mib < MIN_MEMORY_MIB:
+        yield Problem(f"{where}.memory_mib", memory_mib, f"must be at least {MIN_MEMORY_MIB}")
+    elif memory_mib is not None and memory_mib > MAX_MEMORY_MIB:
+        yield Problem(
+            f"{where}.memory_mib",
+            memory_mib,
+            f"is more than 1 TiB ({MAX_MEMORY_MIB} MiB): the unit is MiB",
+            "e.g. 2048 for 2 GiB",
+        )
+
+
+def _network_kind(net: IPv4Network) -> str | None:
+    """Why `net` is no place for a lab network (None: it is private or a test range)."""
+    if any(net.subnet_of(r) for r in PRIVATE_RANGES):
+        return None
+    for special, kind in SPECIAL_RANGES:
+        if net.overlaps(special):
+            return f"is {kind}"
+    if any(net.overlaps(r) for r in PRIVATE_RANGES):
+        return "reaches beyond the private range it starts in (public addresses)"
+    return "is public address space (not RFC 1918)"
 
 
 def validate_networks(lab: Lab, host_networks: Iterable[IPv4Network]) -> Iterator[Problem]:
-    named: list[tuple[str, IPv4Network]] = [
-        ("network.private", lab.network.private),
-        ("network.management", lab.network.management),
-        ("pod_network.cidr", lab.pod_network.cidr),
-    ]
-    if lab.kubernetes is not None:
-        named.append(("kubernetes.service_cidr", lab.kubernetes.service_cidr))
+    named: list[tuple[str, IPv4Network]] = []
+    for name, get in (
+        ("network.private", lambda: lab.network.private),
+        ("network.management", lambda: lab.network.management),
+        ("pod_network.cidr", lambda: lab.pod_network.cidr),
+        ("kubernetes.service_cidr", lambda: _service_cidr(lab)),
+    ):
+        net = _field(get)
+        if isinstance(net, IPv4Network):
+            named.append((name, net))
+    for net_name, net in named:
+        kind = _network_kind(net)
+        if kind is not None:
+            yield Problem(
+                net_name,
+                str(net),
+                f"{kind}: a lab network must be private",
+                "use a range inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 (or a "
+                f"documented test range), e.g. {NETWORK_EXAMPLES[net_name]}",
+            )
     for (a_name, a), (b_name, b) in netmath.overlapping_pairs(named):
         yield Problem(
             b_name,
@@ -433,7 +483,7 @@ def validate_networks(lab: Lab, host_networks: Iterable[IPv4Network]) -> Iterato
                     f"overlaps host network {host_net} (a host interface)",
                     "pick a range no host interface uses",
                 )
-    if lab.network.private.prefixlen > 29:
+    if "network.private" in dict(named) and lab.network.private.prefixlen > 29:
         yield Problem(
             "network.private",
             str(lab.network.private),
@@ -442,141 +492,212 @@ def validate_networks(lab: Lab, host_networks: Iterable[IPv4Network]) -> Iterato
         )
 
 
+def _service_cidr(lab: Lab) -> IPv4Network | None:
+    return None if lab.kubernetes is None else lab.kubernetes.service_cidr
+
+
+def _field(get: Callable[[], object]) -> object:
+    """A field's value, or None when it (or a section above it) could not be decoded."""
+    try:
+        value = get()
+    except strict.BrokenField:
+        return None
+    return None if isinstance(value, strict.Broken) else value
+
+
 def validate_pod_network(lab: Lab) -> Iterator[Problem]:
     pn = lab.pod_network
-    if not pn.cidr.prefixlen < pn.subnet_len <= 30:
+
+    def bridge() -> Iterator[Problem]:
+        if not _match(NIC, pn.bridge):
+            yield Problem("pod_network.bridge", pn.bridge, "is not a valid interface name")
+
+    def mtu() -> Iterator[Problem]:
+        if pn.mtu is None:
+            return
+        if not 576 <= pn.mtu <= 9000:
+            yield Problem("pod_network.mtu", pn.mtu, "must be between 576 and 9000")
+        elif tunnelled(lab) and pn.mtu > VXLAN_POD_MTU:
+            yield Problem(
+                "pod_network.mtu",
+                pn.mtu,
+                f"a VXLAN tunnel takes {VXLAN_OVERHEAD} bytes of the node network's 1500: pods "
+                f"get at most {VXLAN_POD_MTU} (flannel's FLANNEL_MTU)",
+                f"set pod_network.mtu: {VXLAN_POD_MTU}",
+            )
+
+    def cni() -> Iterator[Problem]:
+        if pn.cni_version not in ("0.3.1", "0.4.0", "1.0.0"):
+            yield Problem(
+                "pod_network.cni_version",
+                pn.cni_version,
+                "unsupported CNI version",
+                "use 0.3.1, 0.4.0 or 1.0.0",
+            )
+
+    def driver() -> Iterator[Problem]:
+        if pn.driver == "flannel":
+            if pn.flannel is None:
+                yield Problem("pod_network.flannel", message="is required when driver is flannel")
+            else:
+                yield from _guard_each(validate_flannel(pn.flannel))
+            if lab.kubernetes is None:
+                yield Problem(
+                    "pod_network.driver",
+                    pn.driver,
+                    "flannel needs a kubernetes section",
+                    "add kubernetes, or use driver host-routes",
+                )
+        elif pn.flannel is not None:
+            yield Problem(
+                "pod_network.flannel",
+                message="is only used when driver is flannel",
+                fix="remove it or set driver: flannel",
+            )
+
+    yield from _guard_each((_check_pod_subnets(lab), bridge(), mtu(), cni(), driver()))
+
+
+def _check_pod_subnets(lab: Lab) -> Iterator[Problem]:
+    """A /subnet_len per node fits in the pod CIDR; each hint is one the user can follow."""
+    pn = lab.pod_network
+    nodes = max(len(lab.nodes), 1)
+    bits = (nodes - 1).bit_length()  # subnet_len - cidr length must be at least this
+    shortest = pn.cidr.prefixlen + max(bits, 1)
+    if shortest > MAX_SUBNET_LEN:
+        widest = MAX_SUBNET_LEN - max(bits, 1)
+        yield Problem(
+            "pod_network.cidr",
+            str(pn.cidr),
+            f"is too small for {nodes} node subnet(s): the longest node subnet is a "
+            f"/{MAX_SUBNET_LEN}",
+            f"use a /{widest} or larger, e.g. 10.244.0.0/16 (flannel's default)",
+        )
+    elif not pn.cidr.prefixlen < pn.subnet_len <= MAX_SUBNET_LEN:
+        hint = (
+            "the guide's flannel default is 24"
+            if shortest <= 24
+            else f"use a value from {shortest} to {MAX_SUBNET_LEN}"
+        )
         yield Problem(
             "pod_network.subnet_len",
             pn.subnet_len,
-            f"must be longer than pod_network.cidr's /{pn.cidr.prefixlen} and at most 30",
-            "the guide's flannel default is 24",
+            f"must be longer than pod_network.cidr's /{pn.cidr.prefixlen} and at most "
+            f"{MAX_SUBNET_LEN}",
+            hint,
         )
     else:
         room = netmath.subnet_count(pn.cidr, pn.subnet_len)
-        shortest = pn.cidr.prefixlen + (len(lab.nodes) - 1).bit_length()
-        if room < len(lab.nodes):
+        if room < nodes:
             yield Problem(
                 "pod_network.subnet_len",
                 pn.subnet_len,
-                f"{pn.cidr} holds only {room} /{pn.subnet_len} node subnet(s) for "
-                f"{len(lab.nodes)} nodes",
-                f"use a longer subnet_len (at least {shortest}) or a larger pod_network.cidr",
+                f"{pn.cidr} holds only {room} /{pn.subnet_len} node subnet(s) for {nodes} nodes",
+                f"use a longer subnet_len (at least {pn.cidr.prefixlen + bits}) or a larger "
+                "pod_network.cidr",
             )
-    if not NIC.match(pn.bridge):
-        yield Problem("pod_network.bridge", pn.bridge, "is not a valid interface name")
-    if pn.mtu is None:
-        pass
-    elif not 576 <= pn.mtu <= 9000:
-        yield Problem("pod_network.mtu", pn.mtu, "must be between 576 and 9000")
-    elif tunnelled(lab) and pn.mtu > VXLAN_POD_MTU:
-        yield Problem(
-            "pod_network.mtu",
-            pn.mtu,
-            f"a VXLAN tunnel takes {VXLAN_OVERHEAD} bytes of the node network's 1500: pods get "
-            f"at most {VXLAN_POD_MTU} (flannel's FLANNEL_MTU)",
-            f"set pod_network.mtu: {VXLAN_POD_MTU}",
-        )
-    if pn.cni_version not in ("0.3.1", "0.4.0", "1.0.0"):
-        yield Problem(
-            "pod_network.cni_version",
-            pn.cni_version,
-            "unsupported CNI version",
-            "use 0.3.1, 0.4.0 or 1.0.0",
-        )
-    if pn.driver == "flannel":
-        if pn.flannel is None:
-            yield Problem("pod_network.flannel", None, "is required when driver is flannel")
-        else:
-            yield from validate_flannel(pn.flannel)
-        if lab.kubernetes is None:
+
+
+def validate_flannel(fl: Flannel) -> Iterator[Iterator[Problem]]:
+    """The flannel section's checks, one per field (each runs on its own)."""
+
+    def version() -> Iterator[Problem]:
+        if not _match(FLANNEL_VERSION, fl.version):
+            yield Problem("pod_network.flannel.version", fl.version, "must look like v0.14.0")
+
+    def sha() -> Iterator[Problem]:
+        if not _match(SHA256, fl.manifest_sha256):
             yield Problem(
-                "pod_network.driver",
-                pn.driver,
-                "flannel needs a kubernetes section",
-                "add kubernetes, or use driver host-routes",
+                "pod_network.flannel.manifest_sha256",
+                fl.manifest_sha256,
+                "must be 64 lowercase hex digits",
+                "run sha256sum on the manifest",
             )
-    elif pn.flannel is not None:
-        yield Problem(
-            "pod_network.flannel",
-            "...",
-            "is only used when driver is flannel",
-            "remove it or set driver: flannel",
-        )
+
+    def mirror() -> Iterator[Problem]:
+        if fl.mirror_image:
+            yield from _check_image("pod_network.flannel.mirror_image", fl.mirror_image)
+
+    yield version()
+    yield _check_url("pod_network.flannel.manifest_url", fl.manifest_url)
+    yield sha()
+    yield _check_image("pod_network.flannel.image", fl.image)
+    yield mirror()
 
 
-VXLAN_OVERHEAD = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
-VXLAN_POD_MTU = 1500 - VXLAN_OVERHEAD
-
-
-def tunnelled(lab: Lab) -> bool:
-    """The pod network is a VXLAN overlay (flannel's vxlan backend, or its CI stand-in)."""
-    pn = lab.pod_network
-    return pn.driver == "vxlan" or (
-        pn.driver == "flannel" and pn.flannel is not None and pn.flannel.backend == "vxlan"
-    )
-
-
-def validate_flannel(fl: Flannel) -> Iterator[Problem]:
-    if not FLANNEL_VERSION.match(fl.version):
-        yield Problem("pod_network.flannel.version", fl.version, "must look like v0.14.0")
-    yield from _check_url("pod_network.flannel.manifest_url", fl.manifest_url)
-    if not SHA256.match(fl.manifest_sha256):
-        yield Problem(
-            "pod_network.flannel.manifest_sha256",
-            fl.manifest_sha256,
-            "must be 64 lowercase hex digits",
-            "run sha256sum on the manifest",
-        )
-    yield from _check_image("pod_network.flannel.image", fl.image)
-    if fl.mirror_image:
-        yield from _check_image("pod_network.flannel.mirror_image", fl.mirror_image)
+def _where(lab: Lab, i: int, node: Node, attr: str) -> str:
+    """The field a node's CPUs or memory come from: its own, or the vm default it inherits."""
+    return f"nodes[{i}].{attr}" if getattr(node, attr) is not None else f"vm.{attr}"
 
 
 def validate_kubernetes(lab: Lab) -> Iterator[Problem]:
     k8s = lab.kubernetes
     if k8s is None:
         return
-    if not SEMVER.match(k8s.version):
-        yield Problem(
-            "kubernetes.version",
-            k8s.version,
-            "must be MAJOR.MINOR.PATCH",
-            "e.g. 1.18.1 (the guide's)",
-        )
-    if not RELEASE.match(k8s.package_release):
-        yield Problem(
-            "kubernetes.package_release", k8s.package_release, "must be an rpm release like 0"
-        )
-    yield from _check_url("kubernetes.repo.baseurl", k8s.repo.baseurl)
-    for i, key in enumerate(k8s.repo.gpgkeys):
-        yield from _check_url(f"kubernetes.repo.gpgkeys[{i}]", key)
-    if k8s.repo.gpgcheck and not k8s.repo.gpgkeys:
-        yield Problem(
-            "kubernetes.repo.gpgkeys",
-            [],
-            "gpgcheck is on but no keys are given",
-            "list the repository's gpg keys or set gpgcheck: false",
-        )
-    if not REGISTRY.match(k8s.image_repository):
-        yield Problem(
-            "kubernetes.image_repository",
-            k8s.image_repository,
-            "is not a registry path",
-            "e.g. registry.aliyuncs.com/google_containers",
-        )
-    if k8s.pod_network_cidr != lab.pod_network.cidr:
-        yield Problem(
-            "pod_network.cidr",
-            str(lab.pod_network.cidr),
-            f"(flannel's net-conf Network) differs from kubernetes.pod_network_cidr "
-            f"{k8s.pod_network_cidr}: flannel would masquerade cross-node pod traffic",
-            f"set both to {k8s.pod_network_cidr}",
-        )
-    if not DOCKER_VERSION.match(k8s.docker.version):
-        yield Problem("kubernetes.docker.version", k8s.docker.version, "must look like 19.03.15")
-    yield from _check_url("kubernetes.docker.repo.baseurl", k8s.docker.repo.baseurl)
-    for i, key in enumerate(k8s.docker.repo.gpgkeys):
-        yield from _check_url(f"kubernetes.docker.repo.gpgkeys[{i}]", key)
+    yield from _guard_each(_kubernetes_checks(lab, k8s))
+
+
+def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]:
+    def version() -> Iterator[Problem]:
+        if not _match(SEMVER, k8s.version):
+            yield Problem(
+                "kubernetes.version",
+                k8s.version,
+                "must be MAJOR.MINOR.PATCH",
+                "e.g. 1.18.1 (the guide's)",
+            )
+        if not _match(RELEASE, k8s.package_release):
+            yield Problem(
+                "kubernetes.package_release", k8s.package_release, "must be an rpm release like 0"
+            )
+
+    def repo(where: str, repo: Repo, keys_required: bool) -> Iterator[Problem]:
+        yield from _check_url(f"{where}.baseurl", repo.baseurl)
+        for i, key in enumerate(repo.gpgkeys):
+            yield from _check_url(f"{where}.gpgkeys[{i}]", key)
+        if keys_required and repo.gpgcheck and not repo.gpgkeys:
+            yield Problem(
+                f"{where}.gpgkeys",
+                [],
+                "gpgcheck is on but no keys are given",
+                "list the repository's gpg keys or set gpgcheck: false",
+            )
+
+    def registry() -> Iterator[Problem]:
+        if not _match(REGISTRY, k8s.image_repository):
+            yield Problem(
+                "kubernetes.image_repository",
+                k8s.image_repository,
+                "is not a registry path",
+                "e.g. registry.aliyuncs.com/google_containers",
+            )
+
+    def pod_cidr() -> Iterator[Problem]:
+        if k8s.pod_network_cidr != lab.pod_network.cidr:
+            yield Problem(
+                "pod_network.cidr",
+                str(lab.pod_network.cidr),
+                f"(flannel's net-conf Network) differs from kubernetes.pod_network_cidr "
+                f"{k8s.pod_network_cidr}: flannel would masquerade cross-node pod traffic",
+                f"set both to {k8s.pod_network_cidr}",
+            )
+
+    def docker() -> Iterator[Problem]:
+        if not _match(DOCKER_VERSION, k8s.docker.version):
+            yield Problem(
+                "kubernetes.docker.version", k8s.docker.version, "must look like 19.03.15"
+            )
+
+    yield version()
+    yield repo("kubernetes.repo", k8s.repo, keys_required=True)
+    yield registry()
+    yield pod_cidr()
+    yield docker()
+    yield repo("kubernetes.docker.repo", k8s.docker.repo, keys_required=False)
+    yield _control_plane(lab, k8s)
+
+
+def _control_plane(lab: Lab, k8s: Kubernetes) -> Iterator[Problem]:
     planes = [i for i, n in enumerate(lab.nodes) if n.role == "control-plane"]
     if len(planes) != 1:
         yield Problem(
@@ -585,93 +706,121 @@ def validate_kubernetes(lab: Lab) -> Iterator[Problem]:
             f"a Kubernetes lab needs exactly one control-plane node, found {len(planes)}",
             "mark one node role: control-plane",
         )
+    if k8s.ignore_preflight_resources:
+        return
+    fix = "raise it, or set kubernetes.ignore_preflight_resources: true to opt out"
     for i in planes:
         node = lab.nodes[i]
         cpus, mem = lab.cpus(node), lab.memory_mib(node)
-        fix = "raise it, or set kubernetes.ignore_preflight_resources: true to opt out"
-        if k8s.ignore_preflight_resources:
-            continue
+        inherits = f" ({node.name} takes the vm default)"
         if cpus < KUBEADM_MIN_CPUS:
+            where = _where(lab, i, node, "cpus")
             yield Problem(
-                f"nodes[{i}].cpus",
+                where,
                 cpus,
-                f"kubeadm needs at least {KUBEADM_MIN_CPUS} CPUs on the control plane",
+                f"kubeadm needs at least {KUBEADM_MIN_CPUS} CPUs on the control plane"
+                + (inherits if where.startswith("vm.") else ""),
                 fix,
             )
         if mem < KUBEADM_MIN_MEMORY_MIB:
+            where = _where(lab, i, node, "memory_mib")
             yield Problem(
-                f"nodes[{i}].memory_mib",
+                where,
                 mem,
-                f"kubeadm needs at least {KUBEADM_MIN_MEMORY_MIB} MiB on the control plane",
+                f"kubeadm needs at least {KUBEADM_MIN_MEMORY_MIB} MiB on the control plane"
+                + (inherits if where.startswith("vm.") else ""),
                 fix,
             )
 
 
-def validate_os_and_vm(lab: Lab) -> Iterator[Problem]:
-    if not DNS1123_LABEL.match(lab.name) or len(lab.name) > 40:
-        yield Problem(
-            "name",
-            lab.name,
-            "must be lowercase letters, digits and '-' (<= 40)",
-            f"try {suggest_dns1123(lab.name)[:40]!r}",
-        )
-    if lab.vm.box_version and not BOX_VERSION.match(lab.vm.box_version):
-        yield Problem("vm.box_version", lab.vm.box_version, "must be a version like 2004.01")
-    if lab.vm.box_url:
-        yield from _check_url("vm.box_url", lab.vm.box_url)
-    if not lab.vm.box_version and not lab.vm.box_build and not lab.vm.box_url:
-        yield Problem(
-            "vm.box_version",
-            "",
-            "pin the box: a reproducible lab needs a version",
-            "set vm.box_version, or vm.box_build for a locally built box",
-        )
-    if not NIC.match(lab.vm.private_nic):
-        yield Problem(
-            "vm.private_nic",
-            lab.vm.private_nic,
-            "is not an interface name",
-            "Vagrant's private network is eth1 on these boxes",
-        )
-    if lab.vm.boot_timeout_s < 30:
-        yield Problem("vm.boot_timeout_s", lab.vm.boot_timeout_s, "must be at least 30")
-    if lab.os.family == "el7":
-        yield from _check_url("os.vault_url", lab.os.vault_url)
-        yield from _check_url("os.gpgkey_url", lab.os.gpgkey_url, required=False)
-        if lab.kubernetes is None:
-            yield Problem("kubernetes", None, "an el7 lab follows the guide and needs Kubernetes")
-    if lab.os.family == "debian12":
-        if lab.kubernetes is not None:
+def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
+    """The top-level, vm and os checks, one per field (each runs on its own)."""
+
+    def name() -> Iterator[Problem]:
+        if not _match(DNS1123_LABEL, lab.name) or len(lab.name) > 40:
             yield Problem(
-                "kubernetes",
-                "...",
-                "the debian12 path has no Kubernetes packages",
-                "remove kubernetes, or use os.family el7",
-            )
-        if lab.pod_network.driver not in ("host-routes", "vxlan"):
-            yield Problem(
-                "pod_network.driver",
-                lab.pod_network.driver,
-                "the debian12 path wires pods itself: host-gw routes or a flannel-shaped VXLAN",
-                "use driver: host-routes or driver: vxlan",
+                "name",
+                lab.name,
+                "must be lowercase letters, digits and '-' (<= 40)",
+                f"try {suggest_dns1123(lab.name)[:40].rstrip('-')!r}",
             )
 
+    def box() -> Iterator[Problem]:
+        vm = lab.vm
+        if vm.box_version and not _match(BOX_VERSION, vm.box_version):
+            yield Problem("vm.box_version", vm.box_version, "must be a version like 2004.01")
+        if vm.box_url:
+            yield from _check_url("vm.box_url", vm.box_url)
+        if not vm.box_version and not vm.box_build and not vm.box_url:
+            yield Problem(
+                "vm.box_version",
+                "",
+                "pin the box: a reproducible lab needs a version",
+                "set vm.box_version, or vm.box_build for a locally built box",
+            )
 
-def validate_lab(lab: Lab, host_networks: Iterable[IPv4Network] = ()) -> list[Problem]:
-    """Every semantic problem of a structurally valid lab, in file order of the checks."""
-    return [
+    def vm() -> Iterator[Problem]:
+        if not _match(NIC, lab.vm.private_nic):
+            yield Problem(
+                "vm.private_nic",
+                lab.vm.private_nic,
+                "is not an interface name",
+                "Vagrant's private network is eth1 on these boxes",
+            )
+        if not 30 <= lab.vm.boot_timeout_s <= MAX_BOOT_TIMEOUT_S:
+            yield Problem(
+                "vm.boot_timeout_s",
+                lab.vm.boot_timeout_s,
+                f"must be between 30 and {MAX_BOOT_TIMEOUT_S} (24 hours)",
+            )
+
+    def resources() -> Iterator[Problem]:
+        yield from _check_resources("vm", lab.vm.cpus, None)
+        yield from _check_resources("vm", None, lab.vm.memory_mib)
+
+    def os() -> Iterator[Problem]:
+        if lab.os.family == "el7":
+            yield from _check_url("os.vault_url", lab.os.vault_url)
+            yield from _check_url("os.gpgkey_url", lab.os.gpgkey_url, required=False)
+            if lab.kubernetes is None:
+                yield Problem(
+                    "kubernetes", message="an el7 lab follows the guide and needs Kubernetes"
+                )
+        if lab.os.family == "debian12":
+            if lab.kubernetes is not None:
+                yield Problem(
+                    "kubernetes",
+                    message="the debian12 path has no Kubernetes packages",
+                    fix="remove kubernetes, or use os.family el7",
+                )
+            if lab.pod_network.driver not in ("host-routes", "vxlan"):
+                yield Problem(
+                    "pod_network.driver",
+                    lab.pod_network.driver,
+                    "the debian12 path wires pods itself: host-gw routes or a flannel-shaped "
+                    "VXLAN",
+                    "use driver: host-routes or driver: vxlan",
+                )
+
+    yield name()
+    yield box()
+    yield vm()
+    yield resources()
+    yield os()
+
+
+def validate_lab(
+    lab: Lab, host_networks: Iterable[IPv4Network] = (), partial: bool = False
+) -> list[Problem]:
+    """Every semantic problem of a lab, in file order of the checks. `partial`: the lab has
+    fields the structural parse could not decode (strict.BROKEN); a check that would read one
+    is skipped, every other one runs. Never raises."""
+    hosts = tuple(host_networks)
+    checks: list[Iterator[Problem]] = [
         *validate_os_and_vm(lab),
-        *validate_nodes(lab),
-        *validate_networks(lab, tuple(host_networks)),
-        *validate_pod_network(lab),
-        *validate_kubernetes(lab),
+        validate_nodes(lab),
+        validate_networks(lab, hosts),
+        validate_pod_network(lab),
+        validate_kubernetes(lab),
     ]
-
-
-def parse_lab(raw: object, source: str = "<lab>") -> tuple[Lab | None, list[Problem]]:
-    """Structure and types only: unknown keys, missing keys, wrong types, bad addresses."""
-    problems: list[Problem] = []
-    lab = _from_mapping(Lab, raw, "", problems)
-    if lab is not None:
-        lab = dataclasses.replace(lab, source=source)
-    return lab, problems
+    return [p for check in checks for p in strict.guarded(check, partial)]

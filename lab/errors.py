@@ -44,3 +44,8 @@ class CommandFailed(Exception):
 
 class LabStateError(Exception):
     """The lab is not in the state an operation needs (e.g. not up)."""
+
+
+class UsageError(Exception):
+    """A bad argument, setting or input the user can fix (an unknown node, an unwritable state
+    directory, a pinned file that cannot be found): the CLI prints it as one line, exit 2."""

@@ -1,33 +1,114 @@
-"""Reading a lab file (the only I/O of the lab model): YAML in, a validated Lab out."""
+"""Reading a lab file (the only I/O of the lab model): bytes in, a validated Lab or every
+problem out. Whatever the file holds (any bytes, any size, any YAML), the answer is a Lab or
+problems, never another exception."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable
 from ipaddress import IPv4Network
 from pathlib import Path
+from typing import Final
 
-import yaml
+from lab import yamldoc
+from lab.config import Lab, LabError, Problem, check_lab
 
-from lab.config import Lab, LabError, Problem, parse_lab, validate_lab
+MAX_BYTES: Final = yamldoc.MAX_CHARS  # a lab file is a few kB; this is generous
+
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+SAVE_AS_UTF8 = "save it as UTF-8 (e.g. iconv -t UTF-8 FILE > NEW)"
+
+
+def read_bounded(path: Path, limit: int = MAX_BYTES) -> bytes | Problem:
+    """At most `limit` + 1 bytes of `path` (enough to know it is too big), or why not."""
+    try:
+        if stat.S_ISDIR(os.stat(path).st_mode):
+            return Problem("<file>", str(path), "is a directory", "name a lab file in it")
+        with open(path, "rb") as f:
+            return f.read(limit + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return Problem("<file>", str(path), f"cannot be read ({reason})")
+
+
+def decode_text(data: bytes) -> str | Problem:
+    """UTF-8 text (a UTF-8 byte-order mark is allowed), or what the bytes are instead."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return Problem(
+                "<file>",
+                message=f"is {encoding} text (it starts with a {encoding} byte-order mark); "
+                "lab files are UTF-8",
+                fix=SAVE_AS_UTF8,
+            )
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        return Problem(
+            f"line {line}",
+            message="contains NUL bytes: a binary file, or UTF-16/32 text without a "
+            "byte-order mark; lab files are UTF-8 text",
+            fix=SAVE_AS_UTF8,
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        byte = data[exc.start]
+        latin = bytes([byte]).decode("latin-1")
+        guess = f" ({latin!r} in Latin-1)" if latin.isprintable() else ""
+        return Problem(
+            f"line {line}, column {column}",
+            message=f"is not UTF-8: byte 0x{byte:02X}{guess} cannot start or continue a UTF-8 "
+            "character; lab files are UTF-8 text",
+            fix=SAVE_AS_UTF8,
+        )
+
+
+def lab_from_bytes(
+    data: bytes, source: str = "<lab>", host_networks: Iterable[IPv4Network] = ()
+) -> tuple[Lab | None, list[Problem]]:
+    """A Lab, or every problem of these bytes as a lab file. Never raises."""
+    if len(data) > MAX_BYTES:
+        return None, [
+            Problem(
+                "<file>",
+                message=f"is larger than {MAX_BYTES // (1024 * 1024)} MiB (stopped reading "
+                "there): a lab file is a few kB",
+                fix="is this the right file?",
+            )
+        ]
+    text = decode_text(data)
+    if isinstance(text, Problem):
+        return None, [text]
+    return lab_from_text(text, source, host_networks)
+
+
+def lab_from_text(
+    text: str, source: str = "<lab>", host_networks: Iterable[IPv4Network] = ()
+) -> tuple[Lab | None, list[Problem]]:
+    """A Lab, or every problem of this text as a lab file. Never raises."""
+    raw, problems = yamldoc.read_yaml(text)
+    if problems and raw is None:
+        return None, problems
+    lab, more = check_lab(raw, source, host_networks)
+    problems.extend(more)
+    return (lab if not problems else None), problems
 
 
 def load_lab(path: Path | str, host_networks: Iterable[IPv4Network] = ()) -> Lab:
     """Read, structurally parse and validate a lab file; raise LabError with all problems."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise LabError(
-            str(path), [Problem("<file>", str(path), f"cannot read ({exc.strerror})")]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise LabError(
-            str(path), [Problem("<file>", str(path), f"is not valid YAML: {exc}")]
-        ) from None
-    lab, problems = parse_lab(raw, str(path))
-    if lab is not None:
-        problems.extend(validate_lab(lab, host_networks))
-    if problems:
+    data = read_bounded(path)
+    if isinstance(data, Problem):
+        raise LabError(str(path), [data])
+    lab, problems = lab_from_bytes(data, str(path), host_networks)
+    if lab is None:
         raise LabError(str(path), problems)
-    assert lab is not None
     return lab

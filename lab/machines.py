@@ -17,7 +17,7 @@ from lab.adapters.host import probe_host_facts
 from lab.adapters.protocols import LabObjects, LibvirtPort, VagrantPort
 from lab.adapters.ssh import SshChannel
 from lab.config import Lab
-from lab.errors import CommandFailed, LabStateError
+from lab.errors import CommandFailed, LabStateError, UsageError
 from lab.hypervisor import HypervisorChoice, choose_hypervisor
 from lab.parse import MachineState, SshTarget, parse_ssh_config
 from lab.render import render_lab_files
@@ -49,12 +49,18 @@ def render(lab: Lab) -> list[Path]:
     if choice.warning:
         log.warning("%s", choice.warning)
     state = paths.state_dir(lab.name)
-    state.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, content in render_lab_files(lab, choice, upstream).items():
-        path = state / name
-        path.write_text(content)
-        written.append(path)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        for name, content in render_lab_files(lab, choice, upstream).items():
+            path = state / name
+            path.write_text(content)
+            written.append(path)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the lab's state under {state} ({exc.strerror or exc}: "
+            f"{exc.filename or state}); set NETLAB_STATE to a writable directory"
+        ) from None
     return written
 
 

@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import TypeVar
 
 K = TypeVar("K")
+P = TypeVar("P")
 
 
 def subnet_count(cidr: IPv4Network, subnet_len: int) -> int:
@@ -40,13 +41,14 @@ def overlapping_pairs(
 def allocation_problems(
     cidr: IPv4Network,
     subnets: Mapping[str, Sequence[IPv4Network]],
-    missing: Callable[[str], str],
-    outside: Callable[[str, IPv4Network], str],
-    overlap: Callable[[str, IPv4Network, str, IPv4Network], str],
-) -> list[str]:
+    missing: Callable[[str], P],
+    outside: Callable[[str, IPv4Network], P],
+    overlap: Callable[[str, IPv4Network, str, IPv4Network], P],
+) -> list[P]:
     """Per-node pod subnets: every node has one, each inside `cidr`, no two nodes' overlap.
-    The caller words each kind of problem; they come node by node, overlaps last."""
-    problems = []
+    The caller words each kind of problem (a string, a Problem); they come node by node,
+    overlaps last."""
+    problems: list[P] = []
     for node, nets in subnets.items():
         if not nets:
             problems.append(missing(node))

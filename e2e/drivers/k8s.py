@@ -199,7 +199,7 @@ class K8sDriver:
         return k8s.parse_endpoints(out)
 
     def get_flannel_netconf(self) -> k8s.FlannelNetConf:
-        out = self._must("read flannel's net-conf", *k8s.system_configmap(k8s.FLANNEL_CONFIGMAP))
+        out = self._must("read flannel's net-conf", *k8s.flannel_configmap())
         return k8s.parse_flannel_netconf(out)
 
     def get_kubeadm_networking(self) -> k8s.KubeadmNetworking:

@@ -1,56 +1,124 @@
-"""Downloads with a pinned checksum, a content-addressed cache and bounded retries."""
+"""Downloads with a pinned checksum, a content-addressed cache and bounded retries.
+
+Only a transient failure is retried (a timeout, HTTP 5xx or 429); an offline host (no DNS, no
+route, connection refused) or a missing file (HTTP 404) fails at once, with one line that says
+where the file was looked for and what to set."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from lab import paths, waits
+from lab.errors import UsageError
+from lab.redact import redact
 
 log = logging.getLogger(__name__)
 
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+Opener = Callable[..., Any]  # urllib.request.urlopen's shape: (url, timeout=...) -> response
 
-class ChecksumMismatch(Exception):
+
+class FetchError(UsageError):
+    """A pinned file that is neither cached nor downloadable (or not what was pinned)."""
+
+
+class ChecksumMismatch(FetchError):
     pass
+
+
+class _Transient(Exception):
+    """A failure worth another attempt (timeout, 5xx, 429)."""
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _candidates(sha256: str) -> list[Path]:
+    return [paths.cache_root() / "downloads" / sha256, *sorted(paths.VENDOR_DIR.glob("*"))]
+
+
 def _cached(sha256: str) -> bytes | None:
     """A file whose content has this checksum, from the cache or the repo's pinned inputs."""
-    candidates = [paths.cache_root() / "downloads" / sha256, *sorted(paths.VENDOR_DIR.glob("*"))]
-    for path in candidates:
-        if path.is_file():
-            data = path.read_bytes()
-            if _sha256(data) == sha256:
-                return data
+    for path in _candidates(sha256):
+        try:
+            if path.is_file():
+                data = path.read_bytes()
+                if _sha256(data) == sha256:
+                    return data
+        except OSError as exc:
+            log.warning("cannot read %s (%s); skipping it", path, exc.strerror)
     return None
 
 
-def fetch_pinned(url: str, sha256: str, timeout_s: float = 30) -> bytes:
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500 or exc.code == 429
+    reason = getattr(exc, "reason", exc)
+    return isinstance(reason, TimeoutError)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    reason = getattr(exc, "reason", None) or exc
+    return str(getattr(reason, "strerror", None) or reason) or type(reason).__name__
+
+
+def fetch_pinned(
+    url: str,
+    sha256: str,
+    timeout_s: float = 15,
+    opener: Opener = urllib.request.urlopen,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bytes:
     """The bytes at `url` whose sha256 must equal `sha256` (cache first, then the network)."""
     data = _cached(sha256)
     if data is not None:
         return data
+    cache = paths.cache_root() / "downloads"
 
     def download() -> bytes:
-        log.info("downloading %s", url)
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            body: bytes = resp.read()
-            return body
+        log.info("downloading %s", redact(url))
+        try:
+            with opener(url, timeout=timeout_s) as resp:
+                body: bytes = resp.read(MAX_DOWNLOAD_BYTES)
+                return body
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            if _is_transient(exc):
+                raise _Transient(exc) from exc
+            raise
 
-    data = waits.retry_call(waits.DOWNLOAD, download, on=(urllib.error.URLError, TimeoutError))
+    try:
+        data = waits.retry_call(waits.DOWNLOAD, download, on=(_Transient,), sleep=sleep)
+    except (_Transient, urllib.error.URLError, OSError, ValueError) as exc:
+        cause = exc.__cause__ if isinstance(exc, _Transient) and exc.__cause__ else exc
+        raise FetchError(
+            redact(
+                f"cannot download {url} ({_reason(cause)}), and no file with sha256 "
+                f"{sha256} is in {cache} or {paths.VENDOR_DIR}; offline, put the file at "
+                f"{cache / sha256} (NETLAB_CACHE sets the cache directory), else check the "
+                "lab's URL and sha256"
+            )
+        ) from None
     got = _sha256(data)
     if got != sha256:
         raise ChecksumMismatch(
-            f"{url}: sha256 {got} != pinned {sha256}; update the pin if the "
-            "upstream file changed on purpose"
+            redact(
+                f"{url}: sha256 {got} != pinned {sha256}; update the pin if the "
+                "upstream file changed on purpose"
+            )
         )
-    target = paths.cache_root() / "downloads" / sha256
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / sha256).write_bytes(data)
+    except OSError as exc:
+        log.warning("cannot cache %s in %s (%s)", redact(url), cache, exc.strerror)
     return data

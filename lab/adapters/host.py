@@ -8,6 +8,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from lab.adapters.local import run
+from lab.capacity import HostResources, parse_cgroup_memory_room_mib, parse_meminfo_available_mib
 from lab.hypervisor import HostFacts
 from lab.parse import parse_ip_addr_networks
 
@@ -27,6 +28,27 @@ def probe_host_networks() -> tuple[IPv4Network, ...]:
     """IPv4 networks of the host's own interfaces (libvirt and lab bridges excluded)."""
     out = run(["ip", "-j", "addr", "show"], timeout=10).stdout
     return parse_ip_addr_networks(json.loads(out), exclude_prefixes=("virbr", "netlab", "lo"))
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def probe_host_resources() -> HostResources:
+    """CPUs this process may use and the memory available for VMs (the smaller of the
+    kernel's MemAvailable and what this cgroup's memory.max still allows)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    available = parse_meminfo_available_mib(_read("/proc/meminfo"))
+    source = "MemAvailable in /proc/meminfo"
+    room = parse_cgroup_memory_room_mib(
+        _read("/sys/fs/cgroup/memory.max"), _read("/sys/fs/cgroup/memory.current")
+    )
+    if room is not None and (available is None or room < available):
+        available, source = room, "this cgroup's memory.max - memory.current"
+    return HostResources(cpus or 1, available, source)
 
 
 def systemd_is_pid1() -> bool:

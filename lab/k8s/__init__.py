@@ -3,7 +3,7 @@
 - `model`: the objects (nodes, pods, services, endpoints, namespaces, flannel/kubeadm config);
 - `decode`: strict access to decoded `kubectl -o json` output;
 - `parse`: `kubectl -o json` (and busybox nslookup) -> model objects, `ValueError` on bad input;
-- `checks`: cluster state vs the lab -> problems (never raises);
+- `checks`: cluster state vs the lab -> problems (`lab.problems.Problem`; never raises);
 - `manifests`: the e2e suite's namespaces, pods and services for `kubectl apply -f -`;
 - `kubectl`: the kubectl argv every caller shares.
 
@@ -19,7 +19,13 @@ from lab.k8s.checks import (
     validate_service_endpoints,
     validate_system_pods,
 )
-from lab.k8s.kubectl import ADMIN_CONF, KUBECTL, system_configmap
+from lab.k8s.kubectl import (
+    ADMIN_CONF,
+    KUBECTL,
+    configmap_anywhere,
+    flannel_configmap,
+    system_configmap,
+)
 from lab.k8s.manifests import (
     ContainerSpec,
     namespace_for,
@@ -32,7 +38,9 @@ from lab.k8s.manifests import (
 from lab.k8s.model import (
     E2E_LABEL,
     FLANNEL_CONFIGMAP,
+    FLANNEL_NAMESPACES,
     FLANNEL_PUBLIC_IP,
+    FLANNEL_PUBLIC_IPV6,
     KUBEADM_CONFIGMAP,
     RUN_LABEL,
     SYSTEM_NAMESPACE,
@@ -60,12 +68,15 @@ from lab.k8s.parse import (
     parse_pods,
     parse_services,
 )
+from lab.problems import Problem
 
 __all__ = [
     "ADMIN_CONF",
     "E2E_LABEL",
     "FLANNEL_CONFIGMAP",
+    "FLANNEL_NAMESPACES",
     "FLANNEL_PUBLIC_IP",
+    "FLANNEL_PUBLIC_IPV6",
     "KUBEADM_CONFIGMAP",
     "KUBECTL",
     "RUN_LABEL",
@@ -80,10 +91,13 @@ __all__ = [
     "FlannelNetConf",
     "KubeadmNetworking",
     "NamespaceInfo",
+    "Problem",
     "RestartPolicy",
     "Service",
     "ServicePort",
     "ServiceType",
+    "configmap_anywhere",
+    "flannel_configmap",
     "namespace_for",
     "parse_busybox_nslookup",
     "parse_endpoints",

@@ -1,24 +1,32 @@
-"""Strict access to decoded `kubectl -o json` output (pure): every accessor names the object
-and the field it could not read."""
+"""Strict access to decoded `kubectl -o json` output (pure), on the shared strict decoder
+(`lab.strict`): every accessor names the object and the field it could not read, and raises
+`strict.DecodeError` (a ValueError) carrying that Problem."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
+
+from lab import strict
+from lab.problems import ABSENT, Problem
+
+
+def fail(where: str, message: str, value: object = ABSENT, fix: str = "") -> strict.DecodeError:
+    return strict.DecodeError(Problem(where, value, message, fix))
 
 
 def document(raw: str | Mapping[str, Any], what: str) -> Mapping[str, Any]:
     if isinstance(raw, str):
         try:
             doc = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{what}: output is not JSON ({exc}): {raw[:120]!r}") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise fail(what, f"output is not JSON ({exc})", raw) from None
     else:
         doc = raw
     if not isinstance(doc, Mapping):
-        raise ValueError(f"{what}: expected a JSON object, got {type(doc).__name__}")
+        raise fail(what, f"expected a JSON object, got {strict.kind_of(doc)}", doc)
     return doc
 
 
@@ -32,17 +40,16 @@ def items_of(raw: str | Mapping[str, Any], what: str, kind: str) -> list[Mapping
         items = doc.get("items")
         if items is None:
             items = []
-        if not isinstance(items, list):
-            raise ValueError(f"{what}: field items must be a list, got {type(items).__name__}")
+        strict.sequence(items, f"{what}: field items")
     else:
-        raise ValueError(f"{what}: expected kind {kind}, {kind}List or List, got {doc_kind!r}")
+        raise fail(what, f"expected kind {kind}, {kind}List or List, got {doc_kind!r}")
     out = []
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise ValueError(f"{what}: items[{i}] must be an object")
+            raise fail(f"{what}: items[{i}]", "must be an object", item)
         item_kind = item.get("kind")
         if item_kind not in (None, kind):
-            raise ValueError(f"{what}: items[{i}] is a {item_kind}, expected {kind}")
+            raise fail(f"{what}: items[{i}]", f"is a {item_kind}, expected {kind}")
         out.append(item)
     return out
 
@@ -57,24 +64,22 @@ def at(obj: Mapping[str, Any], path: str) -> Any:
     return cur
 
 
+def _where(owner: str, path: str) -> str:
+    return f"{owner}: field {path}"
+
+
 def get_str(obj: Mapping[str, Any], path: str, owner: str, required: bool = False) -> str:
     value = at(obj, path)
     if value is None:
         if required:
-            raise ValueError(f"{owner}: field {path} is missing")
+            raise fail(_where(owner, path), "is missing")
         return ""
-    if not isinstance(value, str):
-        raise ValueError(f"{owner}: field {path} must be a string, got {value!r}")
-    return value
+    return strict.text(value, _where(owner, path))
 
 
 def get_list(obj: Mapping[str, Any], path: str, owner: str) -> list[Any]:
     value = at(obj, path)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError(f"{owner}: field {path} must be a list, got {value!r}")
-    return value
+    return [] if value is None else strict.sequence(value, _where(owner, path))
 
 
 def get_objects(
@@ -85,7 +90,7 @@ def get_objects(
     for j, entry in enumerate(get_list(obj, path, owner)):
         field = f"{path}[{j}]"
         if not isinstance(entry, Mapping):
-            raise ValueError(f"{owner}: field {field} must be an object, got {entry!r}")
+            raise fail(_where(owner, field), "must be an object", entry)
         out.append((field, entry))
     return out
 
@@ -95,7 +100,7 @@ def get_map(obj: Mapping[str, Any], path: str, owner: str) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{owner}: field {path} must be an object, got {value!r}")
+        raise fail(_where(owner, path), "must be an object", value)
     return value
 
 
@@ -103,48 +108,50 @@ def get_int(obj: Mapping[str, Any], path: str, owner: str, default: int | None =
     value = at(obj, path)
     if value is None and default is not None:
         return default
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{owner}: field {path} must be an integer, got {value!r}")
-    return value
+    return strict.integer(value, _where(owner, path))
 
 
 def get_bool(obj: Mapping[str, Any], path: str, owner: str) -> bool:
     value = at(obj, path)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ValueError(f"{owner}: field {path} must be true or false, got {value!r}")
-    return value
+    return False if value is None else strict.boolean(value, _where(owner, path))
 
 
 def get_labels(obj: Mapping[str, Any], path: str, owner: str) -> tuple[tuple[str, str], ...]:
     labels = get_map(obj, path, owner)
     for key, value in labels.items():
-        if not isinstance(value, str):
-            raise ValueError(f"{owner}: field {path}.{key} must be a string, got {value!r}")
+        strict.text(value, _where(owner, f"{path}.{key}"))
     return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
 
 
 def ipv4(value: object, owner: str, field: str) -> IPv4Address:
-    try:
-        address = ip_address(str(value)) if isinstance(value, str) else None
-    except ValueError:
-        address = None
-    if not isinstance(address, IPv4Address):
-        raise ValueError(f"{owner}: field {field} = {value!r} is not an IPv4 address")
-    return address
+    return strict.ipv4_address(value, _where(owner, field))
 
 
 def ipv4_network(value: object, owner: str, field: str) -> IPv4Network:
-    try:
-        network = ip_network(value) if isinstance(value, str) else None
-    except ValueError as exc:
-        raise ValueError(
-            f"{owner}: field {field} = {value!r} is not an IPv4 CIDR ({exc})"
-        ) from None
-    if not isinstance(network, IPv4Network):
-        raise ValueError(f"{owner}: field {field} = {value!r} is not an IPv4 CIDR")
-    return network
+    return strict.ipv4_network(value, _where(owner, field))
+
+
+def any_ip(value: object, owner: str, field: str) -> IPv4Address | IPv6Address:
+    return strict.any_address(value, _where(owner, field))
+
+
+def any_network(value: object, owner: str, field: str) -> IPv4Network | IPv6Network:
+    return strict.any_network(value, _where(owner, field))
+
+
+def by_family(
+    values: list[tuple[str, object]], owner: str
+) -> tuple[list[IPv4Address], list[IPv6Address]]:
+    """Addresses of a dual-stack list (field, value), split into IPv4 and IPv6, in order."""
+    v4: list[IPv4Address] = []
+    v6: list[IPv6Address] = []
+    for field, value in values:
+        address = any_ip(value, owner, field)
+        if isinstance(address, IPv4Address):
+            v4.append(address)
+        else:
+            v6.append(address)
+    return v4, v6
 
 
 def name_of(item: Mapping[str, Any], what: str, index: int, namespaced: bool) -> tuple[str, str]:

@@ -3,7 +3,7 @@ Provisioning, the Kubernetes driver, faults and diagnostics build their argv fro
 
 from __future__ import annotations
 
-from lab.k8s.model import SYSTEM_NAMESPACE
+from lab.k8s.model import FLANNEL_CONFIGMAP, SYSTEM_NAMESPACE
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBECTL = ("kubectl", "--kubeconfig", ADMIN_CONF)
@@ -12,3 +12,18 @@ KUBECTL = ("kubectl", "--kubeconfig", ADMIN_CONF)
 def system_configmap(name: str, output: str = "json") -> tuple[str, ...]:
     """kubectl arguments that print the kube-system ConfigMap `name` (`-o output`)."""
     return ("-n", SYSTEM_NAMESPACE, "get", "configmap", name, "-o", output)
+
+
+def configmap_anywhere(name: str, output: str = "json") -> tuple[str, ...]:
+    """kubectl arguments that print every ConfigMap called `name`, in any namespace (a list)."""
+    return (
+        "get", "configmap", "--all-namespaces", "--field-selector", f"metadata.name={name}",
+        "-o", output,
+    )  # fmt: skip
+
+
+def flannel_configmap(output: str = "json") -> tuple[str, ...]:
+    """kubectl arguments for flannel's ConfigMap wherever its manifest put it (kube-flannel
+    since flannel v0.20, kube-system before); `parse_flannel_netconf` picks it from the list.
+    For a jsonpath, the list's items: `jsonpath={.items[*].data.net-conf\\.json}`."""
+    return configmap_anywhere(FLANNEL_CONFIGMAP, output)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Literal
 
 FLANNEL_PUBLIC_IP = "flannel.alpha.coreos.com/public-ip"
+FLANNEL_PUBLIC_IPV6 = "flannel.alpha.coreos.com/public-ipv6"
 RUN_LABEL = "netlab.io/run"
 E2E_LABEL = "netlab.io/e2e"
 SYSTEM_NAMESPACE = "kube-system"
 FLANNEL_CONFIGMAP = "kube-flannel-cfg"
+# where flannel's manifest puts its ConfigMap: kube-flannel since v0.20, kube-system before
+FLANNEL_NAMESPACES = ("kube-flannel", "kube-system")
 KUBEADM_CONFIGMAP = "kubeadm-config"
 
 ContainerState = Literal["running", "waiting", "terminated", "unknown"]
@@ -20,12 +23,24 @@ ServiceType = Literal["ClusterIP", "NodePort"]
 
 @dataclass(frozen=True)
 class ClusterNode:
+    """A node as the checks see it. On a dual-stack cluster the IPv4 side is what the checks
+    judge (this lab is IPv4); the IPv6 side is kept and shown in their messages."""
+
     name: str
     ready: bool
     ready_detail: str  # "status: reason: message" of the Ready condition, for problem messages
-    internal_ip: IPv4Address | None
-    pod_cidrs: tuple[IPv4Network, ...]  # spec.podCIDRs (or spec.podCIDR); empty until assigned
+    internal_ip: IPv4Address | None  # the first IPv4 InternalIP
+    pod_cidrs: tuple[IPv4Network, ...]  # IPv4 of spec.podCIDRs (or spec.podCIDR); empty until set
     flannel_public_ip: IPv4Address | None  # annotation written by flanneld
+    internal_ips_v6: tuple[IPv6Address, ...] = ()
+    pod_cidrs_v6: tuple[IPv6Network, ...] = ()
+    flannel_public_ipv6: IPv6Address | None = None
+
+    @property
+    def ipv6_text(self) -> str:
+        """` (IPv6, not checked: ...)` when the node has an IPv6 side, else empty."""
+        parts = [*map(str, self.internal_ips_v6), *map(str, self.pod_cidrs_v6)]
+        return f" (IPv6, not checked: {', '.join(parts)})" if parts else ""
 
 
 @dataclass(frozen=True)
@@ -55,13 +70,14 @@ class ClusterPod:
     namespace: str
     phase: str  # Pending, Running, Succeeded, Failed, Unknown
     node_name: str | None  # None until scheduled
-    pod_ip: IPv4Address | None  # None until the sandbox has an address
+    pod_ip: IPv4Address | None  # the IPv4 of status.podIPs; None until the sandbox has one
     host_network: bool
     containers: tuple[str, ...]  # spec.containers[*].name, in order
     statuses: tuple[ContainerStatus, ...]
     labels: tuple[tuple[str, str], ...] = ()
     reason: str = ""  # status.reason (Evicted, NodeLost, ...)
     message: str = ""
+    pod_ips_v6: tuple[IPv6Address, ...] = ()  # a dual-stack pod's IPv6 addresses
 
     @property
     def ref(self) -> str:
@@ -104,9 +120,10 @@ class Service:
     name: str
     namespace: str
     type: str
-    cluster_ip: IPv4Address | None  # None for headless ("None") and ExternalName services
+    cluster_ip: IPv4Address | None  # IPv4 of spec.clusterIPs; None: headless, ExternalName
     ports: tuple[ServicePort, ...]
     selector: tuple[tuple[str, str], ...] = ()
+    cluster_ips_v6: tuple[IPv6Address, ...] = ()  # a dual-stack service's IPv6 cluster IPs
 
     @property
     def ref(self) -> str:
@@ -115,7 +132,7 @@ class Service:
 
 @dataclass(frozen=True)
 class EndpointAddress:
-    ip: IPv4Address
+    ip: IPv4Address | IPv6Address  # an IPv6-primary service's endpoints are IPv6
     ready: bool
     node_name: str | None = None
     target: str | None = None  # "Pod kube-system/coredns-..." when backed by a pod
@@ -132,7 +149,7 @@ class Endpoints:
         return f"{self.namespace}/{self.name}"
 
     @property
-    def ready_ips(self) -> tuple[IPv4Address, ...]:
+    def ready_ips(self) -> tuple[IPv4Address | IPv6Address, ...]:
         return tuple(a.ip for a in self.addresses if a.ready)
 
 
@@ -151,6 +168,8 @@ class FlannelNetConf:
     network: IPv4Network
     backend_type: str
     subnet_len: int = 24
+    namespace: str = SYSTEM_NAMESPACE  # where its ConfigMap was found (see FLANNEL_NAMESPACES)
+    ipv6_network: IPv6Network | None = None  # dual-stack flannel (EnableIPv6): kept, not checked
 
 
 @dataclass(frozen=True)

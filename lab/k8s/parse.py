@@ -1,8 +1,10 @@
 """Parsers of `kubectl -o json` output (pure).
 
-Parsers keep only the fields the checks use and raise `ValueError` naming the object and the
-field on malformed input; absent optional fields (a node without a podCIDR yet, a Pending pod
-without an IP) are kept as `None`/empty so the checks can report them.
+Parsers keep only the fields the checks use and raise `ValueError` (`lab.strict.DecodeError`,
+carrying a Problem) naming the object and the field on malformed input; absent optional fields
+(a node without a podCIDR yet, a Pending pod without an IP) are kept as `None`/empty so the
+checks can report them. On a dual-stack cluster the IPv4 side goes where the checks look and
+the IPv6 side is kept beside it (`*_v6`), whichever family is listed first.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from ipaddress import IPv4Address, IPv4Network, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address
 from typing import Any
 
-import yaml
-
+from lab import yamldoc
 from lab.k8s.decode import (
+    any_ip,
+    any_network,
     at,
+    by_family,
     document,
+    fail,
     get_bool,
     get_int,
     get_labels,
@@ -32,7 +37,9 @@ from lab.k8s.decode import (
 )
 from lab.k8s.model import (
     FLANNEL_CONFIGMAP,
+    FLANNEL_NAMESPACES,
     FLANNEL_PUBLIC_IP,
+    FLANNEL_PUBLIC_IPV6,
     KUBEADM_CONFIGMAP,
     SYSTEM_NAMESPACE,
     ClusterNode,
@@ -63,22 +70,21 @@ def parse_nodes(raw: str | Mapping[str, Any]) -> tuple[ClusterNode, ...]:
                 ready = status == "True"
                 parts = [status, get_str(cond, "reason", owner), get_str(cond, "message", owner)]
                 detail = ": ".join(p for p in parts if p)
-        internal = None
-        for field, addr in get_objects(item, "status.addresses", owner):
-            if addr.get("type") == "InternalIP":
-                internal = ipv4(addr.get("address"), owner, f"{field}.address")
-                break
+        internal_v4, internal_v6 = by_family(
+            [
+                (f"{field}.address", addr.get("address"))
+                for field, addr in get_objects(item, "status.addresses", owner)
+                if addr.get("type") == "InternalIP"
+            ],
+            owner,
+        )
         cidrs_raw = get_list(item, "spec.podCIDRs", owner)
         single = get_str(item, "spec.podCIDR", owner)
         if not cidrs_raw and single:
             cidrs_raw = [single]
-        cidrs = tuple(
-            ipv4_network(c, owner, f"spec.podCIDRs[{j}]") for j, c in enumerate(cidrs_raw)
-        )
-        if single and cidrs and ipv4_network(single, owner, "spec.podCIDR") != cidrs[0]:
-            raise ValueError(
-                f"{owner}: spec.podCIDR {single} differs from spec.podCIDRs[0] {cidrs[0]}"
-            )
+        nets = [any_network(c, owner, f"spec.podCIDRs[{j}]") for j, c in enumerate(cidrs_raw)]
+        if single and nets and any_network(single, owner, "spec.podCIDR") != nets[0]:
+            raise fail(owner, f"spec.podCIDR {single} differs from spec.podCIDRs[0] {nets[0]}")
         annotations = get_map(item, "metadata.annotations", owner)
         public = annotations.get(FLANNEL_PUBLIC_IP)
         flannel_ip = (
@@ -86,7 +92,25 @@ def parse_nodes(raw: str | Mapping[str, Any]) -> tuple[ClusterNode, ...]:
             if public is None
             else ipv4(public, owner, f"metadata.annotations[{FLANNEL_PUBLIC_IP}]")
         )
-        nodes.append(ClusterNode(name, ready, detail, internal, cidrs, flannel_ip))
+        public6 = annotations.get(FLANNEL_PUBLIC_IPV6)
+        flannel_ip6 = (
+            None
+            if public6 is None
+            else any_ip(public6, owner, f"metadata.annotations[{FLANNEL_PUBLIC_IPV6}]")
+        )
+        nodes.append(
+            ClusterNode(
+                name,
+                ready,
+                detail,
+                internal_v4[0] if internal_v4 else None,
+                tuple(n for n in nets if isinstance(n, IPv4Network)),
+                flannel_ip,
+                internal_ips_v6=tuple(internal_v6),
+                pod_cidrs_v6=tuple(n for n in nets if isinstance(n, IPv6Network)),
+                flannel_public_ipv6=None if isinstance(flannel_ip6, IPv4Address) else flannel_ip6,
+            )
+        )
     return tuple(nodes)
 
 
@@ -131,15 +155,15 @@ def parse_pods(raw: str | Mapping[str, Any]) -> tuple[ClusterPod, ...]:
             for _f, c in get_objects(item, "spec.containers", owner)
         ]
         if not containers:
-            raise ValueError(f"{owner}: field spec.containers is missing or empty")
-        pod_ip_raw = at(item, "status.podIP")
+            raise fail(f"{owner}: field spec.containers", "is missing or empty")
+        pod_v4, pod_v6 = _pod_ips(item, owner)
         pods.append(
             ClusterPod(
                 name=name,
                 namespace=namespace,
                 phase=get_str(item, "status.phase", owner) or "Unknown",
                 node_name=get_str(item, "spec.nodeName", owner) or None,
-                pod_ip=None if not pod_ip_raw else ipv4(pod_ip_raw, owner, "status.podIP"),
+                pod_ip=pod_v4[0] if pod_v4 else None,
                 host_network=get_bool(item, "spec.hostNetwork", owner),
                 containers=tuple(containers),
                 statuses=tuple(
@@ -149,9 +173,30 @@ def parse_pods(raw: str | Mapping[str, Any]) -> tuple[ClusterPod, ...]:
                 labels=get_labels(item, "metadata.labels", owner),
                 reason=get_str(item, "status.reason", owner),
                 message=get_str(item, "status.message", owner),
+                pod_ips_v6=tuple(pod_v6),
             )
         )
     return tuple(pods)
+
+
+def _pod_ips(item: Mapping[str, Any], owner: str) -> tuple[list[IPv4Address], list[Any]]:
+    """status.podIPs (status.podIP, the primary, when the list is absent), by family; the
+    primary must be the list's first entry, as the API server writes them."""
+    primary = at(item, "status.podIP")
+    listed = [
+        (f"{field}.ip", entry.get("ip"))
+        for field, entry in get_objects(item, "status.podIPs", owner)
+    ]
+    if not listed and primary:
+        listed = [("status.podIP", primary)]
+    v4, v6 = by_family(listed, owner)
+    if (
+        primary
+        and listed
+        and any_ip(primary, owner, "status.podIP") != any_ip(listed[0][1], owner, listed[0][0])
+    ):
+        raise fail(owner, f"status.podIP {primary} differs from status.podIPs[0] {listed[0][1]}")
+    return v4, v6
 
 
 def parse_services(raw: str | Mapping[str, Any]) -> tuple[Service, ...]:
@@ -163,18 +208,21 @@ def parse_services(raw: str | Mapping[str, Any]) -> tuple[Service, ...]:
         owner = f"service {namespace}/{name}"
         svc_type = get_str(item, "spec.type", owner) or "ClusterIP"
         cluster_ip_raw = get_str(item, "spec.clusterIP", owner)
-        cluster_ip = (
-            None
-            if cluster_ip_raw in ("", "None")
-            else ipv4(cluster_ip_raw, owner, "spec.clusterIP")
-        )
+        listed = [
+            (f"spec.clusterIPs[{j}]", v)
+            for j, v in enumerate(get_list(item, "spec.clusterIPs", owner))
+        ]
+        if not listed and cluster_ip_raw not in ("", "None"):
+            listed = [("spec.clusterIP", cluster_ip_raw)]
+        listed = [(f, v) for f, v in listed if v != "None"]
+        cluster_v4, cluster_v6 = by_family(listed, owner)
         ports = []
         for field, p in get_objects(item, "spec.ports", owner):
             where = f"{owner} {field}"
             port = get_int(p, "port", where)
             target = p.get("targetPort", port)
             if not isinstance(target, int | str) or isinstance(target, bool):
-                raise ValueError(f"{where}: field targetPort must be a number or a name")
+                raise fail(f"{where}: field targetPort", "must be a number or a name", target)
             node_port = p.get("nodePort")
             if node_port is not None:
                 node_port = get_int(p, "nodePort", where)
@@ -188,15 +236,16 @@ def parse_services(raw: str | Mapping[str, Any]) -> tuple[Service, ...]:
                 )
             )
         if svc_type == "NodePort" and any(p.node_port is None for p in ports):
-            raise ValueError(f"{owner}: type NodePort but a port has no nodePort")
+            raise fail(owner, "type NodePort but a port has no nodePort")
         services.append(
             Service(
                 name=name,
                 namespace=namespace,
                 type=svc_type,
-                cluster_ip=cluster_ip,
+                cluster_ip=cluster_v4[0] if cluster_v4 else None,
                 ports=tuple(ports),
                 selector=get_labels(item, "spec.selector", owner),
+                cluster_ips_v6=tuple(cluster_v6),
             )
         )
     return tuple(services)
@@ -224,7 +273,7 @@ def parse_endpoints(raw: str | Mapping[str, Any]) -> tuple[Endpoints, ...]:
                         target = f"{kind} {ref_ns + '/' if ref_ns else ''}{ref_name}"
                     addresses.append(
                         EndpointAddress(
-                            ip=ipv4(addr.get("ip"), owner, f"{field}.ip"),
+                            ip=any_ip(addr.get("ip"), owner, f"{field}.ip"),
                             ready=ready,
                             node_name=get_str(addr, "nodeName", owner) or None,
                             target=target,
@@ -251,38 +300,75 @@ def parse_namespaces(raw: str | Mapping[str, Any]) -> tuple[NamespaceInfo, ...]:
     return tuple(out)
 
 
-def _configmap_data(raw: str | Mapping[str, Any], name: str, key: str) -> str:
-    what = f"kubectl -n {SYSTEM_NAMESPACE} get configmap {name}"
-    doc = document(raw, what)
+def _configmap_data(doc: Mapping[str, Any], what: str, key: str) -> str:
     if doc.get("kind") != "ConfigMap":
-        raise ValueError(f"{what}: expected kind ConfigMap, got {doc.get('kind')!r}")
+        raise fail(what, f"expected kind ConfigMap, got {doc.get('kind')!r}")
     ns, found = get_str(doc, "metadata.namespace", what), get_str(doc, "metadata.name", what)
     owner = f"configmap {ns}/{found}"
     data = get_map(doc, "data", owner)
     if key not in data:
-        raise ValueError(f"{owner}: field data[{key}] is missing (keys: {sorted(data)})")
+        raise fail(f"{owner}: field data[{key}]", f"is missing (keys: {sorted(data)})")
     value = data[key]
     if not isinstance(value, str):
-        raise ValueError(f"{owner}: field data[{key}] must be a string")
+        raise fail(f"{owner}: field data[{key}]", "must be a string", value)
     return value
 
 
+def _flannel_configmap(raw: str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """flannel's ConfigMap from `kubectl get configmap kube-flannel-cfg -n NS` (one object)
+    or from `lab.k8s.flannel_configmap()` (a list over every namespace): the one in
+    kube-flannel (flannel v0.20 and later) or kube-system (before)."""
+    what = f"kubectl get configmap {FLANNEL_CONFIGMAP}"
+    doc = document(raw, what)
+    if doc.get("kind") == "ConfigMap":
+        return doc
+    found = {
+        get_str(item, "metadata.namespace", what): item
+        for item in items_of(doc, what, "ConfigMap")
+        if item.get("metadata", {}).get("name") == FLANNEL_CONFIGMAP
+    }
+    mine = [ns for ns in FLANNEL_NAMESPACES if ns in found]
+    if not mine:
+        elsewhere = f"; found only in {', '.join(sorted(found))}" if found else ""
+        raise fail(
+            what,
+            f"no ConfigMap {FLANNEL_CONFIGMAP} in {' or '.join(FLANNEL_NAMESPACES)}{elsewhere}",
+            fix="is flannel installed? `kubectl get pods -A -l app=flannel`",
+        )
+    if len(mine) > 1:
+        raise fail(
+            what,
+            f"{FLANNEL_CONFIGMAP} is in both {' and '.join(mine)}: an upgrade from a manifest "
+            "before flannel v0.20 left the old one",
+            fix="delete the objects of the namespace the running kube-flannel DaemonSet does "
+            "not use",
+        )
+    return found[mine[0]]
+
+
 def parse_flannel_netconf(raw: str | Mapping[str, Any]) -> FlannelNetConf:
-    """`kubectl -n kube-system get configmap kube-flannel-cfg -o json`: its net-conf.json."""
-    owner = f"configmap {SYSTEM_NAMESPACE}/{FLANNEL_CONFIGMAP} net-conf.json"
-    text = _configmap_data(raw, FLANNEL_CONFIGMAP, "net-conf.json")
+    """flannel's net-conf.json, from its ConfigMap in kube-flannel or kube-system (see
+    `lab.k8s.flannel_configmap`). A dual-stack net-conf's IPv6Network is kept, not checked."""
+    doc = _flannel_configmap(raw)
+    namespace = get_str(doc, "metadata.namespace", "configmap") or SYSTEM_NAMESPACE
+    owner = f"configmap {namespace}/{FLANNEL_CONFIGMAP} net-conf.json"
+    text = _configmap_data(doc, f"kubectl -n {namespace} get configmap", "net-conf.json")
     try:
         conf = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{owner}: not JSON ({exc})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise fail(owner, f"not JSON ({exc})") from None
     if not isinstance(conf, Mapping):
-        raise ValueError(f"{owner}: must be a JSON object")
+        raise fail(owner, "must be a JSON object", conf)
     if "Network" not in conf:
-        raise ValueError(f"{owner}: field Network is missing")
+        raise fail(f"{owner}: field Network", "is missing")
+    v6 = conf.get("IPv6Network")
+    ipv6 = None if v6 is None else any_network(v6, owner, "IPv6Network")
     return FlannelNetConf(
         network=ipv4_network(conf["Network"], owner, "Network"),
         backend_type=get_str(conf, "Backend.Type", owner) or "udp",  # flannel's own default
         subnet_len=get_int(conf, "SubnetLen", owner, default=24),
+        namespace=namespace,
+        ipv6_network=ipv6 if isinstance(ipv6, IPv6Network) else None,
     )
 
 
@@ -290,15 +376,15 @@ def parse_kubeadm_networking(raw: str | Mapping[str, Any]) -> KubeadmNetworking:
     """`kubectl -n kube-system get configmap kubeadm-config -o json`: ClusterConfiguration
     (YAML inside the JSON) networking.podSubnet / serviceSubnet / dnsDomain."""
     owner = f"configmap {SYSTEM_NAMESPACE}/{KUBEADM_CONFIGMAP} ClusterConfiguration"
-    text = _configmap_data(raw, KUBEADM_CONFIGMAP, "ClusterConfiguration")
-    try:
-        conf = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{owner}: not YAML ({exc})") from None
+    what = f"kubectl -n {SYSTEM_NAMESPACE} get configmap {KUBEADM_CONFIGMAP}"
+    text = _configmap_data(document(raw, what), what, "ClusterConfiguration")
+    conf, problems = yamldoc.read_yaml(text)
+    if problems:
+        raise fail(owner, f"not YAML ({problems[0]})")
     if not isinstance(conf, Mapping):
-        raise ValueError(f"{owner}: must be a YAML mapping")
+        raise fail(owner, "must be a YAML mapping", conf)
     if conf.get("kind") != "ClusterConfiguration":
-        raise ValueError(f"{owner}: kind is {conf.get('kind')!r}, expected ClusterConfiguration")
+        raise fail(owner, f"kind is {conf.get('kind')!r}, expected ClusterConfiguration")
 
     def subnet(key: str) -> IPv4Network | None:
         value = get_str(conf, f"networking.{key}", owner)
@@ -307,7 +393,7 @@ def parse_kubeadm_networking(raw: str | Mapping[str, Any]) -> KubeadmNetworking:
         nets = [n.strip() for n in value.split(",") if n.strip()]
         v4 = [n for n in nets if ":" not in n]  # a dual-stack list: this lab is IPv4
         if len(v4) != 1:
-            raise ValueError(f"{owner}: networking.{key} = {value!r} needs one IPv4 CIDR")
+            raise fail(f"{owner}: networking.{key}", "needs one IPv4 CIDR", value)
         return ipv4_network(v4[0], owner, f"networking.{key}")
 
     return KubeadmNetworking(

@@ -4,9 +4,10 @@ driver against a strict fake of the control-plane node's SSH channel."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ KUBECTL = ("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf")
 
 def text(name: str) -> str:
     return (DATA / name).read_text()
+
+
+def texts(problems: list[k8s.Problem]) -> list[str]:
+    """Problems as a person reads them (the checks return typed Problems)."""
+    return [str(p) for p in problems]
 
 
 def doc(name: str) -> dict[str, Any]:
@@ -105,7 +111,7 @@ def _broken_node(edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     [
         (
             lambda n: n["spec"].update(podCIDRs=["10.244.1.0/33"]),
-            r"node k8s-node1: field spec.podCIDRs\[0\] = '10.244.1.0/33' is not an IPv4 CIDR",
+            r"node k8s-node1: field spec.podCIDRs\[0\] = '10.244.1.0/33': is not a CIDR",
         ),
         (
             lambda n: n["spec"].update(podCIDR="10.244.7.0/24"),
@@ -113,7 +119,7 @@ def _broken_node(edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         ),
         (
             lambda n: n["status"]["addresses"][0].update(address="10.10.10"),
-            r"node k8s-node1: field status.addresses\[0\].address = '10.10.10' is not an IPv4",
+            r"node k8s-node1: field status.addresses\[0\].address = '10.10.10': is not an IP",
         ),
         (
             lambda n: n["metadata"]["annotations"].update({k8s.FLANNEL_PUBLIC_IP: "fe80::1"}),
@@ -121,13 +127,16 @@ def _broken_node(edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         ),
         (
             lambda n: n["status"].update(conditions={"type": "Ready"}),
-            r"node k8s-node1: field status.conditions must be a list",
+            r"node k8s-node1: field status.conditions = \{'type': 'Ready'\}: must be a list",
         ),
         (
             lambda n: n["status"]["conditions"].append("Ready"),
-            r"node k8s-node1: field status.conditions\[\d+\] must be an object, got 'Ready'",
+            r"node k8s-node1: field status.conditions\[\d+\] = 'Ready': must be an object",
         ),
-        (lambda n: n["metadata"].pop("name"), r"items\[1\]: field metadata.name is missing"),
+        (
+            lambda n: n["metadata"].pop("name"),
+            r"kubectl get nodes: items\[1\]: field metadata.name: is missing",
+        ),
     ],
 )
 def test_malformed_nodes_raise_naming_the_node_and_the_field(
@@ -144,19 +153,19 @@ def test_malformed_nodes_raise_naming_the_node_and_the_field(
             k8s.parse_pods,
             "pods-kube-system.json",
             lambda item: item["spec"]["containers"].append(None),
-            r"pod kube-system/\S+: field spec.containers\[\d+\] must be an object, got None",
+            r"pod kube-system/\S+: field spec.containers\[\d+\] = None: must be an object",
         ),
         (
             k8s.parse_services,
             "services.json",
             lambda item: item["spec"]["ports"].append(53),
-            r"service \S+: field spec.ports\[\d+\] must be an object, got 53",
+            r"service \S+: field spec.ports\[\d+\] = 53: must be an object",
         ),
         (
             k8s.parse_endpoints,
             "endpoints.json",
             lambda item: item["subsets"][0]["addresses"].append("10.244.0.2"),
-            r"endpoints \S+ subsets\[0\]: field addresses\[\d+\] must be an object",
+            r"endpoints \S+ subsets\[0\]: field addresses\[\d+\] = '10.244.0.2': must be an object",
         ),
     ],
 )
@@ -177,8 +186,8 @@ def test_a_list_entry_that_is_not_an_object_is_named(
     [
         ("error: the server doesn't have a resource type", "output is not JSON"),
         ('{"kind": "PodList", "items": []}', "expected kind Node, NodeList or List"),
-        ('{"kind": "List", "items": {}}', "field items must be a list"),
-        ('{"kind": "List", "items": [{"kind": "Pod"}]}', r"items\[0\] is a Pod, expected Node"),
+        ('{"kind": "List", "items": {}}', "field items = {}: must be a list"),
+        ('{"kind": "List", "items": [{"kind": "Pod"}]}', r"items\[0\]: is a Pod, expected Node"),
         ("[]", "expected a JSON object"),
     ],
 )
@@ -235,17 +244,17 @@ def test_a_pending_pod_has_no_ip_and_a_creating_container() -> None:
         ),
         (
             lambda p: p["status"].update(containerStatuses={"name": "nginx"}),
-            r"pod default/nginx-f89759699-\w+: field status.containerStatuses must be a list",
+            r"pod default/nginx-f89759699-\w+: field status.containerStatuses = .*: must be a list",
         ),
         (
             lambda p: p["status"]["containerStatuses"][0].update(restartCount="7"),
-            r"pod default/nginx-f89759699-\w+ container nginx: field restartCount must be an int",
+            r"pod default/nginx-f89759699-\w+ container nginx: field restartCount = '7': must be",
         ),
         (
             lambda p: p["spec"].update(containers=[]),
-            r"pod default/nginx-f89759699-\w+: field spec.containers is missing or empty",
+            r"pod default/nginx-f89759699-\w+: field spec.containers: is missing or empty",
         ),
-        (lambda p: p["metadata"].pop("namespace"), r"field metadata.namespace is missing"),
+        (lambda p: p["metadata"].pop("namespace"), r"field metadata.namespace: is missing"),
     ],
 )
 def test_malformed_pods_raise_naming_the_pod_and_the_field(
@@ -323,8 +332,8 @@ def test_flannel_net_conf_gives_network_and_backend() -> None:
     ("net_conf", "message"),
     [
         ('{"Network": "10.244.0.0/16",', "net-conf.json: not JSON"),
-        ('{"Backend": {"Type": "vxlan"}}', "net-conf.json: field Network is missing"),
-        ('{"Network": "10.244.0.1/16"}', "field Network = '10.244.0.1/16' is not an IPv4 CIDR"),
+        ('{"Backend": {"Type": "vxlan"}}', "net-conf.json: field Network: is missing"),
+        ('{"Network": "10.244.0.1/16"}', "field Network = '10.244.0.1/16': is not an IPv4 CIDR"),
     ],
 )
 def test_broken_flannel_net_conf_raises(net_conf: str, message: str) -> None:
@@ -337,7 +346,7 @@ def test_broken_flannel_net_conf_raises(net_conf: str, message: str) -> None:
 def test_a_config_map_without_net_conf_raises_listing_its_keys() -> None:
     raw = doc("configmap-kube-flannel-cfg.json")
     del raw["data"]["net-conf.json"]
-    with pytest.raises(ValueError, match=r"data\[net-conf.json\] is missing \(keys: \['cni-conf"):
+    with pytest.raises(ValueError, match=r"data\[net-conf.json\]: is missing \(keys: \['cni-conf"):
         k8s.parse_flannel_netconf(raw)
 
 
@@ -368,7 +377,7 @@ def test_a_dual_stack_pod_subnet_yields_its_ipv4_part() -> None:
         ),
         (
             lambda cc: cc.replace("serviceSubnet: 10.1.0.0/16", "serviceSubnet: 10.1.0.0/36"),
-            "field networking.serviceSubnet = '10.1.0.0/36' is not an IPv4 CIDR",
+            "field networking.serviceSubnet = '10.1.0.0/36': is not an IPv4 CIDR",
         ),
     ],
 )
@@ -443,7 +452,7 @@ def test_the_good_cluster_passes_every_check(lab: Lab, nodes: tuple[k8s.ClusterN
 
 def test_a_not_ready_node_is_named_with_its_condition(lab: Lab) -> None:
     nodes = k8s.parse_nodes(text("nodes-not-ready.json"))
-    assert k8s.validate_nodes_ready(nodes, lab) == [
+    assert texts(k8s.validate_nodes_ready(nodes, lab)) == [
         "node k8s-node2: not Ready (Unknown: NodeStatusUnknown: Kubelet stopped posting node "
         "status.)"
     ]
@@ -454,7 +463,7 @@ def test_a_missing_and_a_stranger_node_are_both_reported(
 ) -> None:
     stranger = k8s.ClusterNode("localhost.localdomain", True, "True", None, (), None)
     problems = k8s.validate_nodes_ready((*nodes[:2], stranger), lab)
-    assert problems == [
+    assert texts(problems) == [
         "node k8s-node2: not registered with the API server (registered: k8s-master, "
         "k8s-node1, localhost.localdomain); check kubelet on it and `kubeadm join`",
         "node localhost.localdomain: registered but not a node of lab guide-centos7 "
@@ -466,7 +475,7 @@ def test_a_missing_and_a_stranger_node_are_both_reported(
 def test_a_crash_looping_kube_system_pod_is_named_with_its_container_state() -> None:
     pods = k8s.parse_pods(text("pods-kube-system-crashloop.json"))
     (bad,) = [p for p in pods if not p.running_and_ready]
-    assert k8s.validate_system_pods(pods) == [
+    assert texts(k8s.validate_system_pods(pods)) == [
         f"pod kube-system/{bad.name} on k8s-master: phase Running, containers not ready: "
         "coredns (waiting: CrashLoopBackOff, 7 restarts), expected Running with every "
         "container ready"
@@ -474,14 +483,14 @@ def test_a_crash_looping_kube_system_pod_is_named_with_its_container_state() -> 
 
 
 def test_an_empty_kube_system_is_a_problem() -> None:
-    assert k8s.validate_system_pods(()) == [
+    assert texts(k8s.validate_system_pods(())) == [
         "namespace kube-system: no pods at all (is the control plane up?)"
     ]
 
 
 def test_flannel_public_ip_on_the_management_network_names_the_fix(lab: Lab) -> None:
     nodes = k8s.parse_nodes(text("nodes-flannel-public-ip-management.json"))
-    assert k8s.validate_node_addresses(nodes, lab) == [
+    assert texts(k8s.validate_node_addresses(nodes, lab)) == [
         "node k8s-node1: flannel.alpha.coreos.com/public-ip 192.168.121.87 is not its private "
         "IP 10.10.10.242; 192.168.121.87 is on the management network 192.168.121.0/24: "
         "flannel took the default-route NIC, pass flanneld --iface=eth1"
@@ -490,7 +499,7 @@ def test_flannel_public_ip_on_the_management_network_names_the_fix(lab: Lab) -> 
 
 def test_internal_ip_on_the_management_network_names_the_fix(lab: Lab) -> None:
     nodes = k8s.parse_nodes(text("nodes-internal-ip-management.json"))
-    assert k8s.validate_node_addresses(nodes, lab) == [
+    assert texts(k8s.validate_node_addresses(nodes, lab)) == [
         "node k8s-node2: InternalIP 192.168.121.164 is not its private IP 10.10.10.243; "
         "192.168.121.164 is on the management network 192.168.121.0/24: kubelet took the "
         "default-route NIC, pass kubelet --node-ip=10.10.10.243"
@@ -501,7 +510,7 @@ def test_missing_internal_ip_and_flannel_annotation_are_reported(lab: Lab) -> No
     raw = doc("nodes.json")
     raw["items"][0]["status"]["addresses"] = [{"address": "k8s-master", "type": "Hostname"}]
     del raw["items"][0]["metadata"]["annotations"][k8s.FLANNEL_PUBLIC_IP]
-    assert k8s.validate_node_addresses(k8s.parse_nodes(raw), lab) == [
+    assert texts(k8s.validate_node_addresses(k8s.parse_nodes(raw), lab)) == [
         "node k8s-master: no InternalIP address (expected 10.10.10.241)",
         "node k8s-master: no flannel.alpha.coreos.com/public-ip annotation (is kube-flannel "
         "running on it?); expected 10.10.10.241",
@@ -510,7 +519,7 @@ def test_missing_internal_ip_and_flannel_annotation_are_reported(lab: Lab) -> No
 
 def test_overlapping_pod_cidrs_name_both_nodes(lab: Lab) -> None:
     nodes = k8s.parse_nodes(text("nodes-overlapping-podcidrs.json"))
-    assert k8s.validate_pod_cidrs(nodes, lab.pod_network.cidr) == [
+    assert texts(k8s.validate_pod_cidrs(nodes, lab.pod_network.cidr)) == [
         "nodes k8s-node1 and k8s-node2: podCIDRs 10.244.1.0/24 and 10.244.1.0/24 overlap"
     ]
 
@@ -520,7 +529,7 @@ def test_a_pod_cidr_outside_the_cluster_cidr_and_a_missing_one_are_reported(
 ) -> None:
     cluster = IPv4Network("10.244.0.0/23")  # holds node 0 and 1 only
     no_cidr = k8s.ClusterNode("k8s-node3", True, "True", None, (), None)
-    assert k8s.validate_pod_cidrs((*nodes, no_cidr), cluster) == [
+    assert texts(k8s.validate_pod_cidrs((*nodes, no_cidr), cluster)) == [
         "node k8s-node2: podCIDR 10.244.2.0/24 is outside the cluster pod CIDR 10.244.0.0/23",
         "node k8s-node3: no podCIDR assigned (kubeadm init needs "
         "--pod-network-cidr=10.244.0.0/23; flannel fails with 'pod cidr not assigned')",
@@ -530,7 +539,7 @@ def test_a_pod_cidr_outside_the_cluster_cidr_and_a_missing_one_are_reported(
 def test_a_pod_ip_outside_its_node_pod_cidr_is_named(nodes: tuple[k8s.ClusterNode, ...]) -> None:
     pods = k8s.parse_pods(text("pods-all-ip-outside-podcidr.json"))
     (bad,) = [p for p in pods if str(p.pod_ip) == "172.17.0.2"]
-    assert k8s.validate_pod_ips(pods, nodes) == [
+    assert texts(k8s.validate_pod_ips(pods, nodes)) == [
         f"pod default/{bad.name} on k8s-node2: IP 172.17.0.2 is outside the node's podCIDR "
         "10.244.2.0/24"
     ]
@@ -549,7 +558,7 @@ def test_host_network_and_pending_pods_are_not_held_to_the_pod_cidr(
 def test_flannel_network_differing_from_kubeadm_pod_subnet_is_one_problem(lab: Lab) -> None:
     flannel = k8s.parse_flannel_netconf(text("configmap-kube-flannel-cfg-network-10.100.json"))
     kubeadm = k8s.parse_kubeadm_networking(text("configmap-kubeadm-config.json"))
-    assert k8s.validate_network_config(flannel, kubeadm, lab) == [
+    assert texts(k8s.validate_network_config(flannel, kubeadm, lab)) == [
         "pod network CIDRs disagree: kube-system/kube-flannel-cfg net-conf.json Network "
         "10.100.0.0/16, kube-system/kubeadm-config podSubnet 10.244.0.0/16, lab "
         "pod_network.cidr 10.244.0.0/16; they must be equal, else flannel masquerades "
@@ -560,7 +569,7 @@ def test_flannel_network_differing_from_kubeadm_pod_subnet_is_one_problem(lab: L
 def test_kubeadm_without_pod_subnet_names_the_missing_flag(lab: Lab) -> None:
     flannel = k8s.parse_flannel_netconf(text("configmap-kube-flannel-cfg.json"))
     kubeadm = k8s.parse_kubeadm_networking(text("configmap-kubeadm-config-no-podsubnet.json"))
-    assert k8s.validate_network_config(flannel, kubeadm, lab) == [
+    assert texts(k8s.validate_network_config(flannel, kubeadm, lab)) == [
         "configmap kube-system/kubeadm-config: ClusterConfiguration has no networking.podSubnet "
         "(kubeadm init ran without --pod-network-cidr=10.244.0.0/16)"
     ]
@@ -571,7 +580,7 @@ def test_service_subnet_and_backend_are_held_to_the_lab(lab: Lab) -> None:
     kubeadm = k8s.KubeadmNetworking(
         IPv4Network("10.244.0.0/16"), IPv4Network("10.96.0.0/12"), "cluster.local", "v1.18.1"
     )
-    assert k8s.validate_network_config(flannel, kubeadm, lab) == [
+    assert texts(k8s.validate_network_config(flannel, kubeadm, lab)) == [
         "configmap kube-system/kubeadm-config: serviceSubnet 10.96.0.0/12 is not the lab's "
         "kubernetes.service_cidr 10.1.0.0/16",
         "configmap kube-system/kube-flannel-cfg: net-conf.json Backend.Type 'host-gw' is not "
@@ -582,7 +591,7 @@ def test_service_subnet_and_backend_are_held_to_the_lab(lab: Lab) -> None:
 def test_a_service_without_ready_endpoints_names_the_not_ready_pods() -> None:
     services = k8s.parse_services(text("services.json"))
     endpoints = k8s.parse_endpoints(text("endpoints-kube-dns-not-ready.json"))
-    assert k8s.validate_service_endpoints(services, endpoints) == [
+    assert texts(k8s.validate_service_endpoints(services, endpoints)) == [
         "service kube-system/kube-dns: no ready endpoints; not ready: "
         f"10.244.0.2 ({_target_of(endpoints, '10.244.0.2')}), "
         f"10.244.0.3 ({_target_of(endpoints, '10.244.0.3')})"
@@ -600,7 +609,7 @@ def _target_of(endpoints: tuple[k8s.Endpoints, ...], ip: str) -> str:
 def test_a_service_without_endpoints_object_is_reported() -> None:
     services = k8s.parse_services(text("services.json"))
     endpoints = k8s.parse_endpoints(text("endpoints.json"))[:1]
-    assert k8s.validate_service_endpoints(services, endpoints) == [
+    assert texts(k8s.validate_service_endpoints(services, endpoints)) == [
         "service kube-system/kube-dns: no Endpoints object"
     ]
 
@@ -758,3 +767,124 @@ def test_a_manifest_is_one_list_document() -> None:
         "kind": "List",
         "items": [k8s.render_namespace("ns", "r1")],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Dual-stack clusters: the IPv4 side is judged, the IPv6 side kept and shown
+
+
+def test_dual_stack_nodes_read_their_ipv4_side_even_with_ipv6_listed_first(
+    nodes: tuple[k8s.ClusterNode, ...],
+) -> None:
+    dual = k8s.parse_nodes(text("nodes-dual-stack.json"))
+    assert [(n.name, n.internal_ip, n.pod_cidrs, n.flannel_public_ip) for n in dual] == [
+        (n.name, n.internal_ip, n.pod_cidrs, n.flannel_public_ip) for n in nodes
+    ]
+    node2 = dual[2]
+    assert node2.internal_ips_v6 == (IPv6Address("fd00:10:10::243"),)
+    assert node2.pod_cidrs_v6 == (IPv6Network("fd00:10:244:2::/64"),)
+    assert node2.flannel_public_ipv6 == IPv6Address("fd00:10:10::243")
+    assert node2.ipv6_text == " (IPv6, not checked: fd00:10:10::243, fd00:10:244:2::/64)"
+
+
+def test_the_checks_judge_a_dual_stack_cluster_by_its_ipv4_side(lab: Lab) -> None:
+    nodes = k8s.parse_nodes(text("nodes-dual-stack.json"))
+    pods = k8s.parse_pods(text("pods-all-dual-stack.json"))
+    assert k8s.validate_nodes_ready(nodes, lab) == []
+    assert k8s.validate_node_addresses(nodes, lab) == []
+    assert k8s.validate_pod_cidrs(nodes, lab.pod_network.cidr) == []
+    assert k8s.validate_pod_ips(pods, nodes) == []
+    assert k8s.validate_system_pods(pods) == []
+    flannel = [p for p in pods if p.name.startswith("kube-flannel-ds-")]
+    assert {p.namespace for p in flannel} == {"kube-flannel"}
+    assert k8s.validate_system_pods(pods, "kube-flannel") == []
+
+
+def test_a_dual_stack_node_without_its_ipv4_side_is_reported_with_its_ipv6_shown(lab: Lab) -> None:
+    raw = doc("nodes-dual-stack.json")
+    node2 = raw["items"][2]
+    node2["status"]["addresses"] = [
+        a for a in node2["status"]["addresses"] if ":" in a["address"] or a["type"] != "InternalIP"
+    ]
+    node2["spec"]["podCIDRs"] = node2["spec"]["podCIDRs"][1:]
+    node2["spec"]["podCIDR"] = node2["spec"]["podCIDRs"][0]
+    nodes = k8s.parse_nodes(raw)
+    ipv6 = " (IPv6, not checked: fd00:10:10::243, fd00:10:244:2::/64)"
+    assert texts(k8s.validate_node_addresses(nodes, lab)) == [
+        f"node k8s-node2: no InternalIP address (expected 10.10.10.243){ipv6}"
+    ]
+    assert texts(k8s.validate_pod_cidrs(nodes, lab.pod_network.cidr)) == [
+        f"node k8s-node2: no podCIDR assigned{ipv6} (kubeadm init needs "
+        "--pod-network-cidr=10.244.0.0/16; flannel fails with 'pod cidr not assigned')"
+    ]
+
+
+def test_a_dual_stack_pod_keeps_its_ipv6_address_and_shows_it_when_misplaced() -> None:
+    raw = doc("pods-all-dual-stack.json")
+    pod = next(p for p in raw["items"] if p["metadata"]["name"] == "nginx-f89759699-hm87s")
+    pod["status"]["podIP"] = "172.17.0.2"
+    pod["status"]["podIPs"] = [{"ip": "172.17.0.2"}, {"ip": "fd00:10:244:2::2"}]
+    pods = k8s.parse_pods(raw)
+    nodes = k8s.parse_nodes(text("nodes-dual-stack.json"))
+    assert texts(k8s.validate_pod_ips(pods, nodes)) == [
+        "pod default/nginx-f89759699-hm87s on k8s-node2: IP 172.17.0.2 (and fd00:10:244:2::2) "
+        "is outside the node's podCIDR 10.244.2.0/24"
+    ]
+
+
+def test_a_pod_whose_primary_ip_is_not_the_first_of_its_pod_ips_is_malformed() -> None:
+    raw = doc("pods-all-dual-stack.json")
+    raw["items"][0]["status"]["podIP"] = "10.244.1.9"
+    with pytest.raises(ValueError, match=r"status.podIP 10.244.1.9 differs from status.podIPs"):
+        k8s.parse_pods(raw)
+
+
+def test_an_ipv6_primary_service_keeps_its_ipv4_cluster_ip_where_the_checks_look() -> None:
+    raw = doc("services.json")
+    dns = raw["items"][1]["spec"]
+    dns["clusterIP"] = "fd00:10:96::a"
+    dns["clusterIPs"] = ["fd00:10:96::a", "10.1.0.10"]
+    dns["ipFamilies"] = ["IPv6", "IPv4"]
+    dns["ipFamilyPolicy"] = "PreferDualStack"
+    service = k8s.parse_services(raw)[1]
+    assert service.cluster_ip == IPv4Address("10.1.0.10")
+    assert service.cluster_ips_v6 == (IPv6Address("fd00:10:96::a"),)
+    raw = doc("endpoints.json")
+    raw["items"][1]["subsets"][0]["addresses"][0]["ip"] = "fd00:10:244::2"
+    dns_ep = k8s.parse_endpoints(raw)[1]
+    assert dns_ep.ready_ips[0] == IPv6Address("fd00:10:244::2")
+
+
+def test_flannel_config_is_found_in_kube_flannel_and_its_ipv6_network_kept(lab: Lab) -> None:
+    conf = k8s.parse_flannel_netconf(text("configmaps-kube-flannel-cfg-dual-stack.json"))
+    assert conf == k8s.FlannelNetConf(
+        IPv4Network("10.244.0.0/16"),
+        "vxlan",
+        24,
+        namespace="kube-flannel",
+        ipv6_network=IPv6Network("fd00:10:244::/56"),
+    )
+    kubeadm = k8s.parse_kubeadm_networking(text("configmap-kubeadm-config.json"))
+    assert k8s.validate_network_config(conf, kubeadm, lab) == []
+    other = dataclasses.replace(conf, network=IPv4Network("10.100.0.0/16"))
+    (problem,) = texts(k8s.validate_network_config(other, kubeadm, lab))
+    assert "kube-flannel/kube-flannel-cfg net-conf.json Network 10.100.0.0/16" in problem
+
+
+def test_the_flannel_lookup_asks_every_namespace_and_takes_the_one_in_either_home() -> None:
+    assert k8s.flannel_configmap() == (
+        "get", "configmap", "--all-namespaces", "--field-selector",
+        "metadata.name=kube-flannel-cfg", "-o", "json",
+    )  # fmt: skip
+    old = doc("configmap-kube-flannel-cfg.json")
+    listed = {"apiVersion": "v1", "kind": "List", "items": [old]}
+    assert k8s.parse_flannel_netconf(listed).namespace == "kube-system"
+    new = doc("configmaps-kube-flannel-cfg-dual-stack.json")["items"][0]
+    with pytest.raises(ValueError, match="is in both kube-flannel and kube-system: an upgrade"):
+        k8s.parse_flannel_netconf({"kind": "List", "items": [old, new]})
+    elsewhere = copy.deepcopy(old)
+    elsewhere["metadata"]["namespace"] = "default"
+    with pytest.raises(
+        ValueError, match="no ConfigMap kube-flannel-cfg in kube-flannel or kube-system; found "
+    ):
+        k8s.parse_flannel_netconf({"kind": "List", "items": [elsewhere]})

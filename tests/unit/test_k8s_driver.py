@@ -375,7 +375,15 @@ def test_cluster_reads_parse_kubectl_json(lab: Lab) -> None:
         ),
         Step(
             "k8s-master",
-            kubectl(*cm, "kube-flannel-cfg", "-o", "json"),
+            kubectl(
+                "get",
+                "configmap",
+                "--all-namespaces",
+                "--field-selector",
+                "metadata.name=kube-flannel-cfg",
+                "-o",
+                "json",
+            ),
             text("configmap-kube-flannel-cfg.json"),
         ),
         Step(
@@ -610,9 +618,7 @@ def test_the_pods_netns_is_entered_through_its_docker_pid(lab: Lab) -> None:
 def test_node_subnets_are_the_podcidrs_the_cluster_allots(lab: Lab) -> None:
     driver, steps = driver_for(
         lab,
-        Step(
-            "k8s-master", (*KUBECTL_ADMIN, "get", "nodes", "-o", "json"), text("nodes.json")
-        ),
+        Step("k8s-master", (*KUBECTL_ADMIN, "get", "nodes", "-o", "json"), text("nodes.json")),
     )
     assert driver.node_subnets() == {
         "k8s-master": (IPv4Network("10.244.0.0/24"),),
