@@ -13,6 +13,7 @@ the /opt plugin dir, OTLP tracing).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Sequence
@@ -191,3 +192,55 @@ def ctr_argv(address: str, *args: str, namespace: str = CRI_NAMESPACE) -> tuple[
 def import_argv(address: str, archive: str, snapshotter: str = "overlayfs") -> tuple[str, ...]:
     """Import an OCI archive and unpack it for the CRI's snapshotter."""
     return ctr_argv(address, "images", "import", "--snapshotter", snapshotter, archive)
+
+
+def containerd_argv(config_path: str, netns: str | None = None) -> tuple[str, ...]:
+    """Run containerd with `config_path`, inside network namespace `netns` if given.
+
+    `nsenter --net`, not `ip netns exec`: the latter also gives the process a private mount
+    namespace, so the netns bind mounts containerd makes for its pods (/var/run/netns/cni-*)
+    and its containers' rootfs mounts would be invisible outside it (a plain empty file in
+    /run/netns for everyone else)."""
+    argv = ("containerd", "--config", config_path)
+    return ("nsenter", f"--net=/run/netns/{netns}", *argv) if netns else argv
+
+
+CAP_SYS_RESOURCE = 24
+
+
+def has_capability(proc_status: str, capability: int) -> bool:
+    """Whether the effective capability set in a /proc/<pid>/status text has `capability`."""
+    for line in proc_status.splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> capability & 1)
+    raise ValueError("no CapEff line in the status text")
+
+
+def parse_mount_points(mountinfo: str) -> list[str]:
+    """Mount points from a /proc/<pid>/mountinfo text (field 5, octal escapes decoded)."""
+    points = []
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) > 4:
+            points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[4]))
+    return points
+
+
+def mounts_below(mountinfo: str, root: str) -> list[str]:
+    """Mount points at or below `root`, deepest first (the order to unmount them)."""
+    prefix = root.rstrip("/") + "/"
+    below = [p for p in parse_mount_points(mountinfo) if p == root or p.startswith(prefix)]
+    return sorted(set(below), key=lambda p: (-p.count("/"), p))
+
+
+def shim_pids(cmdlines: dict[int, str], address: str) -> list[int]:
+    """PIDs of the containerd shims serving the containerd at `address`, from {pid: cmdline
+    with NUL separators}: a shim runs with `-address <containerd socket>`."""
+    found = []
+    for pid, cmdline in sorted(cmdlines.items()):
+        argv = cmdline.split("\0")
+        if argv and argv[0].rsplit("/", 1)[-1].startswith("containerd-shim"):
+            pairs = itertools.pairwise(argv)
+            if any(flag in ("-address", "--address") and value == address for flag, value in pairs):
+                found.append(pid)
+    return found

@@ -121,3 +121,58 @@ def test_ctr_commands() -> None:
         "overlayfs",
         "/x/images.tar",
     )
+
+
+def test_containerd_enters_only_the_network_namespace() -> None:
+    assert containerd.containerd_argv("/w/config.toml", "nl-cri-1") == (
+        "nsenter",
+        "--net=/run/netns/nl-cri-1",
+        "containerd",
+        "--config",
+        "/w/config.toml",
+    )
+    assert containerd.containerd_argv("/w/config.toml") == (
+        "containerd",
+        "--config",
+        "/w/config.toml",
+    )
+
+
+STATUS = "Name:\tpython3\nCapInh:\t0000000000000000\nCapEff:\t000001fffeffffff\n"
+
+
+def test_capabilities_are_read_from_proc_status() -> None:
+    # this CI's microVM: every capability but CAP_SYS_RESOURCE (24)
+    assert not containerd.has_capability(STATUS, containerd.CAP_SYS_RESOURCE)
+    assert containerd.has_capability(STATUS, 12)  # CAP_NET_ADMIN
+    with pytest.raises(ValueError, match="no CapEff"):
+        containerd.has_capability("Name:\tx\n", 24)
+
+
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+301 27 0:80 / /tmp/w/root/io.containerd.runtime.v2.task/k8s.io/ab/rootfs rw - overlay overlay rw
+302 27 0:81 / /tmp/w/state/io.containerd.grpc.v1.cri/sandboxes/ab/shm rw - tmpfs shm rw
+303 27 0:82 / /tmp/w/root rw - tmpfs tmpfs rw
+304 27 0:83 / /tmp/w/root2 rw - tmpfs tmpfs rw
+305 27 0:84 / /tmp/w/root/with\\040space rw - tmpfs tmpfs rw
+"""
+
+
+def test_mounts_below_a_root_deepest_first() -> None:
+    assert containerd.mounts_below(MOUNTINFO, "/tmp/w/root") == [
+        "/tmp/w/root/io.containerd.runtime.v2.task/k8s.io/ab/rootfs",
+        "/tmp/w/root/with space",
+        "/tmp/w/root",
+    ]
+
+
+def test_only_the_shims_of_our_containerd_are_found() -> None:
+    cmdlines = {
+        40: "/usr/bin/containerd-shim-runc-v2\0-namespace\0k8s.io\0-id\0ab"
+        "\0-address\0/tmp/w/c.sock\0",
+        41: "/usr/bin/containerd-shim-runc-v2\0-namespace\0k8s.io\0-address\0/run/other.sock\0",
+        42: "/usr/bin/sleep\0-address\0/tmp/w/c.sock\0",
+        43: "",
+    }
+    assert containerd.shim_pids(cmdlines, "/tmp/w/c.sock") == [40]
