@@ -3,6 +3,7 @@ temporary directory, serving only what each test needs (anything else is UNIMPLE
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -74,8 +75,10 @@ class FakeRuntime(pb_grpc.RuntimeServiceServicer):
 
 
 @pytest.fixture
-def socket_path(tmp_path: Path) -> str:
-    return str(tmp_path / "cri.sock")
+def socket_path() -> Iterator[str]:
+    # not under tmp_path: a unix socket path must stay under 108 bytes
+    with tempfile.TemporaryDirectory(prefix="nl-cri-") as short:
+        yield f"{short}/cri.sock"
 
 
 @pytest.fixture
