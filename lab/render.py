@@ -160,26 +160,33 @@ def render_cni_conflist(lab: Lab, node: Node, nic_mtu: int | None = None) -> dic
     subnet = node_pod_subnets(lab)[node.name]
     if pn.driver == "vxlan":
         return render_vxlan_conflist(lab, subnet, flannel_mtu(nic_mtu))
+    return _bridge_conflist(lab, subnet, lab.pod_mtu, "0.0.0.0/0", {})
+
+
+def _bridge_conflist(
+    lab: Lab, subnet: IPv4Network, mtu: int, route: str, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """The bridge plugin with host-local on the node's subnet and one route, then portmap."""
+    pn = lab.pod_network
+    bridge: dict[str, Any] = {
+        "type": "bridge",
+        "bridge": pn.bridge,
+        "isGateway": True,
+        **extra,
+        "ipMasq": False,  # pod traffic must leave with the pod's own IP: no NAT by the bridge
+        "hairpinMode": True,
+        "mtu": mtu,
+        "ipam": {
+            "type": "host-local",
+            "ranges": [[{"subnet": str(subnet), "gateway": str(netmath.gateway(subnet))}]],
+            "routes": [{"dst": route}],
+            "dataDir": CNI_IPAM_DIR,
+        },
+    }
     return {
         "cniVersion": pn.cni_version,
         "name": CNI_NETWORK_NAME,
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": pn.bridge,
-                "isGateway": True,
-                "ipMasq": False,  # pod traffic must leave with the pod's own IP: no NAT
-                "hairpinMode": True,
-                "mtu": lab.pod_mtu,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{"subnet": str(subnet), "gateway": str(netmath.gateway(subnet))}]],
-                    "routes": [{"dst": "0.0.0.0/0"}],
-                    "dataDir": CNI_IPAM_DIR,
-                },
-            },
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-        ],
+        "plugins": [bridge, {"type": "portmap", "capabilities": {"portMappings": True}}],
     }
 
 
@@ -305,29 +312,9 @@ def render_flannel_masq_rules(lab: Lab, node: Node) -> tuple[tuple[str, ...], ..
 
 
 def render_vxlan_conflist(lab: Lab, subnet: IPv4Network, mtu: int) -> dict[str, Any]:
-    pn = lab.pod_network
-    return {
-        "cniVersion": pn.cni_version,
-        "name": CNI_NETWORK_NAME,
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": pn.bridge,
-                "isGateway": True,
-                "isDefaultGateway": True,
-                "ipMasq": False,  # flanneld masquerades (FLANNEL_IPMASQ=true), not the bridge
-                "hairpinMode": True,
-                "mtu": mtu,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{"subnet": str(subnet), "gateway": str(netmath.gateway(subnet))}]],
-                    "routes": [{"dst": str(pn.cidr)}],
-                    "dataDir": CNI_IPAM_DIR,
-                },
-            },
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-        ],
-    }
+    """flannel's bridge delegate: the default gateway in the pod, a route to the cluster
+    network (flanneld masquerades traffic leaving it: FLANNEL_IPMASQ=true)."""
+    return _bridge_conflist(lab, subnet, mtu, str(lab.pod_network.cidr), {"isDefaultGateway": True})
 
 
 # --- everything `python -m lab render` writes ------------------------------------------------

@@ -405,7 +405,7 @@ class K8sDriver:
         self, pod: K8sPod, container: str, argv: tuple[str, ...], timeout: float = 30
     ) -> ExecResult:
         """`kubectl exec -n NS POD -c CONTAINER -- argv`; its exit code is argv's."""
-        args = ("exec", "-n", pod.handle.namespace, pod.name, "-c", container, "--", *argv)
+        args = exec_args(pod, container, argv)
         return self.kubectl(*args, timeout=timeout + 15)  # kubectl's own start-up on top
 
     def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
@@ -445,18 +445,7 @@ class K8sDriver:
             return self.runner.channels[cell.source].reproduce(remote)
         pod = cell.source
         return self.reproduce(
-            "exec",
-            "-n",
-            pod.handle.namespace,
-            pod.name,
-            "-c",
-            self.client_of(pod),
-            "--",
-            "wget",
-            "-qO-",
-            "-T",
-            "5",
-            url,
+            *exec_args(pod, self.client_of(pod), ("wget", "-qO-", "-T", "5", url))
         )
 
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
@@ -509,16 +498,7 @@ class K8sDriver:
             script = busybox_probe_script([(c.id, str(c.target.ip)) for c in mine])
             argv = (
                 *k8s.KUBECTL,
-                "exec",
-                "-n",
-                pod.handle.namespace,
-                pod.name,
-                "-c",
-                self.client_of(pod),
-                "--",
-                "sh",
-                "-c",
-                script,
+                *exec_args(pod, self.client_of(pod), ("sh", "-c", script)),
             )
             jobs.append(probes.Job(pod.name, (probes.Step(argv=argv, timeout_s=60),)))
         request = probes.steps_request(jobs, parallel=len(jobs))
@@ -640,6 +620,11 @@ def _image_hint(pod: k8s.ClusterPod) -> str:
 
 
 CLIENTIP_REQUEST = "GET /clientip HTTP/1.0\r\n\r\n"
+
+
+def exec_args(pod: K8sPod, container: str, argv: tuple[str, ...]) -> tuple[str, ...]:
+    """kubectl arguments running argv in one container of the pod."""
+    return ("exec", "-n", pod.handle.namespace, pod.name, "-c", container, "--", *argv)
 
 
 def netns_command(pod: K8sPod, argv: tuple[str, ...]) -> Command:
