@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from lab.commands import Command, render_remote
 from lab.config import Lab, Node
 from lab.redact import redact
 from provision import debian12, el7
-from provision.model import AnyStep
+from provision.model import AnyStep, Runner
 
 
 def steps_for(lab: Lab, flannel_upstream: str | None = None) -> tuple[AnyStep, ...]:
@@ -18,6 +18,13 @@ def steps_for(lab: Lab, flannel_upstream: str | None = None) -> tuple[AnyStep, .
     if flannel_upstream is None:
         raise ValueError("the el7 path needs the upstream flannel manifest text")
     return el7.steps(flannel_upstream)
+
+
+def inputs_for(lab: Lab, channels: Mapping[str, Runner]) -> dict[str, Callable[[], object]]:
+    """The named inputs the lab's steps may ask for (created only when a step needs one)."""
+    if lab.os.family == "el7":
+        return el7.inputs(lab, channels)
+    return {}
 
 
 def phases(

@@ -15,7 +15,7 @@ from lab.labfile import load_lab
 from lab.redact import redact
 from lab.render import render_cni_conflist_text
 from provision import debian12, el7
-from provision.common import parse_hostname
+from provision.common import HOSTNAME
 from provision.model import AnyStep
 from provision.steps import dry_run, phases, render_plan, steps_for
 
@@ -152,5 +152,8 @@ def test_ci_plan_has_no_kubernetes_steps() -> None:
 
 
 def test_an_unreadable_hosts_file_is_an_error_not_an_empty_file() -> None:
+    lab = LABS["guide-centos7"]
     with pytest.raises(ValueError, match="cannot read /etc/hosts"):
-        parse_hostname((Output(0, "k8s-master\n"), Output(1, "")))
+        HOSTNAME.read_positional(
+            lab, lab.node("k8s-master"), (Output(0, "k8s-master\n"), Output(1, ""))
+        )

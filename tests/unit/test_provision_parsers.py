@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab.commands import Output, render_remote
+from lab.facts import parse_rpm_versions
 from lab.labfile import load_lab
 from lab.redact import redact
 from provision import el7
@@ -55,15 +56,13 @@ SUM = "6f1d0c5a0e3b4c9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817"
 
 def run(step: AnyStep, *outputs: tuple[int, str]) -> tuple[object, tuple[str, ...]]:
     """The facts parsed from `outputs` (one per probe command) and the plan, as argv text."""
-    probes = step.probe(LAB, WORKER)
-    assert len(outputs) == len(probes), f"{step.key} probes {len(probes)} commands"
-    facts = step.parse([Output(code, text) for code, text in outputs])
+    facts = step.read_positional(LAB, WORKER, [Output(code, text) for code, text in outputs])
     return facts, tuple(" ".join(c.argv) for c in step.plan(LAB, WORKER, facts))
 
 
 def test_rpm_query_lines_keep_installed_packages_only() -> None:
     text = "kubelet 1.18.1\npackage kubeadm is not installed\nkubectl 1.18.1\n"
-    assert el7.parse_rpm_versions(text) == ("kubelet 1.18.1", "kubectl 1.18.1")
+    assert parse_rpm_versions(text) == ("kubelet 1.18.1", "kubectl 1.18.1")
 
 
 def test_kubernetes_packages_from_rpm_and_systemctl_output() -> None:
