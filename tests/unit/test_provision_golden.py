@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from provision import debian12, el7
 from provision.common import HOSTNAME
 from provision.model import AnyStep
 from provision.steps import dry_run, phases, render_plan, steps_for
+from tests.unit.golden import golden_text
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "provision"
@@ -62,13 +62,8 @@ def case_id(item: tuple[str, dict[str, Any]]) -> str:
 
 
 def expected_commands() -> dict[str, list[str]]:
-    path = GOLDEN / "commands.json"
-    if os.environ.get("NETLAB_UPDATE_GOLDEN"):
-        path.write_text(
-            json.dumps({case_id(c): planned(*c) for c in CASES}, indent=1, ensure_ascii=False)
-            + "\n"
-        )
-    return dict(json.loads(path.read_text()))
+    actual = json.dumps({case_id(c): planned(*c) for c in CASES}, indent=1, ensure_ascii=False)
+    return dict(json.loads(golden_text(GOLDEN / "commands.json", actual + "\n")))
 
 
 EXPECTED = expected_commands()
