@@ -136,6 +136,9 @@ class Kubernetes:
     package_release: str = "0"
     ignore_preflight_resources: bool = False
     vxlan_offload_workaround: bool = True
+    # kubernetes-cni, pinned: kubelet/kubeadm 1.18 only require >= 0.7.5, so yum would take
+    # the newest (1.x), which ships no `flannel` plugin (flannel-io/flannel#1471)
+    cni_package_version: str = "0.8.7-0"
 
 
 @dataclass(frozen=True)
@@ -528,6 +531,7 @@ def validate_kubernetes(lab: Lab) -> Iterator[Problem]:
             "gpgcheck is on but no keys are given",
             "list the repository's gpg keys or set gpgcheck: false",
         )
+    yield from validate_cni_package(lab, k8s)
     if not REGISTRY.match(k8s.image_repository):
         yield Problem(
             "kubernetes.image_repository",
@@ -576,6 +580,27 @@ def validate_kubernetes(lab: Lab) -> Iterator[Problem]:
                 f"kubeadm needs at least {KUBEADM_MIN_MEMORY_MIB} MiB on the control plane",
                 fix,
             )
+
+
+RPM_VERSION_RELEASE = re.compile(r"^(\d+)\.\d+\.\d+-[0-9A-Za-z.]+$")
+
+
+def validate_cni_package(lab: Lab, k8s: Kubernetes) -> Iterator[Problem]:
+    m = RPM_VERSION_RELEASE.match(k8s.cni_package_version)
+    if not m:
+        yield Problem(
+            "kubernetes.cni_package_version",
+            k8s.cni_package_version,
+            "must be an rpm version-release like 0.8.7-0",
+        )
+    elif lab.pod_network.driver == "flannel" and int(m[1]) >= 1:
+        yield Problem(
+            "kubernetes.cni_package_version",
+            k8s.cni_package_version,
+            "kubernetes-cni 1.x ships no flannel CNI plugin (flannel-io/flannel#1471) and the "
+            "flannel manifest installs none: pods would stay ContainerCreating",
+            "pin a 0.8.x release that ships it, e.g. 0.8.7-0",
+        )
 
 
 def validate_os_and_vm(lab: Lab) -> Iterator[Problem]:

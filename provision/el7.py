@@ -196,6 +196,7 @@ RPMS = (
     "kubelet",
     "kubeadm",
     "kubectl",
+    "kubernetes-cni",
     "bash-completion",
 )
 INSTALLED = f.rpm_versions(RPMS)
@@ -290,8 +291,13 @@ K8S_REPO = "/etc/yum.repos.d/kubernetes.repo"
 
 
 def k8s_packages(lab: Lab) -> dict[str, str]:
+    """kubelet/kubeadm/kubectl at the guide's version, and kubernetes-cni pinned too: their
+    rpms only require kubernetes-cni >= 0.7.5, so unpinned yum takes the newest (1.x), which
+    has no `flannel` plugin, and flannel v0.14.0's manifest installs none (pods would stay
+    ContainerCreating; flannel-io/flannel#1471)."""
     k8s = _k8s(lab)
-    return {p: f"{k8s.version}-{k8s.package_release}" for p in ("kubelet", "kubeadm", "kubectl")}
+    pinned = {p: f"{k8s.version}-{k8s.package_release}" for p in ("kubelet", "kubeadm", "kubectl")}
+    return {**pinned, "kubernetes-cni": k8s.cni_package_version}
 
 
 @dataclass(frozen=True)

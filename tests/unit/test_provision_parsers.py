@@ -67,18 +67,22 @@ def test_rpm_query_lines_keep_installed_packages_only() -> None:
 
 def test_kubernetes_packages_from_rpm_and_systemctl_output() -> None:
     repo = el7.render_repo("kubernetes", "Kubernetes", el7._k8s(LAB).repo)
-    installed = "kubelet 1.18.1\nkubeadm 1.18.1\nkubectl 1.18.1\n"
+    installed = "kubelet 1.18.1\nkubeadm 1.18.1\nkubectl 1.18.1\nkubernetes-cni 0.8.7\n"
     _, plan = run(STEPS["kubernetes-packages"], (0, repo), (0, installed), (0, "enabled\n"))
     assert plan == ()
     _, plan = run(
         STEPS["kubernetes-packages"],
         (0, repo),
-        (1, "kubelet 1.28.2\npackage kubeadm is not installed\npackage kubectl is not installed\n"),
+        (
+            3,
+            "kubelet 1.28.2\npackage kubeadm is not installed\npackage kubectl is not installed\n"
+            "kubernetes-cni 1.2.0\n",
+        ),
         (1, "disabled\n"),
     )
     assert plan == (
-        "yum remove -y kubelet",
-        "yum install -y kubelet-1.18.1-0 kubeadm-1.18.1-0 kubectl-1.18.1-0",
+        "yum remove -y kubelet kubernetes-cni",
+        "yum install -y kubelet-1.18.1-0 kubeadm-1.18.1-0 kubectl-1.18.1-0 kubernetes-cni-0.8.7-0",
         "systemctl enable kubelet",
     )
 
