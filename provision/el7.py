@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lab import facts as f
-from lab.commands import Command, cmd
+from lab.commands import Command, Output, cmd
 from lab.config import Kubernetes, Lab, Node, Repo
 from lab.facts import AnyFact
 from lab.k8s import ADMIN_CONF, KUBECTL
@@ -91,9 +91,23 @@ class SelinuxFacts:
     config: str | None
 
 
+# through sudo: getenforce lives in /usr/sbin, which is on sudo's secure_path but not on the
+# PATH of a non-login SSH command on CentOS 7 (there it exits 127 and prints nothing)
+GETENFORCE = cmd("getenforce")
+SELINUX_MODES = ("Enforcing", "Permissive", "Disabled")
+
+
+def parse_selinux_mode(out: Output) -> str:
+    """getenforce's answer; anything else is an error (never "" taken for "not enforcing")."""
+    mode = out.stdout.strip()
+    if not out.ok or mode not in SELINUX_MODES:
+        raise f.unreadable(GETENFORCE, out, "the SELinux mode")
+    return mode
+
+
 def selinux_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
     return {
-        "mode": f.Fact("SELinux mode", cmd("getenforce", sudo=False), lambda o: o.stdout.strip()),
+        "mode": f.Fact("SELinux mode", GETENFORCE, parse_selinux_mode),
         "config": f.file_text(SELINUX_CONFIG),
     }
 

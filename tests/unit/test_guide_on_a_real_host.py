@@ -6,9 +6,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
+
+from lab.commands import Output, cmd
 from lab.config import validate_lab
 from lab.labfile import load_lab
 from provision import el7
+from provision.apply import Applier
+from tests.unit.fake_node import FakeNode, World, sets, text
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")
@@ -46,3 +51,43 @@ def test_a_kubernetes_cni_without_flannel_is_rejected_before_any_vm() -> None:
     (problem,) = [p for p in validate_lab(lab) if p.field == "kubernetes.cni_package_version"]
     assert "ships no flannel CNI plugin" in str(problem)
     assert "0.8.7-0" in str(problem)
+
+
+# --- 3. SELinux: the mode is read through sudo, and an unreadable mode is an error ---------
+
+SBIN = {"getenforce", "setenforce", "sysctl", "modprobe", "swapoff", "ethtool", "ip"}
+
+
+def centos7_path_fake(name: str, world: World, reads: dict, writes: dict) -> FakeNode:  # type: ignore[type-arg]
+    """A CentOS 7 node as a non-login SSH command sees it: /usr/sbin is not on PATH, so an
+    sbin tool run without sudo exits 127 (sudo's secure_path has it)."""
+    reads = dict(reads)
+    for command in list(reads):
+        if command.argv[0] in SBIN:
+            reads[dataclasses.replace(command, sudo=False)] = lambda w: Output(127, "")
+    return FakeNode(name, world, reads, writes)
+
+
+def test_selinux_is_set_permissive_although_getenforce_is_not_on_the_ssh_path() -> None:
+    config = "SELINUX=enforcing\nSELINUXTYPE=targeted\n"
+    reads = {
+        cmd("getenforce"): lambda w: Output(0, f"{w['mode']}\n"),
+        cmd("cat", el7.SELINUX_CONFIG): text("config"),
+    }
+    writes = {
+        cmd("setenforce", "0"): sets(mode="Permissive"),
+        el7.write_file(el7.SELINUX_CONFIG, el7.selinux_config_disabled(config)): sets(
+            config=el7.selinux_config_disabled(config)
+        ),
+    }
+    node = centos7_path_fake("k8s-node1", {"mode": "Enforcing", "config": config}, reads, writes)
+    Applier(GUIDE, WORKER, node, {}).phase((el7.SELINUX,), lambda step, n: None)
+    assert node.world["mode"] == "Permissive"
+    assert cmd("setenforce", "0") in node.ran
+
+
+def test_an_unreadable_selinux_mode_is_an_error_not_done() -> None:
+    config = "SELINUX=disabled\n"
+    for out in (Output(127, ""), Output(0, ""), Output(1, "getenforce: oops\n")):
+        with pytest.raises(ValueError, match="cannot read the SELinux mode: `sudo -n getenforce`"):
+            el7.SELINUX.read_positional(GUIDE, WORKER, (out, Output(0, config)))
