@@ -717,15 +717,25 @@ def offload_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
 def plan_offload(lab: Lab, node: Node, facts: OffloadFacts) -> tuple[Command, ...]:
     if not _k8s(lab).vxlan_offload_workaround:
         return ()
-    plan: list[Command] = []
     if facts.rule != OFFLOAD_RULE_CONTENT:
-        plan += [
+        # The rule covers a flannel.1 created from now on. One created before the reload (even
+        # between our probe and the reload: flanneld may start at any time) got its "add" event
+        # without the rule, so the event is replayed for flannel.1 (a no-op while it does not
+        # exist) and udev is waited for: whenever the device appeared, the rule has run.
+        return (
             write_file(OFFLOAD_RULE, OFFLOAD_RULE_CONTENT),
             cmd("udevadm", "control", "--reload"),
-        ]
+            *OFFLOAD_REPLAY,
+        )
     if facts.device and facts.checksum_on:
-        plan.append(cmd("ethtool", "--offload", "flannel.1", "rx", "off", "tx", "off"))
-    return tuple(plan)
+        return (cmd("ethtool", "--offload", "flannel.1", "rx", "off", "tx", "off"),)
+    return ()
+
+
+OFFLOAD_REPLAY = (
+    cmd("udevadm", "trigger", "--action=add", "--subsystem-match=net", "--sysname-match=flannel.1"),
+    cmd("udevadm", "settle", "--timeout=30"),
+)
 
 
 OFFLOAD = Step(

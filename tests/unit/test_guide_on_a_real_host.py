@@ -91,3 +91,48 @@ def test_an_unreadable_selinux_mode_is_an_error_not_done() -> None:
     for out in (Output(127, ""), Output(0, ""), Output(1, "getenforce: oops\n")):
         with pytest.raises(ValueError, match="cannot read the SELinux mode: `sudo -n getenforce`"):
             el7.SELINUX.read_positional(GUIDE, WORKER, (out, Output(0, config)))
+
+
+# --- 6. flannel.1 may appear between the offload step's probe and its udev reload ----------
+
+ETHTOOL_ON = "Features for flannel.1:\nrx-checksumming: on\ntx-checksumming: on\n"
+ETHTOOL_OFF = "Features for flannel.1:\nrx-checksumming: off\ntx-checksumming: off\n"
+
+
+def offload_node(world: World) -> FakeNode:
+    """udev as it behaves: a device's "add" event runs the rules loaded at that moment; a
+    replayed "add" runs the current ones. flanneld creates flannel.1 while we write the rule."""
+
+    def features(w: World) -> Output:
+        if not w["device"]:
+            return Output(71, "")
+        return Output(0, ETHTOOL_ON if w["checksum"] else ETHTOOL_OFF)
+
+    def write_rule(w: World) -> int:
+        w["rule"] = el7.OFFLOAD_RULE_CONTENT
+        w.update(device=True, checksum=True)  # flanneld wins the race: added without the rule
+        return 0
+
+    def replay(w: World) -> int:
+        if w["device"] and w["loaded"] == el7.OFFLOAD_RULE_CONTENT:
+            w["checksum"] = False  # the rule ran ethtool
+        return 0
+
+    reads = {cmd("cat", el7.OFFLOAD_RULE): text("rule"), el7.ETHTOOL_FEATURES: features}
+    writes = {
+        el7.write_file(el7.OFFLOAD_RULE, el7.OFFLOAD_RULE_CONTENT): write_rule,
+        cmd("udevadm", "control", "--reload"): lambda w: w.update(loaded=w["rule"]) or 0,
+        el7.OFFLOAD_REPLAY[0]: replay,
+        el7.OFFLOAD_REPLAY[1]: sets(),
+        cmd("ethtool", "--offload", "flannel.1", "rx", "off", "tx", "off"): sets(checksum=False),
+    }
+    return FakeNode("k8s-node1", world, reads, writes)
+
+
+def test_the_offload_step_converges_when_flannel_1_appears_during_it() -> None:
+    node = offload_node({"rule": None, "loaded": None, "device": False, "checksum": False})
+    changed: list[int] = []
+    Applier(GUIDE, WORKER, node, {}).phase((el7.OFFLOAD,), lambda step, n: changed.append(n))
+    assert node.world["checksum"] is False
+    assert changed == [4]
+    assert len(node.round_trips) == 2, "probe, then one re-probe that found it converged"
