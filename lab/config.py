@@ -59,6 +59,8 @@ class Repo:
     gpgkeys: tuple[str, ...] = ()
     gpgcheck: bool = True
     repo_gpgcheck: bool = False
+    # other copies of the same repository, tried in order when baseurl fails
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class Docker:
     version: str
     repo: Repo
     cgroup_driver: Literal["systemd", "cgroupfs"] = "systemd"
+    # containerd.io, pinned: docker-ce only requires a minimum, so yum took the newest el7 build
+    containerd_version: str = "1.4.3"
 
 
 @dataclass(frozen=True)
@@ -340,6 +344,30 @@ def _check_url(where: str, url: str, required: bool = True) -> Iterator[Problem]
         yield Problem(where, url, "must be an http(s) URL", "e.g. https://mirrors.example.org/")
 
 
+FILE_URL = re.compile(r"^file:///\S+$")
+
+
+def _check_key_url(where: str, url: str, required: bool = True) -> Iterator[Problem]:
+    """A gpg key: an http(s) URL, or a file already on the node (file:///path)."""
+    if not url and not required:
+        return
+    if not URL.match(url) and not FILE_URL.match(url):
+        yield Problem(
+            where,
+            url,
+            "must be an http(s) URL or a file on the node (file:///path)",
+            "e.g. file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7",
+        )
+
+
+def _check_repo(where: str, repo: Repo) -> Iterator[Problem]:
+    yield from _check_url(f"{where}.baseurl", repo.baseurl)
+    for i, url in enumerate(repo.alternatives):
+        yield from _check_url(f"{where}.alternatives[{i}]", url)
+    for i, key in enumerate(repo.gpgkeys):
+        yield from _check_key_url(f"{where}.gpgkeys[{i}]", key)
+
+
 def _check_image(where: str, image: str) -> Iterator[Problem]:
     if not IMAGE.match(image):
         yield Problem(
@@ -521,9 +549,7 @@ def validate_kubernetes(lab: Lab) -> Iterator[Problem]:
         yield Problem(
             "kubernetes.package_release", k8s.package_release, "must be an rpm release like 0"
         )
-    yield from _check_url("kubernetes.repo.baseurl", k8s.repo.baseurl)
-    for i, key in enumerate(k8s.repo.gpgkeys):
-        yield from _check_url(f"kubernetes.repo.gpgkeys[{i}]", key)
+    yield from _check_repo("kubernetes.repo", k8s.repo)
     if k8s.repo.gpgcheck and not k8s.repo.gpgkeys:
         yield Problem(
             "kubernetes.repo.gpgkeys",
@@ -549,9 +575,13 @@ def validate_kubernetes(lab: Lab) -> Iterator[Problem]:
         )
     if not DOCKER_VERSION.match(k8s.docker.version):
         yield Problem("kubernetes.docker.version", k8s.docker.version, "must look like 19.03.15")
-    yield from _check_url("kubernetes.docker.repo.baseurl", k8s.docker.repo.baseurl)
-    for i, key in enumerate(k8s.docker.repo.gpgkeys):
-        yield from _check_url(f"kubernetes.docker.repo.gpgkeys[{i}]", key)
+    yield from _check_repo("kubernetes.docker.repo", k8s.docker.repo)
+    if not SEMVER.match(k8s.docker.containerd_version):
+        yield Problem(
+            "kubernetes.docker.containerd_version",
+            k8s.docker.containerd_version,
+            "must be a version like 1.4.3 (unpinned, yum takes the newest el7 build)",
+        )
     planes = [i for i, n in enumerate(lab.nodes) if n.role == "control-plane"]
     if len(planes) != 1:
         yield Problem(
@@ -633,7 +663,7 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Problem]:
         yield Problem("vm.boot_timeout_s", lab.vm.boot_timeout_s, "must be at least 30")
     if lab.os.family == "el7":
         yield from _check_url("os.vault_url", lab.os.vault_url)
-        yield from _check_url("os.gpgkey_url", lab.os.gpgkey_url, required=False)
+        yield from _check_key_url("os.gpgkey_url", lab.os.gpgkey_url, required=False)
         if lab.kubernetes is None:
             yield Problem("kubernetes", None, "an el7 lab follows the guide and needs Kubernetes")
     if lab.os.family == "debian12":

@@ -32,10 +32,14 @@ def _k8s(lab: Lab) -> Kubernetes:
 
 
 def render_repo(section: str, name: str, repo: Repo) -> str:
+    # yum reads continuation lines as more baseurls; with failovermethod=priority it tries
+    # them in order (the first that answers wins)
+    urls = "".join(f"\n        {url}" for url in repo.alternatives)
     lines = [
         f"[{section}]",
         f"name={name}",
-        f"baseurl={repo.baseurl}",
+        f"baseurl={repo.baseurl}{urls}",
+        *(["failovermethod=priority"] if repo.alternatives else []),
         "enabled=1",
         f"gpgcheck={int(repo.gpgcheck)}",
         f"repo_gpgcheck={int(repo.repo_gpgcheck)}",
@@ -217,8 +221,12 @@ INSTALLED = f.rpm_versions(RPMS)
 
 
 def docker_packages(lab: Lab) -> dict[str, str]:
-    version = _k8s(lab).docker.version
-    return {"docker-ce": version, "docker-ce-cli": version, "containerd.io": ""}
+    docker = _k8s(lab).docker
+    return {
+        "docker-ce": docker.version,
+        "docker-ce-cli": docker.version,
+        "containerd.io": docker.containerd_version,
+    }
 
 
 @dataclass(frozen=True)

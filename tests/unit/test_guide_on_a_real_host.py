@@ -136,3 +136,46 @@ def test_the_offload_step_converges_when_flannel_1_appears_during_it() -> None:
     assert node.world["checksum"] is False
     assert changed == [4]
     assert len(node.round_trips) == 2, "probe, then one re-probe that found it converged"
+
+
+# --- 7. pins and URLs: containerd.io pinned, the box's own gpg key, repo alternatives -----
+
+
+def test_containerd_io_is_pinned_not_the_newest_el7_build() -> None:
+    fresh = plan_text(el7.DOCKER, el7.DockerFacts(None, (), None, False, False))
+    assert "yum install -y docker-ce-19.03.15 docker-ce-cli-19.03.15 containerd.io-1.4.3" in fresh
+    newest = ("docker-ce 19.03.15", "docker-ce-cli 19.03.15", "containerd.io 1.6.33")
+    plan = plan_text(el7.DOCKER, el7.DockerFacts(None, newest, None, True, True))
+    assert "yum remove -y docker-ce docker-ce-cli containerd.io" in plan
+
+
+def test_the_vault_repos_trust_the_gpg_key_already_on_the_box() -> None:
+    repos = el7.render_vault_repos(GUIDE)
+    assert repos.count("gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7\n") == 3
+    assert "https://" not in "".join(line for line in repos.splitlines() if "gpgkey" in line)
+    for bad in ("file:etc/key", "ftp://example.org/key"):
+        lab = dataclasses.replace(GUIDE, os=dataclasses.replace(GUIDE.os, gpgkey_url=bad))
+        (problem,) = [p for p in validate_lab(lab) if p.field == "os.gpgkey_url"]
+        assert "file on the node (file:///path)" in str(problem)
+
+
+def test_repo_alternatives_are_fields_tried_in_order_after_the_baseurl() -> None:
+    alternatives = (
+        "https://repo.huaweicloud.com/kubernetes/yum/repos/kubernetes-el7-x86_64/",
+        "https://mirrors.cloud.tencent.com/kubernetes/yum/repos/kubernetes-el7-x86_64/",
+    )
+    repo = dataclasses.replace(K8S.repo, alternatives=alternatives)
+    text = el7.render_repo("kubernetes", "Kubernetes", repo)
+    assert (
+        f"baseurl={K8S.repo.baseurl}\n        {alternatives[0]}\n        {alternatives[1]}\n"
+        "failovermethod=priority\n"
+    ) in text
+    assert "failovermethod" not in el7.render_repo("kubernetes", "Kubernetes", K8S.repo)
+    lab = dataclasses.replace(
+        GUIDE,
+        kubernetes=dataclasses.replace(
+            K8S, repo=dataclasses.replace(K8S.repo, alternatives=("mirror.example.org",))
+        ),
+    )
+    fields = [p.field for p in validate_lab(lab)]
+    assert fields == ["kubernetes.repo.alternatives[0]"]

@@ -89,7 +89,7 @@ def test_kubernetes_packages_from_rpm_and_systemctl_output() -> None:
 
 def test_docker_from_repo_rpm_daemon_json_and_systemctl_output() -> None:
     repo = el7.render_repo("docker-ce-stable", "Docker CE Stable", el7._k8s(LAB).docker.repo)
-    rpm = "docker-ce 19.03.15\ndocker-ce-cli 19.03.15\ncontainerd.io 1.6.33\n"
+    rpm = "docker-ce 19.03.15\ndocker-ce-cli 19.03.15\ncontainerd.io 1.4.3\n"
     done = (
         (0, repo),
         (0, rpm),
