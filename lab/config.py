@@ -121,10 +121,34 @@ class OS:
 
 
 @dataclass(frozen=True)
+class Image:
+    """An image every node holds before the suite runs: `image` is the name pods use; with
+    `mirror` set it is pulled from there and re-tagged as `image`."""
+
+    image: str
+    mirror: str = ""
+
+
+@dataclass(frozen=True)
+class E2eImages:
+    """The images of the Kubernetes checks, pre-pulled on every node by provisioning so the
+    suite never waits on a registry (its pods use imagePullPolicy IfNotPresent)."""
+
+    # the guide's two-container pod (busybox + nginx); busybox 1.28's nslookup is the one the
+    # Kubernetes DNS debugging docs pin. Both from Docker Hub.
+    busybox: Image = Image("busybox:1.28")
+    nginx: Image = Image("nginx:1.19")
+    # the echo server: agnhost netexec (/hostname, /clientip), upstream's e2e image
+    echo: Image = Image("registry.k8s.io/e2e-test-images/agnhost:2.21")
+
+
+@dataclass(frozen=True)
 class Docker:
     version: str
     repo: Repo
     cgroup_driver: Literal["systemd", "cgroupfs"] = "systemd"
+    # daemon.json registry-mirrors: Docker Hub pulls go there first
+    registry_mirrors: tuple[str, ...] = ()
     # containerd.io, pinned: docker-ce only requires a minimum, so yum took the newest el7 build
     containerd_version: str = "1.4.3"
 
@@ -143,6 +167,7 @@ class Kubernetes:
     # kubernetes-cni, pinned: kubelet/kubeadm 1.18 only require >= 0.7.5, so yum would take
     # the newest (1.x), which ships no `flannel` plugin (flannel-io/flannel#1471)
     cni_package_version: str = "0.8.7-0"
+    e2e_images: E2eImages = E2eImages()
 
 
 @dataclass(frozen=True)
@@ -558,6 +583,13 @@ def validate_kubernetes(lab: Lab) -> Iterator[Problem]:
             "list the repository's gpg keys or set gpgcheck: false",
         )
     yield from validate_cni_package(lab, k8s)
+    for i, mirror in enumerate(k8s.docker.registry_mirrors):
+        yield from _check_url(f"kubernetes.docker.registry_mirrors[{i}]", mirror)
+    for item in dataclasses.fields(E2eImages):
+        name, image = item.name, getattr(k8s.e2e_images, item.name)
+        yield from _check_image(f"kubernetes.e2e_images.{name}.image", image.image)
+        if image.mirror:
+            yield from _check_image(f"kubernetes.e2e_images.{name}.mirror", image.mirror)
     if not REGISTRY.match(k8s.image_repository):
         yield Problem(
             "kubernetes.image_repository",

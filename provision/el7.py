@@ -6,6 +6,7 @@ the guide implies or that its age forces carry a letter (6a: the CentOS vault re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shlex
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from lab import facts as f
 from lab.commands import Command, Output, cmd
-from lab.config import Kubernetes, Lab, Node, Repo
+from lab.config import Image, Kubernetes, Lab, Node, Repo
 from lab.facts import AnyFact
 from lab.k8s import ADMIN_CONF, KUBECTL
 from lab.render import render_flannel_manifest, render_kubeadm_init_args, render_kubelet_sysconfig
@@ -203,6 +204,8 @@ def render_daemon_json(lab: Lab) -> str:
         "log-opts": {"max-size": "100m"},
         "storage-driver": "overlay2",
     }
+    if docker.registry_mirrors:
+        conf["registry-mirrors"] = list(docker.registry_mirrors)
     return json.dumps(conf, indent=2) + "\n"
 
 
@@ -491,16 +494,18 @@ class ImageFacts:
     present: bool
 
 
+def pull(image: str, mirror: str = "") -> tuple[Command, ...]:
+    """`image` on the node: pulled as is, or from `mirror` and re-tagged as `image`."""
+    if not mirror:
+        return (cmd("docker", "pull", image, mirror=True),)
+    return (cmd("docker", "pull", mirror, mirror=True), cmd("docker", "tag", mirror, image))
+
+
 def plan_flannel_image(lab: Lab, node: Node, facts: ImageFacts) -> tuple[Command, ...]:
     flannel = lab.pod_network.flannel
     if facts.present or flannel is None:
         return ()
-    if not flannel.mirror_image:
-        return (cmd("docker", "pull", flannel.image, mirror=True),)
-    return (
-        cmd("docker", "pull", flannel.mirror_image, mirror=True),
-        cmd("docker", "tag", flannel.mirror_image, flannel.image),
-    )
+    return pull(flannel.image, flannel.mirror_image)
 
 
 def _flannel_image(lab: Lab) -> str:
@@ -523,6 +528,45 @@ FLANNEL_IMAGE = Step(
     facts=lambda lab, node: {"present": image_present(_flannel_image(lab))},
     plan=plan_flannel_image,
     fresh=lambda lab, node: ImageFacts(False),
+)
+
+
+# --- step 11b: the e2e suite's images, pre-pulled (via their mirrors) on every node --------
+
+
+@dataclass(frozen=True)
+class E2eImagesFacts:
+    busybox: bool
+    nginx: bool
+    echo: bool
+
+
+def e2e_images(lab: Lab) -> dict[str, Image]:
+    images = _k8s(lab).e2e_images
+    return {item.name: getattr(images, item.name) for item in dataclasses.fields(images)}
+
+
+def plan_e2e_images(lab: Lab, node: Node, facts: E2eImagesFacts) -> tuple[Command, ...]:
+    return tuple(
+        command
+        for name, image in e2e_images(lab).items()
+        if not getattr(facts, name)
+        for command in pull(image.image, image.mirror)
+    )
+
+
+E2E_IMAGES = Step(
+    number="11b",
+    key="e2e-images",
+    title="e2e images via mirrors",
+    section="(suite) busybox + nginx (the guide's pod), agnhost echo: pre-pulled",
+    scope="all",
+    facts_type=E2eImagesFacts,
+    facts=lambda lab, node: {
+        name: image_present(image.image) for name, image in e2e_images(lab).items()
+    },
+    plan=plan_e2e_images,
+    fresh=lambda lab, node: E2eImagesFacts(False, False, False),
 )
 
 
@@ -775,6 +819,7 @@ def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
         KUBEADM_INIT,
         KUBECONFIG,
         FLANNEL_IMAGE,
+        E2E_IMAGES,
         flannel_step(flannel_upstream),
         COMPLETION,
         JOIN,

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
 from lab.commands import Output, cmd
-from lab.config import validate_lab
+from lab.config import Image, validate_lab
 from lab.labfile import load_lab
 from provision import el7
 from provision.apply import Applier
@@ -179,3 +180,54 @@ def test_repo_alternatives_are_fields_tried_in_order_after_the_baseurl() -> None
     )
     fields = [p.field for p in validate_lab(lab)]
     assert fields == ["kubernetes.repo.alternatives[0]"]
+
+
+# --- 4. images and registry mirrors are lab fields; the suite's images are pre-pulled ------
+
+
+def test_e2e_images_are_lab_fields_pre_pulled_on_every_node_via_their_mirrors() -> None:
+    images = dataclasses.replace(
+        K8S.e2e_images,
+        echo=Image(
+            "registry.k8s.io/e2e-test-images/agnhost:2.21",
+            "registry.example.cn/e2e/agnhost:2.21",
+        ),
+    )
+    lab = dataclasses.replace(GUIDE, kubernetes=dataclasses.replace(K8S, e2e_images=images))
+    assert all(el7.E2E_IMAGES.applies_to(lab, node) for node in lab.nodes)
+    fresh = el7.E2eImagesFacts(busybox=True, nginx=False, echo=False)
+    assert [" ".join(c.argv) for c in el7.E2E_IMAGES.plan(lab, WORKER, fresh)] == [
+        "docker pull nginx:1.19",
+        "docker pull registry.example.cn/e2e/agnhost:2.21",
+        "docker tag registry.example.cn/e2e/agnhost:2.21 "
+        "registry.k8s.io/e2e-test-images/agnhost:2.21",
+    ]
+    pulls = [c for c in el7.E2E_IMAGES.plan(lab, WORKER, fresh) if c.argv[1] == "pull"]
+    assert all(c.mirror for c in pulls), "pulls are retried (bounded), tags are not"
+    probed = [c.argv[-1] for c in el7.E2E_IMAGES.commands(lab, WORKER)]
+    assert probed == [
+        "busybox:1.28",
+        "nginx:1.19",
+        "registry.k8s.io/e2e-test-images/agnhost:2.21",
+    ]
+
+
+def test_docker_registry_mirrors_are_a_lab_field_written_to_daemon_json() -> None:
+    docker = dataclasses.replace(K8S.docker, registry_mirrors=("https://abc.mirror.aliyuncs.com",))
+    lab = dataclasses.replace(GUIDE, kubernetes=dataclasses.replace(K8S, docker=docker))
+    conf = json.loads(el7.render_daemon_json(lab))
+    assert conf["registry-mirrors"] == ["https://abc.mirror.aliyuncs.com"]
+    assert "registry-mirrors" not in json.loads(el7.render_daemon_json(GUIDE))
+    bad = dataclasses.replace(K8S.docker, registry_mirrors=("abc.mirror.aliyuncs.com",))
+    lab = dataclasses.replace(GUIDE, kubernetes=dataclasses.replace(K8S, docker=bad))
+    assert [p.field for p in validate_lab(lab)] == ["kubernetes.docker.registry_mirrors[0]"]
+
+
+def test_the_guide_lab_documents_every_e2e_image_and_where_it_comes_from() -> None:
+    text = (ROOT / "labs" / "guide-centos7.yaml").read_text()
+    for item in dataclasses.fields(K8S.e2e_images):
+        image = getattr(K8S.e2e_images, item.name)
+        assert f"{item.name}:" in text
+        assert image.image in text
+    assert "none is verified from here" in text
+    assert "registry_mirrors: []" in text

@@ -106,8 +106,8 @@ def test_guide_plan_lists_the_guides_steps_in_order_for_every_node() -> None:
     steps = steps_for(lab, UPSTREAM)
     numbers = {node.name: [p.step.number for p in dry_run(lab, node, steps)] for node in lab.nodes}
     common = ["1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a"]
-    assert numbers["k8s-master"] == [*common, "9", "10", "11a", "11", "12", "13a"]
-    assert numbers["k8s-node1"] == [*common, "11a", "13", "13a"]
+    assert numbers["k8s-master"] == [*common, "9", "10", "11a", "11b", "11", "12", "13a"]
+    assert numbers["k8s-node1"] == [*common, "11a", "11b", "13", "13a"]
     assert numbers["k8s-node2"] == numbers["k8s-node1"]
 
 
@@ -121,7 +121,7 @@ def test_guide_phases_put_the_control_plane_before_the_workers_join() -> None:
     assert order == [
         (everyone, ["1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a"]),
         (["k8s-master"], ["9", "10"]),
-        (everyone, ["11a"]),
+        (everyone, ["11a", "11b"]),
         (["k8s-master"], ["11", "12"]),
         (["k8s-node1", "k8s-node2"], ["13"]),
         (everyone, ["13a"]),
