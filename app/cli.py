@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app import nightly
+from app.preflight import expect_free_libvirt_subnets
 from lab import paths
 from lab.adapters import sandbox
 from lab.adapters.ssh import ssh_argv
@@ -118,6 +119,7 @@ def machines_for(lab: Lab, progress: bool = False) -> LabMachines:
 
 def up(lab: Lab, args: argparse.Namespace) -> int:
     machines = machines_for(lab, progress=True)
+    expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
     console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
     seconds = machines.up()
     console.print(f"[green]{lab.name} is up[/green] in {seconds:.0f}s")

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
 
+from app import cli
 from lab.commands import Output, cmd
-from lab.config import Image, validate_lab
+from lab.config import Image, LabError, validate_lab
+from lab.hostcheck import libvirt_subnet_problems, parse_libvirt_network_xml
 from lab.labfile import load_lab
 from provision import el7
 from provision.apply import Applier
@@ -231,3 +235,81 @@ def test_the_guide_lab_documents_every_e2e_image_and_where_it_comes_from() -> No
         assert image.image in text
     assert "none is verified from here" in text
     assert "registry_mirrors: []" in text
+
+
+# --- 5. two labs, one management subnet: `up` refuses a range libvirt holds by another name -
+
+VAGRANT_LIBVIRT_NET = """<network>
+  <name>vagrant-libvirt</name>
+  <uuid>2d5e6c0c-6d3c-4c4e-9a59-3b6f1b3e1a10</uuid>
+  <forward mode='nat'/>
+  <bridge name='virbr1' stp='on' delay='0'/>
+  <ip address='192.168.121.1' netmask='255.255.255.0'>
+    <dhcp><range start='192.168.121.2' end='192.168.121.254'/></dhcp>
+  </ip>
+</network>"""
+OTHER_LAB_PRIV = """<network>
+  <name>netlab-ci-debian12-priv</name>
+  <ip address='10.10.10.1' prefix='24'/>
+  <ip family='ipv6' address='fd00::1' prefix='64'/>
+</network>"""
+OWN_MGMT = """<network><name>netlab-guide-centos7-mgmt</name>
+  <ip address='192.168.131.1' netmask='255.255.255.0'/></network>"""
+
+
+class FakeLibvirt:
+    """Only what `up`'s check may ask: the networks' XML (anything else is an error)."""
+
+    def __init__(self, *xmls: str) -> None:
+        self.xmls = xmls
+
+    def network_xmls(self) -> tuple[str, ...]:
+        return self.xmls
+
+
+class FakeMachines:
+    def __init__(self, libvirt: FakeLibvirt) -> None:
+        self.libvirt = libvirt
+        self.ups = 0
+
+    def up(self, parallel: bool = True) -> float:
+        self.ups += 1
+        return 0.0
+
+
+def test_the_two_labs_have_distinct_management_subnets_apart_from_vagrant_libvirts() -> None:
+    ci = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    managements = {ci.network.management, GUIDE.network.management}
+    assert len(managements) == 2
+    assert IPv4Network("192.168.121.0/24") not in managements
+    vagrant_default = parse_libvirt_network_xml(VAGRANT_LIBVIRT_NET)
+    assert libvirt_subnet_problems(ci, [vagrant_default]) == []
+    assert libvirt_subnet_problems(GUIDE, [vagrant_default]) == []
+
+
+def test_up_refuses_a_range_another_libvirt_network_holds_before_any_vm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old = dataclasses.replace(
+        GUIDE,
+        network=dataclasses.replace(GUIDE.network, management=IPv4Network("192.168.121.0/24")),
+    )
+    machines = FakeMachines(FakeLibvirt(VAGRANT_LIBVIRT_NET, OTHER_LAB_PRIV, OWN_MGMT))
+    monkeypatch.setattr(cli, "machines_for", lambda lab, progress=False: machines)
+    with pytest.raises(LabError) as info:
+        cli.up(old, argparse.Namespace())
+    assert machines.ups == 0, "no VM may be created"
+    problems = {p.field: str(p) for p in info.value.problems}
+    assert (
+        "libvirt network 'vagrant-libvirt' already holds 192.168.121.0/24"
+        in (problems["network.management"])
+    )
+    assert "NetworkNameAndAddressMismatch" in problems["network.management"]
+    assert "'netlab-ci-debian12-priv' already holds 10.10.10.0/24" in problems["network.private"]
+
+
+def test_the_labs_own_networks_from_an_earlier_up_are_not_a_conflict() -> None:
+    own = parse_libvirt_network_xml(OWN_MGMT)
+    assert own.name == "netlab-guide-centos7-mgmt"
+    assert libvirt_subnet_problems(GUIDE, [own]) == []
+    assert parse_libvirt_network_xml(OTHER_LAB_PRIV).subnets == (IPv4Network("10.10.10.0/24"),)
