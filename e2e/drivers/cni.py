@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+import pytest
+
 from e2e.drivers.base import Container, ExecResult, Pod, run_on
-from lab import cni
+from lab import cni, compat
 from lab.adapters.ssh import SshChannel
 from lab.commands import Command, Output, batch, cmd, render_remote
 from lab.config import Lab
@@ -215,22 +217,12 @@ class CniDriver:
         """Cache the ADD result (as runtimes do, for CHECK and DEL), start every container as
         a transient unit inside the sandbox and learn their PIDs: one round trip."""
         units = [self.unit(pod, c.name) for c in containers]
+        systemd = compat.systemd_version(self.lab.os.family)  # el7: 219, no --collect/--value
         starts = [
-            cmd(
-                "systemd-run",
-                f"--unit={unit}",
-                "--collect",
-                "--quiet",
-                "--property=KillMode=control-group",
-                "ip",
-                "netns",
-                "exec",
-                pod,
-                *c.argv,
-            )
+            Command(compat.start_in_netns(systemd, unit, pod, c.argv))
             for unit, c in zip(units, containers, strict=True)
         ]
-        show = [cmd("systemctl", "show", "-p", "MainPID", "--value", *units)] if units else []
+        show = [Command(compat.main_pids_argv(systemd, units))] if units else []
         out = self._must(
             node,
             batch(
@@ -241,8 +233,8 @@ class CniDriver:
                 *starts,
                 *show,
             ),
-        ).stdout.split()
-        pids = {c.name: int(pid) for c, pid in zip(containers, out, strict=True)}
+        ).stdout
+        pids = {c.name: pid for c, pid in zip(containers, compat.parse_main_pids(out), strict=True)}
         dead = [name for name, pid in pids.items() if pid == 0]
         if dead:
             raise CniCallFailed(
@@ -260,6 +252,11 @@ class CniDriver:
         return self._run(pod.node, cmd("nsenter", "-t", str(pid), "-n", "--", *argv), timeout)
 
     def check(self, pod: Pod) -> None:
+        path, conf = self.conflist(pod.node)
+        if not compat.cni_check_allowed(str(conf["cniVersion"])):
+            pytest.skip(
+                f"{path} on {pod.node} is cniVersion {conf['cniVersion']}: no CHECK before 0.4.0"
+            )
         self.invoke("CHECK", pod.node, pod.name, pod.details["result"])  # type: ignore[arg-type]
 
     def delete_pod(self, pod: Pod) -> None:
