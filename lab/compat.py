@@ -114,6 +114,7 @@ _DIAG = "diagnostics"
 _ECHO = "the CNI driver (echo server)"
 _NETWORKD = "provisioning, faults"
 _SELINUX = "libselinux-utils"
+_PLUGINS = "containernetworking-plugins"
 
 
 Row = tuple[str, str, str, str, Source, str]
@@ -210,9 +211,8 @@ TOOLS: dict[Family, dict[str, Tool]] = {
             ("apt-get", "apt", "apt", "/usr/bin/apt-get", "box", _PROVISION),
             ("socat", "socat", "socat", "/usr/bin/socat", "box", _ECHO),
             ("ethtool", "ethtool", "ethtool", "/usr/sbin/ethtool", "box", "e2e checks"),
-            *_cni(
-                "/usr/lib/cni", "containernetworking-plugins", "containernetworking-plugins", "box"
-            ),
+            # on the box; provisioning's CNI step installs the package when they are missing
+            *_cni("/usr/lib/cni", _PLUGINS, _PLUGINS, "provisioning"),
         ],
     ),
 }

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from lab import compat
 from lab import facts as f
-from lab.commands import Command, cmd
+from lab.commands import Command, Output, cmd
 from lab.config import Lab, Node
 from lab.facts import AnyFact
 from provision.model import Step, sysctl_file, write_file
@@ -229,3 +231,94 @@ HOSTNAME = Step(
     plan=plan_hostname,
     fresh=lambda lab, node: HostnameFacts("localhost.localdomain", "127.0.0.1 localhost\n"),
 )
+
+
+# --- steps 0 and 14: the tools and versions the harness relies on (lab/compat.py) -----------
+
+# `command -v` through sudo: sudo's secure_path is where every command of the harness runs
+# (or, without sudo, a narrower PATH the compatibility table checks separately)
+FIND_TOOLS = 'for t do p=$(command -v "$t") || p=-; echo "$t $p"; done'
+
+
+@dataclass(frozen=True)
+class ToolsFacts:
+    found: tuple[str, ...]  # "name path" ("name -" when missing)
+    systemd: int
+
+
+def parse_tool_paths(out: Output) -> tuple[str, ...]:
+    lines = tuple(line.strip() for line in out.stdout.splitlines() if len(line.split()) == 2)
+    if not out.ok or not lines:
+        raise ValueError(f"cannot list the node's tools (exit {out.exit_code})")
+    return lines
+
+
+def parse_systemd_version(out: Output) -> int:
+    m = re.match(r"systemd (\d+)", out.stdout)
+    if not out.ok or m is None:
+        raise ValueError(
+            f"cannot read the systemd version (`systemctl --version` exit {out.exit_code})"
+        )
+    return int(m[1])
+
+
+def _wanted(family: compat.Family, everything: bool) -> tuple[compat.Tool, ...]:
+    tools = compat.TOOLS[family].values()
+    return tuple(t for t in tools if everything or t.source == "box")
+
+
+def plan_tools(
+    family: compat.Family, everything: bool
+) -> Callable[[Lab, Node, ToolsFacts], tuple[Command, ...]]:
+    def plan(lab: Lab, node: Node, facts: ToolsFacts) -> tuple[Command, ...]:
+        found = dict(line.split() for line in facts.found)
+        missing = [t for t in _wanted(family, everything) if found.get(t.name, "-") == "-"]
+        problems = [
+            f"{t.name} is missing (package {t.package}; used by {t.used_by})" for t in missing
+        ]
+        assumed = compat.systemd_version(family)
+        if facts.systemd < assumed:
+            problems.append(
+                f"systemd {facts.systemd} is older than {assumed}, which the {family} commands "
+                "assume (systemd-run, systemctl options)"
+            )
+        if problems:
+            raise ValueError(
+                f"{node.name} lacks what the harness relies on (lab/compat.py, {family} "
+                "column): " + "; ".join(problems)
+            )
+        return ()
+
+    return plan
+
+
+def tools_step(family: compat.Family, everything: bool) -> Step[ToolsFacts]:
+    """Step 0 (tools the box must have) or 14 (every tool, after provisioning installed its
+    share): a check, it plans nothing and fails early, naming each missing tool."""
+    names = tuple(t.name for t in _wanted(family, everything))
+
+    def fresh(lab: Lab, node: Node) -> ToolsFacts:
+        table = compat.TOOLS[family]
+        return ToolsFacts(
+            tuple(f"{n} {table[n].path}" for n in names), compat.systemd_version(family)
+        )
+
+    return Step(
+        number="14" if everything else "0",
+        key="tools-needed" if everything else "tools-on-box",
+        title="every tool the suite needs" if everything else "tools on the box",
+        section="(harness) lab/compat.py: tools and versions its commands rely on",
+        scope="all",
+        facts_type=ToolsFacts,
+        facts=lambda lab, node: {
+            "found": f.Fact(
+                "tool paths", cmd("sh", "-c", FIND_TOOLS, "netlab-tools", *names), parse_tool_paths
+            ),
+            "systemd": f.Fact(
+                "systemd version", cmd("systemctl", "--version", sudo=False), parse_systemd_version
+            ),
+        },
+        plan=plan_tools(family, everything),
+        fresh=fresh,
+        check=True,
+    )

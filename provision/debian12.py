@@ -19,7 +19,7 @@ from lab.render import (
     render_cni_conflist_text,
     render_pod_routes,
 )
-from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP
+from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
 from provision.model import AnyStep, Step, write_file
 
 # --- CNI network config (the plugin config kubelet would read from /etc/cni/net.d) ---------
@@ -235,4 +235,13 @@ ROUTES = Step(
     ),
 )
 
-STEPS: tuple[AnyStep, ...] = (BRIDGE, FORWARD, SWAP, HOSTNAME, CNI, ROUTES)
+STEPS: tuple[AnyStep, ...] = (
+    tools_step("debian12", everything=False),
+    BRIDGE,
+    FORWARD,
+    SWAP,
+    HOSTNAME,
+    CNI,
+    ROUTES,
+    tools_step("debian12", everything=True),
+)

@@ -20,7 +20,7 @@ from lab.config import Image, Kubernetes, Lab, Node, Repo
 from lab.facts import AnyFact
 from lab.k8s import ADMIN_CONF, KUBECTL
 from lab.render import render_flannel_manifest, render_kubeadm_init_args, render_kubelet_sysconfig
-from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP
+from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
 from provision.model import AnyStep, Runner, Step, write_file
 
 USER = "vagrant"  # the box's login user: gets ~/.kube/config and kubectl completion
@@ -806,6 +806,7 @@ OFFLOAD = Step(
 def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
     """The guide's order. Scopes split it into phases: all, control plane, all, workers."""
     return (
+        tools_step("el7", everything=False),
         FIREWALLD,
         SELINUX,
         BRIDGE,
@@ -824,4 +825,5 @@ def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
         COMPLETION,
         JOIN,
         OFFLOAD,
+        tools_step("el7", everything=True),
     )

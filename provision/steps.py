@@ -65,7 +65,9 @@ def render_plan(node: Node, planned: list[PlannedStep]) -> str:
     lines = [f"# {node.name} ({node.role}, {node.ip})"]
     for item in planned:
         lines.append(f"## {item.step.label} -- {item.step.section}")
-        if not item.commands:
+        if item.step.check:
+            lines.append("   (a check: plans nothing; fails naming what the node lacks)")
+        elif not item.commands:
             lines.append("   (already done on a fresh node)")
         for command in item.commands:
             text = redact(render_remote(command), command.secrets)

@@ -5,6 +5,8 @@ column (tools, PATH, feature versions). Known gaps outside our files are strict 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +20,13 @@ from e2e.drivers.base import Container
 from e2e.drivers.cni import CniDriver, client_probe, echo_server
 from lab import cni, compat
 from lab.adapters.ssh import RemoteResult
-from lab.commands import Command, render_remote
+from lab.commands import Command, Output, render_remote
 from lab.k8s import KUBECTL
 from lab.labfile import load_lab
 from provision import el7
+from provision.apply import provision
 from provision.steps import dry_run, steps_for
+from tests.unit.fake_node import FakeNode
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")
@@ -235,8 +239,9 @@ def e2e_commands() -> Iterator[Sent]:
         yield from literal_commands(path)
 
 
-def everything_sent_to_el7() -> list[Sent]:
-    return [*provisioning_commands(), *driver_commands(), *e2e_commands()]
+@functools.cache
+def everything_sent_to_el7() -> tuple[Sent, ...]:
+    return (*provisioning_commands(), *driver_commands(), *e2e_commands())
 
 
 # Commands in our sources that never reach an el7 node, and why.
@@ -269,6 +274,7 @@ def gap_key(sent: Sent, gap: compat.Gap) -> str:
     return f"{sent.source}: {' '.join(gap.argv)}"
 
 
+@functools.cache
 def el7_gaps() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for sent in sent_to_el7():
@@ -340,3 +346,83 @@ def test_commands_are_read_through_wrappers_and_scripts() -> None:
     )
     found = [c[0] for c in compat.commands_in(("sudo", "-n", "sh", "-ec", script))]
     assert found == ["sh", "install", "cat", "systemd-run", "ip", "timeout", "socat"]
+
+
+# --- the probe steps: fail early and clearly when a node lacks a tool ---------------------
+
+
+def tools_facts(family: compat.Family, step_key: str, drop: str = "", systemd: int = 0) -> Any:
+    steps = {s.key: s for s in steps_for(GUIDE if family == "el7" else CI, UPSTREAM)}
+    step = steps[step_key]
+    lab = GUIDE if family == "el7" else CI
+    facts = step.fresh(lab, lab.nodes[0])
+    found = tuple(line if line.split()[0] != drop else f"{drop} -" for line in facts.found)
+    return step, lab, type(facts)(found, systemd or facts.systemd)
+
+
+def test_a_node_with_every_tool_passes_both_checks() -> None:
+    for family in ("el7", "debian12"):
+        for key in ("tools-on-box", "tools-needed"):
+            step, lab, facts = tools_facts(family, key)  # type: ignore[arg-type]
+            assert step.check
+            assert step.plan(lab, lab.nodes[0], facts) == ()
+
+
+def test_a_missing_tool_fails_naming_it_its_package_and_who_needs_it() -> None:
+    step, lab, facts = tools_facts("el7", "tools-needed", drop="socat")
+    with pytest.raises(ValueError, match="socat is missing") as info:
+        step.plan(lab, lab.node("k8s-node1"), facts)
+    message = str(info.value)
+    assert message.startswith("k8s-node1 lacks what the harness relies on")
+    assert "(package socat; used by the CNI driver (echo server))" in message
+
+
+def test_tools_provisioning_installs_are_checked_only_at_the_end() -> None:
+    _step, _lab, facts = tools_facts("el7", "tools-on-box")
+    names = {line.split()[0] for line in facts.found}
+    assert "socat" not in names
+    assert "kubectl" not in names
+    assert {"systemd-run", "nsenter", "getenforce"} <= names
+
+
+def test_a_systemd_older_than_the_table_fails_early() -> None:
+    step, lab, facts = tools_facts("el7", "tools-on-box", systemd=208)
+    with pytest.raises(ValueError, match="systemd 208 is older than 219"):
+        step.plan(lab, lab.nodes[0], facts)
+
+
+def test_the_tools_are_looked_up_through_sudo_in_one_probe_command() -> None:
+    step, lab, _ = tools_facts("el7", "tools-on-box")
+    lookup, version = step.commands(lab, lab.nodes[0])
+    assert lookup.sudo
+    assert lookup.argv[:2] == ("sh", "-c")
+    assert version.argv == ("systemctl", "--version")
+    out = step.read_positional(
+        lab,
+        lab.nodes[0],
+        [
+            Output(0, "systemctl /usr/bin/systemctl\nsocat -\n"),
+            Output(0, "systemd 219\n+PAM +AUDIT +SELINUX\n"),
+        ],
+    )
+    assert out.found == ("systemctl /usr/bin/systemctl", "socat -")
+    assert out.systemd == 219
+    with pytest.raises(ValueError, match="cannot read the systemd version"):
+        step.read_positional(lab, lab.nodes[0], [Output(0, "x /x\n"), Output(127, "")])
+
+
+def test_provisioning_stops_at_step_0_on_a_node_that_lacks_a_box_tool() -> None:
+    step, lab, facts = tools_facts("debian12", "tools-on-box", drop="nsenter")
+    (lookup, version) = step.commands(lab, lab.nodes[0])
+    others = [c for s in steps_for(CI)[1:] for c in s.commands(CI, CI.nodes[0])]
+    reads = {
+        **{c: (lambda w: Output(0, "")) for c in others},
+        lookup: lambda w: Output(0, "\n".join(facts.found) + "\n"),
+        version: lambda w: Output(0, "systemd 252 (252.19-1~deb12u1)\n"),
+    }
+    node = FakeNode("node1", {}, reads, {})
+    lab1 = dataclasses.replace(CI, nodes=CI.nodes[:1])
+    (report,) = provision(lab1, {"node1": node}, steps_for(CI))
+    assert report.error.startswith("step 0 'tools on the box' failed on node1: node1 lacks")
+    assert "nsenter is missing (package util-linux" in report.error
+    assert node.ran == [], "nothing was changed on the node"
