@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app import nightly
-from app.preflight import expect_free_libvirt_subnets
+from app.preflight import expect_free_libvirt_subnets, preflight
 from lab import paths
 from lab.adapters import sandbox
 from lab.adapters.ssh import ssh_argv
@@ -61,6 +61,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
             continue
         out.print(f"{lab.source}: ok ({len(lab.nodes)} nodes: {', '.join(lab.node_names)})")
     return 2 if failed else 0
+
+
+def preflight_cmd(args: argparse.Namespace) -> int:
+    """What this host lacks for the lab, before anything is created (starts nothing)."""
+    lab = load(args.lab, host_check=False)  # host subnets are one of the checks
+    return preflight(lab, network=not args.no_network, timeout=args.timeout)
 
 
 def render_cmd(lab: Lab, args: argparse.Namespace) -> int:
@@ -258,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the overlap check against this host's interfaces",
     )
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "preflight", help="check this host for the lab (KVM, memory, subnets, URLs); starts nothing"
+    )
+    p.add_argument("lab")
+    p.add_argument("--no-network", action="store_true", help="skip the URL and registry checks")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per DNS/TCP/HTTP step")
+    p.set_defaults(func=preflight_cmd)
 
     p = sub.add_parser("render", help="write the rendered files under .lab/<lab>/")
     p.add_argument("lab")

@@ -31,6 +31,11 @@ def _cached(sha256: str) -> bytes | None:
     return None
 
 
+def is_cached(sha256: str) -> bool:
+    """Whether a file with this checksum is in the cache or the repo's pinned inputs."""
+    return _cached(sha256) is not None
+
+
 def fetch_pinned(url: str, sha256: str, timeout_s: float = 30) -> bytes:
     """The bytes at `url` whose sha256 must equal `sha256` (cache first, then the network)."""
     data = _cached(sha256)
