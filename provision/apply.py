@@ -2,10 +2,12 @@
 phase in parallel; every failing node reported.
 
 Per node and phase: one probe round trip reads the facts of every step of the phase (a command
-shared by several steps once); each step plans from them; a step that changed something is
-re-probed with the facts of the steps after it (one round trip), and must then plan nothing:
-a step that does not converge is an error, not a silent change on the next run. Only commands
-marked `mirror` (package mirrors, registries, downloads) are retried, within a bound."""
+shared by several steps once, all under one sudo); each step plans from them. A step that
+changed something is re-probed, together with the next step's facts (one round trip), and must
+then plan nothing: a step that does not converge is an error, not a silent change on the next
+run. Facts read before a change are stale after it: a later step re-reads its own before
+planning. An already-provisioned node costs one round trip per phase. Only commands marked
+`mirror` (package mirrors, registries, downloads) are retried, within a bound."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ class NodeChannel(Protocol):
     """What the applier needs of a node (lab.adapters.ssh.SshChannel, or a strict fake)."""
 
     def probe(
-        self, commands: Sequence[Command], timeout: float = 120
+        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
     ) -> tuple[object, tuple[Output, ...]]: ...
 
     def run(self, command: Command, timeout: float = 120, check: bool = True) -> object: ...
@@ -70,11 +72,11 @@ def run_command(
 def probe_steps(
     lab: Lab, node: Node, conn: NodeChannel, steps: Sequence[AnyStep]
 ) -> dict[Command, Output]:
-    """The facts of `steps`, each probe command once: one round trip."""
+    """The facts of `steps`, each probe command once: one round trip, one sudo."""
     commands = unique_commands(fact for s in steps for fact in s.facts(lab, node).values())
     if not commands:
         return {}
-    _, outputs = conn.probe(commands)
+    _, outputs = conn.probe(commands, one_sudo=True)
     return outputs_by_command(commands, outputs)
 
 
@@ -96,15 +98,18 @@ class Applier:
 
     def phase(self, steps: Sequence[AnyStep], on_step: Callable[[AnyStep, int], None]) -> None:
         lab, node = self.lab, self.node
-        outputs = probe_steps(lab, node, self.conn, steps)
+        outputs = probe_steps(lab, node, self.conn, steps)  # fresh until a step changes the node
         for i, step in enumerate(steps):
+            if not set(step.commands(lab, node)) <= outputs.keys():
+                outputs = probe_steps(lab, node, self.conn, steps[i : i + 1])
             plan: tuple[Command, ...] = step.plan(
                 lab, node, step.read(lab, node, outputs, self.inputs)
             )
             for command in plan:
                 run_command(self.conn, command, self.timeout, self.sleep, self.policy)
             if plan:
-                outputs = probe_steps(lab, node, self.conn, steps[i:])
+                # everything read before is stale now; this step and the next are read again
+                outputs = probe_steps(lab, node, self.conn, steps[i : i + 2])
                 left = step.plan(lab, node, step.read(lab, node, outputs, self.inputs))
                 if left:
                     raise StepFailed(

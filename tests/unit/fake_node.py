@@ -28,16 +28,18 @@ class FakeNode:
     writes: Mapping[Command, Write]
     round_trips: list[tuple[Command, ...]] = field(default_factory=list)
     ran: list[Command] = field(default_factory=list)
+    one_sudo: list[bool] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def probe(
-        self, commands: Sequence[Command], timeout: float = 120
+        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
     ) -> tuple[RemoteResult, tuple[Output, ...]]:
         with self.lock:
             unexpected = [render_remote(c) for c in commands if c not in self.reads]
             if unexpected:
                 raise AssertionError(f"unexpected probe command(s) on {self.name}: {unexpected}")
             self.round_trips.append(tuple(commands))
+            self.one_sudo.append(one_sudo)
             outputs = tuple(self.reads[c](self.world) for c in commands)
         return RemoteResult(self.name, "<probe>", 0, "", ""), outputs
 

@@ -13,7 +13,7 @@ import pytest
 
 from lab import waits
 from lab.adapters.ssh import RemoteResult
-from lab.commands import Command, Output, cmd, render_remote
+from lab.commands import Command, Output, cmd, render_probe, render_remote
 from lab.config import Lab, Node
 from lab.facts import AnyFact, command_ok, file_text
 from lab.labfile import load_lab
@@ -279,3 +279,38 @@ def test_reading_a_phase_twice_uses_the_outputs_of_one_round_trip() -> None:
     assert seen == [("a", 0), ("b", 0)]
     assert len(node.round_trips) == 1
     assert Output(0, "s") == READS[cmd("cat", "/etc/shared")](node.world)
+
+
+def test_facts_read_before_a_change_are_read_again_before_a_later_step_plans() -> None:
+    """Step a's change also makes c done: c must plan from a fresh read, not the first one
+    (a stale read would plan a write the strict fake does not allow)."""
+    c = file_step("c", "/etc/c", "C\n")
+    reads = {**READS, cmd("cat", "/etc/c"): text("c")}
+    writes = {
+        write_file("/etc/a", "A\n"): sets(a="A\n", c="C\n"),
+        write_file("/etc/b", "B\n"): sets(b="B\n"),
+    }
+    node = fake("node1", {"b": "B\n", "shared": "s"}, reads, writes)
+    seen: list[tuple[str, int]] = []
+    Applier(CI, CI.node("node1"), node, {}).phase((A, B, c), lambda s, n: seen.append((s.key, n)))
+    assert seen == [("a", 1), ("b", 0), ("c", 0)]
+    assert node.round_trips == [
+        (
+            cmd("cat", "/etc/a"),
+            cmd("cat", "/etc/shared"),
+            cmd("cat", "/etc/b"),
+            cmd("cat", "/etc/c"),
+        ),
+        (cmd("cat", "/etc/a"), cmd("cat", "/etc/shared"), cmd("cat", "/etc/b")),  # a + next
+        (cmd("cat", "/etc/c"),),  # c, stale since a's change
+    ]
+    assert all(node.one_sudo), "every probe round trip runs under one sudo"
+
+
+def test_a_probe_under_one_sudo_is_one_sudo_sh_script() -> None:
+    commands = (cmd("cat", "/etc/hosts"), cmd("hostname", sudo=False))
+    text_ = render_probe(commands, one_sudo=True)
+    assert text_.startswith("sudo -n sh -c ")
+    assert text_.count("sudo -n") == 1
+    assert render_probe(commands).count("sudo -n") == 1  # the default is unchanged
+    assert render_probe((cmd("hostname", sudo=False),), one_sudo=True).startswith("hostname ")
