@@ -10,6 +10,7 @@ import shutil
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from rich.console import Console
@@ -66,7 +67,7 @@ def host_checks(
     meminfo: str,
     host_cpus: int,
     tools: dict[str, bool],
-    host_networks: Sequence[object],
+    host_networks: Sequence[IPv4Network],
     libvirt_xmls: Sequence[str] | None,
 ) -> list[Check]:
     return [
@@ -74,7 +75,7 @@ def host_checks(
         check_memory(lab, parse_meminfo_available_mib(meminfo)),
         check_cpus(lab, host_cpus),
         check_host_tools(tools),
-        check_host_networks(lab, host_networks),  # type: ignore[arg-type]
+        check_host_networks(lab, host_networks),
         check_libvirt_networks(lab, libvirt_xmls),
     ]
 
