@@ -26,7 +26,7 @@ def main(artifacts: Path) -> None:
     calls: dict[str, int] = defaultdict(int)
     for path in sorted(artifacts.glob("commands-*.tsv")):
         for line in path.read_text().splitlines():
-            test, seconds, _node, command = (line.split("\t", 3) + ["", "", ""])[:4]
+            test, seconds, _node, command = [*line.split("\t", 3), "", "", ""][:4]
             per_test[test.split("::")[-1]] += float(seconds)
             per_kind[kind(command)] += float(seconds)
             calls[kind(command)] += 1
