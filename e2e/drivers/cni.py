@@ -152,15 +152,23 @@ class CniDriver:
         with self._lock:
             if node in self._conflists:
                 return self._conflists[node]
-        (listing,) = self.runner.probe(node, cmd("ls", "-1", CONF_DIR))
-        names = sorted(n for n in listing.stdout.split() if n.endswith(".conflist"))
-        if not names:
+        # one round trip: the first .conflist's name, then its content
+        script = (
+            f"cd {CONF_DIR} && f=$(ls -1 | LC_ALL=C sort | grep '[.]conflist$' | head -n 1)"
+            ' && [ -n "$f" ] && echo "$f" && cat "$f"'
+        )
+        res = self.runner.run(node, Command(("sh", "-c", script)))
+        name, _, text = res.stdout.partition("\n")
+        if not res.ok or not name:
             raise DriverError(
                 f"{node}: no .conflist in {CONF_DIR}",
                 self.runner.run(node, cmd("ls", "-l", CONF_DIR)),
             )
-        path = f"{CONF_DIR}/{names[0]}"
-        content = json.loads(self.runner.must(node, cmd("cat", path), f"cat {path}").stdout)
+        path = f"{CONF_DIR}/{name}"
+        try:
+            content = json.loads(text)
+        except ValueError as exc:
+            raise DriverError(f"{node}: {path} is no JSON ({exc})", res) from None
         with self._lock:
             self._conflists[node] = (path, content)
         return path, content
