@@ -23,12 +23,20 @@ until one fails (or all of them with `keep_going`). The Kubernetes driver uses i
    "jobs": [{"id": "pod-a", "keep_going": false,
              "steps": [{"argv": [...], "stdin": null, "timeout": 60}]}]}
   -> {"jobs": [{"id": "pod-a", "ok": true,
-                "steps": [{"exit": 0, "stdout": "...", "stderr": ""}]}]}
+                "steps": [{"exit": 0, "stdout": "...", "stderr": "", "timed_out": false}]}]}
+  A step that outlives its timeout is killed with its whole process group (`timed_out`).
+
+`serve` mode (argv[1] == "serve"): one long-lived agent per node and suite process, fed on
+stdin one request per line, answering each with one JSON line, so a command costs neither an
+SSH session, nor sudo, nor a Python start (about 0.7 s together under QEMU TCG). It first says
+{"ready": true, "pid": N}. Started as `sudo -n python3 -u -c BOOT serve` with BOOT reading
+this file's text from stdin (its length on the first line): see e2e/session.py.
 """
 
 import ctypes
 import json
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -134,19 +142,34 @@ def op_probe(request):
 
 
 def execute(argv, stdin, env=None, timeout=60):
+    """(exit code, stdout, stderr, timed out): a timed-out command is killed with its whole
+    process group, so a grandchild holding the pipes cannot keep us waiting."""
     full_env = dict(os.environ)
     full_env.update(env or {})
+    options = {
+        "stdin": subprocess.PIPE,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.PIPE,
+        "env": full_env,
+    }
+    if sys.version_info[0] >= 3:
+        options["start_new_session"] = True
+    else:  # Python 2.7 has no start_new_session (and no trailing comma after **options)
+        options["preexec_fn"] = os.setsid
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=full_env,
-        )
+        proc = subprocess.Popen(argv, **options)
     except OSError as exc:
-        return 127, "", "%s: %s" % (argv[0], exc)
-    timer = threading.Timer(timeout, proc.kill)
+        return 127, "", "%s: %s" % (argv[0], exc), False
+    fired = []
+
+    def kill():
+        fired.append(True)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    timer = threading.Timer(timeout, kill)
     timer.start()
     try:
         out, err = proc.communicate((stdin or "").encode("utf-8"))
@@ -157,6 +180,7 @@ def execute(argv, stdin, env=None, timeout=60):
         code,
         out.decode("utf-8", "replace")[:MAX_OUTPUT],
         err.decode("utf-8", "replace")[:MAX_OUTPUT],
+        bool(fired),
     )
 
 
@@ -164,8 +188,10 @@ def run_job(job):
     done = []
     ok = True
     for step in job["steps"]:
-        code, out, err = execute(step["argv"], step.get("stdin"), None, step.get("timeout", 60))
-        outcome = {"exit": code, "stdout": out, "stderr": err}
+        code, out, err, timed_out = execute(
+            step["argv"], step.get("stdin"), None, step.get("timeout", 60)
+        )
+        outcome = {"exit": code, "stdout": out, "stderr": err, "timed_out": timed_out}
         done.append(outcome)
         if outcome["exit"] != 0:
             ok = False
@@ -179,9 +205,32 @@ def op_steps(request):
     return {"jobs": bounded(run_job, request["jobs"], request.get("parallel", 1))}
 
 
+OPS = {"probe": op_probe, "steps": op_steps}
+
+
+def serve():
+    """One request per stdin line, one JSON answer per stdout line, until stdin closes."""
+    sys.stdout.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+    sys.stdout.flush()
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        try:
+            request = json.loads(line)
+            answer = OPS[request["op"]](request)
+        except Exception as exc:  # a bad request is answered, the agent stays up
+            answer = {"error": "%s: %s" % (type(exc).__name__, exc)}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
 def main():
+    if sys.argv[1:] == ["serve"]:
+        serve()
+        return
     request = json.loads(sys.argv[1])
-    answer = {"probe": op_probe, "steps": op_steps}[request["op"]](request)
+    answer = OPS[request["op"]](request)
     sys.stdout.write(json.dumps(answer))
     sys.stdout.write("\n")
 

@@ -152,6 +152,7 @@ class StepResult:
     exit_code: int
     stdout: str
     stderr: str
+    timed_out: bool = False  # killed (with its process group) at its timeout
 
     @property
     def ok(self) -> bool:
@@ -187,9 +188,14 @@ def steps_request(jobs: Sequence[Job], parallel: int = 1) -> dict[str, Any]:
 
 
 def parse_steps_answer(stdout: str, ids: Sequence[str], failure: str) -> dict[str, JobResult]:
-    doc = _document(stdout)
+    return jobs_from(_document(stdout) or {}, ids, failure)
+
+
+def jobs_from(doc: Mapping[str, Any], ids: Sequence[str], failure: str) -> dict[str, JobResult]:
+    """An agent's `steps` answer -> one result per asked job id; jobs it did not answer carry
+    `failure` (what went wrong with the call) as their error."""
     found: dict[str, JobResult] = {}
-    jobs = doc.get("jobs") if doc is not None else None
+    jobs = doc.get("jobs")
     for item in jobs if isinstance(jobs, list) else []:
         if not isinstance(item, Mapping) or item.get("id") not in ids:
             continue
@@ -197,7 +203,12 @@ def parse_steps_answer(stdout: str, ids: Sequence[str], failure: str) -> dict[st
         for s in item.get("steps") or []:
             if isinstance(s, Mapping) and isinstance(s.get("exit"), int):
                 steps.append(
-                    StepResult(s["exit"], str(s.get("stdout") or ""), str(s.get("stderr") or ""))
+                    StepResult(
+                        s["exit"],
+                        str(s.get("stdout") or ""),
+                        str(s.get("stderr") or ""),
+                        s.get("timed_out") is True,
+                    )
                 )
         found[str(item["id"])] = JobResult(str(item["id"]), item.get("ok") is True, tuple(steps))
     why = failure or "the agent answered no result for it"

@@ -282,3 +282,55 @@ class FakeLibvirt:
 
     def set_link(self, domain: str, network: str, up: bool) -> None:
         self.calls.append(("link", domain, network, "up" if up else "down"))
+
+
+class LocalStream:
+    """e2e.session.LineStream over a process on this host: the remote shell line run by
+    `sh -c` (its leading `sudo -n` dropped: the tests already run as the user they need), so
+    the real agent serves the unit tests."""
+
+    def __init__(self, remote: str) -> None:
+        import queue
+        import subprocess
+
+        self.remote = remote.removeprefix("sudo -n ")
+        self.proc = subprocess.Popen(
+            ["sh", "-c", self.remote],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.lines.put(line.rstrip("\n"))
+            self.lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def write(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
+    def readline(self, timeout: float) -> str:
+        import queue
+
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no line within {timeout}s") from None
+        if line is None:
+            raise EOFError("the process closed its output")
+        return line
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()

@@ -10,6 +10,7 @@ and client probe. A pod is a typed handle: `Pod[H]` carries the driver's own dat
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,9 +20,10 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Generic, Protocol, TypeVar
 
 from e2e import probes
+from e2e.session import SessionError, SessionPool
 from lab import reachability as rm
 from lab.adapters.ssh import RemoteResult
-from lab.commands import Command, Output, render_remote
+from lab.commands import Command, Output, render_probe, render_remote
 from lab.config import Lab
 from lab.errors import CommandFailed
 
@@ -160,11 +162,39 @@ class DriverError(Exception):
 class NodeRunner:
     """Commands on the lab's nodes: every outcome logged, timeouts and broken channels answered
     as results (exit NO_EXIT_CODE), each with its pasteable reproduce line. Both the CNI and
-    the Kubernetes drivers (and the CRI one) run through it."""
+    the Kubernetes drivers (and the CRI one) run through it.
 
-    def __init__(self, channels: Mapping[str, NodeChannel], log: CommandLog | None = None):
+    With `python` (the node's interpreter) and channels that can open a stream (SSH), commands
+    that run under sudo go through long-lived node agents (e2e/session.py): same argv, same
+    root, same reproduce line, without an SSH session, a sudo and a Python start each."""
+
+    def __init__(
+        self,
+        channels: Mapping[str, NodeChannel],
+        log: CommandLog | None = None,
+        python: str | None = None,
+    ):
         self.channels = dict(channels)
         self.log = log if log is not None else CommandLog()
+        self.python = python
+        self._pools: dict[str, SessionPool] = {}
+        self._lock = threading.Lock()
+
+    def pool(self, node: str) -> SessionPool | None:
+        """The node's serving agents, when its channel can host them."""
+        open_stream = getattr(self.channels[node], "open_stream", None)
+        if self.python is None or open_stream is None:
+            return None
+        with self._lock:
+            if node not in self._pools:
+                self._pools[node] = SessionPool(open_stream, self.python)
+            return self._pools[node]
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
 
     def run(
         self, node: str, command: Command, timeout: float = 60, stdin_file: str = ""
@@ -179,19 +209,48 @@ class NodeRunner:
         else:
             remote = render_remote(command)
             reproduce = channel.reproduce(remote)
+        pool = self.pool(node) if command.sudo and not command.secrets else None
+        if pool is not None and not stdin_file:
+            result = self._in_session(pool, node, command, timeout, reproduce)
+        else:
+            result = self._over_ssh(channel, command, timeout, reproduce)
+        shown = f"{remote}{f' < {stdin_file}' if stdin_file else ''}"
+        self.log.add(node, shown, result, time.monotonic() - started)
+        return result
+
+    @staticmethod
+    def _over_ssh(
+        channel: NodeChannel, command: Command, timeout: float, reproduce: str
+    ) -> ExecResult:
         try:
             res = channel.run(command, timeout=timeout, check=False)
-            result = ExecResult(res.exit_code, res.stdout, res.stderr, reproduce)
+            return ExecResult(res.exit_code, res.stdout, res.stderr, reproduce)
         except CommandFailed as exc:
-            result = ExecResult(
+            return ExecResult(
                 NO_EXIT_CODE,
                 exc.stdout,
                 f"{exc.stderr}\n(no exit code after {timeout:.0f}s: timed out or SSH failed)",
                 reproduce,
             )
-        shown = f"{remote}{f' < {stdin_file}' if stdin_file else ''}"
-        self.log.add(node, shown, result, time.monotonic() - started)
-        return result
+
+    @staticmethod
+    def _in_session(
+        pool: SessionPool, node: str, command: Command, timeout: float, reproduce: str
+    ) -> ExecResult:
+        step = probes.Step(command.argv, command.stdin, timeout)
+        try:
+            answer = pool.call(probes.steps_request([probes.Job("run", (step,))]), timeout)
+        except SessionError as exc:
+            why = f"(no exit code: the agent session on {node} broke: {exc})"
+            return ExecResult(NO_EXIT_CODE, "", why, reproduce)
+        job = probes.jobs_from(answer, ["run"], "")["run"]
+        if not job.steps:
+            return ExecResult(NO_EXIT_CODE, "", f"(no exit code: {job.failure()})", reproduce)
+        (done,) = job.steps
+        if done.timed_out:
+            note = f"\n(no exit code after {timeout:.0f}s: timed out)"
+            return ExecResult(NO_EXIT_CODE, done.stdout, done.stderr + note, reproduce)
+        return ExecResult(done.exit_code, done.stdout, done.stderr, reproduce)
 
     def must(self, node: str, command: Command, what: str, timeout: float = 60) -> ExecResult:
         result = self.run(node, command, timeout)
@@ -203,10 +262,31 @@ class NodeRunner:
     def probe(self, node: str, *commands: Command, timeout: float = 60) -> tuple[Output, ...]:
         """Several read-only commands in one round trip: each one's stdout and exit code."""
         started = time.monotonic()
-        res, outputs = self.channels[node].probe(commands, timeout=timeout)
-        result = ExecResult(res.exit_code, res.stdout, res.stderr, "")
-        self.log.add(node, res.command, result, time.monotonic() - started)
+        pool = self.pool(node) if all(c.sudo for c in commands) else None
+        served = self._probe_in_session(pool, commands, timeout) if pool is not None else None
+        if served is not None:
+            outputs, result = served
+        else:  # over SSH (also when the session failed: a probe only reads, so ask again)
+            res, outputs = self.channels[node].probe(commands, timeout=timeout)
+            result = ExecResult(res.exit_code, res.stdout, res.stderr, "")
+        self.log.add(node, render_probe(commands), result, time.monotonic() - started)
         return outputs
+
+    @staticmethod
+    def _probe_in_session(
+        pool: SessionPool, commands: Sequence[Command], timeout: float
+    ) -> tuple[tuple[Output, ...], ExecResult] | None:
+        steps = tuple(probes.Step(c.argv, None, timeout) for c in commands)
+        request = probes.steps_request([probes.Job("probe", steps, keep_going=True)])
+        try:
+            answer = pool.call(request, timeout)
+        except SessionError:
+            return None
+        job = probes.jobs_from(answer, ["probe"], "")["probe"]
+        if len(job.steps) != len(commands):
+            return None
+        outputs = tuple(Output(s.exit_code, s.stdout) for s in job.steps)
+        return outputs, ExecResult(0, json.dumps(answer), "", "")
 
     def on_each_node(self, work: Mapping[str, T], fn: Callable[[str, T], R]) -> dict[str, R]:
         """Run fn(node, item) for every node of `work` concurrently: one call per node."""
@@ -220,10 +300,23 @@ class NodeRunner:
         self, node: str, python: str, request: Mapping[str, Any], timeout: float
     ) -> tuple[ExecResult, str]:
         """One agent call on `node`: its result and, when it failed, why (for every cell/job
-        it carried)."""
-        result = self.run(
-            node, probes.agent_command(python, request), timeout, stdin_file=probes.AGENT_FILE
-        )
+        it carried). A serving agent answers when the node has one (no Python start)."""
+        command = probes.agent_command(python, request)
+        pool = self.pool(node)
+        if pool is None:
+            result = self.run(node, command, timeout, stdin_file=probes.AGENT_FILE)
+        else:
+            started = time.monotonic()
+            remote = render_remote(dataclasses.replace(command, stdin=None))
+            reproduce = f"{self.channels[node].reproduce(remote)} < {probes.AGENT_FILE}"
+            try:
+                answer = pool.call(request, timeout)
+                result = ExecResult(0, json.dumps(answer), "", reproduce)
+            except SessionError as exc:
+                why = f"(no exit code: the agent session on {node} broke: {exc})"
+                result = ExecResult(NO_EXIT_CODE, "", why, reproduce)
+            shown = f"{remote} < {probes.AGENT_FILE} (serving agent)"
+            self.log.add(node, shown, result, time.monotonic() - started)
         failure = (
             ""
             if result.ok

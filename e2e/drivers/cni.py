@@ -134,7 +134,7 @@ class CniDriver:
         self, lab: Lab, channels: Mapping[str, NodeChannel], log: CommandLog | None = None
     ) -> None:
         self.lab = lab
-        self.runner = NodeRunner(channels, log)
+        self.runner = NodeRunner(channels, log, python=node_python(lab))
         self.bin_dir = cni_bin_dir(lab)
         self.python = node_python(lab)
         self._conflists: dict[str, tuple[str, dict[str, Any]]] = {}

@@ -108,7 +108,11 @@ class K8sDriver:
             raise ValueError(f"lab {lab.name} has no control-plane node")
         k8s.run_labels(run_id)  # fail early on a run id that is no valid label value
         self.lab = lab
-        self.runner = channels if isinstance(channels, NodeRunner) else NodeRunner(channels, log)
+        self.runner = (
+            channels
+            if isinstance(channels, NodeRunner)
+            else NodeRunner(channels, log, python=node_python(lab))
+        )
         self.run_id = run_id
         self.namespace = namespace
         images = lab.kubernetes.e2e_images

@@ -183,6 +183,22 @@ class SshChannel:
         with self.log_file.open("a") as f:
             f.write(redact(f"$ {remote}\n[exit {code}]\n{out}{err}\n", secrets))
 
+    def open_stream(self, remote: str) -> SshStream:
+        """`remote` started on its own channel of this node's connection, kept running: its
+        stdin and stdout as lines (e2e/session.py serves node agents over it)."""
+        self._log(remote, None, "(a long-lived stream)", "", ())
+        try:
+            transport = self.conn.client.get_transport()
+            if transport is None:
+                raise OSError(f"no SSH transport to {self.name}")
+            channel = transport.open_session(timeout=CHANNEL_TIMEOUT_S)
+            channel.exec_command(remote)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            with self._lock:
+                self._drop()
+            raise OSError(f"ssh to {self.name} failed: {exc}") from None
+        return SshStream(channel)
+
     def close(self) -> None:
         """Drop the connection (the next command reconnects) and forget past failures."""
         with self._lock:
@@ -193,3 +209,45 @@ class SshChannel:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class SshStream:
+    """One remote process's stdin and stdout over an SSH channel, read line by line."""
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self.channel = channel
+        self._buffer = b""
+
+    def write(self, text: str) -> None:
+        self.channel.sendall(text.encode())
+
+    def readline(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no line within {timeout:.0f}s")
+            self.channel.settimeout(left)
+            try:
+                data = self.channel.recv(65536)
+            except TimeoutError:
+                raise TimeoutError(f"no line within {timeout:.0f}s") from None
+            if not data:
+                raise EOFError(self._stderr_tail() or "the remote process closed its output")
+            self._buffer += data
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode(errors="replace")
+
+    def _stderr_tail(self) -> str:
+        self.channel.settimeout(1)
+        try:
+            data: bytes = self.channel.recv_stderr(4096)
+        except TimeoutError:
+            return ""
+        return data.decode(errors="replace").strip()[-300:]
+
+    def alive(self) -> bool:
+        return not (self.channel.closed or self.channel.exit_status_ready())
+
+    def close(self) -> None:
+        self.channel.close()

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from e2e.drivers.base import Driver, NodeChannel
+from e2e.session import LineStream
 from lab.adapters.libvirt import Libvirt
 from lab.adapters.protocols import LibvirtPort, VagrantPort
-from lab.adapters.ssh import SshChannel
+from lab.adapters.ssh import SshChannel, SshStream
 from lab.adapters.vagrant import BoundedVagrant
 from tests import fakes
 
@@ -36,8 +37,9 @@ def parameters(sig: inspect.Signature) -> list[tuple[str, Any]]:
         (VagrantPort, [fakes.FakeVagrant, BoundedVagrant]),
         (LibvirtPort, [fakes.FakeLibvirt, Libvirt]),
         (Driver, [fakes.FakeDriver]),
+        (LineStream, [fakes.LocalStream, SshStream]),
     ],
-    ids=["node-channel", "vagrant", "libvirt", "driver"],
+    ids=["node-channel", "vagrant", "libvirt", "driver", "line-stream"],
 )
 def test_fakes_and_adapters_match_their_protocol(
     protocol: type, implementations: list[type]
