@@ -19,7 +19,15 @@ import pytest
 from e2e import scenarios
 from e2e.diagnostics import write_node_state
 from e2e.drivers import drivers_for, make_driver
-from e2e.drivers.base import CommandLog, Container, Driver, Pod, PodRequest
+from e2e.drivers.base import (
+    CommandLog,
+    Container,
+    Driver,
+    NodeRunner,
+    Pod,
+    PodRequest,
+    node_python,
+)
 from e2e.drivers.cni import CniDriver
 from lab import paths
 from lab.config import Lab
@@ -95,25 +103,35 @@ def command_log() -> CommandLog:
 
 
 @pytest.fixture(scope="session")
+def node_runner(lab: Lab, machines: LabMachines, command_log: CommandLog) -> Iterator[NodeRunner]:
+    """This process's way onto the nodes, shared by its drivers: serving agents, started at
+    once in the background (while the fleet is made or awaited)."""
+    runner = NodeRunner(machines.channels(), command_log, python=node_python(lab))
+    runner.warm()
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(scope="session")
 def driver(
     request: pytest.FixtureRequest,
     lab: Lab,
-    machines: LabMachines,
+    node_runner: NodeRunner,
     run_id: str,
     worker_tag: str,
     command_log: CommandLog,
 ) -> Driver[Any]:
     """One workload driver (the test's parameter); one worker sweeps its earlier runs' pods."""
-    drv = make_driver(request.param, lab, machines.channels(), run_id, command_log)
+    drv = make_driver(request.param, lab, node_runner, run_id, command_log)
     if worker_tag in ("main", "gw0"):
         drv.sweep(keep_prefix=f"nl-{run_id}-")
     return drv
 
 
 @pytest.fixture(scope="session")
-def cni_driver(lab: Lab, machines: LabMachines, command_log: CommandLog) -> CniDriver:
+def cni_driver(lab: Lab, node_runner: NodeRunner) -> CniDriver:
     """The CNI-direct driver, for the tests of the CNI contract itself."""
-    return CniDriver(lab, machines.channels(), command_log)
+    return CniDriver(lab, node_runner)
 
 
 @contextmanager

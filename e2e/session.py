@@ -118,6 +118,15 @@ class SessionPool:
             self._idle.append(session)
         return answer
 
+    def warm(self) -> None:
+        """Start an agent ahead of the first call; a failure is left for that call to report."""
+        try:
+            session = self._take()
+        except SessionError:
+            return
+        with self._lock:
+            self._idle.append(session)
+
     def _take(self) -> AgentSession:
         with self._lock:
             while self._idle:

@@ -64,8 +64,7 @@ def cluster(
     """kubectl on the control plane, unbound (cluster-wide reads). Skips before the lab is
     touched when it has no Kubernetes; one worker sweeps e2e namespaces of earlier runs."""
     _require_kubernetes(lab)
-    machines = request.getfixturevalue("machines")
-    driver = K8sDriver(lab, machines.channels(), run_id, log=command_log)
+    driver = K8sDriver(lab, request.getfixturevalue("node_runner"), run_id, log=command_log)
     if worker_tag in ("main", "gw0"):
         driver.sweep()
     return driver

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from e2e.drivers.base import CommandLog, Driver, NodeChannel
+from e2e.drivers.base import CommandLog, Driver, NodeChannel, NodeRunner
 from lab.config import Lab
 
 
@@ -19,7 +19,11 @@ def drivers_for(lab: Lab) -> tuple[str, ...]:
 
 
 def make_driver(
-    name: str, lab: Lab, channels: Mapping[str, NodeChannel], run_id: str, log: CommandLog
+    name: str,
+    lab: Lab,
+    channels: Mapping[str, NodeChannel] | NodeRunner,
+    run_id: str,
+    log: CommandLog,
 ) -> Driver[Any]:
     if name == "cni":
         from e2e.drivers.cni import CniDriver

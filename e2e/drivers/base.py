@@ -190,6 +190,14 @@ class NodeRunner:
                 self._pools[node] = SessionPool(open_stream, self.python)
             return self._pools[node]
 
+    def warm(self) -> None:
+        """Start every node's first serving agent in the background (a suite process does this
+        while it waits for the shared pods), so the first command finds one ready."""
+        for node in self.channels:
+            pool = self.pool(node)
+            if pool is not None:
+                threading.Thread(target=pool.warm, name=f"warm-{node}", daemon=True).start()
+
     def close(self) -> None:
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
@@ -326,6 +334,21 @@ class NodeRunner:
             )
         )
         return result, failure
+
+
+def node_python(lab: Lab) -> str:
+    """The interpreter the node agent runs with: CentOS 7 has only Python 2.7 as `python`."""
+    return "python3" if lab.os.family == "debian12" else "python"
+
+
+def runner_for(
+    lab: Lab, channels: Mapping[str, NodeChannel] | NodeRunner, log: CommandLog | None = None
+) -> NodeRunner:
+    """A driver's runner: the one given (shared by the drivers of a suite process), else one
+    over `channels` with serving agents in the node's Python."""
+    if isinstance(channels, NodeRunner):
+        return channels
+    return NodeRunner(channels, log, python=node_python(lab))
 
 
 class Driver(Protocol[H]):

@@ -30,8 +30,10 @@ from e2e.drivers.base import (
     Pod,
     PodRequest,
     Probe,
+    node_python,
     pod_fields,
     pod_json,
+    runner_for,
 )
 from lab import cni, compat
 from lab import reachability as rm
@@ -50,11 +52,6 @@ SETUP_TIMEOUT_S = 120
 def cni_bin_dir(lab: Lab) -> str:
     """Debian's containernetworking-plugins vs kubeadm's kubernetes-cni."""
     return "/usr/lib/cni" if lab.os.family == "debian12" else "/opt/cni/bin"
-
-
-def node_python(lab: Lab) -> str:
-    """The interpreter the node agent runs with: CentOS 7 has only Python 2.7 as `python`."""
-    return "python3" if lab.os.family == "debian12" else "python"
 
 
 class CniCallFailed(DriverError):
@@ -131,10 +128,13 @@ class CniDriver:
     name = "cni"
 
     def __init__(
-        self, lab: Lab, channels: Mapping[str, NodeChannel], log: CommandLog | None = None
+        self,
+        lab: Lab,
+        channels: Mapping[str, NodeChannel] | NodeRunner,
+        log: CommandLog | None = None,
     ) -> None:
         self.lab = lab
-        self.runner = NodeRunner(channels, log, python=node_python(lab))
+        self.runner = runner_for(lab, channels, log)
         self.bin_dir = cni_bin_dir(lab)
         self.python = node_python(lab)
         self._conflists: dict[str, tuple[str, dict[str, Any]]] = {}

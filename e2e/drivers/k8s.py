@@ -30,10 +30,12 @@ from e2e.drivers.base import (
     Pod,
     PodRequest,
     Probe,
+    node_python,
     pod_fields,
     pod_json,
+    runner_for,
 )
-from e2e.drivers.cni import node_python, observation
+from e2e.drivers.cni import observation
 from lab import k8s, waits
 from lab import reachability as rm
 from lab.commands import Command, render_remote
@@ -108,11 +110,7 @@ class K8sDriver:
             raise ValueError(f"lab {lab.name} has no control-plane node")
         k8s.run_labels(run_id)  # fail early on a run id that is no valid label value
         self.lab = lab
-        self.runner = (
-            channels
-            if isinstance(channels, NodeRunner)
-            else NodeRunner(channels, log, python=node_python(lab))
-        )
+        self.runner = runner_for(lab, channels, log)
         self.run_id = run_id
         self.namespace = namespace
         images = lab.kubernetes.e2e_images

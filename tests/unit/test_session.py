@@ -193,3 +193,16 @@ def test_without_an_interpreter_the_runner_uses_ssh_only() -> None:
     node = StreamNode()
     runner = NodeRunner({"node1": node})
     assert runner.pool("node1") is None
+
+
+def test_a_warmed_runner_has_its_agent_ready_before_the_first_command() -> None:
+    node = StreamNode()
+    runner = NodeRunner({"node1": node}, python=sys.executable)
+    runner.warm()
+    deadline = time.monotonic() + 20
+    while not runner.pool("node1")._idle and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.05)
+    assert runner.run("node1", cmd("true")).ok
+    assert len(node.streams) == 1, "the warmed agent served the command"
+    runner.close()
+    node.close()
