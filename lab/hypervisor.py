@@ -82,18 +82,22 @@ def choose_hypervisor(requested: Hypervisor, facts: HostFacts) -> HypervisorChoi
 # lookup says "not now": libvirt logs "Outdated cached capabilities" and probes QEMU again (~4 s),
 # on nearly every API call. Measured with a cold libvirtd on a CI machine (2 QEMU binaries):
 #
-#   /dev/kvm                    first call   5 x (define, undefine, domcaps, caps)   QEMU probes
-#   0600 root:kvm (as found)      11.9 s        220   s                                  122
-#   0660 root:kvm (udev's mode)    8.0 s          0.46 s                                   4
-#   hidden from libvirtd           4.0 s          0.36 s                                   2
+#   /dev/kvm                        first call   5 x (define, undefine, domcaps, caps)  probes
+#   0600 (as found)                   11.9 s       220    s                               122
+#   0660 root:kvm (udev's mode)        8.0 s         0.46 s                                 4
+#   masked for libvirtd (bind mount)   4.0 s         0.36 s                                 2
 #
-# So: /dev/kvm gets udev's group and mode wherever libvirt's QEMU user cannot use it, and where
-# KVM cannot run a guest anyway (paravirtual KVM: no kvm_intel/kvm_amd, no vmx/svm) the libvirtd
-# the lab starts does not see /dev/kvm at all: one QEMU probe per binary instead of two (the
-# KVM probe is followed by a TCG-only one), and a `kvm` domain is refused at once instead of
-# spinning in its BIOS.
+# Masking /dev/kvm in libvirtd's mount namespace (an empty mode-0000 file bind-mounted over it)
+# saves one probe per binary (4 s once per libvirtd start) but no domain starts: libvirt 9.0
+# moves every mount under /dev into each domain's private /dev and fails on that one ("Unable to
+# move /run/libvirt/qemu/1-....kvm mount to /dev/kvm: Invalid argument"). Making it work means
+# switching libvirt's per-domain namespaces off or giving libvirtd another /dev: far more than
+# KVM's view, for 4 s. So KVM stays visible, with the mode udev gives it, on every machine kind:
+# usable KVM (the guide's lab) needs exactly that, and a paravirtual one (TCG guests) then costs
+# one extra probe per libvirtd start instead of one per call.
 
 UDEV_KVM_MODE = 0o660  # Debian's udev: KERNEL=="kvm", GROUP="kvm", MODE="0660"
+WORLD_KVM_MODE = 0o666  # systemd's own default rule, for a host without a `kvm` group
 
 
 @dataclass(frozen=True)
@@ -106,21 +110,15 @@ class KvmDevice:
 class KvmViewFacts:
     device: KvmDevice | None  # /dev/kvm; None when there is none
     kvm_gid: int | None  # the host's `kvm` group (libvirt's QEMU user is in it); None: no group
-    host: HostFacts
-
-    @property
-    def hardware(self) -> bool:
-        """KVM can run a guest: kvm_intel/kvm_amd loaded and a vmx/svm CPU flag."""
-        return self.host.kvm_vendor_module and self.host.virt_cpu_flag
 
 
 @dataclass(frozen=True)
 class KvmViewPlan:
-    """What to do so that libvirt's QEMU probe and its later lookups agree about KVM."""
+    """What to do so that libvirt's QEMU probe and its later lookups agree about KVM; an empty
+    plan (no chgrp, no chmod) means they agree already."""
 
     chgrp: int | None = None  # give /dev/kvm this group
     chmod: int | None = None  # give /dev/kvm this mode
-    hide: bool = False  # start libvirtd with /dev/kvm masked: it and its probe see no KVM
     why: str = ""
 
 
@@ -132,39 +130,21 @@ def qemu_user_can_use(device: KvmDevice, kvm_gid: int | None) -> bool:
 
 
 def plan_kvm_view(facts: KvmViewFacts) -> KvmViewPlan:
-    """An empty plan (no chgrp, no chmod, no hide) means libvirt's view is consistent already."""
     device = facts.device
     if device is None:
         return KvmViewPlan(why="no /dev/kvm: libvirt and its QEMU probe agree there is no KVM")
-    chgrp = chmod = None
-    if facts.kvm_gid is not None and not qemu_user_can_use(device, facts.kvm_gid):
-        chgrp = facts.kvm_gid if device.gid != facts.kvm_gid else None
-        chmod = UDEV_KVM_MODE if device.mode & 0o777 != UDEV_KVM_MODE else None
-    if facts.kvm_gid is None:
-        return KvmViewPlan(
-            hide=True,
-            why="there is no `kvm` group, so libvirt's QEMU user cannot open /dev/kvm: hidden "
-            "from libvirtd (install libvirt-daemon-system, which creates the group, to use KVM)",
-        )
-    if facts.hardware:
-        return KvmViewPlan(
-            chgrp, chmod, why="KVM can run guests: /dev/kvm root:kvm 0660, as udev sets it"
-        )
-    return KvmViewPlan(
-        chgrp,
-        chmod,
-        hide=True,
-        why=f"KVM cannot run a guest here "
-        f"({_why_not(dataclasses.replace(facts.host, dev_kvm_accessible=True))}): "
-        "/dev/kvm is hidden from the libvirtd the lab starts",
+    if qemu_user_can_use(device, facts.kvm_gid):
+        return KvmViewPlan(why="libvirt's QEMU user can use /dev/kvm, as its QEMU probe can")
+    why = (
+        f"/dev/kvm is {device.mode & 0o777:04o} gid {device.gid}: libvirt's QEMU probe can open "
+        "it, its QEMU user cannot, and libvirt re-probes QEMU on nearly every call"
     )
-
-
-def parse_mounted_over_kvm(mountinfo: str) -> bool:
-    """Is something mounted over /dev/kvm in this /proc/PID/mountinfo (libvirtd hides KVM)?"""
-    return any(
-        len(fields) > 4 and fields[4] == "/dev/kvm"
-        for fields in (line.split() for line in mountinfo.splitlines())
+    if facts.kvm_gid is None:
+        return KvmViewPlan(chmod=WORLD_KVM_MODE, why=f"{why}; no `kvm` group: 0666")
+    return KvmViewPlan(
+        chgrp=facts.kvm_gid if device.gid != facts.kvm_gid else None,
+        chmod=UDEV_KVM_MODE if device.mode & 0o777 != UDEV_KVM_MODE else None,
+        why=f"{why}; root:kvm 0660, as udev sets it",
     )
 
 
@@ -193,7 +173,6 @@ def caps_cache_rewrites(
 def caps_cache_problem(
     rewrites: tuple[tuple[str, ...], ...],
     facts: KvmViewFacts,
-    libvirtd_hides_kvm: bool | None,
     cache_dir: str,
 ) -> str | None:
     """The error to raise when identical libvirt calls each rewrote the QEMU capabilities cache
@@ -209,23 +188,18 @@ def caps_cache_problem(
         "of 1."
     )
     device = facts.device
-    if (
-        device is not None
-        and not libvirtd_hides_kvm
-        and not qemu_user_can_use(device, facts.kvm_gid)
-    ):
+    if device is not None and not qemu_user_can_use(device, facts.kvm_gid):
         group = "kvm" if device.gid == facts.kvm_gid else f"gid {device.gid}"
         return (
             f"{head}\nCause: /dev/kvm is {device.mode & 0o777:04o} with group {group}: libvirt's "
             "QEMU probe opens it (it runs with CAP_DAC_OVERRIDE) but its QEMU user "
             "(libvirt-qemu) cannot, so each lookup finds the cache 'outdated'.\n"
-            "Fix: `chgrp kvm /dev/kvm && chmod 0660 /dev/kvm` (what udev does), or stop "
-            "libvirtd (`kill $(pgrep -o -x libvirtd)`, under the VM lock) and let the lab "
-            "start it again."
+            "Fix: `chgrp kvm /dev/kvm && chmod 0660 /dev/kvm` (what udev does; the lab does it "
+            "when it starts libvirtd itself); libvirt notices at once, no restart needed."
         )
     return (
         f"{head}\nCause: not the /dev/kvm mode (libvirt's QEMU user "
-        f"{'cannot see it' if libvirtd_hides_kvm or device is None else 'can use it'}). "
+        f"{'has no /dev/kvm' if device is None else 'can use it'}). "
         "Ask libvirt why: `virt-admin daemon-log-filters '1:qemu.qemu_capabilities "
         "1:util.filecache'`, repeat `virsh capabilities`, then "
         "`grep -B2 Outdated /var/log/libvirt/libvirtd.log` (restore with "

@@ -9,7 +9,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from lab.adapters.local import run
-from lab.hypervisor import CacheFile, HostFacts, KvmDevice, KvmViewFacts, parse_mounted_over_kvm
+from lab.hypervisor import CacheFile, HostFacts, KvmDevice, KvmViewFacts
 from lab.parse import parse_ip_addr_networks
 
 
@@ -38,15 +38,7 @@ def probe_kvm_view_facts() -> KvmViewFacts:
         kvm_gid: int | None = grp.getgrnam("kvm").gr_gid
     except KeyError:
         kvm_gid = None
-    return KvmViewFacts(device, kvm_gid, probe_host_facts())
-
-
-def probe_mounted_over_kvm(pid: int) -> bool | None:
-    """Does process `pid` (libvirtd) see /dev/kvm masked? None if its mounts are unreadable."""
-    try:
-        return parse_mounted_over_kvm(Path(f"/proc/{pid}/mountinfo").read_text())
-    except OSError:
-        return None
+    return KvmViewFacts(device, kvm_gid)
 
 
 def probe_caps_cache(directory: Path = QEMU_CAPS_CACHE) -> tuple[CacheFile, ...] | None:

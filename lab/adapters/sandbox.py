@@ -11,9 +11,8 @@ Choose with NETLAB_NETNS: unset = automatic (namespace `netlab` without systemd,
 a name = that namespace; empty = no namespace (use whatever libvirtd is running).
 
 libvirt's view of KVM is made consistent before libvirtd starts (lab/hypervisor.py explains why
-and what was measured): /dev/kvm gets udev's group and mode, and where KVM cannot run a guest
-the libvirtd started here has /dev/kvm masked in its own mount namespace. Then, whoever started
-libvirtd, `expect_caps_cache_stable` fails loudly if libvirt keeps re-probing QEMU anyway.
+and what was measured): /dev/kvm gets udev's group and mode. Then, whoever started libvirtd,
+`expect_caps_cache_stable` fails loudly if libvirt keeps re-probing QEMU anyway.
 """
 
 from __future__ import annotations
@@ -32,12 +31,11 @@ from lab.adapters.host import (
     QEMU_CAPS_CACHE,
     probe_caps_cache,
     probe_kvm_view_facts,
-    probe_mounted_over_kvm,
     systemd_is_pid1,
 )
 from lab.adapters.local import run
 from lab.errors import LabStateError
-from lab.hypervisor import KvmViewPlan, caps_cache_problem, caps_cache_rewrites, plan_kvm_view
+from lab.hypervisor import caps_cache_problem, caps_cache_rewrites, plan_kvm_view
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +46,6 @@ LIBVIRT_SOCKET = waits.Policy("libvirtd socket appears", timeout_s=30, interval_
 POOL_DIR = "/var/lib/libvirt/images"
 LIBVIRTD = "/usr/sbin/libvirtd"
 URI = "qemu:///system"
-# An empty file, mode 0000, bind-mounted over /dev/kvm for libvirtd: libvirt's QEMU user cannot
-# open it and libvirt's QEMU probe (with CAP_DAC_OVERRIDE) opens it but gets no KVM from it, so
-# both see no KVM. A file, not /dev/null: that one libvirt's QEMU user *can* open.
-NO_KVM = Path("/run/netlab/no-kvm")
-# Run by sh inside `ip netns exec`, which gives each command its own mount namespace (slave to
-# the host's): the mount stays with libvirtd and its children. A constant script: the values
-# come in as "$1" and "$2", never spliced into it.
-HIDE_KVM_SCRIPT = 'mount --bind "$1" /dev/kvm && exec "$2" -d'
 LIBVIRTD_STOPS = waits.Policy("libvirtd exits", timeout_s=60, interval_s=0.2)
 CAPS_CALL_TIMEOUT_S = 300  # one `virsh capabilities`; minutes only while libvirt re-probes QEMU
 
@@ -121,36 +111,15 @@ def libvirtd_netns() -> int | None:
     return None if pid is None else os.stat(f"/proc/{pid}/ns/net").st_ino
 
 
-def render_libvirtd_argv(netns: str, hide_kvm: bool) -> tuple[str, ...]:
-    """The command that starts libvirtd in `netns`, with /dev/kvm masked if `hide_kvm`."""
-    in_netns = ("ip", "netns", "exec", netns)
-    if not hide_kvm:
-        return (*in_netns, LIBVIRTD, "-d")
-    return (*in_netns, "sh", "-c", HIDE_KVM_SCRIPT, "netlab-libvirtd", str(NO_KVM), LIBVIRTD)
-
-
-def ensure_kvm_view() -> KvmViewPlan:
-    """/dev/kvm with udev's group and mode where libvirt's QEMU user cannot use it; the mask
-    file ready if libvirtd should not see KVM. Returns the plan (its `hide` is for libvirtd)."""
+def ensure_kvm_view() -> None:
+    """/dev/kvm with udev's group and mode where libvirt's QEMU user cannot use it."""
     plan = plan_kvm_view(probe_kvm_view_facts())
     if plan.chgrp is not None or plan.chmod is not None:
-        st = DEV_KVM.stat()
-        log.warning(
-            "/dev/kvm was %04o gid %s; setting it as udev does (0660, group kvm): libvirt's QEMU "
-            "user could not use it, which makes libvirt re-probe QEMU on nearly every call",
-            st.st_mode & 0o7777,
-            st.st_gid,
-        )
-        if plan.chgrp is not None:
-            os.chown(DEV_KVM, -1, plan.chgrp)
-        if plan.chmod is not None:
-            os.chmod(DEV_KVM, plan.chmod)
-    if plan.hide:
-        NO_KVM.parent.mkdir(parents=True, exist_ok=True)
-        NO_KVM.touch()
-        os.chmod(NO_KVM, 0)
-    log.debug("libvirt's view of KVM: %s", plan.why)
-    return plan
+        log.warning("%s: fixing", plan.why)
+    if plan.chgrp is not None:
+        os.chown(DEV_KVM, -1, plan.chgrp)
+    if plan.chmod is not None:
+        os.chmod(DEV_KVM, plan.chmod)
 
 
 def ensure_libvirtd(netns: str | None) -> None:
@@ -163,16 +132,14 @@ def ensure_libvirtd(netns: str | None) -> None:
             )
         return
     ensure_netns(netns)
-    plan = ensure_kvm_view()
+    ensure_kvm_view()
     Path("/run/libvirt").mkdir(parents=True, exist_ok=True)
     if not _running("virtlogd"):
         run(["/usr/sbin/virtlogd", "-d"], timeout=30)
     running_in = libvirtd_netns()
     if running_in is None:
-        run(render_libvirtd_argv(netns, plan.hide), timeout=30)
+        run(["ip", "netns", "exec", netns, LIBVIRTD, "-d"], timeout=30)
         log.info("started libvirtd in network namespace %s", netns)
-        if plan.hide:
-            log.info("libvirtd does not see /dev/kvm: %s", plan.why)
     elif running_in != netns_inode(netns):
         raise LabStateError(
             f"a libvirtd already runs outside network namespace {netns!r}; only one can run per "
@@ -231,13 +198,7 @@ def expect_caps_cache_stable() -> None:
         if not rewrites[-1]:
             break
         before = after
-    pid = libvirtd_pid()
-    problem = caps_cache_problem(
-        tuple(rewrites),
-        probe_kvm_view_facts(),
-        None if pid is None else probe_mounted_over_kvm(pid),
-        str(QEMU_CAPS_CACHE),
-    )
+    problem = caps_cache_problem(tuple(rewrites), probe_kvm_view_facts(), str(QEMU_CAPS_CACHE))
     if problem:
         raise LabStateError(problem)
 
