@@ -146,7 +146,6 @@ def ensure_libvirtd(netns: str | None) -> None:
             "machine: stop it (pkill -x libvirtd) or set NETLAB_NETNS= to use it as it is"
         )
     waits.wait_until(LIBVIRT_SOCKET, LIBVIRT_SOCK.exists, bool)
-    ensure_default_pool()
 
 
 def ensure_default_pool() -> None:
@@ -222,14 +221,21 @@ def forget_qemu_capabilities() -> None:
 
 
 def start() -> str | None:
-    """Make libvirt usable (in the lab namespace where needed) and check it does not keep
-    re-probing QEMU; returns the namespace used."""
+    """Start libvirt where needed (in the lab namespace); returns the namespace used.
+
+    Does not wait for libvirtd: a libvirtd that just started probes every QEMU binary before it
+    answers its first call (4-8 s here), and that runs while the caller builds the box. `enter`
+    waits for it."""
     netns = chosen_netns()
     ensure_libvirtd(netns)
-    expect_caps_cache_stable()
     return netns
 
 
 def enter(netns: str | None) -> None:
+    """libvirt ready (the default pool of a libvirtd started here; a QEMU capabilities cache
+    that holds), then this process in the lab namespace."""
+    if netns is not None:
+        ensure_default_pool()
+    expect_caps_cache_stable()
     if netns is not None:
         enter_netns(netns)
