@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 from ipaddress import IPv4Network
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from lab.adapters.local import run
 from lab.capacity import HostResources, parse_cgroup_memory_room_mib, parse_meminfo_available_mib
-from lab.hypervisor import HostFacts
+from lab.hypervisor import CacheFile, HostFacts, KvmDevice, KvmViewFacts
 from lab.parse import parse_ip_addr_networks
 
 
@@ -22,6 +23,40 @@ def probe_host_facts() -> HostFacts:
         flags = ""
     virt_flag = any(f" {flag}" in flags for flag in ("vmx", "svm"))
     return HostFacts(dev_kvm, vendor, virt_flag)
+
+
+DEV_KVM = Path("/dev/kvm")
+QEMU_CAPS_CACHE = Path("/var/cache/libvirt/qemu/capabilities")
+
+
+def probe_kvm_view_facts() -> KvmViewFacts:
+    try:
+        st = DEV_KVM.stat()
+        device: KvmDevice | None = KvmDevice(st.st_mode & 0o7777, st.st_gid)
+    except FileNotFoundError:
+        device = None
+    try:
+        kvm_gid: int | None = grp.getgrnam("kvm").gr_gid
+    except KeyError:
+        kvm_gid = None
+    return KvmViewFacts(device, kvm_gid)
+
+
+def probe_caps_cache(directory: Path = QEMU_CAPS_CACHE) -> tuple[CacheFile, ...] | None:
+    """libvirt's QEMU capabilities cache files; None if the directory cannot be read (not root,
+    or libvirt has not probed yet)."""
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError:
+        return None
+    files = []
+    for path in entries:
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # replaced under our feet: the next snapshot sees the new one
+            continue
+        files.append(CacheFile(path.name, st.st_mtime_ns, st.st_ino, st.st_size))
+    return tuple(files)
 
 
 def probe_host_networks() -> tuple[IPv4Network, ...]:
