@@ -64,15 +64,39 @@ def render(lab: Lab) -> list[Path]:
     return written
 
 
-def prepare_host(lab: Lab) -> None:
+def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None) -> None:
     """libvirt reachable, the box built (it needs the network, so before this process joins
-    the lab namespace, which has none), then this process inside the namespace."""
+    the lab namespace, which has none; and before libvirt is first called, so that libvirtd's
+    first QEMU probes run meanwhile), what an earlier run left of this lab removed, the box
+    added to vagrant, then this process inside the namespace."""
     netns = sandbox.start()
     if lab.vm.box_build:
         from lab import box as box_builder
 
-        box_builder.ensure_box(lab)
+        box_builder.build(box_builder.inputs_key())
+    sweep_orphans(lab, libvirt if libvirt is not None else real_libvirt())
+    if lab.vm.box_build:
+        box_builder.ensure_box(lab)  # built above: adds it to vagrant when vagrant has another
     sandbox.enter(netns)
+
+
+def sweep_orphans(lab: Lab, libvirt: LibvirtPort) -> LabObjects:
+    """libvirt objects of this lab that no vagrant record here owns: left by a run that was
+    killed, or by a machine image taken while a lab ran. They would collide with `up` and hold
+    the old box's volume, so they go before anything else; a lab this checkout knows is kept."""
+    if (paths.state_dir(lab.name) / ".vagrant").exists():
+        return LabObjects()
+    found = libvirt.list_lab_objects(lab.prefix)
+    if not found:
+        return found
+    log.warning(
+        "lab %s: removing what an earlier run left in libvirt, with no vagrant record of it "
+        "under %s (%s)",
+        lab.name,
+        paths.state_dir(lab.name),
+        found,
+    )
+    return libvirt.sweep(lab.prefix)
 
 
 def real_vagrant(lab: Lab, on_line: Callable[[str], None] | None) -> VagrantPort:
@@ -116,7 +140,7 @@ class LabMachines:
 
     def prepare(self) -> None:
         """The host prepared for this lab (libvirt, box, namespace) and its files rendered."""
-        prepare_host(self.lab)
+        prepare_host(self.lab, self._libvirt)
         render(self.lab)
 
     def domain(self, node: str) -> str:

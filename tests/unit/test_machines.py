@@ -10,7 +10,7 @@ import pytest
 from lab.adapters.protocols import LabObjects
 from lab.errors import LabStateError
 from lab.labfile import load_lab
-from lab.machines import LabMachines
+from lab.machines import LabMachines, sweep_orphans
 from lab.parse import MachineState
 from tests.fakes import FakeLibvirt, FakeVagrant
 
@@ -89,3 +89,31 @@ def test_channels_handed_out_follow_a_new_ssh_config() -> None:
     vagrant.ssh_config = SSH_CONFIG.replace("192.168.121.11", "192.168.121.99")
     machines.refresh_ssh_config()
     assert node2.target.hostname == "192.168.121.99", "the same object, pointed at the new host"
+
+
+def test_what_an_earlier_run_left_of_the_lab_is_swept_when_no_vagrant_record_owns_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # a machine image taken while a lab ran: libvirt still defines its domains, the fresh
+    # checkout has no .vagrant for them; they would block the box update and collide with `up`
+    left = LabObjects(
+        domains=("netlab-ci-debian12-node1", "netlab-ci-debian12-node2"),
+        volumes=("default/netlab-ci-debian12-node1.img",),
+    )
+    libvirt = FakeLibvirt(left)
+    assert sweep_orphans(CI, libvirt) == left
+    assert libvirt.calls == [("list", "netlab-ci-debian12-"), ("sweep", "netlab-ci-debian12-")]
+    assert "netlab-ci-debian12-node1, netlab-ci-debian12-node2" in caplog.text
+
+
+def test_a_lab_this_checkout_knows_is_never_swept_as_an_orphan(state: Path) -> None:
+    (state / "ci-debian12" / ".vagrant").mkdir(parents=True)
+    libvirt = FakeLibvirt(LabObjects(domains=("netlab-ci-debian12-node1",)))
+    assert not sweep_orphans(CI, libvirt)
+    assert libvirt.calls == []
+
+
+def test_no_leftovers_means_no_sweep() -> None:
+    libvirt = FakeLibvirt()
+    assert not sweep_orphans(CI, libvirt)
+    assert libvirt.calls == [("list", "netlab-ci-debian12-")]
