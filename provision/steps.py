@@ -5,18 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lab.commands import Command, render_remote
+from lab.commands import Command, render_shown
 from lab.config import Lab, Node
+from lab.images import ImageSet
 from lab.redact import redact
 from provision import debian12, el7, vxlan
+from provision.containerd import containerd_step
 from provision.model import AnyStep
 
 
-def steps_for(lab: Lab, flannel_upstream: str | None = None) -> tuple[AnyStep, ...]:
+def steps_for(
+    lab: Lab, flannel_upstream: str | None = None, images: ImageSet | None = None
+) -> tuple[AnyStep, ...]:
+    """`images`: what a lab with `runtime: containerd` imports (lab.adapters.imagebuild)."""
     if lab.os.family == "debian12":
         if lab.pod_network.driver == "vxlan":
-            return (*debian12.OS_STEPS, debian12.CNI, vxlan.VXLAN)
-        return debian12.STEPS
+            steps: tuple[AnyStep, ...] = (*debian12.OS_STEPS, debian12.CNI, vxlan.VXLAN)
+        else:
+            steps = debian12.STEPS
+        if lab.runtime == "containerd":
+            if images is None:
+                raise ValueError(f"lab {lab.name} runs containerd: its steps need the images")
+            steps = (*steps, containerd_step(images))
+        return steps
     if flannel_upstream is None:
         raise ValueError("the el7 path needs the upstream flannel manifest text")
     return el7.steps(flannel_upstream)
@@ -63,6 +74,6 @@ def render_plan(node: Node, planned: list[PlannedStep]) -> str:
         if not item.commands:
             lines.append("   (already done on a fresh node)")
         for command in item.commands:
-            text = redact(render_remote(command), command.secrets)
+            text = redact(render_shown(command), command.secrets)
             lines += [f"   {line}" for line in text.splitlines()]
     return "\n".join(lines) + "\n"
