@@ -57,6 +57,20 @@ def node_python(lab: Lab) -> str:
     return "python3" if lab.os.family == "debian12" else "python"
 
 
+def bridge_subnets(runner: NodeRunner, lab: Lab) -> dict[str, tuple[IPv4Network, ...]]:
+    """What each node's kernel says: the network of the pod bridge's address (the bridge
+    plugin's gateway on the node's pod subnet), whoever calls the plugin (we or a runtime)."""
+    bridge = lab.pod_network.bridge
+
+    def read(node: str, _: None) -> tuple[IPv4Network, ...]:
+        (out,) = runner.probe(node, cmd("ip", "-j", "-4", "addr", "show", "dev", bridge))
+        if not out.ok:
+            return ()
+        return parse_ip_addr_networks(json.loads(out.stdout or "[]"))
+
+    return runner.on_each_node({n: None for n in runner.channels}, read)
+
+
 class CniCallFailed(DriverError):
     def __init__(self, message: str, error: cni.CniError | None, result: ExecResult) -> None:
         self.error = error
@@ -175,18 +189,7 @@ class CniDriver:
         return path, content
 
     def node_subnets(self) -> dict[str, tuple[IPv4Network, ...]]:
-        """What each node's kernel says: the network of the pod bridge's address (the bridge
-        plugin's gateway on the node's pod subnet)."""
-        bridge = self.lab.pod_network.bridge
-        work = {n: None for n in self.nodes}
-
-        def read(node: str, _: None) -> tuple[IPv4Network, ...]:
-            (out,) = self.runner.probe(node, cmd("ip", "-j", "-4", "addr", "show", "dev", bridge))
-            if not out.ok:
-                return ()
-            return parse_ip_addr_networks(json.loads(out.stdout or "[]"))
-
-        return self.runner.on_each_node(work, read)
+        return bridge_subnets(self.runner, self.lab)
 
     # -- CNI verbs --------------------------------------------------------------------------
 
