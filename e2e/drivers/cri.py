@@ -22,6 +22,7 @@ server. Every result carries one pasteable command that does the same thing agai
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shlex
@@ -240,8 +241,18 @@ class CriDriver:
             image_set = imagebuild.planned()
         self.images = image_set
         self.ready = ready
+        # "exec": pod sources probe from their client container (ExecSync); "netns": from the
+        # node agent inside the sandbox's netns (no runtime call: probes while containerd is down)
+        self.pod_probes = "exec"
         self._ready: set[str] = set()
         self._lock = threading.Lock()
+
+    def probing_from_netns(self) -> CriDriver:
+        """The same driver (runtimes, pods, log), whose pod-source probes need no CRI call: the
+        node agent enters each source sandbox's pinned netns (the faults that stop containerd)."""
+        view = copy.copy(self)
+        view.pod_probes = "netns"
+        return view
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -512,6 +523,9 @@ class CriDriver:
             remote = render_remote(Command(argv, sudo=False))
             return self.runner.channels[cell.source].reproduce(remote)
         pod = cell.source
+        if self.pod_probes == "netns":
+            remote = render_remote(netns_command(pod, argv))
+            return self.runner.channels[pod.node].reproduce(remote)
         return self.reproduce_exec(pod.node, pod.handle.container_ids[self.client_of(pod)], argv)
 
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
@@ -521,14 +535,22 @@ class CriDriver:
         node_cells: dict[str, list[Probe]] = {}
         pod_cells: dict[str, list[Probe]] = {}
         for cell in cells:
-            if isinstance(cell.source, str):
-                node_cells.setdefault(cell.source, []).append(cell)
+            if isinstance(cell.source, str) or self.pod_probes == "netns":
+                node_cells.setdefault(cell.source_node, []).append(cell)
             else:
                 pod_cells.setdefault(cell.source.name, []).append(cell)
 
         def from_node(node: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
             request = probes.probe_request(
-                [probes.Cell(c.id, str(c.target.ip), ECHO_PORT) for c in mine]
+                [
+                    probes.Cell(
+                        c.id,
+                        str(c.target.ip),
+                        ECHO_PORT,
+                        netns=None if isinstance(c.source, str) else c.source.handle.netns,
+                    )
+                    for c in mine
+                ]
             )
             result, failure = self.runner.agent(node, "python3", request, 60)
             return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
