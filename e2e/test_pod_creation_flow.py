@@ -29,13 +29,11 @@ def make_cri_pods(
     made: list[CriPod] = []
     base = request.node.name.split("[")[0].removeprefix("test_")[:14].replace("_", "-")
 
-    def make(*nodes: str) -> list[CriPod]:
+    def make(*nodes: str, full: bool = False) -> list[CriPod]:
+        """A pod per node given: the fleet's echo + client (`full`), else a client alone."""
+        containers = cri_driver.fleet_containers() if full else (cri_driver.client_container(),)
         requests = [
-            PodRequest(
-                f"nl-{run_id}-{worker_tag}-cri-{base}-{len(made) + i}",
-                node,
-                cri_driver.fleet_containers(),
-            )
+            PodRequest(f"nl-{run_id}-{worker_tag}-cri-{base}-{len(made) + i}", node, containers)
             for i, node in enumerate(nodes)
         ]
         pods = cri_driver.create_pods(requests)
@@ -43,28 +41,31 @@ def make_cri_pods(
         return pods
 
     yield make
-    alive = {s.id for n in cri_driver.nodes for s in cri_driver.cri(n).list_pod_sandboxes({})}
-    left = [p for p in made if p.handle.sandbox_id in alive]
-    if left:
-        cri_driver.delete_pods(left)
+    if made:  # a pod the test removed itself has only its log directory left
+        cri_driver.delete_pods(made)
 
 
+CRI = pytest.mark.parametrize("driver", ["cri"], indirect=True)  # the fleet's CRI pods
+
+
+@CRI
 def test_the_infra_process_holds_the_pods_network_namespace_and_every_container_joins_it(
-    node_name: str, make_cri_pods: Callable[..., list[CriPod]], cri_driver: CriDriver
+    fleet: dict[tuple[str, int], CriPod], cri_driver: CriDriver
 ) -> None:
-    (pod,) = make_cri_pods(node_name)
-    view = flow.namespace_view(cri_driver, pod)
-    checks.expect_no_problems(
-        flow.shared_namespace_problems(view),
-        f"pod {pod.name} on {node_name}: infra {view.infra_cmdline.strip()!r} holds {view.pinned}",
-    )
+    problems = []
+    for _, pod in sorted(fleet.items()):
+        view = flow.namespace_view(cri_driver, pod)
+        problems += [f"{pod.name} on {pod.node}: {p}" for p in flow.shared_namespace_problems(view)]
+    checks.expect_no_problems(problems, f"{len(fleet)} CRI pods: infra process and containers")
 
 
+@CRI
 def test_the_runtimes_ip_its_cni_result_the_pods_view_and_its_peers_view_are_one(
-    lab: Lab, make_cri_pods: Callable[..., list[CriPod]], cri_driver: CriDriver
+    fleet: dict[tuple[str, int], CriPod], cri_driver: CriDriver
 ) -> None:
-    first, second = sorted(lab.node_names)[:2]
-    pod, peer = make_cri_pods(first, second)
+    pods = [p for _, p in sorted(fleet.items())]
+    pod = pods[0]
+    peer = next(p for p in pods if p.node != pod.node)  # across the pod network
     checks.expect_no_problems(
         flow.ip_agreement_problems(cri_driver, pod, peer)
         + flow.ip_agreement_problems(cri_driver, peer, pod),
@@ -99,7 +100,7 @@ def test_restarting_containerd_leaves_running_pods_reachable_and_ready(
 ) -> None:
     """Disruptive (every CRI call of a parallel run would see the restart): the nightly's
     serial pass. containerd restarts on every node; its shims and the pods stay."""
-    pods = make_cri_pods(*sorted(lab.node_names), *sorted(lab.node_names))
+    pods = make_cri_pods(*sorted(lab.node_names), *sorted(lab.node_names), full=True)
     checks.expect_no_problems(
         flow.restart_problems(cri_driver, pods),
         f"containerd restarted on {', '.join(sorted(lab.node_names))}",

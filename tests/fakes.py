@@ -336,8 +336,9 @@ class FakeCri:
 
     def stop_pod_sandbox(self, sandbox_id: str, timeout_s: float = 120) -> None:
         self._call("StopPodSandbox", sandbox_id)
-        if sandbox_id in self.sandboxes:
-            self.sandboxes[sandbox_id]["ready"] = False
+        if sandbox_id not in self.sandboxes:  # containerd 1.6; RemovePodSandbox is idempotent
+            raise self._missing("StopPodSandbox", sandbox_id)
+        self.sandboxes[sandbox_id]["ready"] = False
 
     def remove_pod_sandbox(self, sandbox_id: str, timeout_s: float = 120) -> None:
         self._call("RemovePodSandbox", sandbox_id)

@@ -260,3 +260,15 @@ def test_leftovers_lists_what_the_runtime_still_holds_of_the_run() -> None:
         "container client",
     ]
     assert left["node2"] == []
+
+
+def test_deleting_a_pod_the_test_already_removed_only_clears_its_log_directory() -> None:
+    driver, runtimes = make()
+    (pod, _) = driver.create_pods(fleet(driver))
+    runtimes["node1"].remove_pod_sandbox(pod.handle.sandbox_id)
+    driver.runner.channels = fakes.channels(
+        LAB.name,
+        LAB.node_names,
+        fakes.script(fakes.Step("node1", ("rm", "-rf", "--"), rest=lambda words: None)),
+    )
+    driver.delete_pods([pod])  # StopPodSandbox answers NOT_FOUND: that is the goal reached
