@@ -110,3 +110,30 @@ def test_netns_probing_asks_the_node_agent_to_enter_the_sandbox_and_makes_no_cri
         "-- timeout 5 socat -u TCP:10.244.2.9:8080,connect-timeout=3 -'"
     )
     steps.done()
+
+
+def test_a_failure_bundle_on_a_lab_with_containerd_holds_the_runtimes_view() -> None:
+    from e2e.diagnostics import NODE_STATE, RUNTIME_STATE, node_state_commands
+
+    titles = [title for title, _ in node_state_commands(LAB)]
+    assert titles[: len(NODE_STATE)] == [title for title, _ in NODE_STATE]
+    assert ("cri containers", ("ctr", "-n", "k8s.io", "containers", "list")) in RUNTIME_STATE
+    assert ("cri tasks", ("ctr", "-n", "k8s.io", "tasks", "list")) in RUNTIME_STATE
+    assert "cri tasks" in titles
+    guide = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+    assert node_state_commands(guide) == NODE_STATE
+
+
+def test_labs_with_containerd_take_the_containerd_fault_with_a_recovery_bound() -> None:
+    from e2e.disruption import RECOVERY_BOUND_S
+    from e2e.faults import ContainerdRestart
+    from e2e.test_disruptive import faults_for, make_fault
+
+    assert "containerd-restarted" in faults_for(LAB)
+    guide = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+    assert "containerd-restarted" not in faults_for(guide)
+    fault = make_fault("containerd-restarted", LAB, "node2", lambda: 0)
+    assert isinstance(fault, ContainerdRestart)
+    assert fault.expected.isolated == frozenset()
+    assert fault.expected.frozen == frozenset()
+    assert fault.name in RECOVERY_BOUND_S
