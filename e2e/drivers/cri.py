@@ -56,6 +56,7 @@ from e2e.drivers.cni import bridge_subnets, client_probe, observation
 from lab import containerd, images, waits
 from lab import reachability as rm
 from lab.adapters import cri as cri_adapter
+from lab.adapters.forward import SocketForward
 from lab.commands import Command, cmd, render_remote
 from lab.config import Lab
 from lab.cri import messages
@@ -122,13 +123,11 @@ class ForwardedRuntimes:
     def __init__(self, channels: Mapping[str, NodeChannel]) -> None:
         self.channels = channels
         self.dir = tempfile.mkdtemp(prefix="nl-cri-", dir="/tmp")  # sun_path: 108 bytes
-        self.forwards: dict[str, Any] = {}
+        self.forwards: dict[str, SocketForward] = {}
         self.clients: dict[str, cri_adapter.CriClient] = {}
         self.lock = threading.Lock()
 
     def __call__(self, node: str) -> CriRuntime:
-        from lab.adapters.forward import SocketForward
-
         with self.lock:
             client = self.clients.get(node)
             forward = self.forwards.get(node)
@@ -233,8 +232,11 @@ class CriDriver:
         self.runner = NodeRunner(channels, log)
         self.run_id = run_id
         self.namespace = f"nl-{run_id}"
-        self._forwards = ForwardedRuntimes(channels) if connect is None else None
-        self.connect: Connect = connect if connect is not None else self._forwards  # type: ignore[assignment]
+        self._forwards: ForwardedRuntimes | None = None
+        if connect is None:
+            self._forwards = ForwardedRuntimes(channels)
+            connect = self._forwards
+        self.connect: Connect = connect
         if image_set is None:
             from lab.adapters import imagebuild
 
