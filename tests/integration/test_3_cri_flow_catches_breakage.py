@@ -94,8 +94,8 @@ def test_a_lease_left_behind_fails_the_release_check(cri: CriDriver) -> None:
     lease_dir = f"{flow.IPAM_DIR}/$(ls {flow.IPAM_DIR} | head -n1)"
 
     def leak() -> None:  # an IPAM plugin that forgets to release: the lease file comes back
-        # owned by another id: host-local releases by owner, and RemovePodSandbox runs CNI DEL
-        # again (found here: a lease put back under the pod's own id is gone after Remove)
+        # under a foreign owner id: put back under the pod's own id, the lease was gone again
+        # after RemovePodSandbox (seen on containerd 1.6.20; host-local releases by owner id)
         script = f"echo leaked-by-a-broken-ipam > {lease_dir}/{made.ip}"
         assert cri.exec_on_node("node1", ("sh", "-c", script)).ok
 
