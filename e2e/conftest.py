@@ -286,6 +286,11 @@ def diagnostics(request: pytest.FixtureRequest, command_log: CommandLog) -> Iter
     probes = min(command_log.seconds_since(start), spent)
     request.node.user_properties.append(("probes-s", round(probes, 3)))
     request.node.user_properties.append(("checks-s", round(spent - probes, 3)))
+    tag = request.getfixturevalue("worker_tag")
+    with (artifacts / f"commands-{tag}.tsv").open("a") as times:
+        times.writelines(  # every node command's time: where the suite waits
+            f"{request.node.nodeid}\t{line}\n" for line in command_log.timings_since(start)
+        )
     reports = request.node.stash.get(REPORTS, {})
     if not any(r.failed for r in reports.values()):
         return

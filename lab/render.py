@@ -22,6 +22,15 @@ CNI_IPAM_DIR = "/var/lib/cni/networks"
 # --- Vagrant ---------------------------------------------------------------------------------
 
 
+def management_network_name(lab: Lab) -> str:
+    """The libvirt network vagrant-libvirt creates for the lab's management NICs."""
+    return f"{lab.prefix}mgmt"
+
+
+def private_network_name(lab: Lab) -> str:
+    return f"{lab.prefix}priv"
+
+
 def render_vagrant(lab: Lab, hv: HypervisorChoice) -> dict[str, Any]:
     """The JSON the thin Vagrantfile loops over. All IP math happens here, none in Ruby."""
     private = lab.network.private
@@ -32,7 +41,7 @@ def render_vagrant(lab: Lab, hv: HypervisorChoice) -> dict[str, Any]:
         "libvirt": {
             **hv.as_libvirt_options(),
             "default_prefix": lab.prefix,
-            "management_network_name": f"{lab.prefix}mgmt",
+            "management_network_name": management_network_name(lab),
             "management_network_address": str(lab.network.management),
             "graphics_type": "none",
             "video_type": "none",
@@ -45,7 +54,7 @@ def render_vagrant(lab: Lab, hv: HypervisorChoice) -> dict[str, Any]:
                 "private_network": {
                     "ip": str(node.ip),
                     "netmask": str(private.netmask),
-                    "libvirt__network_name": f"{lab.prefix}priv",
+                    "libvirt__network_name": private_network_name(lab),
                     "libvirt__dhcp_enabled": False,
                     "libvirt__forward_mode": "none",
                 },

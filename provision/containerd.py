@@ -14,14 +14,15 @@ bounded), and imports the lab's images into the CRI's namespace when any is miss
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lab import containerd
+from lab import facts as f
 from lab.commands import Command, Output, cmd
 from lab.config import Lab, Node
+from lab.facts import AnyFact
 from lab.images import ImageSet
-from provision.model import Step, read_file, write_file
+from provision.model import Step, write_file
 
 CONFIG_PATH = "/etc/containerd/config.toml"
 SOCKET = "/run/containerd/containerd.sock"
@@ -40,48 +41,57 @@ class ContainerdFacts:
     can_lower_oom_score_adj: bool  # root on the node has CAP_SYS_RESOURCE
 
 
-def probe_containerd(lab: Lab, node: Node) -> tuple[Command, ...]:
-    return (
-        read_file(CONFIG_PATH),
-        cmd("stat", "-c", "%Y", CONFIG_PATH, sudo=False),
-        cmd("systemctl", "is-active", SERVICE, sudo=False),
-        cmd(
-            "systemctl",
-            "show",
-            SERVICE,
-            "--property=ActiveEnterTimestamp",
-            "--timestamp=unix",
-            "--value",
-            sudo=False,
-        ),
-        cmd(*containerd.ctr_argv(SOCKET, "images", "list", "--quiet")),
-        cmd("id", "-g", sudo=False),
-        cmd("cat", "/proc/self/status"),  # under sudo: root's capabilities
-    )
-
-
 def _int(out: Output, strip: str = "") -> int | None:
     text = out.stdout.strip().lstrip(strip)
     return int(text) if out.ok and text.isdigit() else None
 
 
-def parse_containerd(out: Sequence[Output]) -> ContainerdFacts:
-    status = out[6].stdout if out[6].ok else ""
+def _images(out: Output) -> tuple[str, ...]:
+    if not out.ok:  # containerd not answering: it holds nothing we can use
+        return ()
+    return tuple(sorted(line.strip() for line in out.stdout.splitlines() if line.strip()))
+
+
+def _can_lower(out: Output) -> bool:
     try:
-        lower = containerd.has_capability(status, containerd.CAP_SYS_RESOURCE)
+        return containerd.has_capability(out.stdout if out.ok else "", containerd.CAP_SYS_RESOURCE)
     except ValueError:
-        lower = True  # unknown: containerd's default (no restriction)
-    return ContainerdFacts(
-        config=out[0].text_or_none(),
-        config_mtime=_int(out[1]),
-        active=out[2].stdout.strip() == "active",
-        started_at=_int(out[3], "@"),
-        images=tuple(sorted(line.strip() for line in out[4].stdout.splitlines() if line.strip()))
-        if out[4].ok
-        else (),
-        login_gid=_int(out[5]),
-        can_lower_oom_score_adj=lower,
+        return True  # unknown: containerd's default (no restriction)
+
+
+# The login user's group, whoever runs the probe: the applier runs a probe round trip under one
+# sudo, where `id -g` alone would say root's; sudo names the user it came from in SUDO_USER.
+LOGIN_GID = cmd("sh", "-c", 'id -g "${SUDO_USER:-$(id -un)}"', sudo=False)
+
+
+def containerd_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    started = cmd(
+        "systemctl",
+        "show",
+        SERVICE,
+        "--property=ActiveEnterTimestamp",
+        "--timestamp=unix",
+        "--value",
+        sudo=False,
     )
+    return {
+        "config": f.file_text(CONFIG_PATH),
+        "config_mtime": f.Fact(
+            "containerd config mtime", cmd("stat", "-c", "%Y", CONFIG_PATH, sudo=False), _int
+        ),
+        "active": f.unit_active(SERVICE),
+        "started_at": f.Fact("containerd active since", started, lambda out: _int(out, "@")),
+        "images": f.Fact(
+            "CRI images",
+            cmd(*containerd.ctr_argv(SOCKET, "images", "list", "--quiet")),
+            _images,
+        ),
+        "login_gid": f.Fact("login user's group", LOGIN_GID, _int),
+        # under sudo: root's capabilities
+        "can_lower_oom_score_adj": f.Fact(
+            "root has CAP_SYS_RESOURCE", cmd("cat", "/proc/self/status"), _can_lower
+        ),
+    }
 
 
 def wanted_config(images: ImageSet, facts: ContainerdFacts) -> containerd.ContainerdConfig:
@@ -98,7 +108,7 @@ def wanted_config(images: ImageSet, facts: ContainerdFacts) -> containerd.Contai
 def wait_argv(seconds: int = WAIT_S) -> tuple[str, ...]:
     """A bounded wait on the node: until `ctr version` answers on the socket."""
     ctr = " ".join(containerd.ctr_argv(SOCKET, "version"))
-    return ("timeout", str(seconds), "sh", "-c", f"until {ctr} >/dev/null 2>&1; do sleep 0.5; done")
+    return ("timeout", str(seconds), "sh", "-c", f"until {ctr}; do sleep 0.5; done")
 
 
 def import_command(images: ImageSet) -> Command:
@@ -134,14 +144,13 @@ def plan_containerd(
 def containerd_step(images: ImageSet) -> Step[ContainerdFacts]:
     """The step for a lab with `runtime: containerd`, bound to the images it imports."""
     return Step(
-        "11c",
-        "containerd",
-        "containerd (CRI runtime)",
-        "(beyond the guide) kubelet's container runtime: containerd's CRI with our images",
-        "all",
-        ContainerdFacts,
-        probe_containerd,
-        parse_containerd,
-        lambda lab, node, facts: plan_containerd(images, lab, node, facts),
-        lambda lab, node: ContainerdFacts(None, None, True, 1, (), 1000, True),
+        number="11c",
+        key="containerd",
+        title="containerd (CRI runtime)",
+        section="(beyond the guide) kubelet's container runtime: containerd's CRI with our images",
+        scope="all",
+        facts_type=ContainerdFacts,
+        facts=containerd_facts,
+        plan=lambda lab, node, facts: plan_containerd(images, lab, node, facts),
+        fresh=lambda lab, node: ContainerdFacts(None, None, True, 1, (), 1000, True),
     )

@@ -13,6 +13,13 @@ from typing import Any
 from lab.adapters.ssh import RemoteResult, SshChannel
 from lab.commands import Command, Output, render_probe, render_remote
 from lab.errors import CommandFailed
+from lab.images import ImageSet
+
+# the images a `runtime: containerd` lab imports, as a fixed build (inputs key 0123456789ab...)
+TEST_IMAGES = ImageSet(
+    "/cache/images/0123456789abcdef/netlab-images.oci.tar",
+    tuple((n, f"netlab.invalid/{n}:0123456789ab") for n in ("client", "echo", "pause")),
+)
 
 
 @dataclass
@@ -89,13 +96,13 @@ class FakeChannel:
         return RemoteResult(self.name, remote, step.exit_code, step.stdout, step.stderr)
 
     def probe(
-        self, commands: Sequence[Command], timeout: float = 120
+        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
     ) -> tuple[RemoteResult, tuple[Output, ...]]:
         outputs = []
         for command in commands:
             step = self.script.take(self.name, command, timeout)
             outputs.append(Output(step.exit_code, step.stdout))
-        return RemoteResult(self.name, render_probe(commands), 0, "", ""), tuple(outputs)
+        return RemoteResult(self.name, render_probe(commands, one_sudo), 0, "", ""), tuple(outputs)
 
 
 def channels(lab: str, names: Sequence[str], steps: Script) -> dict[str, FakeChannel]:
@@ -245,10 +252,11 @@ class FakeVagrant:
 class FakeLibvirt:
     """LibvirtPort: what the lab holds, and every call made."""
 
-    def __init__(self, held: Any = None) -> None:
+    def __init__(self, held: Any = None, networks: tuple[str, ...] = ()) -> None:
         from lab.adapters.protocols import LabObjects
 
         self.held = held if held is not None else LabObjects()
+        self.networks = networks  # the XML of every network libvirt knows
         self.calls: list[tuple[str, ...]] = []
 
     def list_lab_objects(self, prefix: str) -> Any:
@@ -261,6 +269,10 @@ class FakeLibvirt:
         self.calls.append(("sweep", prefix))
         swept, self.held = self.held, LabObjects()
         return swept
+
+    def network_xmls(self) -> tuple[str, ...]:
+        self.calls.append(("network_xmls",))
+        return self.networks
 
     def domain_state(self, domain: str) -> str:
         self.calls.append(("state", domain))

@@ -110,7 +110,7 @@ class NodeChannel(Protocol):
     def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult: ...
 
     def probe(
-        self, commands: Sequence[Command], timeout: float = 120
+        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
     ) -> tuple[RemoteResult, tuple[Output, ...]]: ...
 
     def reproduce(self, remote: str) -> str: ...
@@ -122,6 +122,7 @@ class CommandLog:
 
     entries: list[str] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)  # per entry: time on the node
+    heads: list[str] = field(default_factory=list)  # per entry: `node<TAB>first line`
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, node: str, remote: str, result: ExecResult, seconds: float = 0.0) -> None:
@@ -131,6 +132,13 @@ class CommandLog:
                 f"{result.stdout}{result.stderr}"
             )
             self.seconds.append(seconds)
+            self.heads.append(f"{node}\t{remote.splitlines()[0][:160] if remote else ''}")
+
+    def timings_since(self, start: int) -> list[str]:
+        """`seconds<TAB>node<TAB>command's first line` per entry from `start` on."""
+        with self.lock:
+            pairs = zip(self.seconds[start:], self.heads[start:], strict=True)
+            return [f"{seconds:.3f}\t{head}" for seconds, head in pairs]
 
     def seconds_since(self, start: int) -> float:
         """Wall time of node commands logged from entry `start` on (concurrent ones overlap:

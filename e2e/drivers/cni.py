@@ -33,11 +33,11 @@ from e2e.drivers.base import (
     pod_fields,
     pod_json,
 )
-from lab import cni
+from lab import cni, compat
 from lab import reachability as rm
 from lab.commands import Command, cmd, render_remote
 from lab.config import Lab
-from lab.parse import parse_ip_addr_networks
+from lab.parse import parse_ip_oneline_interfaces
 
 CONF_DIR = "/etc/cni/net.d"
 RESULT_CACHE = "/var/lib/netlab/cni"
@@ -63,10 +63,11 @@ def bridge_subnets(runner: NodeRunner, lab: Lab) -> dict[str, tuple[IPv4Network,
     bridge = lab.pod_network.bridge
 
     def read(node: str, _: None) -> tuple[IPv4Network, ...]:
-        (out,) = runner.probe(node, cmd("ip", "-j", "-4", "addr", "show", "dev", bridge))
+        (out,) = runner.probe(node, cmd("ip", "-o", "-4", "addr", "show", "dev", bridge))
         if not out.ok:
             return ()
-        return parse_ip_addr_networks(json.loads(out.stdout or "[]"))
+        found = parse_ip_oneline_interfaces(out.stdout).get(bridge, ())
+        return tuple(dict.fromkeys(i.network for i in found))
 
     return runner.on_each_node({n: None for n in runner.channels}, read)
 
@@ -97,24 +98,15 @@ def unit(pod: str, container: str) -> str:
     return f"{pod}-{container}"
 
 
-def start_container_argv(pod: str, container: Container) -> tuple[str, ...]:
-    """The container's process, inside the sandbox, as a transient unit named after the pod."""
-    return (
-        "systemd-run",
-        f"--unit={unit(pod, container.name)}",
-        "--collect",
-        "--quiet",
-        "--property=KillMode=control-group",
-        "ip",
-        "netns",
-        "exec",
-        pod,
-        *container.argv,
-    )
+def start_container_argv(lab: Lab, pod: str, container: Container) -> tuple[str, ...]:
+    """The container's process, inside the sandbox, as a transient unit named after the pod
+    (the systemd-run flags the node's systemd has: lab.compat)."""
+    systemd = compat.systemd_version(lab.os.family)
+    return compat.start_in_netns(systemd, unit(pod, container.name), pod, container.argv)
 
 
-def main_pids_argv(units: Sequence[str]) -> tuple[str, ...]:
-    return ("systemctl", "show", "-p", "MainPID", "--value", *units)
+def main_pids_argv(lab: Lab, units: Sequence[str]) -> tuple[str, ...]:
+    return compat.main_pids_argv(compat.systemd_version(lab.os.family), units)
 
 
 def stop_containers_argv(pod: str) -> tuple[str, ...]:
@@ -175,15 +167,23 @@ class CniDriver:
         with self._lock:
             if node in self._conflists:
                 return self._conflists[node]
-        (listing,) = self.runner.probe(node, cmd("ls", "-1", CONF_DIR))
-        names = sorted(n for n in listing.stdout.split() if n.endswith(".conflist"))
-        if not names:
+        # one round trip: the first .conflist's name, then its content
+        script = (
+            f"cd {CONF_DIR} && f=$(ls -1 | LC_ALL=C sort | grep '[.]conflist$' | head -n 1)"
+            ' && [ -n "$f" ] && echo "$f" && cat "$f"'
+        )
+        res = self.runner.run(node, Command(("sh", "-c", script)))
+        name, _, text = res.stdout.partition("\n")
+        if not res.ok or not name:
             raise DriverError(
                 f"{node}: no .conflist in {CONF_DIR}",
                 self.runner.run(node, cmd("ls", "-l", CONF_DIR)),
             )
-        path = f"{CONF_DIR}/{names[0]}"
-        content = json.loads(self.runner.must(node, cmd("cat", path), f"cat {path}").stdout)
+        path = f"{CONF_DIR}/{name}"
+        try:
+            content = json.loads(text)
+        except ValueError as exc:
+            raise DriverError(f"{node}: {path} is no JSON ({exc})", res) from None
         with self._lock:
             self._conflists[node] = (path, content)
         return path, content
@@ -308,8 +308,8 @@ class CniDriver:
             request.name,
             self.calls("ADD", request.node, request.name, None),
             f"{RESULT_CACHE}/{request.name}.json",
-            tuple(start_container_argv(request.name, c) for c in request.containers),
-            main_pids_argv(units) if units else (),
+            tuple(start_container_argv(self.lab, request.name, c) for c in request.containers),
+            main_pids_argv(self.lab, units) if units else (),
         )
 
     def _teardown(
@@ -370,10 +370,13 @@ class CniDriver:
             raise DriverError(f"{where}: ADD returned no sandbox address: {result}")
         pids: dict[str, int] = {}
         if request.containers:
-            words = outcome.pids
-            if len(words) != len(request.containers) or not all(w.isdigit() for w in words):
-                raise DriverError(f"{where}: cannot read the containers' PIDs from {words}")
-            pids = {c.name: int(w) for c, w in zip(request.containers, words, strict=True)}
+            try:  # `N` or systemd 219's `MainPID=N`
+                found = compat.parse_main_pids(" ".join(outcome.pids))
+            except ValueError:
+                found = []
+            if len(found) != len(request.containers):
+                raise DriverError(f"{where}: cannot read the containers' PIDs from {outcome.pids}")
+            pids = {c.name: pid for c, pid in zip(request.containers, found, strict=True)}
             dead = [name for name, pid in pids.items() if pid == 0]
             if dead:
                 raise DriverError(f"{where}: container(s) {dead} did not start")
@@ -467,7 +470,7 @@ class CniDriver:
         """Remove every sandbox of earlier runs (name starts with nl- but not keep_prefix)."""
         stale: dict[str, list[str]] = {}
         for node in self.nodes:
-            (listing,) = self.runner.probe(node, cmd("ip", "netns", "list", sudo=False))
+            (listing,) = self.runner.probe(node, cmd("ip", "netns", "list"))
             names = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
             stale[node] = [
                 n for n in names if n.startswith(POD_PREFIX) and not n.startswith(keep_prefix)

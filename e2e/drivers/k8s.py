@@ -39,14 +39,9 @@ from lab import reachability as rm
 from lab.commands import Command, render_remote
 from lab.config import Lab
 
-# The guide's two-container example (busybox + nginx); busybox 1.28 is also the version the
-# Kubernetes DNS debugging docs pin for nslookup (later busybox nslookup misbehaves there).
-# Images are constructor arguments: point them at a mirror (or pre-pulled, re-tagged copies)
-# where Docker Hub is out of reach.
-BUSYBOX_IMAGE = "busybox:1.28"
-NGINX_IMAGE = "nginx:1.19"
-# agnhost `netexec --http-port=8080`: /hostname answers the pod name, /clientip "ip:port"
-AGNHOST_IMAGE = "registry.aliyuncs.com/google_containers/agnhost:2.21"
+# The images are the lab's kubernetes.e2e_images (the names provisioning pre-pulled, through
+# their mirrors, on every node): the guide's busybox + nginx pod, and agnhost
+# `netexec --http-port=8080` as the echo server (/hostname: the pod name, /clientip: "ip:port").
 ECHO_PORT = 8080
 
 POD_RUNNING = waits.Policy("pod Running with every container ready", timeout_s=300, interval_s=2)
@@ -101,9 +96,6 @@ class K8sDriver:
         channels: Mapping[str, NodeChannel] | NodeRunner,
         run_id: str,
         namespace: str | None = None,
-        busybox_image: str = BUSYBOX_IMAGE,
-        nginx_image: str = NGINX_IMAGE,
-        agnhost_image: str = AGNHOST_IMAGE,
         sleep: Callable[[float], None] = time.sleep,
         pod_wait: waits.Policy = POD_RUNNING,
         namespace_wait: waits.Policy = NAMESPACE_READY,
@@ -119,9 +111,10 @@ class K8sDriver:
         self.runner = channels if isinstance(channels, NodeRunner) else NodeRunner(channels, log)
         self.run_id = run_id
         self.namespace = namespace
-        self.busybox_image = busybox_image
-        self.nginx_image = nginx_image
-        self.agnhost_image = agnhost_image
+        images = lab.kubernetes.e2e_images
+        self.busybox_image = images.busybox.image
+        self.nginx_image = images.nginx.image
+        self.agnhost_image = images.echo.image
         self.sleep = sleep
         self.pod_wait = pod_wait
         self.namespace_wait = namespace_wait
@@ -137,9 +130,6 @@ class K8sDriver:
             self.runner,
             self.run_id,
             namespace,
-            self.busybox_image,
-            self.nginx_image,
-            self.agnhost_image,
             self.sleep,
             self.pod_wait,
             self.namespace_wait,
@@ -673,11 +663,11 @@ def parse_busybox_probes(
     return {i: found.get(i, probes.CellResult(False, error=failure, unknown=True)) for i in ids}
 
 
-def echo_container(image: str = AGNHOST_IMAGE, port: int = ECHO_PORT) -> Container:
+def echo_container(image: str, port: int = ECHO_PORT) -> Container:
     """agnhost netexec: answers /hostname with the pod name and /clientip with `ip:port`."""
     return Container("echo", ("/agnhost", "netexec", f"--http-port={port}"), image)
 
 
-def sleeper_container(image: str = BUSYBOX_IMAGE, name: str = "client") -> Container:
+def sleeper_container(image: str, name: str = "client") -> Container:
     """A busybox that idles: a place to run wget/nslookup from."""
     return Container(name, ("sleep", "86400"), image)

@@ -25,10 +25,15 @@ CONF = "/etc/cni/net.d/10-netlab.conflist"
 
 
 def conflist_steps(node: str) -> list[Step]:
-    return [
-        Step(node, ("ls", "-1", "/etc/cni/net.d"), "10-netlab.conflist\n"),
-        Step(node, ("cat", CONF), render_cni_conflist_text(CI, CI.node(node))),
-    ]
+    """The driver reads the first conflist's name and content in one round trip."""
+
+    def lists_then_cats(words: tuple[str, ...]) -> None:
+        (script,) = words
+        assert script.startswith("cd /etc/cni/net.d && ")
+        assert "LC_ALL=C sort" in script
+
+    text = render_cni_conflist_text(CI, CI.node(node))
+    return [Step(node, ("sh", "-c"), f"10-netlab.conflist\n{text}", rest=lists_then_cats)]
 
 
 def script_of(check: Callable[[str], None]) -> Callable[[tuple[str, ...]], None]:

@@ -14,16 +14,12 @@ from e2e.drivers.base import DriverError, PodRequest, Probe
 from e2e.drivers.cri import E2E_LABEL, CriDriver
 from lab.adapters.cri import CriError
 from lab.cri import messages
-from lab.images import ImageSet
 from lab.labfile import load_lab
 from tests import fakes
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_lab(ROOT / "labs" / "ci-debian12.yaml")
-IMAGES = ImageSet(
-    "/cache/netlab-images.oci.tar",
-    tuple((n, f"netlab.invalid/{n}:0123456789ab") for n in ("client", "echo", "pause")),
-)
+IMAGES = fakes.TEST_IMAGES
 RUN = "r1a2b3c"
 
 

@@ -8,17 +8,14 @@ from pathlib import Path
 import pytest
 
 from lab.commands import Command, Output, batch, render_probe, render_shown
-from lab.images import ImageSet
 from lab.labfile import load_lab
-from provision.containerd import containerd_step, parse_containerd
+from provision.containerd import LOGIN_GID, ContainerdFacts, containerd_step
+from tests.fakes import TEST_IMAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_lab(ROOT / "labs" / "ci-debian12.yaml")
 NODE = LAB.node("node1")
-IMAGES = ImageSet(
-    "/cache/images/0123456789abcdef/netlab-images.oci.tar",
-    tuple((n, f"netlab.invalid/{n}:0123456789ab") for n in ("client", "echo", "pause")),
-)
+IMAGES = TEST_IMAGES
 STEP = containerd_step(IMAGES)
 
 # /proc/self/status lines as root prints them in the box's VM (all 41 capabilities) and in a
@@ -46,12 +43,34 @@ def outputs(
     return [Output(c, t) for c, t in (config, mtime, active, started, images, gid, status)]
 
 
+def parse_containerd(outputs: list[Output]) -> ContainerdFacts:
+    return STEP.read_positional(LAB, NODE, outputs)
+
+
 def test_the_probe_reads_seven_things_in_one_round_trip() -> None:
-    probes = STEP.probe(LAB, NODE)
+    probes = STEP.commands(LAB, NODE)
     assert len(probes) == 7
     assert "--timestamp=unix" in probes[3].argv
-    assert probes[5].sudo is False, "the login user's group, not root's"
+    assert probes[5] == LOGIN_GID
     render_probe(probes)  # none takes stdin
+
+
+def test_the_login_group_is_the_sudo_users_even_when_the_round_trip_runs_as_root() -> None:
+    """The applier runs a probe round trip under one sudo, where `id -g` alone says root's
+    group: the command asks for SUDO_USER's (run here, as sudo would leave the environment)."""
+    import grp
+    import os
+    import pwd
+    import subprocess
+
+    nobody = pwd.getpwnam("nobody")
+    env = {**os.environ, "SUDO_USER": "nobody"}
+    as_sudo = subprocess.run(LOGIN_GID.argv, env=env, capture_output=True, text=True, check=True)
+    assert int(as_sudo.stdout) == nobody.pw_gid
+    env.pop("SUDO_USER")
+    plain = subprocess.run(LOGIN_GID.argv, env=env, capture_output=True, text=True, check=True)
+    assert int(plain.stdout) == os.getgid()
+    assert grp.getgrgid(nobody.pw_gid)
 
 
 def test_a_box_fresh_from_its_build_needs_config_restart_wait_and_images() -> None:
