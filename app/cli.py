@@ -29,7 +29,7 @@ from lab.problems import render_problems
 from lab.redact import install_log_redaction, redact
 from lab.waits import WaitTimeout
 from provision.apply import NodeReport
-from provision.run import run_provision
+from provision.run import run_provision, runtime_images
 from provision.steps import dry_run, render_plan, steps_for
 
 console = Console(stderr=True, highlight=False)
@@ -105,7 +105,7 @@ def render_cmd(lab: Lab, args: argparse.Namespace) -> int:
 
 def plan(lab: Lab, args: argparse.Namespace) -> int:
     nodes = [node_of(lab, args.node)] if args.node else list(lab.nodes)
-    steps = steps_for(lab, flannel_upstream(lab))
+    steps = steps_for(lab, flannel_upstream(lab), runtime_images(lab, build=False))
     for node in nodes:
         print(render_plan(node, dry_run(lab, node, steps)))
     return 0

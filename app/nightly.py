@@ -107,6 +107,10 @@ def versions(lab: Lab) -> dict[str, str]:
     }
     if lab.vm.box_build:
         found["box inputs"] = box.inputs_key()[:12]
+    if lab.runtime == "containerd":
+        from lab.adapters import imagebuild
+
+        found["container images (inputs)"] = imagebuild.inputs_key()[:12]
     if lab.kubernetes is not None:
         found["kubernetes (lab)"] = lab.kubernetes.version
     return found

@@ -1,5 +1,5 @@
 """Fixtures of the e2e suite: the workload drivers a lab supports (each test that takes `driver`
-runs once per driver, its id saying which: `[cni]`, `[k8s]`), a fleet of pods per node and
+runs once per driver, its id saying which: `[cni]`, `[k8s]`, `[cri]`), a fleet of pods per node and
 driver, per-test pods that are removed even when the test fails, and a diagnostics bundle for
 every failed test. Everything is parametrized from the lab definition, never from live state."""
 
@@ -29,6 +29,7 @@ from e2e.drivers.base import (
     node_python,
 )
 from e2e.drivers.cni import CniDriver
+from e2e.drivers.cri import CriDriver
 from lab import paths
 from lab.config import Lab
 from lab.labfile import load_lab
@@ -120,12 +121,32 @@ def driver(
     run_id: str,
     worker_tag: str,
     command_log: CommandLog,
-) -> Driver[Any]:
+) -> Iterator[Driver[Any]]:
     """One workload driver (the test's parameter); one worker sweeps its earlier runs' pods."""
     drv = make_driver(request.param, lab, node_runner, run_id, command_log)
     if worker_tag in ("main", "gw0"):
         drv.sweep(keep_prefix=f"nl-{run_id}-")
-    return drv
+    yield drv
+    close_driver(drv)
+
+
+def close_driver(drv: Driver[Any]) -> None:
+    """What a driver holds open in this process (the CRI driver's socket forwards)."""
+    close = getattr(drv, "close", None)
+    if callable(close):
+        close()
+
+
+@pytest.fixture(scope="session")
+def cri_driver(
+    lab: Lab, node_runner: NodeRunner, run_id: str, command_log: CommandLog
+) -> Iterator[CriDriver]:
+    """The CRI driver, for the checks of the pod creation flow itself."""
+    if lab.runtime != "containerd":
+        pytest.skip(f"lab {lab.name} has no CRI runtime (runtime: {lab.runtime})")
+    drv = CriDriver(lab, node_runner, run_id, command_log)
+    yield drv
+    drv.close()
 
 
 @pytest.fixture(scope="session")
@@ -194,8 +215,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for name, path in files.items():
         if path.exists():
             drv = make_driver(name, lab, machines.channels(), run_id, CommandLog())
-            drv.delete_pods([drv.load_pod(d) for d in json.loads(path.read_text()).values()])
-            path.unlink()
+            try:
+                drv.delete_pods([drv.load_pod(d) for d in json.loads(path.read_text()).values()])
+                path.unlink()
+                if isinstance(drv, CriDriver):  # the runtime's own word: nothing of the run left
+                    left = {n: found for n, found in drv.leftovers().items() if found}
+                    if left:  # a leak fails the run (pytest returns session.exitstatus)
+                        print(f"\nFAILED: CRI objects of run {run_id} left on the nodes: {left}")
+                        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            finally:
+                close_driver(drv)
     machines.close()
 
 

@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from lab.commands import cmd
+from lab.config import Lab
 from lab.k8s import KUBECTL
 from lab.machines import LabMachines
 from lab.redact import redact
@@ -28,13 +29,28 @@ NODE_STATE: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+# the runtime's view on a lab with `runtime: containerd`: what the CRI made (sandboxes are
+# containers too, labelled io.cri-containerd.kind=sandbox), their tasks and states, its log
+RUNTIME_STATE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("cri containers", ("ctr", "-n", "k8s.io", "containers", "list")),
+    ("cri tasks", ("ctr", "-n", "k8s.io", "tasks", "list")),
+    ("cri images", ("ctr", "-n", "k8s.io", "images", "list", "--quiet")),
+    ("cri sandbox netns", ("sh", "-c", "ls -l /var/run/netns/")),
+    ("containerd journal", ("journalctl", "-u", "containerd", "--no-pager", "-n", "200")),
+)
+
+
+def node_state_commands(lab: Lab) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return NODE_STATE + (RUNTIME_STATE if lab.runtime == "containerd" else ())
+
+
 def write_node_state(rt: LabMachines, out: Path, prefix: str = "node-state-") -> list[Path]:
     """One file per node (a dead node still gets one), plus a cluster dump on Kubernetes."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, node in rt.channels().items():
         parts = []
-        for title, argv in NODE_STATE:
+        for title, argv in node_state_commands(rt.lab):
             try:
                 res = node.run(cmd(*argv), timeout=60, check=False)
                 parts.append(f"===== {title}: {shlex.join(argv)}\n{res.stdout}{res.stderr}")

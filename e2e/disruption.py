@@ -24,6 +24,7 @@ RECOVERY_BOUND_S = {
     "node hard-rebooted": 420,
     "pod network restarted": 90,
     "FDB entry lost": 120,
+    "containerd restarted": 120,
 }
 
 

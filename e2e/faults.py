@@ -169,6 +169,36 @@ class PodNetworkRestart:
 
 
 @dataclass
+class ContainerdRestart:
+    """containerd goes down on the node and comes back (`systemctl stop`, then `start`), as in
+    a package upgrade. Its shims keep the pods' tasks (Debian's unit: KillMode=process), so the
+    pods' network must not notice: no cell may fail while it is down. Healed when the CRI
+    answers again."""
+
+    node: str
+    name: str = "containerd restarted"
+
+    @property
+    def expected(self) -> Faults:
+        return Faults()
+
+    def inject(self, rt: LabMachines) -> None:
+        rt.channels()[self.node].run(cmd("systemctl", "stop", "containerd"), timeout=120)
+
+    def heal(self, rt: LabMachines) -> None:
+        node = rt.channels()[self.node]
+        node.run(cmd("systemctl", "start", "containerd"), timeout=120)
+        waits.wait_until(
+            CONTAINERD_BACK,
+            lambda: node.run(cmd("ctr", "version"), timeout=30, check=False),
+            lambda res: res.ok,
+        )
+
+
+CONTAINERD_BACK = waits.Policy("containerd answers on its socket again", timeout_s=120)
+
+
+@dataclass
 class FdbEntryLost:
     """On a VXLAN lab: the node loses the FDB entry of a peer's VTEP (`bridge fdb del`), so
     it can no longer encapsulate for that peer; every cell between the two fails (TCP needs

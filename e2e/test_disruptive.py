@@ -5,16 +5,25 @@ does. A test that leaves the lab unhealthy restores the post-provisioning snapsh
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from e2e import checks, disruption
-from e2e.drivers.base import Pod, PodRequest
+from e2e import checks, disruption, flow, scenarios
+from e2e.drivers.base import Driver, Pod, PodRequest
 from e2e.drivers.cni import CniDriver
-from e2e.faults import Fault, FdbEntryLost, HardReboot, LinkDown, PodNetworkRestart, Suspend
+from e2e.drivers.cri import CriDriver
+from e2e.faults import (
+    ContainerdRestart,
+    Fault,
+    FdbEntryLost,
+    HardReboot,
+    LinkDown,
+    PodNetworkRestart,
+    Suspend,
+)
 from lab import paths
 from lab.commands import cmd
 from lab.config import Lab
@@ -30,11 +39,18 @@ FAULTS: dict[str, Callable[[str], Fault]] = {
     "pod-network-restarted": PodNetworkRestart,
 }
 TUNNEL_FAULTS = ("fdb-entry-lost",)
+RUNTIME_FAULTS = ("containerd-restarted",)  # with CRI pods, on labs with runtime: containerd
 
 
 def faults_for(lab: Lab) -> list[str]:
     """The faults a lab can take, from its definition (every worker collects the same)."""
-    return sorted([*FAULTS, *(TUNNEL_FAULTS if lab.pod_network.driver == "vxlan" else ())])
+    return sorted(
+        [
+            *FAULTS,
+            *(TUNNEL_FAULTS if lab.pod_network.driver == "vxlan" else ()),
+            *(RUNTIME_FAULTS if lab.runtime == "containerd" else ()),
+        ]
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -49,6 +65,8 @@ def make_fault(name: str, lab: Lab, node: str, reprovision: Callable[[], object]
     if name == "fdb-entry-lost":
         peer = next(n for n in sorted(lab.node_names) if n != node)
         return FdbEntryLost(node, peer, reprovision)
+    if name == "containerd-restarted":
+        return ContainerdRestart(node)
     return FAULTS[name](node)
 
 
@@ -93,13 +111,31 @@ def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
     run_id: str,
     worker_tag: str,
     artifacts_dir: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     node = victim(lab)
     fault = make_fault(fault_name, lab, node, reprovision)
     made: list[Pod[Any]] = []
+    driver: Driver[Any] = cni_driver
+    cri: CriDriver | None = None
+    if fault_name in RUNTIME_FAULTS:  # CRI pods, probed from their netns while containerd is down
+        cri = request.getfixturevalue("cri_driver")
+        driver = cri.probing_from_netns()
+
+    def after() -> Sequence[str]:
+        if isinstance(fault, HardReboot):
+            return checks.guide_state_problems(healthy_lab.channels()[node], lab, node)
+        if cri is None:
+            return ()
+        # the CRI's own view once healed: probes through ExecSync again, every pod READY
+        matrix = scenarios.pod_matrix(cri, made)
+        problems = [f"after recovery (ExecSync probes): {m}" for m in matrix.mismatches()]
+        states = flow.pod_states(cri, made)
+        problems += [f"{p}: {s}" for p, s in states.items() if "NOTREADY" in s or "EXITED" in s]
+        return problems
 
     def create(name: str, on: str) -> Pod[Any]:
-        (pod,) = cni_driver.create_pods([PodRequest(name, on, cni_driver.fleet_containers())])
+        (pod,) = driver.create_pods([PodRequest(name, on, driver.fleet_containers())])
         made.append(pod)
         return pod
 
@@ -114,21 +150,11 @@ def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
 
     try:
         outcome = disruption.exercise(
-            healthy_lab,
-            cni_driver,
-            fault,
-            pods,
-            recreate,
-            artifacts_dir,
-            after_recovery=lambda: (
-                checks.guide_state_problems(healthy_lab.channels()[node], lab, node)
-                if isinstance(fault, HardReboot)
-                else ()
-            ),
+            healthy_lab, driver, fault, pods, recreate, artifacts_dir, after_recovery=after
         )
     finally:
         with contextlib.suppress(Exception):  # pods of a rebooted node are already gone
-            cni_driver.delete_pods(made)
+            driver.delete_pods(made)
     problems = [f"during the fault, wrong cell: {c}" for c in outcome.wrong_during]
     problems += outcome.problems
     if not outcome.recovered:

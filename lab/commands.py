@@ -14,7 +14,10 @@ PROBE_MARK = "@@NETLAB-EXIT"
 
 @dataclass(frozen=True)
 class Command:
-    """One command to run on a node. `stdin` is fed as a quoted here-document."""
+    """One command to run on a node. `stdin` is fed as a quoted here-document; `stdin_file`
+    names a local file (e.g. a 16 MiB image archive) the SSH channel streams to the command's
+    stdin as raw bytes: the remote command line carries none of it, and every place that shows
+    the command (plans, logs, reproduce lines) shows `< FILE` instead of its content."""
 
     argv: tuple[str, ...]
     stdin: str | None = None
@@ -23,10 +26,13 @@ class Command:
     secrets: tuple[str, ...] = field(default=(), compare=False)
     # talks to a mirror or downloads: the applier may retry it (bounded); nothing else is retried
     mirror: bool = False
+    stdin_file: str | None = None
 
     def __post_init__(self) -> None:
         if not self.argv:
             raise ValueError("a command needs at least one argv word")
+        if self.stdin is not None and self.stdin_file is not None:
+            raise ValueError("a command takes stdin or stdin_file, not both")
         if self.stdin is not None and HEREDOC_MARK in self.stdin.splitlines():
             raise ValueError(f"stdin must not contain a line {HEREDOC_MARK!r}")
 
@@ -45,9 +51,19 @@ def render_remote(command: Command) -> str:
     return f"{line} <<'{HEREDOC_MARK}'\n{body}{HEREDOC_MARK}"
 
 
+def render_shown(command: Command) -> str:
+    """How a command is shown to a person (plans, logs, reproduce lines): the remote shell
+    string, and `< FILE` for a file streamed to its stdin (pasteable after `python -m lab ssh
+    LAB NODE -- '...'`, whose ssh passes its own stdin on)."""
+    line = render_remote(command)
+    return f"{line} < {command.stdin_file}" if command.stdin_file is not None else line
+
+
 def batch(*commands: Command) -> Command:
     """Several commands as one: one ssh round trip and one sudo, stopping at the first failure.
     (Under QEMU TCG each round trip with sudo costs about 0.3 s; pod setup needs several.)"""
+    if any(c.stdin_file is not None for c in commands):
+        raise ValueError("a command streaming a file to its stdin cannot be batched")
     script = "\n".join(render_remote(dataclasses.replace(c, sudo=False)) for c in commands)
     return Command(
         ("sh", "-ec", script),
@@ -82,7 +98,7 @@ def render_probe(commands: Sequence[Command], one_sudo: bool = False) -> str:
     marker on its closing line). With `one_sudo` the whole script runs under a single sudo
     (commands marked sudo=False then run as root too, with sudo's PATH): one sudo per round
     trip instead of one per command (each costs about 0.3 s under QEMU TCG)."""
-    if any(c.stdin is not None for c in commands):
+    if any(c.stdin is not None or c.stdin_file is not None for c in commands):
         raise ValueError("a probe command cannot take stdin")
     root = one_sudo and any(c.sudo for c in commands)
     script = "\n".join(

@@ -94,6 +94,7 @@ COMPONENTS: dict[Family, dict[str, str]] = {
         "socat": "1.7.4.4",
         "ethtool": "6.1",
         "containernetworking-plugins": "1.1.1",
+        "containerd": "1.6.20",
     },
 }
 
@@ -115,6 +116,7 @@ _ECHO = "the CNI driver (echo server)"
 _NETWORKD = "provisioning, faults"
 _SELINUX = "libselinux-utils"
 _PLUGINS = "containernetworking-plugins"
+_RUNTIME = "provisioning (runtime: containerd)"
 
 
 Row = tuple[str, str, str, str, Source, str]
@@ -201,6 +203,11 @@ TOOLS: dict[Family, dict[str, Tool]] = {
             ("env", "coreutils", "coreutils", "/usr/bin/env", "box", _DRIVER),
             ("readlink", "coreutils", "coreutils", "/usr/bin/readlink", "box", "e2e checks"),
             ("sh", "bash", "dash", "/usr/bin/sh", "box", "everyone"),
+            # runtime: containerd (provision/containerd.py, the CRI flow checks)
+            ("ctr", "containerd", "containerd", "/usr/bin/ctr", "box", _RUNTIME),
+            ("id", "coreutils", "coreutils", "/usr/bin/id", "box", _RUNTIME),
+            ("stat", "coreutils", "coreutils", "/usr/bin/stat", "box", _RUNTIME),
+            ("sleep", "coreutils", "coreutils", "/usr/bin/sleep", "box", _RUNTIME),
             ("sysctl", "procps", "procps", "/usr/sbin/sysctl", "box", _PROVISION),
             ("modprobe", "kmod", "kmod", "/usr/sbin/modprobe", "box", _PROVISION),
             ("grep", "grep", "grep", "/usr/bin/grep", "box", _PROVISION),

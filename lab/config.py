@@ -24,6 +24,10 @@ Role = Literal["control-plane", "worker"]
 Hypervisor = Literal["auto", "kvm", "qemu"]
 OsFamily = Literal["el7", "debian12"]
 PodNetworkDriver = Literal["flannel", "host-routes", "vxlan"]
+# the container runtime the lab installs for pods made through the CRI: containerd (Debian 12's
+# 1.6, CRI runtime.v1) on the Debian labs; "none" where pods are the suite's own sandboxes (the
+# CNI-direct driver) or Kubernetes' (el7 keeps the guide's Docker, under kubernetes.docker)
+Runtime = Literal["none", "containerd"]
 
 
 class LabError(Exception):
@@ -169,6 +173,7 @@ class Lab:
     pod_network: PodNetwork
     description: str = ""
     kubernetes: Kubernetes | None = None
+    runtime: Runtime = "none"
     source: str = field(default="", compare=False)
 
     @property
@@ -896,11 +901,22 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
                     "use driver: host-routes or driver: vxlan",
                 )
 
+    def runtime() -> Iterator[Problem]:
+        if lab.runtime == "containerd" and lab.os.family != "debian12":
+            yield Problem(
+                "runtime",
+                lab.runtime,
+                f"only the debian12 path installs containerd; {lab.os.family} keeps the "
+                "guide's Docker (kubernetes.docker)",
+                "remove runtime (or set runtime: none), or use os.family debian12",
+            )
+
     yield name()
     yield box()
     yield vm()
     yield resources()
     yield os()
+    yield runtime()
 
 
 def validate_lab(

@@ -53,6 +53,10 @@ class ContainerdConfig:
     # /proc/self/oom_score_adj: Permission denied" for the sandbox's -998).
     restrict_oom_score_adj: bool = False
     log_level: str = "info"
+    # the group owning the gRPC socket (mode 0660): the lab's login user's, so the harness
+    # reaches the CRI through an SSH socket forward without root; None = root's (containerd's
+    # default)
+    gid: int | None = None
 
 
 def validate_config(config: ContainerdConfig) -> list[str]:
@@ -75,6 +79,8 @@ def validate_config(config: ContainerdConfig) -> list[str]:
             f"containerd sandbox_image = {config.sandbox_image!r}: give a full reference "
             "with a registry and a tag, e.g. 'netlab.invalid/pause:0123abcd'"
         )
+    if config.gid is not None and not 0 <= config.gid < 2**31:
+        problems.append(f"containerd gid = {config.gid!r}: must be a group id (0 or more)")
     if config.log_level not in ("trace", "debug", "info", "warn", "error"):
         problems.append(f"containerd log_level = {config.log_level!r}: use info or debug")
     return problems
@@ -116,7 +122,13 @@ def render_config(config: ContainerdConfig) -> str:
         f"disabled_plugins = {_toml(list(DISABLED_PLUGINS))}\n"
     )
     tables = [
-        _table("grpc", [("address", config.address)]),
+        _table(
+            "grpc",
+            [
+                ("address", config.address),
+                *([("gid", config.gid)] if config.gid is not None else []),
+            ],
+        ),
         _table("ttrpc", [("address", config.address + ".ttrpc")]),
         _table("debug", [("level", config.log_level)]),
         _table(

@@ -10,7 +10,8 @@ share them and one archive holds all three:
     pause   catatonit (static; `catatonit -P` is a pause process)        -> image `pause`
     base    + libc, dash (/bin/sh), /etc/passwd, merged-/usr links
     socat   + socat                                                      -> image `echo`
-    tools   + iproute2 (`ip`), ping, python3 (with its stdlib)           -> image `client`
+    tools   + iproute2 (`ip`), ping, python3 (with its stdlib), busybox  -> image `client`
+              (busybox's applets the scenarios call: readlink, sleep, timeout, ...)
 
 `echo` answers every TCP connection on its port with the peer address it saw (`socat
 TCP-LISTEN:PORT,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR'`); `client` sleeps
@@ -99,6 +100,12 @@ def echo_server_args(port: int = ECHO_PORT) -> tuple[str, ...]:
     return ("socat", f"TCP-LISTEN:{port},fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR")
 
 
+# busybox ships without its applet links (its postinst never runs here): the ones the suite's
+# scenarios run in a client container (`readlink /proc/self/ns/net`, `timeout 5 socat ...`,
+# the guide's busybox loop `sleep 1`), and a few a person debugging a pod reaches for
+BUSYBOX_APPLETS = ("cat", "ls", "ps", "readlink", "sleep", "timeout", "wget")
+TOOLS_FILES = tuple(oci.symlink(f"usr/bin/{applet}", "busybox") for applet in BUSYBOX_APPLETS)
+
 LAYERS = (
     LayerSpec("pause", None, ("catatonit",)),
     LayerSpec("base", "pause", ("libc6", "dash"), BASE_FILES),
@@ -106,7 +113,8 @@ LAYERS = (
     LayerSpec(
         "tools",
         "socat",
-        ("iproute2", "iputils-ping", "python3-minimal", "libpython3.11-stdlib"),
+        ("iproute2", "iputils-ping", "python3-minimal", "libpython3.11-stdlib", "busybox"),
+        TOOLS_FILES,
     ),
 )
 IMAGES = (
@@ -152,6 +160,26 @@ def chain(layers: Sequence[LayerSpec], top: str) -> tuple[LayerSpec, ...]:
         out.append(by_name[name])
         name = by_name[name].parent
     return tuple(reversed(out))
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """The built images as provisioning and the drivers need them: the archive (a local path)
+    and each image's reference."""
+
+    archive: str
+    refs: tuple[tuple[str, str], ...]
+
+    def ref(self, name: str) -> str:
+        found = dict(self.refs)
+        if name not in found:
+            raise KeyError(f"no image {name!r} in {self.archive}; images: {sorted(found)}")
+        return found[name]
+
+
+def image_refs(key: str) -> tuple[tuple[str, str], ...]:
+    """(name, reference) of every image, sorted: what an archive built with `key` holds."""
+    return tuple(sorted((image.name, image_ref(image.name, key)) for image in IMAGES))
 
 
 def image_ref(name: str, key: str) -> str:

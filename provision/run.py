@@ -3,7 +3,9 @@ channels (phases in order, the nodes of a phase in parallel), with a progress ca
 
 from __future__ import annotations
 
+from lab.config import Lab
 from lab.errors import LabStateError
+from lab.images import ImageSet
 from lab.machines import LabMachines, flannel_upstream
 from provision.apply import NodeReport, Progress, provision
 from provision.steps import inputs_for, steps_for
@@ -15,7 +17,7 @@ def run_provision(
     """Provision a running lab; raise LabStateError naming every failed node."""
     lab = machines.lab
     machines.expect_running()
-    steps = steps_for(lab, flannel_upstream(lab))
+    steps = steps_for(lab, flannel_upstream(lab), runtime_images(lab))
     channels = machines.channels()
     reports = provision(lab, channels, steps, inputs_for(lab, channels), progress, parallel)
     failed = [r for r in reports if r.error]
@@ -25,3 +27,13 @@ def run_provision(
             + "\n".join(f"- {r.error}" for r in failed)
         )
     return reports
+
+
+def runtime_images(lab: Lab, build: bool = True) -> ImageSet | None:
+    """The container images a lab with a runtime imports: built offline from Debian packages
+    (cached by inputs); `build=False` (a dry run) only says where they will be."""
+    if lab.runtime != "containerd":
+        return None
+    from lab.adapters import imagebuild
+
+    return imagebuild.build().image_set() if build else imagebuild.planned()

@@ -5,18 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from lab.commands import Command, render_remote
+from lab.commands import Command, render_shown
 from lab.config import Lab, Node
+from lab.images import ImageSet
 from lab.redact import redact
 from provision import debian12, el7, vxlan
+from provision.containerd import containerd_step
 from provision.model import AnyStep, Runner
 
 
-def steps_for(lab: Lab, flannel_upstream: str | None = None) -> tuple[AnyStep, ...]:
+def steps_for(
+    lab: Lab, flannel_upstream: str | None = None, images: ImageSet | None = None
+) -> tuple[AnyStep, ...]:
+    """`images`: what a lab with `runtime: containerd` imports (lab.adapters.imagebuild)."""
     if lab.os.family == "debian12":
         if lab.pod_network.driver == "vxlan":  # the tunnel instead of host-gw routes
-            return tuple(vxlan.VXLAN if s is debian12.ROUTES else s for s in debian12.STEPS)
-        return debian12.STEPS
+            steps = tuple(vxlan.VXLAN if s is debian12.ROUTES else s for s in debian12.STEPS)
+        else:
+            steps = debian12.STEPS
+        if lab.runtime == "containerd":  # before the closing check of the tools
+            if images is None:
+                raise ValueError(f"lab {lab.name} runs containerd: its steps need the images")
+            last = len(steps) - 1 if steps and steps[-1].check else len(steps)
+            steps = (*steps[:last], containerd_step(images), *steps[last:])
+        return steps
     if flannel_upstream is None:
         raise ValueError("the el7 path needs the upstream flannel manifest text")
     return el7.steps(flannel_upstream)
@@ -72,6 +84,6 @@ def render_plan(node: Node, planned: list[PlannedStep]) -> str:
         elif not item.commands:
             lines.append("   (already done on a fresh node)")
         for command in item.commands:
-            text = redact(render_remote(command), command.secrets)
+            text = redact(render_shown(command), command.secrets)
             lines += [f"   {line}" for line in text.splitlines()]
     return "\n".join(lines) + "\n"

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lab.adapters.ssh import RemoteResult, SshChannel
 from lab.commands import Command, Output, render_probe, render_remote
 from lab.errors import CommandFailed
+from lab.images import ImageSet
+
+# the images a `runtime: containerd` lab imports, as a fixed build (inputs key 0123456789ab...)
+TEST_IMAGES = ImageSet(
+    "/cache/images/0123456789abcdef/netlab-images.oci.tar",
+    tuple((n, f"netlab.invalid/{n}:0123456789ab") for n in ("client", "echo", "pause")),
+)
 
 
 @dataclass
@@ -334,3 +341,193 @@ class LocalStream:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+
+
+# --- a strict fake CRI runtime (e2e/drivers/cri.py CriRuntime) --------------------------------
+
+
+class FakeCri:
+    """One node's CRI runtime in memory: sandboxes get the next IP of `ips` and PIDs counting
+    up; containers start RUNNING. ExecSync answers only from `execs` ((pod name, container
+    name) -> fn(argv) -> (exit, stdout, stderr)); an unknown id is NOT_FOUND, as containerd
+    says it; `fail[call]` makes the next such call raise that CriError. Every call is recorded
+    in `calls` as (call, name or id)."""
+
+    def __init__(self, node: str, ips: Sequence[str]) -> None:
+        self.node = node
+        self.ips = list(ips)
+        self.sandboxes: dict[str, dict[str, Any]] = {}
+        self.containers: dict[str, dict[str, Any]] = {}
+        self.execs: dict[tuple[str, str], Callable[[tuple[str, ...]], tuple[int, str, str]]] = {}
+        self.fail: dict[str, Any] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.ready_waits = 0
+        self.closed = False
+        self._next = 100
+
+    def _call(self, name: str, what: str) -> None:
+        self.calls.append((name, what))
+        if name in self.fail:
+            raise self.fail.pop(name)
+
+    def _missing(self, call: str, what: str) -> Exception:
+        from lab.adapters.cri import CriError
+
+        return CriError(call, f"/fake/{self.node}.sock", "NOT_FOUND", f"{what} not found")
+
+    def _pid(self) -> int:
+        self._next += 1
+        return self._next
+
+    def wait_for_network_ready(self, policy: Any = None, sleep: Any = None) -> None:
+        self.ready_waits += 1
+
+    def run_pod_sandbox(self, pod: Any, timeout_s: float = 120) -> str:
+        from lab.cri import messages
+
+        self._call("RunPodSandbox", pod.name)
+        messages.pod_sandbox_config(pod)  # the real request builder validates it
+        sid = f"sb{len(self.sandboxes) + 1:02d}{pod.name}"
+        self.sandboxes[sid] = {
+            "pod": pod,
+            "ip": self.ips.pop(0),
+            "pid": self._pid(),
+            "netns": f"/var/run/netns/cni-{sid}",
+            "ready": True,
+            "labels": messages.pod_labels(pod),
+        }
+        return sid
+
+    def stop_pod_sandbox(self, sandbox_id: str, timeout_s: float = 120) -> None:
+        self._call("StopPodSandbox", sandbox_id)
+        if sandbox_id not in self.sandboxes:  # containerd 1.6; RemovePodSandbox is idempotent
+            raise self._missing("StopPodSandbox", sandbox_id)
+        self.sandboxes[sandbox_id]["ready"] = False
+
+    def remove_pod_sandbox(self, sandbox_id: str, timeout_s: float = 120) -> None:
+        self._call("RemovePodSandbox", sandbox_id)
+        self.sandboxes.pop(sandbox_id, None)
+        for cid in [c for c, v in self.containers.items() if v["sandbox"] == sandbox_id]:
+            del self.containers[cid]
+
+    def pod_sandbox_status(self, sandbox_id: str, verbose: bool = False) -> Any:
+        import json
+
+        from lab.cri import runtime_v1_pb2 as pb
+
+        self._call("PodSandboxStatus", sandbox_id)
+        if sandbox_id not in self.sandboxes:
+            raise self._missing("PodSandboxStatus", sandbox_id)
+        sb = self.sandboxes[sandbox_id]
+        status = pb.PodSandboxStatus(
+            id=sandbox_id,
+            metadata=pb.PodSandboxMetadata(name=sb["pod"].name, namespace=sb["pod"].namespace),
+            state=pb.SANDBOX_READY if sb["ready"] else pb.SANDBOX_NOTREADY,
+            network=pb.PodSandboxNetworkStatus(ip=sb["ip"]),
+            labels=sb["labels"],
+        )
+        info = {
+            "pid": sb["pid"],
+            "runtimeSpec": {"linux": {"namespaces": [{"type": "network", "path": sb["netns"]}]}},
+            "cniResult": {
+                "Interfaces": {
+                    "eth0": {"IPConfigs": [{"IP": sb["ip"], "Gateway": ""}], "Sandbox": "x"}
+                }
+            },
+        }
+        return pb.PodSandboxStatusResponse(
+            status=status, info={"info": json.dumps(info)} if verbose else {}
+        )
+
+    def list_pod_sandboxes(self, labels: Mapping[str, str]) -> list[Any]:
+        from lab.cri import runtime_v1_pb2 as pb
+
+        self._call("ListPodSandbox", ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        return [
+            pb.PodSandbox(
+                id=sid,
+                metadata=pb.PodSandboxMetadata(name=sb["pod"].name),
+                labels=sb["labels"],
+            )
+            for sid, sb in self.sandboxes.items()
+            if all(sb["labels"].get(k) == v for k, v in labels.items())
+        ]
+
+    def create_container(self, sandbox_id: str, pod: Any, spec: Any) -> str:
+        from lab.cri import messages
+
+        self._call("CreateContainer", spec.name)
+        if sandbox_id not in self.sandboxes:
+            raise self._missing("CreateContainer", sandbox_id)
+        config = messages.container_config(pod, spec)
+        cid = f"c{len(self.containers) + 1:02d}{spec.name}"
+        self.containers[cid] = {
+            "sandbox": sandbox_id,
+            "name": spec.name,
+            "pod": pod.name,
+            "argv": tuple(spec.command),
+            "image": spec.image,
+            "labels": dict(config.labels),
+            "pid": 0,
+        }
+        return cid
+
+    def start_container(self, container_id: str) -> None:
+        self._call("StartContainer", container_id)
+        self.containers[container_id]["pid"] = self._pid()
+
+    def container_status(self, container_id: str, verbose: bool = False) -> Any:
+        import json
+
+        from lab.cri import runtime_v1_pb2 as pb
+
+        self._call("ContainerStatus", container_id)
+        if container_id not in self.containers:
+            raise self._missing("ContainerStatus", container_id)
+        c = self.containers[container_id]
+        sandbox_pid = self.sandboxes[c["sandbox"]]["pid"]
+        info = {
+            "pid": c["pid"],
+            "runtimeSpec": {
+                "linux": {
+                    "namespaces": [{"type": "network", "path": f"/proc/{sandbox_pid}/ns/net"}]
+                }
+            },
+        }
+        state = pb.CONTAINER_RUNNING if c["pid"] else pb.CONTAINER_CREATED
+        return pb.ContainerStatusResponse(
+            status=pb.ContainerStatus(id=container_id, state=state),
+            info={"info": json.dumps(info)} if verbose else {},
+        )
+
+    def list_containers(self, labels: Mapping[str, str], sandbox_id: str = "") -> list[Any]:
+        from lab.cri import runtime_v1_pb2 as pb
+
+        self._call("ListContainers", ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        return [
+            pb.Container(
+                id=cid,
+                pod_sandbox_id=c["sandbox"],
+                metadata=pb.ContainerMetadata(name=c["name"]),
+                labels=c["labels"],
+            )
+            for cid, c in self.containers.items()
+            if all(c["labels"].get(k) == v for k, v in labels.items())
+            and (not sandbox_id or c["sandbox"] == sandbox_id)
+        ]
+
+    def exec_sync(self, container_id: str, argv: Sequence[str], timeout_s: int = 30) -> Any:
+        from lab.adapters.cri import ExecResult
+
+        self._call("ExecSync", container_id)
+        if container_id not in self.containers:
+            raise self._missing("ExecSync", container_id)
+        c = self.containers[container_id]
+        key = (c["pod"], c["name"])
+        if key not in self.execs:
+            raise AssertionError(f"unexpected ExecSync in {key}: {tuple(argv)}")
+        code, out, err = self.execs[key](tuple(argv))
+        return ExecResult(tuple(argv), code, out, err)
+
+    def close(self) -> None:
+        self.closed = True

@@ -1,6 +1,7 @@
 """Workload drivers: make pods on the lab's nodes, run commands in them, observe probes from
 pods and nodes. Which drivers a lab supports follows from its definition alone (so every xdist
-worker collects the same tests): CNI-direct on every lab, Kubernetes on a lab with Kubernetes."""
+worker collects the same tests): CNI-direct on every lab, Kubernetes on a lab with Kubernetes,
+CRI (containerd's pods, made as kubelet makes them) on a lab with `runtime: containerd`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ def drivers_for(lab: Lab) -> tuple[str, ...]:
     names = ["cni"]
     if lab.kubernetes is not None:
         names.append("k8s")
+    if lab.runtime == "containerd":
+        names.append("cri")
     return tuple(names)
 
 
@@ -33,4 +36,8 @@ def make_driver(
         from e2e.drivers.k8s import K8sDriver
 
         return K8sDriver(lab, channels, run_id, log=log).in_namespace(f"nl-{run_id}-fleet")
+    if name == "cri" and lab.runtime == "containerd":
+        from e2e.drivers.cri import CriDriver
+
+        return CriDriver(lab, channels, run_id, log)
     raise ValueError(f"no driver {name!r}; lab {lab.name} supports {', '.join(drivers_for(lab))}")

@@ -54,6 +54,21 @@ def cni_bin_dir(lab: Lab) -> str:
     return "/usr/lib/cni" if lab.os.family == "debian12" else "/opt/cni/bin"
 
 
+def bridge_subnets(runner: NodeRunner, lab: Lab) -> dict[str, tuple[IPv4Network, ...]]:
+    """What each node's kernel says: the network of the pod bridge's address (the bridge
+    plugin's gateway on the node's pod subnet), whoever calls the plugin (we or a runtime)."""
+    bridge = lab.pod_network.bridge
+
+    def read(node: str, _: None) -> tuple[IPv4Network, ...]:
+        (out,) = runner.probe(node, cmd("ip", "-o", "-4", "addr", "show", "dev", bridge))
+        if not out.ok:
+            return ()
+        found = parse_ip_oneline_interfaces(out.stdout).get(bridge, ())
+        return tuple(dict.fromkeys(i.network for i in found))
+
+    return runner.on_each_node({n: None for n in runner.channels}, read)
+
+
 class CniCallFailed(DriverError):
     def __init__(self, message: str, error: cni.CniError | None, result: ExecResult) -> None:
         self.error = error
@@ -174,19 +189,7 @@ class CniDriver:
         return path, content
 
     def node_subnets(self) -> dict[str, tuple[IPv4Network, ...]]:
-        """What each node's kernel says: the network of the pod bridge's address (the bridge
-        plugin's gateway on the node's pod subnet)."""
-        bridge = self.lab.pod_network.bridge
-        work = {n: None for n in self.nodes}
-
-        def read(node: str, _: None) -> tuple[IPv4Network, ...]:
-            (out,) = self.runner.probe(node, cmd("ip", "-o", "-4", "addr", "show", "dev", bridge))
-            if not out.ok:
-                return ()
-            found = parse_ip_oneline_interfaces(out.stdout).get(bridge, ())
-            return tuple(dict.fromkeys(i.network for i in found))
-
-        return self.runner.on_each_node(work, read)
+        return bridge_subnets(self.runner, self.lab)
 
     # -- CNI verbs --------------------------------------------------------------------------
 

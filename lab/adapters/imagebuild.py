@@ -53,6 +53,16 @@ class BuiltImages:
     def ref(self, name: str) -> str:
         return self.refs[name]
 
+    def image_set(self) -> images.ImageSet:
+        return images.ImageSet(str(self.archive), tuple(sorted(self.refs.items())))
+
+
+def planned(key: str | None = None) -> images.ImageSet:
+    """Where the archive for the current inputs is (or will be) and its references, without
+    building: what a dry run (`python -m lab plan`) shows."""
+    key = key or inputs_key()
+    return images.ImageSet(str(images_dir(key) / ARCHIVE), images.image_refs(key))
+
 
 def inputs_key() -> str:
     return images.inputs_key(

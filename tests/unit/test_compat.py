@@ -26,6 +26,7 @@ from lab.labfile import load_lab
 from provision import el7
 from provision.apply import provision
 from provision.steps import dry_run, steps_for
+from tests.fakes import TEST_IMAGES
 from tests.unit.fake_node import FakeNode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,6 +226,9 @@ def everything_sent_to_el7() -> tuple[Sent, ...]:
 NOT_SENT_TO_EL7 = {
     ("e2e/faults.py", "networkctl"): "PodNetworkRestart on a lab without Kubernetes only",
     ("e2e/checks.py", "ip -4 route show"): "guide_state_problems: host-routes labs only",
+    ("e2e/faults.py", "ctr"): "ContainerdRestart: labs with runtime: containerd (debian12) only",
+    ("e2e/flow.py", "ctr"): "the CRI flow checks: labs with runtime: containerd only",
+    ("e2e/flow.py", "kill"): "the CRI flow checks: labs with runtime: containerd only",
 }
 
 
@@ -265,7 +269,7 @@ def test_every_command_sent_to_an_el7_node_is_in_the_el7_column() -> None:
 
 
 def test_every_ci_lab_provisioning_command_is_in_the_debian12_column() -> None:
-    steps = steps_for(CI)
+    steps = steps_for(CI, images=TEST_IMAGES)
     problems = []
     for node in CI.nodes:
         commands = [c for s in steps for c in s.commands(CI, node)]
@@ -313,7 +317,7 @@ def test_commands_are_read_through_wrappers_and_scripts() -> None:
 
 
 def tools_facts(family: compat.Family, step_key: str, drop: str = "", systemd: int = 0) -> Any:
-    steps = {s.key: s for s in steps_for(GUIDE if family == "el7" else CI, UPSTREAM)}
+    steps = {s.key: s for s in steps_for(GUIDE if family == "el7" else CI, UPSTREAM, TEST_IMAGES)}
     step = steps[step_key]
     lab = GUIDE if family == "el7" else CI
     facts = step.fresh(lab, lab.nodes[0])
@@ -375,7 +379,7 @@ def test_the_tools_are_looked_up_through_sudo_in_one_probe_command() -> None:
 def test_provisioning_stops_at_step_0_on_a_node_that_lacks_a_box_tool() -> None:
     step, lab, facts = tools_facts("debian12", "tools-on-box", drop="nsenter")
     (lookup, version) = step.commands(lab, lab.nodes[0])
-    others = [c for s in steps_for(CI)[1:] for c in s.commands(CI, CI.nodes[0])]
+    others = [c for s in steps_for(CI, images=TEST_IMAGES)[1:] for c in s.commands(CI, CI.nodes[0])]
     reads = {
         **{c: (lambda w: Output(0, "")) for c in others},
         lookup: lambda w: Output(0, "\n".join(facts.found) + "\n"),
@@ -383,7 +387,7 @@ def test_provisioning_stops_at_step_0_on_a_node_that_lacks_a_box_tool() -> None:
     }
     node = FakeNode("node1", {}, reads, {})
     lab1 = dataclasses.replace(CI, nodes=CI.nodes[:1])
-    (report,) = provision(lab1, {"node1": node}, steps_for(CI))
+    (report,) = provision(lab1, {"node1": node}, steps_for(CI, images=TEST_IMAGES))
     assert report.error.startswith("step 0 'tools on the box' failed on node1: node1 lacks")
     assert "nsenter is missing (package util-linux" in report.error
     assert node.ran == [], "nothing was changed on the node"

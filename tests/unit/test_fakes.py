@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from e2e.drivers.base import Driver, NodeChannel
+from e2e.drivers.cri import CriRuntime
 from e2e.session import LineStream
+from lab.adapters.cri import CriClient
 from lab.adapters.libvirt import Libvirt
 from lab.adapters.protocols import LibvirtPort, VagrantPort
 from lab.adapters.ssh import SshChannel, SshStream
@@ -38,8 +40,9 @@ def parameters(sig: inspect.Signature) -> list[tuple[str, Any]]:
         (LibvirtPort, [fakes.FakeLibvirt, Libvirt]),
         (Driver, [fakes.FakeDriver]),
         (LineStream, [fakes.LocalStream, SshStream]),
+        (CriRuntime, [fakes.FakeCri, CriClient]),
     ],
-    ids=["node-channel", "vagrant", "libvirt", "driver", "line-stream"],
+    ids=["node-channel", "vagrant", "libvirt", "driver", "line-stream", "cri-runtime"],
 )
 def test_fakes_and_adapters_match_their_protocol(
     protocol: type, implementations: list[type]
@@ -57,9 +60,10 @@ def test_fakes_and_adapters_match_their_protocol(
 
 def test_every_real_driver_has_the_protocols_methods() -> None:
     from e2e.drivers.cni import CniDriver
+    from e2e.drivers.cri import CriDriver
     from e2e.drivers.k8s import K8sDriver
 
-    for impl in (CniDriver, K8sDriver):
+    for impl in (CniDriver, K8sDriver, CriDriver):
         for name, sig in protocol_methods(Driver).items():
             assert parameters(inspect.signature(getattr(impl, name))) == parameters(sig), (
                 f"{impl.__name__}.{name}"

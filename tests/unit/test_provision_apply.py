@@ -21,6 +21,7 @@ from provision import el7
 from provision.apply import Applier, provision
 from provision.model import AnyStep, Step, write_file
 from provision.steps import inputs_for, steps_for
+from tests.fakes import TEST_IMAGES
 from tests.unit.fake_node import FakeNode, World, flag, sets, text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -265,7 +266,7 @@ def test_a_failed_join_reports_the_node_with_the_token_redacted() -> None:
 def test_the_applier_module_knows_no_os_and_no_step() -> None:
     source = (ROOT / "provision" / "apply.py").read_text()
     upstream = (ROOT / "labs" / "vendor" / "kube-flannel-v0.14.0.yml").read_text()
-    keys = {s.key for lab in (CI, GUIDE) for s in steps_for(lab, upstream)}
+    keys = {s.key for lab in (CI, GUIDE) for s in steps_for(lab, upstream, TEST_IMAGES)}
     words = {"el7", "debian12", "getattr", "joined", "join_command", *keys}
     named = [w for w in sorted(words) if re.search(rf"\b{re.escape(w)}\b", source)]
     assert named == [], f"provision/apply.py names {named}"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lab.commands import Output, render_remote
+from lab.commands import Output, render_shown
 from lab.config import Lab
 from lab.labfile import load_lab
 from lab.redact import redact
@@ -17,6 +17,7 @@ from provision import debian12, el7
 from provision.common import HOSTNAME
 from provision.model import AnyStep
 from provision.steps import dry_run, phases, render_plan, steps_for
+from tests.fakes import TEST_IMAGES
 from tests.unit.golden import golden_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,10 +26,11 @@ UPSTREAM = (ROOT / "labs" / "vendor" / "kube-flannel-v0.14.0.yml").read_text()
 FACTS = json.loads((GOLDEN / "facts.json").read_text())
 LABS = {name: load_lab(ROOT / "labs" / f"{name}.yaml") for name in ("guide-centos7", "ci-debian12")}
 CASES = [(lab, case) for lab in LABS for case in FACTS[lab]]
+IMAGES = TEST_IMAGES
 
 
 def steps_by_key(lab: Lab) -> dict[str, AnyStep]:
-    return {s.key: s for s in steps_for(lab, UPSTREAM)}
+    return {s.key: s for s in steps_for(lab, UPSTREAM, IMAGES)}
 
 
 def placeholder(lab: Lab, node: str, value: Any) -> Any:
@@ -53,7 +55,7 @@ def planned(lab_name: str, case: dict[str, Any]) -> list[str]:
         for k, v in case["facts"].items()
     }
     plan = step.plan(lab, lab.node(case["node"]), step.facts_from_json(facts))
-    return [redact(render_remote(c), c.secrets) for c in plan]
+    return [redact(render_shown(c), c.secrets) for c in plan]
 
 
 def case_id(item: tuple[str, dict[str, Any]]) -> str:
@@ -146,7 +148,7 @@ def test_kubeadm_init_in_the_plan_is_the_guides_command() -> None:
 
 def test_ci_plan_has_no_kubernetes_steps() -> None:
     lab = LABS["ci-debian12"]
-    keys = [s.key for s in steps_for(lab)]
+    keys = [s.key for s in steps_for(lab, images=IMAGES)]
     assert keys == [
         "tools-on-box",
         "bridge-nf",
@@ -155,8 +157,14 @@ def test_ci_plan_has_no_kubernetes_steps() -> None:
         "hostname",
         "cni-config",
         "pod-routes",
+        "containerd",
         "tools-needed",
     ]
+
+
+def test_a_lab_with_containerd_needs_its_images_to_plan() -> None:
+    with pytest.raises(ValueError, match="runs containerd: its steps need the images"):
+        steps_for(LABS["ci-debian12"])
 
 
 def test_an_unreadable_hosts_file_is_an_error_not_an_empty_file() -> None:

@@ -1,0 +1,641 @@
+"""CRI driver: pods made by a real container runtime, the way kubelet makes them. containerd 1.6
+on each node serves CRI runtime.v1; the suite reaches it through an SSH socket forward per node
+(lab/adapters/forward.py) and asks, as kubelet does:
+
+    RunPodSandbox            the runtime creates the network namespace, starts the infra (pause)
+                             container in it and calls CNI ADD (the node's /etc/cni/net.d)
+    CreateContainer + Start  the pod's containers, joining the sandbox's namespaces
+    ExecSync                 commands in a container (probes, `ip addr`, ...)
+    StopPodSandbox           containers stopped, CNI DEL (the IPAM lease released)
+    RemovePodSandbox         the sandbox and its containers gone
+
+Every pod carries the labels netlab.io/e2e=true, netlab.io/run=<run id> (and netlab.io/managed,
+netlab.io/pod), so a sweep finds leftovers of other runs by label. Pods are made and removed per
+node in parallel; a pod's handle keeps the sandbox id, container ids, the sandbox's pinned
+network namespace, the infra process's PID and the CNI result the runtime cached.
+
+Images are the lab's own (lab/images.py), imported by provisioning: `client` (iproute2, python3,
+busybox applets, socat) for probes and the guide pod's two containers; `echo` for the echo
+server. Every result carries one pasteable command that does the same thing again on the node
+(`python -m lab ssh LAB NODE -- 'sudo -n ctr ... task exec --exec-id netlab-repro CID ...'`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import shlex
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Protocol
+
+from e2e import probes
+from e2e.drivers.base import (
+    NO_EXIT_CODE,
+    CommandLog,
+    Container,
+    DriverError,
+    ExecResult,
+    GuidePod,
+    NodeChannel,
+    NodeRunner,
+    Pod,
+    PodRequest,
+    Probe,
+    pod_fields,
+    pod_json,
+    runner_for,
+)
+from e2e.drivers.cni import bridge_subnets, client_probe, observation
+from lab import containerd, images, waits
+from lab import reachability as rm
+from lab.adapters import cri as cri_adapter
+from lab.adapters.forward import SocketForward
+from lab.commands import Command, cmd, render_remote
+from lab.config import Lab
+from lab.cri import messages
+from lab.cri import runtime_v1_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+SOCKET = "/run/containerd/containerd.sock"  # on the node (provision/containerd.py)
+E2E_LABEL = "netlab.io/e2e"
+ECHO_PORT = images.ECHO_PORT
+PODS_AT_ONCE = 4  # per node: RunPodSandbox calls in flight together
+EXEC_ID = "netlab-repro"  # the exec id of reproduce lines (`ctr task exec` needs one)
+CRI_READY = waits.Policy("CRI runtime reports NetworkReady", timeout_s=120, interval_s=1)
+
+
+class CriRuntime(Protocol):
+    """What the driver needs of a CRI client: lab.adapters.cri.CriClient (through an SSH socket
+    forward), or a test's strict fake (tests/fakes.py FakeCri)."""
+
+    def wait_for_network_ready(
+        self, policy: waits.Policy = ..., sleep: Callable[[float], None] | None = None
+    ) -> None: ...
+
+    def run_pod_sandbox(self, pod: messages.PodSpec, timeout_s: float = ...) -> str: ...
+
+    def stop_pod_sandbox(self, sandbox_id: str, timeout_s: float = ...) -> None: ...
+
+    def remove_pod_sandbox(self, sandbox_id: str, timeout_s: float = ...) -> None: ...
+
+    def pod_sandbox_status(
+        self, sandbox_id: str, verbose: bool = False
+    ) -> pb.PodSandboxStatusResponse: ...
+
+    def list_pod_sandboxes(self, labels: Mapping[str, str]) -> list[pb.PodSandbox]: ...
+
+    def create_container(
+        self, sandbox_id: str, pod: messages.PodSpec, spec: messages.ContainerSpec
+    ) -> str: ...
+
+    def start_container(self, container_id: str) -> None: ...
+
+    def container_status(
+        self, container_id: str, verbose: bool = False
+    ) -> pb.ContainerStatusResponse: ...
+
+    def list_containers(
+        self, labels: Mapping[str, str], sandbox_id: str = ""
+    ) -> list[pb.Container]: ...
+
+    def exec_sync(
+        self, container_id: str, argv: Sequence[str], timeout_s: int = 30
+    ) -> cri_adapter.ExecResult: ...
+
+    def close(self) -> None: ...
+
+
+Connect = Callable[[str], CriRuntime]  # node -> its runtime's client
+
+
+class ForwardedRuntimes:
+    """The real `Connect`: per node, an SSH forward of containerd's socket to a socket in this
+    process's own short temp dir, and a CRI client on it; made on first use, closed together."""
+
+    def __init__(self, channels: Mapping[str, NodeChannel]) -> None:
+        self.channels = channels
+        self.dir = tempfile.mkdtemp(prefix="nl-cri-", dir="/tmp")  # sun_path: 108 bytes
+        self.forwards: dict[str, SocketForward] = {}
+        self.clients: dict[str, cri_adapter.CriClient] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, node: str) -> CriRuntime:
+        with self.lock:
+            client = self.clients.get(node)
+            forward = self.forwards.get(node)
+            if client is not None and forward is not None and forward.alive():
+                return client
+            if client is not None:
+                client.close()
+            if forward is not None:
+                forward.close()
+            target = getattr(self.channels[node], "target", None)
+            if target is None:
+                raise DriverError(f"{node}: its channel has no SSH target to forward through")
+            local = f"{self.dir}/{node}.sock"
+            self.forwards[node] = SocketForward.start(target, SOCKET, local)
+            self.clients[node] = cri_adapter.CriClient.connect(local)
+            return self.clients[node]
+
+    def close(self) -> None:
+        with self.lock:
+            for client in self.clients.values():
+                client.close()
+            for forward in self.forwards.values():
+                forward.close()
+            self.clients.clear()
+            self.forwards.clear()
+
+
+@dataclass(frozen=True)
+class CriHandle:
+    sandbox_id: str
+    uid: str
+    namespace: str  # the pod's CRI metadata namespace (one per run)
+    container_ids: Mapping[str, str]  # container name -> id
+    netns: str  # the sandbox's pinned network namespace on the node (/var/run/netns/cni-...)
+    infra_pid: int  # the infra (pause) process on the node
+    pids: Mapping[str, int] = field(default_factory=dict)  # container name -> its task's PID
+    cni_result: Mapping[str, Any] | None = None  # what the runtime cached from CNI ADD
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sandbox_id": self.sandbox_id,
+            "uid": self.uid,
+            "namespace": self.namespace,
+            "container_ids": dict(self.container_ids),
+            "netns": self.netns,
+            "infra_pid": self.infra_pid,
+            "pids": dict(self.pids),
+            "cni_result": self.cni_result,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CriHandle:
+        return cls(
+            data["sandbox_id"],
+            data["uid"],
+            data["namespace"],
+            dict(data["container_ids"]),
+            data["netns"],
+            int(data["infra_pid"]),
+            {k: int(v) for k, v in data["pids"].items()},
+            data.get("cni_result"),
+        )
+
+
+CriPod = Pod[CriHandle]
+
+
+def log_directory(namespace: str, name: str, uid: str) -> str:
+    """kubelet's layout, /var/log/pods/<namespace>_<name>_<uid> (containerd writes each
+    container's log below it; kubelet, here the driver, removes it)."""
+    return f"/var/log/pods/{namespace}_{name}_{uid}"
+
+
+def ctr_exec_argv(container_id: str, argv: Sequence[str]) -> tuple[str, ...]:
+    """The same command in the same container through containerd's own CLI on the node (what
+    a person pastes to rerun an ExecSync)."""
+    return containerd.ctr_argv(SOCKET, "task", "exec", "--exec-id", EXEC_ID, container_id, *argv)
+
+
+def agent_argv(request: Mapping[str, Any]) -> tuple[str, ...]:
+    """The probe agent inside a container: ExecSync has no stdin, so its source is argv."""
+    return ("python3", "-c", probes.agent_source(), json.dumps(request, sort_keys=True))
+
+
+class CriDriver:
+    name = "cri"
+
+    def __init__(
+        self,
+        lab: Lab,
+        channels: Mapping[str, NodeChannel] | NodeRunner,
+        run_id: str,
+        log: CommandLog | None = None,
+        connect: Connect | None = None,
+        image_set: images.ImageSet | None = None,
+        ready: waits.Policy = CRI_READY,
+    ) -> None:
+        if lab.runtime != "containerd":
+            raise ValueError(f"lab {lab.name} has no CRI runtime (runtime: {lab.runtime})")
+        messages.run_labels(run_id)
+        self.lab = lab
+        self.runner = runner_for(lab, channels, log)
+        self.run_id = run_id
+        self.namespace = f"nl-{run_id}"
+        self._forwards: ForwardedRuntimes | None = None
+        if connect is None:
+            self._forwards = ForwardedRuntimes(self.runner.channels)
+            connect = self._forwards
+        self.connect: Connect = connect
+        if image_set is None:
+            from lab.adapters import imagebuild
+
+            image_set = imagebuild.planned()
+        self.images = image_set
+        self.ready = ready
+        # "exec": pod sources probe from their client container (ExecSync); "netns": from the
+        # node agent inside the sandbox's netns (no runtime call: probes while containerd is down)
+        self.pod_probes = "exec"
+        self._ready: set[str] = set()
+        self._lock = threading.Lock()
+
+    def probing_from_netns(self) -> CriDriver:
+        """The same driver (runtimes, pods, log), whose pod-source probes need no CRI call: the
+        node agent enters each source sandbox's pinned netns (the faults that stop containerd)."""
+        view = copy.copy(self)
+        view.pod_probes = "netns"
+        return view
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return tuple(self.runner.channels)
+
+    def close(self) -> None:
+        """Stop this process's socket forwards (the pods stay)."""
+        if self._forwards is not None:
+            self._forwards.close()
+
+    def cri(self, node: str) -> CriRuntime:
+        """The node's runtime, once it reported NetworkReady (it has loaded a CNI config)."""
+        if node not in self.runner.channels:
+            raise ValueError(f"node {node!r} is not a node of lab {self.lab.name}")
+        runtime = self.connect(node)
+        with self._lock:
+            if node in self._ready:
+                return runtime
+        runtime.wait_for_network_ready(self.ready)
+        with self._lock:
+            self._ready.add(node)
+        return runtime
+
+    # -- containers and pods ----------------------------------------------------------------
+
+    def echo_container(self) -> Container:
+        return Container("echo", images.echo_server_args(ECHO_PORT), self.images.ref("echo"))
+
+    def client_container(self, name: str = "client") -> Container:
+        return Container(name, ("catatonit", "-P"), self.images.ref("client"))
+
+    def fleet_containers(self) -> tuple[Container, ...]:
+        return (self.echo_container(), self.client_container())
+
+    def client_of(self, pod: CriPod) -> str:
+        names = [c.name for c in pod.containers]
+        if "client" in names:
+            return "client"
+        client = self.images.ref("client")
+        return next((c.name for c in pod.containers if c.image == client), names[0])
+
+    def guide_pod(self) -> GuidePod:
+        """The guide's busybox + nginx pod from our client image (busybox's applets, socat,
+        iproute2: every container of it answers the scenario's `readlink` and `ip addr`):
+        busybox runs the guide's loop; nginx's stand-in answers :80 with nginx's welcome."""
+        image = self.images.ref("client")
+        return GuidePod(
+            containers=(
+                Container(
+                    "busybox", ("sh", "-c", "while true; do echo hello; sleep 1; done"), image
+                ),
+                Container(
+                    "nginx",
+                    ("socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo Welcome to nginx!"),
+                    image,
+                ),
+            ),
+            client="busybox",
+            server="nginx",
+            port=80,
+            banner="Welcome to nginx!",
+        )
+
+    def pod_spec(self, request: PodRequest) -> messages.PodSpec:
+        uid = str(uuid.uuid4())
+        labels = {**dict(request.labels or {}), E2E_LABEL: "true"}
+        return messages.PodSpec(
+            name=request.name,
+            namespace=self.namespace,
+            uid=uid,
+            run_id=self.run_id,
+            labels=tuple(sorted(labels.items())),
+            log_directory=log_directory(self.namespace, request.name, uid),
+        )
+
+    def container_spec(self, container: Container) -> messages.ContainerSpec:
+        return messages.ContainerSpec(
+            container.name, container.image or self.images.ref("client"), command=container.argv
+        )
+
+    def make_pod(self, request: PodRequest, spec: messages.ContainerSpec | None = None) -> CriPod:
+        """One pod as kubelet makes it; on any failure its sandbox is stopped and removed.
+        `spec` adds one more container with a spec of its own (the breakage tests)."""
+        runtime = self.cri(request.node)
+        pod = self.pod_spec(request)
+        where = f"{request.node}: pod {request.name}"
+        try:
+            sandbox_id = runtime.run_pod_sandbox(pod)
+        except cri_adapter.CriError as exc:
+            raise DriverError(f"{where}: RunPodSandbox: {exc}") from None
+        try:
+            ids: dict[str, str] = {}
+            specs = [self.container_spec(c) for c in request.containers]
+            for cspec in [*specs, *([spec] if spec is not None else [])]:
+                cid = runtime.create_container(sandbox_id, pod, cspec)
+                runtime.start_container(cid)
+                ids[cspec.name] = cid
+            return self.read_pod(request, pod, sandbox_id, ids)
+        except (cri_adapter.CriError, messages.InfoError, DriverError) as exc:
+            self._remove(runtime, sandbox_id)
+            raise DriverError(f"{where}: {exc}") from None
+
+    def read_pod(
+        self,
+        request: PodRequest,
+        pod: messages.PodSpec,
+        sandbox_id: str,
+        ids: Mapping[str, str],
+    ) -> CriPod:
+        runtime = self.cri(request.node)
+        response = runtime.pod_sandbox_status(sandbox_id, verbose=True)
+        info = messages.parse_verbose_info(response.info)
+        ipv4 = [ip for ip in messages.sandbox_ips(response.status) if ip.version == 4]
+        if not ipv4:
+            raise DriverError(f"PodSandboxStatus reports no IPv4 address: {response.status}")
+        pids = {}
+        for name, cid in ids.items():
+            status = runtime.container_status(cid, verbose=True)
+            if status.status.state != pb.CONTAINER_RUNNING:
+                raise DriverError(
+                    f"container {name} is {pb.ContainerState.Name(status.status.state)}: "
+                    f"{status.status.reason} {status.status.message}".strip()
+                )
+            pids[name] = messages.parse_verbose_info(status.info).pid
+        handle = CriHandle(
+            sandbox_id,
+            pod.uid,
+            pod.namespace,
+            dict(ids),
+            info.netns_path,
+            info.pid,
+            pids,
+            info.cni_result,
+        )
+        containers = tuple(request.containers) + tuple(
+            Container(n, (), "") for n in ids if n not in {c.name for c in request.containers}
+        )
+        return Pod(request.name, request.node, IPv4Address(str(ipv4[0])), containers, handle)
+
+    def _remove(self, runtime: CriRuntime, sandbox_id: str) -> list[str]:
+        """Stop (CNI DEL) and remove one sandbox; the failures, never raised."""
+        failures = []
+        for call in (runtime.stop_pod_sandbox, runtime.remove_pod_sandbox):
+            try:
+                call(sandbox_id)
+            except cri_adapter.CriError as exc:
+                failures.append(str(exc))
+        return failures
+
+    def create_pods(self, requests: Sequence[PodRequest]) -> list[CriPod]:
+        """Every pod of every node, nodes in parallel (and up to PODS_AT_ONCE pods of one node
+        at once); if any pod fails, every pod of the request is removed again."""
+        by_node: dict[str, list[PodRequest]] = {}
+        for r in requests:
+            if r.node not in self.runner.channels:
+                raise ValueError(f"node {r.node!r} is not a node of lab {self.lab.name}")
+            by_node.setdefault(r.node, []).append(r)
+
+        def on_node(node: str, mine: list[PodRequest]) -> list[CriPod | DriverError]:
+            def one(request: PodRequest) -> CriPod | DriverError:
+                started = time.monotonic()
+                try:
+                    pod = self.make_pod(request)
+                except DriverError as exc:
+                    return exc
+                self.runner.log.add(
+                    node,
+                    f"CRI RunPodSandbox {request.name} + {len(request.containers)} container(s)",
+                    ExecResult(0, f"sandbox {pod.handle.sandbox_id} ip {pod.ip}\n", "", ""),
+                    time.monotonic() - started,
+                )
+                return pod
+
+            try:
+                self.cri(node)
+            except Exception as exc:  # noqa: BLE001 (its runtime unreachable: an answer per pod)
+                return [DriverError(f"{node}: pod {r.name}: no CRI runtime: {exc}") for r in mine]
+            with ThreadPoolExecutor(max_workers=min(PODS_AT_ONCE, len(mine))) as pool:
+                return list(pool.map(one, mine))
+
+        made = self.runner.on_each_node(by_node, on_node)
+        pods = {p.name: p for results in made.values() for p in results if isinstance(p, Pod)}
+        failures = [str(e) for results in made.values() for e in results if not isinstance(e, Pod)]
+        if failures:
+            self.delete_pods(list(pods.values()))
+            raise DriverError(
+                f"{len(failures)} of {len(requests)} pod(s) did not start:\n"
+                + "\n".join(f"  - {f}" for f in failures)
+            )
+        return [pods[r.name] for r in requests]
+
+    def delete_pods(self, pods: Sequence[CriPod]) -> None:
+        """StopPodSandbox (containers stopped, CNI DEL) then RemovePodSandbox for every pod,
+        nodes in parallel, every pod tried; then the pods' log directories go (kubelet's part).
+        All failures are raised together at the end."""
+        by_node: dict[str, list[CriPod]] = {}
+        for pod in pods:
+            by_node.setdefault(pod.node, []).append(pod)
+
+        def on_node(node: str, mine: list[CriPod]) -> list[str]:
+            runtime = self.cri(node)
+            failures = [
+                f"{node}: {pod.name}: {f}"
+                for pod in mine
+                for f in self._remove(runtime, pod.handle.sandbox_id)
+                if "NOT_FOUND" not in f  # removed already (a test removed it): what we want
+            ]
+            dirs = [log_directory(p.handle.namespace, p.name, p.handle.uid) for p in mine]
+            result = self.runner.run(node, cmd("rm", "-rf", "--", *dirs))
+            if not result.ok:
+                failures.append(f"{node}: removing log dirs exited {result.exit_code}")
+            return failures
+
+        found = self.runner.on_each_node(by_node, on_node)
+        failures = [f for per_node in found.values() for f in per_node]
+        if failures:
+            raise DriverError("teardown failed:\n" + "\n".join(f"  - {f}" for f in failures))
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def reproduce_exec(self, node: str, container_id: str, argv: Sequence[str]) -> str:
+        remote = render_remote(Command(ctr_exec_argv(container_id, argv)))
+        return self.runner.channels[node].reproduce(remote)
+
+    def exec(
+        self, pod: CriPod, container: str, argv: tuple[str, ...], timeout: float = 30
+    ) -> ExecResult:
+        """ExecSync in the container; its exit code is argv's. A failed call (the runtime
+        unreachable, the container gone) is answered as exit NO_EXIT_CODE with the error."""
+        cid = pod.handle.container_ids[container]
+        return self.exec_sync(pod.node, cid, argv, timeout)
+
+    def exec_sync(
+        self,
+        node: str,
+        container_id: str,
+        argv: Sequence[str],
+        timeout: float = 30,
+        shown: str = "",
+    ) -> ExecResult:
+        reproduce = self.reproduce_exec(node, container_id, argv)
+        started = time.monotonic()
+        try:
+            answer = self.cri(node).exec_sync(container_id, argv, max(1, int(timeout)))
+            result = ExecResult(answer.exit_code, answer.stdout, answer.stderr, reproduce)
+        except cri_adapter.CriError as exc:
+            result = ExecResult(NO_EXIT_CODE, "", str(exc), reproduce)
+        what = shown or shlex.join(argv)
+        self.runner.log.add(
+            node,
+            f"CRI ExecSync {container_id[:12]} {what}",
+            result,
+            time.monotonic() - started,
+        )
+        return result
+
+    def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
+        return self.runner.run(node, Command(argv), timeout)
+
+    def netns_exec(self, pod: CriPod, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
+        """The node's own tools inside the sandbox's pinned network namespace."""
+        return self.runner.run(pod.node, netns_command(pod, argv), timeout)
+
+    # -- probes -----------------------------------------------------------------------------
+
+    def reproduce_cell(self, cell: Probe) -> str:
+        argv = client_probe(str(cell.target.ip), ECHO_PORT)
+        if isinstance(cell.source, str):
+            remote = render_remote(Command(argv, sudo=False))
+            return self.runner.channels[cell.source].reproduce(remote)
+        pod = cell.source
+        if self.pod_probes == "netns":
+            remote = render_remote(netns_command(pod, argv))
+            return self.runner.channels[pod.node].reproduce(remote)
+        return self.reproduce_exec(pod.node, pod.handle.container_ids[self.client_of(pod)], argv)
+
+    def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
+        """Node sources: the node agent (one call per node). Pod sources: the same agent run
+        inside each source pod's client container by one ExecSync per pod (python3 -c), the
+        pods at once; every probe of a pod concurrently inside it."""
+        node_cells: dict[str, list[Probe]] = {}
+        pod_cells: dict[str, list[Probe]] = {}
+        for cell in cells:
+            if isinstance(cell.source, str) or self.pod_probes == "netns":
+                node_cells.setdefault(cell.source_node, []).append(cell)
+            else:
+                pod_cells.setdefault(cell.source.name, []).append(cell)
+
+        def from_node(node: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
+            request = probes.probe_request(
+                [
+                    probes.Cell(
+                        c.id,
+                        str(c.target.ip),
+                        ECHO_PORT,
+                        netns=None if isinstance(c.source, str) else c.source.handle.netns,
+                    )
+                    for c in mine
+                ]
+            )
+            result, failure = self.runner.agent(node, "python3", request, 60)
+            return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
+
+        def from_pod(_: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
+            pod = mine[0].source
+            assert not isinstance(pod, str)
+            request = probes.probe_request(
+                [probes.Cell(c.id, str(c.target.ip), ECHO_PORT) for c in mine]
+            )
+            cid = pod.handle.container_ids[self.client_of(pod)]
+            shown = f"python3 -c \"$(cat {probes.AGENT_FILE})\" {shlex.quote(json.dumps(request))}"
+            result = self.exec_sync(pod.node, cid, agent_argv(request), 60, shown=shown)
+            failure = (
+                ""
+                if result.ok
+                else f"the agent in {pod.name} exited {result.exit_code}: "
+                f"{(result.stderr.strip() or result.stdout.strip())[-300:]}"
+            )
+            return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
+
+        work: dict[str, tuple[Callable[[str, list[Probe]], dict[str, probes.CellResult]], Any]]
+        work = {f"node {n}": (from_node, (n, m)) for n, m in node_cells.items()}
+        work |= {f"pod {p}": (from_pod, (p, m)) for p, m in pod_cells.items()}
+        answers: dict[str, probes.CellResult] = {}
+        if work:
+            with ThreadPoolExecutor(max_workers=len(work)) as pool:
+                futures = [pool.submit(fn, *args) for fn, args in work.values()]
+                for future in futures:
+                    answers.update(future.result())
+        return {
+            c.id: observation(answers[c.id], probes.first_line, self.reproduce_cell(c))
+            for c in cells
+        }
+
+    def node_subnets(self) -> dict[str, tuple[IPv4Network, ...]]:
+        """As the kernel reports them: the pod bridge's network on each node (the runtime
+        calls the same bridge plugin the lab configured)."""
+        return bridge_subnets(self.runner, self.lab)
+
+    # -- leftovers --------------------------------------------------------------------------
+
+    def sweep(self, keep_prefix: str) -> list[str]:
+        """Stop and remove every e2e sandbox (netlab.io/e2e=true) of another run on every
+        node: its run label is not ours and its name does not start with keep_prefix."""
+
+        def on_node(node: str, _: None) -> list[str]:
+            runtime = self.cri(node)
+            gone = []
+            for sandbox in runtime.list_pod_sandboxes({E2E_LABEL: "true"}):
+                name = sandbox.metadata.name
+                if sandbox.labels.get(messages.RUN_LABEL) == self.run_id:
+                    continue
+                if keep_prefix and name.startswith(keep_prefix):
+                    continue
+                self._remove(runtime, sandbox.id)
+                gone.append(f"{node}/{name}")
+            return gone
+
+        found = self.runner.on_each_node({n: None for n in self.nodes}, on_node)
+        return sorted(g for names in found.values() for g in names)
+
+    def leftovers(self) -> dict[str, list[str]]:
+        """Sandboxes and containers of this run still known to each node's runtime."""
+
+        def on_node(node: str, _: None) -> list[str]:
+            runtime = self.cri(node)
+            labels = messages.run_labels(self.run_id)
+            found = [f"sandbox {s.metadata.name}" for s in runtime.list_pod_sandboxes(labels)]
+            found += [f"container {c.metadata.name}" for c in runtime.list_containers(labels)]
+            return found
+
+        return self.runner.on_each_node({n: None for n in self.nodes}, on_node)
+
+    def dump_pod(self, pod: CriPod) -> dict[str, Any]:
+        return pod_json(pod, pod.handle.as_json())
+
+    def load_pod(self, data: Mapping[str, Any]) -> CriPod:
+        name, node, ip, containers = pod_fields(data)
+        return Pod(name, node, ip, containers, CriHandle.from_json(data["handle"]))
+
+
+def netns_command(pod: CriPod, argv: Sequence[str]) -> Command:
+    return cmd("nsenter", f"--net={pod.handle.netns}", "--", *argv)

@@ -1,0 +1,313 @@
+"""The guide's pod network creation flow, checked step by step on pods a real runtime made:
+kubelet asks the runtime for a sandbox, whose infra (pause) process holds the pod's new network
+namespace; the runtime calls CNI ADD, which configures it; the pod's other containers join that
+namespace; StopPodSandbox calls CNI DEL (the IPAM lease and the host's veth go) and
+RemovePodSandbox leaves nothing behind.
+
+Like e2e/scenarios.py: each function observes (the runtime's own answers, the node's kernel) and
+returns problems, each with the command that shows it again; it never asserts. The breakage
+tests (tests/integration/test_8_cri_flow_catches_breakage.py) feed them broken pods.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from e2e import scenarios
+from e2e.drivers.base import ExecResult, Probe
+from e2e.drivers.cri import CriDriver, CriPod
+from lab import waits
+from lab.commands import Command, cmd, render_remote
+from lab.cri import messages
+from lab.cri import runtime_v1_pb2 as pb
+
+IPAM_DIR = "/var/lib/cni/networks"  # host-local's default dataDir: <dir>/<network>/<ip>
+INFRA_NOTICED = waits.Policy(
+    "the runtime reports the sandbox NOTREADY after its infra process died",
+    timeout_s=60,
+    interval_s=1,
+)
+
+
+def _node_reproduce(driver: CriDriver, node: str, argv: Sequence[str]) -> str:
+    return driver.runner.channels[node].reproduce(render_remote(Command(tuple(argv))))
+
+
+# --- 1. the infra process holds the namespace; every container joins it ---------------------
+
+
+@dataclass(frozen=True)
+class NamespaceView:
+    pinned: str  # the sandbox's pinned netns (`net:[inode]` of /var/run/netns/cni-...)
+    infra: str  # /proc/<infra pid>/ns/net
+    infra_cmdline: str
+    containers: dict[str, tuple[int, str]]  # name -> (pid, /proc/<pid>/ns/net)
+    reproduce: str
+
+
+def namespace_view(driver: CriDriver, pod: CriPod) -> NamespaceView:
+    """The runtime's answer (verbose PodSandboxStatus and ContainerStatus: the PIDs and the
+    pinned netns), then the node's kernel, in one round trip: which namespace each holds."""
+    runtime = driver.cri(pod.node)
+    sandbox = messages.parse_verbose_info(
+        runtime.pod_sandbox_status(pod.handle.sandbox_id, verbose=True).info
+    )
+    pids = {
+        name: messages.parse_verbose_info(runtime.container_status(cid, verbose=True).info).pid
+        for name, cid in pod.handle.container_ids.items()
+    }
+    reads = [
+        cmd("stat", "-L", "-c", "net:[%i]", sandbox.netns_path),
+        cmd("readlink", f"/proc/{sandbox.pid}/ns/net"),
+        cmd("sh", "-c", f"tr '\\0' ' ' < /proc/{sandbox.pid}/cmdline"),
+        *(cmd("readlink", f"/proc/{pid}/ns/net") for pid in pids.values()),
+    ]
+    out = driver.runner.probe(pod.node, *reads)
+    text = [o.stdout.strip() if o.ok else f"(unreadable, exit {o.exit_code})" for o in out]
+    reproduce = _node_reproduce(
+        driver,
+        pod.node,
+        ("sh", "-c", " ; ".join(render_remote(c).removeprefix("sudo -n ") for c in reads)),
+    )
+    return NamespaceView(
+        text[0],
+        text[1],
+        text[2],
+        {name: (pid, text[3 + i]) for i, (name, pid) in enumerate(pids.items())},
+        reproduce,
+    )
+
+
+def shared_namespace_problems(view: NamespaceView) -> list[str]:
+    problems = []
+    if not view.pinned.startswith("net:["):
+        problems.append(f"the sandbox's pinned network namespace is {view.pinned}")
+    if view.infra != view.pinned:
+        problems.append(
+            f"the infra process ({view.infra_cmdline.strip()}) is in {view.infra}, not the "
+            f"sandbox's network namespace {view.pinned}"
+        )
+    for name, (pid, netns) in sorted(view.containers.items()):
+        if netns != view.pinned:
+            problems.append(
+                f"container {name} (pid {pid}) is in {netns}, not the pod's network namespace "
+                f"{view.pinned} held by the infra process"
+            )
+    if problems:
+        problems.append(f"reproduce: {view.reproduce}")
+    return problems
+
+
+# --- 2. one IP: the runtime's status == its CNI result == the pod's view == what peers see ---
+
+
+def ip_agreement_problems(driver: CriDriver, pod: CriPod, peer: CriPod) -> list[str]:
+    runtime = driver.cri(pod.node)
+    response = runtime.pod_sandbox_status(pod.handle.sandbox_id, verbose=True)
+    status_ips = [str(ip) for ip in messages.sandbox_ips(response.status)]
+    info = messages.parse_verbose_info(response.info)
+    cni = messages.cni_result_pod_ips(info.cni_result) if info.cni_result else {}
+    own = scenarios.pod_addresses(driver, pod, driver.client_of(pod))
+    (seen,) = driver.observe([Probe("flow-ip", pod, peer)]).values()
+    views = {
+        "PodSandboxStatus": status_ips,
+        "the runtime's cached CNI result": [ip for ips in cni.values() for ip in ips],
+        "the pod's own interfaces": [str(a) for a in own.all],
+        f"the source {peer.name}'s echo server saw": [seen.seen_source] if seen.seen_source else [],
+    }
+    problems = []
+    if len(status_ips) != 1:
+        problems.append(f"PodSandboxStatus reports {status_ips}; one IPv4 address expected")
+    want = status_ips[:1]
+    for what, ips in views.items():
+        if ips != want:
+            problems.append(f"{what}: {ips or '(nothing)'}, PodSandboxStatus: {want}")
+    if problems:
+        problems.append(f"the pod's view: {own.reproduce}")
+        problems.append(f"the peer's view: {seen.reproduce}")
+    return problems
+
+
+# --- 3. StopPodSandbox releases; RemovePodSandbox leaves nothing --------------------------
+
+
+@dataclass(frozen=True)
+class Traces:
+    """What a pod leaves on its node: its IPAM lease, its host-side veth, its netns."""
+
+    lease: bool
+    veth: bool
+    netns: bool
+    reproduce: str
+
+
+def host_veths(cni_result: dict[str, object] | None) -> list[str]:
+    """The host side of the pod's veth pair from the runtime's CNI result (an interface
+    without a sandbox, not the bridge)."""
+    interfaces = (cni_result or {}).get("Interfaces")
+    if not isinstance(interfaces, dict):
+        return []
+    return sorted(
+        name
+        for name, iface in interfaces.items()
+        if isinstance(iface, dict) and not iface.get("Sandbox") and name.startswith("veth")
+    )
+
+
+def traces(driver: CriDriver, pod: CriPod) -> Traces:
+    veths = host_veths(dict(pod.handle.cni_result or {}))
+    lease = f"{IPAM_DIR}/*/{pod.ip}"
+    reads = [
+        cmd("sh", "-c", f"ls {lease}"),
+        cmd("ip", "link", "show", "dev", veths[0] if veths else "(no veth in the CNI result)"),
+        cmd("test", "-e", pod.handle.netns),
+    ]
+    out = driver.runner.probe(pod.node, *reads)
+    shown = f"ls {lease}; ip link show dev {veths[0] if veths else '?'}; ls -l {pod.handle.netns}"
+    return Traces(
+        out[0].ok, out[1].ok, out[2].ok, _node_reproduce(driver, pod.node, ("sh", "-c", shown))
+    )
+
+
+def release_problems(pod: CriPod, made: Traces, stopped: Traces, removed: Traces) -> list[str]:
+    problems = []
+    if not (made.lease and made.veth and made.netns):
+        problems.append(
+            f"{pod.name} running: lease {made.lease}, host veth {made.veth}, netns {made.netns}: "
+            "the runtime's CNI ADD should have made all three"
+        )
+    if stopped.lease:
+        problems.append(f"StopPodSandbox left the IPAM lease of {pod.ip} (CNI DEL did not release)")
+    if stopped.veth:
+        problems.append("StopPodSandbox left the pod's host-side veth")
+    if removed.netns:
+        problems.append(f"RemovePodSandbox left the network namespace {pod.handle.netns}")
+    if removed.lease or removed.veth:
+        problems.append("after RemovePodSandbox the lease or the veth is still there")
+    if problems:
+        problems.append(f"reproduce: {removed.reproduce}")
+    return problems
+
+
+def stop_and_remove(
+    driver: CriDriver, pod: CriPod, after_stop: Callable[[], None] | None = None
+) -> tuple[Traces, Traces, Traces, list[str]]:
+    """Traces while running, after StopPodSandbox and after RemovePodSandbox, and what the
+    runtime still lists of the pod. `after_stop` runs between (the breakage tests)."""
+    runtime = driver.cri(pod.node)
+    made = traces(driver, pod)
+    runtime.stop_pod_sandbox(pod.handle.sandbox_id)
+    if after_stop is not None:
+        after_stop()
+    stopped = traces(driver, pod)
+    runtime.remove_pod_sandbox(pod.handle.sandbox_id)
+    removed = traces(driver, pod)
+    labels = {**messages.run_labels(driver.run_id), messages.POD_LABEL: pod.name}
+    listed = [f"sandbox {s.id}" for s in runtime.list_pod_sandboxes(labels)]
+    listed += [f"container {c.id}" for c in runtime.list_containers(labels)]
+    return made, stopped, removed, listed
+
+
+# --- 5. the infra process dies: noticed, and its removal still releases the IP -------------
+
+
+def sandbox_state(driver: CriDriver, pod: CriPod) -> str:
+    status = driver.cri(pod.node).pod_sandbox_status(pod.handle.sandbox_id).status
+    return str(pb.PodSandboxState.Name(status.state))
+
+
+def kill_on_node(driver: CriDriver, pod: CriPod, pid: int) -> None:
+    result = driver.exec_on_node(pod.node, ("kill", "-KILL", str(pid)))
+    if not result.ok:
+        raise AssertionError(f"cannot kill {pid} on {pod.node}: {result.stderr}")
+
+
+def infra_death_problems(
+    driver: CriDriver,
+    pod: CriPod,
+    victim_pid: int,
+    policy: waits.Policy = INFRA_NOTICED,
+) -> list[str]:
+    """Kill `victim_pid` (the pod's infra process) on the node; the runtime must report the
+    sandbox NOTREADY within the policy's bound; Stop + Remove must still release the lease."""
+    kill_on_node(driver, pod, victim_pid)
+    problems = []
+    try:
+        waits.wait_until(
+            policy, lambda: sandbox_state(driver, pod), lambda s: s == "SANDBOX_NOTREADY"
+        )
+    except waits.WaitTimeout as exc:
+        problems.append(f"{exc} (pod {pod.name}, killed pid {victim_pid})")
+    _, stopped, removed, listed = stop_and_remove(driver, pod)
+    if stopped.lease or removed.lease:
+        problems.append(f"the lease of {pod.ip} outlived the removal of the dead sandbox")
+    if listed:
+        problems.append(f"the runtime still lists {listed}")
+    if problems:
+        problems.append(f"reproduce: {removed.reproduce}")
+    return problems
+
+
+def pod_states(driver: CriDriver, pods: Sequence[CriPod]) -> dict[str, str]:
+    """Each pod's sandbox state and its containers' states, as the runtime reports them."""
+    out = {}
+    for pod in pods:
+        runtime = driver.cri(pod.node)
+        states = [sandbox_state(driver, pod)]
+        for name, cid in sorted(pod.handle.container_ids.items()):
+            state = runtime.container_status(cid).status.state
+            states.append(f"{name}={pb.ContainerState.Name(state)}")
+        out[pod.name] = " ".join(states)
+    return out
+
+
+# --- 4. containerd restarts: running pods stay reachable and ready ------------------------
+
+RESTART = ("systemctl", "restart", "containerd")
+CTR_VERSION = cmd("ctr", "version")
+CRI_BACK = waits.Policy("containerd answers again after its restart", timeout_s=120)
+
+
+def restart_problems(
+    driver: CriDriver, pods: Sequence[CriPod], restart: Sequence[str] = RESTART
+) -> list[str]:
+    """The pod matrix and the runtime's view of the pods before and after `restart` runs on
+    every node (then a bounded wait until `ctr version` answers): both must be unchanged."""
+    nodes = sorted({p.node for p in pods})
+    before = scenarios.pod_matrix(driver, pods)
+    states_before = pod_states(driver, pods)
+    problems = [f"before the restart: {m}" for m in before.mismatches()]
+    for node in nodes:
+        result = driver.runner.run(node, Command(tuple(restart)), 120)
+        if not result.ok:
+            problems.append(
+                f"{node}: {' '.join(restart)} exited {result.exit_code}: {result.stderr}"
+            )
+    for node in nodes:
+        try:
+            waits.wait_until(CRI_BACK, partial(driver.runner.run, node, CTR_VERSION), _ok)
+        except waits.WaitTimeout as exc:
+            problems.append(f"{node}: {exc}")
+    after = scenarios.pod_matrix(driver, pods)
+    problems += [f"after the restart: {m}" for m in after.mismatches()]
+    try:
+        states_after = pod_states(driver, pods)
+    except Exception as exc:  # noqa: BLE001 (a runtime that lost the pods may not answer)
+        states_after = {"error": str(exc)}
+    if states_after != states_before:
+        problems.append(
+            f"the runtime's view of the pods changed: before {dump(states_before)}, "
+            f"after {dump(states_after)}"
+        )
+    return problems
+
+
+def _ok(result: ExecResult) -> bool:
+    return result.ok
+
+
+def dump(value: object) -> str:
+    return json.dumps(value, indent=1, sort_keys=True, default=str)

@@ -1,0 +1,112 @@
+"""The guide's pod network creation flow, step by step, on pods containerd made through its CRI
+(labs with `runtime: containerd`): kubelet starts the pod's infra (pause) container, which
+creates the network namespace; kubelet calls CNI (here the runtime does, as it does for
+kubelet), which configures it; the pod's other containers share that namespace. Then the way
+back: StopPodSandbox (CNI DEL) and RemovePodSandbox; and two things that go wrong in life: the
+runtime restarting, the infra process dying.
+
+Each test is shown to fail when its invariant breaks in tests/integration/
+test_8_cri_flow_catches_breakage.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from e2e import checks, flow
+from e2e.drivers.base import PodRequest
+from e2e.drivers.cri import CriDriver, CriPod
+from lab.config import Lab
+
+
+@pytest.fixture
+def make_cri_pods(
+    cri_driver: CriDriver, run_id: str, worker_tag: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., list[CriPod]]]:
+    """CRI pods named after the test, removed at teardown even when the test failed (a pod the
+    test removed itself is skipped)."""
+    made: list[CriPod] = []
+    base = request.node.name.split("[")[0].removeprefix("test_")[:14].replace("_", "-")
+
+    def make(*nodes: str, full: bool = False) -> list[CriPod]:
+        """A pod per node given: the fleet's echo + client (`full`), else a client alone."""
+        containers = cri_driver.fleet_containers() if full else (cri_driver.client_container(),)
+        requests = [
+            PodRequest(f"nl-{run_id}-{worker_tag}-cri-{base}-{len(made) + i}", node, containers)
+            for i, node in enumerate(nodes)
+        ]
+        pods = cri_driver.create_pods(requests)
+        made.extend(pods)
+        return pods
+
+    yield make
+    if made:  # a pod the test removed itself has only its log directory left
+        cri_driver.delete_pods(made)
+
+
+CRI = pytest.mark.parametrize("driver", ["cri"], indirect=True)  # the fleet's CRI pods
+
+
+@CRI
+def test_the_infra_process_holds_the_pods_network_namespace_and_every_container_joins_it(
+    fleet: dict[tuple[str, int], CriPod], cri_driver: CriDriver
+) -> None:
+    pods = [p for _, p in sorted(fleet.items())]
+    with ThreadPoolExecutor(max_workers=len(pods)) as pool:  # one round trip per pod, at once
+        views = list(pool.map(lambda pod: flow.namespace_view(cri_driver, pod), pods))
+    problems = [
+        f"{pod.name} on {pod.node}: {p}"
+        for pod, view in zip(pods, views, strict=True)
+        for p in flow.shared_namespace_problems(view)
+    ]
+    checks.expect_no_problems(problems, f"{len(fleet)} CRI pods: infra process and containers")
+
+
+@CRI
+def test_the_runtimes_ip_its_cni_result_the_pods_view_and_its_peers_view_are_one(
+    fleet: dict[tuple[str, int], CriPod], cri_driver: CriDriver
+) -> None:
+    pods = [p for _, p in sorted(fleet.items())]
+    pod = pods[0]
+    peer = next(p for p in pods if p.node != pod.node)  # across the pod network
+    checks.expect_no_problems(
+        flow.ip_agreement_problems(cri_driver, pod, peer)
+        + flow.ip_agreement_problems(cri_driver, peer, pod),
+        f"pods {pod.name} ({pod.ip}) and {peer.name} ({peer.ip})",
+    )
+
+
+def test_stop_releases_the_lease_and_the_veth_and_remove_leaves_no_namespace(
+    node_name: str, make_cri_pods: Callable[..., list[CriPod]], cri_driver: CriDriver
+) -> None:
+    (pod,) = make_cri_pods(node_name)
+    made, stopped, removed, listed = flow.stop_and_remove(cri_driver, pod)
+    problems = flow.release_problems(pod, made, stopped, removed)
+    if listed:
+        problems.append(f"the runtime still lists {listed} of pod {pod.name}")
+    checks.expect_no_problems(problems, f"pod {pod.name} ({pod.ip}) on {node_name}")
+
+
+def test_a_dead_infra_process_is_noticed_and_removing_its_sandbox_still_releases_the_ip(
+    node_name: str, make_cri_pods: Callable[..., list[CriPod]], cri_driver: CriDriver
+) -> None:
+    (pod,) = make_cri_pods(node_name)
+    checks.expect_no_problems(
+        flow.infra_death_problems(cri_driver, pod, pod.handle.infra_pid),
+        f"pod {pod.name} ({pod.ip}) on {node_name}, infra pid {pod.handle.infra_pid} killed",
+    )
+
+
+@pytest.mark.disruptive
+def test_restarting_containerd_leaves_running_pods_reachable_and_ready(
+    lab: Lab, make_cri_pods: Callable[..., list[CriPod]], cri_driver: CriDriver
+) -> None:
+    """Disruptive (every CRI call of a parallel run would see the restart): the nightly's
+    serial pass. containerd restarts on every node; its shims and the pods stay."""
+    pods = make_cri_pods(*sorted(lab.node_names), *sorted(lab.node_names), full=True)
+    checks.expect_no_problems(
+        flow.restart_problems(cri_driver, pods),
+        f"containerd restarted on {', '.join(sorted(lab.node_names))}",
+    )

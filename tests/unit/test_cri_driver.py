@@ -1,0 +1,270 @@
+"""The CRI driver against strict fakes: a fake runtime per node at the protocol level
+(tests/fakes.py FakeCri) and strict SSH channels for what runs on the nodes themselves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from e2e import probes, scenarios
+from e2e.drivers import drivers_for
+from e2e.drivers.base import DriverError, PodRequest, Probe
+from e2e.drivers.cri import E2E_LABEL, CriDriver
+from lab.adapters.cri import CriError
+from lab.cri import messages
+from lab.labfile import load_lab
+from tests import fakes
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+IMAGES = fakes.TEST_IMAGES
+RUN = "r1a2b3c"
+
+
+def make(steps: fakes.Script | None = None) -> tuple[CriDriver, dict[str, fakes.FakeCri]]:
+    runtimes = {
+        "node1": fakes.FakeCri("node1", ["10.244.1.2", "10.244.1.3", "10.244.1.4"]),
+        "node2": fakes.FakeCri("node2", ["10.244.2.2", "10.244.2.3", "10.244.2.4"]),
+    }
+    channels = fakes.channels(LAB.name, LAB.node_names, steps or fakes.script())
+    driver = CriDriver(LAB, channels, RUN, connect=runtimes.__getitem__, image_set=IMAGES)
+    return driver, runtimes
+
+
+def fleet(driver: CriDriver) -> list[PodRequest]:
+    return scenarios.fleet_requests(driver, RUN, scenarios.fleet_slots(LAB, 1))
+
+
+def test_the_cri_driver_runs_on_labs_with_containerd_only() -> None:
+    assert drivers_for(LAB) == ("cni", "cri")
+    guide = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+    assert "cri" not in drivers_for(guide)
+    with pytest.raises(ValueError, match="has no CRI runtime"):
+        CriDriver(guide, {}, RUN, connect=lambda n: fakes.FakeCri(n, []), image_set=IMAGES)
+
+
+def test_pods_are_made_as_kubelet_makes_them_labelled_with_the_run() -> None:
+    driver, runtimes = make()
+    pods = driver.create_pods(fleet(driver))
+    assert [(p.node, str(p.ip)) for p in pods] == [("node1", "10.244.1.2"), ("node2", "10.244.2.2")]
+    rt = runtimes["node1"]
+    assert [c[0] for c in rt.calls] == [
+        "RunPodSandbox",
+        "CreateContainer",
+        "StartContainer",
+        "CreateContainer",
+        "StartContainer",
+        "PodSandboxStatus",
+        "ContainerStatus",
+        "ContainerStatus",
+    ]
+    assert rt.ready_waits == 1
+    (sandbox,) = rt.sandboxes.values()
+    assert sandbox["labels"][E2E_LABEL] == "true"
+    assert sandbox["labels"][messages.RUN_LABEL] == RUN
+    assert sandbox["pod"].namespace == f"nl-{RUN}"
+    echo, client = (rt.containers[i] for i in sorted(rt.containers))
+    assert (echo["image"], echo["argv"]) == (
+        "netlab.invalid/echo:0123456789ab",
+        ("socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR"),
+    )
+    assert client["image"] == "netlab.invalid/client:0123456789ab"
+    handle = pods[0].handle
+    assert handle.netns == f"/var/run/netns/cni-{handle.sandbox_id}"
+    assert handle.infra_pid == 101
+    assert handle.pids == {"echo": 102, "client": 103}
+    assert handle.cni_result is not None
+    assert driver.client_of(pods[0]) == "client"
+
+
+def test_a_pod_that_fails_takes_every_pod_of_the_request_with_it() -> None:
+    steps = fakes.script(
+        fakes.Step("node1", ("rm", "-rf", "--"), rest=lambda words: None),
+    )
+    driver, runtimes = make(steps)
+    runtimes["node2"].fail["CreateContainer"] = CriError(
+        "CreateContainer",
+        "/s",
+        "UNKNOWN",
+        'failed to create containerd container: image "x" not found',
+    )
+    with pytest.raises(DriverError, match=r"1 of 2 pod\(s\) did not start") as info:
+        driver.create_pods(fleet(driver))
+    assert "node2: pod nl-r1a2b3c-cri-node2-p0: CRI CreateContainer" in str(info.value)
+    assert runtimes["node1"].sandboxes == {}
+    assert runtimes["node2"].sandboxes == {}
+    assert ("StopPodSandbox", "sb01nl-r1a2b3c-cri-node2-p0") in runtimes["node2"].calls
+    steps.done()
+
+
+def test_delete_stops_then_removes_every_sandbox_and_its_log_directory() -> None:
+    driver, runtimes = make()
+    pods = driver.create_pods(fleet(driver))
+    seen: list[tuple[str, ...]] = []
+    driver.runner.channels = fakes.channels(
+        LAB.name,
+        LAB.node_names,
+        fakes.script(*(fakes.Step(p.node, ("rm", "-rf", "--"), rest=seen.append) for p in pods)),
+    )
+    driver.delete_pods(pods)
+    for pod in pods:
+        rt = runtimes[pod.node]
+        assert [c for c in rt.calls if c[1] == pod.handle.sandbox_id][-2:] == [
+            ("StopPodSandbox", pod.handle.sandbox_id),
+            ("RemovePodSandbox", pod.handle.sandbox_id),
+        ]
+        assert rt.sandboxes == {}
+    assert sorted(seen) == sorted(
+        (f"/var/log/pods/nl-{RUN}_{p.name}_{p.handle.uid}",) for p in pods
+    )
+
+
+def test_exec_is_exec_sync_with_a_pasteable_ctr_line() -> None:
+    driver, runtimes = make()
+    (pod, _) = driver.create_pods(fleet(driver))
+    runtimes["node1"].execs[(pod.name, "client")] = lambda argv: (0, f"ran {argv}\n", "")
+    result = driver.exec(pod, "client", ("ip", "-o", "-4", "addr", "show"))
+    assert result.ok
+    assert result.stdout == "ran ('ip', '-o', '-4', 'addr', 'show')\n"
+    cid = pod.handle.container_ids["client"]
+    assert result.reproduce == (
+        "python -m lab ssh ci-debian12 node1 -- 'sudo -n ctr --address "
+        "/run/containerd/containerd.sock --namespace k8s.io task exec --exec-id netlab-repro "
+        f"{cid} ip -o -4 addr show'"
+    )
+    assert "CRI ExecSync" in driver.runner.log.entries[-1]
+
+
+def test_a_failed_exec_call_is_an_answer_not_an_exception() -> None:
+    driver, runtimes = make()
+    (pod, _) = driver.create_pods(fleet(driver))
+    runtimes["node1"].fail["ExecSync"] = CriError("ExecSync", "/s", "UNAVAILABLE", "gone")
+    result = driver.exec(pod, "client", ("true",))
+    assert result.exit_code == 124
+    assert "UNAVAILABLE" in result.stderr
+
+
+def test_netns_exec_enters_the_sandboxs_pinned_namespace_on_the_node() -> None:
+    driver, _ = make()
+    (pod, _) = driver.create_pods(fleet(driver))
+    argv = ("nsenter", f"--net=/var/run/netns/cni-{pod.handle.sandbox_id}", "--", "ip", "link")
+    driver.runner.channels = fakes.channels(
+        LAB.name, LAB.node_names, fakes.script(fakes.Step("node1", argv, stdout="1: lo\n"))
+    )
+    assert driver.netns_exec(pod, ("ip", "link")).stdout == "1: lo\n"
+
+
+def test_pod_sources_run_the_agent_inside_their_client_and_nodes_through_the_node_agent() -> None:
+    node_answer = {"results": [{"id": "node1->b", "ok": True, "answer": "10.10.10.241\n"}]}
+    steps = fakes.script(
+        fakes.Step("node1", ("python3", "-"), stdout=json.dumps(node_answer), rest=lambda w: None)
+    )
+    driver, runtimes = make(steps)
+    a, b = driver.create_pods(fleet(driver))
+    asked: list[dict[str, object]] = []
+
+    def agent(argv: tuple[str, ...]) -> tuple[int, str, str]:
+        assert argv[:2] == ("python3", "-c")
+        assert argv[2] == probes.agent_source()
+        request = json.loads(argv[3])
+        asked.append(request)
+        answer = {"results": [{"id": "a->b", "ok": True, "answer": f"{a.ip}\n", "total_s": 0.1}]}
+        return 0, json.dumps(answer), ""
+
+    runtimes["node1"].execs[(a.name, "client")] = agent
+    seen = driver.observe([Probe("a->b", a, b), Probe("node1->b", "node1", b)])
+    assert seen["a->b"].seen_source == str(a.ip)
+    assert seen["node1->b"].seen_source == "10.10.10.241"
+    assert asked == [
+        {
+            "op": "probe",
+            "parallel": probes.PROBE_PARALLELISM,
+            "cells": [
+                {
+                    "id": "a->b",
+                    "host": str(b.ip),
+                    "port": 8080,
+                    "netns": None,
+                    "send": "",
+                    "timeout": 5.0,
+                }
+            ],
+        }
+    ]
+    cid = a.handle.container_ids["client"]
+    assert seen["a->b"].reproduce.endswith(
+        f"task exec --exec-id netlab-repro {cid} timeout 5 socat -u "
+        f"TCP:{b.ip}:8080,connect-timeout=3 -'"
+    )
+    assert seen["node1->b"].reproduce == (
+        "python -m lab ssh ci-debian12 node1 -- "
+        f"'timeout 5 socat -u TCP:{b.ip}:8080,connect-timeout=3 -'"
+    )
+    steps.done()
+
+
+def test_a_pod_whose_agent_fails_reports_every_cell_unknown_with_why() -> None:
+    driver, runtimes = make()
+    a, b = driver.create_pods(fleet(driver))
+    runtimes["node1"].execs[(a.name, "client")] = lambda argv: (127, "", "python3: not found")
+    (seen,) = driver.observe([Probe("a->b", a, b)]).values()
+    assert not seen.reachable
+    assert seen.unknown
+    assert "exited 127: python3: not found" in seen.detail
+
+
+def test_sweep_removes_other_runs_sandboxes_and_keeps_ours() -> None:
+    driver, runtimes = make()
+    (ours, _) = driver.create_pods(fleet(driver))
+    other = CriDriver(
+        LAB, driver.runner.channels, "rold", connect=runtimes.__getitem__, image_set=IMAGES
+    )
+    (old,) = other.create_pods(scenarios.fleet_requests(other, "rold", [("node1", 0)]))
+    assert driver.sweep(keep_prefix=f"nl-{RUN}-") == [f"node1/{old.name}"]
+    assert list(runtimes["node1"].sandboxes) == [ours.handle.sandbox_id]
+
+
+def test_the_guide_pod_is_two_containers_of_our_client_image() -> None:
+    driver, _ = make()
+    guide = driver.guide_pod()
+    assert [c.name for c in guide.containers] == ["busybox", "nginx"]
+    assert {c.image for c in guide.containers} == {"netlab.invalid/client:0123456789ab"}
+    assert guide.containers[1].argv == (
+        "socat",
+        "TCP-LISTEN:80,fork,reuseaddr",
+        "SYSTEM:echo Welcome to nginx!",
+    )
+
+
+def test_a_pod_survives_the_trip_through_json_between_workers() -> None:
+    driver, _ = make()
+    (pod, _) = driver.create_pods(fleet(driver))
+    again = driver.load_pod(json.loads(json.dumps(driver.dump_pod(pod))))
+    assert again == pod
+    assert again.handle == pod.handle
+
+
+def test_leftovers_lists_what_the_runtime_still_holds_of_the_run() -> None:
+    driver, _ = make()
+    driver.create_pods(fleet(driver)[:1])
+    left = driver.leftovers()
+    assert left["node1"] == [
+        "sandbox nl-r1a2b3c-cri-node1-p0",
+        "container echo",
+        "container client",
+    ]
+    assert left["node2"] == []
+
+
+def test_deleting_a_pod_the_test_already_removed_only_clears_its_log_directory() -> None:
+    driver, runtimes = make()
+    (pod, _) = driver.create_pods(fleet(driver))
+    runtimes["node1"].remove_pod_sandbox(pod.handle.sandbox_id)
+    driver.runner.channels = fakes.channels(
+        LAB.name,
+        LAB.node_names,
+        fakes.script(fakes.Step("node1", ("rm", "-rf", "--"), rest=lambda words: None)),
+    )
+    driver.delete_pods([pod])  # StopPodSandbox answers NOT_FOUND: that is the goal reached

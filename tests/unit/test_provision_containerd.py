@@ -1,0 +1,141 @@
+"""The containerd step from the raw text its probes print on a Debian 12 node (systemd 252,
+coreutils 9.1, containerd 1.6.20's ctr) to facts and plans; the file-streaming command model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.commands import Command, Output, batch, render_probe, render_shown
+from lab.labfile import load_lab
+from provision.containerd import LOGIN_GID, ContainerdFacts, containerd_step
+from tests.fakes import TEST_IMAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+NODE = LAB.node("node1")
+IMAGES = TEST_IMAGES
+STEP = containerd_step(IMAGES)
+
+# /proc/self/status lines as root prints them in the box's VM (all 41 capabilities) and in a
+# microVM host without CAP_SYS_RESOURCE (bit 24 clear)
+STATUS_ROOT = "Name:\tcat\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n"
+STATUS_NO_SYS_RESOURCE = "Name:\tcat\nCapEff:\t000001fffeffffff\n"
+# `ctr -n k8s.io images list --quiet` after Debian's containerd ran the box's first boot
+CTR_LIST_EMPTY = ""
+CTR_LIST_OURS = (
+    "netlab.invalid/client:0123456789ab\nnetlab.invalid/echo:0123456789ab\n"
+    "netlab.invalid/pause:0123456789ab\n"
+    "sha256:5d1b2e1c0f4c6d3a9f0a7b1b0d0e8b4f2a1c3e5d7f9b1a3c5e7f9a1b3c5d7e9f\n"
+)
+
+
+def outputs(
+    config: tuple[int, str] = (1, ""),
+    mtime: tuple[int, str] = (1, ""),
+    active: tuple[int, str] = (0, "active\n"),
+    started: tuple[int, str] = (0, "@1764529000\n"),
+    images: tuple[int, str] = (0, CTR_LIST_EMPTY),
+    gid: tuple[int, str] = (0, "1000\n"),
+    status: tuple[int, str] = (0, STATUS_ROOT),
+) -> list[Output]:
+    return [Output(c, t) for c, t in (config, mtime, active, started, images, gid, status)]
+
+
+def parse_containerd(outputs: list[Output]) -> ContainerdFacts:
+    return STEP.read_positional(LAB, NODE, outputs)
+
+
+def test_the_probe_reads_seven_things_in_one_round_trip() -> None:
+    probes = STEP.commands(LAB, NODE)
+    assert len(probes) == 7
+    assert "--timestamp=unix" in probes[3].argv
+    assert probes[5] == LOGIN_GID
+    render_probe(probes)  # none takes stdin
+
+
+def test_the_login_group_is_the_sudo_users_even_when_the_round_trip_runs_as_root() -> None:
+    """The applier runs a probe round trip under one sudo, where `id -g` alone says root's
+    group: the command asks for SUDO_USER's (run here, as sudo would leave the environment)."""
+    import grp
+    import os
+    import pwd
+    import subprocess
+
+    nobody = pwd.getpwnam("nobody")
+    env = {**os.environ, "SUDO_USER": "nobody"}
+    as_sudo = subprocess.run(LOGIN_GID.argv, env=env, capture_output=True, text=True, check=True)
+    assert int(as_sudo.stdout) == nobody.pw_gid
+    env.pop("SUDO_USER")
+    plain = subprocess.run(LOGIN_GID.argv, env=env, capture_output=True, text=True, check=True)
+    assert int(plain.stdout) == os.getgid()
+    assert grp.getgrgid(nobody.pw_gid)
+
+
+def test_a_box_fresh_from_its_build_needs_config_restart_wait_and_images() -> None:
+    facts = parse_containerd(outputs())
+    assert facts.config is None
+    assert facts.active
+    assert facts.started_at == 1764529000
+    assert facts.login_gid == 1000
+    assert facts.can_lower_oom_score_adj
+    plan = STEP.plan(LAB, NODE, facts)
+    assert [c.argv[:2] for c in plan] == [
+        ("install", "-D"),
+        ("systemctl", "restart"),
+        ("timeout", "60"),
+        ("ctr", "--address"),
+    ]
+    assert plan[-1].stdin_file == IMAGES.archive
+    assert plan[-1].stdin is None
+    assert render_shown(plan[-1]).endswith(
+        "images import --snapshotter overlayfs - < "
+        "/cache/images/0123456789abcdef/netlab-images.oci.tar"
+    )
+
+
+def test_a_provisioned_node_as_its_probes_print_it_plans_nothing() -> None:
+    first = STEP.plan(LAB, NODE, parse_containerd(outputs()))
+    config = first[0].stdin
+    assert config is not None
+    facts = parse_containerd(
+        outputs(
+            config=(0, config),
+            mtime=(0, "1764530100\n"),
+            started=(0, "@1764530105\n"),
+            images=(0, CTR_LIST_OURS),
+        )
+    )
+    assert STEP.plan(LAB, NODE, facts) == ()
+
+
+def test_containerd_down_reads_as_not_active_with_no_images() -> None:
+    facts = parse_containerd(
+        outputs(active=(3, "inactive\n"), started=(0, "\n"), images=(1, "ctr: connection refused"))
+    )
+    assert (facts.active, facts.started_at, facts.images) == (False, None, ())
+
+
+def test_without_cap_sys_resource_the_config_restricts_oom_score_adj() -> None:
+    facts = parse_containerd(outputs(status=(0, STATUS_NO_SYS_RESOURCE)))
+    assert not facts.can_lower_oom_score_adj
+    config = STEP.plan(LAB, NODE, facts)[0].stdin or ""
+    assert "restrict_oom_score_adj = true" in config
+
+
+def test_an_unreadable_login_group_is_an_error_not_root() -> None:
+    facts = parse_containerd(outputs(gid=(1, "")))
+    with pytest.raises(ValueError, match="login user's group"):
+        STEP.plan(LAB, NODE, facts)
+
+
+def test_a_streamed_file_is_shown_never_inlined_and_cannot_be_batched_or_probed() -> None:
+    streamed = Command(("ctr", "images", "import", "-"), stdin_file="/tmp/a.tar")
+    assert render_shown(streamed) == "sudo -n ctr images import - < /tmp/a.tar"
+    with pytest.raises(ValueError, match="cannot be batched"):
+        batch(streamed)
+    with pytest.raises(ValueError, match="cannot take stdin"):
+        render_probe([streamed])
+    with pytest.raises(ValueError, match="not both"):
+        Command(("cat",), stdin="x", stdin_file="/tmp/a.tar")
