@@ -15,6 +15,7 @@ counts nowhere, whatever its status.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import re
 import sys
@@ -101,19 +102,24 @@ class Score:
         return self.detected / self.scored if self.scored else None
 
 
+def selected(name: str, only: Iterable[str] | None) -> bool:
+    """`name` matches one of the globs (mutmut's own syntax: `lab.config.*`); None: all."""
+    return only is None or any(fnmatch.fnmatchcase(name, glob) for glob in only)
+
+
 def tally(
     exit_codes: Mapping[str, int | None],
     equivalents: Iterable[str] = (),
-    modules: Iterable[str] | None = None,
+    only: Iterable[str] | None = None,
 ) -> Score:
-    """Count the mutants of `modules` (all when None) by status, the equivalents apart."""
-    wanted = None if modules is None else frozenset(modules)
+    """Count the mutants matching `only` (all when None) by status, the equivalents apart."""
+    globs = None if only is None else tuple(only)
     listed = frozenset(equivalents)
     by_status: dict[str, int] = {}
     survivors = []
     equivalent = 0
     for name, code in sorted(exit_codes.items()):
-        if wanted is not None and module_of(name) not in wanted:
+        if not selected(name, globs):
             continue
         if name in listed:
             equivalent += 1
@@ -122,13 +128,7 @@ def tally(
         by_status[status] = by_status.get(status, 0) + 1
         if status not in DETECTED and status != "not checked":
             survivors.append(name)
-    stale = tuple(
-        sorted(
-            n
-            for n in listed - exit_codes.keys()
-            if wanted is None or module_of(n) in wanted
-        )
-    )
+    stale = tuple(sorted(n for n in listed - exit_codes.keys() if selected(n, globs)))
     return Score(dict(sorted(by_status.items())), equivalent, stale, tuple(survivors))
 
 
@@ -144,6 +144,29 @@ def merge_meta(documents: Iterable[Mapping[str, object]]) -> dict[str, int | Non
                 raise ValueError(f"{name}: exit code {code!r} is not an integer")
             merged[str(name)] = code
     return merged
+
+
+def reset_undetected(doc: dict[str, object]) -> int:
+    """Mark every mutant of one .meta document that no test detected as not checked, so the
+    next `mutmut run` tries it again (mutmut keeps a verdict until the function changes, but
+    a survivor may have been killed by a test written since). Returns how many."""
+    codes = doc.get("exit_code_by_key")
+    if not isinstance(codes, dict):
+        raise ValueError("not a mutmut 3 .meta document: no exit_code_by_key")
+    again = [
+        name
+        for name, code in codes.items()
+        if code is not None and status_of(code) not in DETECTED
+    ]
+    for name in again:
+        codes[name] = None
+    return len(again)
+
+
+def by_module(exit_codes: Mapping[str, int | None], equivalents: Iterable[str]) -> dict[str, Score]:
+    """One score per module: where the weak spots are."""
+    modules = sorted({module_of(name) for name in exit_codes})
+    return {m: tally(exit_codes, equivalents, [f"{m}.*"]) for m in modules}
 
 
 def render(score: Score, scope: str = "pure core") -> str:
@@ -171,20 +194,43 @@ def render(score: Score, scope: str = "pure core") -> str:
     return "\n".join(lines)
 
 
+def _read_meta(mutants: Path) -> list[Path]:
+    return sorted(mutants.rglob("*.py.meta"))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m app.mutation", description=__doc__.split("\n")[0])
     ap.add_argument("--mutants", type=Path, default=Path("mutants"), help="mutmut's directory")
-    ap.add_argument("--equivalents", type=Path, default=Path("docs/mutation.md"))
-    ap.add_argument("--min", type=float, default=0.0, help="fail below this kill rate (percent)")
-    ap.add_argument("--module", action="append", help="score only these modules (repeatable)")
+    sub = ap.add_subparsers(dest="command", required=True)
+    score_ap = sub.add_parser("score", help="print the kill rate; exit 1 below --min")
+    score_ap.add_argument("--equivalents", type=Path, default=Path("docs/mutation.md"))
+    score_ap.add_argument("--min", type=float, default=0.0, help="required kill rate (percent)")
+    score_ap.add_argument("--only", nargs="*", help="score only mutants matching these globs")
+    score_ap.add_argument("--per-module", action="store_true", help="a line per module too")
+    sub.add_parser("recheck", help="mark every undetected mutant for the next run")
     args = ap.parse_args(argv)
-    metas = sorted(args.mutants.rglob("*.py.meta"))
+    metas = _read_meta(args.mutants)
     if not metas:
         print(f"no mutmut results under {args.mutants}/: run `make mutation` first")
-        return 2
+        return 2 if args.command == "score" else 0
+    if args.command == "recheck":
+        count = 0
+        for path in metas:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            n = reset_undetected(doc)
+            if n:
+                path.write_text(json.dumps(doc, indent=4), encoding="utf-8")
+            count += n
+        print(f"{count} undetected mutant(s) of the last run will be tried again")
+        return 0
     codes = merge_meta(json.loads(p.read_text(encoding="utf-8")) for p in metas)
     equivalents = parse_equivalents(args.equivalents.read_text(encoding="utf-8"))
-    score = tally(codes, equivalents, args.module)
+    if args.per_module:
+        for module, part in by_module(codes, equivalents).items():
+            rate = part.kill_rate
+            shown = "n/a" if rate is None else f"{100 * rate:5.1f}%"
+            print(f"  {module:<24} {shown}  ({part.detected} of {part.scored})")
+    score = tally(codes, equivalents, args.only or None)
     print(render(score))
     rate = score.kill_rate
     if rate is None or 100 * rate < args.min:

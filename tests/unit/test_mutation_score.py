@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from app.mutation import main, merge_meta, module_of, parse_equivalents, render, tally
+from app.mutation import (
+    by_module,
+    main,
+    merge_meta,
+    module_of,
+    parse_equivalents,
+    render,
+    reset_undetected,
+    tally,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +58,7 @@ def test_a_listed_equivalent_the_run_no_longer_has_is_stale() -> None:
 
 
 def test_scoring_some_modules_ignores_the_others() -> None:
-    score = tally(CODES, ["lab.netmath.x_subnet_count__mutmut_3"], modules=["lab.cni"])
+    score = tally(CODES, ["lab.netmath.x_subnet_count__mutmut_3"], only=["lab.cni.*"])
     assert score.total == 3
     assert score.equivalent == 0
     assert score.kill_rate == pytest.approx(1 / 2)
@@ -132,14 +141,45 @@ def test_main_gates_on_the_required_kill_rate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = write_run(tmp_path, {"lab.netmath.x_f__mutmut_1": 1, "lab.netmath.x_f__mutmut_2": 0})
-    assert main([*args, "--min", "50"]) == 0
+    assert main([*args[:2], "score", *args[2:], "--min", "50"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].endswith("= 50.0%")
-    assert main([*args, "--min", "50.1"]) == 1
+    assert main([*args[:2], "score", *args[2:], "--min", "50.1"]) == 1
     assert capsys.readouterr().out.splitlines()[-1] == "below the required 50.1%"
 
 
 def test_main_without_a_run_says_what_to_do(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--mutants", str(tmp_path / "none")]) == 2
+    assert main(["--mutants", str(tmp_path / "none"), "score"]) == 2
     assert "run `make mutation` first" in capsys.readouterr().out
+
+
+def test_a_per_module_score_shows_the_weak_module() -> None:
+    parts = by_module(CODES, ["lab.netmath.x_subnet_count__mutmut_3"])
+    assert list(parts) == ["lab.cni", "lab.netmath"]
+    assert parts["lab.cni"].kill_rate == pytest.approx(1 / 2)
+    assert parts["lab.netmath"].kill_rate == pytest.approx(2 / 3)
+
+
+def test_recheck_marks_survivors_and_untested_for_the_next_run_and_keeps_kills() -> None:
+    doc: dict[str, object] = {"exit_code_by_key": dict(CODES), "durations_by_key": {}}
+    assert reset_undetected(doc) == 3
+    assert doc["exit_code_by_key"] == {
+        **CODES,
+        "lab.netmath.x_subnet_count__mutmut_2": None,
+        "lab.netmath.x_subnet_count__mutmut_3": None,
+        "lab.cni.x_parse_result__mutmut_1": None,
+    }
+
+
+def test_main_recheck_rewrites_the_meta_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = write_run(tmp_path, {"lab.netmath.x_f__mutmut_1": 1, "lab.netmath.x_f__mutmut_2": 0})
+    assert main([*args[:2], "recheck"]) == 0
+    assert "1 undetected mutant(s)" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "mutants" / "lab" / "netmath.py.meta").read_text())
+    assert meta["exit_code_by_key"] == {
+        "lab.netmath.x_f__mutmut_1": 1,
+        "lab.netmath.x_f__mutmut_2": None,
+    }
