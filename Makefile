@@ -6,7 +6,7 @@ E2E_WORKERS ?= 4
 
 .DEFAULT_GOAL := help
 .PHONY: help setup box validate render lab up provision plan status destroy sweep \
-        lint unit integration e2e test nightly bench clean
+        lint unit integration e2e test nightly bench clean images cri-proto
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,10 +68,17 @@ test: unit integration ## everything CI runs: unit, integration, then the nightl
 nightly: ## sweep, up, provision, e2e, disruptive faults, artifacts, destroy
 	$(PY) -m lab nightly $(LAB) $(if $(NIGHTLY_ARTIFACTS),--artifacts $(NIGHTLY_ARTIFACTS))
 
-bench: ## benchmarks: parallel vs serial up, provisioning, e2e -n 4 vs -n 0
+images: ## build the test container images (pause, echo, client) offline from Debian packages
+	$(PY) -m lab.adapters.imagebuild
+
+cri-proto: ## regenerate lab/cri/runtime_v1_pb2*.py(i) from lab/cri/runtime_v1.proto
+	$(PY) -m lab.cri.generate
+
+bench: ## benchmarks: up, provisioning, the suite's scaling, the overlay's cost (ratios printed)
 	$(PY) bench/bench_up.py $(LAB)
 	$(PY) bench/bench_provision.py $(LAB)
 	$(PY) bench/bench_e2e.py $(LAB)
+	$(PY) bench/bench_overlay.py
 
 clean: ## remove rendered state (not the box cache)
 	rm -rf .lab

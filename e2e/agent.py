@@ -1,7 +1,7 @@
 """The node agent: does many small things on one host in one process and answers with one JSON
 document, so the suite pays one SSH round trip per node, not one per pod or per matrix cell.
 Sent over SSH on stdin (`sudo python3 - REQUEST`, REQUEST being argv[1]); never imported.
-The harness renders every command it runs (lab.cni, e2e.probes); the agent only executes them.
+The harness renders every command it runs (e2e.probes); the agent only executes them.
 
 Written for Python 2.7 (CentOS 7's /usr/bin/python) and Python 3, standard library only.
 
@@ -16,19 +16,14 @@ socket belongs to the pod.
   `retransmits` is tcpi_total_retrans read right after connect: any retransmit at that point is
   a retransmitted SYN (e.g. a tunnel dropping packets with a bad checksum).
 
-op "steps": for each job (one after the other, or `parallel` at a time), its steps in order
-until one fails (or all of them with `keep_going`); a step runs an argv, or a CNI plugin chain
-in which each plugin's stdout (its result) becomes the next plugin's `prevResult`, as a runtime
-must chain them; with `cache`, the chain's final result is kept in that file (0600), as
-runtimes cache it for CHECK and DEL.
-  {"op": "steps",
+op "steps": for each job (one after the other, or `parallel` at a time), its argv steps in order
+until one fails (or all of them with `keep_going`). The Kubernetes driver uses it to run one
+`kubectl exec` per source pod at once on the control plane.
+  {"op": "steps", "parallel": 4,
    "jobs": [{"id": "pod-a", "keep_going": false,
-             "steps": [{"argv": [...], "stdin": null},
-                       {"cni": [{"plugin": "/usr/lib/cni/bridge", "env": {...},
-                                 "config": {...}}, ...], "prev": null,
-                        "cache": "/var/lib/netlab/cni/pod-a.json" | null}]}]}
+             "steps": [{"argv": [...], "stdin": null, "timeout": 60}]}]}
   -> {"jobs": [{"id": "pod-a", "ok": true,
-                "steps": [{"exit": 0, "stdout": "...", "stderr": "", "plugin": null}]}]}
+                "steps": [{"exit": 0, "stdout": "...", "stderr": ""}]}]}
 """
 
 import ctypes
@@ -160,47 +155,12 @@ def execute(argv, stdin, env=None, timeout=60):
     )
 
 
-def cni_chain(step):
-    """Call each plugin with its config (+ prevResult); the last plugin's answer is the step's
-    stdout, an error stops the chain and is the step's answer."""
-    prev = step.get("prev")
-    last = {"exit": 0, "stdout": json.dumps(prev) if prev is not None else "", "stderr": ""}
-    for call in step["cni"]:
-        config = dict(call["config"])
-        if prev is not None:
-            config["prevResult"] = prev
-        code, out, err = execute([call["plugin"]], json.dumps(config), call["env"])
-        last = {"exit": code, "stdout": out, "stderr": err, "plugin": call["plugin"]}
-        if code != 0:
-            last["config"] = config  # what the failing plugin was given, to call it again
-            return last
-        if out.strip():
-            try:
-                prev = json.loads(out)
-            except ValueError:
-                last["exit"] = 125
-                last["stderr"] = "plugin answered no JSON: %r" % out[:300]
-                return last
-    cache = step.get("cache")
-    if cache and prev is not None:
-        directory = os.path.dirname(cache)
-        if not os.path.isdir(directory):
-            os.makedirs(directory)
-        fd = os.open(cache, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(prev))
-    return last
-
-
 def run_job(job):
     done = []
     ok = True
     for step in job["steps"]:
-        if "cni" in step:
-            outcome = cni_chain(step)
-        else:
-            code, out, err = execute(step["argv"], step.get("stdin"), None, step.get("timeout", 60))
-            outcome = {"exit": code, "stdout": out, "stderr": err, "plugin": None}
+        code, out, err = execute(step["argv"], step.get("stdin"), None, step.get("timeout", 60))
+        outcome = {"exit": code, "stdout": out, "stderr": err}
         done.append(outcome)
         if outcome["exit"] != 0:
             ok = False

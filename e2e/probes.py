@@ -125,38 +125,18 @@ def http_body_address(answer: str) -> str | None:
     return host.strip("[]") if host and port.isdigit() else text
 
 
-# --- batched steps (pod setup and teardown) --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CniCall:
-    plugin: str  # path of the plugin binary
-    env: tuple[tuple[str, str], ...]
-    config: Mapping[str, Any]  # without prevResult: the agent chains it
+# --- batched steps (the Kubernetes driver's kubectl execs) ----------------------------------
 
 
 @dataclass(frozen=True)
 class Step:
-    """An argv to run, or a CNI plugin chain (each plugin's result is the next one's
-    prevResult; `prev` seeds the first, e.g. the cached ADD result for DEL)."""
+    """An argv for the agent to run (with its stdin and its own bound)."""
 
-    argv: tuple[str, ...] = ()
+    argv: tuple[str, ...]
     stdin: str | None = None
     timeout_s: float = 60
-    cni: tuple[CniCall, ...] = ()
-    prev: Mapping[str, Any] | None = None
-    cache: str | None = None  # where the chain's final result is kept (ADD)
 
     def as_json(self) -> dict[str, Any]:
-        if self.cni:
-            return {
-                "cni": [
-                    {"plugin": c.plugin, "env": dict(c.env), "config": dict(c.config)}
-                    for c in self.cni
-                ],
-                "prev": dict(self.prev) if self.prev is not None else None,
-                "cache": self.cache,
-            }
         return {"argv": list(self.argv), "stdin": self.stdin, "timeout": self.timeout_s}
 
 
@@ -172,8 +152,6 @@ class StepResult:
     exit_code: int
     stdout: str
     stderr: str
-    plugin: str | None = None
-    config: Mapping[str, Any] | None = None  # what a failing CNI plugin was given
 
     @property
     def ok(self) -> bool:
@@ -192,9 +170,8 @@ class JobResult:
             return self.error
         for step in self.steps:
             if not step.ok:
-                where = f" ({step.plugin})" if step.plugin else ""
                 text = (step.stdout.strip() or step.stderr.strip())[:400]
-                return f"step {self.steps.index(step) + 1}{where} exited {step.exit_code}: {text}"
+                return f"step {self.steps.index(step) + 1} exited {step.exit_code}: {text}"
         return ""
 
 
@@ -219,15 +196,8 @@ def parse_steps_answer(stdout: str, ids: Sequence[str], failure: str) -> dict[st
         steps = []
         for s in item.get("steps") or []:
             if isinstance(s, Mapping) and isinstance(s.get("exit"), int):
-                config = s.get("config")
                 steps.append(
-                    StepResult(
-                        s["exit"],
-                        str(s.get("stdout") or ""),
-                        str(s.get("stderr") or ""),
-                        str(s["plugin"]) if s.get("plugin") else None,
-                        config if isinstance(config, Mapping) else None,
-                    )
+                    StepResult(s["exit"], str(s.get("stdout") or ""), str(s.get("stderr") or ""))
                 )
         found[str(item["id"])] = JobResult(str(item["id"]), item.get("ok") is True, tuple(steps))
     why = failure or "the agent answered no result for it"

@@ -9,14 +9,16 @@ SSH round trip per node, whatever the number of pods or cells."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shlex
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any
 
-from e2e import probes
+from e2e import cnirt, probes
 from e2e.drivers.base import (
     CommandLog,
     Container,
@@ -190,8 +192,8 @@ class CniDriver:
 
     def calls(
         self, verb: cni.Verb, node: str, container_id: str, conflist: Mapping[str, Any] | None
-    ) -> tuple[probes.CniCall, ...]:
-        """The plugin calls of `verb` in the runtime's order, prevResult left to the agent."""
+    ) -> tuple[cnirt.Call, ...]:
+        """The plugin calls of `verb` in the runtime's order, prevResult left to the chain."""
         conf = conflist if conflist is not None else self.conflist(node)[1]
         out = []
         for index in cni.plugin_order(conf, verb):
@@ -206,7 +208,7 @@ class CniDriver:
                 None,
             )
             out.append(
-                probes.CniCall(
+                cnirt.Call(
                     f"{self.bin_dir}/{inv.plugin}", inv.env, cni.plugin_config(conf, index, None)
                 )
             )
@@ -244,32 +246,37 @@ class CniDriver:
         prev: Mapping[str, Any] | None,
         conflist: Mapping[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """Every plugin of the list for `verb` in one round trip; ADD chains prevResult."""
-        step = probes.Step(cni=self.calls(verb, node, container_id, conflist), prev=prev)
-        answers, call = self._jobs(node, [probes.Job(container_id, (step,))])
-        result = answers[container_id]
-        if not result.ok:
-            last = result.steps[-1] if result.steps else None
+        """Every plugin of the list for `verb` in one round trip (a shell chain: ADD passes
+        each result on; CHECK and DEL give every plugin `prev`, the cached ADD result)."""
+        calls = self.calls(verb, node, container_id, conflist)
+        first = shlex.quote(json.dumps(dict(prev))) if prev is not None else "''"
+        script = cnirt.chain_script(calls, first)
+        call = self.runner.run(node, Command(("sh", "-c", script)), SETUP_TIMEOUT_S)
+        outcome = cnirt.chain_outcome(call.stdout)
+        if outcome.failure is not None or not call.ok:
             raise CniCallFailed(
-                f"{node}: CNI {verb} for {container_id} failed: {result.failure()}",
-                cni.parse_error(last.stdout) if last else None,
-                self._plugin_reproduce(node, step, last) or call,
+                f"{node}: CNI {verb} for {container_id} failed: {outcome.why()}",
+                cni.parse_error(outcome.failure.answer) if outcome.failure else None,
+                self._plugin_reproduce(node, calls, outcome.failure) or call,
             )
-        out = result.steps[-1].stdout.strip()
-        return json.loads(out) if verb == "ADD" and out else None
+        return outcome.result if verb == "ADD" else None
 
     def _plugin_reproduce(
-        self, node: str, step: probes.Step, failed: probes.StepResult | None
+        self, node: str, calls: Sequence[cnirt.Call], failed: cnirt.ChainFailure | None
     ) -> ExecResult | None:
-        """The failing plugin alone, with exactly the config it was given: the command a
-        person pastes to see the same answer again."""
-        if failed is None or failed.config is None or failed.plugin is None:
+        """The failing plugin alone, with exactly the config it was given (its prevResult as
+        the chain had it): the command a person pastes to see the same answer again."""
+        call = next((c for c in calls if failed and c.plugin == failed.plugin), None)
+        if failed is None or call is None:
             return None
-        env = next((c.env for c in step.cni if c.plugin == failed.plugin), ())
-        argv = ("env", *(f"{k}={v}" for k, v in env), failed.plugin)
-        command = Command(argv, stdin=json.dumps(failed.config, sort_keys=True))
+        config = dict(call.config)
+        if failed.prev.strip():
+            with contextlib.suppress(ValueError):  # not JSON: shown as the chain had it
+                config["prevResult"] = json.loads(failed.prev)
+        argv = ("env", *(f"{k}={v}" for k, v in call.env), call.plugin)
+        command = Command(argv, stdin=json.dumps(config, sort_keys=True))
         reproduce = self.runner.channels[node].reproduce(render_remote(command))
-        return ExecResult(failed.exit_code, failed.stdout, failed.stderr, reproduce)
+        return ExecResult(failed.exit_code, failed.answer, "", reproduce)
 
     def check(self, pod: CniPod) -> None:
         self.invoke("CHECK", pod.node, pod.name, pod.handle.result)
@@ -292,88 +299,75 @@ class CniDriver:
             f"create sandbox {name}",
         )
 
-    def _setup_job(self, request: PodRequest) -> probes.Job:
+    def _setup(self, request: PodRequest) -> cnirt.PodSetup:
         units = [unit(request.name, c.name) for c in request.containers]
-        steps = [
-            probes.Step(argv=("ip", "netns", "add", request.name)),
-            probes.Step(
-                argv=("ip", "netns", "exec", request.name, "ip", "link", "set", "lo", "up")
-            ),
-            probes.Step(
-                cni=self.calls("ADD", request.node, request.name, None),
-                cache=f"{RESULT_CACHE}/{request.name}.json",
-            ),
-            *(probes.Step(argv=start_container_argv(request.name, c)) for c in request.containers),
-        ]
-        if units:
-            steps.append(probes.Step(argv=main_pids_argv(units)))
-        return probes.Job(request.name, tuple(steps))
+        return cnirt.PodSetup(
+            request.name,
+            self.calls("ADD", request.node, request.name, None),
+            f"{RESULT_CACHE}/{request.name}.json",
+            tuple(start_container_argv(request.name, c) for c in request.containers),
+            main_pids_argv(units) if units else (),
+        )
 
-    def _teardown_job(self, name: str, result: Mapping[str, Any] | None, node: str) -> probes.Job:
-        return probes.Job(
+    def _teardown(
+        self, node: str, name: str, result: Mapping[str, Any] | None
+    ) -> cnirt.PodTeardown:
+        return cnirt.PodTeardown(
             name,
-            (
-                probes.Step(argv=stop_containers_argv(name)),
-                probes.Step(cni=self.calls("DEL", node, name, None), prev=result),
-                probes.Step(argv=("rm", "-f", f"{RESULT_CACHE}/{name}.json")),
-                probes.Step(argv=("ip", "netns", "delete", name)),
-            ),
-            keep_going=True,
+            self.calls("DEL", node, name, None),
+            f"{RESULT_CACHE}/{name}.json",
+            result,
+            stop_containers_argv(name),
         )
 
-    def _jobs(
-        self, node: str, jobs: Sequence[probes.Job]
-    ) -> tuple[dict[str, probes.JobResult], ExecResult]:
-        """Jobs on one node in one agent call: each job's result, and the call itself."""
-        result, failure = self.runner.agent(
-            node, self.python, probes.steps_request(jobs), SETUP_TIMEOUT_S
-        )
-        return probes.parse_steps_answer(result.stdout, [j.id for j in jobs], failure), result
+    def _script(self, node: str, script: str) -> tuple[dict[str, cnirt.PodOutcome], ExecResult]:
+        call = self.runner.run(node, Command(("sh", "-c", script)), SETUP_TIMEOUT_S)
+        return cnirt.parse_pods(call.stdout), call
 
     def create_pods(self, requests: Sequence[PodRequest]) -> list[CniPod]:
+        """Every pod of a node set up by one shell script (one round trip per node, the nodes
+        at once); if any pod fails, every pod of the request is torn down again."""
         by_node: dict[str, list[PodRequest]] = {}
         for r in requests:
             if r.node not in self.runner.channels:
                 raise ValueError(f"node {r.node!r} is not a node of lab {self.lab.name}")
             by_node.setdefault(r.node, []).append(r)
 
-        def setup(node: str, mine: list[PodRequest]) -> dict[str, probes.JobResult]:
-            return self._jobs(node, [self._setup_job(r) for r in mine])[0]
+        def setup(node: str, mine: list[PodRequest]) -> dict[str, cnirt.PodOutcome]:
+            return self._script(node, cnirt.setup_script([self._setup(r) for r in mine]))[0]
 
         outcomes = self.runner.on_each_node(by_node, setup)
         pods: dict[str, CniPod] = {}
         failures: list[str] = []
         for node, mine in by_node.items():
             for r in mine:
+                outcome = outcomes[node].get(r.name, cnirt.PodOutcome(r.name))
                 try:
-                    pods[r.name] = self._pod_from(r, outcomes[node][r.name])
+                    pods[r.name] = self._pod_from(r, outcome)
                 except DriverError as exc:
                     failures.append(str(exc))
         if failures:  # nothing half-made is left: the good pods go too
-            broken = [r for r in requests if r.name not in pods]
-            self.delete_pods(list(pods.values()))
-            self._teardown_names({n: [r.name for r in broken if r.node == n] for n in by_node})
+            self._teardown_all({n: [(r.name, None) for r in mine] for n, mine in by_node.items()})
             raise DriverError(
                 f"{len(failures)} of {len(requests)} pod(s) did not start:\n"
                 + "\n".join(f"  - {f}" for f in failures)
             )
         return [pods[r.name] for r in requests]
 
-    def _pod_from(self, request: PodRequest, job: probes.JobResult) -> CniPod:
+    def _pod_from(self, request: PodRequest, outcome: cnirt.PodOutcome) -> CniPod:
         where = f"{request.node}: pod {request.name}"
-        if not job.ok:
-            raise DriverError(f"{where}: {job.failure()}")
-        add = job.steps[2]
+        if not outcome.ok:
+            raise DriverError(f"{where}: {outcome.why()}")
+        result = outcome.result
         try:
-            result = json.loads(add.stdout)
-            addresses = cni.parse_result(add.stdout).sandbox_addresses
+            addresses = cni.parse_result(json.dumps(result)).sandbox_addresses if result else ()
         except ValueError as exc:
             raise DriverError(f"{where}: ADD answered no valid result ({exc})") from None
-        if not addresses:
-            raise DriverError(f"{where}: ADD returned no sandbox address: {add.stdout[:300]}")
+        if result is None or not addresses:
+            raise DriverError(f"{where}: ADD returned no sandbox address: {result}")
         pids: dict[str, int] = {}
         if request.containers:
-            words = job.steps[-1].stdout.split()
+            words = outcome.pids
             if len(words) != len(request.containers) or not all(w.isdigit() for w in words):
                 raise DriverError(f"{where}: cannot read the containers' PIDs from {words}")
             pids = {c.name: int(w) for c, w in zip(request.containers, words, strict=True)}
@@ -381,47 +375,37 @@ class CniDriver:
             if dead:
                 raise DriverError(f"{where}: container(s) {dead} did not start")
         return Pod(
-            request.name,
-            request.node,
-            addresses[0].ip,
-            request.containers,
-            CniHandle(result, pids),
+            request.name, request.node, addresses[0].ip, request.containers, CniHandle(result, pids)
         )
+
+    def _teardown_all(
+        self, wanted: Mapping[str, Sequence[tuple[str, Mapping[str, Any] | None]]]
+    ) -> dict[str, dict[str, cnirt.PodOutcome]]:
+        """Tear pods down, per node in one script: (name, ADD result or None: read the cache)."""
+
+        def teardown(
+            node: str, mine: Sequence[tuple[str, Mapping[str, Any] | None]]
+        ) -> dict[str, cnirt.PodOutcome]:
+            scripts = [self._teardown(node, name, result) for name, result in mine]
+            return self._script(node, cnirt.teardown_script(scripts))[0]
+
+        return self.runner.on_each_node({n: m for n, m in wanted.items() if m}, teardown)
 
     def delete_pods(self, pods: Sequence[CniPod]) -> None:
         """Stop the containers, CNI DEL (with the cached ADD result), drop the sandbox; every
         part runs even if an earlier one failed; all failures are raised together at the end."""
-        by_node: dict[str, list[CniPod]] = {}
+        by_node: dict[str, list[tuple[str, Mapping[str, Any] | None]]] = {}
         for pod in pods:
-            by_node.setdefault(pod.node, []).append(pod)
-
-        def teardown(node: str, mine: list[CniPod]) -> dict[str, probes.JobResult]:
-            jobs = [self._teardown_job(p.name, p.handle.result, node) for p in mine]
-            return self._jobs(node, jobs)[0]
-
-        outcomes = self.runner.on_each_node(by_node, teardown)
+            by_node.setdefault(pod.node, []).append((pod.name, pod.handle.result))
+        outcomes = self._teardown_all(by_node)
         failures = [
-            f"{node}: {name}: {_teardown_failure(job)}"
-            for node, jobs in outcomes.items()
-            for name, job in jobs.items()
-            if not _torn_down(job)
+            f"{node}: {name}: {_teardown_failure(outcomes[node].get(name))}"
+            for node, mine in by_node.items()
+            for name, _ in mine
+            if (outcomes[node].get(name) or cnirt.PodOutcome(name)).del_code != 0
         ]
         if failures:
             raise DriverError("teardown failed:\n" + "\n".join(f"  - {f}" for f in failures))
-
-    def _teardown_names(self, names: Mapping[str, Sequence[str]]) -> None:
-        """Tear down sandboxes known only by name (reading the cached ADD result first)."""
-        for node, mine in names.items():
-            if not mine:
-                continue
-            cached = self.runner.probe(
-                node, *(cmd("cat", f"{RESULT_CACHE}/{n}.json") for n in mine)
-            )
-            results = [json.loads(o.stdout) if o.ok and o.stdout.strip() else None for o in cached]
-            self._jobs(
-                node,
-                [self._teardown_job(n, r, node) for n, r in zip(mine, results, strict=True)],
-            )
 
     def exec(
         self, pod: CniPod, container: str, argv: tuple[str, ...], timeout: float = 30
@@ -485,7 +469,7 @@ class CniDriver:
             stale[node] = [
                 n for n in names if n.startswith(POD_PREFIX) and not n.startswith(keep_prefix)
             ]
-        self._teardown_names(stale)
+        self._teardown_all({n: [(name, None) for name in names] for n, names in stale.items()})
         return [f"{node}/{name}" for node, names in stale.items() for name in names]
 
     def dump_pod(self, pod: CniPod) -> dict[str, Any]:
@@ -497,20 +481,15 @@ class CniDriver:
         return Pod(name, node, ip, containers, handle)
 
 
-def _torn_down(job: probes.JobResult) -> bool:
-    """Teardown steps: stop units (none may be running: fine), DEL (must pass), rm (fine),
-    netns delete (the sandbox may be gone already, e.g. after a reboot: fine)."""
-    if job.error:
-        return False
-    return len(job.steps) >= 2 and job.steps[1].ok
-
-
-def _teardown_failure(job: probes.JobResult) -> str:
-    if job.error or len(job.steps) < 2:
-        return job.failure() or "no answer for the teardown"
-    step = job.steps[1]
-    text = (step.stdout.strip() or step.stderr.strip())[:400]
-    return f"CNI DEL ({step.plugin or 'chain'}) exited {step.exit_code}: {text}"
+def _teardown_failure(outcome: cnirt.PodOutcome | None) -> str:
+    if outcome is None or outcome.del_code is None:
+        return "no outcome reported for its teardown"
+    if outcome.failure is not None:
+        return (
+            f"CNI DEL ({outcome.failure.plugin}) exited {outcome.failure.exit_code}: "
+            + (outcome.failure.answer.strip()[:400])
+        )
+    return f"CNI DEL exited {outcome.del_code}"
 
 
 def observation(

@@ -17,15 +17,6 @@ from lab.machines import LabMachines
 LAB = "ci-debian12"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    from lab.machines import prepare_host
-
-    if config.option.collectonly:
-        return  # listing the tests starts no libvirtd and builds no box
-    # libvirtd started, the box built (needs the network), then join the lab namespace
-    prepare_host(load_lab(paths.resolve_lab_path(LAB)))
-
-
 @pytest.fixture(scope="session")
 def ci_lab() -> Lab:
     return load_lab(paths.resolve_lab_path(LAB))
@@ -33,8 +24,10 @@ def ci_lab() -> Lab:
 
 @pytest.fixture(scope="session")
 def lab_runtime(ci_lab: Lab) -> Iterator[LabMachines]:
-    """The CI lab, prepared (box built or reused, files rendered); started by the first test
-    that needs it running. Destroyed at the end of the session whatever happened."""
+    """The CI lab, prepared (libvirtd started, the box built or reused, files rendered, this
+    process in the lab's namespace: before any thread starts, so the first VM test asks for
+    it); started by the first test that needs it running. Destroyed at the end of the session
+    whatever happened. Tests that need no VM (the CRI host test) never prepare the host."""
     rt = LabMachines(ci_lab, log_tag="integration")
     rt.prepare()
     rt.sweep()  # leftovers of an earlier run

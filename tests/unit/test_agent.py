@@ -79,38 +79,6 @@ def test_probes_run_concurrently_and_each_answers(python: str, echo_port: int) -
     assert not any(r.unknown for r in results.values())
 
 
-PLUGIN = """#!/bin/sh
-# a stand-in CNI plugin: answers with what it was given (its name, whether prevResult came)
-config=$(cat)
-case "$config" in *prevResult*) prev=true ;; *) prev=false ;; esac
-name=$(basename "$0")
-printf '{"cniVersion": "0.4.0", "by": "%s", "cmd": "%s", "had_prev": %s}\\n' \\
-  "$name" "$CNI_COMMAND" "$prev"
-"""
-
-
-@pytest.mark.parametrize("python", INTERPRETERS)
-def test_a_cni_chain_passes_each_result_on_and_caches_the_last(python: str, tmp_path: Path) -> None:
-    for name in ("first", "second"):
-        plugin = tmp_path / name
-        plugin.write_text(PLUGIN)
-        plugin.chmod(0o755)
-    env = (("CNI_COMMAND", "ADD"),)
-    calls = tuple(probes.CniCall(str(tmp_path / n), env, {"type": n}) for n in ("first", "second"))
-    cache = tmp_path / "cache" / "pod.json"
-    job = probes.Job(
-        "pod",
-        (probes.Step(argv=("true",)), probes.Step(cni=calls, cache=str(cache))),
-    )
-    answer = run_agent(python, probes.steps_request([job]))
-    (result,) = probes.parse_steps_answer(json.dumps(answer), ["pod"], "").values()
-    assert result.ok, result.failure()
-    last = json.loads(result.steps[1].stdout)
-    assert (last["by"], last["had_prev"]) == ("second", True), "the 2nd plugin got the 1st's result"
-    assert json.loads(cache.read_text()) == last
-    assert oct(cache.stat().st_mode & 0o777) == "0o600"
-
-
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_a_failing_step_stops_its_job_unless_told_to_keep_going(python: str) -> None:
     jobs = [

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from e2e import probes
 from e2e.drivers.base import DriverError, Pod, PodRequest, Probe
 from e2e.drivers.cni import CniCallFailed, CniDriver, CniHandle, echo_server
 from lab.labfile import load_lab
@@ -32,12 +31,23 @@ def conflist_steps(node: str) -> list[Step]:
     ]
 
 
+def script_of(check: Callable[[str], None]) -> Callable[[tuple[str, ...]], None]:
+    def rest(words: tuple[str, ...]) -> None:
+        (text,) = words
+        check(text)
+
+    return rest
+
+
 def request_of(check: Callable[[dict[str, Any]], None]) -> Callable[[tuple[str, ...]], None]:
     def rest(words: tuple[str, ...]) -> None:
         (text,) = words
         check(json.loads(text))
 
     return rest
+
+
+SH = ("sh", "-c")
 
 
 def add_result(ip: str) -> str:
@@ -50,59 +60,36 @@ def add_result(ip: str) -> str:
                 {"name": "eth0", "mac": "aa:bb:cc:dd:ee:02", "sandbox": "/var/run/netns/x"},
             ],
             "ips": [{"version": "4", "interface": 2, "address": f"{ip}/24"}],
-        }
+        },
+        indent=2,
     )
 
 
-def setup_answer(*pods: tuple[str, str, str]) -> str:
-    """The agent's answer for (name, ip, pid) pods: netns add, lo up, ADD, start, pids."""
-    jobs = [
-        {
-            "id": name,
-            "ok": True,
-            "steps": [
-                {"exit": 0, "stdout": "", "stderr": ""},
-                {"exit": 0, "stdout": "", "stderr": ""},
-                {
-                    "exit": 0,
-                    "stdout": add_result(ip),
-                    "stderr": "",
-                    "plugin": "/usr/lib/cni/portmap",
-                },
-                {"exit": 0, "stdout": "", "stderr": ""},
-                {"exit": 0, "stdout": f"{pid}\n", "stderr": ""},
-            ],
-        }
+def setup_output(*pods: tuple[str, str, str]) -> str:
+    """What the setup script prints for (name, ip, pid) pods that came up."""
+    return "".join(
+        f"@@NETLAB-POD {name}\n@@NETLAB-CNI-RESULT\n{add_result(ip)}\n@@NETLAB-CNI-END\n"
+        f"@@NETLAB-PIDS {pid} \n@@NETLAB-EXIT {name} 0\n"
         for name, ip, pid in pods
-    ]
-    return json.dumps({"jobs": jobs})
+    )
 
 
-def test_pods_are_set_up_in_one_agent_call_per_node() -> None:
-    def setup_of(*names: str) -> Callable[[dict[str, Any]], None]:
-        def check(request: dict[str, Any]) -> None:
-            assert request["op"] == "steps"
-            assert [j["id"] for j in request["jobs"]] == list(names)
-            job = request["jobs"][0]
-            assert job["steps"][0]["argv"] == ["ip", "netns", "add", names[0]]
-            chain = job["steps"][2]
-            assert [c["plugin"] for c in chain["cni"]] == [
-                "/usr/lib/cni/bridge",
-                "/usr/lib/cni/portmap",
-            ]
-            assert chain["cache"] == f"/var/lib/netlab/cni/{names[0]}.json"
-            assert "prevResult" not in chain["cni"][1]["config"], "the agent chains it"
-            assert job["steps"][3]["argv"][:2] == ["systemd-run", f"--unit={names[0]}-echo"]
-
-        return check
+def test_pods_are_set_up_by_one_script_per_node() -> None:
+    def setup_of(text: str) -> None:
+        assert text.count("@@NETLAB-POD") == 2
+        assert "ip netns add p1\n" in text
+        assert "/usr/lib/cni/bridge" in text
+        assert "/usr/lib/cni/portmap" in text
+        assert "mkdir -p /var/lib/netlab/cni && (umask 077 && printf" in text
+        assert "systemd-run --unit=p1-echo" in text
 
     steps = script(
         *conflist_steps("node1"),
         Step(
             "node1",
-            AGENT,
-            setup_answer(("p1", "10.244.0.2", "101"), ("p2", "10.244.0.3", "102")),
-            rest=request_of(setup_of("p1", "p2")),
+            SH,
+            setup_output(("p1", "10.244.0.2", "101"), ("p2", "10.244.0.3", "102")),
+            rest=script_of(setup_of),
         ),
     )
     driver = CniDriver(CI, channels(CI.name, ["node1"], steps))
@@ -117,45 +104,30 @@ def test_pods_are_set_up_in_one_agent_call_per_node() -> None:
 
 
 def test_a_pod_that_fails_to_start_takes_the_whole_request_down_and_says_why() -> None:
-    answer = json.loads(setup_answer(("good", "10.244.0.2", "101"), ("bad", "10.244.0.3", "0")))
-    answer["jobs"][1]["steps"][2] = {
-        "exit": 1,
-        "stdout": json.dumps({"code": 11, "msg": "failed to allocate for range 0"}),
-        "stderr": "",
-        "plugin": "/usr/lib/cni/bridge",
-    }
-    answer["jobs"][1]["steps"] = answer["jobs"][1]["steps"][:3]
-    answer["jobs"][1]["ok"] = False
-
-    def teardown_of(names: list[str]) -> Callable[[dict[str, Any]], None]:
-        def check(request: dict[str, Any]) -> None:
-            assert [j["id"] for j in request["jobs"]] == names
-            assert all(j["keep_going"] for j in request["jobs"])
-
-        return check
-
-    torn = json.dumps(
-        {
-            "jobs": [
-                {
-                    "id": "good",
-                    "ok": True,
-                    "steps": [{"exit": 0}, {"exit": 0}, {"exit": 0}, {"exit": 0}],
-                }
-            ]
-        }
+    failed = (
+        "@@NETLAB-POD bad\n@@NETLAB-CNI-FAIL /usr/lib/cni/bridge 1\n"
+        '{"code": 11, "msg": "failed to allocate for range 0"}\n@@NETLAB-CNI-PREV\n\n'
+        "@@NETLAB-CNI-END\n@@NETLAB-EXIT bad 1\n"
     )
+    torn = (
+        "@@NETLAB-POD good\n@@NETLAB-DEL good 0\n@@NETLAB-NETNS good 0\n"
+        "@@NETLAB-POD bad\n@@NETLAB-DEL bad 0\n@@NETLAB-NETNS bad 1\n"
+    )
+
+    def teardown_of(text: str) -> None:
+        assert text.count("@@NETLAB-POD") == 2
+        assert 'prev="$(cat /var/lib/netlab/cni/bad.json 2>/dev/null || true)"' in text
+        assert "ip netns delete good" in text
+
     steps = script(
         *conflist_steps("node1"),
-        Step("node1", AGENT, json.dumps(answer), rest=request_of(lambda r: None)),
-        Step("node1", AGENT, torn, rest=request_of(teardown_of(["good"]))),
-        Step("node1", ("cat", "/var/lib/netlab/cni/bad.json"), exit_code=1),
         Step(
             "node1",
-            AGENT,
-            json.dumps({"jobs": [{"id": "bad", "ok": False, "steps": []}]}),
-            rest=request_of(teardown_of(["bad"])),
+            SH,
+            setup_output(("good", "10.244.0.2", "101")) + failed,
+            rest=script_of(lambda s: None),
         ),
+        Step("node1", SH, torn, rest=script_of(teardown_of)),
     )
     driver = CniDriver(CI, channels(CI.name, ["node1"], steps))
     with pytest.raises(DriverError) as err:
@@ -242,60 +214,29 @@ def test_probes_run_from_each_source_node_in_one_call_with_exact_one_cell_comman
 
 def test_teardown_runs_every_step_and_reports_a_failed_del() -> None:
     a = pod("a", "node1", "10.244.0.2", 101)
-    answer = json.dumps(
-        {
-            "jobs": [
-                {
-                    "id": "a",
-                    "ok": False,
-                    "steps": [
-                        {"exit": 5},
-                        {
-                            "exit": 1,
-                            "stdout": '{"code": 7, "msg": "no such network"}',
-                            "plugin": "/usr/lib/cni/bridge",
-                        },
-                        {"exit": 0},
-                        {"exit": 1, "stderr": "Cannot remove namespace"},
-                    ],
-                }
-            ]
-        }
+    out = (
+        "@@NETLAB-POD a\n@@NETLAB-CNI-FAIL /usr/lib/cni/bridge 1\n"
+        '{"code": 7, "msg": "no such network"}\n@@NETLAB-CNI-PREV\n{}\n@@NETLAB-CNI-END\n'
+        "@@NETLAB-DEL a 1\nCannot remove namespace\n@@NETLAB-NETNS a 1\n"
     )
-    steps = script(
-        *conflist_steps("node1"), Step("node1", AGENT, answer, rest=request_of(lambda r: None))
-    )
+    steps = script(*conflist_steps("node1"), Step("node1", SH, out, rest=script_of(lambda s: None)))
     driver = CniDriver(CI, channels(CI.name, ["node1"], steps))
     with pytest.raises(
         DriverError, match=r"CNI DEL \(/usr/lib/cni/bridge\) exited 1: .*no such network"
     ):
         driver.delete_pods([a])
     steps.done()
-    assert probes.JobResult("x", True, ()).failure() == ""
 
 
 def test_a_failing_plugin_is_reproduced_alone_with_exactly_what_it_was_given() -> None:
-    given = {"type": "bridge", "name": "netlab", "cniVersion": "0.4.0", "prevResult": {"ips": []}}
-    answer = json.dumps(
-        {
-            "jobs": [
-                {
-                    "id": "p",
-                    "ok": False,
-                    "steps": [
-                        {
-                            "exit": 1,
-                            "stdout": '{"code": 999, "msg": "Expected Route not found"}',
-                            "plugin": "/usr/lib/cni/bridge",
-                            "config": given,
-                        }
-                    ],
-                }
-            ]
-        }
+    out = (
+        "@@NETLAB-CNI-FAIL /usr/lib/cni/bridge 1\n"
+        '{"code": 999, "msg": "Expected Route not found"}\n'
+        '@@NETLAB-CNI-PREV\n{"ips": []}\n@@NETLAB-CNI-END\n'
     )
     steps = script(
-        *conflist_steps("node1"), Step("node1", AGENT, answer, rest=request_of(lambda r: None))
+        *conflist_steps("node1"),
+        Step("node1", SH, out, exit_code=1, rest=script_of(lambda s: None)),
     )
     driver = CniDriver(CI, channels(CI.name, ["node1"], steps))
     with pytest.raises(CniCallFailed) as err:

@@ -1,0 +1,156 @@
+"""The CNI-direct runtime's shell, run for real here with stand-in plugins (no network is
+touched: the plugins only report what they were given), and its output parsed back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from e2e import cnirt
+
+PLUGIN = """#!/bin/sh
+# a stand-in CNI plugin: answers what it was given; FAIL_AS=<name> makes that one fail
+config=$(cat)
+name=$(basename "$0")
+case "$config" in *prevResult*) prev=true ;; *) prev=false ;; esac
+if [ "$FAIL_AS" = "$name" ]; then
+  printf '{"code": 11, "msg": "no more addresses"}\\n'
+  exit 1
+fi
+[ "$CNI_COMMAND" = ADD ] || exit 0
+printf '{"cniVersion": "0.4.0", "by": "%s", "had_prev": %s}\\n' "$name" "$prev"
+"""
+
+
+def plugins(tmp_path: Path, *names: str, fail: str = "") -> tuple[cnirt.Call, ...]:
+    calls = []
+    for name in names:
+        path = tmp_path / name
+        path.write_text(PLUGIN)
+        path.chmod(0o755)
+        env = (("CNI_COMMAND", "ADD"), ("FAIL_AS", fail))
+        calls.append(cnirt.Call(str(path), env, {"type": name, "name": "netlab"}))
+    return tuple(calls)
+
+
+def sh(script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", "-c", script], check=False, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_an_add_chain_passes_each_result_on_and_caches_the_last(tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "pod.json"
+    run = sh(cnirt.chain_script(plugins(tmp_path, "bridge", "portmap"), "''", str(cache)))
+    assert run.returncode == 0, run.stderr
+    outcome = cnirt.chain_outcome(run.stdout)
+    assert outcome.failure is None
+    assert outcome.result == {"cniVersion": "0.4.0", "by": "portmap", "had_prev": True}
+    assert json.loads(cache.read_text()) == outcome.result
+    assert oct(cache.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_first_plugin_of_an_add_gets_no_prev_result(tmp_path: Path) -> None:
+    run = sh(cnirt.chain_script(plugins(tmp_path, "bridge"), "''"))
+    assert cnirt.chain_outcome(run.stdout).result == {
+        "cniVersion": "0.4.0",
+        "by": "bridge",
+        "had_prev": False,
+    }
+
+
+def test_a_failing_plugin_stops_the_chain_with_its_answer_and_the_prev_result_it_had(
+    tmp_path: Path,
+) -> None:
+    run = sh(cnirt.chain_script(plugins(tmp_path, "bridge", "portmap", fail="portmap"), "''"))
+    assert run.returncode == 1
+    outcome = cnirt.chain_outcome(run.stdout)
+    assert outcome.failure is not None
+    assert outcome.failure.plugin.endswith("/portmap")
+    assert outcome.failure.exit_code == 1
+    assert json.loads(outcome.failure.answer) == {"code": 11, "msg": "no more addresses"}
+    assert json.loads(outcome.failure.prev)["by"] == "bridge"
+    assert "portmap exited 1" in outcome.why()
+
+
+def test_del_gives_every_plugin_the_cached_result(tmp_path: Path) -> None:
+    calls = tuple(
+        cnirt.Call(c.plugin, (("CNI_COMMAND", "DEL"), ("FAIL_AS", "")), c.config)
+        for c in plugins(tmp_path, "portmap", "bridge")
+    )
+    prev = json.dumps({"cniVersion": "0.4.0", "ips": []})
+    run = sh(cnirt.chain_script(calls, f"'{prev}'"))
+    outcome = cnirt.chain_outcome(run.stdout)
+    assert outcome.failure is None
+    assert outcome.result == {"cniVersion": "0.4.0", "ips": []}, "DEL answers nothing"
+
+
+def test_a_config_must_be_a_json_object() -> None:
+    with pytest.raises(ValueError, match="non-empty JSON object"):
+        cnirt.chain_script([cnirt.Call("/x", (), {})], "''")
+
+
+SETUP_OUTPUT = """@@NETLAB-POD a
+@@NETLAB-CNI-RESULT
+{
+  "cniVersion": "0.4.0",
+  "ips": [{"address": "10.244.0.2/24", "interface": 2, "version": "4"}]
+}
+@@NETLAB-CNI-END
+@@NETLAB-PIDS 1234 1240
+@@NETLAB-EXIT a 0
+@@NETLAB-POD b
+Cannot create namespace file "/var/run/netns/b": File exists
+@@NETLAB-EXIT b 1
+@@NETLAB-POD c
+@@NETLAB-CNI-FAIL /usr/lib/cni/bridge 1
+{"code": 999, "msg": "no IP ranges specified"}
+@@NETLAB-CNI-PREV
+
+@@NETLAB-CNI-END
+@@NETLAB-EXIT c 1
+"""
+
+
+def test_setup_output_gives_each_pods_result_pids_or_reason() -> None:
+    pods = cnirt.parse_pods(SETUP_OUTPUT)
+    assert pods["a"].ok
+    assert pods["a"].result is not None
+    assert pods["a"].result["ips"][0]["address"] == "10.244.0.2/24"
+    assert pods["a"].pids == ("1234", "1240")
+    assert not pods["b"].ok
+    assert (
+        pods["b"].why() == 'exited 1: Cannot create namespace file "/var/run/netns/b": File exists'
+    )
+    assert pods["c"].why() == (
+        '/usr/lib/cni/bridge exited 1: {"code": 999, "msg": "no IP ranges specified"}'
+    )
+    assert cnirt.parse_pods("@@NETLAB-POD d\n")["d"].why().startswith("no outcome reported")
+
+
+def test_teardown_output_gives_each_pods_del_and_sandbox_outcome() -> None:
+    text = (
+        "@@NETLAB-POD a\n@@NETLAB-CNI-RESULT\n\n@@NETLAB-CNI-END\n"
+        "@@NETLAB-DEL a 0\n@@NETLAB-NETNS a 1\n"
+    )
+    (pod,) = cnirt.parse_pods(text).values()
+    assert (pod.del_code, pod.netns_code) == (0, 1)
+
+
+def test_the_setup_script_runs_each_pod_in_a_subshell_that_stops_at_its_first_failure() -> None:
+    pod = cnirt.PodSetup(
+        "nl-r1-a",
+        (cnirt.Call("/usr/lib/cni/bridge", (("CNI_COMMAND", "ADD"),), {"type": "bridge"}),),
+        "/var/lib/netlab/cni/nl-r1-a.json",
+        (("systemd-run", "--unit=nl-r1-a-echo", "ip", "netns", "exec", "nl-r1-a", "socat"),),
+        ("systemctl", "show", "-p", "MainPID", "--value", "nl-r1-a-echo"),
+    )
+    script = cnirt.setup_script([pod])
+    lines = script.splitlines()
+    assert lines[:5] == ["echo '@@NETLAB-POD nl-r1-a'", "(", "set -e", "ip netns add nl-r1-a",
+                         "ip netns exec nl-r1-a ip link set lo up"]  # fmt: skip
+    assert lines[-2:] == [")", 'echo "@@NETLAB-EXIT nl-r1-a $?"']
+    assert "systemd-run --unit=nl-r1-a-echo ip netns exec nl-r1-a socat" in lines

@@ -1,0 +1,424 @@
+"""Container images as data: OCI blobs, digests, layer tars, the image layout, the image specs,
+and how the builder reads apt's answers and .deb files (pure; no apt, no network)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import lzma
+import tarfile
+
+import pytest
+
+from lab import images, oci
+
+# --- digests, JSON, blobs ----------------------------------------------------------------
+
+
+def test_digest_is_sha256_of_the_exact_bytes() -> None:
+    assert oci.sha256_digest(b"") == (
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
+    blob = oci.Blob(oci.MEDIA_CONFIG, b"{}")
+    assert blob.descriptor() == {
+        "mediaType": oci.MEDIA_CONFIG,
+        "digest": "sha256:" + hashlib.sha256(b"{}").hexdigest(),
+        "size": 2,
+    }
+
+
+def test_canonical_json_sorts_keys_and_has_no_spaces() -> None:
+    assert oci.canonical_json({"b": 1, "a": [1, "x"]}) == b'{"a":[1,"x"],"b":1}'
+
+
+# --- layer entries ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("./usr/bin/socat", "usr/bin/socat"),
+        ("./bin/sh", "usr/bin/sh"),
+        ("./lib64/ld-linux-x86-64.so.2", "usr/lib64/ld-linux-x86-64.so.2"),
+        ("./lib/x86_64-linux-gnu/libc.so.6", "usr/lib/x86_64-linux-gnu/libc.so.6"),
+        ("./sbin/", "usr/sbin"),
+        ("./libexec/x", "libexec/x"),  # not a merged directory
+        ("./etc/passwd", "etc/passwd"),
+        ("./", None),
+        (".", None),
+    ],
+)
+def test_member_paths_follow_merged_usr(name: str, path: str | None) -> None:
+    assert oci.member_path(name) == path
+
+
+def test_entry_paths_must_be_relative_without_dotdot() -> None:
+    with pytest.raises(oci.ImageError, match="relative"):
+        oci.file("/etc/passwd", "x")
+    with pytest.raises(oci.ImageError, match="relative"):
+        oci.file("etc/../../x", "x")
+
+
+def _tar(members: list[tuple[str, str, bytes | str]]) -> bytes:
+    """A tar like dpkg-deb --fsys-tarfile prints: (name, kind, data or link target)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, kind, data in members:
+            info = tarfile.TarInfo(name)
+            info.uid, info.gid, info.mtime = 1000, 1000, 1234567
+            if kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            elif kind == "file":
+                payload = data.encode() if isinstance(data, str) else data
+                info.size, info.mode = len(payload), 0o4755
+                tar.addfile(info, io.BytesIO(payload))
+            elif kind == "sym":
+                info.type, info.linkname = tarfile.SYMTYPE, str(data)
+                tar.addfile(info)
+            elif kind == "hard":
+                info.type, info.linkname = tarfile.LNKTYPE, str(data)
+                tar.addfile(info)
+    return out.getvalue()
+
+
+DEB_TREE = _tar(
+    [
+        ("./", "dir", ""),
+        ("./bin/", "dir", ""),
+        ("./bin/dash", "file", "ELF"),
+        ("./bin/sh", "sym", "dash"),
+        ("./usr/share/doc/dash/copyright", "file", "GPL"),
+        ("./usr/share/man/man1/dash.1.gz", "file", "man"),
+        ("./usr/bin/dash2", "hard", "./bin/dash"),
+    ]
+)
+
+
+def test_entries_from_a_deb_tree_drop_docs_map_paths_and_keep_modes() -> None:
+    entries = oci.entries_from_tar(DEB_TREE, ("usr/share/doc", "usr/share/man"))
+    assert entries == [
+        oci.Entry("usr/bin", "dir", 0o755),
+        oci.Entry("usr/bin/dash", "file", 0o4755, b"ELF"),
+        oci.Entry("usr/bin/sh", "symlink", 0o777, link="dash"),
+        oci.Entry("usr/bin/dash2", "hardlink", 0o644, link="usr/bin/dash"),
+    ]
+
+
+def test_a_hard_link_to_a_dropped_file_is_an_error() -> None:
+    tree = _tar([("./usr/share/doc/a", "file", "x"), ("./usr/bin/a", "hard", "./usr/share/doc/a")])
+    with pytest.raises(oci.ImageError, match="target dropped"):
+        oci.entries_from_tar(tree, ("usr/share/doc",))
+
+
+def test_merge_keeps_one_directory_adds_parents_and_sorts_parents_first() -> None:
+    merged = oci.merge_entries(
+        [
+            [oci.file("usr/bin/b", "1"), oci.directory("usr/bin", 0o755)],
+            [oci.directory("usr/bin", 0o700), oci.file("usr/bin-x/c", "2")],
+        ]
+    )
+    assert [e.path for e in merged] == ["usr", "usr/bin", "usr/bin/b", "usr/bin-x", "usr/bin-x/c"]
+    assert merged[1].mode == 0o755  # first mode wins
+
+
+def test_merge_accepts_the_same_file_twice_but_not_two_different_ones() -> None:
+    same = oci.merge_entries([[oci.file("etc/a", "x")], [oci.file("etc/a", "x")]])
+    assert [e.path for e in same] == ["etc", "etc/a"]
+    with pytest.raises(oci.ImageError, match="etc/a: two different file/file"):
+        oci.merge_entries([[oci.file("etc/a", "x")], [oci.file("etc/a", "y")]])
+
+
+def test_merge_refuses_a_file_below_a_symlink() -> None:
+    with pytest.raises(oci.ImageError, match="its parent bin is a symlink"):
+        oci.merge_entries([[oci.symlink("bin", "usr/bin"), oci.file("bin/x", "1")]])
+
+
+def test_layer_tar_is_deterministic_root_owned_and_fixed_time() -> None:
+    entries = oci.merge_entries([[oci.file("etc/a", "x", 0o600), oci.symlink("bin", "usr/bin")]])
+    first, second = oci.layer_tar(entries), oci.layer_tar(list(entries))
+    assert first == second
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        members = {m.name: m for m in tar}
+    assert set(members) == {"bin", "etc", "etc/a"}
+    assert members["etc/a"].mode == 0o600
+    assert members["bin"].issym()
+    assert members["bin"].linkname == "usr/bin"
+    assert {(m.uid, m.gid, m.mtime) for m in members.values()} == {(0, 0, oci.EPOCH)}
+
+
+def test_gzip_layer_has_no_timestamp() -> None:
+    assert oci.gzip_layer(b"abc") == oci.gzip_layer(b"abc")
+    assert oci.gzip_layer(b"abc")[4:8] == b"\0\0\0\0"  # MTIME field of the gzip header
+
+
+# --- config, manifest, index, layout ----------------------------------------------------------
+
+
+def _layers() -> list[oci.Layer]:
+    bottom = oci.build_layer([oci.file("a", "1")], "layer a")
+    top = oci.build_layer([oci.file("b", "2")], "layer b")
+    return [bottom, top]
+
+
+def test_a_layers_diff_id_is_the_digest_of_its_uncompressed_tar() -> None:
+    layer = oci.build_layer([oci.file("a", "1")], "layer a")
+    assert layer.diff_id == oci.sha256_digest(oci.layer_tar([oci.file("a", "1")]))
+    assert layer.blob.digest == oci.sha256_digest(layer.blob.data)
+    assert layer.blob.media_type == oci.MEDIA_LAYER_GZIP
+
+
+def test_config_lists_diff_ids_bottom_first_with_command_and_env() -> None:
+    layers = _layers()
+    config = oci.render_config(
+        layers, entrypoint=("/pause",), cmd=("-P",), env={"PATH": "/usr/bin"}
+    )
+    assert config["rootfs"] == {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]}
+    assert config["config"] == {
+        "Env": ["PATH=/usr/bin"],
+        "WorkingDir": "/",
+        "Entrypoint": ["/pause"],
+        "Cmd": ["-P"],
+    }
+    assert (config["os"], config["architecture"]) == ("linux", "amd64")
+    assert [h["created_by"] for h in config["history"]] == ["layer a", "layer b"]
+
+
+def test_manifest_points_at_config_and_layers_by_digest_and_size() -> None:
+    layers = _layers()
+    image = oci.build_image("netlab.invalid/x:1", layers, oci.render_config(layers))
+    manifest = json.loads(image.manifest.data)
+    assert manifest["schemaVersion"] == 2
+    assert manifest["config"] == image.config.descriptor()
+    assert manifest["layers"] == [layer.blob.descriptor() for layer in layers]
+
+
+def test_index_names_each_image_for_containerd_and_by_tag() -> None:
+    layers = _layers()
+    image = oci.build_image("netlab.invalid/echo:abc", layers, oci.render_config(layers))
+    (entry,) = oci.render_index([image])["manifests"]
+    assert entry["digest"] == image.manifest.digest
+    assert entry["platform"] == {"architecture": "amd64", "os": "linux"}
+    assert entry["annotations"] == {
+        "io.containerd.image.name": "netlab.invalid/echo:abc",
+        "org.opencontainers.image.ref.name": "abc",
+    }
+
+
+def test_ref_tag_needs_a_tag() -> None:
+    assert oci.ref_tag("localhost:5000/a/b:t1") == "t1"
+    with pytest.raises(oci.ImageError, match="no tag"):
+        oci.ref_tag("localhost:5000/a/b")
+
+
+def test_layout_stores_shared_layers_once_and_archives_deterministically() -> None:
+    bottom, top = _layers()
+    small = oci.build_image("netlab.invalid/s:1", [bottom], oci.render_config([bottom]))
+    big = oci.build_image("netlab.invalid/b:1", [bottom, top], oci.render_config([bottom, top]))
+    members = oci.layout_members([small, big])
+    names = [name for name, _ in members]
+    assert names[:2] == ["oci-layout", "index.json"]
+    blobs = {name.rsplit("/", 1)[1]: data for name, data in members if name.startswith("blobs/")}
+    # 2 manifests + 2 configs + 2 layers, `bottom` once although both images use it
+    assert len(blobs) == 6
+    assert all(hashlib.sha256(data).hexdigest() == name for name, data in blobs.items())
+    archive = oci.archive_tar(members)
+    assert archive == oci.archive_tar(oci.layout_members([small, big]))
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        listed = tar.getnames()
+    assert listed[:2] == ["blobs", "blobs/sha256"]
+    assert json.loads(dict(members)["oci-layout"]) == {"imageLayoutVersion": "1.0.0"}
+
+
+# --- the lab's images ---------------------------------------------------------------------------
+
+
+def test_the_lab_image_specs_are_valid_and_chain_from_pause() -> None:
+    assert images.validate_specs(images.LAYERS, images.IMAGES) == []
+    chains = {
+        i.name: [layer.name for layer in images.chain(images.LAYERS, i.top_layer)]
+        for i in images.IMAGES
+    }
+    assert chains == {
+        "pause": ["pause"],
+        "echo": ["pause", "base", "socat"],
+        "client": ["pause", "base", "socat", "tools"],
+    }
+
+
+def test_spec_problems_are_all_listed() -> None:
+    layers = (
+        images.LayerSpec("a", "missing", ("x",)),
+        images.LayerSpec("b", "c", ("y",)),
+        images.LayerSpec("c", "b", ("z",)),
+        images.LayerSpec("empty", None, ()),
+    )
+    problems = images.validate_specs(layers, (images.ImageSpec("Bad Name", "nope"),))
+    assert problems == [
+        "layer a: parent 'missing' is not a layer",
+        "layer empty: no packages and no files",
+        "image Bad Name: layer 'nope' is not a layer",
+        "image 'Bad Name': use lowercase letters, digits and . _ -",
+    ]
+    cyclic = images.validate_specs(layers[1:3], ())
+    assert cyclic == [
+        "layer b: its parents form a cycle through b",
+        "layer c: its parents form a cycle through c",
+    ]
+
+
+def test_echo_image_answers_with_the_peer_address() -> None:
+    echo = next(i for i in images.IMAGES if i.name == "echo")
+    assert echo.cmd == ("socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR")
+    assert images.echo_server_args(9000)[1] == "TCP-LISTEN:9000,fork,reuseaddr"
+    with pytest.raises(ValueError, match="not a TCP port"):
+        images.echo_server_args(0)
+
+
+def test_image_refs_use_the_never_resolving_registry_and_the_key() -> None:
+    assert images.image_ref("pause", "0123456789abcdef") == "netlab.invalid/pause:0123456789ab"
+
+
+def test_inputs_key_changes_with_any_source_and_ignores_order() -> None:
+    base = {"lab/images.py": b"a", "lab/oci.py": b"b"}
+    assert images.inputs_key(base) == images.inputs_key(dict(reversed(list(base.items()))))
+    assert images.inputs_key(base) != images.inputs_key({**base, "lab/oci.py": b"c"})
+    assert images.inputs_key(base) != images.inputs_key({"lab/images.py": b"a", "lab/oci.pyb": b""})
+
+
+# --- apt ---------------------------------------------------------------------------------------
+
+# `apt-get -s install catatonit socat` with a private, empty status (Debian 12, recorded)
+SIMULATED = """\
+NOTE: This is only a simulation!
+Reading package lists...
+The following NEW packages will be installed:
+  catatonit gcc-12-base libc6 libgcc-s1 media-types
+Inst media-types (10.0.0 Debian:12.15/oldstable [all])
+Inst gcc-12-base (12.2.0-14+deb12u1 Debian:12.15/oldstable [amd64])
+Inst libgcc-s1 (12.2.0-14+deb12u1 Debian:12.15/oldstable [amd64]) []
+Inst libc6 (2.36-9+deb12u14 Debian:12.15/oldstable [amd64])
+Inst iputils-ping (3:20221126-1+deb12u1 Debian-Security:12/oldstable-security [amd64])
+Inst libstdc++6:amd64 [12.2.0-13] (12.2.0-14+deb12u1 Debian:12.15/oldstable [amd64])
+Conf media-types (10.0.0 Debian:12.15/oldstable [all])
+Conf libc6 (2.36-9+deb12u14 Debian:12.15/oldstable [amd64])
+"""
+
+
+def test_simulated_install_lists_every_package_with_version_and_arch() -> None:
+    found = images.parse_simulated_install(SIMULATED)
+    assert sorted(found) == [
+        "gcc-12-base",
+        "iputils-ping",
+        "libc6",
+        "libgcc-s1",
+        "libstdc++6",
+        "media-types",
+    ]
+    assert found["media-types"] == images.Package("media-types", "10.0.0", "all")
+    assert found["libstdc++6"].version == "12.2.0-14+deb12u1"
+    ping = found["iputils-ping"]
+    assert ping.deb_filename == "iputils-ping_3%3a20221126-1+deb12u1_amd64.deb"
+    assert ping.pin == "iputils-ping=3:20221126-1+deb12u1"
+
+
+SHOWN = """\
+Package: dpkg
+Version: 1.21.23
+Architecture: amd64
+Essential: yes
+Multi-Arch: foreign
+Depends: tar (>= 1.28-1)
+Description: Debian package management system
+ This package provides the low-level infrastructure
+ for handling the installation of .deb packages.
+
+Package: debconf
+Version: 1.5.82
+Architecture: all
+Provides: debconf-2.0
+Pre-Depends: perl-base (>= 5.20.1-3~)
+"""
+
+
+def test_stanzas_are_parsed_with_continuation_lines() -> None:
+    dpkg, debconf = images.parse_stanzas(SHOWN)
+    assert dpkg["Version"] == "1.21.23"
+    assert (
+        dpkg["Description"].splitlines()[1] == "This package provides the low-level infrastructure"
+    )
+    assert debconf["Provides"] == "debconf-2.0"
+
+
+def test_pretend_status_declares_packages_installed_without_their_dependencies() -> None:
+    status = images.render_pretend_status(images.parse_stanzas(SHOWN))
+    assert status == (
+        "Package: dpkg\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.21.23\n"
+        "Multi-Arch: foreign\n\n"
+        "Package: debconf\nStatus: install ok installed\nArchitecture: all\nVersion: 1.5.82\n"
+        "Provides: debconf-2.0\n"
+    )
+    assert "Depends" not in status
+
+
+def test_private_apt_options_and_sources() -> None:
+    options = images.apt_options("/w")
+    settings = dict(o.split("=", 1) for o in options[1::2])
+    assert options[0::2] == ("-o",) * len(settings)
+    assert settings["Dir::State::status"] == "/w/state/status"
+    assert settings["Dir::Etc::SourceList"] == "/w/sources.list"
+    assert settings["APT::Install-Recommends"] == "false"
+    sources = images.render_sources("http://m/debian", "http://m/sec", "bookworm", "/k.gpg")
+    assert sources == (
+        "deb [signed-by=/k.gpg] http://m/debian bookworm main\n"
+        "deb [signed-by=/k.gpg] http://m/sec bookworm-security main\n"
+    )
+    assert images.render_sources("http://m/debian", "", "bookworm", "/k.gpg").count("\n") == 1
+
+
+def test_each_layer_gets_the_packages_its_parent_chain_lacks() -> None:
+    p = {
+        n: images.Package(n, "1", "amd64")
+        for n in ("catatonit", "libc6", "dash", "socat", "libssl3")
+    }
+    layers = (
+        images.LayerSpec("pause", None, ("catatonit",)),
+        images.LayerSpec("base", "pause", ("libc6", "dash")),
+        images.LayerSpec("socat", "base", ("socat",)),
+    )
+    closures = {
+        "pause": {"catatonit": p["catatonit"]},
+        "base": {n: p[n] for n in ("catatonit", "libc6", "dash")},
+        "socat": {n: p[n] for n in ("catatonit", "libc6", "dash", "socat", "libssl3")},
+    }
+    assert images.layer_packages(closures, layers) == {
+        "pause": (p["catatonit"],),
+        "base": (p["dash"], p["libc6"]),
+        "socat": (p["libssl3"], p["socat"]),
+    }
+
+
+def _ar(members: list[tuple[str, bytes]]) -> bytes:
+    out = b"!<arch>\n"
+    for name, data in members:
+        header = f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode()
+        out += header + data + (b"\n" if len(data) % 2 else b"")
+    return out
+
+
+def test_deb_data_tar_is_read_from_the_ar_archive() -> None:
+    deb = _ar(
+        [
+            ("debian-binary", b"2.0\n"),
+            ("control.tar.xz", b"odd"),  # odd length: padded to 2 bytes
+            ("data.tar.xz", lzma.compress(DEB_TREE)),
+        ]
+    )
+    assert images.deb_data_tar(deb) == DEB_TREE
+    with pytest.raises(ValueError, match="only xz, gz or uncompressed"):
+        images.deb_data_tar(_ar([("data.tar.zst", b"x")]))
+    with pytest.raises(ValueError, match="no ar archive header"):
+        images.deb_data_tar(b"PK\x03\x04")
+    with pytest.raises(ValueError, match=r"no data\.tar member"):
+        images.deb_data_tar(_ar([("debian-binary", b"2.0\n")]))
