@@ -56,6 +56,31 @@ EDGES: dict[str, list[tuple[str, str]]] = {
 }
 
 
+GUIDE = (LABS / "guide-centos7.yaml").read_text()
+# the same for the guide's Kubernetes lab
+GUIDE_EDGES: dict[str, list[tuple[str, str]]] = {
+    "a control plane with exactly kubeadm's 2 CPUs and 1700 MiB": [
+        ("memory_mib: 2048", "memory_mib: 1700")
+    ],
+    "flannel's host-gw backend with pods at 1500 (no tunnel)": [
+        ("backend: vxlan", "backend: host-gw"),
+        ("  subnet_len: 24\n", "  subnet_len: 24\n  mtu: 1500\n"),
+    ],
+    "flannel's vxlan backend with pods at 1450": [
+        ("  subnet_len: 24\n", "  subnet_len: 24\n  mtu: 1450\n")
+    ],
+    "no CentOS key URL (it is optional)": [
+        ("  gpgkey_url: https://mirrors.aliyun.com/centos-vault/RPM-GPG-KEY-CentOS-7\n", "")
+    ],
+    "an '@' in a URL's path, not its authority": [
+        ("centos-vault/7.9.2009/", "centos-vault/7.9.2009/@latest/")
+    ],
+    "Docker's repository without keys (only the Kubernetes repo needs them)": [
+        ("gpgkeys: [https://mirrors.aliyun.com/docker-ce/linux/centos/gpg]", "gpgkeys: []")
+    ],
+}
+
+
 def edited(edits: list[tuple[str, str]], base: str = BASE) -> str:
     text = base
     for old, new in edits:
@@ -68,6 +93,16 @@ def edited(edits: list[tuple[str, str]], base: str = BASE) -> str:
 def test_a_value_on_its_bound_is_accepted(edge: str, tmp_path: Path) -> None:
     path = tmp_path / "lab.yaml"
     path.write_text(edited(EDGES[edge]))
+    try:
+        load_lab(path)
+    except LabError as e:
+        pytest.fail(f"{edge}: refused: {[str(p) for p in e.problems]}")
+
+
+@pytest.mark.parametrize("edge", sorted(GUIDE_EDGES))
+def test_a_kubernetes_value_on_its_bound_is_accepted(edge: str, tmp_path: Path) -> None:
+    path = tmp_path / "lab.yaml"
+    path.write_text(edited(GUIDE_EDGES[edge], GUIDE))
     try:
         load_lab(path)
     except LabError as e:
