@@ -5,7 +5,9 @@ is switched off."""
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
 
 import pytest
 
@@ -99,3 +101,83 @@ def test_a_word_that_only_looks_like_a_token_around_letters_stays() -> None:
     assert redact(f"x{TOKEN}") == f"x{TOKEN}"
     assert redact(f"{TOKEN}_x") == f"{TOKEN}_x"
     assert redact("ABCDEF.0123456789ABCDEF") == "ABCDEF.0123456789ABCDEF"
+
+
+def test_a_spread_pattern_allows_one_line_break_between_any_two_characters() -> None:
+    three = re.compile(policy._spread("[a-z]", 3))
+    assert three.fullmatch("abc")
+    assert three.fullmatch("a\\\n  bc")
+    assert three.fullmatch("ab\r\nc")
+    assert not three.fullmatch("ab")
+    assert not three.fullmatch("abcd")
+
+
+def test_a_yaml_block_scalar_after_a_secret_key_is_masked_to_its_last_indented_line() -> None:
+    text = (
+        "users:\n"
+        "- name: admin\n"
+        "  client-key-data: |\n"
+        "    LS0tLS1CRUdJTi\n"
+        "\n"
+        "    QUFBQUFBQUFB\n"
+        "  user: admin\n"
+        "private-key: >-\n"
+        "  first\n"
+        "  second\n"
+    )
+    assert redact(text) == (
+        "users:\n"
+        "- name: admin\n"
+        f"  client-key-data: |\n{MASK}\n"
+        "  user: admin\n"
+        f"private-key: >-\n{MASK}"
+    )
+
+
+def test_an_empty_block_scalar_leaves_the_next_key_alone() -> None:
+    text = "token: |\nnext: value\n"
+    assert redact(text) == text
+
+
+def test_a_pem_key_inside_a_json_string_keeps_its_escaped_line_breaks() -> None:
+    text = '{"key": "-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n"}'
+    assert redact(text) == (
+        '{"key": "-----BEGIN PRIVATE KEY-----\\n<redacted>\\n-----END PRIVATE KEY-----\\n"}'
+    )
+
+
+def test_a_known_secret_is_masked_in_base64_with_and_without_padding() -> None:
+    secret = "hunter2!"  # base64 aHVudGVyMiE=
+    assert redact("a aHVudGVyMiE= b aHVudGVyMiE c", [secret]) == f"a {MASK} b {MASK} c"
+    assert redact("abc", ["", "b"]) == f"a{MASK}c"
+
+
+def test_a_log_record_with_an_exception_is_redacted_and_rendered_once() -> None:
+    try:
+        raise RuntimeError(f"join failed: --token {TOKEN}")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "lab", logging.ERROR, __file__, 1, "%s", (f"token: {TOKEN}",), sys.exc_info()
+        )
+    assert policy.RedactFilter().filter(record)
+    assert (record.msg, record.args, record.exc_info) == (f"token: {MASK}", None, None)
+    assert record.exc_text is not None
+    assert TOKEN not in record.exc_text
+    assert record.exc_text.endswith(f"RuntimeError: join failed: --token {MASK}")
+
+
+def test_log_redaction_is_installed_once_per_handler() -> None:
+    logger = logging.getLogger("netlab-test-redaction")
+    handler = logging.StreamHandler()
+    logger.addHandler(handler)
+    try:
+        policy.install_log_redaction(logger)
+        policy.install_log_redaction(logger)
+        assert [type(f) for f in handler.filters] == [policy.RedactFilter]
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_only_the_padding_is_dropped_from_a_secrets_base64_form() -> None:
+    # base64("keW") == "a2VX": dropping more than '=' would mask "a2V" in unrelated text
+    assert redact("a2VX and a2V1", ["keW"]) == f"{MASK} and a2V1"
