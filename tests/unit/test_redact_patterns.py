@@ -179,5 +179,5 @@ def test_log_redaction_is_installed_once_per_handler() -> None:
 
 
 def test_only_the_padding_is_dropped_from_a_secrets_base64_form() -> None:
-    # base64("keW") == "a2VX": dropping more than '=' would mask "a2V" in unrelated text
-    assert redact("a2VX and a2V1", ["keW"]) == f"{MASK} and a2V1"
+    # base64("abcdeW") == "YWJjZGVX": dropping more than '=' would mask "YWJjZGV" elsewhere
+    assert redact("YWJjZGVX and YWJjZGV1", ["abcdeW"]) == f"{MASK} and YWJjZGV1"
