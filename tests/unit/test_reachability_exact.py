@@ -289,3 +289,15 @@ def test_a_node_whose_route_source_it_may_not_use_admits_no_observation() -> Non
     assert m2.expected[("node1", "node1-p0")].sources == frozenset(
         {"(none: route source unknown is not an address this node may use)"}
     )
+
+
+def test_connect_times_give_the_median_and_the_worst_and_sources_are_counted() -> None:
+    m = rm.pod_matrix([P1, P3, P4])
+    for (src, dst), seconds in zip(
+        sorted(m.expected), [0.001, 0.1, 0.2, 0.3, 0.05, 0.06], strict=True
+    ):
+        seen = "10.244.9.9" if src == "node1-p0" else None
+        m.observed[(src, dst)] = obs(seen=seen, connect_s=seconds)
+    lines = m.render().splitlines()
+    assert "connect times: 6 cells, median 100.0 ms, max 300.0 ms" in lines
+    assert "  node1-p0: 10.244.9.9 (2 cells)" in lines
