@@ -5,7 +5,7 @@ PYTEST ?= $(PY) -m pytest
 E2E_WORKERS ?= 4
 
 .DEFAULT_GOAL := help
-.PHONY: help setup box validate render lab up provision plan status destroy sweep \
+.PHONY: help setup box validate preflight render lab up provision plan status destroy sweep \
         lint unit integration e2e test nightly bench mutation clean images cri-proto
 
 help: ## list the targets
@@ -20,6 +20,9 @@ box: ## build (or reuse) the offline Debian 12 box and add it to vagrant
 
 validate: ## validate every lab file
 	$(PY) -m lab validate labs/*.yaml
+
+preflight: ## check this host for LAB (KVM, memory, subnets, every URL); creates nothing
+	$(PY) -m lab preflight $(LAB)
 
 render: ## render LAB's files under .lab/LAB/
 	$(PY) -m lab render $(LAB)

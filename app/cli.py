@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app import nightly
+from app.preflight import expect_free_libvirt_subnets, preflight
 from lab import paths
 from lab.adapters import sandbox
 from lab.adapters.ssh import ssh_argv
@@ -90,6 +91,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def preflight_cmd(args: argparse.Namespace) -> int:
+    """What this host lacks for the lab, before anything is created (starts nothing)."""
+    lab = load(args.lab, host_check=False)  # host subnets are one of the checks
+    return preflight(lab, network=not args.no_network, timeout=args.timeout)
+
+
 def render_cmd(lab: Lab, args: argparse.Namespace) -> int:
     for path in render(lab):
         out.print(str(path))
@@ -156,6 +163,7 @@ def expect_room(lab: Lab) -> None:
 def up(lab: Lab, args: argparse.Namespace) -> int:
     expect_room(lab)
     machines = machines_for(lab, progress=True)
+    expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
     console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
     seconds = machines.up()
     console.print(f"[green]{lab.name} is up[/green] in {seconds:.0f}s")
@@ -296,6 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the overlap check against this host's interfaces",
     )
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "preflight", help="check this host for the lab (KVM, memory, subnets, URLs); starts nothing"
+    )
+    p.add_argument("lab")
+    p.add_argument("--no-network", action="store_true", help="skip the URL and registry checks")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per DNS/TCP/HTTP step")
+    p.set_defaults(func=preflight_cmd)
 
     p = sub.add_parser("render", help="write the rendered files under .lab/<lab>/")
     p.add_argument("lab")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from app.preflight import expect_free_libvirt_subnets
 from app.summary import NightlyReport, StageResult, parse_junit, render_html
 from e2e import perf, report
 from e2e.diagnostics import write_node_state
@@ -171,6 +172,7 @@ def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
         return f"removed: {rt.sweep()}"
 
     def up() -> str:
+        expect_free_libvirt_subnets(lab, rt.libvirt)  # before any VM exists
         return f"{rt.up():.0f}s"
 
     def provision() -> str:

@@ -16,13 +16,11 @@ def main() -> None:
     rt.up()
     rt.snapshot_save(SNAPSHOT)
     try:
-        parallel = timed(
-            "provision, nodes in parallel", lambda: run_provision(rt, parallel=True, quiet=True)
-        )
+        parallel = timed("provision, nodes in parallel", lambda: run_provision(rt, parallel=True))
         rt.snapshot_restore(SNAPSHOT)
         serial = timed(
             "provision, one node after the other",
-            lambda: run_provision(rt, parallel=False, quiet=True),
+            lambda: run_provision(rt, parallel=False),
         )
     finally:
         rt.destroy()

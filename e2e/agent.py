@@ -105,19 +105,20 @@ def probe(cell):
     return result
 
 
-def op_probe(request):
-    cells = request["cells"]
-    slots = threading.Semaphore(max(1, int(request.get("parallel", 8))))
-    results = [None] * len(cells)
+def bounded(work, items, parallel):
+    """work(item) for every item, at most `parallel` at once, each in a thread of its own
+    (a probe's setns must not leak into another's); results in the items' order."""
+    slots = threading.Semaphore(max(1, int(parallel)))
+    results = [None] * len(items)
 
     def run(index):
         try:
-            results[index] = probe(cells[index])
+            results[index] = work(items[index])
         finally:
             slots.release()
 
     threads = []
-    for index in range(len(cells)):
+    for index in range(len(items)):
         slots.acquire()
         thread = threading.Thread(target=run, args=(index,))
         thread.daemon = True
@@ -125,7 +126,11 @@ def op_probe(request):
         threads.append(thread)
     for thread in threads:
         thread.join()
-    return {"results": results}
+    return results
+
+
+def op_probe(request):
+    return {"results": bounded(probe, request["cells"], request.get("parallel", 8))}
 
 
 def execute(argv, stdin, env=None, timeout=60):
@@ -171,26 +176,7 @@ def run_job(job):
 
 def op_steps(request):
     """Jobs one after the other, or `parallel` of them at a time."""
-    jobs = request["jobs"]
-    results = [None] * len(jobs)
-    slots = threading.Semaphore(max(1, int(request.get("parallel", 1))))
-
-    def run(index):
-        try:
-            results[index] = run_job(jobs[index])
-        finally:
-            slots.release()
-
-    threads = []
-    for index in range(len(jobs)):
-        slots.acquire()
-        thread = threading.Thread(target=run, args=(index,))
-        thread.daemon = True
-        thread.start()
-        threads.append(thread)
-    for thread in threads:
-        thread.join()
-    return {"jobs": results}
+    return {"jobs": bounded(run_job, request["jobs"], request.get("parallel", 1))}
 
 
 def main():

@@ -93,14 +93,9 @@ class HardReboot:
 
         def answers() -> bool:
             node = rt.channels()[self.node]
-            res = node.run(
-                cmd("systemctl", "is-system-running", "--wait", sudo=False),
-                timeout=120,
-                check=False,
-            )
-            if res.exit_code not in (0, 1):  # 1 = "degraded": up, some unit failed
-                rt.close()
-            return res.stdout.strip() in ("running", "degraded")
+            # no --wait (systemd 240+): NODE_BACK polls "starting" until it settles
+            res = node.run(cmd("systemctl", "is-system-running"), timeout=30, check=False)
+            return res.stdout.strip() in ("running", "degraded")  # degraded: up, a unit failed
 
         def probe() -> bool:
             try:

@@ -10,7 +10,6 @@ Scenarios observe and return (matrices, problem lists); they never assert. The t
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from lab import netmath
 from lab import reachability as rm
 from lab.commands import cmd
 from lab.config import Lab
-from lab.parse import parse_ip_addr_addresses, parse_ip_oneline_addresses, parse_route_get
+from lab.parse import parse_ip_oneline_addresses, parse_link_mtu, parse_route_get_text
 from lab.render import node_pod_subnets
 
 OVERLAY_DEVICES = ("flannel.1",)  # the vxlan backend's VTEP: a legitimate node source
@@ -100,15 +99,14 @@ class NodeRoutes:
 def node_routes(
     driver: Driver[Any], lab: Lab, node: str, pod_ips: Sequence[IPv4Address]
 ) -> NodeRoutes:
-    """One round trip: `ip -j route get` for every pod IP and `ip -j addr show`."""
-    commands = [cmd("ip", "-j", "-4", "route", "get", str(ip), sudo=False) for ip in pod_ips]
-    outputs = driver.runner.probe(
-        node, *commands, cmd("ip", "-j", "-4", "addr", "show", sudo=False)
-    )
+    """One round trip: `ip route get` for every pod IP and `ip -o addr show` (the text forms
+    every iproute2 prints, CentOS 7's 4.11 included)."""
+    commands = [cmd("ip", "-4", "route", "get", str(ip)) for ip in pod_ips]
+    outputs = driver.runner.probe(node, *commands, cmd("ip", "-o", "-4", "addr", "show"))
     sources: dict[str, str | None] = {}
     for ip, out in zip(pod_ips, outputs, strict=False):
-        sources[str(ip)] = parse_route_get(json.loads(out.stdout))[0] if out.ok else None
-    addrs = parse_ip_addr_addresses(json.loads(outputs[-1].stdout)) if outputs[-1].ok else {}
+        sources[str(ip)] = parse_route_get_text(out.stdout) if out.ok else None
+    addrs = parse_ip_oneline_addresses(outputs[-1].stdout) if outputs[-1].ok else {}
     devices = (lab.pod_network.bridge, *OVERLAY_DEVICES)
     allowed = [str(lab.node(node).ip)]
     allowed += [str(a) for dev in devices for a in addrs.get(dev, ())]
@@ -285,11 +283,8 @@ def df_refusal_mtu(ping_output: str) -> int | None:
 def interface_mtu(
     driver: Driver[Any], pod: Pod[Any], ifname: str = "eth0"
 ) -> tuple[int | None, str]:
-    res = driver.netns_exec(pod, ("ip", "-j", "link", "show", ifname))
-    try:
-        return int(json.loads(res.stdout)[0]["mtu"]), res.reproduce
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None, res.reproduce
+    res = driver.netns_exec(pod, ("ip", "-o", "link", "show", ifname))
+    return (parse_link_mtu(res.stdout) if res.ok else None), res.reproduce
 
 
 def mtu_problems(driver: Driver[Any], lab: Lab, source: Pod[Any], target: Pod[Any]) -> list[str]:

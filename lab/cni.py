@@ -66,15 +66,6 @@ def invocation(
     return Invocation(str(config["type"]), env, json.dumps(config, sort_keys=True))
 
 
-def check_supported(cni_version: str) -> bool:
-    """CHECK exists from spec 0.4.0 on (a 0.3.x conflist, like flannel v0.14.0's, has none)."""
-    try:
-        major, minor = (int(p) for p in cni_version.split(".")[:2])
-    except ValueError:
-        return False
-    return (major, minor) >= (0, 4)
-
-
 def plugin_order(conflist: Mapping[str, Any], verb: Verb) -> list[int]:
     indices = list(range(len(conflist["plugins"])))
     return indices[::-1] if verb == "DEL" else indices

@@ -48,6 +48,8 @@ class Repo:
     gpgkeys: tuple[str, ...] = ()
     gpgcheck: bool = True
     repo_gpgcheck: bool = False
+    # other copies of the same repository, tried in order when baseurl fails
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,36 @@ class OS:
 
 
 @dataclass(frozen=True)
+class Image:
+    """An image every node holds before the suite runs: `image` is the name pods use; with
+    `mirror` set it is pulled from there and re-tagged as `image`."""
+
+    image: str
+    mirror: str = ""
+
+
+@dataclass(frozen=True)
+class E2eImages:
+    """The images of the Kubernetes checks, pre-pulled on every node by provisioning so the
+    suite never waits on a registry (its pods use imagePullPolicy IfNotPresent)."""
+
+    # the guide's two-container pod (busybox + nginx); busybox 1.28's nslookup is the one the
+    # Kubernetes DNS debugging docs pin. Both from Docker Hub.
+    busybox: Image = Image("busybox:1.28")
+    nginx: Image = Image("nginx:1.19")
+    # the echo server: agnhost netexec (/hostname, /clientip), upstream's e2e image
+    echo: Image = Image("registry.k8s.io/e2e-test-images/agnhost:2.21")
+
+
+@dataclass(frozen=True)
 class Docker:
     version: str
     repo: Repo
     cgroup_driver: Literal["systemd", "cgroupfs"] = "systemd"
+    # daemon.json registry-mirrors: Docker Hub pulls go there first
+    registry_mirrors: tuple[str, ...] = ()
+    # containerd.io, pinned: docker-ce only requires a minimum, so yum took the newest el7 build
+    containerd_version: str = "1.4.3"
 
 
 @dataclass(frozen=True)
@@ -125,6 +153,10 @@ class Kubernetes:
     package_release: str = "0"
     ignore_preflight_resources: bool = False
     vxlan_offload_workaround: bool = True
+    # kubernetes-cni, pinned: kubelet/kubeadm 1.18 only require >= 0.7.5, so yum would take
+    # the newest (1.x), which ships no `flannel` plugin (flannel-io/flannel#1471)
+    cni_package_version: str = "0.8.7-0"
+    e2e_images: E2eImages = E2eImages()
 
 
 @dataclass(frozen=True)
@@ -334,6 +366,30 @@ def _check_url(where: str, url: str, required: bool = True) -> Iterator[Problem]
         port = re.search(r":(\d+)$", _authority(url))
         if port and not 0 < int(port[1][:6]) <= 65535:
             yield Problem(where, url, "has a port outside 1-65535")
+
+
+FILE_URL = re.compile(r"^file:///\S+$")
+
+
+def _check_key_url(where: str, url: str, required: bool = True) -> Iterator[Problem]:
+    """A gpg key: an http(s) URL, or a file already on the node (file:///path)."""
+    if not url and not required:
+        return
+    if not _match(URL, url) and not _match(FILE_URL, url):
+        yield Problem(
+            where,
+            url,
+            "must be an http(s) URL or a file on the node (file:///path)",
+            "e.g. file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7",
+        )
+
+
+def _check_repo(where: str, repo: Repo) -> Iterator[Problem]:
+    yield from _check_url(f"{where}.baseurl", repo.baseurl)
+    for i, url in enumerate(repo.alternatives):
+        yield from _check_url(f"{where}.alternatives[{i}]", url)
+    for i, key in enumerate(repo.gpgkeys):
+        yield from _check_key_url(f"{where}.gpgkeys[{i}]", key)
 
 
 def _check_image(where: str, image: str) -> Iterator[Problem]:
@@ -652,9 +708,7 @@ def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]
             )
 
     def repo(where: str, repo: Repo, keys_required: bool) -> Iterator[Problem]:
-        yield from _check_url(f"{where}.baseurl", repo.baseurl)
-        for i, key in enumerate(repo.gpgkeys):
-            yield from _check_url(f"{where}.gpgkeys[{i}]", key)
+        yield from _check_repo(where, repo)
         if keys_required and repo.gpgcheck and not repo.gpgkeys:
             yield Problem(
                 f"{where}.gpgkeys",
@@ -687,13 +741,33 @@ def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]
             yield Problem(
                 "kubernetes.docker.version", k8s.docker.version, "must look like 19.03.15"
             )
+        if not _match(SEMVER, k8s.docker.containerd_version):
+            yield Problem(
+                "kubernetes.docker.containerd_version",
+                k8s.docker.containerd_version,
+                "must be a version like 1.4.3 (unpinned, yum takes the newest el7 build)",
+            )
+
+    def mirrors() -> Iterator[Problem]:
+        for i, mirror in enumerate(k8s.docker.registry_mirrors):
+            yield from _check_url(f"kubernetes.docker.registry_mirrors[{i}]", mirror)
+
+    def images() -> Iterator[Problem]:
+        for item in dataclasses.fields(E2eImages):
+            name, image = item.name, getattr(k8s.e2e_images, item.name)
+            yield from _check_image(f"kubernetes.e2e_images.{name}.image", image.image)
+            if image.mirror:
+                yield from _check_image(f"kubernetes.e2e_images.{name}.mirror", image.mirror)
 
     yield version()
+    yield validate_cni_package(lab, k8s)
     yield repo("kubernetes.repo", k8s.repo, keys_required=True)
     yield registry()
     yield pod_cidr()
     yield docker()
     yield repo("kubernetes.docker.repo", k8s.docker.repo, keys_required=False)
+    yield mirrors()
+    yield images()
     yield _control_plane(lab, k8s)
 
 
@@ -731,6 +805,27 @@ def _control_plane(lab: Lab, k8s: Kubernetes) -> Iterator[Problem]:
                 + (inherits if where.startswith("vm.") else ""),
                 fix,
             )
+
+
+RPM_VERSION_RELEASE = re.compile(r"^(\d+)\.\d+\.\d+-[0-9A-Za-z.]+$")
+
+
+def validate_cni_package(lab: Lab, k8s: Kubernetes) -> Iterator[Problem]:
+    m = RPM_VERSION_RELEASE.match(k8s.cni_package_version)
+    if not m:
+        yield Problem(
+            "kubernetes.cni_package_version",
+            k8s.cni_package_version,
+            "must be an rpm version-release like 0.8.7-0",
+        )
+    elif lab.pod_network.driver == "flannel" and int(m[1]) >= 1:
+        yield Problem(
+            "kubernetes.cni_package_version",
+            k8s.cni_package_version,
+            "kubernetes-cni 1.x ships no flannel CNI plugin (flannel-io/flannel#1471) and the "
+            "flannel manifest installs none: pods would stay ContainerCreating",
+            "pin a 0.8.x release that ships it, e.g. 0.8.7-0",
+        )
 
 
 def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
@@ -781,7 +876,7 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
     def os() -> Iterator[Problem]:
         if lab.os.family == "el7":
             yield from _check_url("os.vault_url", lab.os.vault_url)
-            yield from _check_url("os.gpgkey_url", lab.os.gpgkey_url, required=False)
+            yield from _check_key_url("os.gpgkey_url", lab.os.gpgkey_url, required=False)
             if lab.kubernetes is None:
                 yield Problem(
                     "kubernetes", message="an el7 lab follows the guide and needs Kubernetes"
@@ -797,8 +892,7 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
                 yield Problem(
                     "pod_network.driver",
                     lab.pod_network.driver,
-                    "the debian12 path wires pods itself: host-gw routes or a flannel-shaped "
-                    "VXLAN",
+                    "the debian12 path wires pods itself: host-gw routes or a flannel-shaped VXLAN",
                     "use driver: host-routes or driver: vxlan",
                 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -34,19 +35,46 @@ def parse_ip_addr_addresses(
     }
 
 
-def parse_ip_oneline_addresses(text: str) -> dict[str, tuple[IPv4Address, ...]]:
-    """Interface name -> its IPv4 addresses, from `ip -o -4 addr show` (iproute2 and busybox
-    print the same one-line form: `2: eth0    inet 10.244.1.5/24 brd ... scope global eth0`)."""
-    found: dict[str, list[IPv4Address]] = {}
+def parse_ip_oneline_interfaces(text: str) -> dict[str, tuple[IPv4Interface, ...]]:
+    """Interface name -> its IPv4 addresses with prefix, from `ip -o -4 addr show` (iproute2,
+    old or new, and busybox print the same one-line form:
+    `2: eth0    inet 10.244.1.5/24 brd ... scope global eth0`)."""
+    found: dict[str, list[IPv4Interface]] = {}
     for line in text.splitlines():
         words = line.split()
         if len(words) >= 4 and words[2] == "inet":
             ifname = words[1].split("@", 1)[0].rstrip(":")
             try:
-                found.setdefault(ifname, []).append(IPv4Interface(words[3]).ip)
+                found.setdefault(ifname, []).append(IPv4Interface(words[3]))
             except ValueError:
                 continue
     return {name: tuple(addrs) for name, addrs in found.items()}
+
+
+def parse_ip_oneline_addresses(text: str) -> dict[str, tuple[IPv4Address, ...]]:
+    """Interface name -> its IPv4 addresses, from `ip -o -4 addr show`."""
+    return {
+        name: tuple(i.ip for i in ifaces)
+        for name, ifaces in parse_ip_oneline_interfaces(text).items()
+    }
+
+
+def parse_route_get_text(text: str) -> str | None:
+    """`ip -4 route get ADDR` (any iproute2): the source address the kernel picks."""
+    words = text.split()
+    for key, value in itertools.pairwise(words):
+        if key == "src":
+            return value
+    return None
+
+
+def parse_link_mtu(text: str) -> int | None:
+    """`ip -o link show DEV` (any iproute2, busybox too): the device's MTU."""
+    words = text.split()
+    for key, value in itertools.pairwise(words):
+        if key == "mtu" and value.isdigit():
+            return int(value)
+    return None
 
 
 def parse_route_get(routes: Iterable[Mapping[str, Any]]) -> tuple[str | None, str | None]:

@@ -22,6 +22,15 @@ CNI_IPAM_DIR = "/var/lib/cni/networks"
 # --- Vagrant ---------------------------------------------------------------------------------
 
 
+def management_network_name(lab: Lab) -> str:
+    """The libvirt network vagrant-libvirt creates for the lab's management NICs."""
+    return f"{lab.prefix}mgmt"
+
+
+def private_network_name(lab: Lab) -> str:
+    return f"{lab.prefix}priv"
+
+
 def render_vagrant(lab: Lab, hv: HypervisorChoice) -> dict[str, Any]:
     """The JSON the thin Vagrantfile loops over. All IP math happens here, none in Ruby."""
     private = lab.network.private
@@ -32,7 +41,7 @@ def render_vagrant(lab: Lab, hv: HypervisorChoice) -> dict[str, Any]:
         "libvirt": {
             **hv.as_libvirt_options(),
             "default_prefix": lab.prefix,
-            "management_network_name": f"{lab.prefix}mgmt",
+            "management_network_name": management_network_name(lab),
             "management_network_address": str(lab.network.management),
             "graphics_type": "none",
             "video_type": "none",
@@ -45,7 +54,7 @@ def render_vagrant(lab: Lab, hv: HypervisorChoice) -> dict[str, Any]:
                 "private_network": {
                     "ip": str(node.ip),
                     "netmask": str(private.netmask),
-                    "libvirt__network_name": f"{lab.prefix}priv",
+                    "libvirt__network_name": private_network_name(lab),
                     "libvirt__dhcp_enabled": False,
                     "libvirt__forward_mode": "none",
                 },
@@ -160,26 +169,33 @@ def render_cni_conflist(lab: Lab, node: Node, nic_mtu: int | None = None) -> dic
     subnet = node_pod_subnets(lab)[node.name]
     if pn.driver == "vxlan":
         return render_vxlan_conflist(lab, subnet, flannel_mtu(nic_mtu))
+    return _bridge_conflist(lab, subnet, lab.pod_mtu, "0.0.0.0/0", {})
+
+
+def _bridge_conflist(
+    lab: Lab, subnet: IPv4Network, mtu: int, route: str, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """The bridge plugin with host-local on the node's subnet and one route, then portmap."""
+    pn = lab.pod_network
+    bridge: dict[str, Any] = {
+        "type": "bridge",
+        "bridge": pn.bridge,
+        "isGateway": True,
+        **extra,
+        "ipMasq": False,  # pod traffic must leave with the pod's own IP: no NAT by the bridge
+        "hairpinMode": True,
+        "mtu": mtu,
+        "ipam": {
+            "type": "host-local",
+            "ranges": [[{"subnet": str(subnet), "gateway": str(netmath.gateway(subnet))}]],
+            "routes": [{"dst": route}],
+            "dataDir": CNI_IPAM_DIR,
+        },
+    }
     return {
         "cniVersion": pn.cni_version,
         "name": CNI_NETWORK_NAME,
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": pn.bridge,
-                "isGateway": True,
-                "ipMasq": False,  # pod traffic must leave with the pod's own IP: no NAT
-                "hairpinMode": True,
-                "mtu": lab.pod_mtu,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{"subnet": str(subnet), "gateway": str(netmath.gateway(subnet))}]],
-                    "routes": [{"dst": "0.0.0.0/0"}],
-                    "dataDir": CNI_IPAM_DIR,
-                },
-            },
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-        ],
+        "plugins": [bridge, {"type": "portmap", "capabilities": {"portMappings": True}}],
     }
 
 
@@ -305,29 +321,9 @@ def render_flannel_masq_rules(lab: Lab, node: Node) -> tuple[tuple[str, ...], ..
 
 
 def render_vxlan_conflist(lab: Lab, subnet: IPv4Network, mtu: int) -> dict[str, Any]:
-    pn = lab.pod_network
-    return {
-        "cniVersion": pn.cni_version,
-        "name": CNI_NETWORK_NAME,
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": pn.bridge,
-                "isGateway": True,
-                "isDefaultGateway": True,
-                "ipMasq": False,  # flanneld masquerades (FLANNEL_IPMASQ=true), not the bridge
-                "hairpinMode": True,
-                "mtu": mtu,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{"subnet": str(subnet), "gateway": str(netmath.gateway(subnet))}]],
-                    "routes": [{"dst": str(pn.cidr)}],
-                    "dataDir": CNI_IPAM_DIR,
-                },
-            },
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-        ],
-    }
+    """flannel's bridge delegate: the default gateway in the pod, a route to the cluster
+    network (flanneld masquerades traffic leaving it: FLANNEL_IPMASQ=true)."""
+    return _bridge_conflist(lab, subnet, mtu, str(lab.pod_network.cidr), {"isDefaultGateway": True})
 
 
 # --- everything `python -m lab render` writes ------------------------------------------------

@@ -9,8 +9,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lab.commands import Command, cmd
+from lab.commands import Command, Output, cmd
 from lab.config import Lab, Node
+from lab.facts import Fact
 from lab.render import VXLAN_DEVICE, VXLAN_PORT, VXLAN_VNI, remote_vteps, vteps
 
 OFFLOAD_FIX = f"ethtool -K {VXLAN_DEVICE} tx-checksum-ip-generic off"
@@ -48,6 +49,22 @@ def probe_tunnel_state(dev: str = VXLAN_DEVICE) -> tuple[Command, ...]:
     )
 
 
+def tunnel_facts(dev: str = VXLAN_DEVICE) -> dict[str, Fact[Any]]:
+    """TunnelState's fields as facts (provisioning reads them with its other facts)."""
+    link, addr, fdb, neigh, route = probe_tunnel_state(dev)
+
+    def text(out: Output) -> str:
+        return out.stdout if out.ok else ""
+
+    return {
+        "device": Fact(f"{dev} device", link, lambda o: parse_device(_list(text(o)))),
+        "addresses": Fact(f"{dev} addresses", addr, lambda o: parse_addresses(text(o))),
+        "fdb": Fact(f"{dev} FDB", fdb, lambda o: parse_fdb(text(o))),
+        "neighbors": Fact(f"{dev} neighbours", neigh, lambda o: parse_neighbors(text(o))),
+        "routes": Fact(f"{dev} routes", route, lambda o: parse_onlink_routes(text(o))),
+    }
+
+
 def _list(text: str) -> list[Any]:
     if not text.strip():
         return []
@@ -70,27 +87,43 @@ def parse_device(links: list[Any]) -> VxlanDevice | None:
     return None
 
 
+def parse_addresses(text: str) -> tuple[str, ...]:
+    return tuple(
+        f"{a['local']}/{a['prefixlen']}"
+        for entry in _list(text)
+        for a in entry.get("addr_info", [])
+        if a.get("family") == "inet"
+    )
+
+
+def parse_fdb(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((e["mac"], e["dst"]) for e in _list(text) if e.get("dst") and e.get("mac"))
+
+
+def parse_neighbors(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (e["dst"], e["lladdr"])
+        for e in _list(text)
+        if e.get("lladdr") and "PERMANENT" in (e.get("state") or [])
+    )
+
+
+def parse_onlink_routes(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (r["dst"], r["gateway"])
+        for r in _list(text)
+        if r.get("gateway") and "onlink" in (r.get("flags") or [])
+    )
+
+
 def parse_tunnel_state(link: str, addr: str, fdb: str, neigh: str, route: str) -> TunnelState:
     """The outputs of probe_tunnel_state's five commands ("" for a command that failed)."""
     return TunnelState(
         device=parse_device(_list(link)),
-        addresses=tuple(
-            f"{a['local']}/{a['prefixlen']}"
-            for entry in _list(addr)
-            for a in entry.get("addr_info", [])
-            if a.get("family") == "inet"
-        ),
-        fdb=tuple((e["mac"], e["dst"]) for e in _list(fdb) if e.get("dst") and e.get("mac")),
-        neighbors=tuple(
-            (e["dst"], e["lladdr"])
-            for e in _list(neigh)
-            if e.get("lladdr") and "PERMANENT" in (e.get("state") or [])
-        ),
-        routes=tuple(
-            (r["dst"], r["gateway"])
-            for r in _list(route)
-            if r.get("gateway") and "onlink" in (r.get("flags") or [])
-        ),
+        addresses=parse_addresses(addr),
+        fdb=parse_fdb(fdb),
+        neighbors=parse_neighbors(neigh),
+        routes=parse_onlink_routes(route),
     )
 
 

@@ -1,26 +1,43 @@
-"""Apply the plans over SSH: phases in order, the nodes of a phase in parallel; every failing
-node reported; each step re-probed after it changed something, so a step that does not
-converge is an error rather than a silent second-run change."""
+"""Apply the plans over SSH, whatever the OS and the steps: phases in order, the nodes of a
+phase in parallel; every failing node reported.
+
+Per node and phase: one probe round trip reads the facts of every step of the phase (a command
+shared by several steps once, all under one sudo); each step plans from them. A step that
+changed something is re-probed, together with the next step's facts (one round trip), and must
+then plan nothing: a step that does not converge is an error, not a silent change on the next
+run. Facts read before a change are stale after it: a later step re-reads its own before
+planning. An already-provisioned node costs one round trip per phase. Only commands marked
+`mirror` (package mirrors, registries, downloads) are retried, within a bound."""
 
 from __future__ import annotations
 
-import dataclasses
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from lab import waits
-from lab.adapters.ssh import SshChannel
-from lab.commands import Command
+from lab.commands import Command, Output, render_remote
 from lab.config import Lab, Node
 from lab.errors import CommandFailed
-from provision import el7
+from lab.facts import outputs_by_command, unique_commands
+from lab.redact import redact
 from provision.model import AnyStep
 from provision.steps import phases
 
 Progress = Callable[[str, str], None]  # (node, message)
+Inputs = Mapping[str, Callable[[], object]]  # input name -> its source, called when needed
+
+
+class NodeChannel(Protocol):
+    """What the applier needs of a node (lab.adapters.ssh.SshChannel, or a strict fake)."""
+
+    def probe(
+        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
+    ) -> tuple[object, tuple[Output, ...]]: ...
+
+    def run(self, command: Command, timeout: float = 120, check: bool = True) -> object: ...
 
 
 @dataclass
@@ -37,91 +54,110 @@ class StepFailed(Exception):
     pass
 
 
-def run_command(conn: SshChannel, command: Command, timeout: float) -> None:
+def run_command(
+    conn: NodeChannel,
+    command: Command,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    policy: waits.Policy = waits.PACKAGE_MIRROR,
+) -> None:
     if command.mirror:  # mirrors and downloads only: bounded retries, logged
         waits.retry_call(
-            waits.PACKAGE_MIRROR, lambda: conn.run(command, timeout=timeout), on=(CommandFailed,)
+            policy, lambda: conn.run(command, timeout=timeout), on=(CommandFailed,), sleep=sleep
         )
     else:
         conn.run(command, timeout=timeout)
 
 
-class JoinCommand:
-    """One join command per provisioning run, created on the control plane when first needed."""
-
-    def __init__(self, plane: SshChannel | None) -> None:
-        self.plane = plane
-        self.lock = threading.Lock()
-        self.argv: tuple[str, ...] | None = None
-
-    def __call__(self) -> tuple[str, ...]:
-        with self.lock:
-            if self.argv is None:
-                if self.plane is None:
-                    raise StepFailed("a worker needs to join but the lab has no control plane")
-                out = self.plane.run(el7.JOIN_COMMAND, timeout=60).stdout
-                self.argv = el7.parse_join_command(out)
-            return self.argv
+def probe_steps(
+    lab: Lab, node: Node, conn: NodeChannel, steps: Sequence[AnyStep]
+) -> dict[Command, Output]:
+    """The facts of `steps`, each probe command once: one round trip, one sudo."""
+    commands = unique_commands(fact for s in steps for fact in s.facts(lab, node).values())
+    if not commands:
+        return {}
+    _, outputs = conn.probe(commands, one_sudo=True)
+    return outputs_by_command(commands, outputs)
 
 
-def apply_step(
-    lab: Lab,
-    node: Node,
-    conn: SshChannel,
-    step: AnyStep,
-    join: JoinCommand,
-    timeout: float = 900,
-) -> int:
-    """Probe, plan, apply, re-probe. Returns how many commands ran (0 = already done)."""
+def _shown(commands: Sequence[Command]) -> str:
+    return "; ".join(redact(render_remote(c), c.secrets).splitlines()[0] for c in commands)
 
-    def current_plan() -> tuple[Command, ...]:
-        facts = step.parse(conn.probe(step.probe(lab, node))[1])
-        if step.needs_join_command and not getattr(facts, "joined", True):
-            facts = dataclasses.replace(facts, join_command=join())
-        plan: tuple[Command, ...] = step.plan(lab, node, facts)
-        return plan
 
-    plan = current_plan()
-    for command in plan:
-        run_command(conn, command, timeout)
-    if plan:
-        left = current_plan()
-        if left:
-            raise StepFailed(f"did not converge: still plans {len(left)} command(s) after apply")
-    return len(plan)
+@dataclass
+class Applier:
+    """Applies one phase's steps to one node; `on_step(step, commands_run)` after each."""
+
+    lab: Lab
+    node: Node
+    conn: NodeChannel
+    inputs: Inputs
+    timeout: float = 900
+    sleep: Callable[[float], None] = time.sleep
+    policy: waits.Policy = waits.PACKAGE_MIRROR
+
+    def phase(self, steps: Sequence[AnyStep], on_step: Callable[[AnyStep, int], None]) -> None:
+        lab, node = self.lab, self.node
+        outputs = probe_steps(lab, node, self.conn, steps)  # fresh until a step changes the node
+        for i, step in enumerate(steps):
+            if not set(step.commands(lab, node)) <= outputs.keys():
+                outputs = probe_steps(lab, node, self.conn, steps[i : i + 1])
+            plan: tuple[Command, ...] = step.plan(
+                lab, node, step.read(lab, node, outputs, self.inputs)
+            )
+            for command in plan:
+                run_command(self.conn, command, self.timeout, self.sleep, self.policy)
+            if plan:
+                # everything read before is stale now; this step and the next are read again
+                outputs = probe_steps(lab, node, self.conn, steps[i : i + 2])
+                left = step.plan(lab, node, step.read(lab, node, outputs, self.inputs))
+                if left:
+                    raise StepFailed(
+                        f"did not converge: after applying {len(plan)} command(s) it still "
+                        f"plans {len(left)}: {_shown(left)}"
+                    )
+            on_step(step, len(plan))
 
 
 def provision(
     lab: Lab,
-    conns: dict[str, SshChannel],
+    conns: Mapping[str, NodeChannel],
     steps: tuple[AnyStep, ...],
+    inputs: Inputs | None = None,
     progress: Progress | None = None,
     parallel: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+    policy: waits.Policy = waits.PACKAGE_MIRROR,
 ) -> list[NodeReport]:
-    """Every phase on its nodes (in parallel unless told otherwise); one report per node."""
+    """Every phase on its nodes (in parallel unless told otherwise); one report per node.
+    A phase that failed on any node stops the run after it, with every failure reported."""
     reports = {n.name: NodeReport(n.name) for n in lab.nodes}
-    plane = lab.control_plane
-    join = JoinCommand(conns[plane.name] if plane else None)
     say = progress or (lambda node, msg: None)
 
     def run_node(node: Node, phase_steps: tuple[AnyStep, ...]) -> None:
         report, start = reports[node.name], time.monotonic()
+        current: list[AnyStep] = [phase_steps[0]]
+
+        def on_step(step: AnyStep, count: int) -> None:
+            if count:
+                report.changed.append(step.label)
+                report.commands += count
+                say(node.name, f"{step.label}: changed ({count} command(s))")
+            else:
+                report.done.append(step.label)
+                say(node.name, f"{step.label}: already done")
+            following = phase_steps.index(step) + 1
+            if following < len(phase_steps):
+                current[0] = phase_steps[following]
+                say(node.name, f"{current[0].label} ...")
+
+        applier = Applier(lab, node, conns[node.name], inputs or {}, sleep=sleep, policy=policy)
+        say(node.name, f"{current[0].label} ...")
         try:
-            for step in phase_steps:
-                say(node.name, f"{step.label} ...")
-                try:
-                    count = apply_step(lab, node, conns[node.name], step, join)
-                except (CommandFailed, StepFailed, ValueError) as exc:
-                    report.error = f"{step.label} failed on {node.name}: {exc}"
-                    say(node.name, f"[red]{step.label} failed[/red]")
-                    return
-                if count:
-                    report.changed.append(step.label)
-                    report.commands += count
-                    say(node.name, f"{step.label}: changed ({count} command(s))")
-                else:
-                    report.done.append(step.label)
-                    say(node.name, f"{step.label}: already done")
+            applier.phase(phase_steps, on_step)
+        except (CommandFailed, StepFailed, ValueError) as exc:
+            report.error = f"{current[0].label} failed on {node.name}: {exc}"
+            say(node.name, f"[red]{current[0].label} failed[/red]")
         finally:
             report.seconds += time.monotonic() - start
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from lab import compat
+from lab import facts as f
 from lab.commands import Command, Output, cmd
 from lab.config import Lab, Node
-from provision.model import Step, read_file, sysctl_file, write_file
+from lab.facts import AnyFact
+from provision.model import Step, sysctl_file, write_file
 
 # --- step 3: br_netfilter + the bridge sysctls (guide: 系统配置) -----------------------------
 
@@ -29,23 +32,13 @@ class BridgeFacts:
     live: tuple[str, ...]  # "key = value" as the kernel reports them now
 
 
-def probe_bridge(lab: Lab, node: Node) -> tuple[Command, ...]:
-    return (
-        cmd("cat", "/proc/modules", sudo=False),
-        read_file(MODULES_FILE),
-        read_file(K8S_SYSCTL_FILE),
-        cmd("sysctl", *BRIDGE_SYSCTLS),
-    )
-
-
-def parse_bridge(out: Sequence[Output]) -> BridgeFacts:
-    modules = {line.split()[0] for line in out[0].stdout.splitlines() if line.strip()}
-    return BridgeFacts(
-        module_loaded="br_netfilter" in modules,
-        modules_file=out[1].text_or_none(),
-        sysctl_file=out[2].text_or_none(),
-        live=tuple(line.strip() for line in out[3].stdout.splitlines() if "=" in line),
-    )
+def bridge_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    return {
+        "module_loaded": f.module_loaded("br_netfilter"),
+        "modules_file": f.file_text(MODULES_FILE),
+        "sysctl_file": f.file_text(K8S_SYSCTL_FILE),
+        "live": f.sysctl_lines(tuple(BRIDGE_SYSCTLS)),
+    }
 
 
 def plan_bridge(lab: Lab, node: Node, facts: BridgeFacts) -> tuple[Command, ...]:
@@ -63,16 +56,15 @@ def plan_bridge(lab: Lab, node: Node, facts: BridgeFacts) -> tuple[Command, ...]
 
 
 BRIDGE = Step(
-    "3",
-    "bridge-nf",
-    "bridge-nf sysctls",
-    "准备工作 / 系统配置 (br_netfilter + k8s.conf)",
-    "all",
-    BridgeFacts,
-    probe_bridge,
-    parse_bridge,
-    plan_bridge,
-    lambda lab, node: BridgeFacts(False, None, None, ()),
+    number="3",
+    key="bridge-nf",
+    title="bridge-nf sysctls",
+    section="准备工作 / 系统配置 (br_netfilter + k8s.conf)",
+    scope="all",
+    facts_type=BridgeFacts,
+    facts=bridge_facts,
+    plan=plan_bridge,
+    fresh=lambda lab, node: BridgeFacts(False, None, None, ()),
 )
 
 
@@ -88,12 +80,11 @@ class ForwardFacts:
     file: str | None
 
 
-def probe_forward(lab: Lab, node: Node) -> tuple[Command, ...]:
-    return (cmd("cat", "/proc/sys/net/ipv4/ip_forward", sudo=False), read_file(FORWARD_FILE))
-
-
-def parse_forward(out: Sequence[Output]) -> ForwardFacts:
-    return ForwardFacts(out[0].stdout.strip(), out[1].text_or_none())
+def forward_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    return {
+        "live": f.proc_value("/proc/sys/net/ipv4/ip_forward"),
+        "file": f.file_text(FORWARD_FILE),
+    }
 
 
 def plan_forward(lab: Lab, node: Node, facts: ForwardFacts) -> tuple[Command, ...]:
@@ -106,16 +97,15 @@ def plan_forward(lab: Lab, node: Node, facts: ForwardFacts) -> tuple[Command, ..
 
 
 FORWARD = Step(
-    "4",
-    "ip-forward",
-    "ip_forward",
-    "准备工作 / 开启路由转发",
-    "all",
-    ForwardFacts,
-    probe_forward,
-    parse_forward,
-    plan_forward,
-    lambda lab, node: ForwardFacts("0", None),
+    number="4",
+    key="ip-forward",
+    title="ip_forward",
+    section="准备工作 / 开启路由转发",
+    scope="all",
+    facts_type=ForwardFacts,
+    facts=forward_facts,
+    plan=plan_forward,
+    fresh=lambda lab, node: ForwardFacts("0", None),
 )
 
 
@@ -130,13 +120,8 @@ class SwapFacts:
     fstab: str
 
 
-def probe_swap(lab: Lab, node: Node) -> tuple[Command, ...]:
-    return (cmd("cat", "/proc/swaps", sudo=False), read_file(FSTAB))
-
-
-def parse_swap(out: Sequence[Output]) -> SwapFacts:
-    active = tuple(line.split()[0] for line in out[0].stdout.splitlines()[1:] if line.strip())
-    return SwapFacts(active, out[1].stdout)
+def swap_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    return {"active": f.active_swaps(), "fstab": f.file_text_required(FSTAB)}
 
 
 def _is_swap_line(line: str) -> bool:
@@ -175,16 +160,15 @@ def fresh_swap(lab: Lab) -> SwapFacts:
 
 
 SWAP = Step(
-    "5",
-    "swap",
-    "swap off",
-    "准备工作 / 关闭swap (swapoff -a + /etc/fstab)",
-    "all",
-    SwapFacts,
-    probe_swap,
-    parse_swap,
-    plan_swap,
-    lambda lab, node: fresh_swap(lab),
+    number="5",
+    key="swap",
+    title="swap off",
+    section="准备工作 / 关闭swap (swapoff -a + /etc/fstab)",
+    scope="all",
+    facts_type=SwapFacts,
+    facts=swap_facts,
+    plan=plan_swap,
+    fresh=lambda lab, node: fresh_swap(lab),
 )
 
 
@@ -201,16 +185,10 @@ class HostnameFacts:
     hosts: str
 
 
-def probe_hostname(lab: Lab, node: Node) -> tuple[Command, ...]:
-    return (cmd("hostname", sudo=False), read_file(HOSTS))
-
-
-def parse_hostname(out: Sequence[Output]) -> HostnameFacts:
-    hosts = out[1].text_or_none()
-    if hosts is None:
-        # planning from an empty file would rewrite it without its localhost lines
-        raise ValueError(f"cannot read {HOSTS} (exit {out[1].exit_code})")
-    return HostnameFacts(out[0].stdout.strip(), hosts)
+def hostname_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    # an unreadable /etc/hosts is an error: planning from an empty file would rewrite it
+    # without its localhost lines
+    return {"hostname": f.hostname(), "hosts": f.file_text_required(HOSTS)}
 
 
 def hosts_with_nodes(hosts: str, lab: Lab) -> str:
@@ -243,14 +221,104 @@ def plan_hostname(lab: Lab, node: Node, facts: HostnameFacts) -> tuple[Command, 
 
 
 HOSTNAME = Step(
-    "7",
-    "hostname",
-    "hostname",
-    "准备工作 / 修改主机名 (DNS-1123, no underscores)",
-    "all",
-    HostnameFacts,
-    probe_hostname,
-    parse_hostname,
-    plan_hostname,
-    lambda lab, node: HostnameFacts("localhost.localdomain", "127.0.0.1 localhost\n"),
+    number="7",
+    key="hostname",
+    title="hostname",
+    section="准备工作 / 修改主机名 (DNS-1123, no underscores)",
+    scope="all",
+    facts_type=HostnameFacts,
+    facts=hostname_facts,
+    plan=plan_hostname,
+    fresh=lambda lab, node: HostnameFacts("localhost.localdomain", "127.0.0.1 localhost\n"),
 )
+
+
+# --- steps 0 and 14: the tools and versions the harness relies on (lab/compat.py) -----------
+
+# `command -v` through sudo: sudo's secure_path is where every command of the harness runs
+# (or, without sudo, a narrower PATH the compatibility table checks separately)
+FIND_TOOLS = 'for t do p=$(command -v "$t") || p=-; echo "$t $p"; done'
+
+
+@dataclass(frozen=True)
+class ToolsFacts:
+    found: tuple[str, ...]  # "name path" ("name -" when missing)
+    systemd: int
+
+
+def parse_tool_paths(out: Output) -> tuple[str, ...]:
+    lines = tuple(line.strip() for line in out.stdout.splitlines() if len(line.split()) == 2)
+    if not out.ok or not lines:
+        raise ValueError(f"cannot list the node's tools (exit {out.exit_code})")
+    return lines
+
+
+def parse_systemd_version(out: Output) -> int:
+    m = re.match(r"systemd (\d+)", out.stdout)
+    if not out.ok or m is None:
+        raise ValueError(
+            f"cannot read the systemd version (`systemctl --version` exit {out.exit_code})"
+        )
+    return int(m[1])
+
+
+def _wanted(family: compat.Family, everything: bool) -> tuple[compat.Tool, ...]:
+    tools = compat.TOOLS[family].values()
+    return tuple(t for t in tools if everything or t.source == "box")
+
+
+def plan_tools(
+    family: compat.Family, everything: bool
+) -> Callable[[Lab, Node, ToolsFacts], tuple[Command, ...]]:
+    def plan(lab: Lab, node: Node, facts: ToolsFacts) -> tuple[Command, ...]:
+        found = dict(line.split() for line in facts.found)
+        missing = [t for t in _wanted(family, everything) if found.get(t.name, "-") == "-"]
+        problems = [
+            f"{t.name} is missing (package {t.package}; used by {t.used_by})" for t in missing
+        ]
+        assumed = compat.systemd_version(family)
+        if facts.systemd < assumed:
+            problems.append(
+                f"systemd {facts.systemd} is older than {assumed}, which the {family} commands "
+                "assume (systemd-run, systemctl options)"
+            )
+        if problems:
+            raise ValueError(
+                f"{node.name} lacks what the harness relies on (lab/compat.py, {family} "
+                "column): " + "; ".join(problems)
+            )
+        return ()
+
+    return plan
+
+
+def tools_step(family: compat.Family, everything: bool) -> Step[ToolsFacts]:
+    """Step 0 (tools the box must have) or 14 (every tool, after provisioning installed its
+    share): a check, it plans nothing and fails early, naming each missing tool."""
+    names = tuple(t.name for t in _wanted(family, everything))
+
+    def fresh(lab: Lab, node: Node) -> ToolsFacts:
+        table = compat.TOOLS[family]
+        return ToolsFacts(
+            tuple(f"{n} {table[n].path}" for n in names), compat.systemd_version(family)
+        )
+
+    return Step(
+        number="14" if everything else "0",
+        key="tools-needed" if everything else "tools-on-box",
+        title="every tool the suite needs" if everything else "tools on the box",
+        section="(harness) lab/compat.py: tools and versions its commands rely on",
+        scope="all",
+        facts_type=ToolsFacts,
+        facts=lambda lab, node: {
+            "found": f.Fact(
+                "tool paths", cmd("sh", "-c", FIND_TOOLS, "netlab-tools", *names), parse_tool_paths
+            ),
+            "systemd": f.Fact(
+                "systemd version", cmd("systemctl", "--version", sudo=False), parse_systemd_version
+            ),
+        },
+        plan=plan_tools(family, everything),
+        fresh=fresh,
+        check=True,
+    )

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lab import facts as f
 from lab import netmath
-from lab.commands import Command, Output, cmd
+from lab.commands import Command, cmd
 from lab.config import Lab, Node
+from lab.facts import AnyFact
 from lab.render import (
     CNI_BIN_DIR,
     CNI_CONFLIST_PATH,
@@ -17,8 +19,8 @@ from lab.render import (
     render_cni_conflist_text,
     render_pod_routes,
 )
-from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP
-from provision.model import AnyStep, Step, read_file, write_file
+from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
+from provision.model import AnyStep, Step, write_file
 
 # --- CNI network config (the plugin config kubelet would read from /etc/cni/net.d) ---------
 
@@ -71,29 +73,32 @@ def bridge_netdev(lab: Lab, node: Node) -> str:
     )
 
 
-def probe_cni(lab: Lab, node: Node) -> tuple[Command, ...]:
-    return (
-        read_file(CNI_CONFLIST_PATH),
-        cmd("ls", "-1", CNI_BIN_DIR, sudo=False),
-        read_file(bridge_netdev_path(lab)),
-        cmd("cat", f"/sys/class/net/{lab.pod_network.bridge}/address", sudo=False),
-        read_file(VETH_LINK),
+def nic_mtu(lab: Lab) -> f.Fact[int | None]:
+    """The private NIC's MTU (the VXLAN pod MTU follows it); CNI and VXLAN share the probe."""
+    return f.Fact(
+        "private NIC MTU",
         cmd("cat", f"/sys/class/net/{lab.vm.private_nic}/mtu", sudo=False),
+        lambda out: int(out.stdout.strip()) if out.ok and out.stdout.strip().isdigit() else None,
     )
 
 
-def parse_cni(out: Sequence[Output]) -> CniFacts:
-    plugins = tuple(sorted(out[1].stdout.split())) if out[1].ok else ()
-    mac = out[3].stdout.strip() if out[3].ok else None
-    mtu = out[5].stdout.strip()
-    return CniFacts(
-        out[0].text_or_none(),
-        plugins,
-        out[2].text_or_none(),
-        mac,
-        out[4].text_or_none(),
-        int(mtu) if out[5].ok and mtu.isdigit() else None,
-    )
+def cni_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    listing = cmd("ls", "-1", CNI_BIN_DIR, sudo=False)
+    return {
+        "conflist": f.file_text(CNI_CONFLIST_PATH),
+        "plugins": f.Fact(
+            "CNI plugins",
+            listing,
+            lambda out: tuple(sorted(out.stdout.split())) if out.ok else (),
+        ),
+        "netdev": f.file_text(bridge_netdev_path(lab)),
+        "bridge_mac": f.text_if_ok(
+            "bridge MAC",
+            cmd("cat", f"/sys/class/net/{lab.pod_network.bridge}/address", sudo=False),
+        ),
+        "veth_link": f.file_text(VETH_LINK),
+        "nic_mtu": nic_mtu(lab),
+    }
 
 
 def plan_cni(lab: Lab, node: Node, facts: CniFacts) -> tuple[Command, ...]:
@@ -126,16 +131,17 @@ def plan_cni(lab: Lab, node: Node, facts: CniFacts) -> tuple[Command, ...]:
 
 
 CNI = Step(
-    "11",
-    "cni-config",
-    "CNI network config",
-    "安装flannel (here: bridge + host-local, one pod subnet per node)",
-    "all",
-    CniFacts,
-    probe_cni,
-    parse_cni,
-    plan_cni,
-    lambda lab, node: CniFacts(None, ("bridge", "host-local", "loopback", "portmap"), nic_mtu=1500),
+    number="11",
+    key="cni-config",
+    title="CNI network config",
+    section="安装flannel (here: bridge + host-local, one pod subnet per node)",
+    scope="all",
+    facts_type=CniFacts,
+    facts=cni_facts,
+    plan=plan_cni,
+    fresh=lambda lab, node: CniFacts(
+        None, ("bridge", "host-local", "loopback", "portmap"), nic_mtu=1500
+    ),
 )
 
 
@@ -186,18 +192,15 @@ class RoutesFacts:
     routes: tuple[str, ...]  # `ip -4 route show` lines
 
 
-def probe_routes(lab: Lab, node: Node) -> tuple[Command, ...]:
-    return (
-        cmd("grep", "-rH", "", NETWORK_DIR),
-        cmd("ip", "-4", "route", "show", sudo=False),
-    )
-
-
-def parse_routes(out: Sequence[Output]) -> RoutesFacts:
-    return RoutesFacts(
-        parse_network_files(out[0].stdout),
-        tuple(line.strip() for line in out[1].stdout.splitlines() if line.strip()),
-    )
+def routes_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    return {
+        "network_files": f.Fact(
+            "networkd files",
+            cmd("grep", "-rH", "", NETWORK_DIR),
+            lambda out: parse_network_files(out.stdout),
+        ),
+        "routes": f.ipv4_routes(),
+    }
 
 
 def route_present(route_lines: Sequence[str], destination: str, via: str, dev: str) -> bool:
@@ -228,16 +231,15 @@ def plan_routes(lab: Lab, node: Node, facts: RoutesFacts) -> tuple[Command, ...]
 
 
 ROUTES = Step(
-    "11r",
-    "pod-routes",
-    "pod routes (host-gw)",
-    "K8S网络实现方案 / 路由方案: a route per remote pod subnet via its node",
-    "all",
-    RoutesFacts,
-    probe_routes,
-    parse_routes,
-    plan_routes,
-    lambda lab, node: RoutesFacts(
+    number="11r",
+    key="pod-routes",
+    title="pod routes (host-gw)",
+    section="K8S网络实现方案 / 路由方案: a route per remote pod subnet via its node",
+    scope="all",
+    facts_type=RoutesFacts,
+    facts=routes_facts,
+    plan=plan_routes,
+    fresh=lambda lab, node: RoutesFacts(
         {
             f"{NETWORK_DIR}/50-vagrant-{lab.vm.private_nic}.network": (
                 f"[Match]\nName={lab.vm.private_nic}\n\n[Network]\nAddress={node.ip}/"
@@ -249,4 +251,12 @@ ROUTES = Step(
 )
 
 OS_STEPS: tuple[AnyStep, ...] = (BRIDGE, FORWARD, SWAP, HOSTNAME)
-STEPS: tuple[AnyStep, ...] = (*OS_STEPS, CNI, ROUTES)
+
+
+STEPS: tuple[AnyStep, ...] = (
+    tools_step("debian12", everything=False),
+    *OS_STEPS,
+    CNI,
+    ROUTES,
+    tools_step("debian12", everything=True),
+)

@@ -6,18 +6,22 @@ the guide implies or that its age forces carry a letter (6a: the CentOS vault re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shlex
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from lab import facts as f
 from lab.commands import Command, Output, cmd
-from lab.config import Kubernetes, Lab, Node, Repo
+from lab.config import Image, Kubernetes, Lab, Node, Repo
+from lab.facts import AnyFact
 from lab.k8s import ADMIN_CONF, KUBECTL
 from lab.render import render_flannel_manifest, render_kubeadm_init_args, render_kubelet_sysconfig
-from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP
-from provision.model import AnyStep, Step, read_file, write_file
+from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
+from provision.model import AnyStep, Runner, Step, write_file
 
 USER = "vagrant"  # the box's login user: gets ~/.kube/config and kubectl completion
 
@@ -29,10 +33,14 @@ def _k8s(lab: Lab) -> Kubernetes:
 
 
 def render_repo(section: str, name: str, repo: Repo) -> str:
+    # yum reads continuation lines as more baseurls; with failovermethod=priority it tries
+    # them in order (the first that answers wins)
+    urls = "".join(f"\n        {url}" for url in repo.alternatives)
     lines = [
         f"[{section}]",
         f"name={name}",
-        f"baseurl={repo.baseurl}",
+        f"baseurl={repo.baseurl}{urls}",
+        *(["failovermethod=priority"] if repo.alternatives else []),
         "enabled=1",
         f"gpgcheck={int(repo.gpgcheck)}",
         f"repo_gpgcheck={int(repo.repo_gpgcheck)}",
@@ -51,15 +59,8 @@ class ServiceFacts:
     enabled: bool
 
 
-def _probe_service(unit: str) -> tuple[Command, ...]:
-    return (
-        cmd("systemctl", "is-active", unit, sudo=False),
-        cmd("systemctl", "is-enabled", unit, sudo=False),
-    )
-
-
-def parse_service(out: Sequence[Output]) -> ServiceFacts:
-    return ServiceFacts(out[0].stdout.strip() == "active", out[1].stdout.strip() == "enabled")
+def service_facts(unit: str) -> dict[str, AnyFact]:
+    return {"active": f.unit_active(unit), "enabled": f.unit_enabled(unit)}
 
 
 def plan_firewalld(lab: Lab, node: Node, facts: ServiceFacts) -> tuple[Command, ...]:
@@ -72,16 +73,15 @@ def plan_firewalld(lab: Lab, node: Node, facts: ServiceFacts) -> tuple[Command, 
 
 
 FIREWALLD = Step(
-    "1",
-    "firewalld",
-    "firewalld off",
-    "准备工作 / 关闭防火墙",
-    "all",
-    ServiceFacts,
-    lambda lab, node: _probe_service("firewalld"),
-    parse_service,
-    plan_firewalld,
-    lambda lab, node: ServiceFacts(True, True),
+    number="1",
+    key="firewalld",
+    title="firewalld off",
+    section="准备工作 / 关闭防火墙",
+    scope="all",
+    facts_type=ServiceFacts,
+    facts=lambda lab, node: service_facts("firewalld"),
+    plan=plan_firewalld,
+    fresh=lambda lab, node: ServiceFacts(True, True),
 )
 
 
@@ -96,8 +96,25 @@ class SelinuxFacts:
     config: str | None
 
 
-def parse_selinux(out: Sequence[Output]) -> SelinuxFacts:
-    return SelinuxFacts(out[0].stdout.strip(), out[1].text_or_none())
+# through sudo: getenforce lives in /usr/sbin, which is on sudo's secure_path but not on the
+# PATH of a non-login SSH command on CentOS 7 (there it exits 127 and prints nothing)
+GETENFORCE = cmd("getenforce")
+SELINUX_MODES = ("Enforcing", "Permissive", "Disabled")
+
+
+def parse_selinux_mode(out: Output) -> str:
+    """getenforce's answer; anything else is an error (never "" taken for "not enforcing")."""
+    mode = out.stdout.strip()
+    if not out.ok or mode not in SELINUX_MODES:
+        raise f.unreadable(GETENFORCE, out, "the SELinux mode")
+    return mode
+
+
+def selinux_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    return {
+        "mode": f.Fact("SELinux mode", GETENFORCE, parse_selinux_mode),
+        "config": f.file_text(SELINUX_CONFIG),
+    }
 
 
 def selinux_config_disabled(config: str) -> str:
@@ -118,16 +135,15 @@ def plan_selinux(lab: Lab, node: Node, facts: SelinuxFacts) -> tuple[Command, ..
 
 
 SELINUX = Step(
-    "2",
-    "selinux",
-    "SELinux off",
-    "准备工作 / 禁用SELINUX",
-    "all",
-    SelinuxFacts,
-    lambda lab, node: (cmd("getenforce", sudo=False), read_file(SELINUX_CONFIG)),
-    parse_selinux,
-    plan_selinux,
-    lambda lab, node: SelinuxFacts("Enforcing", "SELINUX=enforcing\nSELINUXTYPE=targeted\n"),
+    number="2",
+    key="selinux",
+    title="SELinux off",
+    section="准备工作 / 禁用SELINUX",
+    scope="all",
+    facts_type=SelinuxFacts,
+    facts=selinux_facts,
+    plan=plan_selinux,
+    fresh=lambda lab, node: SelinuxFacts("Enforcing", "SELINUX=enforcing\nSELINUXTYPE=targeted\n"),
 )
 
 
@@ -154,10 +170,6 @@ class FileFacts:
     content: str | None
 
 
-def parse_file(out: Sequence[Output]) -> FileFacts:
-    return FileFacts(out[0].text_or_none())
-
-
 def plan_vault(lab: Lab, node: Node, facts: FileFacts) -> tuple[Command, ...]:
     wanted = render_vault_repos(lab)
     if facts.content == wanted:
@@ -166,16 +178,15 @@ def plan_vault(lab: Lab, node: Node, facts: FileFacts) -> tuple[Command, ...]:
 
 
 VAULT = Step(
-    "6a",
-    "vault-repos",
-    "CentOS vault repos",
-    "(aged) base/updates/extras from a vault",
-    "all",
-    FileFacts,
-    lambda lab, node: (read_file(BASE_REPO),),
-    parse_file,
-    plan_vault,
-    lambda lab, node: FileFacts("[base]\nmirrorlist=http://mirrorlist.centos.org/\n"),
+    number="6a",
+    key="vault-repos",
+    title="CentOS vault repos",
+    section="(aged) base/updates/extras from a vault",
+    scope="all",
+    facts_type=FileFacts,
+    facts=lambda lab, node: {"content": f.file_text(BASE_REPO)},
+    plan=plan_vault,
+    fresh=lambda lab, node: FileFacts("[base]\nmirrorlist=http://mirrorlist.centos.org/\n"),
 )
 
 
@@ -193,12 +204,32 @@ def render_daemon_json(lab: Lab) -> str:
         "log-opts": {"max-size": "100m"},
         "storage-driver": "overlay2",
     }
+    if docker.registry_mirrors:
+        conf["registry-mirrors"] = list(docker.registry_mirrors)
     return json.dumps(conf, indent=2) + "\n"
 
 
+# every package the steps ask rpm about: one query per probe round trip, shared by the steps
+RPMS = (
+    "docker-ce",
+    "docker-ce-cli",
+    "containerd.io",
+    "kubelet",
+    "kubeadm",
+    "kubectl",
+    "kubernetes-cni",
+    "bash-completion",
+)
+INSTALLED = f.rpm_versions(RPMS)
+
+
 def docker_packages(lab: Lab) -> dict[str, str]:
-    version = _k8s(lab).docker.version
-    return {"docker-ce": version, "docker-ce-cli": version, "containerd.io": ""}
+    docker = _k8s(lab).docker
+    return {
+        "docker-ce": docker.version,
+        "docker-ce-cli": docker.version,
+        "containerd.io": docker.containerd_version,
+    }
 
 
 @dataclass(frozen=True)
@@ -210,33 +241,13 @@ class DockerFacts:
     enabled: bool
 
 
-def probe_docker(lab: Lab, node: Node) -> tuple[Command, ...]:
-    return (
-        read_file(DOCKER_REPO),
-        cmd("rpm", "-q", "--qf", "%{NAME} %{VERSION}\\n", *docker_packages(lab), sudo=False),
-        read_file(DAEMON_JSON),
-        *_probe_service("docker"),
-    )
-
-
-def parse_rpm_versions(text: str) -> tuple[str, ...]:
-    """`rpm -q --qf '%{NAME} %{VERSION}\\n'` lines, dropping "package X is not installed"."""
-    return tuple(
-        line.strip()
-        for line in text.splitlines()
-        if line.strip() and "not installed" not in line and len(line.split()) == 2
-    )
-
-
-def parse_docker(out: Sequence[Output]) -> DockerFacts:
-    svc = parse_service(out[3:5])
-    return DockerFacts(
-        out[0].text_or_none(),
-        parse_rpm_versions(out[1].stdout),
-        out[2].text_or_none(),
-        svc.active,
-        svc.enabled,
-    )
+def docker_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    return {
+        "repo": f.file_text(DOCKER_REPO),
+        "installed": INSTALLED,
+        "daemon_json": f.file_text(DAEMON_JSON),
+        **service_facts("docker"),
+    }
 
 
 def package_changes(
@@ -287,16 +298,15 @@ def plan_docker(lab: Lab, node: Node, facts: DockerFacts) -> tuple[Command, ...]
 
 
 DOCKER = Step(
-    "6",
-    "docker",
-    "Docker (systemd cgroup driver)",
-    "准备工作 / 安装docker",
-    "all",
-    DockerFacts,
-    probe_docker,
-    parse_docker,
-    plan_docker,
-    lambda lab, node: DockerFacts(None, (), None, False, False),
+    number="6",
+    key="docker",
+    title="Docker (systemd cgroup driver)",
+    section="准备工作 / 安装docker",
+    scope="all",
+    facts_type=DockerFacts,
+    facts=docker_facts,
+    plan=plan_docker,
+    fresh=lambda lab, node: DockerFacts(None, (), None, False, False),
 )
 
 
@@ -306,8 +316,13 @@ K8S_REPO = "/etc/yum.repos.d/kubernetes.repo"
 
 
 def k8s_packages(lab: Lab) -> dict[str, str]:
+    """kubelet/kubeadm/kubectl at the guide's version, and kubernetes-cni pinned too: their
+    rpms only require kubernetes-cni >= 0.7.5, so unpinned yum takes the newest (1.x), which
+    has no `flannel` plugin, and flannel v0.14.0's manifest installs none (pods would stay
+    ContainerCreating; flannel-io/flannel#1471)."""
     k8s = _k8s(lab)
-    return {p: f"{k8s.version}-{k8s.package_release}" for p in ("kubelet", "kubeadm", "kubectl")}
+    pinned = {p: f"{k8s.version}-{k8s.package_release}" for p in ("kubelet", "kubeadm", "kubectl")}
+    return {**pinned, "kubernetes-cni": k8s.cni_package_version}
 
 
 @dataclass(frozen=True)
@@ -317,18 +332,12 @@ class PackagesFacts:
     kubelet_enabled: bool
 
 
-def probe_k8s_packages(lab: Lab, node: Node) -> tuple[Command, ...]:
-    return (
-        read_file(K8S_REPO),
-        cmd("rpm", "-q", "--qf", "%{NAME} %{VERSION}\\n", *k8s_packages(lab), sudo=False),
-        cmd("systemctl", "is-enabled", "kubelet", sudo=False),
-    )
-
-
-def parse_k8s_packages(out: Sequence[Output]) -> PackagesFacts:
-    return PackagesFacts(
-        out[0].text_or_none(), parse_rpm_versions(out[1].stdout), out[2].stdout.strip() == "enabled"
-    )
+def k8s_packages_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    return {
+        "repo": f.file_text(K8S_REPO),
+        "installed": INSTALLED,
+        "kubelet_enabled": f.unit_enabled("kubelet"),
+    }
 
 
 def plan_k8s_packages(lab: Lab, node: Node, facts: PackagesFacts) -> tuple[Command, ...]:
@@ -343,16 +352,15 @@ def plan_k8s_packages(lab: Lab, node: Node, facts: PackagesFacts) -> tuple[Comma
 
 
 K8S_PACKAGES = Step(
-    "8",
-    "kubernetes-packages",
-    "kubelet/kubeadm/kubectl",
-    "安装 kubeadm, kubelet, kubectl / 修改 yum 安装源",
-    "all",
-    PackagesFacts,
-    probe_k8s_packages,
-    parse_k8s_packages,
-    plan_k8s_packages,
-    lambda lab, node: PackagesFacts(None, (), False),
+    number="8",
+    key="kubernetes-packages",
+    title="kubelet/kubeadm/kubectl",
+    section="安装 kubeadm, kubelet, kubectl / 修改 yum 安装源",
+    scope="all",
+    facts_type=PackagesFacts,
+    facts=k8s_packages_facts,
+    plan=plan_k8s_packages,
+    fresh=lambda lab, node: PackagesFacts(None, (), False),
 )
 
 
@@ -378,19 +386,18 @@ def plan_kubelet(lab: Lab, node: Node, facts: KubeletFacts) -> tuple[Command, ..
 
 
 KUBELET_NODE_IP = Step(
-    "8a",
-    "kubelet-node-ip",
-    "kubelet --node-ip",
-    "(pitfall) kubelet must use the private IP",
-    "all",
-    KubeletFacts,
-    lambda lab, node: (
-        read_file(KUBELET_SYSCONFIG),
-        cmd("systemctl", "is-active", "kubelet", sudo=False),
-    ),
-    lambda out: KubeletFacts(out[0].text_or_none(), out[1].stdout.strip() == "active"),
-    plan_kubelet,
-    lambda lab, node: KubeletFacts("KUBELET_EXTRA_ARGS=\n", False),
+    number="8a",
+    key="kubelet-node-ip",
+    title="kubelet --node-ip",
+    section="(pitfall) kubelet must use the private IP",
+    scope="all",
+    facts_type=KubeletFacts,
+    facts=lambda lab, node: {
+        "sysconfig": f.file_text(KUBELET_SYSCONFIG),
+        "active": f.unit_active("kubelet"),
+    },
+    plan=plan_kubelet,
+    fresh=lambda lab, node: KubeletFacts("KUBELET_EXTRA_ARGS=\n", False),
 )
 
 
@@ -420,16 +427,15 @@ def plan_kubeadm_init(lab: Lab, node: Node, facts: ExistsFacts) -> tuple[Command
 
 
 KUBEADM_INIT = Step(
-    "9",
-    "kubeadm-init",
-    "kubeadm init",
-    "运行初始化命令",
-    "control-plane",
-    ExistsFacts,
-    lambda lab, node: (cmd("test", "-f", ADMIN_CONF),),
-    lambda out: ExistsFacts(out[0].ok),
-    plan_kubeadm_init,
-    lambda lab, node: ExistsFacts(False),
+    number="9",
+    key="kubeadm-init",
+    title="kubeadm init",
+    section="运行初始化命令",
+    scope="control-plane",
+    facts_type=ExistsFacts,
+    facts=lambda lab, node: {"exists": f.file_exists(ADMIN_CONF)},
+    plan=plan_kubeadm_init,
+    fresh=lambda lab, node: ExistsFacts(False),
 )
 
 
@@ -446,16 +452,12 @@ class KubeconfigFacts:
     stats: tuple[str, ...]  # `stat -c '%n %a %U'` lines of each target
 
 
-def probe_kubeconfig(lab: Lab, node: Node) -> tuple[Command, ...]:
+def kubeconfig_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
     targets = tuple(kubeconfig_targets())
-    return (cmd("sha256sum", ADMIN_CONF, *targets), cmd("stat", "-c", "%n %a %U", *targets))
-
-
-def parse_kubeconfig(out: Sequence[Output]) -> KubeconfigFacts:
-    def lines(o: Output) -> tuple[str, ...]:
-        return tuple(line.strip() for line in o.stdout.splitlines() if line.strip())
-
-    return KubeconfigFacts(lines(out[0]), lines(out[1]))
+    return {
+        "sums": f.stdout_lines("checksums", cmd("sha256sum", ADMIN_CONF, *targets)),
+        "stats": f.stdout_lines("modes", cmd("stat", "-c", "%n %a %U", *targets)),
+    }
 
 
 def plan_kubeconfig(lab: Lab, node: Node, facts: KubeconfigFacts) -> tuple[Command, ...]:
@@ -472,16 +474,15 @@ def plan_kubeconfig(lab: Lab, node: Node, facts: KubeconfigFacts) -> tuple[Comma
 
 
 KUBECONFIG = Step(
-    "10",
-    "kubeconfig",
-    "kubeconfig",
-    "配置kubectl工具",
-    "control-plane",
-    KubeconfigFacts,
-    probe_kubeconfig,
-    parse_kubeconfig,
-    plan_kubeconfig,
-    lambda lab, node: KubeconfigFacts((), ()),
+    number="10",
+    key="kubeconfig",
+    title="kubeconfig",
+    section="配置kubectl工具",
+    scope="control-plane",
+    facts_type=KubeconfigFacts,
+    facts=kubeconfig_facts,
+    plan=plan_kubeconfig,
+    fresh=lambda lab, node: KubeconfigFacts((), ()),
 )
 
 
@@ -493,35 +494,79 @@ class ImageFacts:
     present: bool
 
 
+def pull(image: str, mirror: str = "") -> tuple[Command, ...]:
+    """`image` on the node: pulled as is, or from `mirror` and re-tagged as `image`."""
+    if not mirror:
+        return (cmd("docker", "pull", image, mirror=True),)
+    return (cmd("docker", "pull", mirror, mirror=True), cmd("docker", "tag", mirror, image))
+
+
 def plan_flannel_image(lab: Lab, node: Node, facts: ImageFacts) -> tuple[Command, ...]:
     flannel = lab.pod_network.flannel
     if facts.present or flannel is None:
         return ()
-    if not flannel.mirror_image:
-        return (cmd("docker", "pull", flannel.image, mirror=True),)
-    return (
-        cmd("docker", "pull", flannel.mirror_image, mirror=True),
-        cmd("docker", "tag", flannel.mirror_image, flannel.image),
-    )
+    return pull(flannel.image, flannel.mirror_image)
 
 
 def _flannel_image(lab: Lab) -> str:
     return lab.pod_network.flannel.image if lab.pod_network.flannel else ""
 
 
+def image_present(image: str) -> AnyFact:
+    return f.command_ok(
+        f"image {image} present", cmd("docker", "image", "inspect", "--format", "{{.Id}}", image)
+    )
+
+
 FLANNEL_IMAGE = Step(
-    "11a",
-    "flannel-image",
-    "flannel image via mirror",
-    "安装flannel / 获取镜像",
-    "all",
-    ImageFacts,
-    lambda lab, node: (
-        cmd("docker", "image", "inspect", "--format", "{{.Id}}", _flannel_image(lab)),
-    ),
-    lambda out: ImageFacts(out[0].ok),
-    plan_flannel_image,
-    lambda lab, node: ImageFacts(False),
+    number="11a",
+    key="flannel-image",
+    title="flannel image via mirror",
+    section="安装flannel / 获取镜像",
+    scope="all",
+    facts_type=ImageFacts,
+    facts=lambda lab, node: {"present": image_present(_flannel_image(lab))},
+    plan=plan_flannel_image,
+    fresh=lambda lab, node: ImageFacts(False),
+)
+
+
+# --- step 11b: the e2e suite's images, pre-pulled (via their mirrors) on every node --------
+
+
+@dataclass(frozen=True)
+class E2eImagesFacts:
+    busybox: bool
+    nginx: bool
+    echo: bool
+
+
+def e2e_images(lab: Lab) -> dict[str, Image]:
+    images = _k8s(lab).e2e_images
+    return {item.name: getattr(images, item.name) for item in dataclasses.fields(images)}
+
+
+def plan_e2e_images(lab: Lab, node: Node, facts: E2eImagesFacts) -> tuple[Command, ...]:
+    return tuple(
+        command
+        for name, image in e2e_images(lab).items()
+        if not getattr(facts, name)
+        for command in pull(image.image, image.mirror)
+    )
+
+
+E2E_IMAGES = Step(
+    number="11b",
+    key="e2e-images",
+    title="e2e images via mirrors",
+    section="(suite) busybox + nginx (the guide's pod), agnhost echo: pre-pulled",
+    scope="all",
+    facts_type=E2eImagesFacts,
+    facts=lambda lab, node: {
+        name: image_present(image.image) for name, image in e2e_images(lab).items()
+    },
+    plan=plan_e2e_images,
+    fresh=lambda lab, node: E2eImagesFacts(False, False, False),
 )
 
 
@@ -549,19 +594,21 @@ def flannel_step(upstream: str) -> Step[FlannelFacts]:
         )
 
     return Step(
-        "11",
-        "flannel",
-        "flannel manifest",
-        "安装flannel / 加载flannel",
-        "control-plane",
-        FlannelFacts,
-        lambda lab, node: (
-            read_file(FLANNEL_MANIFEST),
-            cmd(*KUBECTL, "-n", "kube-system", "get", "daemonset", "kube-flannel-ds"),
-        ),
-        lambda out: FlannelFacts(out[0].text_or_none(), out[1].ok),
-        plan,
-        lambda lab, node: FlannelFacts(None, False),
+        number="11",
+        key="flannel",
+        title="flannel manifest",
+        section="安装flannel / 加载flannel",
+        scope="control-plane",
+        facts_type=FlannelFacts,
+        facts=lambda lab, node: {
+            "manifest": f.file_text(FLANNEL_MANIFEST),
+            "daemonset": f.command_ok(
+                "flannel daemonset exists",
+                cmd(*KUBECTL, "-n", "kube-system", "get", "daemonset", "kube-flannel-ds"),
+            ),
+        },
+        plan=plan,
+        fresh=lambda lab, node: FlannelFacts(None, False),
     )
 
 
@@ -590,19 +637,18 @@ def plan_completion(lab: Lab, node: Node, facts: CompletionFacts) -> tuple[Comma
 
 
 COMPLETION = Step(
-    "12",
-    "completion",
-    "kubectl completion",
-    "设置开机启动 / 安装命令补全",
-    "control-plane",
-    CompletionFacts,
-    lambda lab, node: (
-        cmd("rpm", "-q", "bash-completion", sudo=False),
-        read_file(f"/home/{USER}/.bashrc"),
-    ),
-    lambda out: CompletionFacts(out[0].ok, out[1].text_or_none()),
-    plan_completion,
-    lambda lab, node: CompletionFacts(False, "# .bashrc\n"),
+    number="12",
+    key="completion",
+    title="kubectl completion",
+    section="设置开机启动 / 安装命令补全",
+    scope="control-plane",
+    facts_type=CompletionFacts,
+    facts=lambda lab, node: {
+        "bash_completion": f.rpm_installed(RPMS, "bash-completion"),
+        "bashrc": f.file_text(f"/home/{USER}/.bashrc"),
+    },
+    plan=plan_completion,
+    fresh=lambda lab, node: CompletionFacts(False, "# .bashrc\n"),
 )
 
 
@@ -651,20 +697,44 @@ def plan_join(lab: Lab, node: Node, facts: JoinFacts) -> tuple[Command, ...]:
 
 
 JOIN = Step(
-    "13",
-    "kubeadm-join",
-    "kubeadm join",
-    "node 加入集群",
-    "workers",
-    JoinFacts,
-    lambda lab, node: (cmd("test", "-f", "/etc/kubernetes/kubelet.conf"),),
-    lambda out: JoinFacts(out[0].ok),
-    plan_join,
-    lambda lab, node: JoinFacts(False),
-    needs_join_command=True,
+    number="13",
+    key="kubeadm-join",
+    title="kubeadm join",
+    section="node 加入集群",
+    scope="workers",
+    facts_type=JoinFacts,
+    facts=lambda lab, node: {"joined": f.file_exists("/etc/kubernetes/kubelet.conf")},
+    plan=plan_join,
+    fresh=lambda lab, node: JoinFacts(False),
+    needs=lambda facts: () if facts.joined else ("join_command",),
 )
 
 JOIN_COMMAND = cmd("kubeadm", "token", "create", "--print-join-command", "--ttl", "30m")
+
+
+class JoinCommandSource:
+    """The `join_command` input: one join command per provisioning run, created on the
+    control plane the first time a worker needs it (its token is a secret: the join step's
+    command carries it in `secrets`, so logs, plans and errors show it redacted)."""
+
+    def __init__(self, plane: Runner | None) -> None:
+        self.plane = plane
+        self.lock = threading.Lock()
+        self.argv: tuple[str, ...] | None = None
+
+    def __call__(self) -> tuple[str, ...]:
+        with self.lock:
+            if self.argv is None:
+                if self.plane is None:
+                    raise ValueError("a worker needs to join but the lab has no control plane")
+                self.argv = parse_join_command(self.plane.run(JOIN_COMMAND, timeout=60).stdout)
+            return self.argv
+
+
+def inputs(lab: Lab, channels: Mapping[str, Runner]) -> dict[str, Callable[[], object]]:
+    """The inputs the el7 steps may need, by name."""
+    plane = lab.control_plane
+    return {"join_command": JoinCommandSource(channels[plane.name] if plane else None)}
 
 
 # --- step 13a: VXLAN checksum offload off on flannel.1 (kubernetes#89622, 63 s stalls) -------
@@ -683,43 +753,60 @@ class OffloadFacts:
     checksum_on: bool
 
 
-def parse_offload(out: Sequence[Output]) -> OffloadFacts:
-    features = out[1].stdout if out[1].ok else ""
-    on = bool(re.search(r"^(rx|tx)-checksumming: on", features, flags=re.M))
-    return OffloadFacts(out[0].text_or_none(), out[1].ok, on)
+ETHTOOL_FEATURES = cmd("ethtool", "-k", "flannel.1")
+
+
+def offload_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    return {
+        "rule": f.file_text(OFFLOAD_RULE),
+        "device": f.command_ok("flannel.1 exists", ETHTOOL_FEATURES),
+        "checksum_on": f.matches_if_ok(
+            "flannel.1 checksum offload on", ETHTOOL_FEATURES, r"^(rx|tx)-checksumming: on"
+        ),
+    }
 
 
 def plan_offload(lab: Lab, node: Node, facts: OffloadFacts) -> tuple[Command, ...]:
     if not _k8s(lab).vxlan_offload_workaround:
         return ()
-    plan: list[Command] = []
     if facts.rule != OFFLOAD_RULE_CONTENT:
-        plan += [
+        # The rule covers a flannel.1 created from now on. One created before the reload (even
+        # between our probe and the reload: flanneld may start at any time) got its "add" event
+        # without the rule, so the event is replayed for flannel.1 (a no-op while it does not
+        # exist) and udev is waited for: whenever the device appeared, the rule has run.
+        return (
             write_file(OFFLOAD_RULE, OFFLOAD_RULE_CONTENT),
             cmd("udevadm", "control", "--reload"),
-        ]
+            *OFFLOAD_REPLAY,
+        )
     if facts.device and facts.checksum_on:
-        plan.append(cmd("ethtool", "--offload", "flannel.1", "rx", "off", "tx", "off"))
-    return tuple(plan)
+        return (cmd("ethtool", "--offload", "flannel.1", "rx", "off", "tx", "off"),)
+    return ()
+
+
+OFFLOAD_REPLAY = (
+    cmd("udevadm", "trigger", "--action=add", "--subsystem-match=net", "--sysname-match=flannel.1"),
+    cmd("udevadm", "settle", "--timeout=30"),
+)
 
 
 OFFLOAD = Step(
-    "13a",
-    "vxlan-offload",
-    "flannel.1 checksum offload off",
-    "(1.18.1 pitfall) kubernetes#89622 workaround",
-    "all",
-    OffloadFacts,
-    lambda lab, node: (read_file(OFFLOAD_RULE), cmd("ethtool", "-k", "flannel.1")),
-    parse_offload,
-    plan_offload,
-    lambda lab, node: OffloadFacts(None, False, False),
+    number="13a",
+    key="vxlan-offload",
+    title="flannel.1 checksum offload off",
+    section="(1.18.1 pitfall) kubernetes#89622 workaround",
+    scope="all",
+    facts_type=OffloadFacts,
+    facts=offload_facts,
+    plan=plan_offload,
+    fresh=lambda lab, node: OffloadFacts(None, False, False),
 )
 
 
 def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
     """The guide's order. Scopes split it into phases: all, control plane, all, workers."""
     return (
+        tools_step("el7", everything=False),
         FIREWALLD,
         SELINUX,
         BRIDGE,
@@ -733,8 +820,10 @@ def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
         KUBEADM_INIT,
         KUBECONFIG,
         FLANNEL_IMAGE,
+        E2E_IMAGES,
         flannel_step(flannel_upstream),
         COMPLETION,
         JOIN,
         OFFLOAD,
+        tools_step("el7", everything=True),
     )

@@ -1,25 +1,36 @@
-"""Provisioning model (pure): a guide step = probe -> facts -> plan.
+"""Provisioning model (pure): a guide step = the facts it reads -> plan.
 
-`plan(lab, node, facts)` returns only the commands still needed; an empty plan means the step
-is already done on that node. Facts are small frozen dataclasses of JSON-friendly values so a
-golden case (facts in, commands out) is a JSON file.
+A step names the facts it needs (`lab.facts`: one read-only command and a parser each); the
+applier probes the facts of every step of a phase in one round trip per node, a command shared
+by several steps once. `plan(lab, node, facts)` returns only the commands still needed; an empty
+plan means the step is already done on that node. Facts are small frozen dataclasses of
+JSON-friendly values so a golden case (facts in, commands out) is a JSON file.
+
+Some facts are not read from the node but given to it: an *input* (the join command a worker
+needs, created on the control plane). A step lists which of its fields are inputs it wants,
+given what it read (`needs`); the applier fills them from named input sources, only then.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from lab.commands import Command, Output
 from lab.config import Lab, Node
+from lab.facts import AnyFact, unique_commands
 
 Scope = Literal["all", "control-plane", "workers"]
 F = TypeVar("F")
 
 
-@dataclass(frozen=True)
+def _no_inputs(facts: Any) -> tuple[str, ...]:
+    return ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class Step(Generic[F]):
     number: str  # the guide's step number ("5"; "6a" for steps the guide implies)
     key: str  # stable id used by golden files and --only
@@ -27,11 +38,14 @@ class Step(Generic[F]):
     section: str  # the guide section it implements
     scope: Scope
     facts_type: type[F]
-    probe: Callable[[Lab, Node], tuple[Command, ...]]
-    parse: Callable[[Sequence[Output]], F]
+    facts: Callable[[Lab, Node], Mapping[str, AnyFact]]  # facts_type field -> fact
     plan: Callable[[Lab, Node, F], tuple[Command, ...]]
     fresh: Callable[[Lab, Node], F]  # the facts of a node fresh from its box (dry run)
-    needs_join_command: bool = False
+    # facts_type fields given to the step rather than read from the node, wanted given the
+    # facts read (e.g. the join command, only while the node has not joined)
+    needs: Callable[[F], tuple[str, ...]] = _no_inputs
+    # a check (tools, versions) plans nothing or raises; it never changes the node
+    check: bool = False
 
     @property
     def label(self) -> str:
@@ -42,6 +56,36 @@ class Step(Generic[F]):
             return True
         is_plane = lab.control_plane is not None and node.name == lab.control_plane.name
         return is_plane if self.scope == "control-plane" else not is_plane
+
+    def commands(self, lab: Lab, node: Node) -> tuple[Command, ...]:
+        """The probe commands of this step's facts, each once."""
+        return unique_commands(self.facts(lab, node).values())
+
+    def read(
+        self,
+        lab: Lab,
+        node: Node,
+        outputs: Mapping[Command, Output],
+        inputs: Mapping[str, Callable[[], object]] | None = None,
+    ) -> F:
+        """The step's facts from probe outputs, with the inputs it needs filled in."""
+        values = {name: fact.read(outputs) for name, fact in self.facts(lab, node).items()}
+        facts = self.facts_type(**values)
+        wanted = self.needs(facts)
+        if wanted:
+            missing = [name for name in wanted if name not in (inputs or {})]
+            if missing:
+                raise ValueError(f"{self.key}: no source for the input(s) {missing}")
+            assert inputs is not None
+            facts = dataclasses.replace(facts, **{n: inputs[n]() for n in wanted})  # type: ignore[type-var]
+        return facts
+
+    def read_positional(self, lab: Lab, node: Node, outputs: Sequence[Output]) -> F:
+        """The facts from one output per probe command, in `commands()` order."""
+        commands = self.commands(lab, node)
+        if len(outputs) != len(commands):
+            raise ValueError(f"{self.key} probes {len(commands)} commands, got {len(outputs)}")
+        return self.read(lab, node, dict(zip(commands, outputs, strict=True)))
 
     def facts_from_json(self, data: dict[str, Any]) -> F:
         hints = {f.name: f.type for f in dataclasses.fields(self.facts_type)}  # type: ignore[arg-type]
@@ -55,6 +99,17 @@ class Step(Generic[F]):
 AnyStep = Step[Any]
 
 
+class Ran(Protocol):
+    @property
+    def stdout(self) -> str: ...
+
+
+class Runner(Protocol):
+    """What an input source needs of a node: run one command (SshChannel fits)."""
+
+    def run(self, command: Command, timeout: float = 120, check: bool = True) -> Ran: ...
+
+
 # --- small pure helpers shared by the steps ----------------------------------------------
 
 
@@ -62,10 +117,6 @@ def write_file(path: str, content: str, mode: str = "0644", owner: str = "") -> 
     """Install `content` at `path` (parents created, mode and owner set) from a here-document."""
     owned = ("-o", owner, "-g", owner) if owner else ()
     return Command(("install", "-D", "-m", mode, *owned, "/dev/stdin", path), stdin=content)
-
-
-def read_file(path: str) -> Command:
-    return Command(("cat", path))
 
 
 def sysctl_file(values: dict[str, str]) -> str:

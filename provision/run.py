@@ -6,7 +6,7 @@ from __future__ import annotations
 from lab.errors import LabStateError
 from lab.machines import LabMachines, flannel_upstream
 from provision.apply import NodeReport, Progress, provision
-from provision.steps import steps_for
+from provision.steps import inputs_for, steps_for
 
 
 def run_provision(
@@ -16,7 +16,8 @@ def run_provision(
     lab = machines.lab
     machines.expect_running()
     steps = steps_for(lab, flannel_upstream(lab))
-    reports = provision(lab, machines.channels(), steps, progress, parallel)
+    channels = machines.channels()
+    reports = provision(lab, channels, steps, inputs_for(lab, channels), progress, parallel)
     failed = [r for r in reports if r.error]
     if failed:
         raise LabStateError(

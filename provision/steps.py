@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from lab.commands import Command, render_remote
 from lab.config import Lab, Node
 from lab.redact import redact
 from provision import debian12, el7, vxlan
-from provision.model import AnyStep
+from provision.model import AnyStep, Runner
 
 
 def steps_for(lab: Lab, flannel_upstream: str | None = None) -> tuple[AnyStep, ...]:
     if lab.os.family == "debian12":
-        if lab.pod_network.driver == "vxlan":
-            return (*debian12.OS_STEPS, debian12.CNI, vxlan.VXLAN)
+        if lab.pod_network.driver == "vxlan":  # the tunnel instead of host-gw routes
+            return tuple(vxlan.VXLAN if s is debian12.ROUTES else s for s in debian12.STEPS)
         return debian12.STEPS
     if flannel_upstream is None:
         raise ValueError("the el7 path needs the upstream flannel manifest text")
     return el7.steps(flannel_upstream)
+
+
+def inputs_for(lab: Lab, channels: Mapping[str, Runner]) -> dict[str, Callable[[], object]]:
+    """The named inputs the lab's steps may ask for (created only when a step needs one)."""
+    if lab.os.family == "el7":
+        return el7.inputs(lab, channels)
+    return {}
 
 
 def phases(
@@ -60,7 +67,9 @@ def render_plan(node: Node, planned: list[PlannedStep]) -> str:
     lines = [f"# {node.name} ({node.role}, {node.ip})"]
     for item in planned:
         lines.append(f"## {item.step.label} -- {item.step.section}")
-        if not item.commands:
+        if item.step.check:
+            lines.append("   (a check: plans nothing; fails naming what the node lacks)")
+        elif not item.commands:
             lines.append("   (already done on a fresh node)")
         for command in item.commands:
             text = redact(render_remote(command), command.secrets)

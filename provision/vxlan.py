@@ -9,12 +9,13 @@ as flanneld does with an incompatible device."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lab import facts as f
 from lab import tunnel
-from lab.commands import Command, Output, cmd
+from lab.commands import Command, cmd
 from lab.config import Lab, Node
+from lab.facts import AnyFact
 from lab.render import (
     VXLAN_DEVICE,
     flannel_mtu,
@@ -24,7 +25,7 @@ from lab.render import (
     render_vxlan_network,
     render_vxlan_underlay_dropin,
 )
-from provision.debian12 import NETWORK_DIR, network_file_for, parse_network_files
+from provision.debian12 import NETWORK_DIR, network_file_for, nic_mtu, parse_network_files
 from provision.model import Step, write_file
 
 NETDEV = f"{NETWORK_DIR}/05-netlab-flannel.netdev"
@@ -52,34 +53,22 @@ class VxlanFacts:
     nic_mtu: int | None
 
 
-def probe_vxlan(lab: Lab, node: Node) -> tuple[Command, ...]:
-    return (
-        cmd("grep", "-rH", "", NETWORK_DIR),
-        *tunnel.probe_tunnel_state(),
-        cmd("cat", SUBNET_ENV, sudo=False),
-        cmd("cat", TMPFILES, sudo=False),
-        cmd("cat", MASQ_UNIT_PATH, sudo=False),
-        cmd("iptables", "-t", "nat", "-S", "POSTROUTING"),
-        cmd("cat", f"/sys/class/net/{lab.vm.private_nic}/mtu", sudo=False),
-    )
-
-
-def parse_vxlan(out: Sequence[Output]) -> VxlanFacts:
-    state = tunnel.parse_tunnel_state(*(o.stdout if o.ok else "" for o in out[1:6]))
-    mtu = out[10].stdout.strip()
-    return VxlanFacts(
-        network_files=parse_network_files(out[0].stdout),
-        device=state.device,
-        addresses=state.addresses,
-        fdb=state.fdb,
-        neighbors=state.neighbors,
-        routes=state.routes,
-        subnet_env=out[6].text_or_none(),
-        tmpfiles=out[7].text_or_none(),
-        masq_unit=out[8].text_or_none(),
-        nat_rules=tuple(line.strip() for line in out[9].stdout.splitlines() if line.strip()),
-        nic_mtu=int(mtu) if out[10].ok and mtu.isdigit() else None,
-    )
+def vxlan_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    return {
+        "network_files": f.Fact(
+            "systemd-networkd files",
+            cmd("grep", "-rH", "", NETWORK_DIR),
+            lambda out: parse_network_files(out.stdout),
+        ),
+        **tunnel.tunnel_facts(),
+        "subnet_env": f.file_text(SUBNET_ENV),
+        "tmpfiles": f.file_text(TMPFILES),
+        "masq_unit": f.file_text(MASQ_UNIT_PATH),
+        "nat_rules": f.stdout_lines(
+            "nat POSTROUTING rules", cmd("iptables", "-t", "nat", "-S", "POSTROUTING")
+        ),
+        "nic_mtu": nic_mtu(lab),
+    }
 
 
 def render_tmpfiles(lab: Lab, node: Node, mtu: int) -> str:
@@ -200,8 +189,7 @@ VXLAN = Step(
     section="K8S网络实现方案 / 隧道方案: flannel vxlan backend, programmed as flanneld does",
     scope="all",
     facts_type=VxlanFacts,
-    probe=probe_vxlan,
-    parse=parse_vxlan,
+    facts=vxlan_facts,
     plan=plan_vxlan,
     fresh=fresh_vxlan,
 )

@@ -89,13 +89,13 @@ class FakeChannel:
         return RemoteResult(self.name, remote, step.exit_code, step.stdout, step.stderr)
 
     def probe(
-        self, commands: Sequence[Command], timeout: float = 120
+        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
     ) -> tuple[RemoteResult, tuple[Output, ...]]:
         outputs = []
         for command in commands:
             step = self.script.take(self.name, command, timeout)
             outputs.append(Output(step.exit_code, step.stdout))
-        return RemoteResult(self.name, render_probe(commands), 0, "", ""), tuple(outputs)
+        return RemoteResult(self.name, render_probe(commands, one_sudo), 0, "", ""), tuple(outputs)
 
 
 def channels(lab: str, names: Sequence[str], steps: Script) -> dict[str, FakeChannel]:
@@ -245,10 +245,11 @@ class FakeVagrant:
 class FakeLibvirt:
     """LibvirtPort: what the lab holds, and every call made."""
 
-    def __init__(self, held: Any = None) -> None:
+    def __init__(self, held: Any = None, networks: tuple[str, ...] = ()) -> None:
         from lab.adapters.protocols import LabObjects
 
         self.held = held if held is not None else LabObjects()
+        self.networks = networks  # the XML of every network libvirt knows
         self.calls: list[tuple[str, ...]] = []
 
     def list_lab_objects(self, prefix: str) -> Any:
@@ -261,6 +262,10 @@ class FakeLibvirt:
         self.calls.append(("sweep", prefix))
         swept, self.held = self.held, LabObjects()
         return swept
+
+    def network_xmls(self) -> tuple[str, ...]:
+        self.calls.append(("network_xmls",))
+        return self.networks
 
     def domain_state(self, domain: str) -> str:
         self.calls.append(("state", domain))

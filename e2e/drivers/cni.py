@@ -33,11 +33,11 @@ from e2e.drivers.base import (
     pod_fields,
     pod_json,
 )
-from lab import cni
+from lab import cni, compat
 from lab import reachability as rm
 from lab.commands import Command, cmd, render_remote
 from lab.config import Lab
-from lab.parse import parse_ip_addr_networks
+from lab.parse import parse_ip_oneline_interfaces
 
 CONF_DIR = "/etc/cni/net.d"
 RESULT_CACHE = "/var/lib/netlab/cni"
@@ -83,24 +83,15 @@ def unit(pod: str, container: str) -> str:
     return f"{pod}-{container}"
 
 
-def start_container_argv(pod: str, container: Container) -> tuple[str, ...]:
-    """The container's process, inside the sandbox, as a transient unit named after the pod."""
-    return (
-        "systemd-run",
-        f"--unit={unit(pod, container.name)}",
-        "--collect",
-        "--quiet",
-        "--property=KillMode=control-group",
-        "ip",
-        "netns",
-        "exec",
-        pod,
-        *container.argv,
-    )
+def start_container_argv(lab: Lab, pod: str, container: Container) -> tuple[str, ...]:
+    """The container's process, inside the sandbox, as a transient unit named after the pod
+    (the systemd-run flags the node's systemd has: lab.compat)."""
+    systemd = compat.systemd_version(lab.os.family)
+    return compat.start_in_netns(systemd, unit(pod, container.name), pod, container.argv)
 
 
-def main_pids_argv(units: Sequence[str]) -> tuple[str, ...]:
-    return ("systemctl", "show", "-p", "MainPID", "--value", *units)
+def main_pids_argv(lab: Lab, units: Sequence[str]) -> tuple[str, ...]:
+    return compat.main_pids_argv(compat.systemd_version(lab.os.family), units)
 
 
 def stop_containers_argv(pod: str) -> tuple[str, ...]:
@@ -181,10 +172,11 @@ class CniDriver:
         work = {n: None for n in self.nodes}
 
         def read(node: str, _: None) -> tuple[IPv4Network, ...]:
-            (out,) = self.runner.probe(node, cmd("ip", "-j", "-4", "addr", "show", "dev", bridge))
+            (out,) = self.runner.probe(node, cmd("ip", "-o", "-4", "addr", "show", "dev", bridge))
             if not out.ok:
                 return ()
-            return parse_ip_addr_networks(json.loads(out.stdout or "[]"))
+            found = parse_ip_oneline_interfaces(out.stdout).get(bridge, ())
+            return tuple(dict.fromkeys(i.network for i in found))
 
         return self.runner.on_each_node(work, read)
 
@@ -305,8 +297,8 @@ class CniDriver:
             request.name,
             self.calls("ADD", request.node, request.name, None),
             f"{RESULT_CACHE}/{request.name}.json",
-            tuple(start_container_argv(request.name, c) for c in request.containers),
-            main_pids_argv(units) if units else (),
+            tuple(start_container_argv(self.lab, request.name, c) for c in request.containers),
+            main_pids_argv(self.lab, units) if units else (),
         )
 
     def _teardown(
@@ -367,10 +359,13 @@ class CniDriver:
             raise DriverError(f"{where}: ADD returned no sandbox address: {result}")
         pids: dict[str, int] = {}
         if request.containers:
-            words = outcome.pids
-            if len(words) != len(request.containers) or not all(w.isdigit() for w in words):
-                raise DriverError(f"{where}: cannot read the containers' PIDs from {words}")
-            pids = {c.name: int(w) for c, w in zip(request.containers, words, strict=True)}
+            try:  # `N` or systemd 219's `MainPID=N`
+                found = compat.parse_main_pids(" ".join(outcome.pids))
+            except ValueError:
+                found = []
+            if len(found) != len(request.containers):
+                raise DriverError(f"{where}: cannot read the containers' PIDs from {outcome.pids}")
+            pids = {c.name: pid for c, pid in zip(request.containers, found, strict=True)}
             dead = [name for name, pid in pids.items() if pid == 0]
             if dead:
                 raise DriverError(f"{where}: container(s) {dead} did not start")
@@ -464,7 +459,7 @@ class CniDriver:
         """Remove every sandbox of earlier runs (name starts with nl- but not keep_prefix)."""
         stale: dict[str, list[str]] = {}
         for node in self.nodes:
-            (listing,) = self.runner.probe(node, cmd("ip", "netns", "list", sudo=False))
+            (listing,) = self.runner.probe(node, cmd("ip", "netns", "list"))
             names = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
             stale[node] = [
                 n for n in names if n.startswith(POD_PREFIX) and not n.startswith(keep_prefix)

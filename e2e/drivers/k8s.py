@@ -39,14 +39,9 @@ from lab import reachability as rm
 from lab.commands import Command, render_remote
 from lab.config import Lab
 
-# The guide's two-container example (busybox + nginx); busybox 1.28 is also the version the
-# Kubernetes DNS debugging docs pin for nslookup (later busybox nslookup misbehaves there).
-# Images are constructor arguments: point them at a mirror (or pre-pulled, re-tagged copies)
-# where Docker Hub is out of reach.
-BUSYBOX_IMAGE = "busybox:1.28"
-NGINX_IMAGE = "nginx:1.19"
-# agnhost `netexec --http-port=8080`: /hostname answers the pod name, /clientip "ip:port"
-AGNHOST_IMAGE = "registry.aliyuncs.com/google_containers/agnhost:2.21"
+# The images are the lab's kubernetes.e2e_images (the names provisioning pre-pulled, through
+# their mirrors, on every node): the guide's busybox + nginx pod, and agnhost
+# `netexec --http-port=8080` as the echo server (/hostname: the pod name, /clientip: "ip:port").
 ECHO_PORT = 8080
 
 POD_RUNNING = waits.Policy("pod Running with every container ready", timeout_s=300, interval_s=2)
@@ -101,9 +96,6 @@ class K8sDriver:
         channels: Mapping[str, NodeChannel] | NodeRunner,
         run_id: str,
         namespace: str | None = None,
-        busybox_image: str = BUSYBOX_IMAGE,
-        nginx_image: str = NGINX_IMAGE,
-        agnhost_image: str = AGNHOST_IMAGE,
         sleep: Callable[[float], None] = time.sleep,
         pod_wait: waits.Policy = POD_RUNNING,
         namespace_wait: waits.Policy = NAMESPACE_READY,
@@ -119,9 +111,10 @@ class K8sDriver:
         self.runner = channels if isinstance(channels, NodeRunner) else NodeRunner(channels, log)
         self.run_id = run_id
         self.namespace = namespace
-        self.busybox_image = busybox_image
-        self.nginx_image = nginx_image
-        self.agnhost_image = agnhost_image
+        images = lab.kubernetes.e2e_images
+        self.busybox_image = images.busybox.image
+        self.nginx_image = images.nginx.image
+        self.agnhost_image = images.echo.image
         self.sleep = sleep
         self.pod_wait = pod_wait
         self.namespace_wait = namespace_wait
@@ -137,9 +130,6 @@ class K8sDriver:
             self.runner,
             self.run_id,
             namespace,
-            self.busybox_image,
-            self.nginx_image,
-            self.agnhost_image,
             self.sleep,
             self.pod_wait,
             self.namespace_wait,
@@ -405,7 +395,7 @@ class K8sDriver:
         self, pod: K8sPod, container: str, argv: tuple[str, ...], timeout: float = 30
     ) -> ExecResult:
         """`kubectl exec -n NS POD -c CONTAINER -- argv`; its exit code is argv's."""
-        args = ("exec", "-n", pod.handle.namespace, pod.name, "-c", container, "--", *argv)
+        args = exec_args(pod, container, argv)
         return self.kubectl(*args, timeout=timeout + 15)  # kubectl's own start-up on top
 
     def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
@@ -445,18 +435,7 @@ class K8sDriver:
             return self.runner.channels[cell.source].reproduce(remote)
         pod = cell.source
         return self.reproduce(
-            "exec",
-            "-n",
-            pod.handle.namespace,
-            pod.name,
-            "-c",
-            self.client_of(pod),
-            "--",
-            "wget",
-            "-qO-",
-            "-T",
-            "5",
-            url,
+            *exec_args(pod, self.client_of(pod), ("wget", "-qO-", "-T", "5", url))
         )
 
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
@@ -509,16 +488,7 @@ class K8sDriver:
             script = busybox_probe_script([(c.id, str(c.target.ip)) for c in mine])
             argv = (
                 *k8s.KUBECTL,
-                "exec",
-                "-n",
-                pod.handle.namespace,
-                pod.name,
-                "-c",
-                self.client_of(pod),
-                "--",
-                "sh",
-                "-c",
-                script,
+                *exec_args(pod, self.client_of(pod), ("sh", "-c", script)),
             )
             jobs.append(probes.Job(pod.name, (probes.Step(argv=argv, timeout_s=60),)))
         request = probes.steps_request(jobs, parallel=len(jobs))
@@ -642,6 +612,11 @@ def _image_hint(pod: k8s.ClusterPod) -> str:
 CLIENTIP_REQUEST = "GET /clientip HTTP/1.0\r\n\r\n"
 
 
+def exec_args(pod: K8sPod, container: str, argv: tuple[str, ...]) -> tuple[str, ...]:
+    """kubectl arguments running argv in one container of the pod."""
+    return ("exec", "-n", pod.handle.namespace, pod.name, "-c", container, "--", *argv)
+
+
 def netns_command(pod: K8sPod, argv: tuple[str, ...]) -> Command:
     """nsenter into the network namespace of the pod's first container, by its Docker PID."""
     ref = next(iter(pod.handle.container_ids.values()), "")
@@ -688,11 +663,11 @@ def parse_busybox_probes(
     return {i: found.get(i, probes.CellResult(False, error=failure, unknown=True)) for i in ids}
 
 
-def echo_container(image: str = AGNHOST_IMAGE, port: int = ECHO_PORT) -> Container:
+def echo_container(image: str, port: int = ECHO_PORT) -> Container:
     """agnhost netexec: answers /hostname with the pod name and /clientip with `ip:port`."""
     return Container("echo", ("/agnhost", "netexec", f"--http-port={port}"), image)
 
 
-def sleeper_container(image: str = BUSYBOX_IMAGE, name: str = "client") -> Container:
+def sleeper_container(image: str, name: str = "client") -> Container:
     """A busybox that idles: a place to run wget/nslookup from."""
     return Container(name, ("sleep", "86400"), image)

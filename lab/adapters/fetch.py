@@ -58,6 +58,11 @@ def _cached(sha256: str) -> bytes | None:
     return None
 
 
+def is_cached(sha256: str) -> bool:
+    """Whether a file with this checksum is in the cache or the repo's pinned inputs."""
+    return _cached(sha256) is not None
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code >= 500 or exc.code == 429

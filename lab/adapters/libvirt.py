@@ -76,6 +76,12 @@ def list_lab_objects(prefix: str, uri: str = URI) -> LabObjects:
     return LabObjects(tuple(domains), tuple(sorted(volumes)), tuple(networks))
 
 
+def network_xmls(uri: str = URI) -> tuple[str, ...]:
+    """The XML of every network libvirt knows (active or not), whoever defined it."""
+    with connect(uri) as conn:
+        return tuple(net.XMLDesc(0) for net in conn.listAllNetworks())
+
+
 def sweep(prefix: str, uri: str = URI) -> LabObjects:
     """Remove every domain (with its snapshots), volume and network whose name has `prefix`."""
     if not re.match(r"^netlab-[a-z0-9-]+-$", prefix):
@@ -189,6 +195,9 @@ class Libvirt:
 
     def sweep(self, prefix: str) -> LabObjects:
         return sweep(prefix, self.uri)
+
+    def network_xmls(self) -> tuple[str, ...]:
+        return network_xmls(self.uri)
 
     def domain_state(self, domain: str) -> str:
         return domain_state(domain, self.uri)

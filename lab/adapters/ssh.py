@@ -118,11 +118,12 @@ class SshChannel:
         return f"python -m lab ssh {self.lab} {self.name} -- {shlex.quote(remote)}"
 
     def probe(
-        self, commands: Sequence[Command], timeout: float = 120
+        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
     ) -> tuple[RemoteResult, tuple[Output, ...]]:
         """Several read-only commands in one round trip: the raw result, and each command's
-        stdout and exit code."""
-        result = self.run_shell(render_probe(commands), timeout=timeout, check=False)
+        stdout and exit code (`one_sudo`: all of them under one sudo, see render_probe)."""
+        script = render_probe(commands, one_sudo)
+        result = self.run_shell(script, timeout=timeout, check=False)
         return result, parse_probe(result.stdout, len(commands))
 
     def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult:

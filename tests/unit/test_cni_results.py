@@ -1,6 +1,6 @@
 """What a CNI result must be (lab/cni.py), one fault at a time: each broken ADD result gets
 exactly its problem line and no other, for the 0.3.x/0.4.0 and the 1.x shapes; a plugin's error
-and result JSON read field by field; CHECK exists from 0.4.0 on."""
+and result JSON read field by field."""
 
 from __future__ import annotations
 
@@ -136,23 +136,6 @@ def test_routes_may_be_absent_or_empty_but_not_another_type() -> None:
     assert cni.validate_result(broken("routes", ...), "0.4.0") == []
     assert cni.validate_result(broken("routes", []), "0.4.0") == []
     assert cni.validate_result(broken("routes", "x"), "0.4.0") == ["routes: not a list"]
-
-
-@pytest.mark.parametrize(
-    ("version", "supported"),
-    [
-        ("0.3.1", False),
-        ("0.4.0", True),
-        ("0.4.1", True),
-        ("1.0.0", True),
-        ("0.10.0", True),
-        ("x.y", False),
-        ("1", False),
-        ("", False),
-    ],
-)
-def test_check_exists_from_0_4_0_on(version: str, supported: bool) -> None:
-    assert cni.check_supported(version) is supported
 
 
 def test_a_plugin_error_reads_code_message_and_details() -> None:

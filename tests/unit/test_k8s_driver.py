@@ -22,7 +22,7 @@ from e2e.drivers.k8s import (
     echo_container,
 )
 from lab import waits
-from lab.config import Lab
+from lab.config import E2eImages, Lab
 from lab.labfile import load_lab
 from tests.fakes import Script, Step, channels, script
 
@@ -44,6 +44,7 @@ def lab() -> Lab:
 
 
 FAST = waits.Policy("test wait", timeout_s=30, interval_s=0, max_attempts=3)
+ECHO_IMAGE = E2eImages().echo.image  # the guide lab leaves e2e_images at their defaults
 
 
 def driver_for(lab: Lab, *steps: Step, namespace: str | None = None) -> tuple[K8sDriver, Script]:
@@ -118,7 +119,7 @@ def test_create_pod_applies_a_pinned_pod_and_waits_until_it_runs(lab: Lab) -> No
         assert obj["spec"]["containers"] == [
             {
                 "name": "echo",
-                "image": "registry.aliyuncs.com/google_containers/agnhost:2.21",
+                "image": "registry.k8s.io/e2e-test-images/agnhost:2.21",
                 "imagePullPolicy": "IfNotPresent",
                 "command": ["/agnhost", "netexec", "--http-port=8080"],
             }
@@ -140,7 +141,7 @@ def test_create_pod_applies_a_pinned_pod_and_waits_until_it_runs(lab: Lab) -> No
         namespace=NS,
     )
     pod = driver.create_pod(
-        "echo-k8s-node1", "k8s-node1", (echo_container(),), {"netlab.io/app": "echo"}
+        "echo-k8s-node1", "k8s-node1", (echo_container(ECHO_IMAGE),), {"netlab.io/app": "echo"}
     )
     script.done()
     assert (pod.name, pod.node, pod.ip) == (
@@ -179,8 +180,8 @@ def test_create_pods_applies_all_before_waiting_for_any(lab: Lab) -> None:
     )
     pods = driver.create_pods(
         [
-            PodRequest("a", "k8s-node1", (echo_container(),)),
-            PodRequest("b", "k8s-node1", (echo_container(),)),
+            PodRequest("a", "k8s-node1", (echo_container(ECHO_IMAGE),)),
+            PodRequest("b", "k8s-node1", (echo_container(ECHO_IMAGE),)),
         ]
     )
     script.done()
@@ -210,7 +211,7 @@ def test_a_crash_looping_pod_fails_at_once_with_its_state_and_how_to_inspect(lab
         namespace=NS,
     )
     with pytest.raises(PodNotRunning) as err:
-        driver.wait_for_pod("p", "k8s-node1", (echo_container(),))
+        driver.wait_for_pod("p", "k8s-node1", (echo_container(ECHO_IMAGE),))
     script.done()
     assert str(err.value) == (
         f"pod {NS}/p on k8s-node1: phase Running; containers: echo terminated: Error (exit "
@@ -244,7 +245,7 @@ def test_a_pod_that_never_starts_fails_within_the_named_wait_with_an_image_hint(
         lab, *(Step("k8s-master", get_pod, pending) for _ in range(3)), namespace=NS
     )
     with pytest.raises(PodNotRunning, match="within 30s \\(test wait\\): phase Pending") as err:
-        driver.wait_for_pod("p", "k8s-node1", (echo_container(),))
+        driver.wait_for_pod("p", "k8s-node1", (echo_container(ECHO_IMAGE),))
     script.done()
     assert "echo waiting: ImagePullBackOff, 0 restarts: Back-off pulling image" in str(err.value)
     assert "the node cannot pull an image" in str(err.value)
@@ -442,9 +443,9 @@ def test_an_unexpected_command_is_an_error_of_the_fake(lab: Lab) -> None:
 def test_an_unbound_driver_refuses_namespaced_work(lab: Lab) -> None:
     driver, _ = driver_for(lab)
     with pytest.raises(ValueError, match="not bound to a namespace"):
-        driver.start_pod("p", "k8s-node1", (echo_container(),))
+        driver.start_pod("p", "k8s-node1", (echo_container(ECHO_IMAGE),))
     with pytest.raises(ValueError, match="'k8s-node9' is not a node of lab guide-centos7"):
-        driver.in_namespace(NS).start_pod("p", "k8s-node9", (echo_container(),))
+        driver.in_namespace(NS).start_pod("p", "k8s-node9", (echo_container(ECHO_IMAGE),))
 
 
 def test_a_lab_without_kubernetes_has_no_kubernetes_driver() -> None:
@@ -460,7 +461,10 @@ FLEET_NS = "nl-r0614-fleet"
 
 
 def fleet_pod(name: str, node: str, ip: str) -> Pod[K8sHandle]:
-    containers = (echo_container(), Container("client", ("sleep", "86400"), "busybox:1.28"))
+    containers = (
+        echo_container(ECHO_IMAGE),
+        Container("client", ("sleep", "86400"), "busybox:1.28"),
+    )
     ids = {"echo": f"docker://{name}0e1", "client": f"docker://{name}c11"}
     return Pod(name, node, IPv4Address(ip), containers, K8sHandle(FLEET_NS, {}, ids))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab.commands import Output, render_remote
+from lab.facts import parse_rpm_versions
 from lab.labfile import load_lab
 from lab.redact import redact
 from provision import el7
@@ -55,38 +56,40 @@ SUM = "6f1d0c5a0e3b4c9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817"
 
 def run(step: AnyStep, *outputs: tuple[int, str]) -> tuple[object, tuple[str, ...]]:
     """The facts parsed from `outputs` (one per probe command) and the plan, as argv text."""
-    probes = step.probe(LAB, WORKER)
-    assert len(outputs) == len(probes), f"{step.key} probes {len(probes)} commands"
-    facts = step.parse([Output(code, text) for code, text in outputs])
+    facts = step.read_positional(LAB, WORKER, [Output(code, text) for code, text in outputs])
     return facts, tuple(" ".join(c.argv) for c in step.plan(LAB, WORKER, facts))
 
 
 def test_rpm_query_lines_keep_installed_packages_only() -> None:
     text = "kubelet 1.18.1\npackage kubeadm is not installed\nkubectl 1.18.1\n"
-    assert el7.parse_rpm_versions(text) == ("kubelet 1.18.1", "kubectl 1.18.1")
+    assert parse_rpm_versions(text) == ("kubelet 1.18.1", "kubectl 1.18.1")
 
 
 def test_kubernetes_packages_from_rpm_and_systemctl_output() -> None:
     repo = el7.render_repo("kubernetes", "Kubernetes", el7._k8s(LAB).repo)
-    installed = "kubelet 1.18.1\nkubeadm 1.18.1\nkubectl 1.18.1\n"
+    installed = "kubelet 1.18.1\nkubeadm 1.18.1\nkubectl 1.18.1\nkubernetes-cni 0.8.7\n"
     _, plan = run(STEPS["kubernetes-packages"], (0, repo), (0, installed), (0, "enabled\n"))
     assert plan == ()
     _, plan = run(
         STEPS["kubernetes-packages"],
         (0, repo),
-        (1, "kubelet 1.28.2\npackage kubeadm is not installed\npackage kubectl is not installed\n"),
+        (
+            3,
+            "kubelet 1.28.2\npackage kubeadm is not installed\npackage kubectl is not installed\n"
+            "kubernetes-cni 1.2.0\n",
+        ),
         (1, "disabled\n"),
     )
     assert plan == (
-        "yum remove -y kubelet",
-        "yum install -y kubelet-1.18.1-0 kubeadm-1.18.1-0 kubectl-1.18.1-0",
+        "yum remove -y kubelet kubernetes-cni",
+        "yum install -y kubelet-1.18.1-0 kubeadm-1.18.1-0 kubectl-1.18.1-0 kubernetes-cni-0.8.7-0",
         "systemctl enable kubelet",
     )
 
 
 def test_docker_from_repo_rpm_daemon_json_and_systemctl_output() -> None:
     repo = el7.render_repo("docker-ce-stable", "Docker CE Stable", el7._k8s(LAB).docker.repo)
-    rpm = "docker-ce 19.03.15\ndocker-ce-cli 19.03.15\ncontainerd.io 1.6.33\n"
+    rpm = "docker-ce 19.03.15\ndocker-ce-cli 19.03.15\ncontainerd.io 1.4.3\n"
     done = (
         (0, repo),
         (0, rpm),

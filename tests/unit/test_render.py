@@ -23,6 +23,7 @@ from lab.render import (
     render_pod_routes,
     render_vagrant,
 )
+from tests.unit.golden import golden_text
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -40,10 +41,10 @@ def ci() -> Lab:
 
 
 def golden(name: str, actual: str) -> None:
-    """Compare with tests/golden/NAME; NETLAB_UPDATE_GOLDEN=1 rewrites it."""
+    """Compare with tests/golden/NAME; NETLAB_UPDATE_GOLDEN=1 rewrites it (shows the diff)."""
     path = GOLDEN / name
     if os.environ.get("NETLAB_UPDATE_GOLDEN"):
-        path.write_text(actual)
+        golden_text(path, actual)
     assert path.exists(), f"missing golden {path}; run with NETLAB_UPDATE_GOLDEN=1 once"
     assert actual == path.read_text(), f"{name} differs from its golden file"
 

@@ -3,7 +3,6 @@ how they judge what they get. The same scenarios run on VMs with every real driv
 
 from __future__ import annotations
 
-import json
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -67,24 +66,23 @@ def test_an_inert_fault_shows_as_cells_that_reach() -> None:
 
 
 def route_get(src: str, dev: str = "eth1") -> str:
-    return json.dumps([{"dst": "x", "dev": dev, "prefsrc": src}])
+    """`ip -4 route get` as iproute2 prints it (a pod IP routed to another node)."""
+    return f"10.244.1.2 via 10.10.10.242 dev {dev} src {src} uid 0 \n    cache \n"
 
 
 def addrs(*pairs: tuple[str, str]) -> str:
-    return json.dumps(
-        [
-            {"ifname": i, "addr_info": [{"family": "inet", "local": a, "prefixlen": 24}]}
-            for i, a in pairs
-        ]
+    """`ip -o -4 addr show` as iproute2 prints it."""
+    return "".join(
+        f"{n}: {i}    inet {a}/24 brd 10.0.0.255 scope global {i}\\       valid_lft forever\n"
+        for n, (i, a) in enumerate(pairs, start=2)
     )
 
 
 def node_steps(node: str, src_for: dict[str, str], owned: str) -> list[Step]:
     steps = [
-        Step(node, ("ip", "-j", "-4", "route", "get", ip), route_get(src))
-        for ip, src in src_for.items()
+        Step(node, ("ip", "-4", "route", "get", ip), route_get(src)) for ip, src in src_for.items()
     ]
-    return [*steps, Step(node, ("ip", "-j", "-4", "addr", "show"), owned)]
+    return [*steps, Step(node, ("ip", "-o", "-4", "addr", "show"), owned)]
 
 
 def test_node_to_pod_expects_exactly_the_route_source_the_node_picks() -> None:
@@ -182,7 +180,9 @@ def test_the_mtu_check_needs_the_labs_mtu_a_crossing_and_refusal_evidence(
 ) -> None:
     driver = FakeDriver(CI)
     a, b = PODS
-    driver.execs[("a", None, ("ip", "-j", "link", "show", "eth0"))] = ok(json.dumps([{"mtu": mtu}]))
+    driver.execs[("a", None, ("ip", "-o", "link", "show", "eth0"))] = ok(
+        f"2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu {mtu} qdisc noqueue state UP"
+    )
     payload = mtu - 28
     driver.execs[("a", None, (*PING, "-c", "2", "-s", str(payload), "10.244.1.2"))] = fits
     driver.execs[("a", None, (*PING, "-c", "1", "-s", str(payload + 1), "10.244.1.2"))] = too_big

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab import tunnel
-from lab.commands import Output
+from lab.commands import Command, Output
 from lab.labfile import load_lab
 from lab.render import render_subnet_env, vtep_mac
 from provision import vxlan
@@ -21,9 +21,11 @@ DATA = ROOT / "tests" / "data" / "vxlan"
 LAB = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
 NODE1 = LAB.node("node1")
 KINDS = ("link", "addr", "fdb", "neigh", "route")
+FILES = {"device": "link", "addresses": "addr", "neighbors": "neigh", "routes": "route"}
 
 
 def recorded(node: str, kind: str) -> str:
+    kind = FILES.get(kind, kind)
     suffix = ".json" if kind in KINDS else ".txt"
     return (DATA / f"{node}-{kind}{suffix}").read_text()
 
@@ -76,9 +78,9 @@ def test_a_missing_device_is_one_problem() -> None:
     ) == ["node1: flannel.1 does not exist"]
 
 
-def outputs(node: str = "node1", **over: Output) -> list[Output]:
-    """probe_vxlan's 11 outputs as the recorded node gave them (networkd files written by the
-    lab's provisioning are read back through the same renderers: the files themselves)."""
+def outputs(node: str = "node1", **over: Output) -> dict[Command, Output]:
+    """What each of the step's probe commands printed on the recorded node (its networkd
+    files as written by provisioning: the lab's own renderers, the files themselves)."""
     files = "\n".join(
         f"{path}:{line}"
         for path, text in {
@@ -91,27 +93,36 @@ def outputs(node: str = "node1", **over: Output) -> list[Output]:
         }.items()
         for line in text.splitlines()
     )
-    base = [
-        Output(0, files),
-        *(Output(0, recorded(node, k)) for k in KINDS),
-        Output(0, recorded(node, "subnet.env")),
-        Output(0, vxlan.render_tmpfiles(LAB, NODE1, 1450)),
-        Output(0, vxlan.render_masq_unit(LAB, NODE1)),
-        Output(0, recorded(node, "nat-postrouting")),
-        Output(0, "1500\n"),
-    ]
-    names = ["files", *KINDS, "env", "tmpfiles", "unit", "nat", "mtu"]
-    return [over.get(n, o) for n, o in zip(names, base, strict=True)]
+    answers = {
+        "network_files": Output(0, files),
+        **{
+            k: Output(0, recorded(node, k))
+            for k in ("device", "addresses", "fdb", "neighbors", "routes")
+        },
+        "subnet_env": Output(0, recorded(node, "subnet.env")),
+        "tmpfiles": Output(0, vxlan.render_tmpfiles(LAB, NODE1, 1450)),
+        "masq_unit": Output(0, vxlan.render_masq_unit(LAB, NODE1)),
+        "nat_rules": Output(0, recorded(node, "nat-postrouting")),
+        "nic_mtu": Output(0, "1500\n"),
+    }
+    answers.update(over)
+    facts = vxlan.VXLAN.facts(LAB, NODE1)
+    return {facts[name].command: out for name, out in answers.items()}
+
+
+def read(**over: Output) -> vxlan.VxlanFacts:
+    facts: vxlan.VxlanFacts = vxlan.VXLAN.read(LAB, NODE1, outputs(**over))
+    return facts
 
 
 def test_the_recorded_provisioned_node_plans_nothing() -> None:
-    facts = vxlan.parse_vxlan(outputs())
+    facts = read()
     assert facts.subnet_env == render_subnet_env(LAB, NODE1, 1450)
     assert vxlan.plan_vxlan(LAB, NODE1, facts) == ()
 
 
 def test_a_lost_fdb_entry_is_planned_back_through_networkd() -> None:
-    facts = vxlan.parse_vxlan(outputs(fdb=Output(0, "[]")))
+    facts = read(fdb=Output(0, "[]"))
     plan = [c.argv for c in vxlan.plan_vxlan(LAB, NODE1, facts)]
     assert plan == [
         ("networkctl", "reconfigure", "flannel.1"),
@@ -122,7 +133,7 @@ def test_a_lost_fdb_entry_is_planned_back_through_networkd() -> None:
 def test_an_incompatible_device_is_deleted_and_created_again() -> None:
     link = json.loads(recorded("node1", "link"))
     link[0]["linkinfo"]["info_data"]["learning"] = True
-    facts = vxlan.parse_vxlan(outputs(link=Output(0, json.dumps(link))))
+    facts = read(device=Output(0, json.dumps(link)))
     plan = [c.argv for c in vxlan.plan_vxlan(LAB, NODE1, facts)]
     assert plan[:3] == [
         ("ip", "link", "delete", "flannel.1"),
@@ -132,7 +143,7 @@ def test_an_incompatible_device_is_deleted_and_created_again() -> None:
 
 
 def test_subnet_env_after_a_reboot_and_missing_masquerade_rules_are_put_back() -> None:
-    facts = vxlan.parse_vxlan(outputs(env=Output(1, ""), nat=Output(0, "-P POSTROUTING ACCEPT\n")))
+    facts = read(subnet_env=Output(1, ""), nat_rules=Output(0, "-P POSTROUTING ACCEPT\n"))
     plan = [c.argv for c in vxlan.plan_vxlan(LAB, NODE1, facts)]
     assert plan == [
         ("systemd-tmpfiles", "--create", vxlan.TMPFILES),
@@ -142,7 +153,7 @@ def test_subnet_env_after_a_reboot_and_missing_masquerade_rules_are_put_back() -
 
 
 def test_the_pod_mtu_follows_the_private_nics() -> None:
-    facts = vxlan.parse_vxlan(outputs(mtu=Output(0, "9000\n")))
+    facts = read(nic_mtu=Output(0, "9000\n"))
     plan = vxlan.plan_vxlan(LAB, NODE1, facts)
     env = next(c.stdin for c in plan if c.argv[-1] == vxlan.TMPFILES)
     assert env is not None

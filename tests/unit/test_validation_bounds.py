@@ -70,7 +70,7 @@ GUIDE_EDGES: dict[str, list[tuple[str, str]]] = {
         ("  subnet_len: 24\n", "  subnet_len: 24\n  mtu: 1450\n")
     ],
     "no CentOS key URL (it is optional)": [
-        ("  gpgkey_url: https://mirrors.aliyun.com/centos-vault/RPM-GPG-KEY-CentOS-7\n", "")
+        ("  gpgkey_url: file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7\n", "")
     ],
     "an '@' in a URL's path, not its authority": [
         ("centos-vault/7.9.2009/", "centos-vault/7.9.2009/@latest/")

@@ -1,0 +1,374 @@
+"""`python -m lab preflight`: what the host lacks, said before anything is created. Network
+checks run against a fake resolver/connector/opener; the real probe only on loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import cli
+from app import preflight as pf
+from lab.adapters.netprobe import NetProbe
+from lab.config import Image
+from lab.hostcheck import (
+    DOCKER_HUB,
+    Check,
+    Endpoint,
+    check_cpus,
+    check_endpoint,
+    check_kvm,
+    check_libvirt_networks,
+    check_memory,
+    exit_code,
+    lab_endpoints,
+    parse_meminfo_available_mib,
+    registry_of,
+)
+from lab.hypervisor import HostFacts
+from lab.labfile import load_lab
+
+ROOT = Path(__file__).resolve().parents[2]
+GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+CI = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+NO_KVM = HostFacts(dev_kvm_accessible=True, kvm_vendor_module=False, virt_cpu_flag=False)
+KVM = HostFacts(True, True, True)
+MEMINFO = "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   20971520 kB\n"
+
+
+# --- host checks ---------------------------------------------------------------------------
+
+
+def test_the_guide_lab_needs_kvm_and_says_what_this_host_lacks() -> None:
+    check = check_kvm(GUIDE, NO_KVM)
+    assert check.status == "missing"
+    assert "no kvm_intel/kvm_amd module; no vmx/svm CPU flag" in check.detail
+    assert "VT-x/AMD-V" in check.fix
+    assert check_kvm(GUIDE, KVM).status == "ok"
+
+
+def test_the_ci_lab_runs_without_kvm_with_a_warning() -> None:
+    assert check_kvm(CI, NO_KVM).status == "warn"
+    forced = dataclasses.replace(CI, vm=dataclasses.replace(CI.vm, hypervisor="kvm"))
+    assert check_kvm(forced, NO_KVM).status == "missing"
+    tcg = dataclasses.replace(GUIDE, vm=dataclasses.replace(GUIDE.vm, hypervisor="qemu"))
+    assert check_kvm(tcg, NO_KVM).status == "info"
+
+
+def test_memory_counts_every_node_plus_headroom() -> None:
+    assert parse_meminfo_available_mib(MEMINFO) == 20480
+    assert check_memory(GUIDE, 20480).status == "ok"
+    short = check_memory(GUIDE, 4000)
+    assert short.status == "missing"
+    assert "7168 MiB needed (3 nodes + 1024 MiB headroom), 4000 MiB available" in short.detail
+    with pytest.raises(ValueError, match="MemAvailable"):
+        parse_meminfo_available_mib("MemTotal: 1 kB\n")
+
+
+def test_cpus_a_node_wider_than_the_host_is_missing_overcommit_a_warning() -> None:
+    assert check_cpus(GUIDE, 1).status == "missing"
+    assert check_cpus(GUIDE, 2).status == "warn"
+    assert check_cpus(GUIDE, 8).status == "ok"
+
+
+def test_libvirt_not_running_is_skipped_and_said_so() -> None:
+    check = check_libvirt_networks(GUIDE, None)
+    assert check.status == "skipped"
+    assert "starts nothing" in check.detail
+
+
+def test_preflight_no_network_on_a_host_without_kvm_fails_on_the_guide_lab_only() -> None:
+    def run(lab: Any) -> list[Check]:
+        tools = dict.fromkeys(("vagrant", "virsh", "libvirtd", "qemu-system-x86_64"), True)
+        return pf.host_checks(lab, NO_KVM, MEMINFO, 2, tools, (), ())
+
+    guide, ci = run(GUIDE), run(CI)
+    assert exit_code(guide) == 1
+    assert [c.name for c in guide if c.status == "missing"] == ["KVM"]
+    assert exit_code(ci) == 0
+
+
+def test_host_tools_missing_before_setup_are_information_not_failure() -> None:
+    checks = pf.host_checks(CI, NO_KVM, MEMINFO, 2, {}, (), None)
+    (tools,) = [c for c in checks if c.name == "host tools"]
+    assert tools.status == "info"
+    assert tools.fix == "make setup"
+    assert exit_code(checks) == 0
+
+
+# --- every URL and registry the lab file names ---------------------------------------------
+
+
+def urls_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        yield value
+    elif dataclasses.is_dataclass(value):
+        for item in dataclasses.fields(value):
+            yield from urls_in(getattr(value, item.name))
+    elif isinstance(value, tuple):
+        for v in value:
+            yield from urls_in(v)
+
+
+def test_every_url_of_the_lab_file_is_checked() -> None:
+    lab = dataclasses.replace(
+        GUIDE,
+        kubernetes=dataclasses.replace(
+            GUIDE.kubernetes,  # type: ignore[arg-type]
+            repo=dataclasses.replace(
+                GUIDE.kubernetes.repo,  # type: ignore[union-attr]
+                alternatives=("https://repo.huaweicloud.com/kubernetes/yum/repos/el7/",),
+            ),
+            docker=dataclasses.replace(
+                GUIDE.kubernetes.docker,  # type: ignore[union-attr]
+                registry_mirrors=("https://abc.mirror.aliyuncs.com",),
+            ),
+        ),
+    )
+    checked = [e.url for e in lab_endpoints(lab)]
+    for url in urls_in(lab):
+        assert any(c.startswith(url.rstrip("/")) for c in checked), url
+    assert "https://vagrantcloud.com/centos/7" in checked
+    assert (
+        "https://mirrors.aliyun.com/centos-vault/7.9.2009/os/x86_64/repodata/repomd.xml" in checked
+    )
+
+
+def test_every_registry_a_node_pulls_from_is_checked_and_a_mirror_replaces_its_image() -> None:
+    registries = {e.url for e in lab_endpoints(GUIDE) if e.kind == "registry"}
+    assert registries == {
+        f"https://{DOCKER_HUB}/v2/",  # rancher/mirrored-coreos-flannel, busybox, nginx
+        "https://registry.k8s.io/v2/",  # agnhost
+        "https://registry.aliyuncs.com/v2/",  # kubeadm's images
+    }
+    assert "https://quay.io/v2/" not in registries, "flannel's image comes from its mirror"
+    images = dataclasses.replace(
+        GUIDE.kubernetes.e2e_images,  # type: ignore[union-attr]
+        echo=Image(
+            "registry.k8s.io/e2e-test-images/agnhost:2.21", "registry.example.cn/agnhost:2.21"
+        ),
+    )
+    lab = dataclasses.replace(
+        GUIDE,
+        kubernetes=dataclasses.replace(GUIDE.kubernetes, e2e_images=images),  # type: ignore[arg-type]
+    )
+    registries = {e.url for e in lab_endpoints(lab) if e.kind == "registry"}
+    assert "https://registry.example.cn/v2/" in registries
+    assert "https://registry.k8s.io/v2/" not in registries
+
+
+def test_registry_of_an_image_reference() -> None:
+    assert registry_of("busybox:1.28") == DOCKER_HUB
+    assert registry_of("rancher/mirrored-coreos-flannel:v0.14.0") == DOCKER_HUB
+    assert registry_of("quay.io/coreos/flannel:v0.14.0") == "quay.io"
+    assert registry_of("localhost:5000/x:1") == "localhost:5000"
+
+
+def test_the_ci_lab_names_no_url_at_all() -> None:
+    assert lab_endpoints(CI) == []
+
+
+# --- DNS, then TCP, then HTTP(S), with fakes --------------------------------------------------
+
+
+class FakeNet:
+    """A strict fake resolver/connector/opener: answers only what the test declares."""
+
+    def __init__(
+        self,
+        dns: dict[str, list[str] | Exception],
+        tcp: dict[tuple[str, int], Exception | None],
+        http: dict[str, int | Exception],
+    ) -> None:
+        self.dns, self.tcp, self.http = dns, tcp, http
+        self.calls: list[tuple[str, float]] = []
+
+    def resolve(self, host: str, timeout: float) -> list[str]:
+        self.calls.append((f"dns {host}", timeout))
+        answer = self.dns[host]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def connect(self, address: str, port: int, timeout: float) -> None:
+        self.calls.append((f"tcp {address}:{port}", timeout))
+        error = self.tcp[(address, port)]
+        if error is not None:
+            raise error
+
+    def fetch(self, url: str, timeout: float) -> int:
+        self.calls.append((f"get {url}", timeout))
+        answer = self.http[url]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+REPO = Endpoint(
+    "kubernetes.repo.baseurl", "https://mirror.example/k8s/repodata/repomd.xml", "yum-repo"
+)
+HUB = Endpoint("kubernetes.e2e_images.busybox.image", f"https://{DOCKER_HUB}/v2/", "registry")
+
+
+def test_dns_then_tcp_then_https_each_with_the_timeout() -> None:
+    net = FakeNet(
+        {"mirror.example": ["192.0.2.7"]},
+        {("192.0.2.7", 443): None},
+        {REPO.url: 200},
+    )
+    check = check_endpoint(REPO, net, timeout=3.0)
+    assert check.status == "ok"
+    assert net.calls == [
+        ("dns mirror.example", 3.0),
+        ("tcp 192.0.2.7:443", 3.0),
+        (f"get {REPO.url}", 3.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("net", "status", "says"),
+    [
+        (
+            FakeNet({"mirror.example": OSError("Name or service not known")}, {}, {}),
+            "missing",
+            "mirror.example: DNS failed (Name or service not known)",
+        ),
+        (
+            FakeNet({"mirror.example": TimeoutError("no answer within 3s")}, {}, {}),
+            "missing",
+            "DNS failed (no answer within 3s)",
+        ),
+        (
+            FakeNet(
+                {"mirror.example": ["192.0.2.7"]},
+                {("192.0.2.7", 443): TimeoutError("timed out")},
+                {},
+            ),
+            "missing",
+            "mirror.example:443 (192.0.2.7): TCP failed (timed out)",
+        ),
+        (
+            FakeNet({"mirror.example": ["192.0.2.7"]}, {("192.0.2.7", 443): None}, {REPO.url: 404}),
+            "missing",
+            "HTTP 404 (moved or removed?)",
+        ),
+        (
+            FakeNet({"mirror.example": ["192.0.2.7"]}, {("192.0.2.7", 443): None}, {REPO.url: 503}),
+            "warn",
+            "HTTP 503",
+        ),
+        (
+            FakeNet(
+                {"mirror.example": ["192.0.2.7"]},
+                {("192.0.2.7", 443): None},
+                {REPO.url: OSError("certificate verify failed")},
+            ),
+            "missing",
+            "request failed (certificate verify failed)",
+        ),
+    ],
+    ids=["dns", "dns-timeout", "tcp-timeout", "http-404", "http-503", "tls"],
+)
+def test_the_first_failing_stage_names_the_cause(net: FakeNet, status: str, says: str) -> None:
+    check = check_endpoint(REPO, net, timeout=3.0)
+    assert check.status == status
+    assert says in check.detail
+    assert check.fix == "point kubernetes.repo.baseurl at a mirror you can reach"
+
+
+def test_a_registry_answering_401_is_reachable() -> None:
+    net = FakeNet({DOCKER_HUB: ["198.51.100.1"]}, {("198.51.100.1", 443): None}, {HUB.url: 401})
+    assert check_endpoint(HUB, net, 5.0).status == "ok"
+
+
+def test_an_unreachable_url_with_a_pinned_local_copy_is_only_a_warning() -> None:
+    cached = Endpoint(
+        "pod_network.flannel.manifest_url", "https://raw.example/kube-flannel.yml", "url", True
+    )
+    check = check_endpoint(cached, FakeNet({"raw.example": OSError("blocked")}, {}, {}), 5.0)
+    assert check.status == "warn"
+
+
+def test_behind_a_proxy_only_the_request_is_made_through_it() -> None:
+    net = FakeNet({}, {}, {REPO.url: 200})
+    check = check_endpoint(REPO, net, 5.0, proxy="http://proxy.corp:3128")
+    assert check.status == "ok"
+    assert "via proxy http://proxy.corp:3128" in check.detail
+    assert [c for c, _ in net.calls] == [f"get {REPO.url}"]
+
+
+def test_network_checks_cover_every_endpoint_of_the_lab() -> None:
+    endpoints = lab_endpoints(GUIDE)
+    net = FakeNet({}, {}, {e.url: 200 for e in endpoints})
+    checks = pf.network_checks(GUIDE, net, 1.0, proxy="http://proxy:3128")
+    assert len(checks) == len(endpoints)
+    assert all(c.status == "ok" for c in checks)
+
+
+# --- the verb ------------------------------------------------------------------------------
+
+
+def test_the_verb_prints_every_check_and_exits_non_zero_when_something_is_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[tuple[str, bool, float]] = []
+
+    def gather(lab: Any, network: bool, timeout: float) -> list[Check]:
+        seen.append((lab.name, network, timeout))
+        return [
+            Check("KVM", "missing", "not usable here", "use a KVM host"),
+            Check("memory", "ok", "plenty"),
+        ]
+
+    monkeypatch.setattr(pf, "gather", gather)
+    assert cli.main(["preflight", "guide-centos7", "--no-network", "--timeout", "2"]) == 1
+    assert seen == [("guide-centos7", False, 2.0)]
+    out = capsys.readouterr().out
+    assert "missing  KVM: not usable here" in out
+    assert "fix: use a KVM host" in out
+    assert "not ready: 1 missing (KVM)" in out
+
+
+# --- the real probe, on loopback only ------------------------------------------------------
+
+
+@pytest.fixture
+def local_http() -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/repodata/repomd.xml" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_real_probe_against_a_loopback_server(
+    local_http: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    net = NetProbe()
+    good = Endpoint("kubernetes.repo.baseurl", f"{local_http}/repodata/repomd.xml", "yum-repo")
+    gone = Endpoint("kubernetes.repo.baseurl", f"{local_http}/old/repodata/repomd.xml", "yum-repo")
+    assert check_endpoint(good, net, 2.0).status == "ok"
+    assert "HTTP 404" in check_endpoint(gone, net, 2.0).detail
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
+        sock.bind(("127.0.0.1", 0))
+        free = sock.getsockname()[1]
+    with pytest.raises(ConnectionRefusedError):
+        net.connect("127.0.0.1", free, 1.0)
+    assert set(net.resolve("localhost", 2.0)) & {"127.0.0.1", "::1"}
