@@ -98,6 +98,9 @@ mutation: ## mutation testing of the pure core (mutmut); prints the kill rate, f
 	@mkdir -p $(dir $(MUTATION_LOG))
 	$(if $(MUTATION_FRESH),rm -rf mutants)
 	$(PY) -m app.mutation recheck
+	@# mutmut maps tests to functions once and only adds new tests: after a change of the code a
+	@# new function would read "no tests". One suite run rebuilds the map.
+	rm -f mutants/mutmut-stats.json
 	$(if $(MUTATION_BUDGET),timeout --signal=INT --kill-after=120 $(MUTATION_BUDGET)) \
 	  $(MUTMUT) run $(MUTATION_GLOBS) > $(MUTATION_LOG) 2>&1 || [ $$? -eq 124 ] \
 	  || { tail -n 40 $(MUTATION_LOG); exit 1; }
