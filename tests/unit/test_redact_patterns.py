@@ -181,3 +181,35 @@ def test_log_redaction_is_installed_once_per_handler() -> None:
 def test_only_the_padding_is_dropped_from_a_secrets_base64_form() -> None:
     # base64("abcdeW") == "YWJjZGVX": dropping more than '=' would mask "YWJjZGV" elsewhere
     assert redact("YWJjZGVX and YWJjZGV1", ["abcdeW"]) == f"{MASK} and YWJjZGV1"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("token: |\n s3cret\nnext: 1", f"token: |\n{MASK}\nnext: 1"),  # one space deeper
+        ("x token: |\n  s3cret\n", f"x token: |\n{MASK}"),  # the key is not the line's start
+    ],
+)
+def test_a_block_scalar_is_every_line_indented_deeper_than_its_keys_line(
+    text: str, masked: str
+) -> None:
+    assert redact(text) == masked
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "-----BEGIN PRIVATE KEY-----abc-----END PRIVATE KEY-----",
+            f"-----BEGIN PRIVATE KEY-----\n{MASK}\n-----END PRIVATE KEY-----",
+        ),
+        (
+            "-----BEGIN PRIVATE KEY-----\nab\\ncd\n-----END PRIVATE KEY-----",
+            f"-----BEGIN PRIVATE KEY-----\n{MASK}\n-----END PRIVATE KEY-----",
+        ),
+    ],
+)
+def test_a_pem_block_keeps_real_line_breaks_unless_it_has_only_escaped_ones(
+    text: str, masked: str
+) -> None:
+    assert redact(text) == masked
