@@ -72,6 +72,9 @@ GUIDE_EDGES: dict[str, list[tuple[str, str]]] = {
     "no CentOS key URL (it is optional)": [
         ("  gpgkey_url: file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7\n", "")
     ],
+    "an '@' after a second '://' in a URL's query, not its authority": [
+        ("centos-vault/7.9.2009/", "centos-vault/7.9.2009/?from=ftp://user@mirror")
+    ],
     "an '@' in a URL's path, not its authority": [
         ("centos-vault/7.9.2009/", "centos-vault/7.9.2009/@latest/")
     ],
