@@ -195,3 +195,26 @@ def test_an_echo_built_afresh_keeps_its_bounds() -> None:
 def test_a_single_syn_retransmit_is_told() -> None:
     observed = Observation(True, "10.0.0.1", "probe", retransmits=1)
     assert "after 1 SYN retransmit(s)" in str(Mismatch("a", "b", Expect(True), observed))
+
+
+def test_a_lab_error_lists_one_problem_a_line() -> None:
+    from lab.config import LabError
+    from lab.problems import Problem
+
+    err = LabError("lab.yaml", [Problem("a", message="x"), Problem("b", 1, "y", "z")])
+    assert str(err) == "lab.yaml: 2 problem(s)\n  - a: x\n  - b = 1: y; z"
+
+
+def test_a_yaml_problem_without_a_known_fix_has_an_empty_one() -> None:
+    mark = yaml.error.Mark("<lab>", 0, 0, 0, None, None)
+    assert (
+        yamldoc.yaml_problem(yaml.MarkedYAMLError(problem="odd", problem_mark=mark), "x").fix == ""
+    )
+    assert yamldoc.yaml_problem(yaml.MarkedYAMLError(problem="odd"), "x").fix == ""
+
+
+def test_a_node_matrix_is_titled_node_to_pod() -> None:
+    from lab import reachability as rm
+
+    node = rm.Endpoint("node1", "node1", "10.10.10.241")
+    assert rm.node_matrix([node], [rm.Endpoint("p", "node1", "10.244.0.2")]).title == "node -> pod"
