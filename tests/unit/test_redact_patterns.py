@@ -213,3 +213,8 @@ def test_a_pem_block_keeps_real_line_breaks_unless_it_has_only_escaped_ones(
     text: str, masked: str
 ) -> None:
     assert redact(text) == masked
+
+
+def test_a_block_scalar_on_the_texts_second_line_measures_that_lines_indent() -> None:
+    text = "\n  token: |\n   s3cret\n  next: 1"
+    assert redact(text) == f"\n  token: |\n{MASK}\n  next: 1"
