@@ -79,6 +79,8 @@ class Score:
     # listed as equivalent but absent from the run (renamed by a code change): stale entries
     stale_equivalents: tuple[str, ...] = ()
     survivors: tuple[str, ...] = field(default=())
+    # listed as equivalent, yet a test killed it: it was not equivalent
+    killed_equivalents: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
@@ -117,19 +119,24 @@ def tally(
     listed = frozenset(equivalents)
     by_status: dict[str, int] = {}
     survivors = []
+    killed_listed = []
     equivalent = 0
     for name, code in sorted(exit_codes.items()):
         if not selected(name, globs):
             continue
         if name in listed:
             equivalent += 1
+            if status_of(code) in DETECTED:
+                killed_listed.append(name)
             continue
         status = status_of(code)
         by_status[status] = by_status.get(status, 0) + 1
         if status not in DETECTED and status != "not checked":
             survivors.append(name)
     stale = tuple(sorted(n for n in listed - exit_codes.keys() if selected(n, globs)))
-    return Score(dict(sorted(by_status.items())), equivalent, stale, tuple(survivors))
+    return Score(
+        dict(sorted(by_status.items())), equivalent, stale, tuple(survivors), tuple(killed_listed)
+    )
 
 
 def merge_meta(documents: Iterable[Mapping[str, object]]) -> dict[str, int | None]:
@@ -154,9 +161,7 @@ def reset_undetected(doc: dict[str, object]) -> int:
     if not isinstance(codes, dict):
         raise ValueError("not a mutmut 3 .meta document: no exit_code_by_key")
     again = [
-        name
-        for name, code in codes.items()
-        if code is not None and status_of(code) not in DETECTED
+        name for name, code in codes.items() if code is not None and status_of(code) not in DETECTED
     ]
     for name in again:
         codes[name] = None
@@ -172,7 +177,8 @@ def by_module(exit_codes: Mapping[str, int | None], equivalents: Iterable[str]) 
 def render(score: Score, scope: str = "pure core") -> str:
     """The lines `make mutation` prints; the kill rate is the last one."""
     lines = [
-        "  " + ", ".join(f"{status} {n}" for status, n in score.by_status.items())
+        "  "
+        + ", ".join(f"{status} {n}" for status, n in score.by_status.items())
         + f", equivalent {score.equivalent}",
     ]
     if score.survivors:
@@ -181,6 +187,9 @@ def render(score: Score, scope: str = "pure core") -> str:
     if score.stale_equivalents:
         lines.append("  listed as equivalent but no longer generated (update docs/mutation.md):")
         lines += [f"    {name}" for name in score.stale_equivalents]
+    if score.killed_equivalents:
+        lines.append("  listed as equivalent but killed by a test (remove from docs/mutation.md):")
+        lines += [f"    {name}" for name in score.killed_equivalents]
     if score.not_checked:
         lines.append(f"  {score.not_checked} not checked yet (a run on a budget): not scored")
     rate = score.kill_rate

@@ -51,6 +51,14 @@ def test_an_equivalent_counts_nowhere_whatever_its_status() -> None:
     assert tally(CODES, ["lab.netmath.x_subnet_count__mutmut_1"]).detected == 2
 
 
+def test_a_listed_equivalent_that_a_test_killed_is_named_for_removal() -> None:
+    score = tally(
+        CODES, ["lab.netmath.x_subnet_count__mutmut_1", "lab.cni.x_parse_result__mutmut_1"]
+    )
+    assert score.killed_equivalents == ("lab.netmath.x_subnet_count__mutmut_1",)
+    assert "    lab.netmath.x_subnet_count__mutmut_1" in render(score).splitlines()
+
+
 def test_a_listed_equivalent_the_run_no_longer_has_is_stale() -> None:
     score = tally(CODES, ["lab.netmath.x_gone__mutmut_9", "lab.cni.x_parse_result__mutmut_2"])
     assert score.stale_equivalents == ("lab.netmath.x_gone__mutmut_9",)
