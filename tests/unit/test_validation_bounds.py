@@ -115,3 +115,14 @@ def test_a_kubernetes_value_on_its_bound_is_accepted(edge: str, tmp_path: Path) 
 def test_a_vxlan_lab_may_give_its_pods_exactly_what_the_tunnel_carries() -> None:
     lab = load_lab(LABS / "ci-debian12-vxlan.yaml")
     assert lab.pod_network.mtu == 1450
+
+
+def test_a_lab_network_on_a_host_interface_is_refused_with_the_interfaces_network() -> None:
+    from ipaddress import IPv4Network
+
+    with pytest.raises(LabError) as e:
+        load_lab(LABS / "ci-debian12.yaml", host_networks=[IPv4Network("10.10.0.0/16")])
+    assert [str(p) for p in e.value.problems] == [
+        "network.private = '10.10.10.0/24': overlaps host network 10.10.0.0/16 (a host "
+        "interface); pick a range no host interface uses"
+    ]
