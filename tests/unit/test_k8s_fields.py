@@ -26,6 +26,10 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "nodes.json": k8s.parse_nodes,
     "pods-kube-system.json": k8s.parse_pods,
     "e2e-pod-running.json": k8s.parse_pods,
+    "pods-kube-system-crashloop.json": k8s.parse_pods,
+    "pods-all-dual-stack.json": k8s.parse_pods,
+    "nodes-dual-stack.json": k8s.parse_nodes,
+    "services.json#1": k8s.parse_services,  # kube-dns: a selector, UDP and TCP ports
     "services.json": k8s.parse_services,
     "endpoints.json": k8s.parse_endpoints,
     "namespaces-e2e.json": k8s.parse_namespaces,
@@ -37,14 +41,14 @@ SAME = "parsed; same"  # a field the parser does not read
 
 
 def leaves(value: Any, path: Path_ = ()) -> Iterator[Path_]:
-    """Every field under `value` (the first two entries of a list), parents before children."""
+    """Every field under `value` (every entry of a list), parents before children."""
     if path:
         yield path
     if isinstance(value, dict):
         for key in value:
             yield from leaves(value[key], (*path, key))
     elif isinstance(value, list):
-        for i, entry in enumerate(value[:2]):
+        for i, entry in enumerate(value):
             yield from leaves(entry, (*path, i))
 
 
@@ -58,8 +62,8 @@ def wrong_type(value: Any) -> Any:
     return "x"
 
 
-def first(result: Any) -> Any:
-    return result[0] if isinstance(result, tuple) else result
+def nth(result: Any, i: int) -> Any:
+    return result[i] if isinstance(result, tuple) else result
 
 
 def changes(before: Any, after: Any) -> str:
@@ -74,33 +78,62 @@ def changes(before: Any, after: Any) -> str:
     return "; ".join(diffs) or "same"
 
 
-def outcome(parse: Callable[[Any], Any], doc: dict[str, Any], baseline: Any) -> str:
+def outcome(parse: Callable[[Any], Any], doc: dict[str, Any], baseline: Any, i: int) -> str:
     try:
-        return "parsed; " + changes(baseline, first(parse(json.dumps(doc))))
+        return "parsed; " + changes(baseline, nth(parse(json.dumps(doc)), i))
     except DecodeError as e:
         return f"refused: {e}"
 
 
 def outcomes() -> dict[str, str]:
-    got = {}
-    for file, parse in PARSERS.items():
+    return dict(_outcomes())
+
+
+def _outcomes() -> Iterator[tuple[str, str]]:
+    for name, parse in PARSERS.items():
+        file, _, index = name.partition("#")
         doc = json.loads((DATA / file).read_text())
-        baseline = first(parse(json.dumps(doc)))
-        root: Path_ = ("items", 0) if "items" in doc else ()
-        item = doc["items"][0] if root else doc
-        for path in leaves(item):
-            for how in ("removed", "wrong type"):
-                broken = copy.deepcopy(doc)
-                parent = broken
-                for key in (*root, *path[:-1]):
-                    parent = parent[key]
-                if how == "removed":
-                    del parent[path[-1]]
-                else:
-                    parent[path[-1]] = wrong_type(parent[path[-1]])
-                name = f"{file} {'.'.join(map(str, path))} {how}"
-                got[name] = outcome(parse, broken, baseline)
-    return got
+        parsed = parse(json.dumps(doc))
+        i, root, item = root_of(doc, int(index or 0))
+        single = alone(doc, i)
+        yield from broken_fields(
+            name, parse, single, nth(parsed, i), 0, root[:1] + (0,) * len(root[1:]), item
+        )
+
+
+def root_of(doc: dict[str, Any], index: int) -> tuple[int, Path_, Any]:
+    """(index, path, object) of the object broken: the document, or item `index` of a list."""
+    if "items" not in doc:
+        return 0, (), doc
+    return index, ("items", index), doc["items"][index]
+
+
+def alone(doc: dict[str, Any], index: int) -> dict[str, Any]:
+    """The document with only item `index` in its list (a parse is then about that item)."""
+    return {**doc, "items": [doc["items"][index]]} if "items" in doc else doc
+
+
+def broken_fields(
+    file: str,
+    parse: Callable[[Any], Any],
+    doc: dict[str, Any],
+    baseline: Any,
+    i: int,
+    root: Path_,
+    item: Any,
+) -> Iterator[tuple[str, str]]:
+    for path in leaves(item):
+        for how in ("removed", "wrong type"):
+            broken = copy.deepcopy(doc)
+            parent = broken
+            for key in (*root, *path[:-1]):
+                parent = parent[key]
+            if how == "removed":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = wrong_type(parent[path[-1]])
+            name = f"{file} {'.'.join(map(str, path))} {how}"
+            yield name, outcome(parse, broken, baseline, i)
 
 
 def test_every_field_broken_one_at_a_time_is_refused_or_parsed_as_pinned() -> None:
