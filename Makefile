@@ -6,7 +6,7 @@ E2E_WORKERS ?= 4
 
 .DEFAULT_GOAL := help
 .PHONY: help setup box validate preflight render lab up provision plan status destroy sweep \
-        lint unit integration e2e test nightly bench clean images cri-proto
+        lint unit integration e2e test nightly bench mutation clean images cri-proto
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -82,6 +82,29 @@ bench: ## benchmarks: up, provisioning, the suite's scaling, the overlay's cost 
 	$(PY) bench/bench_provision.py $(LAB)
 	$(PY) bench/bench_e2e.py $(LAB)
 	$(PY) bench/bench_overlay.py
+
+MUTMUT ?= .venv/bin/mutmut
+MUTATION_MIN ?= 90
+MUTATION_BUDGET ?=
+MUTATION_MODULES ?=
+MUTATION_LOG ?= .cache/mutation.log
+MUTATION_GLOBS = $(foreach m,$(MUTATION_MODULES),'$(m)')
+
+# docs/mutation.md. MUTATION_BUDGET: a time bound (timeout(1): 30m, 2h); the mutants not reached
+# stay "not checked", are not scored, and the next run starts with them. MUTATION_MODULES:
+# mutmut globs ("lab.config.* lab.redact.*"). MUTATION_FRESH=1: forget the cached results.
+mutation: ## mutation testing of the pure core (mutmut); prints the kill rate, fails below MUTATION_MIN
+	@[ -x $(MUTMUT) ] || $(PY) -m pip install -q -e '.[test,mutation]'
+	@mkdir -p $(dir $(MUTATION_LOG))
+	$(if $(MUTATION_FRESH),rm -rf mutants)
+	$(PY) -m app.mutation recheck
+	@# mutmut maps tests to functions once and only adds new tests: after a change of the code a
+	@# new function would read "no tests". One suite run rebuilds the map.
+	rm -f mutants/mutmut-stats.json
+	$(if $(MUTATION_BUDGET),timeout --signal=INT --kill-after=120 $(MUTATION_BUDGET)) \
+	  $(MUTMUT) run $(MUTATION_GLOBS) > $(MUTATION_LOG) 2>&1 || [ $$? -eq 124 ] \
+	  || { tail -n 40 $(MUTATION_LOG); exit 1; }
+	$(PY) -m app.mutation score --min $(MUTATION_MIN) $(if $(MUTATION_MODULES),--only $(MUTATION_GLOBS))
 
 clean: ## remove rendered state (not the box cache)
 	rm -rf .lab

@@ -312,6 +312,8 @@ def closest(key: str, known: Iterable[str]) -> str | None:
 
 
 def _describe_type(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     names = {
         str: "text",
         int: "an integer",

@@ -20,6 +20,7 @@ from lab import yamldoc
 from lab.config import Lab
 from lab.labfile import MAX_BYTES, lab_from_bytes, lab_from_text
 from lab.problems import LINE_CHARS, Problem
+from tests import fuzz
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "bad-labs"
@@ -149,7 +150,9 @@ def test_a_yaml_error_points_at_the_line_where_the_fault_is() -> None:
 # ---------------------------------------------------------------------------------------------
 # Fuzzing: whatever comes in, a Lab or problems, never an exception
 
-FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=fuzz.examples(100), deadline=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def assert_lab_or_problems(result: tuple[Lab | None, list[Problem]]) -> None:
@@ -260,7 +263,7 @@ def mutated_labs(draw: st.DrawFn) -> object:
     return doc
 
 
-@settings(FUZZ, max_examples=60)  # each example builds and validates a whole lab
+@settings(FUZZ, max_examples=fuzz.examples(60))  # each example builds and validates a whole lab
 @given(mutated_labs())
 def test_any_mutation_of_a_shipped_lab_gives_a_lab_or_problems(document: object) -> None:
     assert_lab_or_problems(lab_from_text(yaml.safe_dump(document)))

@@ -14,13 +14,16 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lab.redact import MASK, RedactFilter, redact
+from tests import fuzz
 
 SECRETS = Path(__file__).resolve().parents[1] / "data" / "secrets"
 # the fake material in tests/data/secrets (see its README)
 TOKEN = "7x3kq9.vb2n8m4p6r1t5w0z"
 CERT_KEY = "ba2ac48cfec6e9884d7da9412c63c662e27c8787288993d68ccfa4d1765d9c13"
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=fuzz.examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 lower_alnum = st.text(alphabet=string.ascii_lowercase + string.digits, min_size=1, max_size=1)
 b64_alphabet = string.ascii_letters + string.digits + "+/"

@@ -1,0 +1,126 @@
+"""The decoders' own messages to the letter: a YAML error at its line and column (a control
+character, a tab, an error without a position), kubectl output that is no JSON object or holds
+no object, pod IPs off their node, and `parse_lab` for a document already read."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab.config import Lab, parse_lab
+from lab.k8s.checks import validate_pod_ips
+from lab.k8s.decode import document, items_of
+from lab.k8s.model import ClusterNode, ClusterPod
+from lab.strict import DecodeError
+from lab.yamldoc import yaml_problem
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def problem_of(text: str) -> str:
+    with pytest.raises(yaml.YAMLError) as e:
+        yaml.safe_load(text)
+    return str(yaml_problem(e.value, text))
+
+
+def test_a_control_character_is_placed_at_its_line_and_column() -> None:
+    assert problem_of("a: 1\nb: x\x07y\n") == (
+        "line 2, column 5: contains the control character U+0007, which YAML does not allow; "
+        "remove it (is this a text file?)"
+    )
+
+
+def test_yaml_errors_with_and_without_a_position() -> None:
+    mark = yaml.error.Mark("<lab>", 0, 5, 0, None, None)
+    first = yaml.error.Mark("<lab>", 0, 0, 0, None, None)
+    tab = "found character '\\t' that cannot start any token"
+    cases = [
+        (yaml.YAMLError("boom"), "", "<file>: is not valid YAML (boom)"),
+        (yaml.MarkedYAMLError(context="ctx", problem="bad"), "x", "<file>: is not valid YAML: bad"),
+        (
+            yaml.MarkedYAMLError(problem=tab, problem_mark=mark),
+            "a\nb\nc\nd\ne\n\tf\n",
+            f"line 6, column 1 = 'f': is not valid YAML: {tab}; indent with spaces, not tabs",
+        ),
+        (
+            yaml.MarkedYAMLError(problem="p", problem_mark=first),
+            "  \nx",
+            "line 1, column 1: is not valid YAML: p",
+        ),
+        (
+            yaml.MarkedYAMLError(problem="p", problem_mark=mark),
+            "a\n",
+            "line 6, column 1: is not valid YAML: p",
+        ),
+        (
+            yaml.MarkedYAMLError(context="c only", problem_mark=first),
+            "abc\n",
+            "line 1, column 1 = 'abc': is not valid YAML: c only",
+        ),
+    ]  # fmt: skip
+    for exc, text, want in cases:
+        assert str(yaml_problem(exc, text)) == want
+
+
+def test_kubectl_output_that_is_no_json_object_is_named_with_what_was_asked() -> None:
+    with pytest.raises(DecodeError) as e:
+        document("[1, 2]", "kubectl get nodes")
+    assert str(e.value) == "kubectl get nodes = [1, 2]: expected a JSON object, got a list"
+    with pytest.raises(DecodeError) as e:
+        document("{", "kubectl get nodes")
+    assert e.value.problem.where == "kubectl get nodes"
+    assert e.value.problem.value == "{"
+    assert e.value.problem.message.startswith("output is not JSON (Expecting property name")
+    with pytest.raises(DecodeError) as e:
+        items_of({"kind": "List", "items": [{"kind": "Node"}, 7]}, "kubectl get nodes", "Node")
+    assert str(e.value) == "kubectl get nodes: items[1] = 7: must be an object"
+    assert items_of({"kind": "NodeList"}, "kubectl get nodes", "Node") == []
+
+
+def pod(name: str, ip: str, node: str | None, v6: tuple[str, ...] = ()) -> ClusterPod:
+    from ipaddress import IPv6Address
+
+    return ClusterPod(
+        name, "ns", "Running", node, IPv4Address(ip), False, ("c",), (),
+        pod_ips_v6=tuple(IPv6Address(a) for a in v6),
+    )  # fmt: skip
+
+
+def test_pod_ips_off_their_node_or_on_an_unknown_node() -> None:
+    nodes = [
+        ClusterNode("n1", True, "", IPv4Address("10.10.10.1"),
+                    (IPv4Network("10.244.0.0/24"), IPv4Network("10.244.9.0/24")), None),
+        ClusterNode("n2", True, "", IPv4Address("10.10.10.2"), (), None),
+    ]  # fmt: skip
+    pods = [
+        pod("ghost", "10.244.5.2", "n9", ("fd00::5", "fd00::6")),
+        pod("in", "10.244.9.3", "n1"),
+        pod("out", "10.244.1.2", "n1", ("fd00::7",)),
+        pod("nocidr", "10.244.1.3", "n2"),
+    ]
+    assert [str(p) for p in validate_pod_ips(pods, nodes)] == [
+        "pod ns/ghost: IP 10.244.5.2 (and fd00::5) (and fd00::6) on node n9, which is not in "
+        "the node list",
+        "pod ns/out on n1: IP 10.244.1.2 (and fd00::7) is outside the node's podCIDR "
+        "10.244.0.0/24, 10.244.9.0/24",
+    ]
+
+
+def test_parse_lab_takes_a_document_already_read() -> None:
+    raw = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())
+    lab, problems = parse_lab(raw, "ci.yaml")
+    assert isinstance(lab, Lab)
+    assert (lab.name, lab.source, problems) == ("ci-debian12", "ci.yaml", [])
+    raw["vm"]["cpus"] = "two"
+    lab, problems = parse_lab(raw, "ci.yaml")
+    assert lab is None
+    assert [str(p) for p in problems] == ["vm.cpus = 'two': must be an integer, not text"]
+    lab, problems = parse_lab([1], "list.yaml")
+    assert lab is None
+    assert [str(p) for p in problems] == [
+        "<file> = [1]: must be a mapping of keys to values, not a list; its keys: name, vm, "
+        "network, nodes, os, pod_network, description, kubernetes, runtime"
+    ]
