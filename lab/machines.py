@@ -65,15 +65,19 @@ def render(lab: Lab) -> list[Path]:
 
 
 def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None) -> None:
-    """libvirt reachable, the box built (it needs the network, so before this process joins
-    the lab namespace, which has none; and before libvirt is first called, so that libvirtd's
-    first QEMU probes run meanwhile), what an earlier run left of this lab removed, the box
-    added to vagrant, then this process inside the namespace."""
+    """libvirt reachable, the box and the runtime's images built (they need the network, so
+    before this process joins the lab namespace, which has none; and before libvirt is first
+    called, so that libvirtd's first QEMU probes run meanwhile), what an earlier run left of
+    this lab removed, the box added to vagrant, then this process inside the namespace."""
     netns = sandbox.start()
     if lab.vm.box_build:
         from lab import box as box_builder
 
         box_builder.build(box_builder.inputs_key())
+    if lab.runtime == "containerd":  # the runtime's images: built from Debian packages, cached
+        from lab.adapters import imagebuild
+
+        imagebuild.build()
     sweep_orphans(lab, libvirt if libvirt is not None else real_libvirt())
     if lab.vm.box_build:
         box_builder.ensure_box(lab)  # built above: adds it to vagrant when vagrant has another

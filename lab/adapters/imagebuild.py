@@ -100,9 +100,19 @@ class PrivateApt:
         return run(argv, timeout=APT_TIMEOUT_S, cwd=str(cwd) if cwd else None).stdout
 
     def update(self) -> None:
-        waits.retry_call(
-            waits.PACKAGE_MIRROR, lambda: self._run("apt-get", "-q", "update"), on=(CommandFailed,)
-        )
+        def update_once() -> None:
+            out = self._run("apt-get", "-q", "update")
+            lists = self.root / "state" / "lists"
+            if not any(lists.glob("*_Packages*")):  # apt-get says "W: Failed to fetch", exit 0
+                raise CommandFailed(
+                    f"apt-get update ({', '.join(mirrors())})",
+                    0,
+                    out,
+                    "no package list fetched: does this process reach the mirror? (set "
+                    "DEBIAN_MIRROR / DEBIAN_SECURITY_MIRROR to one it reaches)",
+                )
+
+        waits.retry_call(waits.PACKAGE_MIRROR, update_once, on=(CommandFailed,))
 
     def pretend_installed(self, names: Sequence[str]) -> None:
         """Declare `names` installed (at the mirror's version) in the private status file."""
