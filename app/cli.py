@@ -128,11 +128,11 @@ class Progress:
     """One line per vagrant event, prefixed with elapsed time and the node it concerns."""
 
     def __init__(self, label: str) -> None:
-        import re
+        from lab.parse import UP_LINE
 
         self.start = time.monotonic()
         self.label = label
-        self.pattern = re.compile(r"^==> (?P<node>[\w.-]+): (?P<msg>.*)$")
+        self.pattern = UP_LINE
 
     def __call__(self, line: str) -> None:
         m = self.pattern.match(line)

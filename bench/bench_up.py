@@ -24,7 +24,6 @@ from pathlib import Path
 
 import yaml
 from _common import timed
-from lab.lifecycle import UP_LINE, Runtime
 
 from lab import box, paths
 from lab.adapters import sandbox
@@ -32,6 +31,8 @@ from lab.adapters.host import probe_caps_cache
 from lab.config import Lab
 from lab.hypervisor import caps_cache_rewrites
 from lab.labfile import load_lab
+from lab.machines import LabMachines
+from lab.parse import UP_LINE
 
 EVENTS = {"Creating domain": "created", "Starting domain": "started", "Machine booted": "ready"}
 TARGET = 1.3
@@ -145,7 +146,7 @@ def one_node_lab(lab_file: Path, tmp: Path) -> Lab:
     return load_lab(path)
 
 
-def timed_up(label: str, rt: Runtime, timeline: Timeline, parallel: bool = True) -> float:
+def timed_up(label: str, rt: LabMachines, timeline: Timeline, parallel: bool = True) -> float:
     """prepare + up, as `python -m lab up` does; prints the node timeline and cache rewrites."""
     before = probe_caps_cache() or ()
     cpu: list[CpuUse] = []
@@ -165,7 +166,7 @@ def timed_up(label: str, rt: Runtime, timeline: Timeline, parallel: bool = True)
     return seconds
 
 
-def make_fresh(rt: Runtime, lab: Lab) -> None:
+def make_fresh(rt: LabMachines, lab: Lab) -> None:
     """No lab VMs, no uploaded box volume, libvirtd stopped, its QEMU cache gone."""
     rt.destroy()
     if lab.vm.box_build:
@@ -187,10 +188,10 @@ def main() -> None:
     lab = load_lab(lab_file)
     n = len(lab.nodes)
     timeline = Timeline()
-    rt = Runtime(lab, on_line=timeline)
+    rt = LabMachines(lab, on_line=timeline)
     rt.prepare()  # builds the box if needed: not part of any `up` measured below
     with tempfile.TemporaryDirectory() as tmp:
-        one = Runtime(one_node_lab(lab_file, Path(tmp)), on_line=timeline)
+        one = LabMachines(one_node_lab(lab_file, Path(tmp)), on_line=timeline)
         one.destroy()
         make_fresh(rt, lab)
         first = timed_up(f"first up after libvirtd starts, {n} nodes", rt, timeline)

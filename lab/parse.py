@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
+
+# one line of `vagrant up` output about one machine: "==> node1: Creating domain ..."
+UP_LINE = re.compile(r"^==> (?P<node>[\w.-]+): (?P<msg>.*)$")
 
 
 def parse_ip_addr_networks(
