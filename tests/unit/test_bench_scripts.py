@@ -19,5 +19,5 @@ def test_the_benchmark_imports(script: str, monkeypatch: pytest.MonkeyPatch) -> 
         module = importlib.import_module(script)
         assert module.__doc__, f"bench/{script}.py says what it measures in its docstring"
     finally:
-        for name in [n for n in sys.modules if n == script or n == "_common"]:
+        for name in [n for n in sys.modules if n in (script, "_common")]:
             del sys.modules[name]
