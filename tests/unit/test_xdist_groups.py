@@ -5,9 +5,12 @@ installed pair is tried here on a tiny suite."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 SUITE = """
 import pytest
@@ -23,6 +26,11 @@ def test_free(n):
 """
 
 
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in os.environ,
+    reason="checks the installed pytest + xdist, not the core: under mutmut's runner the inner "
+    "pytest inherits mutmut's environment (run it with `make unit`)",
+)
 def test_the_installed_pytest_and_xdist_send_a_group_to_one_worker(tmp_path: Path) -> None:
     (tmp_path / "test_groups.py").write_text(SUITE)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
