@@ -111,7 +111,7 @@ def ip_agreement_problems(driver: CriDriver, pod: CriPod, peer: CriPod) -> list[
     info = messages.parse_verbose_info(response.info)
     cni = messages.cni_result_pod_ips(info.cni_result) if info.cni_result else {}
     own = scenarios.pod_addresses(driver, pod, driver.client_of(pod))
-    (seen,) = driver.observe([Probe("flow-ip", pod, peer)]).values()
+    (seen,) = driver.probing_from_containers().observe([Probe("flow-ip", pod, peer)]).values()
     views = {
         "PodSandboxStatus": status_ips,
         "the runtime's cached CNI result": [ip for ips in cni.values() for ip in ips],

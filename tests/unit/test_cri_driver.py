@@ -174,7 +174,9 @@ def test_pod_sources_run_the_agent_inside_their_client_and_nodes_through_the_nod
         return 0, json.dumps(answer), ""
 
     runtimes["node1"].execs[(a.name, "client")] = agent
-    seen = driver.observe([Probe("a->b", a, b), Probe("node1->b", "node1", b)])
+    seen = driver.probing_from_containers().observe(
+        [Probe("a->b", a, b), Probe("node1->b", "node1", b)]
+    )
     assert seen["a->b"].seen_source == str(a.ip)
     assert seen["node1->b"].seen_source == "10.10.10.241"
     assert asked == [
@@ -209,7 +211,7 @@ def test_a_pod_whose_agent_fails_reports_every_cell_unknown_with_why() -> None:
     driver, runtimes = make()
     a, b = driver.create_pods(fleet(driver))
     runtimes["node1"].execs[(a.name, "client")] = lambda argv: (127, "", "python3: not found")
-    (seen,) = driver.observe([Probe("a->b", a, b)]).values()
+    (seen,) = driver.probing_from_containers().observe([Probe("a->b", a, b)]).values()
     assert not seen.reachable
     assert seen.unknown
     assert "exited 127: python3: not found" in seen.detail
@@ -268,3 +270,39 @@ def test_deleting_a_pod_the_test_already_removed_only_clears_its_log_directory()
         fakes.script(fakes.Step("node1", ("rm", "-rf", "--"), rest=lambda words: None)),
     )
     driver.delete_pods([pod])  # StopPodSandbox answers NOT_FOUND: that is the goal reached
+
+
+def test_by_default_pod_sources_probe_from_their_sandbox_netns_through_the_node_agent() -> None:
+    # the matrices: one request per node to its agent, no ExecSync (FakeCri has no execs set:
+    # an ExecSync would fail the test)
+    answer = {"results": [{"id": "a->b", "ok": True, "answer": "10.244.1.2\n", "total_s": 0.1}]}
+    asked: list[dict[str, object]] = []
+
+    def rest(words: tuple[str, ...]) -> None:
+        asked.append(json.loads(words[-1]))
+
+    steps = fakes.script(
+        fakes.Step("node1", ("python3", "-"), stdout=json.dumps(answer), rest=rest)
+    )
+    driver, runtimes = make(steps)
+    a, b = driver.create_pods(fleet(driver))
+    (seen,) = driver.observe([Probe("a->b", a, b)]).values()
+    assert seen.seen_source == "10.244.1.2"
+    assert not [c for c in runtimes["node1"].calls if c[0] == "ExecSync"]
+    assert asked == [
+        {
+            "op": "probe",
+            "parallel": probes.PROBE_PARALLELISM,
+            "cells": [
+                {
+                    "id": "a->b",
+                    "host": str(b.ip),
+                    "port": 8080,
+                    "netns": f"/var/run/netns/cni-{a.handle.sandbox_id}",
+                    "send": "",
+                    "timeout": 5.0,
+                }
+            ],
+        }
+    ]
+    steps.done()
