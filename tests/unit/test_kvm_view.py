@@ -8,6 +8,7 @@ from lab.hypervisor import (
     CacheFile,
     KvmDevice,
     KvmViewFacts,
+    KvmViewPlan,
     caps_cache_problem,
     caps_cache_rewrites,
     plan_kvm_view,
@@ -107,3 +108,98 @@ def test_repeated_rewrites_with_a_usable_dev_kvm_point_at_libvirts_own_log() -> 
 def test_one_rewrite_or_a_cache_that_held_is_no_problem() -> None:
     for rewrites in ((), ((X86.name,),), ((X86.name,), ()), ((), ())):
         assert caps_cache_problem(rewrites, facts(CI_AFTER_CHGRP), "/c") is None
+
+
+# --- to the letter: every branch's whole message (a changed word is a changed message) ----------
+
+HEAD = (
+    "libvirt keeps throwing away its QEMU capabilities cache: 2 identical `virsh capabilities` "
+    "calls in a row each rewrote /c/ (926803a9.xml, f1100872.xml). Every libvirt call then "
+    "re-probes QEMU (seconds each): a 2-node `up` takes about 5 minutes instead of 1."
+)
+TWICE = ((I386.name, X86.name), (X86.name,))
+
+
+def test_the_cache_problem_with_an_unusable_dev_kvm_of_another_group_word_for_word() -> None:
+    assert caps_cache_problem(TWICE, facts(FRESH_CI), "/c") == (
+        f"{HEAD}\nCause: /dev/kvm is 0600 with group gid 0: libvirt's QEMU probe opens it (it "
+        "runs with CAP_DAC_OVERRIDE) but its QEMU user (libvirt-qemu) cannot, so each lookup "
+        "finds the cache 'outdated'.\nFix: `chgrp kvm /dev/kvm && chmod 0660 /dev/kvm` (what "
+        "udev does; the lab does it when it starts libvirtd itself); libvirt notices at once, "
+        "no restart needed."
+    )
+
+
+@pytest.mark.parametrize(
+    ("device", "has"), [(UDEV, "can use it"), (None, "has no /dev/kvm")], ids=["usable", "none"]
+)
+def test_the_cache_problem_not_caused_by_dev_kvm_word_for_word(
+    device: KvmDevice | None, has: str
+) -> None:
+    assert caps_cache_problem((*TWICE, (X86.name,)), facts(device), "/c") == (
+        f"{HEAD.replace('2 identical', '3 identical')}\nCause: not the /dev/kvm mode (libvirt's "
+        f"QEMU user {has}). Ask libvirt why: `virt-admin daemon-log-filters "
+        "'1:qemu.qemu_capabilities 1:util.filecache'`, repeat `virsh capabilities`, then "
+        "`grep -B2 Outdated /var/log/libvirt/libvirtd.log` (restore with `virt-admin "
+        "daemon-log-filters ''`).\nFix: whatever that names (a QEMU binary or module directory "
+        "changing, a /dev/kvm mode that keeps changing); restart libvirtd afterwards."
+    )
+
+
+def test_two_calls_that_both_rewrote_are_enough_and_one_quiet_call_clears_them() -> None:
+    assert caps_cache_problem(((X86.name,), (X86.name,)), facts(UDEV), "/c") is not None
+    assert caps_cache_problem(((X86.name,), (), (X86.name,)), facts(UDEV), "/c") is None
+
+
+@pytest.mark.parametrize(
+    ("facts_", "plan"),
+    [
+        (
+            facts(None),
+            KvmViewPlan(why="no /dev/kvm: libvirt and its QEMU probe agree there is no KVM"),
+        ),
+        (
+            facts(UDEV),
+            KvmViewPlan(why="libvirt's QEMU user can use /dev/kvm, as its QEMU probe can"),
+        ),
+        (
+            facts(FRESH_CI),
+            KvmViewPlan(
+                chgrp=KVM_GID,
+                chmod=0o660,
+                why="/dev/kvm is 0600 gid 0: libvirt's QEMU probe can open it, its QEMU user "
+                "cannot, and libvirt re-probes QEMU on nearly every call; root:kvm 0660, as "
+                "udev sets it",
+            ),
+        ),
+        (
+            facts(KvmDevice(0o640, KVM_GID)),
+            KvmViewPlan(
+                chmod=0o660,
+                why=f"/dev/kvm is 0640 gid {KVM_GID}: libvirt's QEMU probe can open it, its "
+                "QEMU user cannot, and libvirt re-probes QEMU on nearly every call; root:kvm "
+                "0660, as udev sets it",
+            ),
+        ),
+        (
+            facts(KvmDevice(0o660, 0)),
+            KvmViewPlan(
+                chgrp=KVM_GID,
+                why="/dev/kvm is 0660 gid 0: libvirt's QEMU probe can open it, its QEMU user "
+                "cannot, and libvirt re-probes QEMU on nearly every call; root:kvm 0660, as "
+                "udev sets it",
+            ),
+        ),
+        (
+            facts(KvmDevice(0o10600, 0), kvm_gid=None),
+            KvmViewPlan(
+                chmod=0o666,
+                why="/dev/kvm is 0600 gid 0: libvirt's QEMU probe can open it, its QEMU user "
+                "cannot, and libvirt re-probes QEMU on nearly every call; no `kvm` group: 0666",
+            ),
+        ),
+    ],
+    ids=["none", "udev", "fresh", "group-read-only", "other-group-rw", "no-kvm-group"],
+)
+def test_the_kvm_view_plan_word_for_word(facts_: KvmViewFacts, plan: KvmViewPlan) -> None:
+    assert plan_kvm_view(facts_) == plan
