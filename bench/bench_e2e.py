@@ -3,7 +3,8 @@ pod-to-pod matrix's time at 2, 4 and 8 pods per node (its cells grow as the squa
 on the 2-node CI lab and its 3-node variant. The matrix time is the test's call time without
 its setup (the fleet), read from the JUnit properties the suite records.
 
-    .venv/bin/python bench/bench_e2e.py [LAB] [LAB3]   (default: ci-debian12 ci-debian12-3node)
+    .venv/bin/python bench/bench_e2e.py [LAB] [LAB3] [--no-scaling]
+    (default: ci-debian12 ci-debian12-3node; --no-scaling: only -n 0 vs -n 4)
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ def scaling(name: str) -> list[tuple[int, int, float]]:
 
 
 def main() -> None:
-    lab = sys.argv[1] if len(sys.argv) > 1 else "ci-debian12"
-    lab3 = sys.argv[2] if len(sys.argv) > 2 else "ci-debian12-3node"
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    lab = args[0] if args else "ci-debian12"
+    lab3 = args[1] if len(args) > 1 else "ci-debian12-3node"
+    with_scaling = "--no-scaling" not in sys.argv
     machines, created = up_and_provisioned(lab)
     try:
         serial = timed("pytest e2e -n 0", lambda: pytest_e2e(lab, 0))
@@ -84,7 +87,7 @@ def main() -> None:
     finally:
         if created:
             machines.destroy()
-    results = {lab: scaling(lab), lab3: scaling(lab3)}
+    results = {lab: scaling(lab), lab3: scaling(lab3)} if with_scaling else {}
     print(f"\n(-n 0) / (-n 4) = {serial / parallel:.2f}  (-n 4: {parallel:.1f} s)")
     for name, rows in results.items():
         (p0, c0, s0), *_, (p1, c1, s1) = rows
