@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab import containerd, waits
-from lab.adapters.local import run, stop_group
+from lab.adapters.local import run, spawn, stop_group
 from lab.errors import LabStateError
 
 log = logging.getLogger(__name__)
@@ -73,15 +73,7 @@ def start_containerd(
     config_path.write_text(containerd.render_config(config))
     log_path = workdir / "containerd.log"
     argv = containerd.containerd_argv(str(config_path), netns)
-    with log_path.open("w") as log_file:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+    proc = spawn(argv, log_path)
     daemon = ContainerdDaemon(config, config_path, log_path, proc)
     log.info("started containerd (pid %d) for %s", proc.pid, config.address)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from lab import waits
-from lab.adapters.local import stop_group
+from lab.adapters.local import spawn, stop_group
 from lab.adapters.ssh import ssh_argv
 from lab.errors import LabStateError
 from lab.parse import SshTarget
@@ -72,15 +72,7 @@ class SocketForward:
     ) -> SocketForward:
         argv = forward_argv(target, local, remote)
         log_path = Path(local).with_suffix(".ssh.log")
-        with log_path.open("w") as out:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
+        proc = spawn(argv, log_path)
         forward = cls(target, local, remote, proc, log_path)
         log.info("ssh forward %s -> %s:%s (pid %d)", local, target.hostname, remote, proc.pid)
 

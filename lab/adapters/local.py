@@ -1,6 +1,8 @@
 """Local subprocesses, the one runner: argv only, always bounded, failures carry the command and
 the tail of its output. `run` collects the output; `stream` hands each line on as it comes (and
-tees it to a log), for long commands a person watches (vagrant, the nightly's pytest passes).
+tees it to a log), for long commands a person watches (vagrant, the nightly's pytest passes);
+`spawn` starts a daemon in a process group of its own, its output to a log file (an SSH
+forward, a containerd), for its owner to stop with `stop_group`.
 
 A command that runs past its bound, or is interrupted (Ctrl-C), gets a signal to its whole
 process group first (SIGTERM by default: traps clean up; vagrant wants SIGINT to remove the
@@ -162,6 +164,19 @@ def stream(
             reproduce=reproduce,
         )
     return Result(argv, proc.returncode, stdout, stderr)
+
+
+def spawn(argv: Sequence[str], log_path: Path) -> subprocess.Popen[str]:
+    """A long-running process, its stdout and stderr to `log_path`; the caller owns it."""
+    with log_path.open("w") as out:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
 
 def _stop(proc: subprocess.Popen[str], sig: signal.Signals, grace_s: float, why: str) -> None:

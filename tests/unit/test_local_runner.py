@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -31,3 +32,12 @@ def test_a_group_that_ignores_the_signal_is_killed_after_the_grace() -> None:
     local.stop_group(proc, signal.SIGINT, grace_s=0.5)
     assert proc.returncode == -signal.SIGKILL
     assert time.monotonic() - start < 5
+
+
+def test_spawn_sends_both_streams_to_the_log_in_a_group_of_its_own(tmp_path: Path) -> None:
+    log_path = tmp_path / "daemon.log"
+    leads = "import os, sys; print(os.getpgid(0) == os.getpid()); print('err', file=sys.stderr)"
+    proc = local.spawn([sys.executable, "-c", leads], log_path)
+    assert proc.wait(timeout=10) == 0
+    assert proc.stdin is None
+    assert log_path.read_text() == "True\nerr\n"  # it leads a process group of its own
