@@ -896,3 +896,48 @@ def test_the_flannel_lookup_asks_every_namespace_and_takes_the_one_in_either_hom
         ValueError, match="no ConfigMap kube-flannel-cfg in kube-flannel or kube-system; found "
     ):
         k8s.parse_flannel_netconf({"kind": "List", "items": [elsewhere]})
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [([80], "[80]"), (True, "True"), ({"a": 1}, "{'a': 1}"), (None, "None")],
+    ids=["list", "bool", "mapping", "null"],
+)
+def test_a_target_port_that_is_no_number_and_no_name_is_named_exactly(
+    target: object, shown: str
+) -> None:
+    raw = doc("services.json")
+    raw["items"][1]["spec"]["ports"][0]["targetPort"] = target
+    with pytest.raises(ValueError, match="targetPort") as info:
+        k8s.parse_services(raw)
+    assert str(info.value) == (
+        f"service kube-system/kube-dns spec.ports[0]: field targetPort = {shown}: "
+        "must be a number or a name"
+    )
+
+
+def test_a_target_port_may_be_a_name_and_a_service_takes_kubernetes_defaults() -> None:
+    raw = doc("services.json")
+    spec = raw["items"][1]["spec"]
+    del spec["type"]
+    spec["ports"][0]["targetPort"] = "dns"
+    del spec["ports"][1]["targetPort"]
+    del spec["ports"][1]["protocol"]
+    del spec["ports"][2]["name"]
+    svc = k8s.parse_services(raw)[1]
+    assert svc.type == "ClusterIP"
+    assert [(p.name, p.protocol, p.port, p.target_port, p.node_port) for p in svc.ports] == [
+        ("dns", "UDP", 53, "dns", None),
+        ("dns-tcp", "TCP", 53, 53, None),
+        ("", "TCP", 9153, 9153, None),
+    ]
+
+
+def test_a_node_port_service_without_node_port_is_named_exactly() -> None:
+    raw = doc("services.json")
+    raw["items"][1]["spec"]["type"] = "NodePort"
+    with pytest.raises(ValueError, match="NodePort") as info:
+        k8s.parse_services(raw)
+    assert (
+        str(info.value) == "service kube-system/kube-dns: type NodePort but a port has no nodePort"
+    )
