@@ -1,0 +1,106 @@
+"""The top-level, vm, os and runtime checks of a lab, each problem pinned to the letter
+(field, value, message and fix): a changed word in any of them is a changed answer to a user."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lab.config import check_lab
+
+ROOT = Path(__file__).resolve().parents[2]
+CI = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())
+GUIDE = yaml.safe_load((ROOT / "labs" / "guide-centos7.yaml").read_text())
+
+
+def problems_of(base: dict[str, Any], path: str, value: object) -> list[str]:
+    raw = copy.deepcopy(base)
+    *parents, key = path.split(".")
+    where = raw
+    for part in parents:
+        where = where[part]
+    where[key] = value
+    lab, problems = check_lab(raw, "x.yaml")
+    assert (lab is None) == bool(problems)
+    return [str(p) for p in problems]
+
+
+NAME = "must be lowercase letters, digits and '-' (<= 40)"
+
+
+@pytest.mark.parametrize(
+    ("name", "problems"),
+    [
+        (
+            "lab-name-" + "x" * 32,
+            [f"name = 'lab-name-{'x' * 32}': {NAME}; try 'lab-name-{'x' * 31}'"],
+        ),
+        ("lab_" * 10 + "more", [f"name = '{'lab_' * 10}more': {NAME}; try '{'lab-' * 9}lab'"]),
+        ("-ab-", [f"name = '-ab-': {NAME}; try 'ab'"]),
+        ("lab-name-" + "x" * 31, []),
+    ],
+    ids=["41-chars", "cut-at-a-dash", "dashes-outside", "40-chars"],
+)
+def test_the_lab_name_and_its_suggestion(name: str, problems: list[str]) -> None:
+    assert problems_of(CI, "name", name) == problems
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problems"),
+    [
+        ("vm.box_version", "v1.0", ["vm.box_version = 'v1.0': must be a version like 2004.01"]),
+        (
+            "vm.box_build",
+            "",
+            [
+                "vm.box_version = '': pin the box: a reproducible lab needs a version; set "
+                "vm.box_version, or vm.box_build for a locally built box"
+            ],
+        ),
+        (
+            "vm.private_nic",
+            "eth 1",
+            [
+                "vm.private_nic = 'eth 1': is not an interface name; Vagrant's private network "
+                "is eth1 on these boxes"
+            ],
+        ),
+        (
+            "vm.boot_timeout_s",
+            29,
+            ["vm.boot_timeout_s = 29: must be between 30 and 86400 (24 hours)"],
+        ),
+        ("vm.boot_timeout_s", 30, []),
+        ("vm.boot_timeout_s", 86400, []),
+        (
+            "vm.boot_timeout_s",
+            86401,
+            ["vm.boot_timeout_s = 86401: must be between 30 and 86400 (24 hours)"],
+        ),
+    ],
+)
+def test_the_vm_checks(path: str, value: object, problems: list[str]) -> None:
+    assert problems_of(CI, path, value) == problems
+
+
+def test_a_debian_lab_with_a_pod_network_it_cannot_wire() -> None:
+    assert problems_of(CI, "pod_network.driver", "flannel") == [
+        "pod_network.driver = 'flannel': the debian12 path wires pods itself: host-gw routes or "
+        "a flannel-shaped VXLAN; use driver: host-routes or driver: vxlan",
+        "pod_network.flannel: is required when driver is flannel",
+        "pod_network.driver = 'flannel': flannel needs a kubernetes section; add kubernetes, or "
+        "use driver host-routes",
+    ]
+
+
+def test_the_guide_lab_keeps_dockers_runtime_and_may_leave_its_gpg_key_to_the_box() -> None:
+    assert problems_of(GUIDE, "runtime", "containerd") == [
+        "runtime = 'containerd': only the debian12 path installs containerd; el7 keeps the "
+        "guide's Docker (kubernetes.docker); remove runtime (or set runtime: none), or use "
+        "os.family debian12"
+    ]
+    assert problems_of(GUIDE, "os.gpgkey_url", "") == []
