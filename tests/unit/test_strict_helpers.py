@@ -58,9 +58,19 @@ class Outer:
         (Inner, False),  # a dataclass type, not a value
     ],
     ids=[  # named by hand: BROKEN refuses pytest's own probing for an id
-        "broken", "text", "none", "tuple", "list", "nested-list", "mapping", "mapping-value",
-        "dataclass", "dataclass-field", "deep", "dataclass-type",
-    ],  # fmt: skip
+        "broken",
+        "text",
+        "none",
+        "tuple",
+        "list",
+        "nested-list",
+        "mapping",
+        "mapping-value",
+        "dataclass",
+        "dataclass-field",
+        "deep",
+        "dataclass-type",
+    ],
 )
 def test_contains_broken_looks_everywhere_in_a_decoded_value(value: object, broken: bool) -> None:
     assert contains_broken(value) is broken
