@@ -96,6 +96,8 @@ def _mask_key_values(text: str) -> str:
         rest = text[start:line_end].strip()
         if quote:
             close = text.find(quote.group(), quote.end(), line_end)
+            while close > 0 and text[close - 1] == "\\":  # an escaped quote is in the value
+                close = text.find(quote.group(), close + 1, line_end)
             value_start, end = quote.end(), (close if close >= 0 else line_end)
         elif rest.lower() in _PLAIN_VALUES or rest in ("{", "["):
             continue
