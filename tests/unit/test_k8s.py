@@ -941,3 +941,61 @@ def test_a_node_port_service_without_node_port_is_named_exactly() -> None:
     assert (
         str(info.value) == "service kube-system/kube-dns: type NodePort but a port has no nodePort"
     )
+
+
+POD = "pod default/nginx-f89759699-8qlt4"
+
+
+def first_pod_with(**status: object) -> k8s.ClusterPod:
+    raw = doc("pods-all.json")
+    item = raw["items"][0]
+    for key, value in status.items():
+        if key == "hostNetwork":
+            item["spec"][key] = value
+        elif value is None:
+            item["status"].pop(key, None)
+        else:
+            item["status"][key] = value
+    return k8s.parse_pods(raw)[0]
+
+
+def test_a_pods_reason_message_and_host_network_are_read() -> None:
+    pod = first_pod_with(reason="Evicted", message="The node was low on memory.", hostNetwork=True)
+    assert (pod.reason, pod.message, pod.host_network) == (
+        "Evicted",
+        "The node was low on memory.",
+        True,
+    )
+    pod = first_pod_with()
+    assert (pod.reason, pod.message, pod.host_network) == ("", "", False)
+
+
+def test_without_pod_ips_the_pod_ip_field_is_read_alone() -> None:
+    assert first_pod_with(podIPs=None, podIP="10.244.1.7").pod_ip == IPv4Address("10.244.1.7")
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (
+            {"reason": 5},
+            "field status.reason = 5: was read as a number, not as text; put it in quotes: '5'",
+        ),
+        ({"message": ["x"]}, "field status.message = ['x']: must be text, not a list"),
+        ({"hostNetwork": "yes"}, "field spec.hostNetwork = 'yes': must be true or false, not text"),
+        (
+            {"podIPs": None, "podIP": "10.244.x"},
+            "field status.podIP = '10.244.x': is not an IP address",
+        ),
+        ({"podIPs": [{"ip": "bad"}]}, "field status.podIPs[0].ip = 'bad': is not an IP address"),
+        (
+            {"podIPs": [{"ip": "10.244.9.9"}]},
+            "status.podIP 10.244.1.2 differs from status.podIPs[0] 10.244.9.9",
+        ),
+    ],
+    ids=["reason", "message", "host-network", "pod-ip", "pod-ips", "disagree"],
+)
+def test_a_malformed_pod_status_is_named_exactly(status: dict[str, object], error: str) -> None:
+    with pytest.raises(ValueError, match="pod default/") as info:
+        first_pod_with(**status)
+    assert str(info.value) == f"{POD}: {error}"
