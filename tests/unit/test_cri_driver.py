@@ -156,6 +156,12 @@ def test_netns_exec_enters_the_sandboxs_pinned_namespace_on_the_node() -> None:
     assert driver.netns_exec(pod, ("ip", "link")).stdout == "1: lo\n"
 
 
+def one_cell_request(host: str, netns: str | None) -> dict[str, object]:
+    """The agent's probe request for the one cell a->b of these tests."""
+    cell = {"id": "a->b", "host": host, "port": 8080, "netns": netns, "send": "", "timeout": 5.0}
+    return {"op": "probe", "parallel": probes.PROBE_PARALLELISM, "cells": [cell]}
+
+
 def test_pod_sources_run_the_agent_inside_their_client_and_nodes_through_the_node_agent() -> None:
     node_answer = {"results": [{"id": "node1->b", "ok": True, "answer": "10.10.10.241\n"}]}
     steps = fakes.script(
@@ -179,22 +185,7 @@ def test_pod_sources_run_the_agent_inside_their_client_and_nodes_through_the_nod
     )
     assert seen["a->b"].seen_source == str(a.ip)
     assert seen["node1->b"].seen_source == "10.10.10.241"
-    assert asked == [
-        {
-            "op": "probe",
-            "parallel": probes.PROBE_PARALLELISM,
-            "cells": [
-                {
-                    "id": "a->b",
-                    "host": str(b.ip),
-                    "port": 8080,
-                    "netns": None,
-                    "send": "",
-                    "timeout": 5.0,
-                }
-            ],
-        }
-    ]
+    assert asked == [one_cell_request(str(b.ip), None)]
     cid = a.handle.container_ids["client"]
     assert seen["a->b"].reproduce.endswith(
         f"task exec --exec-id netlab-repro {cid} timeout 5 socat -u "
@@ -289,20 +280,5 @@ def test_by_default_pod_sources_probe_from_their_sandbox_netns_through_the_node_
     (seen,) = driver.observe([Probe("a->b", a, b)]).values()
     assert seen.seen_source == "10.244.1.2"
     assert not [c for c in runtimes["node1"].calls if c[0] == "ExecSync"]
-    assert asked == [
-        {
-            "op": "probe",
-            "parallel": probes.PROBE_PARALLELISM,
-            "cells": [
-                {
-                    "id": "a->b",
-                    "host": str(b.ip),
-                    "port": 8080,
-                    "netns": f"/var/run/netns/cni-{a.handle.sandbox_id}",
-                    "send": "",
-                    "timeout": 5.0,
-                }
-            ],
-        }
-    ]
+    assert asked == [one_cell_request(str(b.ip), f"/var/run/netns/cni-{a.handle.sandbox_id}")]
     steps.done()
