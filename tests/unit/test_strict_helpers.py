@@ -1,13 +1,16 @@
-"""The strict decoder's small helpers, each answer pinned: where a key is shown, and whether a
-partly decoded value still holds a BROKEN part anywhere (so no check reads it)."""
+"""The strict decoder's small helpers, each answer pinned: where a key is shown, which known key
+an unknown one is taken for, whether a partly decoded value still holds a BROKEN part anywhere
+(so no check reads it), and what stops a check run on such a value."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from lab.strict import BROKEN, contains_broken, key_path
+from lab.problems import Problem
+from lab.strict import BROKEN, BrokenField, closest, contains_broken, guarded, key_path
 
 
 @pytest.mark.parametrize(
@@ -16,6 +19,7 @@ from lab.strict import BROKEN, contains_broken, key_path
         ("vm", "cpus", "vm.cpus"),
         ("", "nodes", "nodes"),
         ("a.b", "x-y_z.1", "a.b.x-y_z.1"),
+        ("vm", "CPUs", "vm.CPUs"),
         ("vm", "has space", "vm['has space']"),
         ("vm", "", "vm['']"),
         ("vm", 7, "vm['7']"),
@@ -24,7 +28,7 @@ from lab.strict import BROKEN, contains_broken, key_path
         ("vm", "k" * 65, f"vm[{'k' * 30!r}… (65 characters)]"),
         ("vm", ("t",) * 20, f"vm[{repr(('t',) * 20)[:30]!r}… (100 characters)]"),
     ],
-    ids=["plain", "top", "dotted", "space", "empty", "int", "none", "64", "65", "long-repr"],
+    ids=["plain", "top", "dotted", "upper", "space", "empty", "int", "none", "64", "65", "repr"],
 )
 def test_key_path(where: str, key: object, shown: str) -> None:
     assert key_path(where, key) == shown
@@ -74,3 +78,52 @@ class Outer:
 )
 def test_contains_broken_looks_everywhere_in_a_decoded_value(value: object, broken: bool) -> None:
     assert contains_broken(value) is broken
+
+
+@pytest.mark.parametrize(
+    ("key", "known", "taken_for"),
+    [
+        ("nmae", ["name", "nodes", "vm"], "name"),
+        ("k" * 100, ["k" * 43], "k" * 43),  # 2 * 43 / 143 = 0.601: close enough
+        ("k" * 100, ["k" * 42], None),  # 2 * 42 / 142 = 0.592: not
+        ("k" * 100 + "z" * 5000, ["k" * 43], "k" * 43),  # only the first 100 characters count
+        ("name", [], None),
+    ],
+    ids=["typo", "cutoff-in", "cutoff-out", "first-100", "none-known"],
+)
+def test_an_unknown_key_is_taken_for_the_closest_known_one(
+    key: str, known: list[str], taken_for: str | None
+) -> None:
+    assert closest(key, known) == taken_for
+
+
+FIRST = Problem("nodes[0].name", "n1", "is taken")
+LAST = Problem("nodes[1].name", "n1", "is taken")
+
+
+def check(*problems: Problem, then: Exception | None = None) -> Iterator[Problem]:
+    yield from problems
+    if then is not None:
+        raise then
+
+
+@pytest.mark.parametrize("partial", [True, False])
+def test_a_check_that_touches_a_broken_field_stops_there_with_what_it_found(partial: bool) -> None:
+    assert list(guarded(check(FIRST, then=BrokenField()), partial)) == [FIRST]
+
+
+def test_on_a_partial_value_a_type_error_stops_the_check_too() -> None:
+    assert list(guarded(check(FIRST, then=TypeError("expected str")), partial=True)) == [FIRST]
+
+
+def test_on_a_complete_value_a_type_error_is_a_bug_and_is_raised() -> None:
+    seen = guarded(check(FIRST, then=TypeError("expected str")), partial=False)
+    assert next(seen) == FIRST
+    with pytest.raises(TypeError, match=r"^expected str$"):
+        next(seen)
+
+
+def test_a_problem_showing_a_broken_value_is_left_out_and_the_check_goes_on() -> None:
+    hidden = Problem("nodes", (BROKEN,), "is empty")
+    # (compared by where: a BROKEN value refuses to be compared or shown)
+    assert [p.where for p in guarded(check(hidden, LAST), partial=True)] == ["nodes[1].name"]
