@@ -1,13 +1,17 @@
 """The strict YAML reader (lab/yamldoc.py) to the letter: a key given twice is named once, with
 its full path and both lines, wherever it is (under another key, in an anchored mapping that an
 alias refers to again, after an alias, after a merge `<<`, inside what a merge brings in, after
-a key that is not a scalar)."""
+a key that is not a scalar); a scalar YAML 1.1 reads in a surprising form, or cannot read
+under its explicit tag, kept as `Ambiguous` with its text and what it was read as; a syntax
+error that has no place still gets its fix."""
 
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from lab.yamldoc import read_yaml
+from lab.strict import Ambiguous
+from lab.yamldoc import read_yaml, yaml_problem
 
 TWICE = (
     "is given twice (lines {}): YAML keeps only the last one and silently drops the other; "
@@ -57,3 +61,26 @@ def test_a_key_given_twice_is_named_once_with_its_path_and_both_lines(
 ) -> None:
     read, found = read_yaml(text)
     assert (read, [str(p) for p in found]) == (data, problems)
+
+
+@pytest.mark.parametrize(
+    ("scalar", "value"),
+    [
+        ("010", Ambiguous("010", 8, "the number 8 (a leading 0 means octal)")),
+        ("1:30", Ambiguous("1:30", 90, "the number 90 (base 60)")),
+        ("!!int abc", Ambiguous("abc", None, "a number it cannot read")),
+        ("!!bool maybe", Ambiguous("maybe", None, "a boolean it cannot read")),
+    ],
+)
+def test_a_scalar_read_in_a_surprising_form_keeps_its_text_and_what_it_was_read_as(
+    scalar: str, value: Ambiguous
+) -> None:
+    assert read_yaml(f"a: {scalar}\n") == ({"a": value}, [])
+
+
+def test_a_yaml_error_that_has_no_place_still_gets_its_fix() -> None:
+    problem = yaml_problem(yaml.MarkedYAMLError(problem="found undefined alias 'x'"), "a: *x\n")
+    assert str(problem) == (
+        "<file>: is not valid YAML: found undefined alias 'x'; define the anchor (&name) before "
+        "its alias (*name)"
+    )
