@@ -17,7 +17,8 @@ HTML summary). It masks, keeping what names the secret so the text still reads:
 - PEM private-key blocks (the whole body, even when the END line was cut off);
 - `Authorization:` header values and `Bearer` tokens;
 - URL userinfo: `https://user:password@host` becomes `https://<redacted>@host`;
-- any explicit secret the caller knows (a command's `secrets`), and its base64 forms.
+- any explicit secret the caller knows (a command's `secrets`), and its base64 forms, wherever
+  they overlap one another.
 
 What stays: certificate-authority data, `--discovery-token-ca-cert-hash sha256:...` (a public
 pin), image digests, addresses, names. Masking is idempotent.
@@ -151,14 +152,37 @@ def _base64_forms(secret: str) -> set[str]:
     return forms | {f.rstrip("=") for f in forms}
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
+def _mask_known(text: str, secrets: Iterable[str]) -> str:
+    """Every occurrence of each known secret and of its base64 forms, overlapping ones too: a
+    run of characters they cover is one mask, so where two run into each other (two secrets, or
+    two forms of one) no part of either shows."""
+    needles: set[str] = set()
     for secret in secrets:
-        if not secret:
+        if secret:
+            needles.add(secret)
+            if len(secret) >= 4:
+                needles |= _base64_forms(secret)
+    spans = []
+    for needle in needles:
+        at = text.find(needle)
+        while at >= 0:
+            spans.append((at, at + len(needle)))
+            at = text.find(needle, at + 1)
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(spans):
+        if start < pos:  # overlaps the mask before: it grows
+            pos = max(pos, end)
             continue
-        text = text.replace(secret, MASK)
-        if len(secret) >= 4:
-            for form in sorted(_base64_forms(secret), key=len, reverse=True):
-                text = text.replace(form, MASK)
+        out.append(text[pos:start])
+        out.append(MASK)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    text = _mask_known(text, secrets)
     text = _PEM_PRIVATE_KEY.sub(_mask_pem, text)
     text = _BOOTSTRAP_TOKEN.sub(MASK, text)
     text = _CERT_KEY_LINE.sub(lambda m: m.group(1) + MASK, text)

@@ -224,7 +224,8 @@ def _duplicate_keys(root: Node) -> Iterator[Problem]:
                 if not isinstance(key_node, ScalarNode):
                     kids.append((value_node, f"{where}[...]"))
                     continue
-                if key_node.tag == "tag:yaml.org,2002:merge":
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<` may come more than once
+                    kids.append((value_node, strict.key_path(where, key_node.value)))
                     continue
                 path = strict.key_path(where, key_node.value)
                 line = key_node.start_mark.line + 1

@@ -152,6 +152,26 @@ def test_a_known_secret_is_masked_in_base64_with_and_without_padding() -> None:
     assert redact("abc", ["", "b"]) == f"a{MASK}c"
 
 
+@pytest.mark.parametrize(
+    ("text", "secrets", "masked"),
+    [
+        # base64("aa?aa"): url-safe "YWE_YWE" runs into standard "YWE/YWE=" (they share "YWE")
+        ("YWE_YWE/YWE=", ["aa?aa"], MASK),
+        ("[abcdefghi]", ["abcdef", "defghi"], f"[{MASK}]"),  # two secrets run into each other
+        ("[abcdefgh]", ["cde", "abcdefgh"], f"[{MASK}]"),  # a secret inside another
+        ("aaaaa", ["aaaa"], MASK),  # a secret that overlaps itself
+        ("s3cr3ts3cr3t", ["s3cr3t"], MASK + MASK),  # side by side: one mask each
+        ("YWJjZA== YWJjZA", ["abcd"], f"{MASK} {MASK}"),  # 4 characters: base64 forms too
+        ("YWJj abc", ["abc"], f"YWJj {MASK}"),  # 3: the secret only
+    ],
+    ids=["two-forms", "two-secrets", "inside", "itself", "side-by-side", "four", "three"],
+)
+def test_known_secrets_that_overlap_in_the_text_leave_no_part_visible(
+    text: str, secrets: list[str], masked: str
+) -> None:
+    assert redact(text, secrets) == masked
+
+
 def test_a_log_record_with_an_exception_is_redacted_and_rendered_once() -> None:
     try:
         raise RuntimeError(f"join failed: --token {TOKEN}")

@@ -21,9 +21,10 @@ def alias_chain(links: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def shared_list(values: int) -> str:
-    """One list of `values` scalars, written once and referred to twice."""
-    return "a: &a [" + ",".join(["1"] * values) + "]\nb: *a\n"
+def shared_list(values: int, tail: int) -> str:
+    """A list of one list of `values` scalars, written once and referred to twice, then `tail`
+    scalars: 1 + 2 * (1 + values) + tail values once expanded."""
+    return "[&a [" + ",".join(["1"] * values) + "], *a" + ", 1" * tail + "]\n"
 
 
 def test_a_file_longer_than_the_bound_is_refused_by_its_length() -> None:
@@ -43,6 +44,18 @@ def test_nesting_as_written_is_bounded_and_named_at_its_line(prefix: str) -> Non
         "levels deep: is this the right file?"
     ]
     assert problems(prefix + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)) == []
+
+
+def test_a_closed_collection_gives_back_only_its_own_level() -> None:
+    # `[[[],`: the inner list closed leaves two open, so the 30th opening after it is level 32
+    def after_a_closed_list(opens: int) -> str:
+        return "[[[]," + "[" * opens + "]" * opens + "]]"
+
+    assert problems(after_a_closed_list(MAX_DEPTH - 2)) == []
+    assert problems(after_a_closed_list(MAX_DEPTH - 1)) == [
+        f"line 1: is nested more than {MAX_DEPTH} levels deep; a lab file is about 5 levels "
+        "deep: is this the right file?"
+    ]
 
 
 def test_a_file_of_too_many_values_stops_being_read_where_it_crosses_the_bound() -> None:
@@ -68,9 +81,9 @@ def test_nesting_through_aliases_is_bounded() -> None:
 
 
 def test_values_counted_through_aliases_are_bounded() -> None:
-    # root 1 + two keys + the list (1 + n) twice: n = 9997 gives 19999, n = 9998 gives 20001
-    assert problems(shared_list((MAX_VALUES - 6) // 2)) == []
-    assert problems(shared_list((MAX_VALUES - 4) // 2)) == [
+    values = (MAX_VALUES - 4) // 2  # 9998: the root, the list twice and one scalar are 20000
+    assert problems(shared_list(values, 1)) == []
+    assert problems(shared_list(values, 2)) == [
         f"<file>: expands to more than {MAX_VALUES} values through its aliases (*name); a lab "
         "file needs a few hundred: write the values out, or alias less"
     ]
