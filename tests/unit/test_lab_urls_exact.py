@@ -56,3 +56,30 @@ def test_a_url_port_is_read_as_the_number_it_is(port: str, refused: bool) -> Non
     assert box_url_problems(port) == (
         [f"vm.box_url = '{url}': has a port outside 1-65535"] if refused else []
     )
+
+
+KEY = (
+    "must be an http(s) URL or a file on the node (file:///path); "
+    "e.g. file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7"
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "keys", "problems"),
+    [
+        ("kubernetes.repo.gpgkeys", [""], [f"kubernetes.repo.gpgkeys[0] = '': {KEY}"]),
+        (
+            "kubernetes.docker.repo.gpgkeys",
+            ["file:///etc/pki/docker.gpg", ""],
+            [f"kubernetes.docker.repo.gpgkeys[1] = '': {KEY}"],
+        ),
+        ("kubernetes.docker.repo.gpgkeys", ["file:///etc/pki/docker.gpg"], []),
+    ],
+)
+def test_a_listed_repository_key_may_not_be_empty(
+    path: str, keys: list[str], problems: list[str]
+) -> None:
+    # only os.gpgkey_url is optional (the box carries CentOS's key); a key listed for a
+    # repository is one yum will fetch
+    assert problems_of(GUIDE, {path: keys}) == problems
+    assert problems_of(GUIDE, {"os.gpgkey_url": ""}) == []
