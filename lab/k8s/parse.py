@@ -78,11 +78,13 @@ def parse_nodes(raw: str | Mapping[str, Any]) -> tuple[ClusterNode, ...]:
             ],
             owner,
         )
-        cidrs_raw = get_list(item, "spec.podCIDRs", owner)
+        listed = [
+            (f"spec.podCIDRs[{j}]", c) for j, c in enumerate(get_list(item, "spec.podCIDRs", owner))
+        ]
         single = get_str(item, "spec.podCIDR", owner)
-        if not cidrs_raw and single:
-            cidrs_raw = [single]
-        nets = [any_network(c, owner, f"spec.podCIDRs[{j}]") for j, c in enumerate(cidrs_raw)]
+        if not listed and single:
+            listed = [("spec.podCIDR", single)]
+        nets = [any_network(c, owner, field) for field, c in listed]
         if single and nets and any_network(single, owner, "spec.podCIDR") != nets[0]:
             raise fail(owner, f"spec.podCIDR {single} differs from spec.podCIDRs[0] {nets[0]}")
         annotations = get_map(item, "metadata.annotations", owner)
