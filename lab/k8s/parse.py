@@ -266,18 +266,19 @@ def parse_endpoints(raw: str | Mapping[str, Any]) -> tuple[Endpoints, ...]:
             for key, ready in (("addresses", True), ("notReadyAddresses", False)):
                 for field, addr in get_objects(subset, key, where):
                     field = f"{subset_field}.{field}"
-                    ref = get_map(addr, "targetRef", owner)
+                    at_addr = f"{owner} {field}"  # the address's own fields, named in it
+                    ref = get_map(addr, "targetRef", at_addr)
                     target = None
                     if ref:
-                        ref_ns = get_str(ref, "namespace", owner)
-                        ref_name = get_str(ref, "name", owner, required=True)
-                        kind = get_str(ref, "kind", owner) or "Pod"
+                        ref_ns = get_str(addr, "targetRef.namespace", at_addr)
+                        ref_name = get_str(addr, "targetRef.name", at_addr, required=True)
+                        kind = get_str(addr, "targetRef.kind", at_addr) or "Pod"
                         target = f"{kind} {ref_ns + '/' if ref_ns else ''}{ref_name}"
                     addresses.append(
                         EndpointAddress(
                             ip=any_ip(addr.get("ip"), owner, f"{field}.ip"),
                             ready=ready,
-                            node_name=get_str(addr, "nodeName", owner) or None,
+                            node_name=get_str(addr, "nodeName", at_addr) or None,
                             target=target,
                         )
                     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +58,63 @@ def test_a_malformed_pod_cidr_is_named_by_the_field_that_holds_it(
     spec: dict[str, Any], message: str
 ) -> None:
     assert refusal(k8s.parse_nodes, node(spec)) == message
+
+
+def endpoints(address: dict[str, Any], key: str = "addresses") -> dict[str, Any]:
+    return {
+        "kind": "Endpoints",
+        "metadata": {"name": "web", "namespace": "ns"},
+        "subsets": [{"addresses": [{"ip": "10.244.1.4"}]}, {key: [address]}],
+    }
+
+
+AT = "endpoints ns/web subsets[1].addresses[0]"
+TEXT_7 = "was read as a number, not as text; put it in quotes: '7'"
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ({"ip": "10.244.1.5", "nodeName": 7}, f"{AT}: field nodeName = 7: {TEXT_7}"),
+        (
+            {"ip": "10.244.1.5", "targetRef": "pod/x"},
+            f"{AT}: field targetRef = 'pod/x': must be an object",
+        ),
+        (
+            {"ip": "10.244.1.5", "targetRef": {"name": "x", "kind": 7}},
+            f"{AT}: field targetRef.kind = 7: {TEXT_7}",
+        ),
+        (
+            {"ip": "10.244.1.5", "targetRef": {"name": "x", "namespace": 7}},
+            f"{AT}: field targetRef.namespace = 7: {TEXT_7}",
+        ),
+        (
+            {"ip": "10.244.1.5", "targetRef": {"kind": "Pod"}},
+            f"{AT}: field targetRef.name: is missing",
+        ),
+        (
+            {"ip": "10.244.1.300"},
+            "endpoints ns/web: field subsets[1].addresses[0].ip = '10.244.1.300': is not an IP "
+            "address",
+        ),
+    ],
+    ids=["nodeName", "targetRef", "targetRef.kind", "targetRef.namespace", "no-name", "ip"],
+)
+def test_a_malformed_endpoint_address_is_named_with_its_place(
+    address: dict[str, Any], message: str
+) -> None:
+    # the field of the address, not of the Endpoints object (whose own `kind` is fine)
+    assert refusal(k8s.parse_endpoints, endpoints(address)) == message
+
+
+def test_an_endpoint_address_keeps_its_node_and_target() -> None:
+    ready = {
+        "ip": "10.244.1.5",
+        "nodeName": "n1",
+        "targetRef": {"name": "web-1", "namespace": "ns"},
+    }
+    (got,) = k8s.parse_endpoints(endpoints(ready, key="notReadyAddresses"))
+    assert got.addresses == (
+        k8s.EndpointAddress(IPv4Address("10.244.1.4"), True, None, None),
+        k8s.EndpointAddress(IPv4Address("10.244.1.5"), False, "n1", "Pod ns/web-1"),
+    )
