@@ -198,12 +198,28 @@ def service(spec: dict[str, Any]) -> dict[str, Any]:
             {"clusterIP": "10.96.0.300"},
             "service ns/s: field spec.clusterIP = '10.96.0.300': is not an IP address",
         ),
+        # headless is "None" exactly, as the API server writes it
+        *(
+            (
+                {"clusterIP": word},
+                f"service ns/s: field spec.clusterIP = '{word}': is not an IP address",
+            )
+            for word in ("none", "NONE", "XXNoneXX")
+        ),
         (
             {"clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10", "fd00::300::1"]},
             "service ns/s: field spec.clusterIPs[1] = 'fd00::300::1': is not an IP address",
         ),
     ],
-    ids=["nodePort", "clusterIPs-not-a-list", "old-clusterIP-only", "clusterIPs"],
+    ids=[
+        "nodePort",
+        "clusterIPs-not-a-list",
+        "old-clusterIP-only",
+        "none-lowercase",
+        "none-uppercase",
+        "none-inside",
+        "clusterIPs",
+    ],
 )
 def test_a_malformed_service_field_is_named(spec: dict[str, Any], message: str) -> None:
     assert refusal(k8s.parse_services, service(spec)) == message
