@@ -369,7 +369,8 @@ def _check_url(where: str, url: str, required: bool = True) -> Iterator[Problem]
         yield Problem(where, url, "must be an http(s) URL", "e.g. https://mirrors.example.org/")
     else:
         port = re.search(r":(\d+)$", _authority(url))
-        if port and not 0 < int(port[1][:6]) <= 65535:
+        # leading zeros do not count (:0080 is port 80); past 5 digits, 6 tell it is too big
+        if port and not 0 < int(port[1].lstrip("0")[:6] or "0") <= 65535:
             yield Problem(where, url, "has a port outside 1-65535")
 
 

@@ -78,11 +78,13 @@ def parse_nodes(raw: str | Mapping[str, Any]) -> tuple[ClusterNode, ...]:
             ],
             owner,
         )
-        cidrs_raw = get_list(item, "spec.podCIDRs", owner)
+        listed = [
+            (f"spec.podCIDRs[{j}]", c) for j, c in enumerate(get_list(item, "spec.podCIDRs", owner))
+        ]
         single = get_str(item, "spec.podCIDR", owner)
-        if not cidrs_raw and single:
-            cidrs_raw = [single]
-        nets = [any_network(c, owner, f"spec.podCIDRs[{j}]") for j, c in enumerate(cidrs_raw)]
+        if not listed and single:
+            listed = [("spec.podCIDR", single)]
+        nets = [any_network(c, owner, field) for field, c in listed]
         if single and nets and any_network(single, owner, "spec.podCIDR") != nets[0]:
             raise fail(owner, f"spec.podCIDR {single} differs from spec.podCIDRs[0] {nets[0]}")
         annotations = get_map(item, "metadata.annotations", owner)
@@ -264,18 +266,19 @@ def parse_endpoints(raw: str | Mapping[str, Any]) -> tuple[Endpoints, ...]:
             for key, ready in (("addresses", True), ("notReadyAddresses", False)):
                 for field, addr in get_objects(subset, key, where):
                     field = f"{subset_field}.{field}"
-                    ref = get_map(addr, "targetRef", owner)
+                    at_addr = f"{owner} {field}"  # the address's own fields, named in it
+                    ref = get_map(addr, "targetRef", at_addr)
                     target = None
                     if ref:
-                        ref_ns = get_str(ref, "namespace", owner)
-                        ref_name = get_str(ref, "name", owner, required=True)
-                        kind = get_str(ref, "kind", owner) or "Pod"
+                        ref_ns = get_str(addr, "targetRef.namespace", at_addr)
+                        ref_name = get_str(addr, "targetRef.name", at_addr, required=True)
+                        kind = get_str(addr, "targetRef.kind", at_addr) or "Pod"
                         target = f"{kind} {ref_ns + '/' if ref_ns else ''}{ref_name}"
                     addresses.append(
                         EndpointAddress(
                             ip=any_ip(addr.get("ip"), owner, f"{field}.ip"),
                             ready=ready,
-                            node_name=get_str(addr, "nodeName", owner) or None,
+                            node_name=get_str(addr, "nodeName", at_addr) or None,
                             target=target,
                         )
                     )

@@ -86,9 +86,15 @@ def test_endpoints_backed_by_pods_name_their_target() -> None:
     item["subsets"][0]["addresses"][1]["targetRef"] = {"kind": "Pod"}
     with pytest.raises(DecodeError) as e:
         k8s.parse_endpoints({"kind": "EndpointsList", "items": [item]})
-    assert str(e.value) == "endpoints default/kubernetes: field name: is missing"
+    assert str(e.value) == (
+        "endpoints default/kubernetes subsets[0].addresses[1]: field targetRef.name: is missing"
+    )
     item["subsets"][0]["addresses"][1]["targetRef"] = {"name": "p2", "namespace": 5}
-    with pytest.raises(DecodeError, match=r"^endpoints default/kubernetes: field namespace = 5"):
+    with pytest.raises(
+        DecodeError,
+        match=r"^endpoints default/kubernetes subsets\[0\]\.addresses\[1\]: "
+        r"field targetRef\.namespace = 5",
+    ):
         k8s.parse_endpoints({"kind": "EndpointsList", "items": [item]})
 
 

@@ -5,6 +5,8 @@ problem echoes a value and names a character."""
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from ipaddress import IPv4Network
 
 import pytest
@@ -72,6 +74,32 @@ def test_probe_script_is_one_line_per_command_with_its_exit_marker() -> None:
     )
     with pytest.raises(ValueError, match=r"^a probe command cannot take stdin$"):
         render_probe([cmd("cat", stdin="x")])
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Command(()), "a command needs at least one argv word"),
+        (
+            lambda: Command(("cat",), stdin="x", stdin_file="/tmp/a.tar"),
+            "a command takes stdin or stdin_file, not both",
+        ),
+        (
+            lambda: Command(("tee", "/f"), stdin="a\nNETLAB_STDIN\nb"),
+            "stdin must not contain a line 'NETLAB_STDIN'",
+        ),
+        (
+            lambda: batch(cmd("true"), Command(("ctr", "images", "import", "-"), stdin_file="/a")),
+            "a command streaming a file to its stdin cannot be batched",
+        ),
+    ],
+    ids=["no-argv", "two-stdins", "end-marker-in-stdin", "streamed-file-in-a-batch"],
+)
+def test_a_command_that_cannot_be_run_as_given_is_refused_saying_why(
+    make: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        make()
 
 
 # --- errors --------------------------------------------------------------------------------

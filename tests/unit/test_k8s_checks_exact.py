@@ -4,12 +4,13 @@ network (no fix to offer), an ExternalName service, endpoints with nothing ready
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from lab.k8s.checks import (
     validate_node_addresses,
     validate_nodes_ready,
+    validate_pod_ips,
     validate_service_endpoints,
     validate_system_pods,
 )
@@ -79,6 +80,33 @@ def test_a_node_off_its_private_ip_elsewhere_than_management_gets_no_fix() -> No
             "10.10.10.241",
             fix="",
         ),
+    ]
+
+
+def test_an_unregistered_node_does_not_stop_the_address_check_of_the_next() -> None:
+    # k8s-master, first in the lab, is not registered (validate_nodes_ready says so): the
+    # nodes after it are still checked
+    nodes = [node("k8s-node1", "10.10.10.242"), node("k8s-node2", "10.10.10.99")]
+    assert [str(p) for p in validate_node_addresses(nodes, GUIDE)] == [
+        "node k8s-node2: InternalIP 10.10.10.99 is not its private IP 10.10.10.243",
+        "node k8s-node2: flannel.alpha.coreos.com/public-ip 10.10.10.99 is not its private IP "
+        "10.10.10.243",
+    ]
+
+
+def test_pods_without_an_ip_of_their_own_do_not_stop_the_check_of_the_next() -> None:
+    n1 = ClusterNode(
+        "n1", True, "True", IPv4Address("10.10.10.2"), (IPv4Network("10.244.1.0/24"),), None
+    )
+    host = IPv4Address("10.10.10.2")
+    pods = [
+        ClusterPod("host", "kube-system", "Running", "n1", host, True, ("a",), ()),
+        ClusterPod("pending", "ns", "Pending", "n1", None, False, ("a",), ()),
+        ClusterPod("unscheduled", "ns", "Pending", None, None, False, ("a",), ()),
+        ClusterPod("off", "ns", "Running", "n1", IPv4Address("10.244.2.5"), False, ("a",), ()),
+    ]
+    assert [str(p) for p in validate_pod_ips(pods, [n1])] == [
+        "pod ns/off on n1: IP 10.244.2.5 is outside the node's podCIDR 10.244.1.0/24"
     ]
 
 

@@ -33,6 +33,10 @@ def facts(device: KvmDevice | None, kvm_gid: int | None = KVM_GID) -> KvmViewFac
         (KvmDevice(0o640, KVM_GID), KVM_GID, False),  # group may read, not write
         (KvmDevice(0o660, KVM_GID), KVM_GID, True),
         (KvmDevice(0o666, 0), None, True),  # everyone (systemd's default rule)
+        # execute bits do not matter, only read and write
+        (KvmDevice(0o667, 0), None, True),
+        (KvmDevice(0o671, KVM_GID), KVM_GID, True),
+        (KvmDevice(0o664, 0), None, False),  # everyone may read, not write
     ],
 )
 def test_the_qemu_user_can_use_dev_kvm_only_with_group_or_world_read_write(

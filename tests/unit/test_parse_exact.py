@@ -41,6 +41,14 @@ def test_ip_addr_networks_skip_excluded_interfaces_and_other_families() -> None:
     }
 
 
+@pytest.mark.parametrize("prefixes", [("virbr", "netlab", "lo"), ("N", "X"), ("None",), ("XX",)])
+def test_a_link_without_a_name_matches_no_excluded_prefix(prefixes: tuple[str, ...]) -> None:
+    # a link `ip -j addr` gives without an ifname is read as the name "", which no prefix
+    # (not even one that reads like a placeholder) excludes
+    links = [{"addr_info": [{"family": "inet", "local": "10.0.0.5", "prefixlen": 24}]}]
+    assert parse.parse_ip_addr_networks(links, prefixes) == (IPv4Network("10.0.0.0/24"),)
+
+
 def test_one_line_addresses_strip_the_peer_and_colon_and_skip_odd_lines() -> None:
     text = (
         "1: lo    inet 127.0.0.1/8 scope host lo\n"
@@ -51,6 +59,8 @@ def test_one_line_addresses_strip_the_peer_and_colon_and_skip_odd_lines() -> Non
         "9: eth2    inet6 fe80::1/64 scope link\n"
         "10: eth3    inet\n"
         "11: eth4 inet 10.0.0.4/8\n"
+        "12: v10@br@lab    inet 10.1.0.1/24\n"  # a VLAN on a link named br@lab: the name is v10
+        "13: wlanX:    inet 10.2.0.1/24\n"
     )
     assert parse.parse_ip_oneline_addresses(text) == {
         "lo": (IPv4Address("127.0.0.1"),),
@@ -58,7 +68,29 @@ def test_one_line_addresses_strip_the_peer_and_colon_and_skip_odd_lines() -> Non
         "eth1": (IPv4Address("10.10.10.2"),),
         "bad": (),
         "eth4": (IPv4Address("10.0.0.4"),),
+        "v10": (IPv4Address("10.1.0.1"),),
+        "wlanX": (IPv4Address("10.2.0.1"),),
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "mtu"),
+    [
+        (
+            "3: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP,M-DOWN> mtu 1450 qdisc noqueue "
+            "state UP mode DEFAULT group default qlen 1000\\    link/ether 0a:58:0a:f4:01:05",
+            1450,
+        ),
+        ("5: eth0: <BROADCAST,MULTICAST,UP> mtu 9000 qlen 1000", 9000),  # busybox
+        # no MTU to read: a number after another key is not one
+        ("7: eth1: <BROADCAST,MULTICAST> qdisc noop qlen 1000", None),
+        ("7: eth1: <BROADCAST,MULTICAST> mtu auto qlen 1000", None),
+        ('Device "eth9" does not exist.', None),
+    ],
+    ids=["iproute2", "busybox", "no-mtu", "mtu-not-a-number", "no-device"],
+)
+def test_link_mtu_is_the_number_after_mtu(text: str, mtu: int | None) -> None:
+    assert parse.parse_link_mtu(text) == mtu
 
 
 def test_route_get_gives_the_source_and_device_of_the_first_route() -> None:
@@ -87,10 +119,19 @@ def test_machine_readable_lines_unescape_and_skip_what_is_not_one() -> None:
     ]
     with pytest.raises(parse.VagrantOutputError, match=r"^Vagrant failed, really$"):
         parse.parse_machine_readable("1,,error-exit,Vagrant failed%!(VAGRANT_COMMA) really\n")
+    # the error class and its message, one space apart
+    with pytest.raises(
+        parse.VagrantOutputError,
+        match=r"^Vagrant::Errors::MachineNotFound The machine was not found$",
+    ):
+        parse.parse_machine_readable(
+            "1,,error-exit,Vagrant::Errors::MachineNotFound,The machine was not found\n"
+        )
 
 
 def test_vagrant_status_keeps_machines_in_order_with_their_provider() -> None:
     out = (
+        "1,,ui,warn,a plugin's warning before any machine\n"
         "1,node2,provider-name,libvirt\n"
         "1,node2,state,running\n"
         "1,node1,state,not_created\n"
@@ -111,11 +152,12 @@ def test_ssh_config_blocks_keep_unknown_keys_and_every_identity_file() -> None:
         "  User vagrant\n"
         "  Port 22\n"
         "  IdentityFile /a\n"
-        "  identityfile /b\n"
+        "  # a comment inside a block is no option\n"
+        '  identityfile "/home/me/my labs/.vagrant/private_key"\n'
         "  StrictHostKeyChecking no\n"
         "\n"
         "Host node2\n"
-        "  hostname 192.168.121.11\n  user root\n  port 2222\n"
+        "  hostname 192.168.121.11\n  user Xavier\n  port 2222\n"
     )
     assert parse.parse_ssh_config(out) == {
         "node1": parse.SshTarget(
@@ -123,10 +165,10 @@ def test_ssh_config_blocks_keep_unknown_keys_and_every_identity_file() -> None:
             "192.168.121.10",
             22,
             "vagrant",
-            ("/a", "/b"),
+            ("/a", "/home/me/my labs/.vagrant/private_key"),
             (("StrictHostKeyChecking", "no"),),
         ),
-        "node2": parse.SshTarget("node2", "192.168.121.11", 2222, "root", (), ()),
+        "node2": parse.SshTarget("node2", "192.168.121.11", 2222, "Xavier", (), ()),
     }
     with pytest.raises(ValueError, match=r"^ssh-config for 'n' lacks hostname, port$"):
         parse.parse_ssh_config("Host n\n  User u\n")
