@@ -153,8 +153,8 @@ def parse_pods(raw: str | Mapping[str, Any]) -> tuple[ClusterPod, ...]:
         name, namespace = name_of(item, what, i, namespaced=True)
         owner = f"pod {namespace}/{name}"
         containers = [
-            get_str(c, "name", owner, required=True)
-            for _f, c in get_objects(item, "spec.containers", owner)
+            get_str(c, "name", f"{owner} {field}", required=True)
+            for field, c in get_objects(item, "spec.containers", owner)
         ]
         if not containers:
             raise fail(f"{owner}: field spec.containers", "is missing or empty")

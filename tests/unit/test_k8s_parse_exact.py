@@ -157,6 +157,42 @@ def test_a_terminated_containers_exit_code_is_a_number_of_that_container() -> No
     )
 
 
+def two_container_pod(containers: list[Any], statuses: list[Any]) -> dict[str, Any]:
+    return {
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "ns"},
+        "spec": {"containers": containers},
+        "status": {"containerStatuses": statuses},
+    }
+
+
+@pytest.mark.parametrize(
+    ("containers", "statuses", "message"),
+    [
+        (
+            [{"name": "a"}, {"image": "busybox"}],
+            [],
+            "pod ns/p spec.containers[1]: field name: is missing",
+        ),
+        (
+            [{"name": "a"}, {"name": 7}],
+            [],
+            f"pod ns/p spec.containers[1]: field name = 7: {TEXT_7}",
+        ),
+        (
+            [{"name": "a"}, {"name": "b"}],
+            [{"name": "a"}, {"ready": True}],
+            "pod ns/p status.containerStatuses[1]: field name: is missing",
+        ),
+    ],
+    ids=["container-without-name", "container-name-number", "status-without-name"],
+)
+def test_a_containers_missing_name_is_named_with_its_place(
+    containers: list[Any], statuses: list[Any], message: str
+) -> None:
+    assert refusal(k8s.parse_pods, two_container_pod(containers, statuses)) == message
+
+
 def test_a_listed_flannel_configmap_with_an_odd_namespace_is_named() -> None:
     listed = {
         "kind": "List",
