@@ -17,12 +17,21 @@ def fail(where: str, message: str, value: object = ABSENT, fix: str = "") -> str
     return strict.DecodeError(Problem(where, value, message, fix))
 
 
+def too_long(exc: ValueError) -> str:
+    """json.loads's one ValueError that is no JSONDecodeError: an integer with more digits
+    than Python converts (`sys.get_int_max_str_digits()`, 4300 by default), named without
+    Python's advice to raise that limit (no kubectl field holds such a number)."""
+    return f"a number too long to read ({str(exc).partition('; use ')[0]})"
+
+
 def document(raw: str | Mapping[str, Any], what: str) -> Mapping[str, Any]:
     if isinstance(raw, str):
         try:
             doc = json.loads(raw)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise fail(what, f"output is not JSON ({exc})", raw) from None
+        except ValueError as exc:
+            raise fail(what, f"output holds {too_long(exc)}", raw) from None
     else:
         doc = raw
     if not isinstance(doc, Mapping):

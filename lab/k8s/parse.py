@@ -34,6 +34,7 @@ from lab.k8s.decode import (
     ipv4_network,
     items_of,
     name_of,
+    too_long,
 )
 from lab.k8s.model import (
     FLANNEL_CONFIGMAP,
@@ -360,6 +361,8 @@ def parse_flannel_netconf(raw: str | Mapping[str, Any]) -> FlannelNetConf:
         conf = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise fail(owner, f"not JSON ({exc})") from None
+    except ValueError as exc:
+        raise fail(owner, f"holds {too_long(exc)}") from None
     if not isinstance(conf, Mapping):
         raise fail(owner, "must be a JSON object", conf)
     if "Network" not in conf:

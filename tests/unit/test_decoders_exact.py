@@ -1,6 +1,7 @@
 """The decoders' own messages to the letter: a YAML error at its line and column (a control
 character, a tab, an error without a position), kubectl output that is no JSON object or holds
-no object, pod IPs off their node, and `parse_lab` for a document already read."""
+no object, or a number longer than Python reads, pod IPs off their node, and `parse_lab` for
+a document already read."""
 
 from __future__ import annotations
 
@@ -78,6 +79,21 @@ def test_kubectl_output_that_is_no_json_object_is_named_with_what_was_asked() ->
         items_of({"kind": "List", "items": [{"kind": "Node"}, 7]}, "kubectl get nodes", "Node")
     assert str(e.value) == "kubectl get nodes: items[1] = 7: must be an object"
     assert items_of({"kind": "NodeList"}, "kubectl get nodes", "Node") == []
+
+
+def test_kubectl_output_with_a_number_too_long_to_read_is_named_not_raised() -> None:
+    # past Python's int digit limit (4300) json.loads raises a plain ValueError, no
+    # JSONDecodeError: it is refused as the others are, without Python's advice to raise it
+    assert document('{"n": ' + "9" * 4300 + "}", "kubectl get nodes") == {"n": int("9" * 4300)}
+    raw = '{"n": ' + "9" * 4301 + "}"
+    with pytest.raises(DecodeError) as e:
+        document(raw, "kubectl get nodes")
+    assert e.value.problem.where == "kubectl get nodes"
+    assert e.value.problem.value == raw
+    assert e.value.problem.message == (
+        "output holds a number too long to read (Exceeds the limit (4300 digits) for integer "
+        "string conversion: value has 4301 digits)"
+    )
 
 
 def pod(name: str, ip: str, node: str | None, v6: tuple[str, ...] = ()) -> ClusterPod:

@@ -79,6 +79,12 @@ NET = "10.244.0.0/16"
             f"refused: {NET_CONF}: not JSON (Expecting property name enclosed in double quotes: "
             "line 1 column 2 (char 1))",
         ),
+        pytest.param(
+            None, '{"Network": "10.244.0.0/16", "SubnetLen": ' + "2" * 4301 + "}", {},
+            f"refused: {NET_CONF}: holds a number too long to read (Exceeds the limit (4300 "
+            "digits) for integer string conversion: value has 4301 digits)",
+            id="a-number-past-pythons-digit-limit",
+        ),
         (
             {"Network": NET, "Backend": {"Type": 5}}, None, {},
             f"refused: {NET_CONF}: field Backend.Type = 5: was read as a number, not as text; "
