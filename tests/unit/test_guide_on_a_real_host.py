@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app import cli
+from lab.capacity import HostResources
 from lab.commands import Output, cmd
 from lab.config import Image, LabError, validate_lab
 from lab.hostcheck import libvirt_subnet_problems, parse_libvirt_network_xml
@@ -296,6 +297,10 @@ def test_up_refuses_a_range_another_libvirt_network_holds_before_any_vm(
     )
     machines = FakeMachines(FakeLibvirt(VAGRANT_LIBVIRT_NET, OTHER_LAB_PRIV, OWN_MGMT))
     monkeypatch.setattr(cli, "machines_for", lambda lab, progress=False: machines)
+    # a host that holds the lab: only the networks may be what stops it (not this machine's RAM)
+    monkeypatch.setattr(
+        "lab.adapters.host.probe_host_resources", lambda: HostResources(8, 65536, "a test host")
+    )
     with pytest.raises(LabError) as info:
         cli.up(old, argparse.Namespace())
     assert machines.ups == 0, "no VM may be created"
