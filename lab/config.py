@@ -269,20 +269,20 @@ def check_lab(
 # Semantic validation (pure): every check returns problems, never raises
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
-FLANNEL_VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
-DOCKER_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
-BOX_VERSION = re.compile(r"^\d+(\.\d+)*$")
+SEMVER = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
+FLANNEL_VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$")
+DOCKER_VERSION = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")
+BOX_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 RELEASE = re.compile(r"^[0-9A-Za-z.]+$")
-URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?(/\S*)?$")
+URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/\S*)?$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 NIC = re.compile(r"^[a-z][a-z0-9]{0,14}$")
 # registry/path:tag, as a container image reference (no digest forms needed here)
 IMAGE = re.compile(
-    r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    r"^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
 )
-REGISTRY = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+REGISTRY = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 
 # kubeadm's preflight minimums for a control-plane node (NumCPU and Mem checks)
 KUBEADM_MIN_CPUS = 2
@@ -368,7 +368,7 @@ def _check_url(where: str, url: str, required: bool = True) -> Iterator[Problem]
     elif not _match(URL, url):
         yield Problem(where, url, "must be an http(s) URL", "e.g. https://mirrors.example.org/")
     else:
-        port = re.search(r":(\d+)$", _authority(url))
+        port = re.search(r":([0-9]+)$", _authority(url))
         # leading zeros do not count (:0080 is port 80); past 5 digits, 6 tell it is too big
         if port and not 0 < int(port[1].lstrip("0")[:6] or "0") <= 65535:
             yield Problem(where, url, "has a port outside 1-65535")
@@ -813,7 +813,7 @@ def _control_plane(lab: Lab, k8s: Kubernetes) -> Iterator[Problem]:
             )
 
 
-RPM_VERSION_RELEASE = re.compile(r"^(\d+)\.\d+\.\d+-[0-9A-Za-z.]+$")
+RPM_VERSION_RELEASE = re.compile(r"^([0-9]+)\.[0-9]+\.[0-9]+-[0-9A-Za-z.]+$")
 
 
 def validate_cni_package(lab: Lab, k8s: Kubernetes) -> Iterator[Problem]:

@@ -162,12 +162,12 @@ def _mask_known(text: str, secrets: Iterable[str]) -> str:
             needles.add(secret)
             if len(secret) >= 4:
                 needles |= _base64_forms(secret)
-    spans = []
-    for needle in needles:
-        at = text.find(needle)
-        while at >= 0:
-            spans.append((at, at + len(needle)))
-            at = text.find(needle, at + 1)
+    # a lookahead matches no characters, so it finds every start, overlapping ones too
+    spans = [
+        (m.start(), m.start() + len(needle))
+        for needle in needles
+        for m in re.finditer(f"(?={re.escape(needle)})", text)
+    ]
     out: list[str] = []
     pos = 0
     for start, end in sorted(spans):

@@ -63,3 +63,14 @@ def test_a_check_failing_on_a_complete_lab_is_a_bug_to_see_not_a_silence() -> No
     )
     with pytest.raises(TypeError, match="expected string or bytes-like object"):
         validate_lab(odd)
+
+
+def test_a_node_address_check_failing_on_a_complete_lab_is_not_silenced_either() -> None:
+    # the address check is guarded apart from the node's other checks, as strictly: an
+    # address no file can give (unhashable) fails loudly, not as a node left unchecked
+    lab, _ = check_lab(GUIDE)
+    assert lab is not None
+    node = dataclasses.replace(lab.nodes[1], ip=[])
+    odd = dataclasses.replace(lab, nodes=(lab.nodes[0], node, *lab.nodes[2:]))
+    with pytest.raises(TypeError, match=r"^unhashable type: 'list'$"):
+        validate_lab(odd)

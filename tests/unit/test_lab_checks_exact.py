@@ -104,3 +104,49 @@ def test_the_guide_lab_keeps_dockers_runtime_and_may_leave_its_gpg_key_to_the_bo
         "os.family debian12"
     ]
     assert problems_of(GUIDE, "os.gpgkey_url", "") == []
+
+
+# U+0660-U+0669: digits to Python's \d (and int()), not to yum, apt or an http client
+ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x660 + d) for d in range(10)))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        ("kubernetes.version", "1.18.1", "must be MAJOR.MINOR.PATCH; e.g. 1.18.1 (the guide's)"),
+        ("vm.box_version", "2004.01", "must be a version like 2004.01"),
+        ("kubernetes.docker.version", "19.03.15", "must look like 19.03.15"),
+        (
+            "kubernetes.docker.containerd_version",
+            "1.4.3",
+            "must be a version like 1.4.3 (unpinned, yum takes the newest el7 build)",
+        ),
+        (
+            "kubernetes.cni_package_version",
+            "0.8.7-0",
+            "must be an rpm version-release like 0.8.7-0",
+        ),
+        ("pod_network.flannel.version", "v0.14.0", "must look like v0.14.0"),
+    ],
+    ids=["kubernetes", "box", "docker", "containerd", "cni-package", "flannel"],
+)
+def test_a_version_is_written_in_ascii_digits(path: str, value: str, problem: str) -> None:
+    assert problems_of(GUIDE, path, value) == []
+    other = value.translate(ARABIC_INDIC)
+    assert problems_of(GUIDE, path, other) == [f"{path} = {other!r}: {problem}"]
+
+
+def test_a_registry_port_is_written_in_ascii_digits() -> None:
+    port = "5000".translate(ARABIC_INDIC)
+    path = "kubernetes.image_repository"
+    assert problems_of(GUIDE, path, "registry.example:5000/google_containers") == []
+    assert problems_of(GUIDE, path, f"registry.example:{port}/google_containers") == [
+        f"{path} = 'registry.example:{port}/google_containers': is not a registry path; e.g. "
+        "registry.aliyuncs.com/google_containers"
+    ]
+    image = "pod_network.flannel.image"
+    assert problems_of(GUIDE, image, "registry.example:5000/coreos/flannel:v0.14.0") == []
+    assert problems_of(GUIDE, image, f"registry.example:{port}/coreos/flannel:v0.14.0") == [
+        f"{image} = 'registry.example:{port}/coreos/flannel:v0.14.0': is not a container image "
+        "reference; use registry/repository:tag, e.g. quay.io/coreos/flannel:v0.14.0"
+    ]

@@ -58,6 +58,16 @@ def test_a_url_port_is_read_as_the_number_it_is(port: str, refused: bool) -> Non
     )
 
 
+def test_a_url_port_is_written_in_ascii_digits() -> None:
+    # Python's \d takes any script's digits: with two ARABIC-INDIC DIGIT ZEROs (U+0660) before
+    # 65540 the 6-digit cut read port 6554 and accepted it; no http client reads such a port
+    for port in ("\u0668\u0660", "\u0660\u066065540"):
+        url = f"http://mirror.example:{port}/box.json"
+        assert box_url_problems(port) == [
+            f"vm.box_url = '{url}': must be an http(s) URL; e.g. https://mirrors.example.org/"
+        ]
+
+
 KEY = (
     "must be an http(s) URL or a file on the node (file:///path); "
     "e.g. file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7"
