@@ -13,7 +13,7 @@ import yaml
 
 from lab.config import Lab, parse_lab
 from lab.k8s.checks import validate_pod_ips
-from lab.k8s.decode import document, items_of
+from lab.k8s.decode import document, items_of, too_long
 from lab.k8s.model import ClusterNode, ClusterPod
 from lab.strict import DecodeError
 from lab.yamldoc import yaml_problem
@@ -93,6 +93,16 @@ def test_kubectl_output_with_a_number_too_long_to_read_is_named_not_raised() -> 
     assert e.value.problem.message == (
         "output holds a number too long to read (Exceeds the limit (4300 digits) for integer "
         "string conversion: value has 4301 digits)"
+    )
+
+
+def test_a_number_too_long_keeps_pythons_reason_whole_when_it_gives_no_advice() -> None:
+    # what a later Python may write: the reason stays, only "; use ..." advice is cut
+    assert too_long(ValueError("Exceeds the limit (4300 digits)")) == (
+        "a number too long to read (Exceeds the limit (4300 digits))"
+    )
+    assert too_long(ValueError("too long; use this; use that")) == (
+        "a number too long to read (too long)"
     )
 
 
