@@ -17,16 +17,22 @@ CI = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())
 GUIDE = yaml.safe_load((ROOT / "labs" / "guide-centos7.yaml").read_text())
 
 
-def problems_of(base: dict[str, Any], path: str, value: object) -> list[str]:
+def problems_with(base: dict[str, Any], edits: dict[str, object]) -> list[str]:
+    """check_lab's problems for `base` with each dotted path of `edits` set to its value."""
     raw = copy.deepcopy(base)
-    *parents, key = path.split(".")
-    where = raw
-    for part in parents:
-        where = where[part]
-    where[key] = value
+    for path, value in edits.items():
+        *parents, key = path.split(".")
+        where = raw
+        for part in parents:
+            where = where[part]
+        where[key] = value
     lab, problems = check_lab(raw, "x.yaml")
     assert (lab is None) == bool(problems)
     return [str(p) for p in problems]
+
+
+def problems_of(base: dict[str, Any], path: str, value: object) -> list[str]:
+    return problems_with(base, {path: value})
 
 
 NAME = "must be lowercase letters, digits and '-' (<= 40)"

@@ -4,14 +4,12 @@ bound, with a hint the user can follow."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from lab.config import check_lab
+from tests.unit.test_lab_checks_exact import problems_with
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())
@@ -19,16 +17,7 @@ ONE_NODE = [{"name": "node1", "ip": "10.10.10.241"}]
 
 
 def problems_of(edits: dict[str, object]) -> list[str]:
-    raw: dict[str, Any] = copy.deepcopy(CI)
-    for path, value in edits.items():
-        *parents, key = path.split(".")
-        where = raw
-        for part in parents:
-            where = where[part]
-        where[key] = value
-    lab, problems = check_lab(raw, "x.yaml")
-    assert (lab is None) == bool(problems)
-    return [str(p) for p in problems]
+    return problems_with(CI, edits)
 
 
 def test_a_network_that_starts_private_and_reaches_into_public_space() -> None:

@@ -3,31 +3,16 @@ letter: a URL the nodes cannot use is refused before any VM boots."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from lab.config import check_lab
+from tests.unit.test_lab_checks_exact import problems_with as problems_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())
 GUIDE = yaml.safe_load((ROOT / "labs" / "guide-centos7.yaml").read_text())
-
-
-def problems_of(base: dict[str, Any], edits: dict[str, object]) -> list[str]:
-    raw = copy.deepcopy(base)
-    for path, value in edits.items():
-        *parents, key = path.split(".")
-        where = raw
-        for part in parents:
-            where = where[part]
-        where[key] = value
-    lab, problems = check_lab(raw, "x.yaml")
-    assert (lab is None) == bool(problems)
-    return [str(p) for p in problems]
 
 
 def box_url_problems(port: str) -> list[str]:
