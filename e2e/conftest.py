@@ -8,8 +8,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -113,21 +115,52 @@ def node_runner(lab: Lab, machines: LabMachines, command_log: CommandLog) -> Ite
     runner.close()
 
 
+class Drivers:
+    """This process's workload drivers, one per name, made on first use and shared by every
+    fixture that wants one (`driver`, `cri_driver`, `cni_driver`, the fleets): a CRI driver
+    holds an SSH socket forward per node, which a second instance would open again. The
+    first worker sweeps each driver's pods of earlier runs once."""
+
+    def __init__(
+        self, lab: Lab, runner: NodeRunner, run_id: str, log: CommandLog, sweeps: bool
+    ) -> None:
+        self.lab = lab
+        self.runner = runner
+        self.run_id = run_id
+        self.log = log
+        self.sweeps = sweeps
+        self._made: dict[str, Driver[Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Driver[Any]:
+        with self._lock:
+            if name not in self._made:
+                drv = make_driver(name, self.lab, self.runner, self.run_id, self.log)
+                if self.sweeps:
+                    drv.sweep(keep_prefix=f"nl-{self.run_id}-")
+                self._made[name] = drv
+            return self._made[name]
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made = self._made, {}
+        for drv in made.values():
+            close_driver(drv)
+
+
 @pytest.fixture(scope="session")
-def driver(
-    request: pytest.FixtureRequest,
-    lab: Lab,
-    node_runner: NodeRunner,
-    run_id: str,
-    worker_tag: str,
-    command_log: CommandLog,
-) -> Iterator[Driver[Any]]:
-    """One workload driver (the test's parameter); one worker sweeps its earlier runs' pods."""
-    drv = make_driver(request.param, lab, node_runner, run_id, command_log)
-    if worker_tag in ("main", "gw0"):
-        drv.sweep(keep_prefix=f"nl-{run_id}-")
-    yield drv
-    close_driver(drv)
+def drivers(
+    lab: Lab, node_runner: NodeRunner, run_id: str, worker_tag: str, command_log: CommandLog
+) -> Iterator[Drivers]:
+    registry = Drivers(lab, node_runner, run_id, command_log, worker_tag in ("main", "gw0"))
+    yield registry
+    registry.close()
+
+
+@pytest.fixture(scope="session")
+def driver(request: pytest.FixtureRequest, drivers: Drivers) -> Driver[Any]:
+    """One workload driver (the test's parameter), this process's only one of that name."""
+    return drivers.get(request.param)
 
 
 def close_driver(drv: Driver[Any]) -> None:
@@ -138,21 +171,21 @@ def close_driver(drv: Driver[Any]) -> None:
 
 
 @pytest.fixture(scope="session")
-def cri_driver(
-    lab: Lab, node_runner: NodeRunner, run_id: str, command_log: CommandLog
-) -> Iterator[CriDriver]:
+def cri_driver(lab: Lab, drivers: Drivers) -> CriDriver:
     """The CRI driver, for the checks of the pod creation flow itself."""
     if lab.runtime != "containerd":
         pytest.skip(f"lab {lab.name} has no CRI runtime (runtime: {lab.runtime})")
-    drv = CriDriver(lab, node_runner, run_id, command_log)
-    yield drv
-    drv.close()
+    drv = drivers.get("cri")
+    assert isinstance(drv, CriDriver)
+    return drv
 
 
 @pytest.fixture(scope="session")
-def cni_driver(lab: Lab, node_runner: NodeRunner) -> CniDriver:
+def cni_driver(drivers: Drivers) -> CniDriver:
     """The CNI-direct driver, for the tests of the CNI contract itself."""
-    return CniDriver(lab, node_runner)
+    drv = drivers.get("cni")
+    assert isinstance(drv, CniDriver)
+    return drv
 
 
 @contextmanager
@@ -169,34 +202,95 @@ def fleet_file(artifacts: Path, driver: str) -> Path:
     return artifacts / f"fleet-{driver}.json"
 
 
+Fleet = dict[tuple[str, int], Pod[Any]]
+FLEET_READY_S = 900  # every fleet pod of a lab made or loaded (bounded per pod as well)
+
+
+def fleet_drivers(items: Sequence[pytest.Item]) -> list[str]:
+    """The drivers whose fleet a test of this process's collection uses, in first-use order."""
+    names: list[str] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "fleet" not in getattr(item, "fixturenames", ()):
+            continue
+        name = callspec.params.get("driver")
+        if isinstance(name, str) and name not in names:
+            names.append(name)
+    return names
+
+
+class Fleets:
+    """The run's shared pods of every driver the collected tests use: all of them started at
+    once when the first test wants any (the CRI pods are made while the CNI-direct ones are,
+    and while tests with pods of their own run), each under a file lock so that one worker
+    makes them and the others load what it saved."""
+
+    def __init__(
+        self,
+        drivers: Drivers,
+        slots: Sequence[tuple[str, int]],
+        artifacts: Path,
+        record: Callable[[str, object], None],
+    ) -> None:
+        self.drivers = drivers
+        self.slots = list(slots)
+        self.artifacts = artifacts
+        self.record = record
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fleet")
+        self._futures: dict[str, Future[Fleet]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, names: Sequence[str]) -> None:
+        with self._lock:
+            for name in names:
+                if name not in self._futures:
+                    self._futures[name] = self._pool.submit(self._load_or_make, name)
+
+    def get(self, name: str) -> Fleet:
+        self.start([name])
+        return self._futures[name].result(timeout=FLEET_READY_S)
+
+    def _load_or_make(self, name: str) -> Fleet:
+        drv = self.drivers.get(name)
+        run_id = self.drivers.run_id
+        path = fleet_file(self.artifacts, name)
+        with locked(self.artifacts / f"fleet-{name}.lock"):
+            if path.exists():
+                saved = json.loads(path.read_text())
+                return {
+                    s: drv.load_pod(saved[scenarios.slot_name(run_id, name, s)]) for s in self.slots
+                }
+            start = time.monotonic()
+            pods = drv.create_pods(scenarios.fleet_requests(drv, run_id, self.slots))
+            self.record(f"fleet-{name}-setup-s", round(time.monotonic() - start, 2))
+            path.write_text(json.dumps({p.name: drv.dump_pod(p) for p in pods}))
+            return dict(zip(self.slots, pods, strict=True))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 @pytest.fixture(scope="session")
-def fleet(
+def fleets(
     lab: Lab,
-    driver: Driver[Any],
-    run_id: str,
+    drivers: Drivers,
     artifacts_dir: Path,
     pytestconfig: pytest.Config,
     record_testsuite_property: Callable[[str, object], None],
-) -> dict[tuple[str, int], Pod[Any]]:
-    """The run's shared pods of this driver: `--pods-per-node` on every node, each running the
-    driver's echo server. Made once by the first worker that needs them (under a file lock),
-    used read-only by every test, removed by the controller at the end of the session."""
+) -> Iterator[Fleets]:
     slots = scenarios.fleet_slots(lab, pytestconfig.getoption("--pods-per-node"))
-    path = fleet_file(artifacts_dir, driver.name)
-    with locked(artifacts_dir / f"fleet-{driver.name}.lock"):
-        if path.exists():
-            saved = json.loads(path.read_text())
-            return {
-                s: driver.load_pod(saved[scenarios.slot_name(run_id, driver.name, s)])
-                for s in slots
-            }
-        start = time.monotonic()
-        pods = driver.create_pods(scenarios.fleet_requests(driver, run_id, slots))
-        record_testsuite_property(
-            f"fleet-{driver.name}-setup-s", round(time.monotonic() - start, 2)
-        )
-        path.write_text(json.dumps({p.name: driver.dump_pod(p) for p in pods}))
-        return dict(zip(slots, pods, strict=True))
+    made = Fleets(drivers, slots, artifacts_dir, record_testsuite_property)
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="session")
+def fleet(driver: Driver[Any], fleets: Fleets, request: pytest.FixtureRequest) -> Fleet:
+    """The run's shared pods of this driver: `--pods-per-node` on every node, each running the
+    driver's echo server. Made once by the first worker that needs any fleet (every driver's
+    at once), used read-only by every test, removed by the controller at the end."""
+    fleets.start(fleet_drivers(request.session.items))
+    return fleets.get(driver.name)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
