@@ -287,7 +287,7 @@ def fleets(
 @pytest.fixture(scope="session")
 def fleet(driver: Driver[Any], fleets: Fleets, request: pytest.FixtureRequest) -> Fleet:
     """The run's shared pods of this driver: `--pods-per-node` on every node, each running the
-    driver's echo server. Made once by the first worker that needs any fleet (every driver's
+    driver's echo server. Made once, by the first worker that needs any fleet (every driver's
     at once), used read-only by every test, removed by the controller at the end."""
     fleets.start(fleet_drivers(request.session.items))
     return fleets.get(driver.name)
@@ -306,20 +306,34 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     machines = LabMachines(lab, log_tag="controller")
     run_id = os.environ.get("NETLAB_RUN_ID", "")
-    for name, path in files.items():
-        if path.exists():
-            drv = make_driver(name, lab, machines.channels(), run_id, CommandLog())
-            try:
-                drv.delete_pods([drv.load_pod(d) for d in json.loads(path.read_text()).values()])
-                path.unlink()
-                if isinstance(drv, CriDriver):  # the runtime's own word: nothing of the run left
-                    left = {n: found for n, found in drv.leftovers().items() if found}
-                    if left:  # a leak fails the run (pytest returns session.exitstatus)
-                        print(f"\nFAILED: CRI objects of run {run_id} left on the nodes: {left}")
-                        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-            finally:
-                close_driver(drv)
-    machines.close()
+    saved = {name: path for name, path in files.items() if path.exists()}
+    try:
+        with ThreadPoolExecutor(max_workers=len(saved)) as pool:  # every driver's at once
+            futures = [
+                pool.submit(delete_fleet, name, path, lab, machines, run_id)
+                for name, path in saved.items()
+            ]
+            leaks = [f.result() for f in futures]
+    finally:
+        machines.close()
+    for leak in filter(None, leaks):  # a leak fails the run (pytest returns session.exitstatus)
+        print(f"\nFAILED: {leak}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def delete_fleet(name: str, path: Path, lab: Lab, machines: LabMachines, run_id: str) -> str:
+    """Remove one driver's fleet; what the runtime still holds of the run ("" when nothing)."""
+    drv = make_driver(name, lab, machines.channels(), run_id, CommandLog())
+    try:
+        drv.delete_pods([drv.load_pod(d) for d in json.loads(path.read_text()).values()])
+        path.unlink()
+        if isinstance(drv, CriDriver):  # the runtime's own word: nothing of the run left
+            left = {n: found for n, found in drv.leftovers().items() if found}
+            if left:
+                return f"CRI objects of run {run_id} left on the nodes: {left}"
+        return ""
+    finally:
+        close_driver(drv)
 
 
 @pytest.fixture
