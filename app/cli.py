@@ -145,9 +145,10 @@ class Progress:
             )
 
 
-def machines_for(lab: Lab, progress: bool = False) -> LabMachines:
+def machines_for(lab: Lab, progress: bool = False, box: bool = False) -> LabMachines:
+    """The lab's machines, the host prepared; only `up` (box=True) builds and swaps the box."""
     machines = LabMachines(lab, Progress(lab.name) if progress else None)
-    machines.prepare()
+    machines.prepare(box)
     return machines
 
 
@@ -162,7 +163,7 @@ def expect_room(lab: Lab) -> None:
 
 def up(lab: Lab, args: argparse.Namespace) -> int:
     expect_room(lab)
-    machines = machines_for(lab, progress=True)
+    machines = machines_for(lab, progress=True, box=True)
     expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
     console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
     seconds = machines.up()

@@ -85,7 +85,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if is_worker(config):
         return  # workers inherit the namespace, run id and artifacts dir from the controller
     if not config.option.collectonly:  # listing tests starts no libvirtd, builds no box
-        prepare_host(lab)  # before xdist starts workers: they are born inside the lab namespace
+        # before xdist starts workers: they are born inside the lab namespace. Attaching
+        # never builds or swaps the box (the running lab keeps the one it was made from)
+        prepare_host(lab, box=config.getoption("--lab-mode") != "attach")
     run_id = os.environ.setdefault("NETLAB_RUN_ID", new_run_id())
     artifacts = Path(
         config.getoption("--artifacts") or paths.REPO / ".artifacts" / lab.name / run_id

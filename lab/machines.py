@@ -64,13 +64,17 @@ def render(lab: Lab) -> list[Path]:
     return written
 
 
-def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None) -> None:
+def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None, box: bool = True) -> None:
     """libvirt reachable, the box and the runtime's images built (they need the network, so
     before this process joins the lab namespace, which has none; and before libvirt is first
     called, so that libvirtd's first QEMU probes run meanwhile), what an earlier run left of
-    this lab removed, the box added to vagrant, then this process inside the namespace."""
+    this lab removed, the box added to vagrant, then this process inside the namespace.
+    `box=False` (a verb on machines that exist: status, ssh, provision, destroy, tests that
+    attach) leaves the box alone: a changed box/ is built and swapped in by the next `up`,
+    and never stops a person from reaching or destroying the machines made from the old one."""
     netns = sandbox.start()
-    if lab.vm.box_build:
+    building = box and lab.vm.box_build
+    if building:
         from lab import box as box_builder
 
         box_builder.build(box_builder.inputs_key())
@@ -79,7 +83,7 @@ def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None) -> None:
 
         imagebuild.build()
     sweep_orphans(lab, libvirt if libvirt is not None else real_libvirt())
-    if lab.vm.box_build:
+    if building:
         box_builder.ensure_box(lab)  # built above: adds it to vagrant when vagrant has another
     sandbox.enter(netns)
 
@@ -142,9 +146,10 @@ class LabMachines:
 
     # -- setup ------------------------------------------------------------------------------
 
-    def prepare(self) -> None:
-        """The host prepared for this lab (libvirt, box, namespace) and its files rendered."""
-        prepare_host(self.lab, self._libvirt)
+    def prepare(self, box: bool = True) -> None:
+        """The host prepared for this lab (libvirt, box, namespace) and its files rendered;
+        `box=False` for machines that exist already (see prepare_host)."""
+        prepare_host(self.lab, self._libvirt, box)
         render(self.lab)
 
     def domain(self, node: str) -> str:

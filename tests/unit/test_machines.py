@@ -117,3 +117,25 @@ def test_no_leftovers_means_no_sweep() -> None:
     libvirt = FakeLibvirt()
     assert not sweep_orphans(CI, libvirt)
     assert libvirt.calls == [("list", "netlab-ci-debian12-")]
+
+
+@pytest.mark.parametrize(
+    ("box", "expected"), [(True, ["build", "images", "ensure"]), (False, ["images"])]
+)
+def test_only_bringing_a_lab_up_builds_and_swaps_the_box(
+    box: bool, expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a changed box/ must not stop `status`, `ssh`, `destroy` or attaching tests from reaching
+    # the machines made from the old box (ensure_box refuses while they run)
+    from lab import box as box_builder
+    from lab import machines
+    from lab.adapters import imagebuild
+
+    done: list[str] = []
+    monkeypatch.setattr(machines.sandbox, "start", lambda: "ns")
+    monkeypatch.setattr(machines.sandbox, "enter", lambda ns: done.append(f"enter {ns}"))
+    monkeypatch.setattr(box_builder, "build", lambda key: done.append("build"))
+    monkeypatch.setattr(box_builder, "ensure_box", lambda lab: done.append("ensure"))
+    monkeypatch.setattr(imagebuild, "build", lambda: done.append("images"))
+    machines.prepare_host(CI, FakeLibvirt(), box=box)
+    assert done == [*expected, "enter ns"]
