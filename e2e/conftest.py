@@ -32,6 +32,9 @@ from e2e.drivers.base import (
 )
 from e2e.drivers.cni import CniDriver
 from e2e.drivers.cri import CriDriver
+from e2e.hub import ENV as hub_env
+from e2e.hub import Hub
+from e2e.session import SessionPool
 from lab import paths
 from lab.config import Lab
 from lab.labfile import load_lab
@@ -293,6 +296,27 @@ def fleet(driver: Driver[Any], fleets: Fleets, request: pytest.FixtureRequest) -
     return fleets.get(driver.name)
 
 
+HUB = pytest.StashKey[Hub]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A parallel run's controller serves every node's agents to its workers (e2e/hub.py),
+    started after the lab plugin attached to (or made) the lab, before xdist starts the
+    workers, which find the hub through the environment they inherit."""
+    config = session.config
+    lab = lab_of(config)
+    parallel = config.pluginmanager.get_plugin("dsession") is not None
+    if lab is None or hasattr(config, "workerinput") or not parallel or config.option.collectonly:
+        return
+    python = node_python(lab)
+    if python is None:
+        return
+    channels = LabMachines(lab, log_tag="hub").channels()
+    hub = Hub({node: SessionPool(ch.open_stream, python) for node, ch in channels.items()})
+    os.environ[hub_env] = hub.start()
+    config.stash[HUB] = hub
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The controller (or the only process) removes the shared pods of every driver, before
     the lab plugin destroys a lab it created."""
@@ -300,6 +324,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     lab = lab_of(config)
     if hasattr(config, "workerinput") or lab is None or "NETLAB_ARTIFACTS" not in os.environ:
         return
+    try:
+        remove_fleets(session, lab)
+    finally:
+        if HUB in config.stash:
+            os.environ.pop(hub_env, None)
+            config.stash[HUB].close()
+
+
+def remove_fleets(session: pytest.Session, lab: Lab) -> None:
     artifacts = Path(os.environ["NETLAB_ARTIFACTS"])
     files = {name: fleet_file(artifacts, name) for name in drivers_for(lab)}
     if not any(f.exists() for f in files.values()):

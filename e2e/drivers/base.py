@@ -20,6 +20,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Generic, Protocol, TypeVar
 
 from e2e import probes
+from e2e.hub import Pool, hub_pool
 from e2e.session import SessionError, SessionPool
 from lab import reachability as rm
 from lab.adapters.ssh import RemoteResult
@@ -177,17 +178,17 @@ class NodeRunner:
         self.channels = dict(channels)
         self.log = log if log is not None else CommandLog()
         self.python = python
-        self._pools: dict[str, SessionPool] = {}
+        self._pools: dict[str, Pool] = {}
         self._lock = threading.Lock()
 
-    def pool(self, node: str) -> SessionPool | None:
+    def pool(self, node: str) -> Pool | None:
         """The node's serving agents, when its channel can host them."""
         open_stream = getattr(self.channels[node], "open_stream", None)
         if self.python is None or open_stream is None:
             return None
         with self._lock:
-            if node not in self._pools:
-                self._pools[node] = SessionPool(open_stream, self.python)
+            if node not in self._pools:  # the run's shared agents, else this process's own
+                self._pools[node] = hub_pool(node) or SessionPool(open_stream, self.python)
             return self._pools[node]
 
     def warm(self) -> None:
@@ -243,7 +244,7 @@ class NodeRunner:
 
     @staticmethod
     def _in_session(
-        pool: SessionPool, node: str, command: Command, timeout: float, reproduce: str
+        pool: Pool, node: str, command: Command, timeout: float, reproduce: str
     ) -> ExecResult:
         step = probes.Step(command.argv, command.stdin, timeout)
         try:
@@ -282,7 +283,7 @@ class NodeRunner:
 
     @staticmethod
     def _probe_in_session(
-        pool: SessionPool, commands: Sequence[Command], timeout: float
+        pool: Pool, commands: Sequence[Command], timeout: float
     ) -> tuple[tuple[Output, ...], ExecResult] | None:
         steps = tuple(probes.Step(c.argv, None, timeout) for c in commands)
         request = probes.steps_request([probes.Job("probe", steps, keep_going=True)])

@@ -296,7 +296,7 @@ def test_up_refuses_a_range_another_libvirt_network_holds_before_any_vm(
         network=dataclasses.replace(GUIDE.network, management=IPv4Network("192.168.121.0/24")),
     )
     machines = FakeMachines(FakeLibvirt(VAGRANT_LIBVIRT_NET, OTHER_LAB_PRIV, OWN_MGMT))
-    monkeypatch.setattr(cli, "machines_for", lambda lab, progress=False: machines)
+    monkeypatch.setattr(cli, "machines_for", lambda lab, progress=False, box=False: machines)
     # a host that holds the lab: only the networks may be what stops it (not this machine's RAM)
     monkeypatch.setattr(
         "lab.adapters.host.probe_host_resources", lambda: HostResources(8, 65536, "a test host")
