@@ -31,7 +31,7 @@ from e2e.drivers.base import (
     node_python,
 )
 from e2e.drivers.cni import CniDriver
-from e2e.drivers.cri import CriDriver
+from e2e.drivers.cri import SHARED_FORWARDS, CriDriver, ForwardedRuntimes
 from e2e.hub import ENV as hub_env
 from e2e.hub import Hub
 from e2e.session import SessionPool
@@ -297,12 +297,14 @@ def fleet(driver: Driver[Any], fleets: Fleets, request: pytest.FixtureRequest) -
 
 
 HUB = pytest.StashKey[Hub]()
+FORWARDS = pytest.StashKey[ForwardedRuntimes]()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A parallel run's controller serves every node's agents to its workers (e2e/hub.py),
-    started after the lab plugin attached to (or made) the lab, before xdist starts the
-    workers, which find the hub through the environment they inherit."""
+    and holds the SSH forwards of the nodes' containerd sockets for them: started after the
+    lab plugin attached to (or made) the lab, before xdist starts the workers, which find
+    both through the environment they inherit."""
     config = session.config
     lab = lab_of(config)
     parallel = config.pluginmanager.get_plugin("dsession") is not None
@@ -315,6 +317,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     hub = Hub({node: SessionPool(ch.open_stream, python) for node, ch in channels.items()})
     os.environ[hub_env] = hub.start()
     config.stash[HUB] = hub
+    if lab.runtime == "containerd":
+        forwards = ForwardedRuntimes(channels)
+        config.stash[FORWARDS] = forwards
+        os.environ[SHARED_FORWARDS] = forwards.share()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -327,6 +333,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         remove_fleets(session, lab)
     finally:
+        if FORWARDS in config.stash:
+            os.environ.pop(SHARED_FORWARDS, None)
+            config.stash[FORWARDS].close()
         if HUB in config.stash:
             os.environ.pop(hub_env, None)
             config.stash[HUB].close()

@@ -25,7 +25,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import shlex
+import shutil
 import tempfile
 import threading
 import time
@@ -117,9 +119,21 @@ class CriRuntime(Protocol):
 Connect = Callable[[str], CriRuntime]  # node -> its runtime's client
 
 
+SHARED_FORWARDS = "NETLAB_CRI_FORWARDS"  # a parallel run's forwards, held by its controller
+
+
+def shared_socket(node: str) -> str | None:
+    """The controller's forward of `node`'s containerd socket, when the run shares them."""
+    directory = os.environ.get(SHARED_FORWARDS)
+    path = f"{directory}/{node}.sock" if directory else ""
+    return path if path and os.path.exists(path) else None
+
+
 class ForwardedRuntimes:
     """The real `Connect`: per node, an SSH forward of containerd's socket to a socket in this
-    process's own short temp dir, and a CRI client on it; made on first use, closed together."""
+    process's own short temp dir, and a CRI client on it; made on first use, closed together.
+    In a parallel run the workers use the controller's forwards instead (`share`): one SSH
+    connection per node for the run, not one per worker."""
 
     def __init__(self, channels: Mapping[str, NodeChannel]) -> None:
         self.channels = channels
@@ -128,8 +142,28 @@ class ForwardedRuntimes:
         self.clients: dict[str, cri_adapter.CriClient] = {}
         self.lock = threading.Lock()
 
+    def share(self) -> str:
+        """Start every node's forward (nodes at once); returns the directory of their sockets,
+        for SHARED_FORWARDS."""
+        with ThreadPoolExecutor(max_workers=len(self.channels) or 1) as pool:
+            list(pool.map(self._forward, list(self.channels)))
+        return self.dir
+
+    def _forward(self, node: str) -> None:
+        target = getattr(self.channels[node], "target", None)
+        if target is None:
+            raise DriverError(f"{node}: its channel has no SSH target to forward through")
+        forward = SocketForward.start(target, SOCKET, f"{self.dir}/{node}.sock")  # nodes at once
+        with self.lock:
+            self.forwards[node] = forward
+
     def __call__(self, node: str) -> CriRuntime:
         with self.lock:
+            shared = shared_socket(node)
+            if shared is not None and not shared.startswith(f"{self.dir}/"):
+                if node not in self.clients:
+                    self.clients[node] = cri_adapter.CriClient.connect(shared)
+                return self.clients[node]
             client = self.clients.get(node)
             forward = self.forwards.get(node)
             if client is not None and forward is not None and forward.alive():
@@ -154,6 +188,7 @@ class ForwardedRuntimes:
                 forward.close()
             self.clients.clear()
             self.forwards.clear()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -578,7 +613,7 @@ class CriDriver:
                 [probes.Cell(c.id, str(c.target.ip), ECHO_PORT) for c in mine]
             )
             cid = pod.handle.container_ids[self.client_of(pod)]
-            shown = f"python3 -c \"$(cat {probes.AGENT_FILE})\" {shlex.quote(json.dumps(request))}"
+            shown = f'python3 -c "$(cat {probes.AGENT_FILE})" {shlex.quote(json.dumps(request))}'
             result = self.exec_sync(pod.node, cid, agent_argv(request), 60, shown=shown)
             failure = (
                 ""

@@ -3,6 +3,7 @@ temporary directory, serving only what each test needs (anything else is UNIMPLE
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
@@ -183,3 +184,30 @@ def test_wait_for_network_ready_is_bounded(cri: CriClient, runtime: FakeRuntime)
         cri.wait_for_network_ready(
             waits.Policy("net", timeout_s=60, interval_s=0.1, max_attempts=3), lambda _: None
         )
+
+
+def test_a_worker_talks_to_the_controllers_forward_and_opens_none_of_its_own(
+    runtime: FakeRuntime, socket_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from e2e.drivers.base import DriverError
+    from e2e.drivers.cri import SHARED_FORWARDS, ForwardedRuntimes
+
+    shared = os.path.dirname(socket_path)
+    os.symlink(socket_path, f"{shared}/node1.sock")  # the controller's forward of node1
+    no_ssh = {"node1": object(), "node2": object()}  # channels without an SSH target
+    monkeypatch.setenv(SHARED_FORWARDS, shared)
+    worker = ForwardedRuntimes(no_ssh)
+    try:
+        assert worker("node1").version().runtime_api_version == "v1"
+        assert worker("node1") is worker("node1"), "one client per node"
+        assert worker.forwards == {}
+        with pytest.raises(DriverError, match="node2: its channel has no SSH target"):
+            worker("node2")  # no shared forward of node2: it would make its own
+    finally:
+        worker.close()
+    assert not os.path.exists(worker.dir), "its socket directory goes with it"
+    monkeypatch.delenv(SHARED_FORWARDS)
+    alone = ForwardedRuntimes(no_ssh)
+    with pytest.raises(DriverError, match="node1: its channel has no SSH target"):
+        alone("node1")
+    alone.close()
