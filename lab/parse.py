@@ -186,3 +186,29 @@ def parse_ssh_config(output: str) -> dict[str, SshTarget]:
             ),
         )
     return targets
+
+
+# --- CPU accounting (bench/guest_cpu.py) -------------------------------------------------------
+
+
+def parse_cgroup_cpu(text: str) -> dict[str, float]:
+    """`<cgroup dir>/cpu.stat <usage_usec>` lines (relative to /sys/fs/cgroup, as CGROUP_CPU
+    prints them) -> CPU seconds per cgroup, "/" for the root. Lines of another shape (a cgroup
+    that went away between listing and reading) are skipped."""
+    usage = {}
+    for line in text.splitlines():
+        path, _, value = line.strip().rpartition(" ")
+        if not path.endswith("cpu.stat") or not value.isascii() or not value.isdigit():
+            continue
+        group = path.removesuffix("cpu.stat").rstrip("/") or "/"
+        usage[group] = int(value) / 1e6
+    return usage
+
+
+def cpu_deltas(
+    before: Mapping[str, float], after: Mapping[str, float], at_least: float = 0.0
+) -> list[tuple[str, float]]:
+    """What each counter grew by (a counter new in `after` counts from zero), largest first,
+    those that grew by less than `at_least` left out."""
+    grown = [(k, v - before.get(k, 0.0)) for k, v in after.items()]
+    return sorted((g for g in grown if g[1] >= at_least), key=lambda g: (-g[1], g[0]))

@@ -77,3 +77,24 @@ def test_ip_addr_networks_and_addresses() -> None:
     assert [str(n) for n in nets] == ["192.0.2.0/24"]
     addrs = parse_ip_addr_addresses(IP_ADDR)
     assert [str(a) for a in addrs["eth0"]] == ["192.0.2.2"]
+
+
+def test_cgroup_cpu_usage_per_group_and_what_grew() -> None:
+    from lab.parse import cpu_deltas, parse_cgroup_cpu
+
+    before = parse_cgroup_cpu(
+        "cpu.stat 71300000\n"
+        "system.slice/cpu.stat 60400000\n"
+        "system.slice/ssh.service/cpu.stat 29400000\n"
+        "k8s.io/cpu.stat \n"  # read as the cgroup went away: skipped
+        "init.scope/cpu.stat 2900000\n"
+    )
+    assert before == {"/": 71.3, "system.slice": 60.4, "system.slice/ssh.service": 29.4,
+                      "init.scope": 2.9}  # fmt: skip
+    after = {**before, "/": 80.0, "system.slice/ssh.service": 31.0, "k8s.io": 0.6}
+    assert cpu_deltas(before, after, at_least=0.5) == [
+        ("/", pytest.approx(8.7)),
+        ("system.slice/ssh.service", pytest.approx(1.6)),
+        ("k8s.io", 0.6),
+    ]
+    assert parse_cgroup_cpu("cpu.stat ١٢\nx 5\n") == {}
