@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -251,7 +252,12 @@ class Fleets:
 
     def get(self, name: str) -> Fleet:
         self.start([name])
-        return self._futures[name].result(timeout=FLEET_READY_S)
+        try:
+            return self._futures[name].result(timeout=FLEET_READY_S)
+        except FutureTimeout:
+            raise TimeoutError(
+                f"the {name} fleet was not made (or loaded) within {FLEET_READY_S}s"
+            ) from None
 
     def _load_or_make(self, name: str) -> Fleet:
         drv = self.drivers.get(name)
