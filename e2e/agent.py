@@ -27,7 +27,8 @@ until one fails (or all of them with `keep_going`). The Kubernetes driver uses i
   A step that outlives its timeout is killed with its whole process group (`timed_out`).
 
 `serve` mode (argv[1] == "serve"): one long-lived agent per node and suite process, fed on
-stdin one request per line, answering each with one JSON line, so a command costs neither an
+stdin one request per line, answering each with one JSON line (a request with an "id" runs
+concurrently with others and is answered with its id), so a command costs neither an
 SSH session, nor sudo, nor a Python start (about 0.7 s together under QEMU TCG). It first says
 {"ready": true, "pid": N}. Started as `sudo -n python3 -u -c BOOT serve` with BOOT reading
 this file's text from stdin (its length on the first line): see e2e/session.py.
@@ -151,6 +152,8 @@ def execute(argv, stdin, env=None, timeout=60):
         "stdout": subprocess.PIPE,
         "stderr": subprocess.PIPE,
         "env": full_env,
+        "close_fds": True,  # Python 2.7's default is False: a command run beside this one in
+        # another thread would inherit our pipes and hold our communicate() until it ends
     }
     if sys.version_info[0] >= 3:
         options["start_new_session"] = True
@@ -209,20 +212,41 @@ OPS = {"probe": op_probe, "steps": op_steps}
 
 
 def serve():
-    """One request per stdin line, one JSON answer per stdout line, until stdin closes."""
-    sys.stdout.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
-    sys.stdout.flush()
+    """One request per stdin line, one JSON answer per stdout line, until stdin closes. A
+    request with an "id" runs in a thread of its own and its answer carries the id (answers
+    come as they are ready, so calls overlap); one without is answered before the next line."""
+    written = threading.Lock()
+
+    def write(answer):
+        with written:
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+
+    def handle(request):
+        try:
+            answer = OPS[request["op"]](request)
+        except Exception as exc:  # a bad request is answered, the agent stays up
+            answer = {"error": "%s: %s" % (type(exc).__name__, exc)}
+        if "id" in request:
+            answer["id"] = request["id"]
+        write(answer)
+
+    write({"ready": True, "pid": os.getpid()})
     while True:
         line = sys.stdin.readline()
         if not line:
             return
         try:
             request = json.loads(line)
-            answer = OPS[request["op"]](request)
-        except Exception as exc:  # a bad request is answered, the agent stays up
-            answer = {"error": "%s: %s" % (type(exc).__name__, exc)}
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+        except ValueError as exc:
+            write({"error": "%s: %s" % (type(exc).__name__, exc)})
+            continue
+        if isinstance(request, dict) and "id" in request:
+            thread = threading.Thread(target=handle, args=(request,))
+            thread.daemon = True  # stdin closed: the agent ends, unfinished work with it
+            thread.start()
+        else:
+            handle(request)
 
 
 def main():

@@ -1,4 +1,4 @@
-"""Long-lived node agents: one `e2e/agent.py serve` per node (a few when calls overlap), so
+"""Long-lived node agents: one `e2e/agent.py serve` per node, serving concurrent calls, so
 a node command costs one request line instead of an SSH session, a sudo and, for the agent's
 probes, a Python start (about 0.7 s of a TCG guest's single vCPU per command).
 
@@ -29,6 +29,10 @@ class SessionError(Exception):
     """The session gave no answer: it did not start, broke, or overran its bound."""
 
 
+class _Quiet(SessionError):
+    """No line within the time asked for."""
+
+
 class LineStream(Protocol):
     """A remote process's stdin and stdout, line by line (lab.adapters.ssh.SshStream)."""
 
@@ -50,8 +54,21 @@ def boot_command(python: str) -> Command:
     return Command((python, "-u", "-c", BOOT, "serve"))
 
 
+READ_POLL_S = 5  # how often the reader looks up from a quiet stream (to notice a close)
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answer: Mapping[str, Any] = {}
+        self.broken = ""
+
+
 class AgentSession:
-    """One serving agent: strictly one request at a time."""
+    """One serving agent, many requests in flight: each request carries an id, the agent runs
+    it in a thread of its own and answers with the id; a reader thread hands each answer to
+    its caller. A call that gets no answer in time, a stream that ends or says something that
+    is not an answer breaks the session: every call in flight fails with the reason."""
 
     def __init__(self, open_stream: OpenStream, python: str) -> None:
         source = probes.agent_source()
@@ -60,29 +77,80 @@ class AgentSession:
         self.stream = open_stream(render_remote(boot_command(python)))
         try:
             self.stream.write(f"{len(source)}\n{source}")
-            hello = self._answer(READY_TIMEOUT_S)
+            hello = self._line(READY_TIMEOUT_S)
         except SessionError:
             self.stream.close()
             raise
         if hello.get("ready") is not True:
             self.stream.close()
             raise SessionError(f"the agent did not say it was ready: {hello}")
+        self._lock = threading.Lock()  # the waiters, the next id, writes to the stream
+        self._waiters: dict[int, _Waiter] = {}
+        self._next_id = 0
+        self.broken = ""
+        threading.Thread(target=self._read, name="agent-reader", daemon=True).start()
+
+    def usable(self) -> bool:
+        return not self.broken and self.stream.alive()
 
     def alive(self) -> bool:
-        return self.stream.alive()
+        return self.usable()
 
     def call(self, request: Mapping[str, Any], timeout: float) -> Mapping[str, Any]:
-        self.stream.write(json.dumps(request) + "\n")
-        answer = self._answer(timeout + ANSWER_SLACK_S)
-        if "error" in answer:
-            raise SessionError(f"the agent refused the request: {answer['error']}")
-        return answer
+        waiter = _Waiter()
+        with self._lock:
+            if self.broken:
+                raise SessionError(self.broken)
+            self._next_id += 1
+            ident = self._next_id
+            self._waiters[ident] = waiter
+            try:
+                self.stream.write(json.dumps({**request, "id": ident}) + "\n")
+            except OSError as exc:
+                del self._waiters[ident]
+                raise SessionError(f"cannot write to the agent ({exc})") from None
+        bound = timeout + ANSWER_SLACK_S
+        if not waiter.done.wait(bound):
+            self._break(f"no answer within {bound:.0f}s")  # the agent bounds every step itself
+        if waiter.broken:
+            raise SessionError(waiter.broken)
+        if "error" in waiter.answer:
+            raise SessionError(f"the agent refused the request: {waiter.answer['error']}")
+        return waiter.answer
 
-    def _answer(self, timeout: float) -> Mapping[str, Any]:
+    def _read(self) -> None:
+        while True:
+            try:
+                doc = dict(self._line(READ_POLL_S))
+            except _Quiet:
+                if self.broken:
+                    return
+                continue  # nothing asked, or the agent is busy: each call bounds its own wait
+            except SessionError as exc:
+                self._break(str(exc))
+                return
+            ident = doc.pop("id", None)
+            with self._lock:
+                waiter = self._waiters.pop(ident, None) if isinstance(ident, int) else None
+            if waiter is None:
+                self._break(f"the agent answered no request of ours: {json.dumps(doc)[:200]}")
+                return
+            waiter.answer = doc
+            waiter.done.set()
+
+    def _break(self, why: str) -> None:
+        with self._lock:
+            self.broken = self.broken or why
+            waiters, self._waiters = list(self._waiters.values()), {}
+        for waiter in waiters:
+            waiter.broken = self.broken
+            waiter.done.set()
+
+    def _line(self, timeout: float) -> Mapping[str, Any]:
         try:
             line = self.stream.readline(timeout)
         except TimeoutError:
-            raise SessionError(f"no answer within {timeout:.0f}s") from None
+            raise _Quiet(f"no answer within {timeout:.0f}s") from None
         except (EOFError, OSError) as exc:
             raise SessionError(f"the agent's stream ended ({exc or type(exc).__name__})") from None
         try:
@@ -94,55 +162,60 @@ class AgentSession:
         return doc
 
     def close(self) -> None:
+        self._break("the session was closed")
         self.stream.close()
 
 
 class SessionPool:
-    """The serving agents of one node: an idle one answers; when all are busy, another is
-    started. A session that failed is closed, never reused."""
+    """A node's serving agent: one session answers every call, concurrent ones included;
+    one that broke is closed, never reused, and the next call starts another."""
 
     def __init__(self, open_stream: OpenStream, python: str) -> None:
         self.open_stream = open_stream
         self.python = python
-        self._idle: list[AgentSession] = []
-        self._lock = threading.Lock()
+        self._current: AgentSession | None = None
+        self._lock = threading.Lock()  # held while an agent starts: callers wait for it
 
     def call(self, request: Mapping[str, Any], timeout: float) -> Mapping[str, Any]:
-        session = self._take()
+        session = self._session()
         try:
-            answer = session.call(request, timeout)
-        except BaseException:
-            session.close()
+            return session.call(request, timeout)
+        except SessionError:
+            if not session.usable():
+                self._drop(session)
             raise
-        with self._lock:
-            self._idle.append(session)
-        return answer
 
     def warm(self) -> None:
-        """Start an agent ahead of the first call; a failure is left for that call to report."""
+        """Start the agent ahead of the first call; a failure is left for that call to report."""
         try:
-            session = self._take()
+            self._session()
         except SessionError:
             return
-        with self._lock:
-            self._idle.append(session)
 
-    def _take(self) -> AgentSession:
+    def _session(self) -> AgentSession:
         with self._lock:
-            while self._idle:
-                session = self._idle.pop()
-                if session.alive():
-                    return session
-                session.close()  # its connection was closed (a fault, a reboot): start anew
-        try:
-            return AgentSession(self.open_stream, self.python)
-        except SessionError:
-            raise
-        except Exception as exc:  # noqa: BLE001 (ssh could not open a channel: no session)
-            raise SessionError(f"cannot start the agent: {exc}") from None
+            current = self._current
+            if current is not None and current.usable():
+                return current
+            self._current = None
+            if current is not None:
+                current.close()  # its connection was closed (a fault, a reboot): start anew
+            try:
+                self._current = AgentSession(self.open_stream, self.python)
+            except SessionError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (ssh could not open a channel: no session)
+                raise SessionError(f"cannot start the agent: {exc}") from None
+            return self._current
+
+    def _drop(self, session: AgentSession) -> None:
+        with self._lock:
+            if self._current is session:
+                self._current = None
+        session.close()
 
     def close(self) -> None:
         with self._lock:
-            idle, self._idle = self._idle, []
-        for session in idle:
-            session.close()
+            current, self._current = self._current, None
+        if current is not None:
+            current.close()

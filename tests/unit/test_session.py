@@ -115,22 +115,24 @@ def test_an_agent_that_dies_during_a_call_answers_no_exit_code_and_the_next_call
     assert len(node.streams) == 2
 
 
-def test_overlapping_calls_get_an_agent_each(served: tuple[NodeRunner, StreamNode]) -> None:
+def test_overlapping_calls_are_served_at_once_by_one_agent(
+    served: tuple[NodeRunner, StreamNode],
+) -> None:
     runner, node = served
     results: list[str] = []
 
     def call(word: str) -> None:
         results.append(runner.run("node1", cmd("sh", "-c", f"sleep 1; echo {word}")).stdout)
 
-    threads = [threading.Thread(target=call, args=(w,)) for w in ("a", "b")]
+    threads = [threading.Thread(target=call, args=(w,)) for w in ("a", "b", "c")]
+    started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == ["a\n", "b\n"]
-    assert len(node.streams) == 2
-    runner.run("node1", cmd("true"))
-    assert len(node.streams) == 2, "an idle agent is reused"
+    assert sorted(results) == ["a\n", "b\n", "c\n"]
+    assert time.monotonic() - started < 2.5, "the three 1 s commands ran side by side"
+    assert len(node.streams) == 1, "one agent answered all three, each with its id"
 
 
 def test_a_probe_reads_every_command_in_one_call_and_drops_stderr(
@@ -178,12 +180,61 @@ def test_commands_without_sudo_still_go_over_ssh(served: tuple[NodeRunner, Strea
     assert node.streams == []
 
 
-def test_a_refused_request_closes_the_agent_instead_of_reusing_it() -> None:
+def test_a_refused_request_is_an_error_and_the_agent_serves_on() -> None:
+    # a refusal is the agent's answer to a bad request: the protocol held, the agent is sound
+    # (and other calls may be in flight on it)
     node = StreamNode()
     pool = SessionPool(node.open_stream, sys.executable)
     with pytest.raises(Exception, match="refused the request: KeyError"):
         pool.call({"op": "no such op"}, timeout=10)
     assert json.loads(json.dumps(pool.call(probes.steps_request([]), timeout=10))) == {"jobs": []}
+    assert len(node.streams) == 1
+    pool.close()
+    node.close()
+
+
+def test_calls_in_flight_when_the_agent_dies_all_fail_and_the_next_call_starts_another() -> None:
+    node = StreamNode()
+    pool = SessionPool(node.open_stream, sys.executable)
+    errors: list[str] = []
+
+    def slow() -> None:
+        job = probes.Job("slow", (probes.Step(("sleep", "5"), None, 10),))
+        try:
+            pool.call(probes.steps_request([job]), timeout=10)
+        except Exception as exc:  # noqa: BLE001 (the test reads the message)
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=slow) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    killer = probes.Job("kill", (probes.Step(("sh", "-c", "kill -9 $PPID"), None, 10),))
+    with pytest.raises(Exception, match="the agent's stream ended"):
+        pool.call(probes.steps_request([killer]), timeout=10)  # dies with two calls in flight
+    for t in threads:
+        t.join(10)
+    assert len(errors) == 2
+    assert all(e.startswith("the agent's stream ended") for e in errors), errors
+    assert pool.call(probes.steps_request([]), timeout=10) == {"jobs": []}
+    assert len(node.streams) == 2
+    pool.close()
+    node.close()
+
+
+def test_an_answer_nobody_asked_for_breaks_the_session() -> None:
+    node = StreamNode()
+    pool = SessionPool(node.open_stream, sys.executable)
+    assert pool.call(probes.steps_request([]), timeout=10) == {"jobs": []}
+    node.streams[0].proc.stdin.write('{"op": "steps", "jobs": []}\n')  # type: ignore[union-attr]
+    node.streams[0].proc.stdin.flush()  # type: ignore[union-attr]
+    deadline = time.monotonic() + 10
+    session = pool._current
+    assert session is not None
+    while session.usable() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert session.broken.startswith("the agent answered no request of ours")
+    assert pool.call(probes.steps_request([]), timeout=10) == {"jobs": []}
     assert len(node.streams) == 2
     pool.close()
     node.close()
@@ -200,7 +251,7 @@ def test_a_warmed_runner_has_its_agent_ready_before_the_first_command() -> None:
     runner = NodeRunner({"node1": node}, python=sys.executable)
     runner.warm()
     deadline = time.monotonic() + 20
-    while not runner.pool("node1")._idle and time.monotonic() < deadline:  # type: ignore[union-attr]
+    while runner.pool("node1")._current is None and time.monotonic() < deadline:  # type: ignore[union-attr]
         time.sleep(0.05)
     assert runner.run("node1", cmd("true")).ok
     assert len(node.streams) == 1, "the warmed agent served the command"
