@@ -180,28 +180,37 @@ def test_commands_without_sudo_still_go_over_ssh(served: tuple[NodeRunner, Strea
     assert node.streams == []
 
 
-def test_a_refused_request_is_an_error_and_the_agent_serves_on() -> None:
-    # a refusal is the agent's answer to a bad request: the protocol held, the agent is sound
-    # (and other calls may be in flight on it)
+@pytest.fixture
+def pool() -> Iterator[tuple[SessionPool, StreamNode]]:
     node = StreamNode()
-    pool = SessionPool(node.open_stream, sys.executable)
-    with pytest.raises(Exception, match="refused the request: KeyError"):
-        pool.call({"op": "no such op"}, timeout=10)
-    assert json.loads(json.dumps(pool.call(probes.steps_request([]), timeout=10))) == {"jobs": []}
-    assert len(node.streams) == 1
-    pool.close()
+    agents = SessionPool(node.open_stream, sys.executable)
+    yield agents, node
+    agents.close()
     node.close()
 
 
-def test_calls_in_flight_when_the_agent_dies_all_fail_and_the_next_call_starts_another() -> None:
-    node = StreamNode()
-    pool = SessionPool(node.open_stream, sys.executable)
+def test_a_refused_request_is_an_error_and_the_agent_serves_on(
+    pool: tuple[SessionPool, StreamNode],
+) -> None:
+    # a refusal is the agent's answer to a bad request: the protocol held, the agent is sound
+    # (and other calls may be in flight on it)
+    agents, node = pool
+    with pytest.raises(Exception, match="refused the request: KeyError"):
+        agents.call({"op": "no such op"}, timeout=10)
+    assert json.loads(json.dumps(agents.call(probes.steps_request([]), timeout=10))) == {"jobs": []}
+    assert len(node.streams) == 1
+
+
+def test_calls_in_flight_when_the_agent_dies_all_fail_and_the_next_call_starts_another(
+    pool: tuple[SessionPool, StreamNode],
+) -> None:
+    agents, node = pool
     errors: list[str] = []
 
     def slow() -> None:
         job = probes.Job("slow", (probes.Step(("sleep", "5"), None, 10),))
         try:
-            pool.call(probes.steps_request([job]), timeout=10)
+            agents.call(probes.steps_request([job]), timeout=10)
         except Exception as exc:  # noqa: BLE001 (the test reads the message)
             errors.append(str(exc))
 
@@ -211,33 +220,30 @@ def test_calls_in_flight_when_the_agent_dies_all_fail_and_the_next_call_starts_a
     time.sleep(0.5)
     killer = probes.Job("kill", (probes.Step(("sh", "-c", "kill -9 $PPID"), None, 10),))
     with pytest.raises(Exception, match="the agent's stream ended"):
-        pool.call(probes.steps_request([killer]), timeout=10)  # dies with two calls in flight
+        agents.call(probes.steps_request([killer]), timeout=10)  # dies with two calls in flight
     for t in threads:
         t.join(10)
     assert len(errors) == 2
     assert all(e.startswith("the agent's stream ended") for e in errors), errors
-    assert pool.call(probes.steps_request([]), timeout=10) == {"jobs": []}
+    assert agents.call(probes.steps_request([]), timeout=10) == {"jobs": []}
     assert len(node.streams) == 2
-    pool.close()
-    node.close()
 
 
-def test_an_answer_nobody_asked_for_breaks_the_session() -> None:
-    node = StreamNode()
-    pool = SessionPool(node.open_stream, sys.executable)
-    assert pool.call(probes.steps_request([]), timeout=10) == {"jobs": []}
+def test_an_answer_nobody_asked_for_breaks_the_session(
+    pool: tuple[SessionPool, StreamNode],
+) -> None:
+    agents, node = pool
+    assert agents.call(probes.steps_request([]), timeout=10) == {"jobs": []}
     node.streams[0].proc.stdin.write('{"op": "steps", "jobs": []}\n')  # type: ignore[union-attr]
     node.streams[0].proc.stdin.flush()  # type: ignore[union-attr]
     deadline = time.monotonic() + 10
-    session = pool._current
+    session = agents._current
     assert session is not None
     while session.usable() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert session.broken.startswith("the agent answered no request of ours")
-    assert pool.call(probes.steps_request([]), timeout=10) == {"jobs": []}
+    assert agents.call(probes.steps_request([]), timeout=10) == {"jobs": []}
     assert len(node.streams) == 2
-    pool.close()
-    node.close()
 
 
 def test_without_an_interpreter_the_runner_uses_ssh_only() -> None:
