@@ -98,3 +98,7 @@ def test_cgroup_cpu_usage_per_group_and_what_grew() -> None:
         ("k8s.io", 0.6),
     ]
     assert parse_cgroup_cpu("cpu.stat ١٢\nx 5\n") == {}
+    # a growth of exactly `at_least` is shown; equal growths in name order; shrinking never
+    grown = cpu_deltas({"b": 1.0, "a": 1.0, "c": 3.0}, {"b": 1.5, "a": 1.5, "c": 2.0}, 0.5)
+    assert grown == [("a", 0.5), ("b", 0.5)]
+    assert parse_cgroup_cpu("  a/b/cpu.stat 1500000  \n") == {"a/b": 1.5}
