@@ -321,12 +321,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     channels = LabMachines(lab, log_tag="hub").channels()
     hub = Hub({node: SessionPool(ch.open_stream, python) for node, ch in channels.items()})
-    os.environ[hub_env] = hub.start()
     config.stash[HUB] = hub
-    if lab.runtime == "containerd":
-        forwards = ForwardedRuntimes(channels)
-        config.stash[FORWARDS] = forwards
-        os.environ[SHARED_FORWARDS] = forwards.share()
+    try:
+        os.environ[hub_env] = hub.start()
+        if lab.runtime == "containerd":
+            forwards = ForwardedRuntimes(channels)
+            config.stash[FORWARDS] = forwards
+            os.environ[SHARED_FORWARDS] = forwards.share()
+    except BaseException:  # pytest runs no sessionfinish when sessionstart raised
+        close_shared(config)
+        raise
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -339,12 +343,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         remove_fleets(session, lab)
     finally:
-        if FORWARDS in config.stash:
-            os.environ.pop(SHARED_FORWARDS, None)
-            config.stash[FORWARDS].close()
-        if HUB in config.stash:
-            os.environ.pop(hub_env, None)
-            config.stash[HUB].close()
+        close_shared(config)
+
+
+def close_shared(config: pytest.Config) -> None:
+    """The controller's forwards and agent hub, closed and no longer announced."""
+    if FORWARDS in config.stash:
+        os.environ.pop(SHARED_FORWARDS, None)
+        config.stash[FORWARDS].close()
+    if HUB in config.stash:
+        os.environ.pop(hub_env, None)
+        config.stash[HUB].close()
 
 
 def remove_fleets(session: pytest.Session, lab: Lab) -> None:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from e2e.session import ANSWER_SLACK_S, READY_TIMEOUT_S, SessionError
-
-log = logging.getLogger(__name__)
 
 ENV = "NETLAB_AGENT_HUB"  # the directory of the hub's sockets, for the workers
 CONNECT_TIMEOUT_S = 10
@@ -114,9 +112,7 @@ class Hub:
             warm.join(READY_TIMEOUT_S)
         for pool in self.pools.values():
             pool.close()
-        for name in os.listdir(self.directory):
-            os.unlink(os.path.join(self.directory, name))
-        os.rmdir(self.directory)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def answer(pool: Pool, line: bytes) -> bytes:

@@ -93,9 +93,6 @@ class AgentSession:
     def usable(self) -> bool:
         return not self.broken and self.stream.alive()
 
-    def alive(self) -> bool:
-        return self.usable()
-
     def call(self, request: Mapping[str, Any], timeout: float) -> Mapping[str, Any]:
         waiter = _Waiter()
         with self._lock:
