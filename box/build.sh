@@ -308,11 +308,41 @@ RequiredBy=ssh.service
 EOF
 in_chroot "$TREE" systemctl enable netlab-ssh-hostkey.service ssh.service
 
-# Fast boot: no periodic jobs, no first-boot prompts.
+# Under QEMU software emulation (TCG) translated code is found again by its virtual address:
+# with address-space randomisation every new process (sudo, sh, ip, nsenter, runc, the CNI
+# plugins, containerd's shims) puts its code somewhere else and QEMU translates it all anew,
+# which makes a fork+exec about 4x dearer (docs/benchmarks.md). A lab node is a disposable VM
+# on a private network: under TCG it runs without randomisation, from early boot on. Under KVM
+# (systemd-detect-virt says kvm) nothing changes.
+cat >"$TREE/etc/systemd/system/netlab-tcg-aslr.service" <<'EOF'
+[Unit]
+Description=Address-space randomisation off under QEMU software emulation (TCG)
+Documentation=https://www.kernel.org/doc/html/latest/admin-guide/sysctl/kernel.html#randomize-va-space
+DefaultDependencies=no
+ConditionVirtualization=qemu
+After=systemd-sysctl.service
+Before=sysinit.target systemd-udev-trigger.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/sysctl -q kernel.randomize_va_space=0
+
+[Install]
+WantedBy=sysinit.target
+EOF
+in_chroot "$TREE" systemctl enable netlab-tcg-aslr.service
+
+# Fast boot: no periodic jobs, no first-boot prompts, and none of the early units a lab node
+# never uses (each is a process or a mount the single emulated vCPU pays for at every boot):
+# modules for DRM, EFI pstore, FUSE and device-mapper, binfmt_misc.
 in_chroot "$TREE" systemctl mask \
     apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service \
     e2scrub_all.timer e2scrub_reap.service fstrim.timer \
-    dpkg-db-backup.timer systemd-firstboot.service
+    dpkg-db-backup.timer systemd-firstboot.service \
+    modprobe@drm.service modprobe@efi_pstore.service systemd-pstore.service \
+    modprobe@fuse.service sys-fs-fuse-connections.mount modprobe@dm_mod.service \
+    systemd-binfmt.service proc-sys-fs-binfmt_misc.automount
 echo "enabled units:"; in_chroot "$TREE" systemctl list-unit-files --state=enabled --no-pager || true
 
 # The initramfs, once, now that every package (and its hooks) is in place,
@@ -358,6 +388,10 @@ mkswap "$MNT/swapfile"
 # device (video_type = "none") still boots. Without udev in the chroot
 # update-grub writes root=/dev/loopNp1; it is replaced with root=LABEL=root
 # (an update-grub inside a running VM writes root=UUID=..., which also works).
+# tsc=reliable: a busy TCG host delays the HPET reads of the kernel's clocksource watchdog,
+# which then marks the TSC unstable and moves the clock to the HPET, where every clock read
+# is a system call and an emulated device access (2-5 us a read here, against 0.5-1 us).
+# Under KVM the clock is kvm-clock and this changes nothing.
 stage "bootloader"
 # A private /dev with just the nodes needed (never a bind mount of the host's
 # /dev, see step 1).
@@ -377,7 +411,7 @@ cat >"$MNT/etc/default/grub.d/netlab.cfg" <<'EOF'
 GRUB_TIMEOUT=0
 GRUB_TIMEOUT_STYLE=hidden
 GRUB_CMDLINE_LINUX_DEFAULT="quiet"
-GRUB_CMDLINE_LINUX="console=ttyS0,115200n8 net.ifnames=0 biosdevname=0"
+GRUB_CMDLINE_LINUX="console=ttyS0,115200n8 net.ifnames=0 biosdevname=0 tsc=reliable"
 GRUB_TERMINAL=serial
 GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
 GRUB_DISABLE_RECOVERY=true

@@ -9,6 +9,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab import paths
@@ -74,14 +75,19 @@ def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None, box: bool = True)
     and never stops a person from reaching or destroying the machines made from the old one."""
     netns = sandbox.start()
     building = box and lab.vm.box_build
+    from lab import box as box_builder
+    from lab.adapters import imagebuild
+
+    # the box and the runtime's images (both built from Debian packages, both cached) are
+    # independent: on a fresh machine they download and unpack at the same time
+    builds: list[Callable[[], object]] = []
     if building:
-        from lab import box as box_builder
-
-        box_builder.build(box_builder.inputs_key())
-    if lab.runtime == "containerd":  # the runtime's images: built from Debian packages, cached
-        from lab.adapters import imagebuild
-
-        imagebuild.build()
+        builds.append(lambda: box_builder.build(box_builder.inputs_key()))
+    if lab.runtime == "containerd":
+        builds.append(imagebuild.build)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for job in [pool.submit(build) for build in builds]:
+            job.result()
     sweep_orphans(lab, libvirt if libvirt is not None else real_libvirt())
     if building:
         box_builder.ensure_box(lab)  # built above: adds it to vagrant when vagrant has another

@@ -34,6 +34,15 @@ def test_fabric_runs_a_command_on_every_node(running: LabMachines, ci_lab: Lab) 
         assert node.run(cmd("id", "-u")).stdout.strip() == "0", "sudo works"
 
 
+def test_the_box_turns_address_randomisation_off_only_under_tcg(running: LabMachines) -> None:
+    """box/build.sh's netlab-tcg-aslr.service: under QEMU software emulation every new process
+    would be translated anew at its random addresses; under KVM nothing changes."""
+    for name, node in running.channels().items():
+        virt = node.run(cmd("systemd-detect-virt", sudo=False), check=False).stdout.strip()
+        aslr = node.run(cmd("cat", "/proc/sys/kernel/randomize_va_space", sudo=False)).stdout
+        assert aslr.strip() == ("0" if virt == "qemu" else "2"), f"{name} ({virt}): {aslr!r}"
+
+
 def test_snapshot_restore_discards_what_was_written_after_it(running: LabMachines) -> None:
     marker = "/var/tmp/netlab-after-snapshot"
     running.snapshot_save("netlab-test")
