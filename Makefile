@@ -12,8 +12,14 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  LAB=$(LAB) (labs/<LAB>.yaml; the guide's lab is LAB=guide-centos7)"
 
-setup: ## install Debian packages and the Python environment (.venv)
+setup: ## install Debian packages and the Python environment (.venv) that `make lab` needs
 	scripts/setup-host
+
+# the test tools (pytest, xdist, mypy, ruff, ...: the [test] extra), installed on first use
+TEST_DEPS := .venv/.netlab-test-deps
+$(TEST_DEPS): pyproject.toml
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
 
 box: ## build (or reuse) the offline Debian 12 box and add it to vagrant
 	$(PY) -m lab box
@@ -49,7 +55,7 @@ destroy: ## destroy LAB and everything it created in libvirt
 sweep: ## remove LAB's leftovers from libvirt (by prefix)
 	$(PY) -m lab sweep $(LAB)
 
-lint: ## ruff, mypy --strict on lab/ and provision/, import contracts
+lint: $(TEST_DEPS) ## ruff, mypy --strict on lab/ and provision/, import contracts
 	$(PY) -m ruff check app lab provision e2e tests bench
 	$(PY) -m mypy
 	.venv/bin/lint-imports
@@ -57,10 +63,10 @@ lint: ## ruff, mypy --strict on lab/ and provision/, import contracts
 unit: lint ## fast inner loop: lint + unit tests (no VMs)
 	$(PYTEST) -q -n 2 tests/unit
 
-integration: ## the harness on real VMs: box, lifecycle, snapshot, sweep, provisioning, tunnel
+integration: $(TEST_DEPS) ## the harness on real VMs: box, lifecycle, snapshot, sweep, provisioning, tunnel
 	$(PYTEST) -v -p no:randomly tests/integration
 
-e2e: ## the network-model suite against LAB (attaches to a running lab, else creates one)
+e2e: $(TEST_DEPS) ## the network-model suite against LAB (attaches to a running lab, else creates one)
 	$(PYTEST) e2e -n $(E2E_WORKERS) --lab $(LAB)
 
 CI_LABS ?= ci-debian12 ci-debian12-vxlan
@@ -68,7 +74,7 @@ CI_LABS ?= ci-debian12 ci-debian12-vxlan
 test: unit integration ## everything CI runs: unit, integration, then the nightly on both CI labs
 	$(foreach lab,$(CI_LABS),$(MAKE) nightly LAB=$(lab) &&) true
 
-nightly: ## sweep, up, provision, e2e, disruptive faults, artifacts, destroy
+nightly: $(TEST_DEPS) ## sweep, up, provision, e2e, disruptive faults, artifacts, destroy
 	$(PY) -m lab nightly $(LAB) $(if $(NIGHTLY_ARTIFACTS),--artifacts $(NIGHTLY_ARTIFACTS))
 
 images: ## build the test container images (pause, echo, client) offline from Debian packages
@@ -77,7 +83,7 @@ images: ## build the test container images (pause, echo, client) offline from De
 cri-proto: ## regenerate lab/cri/runtime_v1_pb2*.py(i) from lab/cri/runtime_v1.proto
 	$(PY) -m lab.cri.generate
 
-bench: ## benchmarks: up, provisioning, the suite's scaling, the overlay's cost (ratios printed)
+bench: $(TEST_DEPS) ## benchmarks: up, provisioning, the suite's scaling, the overlay's cost (ratios printed)
 	$(PY) bench/bench_up.py $(LAB)
 	$(PY) bench/bench_provision.py $(LAB)
 	$(PY) bench/bench_e2e.py $(LAB)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import logging
 import os
 import sys
@@ -259,7 +260,19 @@ def provision(lab: Lab, args: argparse.Namespace) -> int:
     return 0
 
 
+def expect_test_tools() -> None:
+    """The nightly runs pytest with xdist: present before any VM is made, or say how."""
+    missing = [m for m in ("pytest", "xdist") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(
+            f"the nightly runs the suite, and {', '.join(missing)} is not installed in "
+            f"{sys.prefix}: install the test tools with `scripts/setup-host --test` "
+            "(or run `make nightly`, which installs them)"
+        )
+
+
 def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
+    expect_test_tools()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     artifacts = Path(
         args.artifacts or paths.REPO / ".artifacts" / "nightly" / f"{lab.name}-{stamp}"

@@ -246,3 +246,26 @@ def test_a_download_that_is_not_what_was_pinned_is_refused(cache: Path) -> None:
     with pytest.raises(fetch.ChecksumMismatch, match="update the pin"):
         fetch.fetch_pinned("https://example.org/m.yml", "0" * 64, opener=FakeOpener(BODY))
     assert not (cache / ("0" * 64)).exists()
+
+
+def test_the_nightly_without_the_test_tools_says_how_to_install_them(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `make setup` installs what `make lab` needs; the nightly runs pytest with xdist
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(
+        cli.importlib.util, "find_spec", lambda name: None if name == "xdist" else real(name)
+    )
+    monkeypatch.setattr(cli.nightly, "run_nightly", no_nightly)
+    code, errors = run(["nightly", "ci-debian12"], capsys)
+    assert code == 2
+    (line,) = errors
+    assert line.startswith("error: the nightly runs the suite, and xdist is not installed in ")
+    assert line.endswith(
+        "install the test tools with `scripts/setup-host --test` "
+        "(or run `make nightly`, which installs them)"
+    )
+
+
+def no_nightly(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the nightly started without its test tools")
