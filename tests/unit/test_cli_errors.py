@@ -51,6 +51,14 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[
     return code, errors
 
 
+def only_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The one error line of a verb that exits 2."""
+    code, errors = run(argv, capsys)
+    assert code == 2
+    (line,) = errors
+    return line
+
+
 def test_plan_for_an_unknown_node_names_the_nodes(capsys: pytest.CaptureFixture[str]) -> None:
     code, errors = run(["plan", "guide-centos7", "--node", "nosuch"], capsys)
     assert (code, errors) == (
@@ -82,16 +90,11 @@ def test_ssh_to_an_unknown_node_fails_before_any_machine(
 def test_a_verb_without_what_it_needs_says_so_in_one_line(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, errors = run(argv, capsys)
-    assert code == 2
-    (line,) = errors
-    assert line.startswith(message)
+    assert only_error(argv, capsys).startswith(message)
 
 
 def test_an_unknown_lab_name_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    code, errors = run(["plan", "nosuch"], capsys)
-    assert code == 2
-    (line,) = errors
+    line = only_error(["plan", "nosuch"], capsys)
     assert line.startswith("error: no lab 'nosuch': ")
     assert line.endswith(
         "known labs: ci-debian12, ci-debian12-3node, ci-debian12-vxlan, guide-centos7"
@@ -257,9 +260,7 @@ def test_the_nightly_without_the_test_tools_says_how_to_install_them(
         cli.importlib.util, "find_spec", lambda name: None if name == "xdist" else real(name)
     )
     monkeypatch.setattr(cli.nightly, "run_nightly", no_nightly)
-    code, errors = run(["nightly", "ci-debian12"], capsys)
-    assert code == 2
-    (line,) = errors
+    line = only_error(["nightly", "ci-debian12"], capsys)
     assert line.startswith("error: the nightly runs the suite, and xdist is not installed in ")
     assert line.endswith(
         "install the test tools with `scripts/setup-host --test` "
