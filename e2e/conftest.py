@@ -21,7 +21,7 @@ import pytest
 
 from e2e import scenarios
 from e2e.diagnostics import write_node_state
-from e2e.drivers import drivers_for, make_driver
+from e2e.drivers import drivers_for, make_driver, why_no_driver
 from e2e.drivers.base import (
     CommandLog,
     Container,
@@ -162,8 +162,12 @@ def drivers(
 
 
 @pytest.fixture(scope="session")
-def driver(request: pytest.FixtureRequest, drivers: Drivers) -> Driver[Any]:
-    """One workload driver (the test's parameter), this process's only one of that name."""
+def driver(request: pytest.FixtureRequest, lab: Lab, drivers: Drivers) -> Driver[Any]:
+    """One workload driver (the test's parameter), this process's only one of that name; a
+    test that pins a driver this lab has not is skipped with what it needs."""
+    reason = why_no_driver(request.param, lab)
+    if reason is not None:
+        pytest.skip(reason)
     return drivers.get(request.param)
 
 
@@ -177,8 +181,9 @@ def close_driver(drv: Driver[Any]) -> None:
 @pytest.fixture(scope="session")
 def cri_driver(lab: Lab, drivers: Drivers) -> CriDriver:
     """The CRI driver, for the checks of the pod creation flow itself."""
-    if lab.runtime != "containerd":
-        pytest.skip(f"lab {lab.name} has no CRI runtime (runtime: {lab.runtime})")
+    reason = why_no_driver("cri", lab)
+    if reason is not None:
+        pytest.skip(reason)
     drv = drivers.get("cri")
     assert isinstance(drv, CriDriver)
     return drv

@@ -21,6 +21,20 @@ def drivers_for(lab: Lab) -> tuple[str, ...]:
     return tuple(names)
 
 
+def why_no_driver(name: str, lab: Lab) -> str | None:
+    """None when `lab` supports the driver `name`; else what it would need, as a skip reason
+    (a test that pins its driver runs on every lab and is skipped where the driver is not)."""
+    if name in drivers_for(lab):
+        return None
+    needs = {
+        "k8s": "a lab with a Kubernetes control plane (`kubernetes:`, e.g. guide-centos7 on a "
+        "KVM host)",
+        "cri": f"a lab with `runtime: containerd` (e.g. ci-debian12); lab {lab.name} has "
+        f"runtime: {lab.runtime}",
+    }.get(name, f"a driver named {name!r}, and there is none")
+    return f"the {name} driver needs {needs}"
+
+
 def make_driver(
     name: str,
     lab: Lab,

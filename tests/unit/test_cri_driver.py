@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from e2e import probes, scenarios
-from e2e.drivers import drivers_for
+from e2e.drivers import drivers_for, why_no_driver
 from e2e.drivers.base import DriverError, PodRequest, Probe
 from e2e.drivers.cri import E2E_LABEL, CriDriver
 from lab.adapters.cri import CriError
@@ -43,6 +43,26 @@ def test_the_cri_driver_runs_on_labs_with_containerd_only() -> None:
     assert "cri" not in drivers_for(guide)
     with pytest.raises(ValueError, match="has no CRI runtime"):
         CriDriver(guide, {}, RUN, connect=lambda n: fakes.FakeCri(n, []), image_set=IMAGES)
+
+
+def test_a_test_pinned_to_a_driver_the_lab_lacks_is_skipped_with_what_it_needs() -> None:
+    # the 3-node CI lab has no runtime: its [cri] flow checks skip, they do not error
+    three = load_lab(ROOT / "labs" / "ci-debian12-3node.yaml")
+    guide = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+    assert why_no_driver("cri", LAB) is None
+    assert why_no_driver("cni", three) is None
+    assert why_no_driver("k8s", guide) is None
+    assert why_no_driver("cri", three) == (
+        "the cri driver needs a lab with `runtime: containerd` (e.g. ci-debian12); "
+        f"lab ci-debian12-3node has runtime: {three.runtime}"
+    )
+    assert why_no_driver("k8s", LAB) == (
+        "the k8s driver needs a lab with a Kubernetes control plane (`kubernetes:`, "
+        "e.g. guide-centos7 on a KVM host)"
+    )
+    assert why_no_driver("docker", LAB) == (
+        "the docker driver needs a driver named 'docker', and there is none"
+    )
 
 
 def test_pods_are_made_as_kubelet_makes_them_labelled_with_the_run() -> None:
