@@ -9,7 +9,7 @@ E2E_WORKERS ?= 4
         lint unit integration e2e test nightly bench mutation clean images cri-proto
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  LAB=$(LAB) (labs/<LAB>.yaml; the guide's lab is LAB=guide-centos7)"
 
 setup: ## install Debian packages and the Python environment (.venv) that `make lab` needs
