@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from lab.parse import (
+    ACCT_V3,
+    ProcessCpu,
     VagrantOutputError,
+    parse_acct_v3,
     parse_ip_addr_addresses,
     parse_ip_addr_networks,
     parse_ssh_config,
@@ -102,3 +105,40 @@ def test_cgroup_cpu_usage_per_group_and_what_grew() -> None:
     grown = cpu_deltas({"b": 1.0, "a": 1.0, "c": 3.0}, {"b": 1.5, "a": 1.5, "c": 2.0}, 0.5)
     assert grown == [("a", 0.5), ("b", 0.5)]
     assert parse_cgroup_cpu("  a/b/cpu.stat 1500000  \n") == {"a/b": 1.5}
+
+
+# --- process accounting (bench/guest_procs.py) ------------------------------------------------
+
+
+def acct_record(comm: bytes, utime: int, stime: int, version: int = 3) -> bytes:
+    """One struct acct_v3 as the kernel writes it (the fields not read left zero)."""
+    return ACCT_V3.pack(0, version, 0, 0, 0, 0, 1, 0, 0, 0.0, utime, stime, 0, 0, 0, 0, 0, 0, comm)
+
+
+def test_acct_records_add_up_per_command_most_cpu_first() -> None:
+    data = (
+        acct_record(b"runc", 12, 3)  # 0.15 s
+        + acct_record(b"runc", 5, 0)
+        + acct_record(b"ip", 1, 1)
+        + acct_record(b"sh", 0, 2)
+        + acct_record(b"old", 50, 50, version=2)  # another format: skipped
+        + acct_record(b"big", (2 << 13) | 3, 0)  # comp_t: 3 * 8**2 = 192 ticks
+        + b"\x00" * 63  # a torn record at the end: skipped
+    )
+    assert parse_acct_v3(data) == [
+        ProcessCpu("big", 1, 1.92),
+        ProcessCpu("runc", 2, 0.2),
+        ProcessCpu("ip", 1, 0.02),
+        ProcessCpu("sh", 1, 0.02),
+    ]
+
+
+def test_acct_of_a_real_suite_run_names_the_shims_and_cni_plugins() -> None:
+    # the first 100 records of one node during `pytest e2e -n 4` on the CI lab
+    rows = parse_acct_v3((DATA.parent / "acct" / "suite-node1.acct").read_bytes())
+    by_comm = {r.comm: r for r in rows}
+    assert sum(r.runs for r in rows) == 100
+    assert {"containerd-shim", "bridge", "host-local", "portmap", "loopback"} <= set(by_comm)
+    assert by_comm["bridge"] == ProcessCpu("bridge", 6, pytest.approx(1.45))
+    assert rows[0].comm == "bridge"
+    assert [r.seconds for r in rows] == sorted((r.seconds for r in rows), reverse=True)
