@@ -35,20 +35,21 @@ def main() -> None:
     for node in channels.values():
         node.run(cmd("sh", "-c", f"rm -f {ACCT_FILE} && touch {ACCT_FILE}"))
         node.run(cmd(*acct(ACCT_FILE)))
+    records: dict[str, bytes] = {}
     try:
         wall = timed(f"pytest e2e -n {workers} --lab {lab}", lambda: pytest_e2e(lab, workers))
-    finally:
-        for node in channels.values():
+    finally:  # accounting off and its file gone, whether the run passed or not
+        for name, node in sorted(channels.items()):
             node.run(cmd(*acct(None)))
-    for name, node in sorted(channels.items()):
-        data = node.run(cmd("base64", "-w0", ACCT_FILE)).stdout
-        rows = parse_acct_v3(base64.b64decode(data))
+            records[name] = base64.b64decode(node.run(cmd("base64", "-w0", ACCT_FILE)).stdout)
+            node.run(cmd("rm", "-f", ACCT_FILE))
+    for name, data in records.items():
+        rows = parse_acct_v3(data)
         total = sum(r.seconds for r in rows)
         print(f"{name}: {total:.1f} s of CPU in {sum(r.runs for r in rows)} processes that ended")
         for r in rows[:top]:
             each = r.seconds / r.runs * 1000
             print(f"  {r.comm:18} {r.seconds:7.2f} s  {r.runs:5} runs  {each:7.1f} ms each")
-        node.run(cmd("rm", "-f", ACCT_FILE))
     print(f"(wall {wall:.1f} s)")
 
 

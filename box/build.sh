@@ -390,7 +390,7 @@ mkswap "$MNT/swapfile"
 # (an update-grub inside a running VM writes root=UUID=..., which also works).
 # tsc=reliable: a busy TCG host delays the HPET reads of the kernel's clocksource watchdog,
 # which then marks the TSC unstable and moves the clock to the HPET, where every clock read
-# is a system call and an emulated device access (2-5 us a read here, against 0.5-1 us).
+# is a system call and an emulated device access (2-5.6 us a read here, against 0.5-1.5 us).
 # Under KVM the clock is kvm-clock and this changes nothing.
 stage "bootloader"
 # A private /dev with just the nodes needed (never a bind mount of the host's

@@ -165,10 +165,14 @@ def drivers(
 def driver(request: pytest.FixtureRequest, lab: Lab, drivers: Drivers) -> Driver[Any]:
     """One workload driver (the test's parameter), this process's only one of that name; a
     test that pins a driver this lab has not is skipped with what it needs."""
-    reason = why_no_driver(request.param, lab)
+    skip_without_driver(request.param, lab)
+    return drivers.get(request.param)
+
+
+def skip_without_driver(name: str, lab: Lab) -> None:
+    reason = why_no_driver(name, lab)
     if reason is not None:
         pytest.skip(reason)
-    return drivers.get(request.param)
 
 
 def close_driver(drv: Driver[Any]) -> None:
@@ -181,9 +185,7 @@ def close_driver(drv: Driver[Any]) -> None:
 @pytest.fixture(scope="session")
 def cri_driver(lab: Lab, drivers: Drivers) -> CriDriver:
     """The CRI driver, for the checks of the pod creation flow itself."""
-    reason = why_no_driver("cri", lab)
-    if reason is not None:
-        pytest.skip(reason)
+    skip_without_driver("cri", lab)
     drv = drivers.get("cri")
     assert isinstance(drv, CriDriver)
     return drv
