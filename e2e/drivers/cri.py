@@ -243,6 +243,9 @@ def ctr_exec_argv(container_id: str, argv: Sequence[str]) -> tuple[str, ...]:
     return containerd.ctr_argv(SOCKET, "task", "exec", "--exec-id", EXEC_ID, container_id, *argv)
 
 
+NOT_RUN = (125, 126, 127)  # `timeout` failed, or could not run (126) or find (127) its command
+
+
 def agent_argv(request: Mapping[str, Any]) -> tuple[str, ...]:
     """The probe agent inside a container: ExecSync has no stdin, so its source is argv."""
     return ("python3", "-c", probes.agent_source(), json.dumps(request, sort_keys=True))
@@ -542,13 +545,22 @@ class CriDriver:
         timeout: float = 30,
         shown: str = "",
     ) -> ExecResult:
+        return self._exec_sync(node, container_id, argv, timeout, shown)[0]
+
+    def _exec_sync(
+        self, node: str, container_id: str, argv: Sequence[str], timeout: float, shown: str = ""
+    ) -> tuple[ExecResult, bool]:
+        """The result, and whether the call itself failed (the runtime did not run argv)."""
         reproduce = self.reproduce_exec(node, container_id, argv)
         started = time.monotonic()
         try:
             answer = self.cri(node).exec_sync(container_id, argv, max(1, int(timeout)))
-            result = ExecResult(answer.exit_code, answer.stdout, answer.stderr, reproduce)
+            result, failed = (
+                ExecResult(answer.exit_code, answer.stdout, answer.stderr, reproduce),
+                False,
+            )
         except cri_adapter.CriError as exc:
-            result = ExecResult(NO_EXIT_CODE, "", str(exc), reproduce)
+            result, failed = ExecResult(NO_EXIT_CODE, "", str(exc), reproduce), True
         what = shown or shlex.join(argv)
         self.runner.log.add(
             node,
@@ -556,7 +568,7 @@ class CriDriver:
             result,
             time.monotonic() - started,
         )
-        return result
+        return result, failed
 
     def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
         return self.runner.run(node, Command(argv), timeout)
@@ -580,9 +592,9 @@ class CriDriver:
 
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
         """Node sources: the node agent (one call per node). Pod sources: the node agent inside
-        each source sandbox's netns, or (probing_from_containers) the same agent run inside
-        each source pod's client container by one ExecSync per pod (python3 -c), the pods at
-        once; every probe of a pod concurrently inside it."""
+        each source sandbox's netns, or (probing_from_containers) from each source pod's client
+        container by one ExecSync per pod, the pods at once: a single cell runs its own client
+        command; several run in the same agent (python3 -c), concurrently inside the pod."""
         node_cells: dict[str, list[Probe]] = {}
         pod_cells: dict[str, list[Probe]] = {}
         for cell in cells:
@@ -609,10 +621,12 @@ class CriDriver:
         def from_pod(_: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
             pod = mine[0].source
             assert not isinstance(pod, str)
+            cid = pod.handle.container_ids[self.client_of(pod)]
+            if len(mine) == 1:  # the cell's own one-cell command: no Python to start
+                return {mine[0].id: self._client_cell(pod.node, cid, mine[0])}
             request = probes.probe_request(
                 [probes.Cell(c.id, str(c.target.ip), ECHO_PORT) for c in mine]
             )
-            cid = pod.handle.container_ids[self.client_of(pod)]
             shown = f'python3 -c "$(cat {probes.AGENT_FILE})" {shlex.quote(json.dumps(request))}'
             result = self.exec_sync(pod.node, cid, agent_argv(request), 60, shown=shown)
             failure = (
@@ -636,6 +650,20 @@ class CriDriver:
             c.id: observation(answers[c.id], probes.first_line, self.reproduce_cell(c))
             for c in cells
         }
+
+    def _client_cell(self, node: str, container_id: str, cell: Probe) -> probes.CellResult:
+        """One probe from a container: the client command a person pastes to rerun the cell,
+        by one ExecSync (the agent's Python would cost a TCG guest seconds to start)."""
+        argv = client_probe(str(cell.target.ip), ECHO_PORT)
+        result, failed = self._exec_sync(node, container_id, argv, 30)
+        if result.ok:
+            return probes.CellResult(True, answer=result.stdout)
+        why = (result.stderr.strip() or result.stdout.strip())[-300:] or "no output"
+        # the call failed, or `timeout` could not run the client (125-127): nothing was probed
+        unknown = failed or result.exit_code in NOT_RUN
+        return probes.CellResult(
+            False, result.stdout, f"exit {result.exit_code}: {why}", unknown=unknown
+        )
 
     def node_subnets(self) -> dict[str, tuple[IPv4Network, ...]]:
         """As the kernel reports them: the pod bridge's network on each node (the runtime

@@ -196,16 +196,21 @@ def test_pod_sources_run_the_agent_inside_their_client_and_nodes_through_the_nod
         assert argv[2] == probes.agent_source()
         request = json.loads(argv[3])
         asked.append(request)
-        answer = {"results": [{"id": "a->b", "ok": True, "answer": f"{a.ip}\n", "total_s": 0.1}]}
-        return 0, json.dumps(answer), ""
+        results = [
+            {"id": c["id"], "ok": True, "answer": f"{a.ip}\n", "total_s": 0.1}
+            for c in request["cells"]
+        ]
+        return 0, json.dumps({"results": results}), ""
 
     runtimes["node1"].execs[(a.name, "client")] = agent
     seen = driver.probing_from_containers().observe(
-        [Probe("a->b", a, b), Probe("node1->b", "node1", b)]
+        [Probe("a->b", a, b), Probe("a->a", a, a), Probe("node1->b", "node1", b)]
     )
-    assert seen["a->b"].seen_source == str(a.ip)
+    assert seen["a->b"].seen_source == seen["a->a"].seen_source == str(a.ip)
     assert seen["node1->b"].seen_source == "10.10.10.241"
-    assert asked == [one_cell_request(str(b.ip), None)]
+    ((request,),) = [asked]
+    assert [c["host"] for c in request["cells"]] == [str(b.ip), str(a.ip)]
+    assert request["cells"][0] == one_cell_request(str(b.ip), None)["cells"][0]
     cid = a.handle.container_ids["client"]
     assert seen["a->b"].reproduce.endswith(
         f"task exec --exec-id netlab-repro {cid} timeout 5 socat -u "
@@ -218,14 +223,59 @@ def test_pod_sources_run_the_agent_inside_their_client_and_nodes_through_the_nod
     steps.done()
 
 
+def test_a_pod_source_with_one_cell_runs_that_cells_own_client_command() -> None:
+    driver, runtimes = make()
+    a, b = driver.create_pods(fleet(driver))
+    ran: list[tuple[str, ...]] = []
+
+    def client(argv: tuple[str, ...]) -> tuple[int, str, str]:
+        ran.append(argv)
+        return 0, f"{a.ip}\n", ""
+
+    runtimes["node1"].execs[(a.name, "client")] = client
+    (seen,) = driver.probing_from_containers().observe([Probe("a->b", a, b)]).values()
+    assert ran == [("timeout", "5", "socat", "-u", f"TCP:{b.ip}:8080,connect-timeout=3", "-")]
+    assert seen.seen_source == str(a.ip)
+    assert seen.reproduce.endswith(f"timeout 5 socat -u TCP:{b.ip}:8080,connect-timeout=3 -'")
+
+
+@pytest.mark.parametrize(
+    ("answer", "unknown", "detail"),
+    [
+        ((1, "", "socat: Connection refused"), False, "exit 1: socat: Connection refused"),
+        ((124, "", ""), False, "exit 124: no output"),  # `timeout` ended it: unreachable
+        ((127, "", "socat: not found"), True, "exit 127: socat: not found"),
+    ],
+)
+def test_a_one_cell_probe_that_fails_says_how_and_whether_it_ran(
+    answer: tuple[int, str, str], unknown: bool, detail: str
+) -> None:
+    driver, runtimes = make()
+    a, b = driver.create_pods(fleet(driver))
+    runtimes["node1"].execs[(a.name, "client")] = lambda argv: answer
+    (seen,) = driver.probing_from_containers().observe([Probe("a->b", a, b)]).values()
+    assert not seen.reachable
+    assert seen.unknown is unknown
+    assert seen.detail == detail
+
+
+def test_a_one_cell_probe_whose_exec_call_fails_is_unknown() -> None:
+    driver, runtimes = make()
+    a, b = driver.create_pods(fleet(driver))
+    runtimes["node1"].fail["ExecSync"] = CriError("ExecSync", "/s", "UNAVAILABLE", "gone")
+    (seen,) = driver.probing_from_containers().observe([Probe("a->b", a, b)]).values()
+    assert seen.unknown
+    assert "UNAVAILABLE" in seen.detail
+
+
 def test_a_pod_whose_agent_fails_reports_every_cell_unknown_with_why() -> None:
     driver, runtimes = make()
     a, b = driver.create_pods(fleet(driver))
     runtimes["node1"].execs[(a.name, "client")] = lambda argv: (127, "", "python3: not found")
-    (seen,) = driver.probing_from_containers().observe([Probe("a->b", a, b)]).values()
-    assert not seen.reachable
-    assert seen.unknown
-    assert "exited 127: python3: not found" in seen.detail
+    cells = [Probe("a->b", a, b), Probe("a->a", a, a)]
+    seen = driver.probing_from_containers().observe(cells)
+    assert all(not o.reachable and o.unknown for o in seen.values())
+    assert all("exited 127: python3: not found" in o.detail for o in seen.values())
 
 
 def test_sweep_removes_other_runs_sandboxes_and_keeps_ours() -> None:
