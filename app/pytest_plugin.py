@@ -106,8 +106,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     lab = config.stash[LAB_KEY]
     machines = LabMachines(lab)
     mode = config.getoption("--lab-mode")
-    states = _states(machines)
-    running = bool(states) and all(s == "running" for s in states.values())
+    # one vagrant call when the lab runs (every node's ssh-config); its states only when not
+    running = _ssh_config_refreshed(machines)
+    states = {} if running else _states(machines)
+    running = running or (bool(states) and all(s == "running" for s in states.values()))
     if mode == "attach" and not running:
         raise pytest.UsageError(
             f"--lab-mode=attach but lab {lab.name} is not running; "
@@ -122,7 +124,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
     config.stash[CREATED_KEY] = False
     if running:
-        machines.refresh_ssh_config()
+        if states:  # running, yet its ssh-config failed a moment ago: ask again, loudly
+            machines.refresh_ssh_config()
         print(f"\nattached to running lab {lab.name}")
         return
     print(f"\ncreating lab {lab.name} for this run (up + provision)")
@@ -137,6 +140,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             machines.destroy()
         raise
     print(f"lab {lab.name} ready in {time.monotonic() - start:.0f}s")
+
+
+def _ssh_config_refreshed(machines: LabMachines) -> bool:
+    """True when vagrant gave an ssh-config for every node (it does only for running
+    machines), now cached for the workers; False when it could not."""
+    try:
+        targets = machines.refresh_ssh_config()
+    except CommandFailed:
+        return False
+    return all(name in targets for name in machines.lab.node_names)
 
 
 def _states(machines: LabMachines) -> dict[str, str]:

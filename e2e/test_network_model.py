@@ -14,6 +14,7 @@ suite wires with the node's CNI config; `[k8s]`: pods Kubernetes scheduled).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +66,17 @@ def test_every_pod_has_one_ip_which_it_and_its_peers_see_alike(
 
 
 def test_containers_of_a_pod_share_one_network_namespace(
-    node_name: str, make_pods: Callable[..., list[Pod[Any]]], driver: Driver[Any]
+    lab: Lab, make_pods: Callable[..., list[Pod[Any]]], driver: Driver[Any]
 ) -> None:
+    """The guide's pod on every node at once (the nodes work side by side, not in turn)."""
     guide = driver.guide_pod()
-    (pod,) = make_pods((node_name, guide.containers))
+    pods = make_pods(*((node, guide.containers) for node in sorted(lab.node_names)))
+    with ThreadPoolExecutor(max_workers=len(pods)) as pool:
+        found = list(pool.map(lambda p: scenarios.shared_netns_problems(driver, p, guide), pods))
     checks.expect_no_problems(
-        scenarios.shared_netns_problems(driver, pod, guide),
-        f"pod {pod.name} ({' + '.join(c.name for c in guide.containers)}) on {node_name}",
+        [f"{pod.name} on {pod.node}: {p}" for pod, ps in zip(pods, found, strict=True) for p in ps],
+        f"the guide's pod ({' + '.join(c.name for c in guide.containers)}) on "
+        f"{', '.join(p.node for p in pods)}",
     )
 
 

@@ -78,25 +78,42 @@ def test_the_runtimes_ip_its_cni_result_the_pods_view_and_its_peers_view_are_one
     )
 
 
+def on_every_node(pods: list[CriPod], check: Callable[[CriPod], list[str]]) -> list[str]:
+    """`check` on one pod per node, side by side; each problem names its pod and node."""
+    with ThreadPoolExecutor(max_workers=len(pods)) as pool:
+        found = list(pool.map(check, pods))
+    return [
+        f"{pod.name} ({pod.ip}) on {pod.node}: {p}"
+        for pod, problems in zip(pods, found, strict=True)
+        for p in problems
+    ]
+
+
 def test_stop_releases_the_lease_and_the_veth_and_remove_leaves_no_namespace(
-    node_name: str, make_cri_pods: Callable[..., list[CriPod]], cri_driver: CriDriver
+    lab: Lab, make_cri_pods: Callable[..., list[CriPod]], cri_driver: CriDriver
 ) -> None:
-    (pod,) = make_cri_pods(node_name)
-    made, stopped, removed, listed = flow.stop_and_remove(cri_driver, pod)
-    problems = flow.release_problems(pod, made, stopped, removed)
-    if listed:
-        problems.append(f"the runtime still lists {listed} of pod {pod.name}")
-    checks.expect_no_problems(problems, f"pod {pod.name} ({pod.ip}) on {node_name}")
+    def check(pod: CriPod) -> list[str]:
+        made, stopped, removed, listed = flow.stop_and_remove(cri_driver, pod)
+        problems = flow.release_problems(pod, made, stopped, removed)
+        if listed:
+            problems.append(f"the runtime still lists {listed} of pod {pod.name}")
+        return problems
+
+    pods = make_cri_pods(*sorted(lab.node_names))
+    checks.expect_no_problems(on_every_node(pods, check), f"{len(pods)} pods, one per node")
 
 
 def test_a_dead_infra_process_is_noticed_and_removing_its_sandbox_still_releases_the_ip(
-    node_name: str, make_cri_pods: Callable[..., list[CriPod]], cri_driver: CriDriver
+    lab: Lab, make_cri_pods: Callable[..., list[CriPod]], cri_driver: CriDriver
 ) -> None:
-    (pod,) = make_cri_pods(node_name)
-    checks.expect_no_problems(
-        flow.infra_death_problems(cri_driver, pod, pod.handle.infra_pid),
-        f"pod {pod.name} ({pod.ip}) on {node_name}, infra pid {pod.handle.infra_pid} killed",
-    )
+    def check(pod: CriPod) -> list[str]:
+        return [
+            f"infra pid {pod.handle.infra_pid} killed: {p}"
+            for p in flow.infra_death_problems(cri_driver, pod, pod.handle.infra_pid)
+        ]
+
+    pods = make_cri_pods(*sorted(lab.node_names))
+    checks.expect_no_problems(on_every_node(pods, check), f"{len(pods)} pods, one per node")
 
 
 @pytest.mark.disruptive
