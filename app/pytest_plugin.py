@@ -107,9 +107,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     machines = LabMachines(lab)
     mode = config.getoption("--lab-mode")
     # one vagrant call when the lab runs (every node's ssh-config); its states only when not
-    running = _ssh_config_refreshed(machines)
-    states = {} if running else _states(machines)
-    running = running or (bool(states) and all(s == "running" for s in states.values()))
+    ready = _ssh_config_refreshed(machines)
+    states = {} if ready else _states(machines)
+    running = ready or (bool(states) and all(s == "running" for s in states.values()))
     if mode == "attach" and not running:
         raise pytest.UsageError(
             f"--lab-mode=attach but lab {lab.name} is not running; "
@@ -124,7 +124,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
     config.stash[CREATED_KEY] = False
     if running:
-        if states:  # running, yet its ssh-config failed a moment ago: ask again, loudly
+        if not ready:  # running, yet its ssh-config failed a moment ago: ask again, loudly
             machines.refresh_ssh_config()
         print(f"\nattached to running lab {lab.name}")
         return

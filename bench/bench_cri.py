@@ -10,6 +10,7 @@ lab.
 from __future__ import annotations
 
 import secrets
+import statistics
 import sys
 from typing import Any
 
@@ -64,7 +65,7 @@ def one_cell_probe(driver: CriDriver, pod: Pod[CriHandle], rounds: int = 3) -> N
                     raise SystemExit(f"{what} failed: {result.stderr or result.stdout}")
 
             took[what].append(timed(f"cri: one-cell probe, {what}", probe))
-    agent, client = (sorted(t)[len(t) // 2] for t in took.values())
+    agent, client = (statistics.median(t) for t in took.values())
     print(f"cri: one-cell probe, agent / client command = {agent / client:.2f} (medians)")
 
 

@@ -11,10 +11,11 @@ Scenarios observe and return (matrices, problem lists); they never assert. The t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any
+from typing import Any, TypeVar
 
 from e2e.drivers.base import Driver, GuidePod, Pod, PodRequest, Probe, Source
 from lab import netmath
@@ -24,6 +25,7 @@ from lab.config import Lab
 from lab.parse import parse_ip_oneline_addresses, parse_link_mtu, parse_route_get_text
 from lab.render import node_pod_subnets
 
+P = TypeVar("P", bound=Pod[Any])
 OVERLAY_DEVICES = ("flannel.1",)  # the vxlan backend's VTEP: a legitimate node source
 
 
@@ -144,6 +146,18 @@ def node_matrix(
 
 
 # --- one pod -----------------------------------------------------------------------------------
+
+
+def side_by_side(pods: Sequence[P], check: Callable[[P], list[str]]) -> list[str]:
+    """`check` on every pod at once (pods on different nodes: the nodes work together, not in
+    turn); each problem names its pod, its IP and its node."""
+    with ThreadPoolExecutor(max_workers=max(1, len(pods))) as pool:
+        found = list(pool.map(check, pods))
+    return [
+        f"{pod.name} ({pod.ip}) on {pod.node}: {p}"
+        for pod, problems in zip(pods, found, strict=True)
+        for p in problems
+    ]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ suite wires with the node's CNI config; `[k8s]`: pods Kubernetes scheduled).
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +70,8 @@ def test_containers_of_a_pod_share_one_network_namespace(
     """The guide's pod on every node at once (the nodes work side by side, not in turn)."""
     guide = driver.guide_pod()
     pods = make_pods(*((node, guide.containers) for node in sorted(lab.node_names)))
-    with ThreadPoolExecutor(max_workers=len(pods)) as pool:
-        found = list(pool.map(lambda p: scenarios.shared_netns_problems(driver, p, guide), pods))
     checks.expect_no_problems(
-        [f"{pod.name} on {pod.node}: {p}" for pod, ps in zip(pods, found, strict=True) for p in ps],
+        scenarios.side_by_side(pods, lambda p: scenarios.shared_netns_problems(driver, p, guide)),
         f"the guide's pod ({' + '.join(c.name for c in guide.containers)}) on "
         f"{', '.join(p.node for p in pods)}",
     )

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from e2e import checks, flow
+from e2e import checks, flow, scenarios
 from e2e.drivers.base import PodRequest
 from e2e.drivers.cri import CriDriver, CriPod
 from lab.config import Lab
@@ -78,17 +78,6 @@ def test_the_runtimes_ip_its_cni_result_the_pods_view_and_its_peers_view_are_one
     )
 
 
-def on_every_node(pods: list[CriPod], check: Callable[[CriPod], list[str]]) -> list[str]:
-    """`check` on one pod per node, side by side; each problem names its pod and node."""
-    with ThreadPoolExecutor(max_workers=len(pods)) as pool:
-        found = list(pool.map(check, pods))
-    return [
-        f"{pod.name} ({pod.ip}) on {pod.node}: {p}"
-        for pod, problems in zip(pods, found, strict=True)
-        for p in problems
-    ]
-
-
 def test_stop_releases_the_lease_and_the_veth_and_remove_leaves_no_namespace(
     lab: Lab, make_cri_pods: Callable[..., list[CriPod]], cri_driver: CriDriver
 ) -> None:
@@ -100,7 +89,9 @@ def test_stop_releases_the_lease_and_the_veth_and_remove_leaves_no_namespace(
         return problems
 
     pods = make_cri_pods(*sorted(lab.node_names))
-    checks.expect_no_problems(on_every_node(pods, check), f"{len(pods)} pods, one per node")
+    checks.expect_no_problems(
+        scenarios.side_by_side(pods, check), f"{len(pods)} pods, one per node"
+    )
 
 
 def test_a_dead_infra_process_is_noticed_and_removing_its_sandbox_still_releases_the_ip(
@@ -113,7 +104,9 @@ def test_a_dead_infra_process_is_noticed_and_removing_its_sandbox_still_releases
         ]
 
     pods = make_cri_pods(*sorted(lab.node_names))
-    checks.expect_no_problems(on_every_node(pods, check), f"{len(pods)} pods, one per node")
+    checks.expect_no_problems(
+        scenarios.side_by_side(pods, check), f"{len(pods)} pods, one per node"
+    )
 
 
 @pytest.mark.disruptive

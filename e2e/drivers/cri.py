@@ -553,12 +553,10 @@ class CriDriver:
         """The result, and whether the call itself failed (the runtime did not run argv)."""
         reproduce = self.reproduce_exec(node, container_id, argv)
         started = time.monotonic()
+        failed = False
         try:
             answer = self.cri(node).exec_sync(container_id, argv, max(1, int(timeout)))
-            result, failed = (
-                ExecResult(answer.exit_code, answer.stdout, answer.stderr, reproduce),
-                False,
-            )
+            result = ExecResult(answer.exit_code, answer.stdout, answer.stderr, reproduce)
         except cri_adapter.CriError as exc:
             result, failed = ExecResult(NO_EXIT_CODE, "", str(exc), reproduce), True
         what = shown or shlex.join(argv)

@@ -190,3 +190,19 @@ def test_the_mtu_check_needs_the_labs_mtu_a_crossing_and_refusal_evidence(
     assert len(problems) == len(expect), problems
     for problem, fragment in zip(problems, expect, strict=True):
         assert fragment in problem
+
+
+def test_side_by_side_runs_the_check_on_every_pod_and_names_each_ones_problems() -> None:
+    seen: list[str] = []
+
+    def check(pod: Pod[None]) -> list[str]:
+        seen.append(pod.name)
+        return [f"lease of {pod.ip} left", "veth left"] if pod.node == "node2" else []
+
+    problems = scenarios.side_by_side(PODS, check)
+    assert sorted(seen) == sorted(p.name for p in PODS)
+    assert problems == [
+        f"b ({PODS[1].ip}) on node2: lease of {PODS[1].ip} left",
+        f"b ({PODS[1].ip}) on node2: veth left",
+    ]
+    assert scenarios.side_by_side(PODS, lambda pod: []) == []
