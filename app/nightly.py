@@ -207,7 +207,9 @@ def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
     stage(
         "e2e (parallel)",
         1800,
-        lambda: pytest_stage(lab, artifacts / "e2e", "not disruptive", workers, 1800),
+        lambda: pytest_stage(  # every driver's pods, the stand-ins too
+            lab, artifacts / "e2e", "not disruptive", workers, 1800, ("--drivers", "all")
+        ),
     )
     stage(
         "disruptive (serial)",

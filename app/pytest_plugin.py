@@ -61,6 +61,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=2,
         help="pods per node in the connectivity matrix (default 2)",
     )
+    group.addoption(
+        "--drivers",
+        default="lab",
+        help="which pods the network-model tests run on: lab (default: the lab's own, "
+        "Kubernetes' or else the runtime's or else CNI-direct), all, or names (cni,cri,k8s)",
+    )
 
 
 def is_worker(config: pytest.Config) -> bool:

@@ -21,7 +21,7 @@ import pytest
 
 from e2e import scenarios
 from e2e.diagnostics import write_node_state
-from e2e.drivers import drivers_for, make_driver, why_no_driver
+from e2e.drivers import drivers_for, make_driver, model_drivers, why_no_driver
 from e2e.drivers.base import (
     CommandLog,
     Container,
@@ -62,6 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if lab is not None:
         try:
             scenarios.fleet_slots(lab, pods_per_node)
+            model_drivers(lab, config.getoption("--drivers"))
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -78,7 +79,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         m.args and m.args[0] == "driver" for m in metafunc.definition.iter_markers("parametrize")
     )
     if "driver" in metafunc.fixturenames and not chosen:  # a test may pin its driver
-        metafunc.parametrize("driver", drivers_for(lab), indirect=True, scope="session")
+        chosen_drivers = model_drivers(lab, metafunc.config.getoption("--drivers"))
+        metafunc.parametrize("driver", chosen_drivers, indirect=True, scope="session")
     if "slot" in metafunc.fixturenames:
         slots = scenarios.fleet_slots(lab, metafunc.config.getoption("--pods-per-node"))
         metafunc.parametrize("slot", slots, ids=[f"{n}-p{i}" for n, i in slots])
@@ -90,9 +92,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("node_pair", pairs, ids=[f"{a}-to-{b}" for a, b in pairs])
 
 
+OWN_PODS = ("make_pods", "make_cri_pods")  # fixtures of tests that make pods of their own
+
+
+@pytest.hookimpl(trylast=True)  # after any reordering plugin: a stable sort keeps its order
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Disruptive tests run only when asked for (`-m disruptive`), serially, as the nightly
+    """Tests that make pods of their own are the longest: they go first, so that workers do
+    not start them last, one after another, while the nodes idle (every worker sorts alike).
+    Disruptive tests run only when asked for (`-m disruptive`), serially, as the nightly
     does; a plain `pytest e2e -n 4` reports them as skipped with that reason."""
+    items.sort(key=lambda item: not any(f in OWN_PODS for f in getattr(item, "fixturenames", ())))
     if "disruptive" in (config.getoption("-m") or ""):
         return
     skip = pytest.mark.skip(

@@ -1,7 +1,12 @@
 """Workload drivers: make pods on the lab's nodes, run commands in them, observe probes from
 pods and nodes. Which drivers a lab supports follows from its definition alone (so every xdist
 worker collects the same tests): CNI-direct on every lab, Kubernetes on a lab with Kubernetes,
-CRI (containerd's pods, made as kubelet makes them) on a lab with `runtime: containerd`."""
+CRI (containerd's pods, made as kubelet makes them) on a lab with `runtime: containerd`.
+
+The network-model tests run, by default, on the lab's own pods only: the most faithful driver
+it has (Kubernetes' pods, else the runtime's, else the suite's CNI-direct sandboxes, which
+stand in for a runtime where there is none). `--drivers all` runs them on every driver (the
+nightly does); the CNI contract tests and the pod creation flow pin their driver either way."""
 
 from __future__ import annotations
 
@@ -19,6 +24,29 @@ def drivers_for(lab: Lab) -> tuple[str, ...]:
     if lab.runtime == "containerd":
         names.append("cri")
     return tuple(names)
+
+
+FAITHFUL_FIRST = ("k8s", "cri", "cni")  # pods as a cluster makes them, first
+
+
+def model_drivers(lab: Lab, choice: str) -> tuple[str, ...]:
+    """The drivers the network-model tests run on, for `--drivers CHOICE`: `lab` (the most
+    faithful one the lab has), `all`, or a comma-separated list of names the lab supports.
+    ValueError names the choice, what is wrong with it and what the lab supports."""
+    supported = drivers_for(lab)
+    if choice == "lab":
+        return (next(name for name in FAITHFUL_FIRST if name in supported),)
+    if choice == "all":
+        return supported
+    names = tuple(dict.fromkeys(n.strip() for n in choice.split(",") if n.strip()))
+    problems = [why_no_driver(n, lab) for n in names]
+    if not names or any(problems):
+        why = "; ".join(p for p in problems if p) or "no driver named"
+        raise ValueError(
+            f"--drivers {choice!r}: {why}. Use lab, all, or names among "
+            f"{','.join(supported)} (what lab {lab.name} supports)"
+        )
+    return names
 
 
 def why_no_driver(name: str, lab: Lab) -> str | None:

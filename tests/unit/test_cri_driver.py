@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from e2e import probes, scenarios
-from e2e.drivers import drivers_for, why_no_driver
+from e2e.drivers import drivers_for, model_drivers, why_no_driver
 from e2e.drivers.base import DriverError, PodRequest, Probe
 from e2e.drivers.cri import E2E_LABEL, CriDriver
 from lab.adapters.cri import CriError
@@ -43,6 +43,38 @@ def test_the_cri_driver_runs_on_labs_with_containerd_only() -> None:
     assert "cri" not in drivers_for(guide)
     with pytest.raises(ValueError, match="has no CRI runtime"):
         CriDriver(guide, {}, RUN, connect=lambda n: fakes.FakeCri(n, []), image_set=IMAGES)
+
+
+def test_the_network_model_runs_on_the_labs_own_pods_unless_asked_for_more() -> None:
+    three = load_lab(ROOT / "labs" / "ci-debian12-3node.yaml")
+    guide = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+    # the most faithful pods each lab has: the runtime's, the suite's own, Kubernetes'
+    assert model_drivers(LAB, "lab") == ("cri",)
+    assert model_drivers(three, "lab") == ("cni",)
+    assert model_drivers(guide, "lab") == ("k8s",)
+    assert model_drivers(LAB, "all") == ("cni", "cri")
+    assert model_drivers(guide, "all") == ("cni", "k8s")
+    assert model_drivers(LAB, " cri, cni,cri ") == ("cri", "cni")
+
+
+@pytest.mark.parametrize(
+    ("choice", "says"),
+    [
+        ("k8s", "the k8s driver needs a lab with a Kubernetes control plane"),
+        ("cri,docker", "the docker driver needs a driver named 'docker', and there is none"),
+        ("", "no driver named"),
+        (" , ", "no driver named"),
+    ],
+)
+def test_a_drivers_choice_the_lab_cannot_run_names_it_and_what_the_lab_has(
+    choice: str, says: str
+) -> None:
+    with pytest.raises(ValueError, match=r"^--drivers ") as err:
+        model_drivers(LAB, choice)
+    assert str(err.value).startswith(f"--drivers {choice!r}: {says}")
+    assert str(err.value).endswith(
+        "Use lab, all, or names among cni,cri (what lab ci-debian12 supports)"
+    )
 
 
 def test_a_test_pinned_to_a_driver_the_lab_lacks_is_skipped_with_what_it_needs() -> None:
