@@ -28,6 +28,10 @@ PodNetworkDriver = Literal["flannel", "host-routes", "vxlan"]
 # 1.6, CRI runtime.v1) on the Debian labs; "none" where pods are the suite's own sandboxes (the
 # CNI-direct driver) or Kubernetes' (el7 keeps the guide's Docker, under kubernetes.docker)
 Runtime = Literal["none", "containerd"]
+# the OCI runtime containerd's runc v2 shim calls for every container create, start, exec, kill
+# and delete: runc (containerd's default, what the guide's Docker runs) or crun (C, Debian's
+# crun 1.8; under TCG about half runc's CPU per call: docs/benchmarks.md)
+OciRuntime = Literal["runc", "crun"]
 
 
 class LabError(Exception):
@@ -174,6 +178,7 @@ class Lab:
     description: str = ""
     kubernetes: Kubernetes | None = None
     runtime: Runtime = "none"
+    oci_runtime: OciRuntime = "runc"
     source: str = field(default="", compare=False)
 
     @property
@@ -910,6 +915,13 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
                 f"only the debian12 path installs containerd; {lab.os.family} keeps the "
                 "guide's Docker (kubernetes.docker)",
                 "remove runtime (or set runtime: none), or use os.family debian12",
+            )
+        if lab.oci_runtime != "runc" and lab.runtime != "containerd":
+            yield Problem(
+                "oci_runtime",
+                lab.oci_runtime,
+                f"is the OCI runtime containerd calls; this lab has runtime: {lab.runtime}",
+                "remove oci_runtime, or set runtime: containerd",
             )
 
     yield name()

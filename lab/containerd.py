@@ -4,7 +4,8 @@ live in lab/adapters/containerd.py.
 
 The config is containerd's version 2 format with the CRI plugin enabled (Debian 12 ships
 containerd 1.6.20 with it built in): our pause image as `sandbox_image` (imported, never
-pulled), runc through the io.containerd.runc.v2 shim, CNI from `cni_conf_dir`/`cni_bin_dir`
+pulled), runc (or crun: `runtime_binary`) through the io.containerd.runc.v2 shim, CNI from
+`cni_conf_dir`/`cni_bin_dir`
 (Debian's plugins live in /usr/lib/cni), the overlayfs snapshotter (works in the box's ext4
 guests and on the ext4 host; `native` is the fallback where overlay mounts are refused), and
 no plugin that looks for files outside the given root/state (aufs, btrfs, zfs, devmapper,
@@ -45,6 +46,7 @@ class ContainerdConfig:
     cni_conf_dir: str = "/etc/cni/net.d"
     cni_bin_dir: str = DEBIAN_CNI_BIN_DIR
     snapshotter: str = "overlayfs"
+    runtime_binary: str = "runc"  # the OCI runtime the runc v2 shim calls (BinaryName): runc, crun
     runc_root: str = ""  # runc's state directory; "" = the shim's default /run/containerd/runc
     systemd_cgroup: bool = False  # cgroupfs unless systemd (and a kubelet using it) is there
     stream_address: str = "127.0.0.1"  # CRI streaming (exec/attach) server, loopback only
@@ -66,6 +68,11 @@ def validate_config(config: ContainerdConfig) -> list[str]:
         value = getattr(config, name)
         if not value.startswith("/"):
             problems.append(f"containerd {name} = {value!r}: must be an absolute path")
+    if not re.fullmatch(r"[A-Za-z0-9._/-]+", config.runtime_binary):
+        problems.append(
+            f"containerd runtime_binary = {config.runtime_binary!r}: give a command name on "
+            "PATH or an absolute path, e.g. 'runc' or 'crun'"
+        )
     if config.runc_root and not config.runc_root.startswith("/"):
         problems.append(f"containerd runc_root = {config.runc_root!r}: must be an absolute path")
     if config.snapshotter not in SNAPSHOTTERS:
@@ -109,7 +116,7 @@ def render_config(config: ContainerdConfig) -> str:
     problems = validate_config(config)
     if problems:
         raise ValueError("; ".join(problems))
-    runc_options: list[tuple[str, Any]] = [("BinaryName", "runc")]
+    runc_options: list[tuple[str, Any]] = [("BinaryName", config.runtime_binary)]
     if config.runc_root:
         runc_options.append(("Root", config.runc_root))
     runc_options.append(("SystemdCgroup", config.systemd_cgroup))

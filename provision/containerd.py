@@ -1,5 +1,5 @@
 """containerd as the lab's CRI runtime (Debian labs with `runtime: containerd`), pure: probe ->
-facts -> plan. The box has containerd 1.6 and runc, running with Debian's defaults; this step
+facts -> plan. The box has containerd 1.6, runc and crun, running with Debian's defaults; this step
 gives it the lab's config, restarts it when the config changed (and waits for its socket,
 bounded), and imports the lab's images into the CRI's namespace when any is missing.
 
@@ -7,7 +7,8 @@ bounded), and imports the lab's images into the CRI's namespace when any is miss
   image as sandbox_image, CNI from /etc/cni/net.d (the conflist the cni-config step writes) and
   Debian's plugins in /usr/lib/cni, the gRPC socket's group = the login user's (so the harness
   reaches the CRI through an SSH socket forward as that user), and `restrict_oom_score_adj`
-  where root on the node cannot lower an oom_score_adj.
+  where root on the node cannot lower an oom_score_adj, and the lab's `oci_runtime` (runc or
+  crun) as the binary the runc v2 shim calls; a node without it is an error naming the fix.
 - The images arrive as one OCI archive (~17 MiB) streamed from the harness over SSH to
   `ctr images import -` (a Command with `stdin_file`): no copy is left on the node.
 """
@@ -39,6 +40,7 @@ class ContainerdFacts:
     images: tuple[str, ...]  # image references the CRI namespace holds
     login_gid: int | None  # the login user's primary group
     can_lower_oom_score_adj: bool  # root on the node has CAP_SYS_RESOURCE
+    oci_runtime: str | None = None  # where the lab's OCI runtime is on PATH; None: not there
 
 
 def _int(out: Output, strip: str = "") -> int | None:
@@ -50,6 +52,11 @@ def _images(out: Output) -> tuple[str, ...]:
     if not out.ok:  # containerd not answering: it holds nothing we can use
         return ()
     return tuple(sorted(line.strip() for line in out.stdout.splitlines() if line.strip()))
+
+
+def _path(out: Output) -> str | None:
+    path = out.stdout.strip() if out.ok else ""
+    return path or None
 
 
 def _can_lower(out: Output) -> bool:
@@ -91,12 +98,20 @@ def containerd_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
         "can_lower_oom_score_adj": f.Fact(
             "root has CAP_SYS_RESOURCE", cmd("cat", "/proc/self/status"), _can_lower
         ),
+        "oci_runtime": f.Fact(
+            f"{lab.oci_runtime} on PATH",
+            cmd("sh", "-c", f"command -v {lab.oci_runtime}", sudo=False),
+            _path,
+        ),
     }
 
 
-def wanted_config(images: ImageSet, facts: ContainerdFacts) -> containerd.ContainerdConfig:
+def wanted_config(
+    images: ImageSet, facts: ContainerdFacts, oci_runtime: str = "runc"
+) -> containerd.ContainerdConfig:
     return containerd.ContainerdConfig(
         sandbox_image=images.ref("pause"),
+        runtime_binary=oci_runtime,
         cni_conf_dir="/etc/cni/net.d",
         cni_bin_dir=containerd.DEBIAN_CNI_BIN_DIR,
         address=SOCKET,
@@ -123,8 +138,13 @@ def plan_containerd(
 ) -> tuple[Command, ...]:
     if facts.login_gid is None:
         raise ValueError(f"{node.name}: cannot read the login user's group (`id -g` failed)")
+    if facts.oci_runtime is None:
+        raise ValueError(
+            f"{node.name}: oci_runtime {lab.oci_runtime} is not installed (its box predates it); "
+            f"rebuild the lab from the current box: `make destroy lab LAB={lab.name}`"
+        )
     plan: list[Command] = []
-    wanted = containerd.render_config(wanted_config(images, facts))
+    wanted = containerd.render_config(wanted_config(images, facts, lab.oci_runtime))
     changed = facts.config != wanted
     if changed:
         plan.append(write_file(CONFIG_PATH, wanted))
@@ -152,5 +172,7 @@ def containerd_step(images: ImageSet) -> Step[ContainerdFacts]:
         facts_type=ContainerdFacts,
         facts=containerd_facts,
         plan=lambda lab, node, facts: plan_containerd(images, lab, node, facts),
-        fresh=lambda lab, node: ContainerdFacts(None, None, True, 1, (), 1000, True),
+        fresh=lambda lab, node: ContainerdFacts(
+            None, None, True, 1, (), 1000, True, f"/usr/bin/{lab.oci_runtime}"
+        ),
     )

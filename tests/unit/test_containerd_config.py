@@ -65,6 +65,15 @@ def test_config_is_toml_with_the_cri_settings_the_lab_relies_on() -> None:
     assert "io.containerd.snapshotter.v1.btrfs" in doc["disabled_plugins"]
 
 
+def test_the_shim_calls_the_oci_runtime_given() -> None:
+    config = dataclasses.replace(VM, runtime_binary="crun")
+    runc = tomllib.loads(containerd.render_config(config))["plugins"]["io.containerd.grpc.v1.cri"][
+        "containerd"
+    ]["runtimes"]["runc"]
+    assert runc["options"]["BinaryName"] == "crun"
+    assert runc["runtime_type"] == "io.containerd.runc.v2"
+
+
 def test_default_runc_root_is_left_to_the_shim() -> None:
     runc = tomllib.loads(containerd.render_config(VM))["plugins"]["io.containerd.grpc.v1.cri"][
         "containerd"
@@ -80,9 +89,12 @@ def test_every_config_problem_is_listed_with_its_fix() -> None:
         snapshotter="zfs",
         runc_root="runc",
         log_level="loud",
+        runtime_binary="crun; reboot",
     )
     assert containerd.validate_config(bad) == [
         "containerd root = 'var/lib/containerd': must be an absolute path",
+        "containerd runtime_binary = 'crun; reboot': give a command name on PATH or an "
+        "absolute path, e.g. 'runc' or 'crun'",
         "containerd runc_root = 'runc': must be an absolute path",
         "containerd snapshotter = 'zfs': use one of overlayfs, native",
         "containerd sandbox_image = 'pause': give a full reference with a registry and a tag, "

@@ -39,17 +39,20 @@ def outputs(
     images: tuple[int, str] = (0, CTR_LIST_EMPTY),
     gid: tuple[int, str] = (0, "1000\n"),
     status: tuple[int, str] = (0, STATUS_ROOT),
+    oci: tuple[int, str] = (0, "/usr/bin/crun\n"),  # `command -v crun`
 ) -> list[Output]:
-    return [Output(c, t) for c, t in (config, mtime, active, started, images, gid, status)]
+    probes = (config, mtime, active, started, images, gid, status, oci)
+    return [Output(c, t) for c, t in probes]
 
 
 def parse_containerd(outputs: list[Output]) -> ContainerdFacts:
     return STEP.read_positional(LAB, NODE, outputs)
 
 
-def test_the_probe_reads_seven_things_in_one_round_trip() -> None:
+def test_the_probe_reads_eight_things_in_one_round_trip() -> None:
     probes = STEP.commands(LAB, NODE)
-    assert len(probes) == 7
+    assert len(probes) == 8
+    assert probes[7].argv == ("sh", "-c", "command -v crun")  # the lab's oci_runtime
     assert "--timestamp=unix" in probes[3].argv
     assert probes[5] == LOGIN_GID
     render_probe(probes)  # none takes stdin
@@ -108,6 +111,17 @@ def test_a_provisioned_node_as_its_probes_print_it_plans_nothing() -> None:
         )
     )
     assert STEP.plan(LAB, NODE, facts) == ()
+
+
+def test_the_config_names_the_labs_oci_runtime_and_a_node_without_it_is_an_error() -> None:
+    plan = STEP.plan(LAB, NODE, parse_containerd(outputs()))
+    assert '  BinaryName = "crun"\n' in (plan[0].stdin or "")
+    with pytest.raises(ValueError, match="oci_runtime crun is not installed") as err:
+        STEP.plan(LAB, NODE, parse_containerd(outputs(oci=(1, ""))))
+    assert str(err.value) == (
+        "node1: oci_runtime crun is not installed (its box predates it); rebuild the lab "
+        "from the current box: `make destroy lab LAB=ci-debian12`"
+    )
 
 
 def test_containerd_down_reads_as_not_active_with_no_images() -> None:
