@@ -15,7 +15,7 @@ import pytest
 
 from e2e import checks
 from e2e.drivers.base import Pod, PodRequest
-from e2e.drivers.cni import RESULT_CACHE, CniCallFailed, CniDriver, CniHandle
+from e2e.drivers.cni import RESULT_CACHE, CniCallFailed, CniDriver
 from lab import cni, compat
 from lab.commands import cmd
 from lab.config import Lab
@@ -28,42 +28,6 @@ def _node_subnet(lab: Lab, cni_driver: CniDriver, node: str) -> IPv4Network | No
         return node_pod_subnets(lab)[node]
     nets = cni_driver.node_subnets().get(node, ())
     return nets[0] if nets else None
-
-
-def fleet_pod(fleet: dict[tuple[str, int], Pod[Any]], node: str, cni_driver: CniDriver) -> Pod[Any]:
-    pod = fleet[(node, 0)]
-    if not isinstance(pod.handle, CniHandle):
-        pytest.skip("the CNI contract is exercised on the CNI-direct driver's pods")
-    return pod
-
-
-@pytest.mark.parametrize("driver", ["cni"], indirect=True)
-def test_cni_add_answers_a_valid_result_for_its_cni_version(
-    lab: Lab, node_name: str, fleet: dict[tuple[str, int], Pod[Any]], cni_driver: CniDriver
-) -> None:
-    pod = fleet_pod(fleet, node_name, cni_driver)
-    path, conf = cni_driver.conflist(node_name)
-    result = pod.handle.result
-    problems = cni.validate_result(
-        result, conf["cniVersion"], _node_subnet(lab, cni_driver, node_name)
-    )
-    checks.expect_no_problems(
-        [f"{p}\n    result: {json.dumps(result)}" for p in problems],
-        f"ADD result of {path} on {node_name}",
-    )
-
-
-@pytest.mark.parametrize("driver", ["cni"], indirect=True)
-def test_cni_check_passes_on_a_live_sandbox(
-    node_name: str, fleet: dict[tuple[str, int], Pod[Any]], cni_driver: CniDriver
-) -> None:
-    path, conf = cni_driver.conflist(node_name)
-    if not compat.cni_check_allowed(str(conf["cniVersion"])):
-        pytest.skip(f"{path} is cniVersion {conf['cniVersion']}, which has no CHECK (>= 0.4.0)")
-    try:
-        cni_driver.check(fleet_pod(fleet, node_name, cni_driver))
-    except CniCallFailed as exc:
-        pytest.fail(f"CHECK failed on a live sandbox: {exc}", pytrace=False)
 
 
 def _lease_and_veth(cni_driver: CniDriver, pod: Pod[Any]) -> tuple[list[str], list[str]]:
@@ -92,11 +56,13 @@ def _lease_and_veth(cni_driver: CniDriver, pod: Pod[Any]) -> tuple[list[str], li
 
 
 @dataclass
-class DeletedPod:
-    """One pod per node taken through the runtime's deletion, step by step; the DEL contract
-    tests judge what was seen at each step (one pod instead of one per test)."""
+class Lifecycle:
+    """One sandbox per node taken through the CNI lifecycle as a runtime drives it: ADD, CHECK
+    on the live sandbox, DEL, a second DEL, removal. The contract tests judge what was seen at
+    each step (one sandbox, with no process in it, for all of them instead of one per test)."""
 
     pod: Pod[Any]
+    check: str | None  # CHECK's failure, "" when it passed, None: the cniVersion has no CHECK
     before: tuple[list[str], list[str]]  # leases, veths after ADD
     after_del: tuple[list[str], list[str]] = ([], [])
     second_del: str = ""  # the failure of a second DEL, "" when it succeeded
@@ -105,47 +71,85 @@ class DeletedPod:
 
 
 @pytest.fixture(scope="module")
-def deleted(cni_driver: CniDriver, run_id: str, worker_tag: str) -> dict[str, DeletedPod]:
-    """node -> its DeletedPod, taken through deletion when a test first asks for that node."""
+def lifecycle(cni_driver: CniDriver, run_id: str, worker_tag: str) -> dict[str, Lifecycle]:
+    """node -> its Lifecycle, lived through when a test first asks for that node."""
 
-    def take(node: str) -> DeletedPod:
-        name = f"nl-{run_id}-{worker_tag}-del-{node}"
-        (pod,) = cni_driver.create_pods([PodRequest(name, node, cni_driver.fleet_containers())])
-        d = DeletedPod(pod, _lease_and_veth(cni_driver, pod))
+    def live(node: str) -> Lifecycle:
+        name = f"nl-{run_id}-{worker_tag}-cni-{node}"
+        (pod,) = cni_driver.create_pods([PodRequest(name, node, ())])
         try:
+            _, conf = cni_driver.conflist(node)
+            check = None
+            if compat.cni_check_allowed(str(conf["cniVersion"])):
+                try:
+                    cni_driver.check(pod)
+                    check = ""
+                except CniCallFailed as exc:
+                    check = str(exc)
+            life = Lifecycle(pod, check, _lease_and_veth(cni_driver, pod))
             cni_driver.invoke("DEL", node, pod.name, pod.handle.result)
-            d.after_del = _lease_and_veth(cni_driver, pod)
+            life.after_del = _lease_and_veth(cni_driver, pod)
             try:
                 cni_driver.invoke("DEL", node, pod.name, pod.handle.result)
             except CniCallFailed as exc:
-                d.second_del = str(exc)
+                life.second_del = str(exc)
         finally:
             cni_driver.delete_pods([pod])
         netns, cached = cni_driver.runner.probe(
             node, cmd("ip", "netns", "list"), cmd("test", "-e", f"{RESULT_CACHE}/{name}.json")
         )
-        d.netns_listed = name in netns.stdout.split() if netns.ok else None
-        d.cache_state = cached.exit_code
-        return d
+        life.netns_listed = name in netns.stdout.split() if netns.ok else None
+        life.cache_state = cached.exit_code
+        return life
 
-    return _OnFirstUse(take)
+    return _OnFirstUse(live)
 
 
-class _OnFirstUse(dict[str, DeletedPod]):
-    def __init__(self, make: Callable[[str], DeletedPod]) -> None:
+class _OnFirstUse(dict[str, Lifecycle]):
+    def __init__(self, make: Callable[[str], Lifecycle]) -> None:
         super().__init__()
         self.make = make
 
-    def __missing__(self, node: str) -> DeletedPod:
+    def __missing__(self, node: str) -> Lifecycle:
         self[node] = self.make(node)
         return self[node]
 
 
-@pytest.mark.xdist_group("cni-del")
-def test_cni_del_releases_the_ip_lease_and_removes_the_interface(
-    node_name: str, deleted: dict[str, DeletedPod]
+GROUP = pytest.mark.xdist_group("cni-contract")  # one worker lives each node's sandbox
+
+
+@GROUP
+def test_cni_add_answers_a_valid_result_for_its_cni_version(
+    lab: Lab, node_name: str, lifecycle: dict[str, Lifecycle], cni_driver: CniDriver
 ) -> None:
-    d = deleted[node_name]
+    result = lifecycle[node_name].pod.handle.result
+    path, conf = cni_driver.conflist(node_name)
+    problems = cni.validate_result(
+        result, conf["cniVersion"], _node_subnet(lab, cni_driver, node_name)
+    )
+    checks.expect_no_problems(
+        [f"{p}\n    result: {json.dumps(result)}" for p in problems],
+        f"ADD result of {path} on {node_name}",
+    )
+
+
+@GROUP
+def test_cni_check_passes_on_a_live_sandbox(
+    node_name: str, lifecycle: dict[str, Lifecycle], cni_driver: CniDriver
+) -> None:
+    check = lifecycle[node_name].check
+    if check is None:
+        path, conf = cni_driver.conflist(node_name)
+        pytest.skip(f"{path} is cniVersion {conf['cniVersion']}, which has no CHECK (>= 0.4.0)")
+    if check:
+        pytest.fail(f"CHECK failed on a live sandbox: {check}", pytrace=False)
+
+
+@GROUP
+def test_cni_del_releases_the_ip_lease_and_removes_the_interface(
+    node_name: str, lifecycle: dict[str, Lifecycle]
+) -> None:
+    d = lifecycle[node_name]
     leases, veths = d.before
     assert leases, f"after ADD, no host-local lease file for {d.pod.ip} on {node_name}"
     assert veths, f"after ADD, no host veth for {d.pod.name} on {node_name}"
@@ -154,18 +158,18 @@ def test_cni_del_releases_the_ip_lease_and_removes_the_interface(
     checks.expect_no_problems(problems, f"DEL of {d.pod.name} on {node_name}")
 
 
-@pytest.mark.xdist_group("cni-del")
-def test_a_second_cni_del_succeeds(node_name: str, deleted: dict[str, DeletedPod]) -> None:
-    second = deleted[node_name].second_del
+@GROUP
+def test_a_second_cni_del_succeeds(node_name: str, lifecycle: dict[str, Lifecycle]) -> None:
+    second = lifecycle[node_name].second_del
     if second:
         pytest.fail(f"a second DEL must succeed (CNI spec): {second}", pytrace=False)
 
 
-@pytest.mark.xdist_group("cni-del")
+@GROUP
 def test_nothing_of_a_deleted_pod_is_left_on_the_node(
-    node_name: str, deleted: dict[str, DeletedPod]
+    node_name: str, lifecycle: dict[str, Lifecycle]
 ) -> None:
-    d = deleted[node_name]
+    d = lifecycle[node_name]
     problems = []
     if d.netns_listed is None:
         problems.append("`ip netns list` failed: cannot tell")

@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 from typing import Any, Protocol
 
 from e2e import probes
@@ -59,7 +60,7 @@ from e2e.drivers.cni import bridge_subnets, client_probe, observation
 from lab import containerd, images, waits
 from lab import reachability as rm
 from lab.adapters import cri as cri_adapter
-from lab.adapters.forward import SocketForward
+from lab.adapters.forward import FORWARD_READY, SocketForward
 from lab.commands import Command, cmd, render_remote
 from lab.config import Lab
 from lab.cri import messages
@@ -122,11 +123,30 @@ Connect = Callable[[str], CriRuntime]  # node -> its runtime's client
 SHARED_FORWARDS = "NETLAB_CRI_FORWARDS"  # a parallel run's forwards, held by its controller
 
 
-def shared_socket(node: str) -> str | None:
-    """The controller's forward of `node`'s containerd socket, when the run shares them."""
+# the controller starts its forwards while xdist starts the workers: a worker's first CRI call
+# waits for its node's socket (or the reason it failed), never starts a forward of its own
+SHARED_READY = waits.Policy(
+    "the controller's forward of containerd's socket",
+    timeout_s=FORWARD_READY.timeout_s + 15,
+    interval_s=0.05,
+)
+
+
+def shared_socket(node: str, policy: waits.Policy = SHARED_READY) -> str | None:
+    """The controller's forward of `node`'s containerd socket, when the run shares them
+    (None when it does not): waits until it listens; DriverError with the controller's
+    reason when it failed or did not come up in time."""
     directory = os.environ.get(SHARED_FORWARDS)
-    path = f"{directory}/{node}.sock" if directory else ""
-    return path if path and os.path.exists(path) else None
+    if not directory:
+        return None
+    path, failed = Path(directory, f"{node}.sock"), Path(directory, f"{node}.failed")
+    try:
+        waits.wait_until(policy, lambda: path.exists() or failed.exists(), bool)
+    except waits.WaitTimeout as exc:
+        raise DriverError(f"{node}: {exc}") from None
+    if failed.exists():
+        raise DriverError(f"{node}: the controller's forward failed: {failed.read_text()}")
+    return str(path)
 
 
 class ForwardedRuntimes:
@@ -141,19 +161,30 @@ class ForwardedRuntimes:
         self.forwards: dict[str, SocketForward] = {}
         self.clients: dict[str, cri_adapter.CriClient] = {}
         self.lock = threading.Lock()
+        self.starting: threading.Thread | None = None  # share()'s forwards, being started
 
     def share(self) -> str:
-        """Start every node's forward (nodes at once); returns the directory of their sockets,
-        for SHARED_FORWARDS."""
-        with ThreadPoolExecutor(max_workers=len(self.channels) or 1) as pool:
-            list(pool.map(self._forward, list(self.channels)))
+        """Start every node's forward (nodes at once, in the background: the workers wait for
+        them, `shared_socket`); returns the directory of their sockets, for SHARED_FORWARDS."""
+        self.starting = threading.Thread(target=self._share, name="cri-forwards", daemon=True)
+        self.starting.start()
         return self.dir
 
+    def _share(self) -> None:
+        with ThreadPoolExecutor(max_workers=len(self.channels) or 1) as pool:
+            list(pool.map(self._forward, list(self.channels)))
+
     def _forward(self, node: str) -> None:
-        target = getattr(self.channels[node], "target", None)
-        if target is None:
-            raise DriverError(f"{node}: its channel has no SSH target to forward through")
-        forward = SocketForward.start(target, SOCKET, f"{self.dir}/{node}.sock")  # nodes at once
+        """One node's forward; why it failed, if it did, in <node>.failed for the workers."""
+        try:
+            target = getattr(self.channels[node], "target", None)
+            if target is None:
+                raise DriverError(f"{node}: its channel has no SSH target to forward through")
+            forward = SocketForward.start(target, SOCKET, f"{self.dir}/{node}.sock")
+        except Exception as exc:  # the workers raise it, naming the node
+            Path(self.dir, f"{node}.failed").write_text(f"{type(exc).__name__}: {exc}")
+            log.error("%s: forward of containerd's socket failed: %s", node, exc)
+            return
         with self.lock:
             self.forwards[node] = forward
 
@@ -181,6 +212,8 @@ class ForwardedRuntimes:
             return self.clients[node]
 
     def close(self) -> None:
+        if self.starting is not None:  # bounded: each forward's start is (FORWARD_READY)
+            self.starting.join()
         with self.lock:
             for client in self.clients.values():
                 client.close()

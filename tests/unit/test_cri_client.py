@@ -190,7 +190,7 @@ def test_a_worker_talks_to_the_controllers_forward_and_opens_none_of_its_own(
     runtime: FakeRuntime, socket_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from e2e.drivers.base import DriverError
-    from e2e.drivers.cri import SHARED_FORWARDS, ForwardedRuntimes
+    from e2e.drivers.cri import SHARED_FORWARDS, ForwardedRuntimes, shared_socket
 
     shared = os.path.dirname(socket_path)
     os.symlink(socket_path, f"{shared}/node1.sock")  # the controller's forward of node1
@@ -201,8 +201,8 @@ def test_a_worker_talks_to_the_controllers_forward_and_opens_none_of_its_own(
         assert worker("node1").version().runtime_api_version == "v1"
         assert worker("node1") is worker("node1"), "one client per node"
         assert worker.forwards == {}
-        with pytest.raises(DriverError, match="node2: its channel has no SSH target"):
-            worker("node2")  # no shared forward of node2: it would make its own
+        with pytest.raises(DriverError, match="node2: short: not done"):
+            shared_socket("node2", waits.Policy("short", timeout_s=0.2, interval_s=0.05))
     finally:
         worker.close()
     assert not os.path.exists(worker.dir), "its socket directory goes with it"
@@ -211,3 +211,26 @@ def test_a_worker_talks_to_the_controllers_forward_and_opens_none_of_its_own(
     with pytest.raises(DriverError, match="node1: its channel has no SSH target"):
         alone("node1")
     alone.close()
+
+
+def test_a_forward_the_controller_could_not_start_fails_the_workers_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from e2e.drivers.base import DriverError
+    from e2e.drivers.cri import SHARED_FORWARDS, ForwardedRuntimes
+
+    controller = ForwardedRuntimes({"node1": object()})  # a channel without an SSH target
+    monkeypatch.setenv(SHARED_FORWARDS, controller.share())  # returns before the forwards listen
+    worker = ForwardedRuntimes({"node1": object()})
+    try:
+        with pytest.raises(DriverError) as err:
+            worker("node1")  # waits for the controller's forward, then raises its reason
+        assert str(err.value) == (
+            "node1: the controller's forward failed: DriverError: node1: its channel has no "
+            "SSH target to forward through"
+        )
+        assert worker.forwards == {}, "a worker never opens a forward of its own"
+    finally:
+        worker.close()
+        controller.close()
+    assert not os.path.exists(controller.dir)

@@ -1,5 +1,5 @@
 """The e2e suite relies on `--dist loadgroup` (pyproject addopts): the CNI DEL tests of a node
-share one deleted pod only when xdist sends every test of the `cni-del` group to one worker.
+share one sandbox only when xdist sends every test of the `cni-contract` group to one worker.
 Some pytest/xdist pairs stop grouping without a word (pytest-dev/pytest-xdist#1386), so the
 installed pair is tried here on a tiny suite."""
 
