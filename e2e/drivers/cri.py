@@ -65,6 +65,7 @@ from lab.commands import Command, cmd, render_remote
 from lab.config import Lab
 from lab.cri import messages
 from lab.cri import runtime_v1_pb2 as pb
+from lab.errors import LabStateError
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ class ForwardedRuntimes:
             if target is None:
                 raise DriverError(f"{node}: its channel has no SSH target to forward through")
             forward = SocketForward.start(target, SOCKET, f"{self.dir}/{node}.sock")
-        except Exception as exc:  # the workers raise it, naming the node
+        except (DriverError, LabStateError, waits.WaitTimeout, OSError) as exc:  # for the workers
             Path(self.dir, f"{node}.failed").write_text(f"{type(exc).__name__}: {exc}")
             log.error("%s: forward of containerd's socket failed: %s", node, exc)
             return
