@@ -11,7 +11,6 @@ test_8_cri_flow_catches_breakage.py."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -54,13 +53,9 @@ def test_the_infra_process_holds_the_pods_network_namespace_and_every_container_
     fleet: dict[tuple[str, int], CriPod], cri_driver: CriDriver
 ) -> None:
     pods = [p for _, p in sorted(fleet.items())]
-    with ThreadPoolExecutor(max_workers=len(pods)) as pool:  # one round trip per pod, at once
-        views = list(pool.map(lambda pod: flow.namespace_view(cri_driver, pod), pods))
-    problems = [
-        f"{pod.name} on {pod.node}: {p}"
-        for pod, view in zip(pods, views, strict=True)
-        for p in flow.shared_namespace_problems(view)
-    ]
+    problems = scenarios.side_by_side(  # one round trip per pod, all at once
+        pods, lambda pod: flow.shared_namespace_problems(flow.namespace_view(cri_driver, pod))
+    )
     checks.expect_no_problems(problems, f"{len(fleet)} CRI pods: infra process and containers")
 
 

@@ -40,7 +40,7 @@ class ContainerdFacts:
     images: tuple[str, ...]  # image references the CRI namespace holds
     login_gid: int | None  # the login user's primary group
     can_lower_oom_score_adj: bool  # root on the node has CAP_SYS_RESOURCE
-    oci_runtime: str | None = None  # where the lab's OCI runtime is on PATH; None: not there
+    oci_runtime: str | None  # where the lab's OCI runtime is on PATH; None: not there
 
 
 def _int(out: Output, strip: str = "") -> int | None:
@@ -107,7 +107,7 @@ def containerd_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
 
 
 def wanted_config(
-    images: ImageSet, facts: ContainerdFacts, oci_runtime: str = "runc"
+    images: ImageSet, facts: ContainerdFacts, oci_runtime: str
 ) -> containerd.ContainerdConfig:
     return containerd.ContainerdConfig(
         sandbox_image=images.ref("pause"),
