@@ -183,7 +183,10 @@ class ForwardedRuntimes:
                 raise DriverError(f"{node}: its channel has no SSH target to forward through")
             forward = SocketForward.start(target, SOCKET, f"{self.dir}/{node}.sock")
         except (DriverError, LabStateError, waits.WaitTimeout, OSError) as exc:  # for the workers
-            Path(self.dir, f"{node}.failed").write_text(f"{type(exc).__name__}: {exc}")
+            # written whole, then renamed: a worker never reads a half-written reason
+            partial = Path(self.dir, f"{node}.failed.partial")
+            partial.write_text(f"{type(exc).__name__}: {exc}")
+            partial.rename(Path(self.dir, f"{node}.failed"))
             log.error("%s: forward of containerd's socket failed: %s", node, exc)
             return
         with self.lock:
