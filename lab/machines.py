@@ -72,7 +72,9 @@ def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None, box: bool = True)
     this lab removed, the box added to vagrant, then this process inside the namespace.
     `box=False` (a verb on machines that exist: status, ssh, provision, destroy, tests that
     attach) leaves the box alone: a changed box/ is built and swapped in by the next `up`,
-    and never stops a person from reaching or destroying the machines made from the old one."""
+    and never stops a person from reaching or destroying the machines made from the old one.
+    Nor does it remove anything: a lab of that name running from another checkout of this
+    repository (no vagrant record here) is an orphan only to a checkout about to make one."""
     netns = sandbox.start()
     building = box and lab.vm.box_build
     from lab import box as box_builder
@@ -88,7 +90,8 @@ def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None, box: bool = True)
     with ThreadPoolExecutor(max_workers=2) as pool:
         for job in [pool.submit(build) for build in builds]:
             job.result()
-    sweep_orphans(lab, libvirt if libvirt is not None else real_libvirt())
+    if box:
+        sweep_orphans(lab, libvirt if libvirt is not None else real_libvirt())
     if building:
         box_builder.ensure_box(lab)  # built above: adds it to vagrant when vagrant has another
     sandbox.enter(netns)

@@ -120,13 +120,24 @@ def test_no_leftovers_means_no_sweep() -> None:
 
 
 @pytest.mark.parametrize(
-    ("box", "built", "then"), [(True, {"build", "images"}, ["ensure"]), (False, {"images"}, [])]
+    ("box", "built", "then", "asked"),
+    [
+        (True, {"build", "images"}, ["ensure"], ["list", "sweep"]),
+        (False, {"images"}, [], []),
+    ],
 )
-def test_only_bringing_a_lab_up_builds_and_swaps_the_box(
-    box: bool, built: set[str], then: list[str], monkeypatch: pytest.MonkeyPatch
+def test_only_bringing_a_lab_up_builds_and_swaps_the_box_and_sweeps_orphans(
+    box: bool,
+    built: set[str],
+    then: list[str],
+    asked: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # a changed box/ must not stop `status`, `ssh`, `destroy` or attaching tests from reaching
-    # the machines made from the old box (ensure_box refuses while they run)
+    # the machines made from the old box (ensure_box refuses while they run); and those verbs
+    # never remove a lab: from a second checkout (no vagrant record of it there) the first
+    # checkout's running lab looked like an orphan, and `pytest e2e --lab-mode attach`
+    # removed it
     from lab import box as box_builder
     from lab import machines
     from lab.adapters import imagebuild
@@ -137,7 +148,9 @@ def test_only_bringing_a_lab_up_builds_and_swaps_the_box(
     monkeypatch.setattr(box_builder, "build", lambda key: done.append("build"))
     monkeypatch.setattr(box_builder, "ensure_box", lambda lab: done.append("ensure"))
     monkeypatch.setattr(imagebuild, "build", lambda: done.append("images"))
-    machines.prepare_host(CI, FakeLibvirt(), box=box)
+    running = FakeLibvirt(LabObjects(domains=("netlab-ci-debian12-node1",)))
+    machines.prepare_host(CI, running, box=box)
     # the box and the images are built side by side, both before the box is swapped in
     assert set(done[: len(built)]) == built
     assert done[len(built) :] == [*then, "enter ns"]
+    assert running.calls == [(call, "netlab-ci-debian12-") for call in asked]
