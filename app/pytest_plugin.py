@@ -22,7 +22,7 @@ from lab import paths
 from lab.config import Lab, LabError
 from lab.errors import CommandFailed
 from lab.labfile import load_lab
-from lab.machines import LabMachines, prepare_host
+from lab.machines import LabMachines, held_elsewhere, prepare_host
 from lab.redact import install_log_redaction
 from provision.run import run_provision
 
@@ -117,9 +117,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     states = {} if ready else _states(machines)
     running = ready or (bool(states) and all(s == "running" for s in states.values()))
     if mode == "attach" and not running:
+        created = any(s != "not_created" for s in states.values())
+        elsewhere = "" if created else held_elsewhere(lab, machines.leftovers())
         raise pytest.UsageError(
-            f"--lab-mode=attach but lab {lab.name} is not running; "
-            f"run `make lab LAB={lab.name}` first"
+            f"--lab-mode=attach but lab {lab.name} is not running here; "
+            + (elsewhere or f"run `make lab LAB={lab.name}` first")
         )
     if not running and any(s != "not_created" for s in states.values()):
         # a lab the user has (halted, paused, half up) is theirs: never created, never destroyed

@@ -116,6 +116,19 @@ def sweep_orphans(lab: Lab, libvirt: LibvirtPort) -> LabObjects:
     return libvirt.sweep(lab.prefix)
 
 
+def held_elsewhere(lab: Lab, held: LabObjects) -> str:
+    """Why a lab that libvirt holds is not running as far as this checkout knows ("" when
+    libvirt holds no domain of it): a second checkout of this repository has no vagrant
+    record of the first one's lab."""
+    if not held.domains:
+        return ""
+    return (
+        f"libvirt holds its domains ({', '.join(held.domains)}) with no vagrant record of "
+        f"them under {paths.state_dir(lab.name)}: made from another checkout of this "
+        "repository? Use that checkout, or set NETLAB_STATE to its .lab directory"
+    )
+
+
 def real_vagrant(lab: Lab, on_line: Callable[[str], None] | None) -> VagrantPort:
     from lab.adapters.vagrant import BoundedVagrant
 

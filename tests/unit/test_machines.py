@@ -154,3 +154,17 @@ def test_only_bringing_a_lab_up_builds_and_swaps_the_box_and_sweeps_orphans(
     assert set(done[: len(built)]) == built
     assert done[len(built) :] == [*then, "enter ns"]
     assert running.calls == [(call, "netlab-ci-debian12-") for call in asked]
+
+
+def test_a_lab_libvirt_holds_without_a_record_here_is_named_as_made_elsewhere(
+    state: Path,
+) -> None:
+    from lab.machines import held_elsewhere
+
+    assert held_elsewhere(CI, LabObjects(networks=("netlab-ci-debian12-priv",))) == ""
+    said = held_elsewhere(CI, LabObjects(domains=("netlab-ci-debian12-node1",)))
+    assert said == (
+        "libvirt holds its domains (netlab-ci-debian12-node1) with no vagrant record of them "
+        f"under {state / 'ci-debian12'}: made from another checkout of this repository? Use "
+        "that checkout, or set NETLAB_STATE to its .lab directory"
+    )
