@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from functools import partial
 
 from e2e import scenarios
-from e2e.drivers.base import ExecResult, Probe
+from e2e.drivers.base import Probe
 from e2e.drivers.cri import CriDriver, CriPod
 from lab import waits
+from lab.adapters.cri import CriError
 from lab.commands import Command, cmd, render_remote
 from lab.cri import messages
 from lab.cri import runtime_v1_pb2 as pb
@@ -275,7 +276,8 @@ def restart_problems(
     driver: CriDriver, pods: Sequence[CriPod], restart: Sequence[str] = RESTART
 ) -> list[str]:
     """The pod matrix and the runtime's view of the pods before and after `restart` runs on
-    every node (then a bounded wait until `ctr version` answers): both must be unchanged."""
+    every node (then a bounded wait until the runtime is back, `runtime_back`): both must be
+    unchanged."""
     nodes = sorted({p.node for p in pods})
     before = scenarios.pod_matrix(driver, pods)
     states_before = pod_states(driver, pods)
@@ -288,7 +290,7 @@ def restart_problems(
             )
     for node in nodes:
         try:
-            waits.wait_until(CRI_BACK, partial(driver.runner.run, node, CTR_VERSION), _ok)
+            waits.wait_until(CRI_BACK, partial(runtime_back, driver, node), bool)
         except waits.WaitTimeout as exc:
             problems.append(f"{node}: {exc}")
     after = scenarios.pod_matrix(driver, pods)
@@ -305,8 +307,16 @@ def restart_problems(
     return problems
 
 
-def _ok(result: ExecResult) -> bool:
-    return result.ok
+def runtime_back(driver: CriDriver, node: str) -> bool:
+    """containerd's API answers (`ctr version`) and its CRI reports NetworkReady, as kubelet
+    waits for: containerd answers before its CRI plugin has loaded the pods again, and CRI
+    calls meanwhile fail with "server is not initialized yet"."""
+    if not driver.runner.run(node, CTR_VERSION).ok:
+        return False
+    try:
+        return driver.cri(node).network_ready()
+    except CriError:
+        return False
 
 
 def dump(value: object) -> str:

@@ -379,6 +379,10 @@ class FakeCri:
         self._next += 1
         return self._next
 
+    def network_ready(self) -> bool:
+        self._call("Status", "")
+        return True
+
     def wait_for_network_ready(self, policy: Any = None, sleep: Any = None) -> None:
         self.ready_waits += 1
 

@@ -137,3 +137,29 @@ def test_labs_with_containerd_take_the_containerd_fault_with_a_recovery_bound() 
     assert fault.expected.isolated == frozenset()
     assert fault.expected.frozen == frozenset()
     assert fault.name in RECOVERY_BOUND_S
+
+
+def test_after_a_restart_the_runtime_is_back_only_when_its_cri_answers_too() -> None:
+    from lab.adapters.cri import CriError
+
+    # containerd's API answers before its CRI plugin has loaded the pods again (CI saw
+    # "server is not initialized yet" right after `ctr version` answered)
+    steps = fakes.script(
+        fakes.Step("node1", ("ctr", "version"), exit_code=1),
+        fakes.Step("node1", ("ctr", "version")),
+        fakes.Step("node1", ("ctr", "version")),
+    )
+    runtime = fakes.FakeCri("node1", [])
+    runtime.fail["Status"] = CriError(
+        "Status", "/fake/node1.sock", "UNKNOWN", "server is not initialized yet"
+    )
+    driver = CriDriver(
+        LAB,
+        fakes.channels(LAB.name, LAB.node_names, steps),
+        "r1",
+        connect=lambda node: runtime,
+        image_set=IMAGES,
+    )
+    assert [flow.runtime_back(driver, "node1") for _ in range(3)] == [False, False, True]
+    assert runtime.calls == [("Status", ""), ("Status", "")]  # not asked while ctr failed
+    steps.done()
