@@ -73,6 +73,17 @@ def test_release_problems_name_what_outlived_each_call() -> None:
     )
 
 
+def on_fakes(runtime: fakes.FakeCri, steps: fakes.Script) -> CriDriver:
+    """A CRI driver on a fake runtime and scripted node commands."""
+    return CriDriver(
+        LAB,
+        fakes.channels(LAB.name, LAB.node_names, steps),
+        "r1",
+        connect=lambda node: runtime,
+        image_set=IMAGES,
+    )
+
+
 def test_netns_probing_asks_the_node_agent_to_enter_the_sandbox_and_makes_no_cri_call() -> None:
     answer = {"results": [{"id": "a->b", "ok": True, "answer": "10.244.1.7\n"}]}
     requests: list[dict[str, object]] = []
@@ -84,13 +95,7 @@ def test_netns_probing_asks_the_node_agent_to_enter_the_sandbox_and_makes_no_cri
         fakes.Step("node1", ("python3", "-"), stdout=json.dumps(answer), rest=seen)
     )
     runtime = fakes.FakeCri("node1", [])
-    driver = CriDriver(
-        LAB,
-        fakes.channels(LAB.name, LAB.node_names, steps),
-        "r1",
-        connect=lambda node: runtime,
-        image_set=IMAGES,
-    ).probing_from_netns()
+    driver = on_fakes(runtime, steps).probing_from_netns()
     target = Pod("b", "node2", IPv4Address("10.244.2.9"), (), POD.handle)
     (obs,) = driver.observe([Probe("a->b", POD, target)]).values()
     assert obs.seen_source == "10.244.1.7"
@@ -153,13 +158,7 @@ def test_after_a_restart_the_runtime_is_back_only_when_its_cri_answers_too() -> 
     runtime.fail["Status"] = CriError(
         "Status", "/fake/node1.sock", "UNKNOWN", "server is not initialized yet"
     )
-    driver = CriDriver(
-        LAB,
-        fakes.channels(LAB.name, LAB.node_names, steps),
-        "r1",
-        connect=lambda node: runtime,
-        image_set=IMAGES,
-    )
+    driver = on_fakes(runtime, steps)
     assert [flow.runtime_back(driver, "node1") for _ in range(3)] == [False, False, True]
     assert runtime.calls == [("Status", ""), ("Status", "")]  # not asked while ctr failed
     steps.done()
