@@ -80,13 +80,16 @@ class ExecResult:
 @dataclass(frozen=True)
 class GuidePod:
     """The guide's two-container pod (busybox + nginx) as this driver runs it: `client` reaches
-    `server` on localhost:`port` and reads `banner`."""
+    `server` on localhost:`port` and reads `banner`. `in_fleet`: the driver's fleet pods are
+    this pod (a server and a client container), so the check runs on the fleet's first pod of
+    every node instead of pods of its own (a pod fewer per node to make and remove)."""
 
     containers: tuple[Container, ...]
     client: str
     server: str
     port: int
     banner: str
+    in_fleet: bool = False
 
 
 Source = Pod[Any] | str  # a pod, or a node (by name)

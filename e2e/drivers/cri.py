@@ -370,7 +370,9 @@ class CriDriver:
     # -- containers and pods ----------------------------------------------------------------
 
     def echo_container(self) -> Container:
-        return Container("echo", images.echo_server_args(ECHO_PORT), self.images.ref("echo"))
+        """The echo server from the client image (busybox's applets, socat, iproute2), so that
+        it answers the scenarios' `readlink` and `ip addr` as its pod's client does."""
+        return Container("echo", images.echo_server_args(ECHO_PORT), self.images.ref("client"))
 
     def client_container(self, name: str = "client") -> Container:
         return Container(name, ("catatonit", "-P"), self.images.ref("client"))
@@ -386,25 +388,17 @@ class CriDriver:
         return next((c.name for c in pod.containers if c.image == client), names[0])
 
     def guide_pod(self) -> GuidePod:
-        """The guide's busybox + nginx pod from our client image (busybox's applets, socat,
-        iproute2: every container of it answers the scenario's `readlink` and `ip addr`):
-        busybox runs the guide's loop; nginx's stand-in answers :80 with nginx's welcome."""
-        image = self.images.ref("client")
+        """The guide's busybox + nginx pod is the fleet's pod: a client container (the guide's
+        busybox) and a server (its nginx: here the echo server, which answers a connection on
+        localhost with the 127.0.0.1 it saw), one image with busybox's applets, socat and
+        iproute2, so both answer the scenario's `readlink` and `ip addr`."""
         return GuidePod(
-            containers=(
-                Container(
-                    "busybox", ("sh", "-c", "while true; do echo hello; sleep 1; done"), image
-                ),
-                Container(
-                    "nginx",
-                    ("socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo Welcome to nginx!"),
-                    image,
-                ),
-            ),
-            client="busybox",
-            server="nginx",
-            port=80,
-            banner="Welcome to nginx!",
+            containers=self.fleet_containers(),
+            client="client",
+            server="echo",
+            port=ECHO_PORT,
+            banner="127.0.0.1",
+            in_fleet=True,
         )
 
     def pod_spec(self, request: PodRequest) -> messages.PodSpec:

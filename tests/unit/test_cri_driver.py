@@ -119,7 +119,7 @@ def test_pods_are_made_as_kubelet_makes_them_labelled_with_the_run() -> None:
     assert sandbox["pod"].namespace == f"nl-{RUN}"
     echo, client = (rt.containers[i] for i in sorted(rt.containers))
     assert (echo["image"], echo["argv"]) == (
-        "netlab.invalid/echo:0123456789ab",
+        "netlab.invalid/client:0123456789ab",
         ("socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR"),
     )
     assert client["image"] == "netlab.invalid/client:0123456789ab"
@@ -321,16 +321,17 @@ def test_sweep_removes_other_runs_sandboxes_and_keeps_ours() -> None:
     assert list(runtimes["node1"].sandboxes) == [ours.handle.sandbox_id]
 
 
-def test_the_guide_pod_is_two_containers_of_our_client_image() -> None:
+def test_the_guide_pod_is_the_fleets_pod_a_server_and_a_client_of_our_client_image() -> None:
     driver, _ = make()
     guide = driver.guide_pod()
-    assert [c.name for c in guide.containers] == ["busybox", "nginx"]
+    assert guide.in_fleet
+    assert guide.containers == driver.fleet_containers()
+    assert [c.name for c in guide.containers] == ["echo", "client"]
     assert {c.image for c in guide.containers} == {"netlab.invalid/client:0123456789ab"}
-    assert guide.containers[1].argv == (
-        "socat",
-        "TCP-LISTEN:80,fork,reuseaddr",
-        "SYSTEM:echo Welcome to nginx!",
-    )
+    assert (guide.client, guide.server, guide.port) == ("client", "echo", 8080)
+    # the echo server answers with the address it saw: a client on localhost is 127.0.0.1
+    assert guide.containers[0].argv[-1] == "SYSTEM:echo $SOCAT_PEERADDR"
+    assert guide.banner == "127.0.0.1"
 
 
 def test_a_pod_survives_the_trip_through_json_between_workers() -> None:
