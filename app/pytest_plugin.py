@@ -112,8 +112,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     lab = config.stash[LAB_KEY]
     machines = LabMachines(lab)
     mode = config.getoption("--lab-mode")
-    # one vagrant call when the lab runs (every node's ssh-config); its states only when not
-    ready = _ssh_config_refreshed(machines)
+    # the cached ssh-config when libvirt confirms it; else one vagrant call when the lab runs
+    # (every node's ssh-config); its states only when not
+    ready = machines.confirmed_ssh_targets() is not None or _ssh_config_refreshed(machines)
     states = {} if ready else _states(machines)
     running = ready or (bool(states) and all(s == "running" for s in states.values()))
     if mode == "attach" and not running:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab import paths
 from lab.adapters import sandbox
 from lab.adapters.host import probe_host_facts
-from lab.adapters.protocols import LabObjects, LibvirtPort, VagrantPort
+from lab.adapters.protocols import LabObjects, LibvirtPort, RunningDomain, VagrantPort
 from lab.adapters.ssh import SshChannel
 from lab.config import Lab
 from lab.errors import CommandFailed, LabStateError, UsageError
@@ -133,6 +133,32 @@ def real_vagrant(lab: Lab, on_line: Callable[[str], None] | None) -> VagrantPort
     from lab.adapters.vagrant import BoundedVagrant
 
     return BoundedVagrant(lab.name, paths.state_dir(lab.name) / "logs" / "vagrant.log", on_line)
+
+
+def ssh_config_doubts(
+    targets: Mapping[str, SshTarget],
+    vagrant_ids: Mapping[str, str],
+    running: Mapping[str, RunningDomain | None],
+) -> list[str]:
+    """Why a cached ssh-config may be stale, one reason per node (node -> what vagrant
+    recorded, what libvirt runs); [] when every node's cached address is its domain's lease."""
+    doubts = []
+    for node, recorded in vagrant_ids.items():
+        domain, target = running.get(node), targets.get(node)
+        if target is None:
+            doubts.append(f"{node}: not in the cached ssh-config")
+        elif not recorded:
+            doubts.append(f"{node}: no vagrant record in this checkout")
+        elif domain is None:
+            doubts.append(f"{node}: its domain is not running")
+        elif domain.uuid != recorded:
+            doubts.append(f"{node}: runs domain {domain.uuid}, vagrant made {recorded}")
+        elif target.hostname not in domain.lease_addresses:
+            doubts.append(
+                f"{node}: cached address {target.hostname} is not among its leases "
+                f"({', '.join(domain.lease_addresses) or 'none'})"
+            )
+    return doubts
 
 
 def real_libvirt() -> LibvirtPort:
@@ -279,6 +305,36 @@ class LabMachines:
         self.state.mkdir(parents=True, exist_ok=True)
         (self.state / "ssh-config").write_text(text)
         return targets
+
+    def confirmed_ssh_targets(self) -> dict[str, SshTarget] | None:
+        """The cached ssh-config (written when the lab came up) when libvirt confirms it,
+        without asking vagrant (2 s of Ruby per call): every node's domain is the one vagrant
+        made from this checkout, runs, and holds the DHCP lease of the address the cache names.
+        None when anything differs or cannot be read: then ask vagrant."""
+        cached = self.state / "ssh-config"
+        try:
+            targets = parse_ssh_config(cached.read_text())
+        except (OSError, ValueError):
+            return None
+        nodes = self.lab.node_names
+        running = self.libvirt.running_domains([self.domain(n) for n in nodes])
+        doubts = ssh_config_doubts(
+            targets,
+            {n: self._vagrant_record(n) for n in nodes},
+            {n: running.get(self.domain(n)) for n in nodes},
+        )
+        if doubts:
+            log.debug("cached ssh-config not confirmed: %s", "; ".join(doubts))
+            return None
+        return targets
+
+    def _vagrant_record(self, node: str) -> str:
+        """The libvirt domain UUID vagrant recorded for `node` in this checkout ("": none)."""
+        record = self.state / ".vagrant" / "machines" / node / "libvirt" / "id"
+        try:
+            return record.read_text().strip()
+        except OSError:
+            return ""
 
     def ssh_targets(self) -> dict[str, SshTarget]:
         cached = self.state / "ssh-config"

@@ -257,6 +257,7 @@ class FakeLibvirt:
 
         self.held = held if held is not None else LabObjects()
         self.networks = networks  # the XML of every network libvirt knows
+        self.running: dict[str, Any] = {}  # domain -> RunningDomain, for running_domains
         self.calls: list[tuple[str, ...]] = []
 
     def list_lab_objects(self, prefix: str) -> Any:
@@ -277,6 +278,10 @@ class FakeLibvirt:
     def domain_state(self, domain: str) -> str:
         self.calls.append(("state", domain))
         return "running"
+
+    def running_domains(self, names: Any) -> dict[str, Any]:
+        self.calls.append(("running", *names))
+        return {n: d for n, d in self.running.items() if n in names}
 
     def suspend(self, domain: str) -> None:
         self.calls.append(("suspend", domain))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import libvirt
 
 from lab import waits
-from lab.adapters.protocols import LabObjects
+from lab.adapters.protocols import LabObjects, RunningDomain
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,32 @@ def domain_state(domain: str, uri: str = URI) -> str:
         return STATE_NAMES.get(state, str(state))
 
 
+def running_domains(names: Sequence[str], uri: str = URI) -> dict[str, RunningDomain]:
+    """Each domain of `names` that runs -> its UUID and the IPv4 addresses of its DHCP leases
+    (where vagrant-libvirt reads a machine's address for `ssh-config`). Domains that do not
+    exist or do not run are left out; an unreachable libvirt answers {}."""
+    found = {}
+    try:
+        with connect(uri) as conn:
+            for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_RUNNING):
+                if dom.name() not in names:
+                    continue
+                leases = dom.interfaceAddresses(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE)
+                addresses = tuple(
+                    sorted(
+                        a["addr"]
+                        for iface in leases.values()
+                        for a in iface.get("addrs") or ()
+                        if a.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV4
+                    )
+                )
+                found[dom.name()] = RunningDomain(dom.UUIDString(), addresses)
+    except libvirt.libvirtError as err:
+        log.debug("libvirt cannot list running domains: %s", err)
+        return {}
+    return found
+
+
 def suspend(domain: str, uri: str = URI) -> None:
     with connect(uri) as conn:
         conn.lookupByName(domain).suspend()
@@ -201,6 +227,9 @@ class Libvirt:
 
     def domain_state(self, domain: str) -> str:
         return domain_state(domain, self.uri)
+
+    def running_domains(self, names: Sequence[str]) -> dict[str, RunningDomain]:
+        return running_domains(names, self.uri)
 
     def suspend(self, domain: str) -> None:
         suspend(domain, self.uri)

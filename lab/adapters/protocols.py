@@ -4,6 +4,7 @@ the unit tests both implement these; a unit test checks the fakes against them."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,6 +34,14 @@ class LabObjects:
             if names
         ]
         return "; ".join(parts) or "nothing"
+
+
+@dataclass(frozen=True)
+class RunningDomain:
+    """A running libvirt domain: its UUID and the IPv4 addresses of its DHCP leases."""
+
+    uuid: str
+    lease_addresses: tuple[str, ...] = ()
 
 
 class VagrantPort(Protocol):
@@ -73,6 +82,8 @@ class LibvirtPort(Protocol):
     def network_xmls(self) -> tuple[str, ...]: ...
 
     def domain_state(self, domain: str) -> str: ...
+
+    def running_domains(self, names: Sequence[str]) -> dict[str, RunningDomain]: ...
 
     def suspend(self, domain: str) -> None: ...
 

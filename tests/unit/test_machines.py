@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.adapters.protocols import LabObjects
+from lab.adapters.protocols import LabObjects, RunningDomain
 from lab.errors import LabStateError
 from lab.labfile import load_lab
-from lab.machines import LabMachines, sweep_orphans
+from lab.machines import LabMachines, ssh_config_doubts, sweep_orphans
 from lab.parse import MachineState
 from tests.fakes import FakeLibvirt, FakeVagrant
 
@@ -168,3 +168,65 @@ def test_a_lab_libvirt_holds_without_a_record_here_is_named_as_made_elsewhere(
         f"under {state / 'ci-debian12'}: made from another checkout of this repository? Use "
         "that checkout, or set NETLAB_STATE to its .lab directory"
     )
+
+
+UUIDS = {"node1": "11111111-aaaa", "node2": "22222222-bbbb"}
+
+
+def _recorded(state: Path, ids: dict[str, str]) -> None:
+    """What `vagrant up` leaves in this checkout: the domain UUID of every machine."""
+    for node, uuid in ids.items():
+        record = state / "ci-debian12" / ".vagrant" / "machines" / node / "libvirt" / "id"
+        record.parent.mkdir(parents=True)
+        record.write_text(uuid)
+
+
+def test_attaching_trusts_the_cached_ssh_config_only_when_libvirt_runs_what_vagrant_made(
+    state: Path,
+) -> None:
+    vagrant, libvirt = FakeVagrant(ssh_config=SSH_CONFIG), FakeLibvirt()
+    machines = LabMachines(CI, vagrant=vagrant, libvirt=libvirt)
+    assert machines.confirmed_ssh_targets() is None, "nothing cached yet"
+    machines.refresh_ssh_config()  # as `up` leaves it
+    _recorded(state, UUIDS)
+    libvirt.running = {
+        "netlab-ci-debian12-node1": RunningDomain(UUIDS["node1"], ("192.168.121.10",)),
+        "netlab-ci-debian12-node2": RunningDomain(UUIDS["node2"], ("192.168.121.11",)),
+    }
+    asked = len(vagrant.calls)
+    targets = machines.confirmed_ssh_targets()
+    assert targets is not None
+    assert targets["node2"].hostname == "192.168.121.11"
+    assert len(vagrant.calls) == asked, "vagrant was not asked"
+    # node2 rebooted onto another lease: the cache is stale, vagrant must be asked again
+    libvirt.running["netlab-ci-debian12-node2"] = RunningDomain(UUIDS["node2"], ("192.168.121.7",))
+    assert machines.confirmed_ssh_targets() is None
+
+
+def test_every_reason_a_cached_ssh_config_may_be_stale_is_named_per_node() -> None:
+    from lab.parse import parse_ssh_config
+
+    targets = parse_ssh_config(SSH_CONFIG)
+    ok = RunningDomain("u1", ("192.168.121.10", "10.0.0.1"))
+    assert ssh_config_doubts(targets, {"node1": "u1"}, {"node1": ok}) == []
+    assert ssh_config_doubts(
+        {"node1": targets["node1"]},
+        {"node1": "u1", "node2": "u2", "node3": "u3", "node4": ""},
+        {"node1": None, "node2": ok},
+    ) == [
+        "node1: its domain is not running",
+        "node2: not in the cached ssh-config",
+        "node3: not in the cached ssh-config",
+        "node4: not in the cached ssh-config",
+    ]
+    assert ssh_config_doubts(
+        targets,
+        {"node1": "", "node2": "u2"},
+        {"node1": ok, "node2": RunningDomain("other", ("192.168.121.11",))},
+    ) == [
+        "node1: no vagrant record in this checkout",
+        "node2: runs domain other, vagrant made u2",  # another checkout's lab, same addresses
+    ]
+    assert ssh_config_doubts(targets, {"node2": "u2"}, {"node2": RunningDomain("u2")}) == [
+        "node2: cached address 192.168.121.11 is not among its leases (none)"
+    ]
