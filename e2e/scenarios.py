@@ -26,6 +26,7 @@ from lab.parse import parse_ip_oneline_addresses, parse_link_mtu, parse_route_ge
 from lab.render import node_pod_subnets
 
 P = TypeVar("P", bound=Pod[Any])
+T = TypeVar("T")
 OVERLAY_DEVICES = ("flannel.1",)  # the vxlan backend's VTEP: a legitimate node source
 
 
@@ -158,6 +159,41 @@ def side_by_side(pods: Sequence[P], check: Callable[[P], list[str]]) -> list[str
         for pod, problems in zip(pods, found, strict=True)
         for p in problems
     ]
+
+
+class EveryNodeOnFirstUse(dict[str, T]):
+    """node -> what `make(node)` gave, made for every node at once (side by side) on the first
+    lookup. A node whose making raised raises that error again at each of its lookups; the
+    other nodes keep what they made."""
+
+    def __init__(self, make: Callable[[str], T], nodes: Sequence[str]) -> None:
+        super().__init__()
+        self.make = make
+        self.nodes = tuple(nodes)
+        self.failed: dict[str, Exception] = {}
+        self._made = False
+
+    def _make(self, node: str) -> T | Exception:
+        try:
+            return self.make(node)
+        except Exception as exc:  # noqa: BLE001 (raised again at that node's lookups)
+            return exc
+
+    def __missing__(self, node: str) -> T:
+        if node not in self.nodes:
+            raise KeyError(node)
+        if not self._made:
+            self._made = True
+            with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+                made = list(pool.map(self._make, self.nodes))
+            for name, result in zip(self.nodes, made, strict=True):
+                if isinstance(result, Exception):
+                    self.failed[name] = result
+                else:
+                    self[name] = result
+        if node in self.failed:
+            raise self.failed[node]
+        return self[node]
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any
 
 import pytest
 
-from e2e import checks
+from e2e import checks, scenarios
 from e2e.drivers.base import Pod, PodRequest
 from e2e.drivers.cni import RESULT_CACHE, CniCallFailed, CniDriver
 from lab import cni, compat
@@ -71,8 +70,11 @@ class Lifecycle:
 
 
 @pytest.fixture(scope="module")
-def lifecycle(cni_driver: CniDriver, run_id: str, worker_tag: str) -> dict[str, Lifecycle]:
-    """node -> its Lifecycle, lived through when a test first asks for that node."""
+def lifecycle(
+    lab: Lab, cni_driver: CniDriver, run_id: str, worker_tag: str
+) -> dict[str, Lifecycle]:
+    """node -> its Lifecycle: every node's lived through side by side (the nodes work
+    together, not in turn) when a test first asks for one."""
 
     def live(node: str) -> Lifecycle:
         name = f"nl-{run_id}-{worker_tag}-cni-{node}"
@@ -102,17 +104,7 @@ def lifecycle(cni_driver: CniDriver, run_id: str, worker_tag: str) -> dict[str, 
         life.cache_state = cached.exit_code
         return life
 
-    return _OnFirstUse(live)
-
-
-class _OnFirstUse(dict[str, Lifecycle]):
-    def __init__(self, make: Callable[[str], Lifecycle]) -> None:
-        super().__init__()
-        self.make = make
-
-    def __missing__(self, node: str) -> Lifecycle:
-        self[node] = self.make(node)
-        return self[node]
+    return scenarios.EveryNodeOnFirstUse(live, sorted(lab.node_names))
 
 
 GROUP = pytest.mark.xdist_group("cni-contract")  # one worker lives each node's sandbox

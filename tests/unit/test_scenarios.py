@@ -3,6 +3,7 @@ how they judge what they get. The same scenarios run on VMs with every real driv
 
 from __future__ import annotations
 
+import threading
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -206,3 +207,24 @@ def test_side_by_side_runs_the_check_on_every_pod_and_names_each_ones_problems()
         f"b ({PODS[1].ip}) on node2: veth left",
     ]
     assert scenarios.side_by_side(PODS, lambda pod: []) == []
+
+
+def test_every_node_is_made_side_by_side_once_and_a_failed_node_raises_its_own_error() -> None:
+    started: list[str] = []
+    gate = threading.Barrier(2, timeout=5)  # both nodes in flight at once, or this times out
+
+    def make(node: str) -> str:
+        started.append(node)
+        gate.wait()
+        if node == "node2":
+            raise RuntimeError("node2: ADD failed")
+        return f"life of {node}"
+
+    lives = scenarios.EveryNodeOnFirstUse(make, ["node1", "node2"])
+    assert lives["node1"] == "life of node1"
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="node2: ADD failed"):
+            lives["node2"]
+    with pytest.raises(KeyError):
+        lives["node3"]
+    assert sorted(started) == ["node1", "node2"], "each node made once"
