@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any
@@ -181,21 +182,19 @@ MALFORMED = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(MALFORMED))
-def test_a_malformed_config_gets_a_cni_error_json_not_a_hang(
-    case: str, node_name: str, cni_driver: CniDriver, run_id: str, worker_tag: str
-) -> None:
-    _, good = cni_driver.conflist(node_name)
+def _malformed_add_problems(cni_driver: CniDriver, node: str, case: str, sandbox: str) -> list[str]:
+    """ADD with the malformed config on `node`, in a sandbox of its own: what is wrong with
+    the plugin's answer (it must fail fast, with a CNI error JSON naming the problem)."""
+    _, good = cni_driver.conflist(node)
     conf = {"cniVersion": good["cniVersion"], "name": "netlab-bad", "plugins": [MALFORMED[case]]}
-    sandbox = f"nl-{run_id}-{worker_tag}-bad-{case.split(maxsplit=1)[0]}"
-    cni_driver.create_sandbox(node_name, sandbox)
+    cni_driver.create_sandbox(node, sandbox)
     try:
         start = time.monotonic()
-        res, _ = cni_driver.call_plugin("ADD", node_name, conf, 0, sandbox, None, timeout=30)
+        res, _ = cni_driver.call_plugin("ADD", node, conf, 0, sandbox, None, timeout=30)
         elapsed = time.monotonic() - start
     finally:  # the plugin may have left its bridge: both go, in one round trip
         cni_driver.exec_on_node(
-            node_name, ("sh", "-c", f"ip netns delete {sandbox}; ip link delete nlbad0 || true")
+            node, ("sh", "-c", f"ip netns delete {sandbox}; ip link delete nlbad0 || true")
         )
     error = cni.parse_error(res.stdout)
     problems = []
@@ -203,10 +202,22 @@ def test_a_malformed_config_gets_a_cni_error_json_not_a_hang(
         problems.append(f"ADD with a malformed config ({case}) succeeded: {res.stdout.strip()}")
     if error is None:
         problems.append(f"no CNI error JSON (code, msg) on stdout: {res.stdout.strip()!r}")
+    elif not error.msg:
+        problems.append("the CNI error has an empty msg")
     if elapsed > 20:
         problems.append(f"the plugin took {elapsed:.0f}s to fail")
+    return [f"{node}: {p}\n    reproduce: {res.reproduce}" for p in problems]
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_config_gets_a_cni_error_json_not_a_hang(
+    case: str, lab: Lab, cni_driver: CniDriver, run_id: str, worker_tag: str
+) -> None:
+    """On every node side by side (the nodes work together, not in turn)."""
+    sandbox = f"nl-{run_id}-{worker_tag}-bad-{case.split(maxsplit=1)[0]}"
+    nodes = sorted(lab.node_names)
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        found = pool.map(lambda n: _malformed_add_problems(cni_driver, n, case, sandbox), nodes)
     checks.expect_no_problems(
-        [f"{p}\n    reproduce: {res.reproduce}" for p in problems], f"malformed config: {case}"
+        [p for per_node in found for p in per_node], f"malformed config: {case}"
     )
-    assert error is not None
-    assert error.msg, "the CNI error has an empty msg"
