@@ -172,8 +172,9 @@ class PodNetworkRestart:
 class ContainerdRestart:
     """containerd goes down on the node and comes back (`systemctl stop`, then `start`), as in
     a package upgrade. Its shims keep the pods' tasks (Debian's unit: KillMode=process), so the
-    pods' network must not notice: no cell may fail while it is down. Healed when the CRI
-    answers again."""
+    pods' network must not notice: no cell may fail while it is down. Healed when containerd's
+    API answers again (`ctr version`); the disruptive test then waits for its CRI too
+    (flow.wait_runtime_back) before the CRI's own checks."""
 
     node: str
     name: str = "containerd restarted"

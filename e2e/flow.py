@@ -289,10 +289,7 @@ def restart_problems(
                 f"{node}: {' '.join(restart)} exited {result.exit_code}: {result.stderr}"
             )
     for node in nodes:
-        try:
-            waits.wait_until(CRI_BACK, partial(runtime_back, driver, node), bool)
-        except waits.WaitTimeout as exc:
-            problems.append(f"{node}: {exc}")
+        problems += wait_runtime_back(driver, node)
     after = scenarios.pod_matrix(driver, pods)
     problems += [f"after the restart: {m}" for m in after.mismatches()]
     try:
@@ -305,6 +302,15 @@ def restart_problems(
             f"after {dump(states_after)}"
         )
     return problems
+
+
+def wait_runtime_back(driver: CriDriver, node: str) -> list[str]:
+    """Bounded wait (CRI_BACK) until `runtime_back`; the timeout as a problem naming the node."""
+    try:
+        waits.wait_until(CRI_BACK, partial(runtime_back, driver, node), bool)
+    except waits.WaitTimeout as exc:
+        return [f"{node}: {exc}"]
+    return []
 
 
 def runtime_back(driver: CriDriver, node: str) -> bool:

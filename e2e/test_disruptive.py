@@ -127,7 +127,11 @@ def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
             return checks.guide_state_problems(healthy_lab.channels()[node], lab, node)
         if cri is None:
             return ()
-        # the CRI's own view once healed: probes through ExecSync again, every pod READY
+        # the CRI's own view once healed: probes through ExecSync again, every pod READY; once
+        # its CRI answers (containerd's API answers before the CRI has loaded the pods again)
+        problems = flow.wait_runtime_back(cri, node)
+        if problems:
+            return problems
         matrix = scenarios.pod_matrix(cri, made)
         problems = [f"after recovery (ExecSync probes): {m}" for m in matrix.mismatches()]
         states = flow.pod_states(cri, made)
