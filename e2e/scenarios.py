@@ -161,6 +161,13 @@ def side_by_side(pods: Sequence[P], check: Callable[[P], list[str]]) -> list[str
     ]
 
 
+def each_node(nodes: Sequence[str], work: Callable[[str], T]) -> list[T]:
+    """`work(node)` for every node at once (the nodes work side by side, not in turn), in the
+    order of `nodes`."""
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        return list(pool.map(work, nodes))
+
+
 class EveryNodeOnFirstUse(dict[str, T]):
     """node -> what `make(node)` gave, made for every node at once (side by side) on the first
     lookup. A node whose making raised raises that error again at each of its lookups; the
@@ -184,8 +191,7 @@ class EveryNodeOnFirstUse(dict[str, T]):
             raise KeyError(node)
         if not self._made:
             self._made = True
-            with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
-                made = list(pool.map(self._make, self.nodes))
+            made = each_node(self.nodes, self._make)
             for name, result in zip(self.nodes, made, strict=True):
                 if isinstance(result, Exception):
                     self.failed[name] = result

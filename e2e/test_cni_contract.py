@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any
@@ -215,9 +214,9 @@ def test_a_malformed_config_gets_a_cni_error_json_not_a_hang(
 ) -> None:
     """On every node side by side (the nodes work together, not in turn)."""
     sandbox = f"nl-{run_id}-{worker_tag}-bad-{case.split(maxsplit=1)[0]}"
-    nodes = sorted(lab.node_names)
-    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        found = pool.map(lambda n: _malformed_add_problems(cni_driver, n, case, sandbox), nodes)
+    found = scenarios.each_node(
+        sorted(lab.node_names), lambda n: _malformed_add_problems(cni_driver, n, case, sandbox)
+    )
     checks.expect_no_problems(
         [p for per_node in found for p in per_node], f"malformed config: {case}"
     )
