@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from _common import prepared, timed
@@ -35,7 +36,7 @@ def main() -> None:
         try:
             if created:
                 timed(f"{name}: up", machines.up)
-            timed(f"{name}: provision", lambda m=machines: run_provision(m))
+            timed(f"{name}: provision", partial(run_provision, machines))
             driver = CniDriver(machines.lab, machines.channels())
             start = time.monotonic()
             measured = perf.measure(driver, machines.lab, run_id)

@@ -8,7 +8,7 @@ and per kind of command.
 from __future__ import annotations
 
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 SKIP = {"sudo", "-n", "sh", "-c", "-ec", "env"}
@@ -20,9 +20,13 @@ def kind(command: str) -> str:
     return " ".join(words[:2]) if words else command[:40]
 
 
+def top(seconds: dict[str, float], n: int = 15) -> list[tuple[str, float]]:
+    return sorted(seconds.items(), key=lambda kv: -kv[1])[:n]
+
+
 def main(artifacts: Path) -> None:
-    per_test: Counter[str] = Counter()
-    per_kind: Counter[str] = Counter()
+    per_test: dict[str, float] = defaultdict(float)
+    per_kind: dict[str, float] = defaultdict(float)
     calls: dict[str, int] = defaultdict(int)
     for path in sorted(artifacts.glob("commands-*.tsv")):
         for line in path.read_text().splitlines():
@@ -33,11 +37,11 @@ def main(artifacts: Path) -> None:
     total = sum(per_test.values())
     print(f"node command time, all workers: {total:.1f} s in {sum(calls.values())} commands")
     print("\nper test:")
-    for test, seconds in per_test.most_common(15):
-        print(f"  {seconds:7.1f} s  {test}")
+    for test, spent in top(per_test):
+        print(f"  {spent:7.1f} s  {test}")
     print("\nper kind of command:")
-    for name, seconds in per_kind.most_common(15):
-        print(f"  {seconds:7.1f} s  {calls[name]:4d} x  {seconds / calls[name]:5.2f} s  {name}")
+    for name, spent in top(per_kind):
+        print(f"  {spent:7.1f} s  {calls[name]:4d} x  {spent / calls[name]:5.2f} s  {name}")
 
 
 if __name__ == "__main__":
