@@ -304,10 +304,10 @@ def restart_problems(
     return problems
 
 
-def wait_runtime_back(driver: CriDriver, node: str) -> list[str]:
-    """Bounded wait (CRI_BACK) until `runtime_back`; the timeout as a problem naming the node."""
+def wait_runtime_back(driver: CriDriver, node: str, policy: waits.Policy = CRI_BACK) -> list[str]:
+    """Bounded wait until `runtime_back`; the timeout as a problem naming the node."""
     try:
-        waits.wait_until(CRI_BACK, partial(runtime_back, driver, node), bool)
+        waits.wait_until(policy, partial(runtime_back, driver, node), bool)
     except waits.WaitTimeout as exc:
         return [f"{node}: {exc}"]
     return []

@@ -10,6 +10,7 @@ from pathlib import Path
 from e2e import flow
 from e2e.drivers.base import Pod, Probe
 from e2e.drivers.cri import CriDriver, CriHandle
+from lab import waits
 from lab.images import ImageSet
 from lab.labfile import load_lab
 from tests import fakes
@@ -162,3 +163,12 @@ def test_after_a_restart_the_runtime_is_back_only_when_its_cri_answers_too() -> 
     assert [flow.runtime_back(driver, "node1") for _ in range(3)] == [False, False, True]
     assert runtime.calls == [("Status", ""), ("Status", "")]  # not asked while ctr failed
     steps.done()
+
+
+def test_a_runtime_that_never_comes_back_is_one_problem_naming_the_node() -> None:
+    steps = fakes.script(*(fakes.Step("node1", ("ctr", "version"), exit_code=1) for _ in range(20)))
+    driver = on_fakes(fakes.FakeCri("node1", []), steps)
+    quick = waits.Policy("containerd answers again", timeout_s=0.25, interval_s=0.1)
+    (problem,) = flow.wait_runtime_back(driver, "node1", quick)
+    assert problem.startswith("node1: ")
+    assert "containerd answers again" in problem
