@@ -193,6 +193,7 @@ TOOLS: dict[Family, dict[str, Tool]] = {
             ("bridge", "iproute2", "iproute2", "/usr/sbin/bridge", "box", _DIAG),
             ("nsenter", "util-linux", "util-linux", "/usr/bin/nsenter", "box", _DRIVER),
             ("swapoff", "util-linux", "mount", "/usr/sbin/swapoff", "box", _PROVISION),
+            ("findmnt", "util-linux", "util-linux", "/usr/bin/findmnt", "box", _PROVISION),
             ("cat", "coreutils", "coreutils", "/usr/bin/cat", "box", "everyone"),
             ("ls", "coreutils", "coreutils", "/usr/bin/ls", "box", _DRIVER),
             ("rm", "coreutils", "coreutils", "/usr/bin/rm", "box", _DRIVER),

@@ -3,13 +3,22 @@ coreutils 9.1, containerd 1.6.20's ctr) to facts and plans; the file-streaming c
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from lab.commands import Command, Output, batch, render_probe, render_shown
 from lab.labfile import load_lab
-from provision.containerd import LOGIN_GID, ContainerdFacts, containerd_step
+from provision.containerd import (
+    LOGIN_GID,
+    ContainerdFacts,
+    containerd_step,
+    mount_unit_name,
+    render_containerd_dropin,
+    render_runtime_unit,
+)
 from tests.fakes import TEST_IMAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,8 +49,11 @@ def outputs(
     gid: tuple[int, str] = (0, "1000\n"),
     status: tuple[int, str] = (0, STATUS_ROOT),
     oci: tuple[int, str] = (0, "/usr/bin/crun\n"),  # `command -v crun`
+    unit: tuple[int, str] = (1, ""),
+    dropin: tuple[int, str] = (1, ""),
+    findmnt: tuple[int, str] = (1, ""),  # `findmnt -n -o OPTIONS` of no mount point
 ) -> list[Output]:
-    probes = (config, mtime, active, started, images, gid, status, oci)
+    probes = (config, mtime, active, started, images, gid, status, oci, unit, dropin, findmnt)
     return [Output(c, t) for c, t in probes]
 
 
@@ -49,10 +61,18 @@ def parse_containerd(outputs: list[Output]) -> ContainerdFacts:
     return STEP.read_positional(LAB, NODE, outputs)
 
 
-def test_the_probe_reads_eight_things_in_one_round_trip() -> None:
+# findmnt 2.38 (Debian 12) on the read-only bind mount of crun the step makes
+FINDMNT_RO = "ro,relatime,errors=remount-ro\n"
+UNIT = render_runtime_unit("/usr/bin/crun", "/usr/local/libexec/netlab/crun")
+DROPIN = render_containerd_dropin("/usr/local/libexec/netlab/crun")
+
+
+def test_the_probe_reads_eleven_things_in_one_round_trip() -> None:
     probes = STEP.commands(LAB, NODE)
-    assert len(probes) == 8
+    assert len(probes) == 11
     assert probes[7].argv == ("sh", "-c", "command -v crun")  # the lab's oci_runtime
+    assert probes[8].argv == ("cat", "/etc/systemd/system/usr-local-libexec-netlab-crun.mount")
+    assert probes[10].argv == ("findmnt", "-n", "-o", "OPTIONS", "/usr/local/libexec/netlab/crun")
     assert "--timestamp=unix" in probes[3].argv
     assert probes[5] == LOGIN_GID
     render_probe(probes)  # none takes stdin
@@ -86,6 +106,9 @@ def test_a_box_fresh_from_its_build_needs_config_restart_wait_and_images() -> No
     plan = STEP.plan(LAB, NODE, facts)
     assert [c.argv[:2] for c in plan] == [
         ("install", "-D"),
+        ("install", "-D"),
+        ("systemctl", "daemon-reload"),
+        ("install", "-D"),
         ("systemctl", "restart"),
         ("timeout", "60"),
         ("ctr", "--address"),
@@ -98,24 +121,72 @@ def test_a_box_fresh_from_its_build_needs_config_restart_wait_and_images() -> No
     )
 
 
-def test_a_provisioned_node_as_its_probes_print_it_plans_nothing() -> None:
-    first = STEP.plan(LAB, NODE, parse_containerd(outputs()))
-    config = first[0].stdin
+def provisioned(**changed: tuple[int, str]) -> list[Output]:
+    config = STEP.plan(LAB, NODE, parse_containerd(outputs()))[3].stdin
     assert config is not None
-    facts = parse_containerd(
-        outputs(
-            config=(0, config),
-            mtime=(0, "1764530100\n"),
-            started=(0, "@1764530105\n"),
-            images=(0, CTR_LIST_OURS),
-        )
-    )
-    assert STEP.plan(LAB, NODE, facts) == ()
+    done = {
+        "config": (0, config),
+        "mtime": (0, "1764530100\n"),
+        "started": (0, "@1764530105\n"),
+        "images": (0, CTR_LIST_OURS),
+        "unit": (0, UNIT),
+        "dropin": (0, DROPIN),
+        "findmnt": (0, FINDMNT_RO),
+    }
+    return outputs(**{**done, **changed})
+
+
+def test_a_provisioned_node_as_its_probes_print_it_plans_nothing() -> None:
+    assert STEP.plan(LAB, NODE, parse_containerd(provisioned())) == ()
+
+
+def test_the_runtime_runs_from_a_read_only_mount_that_containerd_requires() -> None:
+    """No clone of the runtime per call: the shim calls crun through its read-only bind mount,
+    with the variable that says so in containerd's (and so the shim's) environment."""
+    plan = STEP.plan(LAB, NODE, parse_containerd(outputs()))
+    assert plan[0].argv[-1] == "/etc/systemd/system/usr-local-libexec-netlab-crun.mount"
+    assert "What=/usr/bin/crun\nWhere=/usr/local/libexec/netlab/crun\n" in UNIT
+    assert "Options=bind,ro\n" in UNIT
+    assert plan[1].argv[-1] == "/etc/systemd/system/containerd.service.d/netlab-oci-runtime.conf"
+    assert plan[1].stdin == DROPIN
+    assert "RequiresMountsFor=/usr/local/libexec/netlab/crun\n" in DROPIN
+    assert "Environment=_LIBCONTAINER_CLONED_BINARY=1\n" in DROPIN
+    assert '  BinaryName = "/usr/local/libexec/netlab/crun"\n' in (plan[3].stdin or "")
+
+
+@pytest.mark.parametrize(
+    "findmnt",
+    [(1, ""), (0, "rw,relatime,errors=remount-ro\n")],
+    ids=["not-mounted", "mounted-read-write"],
+)
+def test_a_runtime_mount_gone_or_writable_restarts_containerd_which_mounts_it(
+    findmnt: tuple[int, str],
+) -> None:
+    plan = STEP.plan(LAB, NODE, parse_containerd(provisioned(findmnt=findmnt)))
+    assert [c.argv[:2] for c in plan] == [("systemctl", "restart"), ("timeout", "60")]
+
+
+@pytest.mark.parametrize(
+    ("path", "unit"),
+    [
+        ("/usr/local/libexec/netlab/crun", "usr-local-libexec-netlab-crun.mount"),
+        # as this box's systemd 252 named a CNI netns mount in its journal
+        (
+            "/run/netns/cni-a3fe91a3-e7c6-0dd7-474b-5615e4554337",
+            "run-netns-cni\\x2da3fe91a3\\x2de7c6\\x2d0dd7\\x2d474b\\x2d5615e4554337.mount",
+        ),
+        ("/srv//a b/.hidden/", "srv-a\\x20b-.hidden.mount"),
+        ("/.hidden", "\\x2ehidden.mount"),
+        ("/opt/ü", "opt-\\xc3\\xbc.mount"),
+    ],
+)
+def test_the_mount_unit_is_named_as_systemd_escape_names_it(path: str, unit: str) -> None:
+    assert mount_unit_name(path) == unit
 
 
 def test_the_config_names_the_labs_oci_runtime_and_a_node_without_it_is_an_error() -> None:
     plan = STEP.plan(LAB, NODE, parse_containerd(outputs()))
-    assert '  BinaryName = "crun"\n' in (plan[0].stdin or "")
+    assert "What=/usr/bin/crun\n" in (plan[0].stdin or "")  # where `command -v crun` found it
     with pytest.raises(ValueError, match="oci_runtime crun is not installed") as err:
         STEP.plan(LAB, NODE, parse_containerd(outputs(oci=(1, ""))))
     assert str(err.value) == (
@@ -134,7 +205,7 @@ def test_containerd_down_reads_as_not_active_with_no_images() -> None:
 def test_without_cap_sys_resource_the_config_restricts_oom_score_adj() -> None:
     facts = parse_containerd(outputs(status=(0, STATUS_NO_SYS_RESOURCE)))
     assert not facts.can_lower_oom_score_adj
-    config = STEP.plan(LAB, NODE, facts)[0].stdin or ""
+    config = STEP.plan(LAB, NODE, facts)[3].stdin or ""
     assert "restrict_oom_score_adj = true" in config
 
 
@@ -153,3 +224,13 @@ def test_a_streamed_file_is_shown_never_inlined_and_cannot_be_batched_or_probed(
         render_probe([streamed])
     with pytest.raises(ValueError, match="not both"):
         Command(("cat",), stdin="x", stdin_file="/tmp/a.tar")
+
+
+@pytest.mark.skipif(shutil.which("systemd-escape") is None, reason="needs systemd-escape here")
+@pytest.mark.parametrize(
+    "path", ["/usr/local/libexec/netlab/runc", "/a-b/c.d/_e:f", "/.x/y.", "/tmp/crun.kRkkNB"]
+)
+def test_the_mount_unit_name_is_what_this_hosts_systemd_escape_prints(path: str) -> None:
+    argv = ["systemd-escape", "--path", "--suffix=mount", path]
+    escaped = subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+    assert mount_unit_name(path) == escaped

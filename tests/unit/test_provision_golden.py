@@ -13,7 +13,7 @@ from lab.config import Lab
 from lab.labfile import load_lab
 from lab.redact import redact
 from lab.render import render_cni_conflist_text
-from provision import debian12, el7
+from provision import containerd, debian12, el7
 from provision.common import HOSTNAME
 from provision.model import AnyStep
 from provision.steps import dry_run, phases, render_plan, steps_for
@@ -41,6 +41,12 @@ def placeholder(lab: Lab, node: str, value: Any) -> Any:
         "@rendered-conflist": lambda: render_cni_conflist_text(lab, lab.node(node)),
         "@rendered-bridge-netdev": lambda: debian12.bridge_netdev(lab, lab.node(node)),
         "@rendered-veth-link": lambda: debian12.VETH_LINK_CONTENT,
+        "@rendered-runtime-unit": lambda: containerd.render_runtime_unit(
+            f"/usr/bin/{lab.oci_runtime}", containerd.runtime_path(lab.oci_runtime)
+        ),
+        "@rendered-runtime-dropin": lambda: containerd.render_containerd_dropin(
+            containerd.runtime_path(lab.oci_runtime)
+        ),
     }
     return rendered[value]() if isinstance(value, str) and value in rendered else value
 
