@@ -12,13 +12,14 @@ bounded), and imports the lab's images into the CRI's namespace when any is miss
 - That binary is called through a read-only bind mount of it (a systemd mount unit that
   containerd requires) with `_LIBCONTAINER_CLONED_BINARY=1` in containerd's environment (a
   drop-in). runc 1.1 and crun 1.8 guard the host's binary against a container that would
-  overwrite it through /proc/<pid>/exe (CVE-2019-5736) by cloning themselves on every call: a
-  bind mount of /proc/self/exe on a file in /tmp, remounted read-only, then a re-exec. Each of
-  those mounts wakes systemd (PID 1 re-reads the mount table and signals it over D-Bus):
-  measured 40-65 ms of a TCG guest's CPU per call, against ~30 ms without, with ~77 calls per
-  node and suite run. Both skip the clone when that variable is set and their binary sits on
-  a read-only mount, which is the same guard: the binary cannot be written through it. (runc
-  1.1.9 dropped the bind-mount clone for this load on systemd; docs/cri.md.)
+  overwrite it through /proc/<pid>/exe (CVE-2019-5736) by cloning themselves (crun on every
+  call, runc in every `runc init`): a bind mount of /proc/self/exe on a file in /tmp,
+  remounted read-only, then a re-exec. Each of those mounts wakes systemd (PID 1 re-reads the
+  mount table and signals it over D-Bus): 65-100 ms of a TCG guest's CPU per crun call,
+  against 27-35 ms without, with ~77 calls per node and suite run. Both skip the clone when
+  that variable is set and their binary sits on a read-only mount, which is the same guard:
+  the binary cannot be written through it. (runc later removed the bind-mount clone for this
+  load on systemd: opencontainers/runc#3931; docs/cri.md.)
 - The images arrive as one OCI archive (~17 MiB) streamed from the harness over SSH to
   `ctr images import -` (a Command with `stdin_file`): no copy is left on the node.
 """
