@@ -356,11 +356,9 @@ def _authority(url: str) -> str:
     return re.split(r"[/?#]", rest, maxsplit=1)[0]
 
 
-def _check_url(where: str, url: str, required: bool = True) -> Iterator[Problem]:
+def _check_url(where: str, url: str) -> Iterator[Problem]:
     if isinstance(url, strict.Broken):
         raise strict.BrokenField
-    if not url and not required:
-        return
     if "@" in _authority(url):
         yield Problem(
             where,
