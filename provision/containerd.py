@@ -103,6 +103,10 @@ def mount_unit_name(where: str) -> str:
     return "".join(escape(i, c) for i, c in enumerate(path)) + ".mount"
 
 
+def runtime_unit_path(where: str) -> str:
+    return f"/etc/systemd/system/{mount_unit_name(where)}"
+
+
 def render_runtime_unit(source: str, where: str) -> str:
     """The mount unit that puts the OCI runtime at `where`, read-only (systemd makes the file
     it mounts on)."""
@@ -171,7 +175,7 @@ def containerd_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
             cmd("sh", "-c", f"command -v {lab.oci_runtime}", sudo=False),
             _path,
         ),
-        "runtime_unit": f.file_text(f"/etc/systemd/system/{mount_unit_name(where)}"),
+        "runtime_unit": f.file_text(runtime_unit_path(where)),
         "runtime_dropin": f.file_text(DROPIN_PATH),
         "runtime_read_only": f.Fact(
             f"{where} mounted read-only",
@@ -221,7 +225,7 @@ def plan_containerd(
     plan: list[Command] = []
     where = runtime_path(lab.oci_runtime)
     units = {
-        f"/etc/systemd/system/{mount_unit_name(where)}": (
+        runtime_unit_path(where): (
             facts.runtime_unit,
             render_runtime_unit(facts.oci_runtime, where),
         ),
