@@ -235,7 +235,6 @@ def plan_containerd(
     if plan:
         plan.append(cmd("systemctl", "daemon-reload"))
     wanted = containerd.render_config(wanted_config(images, facts, lab.oci_runtime))
-    changed = bool(plan) or facts.config != wanted
     if facts.config != wanted:
         plan.append(write_file(CONFIG_PATH, wanted))
     stale = (
@@ -243,7 +242,8 @@ def plan_containerd(
         and facts.started_at is not None
         and facts.config_mtime > facts.started_at
     )
-    if changed or stale or not facts.active or not facts.runtime_read_only:
+    # so far the plan only writes files: any of them is read when containerd starts
+    if plan or stale or not facts.active or not facts.runtime_read_only:
         plan += [cmd("systemctl", "restart", SERVICE), Command(wait_argv())]
     refs = [ref for _, ref in images.refs]
     if not set(refs) <= set(facts.images):
@@ -263,6 +263,16 @@ def containerd_step(images: ImageSet) -> Step[ContainerdFacts]:
         facts=containerd_facts,
         plan=lambda lab, node, facts: plan_containerd(images, lab, node, facts),
         fresh=lambda lab, node: ContainerdFacts(
-            None, None, True, 1, (), 1000, True, f"/usr/bin/{lab.oci_runtime}", None, None, False
+            config=None,
+            config_mtime=None,
+            active=True,
+            started_at=1,
+            images=(),
+            login_gid=1000,
+            can_lower_oom_score_adj=True,
+            oci_runtime=f"/usr/bin/{lab.oci_runtime}",
+            runtime_unit=None,
+            runtime_dropin=None,
+            runtime_read_only=False,
         ),
     )
