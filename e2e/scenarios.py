@@ -52,8 +52,11 @@ def slot_name(run_id: str, driver: str, slot: tuple[str, int]) -> str:
 def fleet_requests(
     driver: Driver[Any], run_id: str, slots: Sequence[tuple[str, int]]
 ) -> list[PodRequest]:
-    containers = driver.fleet_containers()
-    return [PodRequest(slot_name(run_id, driver.name, s), s[0], containers) for s in slots]
+    """Every slot's pod, with the containers the driver gives the node's pod of that index."""
+    return [
+        PodRequest(slot_name(run_id, driver.name, s), s[0], driver.fleet_containers(s[1]))
+        for s in slots
+    ]
 
 
 def expected_cells(slots: Sequence[tuple[str, int]], nodes: int) -> tuple[int, int]:

@@ -129,7 +129,7 @@ class FakeDriver:
         self.subnets: dict[str, Any] = {}
         self.asked: list[list[str]] = []
 
-    def fleet_containers(self) -> tuple[Any, ...]:
+    def fleet_containers(self, index: int = 0) -> tuple[Any, ...]:
         from e2e.drivers.base import Container
 
         return (Container("echo", ("echo-server",)),)

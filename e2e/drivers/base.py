@@ -362,10 +362,11 @@ class Driver(Protocol[H]):
     lab: Lab
     runner: NodeRunner
 
-    def fleet_containers(self) -> tuple[Container, ...]:
-        """The containers of a fleet pod: an echo server that answers every TCP connection on
-        the driver's echo port with the client address it saw, and whatever the driver's
-        client probes need."""
+    def fleet_containers(self, index: int = 0) -> tuple[Container, ...]:
+        """The containers of a node's `index`-th fleet pod: an echo server that answers every
+        TCP connection on the driver's echo port with the client address it saw, and whatever
+        the driver's client probes need (a driver whose server can run its probes too may give
+        the pods after a node's first the server alone)."""
         ...
 
     def client_of(self, pod: Pod[H]) -> str:

@@ -286,7 +286,7 @@ class CniDriver:
 
     # -- pods -------------------------------------------------------------------------------
 
-    def fleet_containers(self) -> tuple[Container, ...]:
+    def fleet_containers(self, index: int = 0) -> tuple[Container, ...]:
         return (echo_server(),)
 
     def client_of(self, pod: CniPod) -> str:

@@ -369,7 +369,7 @@ class K8sDriver:
                 )
             raise
 
-    def fleet_containers(self) -> tuple[Container, ...]:
+    def fleet_containers(self, index: int = 0) -> tuple[Container, ...]:
         return (echo_container(self.agnhost_image), sleeper_container(self.busybox_image))
 
     def client_of(self, pod: K8sPod) -> str:

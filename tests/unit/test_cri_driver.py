@@ -271,6 +271,30 @@ def test_a_pod_source_with_one_cell_runs_that_cells_own_client_command() -> None
     assert seen.reproduce.endswith(f"timeout 5 socat -u TCP:{b.ip}:8080,connect-timeout=3 -'")
 
 
+def test_a_nodes_later_fleet_pods_are_the_server_alone_and_probe_from_it() -> None:
+    driver, runtimes = make()
+    requests = scenarios.fleet_requests(driver, RUN, scenarios.fleet_slots(LAB, 2))
+    assert [(r.node, [c.name for c in r.containers]) for r in requests] == [
+        ("node1", ["echo", "client"]),  # the guide's shape: the shared-namespace checks' pod
+        ("node1", ["echo"]),
+        ("node2", ["echo", "client"]),
+        ("node2", ["echo"]),
+    ]
+    first, later, _, peer = driver.create_pods(requests)
+    assert (driver.client_of(first), driver.client_of(later)) == ("client", "echo")
+    ran: list[tuple[str, ...]] = []
+
+    def server(argv: tuple[str, ...]) -> tuple[int, str, str]:
+        ran.append(argv)
+        return 0, f"{later.ip}\n", ""
+
+    runtimes["node1"].execs[(later.name, "echo")] = server
+    (seen,) = driver.probing_from_containers().observe([Probe("l->p", later, peer)]).values()
+    assert ran == [("timeout", "5", "socat", "-u", f"TCP:{peer.ip}:8080,connect-timeout=3", "-")]
+    assert seen.seen_source == str(later.ip)
+    assert f" {later.handle.container_ids['echo']} timeout 5 socat" in seen.reproduce
+
+
 @pytest.mark.parametrize(
     ("answer", "unknown", "detail"),
     [

@@ -28,7 +28,7 @@ class PodMaker:
     made: list[str] = field(default_factory=list)
     fail: bool = False
 
-    def fleet_containers(self) -> tuple[Container, ...]:
+    def fleet_containers(self, index: int = 0) -> tuple[Container, ...]:
         return (Container("echo", ("echo-server",)),)
 
     def create_pods(self, requests: Sequence[PodRequest]) -> list[Pod[None]]:
