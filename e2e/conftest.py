@@ -320,6 +320,7 @@ def fleet(driver: Driver[Any], fleets: Fleets, request: pytest.FixtureRequest) -
 
 HUB = pytest.StashKey[Hub]()
 FORWARDS = pytest.StashKey[ForwardedRuntimes]()
+MACHINES = pytest.StashKey[LabMachines]()  # the controller's SSH connections, one per node
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -335,7 +336,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     python = node_python(lab)
     if python is None:
         return
-    channels = LabMachines(lab, log_tag="hub").channels()
+    machines = config.stash[MACHINES] = LabMachines(lab, log_tag="controller")
+    channels = machines.channels()
     hub = Hub({node: SessionPool(ch.open_stream, python) for node, ch in channels.items()})
     config.stash[HUB] = hub
     try:
@@ -357,7 +359,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(config, "workerinput") or lab is None or "NETLAB_ARTIFACTS" not in os.environ:
         return
     try:
-        remove_fleets(session, lab)
+        remove_fleets(session, lab, config.stash.get(MACHINES, None))
     finally:
         close_shared(config)
 
@@ -370,14 +372,18 @@ def close_shared(config: pytest.Config) -> None:
     if HUB in config.stash:
         os.environ.pop(hub_env, None)
         config.stash[HUB].close()
+    if MACHINES in config.stash:
+        config.stash[MACHINES].close()
 
 
-def remove_fleets(session: pytest.Session, lab: Lab) -> None:
+def remove_fleets(session: pytest.Session, lab: Lab, shared: LabMachines | None) -> None:
+    """Every driver's fleet removed, over the controller's connections when it holds them
+    (a parallel run: no new SSH handshake per node at the end of the run)."""
     artifacts = Path(os.environ["NETLAB_ARTIFACTS"])
     files = {name: fleet_file(artifacts, name) for name in drivers_for(lab)}
     if not any(f.exists() for f in files.values()):
         return
-    machines = LabMachines(lab, log_tag="controller")
+    machines = shared or LabMachines(lab, log_tag="controller")
     run_id = os.environ.get("NETLAB_RUN_ID", "")
     saved = {name: path for name, path in files.items() if path.exists()}
     try:
@@ -388,7 +394,8 @@ def remove_fleets(session: pytest.Session, lab: Lab) -> None:
             ]
             leaks = [f.result() for f in futures]
     finally:
-        machines.close()
+        if machines is not shared:
+            machines.close()
     for leak in filter(None, leaks):  # a leak fails the run (pytest returns session.exitstatus)
         print(f"\nFAILED: {leak}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
