@@ -11,7 +11,8 @@ import pytest
 from e2e import probes, scenarios
 from e2e.drivers import drivers_for, model_drivers, why_no_driver
 from e2e.drivers.base import DriverError, PodRequest, Probe
-from e2e.drivers.cri import E2E_LABEL, CriDriver
+from e2e.drivers.cri import E2E_LABEL, CriDriver, CriPod
+from lab import reachability as rm
 from lab.adapters.cri import CriError
 from lab.cri import messages
 from lab.labfile import load_lab
@@ -255,17 +256,26 @@ def test_pod_sources_run_the_agent_inside_their_client_and_nodes_through_the_nod
     steps.done()
 
 
+def one_cell_from(
+    driver: CriDriver, runtime: fakes.FakeCri, source: CriPod, container: str, target: CriPod
+) -> tuple[list[tuple[str, ...]], rm.Observation]:
+    """One cell probed from `source`'s `container`, which answers with `source`'s IP: the
+    argv it was asked to run, and the observation."""
+    ran: list[tuple[str, ...]] = []
+
+    def answer(argv: tuple[str, ...]) -> tuple[int, str, str]:
+        ran.append(argv)
+        return 0, f"{source.ip}\n", ""
+
+    runtime.execs[(source.name, container)] = answer
+    (seen,) = driver.probing_from_containers().observe([Probe("cell", source, target)]).values()
+    return ran, seen
+
+
 def test_a_pod_source_with_one_cell_runs_that_cells_own_client_command() -> None:
     driver, runtimes = make()
     a, b = driver.create_pods(fleet(driver))
-    ran: list[tuple[str, ...]] = []
-
-    def client(argv: tuple[str, ...]) -> tuple[int, str, str]:
-        ran.append(argv)
-        return 0, f"{a.ip}\n", ""
-
-    runtimes["node1"].execs[(a.name, "client")] = client
-    (seen,) = driver.probing_from_containers().observe([Probe("a->b", a, b)]).values()
+    ran, seen = one_cell_from(driver, runtimes["node1"], a, "client", b)
     assert ran == [("timeout", "5", "socat", "-u", f"TCP:{b.ip}:8080,connect-timeout=3", "-")]
     assert seen.seen_source == str(a.ip)
     assert seen.reproduce.endswith(f"timeout 5 socat -u TCP:{b.ip}:8080,connect-timeout=3 -'")
@@ -282,14 +292,7 @@ def test_a_nodes_later_fleet_pods_are_the_server_alone_and_probe_from_it() -> No
     ]
     first, later, _, peer = driver.create_pods(requests)
     assert (driver.client_of(first), driver.client_of(later)) == ("client", "echo")
-    ran: list[tuple[str, ...]] = []
-
-    def server(argv: tuple[str, ...]) -> tuple[int, str, str]:
-        ran.append(argv)
-        return 0, f"{later.ip}\n", ""
-
-    runtimes["node1"].execs[(later.name, "echo")] = server
-    (seen,) = driver.probing_from_containers().observe([Probe("l->p", later, peer)]).values()
+    ran, seen = one_cell_from(driver, runtimes["node1"], later, "echo", peer)
     assert ran == [("timeout", "5", "socat", "-u", f"TCP:{peer.ip}:8080,connect-timeout=3", "-")]
     assert seen.seen_source == str(later.ip)
     assert f" {later.handle.container_ids['echo']} timeout 5 socat" in seen.reproduce
