@@ -21,6 +21,12 @@
 #                           (set to "" to skip bookworm-security)
 #   BOX_PKG_CACHE           dir to keep downloaded .debs between builds
 #                           (default: none; the mirror is asked every time)
+#   NETLAB_IMAGES           dir where the lab's container images are being built
+#                           (lab/adapters/imagebuild.py, side by side with this
+#                           build): they are imported into the box's containerd
+#                           store once its images.json appears (a file named
+#                           `failed` there stops this build); unset: no images
+#   NETLAB_IMAGES_WAIT_S    how long to wait for them (default 900)
 #
 # Box contents: see box/README.md.
 set -euo pipefail
@@ -32,6 +38,8 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR-http://deb.debian.org/debian-security}
 PKG_LIST=$SCRIPT_DIR/packages.txt
 PKG_CACHE=${BOX_PKG_CACHE:-}   # default: none
+IMAGES_DIR=${NETLAB_IMAGES:-}  # default: a box without the lab's images
+IMAGES_WAIT_S=${NETLAB_IMAGES_WAIT_S:-900}
 DISK_GB=8            # virtual disk size (also metadata.json virtual_size)
 SWAP_MB=128          # /swapfile size
 TREE_MAX=4G          # tmpfs size limit for the root tree (it uses ~0.6 GiB)
@@ -61,6 +69,7 @@ BOXDIR=$WORK/box                              # files that go into the box tar
 TMP_BOX=$OUT_DIR/.$BOX_FILE.partial.$$        # renamed to $BOX_FILE when complete
 LOG=$OUT_DIR/build.log
 LOOP=""
+CONTAINERD_PID=""                             # the images stage's containerd
 mkdir -p "$TREE" "$MNT" "$BOXDIR"
 
 # All command output goes to the log; stage lines go to the terminal (fd 3) and the log.
@@ -96,6 +105,10 @@ cleanup() {
             echo "[build] FAILED (exit $rc) in stage '${STAGE:-?}'; last lines of $LOG:"
             tail -n 25 "$LOG" | sed 's/^/    /'
         } >&3
+    fi
+    if [[ -n $CONTAINERD_PID ]]; then
+        kill "$CONTAINERD_PID"
+        wait "$CONTAINERD_PID"
     fi
     local m
     for m in "$MNT" "$TREE"; do
@@ -352,6 +365,50 @@ for kernel in "$TREE"/boot/vmlinuz-*; do
     in_chroot "$TREE" linux-update-symlinks install "${kernel#"$TREE"/boot/vmlinuz-}" "/boot/${kernel##*/}"
 done
 in_chroot "$TREE" ldconfig
+
+# ---------------------------------------------------------------- 2b. images --
+# The lab's container images (built side by side with this box) go into the box's containerd
+# store, unpacked for its overlayfs snapshotter, in the CRI's namespace: provisioning finds
+# them there and imports nothing (it did, over SSH into an emulated vCPU: ~22 s of every
+# `make lab`). The box's own containerd does it, run from the tree natively on this host (CRI
+# plugin off; its socket and state in the tree's /run, a tmpfs that is not part of the image).
+if [[ -n $IMAGES_DIR ]]; then
+    stage "images"
+    waited=0
+    until [[ -e $IMAGES_DIR/images.json ]]; do
+        if [[ -e $IMAGES_DIR/failed ]]; then
+            say "[build] the container images failed to build: no box"
+            exit 1
+        fi
+        if ((waited >= IMAGES_WAIT_S * 2)); then
+            say "[build] no container images in $IMAGES_DIR after ${IMAGES_WAIT_S}s"
+            exit 1
+        fi
+        sleep 0.5
+        waited=$((waited + 1))
+    done
+    mkdir -p "$TREE/run/netlab-box"
+    cat >"$TREE/run/netlab-box/config.toml" <<'EOF'
+version = 2
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "/run/netlab-box/containerd.sock"
+EOF
+    CTR=(ctr --address /run/netlab-box/containerd.sock --namespace k8s.io)
+    # chroot and env exec: $! is containerd itself
+    chroot "$TREE" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        containerd --config /run/netlab-box/config.toml &
+    CONTAINERD_PID=$!
+    timeout 60 sh -c "until chroot '$TREE' ${CTR[*]} version >/dev/null 2>&1; do sleep 0.2; done"
+    in_chroot "$TREE" "${CTR[@]}" images import --snapshotter overlayfs - \
+        <"$IMAGES_DIR/netlab-images.oci.tar"
+    echo "images in the box:"
+    in_chroot "$TREE" "${CTR[@]}" images ls -q
+    kill "$CONTAINERD_PID"
+    wait "$CONTAINERD_PID" || true
+    CONTAINERD_PID=""
+    rm -rf "$TREE/run/netlab-box"
+fi
 
 # --------------------------------------------------------------- 3. cleanup --
 stage "cleanup"

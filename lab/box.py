@@ -1,6 +1,10 @@
 """The offline Debian 12 box: built by box/build.sh from Debian packages, cached by the hash of
 its inputs, added to vagrant with that hash inside, so a changed input means a rebuild and a
-re-add (and the stale volume vagrant-libvirt uploaded from the old box is removed first)."""
+re-add (and the stale volume vagrant-libvirt uploaded from the old box is removed first).
+
+The box carries the lab's container images in its containerd store (provisioning then imports
+nothing): they are built side by side with it (lab/adapters/imagebuild.py) and build.sh takes
+them in once they are there, so the images' inputs are inputs of the box too."""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ import logging
 import os
 import tarfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rich.console import Console
 
 from lab import paths
+from lab.adapters import imagebuild
 from lab.adapters import libvirt as lv
 from lab.adapters.local import run
 from lab.config import Lab
@@ -29,12 +35,17 @@ INPUTS_FILE = "netlab-inputs.sha256"  # stored inside the box; vagrant keeps it 
 BUILD_TIMEOUT_S = 1800
 
 
+IMAGES_FAILED = "failed"  # written into the images' directory when their build fails
+
+
 def inputs_key() -> str:
-    """sha256 over every file of box/ (the build script, package list, ...), by name."""
+    """sha256 over every file of box/ (the build script, package list, ...), by name, and the
+    inputs key of the container images the box carries."""
     digest = hashlib.sha256()
     for path in sorted(p for p in BOX_DIR.rglob("*") if p.is_file() and p.suffix != ".md"):
         digest.update(path.relative_to(BOX_DIR).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
+    digest.update(b"images\0" + imagebuild.inputs_key().encode())
     return digest.hexdigest()
 
 
@@ -54,7 +65,30 @@ def added_key(name: str) -> str | None:
         return None
 
 
-def build(key: str) -> Path:
+def build_with_images(key: str) -> Path:
+    """The box, and the container images it carries, built side by side (both download and
+    unpack Debian packages; the box takes the images in at its end). Either cached."""
+    images_key = imagebuild.inputs_key()
+    images_dir = imagebuild.images_dir(images_key)
+
+    def images() -> None:
+        try:
+            imagebuild.build(images_key)
+        except BaseException:
+            images_dir.mkdir(parents=True, exist_ok=True)
+            (images_dir / IMAGES_FAILED).touch()  # build.sh stops waiting for them
+            raise
+
+    (images_dir / IMAGES_FAILED).unlink(missing_ok=True)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        images_built = pool.submit(images)
+        box_built = pool.submit(build, key, images_dir)
+        images_built.result()
+        return box_built.result()
+
+
+def build(key: str, images_dir: Path) -> Path:
+    """box/build.sh, taking in the images that appear in `images_dir` (built meanwhile)."""
     target = box_path(key)
     if target.exists():
         return target
@@ -64,7 +98,11 @@ def build(key: str) -> Path:
     # leaves no box that a later run would take for a finished one
     marking = target.with_name(f".{target.name}.marking")
     marking.unlink(missing_ok=True)
-    run([str(BOX_DIR / "build.sh"), str(target.parent)], timeout=BUILD_TIMEOUT_S)
+    run(
+        [str(BOX_DIR / "build.sh"), str(target.parent)],
+        timeout=BUILD_TIMEOUT_S,
+        env={"NETLAB_IMAGES": str(images_dir)},
+    )
     os.replace(target, marking)
     with tarfile.open(marking, "a") as tar:
         data = f"{key}\n".encode()
@@ -96,7 +134,7 @@ def remove_uploaded_volumes(name: str) -> None:
 def ensure_box(lab: Lab) -> Path:
     """Build (or reuse) the box and make vagrant use exactly this build. libvirt must be up."""
     key = inputs_key()
-    path = build(key)
+    path = build_with_images(key)
     if added_key(lab.vm.box) != key:
         remove_uploaded_volumes(lab.vm.box)
         env = {"VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1"}

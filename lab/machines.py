@@ -9,7 +9,6 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab import paths
@@ -80,16 +79,12 @@ def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None, box: bool = True)
     from lab import box as box_builder
     from lab.adapters import imagebuild
 
-    # the box and the runtime's images (both built from Debian packages, both cached) are
-    # independent: on a fresh machine they download and unpack at the same time
-    builds: list[Callable[[], object]] = []
+    # the box carries the runtime's images: both are built (from Debian packages, cached) side
+    # by side; a lab on another box still needs the images for provisioning to import them
     if building:
-        builds.append(lambda: box_builder.build(box_builder.inputs_key()))
-    if lab.runtime == "containerd":
-        builds.append(imagebuild.build)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for job in [pool.submit(build) for build in builds]:
-            job.result()
+        box_builder.build_with_images(box_builder.inputs_key())
+    elif lab.runtime == "containerd":
+        imagebuild.build()
     if box:
         sweep_orphans(lab, libvirt if libvirt is not None else real_libvirt())
     if building:

@@ -20,7 +20,9 @@ bounded), and imports the lab's images into the CRI's namespace when any is miss
   that variable is set and their binary sits on a read-only mount, which is the same guard:
   the binary cannot be written through it. (runc later removed the bind-mount clone for this
   load on systemd: opencontainers/runc#3931; docs/cri.md.)
-- The images arrive as one OCI archive (~17 MiB) streamed from the harness over SSH to
+- The netlab Debian box carries the images already (box/build.sh imports them at build time),
+  so on it nothing is imported. On any other box, or after someone removed an image, they
+  arrive as one OCI archive (~17 MiB) streamed from the harness over SSH to
   `ctr images import -` (a Command with `stdin_file`): no copy is left on the node.
 """
 

@@ -122,7 +122,7 @@ def test_no_leftovers_means_no_sweep() -> None:
 @pytest.mark.parametrize(
     ("box", "built", "then", "asked"),
     [
-        (True, {"build", "images"}, ["ensure"], ["list", "sweep"]),
+        (True, {"build"}, ["ensure"], ["list", "sweep"]),
         (False, {"images"}, [], []),
     ],
 )
@@ -145,12 +145,13 @@ def test_only_bringing_a_lab_up_builds_and_swaps_the_box_and_sweeps_orphans(
     done: list[str] = []
     monkeypatch.setattr(machines.sandbox, "start", lambda: "ns")
     monkeypatch.setattr(machines.sandbox, "enter", lambda ns: done.append(f"enter {ns}"))
-    monkeypatch.setattr(box_builder, "build", lambda key: done.append("build"))
+    monkeypatch.setattr(box_builder, "build_with_images", lambda key: done.append("build"))
     monkeypatch.setattr(box_builder, "ensure_box", lambda lab: done.append("ensure"))
     monkeypatch.setattr(imagebuild, "build", lambda: done.append("images"))
     running = FakeLibvirt(LabObjects(domains=("netlab-ci-debian12-node1",)))
     machines.prepare_host(CI, running, box=box)
-    # the box and the images are built side by side, both before the box is swapped in
+    # the box (which builds the images it carries) before it is swapped in; the images alone
+    # when the box stays
     assert set(done[: len(built)]) == built
     assert done[len(built) :] == [*then, "enter ns"]
     assert running.calls == [(call, "netlab-ci-debian12-") for call in asked]
