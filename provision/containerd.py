@@ -269,7 +269,8 @@ def containerd_step(images: ImageSet) -> Step[ContainerdFacts]:
             config_mtime=None,
             active=True,
             started_at=1,
-            images=(),
+            # the netlab box (vm.box_build) carries the images; any other box has none
+            images=tuple(ref for _, ref in images.refs) if lab.vm.box_build else (),
             login_gid=1000,
             can_lower_oom_score_adj=True,
             oci_runtime=f"/usr/bin/{lab.oci_runtime}",

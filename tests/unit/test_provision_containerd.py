@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,8 @@ def test_the_login_group_is_the_sudo_users_even_when_the_round_trip_runs_as_root
     assert grp.getgrgid(nobody.pw_gid)
 
 
-def test_a_box_fresh_from_its_build_needs_config_restart_wait_and_images() -> None:
+def test_a_node_without_the_images_needs_config_restart_wait_and_the_import() -> None:
+    # recorded on a node of a box that did not carry the images yet
     facts = parse_containerd(outputs())
     assert facts.config is None
     assert facts.active
@@ -119,6 +121,16 @@ def test_a_box_fresh_from_its_build_needs_config_restart_wait_and_images() -> No
         "images import --snapshotter overlayfs - < "
         "/cache/images/0123456789abcdef/netlab-images.oci.tar"
     )
+
+
+def test_the_dry_run_finds_the_images_in_the_netlab_box_and_imports_them_on_any_other() -> None:
+    assert LAB.vm.box_build == "debian12"
+    planned = STEP.plan(LAB, NODE, STEP.fresh(LAB, NODE))
+    assert planned, "config, restart, wait"
+    assert not [c for c in planned if "import" in c.argv]
+    other = replace(LAB, vm=replace(LAB.vm, box_build="", box_version="1.0"))
+    planned = STEP.plan(other, NODE, STEP.fresh(other, NODE))
+    assert planned[-1].stdin_file == IMAGES.archive
 
 
 def provisioned(**changed: tuple[int, str]) -> list[Output]:
