@@ -374,6 +374,7 @@ in_chroot "$TREE" ldconfig
 # plugin off; its socket and state in the tree's /run, a tmpfs that is not part of the image).
 if [[ -n $IMAGES_DIR ]]; then
     stage "images"
+    # the names lab/adapters/imagebuild.py (MANIFEST, ARCHIVE) and lab/box.py (IMAGES_FAILED) use
     waited=0
     until [[ -e $IMAGES_DIR/images.json ]]; do
         if [[ -e $IMAGES_DIR/failed ]]; then

@@ -33,9 +33,9 @@ BOX_DIR = paths.REPO / "box"
 BOX_FILE = "netlab-debian12.box"
 INPUTS_FILE = "netlab-inputs.sha256"  # stored inside the box; vagrant keeps it on box add
 BUILD_TIMEOUT_S = 1800
-
-
-IMAGES_FAILED = "failed"  # written into the images' directory when their build fails
+# build.sh waits in the images' directory for imagebuild's MANIFEST, or for this file, which
+# says their build failed
+IMAGES_FAILED = "failed"
 
 
 def inputs_key() -> str:
