@@ -7,7 +7,7 @@
 # box's own SSH key pair, and OUT_DIR/build.log). Only Debian packages are used:
 # mmdebstrap --variant=minbase with every package of packages.txt in one apt run,
 # from $DEBIAN_MIRROR. Needs root, mmdebstrap, qemu-img, sfdisk, partx,
-# mkfs.ext4 (-d), mkswap, ssh-keygen, tar.
+# mkfs.ext4 (-d), mkswap, ssh-keygen, tar, python3.
 #
 # Where the time goes (2 vCPU, see box/README.md): the root tree is built in a
 # tmpfs (dpkg's fsyncs cost nothing there, and no downloaded .deb ever touches
@@ -54,7 +54,7 @@ if [[ $EUID -ne 0 ]]; then
     echo "$0: must run as root" >&2
     exit 1
 fi
-for tool in mmdebstrap qemu-img sfdisk partx losetup mkfs.ext4 mkswap ssh-keygen chroot tar; do
+for tool in mmdebstrap qemu-img sfdisk partx losetup mkfs.ext4 mkswap ssh-keygen chroot tar python3; do
     command -v "$tool" >/dev/null || { echo "$0: missing tool: $tool" >&2; exit 1; }
 done
 [[ -r $PKG_LIST ]] || { echo "$0: cannot read $PKG_LIST" >&2; exit 1; }
@@ -95,6 +95,15 @@ stage() {
 }
 
 # ----------------------------------------------------------------- cleanup --
+# stop_containerd: the images stage's containerd (step 2b), if it runs
+stop_containerd() {
+    if [[ -n $CONTAINERD_PID ]]; then
+        kill "$CONTAINERD_PID" 2>/dev/null || true
+        wait "$CONTAINERD_PID" || true
+        CONTAINERD_PID=""
+    fi
+}
+
 # Runs on every exit: unmount everything under $WORK, detach the loop device,
 # delete scratch files and any half-written box.
 cleanup() {
@@ -106,10 +115,7 @@ cleanup() {
             tail -n 25 "$LOG" | sed 's/^/    /'
         } >&3
     fi
-    if [[ -n $CONTAINERD_PID ]]; then
-        kill "$CONTAINERD_PID"
-        wait "$CONTAINERD_PID"
-    fi
+    stop_containerd
     local m
     for m in "$MNT" "$TREE"; do
         if mountpoint -q "$m"; then
@@ -372,10 +378,15 @@ in_chroot "$TREE" ldconfig
 # them there and imports nothing (it did, over SSH into an emulated vCPU: ~22 s of every
 # `make lab`). The box's own containerd does it, run from the tree natively on this host (CRI
 # plugin off; its socket and state in the tree's /run, a tmpfs that is not part of the image).
-if [[ -n $IMAGES_DIR ]]; then
-    stage "images"
-    # the names lab/adapters/imagebuild.py (MANIFEST, ARCHIVE) and lab/box.py (IMAGES_FAILED) use
-    waited=0
+# Where that cannot work here (say, a host kernel without overlayfs) the box goes without
+# them, with a warning: provisioning then imports them into each node, as it does on any box.
+# The file names are those of lab/adapters/imagebuild.py (MANIFEST, ARCHIVE) and lab/box.py
+# (IMAGES_FAILED).
+BOX_CTR=(ctr --address /run/netlab-box/containerd.sock --namespace k8s.io)
+
+# wait_for_images: until the images' manifest appears; exit when their build failed
+wait_for_images() {
+    local waited=0
     until [[ -e $IMAGES_DIR/images.json ]]; do
         if [[ -e $IMAGES_DIR/failed ]]; then
             say "[build] the container images failed to build: no box"
@@ -388,27 +399,42 @@ if [[ -n $IMAGES_DIR ]]; then
         sleep 0.5
         waited=$((waited + 1))
     done
-    mkdir -p "$TREE/run/netlab-box"
-    cat >"$TREE/run/netlab-box/config.toml" <<'EOF'
-version = 2
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "/run/netlab-box/containerd.sock"
-EOF
-    CTR=(ctr --address /run/netlab-box/containerd.sock --namespace k8s.io)
+}
+
+# import_images: the tree's containerd started, the archive imported, every image of the
+# manifest listed; returns 1 at the first step that fails (errexit is off in a `||` list)
+import_images() {
+    mkdir -p "$TREE/run/netlab-box" || return 1
+    printf '%s\n' 'version = 2' 'disabled_plugins = ["io.containerd.grpc.v1.cri"]' '[grpc]' \
+        '  address = "/run/netlab-box/containerd.sock"' >"$TREE/run/netlab-box/config.toml" ||
+        return 1
     # chroot and env exec: $! is containerd itself
     chroot "$TREE" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
         containerd --config /run/netlab-box/config.toml &
     CONTAINERD_PID=$!
-    timeout 60 sh -c "until chroot '$TREE' ${CTR[*]} version >/dev/null 2>&1; do sleep 0.2; done"
-    in_chroot "$TREE" "${CTR[@]}" images import --snapshotter overlayfs - \
-        <"$IMAGES_DIR/netlab-images.oci.tar"
-    echo "images in the box:"
-    in_chroot "$TREE" "${CTR[@]}" images ls -q
-    kill "$CONTAINERD_PID"
-    wait "$CONTAINERD_PID" || true
-    CONTAINERD_PID=""
-    rm -rf "$TREE/run/netlab-box"
+    timeout 60 sh -c "until chroot '$TREE' ${BOX_CTR[*]} version >/dev/null 2>&1; do sleep 0.2; done" ||
+        return 1
+    in_chroot "$TREE" "${BOX_CTR[@]}" images import --snapshotter overlayfs - \
+        <"$IMAGES_DIR/netlab-images.oci.tar" || return 1
+    local listed wanted
+    listed=$(in_chroot "$TREE" "${BOX_CTR[@]}" images ls -q | sort) || return 1
+    wanted=$(python3 -c 'import json, sys; print("\n".join(sorted(json.load(open(sys.argv[1]))["refs"].values())))' \
+        "$IMAGES_DIR/images.json") || return 1
+    echo "images in the box: $listed"
+    [[ $listed == "$wanted" ]] || { echo "wanted: $wanted"; return 1; }
+}
+
+if [[ -n $IMAGES_DIR ]]; then
+    stage "images"
+    wait_for_images
+    if ! import_images; then
+        say "[build] WARNING: the container images could not be put into the box (see $LOG);" \
+            "it goes without them and provisioning imports them into each node"
+        stop_containerd
+        rm -rf --one-file-system "$TREE/var/lib/containerd"  # as before containerd ever ran
+    fi
+    stop_containerd
+    rm -rf "$TREE/run/netlab-box" "$TREE/run/containerd"
 fi
 
 # --------------------------------------------------------------- 3. cleanup --
