@@ -87,6 +87,11 @@ def build_with_images(key: str) -> Path:
         return box_built.result()
 
 
+def build_warnings(stdout: str) -> list[str]:
+    """What build.sh says a person must see (a box built without its images, and why)."""
+    return [line for line in stdout.splitlines() if line.startswith("[build] WARNING")]
+
+
 def build(key: str, images_dir: Path) -> Path:
     """box/build.sh, taking in the images that appear in `images_dir` (built meanwhile)."""
     target = box_path(key)
@@ -98,11 +103,13 @@ def build(key: str, images_dir: Path) -> Path:
     # leaves no box that a later run would take for a finished one
     marking = target.with_name(f".{target.name}.marking")
     marking.unlink(missing_ok=True)
-    run(
+    built = run(
         [str(BOX_DIR / "build.sh"), str(target.parent)],
         timeout=BUILD_TIMEOUT_S,
         env={"NETLAB_IMAGES": str(images_dir)},
     )
+    for line in build_warnings(built.stdout):
+        log.warning("%s", line.removeprefix("[build] WARNING: "))
     os.replace(target, marking)
     with tarfile.open(marking, "a") as tar:
         data = f"{key}\n".encode()

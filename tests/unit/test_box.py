@@ -66,3 +66,14 @@ def test_an_images_failure_stops_the_box_build_and_is_raised(
     with pytest.raises(RuntimeError, match="apt: no such package"):
         box.build_with_images("k" * 64)
     assert (images_dir / box.IMAGES_FAILED).exists()
+
+
+def test_a_warning_of_the_build_is_passed_on_and_its_stage_lines_are_not() -> None:
+    out = (
+        "[build   41s] packages       41s\n"
+        "[build] WARNING: the container images could not be put into the box (see b.log); "
+        "it goes without them and provisioning imports them into each node\n"
+        "[build   48s] images          1s\n"
+    )
+    assert box.build_warnings(out) == [out.splitlines()[1]]
+    assert box.build_warnings("[build   41s] packages       41s\n") == []
