@@ -80,8 +80,8 @@ nightly: $(TEST_DEPS) ## sweep, up, provision, e2e, disruptive faults, artifacts
 images: ## build the test container images (pause, echo, client) offline from Debian packages
 	$(PY) -m lab.adapters.imagebuild
 
-cri-proto: ## regenerate lab/cri/runtime_v1_pb2*.py(i) from lab/cri/runtime_v1.proto
-	$(PY) -m lab.cri.generate
+cri-proto: ## regenerate lab/runtime/cri/runtime_v1_pb2*.py(i) from lab/runtime/cri/runtime_v1.proto
+	$(PY) -m lab.runtime.cri.generate
 
 bench: $(TEST_DEPS) ## benchmarks: up, provisioning, the suite's scaling, the overlay's cost (ratios printed)
 	$(PY) bench/bench_up.py $(LAB)
@@ -98,7 +98,7 @@ MUTATION_GLOBS = $(foreach m,$(MUTATION_MODULES),'$(m)')
 
 # docs/mutation.md. MUTATION_BUDGET: a time bound (timeout(1): 30m, 2h); the mutants not reached
 # stay "not checked", are not scored, and the next run starts with them. MUTATION_MODULES:
-# mutmut globs ("lab.config.* lab.redact.*"). MUTATION_FRESH=1: forget the cached results.
+# mutmut globs ("lab.model.config.* lab.common.redact.*"). MUTATION_FRESH=1: forget the cached results.
 mutation: ## mutation testing of the pure core (mutmut); prints the kill rate, fails below MUTATION_MIN
 	@[ -x $(MUTMUT) ] || $(PY) -m pip install -q -e '.[test,mutation]'
 	@mkdir -p $(dir $(MUTATION_LOG))

@@ -18,17 +18,17 @@ from rich.table import Table
 
 from app import nightly
 from app.preflight import expect_free_libvirt_subnets, preflight
-from lab import paths
 from lab.adapters import sandbox
 from lab.adapters.ssh import ssh_argv
-from lab.capacity import check_capacity
-from lab.config import Lab, LabError, Node
-from lab.errors import CommandFailed, LabStateError, UsageError
-from lab.labfile import load_lab
-from lab.machines import LabMachines, flannel_upstream, render
-from lab.problems import render_problems
-from lab.redact import install_log_redaction, redact
-from lab.waits import WaitTimeout
+from lab.common.errors import CommandFailed, LabStateError, UsageError
+from lab.common.redact import install_log_redaction, redact
+from lab.common.waits import WaitTimeout
+from lab.hosts.capacity import check_capacity
+from lab.hosts.machines import LabMachines, flannel_upstream, render
+from lab.model import paths
+from lab.model.config import Lab, LabError, Node
+from lab.model.labfile import load_lab
+from lab.model.problems import render_problems
 from provision.apply import NodeReport
 from provision.run import run_provision, runtime_images
 from provision.steps import dry_run, render_plan, steps_for
@@ -115,7 +115,7 @@ def plan(lab: Lab, args: argparse.Namespace) -> int:
 def box(lab: Lab, args: argparse.Namespace) -> int:
     if not lab.vm.box_build:
         raise UsageError(f"lab {lab.name} uses the published box {lab.vm.box}; nothing to build")
-    from lab import box as box_builder
+    from lab.hosts import box as box_builder
 
     sandbox.start()
     print(box_builder.ensure_box(lab))
@@ -129,7 +129,7 @@ class Progress:
     """One line per vagrant event, prefixed with elapsed time and the node it concerns."""
 
     def __init__(self, label: str) -> None:
-        from lab.parse import UP_LINE
+        from lab.hosts.parse import UP_LINE
 
         self.start = time.monotonic()
         self.label = label

@@ -1,7 +1,7 @@
 """The mutation score of the pure core (`make mutation`, docs/mutation.md).
 
 mutmut 3 keeps one JSON file per mutated module, `mutants/<path>.meta`, whose
-`exit_code_by_key` maps each mutant (`lab.config.x_validate_nodes__mutmut_12`) to the exit
+`exit_code_by_key` maps each mutant (`lab.model.config.x_validate_nodes__mutmut_12`) to the exit
 code of its test run, or null while it is not checked yet. `tally` turns those files and the
 list of equivalent mutants (docs/mutation.md) into a score; `main` reads them and prints it,
 exiting 1 below the required kill rate so the nightly can gate on it.
@@ -45,7 +45,7 @@ STATUS_BY_EXIT_CODE: Mapping[int | None, str] = {
 }
 DETECTED = frozenset(("killed", "timeout", "caught by type check"))
 
-# `- `lab.netmath.x_subnet_count__mutmut_3`: why it cannot change behaviour`
+# `- `lab.net.netmath.x_subnet_count__mutmut_3`: why it cannot change behaviour`
 _EQUIVALENT_LINE = re.compile(
     r"^\s*[-*]\s+`(?P<name>[\w.]+__mutmut_\d+)`\s*[:\u2014-]+\s*(?P<why>\S.*)$"
 )
@@ -68,7 +68,7 @@ def parse_equivalents(markdown: str) -> dict[str, str]:
 
 def module_of(mutant: str) -> str:
     """`lab.k8s.parse.x_nodes__mutmut_2` -> `lab.k8s.parse`; a method's
-    `lab.cni.xǁResultǁcheck__mutmut_1` -> `lab.cni`."""
+    `lab.net.cni.xǁResultǁcheck__mutmut_1` -> `lab.net.cni`."""
     return mutant.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[0]
 
 
@@ -105,7 +105,7 @@ class Score:
 
 
 def selected(name: str, only: Iterable[str] | None) -> bool:
-    """`name` matches one of the globs (mutmut's own syntax: `lab.config.*`); None: all."""
+    """`name` matches one of the globs (mutmut's own syntax: `lab.model.config.*`); None: all."""
     return only is None or any(fnmatch.fnmatchcase(name, glob) for glob in only)
 
 

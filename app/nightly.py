@@ -23,13 +23,14 @@ from app.summary import NightlyReport, StageResult, parse_junit, render_html
 from e2e import perf, report
 from e2e.diagnostics import write_node_state
 from e2e.drivers.cni import CniDriver
-from lab import box, paths
 from lab.adapters import local
 from lab.adapters.local import run
-from lab.config import Lab
-from lab.errors import CommandFailed
-from lab.machines import PROVISIONED_SNAPSHOT, LabMachines
-from lab.redact import redact
+from lab.common.errors import CommandFailed
+from lab.common.redact import redact
+from lab.hosts import box
+from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines
+from lab.model import paths
+from lab.model.config import Lab
 
 console = Console(stderr=True, highlight=False)
 OVERLAY = "overlay.json"

@@ -16,8 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from lab.adapters.protocols import LibvirtPort
-from lab.config import Lab, LabError
-from lab.hostcheck import (
+from lab.hosts.hostcheck import (
     HOST_TOOLS,
     Check,
     NetProbe,
@@ -34,7 +33,8 @@ from lab.hostcheck import (
     parse_libvirt_network_xml,
     parse_meminfo_available_mib,
 )
-from lab.hypervisor import HostFacts
+from lab.hosts.hypervisor import HostFacts
+from lab.model.config import Lab, LabError
 
 LIBVIRT_SOCK = Path("/run/libvirt/libvirt-sock")
 LIBVIRT_TIMEOUT_S = 10.0

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from e2e import report
-from lab import paths
-from lab.config import Lab, LabError
-from lab.errors import CommandFailed
-from lab.labfile import load_lab
-from lab.machines import LabMachines, held_elsewhere, prepare_host
-from lab.redact import install_log_redaction
+from lab.common.errors import CommandFailed
+from lab.common.redact import install_log_redaction
+from lab.hosts.machines import LabMachines, held_elsewhere, prepare_host
+from lab.model import paths
+from lab.model.config import Lab, LabError
+from lab.model.labfile import load_lab
 from provision.run import run_provision
 
 log = logging.getLogger(__name__)

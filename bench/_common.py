@@ -7,9 +7,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from lab import paths
-from lab.labfile import load_lab
-from lab.machines import LabMachines
+from lab.hosts.machines import LabMachines
+from lab.model import paths
+from lab.model.labfile import load_lab
 
 
 def setup() -> LabMachines:

@@ -20,7 +20,7 @@ from e2e import probes, scenarios
 from e2e.drivers.base import Pod, PodRequest
 from e2e.drivers.cni import CniDriver, client_probe
 from e2e.drivers.cri import ECHO_PORT, CriDriver, CriHandle, agent_argv
-from lab.config import Lab
+from lab.model.config import Lab
 
 
 def measure(name: str, driver: Any, lab: Lab, node: str, run: str) -> None:

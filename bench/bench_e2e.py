@@ -18,8 +18,8 @@ from pathlib import Path
 from _common import prepared, timed
 
 from app.summary import parse_junit
-from lab import paths
-from lab.machines import LabMachines
+from lab.hosts.machines import LabMachines
+from lab.model import paths
 from provision.run import run_provision
 
 MATRIX_TEST = "test_every_pod_reaches_every_pod_without_nat"

@@ -19,7 +19,7 @@ from _common import prepared, timed
 
 from e2e import perf
 from e2e.drivers.cni import CniDriver
-from lab import paths
+from lab.model import paths
 from provision.run import run_provision
 
 LABS = ("ci-debian12", "ci-debian12-vxlan")

@@ -16,7 +16,7 @@ import sys
 from _common import prepared
 
 from lab.adapters.ssh import SshChannel
-from lab.commands import cmd
+from lab.common.commands import cmd
 
 SYSCTL = "/proc/sys/kernel/randomize_va_space"
 EXECS = 200

@@ -25,14 +25,15 @@ from pathlib import Path
 import yaml
 from _common import timed
 
-from lab import box, paths
 from lab.adapters import sandbox
 from lab.adapters.host import probe_caps_cache
-from lab.config import Lab
-from lab.hypervisor import caps_cache_rewrites
-from lab.labfile import load_lab
-from lab.machines import LabMachines
-from lab.parse import UP_LINE
+from lab.hosts import box
+from lab.hosts.hypervisor import caps_cache_rewrites
+from lab.hosts.machines import LabMachines
+from lab.hosts.parse import UP_LINE
+from lab.model import paths
+from lab.model.config import Lab
+from lab.model.labfile import load_lab
 
 EVENTS = {"Creating domain": "created", "Starting domain": "started", "Machine booted": "ready"}
 TARGET = 1.3

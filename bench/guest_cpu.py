@@ -17,9 +17,9 @@ from pathlib import Path
 from _common import prepared
 from bench_e2e import pytest_e2e
 
-from lab.commands import cmd
-from lab.machines import LabMachines
-from lab.parse import cpu_deltas, parse_cgroup_cpu
+from lab.common.commands import cmd
+from lab.hosts.machines import LabMachines
+from lab.hosts.parse import cpu_deltas, parse_cgroup_cpu
 
 # every cgroup three levels down, with its usage_usec (what parse_cgroup_cpu reads)
 CGROUP_CPU = cmd(

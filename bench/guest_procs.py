@@ -15,8 +15,8 @@ import sys
 from _common import prepared, timed
 from bench_e2e import pytest_e2e
 
-from lab.commands import cmd
-from lab.parse import parse_acct_v3
+from lab.common.commands import cmd
+from lab.hosts.parse import parse_acct_v3
 
 ACCT_FILE = "/var/tmp/netlab-bench.acct"
 

@@ -380,7 +380,7 @@ in_chroot "$TREE" ldconfig
 # plugin off; its socket and state in the tree's /run, a tmpfs that is not part of the image).
 # Where that cannot work here (say, a host kernel without overlayfs) the box goes without
 # them, with a warning: provisioning then imports them into each node, as it does on any box.
-# The file names are those of lab/adapters/imagebuild.py (MANIFEST, ARCHIVE) and lab/box.py
+# The file names are those of lab/adapters/imagebuild.py (MANIFEST, ARCHIVE) and lab/hosts/box.py
 # (IMAGES_FAILED).
 BOX_CTR=(ctr --address /run/netlab-box/containerd.sock --namespace k8s.io)
 

@@ -9,11 +9,11 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from lab import reachability as rm
 from lab.adapters.ssh import SshChannel
-from lab.commands import cmd
-from lab.config import Lab
-from lab.render import render_pod_routes
+from lab.common.commands import cmd
+from lab.model.config import Lab
+from lab.net import reachability as rm
+from lab.net.render import render_pod_routes
 
 # --- expectations (assert, hiding their own frames) -------------------------------------------
 

@@ -36,11 +36,11 @@ from e2e.drivers.cri import SHARED_FORWARDS, CriDriver, ForwardedRuntimes
 from e2e.hub import ENV as hub_env
 from e2e.hub import Hub
 from e2e.session import SessionPool
-from lab import paths
-from lab.config import Lab
-from lab.labfile import load_lab
-from lab.machines import LabMachines
-from lab.redact import redact
+from lab.common.redact import redact
+from lab.hosts.machines import LabMachines
+from lab.model import paths
+from lab.model.config import Lab
+from lab.model.labfile import load_lab
 
 NEEDS_LAB = "needs a lab: pass --lab LAB (e.g. --lab ci-debian12) or set NETLAB_LAB"
 LAB_FOR_COLLECTION = pytest.StashKey[Lab]()

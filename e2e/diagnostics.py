@@ -5,11 +5,11 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from lab.commands import cmd
-from lab.config import Lab
+from lab.common.commands import cmd
+from lab.common.redact import redact
+from lab.hosts.machines import LabMachines
 from lab.k8s import KUBECTL
-from lab.machines import LabMachines
-from lab.redact import redact
+from lab.model.config import Lab
 
 NODE_STATE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("addresses", ("ip", "addr", "show")),

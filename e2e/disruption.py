@@ -14,9 +14,9 @@ from typing import Any
 from e2e import report, scenarios
 from e2e.drivers.base import Driver, Pod
 from e2e.faults import Fault, HardReboot
-from lab import waits
-from lab.machines import LabMachines
-from lab.reachability import Matrix
+from lab.common import waits
+from lab.hosts.machines import LabMachines
+from lab.net.reachability import Matrix
 
 RECOVERY_BOUND_S = {
     "private link down": 90,

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab import waits
 from lab.adapters.ssh import SshChannel
-from lab.commands import cmd
+from lab.common import waits
+from lab.common.commands import cmd
+from lab.hosts.machines import LabMachines
 from lab.k8s import KUBECTL, SYSTEM_NAMESPACE, ClusterPod, parse_pods
-from lab.machines import LabMachines
-from lab.reachability import Faults
-from lab.render import VXLAN_DEVICE, node_pod_subnets, vtep_mac
+from lab.net.reachability import Faults
+from lab.net.render import VXLAN_DEVICE, node_pod_subnets, vtep_mac
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from functools import partial
 from e2e import scenarios
 from e2e.drivers.base import Probe
 from e2e.drivers.cri import CriDriver, CriPod
-from lab import waits
 from lab.adapters.cri import CriError
-from lab.commands import Command, cmd, render_remote
-from lab.cri import messages
-from lab.cri import runtime_v1_pb2 as pb
+from lab.common import waits
+from lab.common.commands import Command, cmd, render_remote
+from lab.runtime.cri import messages
+from lab.runtime.cri import runtime_v1_pb2 as pb
 
 IPAM_DIR = "/var/lib/cni/networks"  # host-local's default dataDir: <dir>/<network>/<ip>
 INFRA_NOTICED = waits.Policy(

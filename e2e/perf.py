@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from e2e.drivers.base import Container, ExecResult, PodRequest
 from e2e.drivers.cni import CniDriver, CniPod
-from lab.config import Lab
+from lab.model.config import Lab
 
 IPERF_PORT = 5201
 RR_PORT = 7007

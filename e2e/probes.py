@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lab.commands import Command
+from lab.common.commands import Command
 
 AGENT = Path(__file__).resolve().parent / "agent.py"
 AGENT_FILE = "e2e/agent.py"  # as a person in the repository names it

@@ -18,12 +18,12 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
 from e2e.drivers.base import Driver, GuidePod, Pod, PodRequest, Probe, Source
-from lab import netmath
-from lab import reachability as rm
-from lab.commands import cmd
-from lab.config import Lab
-from lab.parse import parse_ip_oneline_addresses, parse_link_mtu, parse_route_get_text
-from lab.render import node_pod_subnets
+from lab.common.commands import cmd
+from lab.hosts.parse import parse_ip_oneline_addresses, parse_link_mtu, parse_route_get_text
+from lab.model.config import Lab
+from lab.net import netmath
+from lab.net import reachability as rm
+from lab.net.render import node_pod_subnets
 
 P = TypeVar("P", bound=Pod[Any])
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from e2e import probes
-from lab.commands import Command, render_remote
+from lab.common.commands import Command, render_remote
 
 # reads the agent's text from stdin (its length in characters first: the agent is ASCII) and
 # runs it as __main__; works under Python 2.7 and 3

@@ -15,10 +15,11 @@ import pytest
 from e2e import checks, scenarios
 from e2e.drivers.base import Pod, PodRequest
 from e2e.drivers.cni import RESULT_CACHE, CniCallFailed, CniDriver
-from lab import cni, compat
-from lab.commands import cmd
-from lab.config import Lab
-from lab.render import CNI_IPAM_DIR, node_pod_subnets
+from lab.common.commands import cmd
+from lab.hosts import compat
+from lab.model.config import Lab
+from lab.net import cni
+from lab.net.render import CNI_IPAM_DIR, node_pod_subnets
 
 
 def _node_subnet(lab: Lab, cni_driver: CniDriver, node: str) -> IPv4Network | None:

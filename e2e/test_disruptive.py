@@ -24,11 +24,11 @@ from e2e.faults import (
     PodNetworkRestart,
     Suspend,
 )
-from lab import paths
-from lab.commands import cmd
-from lab.config import Lab
-from lab.labfile import load_lab
-from lab.machines import PROVISIONED_SNAPSHOT, LabMachines
+from lab.common.commands import cmd
+from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines
+from lab.model import paths
+from lab.model.config import Lab
+from lab.model.labfile import load_lab
 
 pytestmark = pytest.mark.disruptive
 

@@ -27,9 +27,10 @@ from e2e.drivers.k8s import (
     echo_container,
     sleeper_container,
 )
-from lab import k8s, waits
-from lab.config import Lab
-from lab.reachability import Endpoint, Expect, Matrix, Observation
+from lab import k8s
+from lab.common import waits
+from lab.model.config import Lab
+from lab.net.reachability import Endpoint, Expect, Matrix, Observation
 
 pytestmark = pytest.mark.kubernetes
 

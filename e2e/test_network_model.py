@@ -21,8 +21,8 @@ import pytest
 
 from e2e import checks, report, scenarios
 from e2e.drivers.base import Driver, Pod
-from lab.config import Lab
-from lab.reachability import Matrix
+from lab.model.config import Lab
+from lab.net.reachability import Matrix
 
 
 def _save(artifacts_dir: Path, slug: str, matrix: Matrix) -> None:

@@ -17,7 +17,7 @@ import pytest
 from e2e import checks, flow, scenarios
 from e2e.drivers.base import PodRequest
 from e2e.drivers.cri import CriDriver, CriPod
-from lab.config import Lab
+from lab.model.config import Lab
 
 
 @pytest.fixture

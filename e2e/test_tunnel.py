@@ -11,8 +11,8 @@ import pytest
 
 from e2e import checks
 from e2e.drivers.cni import CniDriver
-from lab import tunnel
-from lab.config import Lab
+from lab.model.config import Lab
+from lab.net import tunnel
 
 
 def test_every_node_programs_the_tunnel_as_flannel_does(

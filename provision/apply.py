@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from lab import waits
-from lab.commands import Command, Output, render_remote
-from lab.config import Lab, Node
-from lab.errors import CommandFailed
-from lab.facts import outputs_by_command, unique_commands
-from lab.redact import redact
+from lab.common import waits
+from lab.common.commands import Command, Output, render_remote
+from lab.common.errors import CommandFailed
+from lab.common.redact import redact
+from lab.hosts.facts import outputs_by_command, unique_commands
+from lab.model.config import Lab, Node
 from provision.model import AnyStep
 from provision.steps import phases
 

@@ -6,11 +6,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lab import compat
-from lab import facts as f
-from lab.commands import Command, Output, cmd
-from lab.config import Lab, Node
-from lab.facts import AnyFact
+from lab.common.commands import Command, Output, cmd
+from lab.hosts import compat
+from lab.hosts import facts as f
+from lab.hosts.facts import AnyFact
+from lab.model.config import Lab, Node
 from provision.model import Step, sysctl_file, write_file
 
 # --- step 3: br_netfilter + the bridge sysctls (guide: 系统配置) -----------------------------
@@ -233,7 +233,7 @@ HOSTNAME = Step(
 )
 
 
-# --- steps 0 and 14: the tools and versions the harness relies on (lab/compat.py) -----------
+# --- steps 0 and 14: the tools and versions the harness relies on (lab/hosts/compat.py) -----------
 
 # `command -v` through sudo: sudo's secure_path is where every command of the harness runs
 # (or, without sudo, a narrower PATH the compatibility table checks separately)
@@ -284,7 +284,7 @@ def plan_tools(
             )
         if problems:
             raise ValueError(
-                f"{node.name} lacks what the harness relies on (lab/compat.py, {family} "
+                f"{node.name} lacks what the harness relies on (lab/hosts/compat.py, {family} "
                 "column): " + "; ".join(problems)
             )
         return ()
@@ -307,7 +307,7 @@ def tools_step(family: compat.Family, everything: bool) -> Step[ToolsFacts]:
         number="14" if everything else "0",
         key="tools-needed" if everything else "tools-on-box",
         title="every tool the suite needs" if everything else "tools on the box",
-        section="(harness) lab/compat.py: tools and versions its commands rely on",
+        section="(harness) lab/hosts/compat.py: tools and versions its commands rely on",
         scope="all",
         facts_type=ToolsFacts,
         facts=lambda lab, node: {

@@ -3,12 +3,12 @@ facts -> plan. The box has containerd 1.6, runc and crun, running with Debian's 
 gives it the lab's config, restarts it when the config changed (and waits for its socket,
 bounded), and imports the lab's images into the CRI's namespace when any is missing.
 
-- /etc/containerd/config.toml is lab/containerd.py's render_config: the CRI plugin with our pause
-  image as sandbox_image, CNI from /etc/cni/net.d (the conflist the cni-config step writes) and
-  Debian's plugins in /usr/lib/cni, the gRPC socket's group = the login user's (so the harness
-  reaches the CRI through an SSH socket forward as that user), and `restrict_oom_score_adj`
-  where root on the node cannot lower an oom_score_adj, and the lab's `oci_runtime` (runc or
-  crun) as the binary the runc v2 shim calls; a node without it is an error naming the fix.
+- /etc/containerd/config.toml is lab/runtime/containerd.py's render_config: the CRI plugin with our
+  pause image as sandbox_image, CNI from /etc/cni/net.d (the conflist the cni-config step writes)
+  and Debian's plugins in /usr/lib/cni, the gRPC socket's group = the login user's (so the harness
+  reaches the CRI through an SSH socket forward as that user), and `restrict_oom_score_adj` where
+  root on the node cannot lower an oom_score_adj, and the lab's `oci_runtime` (runc or crun) as the
+  binary the runc v2 shim calls; a node without it is an error naming the fix.
 - That binary is called through a read-only bind mount of it (a systemd mount unit that
   containerd requires) with `_LIBCONTAINER_CLONED_BINARY=1` in containerd's environment (a
   drop-in). runc 1.1 and crun 1.8 guard the host's binary against a container that would
@@ -30,12 +30,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab import containerd
-from lab import facts as f
-from lab.commands import Command, Output, cmd
-from lab.config import Lab, Node
-from lab.facts import AnyFact
-from lab.images import ImageSet
+from lab.common.commands import Command, Output, cmd
+from lab.hosts import facts as f
+from lab.hosts.facts import AnyFact
+from lab.model.config import Lab, Node
+from lab.runtime import containerd
+from lab.runtime.images import ImageSet
 from provision.model import Step, write_file
 
 CONFIG_PATH = "/etc/containerd/config.toml"

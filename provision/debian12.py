@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lab import facts as f
-from lab import netmath
-from lab.commands import Command, cmd
-from lab.config import Lab, Node
-from lab.facts import AnyFact
-from lab.render import (
+from lab.common.commands import Command, cmd
+from lab.hosts import facts as f
+from lab.hosts.facts import AnyFact
+from lab.model.config import Lab, Node
+from lab.net import netmath
+from lab.net.render import (
     CNI_BIN_DIR,
     CNI_CONFLIST_PATH,
     node_pod_subnets,

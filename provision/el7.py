@@ -14,12 +14,16 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from lab import facts as f
-from lab.commands import Command, Output, cmd
-from lab.config import Image, Kubernetes, Lab, Node, Repo
-from lab.facts import AnyFact
+from lab.common.commands import Command, Output, cmd
+from lab.hosts import facts as f
+from lab.hosts.facts import AnyFact
 from lab.k8s import ADMIN_CONF, KUBECTL
-from lab.render import render_flannel_manifest, render_kubeadm_init_args, render_kubelet_sysconfig
+from lab.model.config import Image, Kubernetes, Lab, Node, Repo
+from lab.net.render import (
+    render_flannel_manifest,
+    render_kubeadm_init_args,
+    render_kubelet_sysconfig,
+)
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
 from provision.model import AnyStep, Runner, Step, write_file
 

@@ -1,6 +1,6 @@
 """Provisioning model (pure): a guide step = the facts it reads -> plan.
 
-A step names the facts it needs (`lab.facts`: one read-only command and a parser each); the
+A step names the facts it needs (`lab.hosts.facts`: one read-only command and a parser each); the
 applier probes the facts of every step of a phase in one round trip per node, a command shared
 by several steps once. `plan(lab, node, facts)` returns only the commands still needed; an empty
 plan means the step is already done on that node. Facts are small frozen dataclasses of
@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from lab.commands import Command, Output
-from lab.config import Lab, Node
-from lab.facts import AnyFact, unique_commands
+from lab.common.commands import Command, Output
+from lab.hosts.facts import AnyFact, unique_commands
+from lab.model.config import Lab, Node
 
 Scope = Literal["all", "control-plane", "workers"]
 F = TypeVar("F")

@@ -3,10 +3,10 @@ channels (phases in order, the nodes of a phase in parallel), with a progress ca
 
 from __future__ import annotations
 
-from lab.config import Lab
-from lab.errors import LabStateError
-from lab.images import ImageSet
-from lab.machines import LabMachines, flannel_upstream
+from lab.common.errors import LabStateError
+from lab.hosts.machines import LabMachines, flannel_upstream
+from lab.model.config import Lab
+from lab.runtime.images import ImageSet
 from provision.apply import NodeReport, Progress, provision
 from provision.steps import inputs_for, steps_for
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from lab.commands import Command, render_shown
-from lab.config import Lab, Node
-from lab.images import ImageSet
-from lab.redact import redact
+from lab.common.commands import Command, render_shown
+from lab.common.redact import redact
+from lab.model.config import Lab, Node
+from lab.runtime.images import ImageSet
 from provision import debian12, el7, vxlan
 from provision.containerd import containerd_step
 from provision.model import AnyStep, Runner

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab import facts as f
-from lab import tunnel
-from lab.commands import Command, cmd
-from lab.config import Lab, Node
-from lab.facts import AnyFact
-from lab.render import (
+from lab.common.commands import Command, cmd
+from lab.hosts import facts as f
+from lab.hosts.facts import AnyFact
+from lab.model.config import Lab, Node
+from lab.net import tunnel
+from lab.net.render import (
     VXLAN_DEVICE,
     flannel_mtu,
     render_flannel_masq_rules,

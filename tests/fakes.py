@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.adapters.ssh import RemoteResult, SshChannel
-from lab.commands import Command, Output, render_probe, render_remote
-from lab.errors import CommandFailed
-from lab.images import ImageSet
+from lab.common.commands import Command, Output, render_probe, render_remote
+from lab.common.errors import CommandFailed
+from lab.runtime.images import ImageSet
 
 # the images a `runtime: containerd` lab imports, as a fixed build (inputs key 0123456789ab...)
 TEST_IMAGES = ImageSet(
@@ -392,7 +392,7 @@ class FakeCri:
         self.ready_waits += 1
 
     def run_pod_sandbox(self, pod: Any, timeout_s: float = 120) -> str:
-        from lab.cri import messages
+        from lab.runtime.cri import messages
 
         self._call("RunPodSandbox", pod.name)
         messages.pod_sandbox_config(pod)  # the real request builder validates it
@@ -422,7 +422,7 @@ class FakeCri:
     def pod_sandbox_status(self, sandbox_id: str, verbose: bool = False) -> Any:
         import json
 
-        from lab.cri import runtime_v1_pb2 as pb
+        from lab.runtime.cri import runtime_v1_pb2 as pb
 
         self._call("PodSandboxStatus", sandbox_id)
         if sandbox_id not in self.sandboxes:
@@ -449,7 +449,7 @@ class FakeCri:
         )
 
     def list_pod_sandboxes(self, labels: Mapping[str, str]) -> list[Any]:
-        from lab.cri import runtime_v1_pb2 as pb
+        from lab.runtime.cri import runtime_v1_pb2 as pb
 
         self._call("ListPodSandbox", ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
         return [
@@ -463,7 +463,7 @@ class FakeCri:
         ]
 
     def create_container(self, sandbox_id: str, pod: Any, spec: Any) -> str:
-        from lab.cri import messages
+        from lab.runtime.cri import messages
 
         self._call("CreateContainer", spec.name)
         if sandbox_id not in self.sandboxes:
@@ -488,7 +488,7 @@ class FakeCri:
     def container_status(self, container_id: str, verbose: bool = False) -> Any:
         import json
 
-        from lab.cri import runtime_v1_pb2 as pb
+        from lab.runtime.cri import runtime_v1_pb2 as pb
 
         self._call("ContainerStatus", container_id)
         if container_id not in self.containers:
@@ -510,7 +510,7 @@ class FakeCri:
         )
 
     def list_containers(self, labels: Mapping[str, str], sandbox_id: str = "") -> list[Any]:
-        from lab.cri import runtime_v1_pb2 as pb
+        from lab.runtime.cri import runtime_v1_pb2 as pb
 
         self._call("ListContainers", ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
         return [

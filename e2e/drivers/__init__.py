@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from e2e.drivers.base import CommandLog, Driver, NodeChannel, NodeRunner
-from lab.config import Lab
+from lab.model.config import Lab
 
 
 def drivers_for(lab: Lab) -> tuple[str, ...]:

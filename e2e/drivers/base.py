@@ -22,11 +22,11 @@ from typing import Any, Generic, Protocol, TypeVar
 from e2e import probes
 from e2e.hub import Pool, hub_pool
 from e2e.session import SessionError, SessionPool
-from lab import reachability as rm
 from lab.adapters.ssh import RemoteResult
-from lab.commands import Command, Output, render_probe, render_remote
-from lab.config import Lab
-from lab.errors import CommandFailed
+from lab.common.commands import Command, Output, render_probe, render_remote
+from lab.common.errors import CommandFailed
+from lab.model.config import Lab
+from lab.net import reachability as rm
 
 H = TypeVar("H")
 T = TypeVar("T")

@@ -35,11 +35,12 @@ from e2e.drivers.base import (
     pod_json,
     runner_for,
 )
-from lab import cni, compat
-from lab import reachability as rm
-from lab.commands import Command, cmd, render_remote
-from lab.config import Lab
-from lab.parse import parse_ip_oneline_interfaces
+from lab.common.commands import Command, cmd, render_remote
+from lab.hosts import compat
+from lab.hosts.parse import parse_ip_oneline_interfaces
+from lab.model.config import Lab
+from lab.net import cni
+from lab.net import reachability as rm
 
 CONF_DIR = "/etc/cni/net.d"
 RESULT_CACHE = "/var/lib/netlab/cni"
@@ -97,7 +98,7 @@ def unit(pod: str, container: str) -> str:
 
 def start_container_argv(lab: Lab, pod: str, container: Container) -> tuple[str, ...]:
     """The container's process, inside the sandbox, as a transient unit named after the pod
-    (the systemd-run flags the node's systemd has: lab.compat)."""
+    (the systemd-run flags the node's systemd has: lab.hosts.compat)."""
     systemd = compat.systemd_version(lab.os.family)
     return compat.start_in_netns(systemd, unit(pod, container.name), pod, container.argv)
 

@@ -14,8 +14,8 @@ netlab.io/pod), so a sweep finds leftovers of other runs by label. Pods are made
 node in parallel; a pod's handle keeps the sandbox id, container ids, the sandbox's pinned
 network namespace, the infra process's PID and the CNI result the runtime cached.
 
-Images are the lab's own (lab/images.py), imported by provisioning: `client` (iproute2, python3,
-busybox applets, socat) for probes and the guide pod's two containers; `echo` for the echo
+Images are the lab's own (lab/runtime/images.py), imported by provisioning: `client` (iproute2,
+python3, busybox applets, socat) for probes and the guide pod's two containers; `echo` for the echo
 server. Every result carries one pasteable command that does the same thing again on the node
 (`python -m lab ssh LAB NODE -- 'sudo -n ctr ... task exec --exec-id netlab-repro CID ...'`).
 """
@@ -57,15 +57,16 @@ from e2e.drivers.base import (
     runner_for,
 )
 from e2e.drivers.cni import bridge_subnets, client_probe, observation
-from lab import containerd, images, waits
-from lab import reachability as rm
 from lab.adapters import cri as cri_adapter
 from lab.adapters.forward import FORWARD_READY, SocketForward
-from lab.commands import Command, cmd, render_remote
-from lab.config import Lab
-from lab.cri import messages
-from lab.cri import runtime_v1_pb2 as pb
-from lab.errors import LabStateError
+from lab.common import waits
+from lab.common.commands import Command, cmd, render_remote
+from lab.common.errors import LabStateError
+from lab.model.config import Lab
+from lab.net import reachability as rm
+from lab.runtime import containerd, images
+from lab.runtime.cri import messages
+from lab.runtime.cri import runtime_v1_pb2 as pb
 
 log = logging.getLogger(__name__)
 

@@ -36,10 +36,11 @@ from e2e.drivers.base import (
     runner_for,
 )
 from e2e.drivers.cni import observation
-from lab import k8s, waits
-from lab import reachability as rm
-from lab.commands import Command, render_remote
-from lab.config import Lab
+from lab import k8s
+from lab.common import waits
+from lab.common.commands import Command, render_remote
+from lab.model.config import Lab
+from lab.net import reachability as rm
 
 # The images are the lab's kubernetes.e2e_images (the names provisioning pre-pulled, through
 # their mirrors, on every node): the guide's busybox + nginx pod, and agnhost

@@ -1,6 +1,6 @@
 """A containerd started by the lab (not a service): in a network namespace, with its own root,
-state, socket and config (lab/containerd.py renders them), stopped and cleaned up by the same
-code. Used by tests that drive the CRI on this host; on the lab's VMs containerd runs as the
+state, socket and config (lab/runtime/containerd.py renders them), stopped and cleaned up by the
+same code. Used by tests that drive the CRI on this host; on the lab's VMs containerd runs as the
 box's systemd service instead.
 
     daemon = start_containerd(config, workdir, netns="nl-cri-1a2b")
@@ -19,9 +19,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import containerd, waits
 from lab.adapters.local import run, spawn, stop_group
-from lab.errors import LabStateError
+from lab.common import waits
+from lab.common.errors import LabStateError
+from lab.runtime import containerd
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ status and what to check.
         sandbox = cri.run_pod_sandbox(pod)
         ...
 
-Requests are built by lab/cri/messages.py (pure); this module only sends them.
+Requests are built by lab/runtime/cri/messages.py (pure); this module only sends them.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from lab import waits
-from lab.cri import messages
-from lab.cri import runtime_v1_pb2 as pb
-from lab.cri.runtime_v1_pb2_grpc import ImageServiceStub, RuntimeServiceStub
+from lab.common import waits
+from lab.runtime.cri import messages
+from lab.runtime.cri import runtime_v1_pb2 as pb
+from lab.runtime.cri.runtime_v1_pb2_grpc import ImageServiceStub, RuntimeServiceStub
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab import paths, waits
-from lab.errors import UsageError
-from lab.redact import redact
+from lab.common import waits
+from lab.common.errors import UsageError
+from lab.common.redact import redact
+from lab.model import paths
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from lab import waits
 from lab.adapters.local import spawn, stop_group
 from lab.adapters.ssh import ssh_argv
-from lab.errors import LabStateError
-from lab.parse import SshTarget
+from lab.common import waits
+from lab.common.errors import LabStateError
+from lab.hosts.parse import SshTarget
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,13 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from lab.adapters.local import run
-from lab.capacity import HostResources, parse_cgroup_memory_room_mib, parse_meminfo_available_mib
-from lab.hypervisor import CacheFile, HostFacts, KvmDevice, KvmViewFacts
-from lab.parse import parse_ip_addr_networks
+from lab.hosts.capacity import (
+    HostResources,
+    parse_cgroup_memory_room_mib,
+    parse_meminfo_available_mib,
+)
+from lab.hosts.hypervisor import CacheFile, HostFacts, KvmDevice, KvmViewFacts
+from lab.hosts.parse import parse_ip_addr_networks
 
 
 def probe_host_facts() -> HostFacts:

@@ -1,5 +1,5 @@
-"""Build the lab's container images (lab/images.py) from Debian packages, offline (the Debian
-mirror only), into one OCI image-layout archive for `ctr -n k8s.io images import`.
+"""Build the lab's container images (lab/runtime/images.py) from Debian packages, offline
+(the Debian mirror only), into one OCI image-layout archive for `ctr -n k8s.io images import`.
 
 Cached like the box: under NETLAB_CACHE/images/<inputs key>/, where the key hashes the files
 that define the images; downloaded .debs are kept in NETLAB_CACHE/images/debs between builds.
@@ -22,9 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import images, oci, paths, waits
 from lab.adapters.local import run
-from lab.errors import CommandFailed
+from lab.common import waits
+from lab.common.errors import CommandFailed
+from lab.model import paths
+from lab.runtime import images, oci
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,8 @@ MANIFEST = "images.json"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 # The files whose content defines the images: a change in any of them means new images.
 SOURCES = (
-    paths.REPO / "lab" / "images.py",
-    paths.REPO / "lab" / "oci.py",
+    paths.REPO / "lab" / "runtime" / "images.py",
+    paths.REPO / "lab" / "runtime" / "oci.py",
     Path(__file__),
 )
 APT_TIMEOUT_S = 300

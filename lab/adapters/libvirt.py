@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import libvirt
 
-from lab import waits
 from lab.adapters.protocols import LabObjects, RunningDomain
+from lab.common import waits
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.errors import CommandFailed
+from lab.common.errors import CommandFailed
 
 log = logging.getLogger(__name__)
 

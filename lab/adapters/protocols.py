@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab.parse import MachineState
+from lab.hosts.parse import MachineState
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from inside it. Only one libvirtd can run per machine (they share /run/libvirt).
 Choose with NETLAB_NETNS: unset = automatic (namespace `netlab` without systemd, none with it);
 a name = that namespace; empty = no namespace (use whatever libvirtd is running).
 
-libvirt's view of KVM is made consistent before libvirtd starts (lab/hypervisor.py explains why
-and what was measured): /dev/kvm gets udev's group and mode. Then, whoever started libvirtd,
+libvirt's view of KVM is made consistent before libvirtd starts (lab/hosts/hypervisor.py explains
+why and what was measured): /dev/kvm gets udev's group and mode. Then, whoever started libvirtd,
 `expect_caps_cache_stable` fails loudly if libvirt keeps re-probing QEMU anyway.
 """
 
@@ -25,7 +25,6 @@ import signal
 import threading
 from pathlib import Path
 
-from lab import waits
 from lab.adapters.host import (
     DEV_KVM,
     QEMU_CAPS_CACHE,
@@ -34,8 +33,9 @@ from lab.adapters.host import (
     systemd_is_pid1,
 )
 from lab.adapters.local import run
-from lab.errors import LabStateError
-from lab.hypervisor import caps_cache_problem, caps_cache_rewrites, plan_kvm_view
+from lab.common import waits
+from lab.common.errors import LabStateError
+from lab.hosts.hypervisor import caps_cache_problem, caps_cache_rewrites, plan_kvm_view
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ import fabric
 import paramiko
 from invoke.exceptions import CommandTimedOut, ThreadException
 
-from lab.commands import Command, Output, parse_probe, render_probe, render_remote
-from lab.errors import CommandFailed
-from lab.parse import SshTarget
-from lab.redact import redact
+from lab.common.commands import Command, Output, parse_probe, render_probe, render_remote
+from lab.common.errors import CommandFailed
+from lab.common.redact import redact
+from lab.hosts.parse import SshTarget
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import vagrant
 
-from lab import paths
 from lab.adapters import local
-from lab.parse import MachineState, parse_vagrant_status
+from lab.hosts.parse import MachineState, parse_vagrant_status
+from lab.model import paths
 
 log = logging.getLogger(__name__)
 

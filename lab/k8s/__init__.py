@@ -3,7 +3,7 @@
 - `model`: the objects (nodes, pods, services, endpoints, namespaces, flannel/kubeadm config);
 - `decode`: strict access to decoded `kubectl -o json` output;
 - `parse`: `kubectl -o json` (and busybox nslookup) -> model objects, `ValueError` on bad input;
-- `checks`: cluster state vs the lab -> problems (`lab.problems.Problem`; never raises);
+- `checks`: cluster state vs the lab -> problems (`lab.model.problems.Problem`; never raises);
 - `manifests`: the e2e suite's namespaces, pods and services for `kubectl apply -f -`;
 - `kubectl`: the kubectl argv every caller shares.
 
@@ -68,7 +68,7 @@ from lab.k8s.parse import (
     parse_pods,
     parse_services,
 )
-from lab.problems import Problem
+from lab.model.problems import Problem
 
 __all__ = [
     "ADMIN_CONF",

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from ipaddress import IPv4Network
 
-from lab import netmath
-from lab.config import Lab
 from lab.k8s.model import (
     FLANNEL_CONFIGMAP,
     FLANNEL_PUBLIC_IP,
@@ -23,7 +21,9 @@ from lab.k8s.model import (
     KubeadmNetworking,
     Service,
 )
-from lab.problems import Problem
+from lab.model.config import Lab
+from lab.model.problems import Problem
+from lab.net import netmath
 
 
 def validate_nodes_ready(nodes: Sequence[ClusterNode], lab: Lab) -> list[Problem]:

@@ -1,5 +1,5 @@
 """Strict access to decoded `kubectl -o json` output (pure), on the shared strict decoder
-(`lab.strict`): every accessor names the object and the field it could not read, and raises
+(`lab.model.strict`): every accessor names the object and the field it could not read, and raises
 `strict.DecodeError` (a ValueError) carrying that Problem."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
-from lab import strict
-from lab.problems import ABSENT, Problem
+from lab.model import strict
+from lab.model.problems import ABSENT, Problem
 
 
 def fail(where: str, message: str, value: object = ABSENT, fix: str = "") -> strict.DecodeError:

@@ -1,6 +1,6 @@
 """Parsers of `kubectl -o json` output (pure).
 
-Parsers keep only the fields the checks use and raise `ValueError` (`lab.strict.DecodeError`,
+Parsers keep only the fields the checks use and raise `ValueError` (`lab.model.strict.DecodeError`,
 carrying a Problem) naming the object and the field on malformed input; absent optional fields
 (a node without a podCIDR yet, a Pending pod without an IP) are kept as `None`/empty so the
 checks can report them. On a dual-stack cluster the IPv4 side goes where the checks look and
@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address
 from typing import Any
 
-from lab import yamldoc
 from lab.k8s.decode import (
     any_ip,
     any_network,
@@ -55,6 +54,7 @@ from lab.k8s.model import (
     Service,
     ServicePort,
 )
+from lab.model import yamldoc
 
 
 def parse_nodes(raw: str | Mapping[str, Any]) -> tuple[ClusterNode, ...]:

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab import paths
-from lab.config import Lab
-from lab.labfile import load_lab
-from lab.machines import LabMachines
+from lab.hosts.machines import LabMachines
+from lab.model import paths
+from lab.model.config import Lab
+from lab.model.labfile import load_lab
 
 LAB = "ci-debian12"
 

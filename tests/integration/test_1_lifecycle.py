@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from lab import box
-from lab.commands import cmd
-from lab.config import Lab
-from lab.machines import LabMachines
+from lab.common.commands import cmd
+from lab.hosts import box
+from lab.hosts.machines import LabMachines
+from lab.model.config import Lab
 
 
 def test_the_box_is_cached_by_its_inputs(ci_lab: Lab, lab_runtime: LabMachines) -> None:

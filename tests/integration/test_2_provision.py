@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from e2e.checks import guide_state_problems
-from lab import containerd
-from lab.commands import cmd
-from lab.config import Lab
-from lab.machines import LabMachines
+from lab.common.commands import cmd
+from lab.hosts.machines import LabMachines
+from lab.model.config import Lab
+from lab.runtime import containerd
 from provision.containerd import SOCKET
 from provision.run import run_provision, runtime_images
 from provision.steps import steps_for

@@ -12,11 +12,11 @@ import pytest
 from e2e import flow
 from e2e.drivers.base import PodRequest
 from e2e.drivers.cri import CriDriver, CriPod
-from lab import waits
-from lab.config import Lab
-from lab.cri import messages
-from lab.machines import LabMachines
-from lab.render import node_pod_subnets
+from lab.common import waits
+from lab.hosts.machines import LabMachines
+from lab.model.config import Lab
+from lab.net.render import node_pod_subnets
+from lab.runtime.cri import messages
 from provision.run import run_provision
 
 # a container that leaves the pod's network namespace for one of its own, then idles

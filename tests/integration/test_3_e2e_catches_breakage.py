@@ -12,12 +12,12 @@ import pytest
 from e2e import scenarios
 from e2e.drivers.base import Container, GuidePod, Pod, PodRequest
 from e2e.drivers.cni import CniDriver, CniHandle
-from lab.commands import cmd
-from lab.config import Lab
-from lab.machines import LabMachines
-from lab.netmath import gateway
-from lab.reachability import Matrix
-from lab.render import node_pod_subnets
+from lab.common.commands import cmd
+from lab.hosts.machines import LabMachines
+from lab.model.config import Lab
+from lab.net.netmath import gateway
+from lab.net.reachability import Matrix
+from lab.net.render import node_pod_subnets
 from provision.run import run_provision
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from app.nightly import Stages, pytest_stage
 from app.summary import overall_exit
 from lab.adapters import libvirt as lv
-from lab.config import Lab
-from lab.machines import LabMachines
+from lab.hosts.machines import LabMachines
+from lab.model.config import Lab
 from provision.run import run_provision
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from lab.machines import LabMachines
+from lab.hosts.machines import LabMachines
 
 
 def test_destroy_without_vagrant_state_leaves_no_domain_volume_or_network(

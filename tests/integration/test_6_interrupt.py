@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from lab import paths, waits
 from lab.adapters import libvirt as lv
-from lab.config import Lab
-from lab.machines import LabMachines
+from lab.common import waits
+from lab.hosts.machines import LabMachines
+from lab.model import paths
+from lab.model.config import Lab
 
 FIRST_BOOT = waits.Policy("a domain of the lab is running", timeout_s=300, interval_s=0.5)
 

@@ -14,12 +14,13 @@ import pytest
 from e2e import scenarios
 from e2e.drivers.base import Pod, PodRequest, Probe
 from e2e.drivers.cni import CniDriver, CniHandle
-from lab import paths, tunnel
-from lab import reachability as rm
-from lab.config import Lab
-from lab.labfile import load_lab
-from lab.machines import LabMachines
-from lab.render import VXLAN_DEVICE, vtep_mac, vteps
+from lab.hosts.machines import LabMachines
+from lab.model import paths
+from lab.model.config import Lab
+from lab.model.labfile import load_lab
+from lab.net import reachability as rm
+from lab.net import tunnel
+from lab.net.render import VXLAN_DEVICE, vtep_mac, vteps
 from provision.run import run_provision
 
 TUNNEL_LAB = "ci-debian12-vxlan"

@@ -35,13 +35,14 @@ from pathlib import Path
 
 import pytest
 
-from lab import cni, containerd, images
 from lab.adapters import containerd as containerd_adapter
 from lab.adapters import imagebuild
 from lab.adapters.cri import CriClient, ExecResult
 from lab.adapters.local import run
-from lab.cri import messages
-from lab.cri import runtime_v1_pb2 as pb
+from lab.net import cni
+from lab.runtime import containerd, images
+from lab.runtime.cri import messages
+from lab.runtime.cri import runtime_v1_pb2 as pb
 
 SUBNET = IPv4Network("10.88.7.0/24")  # inside the test's own network namespace only
 NETWORK = "netlab-cri"

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lab.adapters.ssh import RemoteResult
-from lab.commands import Command, Output, render_remote
-from lab.errors import CommandFailed
+from lab.common.commands import Command, Output, render_remote
+from lab.common.errors import CommandFailed
 
 World = dict[str, object]
 Read = Callable[[World], Output]

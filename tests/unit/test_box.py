@@ -1,4 +1,4 @@
-"""lab/box.py without building anything: the box's key covers the images it carries, and the
+"""lab/hosts/box.py without building anything: the box's key covers the images it carries, and the
 box and its images are built side by side, the box told where the images appear."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import box
 from lab.adapters import imagebuild
+from lab.hosts import box
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 
 from e2e import checks, scenarios
 from e2e.drivers.base import Pod
-from lab import reachability as rm
-from lab.labfile import load_lab
+from lab.model.labfile import load_lab
+from lab.net import reachability as rm
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = load_lab(ROOT / "labs" / "ci-debian12.yaml")

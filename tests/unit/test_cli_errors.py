@@ -15,13 +15,13 @@ import pytest
 
 from app import cli
 from lab.adapters import fetch
-from lab.capacity import (
+from lab.hosts.capacity import (
     HostResources,
     check_capacity,
     parse_cgroup_memory_room_mib,
     parse_meminfo_available_mib,
 )
-from lab.labfile import load_lab
+from lab.model.labfile import load_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "labs" / "guide-centos7.yaml"

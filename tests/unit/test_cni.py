@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from ipaddress import IPv4Network
 
-from lab import cni
+from lab.net import cni
 
 CONFLIST = {
     "cniVersion": "0.4.0",

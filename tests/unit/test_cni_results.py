@@ -1,4 +1,4 @@
-"""What a CNI result must be (lab/cni.py), one fault at a time: each broken ADD result gets
+"""What a CNI result must be (lab/net/cni.py), one fault at a time: each broken ADD result gets
 exactly its problem line and no other, for the 0.3.x/0.4.0 and the 1.x shapes; a plugin's error
 and result JSON read field by field."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lab import cni
+from lab.net import cni
 
 SUBNET = IPv4Network("10.244.0.0/24")
 RESULT: dict[str, Any] = {

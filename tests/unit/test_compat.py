@@ -19,10 +19,11 @@ from e2e import cnirt
 from e2e.diagnostics import NODE_STATE
 from e2e.drivers.base import Container, PodRequest
 from e2e.drivers.cni import CniDriver, client_probe, echo_server
-from lab import cni, compat
-from lab.commands import Output
+from lab.common.commands import Output
+from lab.hosts import compat
 from lab.k8s import KUBECTL
-from lab.labfile import load_lab
+from lab.model.labfile import load_lab
+from lab.net import cni
 from provision import el7
 from provision.apply import provision
 from provision.steps import dry_run, steps_for

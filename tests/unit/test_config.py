@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.config import LabError, suggest_dns1123
-from lab.labfile import load_lab
+from lab.model.config import LabError, suggest_dns1123
+from lab.model.labfile import load_lab
 
 LABS = Path(__file__).resolve().parents[2] / "labs"
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad-labs"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import containerd
+from lab.runtime import containerd
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "containerd"
 PAUSE = "netlab.invalid/pause:0123456789ab"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lab import waits
-from lab.commands import Command, Output, cmd, parse_probe, render_probe, render_remote
-from lab.hypervisor import HostFacts, choose_hypervisor
-from lab.redact import MASK, redact
+from lab.common import waits
+from lab.common.commands import Command, Output, cmd, parse_probe, render_probe, render_remote
+from lab.common.redact import MASK, redact
+from lab.hosts.hypervisor import HostFacts, choose_hypervisor
 
 TOKEN = "io1pa7.pp3wbn8i4hbi7ktn"
 CERT_KEY = "b98b6165eafb91dd690bb693a8e2f57f6043865fcf75da68aa1a3b6b61ac3ca9"
@@ -115,9 +115,9 @@ def test_retry_call_retries_only_the_listed_errors_and_reraises() -> None:
 
 def test_a_join_command_is_redacted_in_the_printed_plan_logs_and_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from lab.adapters.ssh import SshChannel
-    from lab.errors import CommandFailed
-    from lab.labfile import load_lab
-    from lab.parse import SshTarget
+    from lab.common.errors import CommandFailed
+    from lab.hosts.parse import SshTarget
+    from lab.model.labfile import load_lab
     from provision import el7
     from provision.steps import PlannedStep, render_plan
 

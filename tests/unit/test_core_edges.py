@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import cni, k8s, problems, tunnel, yamldoc
-from lab.commands import Command, Output
-from lab.config import parse_lab, suggest_dns1123
+from lab import k8s
+from lab.common.commands import Command, Output
 from lab.k8s import kubectl
 from lab.k8s.model import EndpointAddress
-from lab.labfile import load_lab
-from lab.reachability import Expect, Mismatch, Observation
-from lab.strict import Ambiguous, DecodeError
+from lab.model import problems, yamldoc
+from lab.model.config import parse_lab, suggest_dns1123
+from lab.model.labfile import load_lab
+from lab.model.strict import Ambiguous, DecodeError
+from lab.net import cni, tunnel
+from lab.net.reachability import Expect, Mismatch, Observation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -204,8 +206,8 @@ def test_a_single_syn_retransmit_is_told() -> None:
 
 
 def test_a_lab_error_lists_one_problem_a_line() -> None:
-    from lab.config import LabError
-    from lab.problems import Problem
+    from lab.model.config import LabError
+    from lab.model.problems import Problem
 
     err = LabError("lab.yaml", [Problem("a", message="x"), Problem("b", 1, "y", "z")])
     assert str(err) == "lab.yaml: 2 problem(s)\n  - a: x\n  - b = 1: y; z"
@@ -220,7 +222,7 @@ def test_a_yaml_problem_without_a_known_fix_has_an_empty_one() -> None:
 
 
 def test_a_node_matrix_is_titled_node_to_pod() -> None:
-    from lab import reachability as rm
+    from lab.net import reachability as rm
 
     node = rm.Endpoint("node1", "node1", "10.10.10.241")
     assert rm.node_matrix([node], [rm.Endpoint("p", "node1", "10.244.0.2")]).title == "node -> pod"

@@ -11,13 +11,12 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from lab import waits
-from lab.commands import Command, batch, cmd, render_probe, render_remote
-from lab.errors import CommandFailed, tail
-from lab.hypervisor import HostFacts, choose_hypervisor, kvm_usable
-from lab.netmath import node_subnets
-from lab.problems import ABSENT, Problem, echo
-from lab.strict import (
+from lab.common import waits
+from lab.common.commands import Command, batch, cmd, render_probe, render_remote
+from lab.common.errors import CommandFailed, tail
+from lab.hosts.hypervisor import HostFacts, choose_hypervisor, kvm_usable
+from lab.model.problems import ABSENT, Problem, echo
+from lab.model.strict import (
     ONE_LINE,
     Ambiguous,
     DecodeError,
@@ -27,6 +26,7 @@ from lab.strict import (
     mapping,
     text,
 )
+from lab.net.netmath import node_subnets
 
 # --- commands ------------------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ def test_a_fixed_wait_sleeps_its_interval_and_logs_each_retry(
     slept: list[float] = []
     values = iter([1, 2, 3])
     policy = waits.Policy("port open", timeout_s=60, interval_s=1.5)
-    with caplog.at_level(logging.INFO, logger="lab.waits"):
+    with caplog.at_level(logging.INFO, logger="lab.common.waits"):
         assert waits.wait_until(policy, lambda: next(values), lambda v: v == 3, slept.append) == 3
     assert slept == [1.5, 1.5]
     assert [r.getMessage() for r in caplog.records] == [
@@ -181,7 +181,7 @@ def test_a_retried_exception_is_logged_by_type_and_first_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     policy = waits.Policy("mirror", timeout_s=60, interval_s=0, max_attempts=2)
-    with caplog.at_level(logging.INFO, logger="lab.waits"), pytest.raises(ConnectionError):
+    with caplog.at_level(logging.INFO, logger="lab.common.waits"), pytest.raises(ConnectionError):
         waits.retry_call(policy, _refuse, on=(ConnectionError,), sleep=lambda s: None)
     assert [r.getMessage() for r in caplog.records] == [
         "mirror: attempt 1 not yet (ConnectionError: refused); retrying"
@@ -195,7 +195,7 @@ def test_an_exception_without_text_is_logged_by_its_type_alone(
         raise TimeoutError
 
     policy = waits.Policy("boot", timeout_s=60, interval_s=0, max_attempts=2)
-    with caplog.at_level(logging.INFO, logger="lab.waits"), pytest.raises(TimeoutError):
+    with caplog.at_level(logging.INFO, logger="lab.common.waits"), pytest.raises(TimeoutError):
         waits.retry_call(policy, silent, on=(TimeoutError,), sleep=lambda s: None)
     assert caplog.records[0].getMessage() == "boot: attempt 1 not yet (TimeoutError: ); retrying"
 
@@ -204,7 +204,10 @@ def test_a_long_result_is_logged_cut_to_200_and_reported_cut_to_300_characters(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     policy = waits.Policy("big", timeout_s=60, interval_s=0, max_attempts=2)
-    with caplog.at_level(logging.INFO, logger="lab.waits"), pytest.raises(waits.WaitTimeout) as e:
+    with (
+        caplog.at_level(logging.INFO, logger="lab.common.waits"),
+        pytest.raises(waits.WaitTimeout) as e,
+    ):
         waits.wait_until(policy, lambda: "x" * 500, lambda v: False, sleep=lambda s: None)
     logged = caplog.records[0].getMessage()
     assert logged == "big: attempt 1 not yet (" + ("got '" + "x" * 500)[:200] + "); retrying"

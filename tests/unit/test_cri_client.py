@@ -14,11 +14,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from lab import waits
 from lab.adapters.cri import CriClient, CriError
-from lab.cri import messages
-from lab.cri import runtime_v1_pb2 as pb
-from lab.cri import runtime_v1_pb2_grpc as pb_grpc
+from lab.common import waits
+from lab.runtime.cri import messages
+from lab.runtime.cri import runtime_v1_pb2 as pb
+from lab.runtime.cri import runtime_v1_pb2_grpc as pb_grpc
 
 POD = messages.PodSpec(name="a", namespace="nl-r1", uid="u1", run_id="r1")
 

@@ -12,10 +12,10 @@ from e2e import probes, scenarios
 from e2e.drivers import drivers_for, model_drivers, why_no_driver
 from e2e.drivers.base import DriverError, PodRequest, Probe
 from e2e.drivers.cri import E2E_LABEL, CriDriver, CriPod
-from lab import reachability as rm
 from lab.adapters.cri import CriError
-from lab.cri import messages
-from lab.labfile import load_lab
+from lab.model.labfile import load_lab
+from lab.net import reachability as rm
+from lab.runtime.cri import messages
 from tests import fakes
 
 ROOT = Path(__file__).resolve().parents[2]

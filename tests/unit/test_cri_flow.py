@@ -10,9 +10,9 @@ from pathlib import Path
 from e2e import flow
 from e2e.drivers.base import Pod, Probe
 from e2e.drivers.cri import CriDriver, CriHandle
-from lab import waits
-from lab.images import ImageSet
-from lab.labfile import load_lab
+from lab.common import waits
+from lab.model.labfile import load_lab
+from lab.runtime.images import ImageSet
 from tests import fakes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from ipaddress import ip_address
 
 import pytest
 
-from lab.cri import messages
-from lab.cri import runtime_v1_pb2 as pb
+from lab.runtime.cri import messages
+from lab.runtime.cri import runtime_v1_pb2 as pb
 
 POD = messages.PodSpec(name="echo-a", namespace="nl-r1", uid="1b4e28ba-2fa1", run_id="r1")
 ECHO = messages.ContainerSpec(

@@ -1,5 +1,5 @@
-"""The CRI subset in lab/cri/runtime_v1.proto: the committed Python modules are exactly what
-`python -m lab.cri.generate` makes from it, and its numbers are the CRI API's."""
+"""The CRI subset in lab/runtime/cri/runtime_v1.proto: the committed Python modules are exactly what
+`python -m lab.runtime.cri.generate` makes from it, and its numbers are the CRI API's."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.cri import generate
-from lab.cri import runtime_v1_pb2 as pb
+from lab.runtime.cri import generate
+from lab.runtime.cri import runtime_v1_pb2 as pb
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ def test_committed_modules_are_regenerated_from_the_proto(tmp_path: Path) -> Non
         committed = REPO / generate.PROTO.parent / path.name
         assert path.read_text() == committed.read_text(), (
             f"{committed.relative_to(REPO)} is not what runtime_v1.proto generates: "
-            "run `python -m lab.cri.generate` and commit the result"
+            "run `python -m lab.runtime.cri.generate` and commit the result"
         )
 
 

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PURE = ("lab/oci.py", "lab/images.py", "lab/containerd.py", "lab/cri/messages.py")
+PURE = (
+    "lab/runtime/oci.py",
+    "lab/runtime/images.py",
+    "lab/runtime/containerd.py",
+    "lab/runtime/cri/messages.py",
+)
 FORBIDDEN = (
     "lab.adapters",
     "lab.lifecycle",

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.config import Lab, parse_lab
 from lab.k8s.checks import validate_pod_ips
 from lab.k8s.decode import document, items_of, too_long
 from lab.k8s.model import ClusterNode, ClusterPod
-from lab.strict import DecodeError
-from lab.yamldoc import yaml_problem
+from lab.model.config import Lab, parse_lab
+from lab.model.strict import DecodeError
+from lab.model.yamldoc import yaml_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import waits
 from lab.adapters.forward import SocketForward, forward_argv
-from lab.errors import LabStateError
-from lab.parse import SshTarget
+from lab.common import waits
+from lab.common.errors import LabStateError
+from lab.hosts.parse import SshTarget
 
 TARGET = SshTarget("node1", "192.168.121.17", 22, "vagrant", ("/state/.vagrant/node1/key",))
 REMOTE = "/run/containerd/containerd.sock"

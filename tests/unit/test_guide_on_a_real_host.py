@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from app import cli
-from lab.capacity import HostResources
-from lab.commands import Output, cmd
-from lab.config import Image, LabError, validate_lab
-from lab.hostcheck import libvirt_subnet_problems, parse_libvirt_network_xml
-from lab.labfile import load_lab
+from lab.common.commands import Output, cmd
+from lab.hosts.capacity import HostResources
+from lab.hosts.hostcheck import libvirt_subnet_problems, parse_libvirt_network_xml
+from lab.model.config import Image, LabError, validate_lab
+from lab.model.labfile import load_lab
 from provision import el7
 from provision.apply import Applier
 from tests.unit.fake_node import FakeNode, World, sets, text

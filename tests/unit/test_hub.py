@@ -18,7 +18,7 @@ import pytest
 from e2e import hub
 from e2e.drivers.base import NO_EXIT_CODE, NodeRunner
 from e2e.session import SessionError, SessionPool
-from lab.commands import Command, cmd
+from lab.common.commands import Command, cmd
 from tests.unit.test_session import StreamNode
 
 

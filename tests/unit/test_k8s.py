@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from lab import k8s
-from lab.config import DNS1123_LABEL, Lab
-from lab.labfile import load_lab
+from lab.model.config import DNS1123_LABEL, Lab
+from lab.model.labfile import load_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "k8s"

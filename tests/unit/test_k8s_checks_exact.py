@@ -22,8 +22,8 @@ from lab.k8s.model import (
     Endpoints,
     Service,
 )
-from lab.labfile import load_lab
-from lab.problems import Problem
+from lab.model.labfile import load_lab
+from lab.model.problems import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lab import k8s
-from lab.strict import DecodeError
+from lab.model.strict import DecodeError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "k8s"
 FLANNEL = json.loads((DATA / "configmap-kube-flannel-cfg.json").read_text())

@@ -21,9 +21,9 @@ from e2e.drivers.k8s import (
     PodNotRunning,
     echo_container,
 )
-from lab import waits
-from lab.config import E2eImages, Lab
-from lab.labfile import load_lab
+from lab.common import waits
+from lab.model.config import E2eImages, Lab
+from lab.model.labfile import load_lab
 from tests.fakes import Script, Step, channels, script
 
 ROOT = Path(__file__).resolve().parents[2]

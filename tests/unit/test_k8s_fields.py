@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import k8s
-from lab.strict import DecodeError
+from lab.model.strict import DecodeError
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "k8s"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from lab import k8s
-from lab.strict import DecodeError
+from lab.model.strict import DecodeError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "k8s"
 NODES = json.loads((DATA / "nodes.json").read_text())

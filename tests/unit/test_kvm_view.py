@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.hypervisor import (
+from lab.hosts.hypervisor import (
     CacheFile,
     KvmDevice,
     KvmViewFacts,

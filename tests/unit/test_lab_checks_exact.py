@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.config import check_lab
+from lab.model.config import check_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.cli import main
-from lab import yamldoc
-from lab.config import Lab
-from lab.labfile import MAX_BYTES, lab_from_bytes, lab_from_text
-from lab.problems import LINE_CHARS, Problem
+from lab.model import yamldoc
+from lab.model.config import Lab
+from lab.model.labfile import MAX_BYTES, lab_from_bytes, lab_from_text
+from lab.model.problems import LINE_CHARS, Problem
 from tests import fuzz
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab.adapters import local
-from lab.errors import CommandFailed
+from lab.common.errors import CommandFailed
 
 
 def test_a_timed_out_command_runs_its_cleanup_trap(tmp_path: Path) -> None:

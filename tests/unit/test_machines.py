@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from lab.adapters.protocols import LabObjects, RunningDomain
-from lab.errors import LabStateError
-from lab.labfile import load_lab
-from lab.machines import LabMachines, ssh_config_doubts, sweep_orphans
-from lab.parse import MachineState
+from lab.common.errors import LabStateError
+from lab.hosts.machines import LabMachines, ssh_config_doubts, sweep_orphans
+from lab.hosts.parse import MachineState
+from lab.model.labfile import load_lab
 from tests.fakes import FakeLibvirt, FakeVagrant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,9 +138,9 @@ def test_only_bringing_a_lab_up_builds_and_swaps_the_box_and_sweeps_orphans(
     # never remove a lab: from a second checkout (no vagrant record of it there) the first
     # checkout's running lab looked like an orphan, and `pytest e2e --lab-mode attach`
     # removed it
-    from lab import box as box_builder
-    from lab import machines
     from lab.adapters import imagebuild
+    from lab.hosts import box as box_builder
+    from lab.hosts import machines
 
     done: list[str] = []
     monkeypatch.setattr(machines.sandbox, "start", lambda: "ns")
@@ -160,7 +160,7 @@ def test_only_bringing_a_lab_up_builds_and_swaps_the_box_and_sweeps_orphans(
 def test_a_lab_libvirt_holds_without_a_record_here_is_named_as_made_elsewhere(
     state: Path,
 ) -> None:
-    from lab.machines import held_elsewhere
+    from lab.hosts.machines import held_elsewhere
 
     assert held_elsewhere(CI, LabObjects(networks=("netlab-ci-debian12-priv",))) == ""
     said = held_elsewhere(CI, LabObjects(domains=("netlab-ci-debian12-node1",)))
@@ -205,7 +205,7 @@ def test_attaching_trusts_the_cached_ssh_config_only_when_libvirt_runs_what_vagr
 
 
 def test_every_reason_a_cached_ssh_config_may_be_stale_is_named_per_node() -> None:
-    from lab.parse import parse_ssh_config
+    from lab.hosts.parse import parse_ssh_config
 
     targets = parse_ssh_config(SSH_CONFIG)
     ok = RunningDomain("u1", ("192.168.121.10", "10.0.0.1"))

@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 
-from lab import images, oci
+from lab.runtime import images, oci
 
 # --- digests, JSON, blobs ----------------------------------------------------------------
 
@@ -281,10 +281,12 @@ def test_image_refs_use_the_never_resolving_registry_and_the_key() -> None:
 
 
 def test_inputs_key_changes_with_any_source_and_ignores_order() -> None:
-    base = {"lab/images.py": b"a", "lab/oci.py": b"b"}
+    base = {"lab/runtime/images.py": b"a", "lab/runtime/oci.py": b"b"}
     assert images.inputs_key(base) == images.inputs_key(dict(reversed(list(base.items()))))
-    assert images.inputs_key(base) != images.inputs_key({**base, "lab/oci.py": b"c"})
-    assert images.inputs_key(base) != images.inputs_key({"lab/images.py": b"a", "lab/oci.pyb": b""})
+    assert images.inputs_key(base) != images.inputs_key({**base, "lab/runtime/oci.py": b"c"})
+    assert images.inputs_key(base) != images.inputs_key(
+        {"lab/runtime/images.py": b"a", "lab/oci.pyb": b""}
+    )
 
 
 # --- apt ---------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.parse import (
+from lab.hosts.parse import (
     ACCT_V3,
     ProcessCpu,
     VagrantOutputError,
@@ -83,7 +83,7 @@ def test_ip_addr_networks_and_addresses() -> None:
 
 
 def test_cgroup_cpu_usage_per_group_and_what_grew() -> None:
-    from lab.parse import cpu_deltas, parse_cgroup_cpu
+    from lab.hosts.parse import cpu_deltas, parse_cgroup_cpu
 
     before = parse_cgroup_cpu(
         "cpu.stat 71300000\n"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import parse
-from lab.capacity import HostResources, check_capacity, parse_cgroup_memory_room_mib
-from lab.labfile import load_lab
-from lab.problems import Problem
+from lab.hosts import parse
+from lab.hosts.capacity import HostResources, check_capacity, parse_cgroup_memory_room_mib
+from lab.model.labfile import load_lab
+from lab.model.problems import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 

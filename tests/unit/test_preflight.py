@@ -16,8 +16,7 @@ import pytest
 from app import cli
 from app import preflight as pf
 from lab.adapters.netprobe import NetProbe
-from lab.config import Image
-from lab.hostcheck import (
+from lab.hosts.hostcheck import (
     DOCKER_HUB,
     Check,
     Endpoint,
@@ -31,8 +30,9 @@ from lab.hostcheck import (
     parse_meminfo_available_mib,
     registry_of,
 )
-from lab.hypervisor import HostFacts
-from lab.labfile import load_lab
+from lab.hosts.hypervisor import HostFacts
+from lab.model.config import Image
+from lab.model.labfile import load_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.problems import LINE_CHARS, Problem, echo, render_problems
+from lab.model.problems import LINE_CHARS, Problem, echo, render_problems
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from lab import waits
 from lab.adapters.ssh import RemoteResult
-from lab.commands import Command, Output, cmd, render_probe, render_remote
-from lab.config import Lab, Node
-from lab.facts import AnyFact, command_ok, file_text
-from lab.labfile import load_lab
+from lab.common import waits
+from lab.common.commands import Command, Output, cmd, render_probe, render_remote
+from lab.hosts.facts import AnyFact, command_ok, file_text
+from lab.model.config import Lab, Node
+from lab.model.labfile import load_lab
 from provision import el7
 from provision.apply import Applier, provision
 from provision.model import AnyStep, Step, write_file

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.commands import Command, Output, batch, render_probe, render_shown
-from lab.labfile import load_lab
+from lab.common.commands import Command, Output, batch, render_probe, render_shown
+from lab.model.labfile import load_lab
 from provision.containerd import (
     LOGIN_GID,
     ContainerdFacts,

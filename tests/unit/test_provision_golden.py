@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from lab.commands import Output, render_shown
-from lab.config import Lab
-from lab.labfile import load_lab
-from lab.redact import redact
-from lab.render import render_cni_conflist_text
+from lab.common.commands import Output, render_shown
+from lab.common.redact import redact
+from lab.model.config import Lab
+from lab.model.labfile import load_lab
+from lab.net.render import render_cni_conflist_text
 from provision import containerd, debian12, el7
 from provision.common import HOSTNAME
 from provision.model import AnyStep

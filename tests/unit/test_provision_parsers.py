@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.commands import Output, render_remote
-from lab.facts import parse_rpm_versions
-from lab.labfile import load_lab
-from lab.redact import redact
+from lab.common.commands import Output, render_remote
+from lab.common.redact import redact
+from lab.hosts.facts import parse_rpm_versions
+from lab.model.labfile import load_lab
 from provision import el7
 from provision.common import BRIDGE_SYSCTLS, K8S_SYSCTL_FILE, MODULES_CONTENT
 from provision.model import AnyStep, sysctl_file

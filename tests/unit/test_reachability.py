@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lab import reachability as rm
+from lab.net import reachability as rm
 
 PODS = [
     rm.Endpoint("node1-p0", "node1", "10.244.0.2"),

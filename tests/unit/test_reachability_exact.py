@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from lab import reachability as rm
+from lab.net import reachability as rm
 
 P1 = rm.Endpoint("node1-p0", "node1", "10.244.0.2")
 P2 = rm.Endpoint("node1-p1", "node1", "10.244.0.3")

@@ -1,4 +1,4 @@
-"""The redaction policy (lab/redact.py): every secret shape the harness can print, generated
+"""The redaction policy (lab/common/redact.py): every secret shape the harness can print, generated
 inside random text, leaves nothing behind; realistic admin.conf and `kubeadm init
 --upload-certs` output come out clean; what is public (CA data, the CA cert hash) stays."""
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from lab.redact import MASK, RedactFilter, redact
+from lab.common.redact import MASK, RedactFilter, redact
 from tests import fuzz
 
 SECRETS = Path(__file__).resolve().parents[1] / "data" / "secrets"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.redact import redact
+from lab.common.redact import redact
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Each rule of the redaction policy (lab/redact.py) has a case only it masks. A secret that
+"""Each rule of the redaction policy (lab/common/redact.py) has a case only it masks. A secret that
 two rules both catch proves neither: breaking one would go unnoticed. So every case here is
 masked with the whole policy, and shown again (the secret readable) when its own rule alone
 is switched off."""
@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from lab import redact as policy
-from lab.redact import MASK, redact
+from lab.common import redact as policy
+from lab.common.redact import MASK, redact
 
 NEVER = re.compile(r"(?!)")  # a pattern that matches nothing
 TOKEN = "7x3kq9.vb2n8m4p6r1t5w0z"

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.config import Lab
-from lab.hypervisor import KVM, TCG
-from lab.labfile import load_lab
-from lab.render import (
+from lab.hosts.hypervisor import KVM, TCG
+from lab.model.config import Lab
+from lab.model.labfile import load_lab
+from lab.net.render import (
     render_cni_conflist,
     render_flannel_manifest,
     render_kubeadm_init_args,

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.hypervisor import TCG
-from lab.labfile import load_lab
-from lab.render import (
+from lab.hosts.hypervisor import TCG
+from lab.model.labfile import load_lab
+from lab.net.render import (
     render_cni_conflist,
     render_flannel_manifest,
     render_kubeadm_init_args,

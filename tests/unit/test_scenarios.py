@@ -11,8 +11,8 @@ import pytest
 
 from e2e import scenarios
 from e2e.drivers.base import Container, ExecResult, Pod
-from lab import reachability as rm
-from lab.labfile import load_lab
+from lab.model.labfile import load_lab
+from lab.net import reachability as rm
 from tests.fakes import FakeDriver, Step, script
 
 ROOT = Path(__file__).resolve().parents[2]

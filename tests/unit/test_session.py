@@ -19,7 +19,7 @@ from e2e import probes
 from e2e.drivers.base import NO_EXIT_CODE, NodeRunner
 from e2e.session import SessionPool
 from lab.adapters.ssh import RemoteResult
-from lab.commands import Command, Output, cmd, render_remote
+from lab.common.commands import Command, Output, cmd, render_remote
 from tests.fakes import LocalStream
 
 PY27_PATHS = sorted(Path("/root/.pyenv/versions").glob("2.7*/bin/python2.7"))

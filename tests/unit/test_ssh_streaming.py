@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from lab.adapters.ssh import SshChannel
-from lab.commands import Command
-from lab.errors import CommandFailed
-from lab.parse import SshTarget
+from lab.common.commands import Command
+from lab.common.errors import CommandFailed
+from lab.hosts.parse import SshTarget
 
 TARGET = SshTarget("node1", "192.168.121.17", 22, "vagrant", ("/k",))
 

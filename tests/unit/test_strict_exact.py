@@ -12,8 +12,8 @@ from typing import Literal
 
 import pytest
 
-from lab.problems import Problem
-from lab.strict import (
+from lab.model.problems import Problem
+from lab.model.strict import (
     ANY_TEXT,
     ONE_LINE,
     Ambiguous,

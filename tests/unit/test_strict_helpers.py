@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from lab.problems import Problem
-from lab.strict import BROKEN, BrokenField, closest, contains_broken, guarded, key_path
+from lab.model.problems import Problem
+from lab.model.strict import BROKEN, BrokenField, closest, contains_broken, guarded, key_path
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from app.nightly import Stages
 from app.summary import NightlyReport, StageResult, overall_exit, parse_junit, render_html
 from e2e import report
-from lab import reachability as rm
+from lab.net import reachability as rm
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
 <testcase classname="e2e.test_pods" name="test_a[node1-p0]" time="1.5"/>

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import tunnel
-from lab.commands import Command, Output
-from lab.labfile import load_lab
-from lab.render import render_subnet_env, vtep_mac
+from lab.common.commands import Command, Output
+from lab.model.labfile import load_lab
+from lab.net import tunnel
+from lab.net.render import render_subnet_env, vtep_mac
 from provision import vxlan
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.config import LabError
-from lab.labfile import load_lab
+from lab.model.config import LabError
+from lab.model.labfile import load_lab
 
 LABS = Path(__file__).resolve().parents[2] / "labs"
 BASE = (LABS / "ci-debian12.yaml").read_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.yamldoc import MAX_CHARS, MAX_DEPTH, MAX_VALUES, read_yaml
+from lab.model.yamldoc import MAX_CHARS, MAX_DEPTH, MAX_VALUES, read_yaml
 
 
 def problems(text: str) -> list[str]:

@@ -1,17 +1,17 @@
-"""The strict YAML reader (lab/yamldoc.py) to the letter: a key given twice is named once, with
-its full path and both lines, wherever it is (under another key, in an anchored mapping that an
-alias refers to again, after an alias, after a merge `<<`, inside what a merge brings in, after
-a key that is not a scalar); a scalar YAML 1.1 reads in a surprising form, or cannot read
-under its explicit tag, kept as `Ambiguous` with its text and what it was read as; a syntax
-error that has no place still gets its fix."""
+"""The strict YAML reader (lab/model/yamldoc.py) to the letter: a key given twice is named
+once, with its full path and both lines, wherever it is (under another key, in an anchored mapping
+that an alias refers to again, after an alias, after a merge `<<`, inside what a merge brings in,
+after a key that is not a scalar); a scalar YAML 1.1 reads in a surprising form, or cannot read
+under its explicit tag, kept as `Ambiguous` with its text and what it was read as; a syntax error
+that has no place still gets its fix."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from lab.strict import Ambiguous
-from lab.yamldoc import read_yaml, yaml_problem
+from lab.model.strict import Ambiguous
+from lab.model.yamldoc import read_yaml, yaml_problem
 
 TWICE = (
     "is given twice (lines {}): YAML keeps only the last one and silently drops the other; "

@@ -14,9 +14,9 @@ from ipaddress import IPv4Network
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
-from lab.config import Lab, Problem, Repo
-from lab.hypervisor import HostFacts, kvm_usable
-from lab.render import management_network_name, private_network_name
+from lab.hosts.hypervisor import HostFacts, kvm_usable
+from lab.model.config import Lab, Problem, Repo
+from lab.net.render import management_network_name, private_network_name
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ UnexpectedExit), with secrets redacted."""
 
 from __future__ import annotations
 
-from lab.redact import redact
+from lab.common.redact import redact
 
 TAIL_LINES = 20
 

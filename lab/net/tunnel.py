@@ -9,10 +9,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lab.commands import Command, Output, cmd
-from lab.config import Lab, Node
-from lab.facts import Fact
-from lab.render import VXLAN_DEVICE, VXLAN_PORT, VXLAN_VNI, remote_vteps, vteps
+from lab.common.commands import Command, Output, cmd
+from lab.hosts.facts import Fact
+from lab.model.config import Lab, Node
+from lab.net.render import VXLAN_DEVICE, VXLAN_PORT, VXLAN_VNI, remote_vteps, vteps
 
 OFFLOAD_FIX = f"ethtool -K {VXLAN_DEVICE} tx-checksum-ip-generic off"
 

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lab import oci
+from lab.runtime import oci
 
 REGISTRY = "netlab.invalid"  # .invalid never resolves: a missing image cannot be pulled
 SUITE = "bookworm"
@@ -188,7 +188,7 @@ def image_ref(name: str, key: str) -> str:
 
 
 def inputs_key(sources: Mapping[str, bytes]) -> str:
-    """sha256 over the files that define the images (this module, lab/oci.py, the builder),
+    """sha256 over the files that define the images (this module, lab/runtime/oci.py, the builder),
     by name: a changed package list, command or builder means new images with a new tag."""
     digest = hashlib.sha256()
     for name in sorted(sources):

@@ -23,8 +23,8 @@ from typing import Final
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from lab import strict
-from lab.problems import ABSENT, Problem
+from lab.model import strict
+from lab.model.problems import ABSENT, Problem
 
 MAX_CHARS: Final = 2 * 1024 * 1024  # a lab file is a few kB; a long value still fits
 MAX_DEPTH: Final = 32

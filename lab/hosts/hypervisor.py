@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from lab.config import Hypervisor
+from lab.model.config import Hypervisor
 
 
 @dataclass(frozen=True)

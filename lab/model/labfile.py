@@ -11,8 +11,8 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Final
 
-from lab import yamldoc
-from lab.config import Lab, LabError, Problem, check_lab
+from lab.model import yamldoc
+from lab.model.config import Lab, LabError, Problem, check_lab
 
 MAX_BYTES: Final = yamldoc.MAX_CHARS  # a lab file is a few kB; this is generous
 

@@ -1,7 +1,7 @@
 """The lab model: frozen dataclasses, their structural parse and validation (pure).
 
 `check_lab(raw)` gives a `Lab` or *every* problem found, structural and semantic together, each
-naming the field, the value and the fix (`lab.labfile.load_lab` reads the file). `parse_lab`
+naming the field, the value and the fix (`lab.model.labfile.load_lab` reads the file). `parse_lab`
 and `validate_lab` are its two halves; none of them raises.
 """
 
@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
-from lab import netmath, strict
-from lab.problems import ABSENT, Problem, render_problems
-from lab.redact import redact
+from lab.common.redact import redact
+from lab.model import strict
+from lab.model.problems import ABSENT, Problem, render_problems
+from lab.net import netmath
 
 __all__ = ["ABSENT", "Lab", "LabError", "Problem", "check_lab", "parse_lab", "validate_lab"]
 

@@ -10,7 +10,7 @@ import reprlib
 from dataclasses import dataclass
 from typing import Any, Final
 
-from lab.redact import redact
+from lab.common.redact import redact
 
 # an echoed value longer than this is cut, with its real length said
 ECHO_CHARS: Final = 60

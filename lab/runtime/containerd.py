@@ -122,7 +122,7 @@ def render_config(config: ContainerdConfig) -> str:
     runc_options.append(("SystemdCgroup", config.systemd_cgroup))
     head = (
         "# containerd 1.6 for k8s-netlab: the CRI plugin with our pause image and CNI network\n"
-        "# (rendered by lab/containerd.py; do not edit here).\n"
+        "# (rendered by lab/runtime/containerd.py; do not edit here).\n"
         "version = 2\n"
         f"root = {_toml(config.root)}\n"
         f"state = {_toml(config.state)}\n"

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from lab import paths
 from lab.adapters import imagebuild
 from lab.adapters import libvirt as lv
 from lab.adapters.local import run
-from lab.config import Lab
-from lab.errors import LabStateError
+from lab.common.errors import LabStateError
+from lab.model import paths
+from lab.model.config import Lab
 
 log = logging.getLogger(__name__)
 console = Console(stderr=True, highlight=False)

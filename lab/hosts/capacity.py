@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lab.config import Lab
-from lab.problems import Problem
+from lab.model.config import Lab
+from lab.model.problems import Problem
 
 
 @dataclass(frozen=True)

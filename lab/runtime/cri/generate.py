@@ -1,6 +1,6 @@
 """Regenerate the Python modules of the CRI subset from runtime_v1.proto (grpcio-tools'
-protoc, with mypy-protobuf for typed stubs). `python -m lab.cri.generate [OUT_ROOT]` writes
-lab/cri/runtime_v1_pb2{,_grpc}.py{,i} under OUT_ROOT (default: the repository), exactly the
+protoc, with mypy-protobuf for typed stubs). `python -m lab.runtime.cri.generate [OUT_ROOT]` writes
+lab/runtime/cri/runtime_v1_pb2{,_grpc}.py{,i} under OUT_ROOT (default: the repository), exactly the
 files that are committed; tests/unit/test_cri_proto.py regenerates into a temporary directory
 and compares. Needs the test extras (grpcio-tools, mypy-protobuf)."""
 
@@ -10,9 +10,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from lab import paths
+from lab.model import paths
 
-PROTO = Path("lab/cri/runtime_v1.proto")
+PROTO = Path("lab/runtime/cri/runtime_v1.proto")
 OUTPUTS = (
     "runtime_v1_pb2.py",
     "runtime_v1_pb2.pyi",
@@ -20,7 +20,7 @@ OUTPUTS = (
     "runtime_v1_pb2_grpc.pyi",
 )
 # generated code follows protoc's style, not ours: ruff skips it
-HEADER = f"# ruff: noqa  (generated from {PROTO.name} by `python -m lab.cri.generate`)\n"
+HEADER = f"# ruff: noqa  (generated from {PROTO.name} by `python -m lab.runtime.cri.generate`)\n"
 
 
 class GenerateError(Exception):

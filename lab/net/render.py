@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from lab import netmath
-from lab.config import VXLAN_OVERHEAD, Flannel, Lab, Node
-from lab.hypervisor import HypervisorChoice
+from lab.hosts.hypervisor import HypervisorChoice
+from lab.model.config import VXLAN_OVERHEAD, Flannel, Lab, Node
+from lab.net import netmath
 
 CNI_NETWORK_NAME = "netlab"
 CNI_CONFLIST_PATH = "/etc/cni/net.d/10-netlab.conflist"

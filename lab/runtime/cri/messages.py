@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
-from lab.cri import runtime_v1_pb2 as pb
+from lab.runtime.cri import runtime_v1_pb2 as pb
 
 API_VERSION = "v1"  # what VersionRequest.version announces (kubelet sends "v1" too)
 MANAGED_LABEL = "netlab.io/managed"

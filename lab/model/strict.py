@@ -31,7 +31,7 @@ from ipaddress import (
 )
 from typing import Any, Final, Literal, TypeVar
 
-from lab.problems import ABSENT, Problem, shorten
+from lab.model.problems import ABSENT, Problem, shorten
 
 T = TypeVar("T")
 

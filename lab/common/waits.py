@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import tenacity
 
-log = logging.getLogger("lab.waits")
+log = logging.getLogger("lab.common.waits")
 T = TypeVar("T")
 
 

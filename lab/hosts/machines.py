@@ -11,16 +11,16 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from lab import paths
 from lab.adapters import sandbox
 from lab.adapters.host import probe_host_facts
 from lab.adapters.protocols import LabObjects, LibvirtPort, RunningDomain, VagrantPort
 from lab.adapters.ssh import SshChannel
-from lab.config import Lab
-from lab.errors import CommandFailed, LabStateError, UsageError
-from lab.hypervisor import HypervisorChoice, choose_hypervisor
-from lab.parse import MachineState, SshTarget, parse_ssh_config
-from lab.render import render_lab_files
+from lab.common.errors import CommandFailed, LabStateError, UsageError
+from lab.hosts.hypervisor import HypervisorChoice, choose_hypervisor
+from lab.hosts.parse import MachineState, SshTarget, parse_ssh_config
+from lab.model import paths
+from lab.model.config import Lab
+from lab.net.render import render_lab_files
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,8 @@ def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None, box: bool = True)
     repository (no vagrant record here) is an orphan only to a checkout about to make one."""
     netns = sandbox.start()
     building = box and lab.vm.box_build
-    from lab import box as box_builder
     from lab.adapters import imagebuild
+    from lab.hosts import box as box_builder
 
     # the box carries the runtime's images: both are built (from Debian packages, cached) side
     # by side; a lab on another box still needs the images for provisioning to import them

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from lab.commands import Command, Output, cmd, render_remote
+from lab.common.commands import Command, Output, cmd, render_remote
 
 T = TypeVar("T")
 
