@@ -381,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_stdout() -> None:
+    """stdout's reader is gone: send what Python still flushes at exit nowhere, so no
+    "Exception ignored ... BrokenPipeError" line follows."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -401,15 +408,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandFailed, LabStateError, WaitTimeout) as exc:
         error(exc)
         return 1
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted; say nothing
+        quiet_stdout()
+        return 0
     except OSError as exc:  # the host refused a file or a process: one line (-v: traceback)
         if args.verbose:
             raise
         where = f": {exc.filename}" if exc.filename else ""
         error(f"{exc.strerror or exc}{where} (run with -v for the traceback)")
         return 1
-    except BrokenPipeError:  # `... | head`
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         return 130

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from e2e import report
+from e2e.fleets import remove_fleets, remove_run
+from e2e.suite import SUITE, Role, Shared, Suite, new_run_id, suite_of
 from lab.common.errors import CommandFailed
 from lab.common.redact import install_log_redaction
 from lab.hosts.machines import LabMachines, held_elsewhere, prepare_host
@@ -27,10 +30,6 @@ from lab.model.labfile import load_lab
 from provision.run import run_provision
 
 log = logging.getLogger(__name__)
-
-LAB_KEY = pytest.StashKey[Lab]()
-CREATED_KEY = pytest.StashKey[bool]()
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lab", "k8s-netlab")
@@ -73,12 +72,15 @@ def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def new_run_id() -> str:
-    return "r" + secrets.token_hex(3)
+def is_parallel_controller(config: pytest.Config) -> bool:
+    return config.pluginmanager.get_plugin("dsession") is not None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """The suite session: the lab file read once in this process, the run id and artifacts
+    folder (a worker takes them from its controller), the host made ready before xdist starts
+    the workers (they are born inside the lab's network namespace)."""
     name = config.getoption("--lab")
     if not name:
         return
@@ -87,29 +89,59 @@ def pytest_configure(config: pytest.Config) -> None:
         lab = load_lab(paths.resolve_lab_path(name))
     except LabError as exc:  # every problem, as pytest's one usage error, not a traceback
         raise pytest.UsageError(str(exc)) from None
-    config.stash[LAB_KEY] = lab
     if is_worker(config):
-        return  # workers inherit the namespace, run id and artifacts dir from the controller
+        # only the controller answers Ctrl-C: it stops the workers, then removes the run's
+        # pods; a worker that also took the signal would die mid-report (xdist's channel is
+        # gone by then) and print a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        config.stash[SUITE] = Suite.of_worker(lab, config.workerinput)  # type: ignore[attr-defined]
+        return
     if not config.option.collectonly:  # listing tests starts no libvirtd, builds no box
-        # before xdist starts workers: they are born inside the lab namespace. Attaching
-        # never builds or swaps the box (the running lab keeps the one it was made from)
+        # attaching never builds or swaps the box (the running lab keeps the one it was made from)
         prepare_host(lab, box=config.getoption("--lab-mode") != "attach")
-    run_id = os.environ.setdefault("NETLAB_RUN_ID", new_run_id())
+    run_id = new_run_id()
     artifacts = Path(
         config.getoption("--artifacts") or paths.REPO / ".artifacts" / lab.name / run_id
     )
     artifacts.mkdir(parents=True, exist_ok=True)
-    os.environ["NETLAB_ARTIFACTS"] = str(artifacts.resolve())
+    parallel = is_parallel_controller(config)
+    role: Role = "controller" if parallel else "main"
+    config.stash[SUITE] = Suite(lab, run_id, artifacts.resolve(), role, worker=role)
     if not config.option.xmlpath:
         config.option.xmlpath = str(artifacts / "junit.xml")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: the controller hands each worker the run (its id, artifacts, shared sockets)."""
+    suite = suite_of(node.config)
+    if suite is not None:
+        node.workerinput.update(suite.for_worker())
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
+    """The one owner of the lab in a run: attach to it or create it, then (a parallel run's
+    controller) start the connections the workers share, before xdist starts them."""
     config = session.config
-    if LAB_KEY not in config.stash or is_worker(config) or config.option.collectonly:
+    suite = suite_of(config)
+    if suite is None or suite.role == "worker" or config.option.collectonly:
         return  # collecting needs only the lab definition, never a running lab
-    lab = config.stash[LAB_KEY]
+    suite.created = _attach_or_create(config, suite.lab)
+    if suite.role != "controller":
+        return
+    suite.shared = Shared(suite.lab)
+    try:
+        suite.hub, suite.forwards = suite.shared.start()
+    except BaseException:  # pytest runs no sessionfinish when sessionstart raised
+        suite.shared.close()
+        if suite.created and not config.getoption("--lab-keep"):
+            LabMachines(suite.lab).destroy()
+        raise
+
+
+def _attach_or_create(config: pytest.Config, lab: Lab) -> bool:
+    """Attach to the running lab (False), or bring it up and provision it (True)."""
     machines = LabMachines(lab)
     mode = config.getoption("--lab-mode")
     # the cached ssh-config when libvirt confirms it; else one vagrant call when the lab runs
@@ -131,16 +163,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"lab {lab.name} exists but is not running ({shown}); start it with "
             f"`make lab LAB={lab.name}` or remove it with `make destroy LAB={lab.name}`"
         )
-    config.stash[CREATED_KEY] = False
     if running:
         if not ready:  # running, yet its ssh-config failed a moment ago: ask again, loudly
             machines.refresh_ssh_config()
         print(f"\nattached to running lab {lab.name}")
-        return
+        return False
     print(f"\ncreating lab {lab.name} for this run (up + provision)")
     start = time.monotonic()
     machines.prepare()
-    config.stash[CREATED_KEY] = True
     try:
         machines.up()
         run_provision(machines)
@@ -149,6 +179,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             machines.destroy()
         raise
     print(f"lab {lab.name} ready in {time.monotonic() - start:.0f}s")
+    return True
 
 
 def _ssh_config_refreshed(machines: LabMachines) -> bool:
@@ -171,35 +202,58 @@ def _states(machines: LabMachines) -> dict[str, str]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The run's pods removed (every driver's fleet; after Ctrl-C every pod of the run), the
+    shared connections closed, the heatmaps drawn, and a lab this run created destroyed. What
+    could not be removed is one line each, with the command that removes it."""
     config = session.config
-    if LAB_KEY not in config.stash or is_worker(config):
+    suite = suite_of(config)
+    if suite is None or suite.role == "worker" or config.option.collectonly:
         return
-    artifacts = Path(os.environ["NETLAB_ARTIFACTS"])
-    for png in report.render_matrices(artifacts):
-        print(f"\nmatrix heatmap: {png}")
-    if config.stash.get(CREATED_KEY, False) and not config.getoption("--lab-keep"):
-        swept = LabMachines(config.stash[LAB_KEY]).destroy()
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    try:
+        left = remove_fleets(suite)
+        if interrupted:
+            left += remove_run(suite)
+    except BaseException as exc:  # noqa: BLE001 (a second Ctrl-C, a lost node: said below)
+        left = [f"the run's pods were not all removed ({type(exc).__name__}: {exc})"]
+    finally:
+        if suite.shared is not None:
+            suite.shared.close()
+    for line in left:
+        print(f"\nFAILED: {line}; remove with: python -m lab sweep {suite.lab.name} --pods")
+    if left and not interrupted:  # a leak fails the run (pytest returns session.exitstatus)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if not interrupted:
+        for png in report.render_matrices(suite.artifacts):
+            print(f"\nmatrix heatmap: {png}")
+    if suite.created and not config.getoption("--lab-keep"):
+        swept = LabMachines(suite.lab).destroy()
         print(f"\ndestroyed the lab created for this run (leftovers swept: {swept})")
 
 
 # --- fixtures ------------------------------------------------------------------------------
 
 
+def _suite(config: pytest.Config) -> Suite:
+    suite = suite_of(config)
+    if suite is None:
+        pytest.skip("needs a lab: pass --lab LAB (e.g. --lab ci-debian12) or set NETLAB_LAB")
+    return suite
+
+
 @pytest.fixture(scope="session")
 def lab(pytestconfig: pytest.Config) -> Lab:
-    if LAB_KEY not in pytestconfig.stash:
-        pytest.skip("needs a lab: pass --lab LAB (e.g. --lab ci-debian12) or set NETLAB_LAB")
-    return pytestconfig.stash[LAB_KEY]
+    return _suite(pytestconfig).lab
 
 
 @pytest.fixture(scope="session")
-def run_id(lab: Lab) -> str:
-    return os.environ["NETLAB_RUN_ID"]
+def run_id(pytestconfig: pytest.Config) -> str:
+    return _suite(pytestconfig).run_id
 
 
 @pytest.fixture(scope="session")
-def artifacts_dir(lab: Lab) -> Path:
-    return Path(os.environ["NETLAB_ARTIFACTS"])
+def artifacts_dir(pytestconfig: pytest.Config) -> Path:
+    return _suite(pytestconfig).artifacts
 
 
 @pytest.fixture(scope="session")
@@ -225,5 +279,8 @@ def reprovision(machines: LabMachines) -> Callable[[], int]:
 @pytest.fixture(scope="session")
 def worker_tag(request: pytest.FixtureRequest) -> str:
     """gw0, gw1, ... under xdist; `main` otherwise."""
+    suite = suite_of(request.config)
+    if suite is not None:
+        return suite.worker if suite.role == "worker" else "main"
     workerinput = getattr(request.config, "workerinput", None)
     return str(workerinput["workerid"]) if workerinput else "main"

@@ -13,7 +13,7 @@ from lab.adapters.ssh import SshChannel
 from lab.common.commands import cmd
 from lab.model.config import Lab
 from lab.net import reachability as rm
-from lab.net.render import render_pod_routes
+from lab.podnet import backend_of
 
 # --- expectations (assert, hiding their own frames) -------------------------------------------
 
@@ -79,11 +79,8 @@ def guide_state_problems(node: SshChannel, lab: Lab, name: str) -> list[str]:
     hostname = node.run(cmd("hostname", sudo=False)).stdout.strip()
     if hostname != name:
         problems.append(f"{name}: hostname is {hostname!r}")
-    if lab.pod_network.driver == "host-routes":
+    wanted = backend_of(lab).expected_routes(lab, lab.node(name))
+    if wanted:
         routes = node.run(cmd("ip", "-4", "route", "show", sudo=False)).stdout
-        problems += [
-            f"{name}: no route {r.destination} via {r.via} dev {r.device}"
-            for r in render_pod_routes(lab, lab.node(name))
-            if f"{r.destination} via {r.via} dev {r.device}" not in routes
-        ]
+        problems += [f"{name}: no route {r}" for r in wanted if r not in routes]
     return problems

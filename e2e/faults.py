@@ -1,30 +1,39 @@
 """Faults injected on purpose (disruptive tests and the nightly): each knows how to break one
-node, how to heal it, and which cells of the connectivity matrix must fail while it lasts."""
+node, how to heal it, which cells of the connectivity matrix must fail while it lasts, how
+long its recovery may take and whether the node's pods die with it. The registry at the end
+(`KINDS`) is the one list of faults: which labs each applies to (from the lab definition),
+which pods watch it, and how it is made."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from lab.adapters.ssh import SshChannel
 from lab.common import waits
 from lab.common.commands import cmd
 from lab.hosts.machines import LabMachines
 from lab.k8s import KUBECTL, SYSTEM_NAMESPACE, ClusterPod, parse_pods
+from lab.model.config import Lab
 from lab.net.reachability import Faults
-from lab.net.render import VXLAN_DEVICE, node_pod_subnets, vtep_mac
+from lab.podnet import Restart, backend_of
+from lab.podnet.vxlan import VXLAN_DEVICE, vtep_mac
 
 log = logging.getLogger(__name__)
 
 NODE_BACK = waits.Policy("node answers ssh after a reboot", timeout_s=600, interval_s=3)
-FLANNEL_BACK = waits.Policy("flannel pod running again", timeout_s=300, interval_s=3)
+DAEMON_POD_BACK = waits.Policy(
+    "the node's pod of the pod network's DaemonSet running again", timeout_s=300, interval_s=3
+)
 
 
 class Fault(Protocol):
     name: str
     node: str
+    bound_s: float  # recovery must come within this (from the end of the fault)
+    kills_pods: bool  # the node's pods die with it (recreated after, as kubelet would)
 
     @property
     def expected(self) -> Faults: ...
@@ -40,6 +49,8 @@ class LinkDown:
 
     node: str
     name: str = "private link down"
+    bound_s: float = 90
+    kills_pods: bool = False
 
     @property
     def expected(self) -> Faults:
@@ -58,6 +69,8 @@ class Suspend:
 
     node: str
     name: str = "node suspended"
+    bound_s: float = 90
+    kills_pods: bool = False
 
     @property
     def expected(self) -> Faults:
@@ -79,6 +92,8 @@ class HardReboot:
 
     node: str
     name: str = "node hard-rebooted"
+    bound_s: float = 420
+    kills_pods: bool = True  # their namespaces lived in memory
 
     @property
     def expected(self) -> Faults:
@@ -109,53 +124,53 @@ class HardReboot:
 
 @dataclass
 class PodNetworkRestart:
-    """The node's pod networking restarts. CI labs: its routes to the other nodes' pod subnets
-    go (host-gw or through flannel.1), then systemd-networkd configures the link again (as at
-    boot). Kubernetes: its flannel pod is deleted and the DaemonSet recreates it."""
+    """The node's pod networking restarts, as its backend's `restart` says (lab/podnet/):
+    on the CI labs its routes to the other nodes' pod subnets go (host-gw, or through
+    flannel.1) and systemd-networkd configures the link again, as at boot; on Kubernetes its
+    pod of the backend's DaemonSet is deleted and the replacement awaited."""
 
     node: str
+    how: Restart
     name: str = "pod network restarted"
-    replaced: tuple[str, ...] = ()  # flannel pods deleted by inject
+    bound_s: float = 90
+    kills_pods: bool = False
+    replaced: tuple[str, ...] = ()  # the DaemonSet's pods deleted by inject
 
     @property
     def expected(self) -> Faults:
-        return Faults(isolated=frozenset({self.node}))
+        return Faults(isolated=frozenset({self.node})) if self.how.isolates else Faults()
 
     def inject(self, rt: LabMachines) -> None:
         node = rt.channels()[self.node]
-        if rt.lab.kubernetes is None:  # the routes to the other nodes' pod subnets go
-            subnets = node_pod_subnets(rt.lab)
-            for peer in rt.lab.nodes:
-                if peer.name != self.node:
-                    node.run(cmd("ip", "route", "del", str(subnets[peer.name])))
-        else:
-            self.replaced = tuple(p.name for p in self._flannel_pods(rt))
-            self._plane(rt).run(
-                cmd(*self._select("delete", "pod"), "--wait=false"),
-            )
+        for command in self.how.inject:
+            node.run(command)
+        if self.how.daemonset:
+            self.replaced = tuple(p.name for p in self._daemon_pods(rt))
+            self._plane(rt).run(cmd(*self._select("delete", "pod"), "--wait=false"))
 
     def heal(self, rt: LabMachines) -> None:
-        if rt.lab.kubernetes is None:  # networkd configures the link again, routes included
-            link = VXLAN_DEVICE if rt.lab.pod_network.driver == "vxlan" else rt.lab.vm.private_nic
-            rt.channels()[self.node].run(cmd("networkctl", "reconfigure", link))
+        node = rt.channels()[self.node]
+        for command in self.how.heal:
+            node.run(command)
+        if not self.how.daemonset:
             return
 
         def replaced_and_ready() -> bool:  # the old pod may still answer while terminating
-            pods = self._flannel_pods(rt)
+            pods = self._daemon_pods(rt)
             new = [p for p in pods if p.name not in self.replaced]
             return bool(new) and all(p.running_and_ready for p in new)
 
-        waits.wait_until(FLANNEL_BACK, replaced_and_ready, bool)
+        waits.wait_until(DAEMON_POD_BACK, replaced_and_ready, bool)
 
     def _select(self, *verb: str) -> tuple[str, ...]:
-        """kubectl VERB for the flannel pod(s) of this node."""
+        """kubectl VERB for the DaemonSet's pod(s) of this node."""
         return (
             *KUBECTL,
             "-n",
             SYSTEM_NAMESPACE,
             *verb,
             "-l",
-            "app=flannel",
+            self.how.daemonset,
             "--field-selector",
             f"spec.nodeName={self.node}",
         )
@@ -163,7 +178,7 @@ class PodNetworkRestart:
     def _plane(self, rt: LabMachines) -> SshChannel:
         return rt.channels()[rt.lab.control_plane.name]  # type: ignore[union-attr]
 
-    def _flannel_pods(self, rt: LabMachines) -> tuple[ClusterPod, ...]:
+    def _daemon_pods(self, rt: LabMachines) -> tuple[ClusterPod, ...]:
         out = self._plane(rt).run(cmd(*self._select("get", "pod"), "-o", "json"))
         return parse_pods(out.stdout)
 
@@ -178,6 +193,8 @@ class ContainerdRestart:
 
     node: str
     name: str = "containerd restarted"
+    bound_s: float = 120
+    kills_pods: bool = False
 
     @property
     def expected(self) -> Faults:
@@ -210,6 +227,8 @@ class FdbEntryLost:
     peer: str = ""
     reprovision: Callable[[], object] | None = None
     name: str = "FDB entry lost"
+    bound_s: float = 120
+    kills_pods: bool = False
 
     @property
     def expected(self) -> Faults:
@@ -225,3 +244,58 @@ class FdbEntryLost:
         if self.reprovision is None:
             raise ValueError("FdbEntryLost needs the reprovision callback to heal")
         self.reprovision()
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+Reprovision = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One fault of the registry: how it is made for a node, which labs can take it (from
+    the lab definition only, so every worker collects the same), and which pods watch it:
+    the CNI-direct sandboxes, or CRI pods probed from their network namespace (their
+    runtime is what the fault takes down)."""
+
+    make: Callable[[Lab, str, Reprovision], Fault]
+    applies: Callable[[Lab], bool] = lambda lab: True
+    watched_by: Literal["cni", "cri"] = "cni"
+
+
+def _other_node(lab: Lab, node: str) -> str:
+    return next(n for n in sorted(lab.node_names) if n != node)
+
+
+KINDS: dict[str, Kind] = {
+    "private-link-down": Kind(lambda lab, node, _: LinkDown(node)),
+    "node-suspended": Kind(lambda lab, node, _: Suspend(node)),
+    "node-hard-rebooted": Kind(lambda lab, node, _: HardReboot(node)),
+    "pod-network-restarted": Kind(
+        lambda lab, node, _: PodNetworkRestart(node, backend_of(lab).restart(lab, lab.node(node)))
+    ),
+    # heals by provisioning, which reads the tunnel from the kernel: where the lab programs it
+    "fdb-entry-lost": Kind(
+        lambda lab, node, again: FdbEntryLost(node, _other_node(lab, node), again),
+        applies=lambda lab: backend_of(lab).programs_tunnel,
+    ),
+    "containerd-restarted": Kind(
+        lambda lab, node, _: ContainerdRestart(node),
+        applies=lambda lab: lab.runtime == "containerd",
+        watched_by="cri",
+    ),
+}
+
+
+def faults_for(lab: Lab) -> list[str]:
+    """The faults a lab can take, from its definition, sorted."""
+    return sorted(name for name, kind in KINDS.items() if kind.applies(lab))
+
+
+def make_fault(name: str, lab: Lab, node: str, reprovision: Reprovision) -> Fault:
+    return KINDS[name].make(lab, node, reprovision)
+
+
+def victim(lab: Lab) -> str:
+    """The node every fault hits: the last one, from the lab definition."""
+    return sorted(lab.node_names)[-1]

@@ -23,7 +23,7 @@ from lab.hosts.parse import parse_ip_oneline_addresses, parse_link_mtu, parse_ro
 from lab.model.config import Lab
 from lab.net import netmath
 from lab.net import reachability as rm
-from lab.net.render import node_pod_subnets
+from lab.podnet import backend_of
 
 P = TypeVar("P", bound=Pod[Any])
 T = TypeVar("T")
@@ -302,8 +302,8 @@ def subnet_problems(
         outside=lambda node, net: f"{node}: subnet {net} is outside the cluster pod CIDR {cidr}",
         overlap=lambda a, x, b, y: f"{a}'s subnet {x} overlaps {b}'s subnet {y}",
     )
-    if lab.pod_network.driver != "flannel":  # kubeadm allocates flannel's in join order
-        planned = node_pod_subnets(lab)
+    planned = backend_of(lab).planned_subnets(lab)  # None: the cluster allots them
+    if planned is not None:
         for node, nets in sorted(observed.items()):
             if nets and nets != (planned[node],):
                 problems.append(
@@ -350,7 +350,7 @@ def mtu_problems(driver: Driver[Any], lab: Lab, source: Pod[Any], target: Pod[An
     """The pod's interface has the lab's pod MTU; a don't-fragment packet of exactly that size
     crosses to a pod on another node; one byte more is refused with the kernel's or the path's
     evidence naming that MTU (not merely lost)."""
-    want = lab.pod_mtu
+    want = backend_of(lab).pod_mtu(lab)
     mtu, reproduce = interface_mtu(driver, source)
     problems = []
     if mtu is None:

@@ -12,16 +12,16 @@ import pytest
 from e2e import checks
 from e2e.drivers.cni import CniDriver
 from lab.model.config import Lab
-from lab.net import tunnel
+from lab.podnet import backend_of, tunnel
 
 
 def test_every_node_programs_the_tunnel_as_flannel_does(
     lab: Lab, node_name: str, cni_driver: CniDriver
 ) -> None:
-    if lab.pod_network.driver != "vxlan":
+    if not backend_of(lab).programs_tunnel:
         pytest.skip(
-            "needs the flannel-shaped VXLAN lab (pod_network.driver: vxlan, e.g. "
-            "--lab ci-debian12-vxlan); real flannel picks its own VTEP MACs"
+            "needs a pod network whose tunnel the lab file defines (the flannel-shaped VXLAN "
+            "lab, e.g. --lab ci-debian12-vxlan); real flannel picks its own VTEP MACs"
         )
     outputs = cni_driver.runner.probe(node_name, *tunnel.probe_tunnel_state())
     state = tunnel.parse_tunnel_state(*(o.stdout if o.ok else "" for o in outputs))

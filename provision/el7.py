@@ -13,19 +13,18 @@ import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import takewhile
 
 from lab.common.commands import Command, Output, cmd
 from lab.hosts import facts as f
 from lab.hosts.facts import AnyFact
+from lab.hosts.os import profile_of
 from lab.k8s import ADMIN_CONF, KUBECTL
+from lab.k8s.kubeadm import render_kubeadm_init_args, render_kubelet_sysconfig
 from lab.model.config import Image, Kubernetes, Lab, Node, Repo
-from lab.net.render import (
-    render_flannel_manifest,
-    render_kubeadm_init_args,
-    render_kubelet_sysconfig,
-)
+from lab.podnet.flannel import render_flannel_manifest
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
-from provision.model import AnyStep, Runner, Step, write_file
+from provision.model import AnyStep, PodnetSteps, Resources, Runner, Step, write_file
 
 USER = "vagrant"  # the box's login user: gets ~/.kube/config and kubectl completion
 
@@ -807,10 +806,13 @@ OFFLOAD = Step(
 )
 
 
-def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
-    """The guide's order. Scopes split it into phases: all, control plane, all, workers."""
+def steps(lab: Lab, resources: Resources, podnet: PodnetSteps) -> tuple[AnyStep, ...]:
+    """The guide's order, the pod network (flannel) where the guide installs it. Scopes split
+    it into phases: all, control plane, all, workers."""
+    os_path = profile_of(lab)
+    pulls = tuple(takewhile(lambda step: step.scope == "all", podnet.network))
     return (
-        tools_step("el7", everything=False),
+        tools_step(os_path, everything=False),
         FIREWALLD,
         SELINUX,
         BRIDGE,
@@ -823,11 +825,11 @@ def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
         KUBELET_NODE_IP,
         KUBEADM_INIT,
         KUBECONFIG,
-        FLANNEL_IMAGE,
+        *pulls,  # the pod network's images (the guide's 11a), with the suite's
         E2E_IMAGES,
-        flannel_step(flannel_upstream),
+        *podnet.network[len(pulls) :],
         COMPLETION,
         JOIN,
-        OFFLOAD,
-        tools_step("el7", everything=True),
+        *podnet.after_join,
+        tools_step(os_path, everything=True),
     )

@@ -21,6 +21,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 from lab.common.commands import Command, Output
 from lab.hosts.facts import AnyFact, unique_commands
 from lab.model.config import Lab, Node
+from lab.runtime.images import ImageSet
 
 Scope = Literal["all", "control-plane", "workers"]
 F = TypeVar("F")
@@ -97,6 +98,25 @@ class Step(Generic[F]):
 
 
 AnyStep = Step[Any]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the steps need from the host side, read or built before planning: the upstream
+    flannel manifest (the guide's lab) and the images a containerd lab imports."""
+
+    flannel_upstream: str | None = None
+    images: ImageSet | None = None
+
+
+@dataclass(frozen=True)
+class PodnetSteps:
+    """A pod-network backend's steps, as its OS path places them: `network` where the guide
+    installs the pod network, `after_join` once every node has joined (where there is no join,
+    right after `network`)."""
+
+    network: tuple[AnyStep, ...] = ()
+    after_join: tuple[AnyStep, ...] = ()
 
 
 class Ran(Protocol):

@@ -182,6 +182,9 @@ class FakeDriver:
     def sweep(self, keep_prefix: str) -> list[str]:
         return []
 
+    def remove_run(self, run_id: str) -> list[str]:
+        return []
+
     def dump_pod(self, pod: Any) -> dict[str, Any]:
         raise AssertionError("not used")
 

@@ -25,6 +25,7 @@ from e2e.session import SessionError, SessionPool
 from lab.adapters.ssh import RemoteResult
 from lab.common.commands import Command, Output, render_probe, render_remote
 from lab.common.errors import CommandFailed
+from lab.hosts.os import profile_of
 from lab.model.config import Lab
 from lab.net import reachability as rm
 
@@ -177,10 +178,12 @@ class NodeRunner:
         channels: Mapping[str, NodeChannel],
         log: CommandLog | None = None,
         python: str | None = None,
+        hub: str = "",
     ):
         self.channels = dict(channels)
         self.log = log if log is not None else CommandLog()
         self.python = python
+        self.hub = hub  # the controller's agent hub (its sockets' directory), "" for none
         self._pools: dict[str, Pool] = {}
         self._lock = threading.Lock()
 
@@ -191,7 +194,8 @@ class NodeRunner:
             return None
         with self._lock:
             if node not in self._pools:  # the run's shared agents, else this process's own
-                self._pools[node] = hub_pool(node) or SessionPool(open_stream, self.python)
+                shared = hub_pool(node, self.hub)
+                self._pools[node] = shared or SessionPool(open_stream, self.python)
             return self._pools[node]
 
     def warm(self) -> None:
@@ -341,8 +345,9 @@ class NodeRunner:
 
 
 def node_python(lab: Lab) -> str:
-    """The interpreter the node agent runs with: CentOS 7 has only Python 2.7 as `python`."""
-    return "python3" if lab.os.family == "debian12" else "python"
+    """The interpreter the node agent runs with (its OS profile says: CentOS 7 has only
+    Python 2.7, as `python`)."""
+    return profile_of(lab).python
 
 
 def runner_for(
@@ -403,6 +408,10 @@ class Driver(Protocol[H]):
 
     def sweep(self, keep_prefix: str) -> list[str]:
         """Remove every pod of earlier runs (by the run label/prefix); returns what went."""
+        ...
+
+    def remove_run(self, run_id: str) -> list[str]:
+        """Remove every pod of run `run_id` (an interrupted run's); what is still there."""
         ...
 
     def dump_pod(self, pod: Pod[H]) -> dict[str, Any]: ...

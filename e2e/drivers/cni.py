@@ -13,7 +13,7 @@ import contextlib
 import json
 import shlex
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any
@@ -37,6 +37,7 @@ from e2e.drivers.base import (
 )
 from lab.common.commands import Command, cmd, render_remote
 from lab.hosts import compat
+from lab.hosts.os import profile_of
 from lab.hosts.parse import parse_ip_oneline_interfaces
 from lab.model.config import Lab
 from lab.net import cni
@@ -51,8 +52,8 @@ SETUP_TIMEOUT_S = 120
 
 
 def cni_bin_dir(lab: Lab) -> str:
-    """Debian's containernetworking-plugins vs kubeadm's kubernetes-cni."""
-    return "/usr/lib/cni" if lab.os.family == "debian12" else "/opt/cni/bin"
+    """Where the node's CNI plugins live (its OS profile says)."""
+    return profile_of(lab).cni_bin_dir
 
 
 def bridge_subnets(runner: NodeRunner, lab: Lab) -> dict[str, tuple[IPv4Network, ...]]:
@@ -99,12 +100,12 @@ def unit(pod: str, container: str) -> str:
 def start_container_argv(lab: Lab, pod: str, container: Container) -> tuple[str, ...]:
     """The container's process, inside the sandbox, as a transient unit named after the pod
     (the systemd-run flags the node's systemd has: lab.hosts.compat)."""
-    systemd = compat.systemd_version(lab.os.family)
+    systemd = profile_of(lab).systemd
     return compat.start_in_netns(systemd, unit(pod, container.name), pod, container.argv)
 
 
 def main_pids_argv(lab: Lab, units: Sequence[str]) -> tuple[str, ...]:
-    return compat.main_pids_argv(compat.systemd_version(lab.os.family), units)
+    return compat.main_pids_argv(profile_of(lab).systemd, units)
 
 
 def stop_containers_argv(pod: str) -> tuple[str, ...]:
@@ -469,13 +470,26 @@ class CniDriver:
 
     def sweep(self, keep_prefix: str) -> list[str]:
         """Remove every sandbox of earlier runs (name starts with nl- but not keep_prefix)."""
-        stale: dict[str, list[str]] = {}
+        return self._remove_where(
+            lambda n: n.startswith(POD_PREFIX) and not n.startswith(keep_prefix)
+        )
+
+    def remove_run(self, run_id: str) -> list[str]:
+        """Remove every sandbox of run `run_id` (an interrupted run's); what is still there."""
+        mine = f"{POD_PREFIX}{run_id}-"
+        self._remove_where(lambda n: n.startswith(mine))
+        left = self._sandboxes()
+        return [f"{node}/{n}" for node, names in left.items() for n in names if n.startswith(mine)]
+
+    def _sandboxes(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
         for node in self.nodes:
             (listing,) = self.runner.probe(node, cmd("ip", "netns", "list"))
-            names = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
-            stale[node] = [
-                n for n in names if n.startswith(POD_PREFIX) and not n.startswith(keep_prefix)
-            ]
+            found[node] = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
+        return found
+
+    def _remove_where(self, chosen: Callable[[str], bool]) -> list[str]:
+        stale = {node: [n for n in names if chosen(n)] for node, names in self._sandboxes().items()}
         self._teardown_all({n: [(name, None) for name in names] for n, names in stale.items()})
         return [f"{node}/{name}" for node, names in stale.items() for name in names]
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import shlex
 import shutil
 import tempfile
@@ -124,9 +123,6 @@ class CriRuntime(Protocol):
 Connect = Callable[[str], CriRuntime]  # node -> its runtime's client
 
 
-SHARED_FORWARDS = "NETLAB_CRI_FORWARDS"  # a parallel run's forwards, held by its controller
-
-
 # the controller starts its forwards while xdist starts the workers: a worker's first CRI call
 # waits for its node's socket (or the reason it failed), never starts a forward of its own
 SHARED_READY = waits.Policy(
@@ -136,11 +132,10 @@ SHARED_READY = waits.Policy(
 )
 
 
-def shared_socket(node: str, policy: waits.Policy = SHARED_READY) -> str | None:
-    """The controller's forward of `node`'s containerd socket, when the run shares them
-    (None when it does not): waits until it listens; DriverError with the controller's
-    reason when it failed or did not come up in time."""
-    directory = os.environ.get(SHARED_FORWARDS)
+def shared_socket(node: str, directory: str, policy: waits.Policy = SHARED_READY) -> str | None:
+    """The controller's forward of `node`'s containerd socket, when the run shares them (in
+    `directory`; None when it does not: ""): waits until it listens; DriverError with the
+    controller's reason when it failed or did not come up in time."""
     if not directory:
         return None
     path, failed = Path(directory, f"{node}.sock"), Path(directory, f"{node}.failed")
@@ -159,8 +154,9 @@ class ForwardedRuntimes:
     In a parallel run the workers use the controller's forwards instead (`share`): one SSH
     connection per node for the run, not one per worker."""
 
-    def __init__(self, channels: Mapping[str, NodeChannel]) -> None:
+    def __init__(self, channels: Mapping[str, NodeChannel], shared: str = "") -> None:
         self.channels = channels
+        self.shared = shared  # the controller's forwards' directory ("": this process's own)
         self.dir = tempfile.mkdtemp(prefix="nl-cri-", dir="/tmp")  # sun_path: 108 bytes
         self.forwards: dict[str, SocketForward] = {}
         self.clients: dict[str, cri_adapter.CriClient] = {}
@@ -169,7 +165,7 @@ class ForwardedRuntimes:
 
     def share(self) -> str:
         """Start every node's forward (nodes at once, in the background: the workers wait for
-        them, `shared_socket`); returns the directory of their sockets, for SHARED_FORWARDS."""
+        them, `shared_socket`); returns the directory of their sockets, for the workers."""
         self.starting = threading.Thread(target=self._share, name="cri-forwards", daemon=True)
         self.starting.start()
         return self.dir
@@ -197,7 +193,7 @@ class ForwardedRuntimes:
 
     def __call__(self, node: str) -> CriRuntime:
         with self.lock:
-            shared = shared_socket(node)
+            shared = shared_socket(node, self.shared)
             if shared is not None:
                 if node not in self.clients:
                     self.clients[node] = cri_adapter.CriClient.connect(shared)
@@ -303,6 +299,7 @@ class CriDriver:
         connect: Connect | None = None,
         image_set: images.ImageSet | None = None,
         ready: waits.Policy = CRI_READY,
+        forwards: str = "",
     ) -> None:
         if lab.runtime != "containerd":
             raise ValueError(f"lab {lab.name} has no CRI runtime (runtime: {lab.runtime})")
@@ -313,7 +310,7 @@ class CriDriver:
         self.namespace = f"nl-{run_id}"
         self._forwards: ForwardedRuntimes | None = None
         if connect is None:
-            self._forwards = ForwardedRuntimes(self.runner.channels)
+            self._forwards = ForwardedRuntimes(self.runner.channels, forwards)
             connect = self._forwards
         self.connect: Connect = connect
         if image_set is None:
@@ -730,12 +727,25 @@ class CriDriver:
         found = self.runner.on_each_node({n: None for n in self.nodes}, on_node)
         return sorted(g for names in found.values() for g in names)
 
-    def leftovers(self) -> dict[str, list[str]]:
-        """Sandboxes and containers of this run still known to each node's runtime."""
+    def remove_run(self, run_id: str) -> list[str]:
+        """Stop and remove every sandbox of run `run_id` (an interrupted run's); what the
+        runtime still holds of it."""
+
+        def on_node(node: str, _: None) -> None:
+            runtime = self.cri(node)
+            for sandbox in runtime.list_pod_sandboxes({messages.RUN_LABEL: run_id}):
+                self._remove(runtime, sandbox.id)
+
+        self.runner.on_each_node({n: None for n in self.nodes}, on_node)
+        return sorted(f"{n}/{x}" for n, found in self.leftovers(run_id).items() for x in found)
+
+    def leftovers(self, run_id: str = "") -> dict[str, list[str]]:
+        """Sandboxes and containers of this run (or of run `run_id`) still known to each
+        node's runtime."""
 
         def on_node(node: str, _: None) -> list[str]:
             runtime = self.cri(node)
-            labels = messages.run_labels(self.run_id)
+            labels = messages.run_labels(run_id or self.run_id)
             found = [f"sandbox {s.metadata.name}" for s in runtime.list_pod_sandboxes(labels)]
             found += [f"container {c.metadata.name}" for c in runtime.list_containers(labels)]
             return found

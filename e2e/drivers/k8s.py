@@ -262,6 +262,25 @@ class K8sDriver:
             )
         return stale
 
+    def remove_run(self, run_id: str) -> list[str]:
+        """Delete every e2e namespace of run `run_id` (an interrupted run's); the ones still
+        listed right after (deletion continues in the cluster)."""
+        selector = f"{k8s.E2E_LABEL}=true,{k8s.RUN_LABEL}={run_id}"
+        out = self._must(
+            "list the run's namespaces", "get", "namespaces", "-l", selector, "-o", "json"
+        )
+        mine = sorted(ns.name for ns in k8s.parse_namespaces(out))
+        if mine:
+            self._must(
+                "delete the run's namespaces",
+                "delete",
+                "namespace",
+                *mine,
+                "--ignore-not-found",
+                "--wait=false",
+            )
+        return []
+
     def dump(self) -> str:
         """What the bound namespace holds, for a failed test's report (never raises)."""
         namespace = self._bound()

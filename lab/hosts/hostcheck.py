@@ -15,8 +15,8 @@ from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from lab.hosts.hypervisor import HostFacts, kvm_usable
+from lab.hosts.vagrantfile import management_network_name, private_network_name
 from lab.model.config import Lab, Problem, Repo
-from lab.net.render import management_network_name, private_network_name
 
 
 @dataclass(frozen=True)

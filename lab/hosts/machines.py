@@ -18,9 +18,9 @@ from lab.adapters.ssh import SshChannel
 from lab.common.errors import CommandFailed, LabStateError, UsageError
 from lab.hosts.hypervisor import HypervisorChoice, choose_hypervisor
 from lab.hosts.parse import MachineState, SshTarget, parse_ssh_config
+from lab.hosts.render import render_lab_files
 from lab.model import paths
 from lab.model.config import Lab
-from lab.net.render import render_lab_files
 
 log = logging.getLogger(__name__)
 

@@ -15,16 +15,20 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
 from lab.common.redact import redact
+from lab.hosts.os import base as os_profiles
 from lab.model import strict
 from lab.model.problems import ABSENT, Problem, render_problems
 from lab.net import netmath
+from lab.podnet import base as podnet
 
 __all__ = ["ABSENT", "Lab", "LabError", "Problem", "check_lab", "parse_lab", "validate_lab"]
 
 Role = Literal["control-plane", "worker"]
 Hypervisor = Literal["auto", "kvm", "qemu"]
-OsFamily = Literal["el7", "debian12"]
-PodNetworkDriver = Literal["flannel", "host-routes", "vxlan"]
+# an OS family (lab/hosts/os/) and a pod-network backend (lab/podnet/) are names their
+# registries know: validation asks them, no other code compares the names
+OsFamily = str
+PodNetworkDriver = str
 # the container runtime the lab installs for pods made through the CRI: containerd (Debian 12's
 # 1.6, CRI runtime.v1) on the Debian labs; "none" where pods are the suite's own sandboxes (the
 # CNI-direct driver) or Kubernetes' (el7 keeps the guide's Docker, under kubernetes.docker)
@@ -204,28 +208,9 @@ class Lab:
         return node.memory_mib if node.memory_mib is not None else self.vm.memory_mib
 
     @property
-    def pod_mtu(self) -> int:
-        """The MTU the pods' interfaces must have: the lab's, else what the backend gives."""
-        if self.pod_network.mtu is not None:
-            return self.pod_network.mtu
-        return VXLAN_POD_MTU if tunnelled(self) else 1500
-
-    @property
     def control_plane(self) -> Node | None:
         planes = [n for n in self.nodes if n.role == "control-plane"]
         return planes[0] if planes else None
-
-
-VXLAN_OVERHEAD = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
-VXLAN_POD_MTU = 1500 - VXLAN_OVERHEAD
-
-
-def tunnelled(lab: Lab) -> bool:
-    """The pod network is a VXLAN overlay (flannel's vxlan backend, or its CI stand-in)."""
-    pn = lab.pod_network
-    return pn.driver == "vxlan" or (
-        pn.driver == "flannel" and pn.flannel is not None and pn.flannel.backend == "vxlan"
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,12 +261,10 @@ def check_lab(
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SEMVER = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
-FLANNEL_VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$")
 DOCKER_VERSION = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")
 BOX_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 RELEASE = re.compile(r"^[0-9A-Za-z.]+$")
 URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/\S*)?$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
 NIC = re.compile(r"^[a-z][a-z0-9]{0,14}$")
 # registry/path:tag, as a container image reference (no digest forms needed here)
 IMAGE = re.compile(
@@ -328,7 +311,7 @@ NETWORK_EXAMPLES = {
 }
 
 
-def _match(pattern: re.Pattern[str], value: str) -> bool:
+def matches(pattern: re.Pattern[str], value: str) -> bool:
     """`pattern` matches all of `value` (a BROKEN value stops the check, see strict.Broken)."""
     if isinstance(value, strict.Broken):
         raise strict.BrokenField
@@ -342,7 +325,7 @@ def suggest_dns1123(name: str) -> str:
 
 
 def _check_name(where: str, name: str) -> Iterator[Problem]:
-    if not _match(DNS1123_LABEL, name) or len(name) > 63:
+    if not matches(DNS1123_LABEL, name) or len(name) > 63:
         yield Problem(
             where,
             name,
@@ -357,7 +340,7 @@ def _authority(url: str) -> str:
     return re.split(r"[/?#]", rest, maxsplit=1)[0]
 
 
-def _check_url(where: str, url: str) -> Iterator[Problem]:
+def check_url(where: str, url: str) -> Iterator[Problem]:
     if isinstance(url, strict.Broken):
         raise strict.BrokenField
     if "@" in _authority(url):
@@ -369,7 +352,7 @@ def _check_url(where: str, url: str) -> Iterator[Problem]:
             "remove them from the URL; give the nodes credentials outside the lab file "
             "(e.g. a netrc or the mirror's own access control)",
         )
-    elif not _match(URL, url):
+    elif not matches(URL, url):
         yield Problem(where, url, "must be an http(s) URL", "e.g. https://mirrors.example.org/")
     else:
         port = re.search(r":([0-9]+)$", _authority(url))
@@ -381,11 +364,11 @@ def _check_url(where: str, url: str) -> Iterator[Problem]:
 FILE_URL = re.compile(r"^file:///\S+$")
 
 
-def _check_key_url(where: str, url: str, required: bool = True) -> Iterator[Problem]:
+def check_key_url(where: str, url: str, required: bool = True) -> Iterator[Problem]:
     """A gpg key: an http(s) URL, or a file already on the node (file:///path)."""
     if not url and not required:
         return
-    if not _match(URL, url) and not _match(FILE_URL, url):
+    if not matches(URL, url) and not matches(FILE_URL, url):
         yield Problem(
             where,
             url,
@@ -395,15 +378,15 @@ def _check_key_url(where: str, url: str, required: bool = True) -> Iterator[Prob
 
 
 def _check_repo(where: str, repo: Repo) -> Iterator[Problem]:
-    yield from _check_url(f"{where}.baseurl", repo.baseurl)
+    yield from check_url(f"{where}.baseurl", repo.baseurl)
     for i, url in enumerate(repo.alternatives):
-        yield from _check_url(f"{where}.alternatives[{i}]", url)
+        yield from check_url(f"{where}.alternatives[{i}]", url)
     for i, key in enumerate(repo.gpgkeys):
-        yield from _check_key_url(f"{where}.gpgkeys[{i}]", key)
+        yield from check_key_url(f"{where}.gpgkeys[{i}]", key)
 
 
-def _check_image(where: str, image: str) -> Iterator[Problem]:
-    if not _match(IMAGE, image):
+def check_image(where: str, image: str) -> Iterator[Problem]:
+    if not matches(IMAGE, image):
         yield Problem(
             where,
             image,
@@ -412,7 +395,7 @@ def _check_image(where: str, image: str) -> Iterator[Problem]:
         )
 
 
-def _guard_each(checks: Iterable[Iterator[Problem]]) -> Iterator[Problem]:
+def guard_each(checks: Iterable[Iterator[Problem]]) -> Iterator[Problem]:
     """Each check on its own: one that touches a broken field stops alone."""
     for check in checks:
         yield from strict.guarded(check, partial=False)
@@ -425,7 +408,7 @@ def validate_nodes(lab: Lab) -> Iterator[Problem]:
         )
     names: dict[str, int] = {}
     ips: dict[IPv4Address, int] = {}
-    yield from _guard_each(
+    yield from guard_each(
         _check_node(lab, i, node, names, ips) for i, node in enumerate(lab.nodes)
     )
 
@@ -575,22 +558,12 @@ def validate_pod_network(lab: Lab) -> Iterator[Problem]:
     pn = lab.pod_network
 
     def bridge() -> Iterator[Problem]:
-        if not _match(NIC, pn.bridge):
+        if not matches(NIC, pn.bridge):
             yield Problem("pod_network.bridge", pn.bridge, "is not a valid interface name")
 
     def mtu() -> Iterator[Problem]:
-        if pn.mtu is None:
-            return
-        if not 576 <= pn.mtu <= 9000:
+        if pn.mtu is not None and not 576 <= pn.mtu <= 9000:
             yield Problem("pod_network.mtu", pn.mtu, "must be between 576 and 9000")
-        elif tunnelled(lab) and pn.mtu > VXLAN_POD_MTU:
-            yield Problem(
-                "pod_network.mtu",
-                pn.mtu,
-                f"a VXLAN tunnel takes {VXLAN_OVERHEAD} bytes of the node network's 1500: pods "
-                f"get at most {VXLAN_POD_MTU} (flannel's FLANNEL_MTU)",
-                f"set pod_network.mtu: {VXLAN_POD_MTU}",
-            )
 
     def cni() -> Iterator[Problem]:
         if pn.cni_version not in ("0.3.1", "0.4.0", "1.0.0"):
@@ -602,26 +575,36 @@ def validate_pod_network(lab: Lab) -> Iterator[Problem]:
             )
 
     def driver() -> Iterator[Problem]:
-        if pn.driver == "flannel":
-            if pn.flannel is None:
-                yield Problem("pod_network.flannel", message="is required when driver is flannel")
-            else:
-                yield from _guard_each(validate_flannel(pn.flannel))
-            if lab.kubernetes is None:
-                yield Problem(
-                    "pod_network.driver",
-                    pn.driver,
-                    "flannel needs a kubernetes section",
-                    "add kubernetes, or use driver host-routes",
-                )
-        elif pn.flannel is not None:
+        try:
+            chosen = podnet.backend(pn.driver)
+        except KeyError:
+            yield Problem(
+                "pod_network.driver",
+                pn.driver,
+                "is not a pod-network backend this harness knows",
+                f"use one of: {', '.join(podnet.names())}",
+            )
+            return
+        if pn.flannel is not None and "flannel" not in chosen.sections:
+            users = [n for n in podnet.names() if "flannel" in podnet.backend(n).sections]
             yield Problem(
                 "pod_network.flannel",
-                message="is only used when driver is flannel",
-                fix="remove it or set driver: flannel",
+                message=f"is only used when driver is {' or '.join(users)}",
+                fix=f"remove it or set driver: {users[0]}" if users else "remove it",
             )
+        if chosen.needs_kubernetes and lab.kubernetes is None:
+            yield Problem(
+                "pod_network.driver",
+                pn.driver,
+                f"{pn.driver} runs on Kubernetes: it needs a kubernetes section",
+                "add kubernetes, or use "
+                + " or ".join(
+                    f"driver {n}" for n in podnet.names() if not podnet.backend(n).needs_kubernetes
+                ),
+            )
+        yield from guard_each([chosen.validate(lab)])
 
-    yield from _guard_each((_check_pod_subnets(lab), bridge(), mtu(), cni(), driver()))
+    yield from guard_each((_check_pod_subnets(lab), bridge(), mtu(), cni(), driver()))
 
 
 def _check_pod_subnets(lab: Lab) -> Iterator[Problem]:
@@ -664,33 +647,6 @@ def _check_pod_subnets(lab: Lab) -> Iterator[Problem]:
             )
 
 
-def validate_flannel(fl: Flannel) -> Iterator[Iterator[Problem]]:
-    """The flannel section's checks, one per field (each runs on its own)."""
-
-    def version() -> Iterator[Problem]:
-        if not _match(FLANNEL_VERSION, fl.version):
-            yield Problem("pod_network.flannel.version", fl.version, "must look like v0.14.0")
-
-    def sha() -> Iterator[Problem]:
-        if not _match(SHA256, fl.manifest_sha256):
-            yield Problem(
-                "pod_network.flannel.manifest_sha256",
-                fl.manifest_sha256,
-                "must be 64 lowercase hex digits",
-                "run sha256sum on the manifest",
-            )
-
-    def mirror() -> Iterator[Problem]:
-        if fl.mirror_image:
-            yield from _check_image("pod_network.flannel.mirror_image", fl.mirror_image)
-
-    yield version()
-    yield _check_url("pod_network.flannel.manifest_url", fl.manifest_url)
-    yield sha()
-    yield _check_image("pod_network.flannel.image", fl.image)
-    yield mirror()
-
-
 def _where(lab: Lab, i: int, node: Node, attr: str) -> str:
     """The field a node's CPUs or memory come from: its own, or the vm default it inherits."""
     return f"nodes[{i}].{attr}" if getattr(node, attr) is not None else f"vm.{attr}"
@@ -700,19 +656,19 @@ def validate_kubernetes(lab: Lab) -> Iterator[Problem]:
     k8s = lab.kubernetes
     if k8s is None:
         return
-    yield from _guard_each(_kubernetes_checks(lab, k8s))
+    yield from guard_each(_kubernetes_checks(lab, k8s))
 
 
 def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]:
     def version() -> Iterator[Problem]:
-        if not _match(SEMVER, k8s.version):
+        if not matches(SEMVER, k8s.version):
             yield Problem(
                 "kubernetes.version",
                 k8s.version,
                 "must be MAJOR.MINOR.PATCH",
                 "e.g. 1.18.1 (the guide's)",
             )
-        if not _match(RELEASE, k8s.package_release):
+        if not matches(RELEASE, k8s.package_release):
             yield Problem(
                 "kubernetes.package_release", k8s.package_release, "must be an rpm release like 0"
             )
@@ -728,7 +684,7 @@ def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]
             )
 
     def registry() -> Iterator[Problem]:
-        if not _match(REGISTRY, k8s.image_repository):
+        if not matches(REGISTRY, k8s.image_repository):
             yield Problem(
                 "kubernetes.image_repository",
                 k8s.image_repository,
@@ -747,11 +703,11 @@ def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]
             )
 
     def docker() -> Iterator[Problem]:
-        if not _match(DOCKER_VERSION, k8s.docker.version):
+        if not matches(DOCKER_VERSION, k8s.docker.version):
             yield Problem(
                 "kubernetes.docker.version", k8s.docker.version, "must look like 19.03.15"
             )
-        if not _match(SEMVER, k8s.docker.containerd_version):
+        if not matches(SEMVER, k8s.docker.containerd_version):
             yield Problem(
                 "kubernetes.docker.containerd_version",
                 k8s.docker.containerd_version,
@@ -760,14 +716,14 @@ def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]
 
     def mirrors() -> Iterator[Problem]:
         for i, mirror in enumerate(k8s.docker.registry_mirrors):
-            yield from _check_url(f"kubernetes.docker.registry_mirrors[{i}]", mirror)
+            yield from check_url(f"kubernetes.docker.registry_mirrors[{i}]", mirror)
 
     def images() -> Iterator[Problem]:
         for item in dataclasses.fields(E2eImages):
             name, image = item.name, getattr(k8s.e2e_images, item.name)
-            yield from _check_image(f"kubernetes.e2e_images.{name}.image", image.image)
+            yield from check_image(f"kubernetes.e2e_images.{name}.image", image.image)
             if image.mirror:
-                yield from _check_image(f"kubernetes.e2e_images.{name}.mirror", image.mirror)
+                yield from check_image(f"kubernetes.e2e_images.{name}.mirror", image.mirror)
 
     yield version()
     yield validate_cni_package(lab, k8s)
@@ -828,21 +784,13 @@ def validate_cni_package(lab: Lab, k8s: Kubernetes) -> Iterator[Problem]:
             k8s.cni_package_version,
             "must be an rpm version-release like 0.8.7-0",
         )
-    elif lab.pod_network.driver == "flannel" and int(m[1]) >= 1:
-        yield Problem(
-            "kubernetes.cni_package_version",
-            k8s.cni_package_version,
-            "kubernetes-cni 1.x ships no flannel CNI plugin (flannel-io/flannel#1471) and the "
-            "flannel manifest installs none: pods would stay ContainerCreating",
-            "pin a 0.8.x release that ships it, e.g. 0.8.7-0",
-        )
 
 
 def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
     """The top-level, vm and os checks, one per field (each runs on its own)."""
 
     def name() -> Iterator[Problem]:
-        if not _match(DNS1123_LABEL, lab.name) or len(lab.name) > 40:
+        if not matches(DNS1123_LABEL, lab.name) or len(lab.name) > 40:
             yield Problem(
                 "name",
                 lab.name,
@@ -852,10 +800,10 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
 
     def box() -> Iterator[Problem]:
         vm = lab.vm
-        if vm.box_version and not _match(BOX_VERSION, vm.box_version):
+        if vm.box_version and not matches(BOX_VERSION, vm.box_version):
             yield Problem("vm.box_version", vm.box_version, "must be a version like 2004.01")
         if vm.box_url:
-            yield from _check_url("vm.box_url", vm.box_url)
+            yield from check_url("vm.box_url", vm.box_url)
         if not vm.box_version and not vm.box_build and not vm.box_url:
             yield Problem(
                 "vm.box_version",
@@ -865,7 +813,7 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
             )
 
     def vm() -> Iterator[Problem]:
-        if not _match(NIC, lab.vm.private_nic):
+        if not matches(NIC, lab.vm.private_nic):
             yield Problem(
                 "vm.private_nic",
                 lab.vm.private_nic,
@@ -883,52 +831,87 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
         yield from _check_resources("vm", lab.vm.cpus, None)
         yield from _check_resources("vm", None, lab.vm.memory_mib)
 
-    def os() -> Iterator[Problem]:
-        if lab.os.family == "el7":
-            yield from _check_url("os.vault_url", lab.os.vault_url)
-            yield from _check_key_url("os.gpgkey_url", lab.os.gpgkey_url, required=False)
-            if lab.kubernetes is None:
-                yield Problem(
-                    "kubernetes", message="an el7 lab follows the guide and needs Kubernetes"
-                )
-        if lab.os.family == "debian12":
-            if lab.kubernetes is not None:
-                yield Problem(
-                    "kubernetes",
-                    message="the debian12 path has no Kubernetes packages",
-                    fix="remove kubernetes, or use os.family el7",
-                )
-            if lab.pod_network.driver not in ("host-routes", "vxlan"):
-                yield Problem(
-                    "pod_network.driver",
-                    lab.pod_network.driver,
-                    "the debian12 path wires pods itself: host-gw routes or a flannel-shaped VXLAN",
-                    "use driver: host-routes or driver: vxlan",
-                )
-
-    def runtime() -> Iterator[Problem]:
-        if lab.runtime == "containerd" and lab.os.family != "debian12":
-            yield Problem(
-                "runtime",
-                lab.runtime,
-                f"only the debian12 path installs containerd; {lab.os.family} keeps the "
-                "guide's Docker (kubernetes.docker)",
-                "remove runtime (or set runtime: none), or use os.family debian12",
-            )
-        if lab.oci_runtime != "runc" and lab.runtime != "containerd":
-            yield Problem(
-                "oci_runtime",
-                lab.oci_runtime,
-                f"is the OCI runtime containerd calls; this lab has runtime: {lab.runtime}",
-                "remove oci_runtime, or set runtime: containerd",
-            )
-
     yield name()
     yield box()
     yield vm()
     yield resources()
-    yield os()
-    yield runtime()
+    yield validate_os_path(lab)
+    yield validate_runtime(lab)
+
+
+def validate_os_path(lab: Lab) -> Iterator[Problem]:
+    """The OS family is known, its own checks, and what its path installs matches the lab."""
+    try:
+        path = os_profiles.profile(lab.os.family)
+    except KeyError:
+        yield Problem(
+            "os.family",
+            lab.os.family,
+            "is not an OS family this harness knows",
+            f"use one of: {', '.join(os_profiles.families())}",
+        )
+        return
+    yield from path.validate(lab)
+    family = lab.os.family
+    if path.kubernetes and lab.kubernetes is None:
+        yield Problem(
+            "kubernetes",
+            message=f"the {family} path follows the guide and installs Kubernetes: it needs "
+            "a kubernetes section",
+            fix="copy the kubernetes section of labs/guide-centos7.yaml",
+        )
+    if not path.kubernetes and lab.kubernetes is not None:
+        yield Problem(
+            "kubernetes",
+            message=f"the {family} path has no Kubernetes packages",
+            fix="remove kubernetes, or use an os.family that installs it: "
+            + ", ".join(f for f in os_profiles.families() if os_profiles.profile(f).kubernetes),
+        )
+    try:
+        chosen = podnet.backend(lab.pod_network.driver)
+    except KeyError:
+        return  # named by the pod_network checks
+    if chosen.needs_kubernetes != path.kubernetes:
+        fitting = [
+            n for n in podnet.names() if podnet.backend(n).needs_kubernetes == path.kubernetes
+        ]
+        how = (
+            "installs Kubernetes and its pod network runs on it"
+            if path.kubernetes
+            else "has no Kubernetes: it wires pods itself"
+        )
+        yield Problem(
+            "pod_network.driver",
+            lab.pod_network.driver,
+            f"the {family} path {how}",
+            "use " + " or ".join(f"driver: {n}" for n in fitting),
+        )
+
+def validate_runtime(lab: Lab) -> Iterator[Problem]:
+    """The container runtimes the lab asks for are ones its OS path installs."""
+    try:
+        path = os_profiles.profile(lab.os.family)
+    except KeyError:
+        return
+    if lab.runtime != "none" and lab.runtime not in path.runtimes:
+        others = [
+            f for f in os_profiles.families() if lab.runtime in os_profiles.profile(f).runtimes
+        ]
+        yield Problem(
+            "runtime",
+            lab.runtime,
+            f"the {lab.os.family} path does not install {lab.runtime}"
+            + ("; it keeps the guide's Docker (kubernetes.docker)" if path.kubernetes else ""),
+            "remove runtime (or set runtime: none)"
+            + (f", or use os.family {' or '.join(others)}" if others else ""),
+        )
+    if lab.oci_runtime != "runc" and lab.runtime != "containerd":
+        yield Problem(
+            "oci_runtime",
+            lab.oci_runtime,
+            f"is the OCI runtime containerd calls; this lab has runtime: {lab.runtime}",
+            "remove oci_runtime, or set runtime: containerd",
+        )
 
 
 def validate_lab(

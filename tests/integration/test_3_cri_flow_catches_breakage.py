@@ -15,7 +15,7 @@ from e2e.drivers.cri import CriDriver, CriPod
 from lab.common import waits
 from lab.hosts.machines import LabMachines
 from lab.model.config import Lab
-from lab.net.render import node_pod_subnets
+from lab.podnet import node_pod_subnets
 from lab.runtime.cri import messages
 from provision.run import run_provision
 

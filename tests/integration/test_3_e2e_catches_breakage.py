@@ -17,7 +17,7 @@ from lab.hosts.machines import LabMachines
 from lab.model.config import Lab
 from lab.net.netmath import gateway
 from lab.net.reachability import Matrix
-from lab.net.render import node_pod_subnets
+from lab.podnet import node_pod_subnets
 from provision.run import run_provision
 
 

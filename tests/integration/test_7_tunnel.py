@@ -19,8 +19,8 @@ from lab.model import paths
 from lab.model.config import Lab
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
-from lab.net import tunnel
-from lab.net.render import VXLAN_DEVICE, vtep_mac, vteps
+from lab.podnet import tunnel
+from lab.podnet.vxlan import VXLAN_DEVICE, vtep_mac, vteps
 from provision.run import run_provision
 
 TUNNEL_LAB = "ci-debian12-vxlan"

@@ -21,8 +21,9 @@ from lab.model import problems, yamldoc
 from lab.model.config import parse_lab, suggest_dns1123
 from lab.model.labfile import load_lab
 from lab.model.strict import Ambiguous, DecodeError
-from lab.net import cni, tunnel
+from lab.net import cni
 from lab.net.reachability import Expect, Mismatch, Observation
+from lab.podnet import tunnel
 
 ROOT = Path(__file__).resolve().parents[2]
 

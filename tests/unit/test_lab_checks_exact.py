@@ -95,17 +95,18 @@ def test_the_vm_checks(path: str, value: object, problems: list[str]) -> None:
 
 def test_a_debian_lab_with_a_pod_network_it_cannot_wire() -> None:
     assert problems_of(CI, "pod_network.driver", "flannel") == [
-        "pod_network.driver = 'flannel': the debian12 path wires pods itself: host-gw routes or "
-        "a flannel-shaped VXLAN; use driver: host-routes or driver: vxlan",
-        "pod_network.flannel: is required when driver is flannel",
-        "pod_network.driver = 'flannel': flannel needs a kubernetes section; add kubernetes, or "
-        "use driver host-routes",
+        "pod_network.driver = 'flannel': the debian12 path has no Kubernetes: it wires pods "
+        "itself; use driver: host-routes or driver: vxlan",
+        "pod_network.driver = 'flannel': flannel runs on Kubernetes: it needs a kubernetes "
+        "section; add kubernetes, or use driver host-routes or driver vxlan",
+        "pod_network.flannel: is required when driver is flannel; copy the flannel section of "
+        "labs/guide-centos7.yaml",
     ]
 
 
 def test_the_guide_lab_keeps_dockers_runtime_and_may_leave_its_gpg_key_to_the_box() -> None:
     assert problems_of(GUIDE, "runtime", "containerd") == [
-        "runtime = 'containerd': only the debian12 path installs containerd; el7 keeps the "
+        "runtime = 'containerd': the el7 path does not install containerd; it keeps the "
         "guide's Docker (kubernetes.docker); remove runtime (or set runtime: none), or use "
         "os.family debian12"
     ]

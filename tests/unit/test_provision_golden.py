@@ -12,10 +12,11 @@ from lab.common.commands import Output, render_shown
 from lab.common.redact import redact
 from lab.model.config import Lab
 from lab.model.labfile import load_lab
-from lab.net.render import render_cni_conflist_text
+from lab.podnet.bridge import render_cni_conflist_text
 from provision import containerd, debian12, el7
 from provision.common import HOSTNAME
 from provision.model import AnyStep
+from provision.podnet import hostroutes as hostroutes_steps
 from provision.steps import dry_run, phases, render_plan, steps_for
 from tests.fakes import TEST_IMAGES
 from tests.unit.golden import golden_text
@@ -37,7 +38,7 @@ def placeholder(lab: Lab, node: str, value: Any) -> Any:
     """Facts that equal what we render are written as @placeholders in the golden file."""
     rendered = {
         "@rendered-flannel-manifest": lambda: el7.render_flannel_manifest(lab, UPSTREAM),
-        "@rendered-routes-dropin": lambda: debian12.routes_dropin(lab, lab.node(node)),
+        "@rendered-routes-dropin": lambda: hostroutes_steps.routes_dropin(lab, lab.node(node)),
         "@rendered-conflist": lambda: render_cni_conflist_text(lab, lab.node(node)),
         "@rendered-bridge-netdev": lambda: debian12.bridge_netdev(lab, lab.node(node)),
         "@rendered-veth-link": lambda: debian12.VETH_LINK_CONTENT,

@@ -12,17 +12,14 @@ import pytest
 import yaml
 
 from lab.hosts.hypervisor import KVM, TCG
+from lab.hosts.render import render_lab_files
+from lab.hosts.vagrantfile import render_vagrant
+from lab.k8s.kubeadm import render_kubeadm_init_args, render_kubelet_sysconfig
 from lab.model.config import Lab
 from lab.model.labfile import load_lab
-from lab.net.render import (
-    render_cni_conflist,
-    render_flannel_manifest,
-    render_kubeadm_init_args,
-    render_kubelet_sysconfig,
-    render_lab_files,
-    render_pod_routes,
-    render_vagrant,
-)
+from lab.podnet.bridge import render_cni_conflist
+from lab.podnet.flannel import render_flannel_manifest
+from lab.podnet.hostroutes import render_pod_routes
 from tests.unit.golden import golden_text
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ import pytest
 
 from lab.common.commands import Command, Output
 from lab.model.labfile import load_lab
-from lab.net import tunnel
-from lab.net.render import render_subnet_env, vtep_mac
-from provision import vxlan
+from lab.podnet import tunnel
+from lab.podnet.vxlan import render_subnet_env, vtep_mac
+from provision.podnet import vxlan
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "vxlan"

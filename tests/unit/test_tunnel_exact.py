@@ -1,4 +1,4 @@
-"""The VXLAN model (lab/net/tunnel.py) to the letter: the five read-only commands that probe
+"""The VXLAN model (lab/podnet/tunnel.py) to the letter: the five read-only commands that probe
 flannel.1, what each output is read as (and what is skipped), and every problem line a node
 whose tunnel is wrong gets."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lab.common.commands import render_probe
 from lab.model.labfile import load_lab
-from lab.net import tunnel
+from lab.podnet import tunnel
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")

@@ -12,9 +12,8 @@ from typing import Any
 from lab.common.commands import Command, Output, cmd
 from lab.hosts.facts import Fact
 from lab.model.config import Lab, Node
-from lab.net.render import VXLAN_DEVICE, VXLAN_PORT, VXLAN_VNI, remote_vteps, vteps
-
-OFFLOAD_FIX = f"ethtool -K {VXLAN_DEVICE} tx-checksum-ip-generic off"
+from lab.podnet.base import backend_of
+from lab.podnet.vxlan import VXLAN_DEVICE, VXLAN_PORT, VXLAN_VNI, remote_vteps, vteps
 
 
 @dataclass(frozen=True)
@@ -203,9 +202,10 @@ def tunnel_problems(lab: Lab, node: Node, state: TunnelState) -> list[str]:
             f"{node.name}: no route {dst} via {via} onlink dev {dev}"
             f" (`ip route replace {dst} via {via} dev {dev} onlink`)"
         )
-    if state.device.mtu != lab.pod_mtu:
+    if state.device.mtu != backend_of(lab).pod_mtu(lab):
         problems.append(
-            f"{node.name}: {dev} MTU is {state.device.mtu}, the pods' is {lab.pod_mtu}: "
+            f"{node.name}: {dev} MTU is {state.device.mtu}, the pods' is "
+            f"{backend_of(lab).pod_mtu(lab)}: "
             "a full-size pod packet does not fit the tunnel"
         )
     return problems

@@ -15,8 +15,8 @@ from lab.common.commands import Command, cmd
 from lab.hosts import facts as f
 from lab.hosts.facts import AnyFact
 from lab.model.config import Lab, Node
-from lab.net import tunnel
-from lab.net.render import (
+from lab.podnet import tunnel
+from lab.podnet.vxlan import (
     VXLAN_DEVICE,
     flannel_mtu,
     render_flannel_masq_rules,
@@ -25,8 +25,15 @@ from lab.net.render import (
     render_vxlan_network,
     render_vxlan_underlay_dropin,
 )
-from provision.debian12 import NETWORK_DIR, network_file_for, nic_mtu, parse_network_files
-from provision.model import Step, write_file
+from provision.model import AnyStep, Resources, Step, write_file
+from provision.networkd import (
+    NETWORK_DIR,
+    WAIT_ONLINE,
+    fresh_network_files,
+    network_file_for,
+    network_files_fact,
+    nic_mtu,
+)
 
 NETDEV = f"{NETWORK_DIR}/05-netlab-flannel.netdev"
 NETWORK = f"{NETWORK_DIR}/05-netlab-flannel.network"
@@ -35,7 +42,6 @@ SUBNET_ENV = "/run/flannel/subnet.env"
 TMPFILES = "/etc/tmpfiles.d/netlab-flannel.conf"
 MASQ_UNIT = "netlab-flannel-masq.service"
 MASQ_UNIT_PATH = f"/etc/systemd/system/{MASQ_UNIT}"
-WAIT_ONLINE = "/lib/systemd/systemd-networkd-wait-online"
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,7 @@ class VxlanFacts:
 
 def vxlan_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
     return {
-        "network_files": f.Fact(
-            "systemd-networkd files",
-            cmd("grep", "-rH", "", NETWORK_DIR),
-            lambda out: parse_network_files(out.stdout),
-        ),
+        "network_files": network_files_fact(),
         **tunnel.tunnel_facts(),
         "subnet_env": f.file_text(SUBNET_ENV),
         "tmpfiles": f.file_text(TMPFILES),
@@ -163,12 +165,8 @@ def plan_vxlan(lab: Lab, node: Node, facts: VxlanFacts) -> tuple[Command, ...]:
 
 def fresh_vxlan(lab: Lab, node: Node) -> VxlanFacts:
     """A node fresh from the box: Vagrant's .network for the private NIC, nothing else."""
-    nic = lab.vm.private_nic
-    vagrant = (
-        f"[Match]\nName={nic}\n\n[Network]\nAddress={node.ip}/{lab.network.private.prefixlen}\n"
-    )
     return VxlanFacts(
-        network_files={f"{NETWORK_DIR}/50-vagrant-{nic}.network": vagrant},
+        network_files=fresh_network_files(lab, node),
         device=None,
         addresses=(),
         fdb=(),
@@ -193,3 +191,7 @@ VXLAN = Step(
     plan=plan_vxlan,
     fresh=fresh_vxlan,
 )
+
+
+def steps(lab: Lab, resources: Resources) -> tuple[AnyStep, ...]:
+    return (VXLAN,)

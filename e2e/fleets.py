@@ -1,0 +1,227 @@
+"""The run's workload drivers and shared pods: one driver of each kind per suite process
+(`Drivers`), the fleets of pods every network-model test reads (`Fleets`: made once, by the
+first worker that needs any, under a file lock; the others load what it saved), and their
+removal at the end of the run by the controller (`remove_fleets`), which says what it could not
+remove and how to remove it."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e import scenarios
+from e2e.drivers import drivers_for, make_driver
+from e2e.drivers.base import CommandLog, Driver, NodeRunner, Pod
+from e2e.drivers.cri import CriDriver
+from e2e.suite import Suite
+from lab.hosts.machines import LabMachines
+from lab.model.config import Lab
+
+
+class Drivers:
+    """This process's workload drivers, one per name, made on first use and shared by every
+    fixture that wants one (`driver`, `cri_driver`, `cni_driver`, the fleets): a CRI driver
+    holds an SSH socket forward per node, which a second instance would open again. The
+    first worker sweeps each driver's pods of earlier runs once."""
+
+    def __init__(
+        self,
+        lab: Lab,
+        runner: NodeRunner,
+        run_id: str,
+        log: CommandLog,
+        sweeps: bool,
+        forwards: str = "",
+    ) -> None:
+        self.lab = lab
+        self.runner = runner
+        self.run_id = run_id
+        self.log = log
+        self.sweeps = sweeps
+        self.forwards = forwards  # the controller's containerd forwards, in a worker
+        self._made: dict[str, Driver[Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Driver[Any]:
+        with self._lock:
+            if name not in self._made:
+                drv = make_driver(
+                    name, self.lab, self.runner, self.run_id, self.log, self.forwards
+                )
+                if self.sweeps:
+                    drv.sweep(keep_prefix=f"nl-{self.run_id}-")
+                self._made[name] = drv
+            return self._made[name]
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made = self._made, {}
+        for drv in made.values():
+            close_driver(drv)
+
+
+def close_driver(drv: Driver[Any]) -> None:
+    """What a driver holds open in this process (the CRI driver's socket forwards)."""
+    close = getattr(drv, "close", None)
+    if callable(close):
+        close()
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    with path.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def fleet_file(artifacts: Path, driver: str) -> Path:
+    return artifacts / f"fleet-{driver}.json"
+
+
+Fleet = dict[tuple[str, int], Pod[Any]]
+FLEET_READY_S = 900  # every fleet pod of a lab made or loaded (bounded per pod as well)
+
+
+def fleet_drivers(items: Sequence[pytest.Item]) -> list[str]:
+    """The drivers whose fleet a test of this process's collection uses, in first-use order."""
+    names: list[str] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "fleet" not in getattr(item, "fixturenames", ()):
+            continue
+        name = callspec.params.get("driver")
+        if isinstance(name, str) and name not in names:
+            names.append(name)
+    return names
+
+
+class Fleets:
+    """The run's shared pods of every driver the collected tests use: all of them started at
+    once when the first test wants any (the CRI pods are made while the CNI-direct ones are,
+    and while tests with pods of their own run), each under a file lock so that one worker
+    makes them and the others load what it saved."""
+
+    def __init__(
+        self,
+        drivers: Drivers,
+        slots: Sequence[tuple[str, int]],
+        artifacts: Path,
+        record: Callable[[str, object], None],
+    ) -> None:
+        self.drivers = drivers
+        self.slots = list(slots)
+        self.artifacts = artifacts
+        self.record = record
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fleet")
+        self._futures: dict[str, Future[Fleet]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, names: Sequence[str]) -> None:
+        with self._lock:
+            for name in names:
+                if name not in self._futures:
+                    self._futures[name] = self._pool.submit(self._load_or_make, name)
+
+    def get(self, name: str) -> Fleet:
+        self.start([name])
+        try:
+            return self._futures[name].result(timeout=FLEET_READY_S)
+        except FutureTimeout:
+            raise TimeoutError(
+                f"the {name} fleet was not made (or loaded) within {FLEET_READY_S}s"
+            ) from None
+
+    def _load_or_make(self, name: str) -> Fleet:
+        drv = self.drivers.get(name)
+        run_id = self.drivers.run_id
+        path = fleet_file(self.artifacts, name)
+        with locked(self.artifacts / f"fleet-{name}.lock"):
+            if path.exists():
+                saved = json.loads(path.read_text())
+                return {
+                    s: drv.load_pod(saved[scenarios.slot_name(run_id, name, s)]) for s in self.slots
+                }
+            start = time.monotonic()
+            pods = drv.create_pods(scenarios.fleet_requests(drv, run_id, self.slots))
+            self.record(f"fleet-{name}-setup-s", round(time.monotonic() - start, 2))
+            path.write_text(json.dumps({p.name: drv.dump_pod(p) for p in pods}))
+            return dict(zip(self.slots, pods, strict=True))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def remove_fleets(suite: Suite) -> list[str]:
+    """Every driver's fleet removed, over the controller's connections when it holds them
+    (a parallel run: no new SSH handshake per node at the end of the run). Returns what the
+    runtime still holds of the run, or could not be removed ([] when nothing)."""
+    lab, artifacts = suite.lab, suite.artifacts
+    files = {name: fleet_file(artifacts, name) for name in drivers_for(lab)}
+    saved = {name: path for name, path in files.items() if path.exists()}
+    if not saved:
+        return []
+    shared = suite.shared.machines if suite.shared is not None else None
+    machines = shared or LabMachines(lab, log_tag="controller")
+    try:
+        with ThreadPoolExecutor(max_workers=len(saved)) as pool:  # every driver's at once
+            futures = {
+                name: pool.submit(delete_fleet, name, path, lab, machines, suite.run_id)
+                for name, path in saved.items()
+            }
+            leaks = []
+            for name, future in futures.items():
+                try:
+                    leaks.append(future.result())
+                except Exception as exc:  # noqa: BLE001 (said, with the command that removes it)
+                    leaks.append(f"the {name} fleet was not removed ({type(exc).__name__}: {exc})")
+    finally:
+        if machines is not shared:
+            machines.close()
+    return [leak for leak in leaks if leak]
+
+
+def delete_fleet(name: str, path: Path, lab: Lab, machines: LabMachines, run_id: str) -> str:
+    """Remove one driver's fleet; what the runtime still holds of the run ("" when nothing)."""
+    drv = make_driver(name, lab, machines.channels(), run_id, CommandLog())
+    try:
+        drv.delete_pods([drv.load_pod(d) for d in json.loads(path.read_text()).values()])
+        path.unlink()
+        if isinstance(drv, CriDriver):  # the runtime's own word: nothing of the run left
+            left = {n: found for n, found in drv.leftovers().items() if found}
+            if left:
+                return f"CRI objects of run {run_id} left on the nodes: {left}"
+        return ""
+    finally:
+        close_driver(drv)
+
+
+def remove_run(suite: Suite) -> list[str]:
+    """Every pod of the run, on every driver the lab supports (after Ctrl-C: the tests' own
+    pods as well as the fleets); what is left, per driver."""
+    machines = suite.shared.machines if suite.shared is not None else LabMachines(suite.lab)
+    left = []
+    try:
+        for name in drivers_for(suite.lab):
+            drv = make_driver(name, suite.lab, machines.channels(), suite.run_id, CommandLog())
+            try:
+                still = drv.remove_run(suite.run_id)
+                left += [f"{name} pod {pod} of run {suite.run_id}" for pod in still]
+            finally:
+                close_driver(drv)
+    finally:
+        if suite.shared is None:
+            machines.close()
+    return left
