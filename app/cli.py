@@ -24,10 +24,10 @@ from lab.common.errors import CommandFailed, LabStateError, UsageError
 from lab.common.redact import install_log_redaction, redact
 from lab.common.waits import WaitTimeout
 from lab.hosts.capacity import check_capacity
-from lab.hosts.machines import LabMachines, flannel_upstream, render
-from lab.model import paths
+from lab.hosts.machines import LabMachines, flannel_upstream, new_instance, render
+from lab.model import instance, paths
 from lab.model.config import Lab, LabError, Node
-from lab.model.labfile import load_lab
+from lab.model.labfile import load_named
 from lab.model.problems import render_problems
 from provision.apply import NodeReport
 from provision.run import run_provision, runtime_images
@@ -39,14 +39,23 @@ Verb = Callable[[Lab, argparse.Namespace], int]
 
 
 def load(name: str, host_check: bool = True) -> Lab:
+    """A lab by its file's name or path, or an instance of one by its name."""
     from lab.adapters.host import probe_host_networks
 
     path = paths.resolve_lab_path(name)
-    if not path.exists() and not path.is_symlink() and path.parent == paths.LABS_DIR:
+    recorded = (paths.state_dir(name) / instance.RECORD).is_file()
+    missing = not path.exists() and not path.is_symlink() and path.parent == paths.LABS_DIR
+    if missing and not recorded:
         known = ", ".join(sorted(p.stem for p in paths.LABS_DIR.glob("*.yaml")))
-        raise UsageError(f"no lab {name!r}: {path} does not exist; known labs: {known}")
-    host_networks = probe_host_networks() if host_check else ()
-    return load_lab(path, host_networks)
+        records = paths.state_root().glob(f"*/{instance.RECORD}")
+        instances = sorted(r.parent.name for r in records)
+        also = f"; instances here: {', '.join(instances)}" if instances else ""
+        raise UsageError(
+            f"no lab {name!r}: {path} does not exist and no instance of that name is "
+            f"recorded here; known labs: {known}{also}"
+        )
+    host_networks = probe_host_networks() if host_check and not recorded else ()
+    return load_named(name, host_networks)
 
 
 def node_of(lab: Lab, name: str) -> Node:
@@ -164,12 +173,28 @@ def expect_room(lab: Lab) -> None:
 
 def up(lab: Lab, args: argparse.Namespace) -> int:
     expect_room(lab)
+    if getattr(args, "instance", ""):
+        lab = an_instance(lab, args.instance)
     machines = machines_for(lab, progress=True, box=True)
     expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
     console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
     seconds = machines.up()
     console.print(f"[green]{lab.name} is up[/green] in {seconds:.0f}s")
     return status(lab, args, machines)
+
+
+def an_instance(lab: Lab, tag: str) -> Lab:
+    """The instance `LAB-TAG` of the lab: the one recorded here, else a new one on free
+    ranges (lab/model/instance.py)."""
+    name = instance.instance_name(lab, tag)
+    if (paths.state_dir(name) / instance.RECORD).is_file():
+        return load_named(name)
+    made = new_instance(lab, tag)
+    console.print(
+        f"instance {made.name} of {lab.name}: private {made.network.private}, management "
+        f"{made.network.management}"
+    )
+    return made
 
 
 def status(lab: Lab, args: argparse.Namespace, machines: LabMachines | None = None) -> int:
@@ -196,8 +221,14 @@ def destroy(lab: Lab, args: argparse.Namespace) -> int:
 
 
 def sweep(lab: Lab, args: argparse.Namespace) -> int:
+    if getattr(args, "pods", False):
+        from e2e.fleets import sweep_pods
+
+        gone = sweep_pods(machines_for(lab))
+        console.print(f"removed the suite's pods from {lab.name}: {', '.join(gone) or 'none'}")
+        return 0
     swept = machines_for(lab).sweep()
-    console.print(f"swept {lab.prefix}*: {swept}")
+    console.print(f"swept {lab.name} ({lab.prefix}*): {swept}")
     return 0
 
 
@@ -347,13 +378,26 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         (
             "sweep",
-            "remove every libvirt domain, volume and network with the lab's prefix",
+            "remove every libvirt domain, volume and network of the lab (or instance) named",
             sweep,
         ),
     ]
     for name, help_text, verb in verbs:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("lab")
+        p.add_argument("lab", help="a lab (labs/LAB.yaml, or a path) or an instance's name")
+        if name == "up":
+            p.add_argument(
+                "--instance",
+                metavar="TAG",
+                default="",
+                help="bring up the instance LAB-TAG: the lab under a name and ranges of its own",
+            )
+        if name == "sweep":
+            p.add_argument(
+                "--pods",
+                action="store_true",
+                help="remove the suite's pods (every run's) from the running lab instead",
+            )
         p.set_defaults(func=on_lab(verb))
     p = sub.add_parser("plan", help="print each node's provisioning plan (dry run, no VM)")
     p.add_argument("lab")

@@ -28,7 +28,7 @@ from lab.adapters.local import run
 from lab.common.errors import CommandFailed
 from lab.common.redact import redact
 from lab.hosts import box
-from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines
+from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines, new_instance
 from lab.model import paths
 from lab.model.config import Lab
 
@@ -165,46 +165,58 @@ class Stages:
         )
 
 
-def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
+def run_nightly(definition: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
+    """The nightly on an instance of the lab of its own (lab/model/instance.py): a lab a
+    person runs from the lab file, or another nightly's instance, is never touched."""
     artifacts.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    rt = LabMachines(lab, on_line=None, log_tag="nightly")
-    stages = Stages(lab.name)
+    lab = new_instance(definition, "n" + secrets.token_hex(3))
+    machines = LabMachines(lab, on_line=None, log_tag="nightly")
+    stages = Stages(definition.name)
     stage = stages.run
+    others: dict[str, str] = {}  # every other lab's running domain -> its UUID, before
 
     def sweep() -> str:
-        rt.prepare()
-        return f"removed: {rt.sweep()}"
+        machines.prepare()
+        others.update(running_others(machines))
+        return f"instance {lab.name} (private {lab.network.private}); removed: {machines.sweep()}"
 
     def up() -> str:
-        expect_free_libvirt_subnets(lab, rt.libvirt)  # before any VM exists
-        return f"{rt.up():.0f}s"
+        expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
+        return f"{machines.up():.0f}s"
 
     def provision() -> str:
         from provision.run import run_provision
 
-        reports = run_provision(rt)
+        reports = run_provision(machines)
         return f"{sum(r.commands for r in reports)} commands applied"
 
     def artifacts_stage() -> str:
         logs = artifacts / "logs"
-        if rt.logs.exists():
-            shutil.copytree(rt.logs, logs, dirs_exist_ok=True)
+        if machines.logs.exists():
+            shutil.copytree(machines.logs, logs, dirs_exist_ok=True)
         if stages.failed:
-            write_node_state(rt, artifacts)
+            write_node_state(machines, artifacts)
         return f"{sum(1 for _ in artifacts.rglob('*'))} files"
 
     def destroy() -> str:
-        rt.destroy()
-        left = rt.leftovers()
+        machines.destroy()
+        left = machines.leftovers()
         if left:
             raise RuntimeError(f"libvirt still holds: {left}")
-        return "libvirt holds nothing of the lab"
+        after = running_others(machines)
+        touched = sorted(d for d, uuid in others.items() if after.get(d) != uuid)
+        if touched:
+            raise RuntimeError(f"other labs' domains stopped or replaced meanwhile: {touched}")
+        return (
+            f"libvirt holds nothing of {lab.name}; the {len(others)} running domain(s) of "
+            "other labs are untouched"
+        )
 
     stage("sweep", 300, sweep)
     stage("up", lab.vm.boot_timeout_s + 300, up)
     stage("provision", 1800, provision)
-    stage("snapshot", 300, lambda: rt.snapshot_save(PROVISIONED_SNAPSHOT))
+    stage("snapshot", 300, lambda: machines.snapshot_save(PROVISIONED_SNAPSHOT))
     stage(
         "e2e (parallel)",
         1800,
@@ -217,10 +229,17 @@ def run_nightly(lab: Lab, artifacts: Path, workers: int = 4) -> NightlyReport:
         2400,
         lambda: pytest_stage(lab, artifacts / "disruptive", "disruptive", 0, 2400),
     )
-    stage("overlay cost", 900, lambda: overlay_stage(rt, artifacts))
+    stage("overlay cost", 900, lambda: overlay_stage(machines, artifacts))
     stage("artifacts", 600, artifacts_stage, always=True)
     stage("destroy", 600, destroy, always=True)
     return finish(lab, artifacts, started, stages.results)
+
+
+def running_others(machines: LabMachines) -> dict[str, str]:
+    """Every running lab domain that is not this instance's: name -> libvirt UUID."""
+    found = machines.libvirt.list_lab_objects("netlab-").domains
+    names = [d for d in found if not d.startswith(machines.lab.prefix)]
+    return {name: dom.uuid for name, dom in machines.libvirt.running_domains(names).items() if dom}
 
 
 def overlay_stage(machines: LabMachines, artifacts: Path) -> str:
@@ -251,7 +270,7 @@ def finish(lab: Lab, artifacts: Path, started: str, stages: list[StageResult]) -
             heatmaps[title] = base64.b64encode(png.read_bytes()).decode()
             texts[title] = png.with_suffix(".txt").read_text()
     result = NightlyReport(
-        lab=lab.name,
+        lab=lab.definition or lab.name,
         started=started,
         stages=stages,
         cases=cases,

@@ -23,10 +23,10 @@ from e2e.fleets import remove_fleets, remove_run
 from e2e.suite import SUITE, Role, Shared, Suite, new_run_id, suite_of
 from lab.common.errors import CommandFailed
 from lab.common.redact import install_log_redaction
-from lab.hosts.machines import LabMachines, held_elsewhere, prepare_host
+from lab.hosts.machines import LabMachines, held_elsewhere, new_instance, prepare_host
 from lab.model import paths
 from lab.model.config import Lab, LabError
-from lab.model.labfile import load_lab
+from lab.model.labfile import load_named
 from provision.run import run_provision
 
 log = logging.getLogger(__name__)
@@ -86,10 +86,13 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     install_log_redaction()  # pytest's log handlers (reports, JUnit) redact like everything else
     try:
-        lab = load_lab(paths.resolve_lab_path(name))
+        lab = load_named(name)
     except LabError as exc:  # every problem, as pytest's one usage error, not a traceback
         raise pytest.UsageError(str(exc)) from None
     if is_worker(config):
+        instance = config.workerinput.get("netlab_instance")  # type: ignore[attr-defined]
+        if instance:  # the controller made an instance of the lab for this run
+            lab = load_named(instance)
         # only the controller answers Ctrl-C: it stops the workers, then removes the run's
         # pods; a worker that also took the signal would die mid-report (xdist's channel is
         # gone by then) and print a traceback
@@ -97,8 +100,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SUITE] = Suite.of_worker(lab, config.workerinput)  # type: ignore[attr-defined]
         return
     if not config.option.collectonly:  # listing tests starts no libvirtd, builds no box
-        # attaching never builds or swaps the box (the running lab keeps the one it was made from)
-        prepare_host(lab, box=config.getoption("--lab-mode") != "attach")
+        # attaching never builds or swaps the box (the running lab keeps the one it was made
+        # from); nothing of the named lab is ever removed: a lab this run makes is an instance
+        prepare_host(lab, box=config.getoption("--lab-mode") != "attach", sweep=False)
     run_id = new_run_id()
     artifacts = Path(
         config.getoption("--artifacts") or paths.REPO / ".artifacts" / lab.name / run_id
@@ -127,7 +131,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     suite = suite_of(config)
     if suite is None or suite.role == "worker" or config.option.collectonly:
         return  # collecting needs only the lab definition, never a running lab
-    suite.created = _attach_or_create(config, suite.lab)
+    made = _attach_or_create(config, suite.lab, suite.run_id)
+    if made is not None:
+        suite.lab, suite.created = made, True
     if suite.role != "controller":
         return
     suite.shared = Shared(suite.lab)
@@ -140,8 +146,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise
 
 
-def _attach_or_create(config: pytest.Config, lab: Lab) -> bool:
-    """Attach to the running lab (False), or bring it up and provision it (True)."""
+def _attach_or_create(config: pytest.Config, lab: Lab, run_id: str) -> Lab | None:
+    """Attach to the running lab (None), or bring up and provision an instance of it of its
+    own (lab/model/instance.py), which it returns: a person's lab is never made, taken down
+    or swept by a run."""
     machines = LabMachines(lab)
     mode = config.getoption("--lab-mode")
     # the cached ssh-config when libvirt confirms it; else one vagrant call when the lab runs
@@ -167,9 +175,14 @@ def _attach_or_create(config: pytest.Config, lab: Lab) -> bool:
         if not ready:  # running, yet its ssh-config failed a moment ago: ask again, loudly
             machines.refresh_ssh_config()
         print(f"\nattached to running lab {lab.name}")
-        return False
-    print(f"\ncreating lab {lab.name} for this run (up + provision)")
+        return None
+    own = new_instance(lab, run_id)
+    print(
+        f"\ncreating {own.name}, an instance of lab {lab.name} for this run (up + provision; "
+        f"private {own.network.private}, management {own.network.management})"
+    )
     start = time.monotonic()
+    machines = LabMachines(own)
     machines.prepare()
     try:
         machines.up()
@@ -178,8 +191,8 @@ def _attach_or_create(config: pytest.Config, lab: Lab) -> bool:
         if not config.getoption("--lab-keep"):
             machines.destroy()
         raise
-    print(f"lab {lab.name} ready in {time.monotonic() - start:.0f}s")
-    return True
+    print(f"lab {own.name} ready in {time.monotonic() - start:.0f}s")
+    return own
 
 
 def _ssh_config_refreshed(machines: LabMachines) -> bool:
@@ -228,7 +241,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             print(f"\nmatrix heatmap: {png}")
     if suite.created and not config.getoption("--lab-keep"):
         swept = LabMachines(suite.lab).destroy()
-        print(f"\ndestroyed the lab created for this run (leftovers swept: {swept})")
+        print(f"\ndestroyed {suite.lab.name}, made for this run (leftovers swept: {swept})")
+    elif suite.created:
+        print(f"\nkept {suite.lab.name} (--lab-keep): remove it with `python -m lab destroy "
+              f"{suite.lab.name}`")
 
 
 # --- fixtures ------------------------------------------------------------------------------

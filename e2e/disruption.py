@@ -36,7 +36,7 @@ def _cells(matrix: Matrix, symbols: str) -> list[str]:
 
 
 def exercise(
-    rt: LabMachines,
+    machines: LabMachines,
     driver: Driver[Any],
     fault: Fault,
     pods: list[Pod[Any]],
@@ -50,12 +50,12 @@ def exercise(
     if baseline.mismatches():
         out.problems.append("the lab was not healthy before the fault:\n" + baseline.render())
         return out
-    fault.inject(rt)
+    fault.inject(machines)
     try:
         during = scenarios.pod_matrix(driver, pods, fault.expected)
     finally:
         start = time.monotonic()  # recovery: from the end of the fault (a reboot's boot counts)
-        fault.heal(rt)
+        fault.heal(machines)
     report.write_matrix(artifacts, f"fault-{slug}", during.render(), during.to_json())
     out.wrong_during = [str(m) for m in during.mismatches()]
     out.failed_during = _cells(during, "x")

@@ -38,9 +38,9 @@ class Fault(Protocol):
     @property
     def expected(self) -> Faults: ...
 
-    def inject(self, rt: LabMachines) -> None: ...
+    def inject(self, machines: LabMachines) -> None: ...
 
-    def heal(self, rt: LabMachines) -> None: ...
+    def heal(self, machines: LabMachines) -> None: ...
 
 
 @dataclass
@@ -56,11 +56,11 @@ class LinkDown:
     def expected(self) -> Faults:
         return Faults(isolated=frozenset({self.node}))
 
-    def inject(self, rt: LabMachines) -> None:
-        rt.libvirt.set_link(rt.domain(self.node), rt.private_network, up=False)
+    def inject(self, machines: LabMachines) -> None:
+        machines.libvirt.set_link(machines.domain(self.node), machines.private_network, up=False)
 
-    def heal(self, rt: LabMachines) -> None:
-        rt.libvirt.set_link(rt.domain(self.node), rt.private_network, up=True)
+    def heal(self, machines: LabMachines) -> None:
+        machines.libvirt.set_link(machines.domain(self.node), machines.private_network, up=True)
 
 
 @dataclass
@@ -76,13 +76,13 @@ class Suspend:
     def expected(self) -> Faults:
         return Faults(frozen=frozenset({self.node}))
 
-    def inject(self, rt: LabMachines) -> None:
-        rt.close()  # its ssh channel would hang
-        rt.libvirt.suspend(rt.domain(self.node))
+    def inject(self, machines: LabMachines) -> None:
+        machines.close()  # its ssh channel would hang
+        machines.libvirt.suspend(machines.domain(self.node))
 
-    def heal(self, rt: LabMachines) -> None:
-        rt.libvirt.resume(rt.domain(self.node))
-        rt.close()
+    def heal(self, machines: LabMachines) -> None:
+        machines.libvirt.resume(machines.domain(self.node))
+        machines.close()
 
 
 @dataclass
@@ -99,15 +99,15 @@ class HardReboot:
     def expected(self) -> Faults:
         return Faults(frozen=frozenset({self.node}))
 
-    def inject(self, rt: LabMachines) -> None:
-        rt.close()
-        rt.libvirt.hard_reset(rt.domain(self.node))
+    def inject(self, machines: LabMachines) -> None:
+        machines.close()
+        machines.libvirt.hard_reset(machines.domain(self.node))
 
-    def heal(self, rt: LabMachines) -> None:
-        rt.close()
+    def heal(self, machines: LabMachines) -> None:
+        machines.close()
 
         def answers() -> bool:
-            node = rt.channels()[self.node]
+            node = machines.channels()[self.node]
             # no --wait (systemd 240+): NODE_BACK polls "starting" until it settles
             res = node.run(cmd("systemctl", "is-system-running"), timeout=30, check=False)
             return res.stdout.strip() in ("running", "degraded")  # degraded: up, a unit failed
@@ -116,7 +116,7 @@ class HardReboot:
             try:
                 return answers()
             except Exception:  # noqa: BLE001 (still booting: ssh refused or reset)
-                rt.close()
+                machines.close()
                 return False
 
         waits.wait_until(NODE_BACK, probe, bool)
@@ -140,23 +140,23 @@ class PodNetworkRestart:
     def expected(self) -> Faults:
         return Faults(isolated=frozenset({self.node})) if self.how.isolates else Faults()
 
-    def inject(self, rt: LabMachines) -> None:
-        node = rt.channels()[self.node]
+    def inject(self, machines: LabMachines) -> None:
+        node = machines.channels()[self.node]
         for command in self.how.inject:
             node.run(command)
         if self.how.daemonset:
-            self.replaced = tuple(p.name for p in self._daemon_pods(rt))
-            self._plane(rt).run(cmd(*self._select("delete", "pod"), "--wait=false"))
+            self.replaced = tuple(p.name for p in self._daemon_pods(machines))
+            self._plane(machines).run(cmd(*self._select("delete", "pod"), "--wait=false"))
 
-    def heal(self, rt: LabMachines) -> None:
-        node = rt.channels()[self.node]
+    def heal(self, machines: LabMachines) -> None:
+        node = machines.channels()[self.node]
         for command in self.how.heal:
             node.run(command)
         if not self.how.daemonset:
             return
 
         def replaced_and_ready() -> bool:  # the old pod may still answer while terminating
-            pods = self._daemon_pods(rt)
+            pods = self._daemon_pods(machines)
             new = [p for p in pods if p.name not in self.replaced]
             return bool(new) and all(p.running_and_ready for p in new)
 
@@ -175,11 +175,11 @@ class PodNetworkRestart:
             f"spec.nodeName={self.node}",
         )
 
-    def _plane(self, rt: LabMachines) -> SshChannel:
-        return rt.channels()[rt.lab.control_plane.name]  # type: ignore[union-attr]
+    def _plane(self, machines: LabMachines) -> SshChannel:
+        return machines.channels()[machines.lab.control_plane.name]  # type: ignore[union-attr]
 
-    def _daemon_pods(self, rt: LabMachines) -> tuple[ClusterPod, ...]:
-        out = self._plane(rt).run(cmd(*self._select("get", "pod"), "-o", "json"))
+    def _daemon_pods(self, machines: LabMachines) -> tuple[ClusterPod, ...]:
+        out = self._plane(machines).run(cmd(*self._select("get", "pod"), "-o", "json"))
         return parse_pods(out.stdout)
 
 
@@ -200,11 +200,11 @@ class ContainerdRestart:
     def expected(self) -> Faults:
         return Faults()
 
-    def inject(self, rt: LabMachines) -> None:
-        rt.channels()[self.node].run(cmd("systemctl", "stop", "containerd"), timeout=120)
+    def inject(self, machines: LabMachines) -> None:
+        machines.channels()[self.node].run(cmd("systemctl", "stop", "containerd"), timeout=120)
 
-    def heal(self, rt: LabMachines) -> None:
-        node = rt.channels()[self.node]
+    def heal(self, machines: LabMachines) -> None:
+        node = machines.channels()[self.node]
         node.run(cmd("systemctl", "start", "containerd"), timeout=120)
         waits.wait_until(
             CONTAINERD_BACK,
@@ -234,13 +234,13 @@ class FdbEntryLost:
     def expected(self) -> Faults:
         return Faults(cut=frozenset({frozenset({self.node, self.peer})}))
 
-    def inject(self, rt: LabMachines) -> None:
-        peer = rt.lab.node(self.peer)
-        rt.channels()[self.node].run(
+    def inject(self, machines: LabMachines) -> None:
+        peer = machines.lab.node(self.peer)
+        machines.channels()[self.node].run(
             cmd("bridge", "fdb", "del", vtep_mac(peer), "dev", VXLAN_DEVICE, "dst", str(peer.ip))
         )
 
-    def heal(self, rt: LabMachines) -> None:
+    def heal(self, machines: LabMachines) -> None:
         if self.reprovision is None:
             raise ValueError("FdbEntryLost needs the reprovision callback to heal")
         self.reprovision()

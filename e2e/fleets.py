@@ -225,3 +225,16 @@ def remove_run(suite: Suite) -> list[str]:
         if suite.shared is None:
             machines.close()
     return left
+
+
+def sweep_pods(machines: LabMachines) -> list[str]:
+    """Every pod the suite left on a running lab, of any run, on every driver it supports
+    (`python -m lab sweep LAB --pods`: after an interrupted run that could not clean up)."""
+    gone = []
+    for name in drivers_for(machines.lab):
+        drv = make_driver(name, machines.lab, machines.channels(), "sweep", CommandLog())
+        try:
+            gone += [f"{name}:{pod}" for pod in drv.sweep(keep_prefix="")]
+        finally:
+            close_driver(drv)
+    return gone

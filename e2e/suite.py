@@ -85,6 +85,7 @@ class Suite:
             "netlab_artifacts": str(self.artifacts),
             "netlab_hub": self.hub,
             "netlab_forwards": self.forwards,
+            "netlab_instance": self.lab.name if self.lab.definition else "",
         }
 
     @classmethod

@@ -48,11 +48,11 @@ def healthy_lab(machines: LabMachines) -> Iterator[LabMachines]:
     machines.snapshot_restore(PROVISIONED_SNAPSHOT)
 
 
-def _answers(rt: LabMachines) -> bool:
+def _answers(machines: LabMachines) -> bool:
     try:
         return all(
             n.run(cmd("true", sudo=False), timeout=30, check=False).ok
-            for n in rt.channels().values()
+            for n in machines.channels().values()
         )
     except Exception:  # noqa: BLE001 (an unreachable node is the answer here)
         return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import import_module
-from types import ModuleType
+from typing import Any
 
 from lab.common.commands import Command, render_shown
 from lab.common.redact import redact
@@ -24,7 +24,7 @@ def steps_for(
     `runtime: containerd` imports (lab.adapters.imagebuild); `flannel_upstream`: the guide's
     manifest text."""
     resources = Resources(flannel_upstream, images)
-    podnet_module = import_module(backend_of(lab).provisioning)
+    podnet_module = resolve(backend_of(lab).provisioning)
     podnet = PodnetSteps(
         podnet_module.steps(lab, resources),
         getattr(podnet_module, "after_join", lambda lab: ())(lab),
@@ -39,9 +39,17 @@ def inputs_for(lab: Lab, channels: Mapping[str, Runner]) -> dict[str, Callable[[
     return made
 
 
-def _os_module(lab: Lab) -> ModuleType:
+def _os_module(lab: Lab) -> Any:
     """The provision/ module of the lab's OS path (lab/hosts/os/ names it)."""
-    return import_module(profile_of(lab).provisioning)
+    return resolve(profile_of(lab).provisioning)
+
+
+def resolve(where: str) -> Any:
+    """`package.module` or `package.module:attribute` (an entry point's form): the steps of a
+    backend or an OS, which lab/ names without importing provision/."""
+    module, _, attribute = where.partition(":")
+    found: Any = import_module(module)
+    return getattr(found, attribute) if attribute else found
 
 
 def phases(

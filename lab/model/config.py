@@ -115,6 +115,10 @@ class PodNetwork:
     flannel: Flannel | None = None
 
 
+# the pod_network sub-sections that belong to one backend (Backend.sections says whose)
+POD_NETWORK_SECTIONS = ("flannel",)
+
+
 @dataclass(frozen=True)
 class OS:
     family: OsFamily
@@ -185,11 +189,15 @@ class Lab:
     runtime: Runtime = "none"
     oci_runtime: OciRuntime = "runc"
     source: str = field(default="", compare=False)
+    # an instance of another lab (lab/model/instance.py): that lab's name; "" for the lab itself
+    definition: str = field(default="", compare=False)
 
     @property
     def prefix(self) -> str:
-        """Every libvirt object of this lab (domain, volume, network) starts with this."""
-        return f"netlab-{self.name}-"
+        """Every libvirt object of this lab (domain, volume, network) starts with this, and no
+        other lab's does: `_` cannot appear in a lab's name (a DNS-1123 label), so a lab whose
+        name extends this one's (ci-debian12-vxlan, ci-debian12) never matches it."""
+        return f"netlab-{self.name}_"
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -585,10 +593,12 @@ def validate_pod_network(lab: Lab) -> Iterator[Problem]:
                 f"use one of: {', '.join(podnet.names())}",
             )
             return
-        if pn.flannel is not None and "flannel" not in chosen.sections:
-            users = [n for n in podnet.names() if "flannel" in podnet.backend(n).sections]
+        for section in POD_NETWORK_SECTIONS:  # a backend's own section, set for another
+            if getattr(pn, section) is None or section in chosen.sections:
+                continue
+            users = [n for n in podnet.names() if section in podnet.backend(n).sections]
             yield Problem(
-                "pod_network.flannel",
+                f"pod_network.{section}",
                 message=f"is only used when driver is {' or '.join(users)}",
                 fix=f"remove it or set driver: {users[0]}" if users else "remove it",
             )

@@ -11,7 +11,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Final
 
-from lab.model import yamldoc
+from lab.model import instance, paths, yamldoc
 from lab.model.config import Lab, LabError, Problem, check_lab
 
 MAX_BYTES: Final = yamldoc.MAX_CHARS  # a lab file is a few kB; this is generous
@@ -112,3 +112,33 @@ def load_lab(path: Path | str, host_networks: Iterable[IPv4Network] = ()) -> Lab
     if lab is None:
         raise LabError(str(path), problems)
     return lab
+
+
+def load_named(name: str, host_networks: Iterable[IPv4Network] = ()) -> Lab:
+    """A lab by its file's name or path, or an instance of one by the instance's name (its
+    record under .lab/<name>/, made when it came up: lab/model/instance.py)."""
+    path = paths.resolve_lab_path(name)
+    record = paths.state_dir(name) / instance.RECORD
+    if not path.exists() and "/" not in name and record.is_file():
+        try:
+            recorded = instance.parse_record(record.read_text())
+        except (OSError, ValueError) as exc:
+            unreadable = Problem("<file>", str(record), f"is unreadable ({exc})")
+            raise LabError(str(record), [unreadable]) from None
+        origin = str(recorded["source"] or recorded["definition"])
+        definition = load_lab(paths.resolve_lab_path(origin))
+        return instance.from_record(definition, recorded)
+    return load_lab(path, host_networks)
+
+
+def shipped_networks() -> tuple[IPv4Network, ...]:
+    """The private and management ranges of every lab file under labs/ (an instance keeps off
+    them: a person may bring any of those labs up)."""
+    found: list[IPv4Network] = []
+    for path in sorted(paths.LABS_DIR.glob("*.yaml")):
+        try:
+            lab = load_lab(path)
+        except LabError:
+            continue
+        found += [lab.network.private, lab.network.management]
+    return tuple(found)

@@ -36,6 +36,10 @@ from lab.model.problems import ABSENT, Problem, shorten
 T = TypeVar("T")
 
 
+# fields the program fills, never a lab file: where it was read from, what it is an instance of
+NOT_IN_FILES = frozenset({"source", "definition"})
+
+
 class DecodeError(ValueError):
     """A value that is not what was asked for; `problem` says where, what and the fix."""
 
@@ -381,7 +385,9 @@ def _decode(tp: Any, value: object, where: str, problems: list[Problem], rules: 
 def _decode_dataclass(
     cls: type, value: object, where: str, problems: list[Problem], rules: TextRules
 ) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "source"}
+    fields = {
+        f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in NOT_IN_FILES
+    }
     if not isinstance(value, Mapping):
         raise DecodeError(
             Problem(

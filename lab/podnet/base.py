@@ -144,6 +144,8 @@ _BACKENDS: dict[str, Backend] = {}
 
 def register(backend: Backend) -> Backend:
     """Make a backend known to validation, rendering, provisioning and the suite."""
+    if backend.name in BUILTIN:  # the shipped one first (a no-op while its module registers it)
+        importlib.import_module(BUILTIN[backend.name])
     if backend.name in _BACKENDS and _BACKENDS[backend.name] is not backend:
         raise ValueError(f"pod-network backend {backend.name!r} is already registered")
     _BACKENDS[backend.name] = backend

@@ -76,7 +76,7 @@ def test_an_snat_rule_on_one_node_fails_exactly_the_cells_it_translates(
     assert {(m.source, m.target) for m in matrix.mismatches()} == cells(matrix, "N")
     text = matrix.render()
     assert f"seen as {ci_lab.node('node1').ip}" in text, "the receiver reports node1's address"
-    assert "reproduce: python -m lab ssh ci-debian12 node1 -- " in text
+    assert f"reproduce: python -m lab ssh {ci_lab.name} node1 -- " in text
 
 
 def test_a_deleted_route_shows_as_the_missing_cells(

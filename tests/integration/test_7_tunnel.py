@@ -7,6 +7,7 @@ the management NIC, a connect that needed a SYN retransmit (the "63 second" chec
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from e2e import scenarios
 from e2e.drivers.base import Pod, PodRequest, Probe
 from e2e.drivers.cni import CniDriver, CniHandle
-from lab.hosts.machines import LabMachines
+from lab.hosts.machines import LabMachines, new_instance
 from lab.model import paths
 from lab.model.config import Lab
 from lab.model.labfile import load_lab
@@ -27,8 +28,10 @@ TUNNEL_LAB = "ci-debian12-vxlan"
 
 
 @pytest.fixture(scope="module")
-def vx_lab() -> Lab:
-    return load_lab(paths.resolve_lab_path(TUNNEL_LAB))
+def vx_lab(lab_runtime: LabMachines) -> Lab:
+    """An instance of the tunnel lab for this module (after the host is prepared): beside
+    the session's and any person's lab."""
+    return new_instance(load_lab(paths.resolve_lab_path(TUNNEL_LAB)), "it" + secrets.token_hex(2))
 
 
 @pytest.fixture(scope="module")

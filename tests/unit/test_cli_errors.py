@@ -270,3 +270,31 @@ def test_the_nightly_without_the_test_tools_says_how_to_install_them(
 
 def no_nightly(*args: object, **kwargs: object) -> None:
     raise AssertionError("the nightly started without its test tools")
+
+
+def test_a_plan_read_by_head_ends_quietly() -> None:
+    """`python -m lab plan ci-debian12 | head -1`: exit 0, nothing on stderr (the reader went
+    away: BrokenPipeError is an OSError, so it must be caught before the OSError handler).
+    The pipe is made a page small, so the plan (13 kB) cannot all fit before the reader goes."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, 1031, 4096)  # F_SETPIPE_SZ
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab", "plan", "ci-debian12"],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        first = reader.readline()
+    assert proc.stderr is not None
+    errors = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert first.startswith("# node1 ")
+    assert errors == ""

@@ -12,7 +12,7 @@ from ipaddress import IPv4Network
 import pytest
 
 from lab.common import waits
-from lab.common.commands import Command, batch, cmd, render_probe, render_remote
+from lab.common.commands import Command, cmd, render_probe, render_remote
 from lab.common.errors import CommandFailed, tail
 from lab.hosts.hypervisor import HostFacts, choose_hypervisor, kvm_usable
 from lab.model.problems import ABSENT, Problem, echo
@@ -47,25 +47,6 @@ def test_stdin_without_a_final_newline_gets_one_before_the_end_marker() -> None:
     )
 
 
-def test_a_batch_is_one_sh_script_stopping_at_the_first_failure() -> None:
-    one = Command(("ip", "link", "add", "x y"), sudo=False, secrets=("s1",))
-    two = Command(("tee", "/etc/f"), stdin="line\n", sudo=True, secrets=("s2",), mirror=True)
-    got = batch(one, two)
-    assert got.argv == (
-        "sh",
-        "-ec",
-        "ip link add 'x y'\ntee /etc/f <<'NETLAB_STDIN'\nline\nNETLAB_STDIN",
-    )
-    assert got.stdin is None
-    assert (got.sudo, got.mirror, got.secrets) == (True, True, ("s1", "s2"))
-
-
-def test_a_batch_needs_sudo_or_a_mirror_only_when_one_of_its_commands_does() -> None:
-    got = batch(cmd("true", sudo=False), cmd("false", sudo=False))
-    assert (got.sudo, got.mirror, got.secrets) == (False, False, ())
-    assert render_remote(got) == "sh -ec 'true\nfalse'"
-
-
 def test_probe_script_is_one_line_per_command_with_its_exit_marker() -> None:
     script = render_probe([cmd("cat", "/a", sudo=False), cmd("cat", "/b")])
     assert script == (
@@ -88,12 +69,8 @@ def test_probe_script_is_one_line_per_command_with_its_exit_marker() -> None:
             lambda: Command(("tee", "/f"), stdin="a\nNETLAB_STDIN\nb"),
             "stdin must not contain a line 'NETLAB_STDIN'",
         ),
-        (
-            lambda: batch(cmd("true"), Command(("ctr", "images", "import", "-"), stdin_file="/a")),
-            "a command streaming a file to its stdin cannot be batched",
-        ),
     ],
-    ids=["no-argv", "two-stdins", "end-marker-in-stdin", "streamed-file-in-a-batch"],
+    ids=["no-argv", "two-stdins", "end-marker-in-stdin"],
 )
 def test_a_command_that_cannot_be_run_as_given_is_refused_saying_why(
     make: Callable[[], object], message: str

@@ -250,11 +250,11 @@ VAGRANT_LIBVIRT_NET = """<network>
   </ip>
 </network>"""
 OTHER_LAB_PRIV = """<network>
-  <name>netlab-ci-debian12-priv</name>
+  <name>netlab-ci-debian12_priv</name>
   <ip address='10.10.10.1' prefix='24'/>
   <ip family='ipv6' address='fd00::1' prefix='64'/>
 </network>"""
-OWN_MGMT = """<network><name>netlab-guide-centos7-mgmt</name>
+OWN_MGMT = """<network><name>netlab-guide-centos7_mgmt</name>
   <ip address='192.168.131.1' netmask='255.255.255.0'/></network>"""
 
 
@@ -310,11 +310,11 @@ def test_up_refuses_a_range_another_libvirt_network_holds_before_any_vm(
         in (problems["network.management"])
     )
     assert "NetworkNameAndAddressMismatch" in problems["network.management"]
-    assert "'netlab-ci-debian12-priv' already holds 10.10.10.0/24" in problems["network.private"]
+    assert "'netlab-ci-debian12_priv' already holds 10.10.10.0/24" in problems["network.private"]
 
 
 def test_the_labs_own_networks_from_an_earlier_up_are_not_a_conflict() -> None:
     own = parse_libvirt_network_xml(OWN_MGMT)
-    assert own.name == "netlab-guide-centos7-mgmt"
+    assert own.name == "netlab-guide-centos7_mgmt"
     assert libvirt_subnet_problems(GUIDE, [own]) == []
     assert parse_libvirt_network_xml(OTHER_LAB_PRIV).subnets == (IPv4Network("10.10.10.0/24"),)

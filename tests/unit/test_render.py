@@ -141,10 +141,10 @@ def test_vagrant_json_golden(ci: Lab, guide: Lab) -> None:
 
 def test_vagrant_json_names_everything_with_the_lab_prefix(ci: Lab) -> None:
     data = render_vagrant(ci, TCG)
-    assert data["libvirt"]["default_prefix"] == "netlab-ci-debian12-"
-    assert data["libvirt"]["management_network_name"].startswith("netlab-ci-debian12-")
+    assert data["libvirt"]["default_prefix"] == "netlab-ci-debian12_"
+    assert data["libvirt"]["management_network_name"].startswith("netlab-ci-debian12_")
     assert {n["private_network"]["libvirt__network_name"] for n in data["nodes"]} == {
-        "netlab-ci-debian12-priv"
+        "netlab-ci-debian12_priv"
     }
     assert data["libvirt"]["driver"] == "qemu"
     assert data["libvirt"]["cpu_model"] == "qemu64"

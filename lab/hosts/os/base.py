@@ -71,6 +71,8 @@ _PROFILES: dict[str, OsProfile] = {}
 
 def register(profile: OsProfile) -> OsProfile:
     """Make a family known to validation, provisioning and the suite (a new name only)."""
+    if profile.family in BUILTIN:  # the shipped one first (a no-op while its module registers it)
+        importlib.import_module(BUILTIN[profile.family])
     if profile.family in _PROFILES and _PROFILES[profile.family] is not profile:
         raise ValueError(f"OS family {profile.family!r} is already registered")
     _PROFILES[profile.family] = profile
