@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from lab.adapters.protocols import NodeChannel
 from lab.common import waits
 from lab.common.commands import Command, Output, render_remote
 from lab.common.errors import CommandFailed
@@ -28,16 +28,6 @@ from provision.steps import phases
 
 Progress = Callable[[str, str], None]  # (node, message)
 Inputs = Mapping[str, Callable[[], object]]  # input name -> its source, called when needed
-
-
-class NodeChannel(Protocol):
-    """What the applier needs of a node (lab.adapters.ssh.SshChannel, or a strict fake)."""
-
-    def probe(
-        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
-    ) -> tuple[object, tuple[Output, ...]]: ...
-
-    def run(self, command: Command, timeout: float = 120, check: bool = True) -> object: ...
 
 
 @dataclass

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.adapters.ssh import RemoteResult, SshChannel
+from lab.adapters.protocols import RemoteResult
+from lab.adapters.ssh import SshChannel
 from lab.common.commands import Command, Output, render_probe, render_remote
 from lab.common.errors import CommandFailed
 from lab.runtime.images import ImageSet

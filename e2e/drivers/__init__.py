@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from e2e.drivers.base import CommandLog, Driver, NodeChannel, NodeRunner
+from e2e.drivers.base import CommandLog, Driver, NodeRunner
+from lab.adapters.protocols import NodeChannel
 from lab.model.config import Lab
 
 

@@ -22,7 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from e2e import probes
 from e2e.hub import Pool, hub_pool
 from e2e.session import SessionError, SessionPool
-from lab.adapters.ssh import RemoteResult
+from lab.adapters.protocols import NodeChannel
 from lab.common.commands import Command, Output, render_probe, render_remote
 from lab.common.errors import CommandFailed
 from lab.hosts.os import profile_of
@@ -109,18 +109,6 @@ class Probe:
         return self.source if isinstance(self.source, str) else self.source.node
 
 
-class NodeChannel(Protocol):
-    """What a driver needs of a node: lab.adapters.ssh.SshChannel, or a test's strict fake."""
-
-    name: str
-
-    def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult: ...
-
-    def probe(
-        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
-    ) -> tuple[RemoteResult, tuple[Output, ...]]: ...
-
-    def reproduce(self, remote: str) -> str: ...
 
 
 @dataclass
@@ -437,3 +425,65 @@ def pod_fields(data: Mapping[str, Any]) -> tuple[str, str, IPv4Address, tuple[Co
         Container(c["name"], tuple(c["argv"]), c.get("image", "")) for c in data["containers"]
     )
     return data["name"], data["node"], IPv4Address(data["ip"]), containers
+
+
+# --- observing cells: the one fan-out every driver's observe() uses --------------------------
+
+CellResults = dict[str, probes.CellResult]
+Route = tuple[str, Callable[[list[Probe]], CellResults]]
+
+
+def observation(
+    result: probes.CellResult,
+    address: Any,
+    reproduce: str,
+) -> rm.Observation:
+    """An agent's cell result as a matrix observation (`address` reads the client address
+    the echo server answered)."""
+    seen = address(result.answer) if result.ok else None
+    detail = "" if seen else (result.error or f"empty answer {result.answer[:80]!r}")
+    return rm.Observation(
+        reachable=seen is not None,
+        seen_source=seen,
+        reproduce=reproduce,
+        detail=detail,
+        seconds=result.total_s or 0.0,
+        connect_s=result.connect_s,
+        retransmits=result.retransmits,
+        unknown=result.unknown,
+    )
+
+
+def observe_cells(
+    runner: NodeRunner,
+    cells: Sequence[Probe],
+    route: Callable[[Probe], Route],
+    address: Callable[[str], str | None],
+    reproduce: Callable[[Probe], str],
+) -> dict[str, rm.Observation]:
+    """Every driver's observe(): the cells grouped by `route` (a key and the call that probes
+    that group at once: one agent call per source node, one exec per source pod, ...), the
+    groups concurrently, each cell's answer an observation (`address` reads what the echo
+    server answered) with its exact one-cell reproduce line. Probes never assert."""
+    groups: dict[str, tuple[Callable[[list[Probe]], CellResults], list[Probe]]] = {}
+    for cell in cells:
+        key, probe_group = route(cell)
+        groups.setdefault(key, (probe_group, []))[1].append(cell)
+    answers: CellResults = {}
+    for part in runner.on_each_node(groups, lambda _, group: group[0](group[1])).values():
+        answers.update(part)
+    return {c.id: observation(answers[c.id], address, reproduce(c)) for c in cells}
+
+
+def agent_cells(
+    runner: NodeRunner,
+    node: str,
+    python: str,
+    mine: Sequence[Probe],
+    cell: Callable[[Probe], probes.Cell],
+) -> CellResults:
+    """One agent call on `node` probing every cell of `mine` at once (`cell`: how the driver
+    asks for one: its target, port, request bytes, the source sandbox's netns)."""
+    request = probes.probe_request([cell(c) for c in mine])
+    result, failure = runner.agent(node, python, request, 60)
+    return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)

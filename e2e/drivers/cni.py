@@ -25,16 +25,19 @@ from e2e.drivers.base import (
     DriverError,
     ExecResult,
     GuidePod,
-    NodeChannel,
     NodeRunner,
     Pod,
     PodRequest,
     Probe,
+    Route,
+    agent_cells,
     node_python,
+    observe_cells,
     pod_fields,
     pod_json,
     runner_for,
 )
+from lab.adapters.protocols import NodeChannel
 from lab.common.commands import Command, cmd, render_remote
 from lab.hosts import compat
 from lab.hosts.os import profile_of
@@ -439,32 +442,17 @@ class CniDriver:
         return channel.reproduce(render_remote(Command(argv)))
 
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
-        by_node: dict[str, list[Probe]] = {}
-        for cell in cells:
-            by_node.setdefault(cell.source_node, []).append(cell)
+        """Every source, node or sandbox, through its node's agent: one call per node."""
 
-        def run(node: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
-            request = probes.probe_request(
-                [
-                    probes.Cell(
-                        c.id,
-                        str(c.target.ip),
-                        ECHO_PORT,
-                        netns=None if isinstance(c.source, str) else c.source.handle.netns_of(),
-                    )
-                    for c in mine
-                ]
-            )
-            result, failure = self.runner.agent(node, self.python, request, 60)
-            return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
+        def cell(c: Probe) -> probes.Cell:
+            netns = None if isinstance(c.source, str) else c.source.handle.netns_of()
+            return probes.Cell(c.id, str(c.target.ip), ECHO_PORT, netns=netns)
 
-        answers = self.runner.on_each_node(by_node, run)
-        return {
-            c.id: observation(
-                answers[c.source_node][c.id], probes.first_line, self.reproduce_cell(c)
-            )
-            for c in cells
-        }
+        def route(c: Probe) -> Route:
+            node = c.source_node
+            return node, lambda mine: agent_cells(self.runner, node, self.python, mine, cell)
+
+        return observe_cells(self.runner, cells, route, probes.first_line, self.reproduce_cell)
 
     # -- leftovers --------------------------------------------------------------------------
 
@@ -513,22 +501,3 @@ def _teardown_failure(outcome: cnirt.PodOutcome | None) -> str:
     return f"CNI DEL exited {outcome.del_code}"
 
 
-def observation(
-    result: probes.CellResult,
-    address: Any,
-    reproduce: str,
-) -> rm.Observation:
-    """An agent's cell result as a matrix observation (`address` reads the client address
-    the echo server answered)."""
-    seen = address(result.answer) if result.ok else None
-    detail = "" if seen else (result.error or f"empty answer {result.answer[:80]!r}")
-    return rm.Observation(
-        reachable=seen is not None,
-        seen_source=seen,
-        reproduce=reproduce,
-        detail=detail,
-        seconds=result.total_s or 0.0,
-        connect_s=result.connect_s,
-        retransmits=result.retransmits,
-        unknown=result.unknown,
-    )

@@ -41,23 +41,27 @@ from typing import Any, Protocol
 from e2e import probes
 from e2e.drivers.base import (
     NO_EXIT_CODE,
+    CellResults,
     CommandLog,
     Container,
     DriverError,
     ExecResult,
     GuidePod,
-    NodeChannel,
     NodeRunner,
     Pod,
     PodRequest,
     Probe,
+    Route,
+    agent_cells,
+    observe_cells,
     pod_fields,
     pod_json,
     runner_for,
 )
-from e2e.drivers.cni import bridge_subnets, client_probe, observation
+from e2e.drivers.cni import bridge_subnets, client_probe
 from lab.adapters import cri as cri_adapter
 from lab.adapters.forward import FORWARD_READY, SocketForward
+from lab.adapters.protocols import NodeChannel
 from lab.common import waits
 from lab.common.commands import Command, cmd, render_remote
 from lab.common.errors import LabStateError
@@ -630,30 +634,12 @@ class CriDriver:
         each source sandbox's netns, or (probing_from_containers) from each source pod's client
         container by one ExecSync per pod, the pods at once: a single cell runs its own client
         command; several run in the same agent (python3 -c), concurrently inside the pod."""
-        node_cells: dict[str, list[Probe]] = {}
-        pod_cells: dict[str, list[Probe]] = {}
-        for cell in cells:
-            if isinstance(cell.source, str) or self.pod_probes == "netns":
-                node_cells.setdefault(cell.source_node, []).append(cell)
-            else:
-                pod_cells.setdefault(cell.source.name, []).append(cell)
 
-        def from_node(node: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
-            request = probes.probe_request(
-                [
-                    probes.Cell(
-                        c.id,
-                        str(c.target.ip),
-                        ECHO_PORT,
-                        netns=None if isinstance(c.source, str) else c.source.handle.netns,
-                    )
-                    for c in mine
-                ]
-            )
-            result, failure = self.runner.agent(node, "python3", request, 60)
-            return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
+        def cell(c: Probe) -> probes.Cell:
+            netns = None if isinstance(c.source, str) else c.source.handle.netns
+            return probes.Cell(c.id, str(c.target.ip), ECHO_PORT, netns=netns)
 
-        def from_pod(_: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
+        def from_pod(mine: list[Probe]) -> CellResults:
             pod = mine[0].source
             assert not isinstance(pod, str)
             cid = pod.handle.container_ids[self.client_of(pod)]
@@ -672,19 +658,15 @@ class CriDriver:
             )
             return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
 
-        work: dict[str, tuple[Callable[[str, list[Probe]], dict[str, probes.CellResult]], Any]]
-        work = {f"node {n}": (from_node, (n, m)) for n, m in node_cells.items()}
-        work |= {f"pod {p}": (from_pod, (p, m)) for p, m in pod_cells.items()}
-        answers: dict[str, probes.CellResult] = {}
-        if work:
-            with ThreadPoolExecutor(max_workers=len(work)) as pool:
-                futures = [pool.submit(fn, *args) for fn, args in work.values()]
-                for future in futures:
-                    answers.update(future.result())
-        return {
-            c.id: observation(answers[c.id], probes.first_line, self.reproduce_cell(c))
-            for c in cells
-        }
+        def route(c: Probe) -> Route:
+            if isinstance(c.source, str) or self.pod_probes == "netns":
+                node = c.source_node
+                return f"node {node}", lambda mine: agent_cells(
+                    self.runner, node, "python3", mine, cell
+                )
+            return f"pod {c.source.name}", from_pod
+
+        return observe_cells(self.runner, cells, route, probes.first_line, self.reproduce_cell)
 
     def _client_cell(self, node: str, container_id: str, cell: Probe) -> probes.CellResult:
         """One probe from a container: the client command a person pastes to rerun the cell,

@@ -17,6 +17,7 @@ import fabric
 import paramiko
 from invoke.exceptions import CommandTimedOut, ThreadException
 
+from lab.adapters.protocols import RemoteResult
 from lab.common.commands import Command, Output, parse_probe, render_probe, render_remote
 from lab.common.errors import CommandFailed
 from lab.common.redact import redact
@@ -27,19 +28,6 @@ log = logging.getLogger(__name__)
 CHANNEL_TIMEOUT_S = 30
 FAIL_FAST_S = 10
 STREAM_CHUNK = 256 * 1024
-
-
-@dataclass(frozen=True)
-class RemoteResult:
-    node: str
-    command: str
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
 
 
 def ssh_argv(

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lab.adapters.ssh import RemoteResult
+from lab.adapters.protocols import RemoteResult
 from lab.common.commands import Command, Output, render_remote
 from lab.common.errors import CommandFailed
 

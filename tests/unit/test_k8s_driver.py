@@ -17,10 +17,10 @@ from e2e.drivers.base import Container, Pod, PodRequest, Probe
 from e2e.drivers.k8s import (
     K8sDriver,
     K8sHandle,
-    KubectlFailed,
     PodNotRunning,
     echo_container,
 )
+from e2e.drivers.kube import KubectlFailed
 from lab.common import waits
 from lab.model.config import E2eImages, Lab
 from lab.model.labfile import load_lab
@@ -345,7 +345,7 @@ def test_a_failed_kubectl_says_what_failed_and_how_to_reproduce(lab: Lab) -> Non
         ),
     )
     with pytest.raises(KubectlFailed) as err:
-        driver.get_nodes()
+        driver.cluster.get_nodes()
     script.done()
     assert str(err.value) == (
         "list nodes: kubectl exited 1: The connection to the server 10.10.10.241:6443 was "
@@ -393,12 +393,12 @@ def test_cluster_reads_parse_kubectl_json(lab: Lab) -> None:
             text("configmap-kubeadm-config.json"),
         ),
     )
-    assert len(driver.get_nodes()) == 3
-    assert len(driver.get_pods("kube-system")) == 12
-    assert len(driver.get_services()) == 2
-    assert len(driver.get_endpoints()) == 2
-    assert driver.get_flannel_netconf().network == IPv4Network("10.244.0.0/16")
-    assert driver.get_kubeadm_networking().service_subnet == IPv4Network("10.1.0.0/16")
+    assert len(driver.cluster.get_nodes()) == 3
+    assert len(driver.cluster.get_pods("kube-system")) == 12
+    assert len(driver.cluster.get_services()) == 2
+    assert len(driver.cluster.get_endpoints()) == 2
+    assert driver.cluster.get_flannel_netconf().network == IPv4Network("10.244.0.0/16")
+    assert driver.cluster.get_kubeadm_networking().service_subnet == IPv4Network("10.1.0.0/16")
     script.done()
 
 
@@ -425,9 +425,10 @@ def test_create_service_and_wait_for_its_endpoints(lab: Lab) -> None:
         Step("k8s-master", get_eps, json.dumps(eps)),
         namespace=NS,
     )
-    service = driver.create_service("echo", {"netlab.io/app": "echo"}, 80, 8080)
-    ready = driver.wait_for_endpoints(
-        "echo", [IPv4Address("10.244.0.2"), IPv4Address("10.244.0.3")]
+    echo = {"netlab.io/app": "echo"}
+    service = driver.cluster.create_service(driver.bound, "echo", echo, 80, 8080)
+    ready = driver.cluster.wait_for_endpoints(
+        driver.bound, "echo", [IPv4Address("10.244.0.2"), IPv4Address("10.244.0.3")]
     )
     script.done()
     assert service.cluster_ip == IPv4Address("10.1.23.4")
@@ -437,7 +438,7 @@ def test_create_service_and_wait_for_its_endpoints(lab: Lab) -> None:
 def test_an_unexpected_command_is_an_error_of_the_fake(lab: Lab) -> None:
     driver, _ = driver_for(lab)
     with pytest.raises(AssertionError, match="unexpected command on k8s-master"):
-        driver.get_nodes()
+        driver.cluster.get_nodes()
 
 
 def test_an_unbound_driver_refuses_namespaced_work(lab: Lab) -> None:
