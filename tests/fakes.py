@@ -4,6 +4,7 @@ tests/unit/test_fakes.py checks each fake against the protocol it stands in for.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -175,7 +176,15 @@ class FakeDriver:
         missing = [c.id for c in cells if c.id not in self.observations]
         if missing:
             raise AssertionError(f"no observation scripted for {missing}")
-        return {c.id: self.observations[c.id] for c in cells}
+        return {c.id: self._answered(c, self.observations[c.id]) for c in cells}
+
+    @staticmethod
+    def _answered(cell: Any, observed: Any) -> Any:
+        """A reachable cell's echo server names itself, as the suite's does: the cell's target
+        unless the script says who answered (answered_by="" for a server that names nobody)."""
+        if not observed.reachable or observed.answered_by is not None:
+            return observed
+        return dataclasses.replace(observed, answered_by=cell.target.name)
 
     def node_subnets(self) -> dict[str, Any]:
         return dict(self.subnets)
@@ -480,6 +489,7 @@ class FakeCri:
             "pod": pod.name,
             "argv": tuple(spec.command),
             "image": spec.image,
+            "env": {kv.key: kv.value for kv in config.envs},
             "labels": dict(config.labels),
             "pid": 0,
         }

@@ -435,12 +435,13 @@ Route = tuple[str, Callable[[list[Probe]], CellResults]]
 
 def observation(
     result: probes.CellResult,
-    address: Any,
+    parse: Callable[[str], probes.Echo],
     reproduce: str,
 ) -> rm.Observation:
-    """An agent's cell result as a matrix observation (`address` reads the client address
-    the echo server answered)."""
-    seen = address(result.answer) if result.ok else None
+    """An agent's cell result as a matrix observation (`parse` reads the echo server's
+    answer: the client address it saw, and who answered)."""
+    echo = parse(result.answer) if result.ok else probes.Echo(None)
+    seen = echo.seen
     detail = "" if seen else (result.error or f"empty answer {result.answer[:80]!r}")
     return rm.Observation(
         reachable=seen is not None,
@@ -451,6 +452,7 @@ def observation(
         connect_s=result.connect_s,
         retransmits=result.retransmits,
         unknown=result.unknown,
+        answered_by=echo.name if seen else None,
     )
 
 
@@ -458,12 +460,12 @@ def observe_cells(
     runner: NodeRunner,
     cells: Sequence[Probe],
     route: Callable[[Probe], Route],
-    address: Callable[[str], str | None],
+    parse: Callable[[str], probes.Echo],
     reproduce: Callable[[Probe], str],
 ) -> dict[str, rm.Observation]:
     """Every driver's observe(): the cells grouped by `route` (a key and the call that probes
     that group at once: one agent call per source node, one exec per source pod, ...), the
-    groups concurrently, each cell's answer an observation (`address` reads what the echo
+    groups concurrently, each cell's answer an observation (`parse` reads what the echo
     server answered) with its exact one-cell reproduce line. Probes never assert."""
     groups: dict[str, tuple[Callable[[list[Probe]], CellResults], list[Probe]]] = {}
     for cell in cells:
@@ -472,7 +474,7 @@ def observe_cells(
     answers: CellResults = {}
     for part in runner.on_each_node(groups, lambda _, group: group[0](group[1])).values():
         answers.update(part)
-    return {c.id: observation(answers[c.id], address, reproduce(c)) for c in cells}
+    return {c.id: observation(answers[c.id], parse, reproduce(c)) for c in cells}
 
 
 def agent_cells(

@@ -45,6 +45,7 @@ from lab.hosts.parse import parse_ip_oneline_interfaces
 from lab.model.config import Lab
 from lab.net import cni
 from lab.net import reachability as rm
+from lab.runtime import images
 
 CONF_DIR = "/etc/cni/net.d"
 RESULT_CACHE = "/var/lib/netlab/cni"
@@ -104,7 +105,8 @@ def start_container_argv(lab: Lab, pod: str, container: Container) -> tuple[str,
     """The container's process, inside the sandbox, as a transient unit named after the pod
     (the systemd-run flags the node's systemd has: lab.hosts.compat)."""
     systemd = profile_of(lab).systemd
-    return compat.start_in_netns(systemd, unit(pod, container.name), pod, container.argv)
+    argv = ("env", f"{images.POD_NAME_ENV}={pod}", *container.argv)  # as the downward API
+    return compat.start_in_netns(systemd, unit(pod, container.name), pod, argv)
 
 
 def main_pids_argv(lab: Lab, units: Sequence[str]) -> tuple[str, ...]:
@@ -116,10 +118,9 @@ def stop_containers_argv(pod: str) -> tuple[str, ...]:
 
 
 def echo_server(port: int = ECHO_PORT) -> Container:
-    """A container that answers every TCP connection with the client address it saw."""
-    return Container(
-        "echo", ("socat", f"TCP-LISTEN:{port},fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR")
-    )
+    """A container that answers every TCP connection and UDP datagram with the client address
+    it saw, its pod's name and its own address (lab/runtime/images.py: identity_echo_args)."""
+    return Container("echo", images.identity_echo_args(port))
 
 
 def client_probe(ip: str, port: int = ECHO_PORT, timeout_s: int = 5) -> tuple[str, ...]:
@@ -452,7 +453,7 @@ class CniDriver:
             node = c.source_node
             return node, lambda mine: agent_cells(self.runner, node, self.python, mine, cell)
 
-        return observe_cells(self.runner, cells, route, probes.first_line, self.reproduce_cell)
+        return observe_cells(self.runner, cells, route, probes.parse_echo, self.reproduce_cell)
 
     # -- leftovers --------------------------------------------------------------------------
 

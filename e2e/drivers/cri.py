@@ -374,7 +374,7 @@ class CriDriver:
     def echo_container(self) -> Container:
         """The echo server from the client image (busybox's applets, socat, iproute2), so that
         it answers the scenarios' `readlink` and `ip addr` as its pod's client does."""
-        return Container("echo", images.echo_server_args(ECHO_PORT), self.images.ref("client"))
+        return Container("echo", images.identity_echo_args(ECHO_PORT), self.images.ref("client"))
 
     def client_container(self, name: str = "client") -> Container:
         return Container(name, ("catatonit", "-P"), self.images.ref("client"))
@@ -421,10 +421,12 @@ class CriDriver:
             log_directory=log_directory(self.namespace, request.name, uid),
         )
 
-    def container_spec(self, container: Container) -> messages.ContainerSpec:
-        return messages.ContainerSpec(
-            container.name, container.image or self.images.ref("client"), command=container.argv
-        )
+    def container_spec(self, container: Container, pod: str = "") -> messages.ContainerSpec:
+        """The container as kubelet asks for it; its pod's name in its environment, as the
+        downward API hands it (the echo server says it with every answer)."""
+        env = ((images.POD_NAME_ENV, pod),) if pod else ()
+        image = container.image or self.images.ref("client")
+        return messages.ContainerSpec(container.name, image, command=container.argv, env=env)
 
     def make_pod(self, request: PodRequest, spec: messages.ContainerSpec | None = None) -> CriPod:
         """One pod as kubelet makes it; on any failure its sandbox is stopped and removed.
@@ -438,7 +440,7 @@ class CriDriver:
             raise DriverError(f"{where}: RunPodSandbox: {exc}") from None
         try:
             ids: dict[str, str] = {}
-            specs = [self.container_spec(c) for c in request.containers]
+            specs = [self.container_spec(c, request.name) for c in request.containers]
             for cspec in [*specs, *([spec] if spec is not None else [])]:
                 cid = runtime.create_container(sandbox_id, pod, cspec)
                 runtime.start_container(cid)
@@ -666,7 +668,7 @@ class CriDriver:
                 )
             return f"pod {c.source.name}", from_pod
 
-        return observe_cells(self.runner, cells, route, probes.first_line, self.reproduce_cell)
+        return observe_cells(self.runner, cells, route, probes.parse_echo, self.reproduce_cell)
 
     def _client_cell(self, node: str, container_id: str, cell: Probe) -> probes.CellResult:
         """One probe from a container: the client command a person pastes to rerun the cell,

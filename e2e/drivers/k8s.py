@@ -345,7 +345,7 @@ class K8sDriver:
         plane = f"{self.control_plane} (kubectl exec)"
 
         def cell(c: Probe) -> probes.Cell:
-            return probes.Cell(c.id, str(c.target.ip), ECHO_PORT, send=CLIENTIP_REQUEST)
+            return probes.Cell(c.id, str(c.target.ip), ECHO_PORT, send=probes.AGNHOST_REQUEST)
 
         def from_pods(mine: list[Probe]) -> CellResults:
             by_pod: dict[str, list[Probe]] = {}
@@ -361,7 +361,7 @@ class K8sDriver:
             return plane, from_pods
 
         return observe_cells(
-            self.runner, cells, route, probes.http_body_address, self.reproduce_cell
+            self.runner, cells, route, parse_agnhost_or_busybox, self.reproduce_cell
         )
 
     def _probe_from_pods(
@@ -437,7 +437,16 @@ def _image_hint(pod: k8s.ClusterPod) -> str:
     return ""
 
 
-CLIENTIP_REQUEST = "GET /clientip HTTP/1.0\r\n\r\n"
+def parse_agnhost_or_busybox(answer: str) -> probes.Echo:
+    """A node's agent reads agnhost's pipelined answer (HTTP); a busybox probe in a pod
+    prints `CLIENTIP HOSTNAME` (busybox_probe_script)."""
+    if answer.startswith("HTTP/"):
+        return probes.parse_agnhost(answer)
+    words = answer.split()
+    if not words:
+        return probes.Echo(None)
+    seen = probes.http_body_address(words[0])
+    return probes.Echo(seen, words[1] if len(words) > 1 else None)
 
 
 def exec_args(pod: K8sPod, container: str, argv: tuple[str, ...]) -> tuple[str, ...]:
@@ -463,13 +472,15 @@ def netns_command(pod: K8sPod, argv: tuple[str, ...]) -> Command:
 
 def busybox_probe_script(cells: Sequence[tuple[str, str]], timeout_s: int = 5) -> str:
     """A busybox shell script probing every (id, ip) at once: `wget` of agnhost's /clientip,
-    one marker line per cell with wget's exit code and the answer."""
+    then its /hostname (who answered), one marker line per cell with wget's exit code and
+    `CLIENTIP HOSTNAME`."""
     parts = []
     for cell_id, ip in cells:
-        url = f"http://{ip}:{ECHO_PORT}/clientip"
+        url = f"http://{ip}:{ECHO_PORT}"
         parts.append(
-            f"(out=$(wget -qO- -T {timeout_s} {shlex.quote(url)} 2>&1); rc=$?; "
-            f'echo "{PROBE_MARK} {cell_id} $rc $(echo $out)") &'
+            f"(out=$(wget -qO- -T {timeout_s} {shlex.quote(url + '/clientip')} 2>&1); rc=$?; "
+            f"who=$(wget -qO- -T {timeout_s} {shlex.quote(url + '/hostname')} 2>/dev/null); "
+            f'echo "{PROBE_MARK} {cell_id} $rc $(echo $out) $who") &'
         )
     return "\n".join([*parts, "wait"])
 

@@ -495,7 +495,8 @@ def test_probes_from_nodes_go_through_the_agent_and_from_pods_through_kubectl_ex
         assert (cell["host"], cell["port"], cell["send"]) == (
             "10.244.2.5",
             8080,
-            "GET /clientip HTTP/1.0\r\n\r\n",
+            "GET /hostname HTTP/1.1\r\nHost: netlab\r\n\r\n"
+            "GET /clientip HTTP/1.1\r\nHost: netlab\r\nConnection: close\r\n\r\n",
         )
 
     def pod_jobs(request: dict[str, Any]) -> None:
@@ -505,6 +506,7 @@ def test_probes_from_nodes_go_through_the_agent_and_from_pods_through_kubectl_ex
         argv = request["jobs"][0]["steps"][0]["argv"]
         assert argv[:10] == [*KUBECTL_ADMIN, "exec", "-n", FLEET_NS, "a", "-c", "client", "--"][:10]
         assert "wget -qO- -T 5 http://10.244.2.5:8080/clientip" in argv[-1]
+        assert "wget -qO- -T 5 http://10.244.2.5:8080/hostname" in argv[-1]
 
     node_answer = json.dumps(
         {
@@ -512,7 +514,9 @@ def test_probes_from_nodes_go_through_the_agent_and_from_pods_through_kubectl_ex
                 {
                     "id": "k8s-node1->b",
                     "ok": True,
-                    "answer": "HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\n10.244.1.0:51736",
+                    # agnhost's two pipelined answers: /hostname, then /clientip
+                    "answer": "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"
+                    "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n10.244.1.0:51736",
                     "connect_s": 0.004,
                     "total_s": 0.02,
                     "retransmits": 0,
@@ -527,7 +531,7 @@ def test_probes_from_nodes_go_through_the_agent_and_from_pods_through_kubectl_ex
                     "id": "a",
                     "ok": True,
                     "steps": [
-                        {"exit": 0, "stdout": busybox_output(("a->b", 0, "10.244.1.7:40012"))}
+                        {"exit": 0, "stdout": busybox_output(("a->b", 0, "10.244.1.7:40012 b"))}
                     ],
                 },
                 {
@@ -553,7 +557,9 @@ def test_probes_from_nodes_go_through_the_agent_and_from_pods_through_kubectl_ex
     )
     steps.done()
     assert seen["k8s-node1->b"].seen_source == "10.244.1.0"
+    assert seen["k8s-node1->b"].answered_by == "b"
     assert seen["a->b"].seen_source == "10.244.1.7"
+    assert seen["a->b"].answered_by == "b"
     assert not seen["b->a"].reachable
     assert "download timed out" in seen["b->a"].detail
     assert seen["a->b"].reproduce == (
@@ -580,14 +586,14 @@ def test_the_pod_matrix_with_kubernetes_pods_names_a_masqueraded_cell(lab: Lab) 
                     "id": "a",
                     "ok": True,
                     "steps": [
-                        {"exit": 0, "stdout": busybox_output(("a->b", 0, "10.244.1.0:40012"))}
+                        {"exit": 0, "stdout": busybox_output(("a->b", 0, "10.244.1.0:40012 b"))}
                     ],
                 },
                 {
                     "id": "b",
                     "ok": True,
                     "steps": [
-                        {"exit": 0, "stdout": busybox_output(("b->a", 0, "10.244.2.5:40100"))}
+                        {"exit": 0, "stdout": busybox_output(("b->a", 0, "10.244.2.5:40100 a"))}
                     ],
                 },
             ]
@@ -601,8 +607,8 @@ def test_the_pod_matrix_with_kubernetes_pods_names_a_masqueraded_cell(lab: Lab) 
     assert (matrix.symbol("a", "b"), matrix.symbol("b", "a")) == ("N", ".")
     assert matrix.title == "pod -> pod [k8s]"
     assert (
-        "a -> b: expected reachable, seen as 10.244.1.7; observed reachable, seen as 10.244.1.0"
-        in matrix.render()
+        "a -> b: expected reachable, seen as 10.244.1.7, answered by b; observed reachable, "
+        "seen as 10.244.1.0, answered by b" in matrix.render()
     )
 
 

@@ -24,7 +24,9 @@ def observe_all(
             m.observed[(src, dst)] = rm.Observation(False, None, f"probe {src} {dst}", "timeout")
         else:
             source = (seen or {}).get(src, by_name[src].ip)
-            m.observed[(src, dst)] = rm.Observation(True, source, f"probe {src} {dst}")
+            m.observed[(src, dst)] = rm.Observation(
+                True, source, f"probe {src} {dst}", answered_by=dst
+            )
     return m
 
 
@@ -32,7 +34,10 @@ def test_pod_matrix_expects_every_ordered_pair_without_nat() -> None:
     m = rm.pod_matrix(PODS)
     assert len(m.expected) == 6
     assert m.expected[("node1-p0", "node2-p0")] == rm.Expect(
-        True, frozenset({"10.244.0.2"}), "every pod reaches every pod without NAT"
+        True,
+        frozenset({"10.244.0.2"}),
+        "every pod reaches every pod without NAT",
+        responders=frozenset({"node2-p0"}),
     )
     assert observe_all(m).mismatches() == []
 
@@ -46,8 +51,8 @@ def test_nat_is_named_per_cell_with_its_reproduce_command() -> None:
     ]
     text = m.render()
     assert (
-        "node1-p0 -> node2-p0: expected reachable, seen as 10.244.0.2; observed reachable, "
-        "seen as 10.10.10.241" in text
+        "node1-p0 -> node2-p0: expected reachable, seen as 10.244.0.2, answered by node2-p0; "
+        "observed reachable, seen as 10.10.10.241, answered by node2-p0" in text
     )
     assert "reproduce: probe node1-p0 node2-p0" in text
     row = next(line for line in text.splitlines() if line.strip().startswith("node1-p0"))

@@ -4,6 +4,7 @@ printed table and its JSON."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -92,6 +93,8 @@ def test_each_fault_expects_exactly_its_cells_down(
     faults: rm.Faults, src: rm.Endpoint, dst: rm.Endpoint, expect: rm.Expect
 ) -> None:
     m = rm.pod_matrix([P1, P2, P3, P4], faults)
+    if expect.reachable:  # the target itself must answer a reachable cell
+        expect = dataclasses.replace(expect, responders=frozenset({dst.name}))
     assert m.expected[(src.name, dst.name)] == expect
 
 
@@ -102,6 +105,7 @@ def obs(reachable: bool = True, seen: str | None = "10.244.0.2", **kw: object) -
 REACH = rm.Expect(True, frozenset({"10.244.0.2", "10.244.0.9"}))
 DOWN = rm.Expect(False)
 SRC_DOWN = rm.Expect(False, source_down=True)
+WHO = rm.Expect(True, frozenset({"10.244.0.2"}), responders=frozenset({"b"}))
 
 
 @pytest.mark.parametrize(
@@ -119,6 +123,10 @@ SRC_DOWN = rm.Expect(False, source_down=True)
         (SRC_DOWN, obs(), "R"),
         (SRC_DOWN, obs(False, None), "?"),
         (REACH, None, "?"),
+        (WHO, obs(answered_by="b"), "."),
+        (WHO, obs(answered_by="c"), "W"),
+        (WHO, obs(), "W"),
+        (WHO, obs(seen="10.10.10.241", answered_by="c"), "W"),
     ],
 )
 def test_each_cell_gets_its_symbol(
@@ -192,11 +200,15 @@ def test_a_long_error_is_cut_to_120_characters() -> None:
 
 def matrix() -> rm.Matrix:
     m = rm.pod_matrix([P1, P3, P4], rm.Faults(frozen=frozenset({"node3"})), title="pods")
-    m.observed[("node1-p0", "node2-p0")] = obs(connect_s=0.002)
-    m.observed[("node2-p0", "node1-p0")] = obs(seen="10.10.10.242", connect_s=0.004)
+    m.observed[("node1-p0", "node2-p0")] = obs(connect_s=0.002, answered_by="node2-p0")
+    m.observed[("node2-p0", "node1-p0")] = obs(
+        seen="10.10.10.242", connect_s=0.004, answered_by="node1-p0"
+    )
     m.observed[("node1-p0", "node3-p0")] = obs(False, None, detail="timeout")
     m.observed[("node3-p0", "node1-p0")] = obs(unknown=True, detail="suspended")
-    m.observed[("node2-p0", "node3-p0")] = obs(seen="10.244.1.2", connect_s=0.001)
+    m.observed[("node2-p0", "node3-p0")] = obs(
+        seen="10.244.1.2", connect_s=0.001, answered_by="node3-p0"
+    )
     return m
 
 
@@ -215,10 +227,11 @@ def test_the_printed_table_has_rows_columns_legend_times_sources_and_wrong_cells
         "  node2-p0: 10.10.10.242 (1 cell), 10.244.1.2 (1 cell)",
         "  node3-p0: 10.244.0.2 (1 cell)",
         "3 wrong cell(s):",
-        "  - node2-p0 -> node1-p0: expected reachable, seen as 10.244.1.2; observed reachable, "
-        "seen as 10.10.10.242",
+        "  - node2-p0 -> node1-p0: expected reachable, seen as 10.244.1.2, answered by node1-p0; "
+        "observed reachable, seen as 10.10.10.242, answered by node1-p0",
         "      reproduce: probe a b",
-        "  - node2-p0 -> node3-p0: expected unreachable; observed reachable, seen as 10.244.1.2",
+        "  - node2-p0 -> node3-p0: expected unreachable; observed reachable, seen as 10.244.1.2, "
+        "answered by node3-p0",
         "      reproduce: probe a b",
         "  - node3-p0 -> node2-p0: expected no probe (its source is down); observed not probed",
     ]
@@ -237,7 +250,7 @@ def test_a_table_without_timings_or_sources_says_none() -> None:
 
 def test_the_json_has_every_cell_with_its_expectation_observation_and_symbol() -> None:
     m = rm.pod_matrix([P1, P3])
-    m.observed[("node1-p0", "node2-p0")] = obs()
+    m.observed[("node1-p0", "node2-p0")] = obs(answered_by="node2-p0")
     text = m.to_json()
     assert text.startswith('{\n "title": "pod -> pod",\n "sources": [\n  {\n   "name"')
     data = json.loads(text)
@@ -245,7 +258,12 @@ def test_the_json_has_every_cell_with_its_expectation_observation_and_symbol() -
         {
             "source": "node1-p0",
             "target": "node2-p0",
-            "expected": {"reachable": True, "sources": ["10.244.0.2"], "why": OK},
+            "expected": {
+                "reachable": True,
+                "sources": ["10.244.0.2"],
+                "responders": ["node2-p0"],
+                "why": OK,
+            },
             "observed": {
                 "reachable": True,
                 "seen_source": "10.244.0.2",
@@ -255,13 +273,19 @@ def test_the_json_has_every_cell_with_its_expectation_observation_and_symbol() -
                 "connect_s": None,
                 "retransmits": 0,
                 "unknown": False,
+                "answered_by": "node2-p0",
             },
             "symbol": ".",
         },
         {
             "source": "node2-p0",
             "target": "node1-p0",
-            "expected": {"reachable": True, "sources": ["10.244.1.2"], "why": OK},
+            "expected": {
+                "reachable": True,
+                "sources": ["10.244.1.2"],
+                "responders": ["node1-p0"],
+                "why": OK,
+            },
             "observed": None,
             "symbol": "?",
         },

@@ -66,8 +66,12 @@ def heatmap(tmp_path: Path) -> Path:
         rm.Endpoint("node2-p0", "node2", "10.244.1.2"),
     ]
     m = rm.pod_matrix(pods)
-    m.observed[("node1-p0", "node2-p0")] = rm.Observation(True, "10.10.10.241", "cmd")
-    m.observed[("node2-p0", "node1-p0")] = rm.Observation(True, "10.244.1.2", "cmd")
+    m.observed[("node1-p0", "node2-p0")] = rm.Observation(
+        True, "10.10.10.241", "cmd", answered_by="node2-p0"
+    )
+    m.observed[("node2-p0", "node1-p0")] = rm.Observation(
+        True, "10.244.1.2", "cmd", answered_by="node1-p0"
+    )
     report.write_matrix(tmp_path, "pod-to-pod", m.render(), m.to_json())
     (png,) = report.render_matrices(tmp_path)
     return png
