@@ -146,17 +146,26 @@ def plan_swap(lab: Lab, node: Node, facts: SwapFacts) -> tuple[Command, ...]:
     return tuple(plan)
 
 
+# /etc/fstab of the `centos/7` 2004.01 box as it boots: one xfs partition and the 2 GiB
+# /swapfile its kickstart adds (CentOS/sig-cloud-instance-build vagrant/centos7.ks, "Use a
+# single partition for the Vagrant images"; no LVM), active from boot
+CENTOS7_BOX_FSTAB = (
+    "\n#\n# /etc/fstab\n# Created by anaconda on Thu Apr 30 22:04:55 2020\n#\n"
+    "# Accessible filesystems, by reference, are maintained under '/dev/disk'\n"
+    "# See man pages fstab(5), findfs(8), mount(8) and/or blkid(8) for more info\n#\n"
+    "UUID=1c419d6c-5064-4a2b-953c-05b2c67edb15 /                       xfs     "
+    "defaults        0 0\n"
+    "/swapfile none swap defaults 0 0\n"
+)
+
+
 def fresh_swap(lab: Lab) -> SwapFacts:
-    """A box as it boots: the guide's LVM swap on CentOS, our box's swap file on Debian."""
+    """A box as it boots: each box's swap file, active (the centos/7 box's, our Debian box's)."""
     if lab.os.family == "debian12":
         return SwapFacts(
             ("/swapfile",), "LABEL=root / ext4 errors=remount-ro 0 1\n/swapfile none swap sw 0 0\n"
         )
-    return SwapFacts(
-        ("/dev/dm-1",),
-        "/dev/mapper/cl-root / xfs defaults 0 0\n"
-        "/dev/mapper/cl-swap     swap                    swap    defaults        0 0\n",
-    )
+    return SwapFacts(("/swapfile",), CENTOS7_BOX_FSTAB)
 
 
 SWAP = Step(
