@@ -151,6 +151,22 @@ SELINUX = Step(
 )
 
 
+# every package the steps ask rpm about: one query per probe round trip, shared by the steps
+RPMS = (
+    "docker-ce",
+    "docker-ce-cli",
+    "containerd.io",
+    "kubelet",
+    "kubeadm",
+    "kubectl",
+    "kubernetes-cni",
+    "cri-tools",
+    "bash-completion",
+    "ca-certificates",
+)
+INSTALLED = f.rpm_versions(RPMS)
+
+
 # --- step 6a: CentOS vault repos (CentOS 7 is end-of-life; mirrorlist.centos.org is gone) --
 
 BASE_REPO = "/etc/yum.repos.d/CentOS-Base.repo"
@@ -170,27 +186,52 @@ def render_vault_repos(lab: Lab) -> str:
 
 
 @dataclass(frozen=True)
-class FileFacts:
+class VaultFacts:
     content: str | None
+    installed: tuple[str, ...]  # "name version" from rpm -q (ca-certificates among them)
 
 
-def plan_vault(lab: Lab, node: Node, facts: FileFacts) -> tuple[Command, ...]:
+# The CA bundle the vault's updates carry is at least this one: 2021.2.50 (Sep 2021) is the
+# first that drops the expired DST Root CA X3, without which CentOS 7's openssl 1.0.2 fails
+# on servers still sending Let's Encrypt's cross-signed chain. The 2020 box's bundle is older.
+CA_CERTIFICATES_MIN = "2021.2.50"
+
+
+def rpm_version_key(version: str) -> tuple[int, ...]:
+    """`2023.2.60_v7.0.306` -> (2023, 2, 60): the dotted numbers before any `_` suffix."""
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("_", 1)[0]))
+
+
+def plan_ca_certificates(installed: Sequence[str]) -> tuple[Command, ...]:
+    have = dict(line.split() for line in installed).get("ca-certificates")
+    if have is None:
+        return (cmd("yum", "install", "-y", "ca-certificates", mirror=True),)
+    if rpm_version_key(have) < rpm_version_key(CA_CERTIFICATES_MIN):
+        return (cmd("yum", "update", "-y", "ca-certificates", mirror=True),)
+    return ()
+
+
+def plan_vault(lab: Lab, node: Node, facts: VaultFacts) -> tuple[Command, ...]:
+    """The vault's repos, then the CA bundle from them (every later download is https)."""
     wanted = render_vault_repos(lab)
-    if facts.content == wanted:
-        return ()
-    return (write_file(BASE_REPO, wanted), cmd("yum", "clean", "metadata"))
+    repos = () if facts.content == wanted else (write_file(BASE_REPO, wanted),)
+    clean = (cmd("yum", "clean", "metadata"),) if repos else ()
+    return (*repos, *clean, *plan_ca_certificates(facts.installed))
 
 
 VAULT = Step(
     number="6a",
     key="vault-repos",
-    title="CentOS vault repos",
-    section="(aged) base/updates/extras from a vault",
+    title="CentOS vault repos, CA bundle",
+    section="(aged) base/updates/extras from a vault; ca-certificates updated from it",
     scope="all",
-    facts_type=FileFacts,
-    facts=lambda lab, node: {"content": f.file_text(BASE_REPO)},
+    facts_type=VaultFacts,
+    facts=lambda lab, node: {"content": f.file_text(BASE_REPO), "installed": INSTALLED},
     plan=plan_vault,
-    fresh=lambda lab, node: FileFacts("[base]\nmirrorlist=http://mirrorlist.centos.org/\n"),
+    # the box's own repo file and its 2020-era bundle (7.8.2003: ca-certificates 2019.2.32)
+    fresh=lambda lab, node: VaultFacts(
+        "[base]\nmirrorlist=http://mirrorlist.centos.org/\n", ("ca-certificates 2019.2.32",)
+    ),
 )
 
 
@@ -211,20 +252,6 @@ def render_daemon_json(lab: Lab) -> str:
     if docker.registry_mirrors:
         conf["registry-mirrors"] = list(docker.registry_mirrors)
     return json.dumps(conf, indent=2) + "\n"
-
-
-# every package the steps ask rpm about: one query per probe round trip, shared by the steps
-RPMS = (
-    "docker-ce",
-    "docker-ce-cli",
-    "containerd.io",
-    "kubelet",
-    "kubeadm",
-    "kubectl",
-    "kubernetes-cni",
-    "bash-completion",
-)
-INSTALLED = f.rpm_versions(RPMS)
 
 
 def docker_packages(lab: Lab) -> dict[str, str]:
@@ -323,10 +350,16 @@ def k8s_packages(lab: Lab) -> dict[str, str]:
     """kubelet/kubeadm/kubectl at the guide's version, and kubernetes-cni pinned too: their
     rpms only require kubernetes-cni >= 0.7.5, so unpinned yum takes the newest (1.x), which
     has no `flannel` plugin, and flannel v0.14.0's manifest installs none (pods would stay
-    ContainerCreating; flannel-io/flannel#1471)."""
+    ContainerCreating; flannel-io/flannel#1471). cri-tools likewise (kubeadm only requires
+    >= 1.13.0): unpinned, yum takes the newest build, which gpgcheck may refuse when it is
+    signed with a key the mirror's copies of the repository keys lack."""
     k8s = _k8s(lab)
     pinned = {p: f"{k8s.version}-{k8s.package_release}" for p in ("kubelet", "kubeadm", "kubectl")}
-    return {**pinned, "kubernetes-cni": k8s.cni_package_version}
+    return {
+        **pinned,
+        "kubernetes-cni": k8s.cni_package_version,
+        "cri-tools": k8s.cri_tools_version,
+    }
 
 
 @dataclass(frozen=True)
@@ -450,17 +483,22 @@ def kubeconfig_targets() -> dict[str, str]:
     return {"/root/.kube/config": "root", f"/home/{USER}/.kube/config": USER}
 
 
+# the login user's ~/.kube, made by the user's own hand in the guide (`mkdir -p $HOME/.kube`):
+# `install -D` would make it root's, and kubectl run as the user could not write its cache
+USER_KUBE_DIR = f"/home/{USER}/.kube"
+
+
 @dataclass(frozen=True)
 class KubeconfigFacts:
     sums: tuple[str, ...]  # `sha256sum` lines of admin.conf and each target
-    stats: tuple[str, ...]  # `stat -c '%n %a %U'` lines of each target
+    stats: tuple[str, ...]  # `stat -c '%n %a %U'` lines of each target and the user's ~/.kube
 
 
 def kubeconfig_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
     targets = tuple(kubeconfig_targets())
     return {
         "sums": f.stdout_lines("checksums", cmd("sha256sum", ADMIN_CONF, *targets)),
-        "stats": f.stdout_lines("modes", cmd("stat", "-c", "%n %a %U", *targets)),
+        "stats": f.stdout_lines("modes", cmd("stat", "-c", "%n %a %U", *targets, USER_KUBE_DIR)),
     }
 
 
@@ -468,6 +506,8 @@ def plan_kubeconfig(lab: Lab, node: Node, facts: KubeconfigFacts) -> tuple[Comma
     sums = {path: digest for digest, path in (line.split() for line in facts.sums)}
     stats = {p: (mode, owner) for p, mode, owner in (line.split() for line in facts.stats)}
     plan = []
+    if stats.get(USER_KUBE_DIR) != ("700", USER):
+        plan.append(Command(("install", "-d", "-m", "0700", "-o", USER, "-g", USER, USER_KUBE_DIR)))
     for path, owner in kubeconfig_targets().items():
         current = sums.get(path) == sums.get(ADMIN_CONF) and stats.get(path) == ("600", owner)
         if not current:

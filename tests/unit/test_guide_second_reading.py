@@ -5,11 +5,17 @@ networks: test_shipped_labs.py; item 11, the preflight's pins: test_preflight_pi
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
+from lab.common.commands import Output, cmd
+from lab.model.config import validate_lab
 from lab.model.labfile import load_lab
 from provision import el7
+from provision.apply import Applier
 from provision.common import SWAP, fstab_without_swap
+from tests.unit.fake_node import FakeNode, World, sets, text
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")
@@ -39,3 +45,118 @@ def test_the_dry_runs_centos_7_node_is_the_boxs_one_xfs_partition_and_its_swap_f
     assert plan[0].argv == ("swapoff", "-a")
     assert plan[1].stdin == fstab_without_swap(fresh.fstab)
     assert "\n#/swapfile none swap defaults 0 0\n" in (plan[1].stdin or "")
+
+
+# --- 7. cri-tools pinned: gpgcheck is on for the Aliyun repository -------------------------
+
+
+def test_cri_tools_is_pinned_with_kubeadm_and_a_newer_build_is_replaced() -> None:
+    fresh = shown(el7.K8S_PACKAGES.plan(GUIDE, WORKER, el7.PackagesFacts(None, (), False)))
+    assert (
+        "yum install -y kubelet-1.18.1-0 kubeadm-1.18.1-0 kubectl-1.18.1-0 kubernetes-cni-0.8.7-0 "
+        "cri-tools-1.13.0-0" in fresh
+    )
+    newest = ("kubelet 1.18.1", "kubeadm 1.18.1", "kubectl 1.18.1", "kubernetes-cni 0.8.7")
+    facts = el7.PackagesFacts(None, (*newest, "cri-tools 1.26.0"), True)
+    assert shown(el7.K8S_PACKAGES.plan(GUIDE, WORKER, facts))[1] == (
+        "yum remove -y kubelet kubeadm kubectl kubernetes-cni cri-tools"
+    )
+    assert "cri-tools" in el7.RPMS, "the installed version is probed"
+
+
+def test_a_malformed_cri_tools_pin_is_rejected_before_any_vm() -> None:
+    lab = dataclasses.replace(GUIDE, kubernetes=dataclasses.replace(K8S, cri_tools_version="1.13"))
+    (problem,) = [p for p in validate_lab(lab) if p.field == "kubernetes.cri_tools_version"]
+    assert "must be an rpm version-release like 1.13.0-0" in str(problem)
+
+
+# --- 8. the box's 2020-era CA bundle is updated from the vault ------------------------------
+
+
+def test_the_vault_step_updates_the_boxs_ca_bundle_from_the_vault() -> None:
+    plan = el7.VAULT.plan(GUIDE, WORKER, el7.VAULT.fresh(GUIDE, WORKER))
+    assert shown(plan)[1:] == ["yum clean metadata", "yum update -y ca-certificates"]
+    assert plan[-1].mirror, "it talks to the vault: retried within the mirror policy"
+    current = el7.VaultFacts(el7.render_vault_repos(GUIDE), ("ca-certificates 2023.2.60_v7.0.306",))
+    assert el7.VAULT.plan(GUIDE, WORKER, current) == ()
+    assert "ca-certificates" in el7.RPMS
+
+
+def test_ca_bundle_versions_compare_as_numbers() -> None:
+    key = el7.rpm_version_key
+    assert key("2023.2.60_v7.0.306") == (2023, 2, 60)
+    assert key("2019.2.32") < key(el7.CA_CERTIFICATES_MIN) <= key("2021.2.50")
+    assert key("2021.2.50") < key("2021.10.1")
+
+
+def test_the_vault_step_converges_once_yum_updated_the_bundle() -> None:
+    repos = el7.render_vault_repos(GUIDE)
+    world: World = {"repo": repos, "ca": "2019.2.32"}
+    reads = {
+        cmd("cat", el7.BASE_REPO): text("repo"),
+        el7.INSTALLED.command: lambda w: Output(1, f"ca-certificates {w['ca']}\n"),
+    }
+    writes = {cmd("yum", "update", "-y", "ca-certificates", mirror=True): sets(ca="2023.2.60")}
+    node = FakeNode("k8s-node1", world, reads, writes)
+    changed: list[int] = []
+    Applier(GUIDE, WORKER, node, {}).phase((el7.VAULT,), lambda step, n: changed.append(n))
+    assert changed == [1]
+    assert node.world["ca"] == "2023.2.60"
+
+
+# --- 9. ~vagrant/.kube belongs to vagrant (kubectl writes its cache there) ------------------
+
+
+def kubeconfig_node(world: World) -> FakeNode:
+    """`install -D` makes missing parents as root (0755), as coreutils does; `install -d` sets
+    the mode and owner of a directory, made or already there."""
+    digest = "4f9a" * 16
+    files = tuple(el7.kubeconfig_targets())
+
+    def sums(w: World) -> Output:
+        have = [el7.ADMIN_CONF, *(p for p in files if p in w)]
+        return Output(0 if len(have) == 3 else 1, "".join(f"{digest}  {p}\n" for p in have))
+
+    def stats(w: World) -> Output:
+        have = [p for p in (*files, el7.USER_KUBE_DIR) if p in w]
+        return Output(0, "".join(f"{p} {w[p][0]} {w[p][1]}\n" for p in have))
+
+    def copy(path: str, owner: str) -> Callable[[World], int]:
+        def run(w: World) -> int:
+            w.setdefault(path.rsplit("/", 1)[0], ("755", "root"))
+            w[path] = ("600", owner)
+            return 0
+
+        return run
+
+    sha, stat = el7.kubeconfig_facts(GUIDE, PLANE).values()
+    writes: dict[el7.Command, Callable[[World], int]] = {
+        el7.Command(
+            ("install", "-d", "-m", "0700", "-o", "vagrant", "-g", "vagrant", el7.USER_KUBE_DIR)
+        ): sets(**{el7.USER_KUBE_DIR: ("700", "vagrant")}),
+    }
+    for path, owner in el7.kubeconfig_targets().items():
+        argv = ("install", "-D", "-m", "0600", "-o", owner, "-g", owner, el7.ADMIN_CONF, path)
+        writes[el7.Command(argv)] = copy(path, owner)
+    return FakeNode("k8s-master", world, {sha.command: sums, stat.command: stats}, writes)
+
+
+def test_the_login_users_kube_directory_is_made_the_users_own_before_the_copy() -> None:
+    node = kubeconfig_node({})
+    Applier(GUIDE, PLANE, node, {}).phase((el7.KUBECONFIG,), lambda step, n: None)
+    assert node.world[el7.USER_KUBE_DIR] == ("700", "vagrant")
+    assert node.world["/home/vagrant/.kube/config"] == ("600", "vagrant")
+    assert node.ran_argv()[0][:2] == ("install", "-d"), "before install -D makes it root's"
+
+
+def test_a_kube_directory_root_made_on_an_earlier_run_is_given_back() -> None:
+    world: World = {
+        "/root/.kube": ("755", "root"),
+        "/root/.kube/config": ("600", "root"),
+        el7.USER_KUBE_DIR: ("755", "root"),
+        "/home/vagrant/.kube/config": ("600", "vagrant"),
+    }
+    node = kubeconfig_node(world)
+    Applier(GUIDE, PLANE, node, {}).phase((el7.KUBECONFIG,), lambda step, n: None)
+    assert [c[:2] for c in node.ran_argv()] == [("install", "-d")]
+    assert node.world[el7.USER_KUBE_DIR] == ("700", "vagrant")
