@@ -14,10 +14,19 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from lab.common import waits
 from lab.common.commands import Command, Output, cmd
 from lab.hosts import facts as f
 from lab.hosts.facts import AnyFact
-from lab.k8s import ADMIN_CONF, KUBECTL
+from lab.k8s import (
+    ADMIN_CONF,
+    KUBECTL,
+    SYSTEM_NAMESPACE,
+    parse_nodes,
+    parse_pods,
+    validate_nodes_ready,
+    validate_system_pods,
+)
 from lab.model.config import Image, Kubernetes, Lab, Node, Repo
 from lab.net.render import (
     render_flannel_manifest,
@@ -25,7 +34,7 @@ from lab.net.render import (
     render_kubelet_sysconfig,
 )
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
-from provision.model import AnyStep, Runner, Step, write_file
+from provision.model import AnyStep, NotSettled, Runner, Step, write_file
 
 USER = "vagrant"  # the box's login user: gets ~/.kube/config and kubectl completion
 
@@ -438,6 +447,60 @@ KUBELET_NODE_IP = Step(
 )
 
 
+# --- step 8b: kubeadm's images pre-pulled on every node (workers too: kube-proxy and pause
+# would otherwise be pulled only after the join, while the first checks already run) --------
+
+
+def kubeadm_images_args(lab: Lab) -> tuple[str, ...]:
+    """The guide's --kubernetes-version and --image-repository, as `kubeadm init` gets them."""
+    k8s = _k8s(lab)
+    return (f"--kubernetes-version={k8s.version}", "--image-repository", k8s.image_repository)
+
+
+DOCKER_IMAGES = cmd("docker", "images", "--format", "{{.Repository}}:{{.Tag}}")
+
+
+def parse_image_lines(out: Output) -> tuple[str, ...] | None:
+    """Image references one per line (`kubeadm config images list`, `docker images --format`);
+    None when the command failed (kubeadm not installed yet, Docker down)."""
+    if not out.ok:
+        return None
+    return tuple(line.strip() for line in out.stdout.splitlines() if line.strip())
+
+
+@dataclass(frozen=True)
+class KubeadmImagesFacts:
+    wanted: tuple[str, ...] | None  # `kubeadm config images list` (None: not answerable yet)
+    present: tuple[str, ...] | None  # `docker images`, repository:tag
+
+
+def kubeadm_images_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    listing = cmd("kubeadm", "config", "images", "list", *kubeadm_images_args(lab))
+    return {
+        "wanted": f.Fact("kubeadm's images", listing, parse_image_lines),
+        "present": f.Fact("docker images", DOCKER_IMAGES, parse_image_lines),
+    }
+
+
+def plan_kubeadm_images(lab: Lab, node: Node, facts: KubeadmImagesFacts) -> tuple[Command, ...]:
+    if facts.wanted and set(facts.wanted) <= set(facts.present or ()):
+        return ()
+    return (cmd("kubeadm", "config", "images", "pull", *kubeadm_images_args(lab), mirror=True),)
+
+
+KUBEADM_IMAGES = Step(
+    number="8b",
+    key="kubeadm-images",
+    title="kubeadm images pre-pulled",
+    section="运行初始化命令 (images via --image-repository, on every node)",
+    scope="all",
+    facts_type=KubeadmImagesFacts,
+    facts=kubeadm_images_facts,
+    plan=plan_kubeadm_images,
+    fresh=lambda lab, node: KubeadmImagesFacts(None, ()),
+)
+
+
 # --- step 9: kubeadm init on the control plane (guide: 运行初始化命令) -----------------------
 
 
@@ -447,20 +510,10 @@ class ExistsFacts:
 
 
 def plan_kubeadm_init(lab: Lab, node: Node, facts: ExistsFacts) -> tuple[Command, ...]:
+    """The images are there already (step 8b pulled them, with retries)."""
     if facts.exists:
         return ()
-    k8s = _k8s(lab)
-    pull = cmd(
-        "kubeadm",
-        "config",
-        "images",
-        "pull",
-        f"--kubernetes-version={k8s.version}",
-        "--image-repository",
-        k8s.image_repository,
-        mirror=True,
-    )
-    return (pull, Command(render_kubeadm_init_args(lab)))
+    return (Command(render_kubeadm_init_args(lab)),)
 
 
 KUBEADM_INIT = Step(
@@ -847,8 +900,69 @@ OFFLOAD = Step(
 )
 
 
+# --- step 15: the cluster settled (guide: kubectl get nodes -o wide), a bounded wait --------
+
+NODES_JSON = cmd(*KUBECTL, "get", "nodes", "-o", "json")
+SYSTEM_PODS_JSON = cmd(*KUBECTL, "-n", SYSTEM_NAMESPACE, "get", "pods", "-o", "json")
+
+
+def _not_answering(command: Command, out: Output) -> tuple[str, ...]:
+    return (
+        f"`kubectl {' '.join(command.argv[3:])}` exited {out.exit_code} (API server not up yet?)",
+    )
+
+
+def unsettled_nodes(lab: Lab) -> Callable[[Output], tuple[str, ...]]:
+    """What keeps the nodes from being the lab's, all Ready: one line each (lab.k8s checks)."""
+
+    def parse(out: Output) -> tuple[str, ...]:
+        if not out.ok:
+            return _not_answering(NODES_JSON, out)
+        return tuple(str(p) for p in validate_nodes_ready(parse_nodes(out.stdout), lab))
+
+    return parse
+
+
+def unsettled_pods(out: Output) -> tuple[str, ...]:
+    """kube-system pods not Running with every container ready, one line each."""
+    if not out.ok:
+        return _not_answering(SYSTEM_PODS_JSON, out)
+    return tuple(str(p) for p in validate_system_pods(parse_pods(out.stdout)))
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    nodes: tuple[str, ...]  # what is not settled, one line each; empty: settled
+    pods: tuple[str, ...]
+
+
+def plan_settled(lab: Lab, node: Node, facts: ClusterFacts) -> tuple[Command, ...]:
+    if facts.nodes or facts.pods:
+        raise NotSettled("; ".join((*facts.nodes, *facts.pods)))
+    return ()
+
+
+SETTLED = Step(
+    number="15",
+    key="cluster-settled",
+    title="every node Ready, every kube-system pod Running",
+    section="(harness) kubectl get nodes: the cluster settled before anything uses it",
+    scope="control-plane",
+    facts_type=ClusterFacts,
+    facts=lambda lab, node: {
+        "nodes": f.Fact("nodes not Ready", NODES_JSON, unsettled_nodes(lab)),
+        "pods": f.Fact("kube-system pods not Running", SYSTEM_PODS_JSON, unsettled_pods),
+    },
+    plan=plan_settled,
+    fresh=lambda lab, node: ClusterFacts((), ()),  # a check: passes once it is settled
+    check=True,
+    wait=waits.CLUSTER_SETTLED,
+)
+
+
 def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
-    """The guide's order. Scopes split it into phases: all, control plane, all, workers."""
+    """The guide's order. Scopes split it into phases: all, control plane, all, control plane,
+    workers, all, control plane (the cluster settled)."""
     return (
         tools_step("el7", everything=False),
         FIREWALLD,
@@ -861,6 +975,7 @@ def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
         HOSTNAME,
         K8S_PACKAGES,
         KUBELET_NODE_IP,
+        KUBEADM_IMAGES,
         KUBEADM_INIT,
         KUBECONFIG,
         FLANNEL_IMAGE,
@@ -870,4 +985,5 @@ def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
         JOIN,
         OFFLOAD,
         tools_step("el7", everything=True),
+        SETTLED,
     )

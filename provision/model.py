@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from lab.common.commands import Command, Output
+from lab.common.waits import Policy
 from lab.hosts.facts import AnyFact, unique_commands
 from lab.model.config import Lab, Node
 
@@ -46,6 +47,9 @@ class Step(Generic[F]):
     needs: Callable[[F], tuple[str, ...]] = _no_inputs
     # a check (tools, versions) plans nothing or raises; it never changes the node
     check: bool = False
+    # a wait (a check of state that settles by itself, e.g. nodes turning Ready): the applier
+    # reads its facts again under this policy while its plan raises NotSettled
+    wait: Policy | None = None
 
     @property
     def label(self) -> str:
@@ -97,6 +101,10 @@ class Step(Generic[F]):
 
 
 AnyStep = Step[Any]
+
+
+class NotSettled(ValueError):
+    """A wait step's state is not there yet: the applier reads it again within the policy."""
 
 
 class Ran(Protocol):

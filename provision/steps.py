@@ -64,12 +64,17 @@ def _phase(lab: Lab, steps: tuple[AnyStep, ...]) -> tuple[tuple[Node, ...], tupl
 class PlannedStep:
     step: AnyStep
     commands: tuple[Command, ...]
+    probes: tuple[Command, ...] = ()  # what a wait step reads again until it is settled
 
 
 def dry_run(lab: Lab, node: Node, steps: tuple[AnyStep, ...]) -> list[PlannedStep]:
     """The plan for a node fresh from its box, without touching any VM."""
     return [
-        PlannedStep(step, step.plan(lab, node, step.fresh(lab, node)))
+        PlannedStep(
+            step,
+            step.plan(lab, node, step.fresh(lab, node)),
+            step.commands(lab, node) if step.wait is not None else (),
+        )
         for step in steps
         if step.applies_to(lab, node)
     ]
@@ -79,7 +84,14 @@ def render_plan(node: Node, planned: list[PlannedStep]) -> str:
     lines = [f"# {node.name} ({node.role}, {node.ip})"]
     for item in planned:
         lines.append(f"## {item.step.label} -- {item.step.section}")
-        if item.step.check:
+        if item.step.wait is not None:
+            policy = item.step.wait
+            lines.append(
+                f"   (a wait, at most {policy.timeout_s:.0f} s, every {policy.interval_s:.0f} s: "
+                "reads until settled, else fails naming what is not)"
+            )
+            lines += [f"   {render_shown(probe)}" for probe in item.probes]
+        elif item.step.check:
             lines.append("   (a check: plans nothing; fails naming what the node lacks)")
         elif not item.commands:
             lines.append("   (already done on a fresh node)")

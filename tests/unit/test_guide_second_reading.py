@@ -9,12 +9,17 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from lab.common import waits
 from lab.common.commands import Output, cmd
 from lab.model.config import validate_lab
 from lab.model.labfile import load_lab
 from provision import el7
-from provision.apply import Applier
+from provision.apply import Applier, provision
 from provision.common import SWAP, fstab_without_swap
+from provision.model import NotSettled
+from provision.steps import dry_run, render_plan
 from tests.unit.fake_node import FakeNode, World, sets, text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,3 +165,148 @@ def test_a_kube_directory_root_made_on_an_earlier_run_is_given_back() -> None:
     Applier(GUIDE, PLANE, node, {}).phase((el7.KUBECONFIG,), lambda step, n: None)
     assert [c[:2] for c in node.ran_argv()] == [("install", "-d")]
     assert node.world[el7.USER_KUBE_DIR] == ("700", "vagrant")
+
+
+# --- 6. kubeadm's images on every node before the join; provisioning ends settled ----------
+
+K8S_DATA = ROOT / "tests" / "data" / "k8s"
+REPO = "registry.aliyuncs.com/google_containers/"
+KUBEADM_118 = tuple(
+    REPO + image
+    for image in (
+        "kube-apiserver:v1.18.1",
+        "kube-controller-manager:v1.18.1",
+        "kube-scheduler:v1.18.1",
+        "kube-proxy:v1.18.1",
+        "pause:3.2",
+        "etcd:3.4.3-0",
+        "coredns:1.6.7",
+    )
+)
+
+
+def test_kubeadm_images_are_pre_pulled_on_every_node_with_the_guides_flags() -> None:
+    assert all(el7.KUBEADM_IMAGES.applies_to(GUIDE, node) for node in GUIDE.nodes)
+    (pull,) = el7.KUBEADM_IMAGES.plan(GUIDE, WORKER, el7.KUBEADM_IMAGES.fresh(GUIDE, WORKER))
+    assert pull.argv == (
+        *("kubeadm", "config", "images", "pull", "--kubernetes-version=1.18.1"),
+        *("--image-repository", "registry.aliyuncs.com/google_containers"),
+    )
+    assert pull.mirror
+    init = el7.KUBEADM_INIT.plan(GUIDE, PLANE, el7.ExistsFacts(False))
+    assert [c.argv[:2] for c in init] == [("kubeadm", "init")], "the images are there by then"
+    order = [s.key for s in el7.steps("")]
+    assert order.index("kubeadm-images") < order.index("kubeadm-init")
+
+
+def test_kubeadm_images_are_read_from_kubeadm_itself_and_docker() -> None:
+    listing, docker = el7.KUBEADM_IMAGES.commands(GUIDE, WORKER)
+    assert listing.argv[:4] == ("kubeadm", "config", "images", "list")
+    assert docker.argv == ("docker", "images", "--format", "{{.Repository}}:{{.Tag}}")
+    listed = "".join(f"{image}\n" for image in KUBEADM_118)
+    present = "".join(f"{image}\n" for image in KUBEADM_118 if "kube-proxy" not in image)
+    facts = el7.KUBEADM_IMAGES.read_positional(
+        GUIDE, WORKER, (Output(0, listed), Output(0, present + "busybox:1.28\n"))
+    )
+    assert facts.wanted == KUBEADM_118
+    assert len(el7.KUBEADM_IMAGES.plan(GUIDE, WORKER, facts)) == 1, "kube-proxy is missing"
+    done = el7.KUBEADM_IMAGES.read_positional(GUIDE, WORKER, (Output(0, listed), Output(0, listed)))
+    assert el7.KUBEADM_IMAGES.plan(GUIDE, WORKER, done) == ()
+    # kubeadm not installed yet (a stale read): pull, never "done"
+    unknown = el7.KUBEADM_IMAGES.read_positional(
+        GUIDE, WORKER, (Output(127, ""), Output(0, listed))
+    )
+    assert unknown.wanted is None
+    assert len(el7.KUBEADM_IMAGES.plan(GUIDE, WORKER, unknown)) == 1
+
+
+def settled_facts(nodes: str, pods: str, nodes_exit: int = 0) -> el7.ClusterFacts:
+    return el7.SETTLED.read_positional(
+        GUIDE,
+        PLANE,
+        (
+            Output(nodes_exit, (K8S_DATA / nodes).read_text()),
+            Output(0, (K8S_DATA / pods).read_text()),
+        ),
+    )
+
+
+def test_the_last_step_is_a_bounded_wait_for_nodes_ready_and_kube_system_running() -> None:
+    steps = el7.steps("")
+    assert steps[-1] is el7.SETTLED
+    assert el7.SETTLED.scope == "control-plane"
+    assert el7.SETTLED.wait is waits.CLUSTER_SETTLED
+    assert waits.CLUSTER_SETTLED.timeout_s == 600
+    assert (
+        el7.SETTLED.plan(GUIDE, PLANE, settled_facts("nodes.json", "pods-kube-system.json")) == ()
+    )
+    with pytest.raises(NotSettled, match=r"^node k8s-node2: not Ready \(Unknown: NodeStatus"):
+        el7.SETTLED.plan(
+            GUIDE, PLANE, settled_facts("nodes-not-ready.json", "pods-kube-system.json")
+        )
+    crash = settled_facts("nodes.json", "pods-kube-system-crashloop.json")
+    with pytest.raises(NotSettled, match="coredns-66bff467f8-6h8mh on k8s-master: phase Running"):
+        el7.SETTLED.plan(GUIDE, PLANE, crash)
+    down = settled_facts("nodes.json", "pods-kube-system.json", nodes_exit=1)
+    assert down.nodes == ("`kubectl get nodes -o json` exited 1 (API server not up yet?)",), (
+        "an API server that does not answer yet is waited for, not an error"
+    )
+
+
+def cluster_node(answers: list[tuple[str, str]]) -> FakeNode:
+    """The control plane answering kubectl with recorded JSON, one (nodes, pods) per read."""
+    left = list(answers)
+
+    def nodes(w: World) -> Output:
+        w["now"] = left.pop(0) if len(left) > 1 else left[0]
+        return Output(0, (K8S_DATA / w["now"][0]).read_text())  # type: ignore[index]
+
+    def pods(w: World) -> Output:
+        return Output(0, (K8S_DATA / w["now"][1]).read_text())  # type: ignore[index]
+
+    return FakeNode("k8s-master", {}, {el7.NODES_JSON: nodes, el7.SYSTEM_PODS_JSON: pods}, {})
+
+
+def test_provisioning_waits_until_the_cluster_settles_reading_it_again() -> None:
+    node = cluster_node(
+        [
+            ("nodes-not-ready.json", "pods-kube-system.json"),
+            ("nodes.json", "pods-kube-system-crashloop.json"),
+            ("nodes.json", "pods-kube-system.json"),
+        ]
+    )
+    slept: list[float] = []
+    changed: list[int] = []
+    Applier(GUIDE, PLANE, node, {}, sleep=slept.append).phase(
+        (el7.SETTLED,), lambda step, n: changed.append(n)
+    )
+    assert changed == [0], "a wait changes nothing on the node"
+    assert len(node.round_trips) == 3
+    assert slept == [5, 5]
+
+
+def test_a_cluster_that_never_settles_fails_the_step_naming_what_is_not_ready() -> None:
+    fast = dataclasses.replace(
+        el7.SETTLED, wait=waits.Policy("cluster settled (test)", timeout_s=600, max_attempts=3)
+    )
+    node = cluster_node([("nodes-not-ready.json", "pods-kube-system.json")])
+    reports = provision(GUIDE, {"k8s-master": node}, (fast,), sleep=lambda s: None)
+    (report,) = [r for r in reports if r.error]
+    assert report.error == (
+        "step 15 'every node Ready, every kube-system pod Running' failed on k8s-master: "
+        "cluster settled (test): not within 600s: node k8s-node2: not Ready (Unknown: "
+        "NodeStatusUnknown: Kubelet stopped posting node status.)"
+    )
+    assert len(node.round_trips) == 3
+
+
+def test_the_plan_shows_the_wait_with_what_it_reads() -> None:
+    text = render_plan(PLANE, dry_run(GUIDE, PLANE, el7.steps("")[-1:]))
+    assert text.splitlines()[1:] == [
+        "## step 15 'every node Ready, every kube-system pod Running' -- (harness) kubectl get "
+        "nodes: the cluster settled before anything uses it",
+        "   (a wait, at most 600 s, every 5 s: reads until settled, else fails naming what is not)",
+        "   sudo -n kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json",
+        "   sudo -n kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get pods "
+        "-o json",
+    ]

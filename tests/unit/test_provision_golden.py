@@ -117,8 +117,11 @@ def test_guide_plan_lists_the_guides_steps_in_order_for_every_node() -> None:
     lab = LABS["guide-centos7"]
     steps = steps_for(lab, UPSTREAM)
     numbers = {node.name: [p.step.number for p in dry_run(lab, node, steps)] for node in lab.nodes}
-    common = ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a"]
-    assert numbers["k8s-master"] == [*common, "9", "10", "11a", "11b", "11", "12", "13a", "14"]
+    common = ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a", "8b"]
+    assert numbers["k8s-master"] == [
+        *common,
+        *("9", "10", "11a", "11b", "11", "12", "13a", "14", "15"),
+    ]
     assert numbers["k8s-node1"] == [*common, "11a", "11b", "13", "13a", "14"]
     assert numbers["k8s-node2"] == numbers["k8s-node1"]
 
@@ -131,12 +134,13 @@ def test_guide_phases_put_the_control_plane_before_the_workers_join() -> None:
     ]
     everyone = ["k8s-master", "k8s-node1", "k8s-node2"]
     assert order == [
-        (everyone, ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a"]),
+        (everyone, ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a", "8b"]),
         (["k8s-master"], ["9", "10"]),
         (everyone, ["11a", "11b"]),
         (["k8s-master"], ["11", "12"]),
         (["k8s-node1", "k8s-node2"], ["13"]),
         (everyone, ["13a", "14"]),
+        (["k8s-master"], ["15"]),
     ]
 
 
