@@ -13,11 +13,13 @@ import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from lab.common import waits
 from lab.common.commands import Command, Output, cmd
 from lab.hosts import facts as f
 from lab.hosts.facts import AnyFact
+from lab.hosts.hostcheck import DOCKER_HUB, registry_of
 from lab.k8s import (
     ADMIN_CONF,
     KUBECTL,
@@ -34,8 +36,9 @@ from lab.net.render import (
     render_kubelet_sysconfig,
 )
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
-from provision.model import AnyStep, NotSettled, Runner, Step, write_file
+from provision.model import AnyStep, NotSettled, Runner, SavingRunner, Step, write_file
 
+F = TypeVar("F")
 USER = "vagrant"  # the box's login user: gets ~/.kube/config and kubectl completion
 
 
@@ -584,11 +587,19 @@ KUBECONFIG = Step(
 
 
 # --- step 11a: the flannel image from the mirror, re-tagged, on every node -----------------
+#
+# Docker Hub allows anonymous pulls per address and hour, and a lab's nodes share one NAT
+# address: every Docker Hub image is pulled once per lab, on the control plane, and the other
+# nodes load the control plane's copy (`docker save` there, streamed through this host to
+# `docker load` on each). The image steps run twice for it (`control_plane_first`): on the
+# control plane, then on the workers, given the archive as an input.
 
 
 @dataclass(frozen=True)
 class ImageFacts:
     present: bool
+    # a local archive of the control plane's copy (input, workers only)
+    flannel_archive: str | None = None
 
 
 def pull(image: str, mirror: str = "") -> tuple[Command, ...]:
@@ -598,10 +609,42 @@ def pull(image: str, mirror: str = "") -> tuple[Command, ...]:
     return (cmd("docker", "pull", mirror, mirror=True), cmd("docker", "tag", mirror, image))
 
 
+def from_docker_hub(image: Image) -> bool:
+    """The node pulls it from Docker Hub (its mirror, when it has one, is what is pulled)."""
+    return registry_of(image.mirror or image.image) == DOCKER_HUB
+
+
+def flannel_hub_images(lab: Lab) -> tuple[str, ...]:
+    fl = lab.pod_network.flannel
+    return (
+        (fl.image,) if fl is not None and from_docker_hub(Image(fl.image, fl.mirror_image)) else ()
+    )
+
+
+def load_archive(archive: str) -> Command:
+    """`docker load` of an archive on this host, streamed to the node (raw bytes, its own SSH
+    channel: lab.adapters.ssh.SshChannel.run_streaming)."""
+    return Command(("docker", "load"), stdin_file=archive)
+
+
+def save_command(images: Sequence[str]) -> Command:
+    return cmd("docker", "save", *images)
+
+
+def archive_placeholder(lab: Lab, images: Sequence[str]) -> str | None:
+    """What the dry run shows for an archive made at provisioning time."""
+    plane = lab.control_plane
+    if not images or plane is None:
+        return None
+    return f"<{plane.name}: {' '.join(save_command(images).argv)}>"
+
+
 def plan_flannel_image(lab: Lab, node: Node, facts: ImageFacts) -> tuple[Command, ...]:
     flannel = lab.pod_network.flannel
     if facts.present or flannel is None:
         return ()
+    if facts.flannel_archive is not None and flannel_hub_images(lab):
+        return (load_archive(facts.flannel_archive),)
     return pull(flannel.image, flannel.mirror_image)
 
 
@@ -636,6 +679,8 @@ class E2eImagesFacts:
     busybox: bool
     nginx: bool
     echo: bool
+    # a local archive of the control plane's copies of the Docker Hub ones (input, workers only)
+    e2e_archive: str | None = None
 
 
 def e2e_images(lab: Lab) -> dict[str, Image]:
@@ -643,11 +688,22 @@ def e2e_images(lab: Lab) -> dict[str, Image]:
     return {item.name: getattr(images, item.name) for item in dataclasses.fields(images)}
 
 
+def e2e_hub_images(lab: Lab) -> tuple[str, ...]:
+    return tuple(image.image for image in e2e_images(lab).values() if from_docker_hub(image))
+
+
 def plan_e2e_images(lab: Lab, node: Node, facts: E2eImagesFacts) -> tuple[Command, ...]:
-    return tuple(
+    missing = {name: image for name, image in e2e_images(lab).items() if not getattr(facts, name)}
+    copied = {
+        name
+        for name, image in missing.items()
+        if facts.e2e_archive is not None and from_docker_hub(image)
+    }
+    load = (load_archive(facts.e2e_archive),) if copied and facts.e2e_archive else ()
+    return load + tuple(
         command
-        for name, image in e2e_images(lab).items()
-        if not getattr(facts, name)
+        for name, image in missing.items()
+        if name not in copied
         for command in pull(image.image, image.mirror)
     )
 
@@ -665,6 +721,29 @@ E2E_IMAGES = Step(
     plan=plan_e2e_images,
     fresh=lambda lab, node: E2eImagesFacts(False, False, False),
 )
+
+
+def control_plane_first(
+    step: Step[F],
+    archive: str,
+    hub_images: Callable[[Lab], tuple[str, ...]],
+    missing: Callable[[F], bool],
+) -> tuple[Step[F], Step[F]]:
+    """An image step as two phases: the control plane pulls (Docker Hub images included), then
+    each worker loads the control plane's copy of the Docker Hub ones (input `archive`, asked
+    for only while an image is `missing`) and pulls the rest itself."""
+
+    def fresh(lab: Lab, node: Node) -> F:
+        placeholder = archive_placeholder(lab, hub_images(lab))
+        return dataclasses.replace(step.fresh(lab, node), **{archive: placeholder})  # type: ignore[type-var]
+
+    def needs(facts: F) -> tuple[str, ...]:
+        return (archive,) if missing(facts) else ()
+
+    plane = dataclasses.replace(step, scope="control-plane")
+    title = f"{step.title} (from Docker Hub: the control plane's copy)"
+    workers = dataclasses.replace(step, scope="workers", title=title, fresh=fresh, needs=needs)
+    return plane, workers
 
 
 # --- step 11: the patched flannel manifest applied (guide: 安装flannel / 加载flannel) --------
@@ -809,6 +888,30 @@ JOIN = Step(
 JOIN_COMMAND = cmd("kubeadm", "token", "create", "--print-join-command", "--ttl", "30m")
 
 
+class ImageArchiveSource:
+    """An image archive input: the control plane's copies of `images` saved once per
+    provisioning run to a local file (`docker save`, stdout streamed to this host), its path
+    given to every worker that asks; None when the step has no Docker Hub image."""
+
+    def __init__(self, plane: SavingRunner | None, images: tuple[str, ...], path: str) -> None:
+        self.plane = plane
+        self.images = images
+        self.path = path
+        self.lock = threading.Lock()
+        self.saved = False
+
+    def __call__(self) -> str | None:
+        with self.lock:
+            if not self.images:
+                return None
+            if not self.saved:
+                if self.plane is None:
+                    raise ValueError("a worker needs the control plane's images; no control plane")
+                self.plane.run_to_file(save_command(self.images), self.path, timeout=900)
+                self.saved = True
+            return self.path
+
+
 class JoinCommandSource:
     """The `join_command` input: one join command per provisioning run, created on the
     control plane the first time a worker needs it (its token is a secret: the join step's
@@ -828,10 +931,20 @@ class JoinCommandSource:
             return self.argv
 
 
-def inputs(lab: Lab, channels: Mapping[str, Runner]) -> dict[str, Callable[[], object]]:
-    """The inputs the el7 steps may need, by name."""
+def inputs(
+    lab: Lab, channels: Mapping[str, SavingRunner], archives: str
+) -> dict[str, Callable[[], object]]:
+    """The inputs the el7 steps may need, by name (image archives go to the directory
+    `archives` on this host)."""
     plane = lab.control_plane
-    return {"join_command": JoinCommandSource(channels[plane.name] if plane else None)}
+    seed = channels[plane.name] if plane else None
+    return {
+        "join_command": JoinCommandSource(seed),
+        "flannel_archive": ImageArchiveSource(
+            seed, flannel_hub_images(lab), f"{archives}/flannel-image.tar"
+        ),
+        "e2e_archive": ImageArchiveSource(seed, e2e_hub_images(lab), f"{archives}/e2e-images.tar"),
+    }
 
 
 # --- step 13a: VXLAN checksum offload off on flannel.1 (kubernetes#89622, 63 s stalls) -------
@@ -962,7 +1075,17 @@ SETTLED = Step(
 
 def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
     """The guide's order. Scopes split it into phases: all, control plane, all, control plane,
-    workers, all, control plane (the cluster settled)."""
+    workers, all, control plane (the cluster settled). The image steps run on the control
+    plane, then on the workers, which load its copies of the Docker Hub images."""
+    flannel_image_plane, flannel_image_workers = control_plane_first(
+        FLANNEL_IMAGE, "flannel_archive", flannel_hub_images, lambda facts: not facts.present
+    )
+    e2e_images_plane, e2e_images_workers = control_plane_first(
+        E2E_IMAGES,
+        "e2e_archive",
+        e2e_hub_images,
+        lambda facts: not (facts.busybox and facts.nginx and facts.echo),
+    )
     return (
         tools_step("el7", everything=False),
         FIREWALLD,
@@ -978,8 +1101,10 @@ def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
         KUBEADM_IMAGES,
         KUBEADM_INIT,
         KUBECONFIG,
-        FLANNEL_IMAGE,
-        E2E_IMAGES,
+        flannel_image_plane,
+        e2e_images_plane,
+        flannel_image_workers,
+        e2e_images_workers,
         flannel_step(flannel_upstream),
         COMPLETION,
         JOIN,

@@ -118,6 +118,13 @@ class Runner(Protocol):
     def run(self, command: Command, timeout: float = 120, check: bool = True) -> Ran: ...
 
 
+class SavingRunner(Runner, Protocol):
+    """A node whose command output an input source saves to a local file (an image archive
+    for the other nodes: SshChannel.run_to_file)."""
+
+    def run_to_file(self, command: Command, path: str, timeout: float = 900) -> object: ...
+
+
 # --- small pure helpers shared by the steps ----------------------------------------------
 
 

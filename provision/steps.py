@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from lab.common.commands import Command, render_shown
 from lab.common.redact import redact
+from lab.model import paths
 from lab.model.config import Lab, Node
 from lab.runtime.images import ImageSet
 from provision import debian12, el7, vxlan
 from provision.containerd import containerd_step
-from provision.model import AnyStep, Runner
+from provision.model import AnyStep, SavingRunner
 
 
 def steps_for(
@@ -34,10 +35,11 @@ def steps_for(
     return el7.steps(flannel_upstream)
 
 
-def inputs_for(lab: Lab, channels: Mapping[str, Runner]) -> dict[str, Callable[[], object]]:
-    """The named inputs the lab's steps may ask for (created only when a step needs one)."""
+def inputs_for(lab: Lab, channels: Mapping[str, SavingRunner]) -> dict[str, Callable[[], object]]:
+    """The named inputs the lab's steps may ask for (created only when a step needs one;
+    files they make go under the lab's state directory)."""
     if lab.os.family == "el7":
-        return el7.inputs(lab, channels)
+        return el7.inputs(lab, channels, str(paths.state_dir(lab.name) / "images"))
     return {}
 
 

@@ -19,7 +19,7 @@ from provision import el7
 from provision.apply import Applier, provision
 from provision.common import SWAP, fstab_without_swap
 from provision.model import NotSettled
-from provision.steps import dry_run, render_plan
+from provision.steps import dry_run, inputs_for, render_plan
 from tests.unit.fake_node import FakeNode, World, sets, text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -310,3 +310,132 @@ def test_the_plan_shows_the_wait_with_what_it_reads() -> None:
         "   sudo -n kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get pods "
         "-o json",
     ]
+
+
+# --- 5. Docker Hub: each image pulled once per lab, the workers load the master's copy ------
+
+PLAN_GOLDEN = ROOT / "tests" / "golden" / "provision" / "plan-guide-centos7.txt"
+HUB_PULLS = (
+    "docker pull rancher/mirrored-coreos-flannel:v0.14.0",
+    "docker pull busybox:1.28",
+    "docker pull nginx:1.19",
+)
+
+
+def test_the_plan_pulls_each_docker_hub_image_once_per_lab_and_copies_it() -> None:
+    plan = PLAN_GOLDEN.read_text()
+    for pull in HUB_PULLS:
+        assert plan.count(pull) == 1, pull
+    by_node = plan.split("\n# ")
+    assert all(pull in by_node[0] for pull in HUB_PULLS), "on the control plane"
+    for worker in by_node[1:]:
+        assert "docker load < <k8s-master: docker save quay.io/coreos/flannel:v0.14.0>" in worker
+        assert "docker load < <k8s-master: docker save busybox:1.28 nginx:1.19>" in worker
+    # agnhost is no Docker Hub image: each node pulls it (registry.k8s.io)
+    assert plan.count("docker pull registry.k8s.io/e2e-test-images/agnhost:2.21") == 3
+
+
+def test_the_workers_copy_after_the_control_plane_pulled() -> None:
+    keys = [(s.key, s.scope) for s in el7.steps("")]
+    plane = keys.index(("flannel-image", "control-plane"))
+    assert keys[plane : plane + 4] == [
+        ("flannel-image", "control-plane"),
+        ("e2e-images", "control-plane"),
+        ("flannel-image", "workers"),
+        ("e2e-images", "workers"),
+    ]
+
+
+def image_nodes(tmp: Path) -> dict[str, FakeNode]:
+    """The master pulls and saves; each worker's `docker load` reads the archive streamed to
+    it (a file on this host) and holds what it names."""
+    inspect = ("docker", "image", "inspect", "--format", "{{.Id}}")
+    images = ("quay.io/coreos/flannel:v0.14.0", "busybox:1.28", "nginx:1.19")
+    agnhost = "registry.k8s.io/e2e-test-images/agnhost:2.21"
+
+    def present(image: str) -> Callable[[World], Output]:
+        return lambda w: Output(0 if image in w else 1, "")
+
+    def has(*names: str) -> Callable[[World], int]:
+        return lambda w: w.update(dict.fromkeys(names, True)) or 0  # type: ignore[func-returns-value]
+
+    def load(path: str) -> Callable[[World], int]:
+        def run(w: World) -> int:
+            w.update(dict.fromkeys(Path(path).read_text().split(), True))
+            return 0
+
+        return run
+
+    reads = {cmd(*inspect, image): present(image) for image in (*images, agnhost)}
+    flannel_tar, e2e_tar = tmp / "flannel-image.tar", tmp / "e2e-images.tar"
+    master = FakeNode(
+        "k8s-master",
+        {},
+        reads,
+        {
+            cmd("docker", "pull", "rancher/mirrored-coreos-flannel:v0.14.0", mirror=True): has(
+                "rancher/mirrored-coreos-flannel:v0.14.0"
+            ),
+            cmd("docker", "tag", "rancher/mirrored-coreos-flannel:v0.14.0", images[0]): has(
+                images[0]
+            ),
+            **{cmd("docker", "pull", i, mirror=True): has(i) for i in (*images[1:], agnhost)},
+        },
+        saves={
+            cmd("docker", "save", images[0]): lambda w: images[0].encode(),
+            cmd("docker", "save", *images[1:]): lambda w: " ".join(images[1:]).encode(),
+        },
+    )
+    workers = {
+        name: FakeNode(
+            name,
+            {},
+            reads,
+            {
+                el7.load_archive(str(flannel_tar)): load(str(flannel_tar)),
+                el7.load_archive(str(e2e_tar)): load(str(e2e_tar)),
+                cmd("docker", "pull", agnhost, mirror=True): has(agnhost),
+            },
+        )
+        for name in ("k8s-node1", "k8s-node2")
+    }
+    return {"k8s-master": master, **workers}
+
+
+def test_provisioning_pulls_on_the_master_saves_once_and_loads_on_each_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NETLAB_STATE", str(tmp_path))
+    nodes = image_nodes(tmp_path / GUIDE.name / "images")
+    image_steps = tuple(s for s in el7.steps("") if s.key in ("flannel-image", "e2e-images"))
+    reports = provision(GUIDE, nodes, image_steps, inputs=inputs_for(GUIDE, nodes))
+    assert [r.error for r in reports] == ["", "", ""]
+    master = nodes["k8s-master"].ran_argv()
+    assert [argv[:2] for argv in master].count(("docker", "save")) == 2, "once per archive"
+    for name in ("k8s-node1", "k8s-node2"):
+        ran = nodes[name].ran_argv()
+        assert ran.count(("docker", "load")) == 2
+        assert not any(argv[:3] == ("docker", "pull", "busybox:1.28") for argv in ran)
+        assert {"quay.io/coreos/flannel:v0.14.0", "busybox:1.28", "nginx:1.19"} <= set(
+            nodes[name].world
+        )
+
+
+def test_a_lab_without_docker_hub_images_saves_nothing_and_the_workers_pull() -> None:
+    images = dataclasses.replace(
+        K8S.e2e_images,
+        busybox=el7.Image("busybox:1.28", "registry.example.org/library/busybox:1.28"),
+        nginx=el7.Image("nginx:1.19", "registry.example.org/library/nginx:1.19"),
+    )
+    flannel = dataclasses.replace(GUIDE.pod_network.flannel, mirror_image="")  # type: ignore[arg-type]
+    lab = dataclasses.replace(
+        GUIDE,
+        kubernetes=dataclasses.replace(K8S, e2e_images=images),
+        pod_network=dataclasses.replace(GUIDE.pod_network, flannel=flannel),
+    )
+    assert el7.flannel_hub_images(lab) == () == el7.e2e_hub_images(lab)
+    source = el7.ImageArchiveSource(None, el7.e2e_hub_images(lab), "/nowhere/e2e-images.tar")
+    assert source() is None, "nothing to save, no control plane asked"
+    workers = next(s for s in el7.steps("") if s.key == "flannel-image" and s.scope == "workers")
+    (pull,) = workers.plan(lab, WORKER, workers.fresh(lab, WORKER))
+    assert pull.argv == ("docker", "pull", "quay.io/coreos/flannel:v0.14.0")

@@ -135,13 +135,26 @@ def test_guide_phases_put_the_control_plane_before_the_workers_join() -> None:
     everyone = ["k8s-master", "k8s-node1", "k8s-node2"]
     assert order == [
         (everyone, ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a", "8b"]),
-        (["k8s-master"], ["9", "10"]),
-        (everyone, ["11a", "11b"]),
+        (["k8s-master"], ["9", "10", "11a", "11b"]),
+        (["k8s-node1", "k8s-node2"], ["11a", "11b"]),  # Docker Hub images: the master's copies
         (["k8s-master"], ["11", "12"]),
         (["k8s-node1", "k8s-node2"], ["13"]),
         (everyone, ["13a", "14"]),
         (["k8s-master"], ["15"]),
     ]
+
+
+@pytest.mark.parametrize("lab_name", ["guide-centos7"])
+def test_the_guide_labs_whole_plan_is_pinned(
+    lab_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m lab plan LAB` word for word, every node (tests/golden/provision/plan-LAB.txt;
+    NETLAB_UPDATE_GOLDEN=1 rewrites it: read its diff)."""
+    from app import cli
+
+    assert cli.main(["plan", lab_name]) == 0
+    printed = capsys.readouterr().out
+    assert printed == golden_text(GOLDEN / f"plan-{lab_name}.txt", printed)
 
 
 def test_kubeadm_init_in_the_plan_is_the_guides_command() -> None:
