@@ -221,10 +221,18 @@ class Endpoint:
     optional: bool = False  # a pinned copy exists locally: unreachable is only a warning
 
 
+DOCKER_HUB_NAMES = ("docker.io", "index.docker.io", DOCKER_HUB)
+
+
 def registry_of(image: str) -> str:
-    """The registry host an image reference is pulled from (Docker Hub when none is named)."""
+    """The registry host an image reference is pulled from (Docker Hub when none is named, or
+    when it is named docker.io)."""
     first, sep, _rest = image.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
+    if (
+        sep
+        and first not in DOCKER_HUB_NAMES
+        and ("." in first or ":" in first or first == "localhost")
+    ):
         return first
     return DOCKER_HUB
 
