@@ -305,7 +305,9 @@ def test_up_refuses_a_range_another_libvirt_network_holds_before_any_vm(
     with pytest.raises(LabError) as info:
         cli.up(old, argparse.Namespace())
     assert machines.ups == 0, "no VM may be created"
-    problems = {p.field: str(p) for p in info.value.problems}
+    problems: dict[str, str] = {}
+    for p in info.value.problems:  # a field may have several (its own network moved, too)
+        problems[p.field] = problems.get(p.field, "") + str(p)
     assert (
         "libvirt network 'vagrant-libvirt' already holds 192.168.121.0/24"
         in (problems["network.management"])

@@ -10,7 +10,11 @@ import itertools
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from lab.hosts.hostcheck import lab_libvirt_networks
+from lab.hosts.hostcheck import (
+    lab_libvirt_networks,
+    libvirt_subnet_problems,
+    parse_libvirt_network_xml,
+)
 from lab.model.config import Lab
 from lab.model.labfile import load_lab
 
@@ -84,3 +88,22 @@ def test_the_guide_lab_keeps_the_guides_addresses() -> None:
         ("k8s-node1", IPv4Address("10.10.10.242")),
         ("k8s-node2", IPv4Address("10.10.10.243")),
     ]
+
+
+def test_a_lab_whose_range_moved_meets_its_old_libvirt_network_before_any_vm() -> None:
+    """ci-debian12 moved from 10.10.10.0/24: on a host that still holds its old network, `up`
+    and `preflight` say so (vagrant-libvirt would refuse the name with another address)."""
+    ci = LABS["ci-debian12"]
+    old = parse_libvirt_network_xml(
+        "<network><name>netlab-ci-debian12-priv</name>"
+        "<ip address='10.10.10.1' netmask='255.255.255.0'/></network>"
+    )
+    (problem,) = libvirt_subnet_problems(ci, [old])
+    assert problem.field == "network.private"
+    assert "'netlab-ci-debian12-priv' still holds 10.10.10.0/24 from an earlier up" in str(problem)
+    assert "python -m lab destroy ci-debian12" in str(problem)
+    current = parse_libvirt_network_xml(
+        "<network><name>netlab-ci-debian12-priv</name>"
+        "<ip address='10.10.40.1' prefix='24'/></network>"
+    )
+    assert libvirt_subnet_problems(ci, [current]) == []
