@@ -13,6 +13,8 @@ import pytest
 
 from lab.common import waits
 from lab.common.commands import Output, cmd
+from lab.hosts.hostcheck import lab_endpoints, registry_of
+from lab.hosts.pins import image_pins
 from lab.model.config import validate_lab
 from lab.model.labfile import load_lab
 from provision import el7
@@ -439,3 +441,41 @@ def test_a_lab_without_docker_hub_images_saves_nothing_and_the_workers_pull() ->
     workers = next(s for s in el7.steps("") if s.key == "flannel-image" and s.scope == "workers")
     (pull,) = workers.plan(lab, WORKER, workers.fresh(lab, WORKER))
     assert pull.argv == ("docker", "pull", "quay.io/coreos/flannel:v0.14.0")
+
+
+# --- 12. a ready variant of the guide lab for hosts outside mainland China ------------------
+
+GLOBAL_FILE = ROOT / "labs" / "guide-centos7-global.yaml"
+CHINA = ("aliyun", "aliyuncs", "huaweicloud", "tencent", "tsinghua", ".cn")
+
+
+def test_the_global_variant_validates_and_is_the_guide_lab_with_other_sources() -> None:
+    variant = load_lab(GLOBAL_FILE)
+    assert variant.name == GUIDE.name, "one lab: one set of VMs and libvirt networks"
+    assert (variant.nodes, variant.network, variant.vm) == (GUIDE.nodes, GUIDE.network, GUIDE.vm)
+    k8s = variant.kubernetes
+    assert k8s is not None
+    assert (k8s.version, k8s.cni_package_version, k8s.cri_tools_version) == (
+        K8S.version,
+        K8S.cni_package_version,
+        K8S.cri_tools_version,
+    )
+    assert variant.os.vault_url == "https://vault.centos.org/7.9.2009/"
+    assert k8s.docker.repo.baseurl == "https://download.docker.com/linux/centos/7/x86_64/stable/"
+    assert k8s.image_repository == "registry.k8s.io"
+    assert variant.pod_network.flannel is not None
+    assert variant.pod_network.flannel.mirror_image == "", "quay.io/coreos/flannel as is"
+
+
+def test_only_the_kubernetes_118_rpms_stay_on_a_china_copy_and_the_file_says_so() -> None:
+    variant = load_lab(GLOBAL_FILE)
+    sources = [e for e in lab_endpoints(variant) if any(c in e.url for c in CHINA)]
+    assert {e.field.split(".baseurl")[0].split(".gpgkeys")[0] for e in sources} == {
+        "kubernetes.repo"
+    }
+    assert all(registry_of(p.reference) != "registry.aliyuncs.com" for p in image_pins(variant))
+    text = GLOBAL_FILE.read_text()
+    assert "What has NO alternative: the kubelet, kubeadm and kubectl 1.18.1 rpms" in text
+    assert "pkgs.k8s.io starts at 1.24" in text
+    readme = (ROOT / "README.md").read_text()
+    assert "labs/guide-centos7-global.yaml" in readme

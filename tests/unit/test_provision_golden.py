@@ -144,7 +144,7 @@ def test_guide_phases_put_the_control_plane_before_the_workers_join() -> None:
     ]
 
 
-@pytest.mark.parametrize("lab_name", ["guide-centos7"])
+@pytest.mark.parametrize("lab_name", ["guide-centos7", "guide-centos7-global"])
 def test_the_guide_labs_whole_plan_is_pinned(
     lab_name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
