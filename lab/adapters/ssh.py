@@ -137,6 +137,15 @@ class SshChannel:
             return self.run_streaming(remote, command.stdin_file, timeout, check)
         return self.run_shell(remote, timeout=timeout, check=check, secrets=command.secrets)
 
+    def _session(self, remote: str, timeout: float) -> paramiko.Channel:
+        """`remote` started on a session channel of its own (raw bytes either way)."""
+        with self._lock:
+            transport = self._open().transport
+        chan = transport.open_session(timeout=CHANNEL_TIMEOUT_S)
+        chan.settimeout(timeout)
+        chan.exec_command(remote)
+        return chan
+
     def run_streaming(
         self, remote: str, stdin_file: str, timeout: float = 120, check: bool = True
     ) -> RemoteResult:
@@ -147,12 +156,8 @@ class SshChannel:
         reproduce = f"{self.reproduce(remote)} < {stdin_file}"
         deadline = time.monotonic() + timeout
         try:
-            with self._lock:
-                transport = self._open().transport
-            chan = transport.open_session(timeout=CHANNEL_TIMEOUT_S)
+            chan = self._session(remote, timeout)
             try:
-                chan.settimeout(timeout)
-                chan.exec_command(remote)
                 with open(stdin_file, "rb") as f:
                     while chunk := f.read(STREAM_CHUNK):
                         if time.monotonic() > deadline:
@@ -214,12 +219,8 @@ class SshChannel:
             raise failed(None, f"cannot write {path}: {exc}") from None
         with out:
             try:
-                with self._lock:
-                    transport = self._open().transport
-                chan = transport.open_session(timeout=CHANNEL_TIMEOUT_S)
+                chan = self._session(remote, timeout)
                 try:
-                    chan.settimeout(timeout)
-                    chan.exec_command(remote)
                     while chunk := chan.recv(STREAM_CHUNK):
                         if time.monotonic() > deadline:
                             raise TimeoutError(f"still receiving {path} after {timeout}s")
