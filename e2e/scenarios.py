@@ -19,7 +19,13 @@ from typing import Any, TypeVar
 
 from e2e.drivers.base import Driver, GuidePod, Pod, PodRequest, Probe, Source
 from lab.common.commands import cmd
-from lab.hosts.parse import parse_ip_oneline_addresses, parse_link_mtu, parse_route_get_text
+from lab.hosts.parse import (
+    PROC_NET_FILES,
+    parse_ip_oneline_addresses,
+    parse_link_mtu,
+    parse_proc_net,
+    parse_route_get_text,
+)
 from lab.model.config import Lab
 from lab.net import netmath
 from lab.net import reachability as rm
@@ -254,6 +260,31 @@ def pod_identity_problems(driver: Driver[Any], pod: Pod[Any], peer: Pod[Any]) ->
     return problems
 
 
+@dataclass(frozen=True)
+class NetnsView:
+    """A container's network namespace as `cat` shows it from inside (its interfaces, its
+    IPv4 addresses), or why it could not be read."""
+
+    interfaces: tuple[str, ...]
+    addresses: tuple[IPv4Address, ...]
+    reproduce: str
+    error: str = ""
+
+
+def netns_view(driver: Driver[Any], pod: Pod[Any], container: str) -> NetnsView:
+    """Read with `cat` alone, which every image has (the guide's nginx:1.19, Debian buster-slim,
+    has no `ip`: `ip` there exits 126)."""
+    res = driver.exec(pod, container, ("cat", *PROC_NET_FILES))
+    try:
+        view = parse_proc_net(res.stdout) if res.ok else None
+    except ValueError as exc:
+        return NetnsView((), (), res.reproduce, str(exc))
+    if view is None:
+        error = f"exit {res.exit_code}: {(res.stderr or res.stdout).strip()[:200]}"
+        return NetnsView((), (), res.reproduce, error)
+    return NetnsView(view.interfaces, view.all, res.reproduce)
+
+
 def shared_netns_problems(driver: Driver[Any], pod: Pod[Any], guide: GuidePod) -> list[str]:
     """Containers of one pod: one network namespace, one address, reachable on localhost."""
     problems = []
@@ -263,9 +294,18 @@ def shared_netns_problems(driver: Driver[Any], pod: Pod[Any], guide: GuidePod) -
         inodes[c.name] = res.stdout.strip() if res.ok else f"(exit {res.exit_code})"
     if len(set(inodes.values())) != 1 or not all(v.startswith("net:[") for v in inodes.values()):
         problems.append(f"containers are in different network namespaces: {inodes}")
-    addresses = {c.name: pod_addresses(driver, pod, c.name).all for c in pod.containers}
+    views = {c.name: netns_view(driver, pod, c.name) for c in pod.containers}
+    problems += [
+        f"cannot read {name}'s network namespace ({v.error})\n    reproduce: {v.reproduce}"
+        for name, v in views.items()
+        if v.error
+    ]
+    addresses = {name: v.addresses for name, v in views.items()}
     if set(addresses.values()) != {(pod.ip,)}:
         problems.append(f"containers see different addresses: {addresses}; pod IP {pod.ip}")
+    interfaces = {name: v.interfaces for name, v in views.items()}
+    if len(set(interfaces.values())) != 1:
+        problems.append(f"containers see different interfaces: {interfaces}")
     web = driver.exec(pod, guide.client, local_fetch_argv(guide.port))
     if guide.banner not in web.stdout:
         problems.append(

@@ -17,7 +17,7 @@ from lab.podnet import node_pod_subnets
 from lab.podnet.bridge import CNI_CONFLIST_PATH, render_cni_conflist, render_cni_conflist_text
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
 from provision.containerd import containerd_step
-from provision.model import AnyStep, PodnetSteps, Resources, Runner, Step, write_file
+from provision.model import AnyStep, PodnetSteps, Resources, SavingRunner, Step, write_file
 from provision.networkd import nic_mtu
 
 # --- CNI network config (the plugin config kubelet would read from /etc/cni/net.d) ---------
@@ -150,6 +150,7 @@ def steps(lab: Lab, resources: Resources, podnet: PodnetSteps) -> tuple[AnyStep,
         tools_step(os_path, everything=False),
         *OS_STEPS,
         CNI,
+        *podnet.images,
         *podnet.network,
         *podnet.after_join,
         *runtime,
@@ -157,6 +158,6 @@ def steps(lab: Lab, resources: Resources, podnet: PodnetSteps) -> tuple[AnyStep,
     )
 
 
-def inputs(lab: Lab, channels: Mapping[str, Runner]) -> dict[str, Callable[[], object]]:
+def inputs(lab: Lab, channels: Mapping[str, SavingRunner]) -> dict[str, Callable[[], object]]:
     """No step of this path asks for an input (there is no cluster to join)."""
     return {}

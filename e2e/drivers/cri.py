@@ -399,7 +399,7 @@ class CriDriver:
         """The guide's busybox + nginx pod is the fleet's pod: a client container (the guide's
         busybox) and a server (its nginx: here the echo server, which answers a connection on
         localhost with the 127.0.0.1 it saw), one image with busybox's applets, socat and
-        iproute2, so both answer the scenario's `readlink` and `ip addr`."""
+        iproute2, so both answer the scenario's `readlink` and `cat`."""
         return GuidePod(
             containers=self.fleet_containers(),
             client="client",

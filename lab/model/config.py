@@ -173,6 +173,9 @@ class Kubernetes:
     # kubernetes-cni, pinned: kubelet/kubeadm 1.18 only require >= 0.7.5, so yum would take
     # the newest (1.x), which ships no `flannel` plugin (flannel-io/flannel#1471)
     cni_package_version: str = "0.8.7-0"
+    # cri-tools, pinned: kubeadm 1.18 only requires >= 1.13.0, so yum would take the newest
+    # build, which may be signed with a key the mirror's copies of the repo keys lack
+    cri_tools_version: str = "1.13.0-0"
     e2e_images: E2eImages = E2eImages()
 
 
@@ -787,6 +790,12 @@ RPM_VERSION_RELEASE = re.compile(r"^([0-9]+)\.[0-9]+\.[0-9]+-[0-9A-Za-z.]+$")
 
 
 def validate_cni_package(lab: Lab, k8s: Kubernetes) -> Iterator[Problem]:
+    if not matches(RPM_VERSION_RELEASE, k8s.cri_tools_version):
+        yield Problem(
+            "kubernetes.cri_tools_version",
+            k8s.cri_tools_version,
+            "must be an rpm version-release like 1.13.0-0 (unpinned, yum takes the newest)",
+        )
     m = RPM_VERSION_RELEASE.match(k8s.cni_package_version)
     if not m:
         yield Problem(

@@ -189,6 +189,8 @@ def provisioning_commands() -> Iterator[Sent]:
         for c in step.plan(GUIDE, GUIDE.node(case["node"]), step.facts_from_json(facts)):
             yield Sent(f"provision {case['step']} ({case['case']})", c.argv, c.sudo)
     yield Sent("provision join command (input)", el7.JOIN_COMMAND.argv, el7.JOIN_COMMAND.sudo)
+    save = el7.save_command(el7.e2e_hub_images(GUIDE))
+    yield Sent("provision image archive (input)", save.argv, save.sudo)
 
 
 def driver_commands() -> Iterator[Sent]:

@@ -637,3 +637,57 @@ def test_node_subnets_are_the_podcidrs_the_cluster_allots(lab: Lab) -> None:
         "k8s-node2": (IPv4Network("10.244.2.0/24"),),
     }
     steps.done()
+
+
+# --- the guide's busybox + nginx pod: nginx:1.19 has no `ip` ------------------------------
+
+# what the guide's images hold of the commands the shared-namespace check runs (nginx:1.19 is
+# Debian buster-slim: coreutils and dash, no iproute2; busybox has every applet)
+IMAGE_COMMANDS = {
+    "busybox": {"cat", "readlink", "sh", "ip", "wget"},
+    "nginx": {"cat", "readlink", "sh"},
+}
+PROC_NET = text("nginx-1.19-proc-net.txt")  # the pod's namespace, as `cat` shows it
+
+
+def in_container(pod: str, container: str, argv: tuple[str, ...], stdout: str = "") -> Step:
+    """`kubectl exec` of argv in one of the guide's containers: a command its image lacks
+    exits 126, as Docker 19.03's runc answers it."""
+    exec_argv = kubectl("exec", "-n", NS, pod, "-c", container, "--", *argv)
+    if argv[0] not in IMAGE_COMMANDS[container]:
+        stderr = (
+            "OCI runtime exec failed: exec failed: container_linux.go:370: starting container "
+            f'process caused: exec: "{argv[0]}": executable file not found in $PATH: unknown\n'
+            "command terminated with exit code 126"
+        )
+        return Step("k8s-master", exec_argv, exit_code=126, stderr=stderr)
+    return Step("k8s-master", exec_argv, stdout)
+
+
+def test_the_guides_nginx_without_ip_is_checked_for_the_shared_namespace_with_cat(
+    lab: Lab,
+) -> None:
+    from e2e import scenarios
+
+    name = "guide-k8s-node1"
+    oneline = ("ip", "-o", "-4", "addr", "show")
+    proc_net = ("cat", "/proc/net/dev", "/proc/net/route", "/proc/net/fib_trie")
+    ns = ("readlink", "/proc/self/ns/net")
+    driver, steps = driver_for(
+        lab,
+        # what the check asked before: `ip` in every container; nginx's exec exits 126
+        in_container(name, "nginx", oneline),
+        # what it asks now
+        in_container(name, "busybox", ns, "net:[4026532248]\n"),
+        in_container(name, "nginx", ns, "net:[4026532248]\n"),
+        in_container(name, "busybox", proc_net, PROC_NET),
+        in_container(name, "nginx", proc_net, PROC_NET),
+        in_container(name, "busybox", scenarios.local_fetch_argv(80), "<h1>Welcome to nginx!</h1>"),
+    )
+    guide = driver.guide_pod()
+    pod = Pod(name, "k8s-node1", IPv4Address("10.244.1.4"), guide.containers, K8sHandle(NS))
+    before = scenarios.pod_addresses(driver, pod, "nginx")
+    assert before.error.startswith("exit 126: OCI runtime exec failed")
+    assert set(before.interfaces) == set(), "the old check saw no address in nginx: it failed"
+    assert scenarios.shared_netns_problems(driver, pod, guide) == []
+    steps.done()

@@ -13,7 +13,7 @@ from tests.unit.test_lab_checks_exact import problems_with
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())
-ONE_NODE = [{"name": "node1", "ip": "10.10.10.241"}]
+ONE_NODE = [{"name": "node1", "ip": "10.10.40.241"}]
 
 
 def problems_of(edits: dict[str, object]) -> list[str]:
@@ -26,7 +26,7 @@ def test_a_network_that_starts_private_and_reaches_into_public_space() -> None:
         "network.management = '10.0.0.0/7': reaches beyond the private range it starts in "
         "(public addresses): a lab network must be private; use a range inside 10.0.0.0/8, "
         "172.16.0.0/12 or 192.168.0.0/16 (or a documented test range), e.g. 192.168.121.0/24",
-        "network.management = '10.0.0.0/7': overlaps network.private 10.10.10.0/24; the pod, "
+        "network.management = '10.0.0.0/7': overlaps network.private 10.10.40.0/24; the pod, "
         "service, private and management networks must be pairwise disjoint",
         "pod_network.cidr = '10.244.0.0/16': overlaps network.management 10.0.0.0/7; the pod, "
         "service, private and management networks must be pairwise disjoint",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from lab.hosts.parse import (
     parse_acct_v3,
     parse_ip_addr_addresses,
     parse_ip_addr_networks,
+    parse_proc_net,
     parse_ssh_config,
     parse_vagrant_status,
 )
@@ -142,3 +145,65 @@ def test_acct_of_a_real_suite_run_names_the_shims_and_cni_plugins() -> None:
     assert by_comm["bridge"] == ProcessCpu("bridge", 6, pytest.approx(1.45))
     assert rows[0].comm == "bridge"
     assert [r.seconds for r in rows] == sorted((r.seconds for r in rows), reverse=True)
+
+
+# --- a container's network namespace read with `cat` (tests/data/k8s/SOURCES.md) -----------
+
+K8S_DATA = DATA.parent / "k8s"
+
+
+@pytest.mark.parametrize("name", ["nginx-1.19-proc-net.txt", "nginx-1.19-proc-net-el7.txt"])
+def test_a_pods_namespace_read_with_cat_has_its_interfaces_and_one_address(name: str) -> None:
+    """Kernel 6.x (recorded) merges fib_trie's Local table into Main; CentOS 7's 3.10 keeps the
+    `/32 host LOCAL` leaves in Local apart from Main: either gives the pod's address."""
+    view = parse_proc_net((K8S_DATA / name).read_text())
+    assert view.interfaces == ("lo", "eth0")
+    assert view.addresses == {"eth0": (IPv4Address("10.244.1.4"),)}
+    assert view.all == (IPv4Address("10.244.1.4"),)
+
+
+def test_an_address_without_a_connected_route_and_a_second_interface_are_kept() -> None:
+    text = (
+        "Inter-|   Receive |  Transmit\n face |bytes|bytes\n    lo: 0 0\n  eth0: 1 1\n"
+        "  net1: 2 2\n"
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "eth0\t0000F40A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
+        "eth0\t0001F40A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+        "Local:\n  +-- 10.244.1.0/24 2 0 2\n     |-- 10.244.1.4\n        /32 host LOCAL\n"
+        "     |-- 10.244.1.255\n        /32 link BROADCAST\n"
+        "  |-- 192.0.2.9\n     /32 host LOCAL\n  |-- 127.0.0.1\n     /32 host LOCAL\n"
+    )
+    view = parse_proc_net(text)
+    assert view.interfaces == ("lo", "eth0", "net1")
+    # the longest connected route holds it (the /24, not the /16); none holds 192.0.2.9
+    assert view.addresses == {
+        "eth0": (IPv4Address("10.244.1.4"),),
+        "?": (IPv4Address("192.0.2.9"),),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("", "['/proc/net/dev', '/proc/net/route', '/proc/net/fib_trie']"),
+        ("Inter-|\n face |\n    lo: 0\nMain:\n", "['/proc/net/route']"),
+        (
+            "OCI runtime exec failed: exec failed: container_linux.go:370: starting container "
+            'process caused: exec: "cat": executable file not found in $PATH: unknown\n',
+            "['/proc/net/dev', '/proc/net/route', '/proc/net/fib_trie']",
+        ),
+    ],
+)
+def test_anything_but_the_three_files_is_an_error_not_an_empty_namespace(
+    text: str, missing: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"no {missing}")):
+        parse_proc_net(text)
+
+
+def test_a_route_line_that_is_not_hex_is_an_error() -> None:
+    bad = (
+        "Inter-|\n face |\nIface\tDestination\tGateway\neth0 zz 00000000 1 0 0 0 00FFFFFF\nMain:\n"
+    )
+    with pytest.raises(ValueError, match="/proc/net/route: cannot read the line 'eth0 zz"):
+        parse_proc_net(bad)

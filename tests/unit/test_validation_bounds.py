@@ -14,17 +14,17 @@ from lab.model.labfile import load_lab
 LABS = Path(__file__).resolve().parents[2] / "labs"
 BASE = (LABS / "ci-debian12.yaml").read_text()
 BOX_BUILD = "box_build: debian12           # built by `make box`, cached until its inputs change"
-NODE1 = "{name: node1, ip: 10.10.10.241}"
-NODE2 = "{name: node2, ip: 10.10.10.242}"
+NODE1 = "{name: node1, ip: 10.10.40.241}"
+NODE2 = "{name: node2, ip: 10.10.40.242}"
 
 # name: the edits to the shipped ci-debian12 lab that put one field on its bound
 EDGES: dict[str, list[tuple[str, str]]] = {
-    "the first host address after the host bridge's": [("ip: 10.10.10.241", "ip: 10.10.10.2")],
-    "the last host address before the broadcast": [("ip: 10.10.10.242", "ip: 10.10.10.254")],
+    "the first host address after the host bridge's": [("ip: 10.10.40.241", "ip: 10.10.40.2")],
+    "the last host address before the broadcast": [("ip: 10.10.40.242", "ip: 10.10.40.254")],
     "a /29 private network": [
-        ("private: 10.10.10.0/24", "private: 10.10.10.0/29"),
-        ("ip: 10.10.10.241", "ip: 10.10.10.2"),
-        ("ip: 10.10.10.242", "ip: 10.10.10.6"),
+        ("private: 10.10.40.0/24", "private: 10.10.40.0/29"),
+        ("ip: 10.10.40.241", "ip: 10.10.40.2"),
+        ("ip: 10.10.40.242", "ip: 10.10.40.6"),
     ],
     "/30 node subnets": [("subnet_len: 24", "subnet_len: 30")],
     "node subnets one bit longer than the pod CIDR, exactly one per node": [
@@ -33,7 +33,7 @@ EDGES: dict[str, list[tuple[str, str]]] = {
     "a /28 pod CIDR cut in /30s for three nodes": [
         ("cidr: 10.244.0.0/16", "cidr: 10.244.0.0/28"),
         ("subnet_len: 24", "subnet_len: 30"),
-        (f"  - {NODE2}", f"  - {NODE2}\n  - {{name: node3, ip: 10.10.10.243}}"),
+        (f"  - {NODE2}", f"  - {NODE2}\n  - {{name: node3, ip: 10.10.40.243}}"),
     ],
     "a pod MTU of 576": [("mtu: 1500 ", "mtu: 576 ")],
     # the upper bound is the private NIC's MTU on host routes (a tunnel's is lower):
@@ -124,6 +124,6 @@ def test_a_lab_network_on_a_host_interface_is_refused_with_the_interfaces_networ
     with pytest.raises(LabError) as e:
         load_lab(LABS / "ci-debian12.yaml", host_networks=[IPv4Network("10.10.0.0/16")])
     assert [str(p) for p in e.value.problems] == [
-        "network.private = '10.10.10.0/24': overlaps host network 10.10.0.0/16 (a host "
+        "network.private = '10.10.40.0/24': overlaps host network 10.10.0.0/16 (a host "
         "interface); pick a range no host interface uses"
     ]

@@ -97,6 +97,19 @@ TOOLS = tools_table(
 )
 
 
+# /etc/fstab of the `centos/7` 2004.01 box as it boots: one xfs partition and the 2 GiB
+# /swapfile its kickstart adds (CentOS/sig-cloud-instance-build vagrant/centos7.ks, "Use a
+# single partition for the Vagrant images"; no LVM), active from boot
+CENTOS7_BOX_FSTAB = (
+    "\n#\n# /etc/fstab\n# Created by anaconda on Thu Apr 30 22:04:55 2020\n#\n"
+    "# Accessible filesystems, by reference, are maintained under '/dev/disk'\n"
+    "# See man pages fstab(5), findfs(8), mount(8) and/or blkid(8) for more info\n#\n"
+    "UUID=1c419d6c-5064-4a2b-953c-05b2c67edb15 /                       xfs     "
+    "defaults        0 0\n"
+    "/swapfile none swap defaults 0 0\n"
+)
+
+
 def validate(lab: Lab) -> Iterator[Problem]:
     yield from check_url("os.vault_url", lab.os.vault_url)
     yield from check_key_url("os.gpgkey_url", lab.os.gpgkey_url, required=False)
@@ -112,11 +125,7 @@ EL7 = register(
         tools=TOOLS,
         user_path=("/usr/local/bin", "/usr/bin"),
         sudo_path=("/sbin", "/bin", "/usr/sbin", "/usr/bin"),
-        box=BoxState(
-            fstab="/dev/mapper/cl-root / xfs defaults 0 0\n"
-            "/dev/mapper/cl-swap     swap                    swap    defaults        0 0\n",
-            swaps=("/dev/dm-1",),
-        ),
+        box=BoxState(fstab=CENTOS7_BOX_FSTAB, swaps=("/swapfile",)),
         provisioning="provision.el7",
         kubernetes=True,
         validate=validate,
