@@ -101,8 +101,12 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if not config.option.collectonly:  # listing tests starts no libvirtd, builds no box
         # attaching never builds or swaps the box (the running lab keeps the one it was made
-        # from); nothing of the named lab is ever removed: a lab this run makes is an instance
-        prepare_host(lab, box=config.getoption("--lab-mode") != "attach", sweep=False)
+        # from): only a run that will make an instance of its own builds it (create, or auto
+        # where this checkout has no record of the named lab); nothing of the named lab is
+        # ever removed
+        mode = config.getoption("--lab-mode")
+        recorded = (paths.state_dir(lab.name) / ".vagrant").exists()
+        prepare_host(lab, box=mode == "create" or (mode == "auto" and not recorded), sweep=False)
     run_id = new_run_id()
     artifacts = Path(
         config.getoption("--artifacts") or paths.REPO / ".artifacts" / lab.name / run_id

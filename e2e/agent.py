@@ -130,7 +130,10 @@ def probe_udp(cell, result, timeout):
     try:
         sock.settimeout(timeout)
         payload = (cell.get("send") or "netlab\n").encode("utf-8")
-        sock.sendto(payload, (cell["host"], int(cell["port"])))
+        # connected, as a real client's socket: an answer from another address (a reply that
+        # missed the reverse NAT) is not taken
+        sock.connect((cell["host"], int(cell["port"])))
+        sock.send(payload)
         data = sock.recv(MAX_ANSWER)
         result["answer"] = data.decode("utf-8", "replace")
         result["ok"] = True
@@ -150,7 +153,7 @@ def dns_query(name, ident):
 def skip_name(data, offset):
     """The offset after the (possibly compressed) name at `offset`."""
     while True:
-        length = bytearray(data[offset:offset + 1])[0]
+        length = bytearray(data[offset : offset + 1])[0]
         if length & 0xC0 == 0xC0:
             return offset + 2
         if length == 0:
@@ -169,10 +172,10 @@ def parse_dns_answer(data, ident):
     found = []
     for _ in range(answers):
         offset = skip_name(data, offset)
-        rtype, _rclass, _ttl, length = struct.unpack("!HHIH", data[offset:offset + 10])
+        rtype, _rclass, _ttl, length = struct.unpack("!HHIH", data[offset : offset + 10])
         offset += 10
         if rtype == 1 and length == 4:
-            found.append(socket.inet_ntoa(data[offset:offset + 4]))
+            found.append(socket.inet_ntoa(data[offset : offset + 4]))
         offset += length
     return flags & 0x000F, found
 
@@ -182,7 +185,8 @@ def probe_dns(cell, result, timeout):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.settimeout(timeout)
-        sock.sendto(dns_query(cell["name"], ident), (cell["host"], int(cell["port"])))
+        sock.connect((cell["host"], int(cell["port"])))
+        sock.send(dns_query(cell["name"], ident))
         rcode, found = parse_dns_answer(sock.recv(MAX_ANSWER), ident)
         if rcode:
             result["answer"] = "%s RCODE %d" % (cell["name"], rcode)

@@ -55,9 +55,7 @@ class Drivers:
     def get(self, name: str) -> Driver[Any]:
         with self._lock:
             if name not in self._made:
-                drv = make_driver(
-                    name, self.lab, self.runner, self.run_id, self.log, self.forwards
-                )
+                drv = make_driver(name, self.lab, self.runner, self.run_id, self.log, self.forwards)
                 if self.sweeps:
                     drv.sweep(keep_prefix=f"nl-{self.run_id}-")
                 self._made[name] = drv

@@ -28,6 +28,7 @@ from lab.common.errors import CommandFailed
 from lab.hosts.os import profile_of
 from lab.model.config import Lab
 from lab.net import reachability as rm
+from lab.runtime.images import ECHO_PORT
 
 H = TypeVar("H")
 T = TypeVar("T")
@@ -98,17 +99,35 @@ Source = Pod[Any] | str  # a pod, or a node (by name)
 
 @dataclass(frozen=True)
 class Probe:
-    """One matrix cell to observe: from a pod or a node to a pod's echo server."""
+    """One matrix cell to observe: from a pod or a node to a pod's echo server, directly, or
+    through an `address` and `port` that lead there (a Service's ClusterIP, a NodePort), over
+    TCP or UDP; or a DNS question (`proto` "dns", `name`) to the server at address:port."""
 
     id: str
     source: Source
     target: Pod[Any]
+    address: str = ""  # default: the target pod's IP
+    port: int = 0  # default: the echo server's port
+    proto: probes.Proto = "tcp"
+    name: str = ""  # a DNS question
 
     @property
     def source_node(self) -> str:
         return self.source if isinstance(self.source, str) else self.source.node
 
+    @property
+    def host(self) -> str:
+        return self.address or str(self.target.ip)
 
+    @property
+    def dport(self) -> int:
+        return self.port or ECHO_PORT
+
+    def cell(self, netns: str | None = None, send: str = "") -> probes.Cell:
+        """The agent's probe for this cell, from `netns` (None: the source node's own)."""
+        return probes.Cell(
+            self.id, self.host, self.dport, netns, send, proto=self.proto, name=self.name
+        )
 
 
 @dataclass
@@ -330,6 +349,13 @@ class NodeRunner:
             )
         )
         return result, failure
+
+    def reproduce_agent(self, node: str, cell: probes.Cell) -> str:
+        """The pasteable one-cell command for a probe the agent runs (UDP, DNS): the agent
+        with that one cell, from the repository, on the node."""
+        command = probes.agent_command(self.python or "python3", probes.probe_request([cell]))
+        remote = render_remote(dataclasses.replace(command, stdin=None))
+        return f"{self.channels[node].reproduce(remote)} < {probes.AGENT_FILE}"
 
 
 def node_python(lab: Lab) -> str:

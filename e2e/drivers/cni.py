@@ -51,7 +51,7 @@ CONF_DIR = "/etc/cni/net.d"
 RESULT_CACHE = "/var/lib/netlab/cni"
 IFNAME = "eth0"
 POD_PREFIX = "nl-"
-ECHO_PORT = 8080
+ECHO_PORT = images.ECHO_PORT
 SETUP_TIMEOUT_S = 120
 
 
@@ -435,7 +435,10 @@ class CniDriver:
     # -- probes -----------------------------------------------------------------------------
 
     def reproduce_cell(self, cell: Probe) -> str:
-        argv = client_probe(str(cell.target.ip))
+        if cell.proto != "tcp":
+            netns = None if isinstance(cell.source, str) else cell.source.handle.netns_of()
+            return self.runner.reproduce_agent(cell.source_node, cell.cell(netns))
+        argv = client_probe(cell.host, cell.dport)
         if not isinstance(cell.source, str):
             pid = next(iter(cell.source.handle.pids.values()))
             argv = ("nsenter", "-t", str(pid), "-n", "--", *argv)
@@ -446,8 +449,7 @@ class CniDriver:
         """Every source, node or sandbox, through its node's agent: one call per node."""
 
         def cell(c: Probe) -> probes.Cell:
-            netns = None if isinstance(c.source, str) else c.source.handle.netns_of()
-            return probes.Cell(c.id, str(c.target.ip), ECHO_PORT, netns=netns)
+            return c.cell(None if isinstance(c.source, str) else c.source.handle.netns_of())
 
         def route(c: Probe) -> Route:
             node = c.source_node
@@ -500,5 +502,3 @@ def _teardown_failure(outcome: cnirt.PodOutcome | None) -> str:
             + (outcome.failure.answer.strip()[:400])
         )
     return f"CNI DEL exited {outcome.del_code}"
-
-

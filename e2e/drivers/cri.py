@@ -621,7 +621,10 @@ class CriDriver:
     # -- probes -----------------------------------------------------------------------------
 
     def reproduce_cell(self, cell: Probe) -> str:
-        argv = client_probe(str(cell.target.ip), ECHO_PORT)
+        if cell.proto != "tcp" and (isinstance(cell.source, str) or self.pod_probes == "netns"):
+            netns = None if isinstance(cell.source, str) else cell.source.handle.netns
+            return self.runner.reproduce_agent(cell.source_node, cell.cell(netns))
+        argv = client_probe(cell.host, cell.dport)
         if isinstance(cell.source, str):
             remote = render_remote(Command(argv, sudo=False))
             return self.runner.channels[cell.source].reproduce(remote)
@@ -638,18 +641,15 @@ class CriDriver:
         command; several run in the same agent (python3 -c), concurrently inside the pod."""
 
         def cell(c: Probe) -> probes.Cell:
-            netns = None if isinstance(c.source, str) else c.source.handle.netns
-            return probes.Cell(c.id, str(c.target.ip), ECHO_PORT, netns=netns)
+            return c.cell(None if isinstance(c.source, str) else c.source.handle.netns)
 
         def from_pod(mine: list[Probe]) -> CellResults:
             pod = mine[0].source
             assert not isinstance(pod, str)
             cid = pod.handle.container_ids[self.client_of(pod)]
-            if len(mine) == 1:  # the cell's own one-cell command: no Python to start
+            if len(mine) == 1 and mine[0].proto == "tcp":  # its own one-cell command
                 return {mine[0].id: self._client_cell(pod.node, cid, mine[0])}
-            request = probes.probe_request(
-                [probes.Cell(c.id, str(c.target.ip), ECHO_PORT) for c in mine]
-            )
+            request = probes.probe_request([c.cell() for c in mine])
             shown = f'python3 -c "$(cat {probes.AGENT_FILE})" {shlex.quote(json.dumps(request))}'
             result = self.exec_sync(pod.node, cid, agent_argv(request), 60, shown=shown)
             failure = (
@@ -673,7 +673,7 @@ class CriDriver:
     def _client_cell(self, node: str, container_id: str, cell: Probe) -> probes.CellResult:
         """One probe from a container: the client command a person pastes to rerun the cell,
         by one ExecSync (the agent's Python would cost a TCG guest seconds to start)."""
-        argv = client_probe(str(cell.target.ip), ECHO_PORT)
+        argv = client_probe(cell.host, cell.dport)
         result, failed = self._exec_sync(node, container_id, argv, 30)
         if result.ok:
             return probes.CellResult(True, answer=result.stdout)

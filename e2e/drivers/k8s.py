@@ -118,9 +118,7 @@ class K8sDriver:
         self.namespace_wait = namespace_wait
         self.endpoints_wait = endpoints_wait
         self.control_plane = lab.control_plane.name
-        self.cluster = KubeCluster(
-            lab, self.runner, run_id, sleep, namespace_wait, endpoints_wait
-        )
+        self.cluster = KubeCluster(lab, self.runner, run_id, sleep, namespace_wait, endpoints_wait)
 
     def in_namespace(self, namespace: str) -> K8sDriver:
         """The same cluster and settings, bound to `namespace` (created on first use)."""
@@ -345,7 +343,8 @@ class K8sDriver:
         plane = f"{self.control_plane} (kubectl exec)"
 
         def cell(c: Probe) -> probes.Cell:
-            return probes.Cell(c.id, str(c.target.ip), ECHO_PORT, send=probes.AGNHOST_REQUEST)
+            send = probes.AGNHOST_REQUEST if c.proto == "tcp" else ""
+            return c.cell(send=send)
 
         def from_pods(mine: list[Probe]) -> CellResults:
             by_pod: dict[str, list[Probe]] = {}
@@ -412,6 +411,7 @@ class K8sDriver:
         )
 
     # -- services ---------------------------------------------------------------------------
+
 
 def _pod_state(pod: k8s.ClusterPod) -> str:
     text = f"phase {pod.phase}"

@@ -160,6 +160,28 @@ class Docker:
 
 
 @dataclass(frozen=True)
+class Services:
+    """The Services of a lab without Kubernetes: the suite's own, over its own pods, and the
+    kube-proxy-shaped rules that carry them (iptables mode of v1.18; no kube-proxy runs).
+    kubeadm's defaults: the service CIDR 10.96.0.0/12, cluster DNS at its 10th address, the
+    API server's NodePort range."""
+
+    cidr: IPv4Network = IPv4Network("10.96.0.0/12")  # noqa: RUF009 (immutable)
+    node_port_range: str = "30000-32767"
+    cluster_domain: str = "cluster.local"
+
+    @property
+    def dns_ip(self) -> IPv4Address:
+        """kubeadm's cluster DNS address: the service CIDR's 10th address."""
+        return self.cidr.network_address + 10
+
+    @property
+    def node_ports(self) -> range:
+        low, _, high = self.node_port_range.partition("-")
+        return range(int(low), int(high) + 1)
+
+
+@dataclass(frozen=True)
 class Kubernetes:
     version: str
     repo: Repo
@@ -191,6 +213,7 @@ class Lab:
     kubernetes: Kubernetes | None = None
     runtime: Runtime = "none"
     oci_runtime: OciRuntime = "runc"
+    services: Services | None = None
     source: str = field(default="", compare=False)
     # an instance of another lab (lab/model/instance.py): that lab's name; "" for the lab itself
     definition: str = field(default="", compare=False)
@@ -319,6 +342,7 @@ NETWORK_EXAMPLES = {
     "network.management": "192.168.121.0/24",
     "pod_network.cidr": "10.244.0.0/16",
     "kubernetes.service_cidr": "10.96.0.0/12",
+    "services.cidr": "10.96.0.0/12",
 }
 
 
@@ -419,9 +443,7 @@ def validate_nodes(lab: Lab) -> Iterator[Problem]:
         )
     names: dict[str, int] = {}
     ips: dict[IPv4Address, int] = {}
-    yield from guard_each(
-        _check_node(lab, i, node, names, ips) for i, node in enumerate(lab.nodes)
-    )
+    yield from guard_each(_check_node(lab, i, node, names, ips) for i, node in enumerate(lab.nodes))
 
 
 def _check_node(
@@ -513,6 +535,7 @@ def validate_networks(lab: Lab, host_networks: Iterable[IPv4Network]) -> Iterato
         ("network.management", lambda: lab.network.management),
         ("pod_network.cidr", lambda: lab.pod_network.cidr),
         ("kubernetes.service_cidr", lambda: _service_cidr(lab)),
+        ("services.cidr", lambda: None if lab.services is None else lab.services.cidr),
     ):
         net = _field(get)
         if isinstance(net, IPv4Network):
@@ -550,6 +573,82 @@ def validate_networks(lab: Lab, host_networks: Iterable[IPv4Network]) -> Iterato
             "is too small for a lab",
             "use a /29 or larger",
         )
+
+
+NODE_PORT_RANGE = re.compile(r"^([0-9]{1,5})-([0-9]{1,5})$")
+# the API server's limits: a service CIDR of at most 2^20 addresses (a /12); kubeadm puts the
+# cluster DNS at its 10th address, so it needs at least 11 (a /28)
+SERVICE_CIDR_LARGEST = 12
+SERVICE_CIDR_SMALLEST = 28
+CLUSTER_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def check_service_cidr(where: str, net: IPv4Network) -> Iterator[Problem]:
+    """A service CIDR the API server takes and kubeadm can put its DNS address in."""
+    if net.prefixlen < SERVICE_CIDR_LARGEST:
+        yield Problem(
+            where,
+            str(net),
+            f"is larger than the API server allows (a /{SERVICE_CIDR_LARGEST} at most: "
+            "--service-cluster-ip-range)",
+            f"use a /{SERVICE_CIDR_LARGEST} or smaller, e.g. 10.96.0.0/12 (kubeadm's default)",
+        )
+    elif net.prefixlen > SERVICE_CIDR_SMALLEST:
+        yield Problem(
+            where,
+            str(net),
+            f"has no 10th address for the cluster DNS (kubeadm puts it there): a "
+            f"/{SERVICE_CIDR_SMALLEST} at least",
+            "use e.g. 10.96.0.0/12 (kubeadm's default)",
+        )
+
+
+def validate_services(lab: Lab) -> Iterator[Problem]:
+    svc = lab.services
+    if svc is None:
+        return
+
+    def cidr() -> Iterator[Problem]:
+        yield from check_service_cidr("services.cidr", svc.cidr)
+
+    def node_ports() -> Iterator[Problem]:
+        m = matches(NODE_PORT_RANGE, svc.node_port_range)
+        found = NODE_PORT_RANGE.match(svc.node_port_range) if m else None
+        low, high = (int(found[1]), int(found[2])) if found else (0, 0)
+        if not found or not 0 < low < high <= 65535:
+            yield Problem(
+                "services.node_port_range",
+                svc.node_port_range,
+                "must be LOW-HIGH, two ports with 0 < LOW < HIGH <= 65535",
+                "e.g. 30000-32767 (the API server's default)",
+            )
+        elif high - low < 15:
+            yield Problem(
+                "services.node_port_range",
+                svc.node_port_range,
+                "leaves fewer than 16 ports for the suite's NodePorts",
+                "e.g. 30000-32767 (the API server's default)",
+            )
+
+    def domain() -> Iterator[Problem]:
+        if not matches(CLUSTER_DOMAIN, svc.cluster_domain) or len(svc.cluster_domain) > 253:
+            yield Problem(
+                "services.cluster_domain",
+                svc.cluster_domain,
+                "is not a DNS domain (lowercase labels separated by dots)",
+                "e.g. cluster.local (kubelet's default)",
+            )
+
+    def not_with_kubernetes() -> Iterator[Problem]:
+        if lab.kubernetes is not None:
+            yield Problem(
+                "services",
+                message="is for labs without Kubernetes: a Kubernetes lab's Services are its "
+                "own (kubernetes.service_cidr, kube-proxy, CoreDNS)",
+                fix="remove services",
+            )
+
+    yield from guard_each((cidr(), node_ports(), domain(), not_with_kubernetes()))
 
 
 def _service_cidr(lab: Lab) -> IPv4Network | None:
@@ -739,6 +838,7 @@ def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]
                 yield from check_image(f"kubernetes.e2e_images.{name}.mirror", image.mirror)
 
     yield version()
+    yield check_service_cidr("kubernetes.service_cidr", k8s.service_cidr)
     yield validate_cni_package(lab, k8s)
     yield repo("kubernetes.repo", k8s.repo, keys_required=True)
     yield registry()
@@ -906,6 +1006,7 @@ def validate_os_path(lab: Lab) -> Iterator[Problem]:
             "use " + " or ".join(f"driver: {n}" for n in fitting),
         )
 
+
 def validate_runtime(lab: Lab) -> Iterator[Problem]:
     """The container runtimes the lab asks for are ones its OS path installs."""
     try:
@@ -946,5 +1047,6 @@ def validate_lab(
         validate_networks(lab, hosts),
         validate_pod_network(lab),
         validate_kubernetes(lab),
+        validate_services(lab),
     ]
     return [p for check in checks for p in strict.guarded(check, partial)]

@@ -385,9 +385,7 @@ def _decode(tp: Any, value: object, where: str, problems: list[Problem], rules: 
 def _decode_dataclass(
     cls: type, value: object, where: str, problems: list[Problem], rules: TextRules
 ) -> Any:
-    fields = {
-        f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in NOT_IN_FILES
-    }
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in NOT_IN_FILES}
     if not isinstance(value, Mapping):
         raise DecodeError(
             Problem(

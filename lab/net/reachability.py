@@ -33,6 +33,15 @@ class Expect:
     source_down: bool = False
     # the pods that may answer (empty: any): a cell answered by another pod was redirected
     responders: frozenset[str] = frozenset()
+    # (responder, source) pairs: where the source the receiver sees depends on which pod
+    # answered (a Service's masqueraded traffic leaves toward the chosen endpoint), the
+    # sources allowed for each responder; replaces `sources` when set
+    source_of: frozenset[tuple[str, str]] = frozenset()
+
+    def allowed_sources(self, responder: str | None) -> frozenset[str]:
+        if self.source_of:
+            return frozenset(s for r, s in self.source_of if r == responder)
+        return self.sources
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,10 @@ class Mismatch:
         exp = "reachable" if self.expected.reachable else "unreachable"
         if self.expected.source_down:
             exp = "no probe (its source is down)"
-        if self.expected.reachable and self.expected.sources:
+        if self.expected.reachable and self.expected.source_of:
+            by = sorted(self.expected.source_of)
+            exp += ", seen as " + " or ".join(f"{s} (answered by {r})" for r, s in by)
+        elif self.expected.reachable and self.expected.sources:
             exp += f", seen as {' or '.join(sorted(self.expected.sources))}"
         if self.expected.reachable and self.expected.responders:
             exp += f", answered by {' or '.join(sorted(self.expected.responders))}"
@@ -138,7 +150,8 @@ class Matrix:
             return "X"
         if exp.responders and obs.answered_by not in exp.responders:
             return "W"
-        if exp.sources and obs.seen_source not in exp.sources:
+        allowed = exp.allowed_sources(obs.answered_by)
+        if (exp.sources or exp.source_of) and obs.seen_source not in allowed:
             return "N"
         if obs.retransmits > 0:
             return "S"

@@ -76,6 +76,7 @@ _BlockDumper.add_representer(str, _str_block)
 
 def validate_flannel(fl: Flannel) -> Iterator[Iterator[Problem]]:
     """The flannel section's checks, one per field (each runs on its own)."""
+
     def version() -> Iterator[Problem]:
         if not matches(FLANNEL_VERSION, fl.version):
             yield Problem("pod_network.flannel.version", fl.version, "must look like v0.14.0")

@@ -32,7 +32,7 @@ def test_an_odd_top_level_key_is_named_by_itself() -> None:
     raw["bad key"] = 1
     assert [str(p) for p in check_lab(raw, "x.yaml")[1]] == [
         "['bad key'] = 1: unknown key; known keys: name, vm, network, nodes, os, pod_network, "
-        "description, kubernetes, runtime, oci_runtime"
+        "description, kubernetes, runtime, oci_runtime, services"
     ]
 
 

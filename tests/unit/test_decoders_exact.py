@@ -148,5 +148,5 @@ def test_parse_lab_takes_a_document_already_read() -> None:
     assert lab is None
     assert [str(p) for p in problems] == [
         "<file> = [1]: must be a mapping of keys to values, not a list; its keys: name, vm, "
-        "network, nodes, os, pod_network, description, kubernetes, runtime, oci_runtime"
+        "network, nodes, os, pod_network, description, kubernetes, runtime, oci_runtime, services"
     ]

@@ -30,6 +30,8 @@ def test_a_network_that_starts_private_and_reaches_into_public_space() -> None:
         "service, private and management networks must be pairwise disjoint",
         "pod_network.cidr = '10.244.0.0/16': overlaps network.management 10.0.0.0/7; the pod, "
         "service, private and management networks must be pairwise disjoint",
+        "services.cidr = '10.96.0.0/12': overlaps network.management 10.0.0.0/7; the pod, "
+        "service, private and management networks must be pairwise disjoint",
     ]
 
 
