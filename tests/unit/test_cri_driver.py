@@ -389,12 +389,14 @@ def test_deleting_a_pod_the_test_already_removed_only_clears_its_log_directory()
     driver, runtimes = make()
     (pod, _) = driver.create_pods(fleet(driver))
     runtimes["node1"].remove_pod_sandbox(pod.handle.sandbox_id)
-    driver.runner.channels = fakes.channels(
-        LAB.name,
-        LAB.node_names,
-        fakes.script(fakes.Step("node1", ("rm", "-rf", "--"), rest=lambda words: None)),
-    )
+    assert runtimes["node1"].sandboxes == {}
+    removed: list[tuple[str, ...]] = []
+    steps = fakes.script(fakes.Step("node1", ("rm", "-rf", "--"), rest=removed.append))
+    driver.runner.channels = fakes.channels(LAB.name, LAB.node_names, steps)
     driver.delete_pods([pod])  # StopPodSandbox answers NOT_FOUND: that is the goal reached
+    # the pod's log directory (kubelet's part) is removed all the same, and only it
+    assert removed == [(f"/var/log/pods/nl-{RUN}_{pod.name}_{pod.handle.uid}",)]
+    steps.done()
 
 
 def test_by_default_pod_sources_probe_from_their_sandbox_netns_through_the_node_agent() -> None:
