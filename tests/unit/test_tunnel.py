@@ -78,18 +78,89 @@ def test_a_missing_device_is_one_problem() -> None:
     ) == ["node1: flannel.1 does not exist"]
 
 
+# node1's files as provisioning must leave them, written out from the lab file
+# (labs/ci-debian12-vxlan.yaml: node1 at 10.10.20.241 on eth1, pod CIDR 10.244.0.0/16 in /24s,
+# so node1 leases 10.244.0.0/24 and node2 10.244.1.0/24; MTU 1450; flannel's VNI 1, port 8472,
+# no learning; the VTEP MACs as recorded, tests/data/vxlan/node*-link.json), not from the
+# renderers under test: a renderer that drifts from them makes the recorded node plan work.
+NODE1_NETDEV = """\
+# netlab: flannel v0.14.0's vxlan backend device, as flanneld creates it
+[NetDev]
+Name=flannel.1
+Kind=vxlan
+MACAddress=0e:00:0a:0a:14:f1
+
+[VXLAN]
+VNI=1
+Local=10.10.20.241
+DestinationPort=8472
+MacLearning=no
+"""
+NODE1_NETWORK = """\
+# netlab: flannel.1's address, and per remote node its neighbour, FDB entry and route
+[Match]
+Name=flannel.1
+
+[Network]
+Address=10.244.0.0/32
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+
+[Neighbor]
+Address=10.244.1.0
+LinkLayerAddress=0e:00:0a:0a:14:f2
+
+[BridgeFDB]
+MACAddress=0e:00:0a:0a:14:f2
+Destination=10.10.20.242
+
+[Route]
+Destination=10.244.1.0/24
+Gateway=10.244.1.0
+GatewayOnLink=yes
+"""
+NODE1_DROPIN = "# netlab: flannel.1 rides on this NIC\n[Network]\nVXLAN=flannel.1\n"
+NODE1_TMPFILES = (
+    "# netlab: /run/flannel/subnet.env, as flanneld writes it, at every boot\n"
+    "d /run/flannel 0755 root root -\n"
+    "f+ /run/flannel/subnet.env 0644 root root - FLANNEL_NETWORK=10.244.0.0/16\\n"
+    "FLANNEL_SUBNET=10.244.0.1/24\\nFLANNEL_MTU=1450\\nFLANNEL_IPMASQ=true\\n\n"
+)
+NODE1_MASQ_RULES = (  # flanneld --ip-masq's, as `iptables -S` prints them (the recorded node's)
+    "-s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN",
+    "-s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully",
+    "! -s 10.244.0.0/16 -d 10.244.0.0/24 -j RETURN",
+    "! -s 10.244.0.0/16 -d 10.244.0.0/16 -j MASQUERADE --random-fully",
+)
+NODE1_MASQ_UNIT = (
+    "# netlab: flanneld --ip-masq's POSTROUTING rules (no flanneld runs here)\n"
+    "[Unit]\nDescription=netlab: flannel's --ip-masq rules\nAfter=network-pre.target\n\n"
+    "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+    + "".join(
+        f"ExecStart=/bin/sh -c 'iptables -t nat -C POSTROUTING {rule} 2>/dev/null || "
+        f"iptables -t nat -A POSTROUTING {rule}'\n"
+        for rule in NODE1_MASQ_RULES
+    )
+    + "\n[Install]\nWantedBy=multi-user.target\n"
+)
+
+
+def test_the_written_out_masquerade_rules_are_the_recorded_nodes() -> None:
+    assert [f"-A POSTROUTING {r}" for r in NODE1_MASQ_RULES] == (
+        recorded("node1", "nat-postrouting").splitlines()[1:]
+    )
+
+
 def outputs(node: str = "node1", **over: Output) -> dict[Command, Output]:
-    """What each of the step's probe commands printed on the recorded node (its networkd
-    files as written by provisioning: the lab's own renderers, the files themselves)."""
+    """What each of the step's probe commands printed on the recorded node: the data plane as
+    recorded (tests/data/vxlan/), its files as written out above from the lab file."""
     files = "\n".join(
         f"{path}:{line}"
         for path, text in {
-            vxlan.NETDEV: vxlan.render_vxlan_netdev(LAB, NODE1),
-            vxlan.NETWORK: vxlan.render_vxlan_network(LAB, NODE1),
+            vxlan.NETDEV: NODE1_NETDEV,
+            vxlan.NETWORK: NODE1_NETWORK,
             "/etc/systemd/network/50-vagrant-eth1.network": "[Match]\nName=eth1\n",
-            f"/etc/systemd/network/50-vagrant-eth1.network.d/{vxlan.DROPIN}": (
-                vxlan.render_vxlan_underlay_dropin()
-            ),
+            f"/etc/systemd/network/50-vagrant-eth1.network.d/{vxlan.DROPIN}": NODE1_DROPIN,
         }.items()
         for line in text.splitlines()
     )
@@ -100,8 +171,8 @@ def outputs(node: str = "node1", **over: Output) -> dict[Command, Output]:
             for k in ("device", "addresses", "fdb", "neighbors", "routes")
         },
         "subnet_env": Output(0, recorded(node, "subnet.env")),
-        "tmpfiles": Output(0, vxlan.render_tmpfiles(LAB, NODE1, 1450)),
-        "masq_unit": Output(0, vxlan.render_masq_unit(LAB, NODE1)),
+        "tmpfiles": Output(0, NODE1_TMPFILES),
+        "masq_unit": Output(0, NODE1_MASQ_UNIT),
         "nat_rules": Output(0, recorded(node, "nat-postrouting")),
         "nic_mtu": Output(0, "1500\n"),
     }
