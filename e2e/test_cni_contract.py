@@ -68,8 +68,21 @@ class Lifecycle:
     before: tuple[list[str], list[str]]  # leases, veths after ADD
     after_del: tuple[list[str], list[str]] = ([], [])
     second_del: str = ""  # the failure of a second DEL, "" when it succeeded
+    # the same two reads after ADD: that they are gone after removal proves something only if
+    # they were there before (a check of the wrong name or path would pass either way)
+    netns_listed_before: bool | None = None
+    cache_state_before: int | None = None
     netns_listed: bool | None = None  # after the runtime removed the pod
     cache_state: int | None = None  # `test -e` of the cached ADD result after removal
+
+
+def _netns_and_cache(cni_driver: CniDriver, node: str, name: str) -> tuple[bool | None, int | None]:
+    """Is the sandbox listed by `ip netns list` (None: the listing failed), and the exit code
+    of `test -e` on its cached ADD result (0: there), in one round trip."""
+    netns, cached = cni_driver.runner.probe(
+        node, cmd("ip", "netns", "list"), cmd("test", "-e", f"{RESULT_CACHE}/{name}.json")
+    )
+    return (name in netns.stdout.split() if netns.ok else None), cached.exit_code
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +105,9 @@ def lifecycle(
                 except CniCallFailed as exc:
                     check = str(exc)
             life = Lifecycle(pod, check, _lease_and_veth(cni_driver, pod))
+            life.netns_listed_before, life.cache_state_before = _netns_and_cache(
+                cni_driver, node, name
+            )
             cni_driver.invoke("DEL", node, pod.name, pod.handle.result)
             life.after_del = _lease_and_veth(cni_driver, pod)
             try:
@@ -100,11 +116,7 @@ def lifecycle(
                 life.second_del = str(exc)
         finally:
             cni_driver.delete_pods([pod])
-        netns, cached = cni_driver.runner.probe(
-            node, cmd("ip", "netns", "list"), cmd("test", "-e", f"{RESULT_CACHE}/{name}.json")
-        )
-        life.netns_listed = name in netns.stdout.split() if netns.ok else None
-        life.cache_state = cached.exit_code
+        life.netns_listed, life.cache_state = _netns_and_cache(cni_driver, node, name)
         return life
 
     return scenarios.EveryNodeOnFirstUse(live, sorted(lab.node_names))
@@ -165,6 +177,15 @@ def test_nothing_of_a_deleted_pod_is_left_on_the_node(
     node_name: str, lifecycle: dict[str, Lifecycle]
 ) -> None:
     d = lifecycle[node_name]
+    cache = f"{RESULT_CACHE}/{d.pod.name}.json"
+    assert d.netns_listed_before, (
+        f"after ADD, `ip netns list` on {node_name} did not list {d.pod.name} (listing "
+        f"failed: {d.netns_listed_before is None}): its absence after removal proves nothing"
+    )
+    assert d.cache_state_before == 0, (
+        f"after ADD, no cached ADD result {cache} on {node_name} (test exit "
+        f"{d.cache_state_before}): its absence after removal proves nothing"
+    )
     problems = []
     if d.netns_listed is None:
         problems.append("`ip netns list` failed: cannot tell")
@@ -174,7 +195,7 @@ def test_nothing_of_a_deleted_pod_is_left_on_the_node(
         state = (
             "still on the node" if d.cache_state == 0 else f"unknown (test exit {d.cache_state})"
         )
-        problems.append(f"cached ADD result {RESULT_CACHE}/{d.pod.name}.json: {state}")
+        problems.append(f"cached ADD result {cache}: {state}")
     checks.expect_no_problems(problems, f"delete of {d.pod.name}")
 
 
