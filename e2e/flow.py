@@ -12,16 +12,18 @@ tests (tests/integration/test_8_cri_flow_catches_breakage.py) feed them broken p
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
 from e2e import scenarios
 from e2e.drivers.base import Probe
-from e2e.drivers.cri import CriDriver, CriPod
+from e2e.drivers.cri import SOCKET, CriDriver, CriPod
 from lab.adapters.cri import CriError
 from lab.common import waits
 from lab.common.commands import Command, cmd, render_remote
+from lab.runtime import containerd
 from lab.runtime.cri import messages
 from lab.runtime.cri import runtime_v1_pb2 as pb
 
@@ -35,6 +37,42 @@ INFRA_NOTICED = waits.Policy(
 
 def _node_reproduce(driver: CriDriver, node: str, argv: Sequence[str]) -> str:
     return driver.runner.channels[node].reproduce(render_remote(Command(tuple(argv))))
+
+
+# --- 0. the runtime says who it is -----------------------------------------------------------
+
+
+def upstream_version(version: str) -> str:
+    """A runtime's version as its upstream numbers it: containerd's own builds say "v1.6.20",
+    Debian's package "1.6.20~ds1", a build without a version "1.6.20+unknown": "1.6.20"."""
+    return re.split(r"[~+-]", version.removeprefix("v"), maxsplit=1)[0]
+
+
+def runtime_identity_problems(
+    node: str, answer: pb.VersionResponse, name: str, pinned: str | None, reproduce: str
+) -> list[str]:
+    """The CRI Version() answer against what the lab installs: the runtime's name (the lab's
+    `runtime`), the CRI API the suite speaks, and its version where the lab's OS profile pins
+    one (`pinned`, its upstream number; None: the lab says nothing)."""
+    said = (
+        f"{answer.runtime_name!r} {answer.runtime_version!r} (CRI {answer.runtime_api_version!r})"
+    )
+    problems = []
+    if answer.runtime_name != name:
+        problems.append(f"the runtime on the CRI socket says it is {said}; the lab installs {name}")
+    if answer.runtime_api_version != messages.API_VERSION:
+        problems.append(
+            f"the runtime speaks CRI {answer.runtime_api_version!r}, not the suite's "
+            f"{messages.API_VERSION!r}: {said}"
+        )
+    if pinned is not None and upstream_version(answer.runtime_version) != pinned:
+        problems.append(f"the runtime is version {answer.runtime_version!r}; the lab pins {pinned}")
+    return [f"{node}: {p}\n    reproduce: {reproduce}" for p in problems]
+
+
+def version_reproduce(driver: CriDriver, node: str) -> str:
+    """`ctr version` on the node: the client's and the daemon's version, as the runtime says."""
+    return _node_reproduce(driver, node, containerd.ctr_argv(SOCKET, "version"))
 
 
 # --- 1. the infra process holds the namespace; every container joins it ---------------------

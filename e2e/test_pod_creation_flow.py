@@ -17,6 +17,7 @@ import pytest
 from e2e import checks, flow, scenarios
 from e2e.drivers.base import PodRequest
 from e2e.drivers.cri import CriDriver, CriPod
+from lab.hosts.os import profile as os_profile
 from lab.model.config import Lab
 
 
@@ -46,6 +47,23 @@ def make_cri_pods(
 
 
 CRI = pytest.mark.parametrize("driver", ["cri"], indirect=True)  # the fleet's CRI pods
+
+
+def test_the_runtime_on_the_cri_socket_is_the_labs(lab: Lab, cri_driver: CriDriver) -> None:
+    """Every node's CRI Version(): the runtime the lab installs (its name), the CRI API the suite
+    speaks, and the version the lab's OS profile pins for it (lab/hosts/os/)."""
+    pinned = os_profile(lab.os.family).components.get(lab.runtime)
+    found = scenarios.each_node(
+        sorted(lab.node_names),
+        lambda node: flow.runtime_identity_problems(
+            node,
+            cri_driver.cri(node).version(),
+            lab.runtime,
+            pinned,
+            flow.version_reproduce(cri_driver, node),
+        ),
+    )
+    checks.expect_no_problems([p for per_node in found for p in per_node], "CRI Version()")
 
 
 @CRI

@@ -397,6 +397,18 @@ class FakeCri:
         self._next += 1
         return self._next
 
+    # what Debian 12's containerd answers to Version()
+    version_answer = ("containerd", "1.6.20~ds1", "v1")
+
+    def version(self) -> Any:
+        from lab.runtime.cri import runtime_v1_pb2 as pb
+
+        self._call("Version", "")
+        name, version, api = self.version_answer
+        return pb.VersionResponse(
+            version="0.1.0", runtime_name=name, runtime_version=version, runtime_api_version=api
+        )
+
     def network_ready(self) -> bool:
         self._call("Status", "")
         return True

@@ -85,6 +85,8 @@ class CriRuntime(Protocol):
     """What the driver needs of a CRI client: lab.adapters.cri.CriClient (through an SSH socket
     forward), or a test's strict fake (tests/fakes.py FakeCri)."""
 
+    def version(self) -> pb.VersionResponse: ...
+
     def network_ready(self) -> bool: ...
 
     def wait_for_network_ready(

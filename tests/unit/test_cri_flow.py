@@ -7,11 +7,14 @@ import json
 from ipaddress import IPv4Address
 from pathlib import Path
 
+import pytest
+
 from e2e import flow
 from e2e.drivers.base import Pod, Probe
 from e2e.drivers.cri import CriDriver, CriHandle
 from lab.common import waits
 from lab.model.labfile import load_lab
+from lab.runtime.cri import runtime_v1_pb2 as pb
 from lab.runtime.images import ImageSet
 from tests import fakes
 
@@ -171,3 +174,72 @@ def test_a_runtime_that_never_comes_back_is_one_problem_naming_the_node() -> Non
     (problem,) = flow.wait_runtime_back(driver, "node1", quick)
     assert problem.startswith("node1: ")
     assert "containerd answers again" in problem
+
+
+# --- the runtime says who it is (CRI Version()) ---
+
+
+def version(
+    name: str = "containerd", release: str = "1.6.20~ds1", api: str = "v1"
+) -> pb.VersionResponse:
+    return pb.VersionResponse(
+        version="0.1.0", runtime_name=name, runtime_version=release, runtime_api_version=api
+    )
+
+
+@pytest.mark.parametrize(
+    ("said", "upstream"),
+    [
+        ("v1.6.20", "1.6.20"),  # containerd's own release builds
+        ("1.6.20~ds1", "1.6.20"),  # Debian 12's package
+        ("1.6.20+unknown", "1.6.20"),  # a build without version ldflags
+        ("1.6.20-rc.1", "1.6.20"),
+        ("1.7.0~ds1-1", "1.7.0"),
+        ("1.6.2", "1.6.2"),
+    ],
+)
+def test_a_runtime_version_is_read_as_its_upstream_number(said: str, upstream: str) -> None:
+    assert flow.upstream_version(said) == upstream
+
+
+def test_debian_12s_containerd_is_the_ci_labs_runtime() -> None:
+    assert flow.runtime_identity_problems("node1", version(), "containerd", "1.6.20", "r") == []
+    assert flow.runtime_identity_problems("node1", version(), "containerd", None, "r") == []
+
+
+def test_another_runtime_on_the_socket_is_named_with_what_it_said() -> None:
+    assert flow.runtime_identity_problems(
+        "node2", version("cri-o", "1.6.20"), "containerd", "1.6.20", "ctr version"
+    ) == [
+        "node2: the runtime on the CRI socket says it is 'cri-o' '1.6.20' (CRI 'v1'); the lab "
+        "installs containerd\n    reproduce: ctr version"
+    ]
+
+
+def test_another_version_or_api_is_each_its_own_problem() -> None:
+    assert flow.runtime_identity_problems(
+        "node1", version(release="1.6.21~ds1", api="v1alpha2"), "containerd", "1.6.20", "r"
+    ) == [
+        "node1: the runtime speaks CRI 'v1alpha2', not the suite's 'v1': 'containerd' "
+        "'1.6.21~ds1' (CRI 'v1alpha2')\n    reproduce: r",
+        "node1: the runtime is version '1.6.21~ds1'; the lab pins 1.6.20\n    reproduce: r",
+    ]
+    # a version the lab does not pin is not judged
+    assert (
+        flow.runtime_identity_problems("node1", version(release="9.9"), "containerd", None, "r")
+        == []
+    )
+
+
+def test_the_version_is_reproduced_with_ctr_on_the_node() -> None:
+    driver = on_fakes(fakes.FakeCri("node1", ["10.244.1.7"]), fakes.script())
+    assert flow.version_reproduce(driver, "node1") == (
+        "python -m lab ssh ci-debian12 node1 -- 'sudo -n ctr --address "
+        "/run/containerd/containerd.sock --namespace k8s.io version'"
+    )
+    answer = driver.cri("node1").version()
+    assert (answer.runtime_name, answer.runtime_version, answer.runtime_api_version) == (
+        "containerd",
+        "1.6.20~ds1",
+        "v1",
+    )
