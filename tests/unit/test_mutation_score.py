@@ -9,11 +9,16 @@ from pathlib import Path
 import pytest
 
 from app.mutation import (
+    ScopeSize,
     by_module,
+    code_lines,
+    excluded_lines,
     main,
+    measure_scope,
     merge_meta,
     module_of,
     parse_equivalents,
+    read_scope,
     render,
     reset_undetected,
     tally,
@@ -27,27 +32,26 @@ CODES: dict[str, int | None] = {
     "lab.net.netmath.x_subnet_count__mutmut_3": 0,  # survived, but listed as equivalent
     "lab.net.netmath.x_node_subnets__mutmut_1": 36,  # timeout: detected
     "lab.net.cni.xǁCniResultǁcheck__mutmut_1": 37,  # refused by the type checker: detected
-    "lab.net.cni.x_parse_result__mutmut_1": 33,  # no test reaches it: not killed
+    "lab.net.cni.x_parse_result__mutmut_1": 33,  # no test reaches it: no verdict
     "lab.net.cni.x_parse_result__mutmut_2": None,  # not checked yet
 }
 
 
-def test_kill_rate_is_detected_over_checked_non_equivalent_mutants() -> None:
+def test_kill_rate_is_detected_over_non_equivalent_mutants_with_a_verdict() -> None:
     score = tally(CODES, ["lab.net.netmath.x_subnet_count__mutmut_3"])
     assert score.total == 7
     assert score.equivalent == 1
     assert score.not_checked == 1
+    assert score.unscored == 2  # not checked, no tests
     assert score.detected == 3  # killed, timeout, caught by type check
-    assert score.scored == 5
-    assert score.kill_rate == pytest.approx(3 / 5)
-    assert score.survivors == (
-        "lab.net.cni.x_parse_result__mutmut_1",
-        "lab.net.netmath.x_subnet_count__mutmut_2",
-    )
+    assert score.scored == 4
+    assert score.kill_rate == pytest.approx(3 / 4)
+    assert score.survivors == ("lab.net.netmath.x_subnet_count__mutmut_2",)
+    assert score.unscored_names == ("lab.net.cni.x_parse_result__mutmut_1",)
 
 
 def test_an_equivalent_counts_nowhere_whatever_its_status() -> None:
-    assert tally(CODES, []).kill_rate == pytest.approx(3 / 6)
+    assert tally(CODES, []).kill_rate == pytest.approx(3 / 5)
     assert tally(CODES, ["lab.net.netmath.x_subnet_count__mutmut_1"]).detected == 2
 
 
@@ -70,7 +74,8 @@ def test_scoring_some_modules_ignores_the_others() -> None:
     score = tally(CODES, ["lab.net.netmath.x_subnet_count__mutmut_3"], only=["lab.net.cni.*"])
     assert score.total == 3
     assert score.equivalent == 0
-    assert score.kill_rate == pytest.approx(1 / 2)
+    assert score.unscored == 2
+    assert score.kill_rate == pytest.approx(1 / 1)
 
 
 def test_no_checked_mutant_has_no_kill_rate() -> None:
@@ -133,9 +138,16 @@ def test_meta_documents_merge_and_a_foreign_one_is_refused() -> None:
 def test_render_ends_with_the_kill_rate_line() -> None:
     out = render(tally(CODES, ["lab.net.netmath.x_subnet_count__mutmut_3"]))
     assert out.splitlines()[-1] == (
-        "mutation score of the pure core: 3 killed / (7 - 1 equivalent - 1 not checked) = 60.0%"
+        "mutation score of the judging and planning code: 3 killed / "
+        "(7 - 1 equivalent - 2 unscored) = 75.0%"
     )
     assert "    lab.net.netmath.x_subnet_count__mutmut_2" in out.splitlines()
+    assert "  1 without a verdict (no tests, ...):" in out.splitlines()
+    assert "    lab.net.cni.x_parse_result__mutmut_1" in out.splitlines()
+    assert "  1 not checked (the run stopped before them)" in out.splitlines()
+    assert (
+        "  2 mutant(s) unscored: the gate fails until every one has a verdict" in out.splitlines()
+    )
 
 
 def write_run(tmp_path: Path, codes: dict[str, int | None], equivalents: str = "") -> list[str]:
@@ -172,7 +184,7 @@ def test_main_without_a_run_says_what_to_do(
 def test_a_per_module_score_shows_the_weak_module() -> None:
     parts = by_module(CODES, ["lab.net.netmath.x_subnet_count__mutmut_3"])
     assert list(parts) == ["lab.net.cni", "lab.net.netmath"]
-    assert parts["lab.net.cni"].kill_rate == pytest.approx(1 / 2)
+    assert parts["lab.net.cni"].kill_rate == pytest.approx(1 / 1)
     assert parts["lab.net.netmath"].kill_rate == pytest.approx(2 / 3)
 
 
@@ -204,3 +216,82 @@ def test_main_recheck_rewrites_the_meta_file(
         "lab.net.netmath.x_f__mutmut_1": 1,
         "lab.net.netmath.x_f__mutmut_2": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [(None, "not checked"), (33, "no tests"), (5, "no tests"), (2, "interrupted"),
+     (34, "skipped"), (35, "suspicious"), (77, "suspicious")],
+)  # fmt: skip
+def test_a_mutant_without_a_verdict_fails_the_gate_whatever_the_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], code: int | None, status: str
+) -> None:
+    codes = {f"lab.net.netmath.x_f__mutmut_{i}": 1 for i in range(1, 100)}
+    codes["lab.net.netmath.x_f__mutmut_100"] = code
+    args = write_run(tmp_path, codes)
+    assert tally(codes).by_status == {"killed": 99, status: 1}
+    assert main([*args[:2], "score", *args[2:], "--min", "95"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].endswith("killed / (100 - 0 equivalent - 1 unscored) = 100.0%")
+    assert out[-1] == "FAIL: 1 mutant(s) without a verdict"
+
+
+def test_a_run_with_a_verdict_for_every_mutant_passes_at_the_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    codes = {f"lab.net.netmath.x_f__mutmut_{i}": 1 for i in range(1, 20)}
+    codes["lab.net.netmath.x_f__mutmut_20"] = 0
+    args = write_run(tmp_path, codes)
+    assert main([*args[:2], "score", *args[2:], "--min", "95"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("= 95.0%")
+    assert main([*args[:2], "score", *args[2:], "--min", "95", "--incremental"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "  (incremental: verdicts kept from an earlier run; not a from-scratch figure)"
+    )
+
+
+SOURCE = """\
+import os
+
+
+def judged(x):  # a comment
+    return x + 1
+
+# a comment line
+
+
+def only_tests_call_it(x):  # pragma: no mutate block (only tests call it)
+    return x
+
+
+class View:
+    def edge(self):  # pragma: no mutate block
+        return os.getcwd()
+
+    def pure(self):
+        return 2
+"""
+
+
+def test_the_scope_is_counted_in_code_lines_less_the_functions_kept_out() -> None:
+    assert code_lines("a = 1\n\n# c\n  b = 2  # c\n") == {1, 4}
+    assert excluded_lines(SOURCE) == {10, 11, 15, 16}
+    sources = {
+        "lab/net/judge.py": SOURCE,
+        "lab/adapters/edge.py": "x = 1\ny = 2\n",
+        "e2e/test_suite.py": "def test_x():\n    pass\n",  # the suite's tests: not production
+        "e2e/conftest.py": "x = 1\n",
+        "lab/runtime/cri/runtime_v1_pb2.py": "x = 1\n",  # generated
+        "tests/unit/test_judge.py": "x = 1\n",
+    }
+    size = measure_scope(sources, ["lab/net/*"])
+    assert size == ScopeSize(
+        lines=len(code_lines(SOURCE)) - 4, production=len(code_lines(SOURCE)) + 2, files=1
+    )
+    assert size.render() == "scope: 6 of 12 production code lines (50%), 1 files"
+
+
+def test_the_repositorys_scope_covers_the_files_pyproject_names() -> None:
+    size = read_scope(ROOT)
+    assert size.files >= 50
+    assert 0 < size.lines < size.production
