@@ -69,7 +69,7 @@ def answer(packet: bytes, records: Mapping[str, Sequence[str]], domain: str) -> 
     return header + packet[12:end] + body
 
 
-def serve(zone: Mapping[str, object]) -> None:
+def serve(zone: Mapping[str, object]) -> None:  # pragma: no mutate block (I/O)
     records = {str(k).lower().rstrip("."): list(v) for k, v in dict(zone["records"]).items()}  # type: ignore[call-overload]
     domain = str(zone.get("domain", "cluster.local")).lower()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

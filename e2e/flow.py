@@ -87,7 +87,9 @@ class NamespaceView:
     reproduce: str
 
 
-def namespace_view(driver: CriDriver, pod: CriPod) -> NamespaceView:
+def namespace_view(
+    driver: CriDriver, pod: CriPod
+) -> NamespaceView:  # pragma: no mutate block (I/O)
     """The runtime's answer (verbose PodSandboxStatus and ContainerStatus: the PIDs and the
     pinned netns), then the node's kernel, in one round trip: which namespace each holds."""
     runtime = driver.cri(pod.node)
@@ -196,7 +198,7 @@ def host_veths(cni_result: dict[str, object] | None) -> list[str]:
     )
 
 
-def traces(driver: CriDriver, pod: CriPod) -> Traces:
+def traces(driver: CriDriver, pod: CriPod) -> Traces:  # pragma: no mutate block (I/O)
     veths = host_veths(dict(pod.handle.cni_result or {}))
     lease = f"{IPAM_DIR}/*/{pod.ip}"
     reads = [
@@ -233,7 +235,7 @@ def release_problems(pod: CriPod, made: Traces, stopped: Traces, removed: Traces
 
 def stop_and_remove(
     driver: CriDriver, pod: CriPod, after_stop: Callable[[], None] | None = None
-) -> tuple[Traces, Traces, Traces, list[str]]:
+) -> tuple[Traces, Traces, Traces, list[str]]:  # pragma: no mutate block (I/O)
     """Traces while running, after StopPodSandbox and after RemovePodSandbox, and what the
     runtime still lists of the pod. `after_stop` runs between (the breakage tests)."""
     runtime = driver.cri(pod.node)
@@ -253,12 +255,12 @@ def stop_and_remove(
 # --- 5. the infra process dies: noticed, and its removal still releases the IP -------------
 
 
-def sandbox_state(driver: CriDriver, pod: CriPod) -> str:
+def sandbox_state(driver: CriDriver, pod: CriPod) -> str:  # pragma: no mutate block (I/O)
     status = driver.cri(pod.node).pod_sandbox_status(pod.handle.sandbox_id).status
     return str(pb.PodSandboxState.Name(status.state))
 
 
-def kill_on_node(driver: CriDriver, pod: CriPod, pid: int) -> None:
+def kill_on_node(driver: CriDriver, pod: CriPod, pid: int) -> None:  # pragma: no mutate block (I/O)
     result = driver.exec_on_node(pod.node, ("kill", "-KILL", str(pid)))
     if not result.ok:
         raise AssertionError(f"cannot kill {pid} on {pod.node}: {result.stderr}")
@@ -290,7 +292,9 @@ def infra_death_problems(
     return problems
 
 
-def pod_states(driver: CriDriver, pods: Sequence[CriPod]) -> dict[str, str]:
+def pod_states(
+    driver: CriDriver, pods: Sequence[CriPod]
+) -> dict[str, str]:  # pragma: no mutate block (I/O)
     """Each pod's sandbox state and its containers' states, as the runtime reports them."""
     out = {}
     for pod in pods:

@@ -30,7 +30,7 @@ def parse_ip_addr_networks(
 
 def parse_ip_addr_addresses(
     links: Iterable[Mapping[str, Any]],
-) -> dict[str, tuple[IPv4Address, ...]]:
+) -> dict[str, tuple[IPv4Address, ...]]:  # pragma: no mutate block (test-only)
     """Interface name -> its IPv4 addresses, from `ip -j addr`."""
     return {
         str(link["ifname"]): tuple(
@@ -167,7 +167,9 @@ def parse_proc_net(text: str) -> ProcNetView:
     return ProcNetView(tuple(interfaces), {k: tuple(v) for k, v in found.items()})
 
 
-def parse_route_get(routes: Iterable[Mapping[str, Any]]) -> tuple[str | None, str | None]:
+def parse_route_get(
+    routes: Iterable[Mapping[str, Any]],
+) -> tuple[str | None, str | None]:  # pragma: no mutate block (test-only)
     """`ip -j route get ADDR` -> (the source address the kernel picks, the device)."""
     for route in routes:
         src = route.get("prefsrc")

@@ -207,7 +207,9 @@ def validate_result(
     return problems
 
 
-def node_subnets_from_conflist(conflist: Mapping[str, Any]) -> tuple[IPv4Network, ...]:
+def node_subnets_from_conflist(
+    conflist: Mapping[str, Any],
+) -> tuple[IPv4Network, ...]:  # pragma: no mutate block (test-only)
     """The host-local subnets a node's conflist hands out (its pod subnet)."""
     subnets = []
     for plugin in conflist.get("plugins", []):
@@ -216,7 +218,9 @@ def node_subnets_from_conflist(conflist: Mapping[str, Any]) -> tuple[IPv4Network
     return tuple(subnets)
 
 
-def parse_flannel_subnet_env(text: str) -> tuple[IPv4Network, ...]:
+def parse_flannel_subnet_env(
+    text: str,
+) -> tuple[IPv4Network, ...]:  # pragma: no mutate block (test-only)
     """/run/flannel/subnet.env (FLANNEL_SUBNET=10.244.1.1/24) -> the node's pod subnet."""
     for line in text.splitlines():
         key, _, value = line.partition("=")

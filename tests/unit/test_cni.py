@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from ipaddress import IPv4Network
 
+import pytest
+
 from lab.net import cni
 
 CONFLIST = {
@@ -122,3 +124,11 @@ def test_node_subnets_from_a_conflist_and_from_flannel() -> None:
     assert cni.node_subnets_from_conflist(CONFLIST) == (IPv4Network("10.244.0.0/24"),)
     env = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.2.1/24\nFLANNEL_MTU=1450\n"
     assert cni.parse_flannel_subnet_env(env) == (IPv4Network("10.244.2.0/24"),)
+
+
+def test_a_flannel_subnet_with_an_equals_sign_in_its_value_is_refused_not_skipped() -> None:
+    # the key is what comes before the first "=": the value `10.244.1.1/24=x` is no interface,
+    # which is an error, not a file without FLANNEL_SUBNET (splitting at the last "=" would
+    # read the key `FLANNEL_SUBNET=10.244.1.1/24` and answer "no subnet")
+    with pytest.raises(ValueError, match=r"^.24=x. is not a valid netmask$"):
+        cni.parse_flannel_subnet_env("FLANNEL_SUBNET=10.244.1.1/24=x\n")

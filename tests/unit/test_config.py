@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
 
-from lab.model.config import LabError, suggest_dns1123
+from lab.model.config import LabError, Services, suggest_dns1123
 from lab.model.labfile import load_lab
 
 LABS = Path(__file__).resolve().parents[2] / "labs"
@@ -156,3 +156,13 @@ def test_a_pod_cidr_that_differs_but_overlaps_is_one_problem_with_one_fix(tmp_pa
         "kubernetes.pod_network_cidr 10.244.0.0/16: flannel would masquerade cross-node pod "
         "traffic; set both to 10.244.0.0/16"
     ]
+
+
+def test_a_services_section_has_kubeadms_dns_address_and_the_whole_node_port_range() -> None:
+    services = load_lab(LABS / "ci-debian12-vxlan.yaml").services
+    assert services is not None
+    assert services.dns_ip == IPv4Address("10.96.0.10")  # kubeadm's clusterDNS
+    assert Services(IPv4Network("10.100.8.0/22")).dns_ip == IPv4Address("10.100.8.10")
+    ports = services.node_ports
+    assert (ports.start, ports[-1], len(ports)) == (30000, 32767, 2768)
+    assert Services(node_port_range="80-80").node_ports == range(80, 81)
