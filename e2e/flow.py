@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -145,31 +145,63 @@ def shared_namespace_problems(view: NamespaceView) -> list[str]:
 # --- 2. one IP: the runtime's status == its CNI result == the pod's view == what peers see ---
 
 
-def ip_agreement_problems(driver: CriDriver, pod: CriPod, peer: CriPod) -> list[str]:
+@dataclass(frozen=True)
+class IpViews:
+    """A pod's IPv4 address as each party sees it."""
+
+    status: list[str]  # PodSandboxStatus
+    cni: list[str]  # the runtime's cached CNI result
+    own: list[str]  # the pod's own interfaces
+    seen: list[str]  # the source the peer's echo server saw
+    peer: str
+    own_reproduce: str
+    seen_reproduce: str
+
+
+def ip_views(
+    driver: CriDriver, pod: CriPod, peer: CriPod
+) -> IpViews:  # pragma: no mutate block (I/O)
     runtime = driver.cri(pod.node)
     response = runtime.pod_sandbox_status(pod.handle.sandbox_id, verbose=True)
-    status_ips = [str(ip) for ip in messages.sandbox_ips(response.status)]
     info = messages.parse_verbose_info(response.info)
     cni = messages.cni_result_pod_ips(info.cni_result) if info.cni_result else {}
     own = scenarios.pod_addresses(driver, pod, driver.client_of(pod))
     (seen,) = driver.probing_from_containers().observe([Probe("flow-ip", pod, peer)]).values()
-    views = {
-        "PodSandboxStatus": status_ips,
-        "the runtime's cached CNI result": [ip for ips in cni.values() for ip in ips],
-        "the pod's own interfaces": [str(a) for a in own.all],
-        f"the source {peer.name}'s echo server saw": [seen.seen_source] if seen.seen_source else [],
-    }
+    return IpViews(
+        [str(ip) for ip in messages.sandbox_ips(response.status)],
+        [ip for ips in cni.values() for ip in ips],
+        [str(a) for a in own.all],
+        [seen.seen_source] if seen.seen_source else [],
+        peer.name,
+        own.reproduce,
+        seen.reproduce,
+    )
+
+
+def ip_views_problems(views: IpViews) -> list[str]:
+    """The runtime's status names one address, and every other view is exactly it."""
     problems = []
-    if len(status_ips) != 1:
-        problems.append(f"PodSandboxStatus reports {status_ips}; one IPv4 address expected")
-    want = status_ips[:1]
-    for what, ips in views.items():
+    if len(views.status) != 1:
+        problems.append(f"PodSandboxStatus reports {views.status}; one IPv4 address expected")
+    want = views.status[:1]
+    for what, ips in (
+        ("PodSandboxStatus", views.status),
+        ("the runtime's cached CNI result", views.cni),
+        ("the pod's own interfaces", views.own),
+        (f"the source {views.peer}'s echo server saw", views.seen),
+    ):
         if ips != want:
             problems.append(f"{what}: {ips or '(nothing)'}, PodSandboxStatus: {want}")
     if problems:
-        problems.append(f"the pod's view: {own.reproduce}")
-        problems.append(f"the peer's view: {seen.reproduce}")
+        problems.append(f"the pod's view: {views.own_reproduce}")
+        problems.append(f"the peer's view: {views.seen_reproduce}")
     return problems
+
+
+def ip_agreement_problems(
+    driver: CriDriver, pod: CriPod, peer: CriPod
+) -> list[str]:  # pragma: no mutate block (I/O)
+    return ip_views_problems(ip_views(driver, pod, peer))
 
 
 # --- 3. StopPodSandbox releases; RemovePodSandbox leaves nothing --------------------------
@@ -271,18 +303,34 @@ def infra_death_problems(
     pod: CriPod,
     victim_pid: int,
     policy: waits.Policy = INFRA_NOTICED,
-) -> list[str]:
+) -> list[str]:  # pragma: no mutate block (I/O)
     """Kill `victim_pid` (the pod's infra process) on the node; the runtime must report the
     sandbox NOTREADY within the policy's bound; Stop + Remove must still release the lease."""
     kill_on_node(driver, pod, victim_pid)
-    problems = []
+    missed = None
     try:
         waits.wait_until(
             policy, lambda: sandbox_state(driver, pod), lambda s: s == "SANDBOX_NOTREADY"
         )
     except waits.WaitTimeout as exc:
-        problems.append(f"{exc} (pod {pod.name}, killed pid {victim_pid})")
+        missed = str(exc)
     _, stopped, removed, listed = stop_and_remove(driver, pod)
+    return dead_sandbox_problems(pod, victim_pid, missed, stopped, removed, listed)
+
+
+def dead_sandbox_problems(
+    pod: CriPod,
+    victim_pid: int,
+    missed: str | None,
+    stopped: Traces,
+    removed: Traces,
+    listed: list[str],
+) -> list[str]:
+    """After the infra process died: `missed`, the wait's timeout when the runtime never said
+    NOTREADY (None: it did); the lease must not outlive Stop + Remove, nothing stay listed."""
+    problems = []
+    if missed is not None:
+        problems.append(f"{missed} (pod {pod.name}, killed pid {victim_pid})")
     if stopped.lease or removed.lease:
         problems.append(f"the lease of {pod.ip} outlived the removal of the dead sandbox")
     if listed:
@@ -316,28 +364,42 @@ CRI_BACK = waits.Policy("containerd answers again after its restart", timeout_s=
 
 def restart_problems(
     driver: CriDriver, pods: Sequence[CriPod], restart: Sequence[str] = RESTART
-) -> list[str]:
+) -> list[str]:  # pragma: no mutate block (I/O)
     """The pod matrix and the runtime's view of the pods before and after `restart` runs on
     every node (then a bounded wait until the runtime is back, `runtime_back`): both must be
     unchanged."""
     nodes = sorted({p.node for p in pods})
     before = scenarios.pod_matrix(driver, pods)
     states_before = pod_states(driver, pods)
-    problems = [f"before the restart: {m}" for m in before.mismatches()]
+    failed = []
     for node in nodes:
         result = driver.runner.run(node, Command(tuple(restart)), 120)
         if not result.ok:
-            problems.append(
-                f"{node}: {' '.join(restart)} exited {result.exit_code}: {result.stderr}"
-            )
+            failed.append(f"{node}: {' '.join(restart)} exited {result.exit_code}: {result.stderr}")
     for node in nodes:
-        problems += wait_runtime_back(driver, node)
+        failed += wait_runtime_back(driver, node)
     after = scenarios.pod_matrix(driver, pods)
-    problems += [f"after the restart: {m}" for m in after.mismatches()]
     try:
         states_after = pod_states(driver, pods)
     except Exception as exc:  # noqa: BLE001 (a runtime that lost the pods may not answer)
         states_after = {"error": str(exc)}
+    return restart_outcome_problems(
+        before.mismatches(), failed, after.mismatches(), states_before, states_after
+    )
+
+
+def restart_outcome_problems(
+    before: Sequence[object],
+    failed: Sequence[str],
+    after: Sequence[object],
+    states_before: Mapping[str, str],
+    states_after: Mapping[str, str],
+) -> list[str]:
+    """The matrix's wrong cells before and after the restart, the restarts (or the waits for
+    the runtime) that failed, and any change in the runtime's view of the pods."""
+    problems = [f"before the restart: {m}" for m in before]
+    problems += failed
+    problems += [f"after the restart: {m}" for m in after]
     if states_after != states_before:
         problems.append(
             f"the runtime's view of the pods changed: before {dump(states_before)}, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,10 +13,12 @@ from e2e import checks, scenarios
 from e2e.drivers.base import Pod
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
+from tests import fakes
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = load_lab(ROOT / "labs" / "ci-debian12.yaml")
 GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+VXLAN = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
 REPORTED = {"node1": (IPv4Network("10.244.0.0/24"),), "node2": (IPv4Network("10.244.1.0/24"),)}
 
 
@@ -99,3 +102,105 @@ def test_a_matrix_smaller_than_the_lab_implies_fails_even_when_every_cell_passed
         checks.expect_matrix(empty, 12)
     with pytest.raises(pytest.fail.Exception, match="0 cells, but the lab implies 0"):
         checks.expect_matrix(empty, 0)
+
+
+# --- expect_no_problems: fails with every problem, the reproduce lines once each, the context --
+
+
+def test_no_problems_pass_and_compute_no_context() -> None:
+    def context() -> str:
+        raise AssertionError("the context is computed only on failure")
+
+    checks.expect_no_problems([], "DEL of p", ["repro"], context)
+
+
+def test_problems_fail_with_every_one_the_reproduce_lines_once_and_the_context() -> None:
+    with pytest.raises(pytest.fail.Exception) as failed:
+        checks.expect_no_problems(
+            ["lease gone", "veth left"], "DEL of p", ["ip link", "ls /x", "ip link"], lambda: "ns"
+        )
+    assert str(failed.value) == (
+        "DEL of p: 2 problem(s)\n  - lease gone\n  - veth left\n"
+        "reproduce:\n  ip link\n  ls /x\n\nns"
+    )
+    with pytest.raises(pytest.fail.Exception) as bare:
+        checks.expect_no_problems([3], "x")
+    assert str(bare.value) == "x: 1 problem(s)\n  - 3"
+
+
+# --- guide_state_problems: what the guide's OS steps leave on a node, read over its channel --
+
+SYSCTLS = (
+    "net.bridge.bridge-nf-call-iptables",
+    "net.bridge.bridge-nf-call-ip6tables",
+    "net.ipv4.ip_forward",
+)
+SWAPS_OFF = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+MODULES = "br_netfilter 32768 0 - Live 0x0000000000000000\nbridge 311296 1 br_netfilter\n"
+ROUTES = (
+    "default via 192.168.124.1 dev eth0\n"
+    "10.244.1.0/24 via 10.10.40.242 dev eth1\n"
+    "10.10.40.0/24 dev eth1 proto kernel scope link src 10.10.40.241\n"
+)
+
+
+def node_state(
+    sysctl: tuple[str, str, str] = ("1", "1", "1"),
+    swaps: str = SWAPS_OFF,
+    modules: str = MODULES,
+    hostname: str = "node1",
+    routes: str | None = ROUTES,
+) -> list[fakes.Step]:
+    steps = [
+        fakes.Step("node1", ("sysctl", "-n", key), stdout=f"{value}\n")
+        for key, value in zip(SYSCTLS, sysctl, strict=True)
+    ]
+    steps += [
+        fakes.Step("node1", ("cat", "/proc/swaps"), stdout=swaps),
+        fakes.Step("node1", ("cat", "/proc/modules"), stdout=modules),
+        fakes.Step("node1", ("hostname",), stdout=f"{hostname}\n"),
+    ]
+    if routes is not None:
+        steps.append(fakes.Step("node1", ("ip", "-4", "route", "show"), stdout=routes))
+    return steps
+
+
+def guide_state(lab: Any, *steps: fakes.Step) -> list[str]:
+    script = fakes.script(*steps)
+    channel = fakes.FakeChannel(lab.name, "node1", script)
+    problems = checks.guide_state_problems(channel, lab, "node1")  # type: ignore[arg-type]
+    script.done()
+    return problems
+
+
+def test_a_node_as_the_guide_leaves_it_has_no_problem() -> None:
+    assert guide_state(CI, *node_state()) == []
+    # a lab whose backend expects no host route reads none
+    assert guide_state(VXLAN, *node_state(routes=None)) == []
+
+
+def test_each_thing_the_guide_sets_is_named_when_it_is_not_so() -> None:
+    swap = SWAPS_OFF + "/swapfile file 1048572 0 -2\n"
+    assert guide_state(
+        CI,
+        *node_state(
+            sysctl=("1", "0", ""),
+            swaps=swap,
+            modules="bridge 311296 0\nbr_netfilterx 1 0\n",
+            hostname="localhost",
+            routes="default via 192.168.124.1 dev eth0\n",
+        ),
+    ) == [
+        "node1: net.bridge.bridge-nf-call-ip6tables = '0', expected 1",
+        "node1: net.ipv4.ip_forward = '', expected 1",
+        "node1: swap is on: ['/swapfile file 1048572 0 -2']",
+        "node1: br_netfilter is not loaded",
+        "node1: hostname is 'localhost'",
+        "node1: no route 10.244.1.0/24 via 10.10.40.242 dev eth1",
+    ]
+
+
+def test_a_sysctl_that_cannot_be_read_is_a_problem_not_an_error() -> None:
+    steps = node_state()
+    steps[0] = fakes.Step("node1", ("sysctl", "-n", SYSCTLS[0]), exit_code=255, stderr="no key")
+    assert guide_state(CI, *steps) == ["node1: net.bridge.bridge-nf-call-iptables = '', expected 1"]

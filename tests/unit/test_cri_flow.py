@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -243,3 +244,97 @@ def test_the_version_is_reproduced_with_ctr_on_the_node() -> None:
         "1.6.20~ds1",
         "v1",
     )
+
+
+# --- one IP everywhere; a dead infra process; a runtime restart: the judgements ---
+
+
+def views(**over: Any) -> flow.IpViews:
+    base: dict[str, Any] = {
+        "status": ["10.244.1.7"],
+        "cni": ["10.244.1.7"],
+        "own": ["10.244.1.7"],
+        "seen": ["10.244.1.7"],
+        "peer": "nl-r1-q",
+        "own_reproduce": "own",
+        "seen_reproduce": "seen",
+    }
+    return flow.IpViews(**{**base, **over})
+
+
+def test_one_address_in_every_view_agrees() -> None:
+    assert flow.ip_views_problems(views()) == []
+
+
+def test_each_view_that_differs_from_the_runtimes_status_is_named_with_both_reproduces() -> None:
+    assert flow.ip_views_problems(views(cni=[], own=["10.244.1.7", "10.244.1.8"])) == [
+        "the runtime's cached CNI result: (nothing), PodSandboxStatus: ['10.244.1.7']",
+        "the pod's own interfaces: ['10.244.1.7', '10.244.1.8'], PodSandboxStatus: ['10.244.1.7']",
+        "the pod's view: own",
+        "the peer's view: seen",
+    ]
+    assert flow.ip_views_problems(views(seen=["10.244.2.1"])) == [
+        "the source nl-r1-q's echo server saw: ['10.244.2.1'], PodSandboxStatus: ['10.244.1.7']",
+        "the pod's view: own",
+        "the peer's view: seen",
+    ]
+
+
+def test_a_status_without_exactly_one_address_is_a_problem_even_when_all_agree() -> None:
+    two = ["10.244.1.7", "10.244.1.8"]
+    assert flow.ip_views_problems(views(status=two, cni=two, own=two, seen=two))[:2] == [
+        "PodSandboxStatus reports ['10.244.1.7', '10.244.1.8']; one IPv4 address expected",
+        "PodSandboxStatus: ['10.244.1.7', '10.244.1.8'], PodSandboxStatus: ['10.244.1.7']",
+    ]
+    none = flow.ip_views_problems(views(status=[], cni=[], own=[], seen=[]))
+    assert none == [
+        "PodSandboxStatus reports []; one IPv4 address expected",
+        "the pod's view: own",
+        "the peer's view: seen",
+    ]
+
+
+GONE = flow.Traces(lease=False, veth=False, netns=False, reproduce="ls lease")
+HELD = flow.Traces(lease=True, veth=False, netns=False, reproduce="ls lease")
+
+
+def test_a_dead_sandbox_noticed_and_released_has_no_problem() -> None:
+    assert flow.dead_sandbox_problems(POD, 4242, None, GONE, GONE, []) == []
+
+
+def test_a_dead_sandbox_not_noticed_leaking_or_listed_says_each_and_how_to_see_it() -> None:
+    assert flow.dead_sandbox_problems(POD, 4242, "waited 60s", GONE, GONE, []) == [
+        "waited 60s (pod nl-r1-p, killed pid 4242)",
+        "reproduce: ls lease",
+    ]
+    assert flow.dead_sandbox_problems(POD, 4242, None, HELD, GONE, ["sandbox sb1"]) == [
+        "the lease of 10.244.1.7 outlived the removal of the dead sandbox",
+        "the runtime still lists ['sandbox sb1']",
+        "reproduce: ls lease",
+    ]
+    assert flow.dead_sandbox_problems(POD, 4242, None, GONE, HELD, []) == [
+        "the lease of 10.244.1.7 outlived the removal of the dead sandbox",
+        "reproduce: ls lease",
+    ]
+
+
+def test_a_restart_that_changed_nothing_has_no_problem() -> None:
+    states = {"p": "SANDBOX_READY echo=CONTAINER_RUNNING"}
+    assert flow.restart_outcome_problems([], [], [], states, dict(states)) == []
+
+
+def test_a_restart_names_cells_before_and_after_failed_restarts_and_a_changed_view() -> None:
+    assert flow.restart_outcome_problems(
+        ["a->b X"], ["node1: systemctl restart containerd exited 1: no"], ["a->c X"],
+        {"p": "SANDBOX_READY"}, {"p": "SANDBOX_NOTREADY"},
+    ) == [
+        "before the restart: a->b X",
+        "node1: systemctl restart containerd exited 1: no",
+        "after the restart: a->c X",
+        "the runtime's view of the pods changed: before {\n \"p\": \"SANDBOX_READY\"\n}, "
+        "after {\n \"p\": \"SANDBOX_NOTREADY\"\n}",
+    ]  # fmt: skip
+
+
+def test_dump_is_sorted_indented_json_that_shows_anything() -> None:
+    assert flow.dump({"b": 1, "a": IPv4Address("10.0.0.1")}) == ('{\n "a": "10.0.0.1",\n "b": 1\n}')
