@@ -193,3 +193,11 @@ def test_held_chains_are_read_from_iptables_save_and_removed_by_table() -> None:
         "-X KUBE-SVC-XPGD46QRK7WJZT7O",
         "COMMIT",
     ]
+
+
+def test_a_services_port_is_found_by_its_name() -> None:
+    svc = kp.Service("ns", "echo", IPv4Address("10.96.0.20"), (ECHO, ECHO_UDP))
+    assert svc.port("udp") is ECHO_UDP
+    assert svc.port("tcp") is ECHO
+    with pytest.raises(StopIteration):
+        svc.port("sctp")

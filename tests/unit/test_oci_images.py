@@ -280,6 +280,14 @@ def test_image_refs_use_the_never_resolving_registry_and_the_key() -> None:
     assert images.image_ref("pause", "0123456789abcdef") == "netlab.invalid/pause:0123456789ab"
 
 
+def test_an_archive_holds_every_image_by_name_with_the_keys_tag() -> None:
+    assert images.image_refs("0123456789abcdef") == (
+        ("client", "netlab.invalid/client:0123456789ab"),
+        ("echo", "netlab.invalid/echo:0123456789ab"),
+        ("pause", "netlab.invalid/pause:0123456789ab"),
+    )
+
+
 def test_inputs_key_changes_with_any_source_and_ignores_order() -> None:
     base = {"lab/runtime/images.py": b"a", "lab/runtime/oci.py": b"b"}
     assert images.inputs_key(base) == images.inputs_key(dict(reversed(list(base.items()))))

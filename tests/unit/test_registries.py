@@ -281,3 +281,22 @@ def test_the_name_scan_sees_a_comparison() -> None:
         ]
     finally:
         sample.unlink()
+
+
+class Bare(Backend):
+    """A backend that answers only what every backend has (never registered)."""
+
+    name = "bare"
+    description = "a test's backend with the defaults"
+    family = "routing"
+    provisioning = f"{__name__}:ToySteps"
+
+
+def test_a_backend_without_its_own_answers_has_the_defaults() -> None:
+    lab = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    bare = Bare()
+    assert list(bare.validate(lab)) == []
+    assert bare.tunnel_device(lab) is None
+    assert bare.expected_routes(lab, lab.nodes[0]) == ()
+    with pytest.raises(NotImplementedError, match=r"^backend bare has no restart fault$"):
+        bare.restart(lab, lab.nodes[0])
