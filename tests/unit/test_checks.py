@@ -3,6 +3,7 @@ and what the lab allots, DF refusal evidence, matrices that must cover the lab."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -204,3 +205,59 @@ def test_a_sysctl_that_cannot_be_read_is_a_problem_not_an_error() -> None:
     steps = node_state()
     steps[0] = fakes.Step("node1", ("sysctl", "-n", SYSCTLS[0]), exit_code=255, stderr="no key")
     assert guide_state(CI, *steps) == ["node1: net.bridge.bridge-nf-call-iptables = '', expected 1"]
+
+
+# --- expect_matrix: a matrix that covers the lab, every cell right; else the whole table ---
+
+A = rm.Endpoint("a", "node1", "10.244.0.5")
+B = rm.Endpoint("b", "node2", "10.244.1.5")
+
+
+def matrix(b_answers: bool = True) -> rm.Matrix:
+    expect = rm.Expect(True, frozenset({"10.244.0.5"}), responders=frozenset({"b"}))
+    seen = (
+        rm.Observation(True, "10.244.0.5", "repro a->b", answered_by="b")
+        if b_answers
+        else rm.Observation(False, None, "repro a->b", "timeout")
+    )
+    return rm.Matrix("pod -> pod", (A,), (B,), {("a", "b"): expect}, {("a", "b"): seen})
+
+
+def failure(call: Callable[[], None]) -> pytest.ExceptionInfo[pytest.fail.Exception]:
+    """The failure `call` raises: shown without a traceback (pytrace=False), and without the
+    expect_* frames themselves (`__tracebackhide__`)."""
+    with pytest.raises(pytest.fail.Exception) as failed:
+        call()
+    assert failed.value.pytrace is False
+    shown = [entry.name for entry in failed.traceback.filter(failed)]
+    assert [name for name in shown if "expect_" in name] == [], shown
+    return failed
+
+
+def test_a_matrix_that_covers_the_lab_with_every_cell_right_passes() -> None:
+    def context() -> str:
+        raise AssertionError("the context is computed only on failure")
+
+    checks.expect_matrix(matrix(), 1, context)
+
+
+def test_a_single_cell_matrix_is_enough_when_the_lab_implies_one() -> None:
+    checks.expect_matrix(matrix(), 1)
+    failed = failure(lambda: checks.expect_matrix(matrix(), 2))
+    assert str(failed.value) == (
+        "pod -> pod: 1 cells, but the lab implies 2: a matrix that does not cover the lab "
+        "proves nothing"
+    )
+
+
+def test_a_wrong_cell_fails_with_the_whole_table_and_the_context_after_it() -> None:
+    wrong = matrix(b_answers=False)
+    failed = failure(lambda: checks.expect_matrix(wrong, 1, lambda: "namespace dump"))
+    assert str(failed.value) == f"1 of 1 cells wrong\n{wrong.render()}\n\nnamespace dump"
+    bare = failure(lambda: checks.expect_matrix(wrong, 1))
+    assert str(bare.value) == f"1 of 1 cells wrong\n{wrong.render()}"
+
+
+def test_expect_no_problems_hides_its_frame_and_shows_no_traceback() -> None:
+    failed = failure(lambda: checks.expect_no_problems(["x"], "w"))
+    assert str(failed.value) == "w: 1 problem(s)\n  - x"

@@ -338,3 +338,76 @@ def test_a_restart_names_cells_before_and_after_failed_restarts_and_a_changed_vi
 
 def test_dump_is_sorted_indented_json_that_shows_anything() -> None:
     assert flow.dump({"b": 1, "a": IPv4Address("10.0.0.1")}) == ('{\n "a": "10.0.0.1",\n "b": 1\n}')
+
+
+# --- exact judgements of the namespace view, the host veth and the release ---
+
+
+def test_a_pinned_namespace_that_is_no_namespace_and_an_infra_elsewhere_are_each_named() -> None:
+    bad = flow.NamespaceView(
+        "/var/run/netns/cni-1", "net:[4026532411]", " /pause ", {"echo": (5, "net:[1]")}, "r"
+    )
+    assert flow.shared_namespace_problems(bad) == [
+        "the sandbox's pinned network namespace is /var/run/netns/cni-1",
+        "the infra process (/pause) is in net:[4026532411], not the sandbox's network "
+        "namespace /var/run/netns/cni-1",
+        "container echo (pid 5) is in net:[1], not the pod's network namespace "
+        "/var/run/netns/cni-1 held by the infra process",
+        "reproduce: r",
+    ]
+
+
+def test_only_veths_outside_any_sandbox_are_the_host_side() -> None:
+    result = {
+        "Interfaces": {
+            "vethb": {"Sandbox": ""},
+            "vetha": {},
+            "veth-in-pod": {"Sandbox": "/var/run/netns/cni-1"},
+            "cni0": {"Sandbox": ""},
+            "vethz": "not a dict",
+        }
+    }
+    assert flow.host_veths(result) == ["vetha", "vethb"]
+    assert flow.host_veths({"Interfaces": ["veth0"]}) == []
+    assert flow.host_veths({}) == []
+
+
+def traces(lease: bool, veth: bool, netns: bool) -> flow.Traces:
+    return flow.Traces(lease=lease, veth=veth, netns=netns, reproduce="ls")
+
+
+def test_every_release_failure_is_named_once_with_the_reproduce_last() -> None:
+    made = traces(True, True, True)
+    assert flow.release_problems(
+        POD, made, traces(True, False, True), traces(True, True, True)
+    ) == [
+        "StopPodSandbox left the IPAM lease of 10.244.1.7 (CNI DEL did not release)",
+        "RemovePodSandbox left the network namespace /var/run/netns/cni-1",
+        "after RemovePodSandbox the lease or the veth is still there",
+        "reproduce: ls",
+    ]
+    gone = traces(False, False, False)
+    assert flow.release_problems(
+        POD, made, traces(False, True, True), traces(False, True, False)
+    ) == [
+        "StopPodSandbox left the pod's host-side veth",
+        "after RemovePodSandbox the lease or the veth is still there",
+        "reproduce: ls",
+    ]
+    assert flow.release_problems(POD, made, gone, traces(True, False, False)) == [
+        "after RemovePodSandbox the lease or the veth is still there",
+        "reproduce: ls",
+    ]
+
+
+@pytest.mark.parametrize("made", [(False, True, True), (True, False, True), (True, True, False)])
+def test_a_running_pod_missing_any_of_its_three_traces_is_named(
+    made: tuple[bool, bool, bool],
+) -> None:
+    gone = traces(False, False, False)
+    lease, veth, netns = made
+    assert flow.release_problems(POD, traces(*made), gone, gone) == [
+        f"nl-r1-p running: lease {lease}, host veth {veth}, netns {netns}: the runtime's CNI "
+        "ADD should have made all three",
+        "reproduce: ls",
+    ]

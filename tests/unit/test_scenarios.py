@@ -4,8 +4,10 @@ how they judge what they get. The same scenarios run on VMs with every real driv
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -269,3 +271,62 @@ def test_every_node_is_made_side_by_side_once_and_a_failed_node_raises_its_own_e
     with pytest.raises(KeyError):
         lives["node3"]
     assert sorted(started) == ["node1", "node2"], "each node made once"
+
+
+# --- pod identity: each problem exactly, and the probe asked of the peer ---
+
+ONELINE = ("ip", "-o", "-4", "addr", "show")
+A_ONLY = (
+    "1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet 10.244.0.2/24 scope global eth0\n"
+)
+
+
+class AskingDriver(FakeDriver):
+    """Records which pod each observed cell goes from and to."""
+
+    def __init__(self) -> None:
+        super().__init__(CI)
+        self.pairs: list[tuple[str, str]] = []
+
+    def observe(self, cells: Sequence[Any]) -> dict[str, Any]:
+        self.pairs += [(c.source.name, c.target.name) for c in cells]
+        return super().observe(cells)
+
+
+def identity(own: ExecResult, peer_saw: rm.Observation) -> tuple[list[str], list[tuple[str, str]]]:
+    driver = AskingDriver()
+    driver.execs[("a", "echo", ONELINE)] = own
+    driver.observations = {"identity": peer_saw}
+    return scenarios.pod_identity_problems(driver, PODS[0], PODS[1]), driver.pairs
+
+
+def test_a_pod_seen_alike_by_itself_the_runtime_and_its_peer_has_no_problem() -> None:
+    assert identity(ok(A_ONLY), seen("10.244.0.2")) == ([], [("a", "b")])
+
+
+def test_a_pod_whose_addresses_cannot_be_read_says_why() -> None:
+    failed = ExecResult(1, "", "  ip: not found  ", "ip in a")
+    assert identity(failed, seen("10.244.0.2"))[0] == [
+        "cannot read a's addresses (exit 1: ip: not found)\n    reproduce: ip in a"
+    ]
+
+
+def test_a_pod_that_sees_itself_elsewhere_names_both_addresses() -> None:
+    moved = A_ONLY.replace("10.244.0.2/24", "10.244.0.9/24")
+    assert identity(ok(moved), seen("10.244.0.2"))[0] == [
+        "a sees itself as 10.244.0.9 but the runtime reports 10.244.0.2\n"
+        "    reproduce: reproduce it"
+    ]
+
+
+def test_a_peer_that_got_no_answer_says_so_with_the_first_200_characters_of_why() -> None:
+    lost = rm.Observation(False, None, "probe a from b", " " + "t" * 250 + " ")
+    assert identity(ok(A_ONLY), lost)[0] == [
+        f"peer b saw a as (no answer), not 10.244.0.2 ({'t' * 200})\n    reproduce: probe a from b"
+    ]
+
+
+def test_a_peer_that_saw_another_source_names_it_without_a_why() -> None:
+    assert identity(ok(A_ONLY), seen("10.10.40.241"))[0] == [
+        "peer b saw a as 10.10.40.241, not 10.244.0.2\n    reproduce: reproduce it"
+    ]
