@@ -432,3 +432,49 @@ def test_deb_data_tar_is_read_from_the_ar_archive() -> None:
         images.deb_data_tar(b"PK\x03\x04")
     with pytest.raises(ValueError, match=r"no data\.tar member"):
         images.deb_data_tar(_ar([("debian-binary", b"2.0\n")]))
+
+
+def test_every_private_apt_option_by_its_name_in_apt_conf() -> None:
+    # apt.conf(5)'s names: apt must read and write nothing of the host's own state
+    assert images.apt_options("/w") == (
+        "-o", "Dir::State=/w/state",
+        "-o", "Dir::State::status=/w/state/status",
+        "-o", "Dir::Cache=/w/cache",
+        "-o", "Dir::Etc::SourceList=/w/sources.list",
+        "-o", "Dir::Etc::SourceParts=/w/empty",
+        "-o", "Dir::Etc::Parts=/w/empty",
+        "-o", "Dir::Etc::Preferences=/w/empty/preferences",
+        "-o", "Dir::Etc::PreferencesParts=/w/empty",
+        "-o", "APT::Architecture=amd64",
+        "-o", "APT::Architectures=amd64",
+        "-o", "APT::Install-Recommends=false",
+        "-o", "APT::Install-Suggests=false",
+        "-o", "APT::Sandbox::User=root",
+        "-o", "Acquire::Languages=none",
+    )  # fmt: skip
+
+
+def test_stanzas_split_on_blank_lines_and_continue_only_a_field_already_open() -> None:
+    text = (
+        " orphan continuation\n"  # before any field: dropped
+        "Package: a\nDepends: b:any (>= 1:2.0)\n\tsecond line\n"
+        "\n"
+        " another orphan\n"  # a new stanza starts with no field open
+        "Package: c\nnot a field\n"
+    )
+    assert images.parse_stanzas(text) == [
+        {"Package": "a", "Depends": "b:any (>= 1:2.0)\nsecond line"},
+        {"Package": "c"},
+    ]
+    assert images.parse_stanzas("Key:x\nXX continued\n") == [{"Key": "x"}]
+
+
+def test_a_stanza_without_an_architecture_is_declared_for_the_images_own() -> None:
+    assert images.render_pretend_status([{"Package": "p", "Version": "1"}]) == (
+        "Package: p\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n"
+    )
+
+
+def test_two_layers_of_one_name_are_named_as_such() -> None:
+    layer = images.LayerSpec("base", None, ("libc6",))
+    assert images.validate_specs((layer, layer), ()) == ["two layers share a name"]
