@@ -12,7 +12,9 @@ from lab.hosts.parse import (
     ACCT_V3,
     ProcessCpu,
     VagrantOutputError,
+    cpu_deltas,
     parse_acct_v3,
+    parse_cgroup_cpu,
     parse_ip_addr_addresses,
     parse_ip_addr_networks,
     parse_proc_net,
@@ -207,3 +209,22 @@ def test_a_route_line_that_is_not_hex_is_an_error() -> None:
     )
     with pytest.raises(ValueError, match="/proc/net/route: cannot read the line 'eth0 zz"):
         parse_proc_net(bad)
+
+
+def test_cgroup_cpu_reads_the_last_word_as_the_usage_whatever_the_path_holds() -> None:
+    text = (
+        "cpu.stat 4000000\n"
+        "system.slice/my service.service/cpu.stat 1500000\n"
+        "kubepods/podX/cpu.stat 250000\n"
+        "gone/cpu.stat\n"
+    )
+    assert parse_cgroup_cpu(text) == {
+        "/": 4.0,
+        "system.slice/my service.service": 1.5,
+        "kubepods/podX": 0.25,
+    }
+
+
+def test_every_counter_that_grew_is_kept_by_default_however_little() -> None:
+    assert cpu_deltas({"a": 1.0}, {"a": 1.5, "b": 0.25}) == [("a", 0.5), ("b", 0.25)]
+    assert cpu_deltas({"a": 1.0}, {"a": 1.5, "b": 0.25}, at_least=0.5) == [("a", 0.5)]

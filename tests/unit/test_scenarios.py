@@ -330,3 +330,44 @@ def test_a_peer_that_saw_another_source_names_it_without_a_why() -> None:
     assert identity(ok(A_ONLY), seen("10.10.40.241"))[0] == [
         "peer b saw a as 10.10.40.241, not 10.244.0.2\n    reproduce: reproduce it"
     ]
+
+
+def mtu_check(mtu_line: ExecResult, fits: ExecResult, too_big: ExecResult) -> list[str]:
+    driver = FakeDriver(CI)
+    driver.execs[("a", None, ("ip", "-o", "link", "show", "eth0"))] = mtu_line
+    driver.execs[("a", None, (*PING, "-c", "2", "-s", "1472", "10.244.1.2"))] = fits
+    driver.execs[("a", None, (*PING, "-c", "1", "-s", "1473", "10.244.1.2"))] = too_big
+    return scenarios.mtu_problems(driver, CI, PODS[0], PODS[1])
+
+
+LINK_1500 = "2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP"
+REFUSED = ok("ping: local error: message too long, mtu=1500", 1)
+
+
+def test_an_mtu_that_cannot_be_read_stops_the_check_even_when_some_output_came() -> None:
+    assert mtu_check(ok(LINK_1500, 1), ok(), REFUSED) == [
+        "cannot read a's eth0 MTU\n    reproduce: reproduce it"
+    ]
+
+
+def test_a_failed_fitting_ping_shows_the_last_300_characters_of_its_output() -> None:
+    out = "a" * 100 + "b" * 300
+    assert mtu_check(ok(LINK_1500), ExecResult(1, out, "\n", "ping it"), REFUSED) == [
+        f"1472-byte DF ping (packet = MTU 1500) a -> b failed: {'b' * 300}\n    reproduce: ping it"
+    ]
+
+
+def test_an_unproven_refusal_shows_the_last_200_characters_of_its_output() -> None:
+    lost = ExecResult(1, "a" * 50 + "b" * 200, "", "ping big")
+    assert mtu_check(ok(LINK_1500), ok("2 received"), lost) == [
+        "a DF packet one byte over MTU 1500 failed without evidence of a refusal (no EMSGSIZE, "
+        f"no 'Frag needed'): {'b' * 200}\n    reproduce: ping big"
+    ]
+
+
+def test_a_refusal_at_a_narrower_mtu_than_the_pods_names_both() -> None:
+    narrower = ExecResult(1, "Frag needed and DF set (mtu = 1450)", "", "ping big")
+    assert mtu_check(ok(LINK_1500), ok("2 received"), narrower) == [
+        "the over-size DF packet was refused at MTU 1450, not at the pod's 1500: the path is "
+        "narrower than the pod's interface\n    reproduce: ping big"
+    ]
