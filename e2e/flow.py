@@ -45,7 +45,7 @@ def _node_reproduce(driver: CriDriver, node: str, argv: Sequence[str]) -> str:
 def upstream_version(version: str) -> str:
     """A runtime's version as its upstream numbers it: containerd's own builds say "v1.6.20",
     Debian's package "1.6.20~ds1", a build without a version "1.6.20+unknown": "1.6.20"."""
-    return re.split(r"[~+-]", version.removeprefix("v"), maxsplit=1)[0]
+    return re.split(r"[~+-]", version.removeprefix("v"))[0]
 
 
 def runtime_identity_problems(

@@ -201,3 +201,28 @@ def test_a_services_port_is_found_by_its_name() -> None:
     assert svc.port("tcp") is ECHO
     with pytest.raises(StopIteration):
         svc.port("sctp")
+
+
+def test_each_jump_is_kube_proxys_rule_to_the_letter() -> None:
+    new = ("-m", "conntrack", "--ctstate", "NEW")
+    portals = ("-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES")
+    assert kp.jump_rules() == (
+        ("filter", "INPUT", (*new, "-m", "comment", "--comment",
+         "kubernetes externally-visible service portals", "-j", "KUBE-EXTERNAL-SERVICES")),
+        ("filter", "FORWARD", (*new, *portals)),
+        ("filter", "OUTPUT", (*new, *portals)),
+        ("nat", "OUTPUT", portals),
+        ("nat", "PREROUTING", portals),
+        ("nat", "POSTROUTING", ("-m", "comment", "--comment", "kubernetes postrouting rules",
+         "-j", "KUBE-POSTROUTING")),
+        ("filter", "FORWARD", ("-m", "comment", "--comment", "kubernetes forwarding rules",
+         "-j", "KUBE-FORWARD")),
+    )  # fmt: skip
+
+
+def test_a_chain_declared_outside_any_table_is_held_by_none_and_a_missing_table_is_empty() -> None:
+    held = kp.parse_held_chains(":KUBE-STRAY - [0:0]\n*nat\n:KUBE-SERVICES - [0:0]\n")
+    assert held == {"": {"KUBE-STRAY"}, "nat": {"KUBE-SERVICES"}}
+    assert kp.render_removal(held) == (
+        "*filter\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n-X KUBE-SERVICES\nCOMMIT\n"
+    )

@@ -3,6 +3,7 @@ and how the builder reads apt's answers and .deb files (pure; no apt, no network
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -478,3 +479,19 @@ def test_a_stanza_without_an_architecture_is_declared_for_the_images_own() -> No
 def test_two_layers_of_one_name_are_named_as_such() -> None:
     layer = images.LayerSpec("base", None, ("libc6",))
     assert images.validate_specs((layer, layer), ()) == ["two layers share a name"]
+
+
+def test_only_an_uncompressed_tar_is_read() -> None:
+    compressed = gzip.compress(_tar([("./usr/bin/a", "file", "x")]))
+    with pytest.raises(tarfile.ReadError):
+        oci.entries_from_tar(compressed)
+
+
+def test_a_fifo_member_is_refused_by_its_name() -> None:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        fifo = tarfile.TarInfo("./run/initctl")
+        fifo.type = tarfile.FIFOTYPE
+        tar.addfile(fifo)
+    with pytest.raises(oci.ImageError, match=r"^\./run/initctl: device or fifo members are not"):
+        oci.entries_from_tar(out.getvalue())

@@ -371,3 +371,24 @@ def test_a_refusal_at_a_narrower_mtu_than_the_pods_names_both() -> None:
         "the over-size DF packet was refused at MTU 1450, not at the pod's 1500: the path is "
         "narrower than the pod's interface\n    reproduce: ping big"
     ]
+
+
+def test_a_pods_addresses_are_its_non_loopback_ones_with_how_to_read_them_again() -> None:
+    driver = FakeDriver(CI)
+    two = A_ONLY + "3: net1    inet 10.1.0.2/24 scope global net1\n"
+    driver.execs[("a", "echo", ONELINE)] = ExecResult(0, two, "", "ip in a")
+    assert scenarios.pod_addresses(driver, PODS[0], "echo") == scenarios.PodAddresses(
+        "a",
+        {"eth0": (IPv4Address("10.244.0.2"),), "net1": (IPv4Address("10.1.0.2"),)},
+        "ip in a",
+    )
+
+
+def test_a_failed_read_has_no_addresses_even_if_it_printed_some_and_says_why() -> None:
+    driver = FakeDriver(CI)
+    driver.execs[("a", "echo", ONELINE)] = ExecResult(2, A_ONLY, "", "ip in a")
+    assert scenarios.pod_addresses(driver, PODS[0], "echo") == scenarios.PodAddresses(
+        "a", {}, "ip in a", f"exit 2: {A_ONLY.strip()[:200]}"
+    )
+    driver.execs[("a", "echo", ONELINE)] = ExecResult(1, "", " " + "e" * 250, "ip in a")
+    assert scenarios.pod_addresses(driver, PODS[0], "echo").error == f"exit 1: {'e' * 200}"
