@@ -12,6 +12,7 @@ import pytest
 
 from e2e import checks, scenarios
 from e2e.drivers.base import Pod
+from lab.common.commands import render_remote
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
 from tests import fakes
@@ -176,6 +177,18 @@ def guide_state(lab: Any, *steps: fakes.Step) -> list[str]:
 
 def test_a_node_as_the_guide_leaves_it_has_no_problem() -> None:
     assert guide_state(CI, *node_state()) == []
+    # sysctl -n through sudo (it may read root-only keys); the world-readable reads without
+    script = fakes.script(*node_state())
+    checks.guide_state_problems(fakes.FakeChannel(CI.name, "node1", script), CI, "node1")  # type: ignore[arg-type]
+    assert [render_remote(command) for _, command, _ in script.ran] == [
+        "sudo -n sysctl -n net.bridge.bridge-nf-call-iptables",
+        "sudo -n sysctl -n net.bridge.bridge-nf-call-ip6tables",
+        "sudo -n sysctl -n net.ipv4.ip_forward",
+        "cat /proc/swaps",
+        "cat /proc/modules",
+        "hostname",
+        "ip -4 route show",
+    ]
     # a lab whose backend expects no host route reads none
     assert guide_state(VXLAN, *node_state(routes=None)) == []
 
