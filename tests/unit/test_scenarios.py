@@ -392,3 +392,23 @@ def test_a_failed_read_has_no_addresses_even_if_it_printed_some_and_says_why() -
     )
     driver.execs[("a", "echo", ONELINE)] = ExecResult(1, "", " " + "e" * 250, "ip in a")
     assert scenarios.pod_addresses(driver, PODS[0], "echo").error == f"exit 1: {'e' * 200}"
+
+
+def test_each_node_works_on_all_nodes_at_once_however_many() -> None:
+    nodes = [f"node{i}" for i in range(40)]  # more than a default pool holds: min(32, cpus + 4)
+    together = threading.Barrier(len(nodes), timeout=10)
+
+    def work(node: str) -> str:
+        together.wait()  # passes only when every node's work runs at the same time
+        return node.upper()
+
+    assert scenarios.each_node(nodes, work) == [n.upper() for n in nodes]
+    assert scenarios.each_node([], work) == []
+
+
+def test_a_node_outside_the_lab_is_a_key_error_naming_it() -> None:
+    made = scenarios.EveryNodeOnFirstUse(lambda node: node, ["node1"])
+    with pytest.raises(KeyError) as missing:
+        made["node9"]
+    assert missing.value.args == ("node9",)
+    assert made["node1"] == "node1"
