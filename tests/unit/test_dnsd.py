@@ -103,6 +103,7 @@ def test_a_name_it_does_not_hold_is_nxdomain_in_the_domain_and_refused_elsewhere
     ("packet", "response"),
     [
         (bytes.fromhex("abcd 01"), "abcd 8001 0000 0000 0000 0000"),  # its id, FORMERR
+        (bytes.fromhex("abcd"), "abcd 8001 0000 0000 0000 0000"),  # an id and nothing else
         (bytes.fromhex("ab"), "0000 8001 0000 0000 0000 0000"),  # not even an id
         (b"", "0000 8001 0000 0000 0000 0000"),
         (bytes.fromhex("abcd 0100 0002 0000 0000 0000"), "abcd 8001 0000 0000 0000 0000"),
@@ -110,3 +111,10 @@ def test_a_name_it_does_not_hold_is_nxdomain_in_the_domain_and_refused_elsewhere
 )
 def test_a_packet_that_is_no_query_gets_formerr_with_its_id(packet: bytes, response: str) -> None:
     assert dnsd.answer(packet, RECORDS, "cluster.local") == bytes.fromhex(response)
+
+
+def test_only_recursion_desired_is_copied_from_the_querys_flags() -> None:
+    # a query with every other flag bit set (opcode, AA, TC, RA, Z, a response code): the
+    # answer's flags are its own, RD alone copied
+    query = bytes.fromhex("1234 7fff 0001 0000 0000 0000") + WEB + A_IN
+    assert dnsd.answer(query, RECORDS, "cluster.local")[:4] == bytes.fromhex("1234 8580")
