@@ -48,6 +48,12 @@ def test_canonical_json_sorts_keys_and_has_no_spaces() -> None:
         ("./etc/passwd", "etc/passwd"),
         ("./", None),
         (".", None),
+        ("/", None),
+        ("", None),
+        ("/./usr/bin/x", "usr/bin/x"),  # a leading slash before the dot
+        ("./usr/share/", "usr/share"),  # a directory's trailing slash
+        ("./etc/X", "etc/X"),
+        ("X/", "X"),
     ],
 )
 def test_member_paths_follow_merged_usr(name: str, path: str | None) -> None:

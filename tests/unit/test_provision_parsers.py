@@ -189,3 +189,7 @@ def test_the_join_plan_carries_the_token_as_a_secret_and_shows_it_redacted() -> 
     shown = redact(render_remote(join), join.secrets)
     assert "abcdef.0123456789abcdef" not in shown
     assert "--node-name=k8s-node1" in shown
+
+
+def test_a_line_saying_not_installed_is_no_package_whatever_its_shape() -> None:
+    assert parse_rpm_versions("not installed\nkubelet 1.18.1\n  \nkubeadm\n") == ("kubelet 1.18.1",)

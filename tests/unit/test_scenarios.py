@@ -412,3 +412,61 @@ def test_a_node_outside_the_lab_is_a_key_error_naming_it() -> None:
         made["node9"]
     assert missing.value.args == ("node9",)
     assert made["node1"] == "node1"
+
+
+CAT_NET = ("cat", "/proc/net/dev", "/proc/net/route", "/proc/net/fib_trie")
+
+
+def test_a_containers_netns_view_is_what_cat_shows_or_why_not() -> None:
+    driver = FakeDriver(CI)
+    driver.execs[("a", "echo", CAT_NET)] = ExecResult(0, PROC_NET, "", "cat in a")
+    view = scenarios.netns_view(driver, PODS[0], "echo")
+    assert view == scenarios.NetnsView(("lo", "eth0"), (IPv4Address("10.244.1.4"),), "cat in a")
+    driver.execs[("a", "echo", CAT_NET)] = ExecResult(0, "garbage\n", "", "cat in a")
+    garbled = scenarios.netns_view(driver, PODS[0], "echo")
+    assert (garbled.interfaces, garbled.addresses, garbled.reproduce) == ((), (), "cat in a")
+    assert garbled.error.startswith("not the output of `cat /proc/net/dev")
+    driver.execs[("a", "echo", CAT_NET)] = ExecResult(126, PROC_NET, " " + "e" * 250, "cat in a")
+    assert scenarios.netns_view(driver, PODS[0], "echo") == scenarios.NetnsView(
+        (), (), "cat in a", f"exit 126: {'e' * 200}"
+    )
+
+
+def test_the_local_fetch_is_socat_or_wget_in_one_shell() -> None:
+    assert scenarios.local_fetch_argv(80) == (
+        "sh",
+        "-c",
+        "if command -v socat >/dev/null; then timeout 5 socat -u TCP:127.0.0.1:80 -; "
+        "else wget -qO- -T 5 http://127.0.0.1:80/; fi",
+    )
+
+
+def guide_pod_check(readlink_nginx: ExecResult, web: ExecResult) -> list[str]:
+    driver = FakeDriver(CI)
+    guide = driver.guide_pod()
+    pod = Pod("g", "node1", IPv4Address("10.244.0.7"), guide.containers, None)
+    pod_view = PROC_NET.replace("10.244.1.4", "10.244.0.7").replace("0001F40A", "0000F40A")
+    ns = ("readlink", "/proc/self/ns/net")
+    driver.execs[("g", "busybox", ns)] = ok("net:[4026532200]\n")
+    driver.execs[("g", "nginx", ns)] = readlink_nginx
+    driver.execs[("g", "busybox", CAT_NET)] = ok(pod_view)
+    driver.execs[("g", "nginx", CAT_NET)] = ok(pod_view)
+    driver.execs[("g", "busybox", scenarios.local_fetch_argv(80))] = web
+    return scenarios.shared_netns_problems(driver, pod, guide)
+
+
+def test_a_namespace_that_could_not_be_read_is_its_exit_not_what_it_printed() -> None:
+    failed = ExecResult(1, "net:[4026532200]\n", "", "readlink")
+    assert guide_pod_check(failed, ExecResult(7, "", "", "fetch")) == [
+        "containers are in different network namespaces: "
+        "{'busybox': 'net:[4026532200]', 'nginx': '(exit 1)'}",
+        "busybox did not reach nginx on localhost:80: exit 7\n    reproduce: fetch",
+    ]
+
+
+def test_a_failed_local_fetch_shows_the_first_300_characters_it_printed() -> None:
+    same = ok("net:[4026532200]\n")
+    assert guide_pod_check(same, ExecResult(0, "x" * 250, "y" * 100, "fetch")) == [
+        f"busybox did not reach nginx on localhost:80: {'x' * 250}{'y' * 50}\n    reproduce: fetch"
+    ]
+    assert guide_pod_check(same, ok("<h1>Welcome to nginx!</h1>")) == []
