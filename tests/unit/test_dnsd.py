@@ -118,3 +118,13 @@ def test_only_recursion_desired_is_copied_from_the_querys_flags() -> None:
     # answer's flags are its own, RD alone copied
     query = bytes.fromhex("1234 7fff 0001 0000 0000 0000") + WEB + A_IN
     assert dnsd.answer(query, RECORDS, "cluster.local")[:4] == bytes.fromhex("1234 8580")
+
+
+def test_ids_types_and_flags_past_the_sign_bit_are_read_unsigned() -> None:
+    query = bytes.fromhex("abcd 8100 0001 0000 0000 0000") + WEB + bytes.fromhex("ff00 0001")
+    assert dnsd.read_question(query) == (0xABCD, 0x8100, "web.ns.svc.cluster.local", 0xFF00, 42)
+
+
+def test_a_byte_that_is_no_ascii_in_a_name_is_replaced_not_refused() -> None:
+    query = HEADER + b"\x03w\xffb\x00" + A_IN
+    assert dnsd.read_question(query) == (0x1234, 0x0100, "w\ufffdb", 1, 21)

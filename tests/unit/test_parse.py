@@ -228,3 +228,19 @@ def test_cgroup_cpu_reads_the_last_word_as_the_usage_whatever_the_path_holds() -
 def test_every_counter_that_grew_is_kept_by_default_however_little() -> None:
     assert cpu_deltas({"a": 1.0}, {"a": 1.5, "b": 0.25}) == [("a", 0.5), ("b", 0.25)]
     assert cpu_deltas({"a": 1.0}, {"a": 1.5, "b": 0.25}, at_least=0.5) == [("a", 0.5)]
+
+
+def test_a_192_168_route_an_iface_named_interface_and_a_local_before_any_leaf() -> None:
+    # 192.168.0.0 is 0x0000A8C0 in the kernel's order: past 2**31 as a word; an interface may
+    # be called Iface1, printed flush left (only the route header has Destination); a LOCAL
+    # line before any address leaf names nothing
+    text = (
+        "Inter-|   Receive |  Transmit\n face |bytes|bytes\n    lo: 0 0\nIface1: 1 1\n"
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "Iface1\t0000A8C0\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
+        "Main:\n        /32 host LOCAL\n  +-- 192.168.0.0/16 2 0 2\n     |-- 192.168.7.9\n"
+        "        /32 host LOCAL\n"
+    )
+    view = parse_proc_net(text)
+    assert view.interfaces == ("lo", "Iface1")
+    assert view.addresses == {"Iface1": (IPv4Address("192.168.7.9"),)}

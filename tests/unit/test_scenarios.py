@@ -470,3 +470,14 @@ def test_a_failed_local_fetch_shows_the_first_300_characters_it_printed() -> Non
         f"busybox did not reach nginx on localhost:80: {'x' * 250}{'y' * 50}\n    reproduce: fetch"
     ]
     assert guide_pod_check(same, ok("<h1>Welcome to nginx!</h1>")) == []
+
+
+def test_side_by_side_checks_every_pod_at_once_however_many() -> None:
+    pods = [Pod(f"p{i}", "node1", IPv4Address(f"10.244.0.{i + 2}"), ECHO, None) for i in range(40)]
+    together = threading.Barrier(len(pods), timeout=10)
+
+    def check(pod: Pod[None]) -> list[str]:
+        together.wait()  # passes only when every pod's check runs at the same time
+        return []
+
+    assert scenarios.side_by_side(pods, check) == []
