@@ -501,3 +501,10 @@ def test_a_fifo_member_is_refused_by_its_name() -> None:
         tar.addfile(fifo)
     with pytest.raises(oci.ImageError, match=r"^\./run/initctl: device or fifo members are not"):
         oci.entries_from_tar(out.getvalue())
+
+
+def test_a_file_where_another_package_has_a_directory_is_refused() -> None:
+    with pytest.raises(oci.ImageError, match=r"^etc: two different dir/file entries in one layer$"):
+        oci.merge_entries([[oci.directory("etc", 0o755)], [oci.file("etc", "x")]])
+    with pytest.raises(oci.ImageError, match=r"^etc: two different file/dir entries in one layer$"):
+        oci.merge_entries([[oci.file("etc", "x")], [oci.directory("etc", 0o755)]])
