@@ -481,3 +481,48 @@ def test_side_by_side_checks_every_pod_at_once_however_many() -> None:
         return []
 
     assert scenarios.side_by_side(pods, check) == []
+
+
+ROUTE_GET = "10.244.1.2 via 10.10.40.242 dev eth1 src 10.10.40.241 uid 0\n    cache\n"
+NODE_ADDRS = (
+    "2: eth1    inet 10.10.40.241/24 brd 10.10.40.255 scope global eth1\n"
+    "4: cni0    inet 10.244.0.1/24 brd 10.244.0.255 scope global cni0\n"
+    "5: flannel.1    inet 10.244.0.0/32 scope global flannel.1\n"
+    "6: docker0    inet 172.17.0.1/16 scope global docker0\n"
+)
+
+
+def routes_of(*outputs: Step, pod_ips: tuple[str, ...] = ("10.244.1.2", "10.244.1.3")) -> Any:
+    driver = FakeDriver(CI, script(*outputs))
+    return scenarios.node_routes(driver, CI, "node1", [IPv4Address(ip) for ip in pod_ips])
+
+
+def test_a_nodes_routes_are_its_kernels_source_per_pod_and_its_legitimate_sources() -> None:
+    routes = routes_of(
+        Step("node1", ("ip", "-4", "route", "get", "10.244.1.2"), stdout=ROUTE_GET),
+        # a failed `ip route get` says nothing, whatever it printed
+        Step(
+            "node1",
+            ("ip", "-4", "route", "get", "10.244.1.3"),
+            stdout="10.244.1.3 dev cni0 src 10.244.0.1\n",
+            exit_code=2,
+        ),
+        Step("node1", ("ip", "-o", "-4", "addr", "show"), stdout=NODE_ADDRS),
+    )
+    assert routes == scenarios.NodeRoutes(
+        "node1",
+        {"10.244.1.2": "10.10.40.241", "10.244.1.3": None},
+        ("10.10.40.241", "10.244.0.1", "10.244.0.0"),  # the private IP, the bridge, the VTEP
+        "python -m lab ssh ci-debian12 node1 -- 'ip -4 route get 10.244.1.2'",
+    )
+
+
+def test_addresses_that_could_not_be_read_leave_only_the_private_ip() -> None:
+    routes = routes_of(
+        Step("node1", ("ip", "-4", "route", "get", "10.244.1.2"), stdout=ROUTE_GET),
+        Step("node1", ("ip", "-o", "-4", "addr", "show"), stdout=NODE_ADDRS, exit_code=1),
+        pod_ips=("10.244.1.2",),
+    )
+    assert routes.allowed == ("10.10.40.241",)
+    no_pods = routes_of(Step("node1", ("ip", "-o", "-4", "addr", "show"), stdout=""), pod_ips=())
+    assert no_pods.reproduce == "python -m lab ssh ci-debian12 node1 -- 'ip -4 route'"
