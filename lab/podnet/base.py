@@ -152,7 +152,7 @@ def register(backend: Backend) -> Backend:
     return backend
 
 
-def unregister(name: str) -> None:
+def unregister(name: str) -> None:  # pragma: no mutate block (test-only)
     """Forget a backend (tests that register a toy one)."""
     _BACKENDS.pop(name, None)
 

@@ -526,3 +526,34 @@ def test_addresses_that_could_not_be_read_leave_only_the_private_ip() -> None:
     assert routes.allowed == ("10.10.40.241",)
     no_pods = routes_of(Step("node1", ("ip", "-o", "-4", "addr", "show"), stdout=""), pod_ips=())
     assert no_pods.reproduce == "python -m lab ssh ci-debian12 node1 -- 'ip -4 route'"
+
+
+def test_the_node_matrix_goes_from_each_node_by_its_private_ip_under_the_faults_given() -> None:
+    node1 = node_steps(
+        "node1",
+        {"10.244.0.2": "10.244.0.1", "10.244.1.2": "10.10.40.241"},
+        addrs(("eth1", "10.10.40.241"), ("cni0", "10.244.0.1")),
+    )
+    node2 = node_steps(
+        "node2",
+        {"10.244.0.2": "10.10.40.242", "10.244.1.2": "10.244.1.1"},
+        addrs(("eth1", "10.10.40.242"), ("cni0", "10.244.1.1")),
+    )
+    driver = FakeDriver(CI, script(*node1, *node2))
+    driver.observations = {
+        "node1->a": seen("10.244.0.1"),
+        "node1->b": seen(None, ok=False),  # node1 is cut off from node2's pods
+        "node2->a": seen(None, ok=False),
+        "node2->b": seen("10.244.1.1"),
+    }
+    cut = rm.Faults(cut=frozenset({frozenset({"node1", "node2"})}))
+    matrix = scenarios.node_matrix(driver, CI, PODS, cut)
+    assert matrix.title == "node -> pod [fake]"
+    assert matrix.sources == (
+        rm.Endpoint("node1", "node1", "10.10.40.241", ("10.10.40.241", "10.244.0.1")),
+        rm.Endpoint("node2", "node2", "10.10.40.242", ("10.10.40.242", "10.244.1.1")),
+    )
+    assert [[matrix.symbol(n, p) for p in ("a", "b")] for n in ("node1", "node2")] == [
+        [".", "x"],
+        ["x", "."],
+    ]

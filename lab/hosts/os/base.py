@@ -79,7 +79,7 @@ def register(profile: OsProfile) -> OsProfile:
     return profile
 
 
-def unregister(family: str) -> None:
+def unregister(family: str) -> None:  # pragma: no mutate block (test-only)
     """Forget a family (tests that register a toy OS)."""
     _PROFILES.pop(family, None)
 
