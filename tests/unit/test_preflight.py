@@ -372,3 +372,16 @@ def test_the_real_probe_against_a_loopback_server(
     with pytest.raises(ConnectionRefusedError):
         net.connect("127.0.0.1", free, 1.0)
     assert set(net.resolve("localhost", 2.0)) & {"127.0.0.1", "::1"}
+
+
+def test_an_unreachable_endpoint_says_which_field_to_point_elsewhere() -> None:
+    blocked = FakeNet({"mirror.example": OSError("no"), DOCKER_HUB: OSError("no")}, {}, {})
+    two = Endpoint(
+        "a.baseurl,b.baseurl", "https://mirror.example/r/repodata/repomd.xml", "yum-repo"
+    )
+    assert check_endpoint(two, blocked, 1.0).fix == "point a.baseurl at a mirror you can reach"
+    assert check_endpoint(HUB, blocked, 1.0).fix == (
+        "set a mirror you can reach (kubernetes.docker.registry_mirrors or the image's mirror)"
+    )
+    spaced = Endpoint("a b", "https://mirror.example/r/", "yum-repo")
+    assert check_endpoint(spaced, blocked, 1.0).fix == "point a b at a mirror you can reach"

@@ -243,3 +243,24 @@ def test_a_fresh_node_gets_the_whole_backend() -> None:
         vxlan.TMPFILES,
         vxlan.MASQ_UNIT_PATH,
     ]
+
+
+def test_the_fresh_facts_are_what_a_node_fresh_from_the_box_prints() -> None:
+    """Vagrant's .network for eth1 and nothing of the backend: no flannel.1 (each `ip` and
+    `bridge` about it exits 1), no files, the box's ACCEPT policy, a 1500-byte NIC."""
+    vagrant = "[Match]\nName=eth1\n\n[Network]\nAddress=10.10.20.241/24\n"
+    path = "/etc/systemd/network/50-vagrant-eth1.network"
+    gone = Output(1, "")
+    fresh = outputs(
+        network_files=Output(0, "".join(f"{path}:{line}\n" for line in vagrant.splitlines())),
+        device=gone,
+        addresses=gone,
+        fdb=gone,
+        neighbors=gone,
+        routes=gone,
+        subnet_env=gone,
+        tmpfiles=gone,
+        masq_unit=gone,
+        nat_rules=Output(0, "-P POSTROUTING ACCEPT\n"),
+    )
+    assert vxlan.VXLAN.read(LAB, NODE1, fresh) == vxlan.fresh_vxlan(LAB, NODE1)
