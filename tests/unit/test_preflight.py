@@ -385,3 +385,74 @@ def test_an_unreachable_endpoint_says_which_field_to_point_elsewhere() -> None:
     )
     spaced = Endpoint("a b", "https://mirror.example/r/", "yum-repo")
     assert check_endpoint(spaced, blocked, 1.0).fix == "point a b at a mirror you can reach"
+
+
+FIX = "point kubernetes.repo.baseurl at a mirror you can reach"
+R = "kubernetes.repo.baseurl"
+
+
+@pytest.mark.parametrize(
+    ("net", "check"),
+    [
+        (
+            FakeNet({"mirror.example": OSError("no such host")}, {}, {}),
+            Check(R, "missing", "mirror.example: DNS failed (no such host)", FIX),
+        ),
+        (
+            FakeNet({"mirror.example": []}, {}, {}),
+            Check(R, "missing", "mirror.example: DNS returned no address", FIX),
+        ),
+        (
+            FakeNet(
+                {"mirror.example": ["192.0.2.7"]}, {("192.0.2.7", 443): OSError("refused")}, {}
+            ),
+            Check(R, "missing", "mirror.example:443 (192.0.2.7): TCP failed (refused)", FIX),
+        ),
+        (
+            FakeNet(
+                {"mirror.example": ["192.0.2.7"]},
+                {("192.0.2.7", 443): None},
+                {REPO.url: OSError("reset")},
+            ),
+            Check(R, "missing", f"{REPO.url}: request failed (reset)", FIX),
+        ),
+        (
+            FakeNet({"mirror.example": ["192.0.2.7"]}, {("192.0.2.7", 443): None}, {REPO.url: 401}),
+            Check(R, "warn", f"{REPO.url}: HTTP 401", FIX),  # a yum repo must answer 2xx
+        ),
+        (
+            FakeNet({"mirror.example": ["192.0.2.7"]}, {("192.0.2.7", 443): None}, {REPO.url: 404}),
+            Check(R, "missing", f"{REPO.url}: HTTP 404 (moved or removed?)", FIX),
+        ),
+    ],
+)
+def test_each_way_an_endpoint_fails_is_one_exact_check(net: FakeNet, check: Check) -> None:
+    assert check_endpoint(REPO, net, 2.0) == check
+
+
+def test_an_optional_endpoint_only_warns_and_says_a_copy_is_cached() -> None:
+    cached = Endpoint(R, REPO.url, "yum-repo", optional=True)
+    net = FakeNet({"mirror.example": OSError("no")}, {}, {})
+    assert check_endpoint(cached, net, 2.0) == Check(
+        R, "warn", "mirror.example: DNS failed (no)", "a pinned copy is cached; fine"
+    )
+
+
+def test_plain_http_is_port_80_and_a_url_without_a_host_asks_dns_for_nothing() -> None:
+    plain = Endpoint("f", "http://mirror.example/r/", "yum-repo")
+    net = FakeNet({"mirror.example": ["192.0.2.7"]}, {("192.0.2.7", 80): None}, {plain.url: 200})
+    assert check_endpoint(plain, net, 2.0) == Check("f", "ok", f"{plain.url}: HTTP 200")
+    hostless = Endpoint("g", "https:///v2/", "registry")
+    nothing = FakeNet({"": OSError("empty name")}, {}, {})
+    assert check_endpoint(hostless, nothing, 2.0).detail == ": DNS failed (empty name)"
+
+
+def test_a_registry_answers_with_401_and_a_proxy_is_named_only_when_used() -> None:
+    direct = FakeNet({DOCKER_HUB: ["192.0.2.8"]}, {("192.0.2.8", 443): None}, {HUB.url: 401})
+    assert check_endpoint(HUB, direct, 2.0) == Check(
+        HUB.field, "ok", f"{HUB.url}: registry answers (HTTP 401)"
+    )
+    proxied = FakeNet({}, {}, {HUB.url: 200})
+    assert check_endpoint(HUB, proxied, 2.0, proxy="http://p:3128") == Check(
+        HUB.field, "ok", f"{HUB.url}: registry answers (HTTP 200) via proxy http://p:3128"
+    )
