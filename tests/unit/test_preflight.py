@@ -8,6 +8,7 @@ import http.server
 import socket
 import threading
 from collections.abc import Iterator
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +21,25 @@ from lab.hosts.hostcheck import (
     DOCKER_HUB,
     Check,
     Endpoint,
+    LibvirtNetwork,
     check_cpus,
     check_endpoint,
+    check_host_networks,
+    check_host_tools,
     check_kvm,
     check_libvirt_networks,
     check_memory,
     exit_code,
     lab_endpoints,
+    libvirt_subnet_problems,
+    parse_libvirt_network_xml,
     parse_meminfo_available_mib,
     registry_of,
 )
 from lab.hosts.hypervisor import HostFacts
 from lab.model.config import Image
 from lab.model.labfile import load_lab
+from lab.model.problems import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")
@@ -455,4 +462,102 @@ def test_a_registry_answers_with_401_and_a_proxy_is_named_only_when_used() -> No
     proxied = FakeNet({}, {}, {HUB.url: 200})
     assert check_endpoint(HUB, proxied, 2.0, proxy="http://p:3128") == Check(
         HUB.field, "ok", f"{HUB.url}: registry answers (HTTP 200) via proxy http://p:3128"
+    )
+
+
+# --- the host's tools, interfaces and libvirt networks, each as one exact check ---
+
+
+def test_host_tools_all_there_or_those_missing_named_in_order() -> None:
+    every = dict.fromkeys(("vagrant", "virsh", "libvirtd", "qemu-system-x86_64"), True)
+    assert check_host_tools(every) == Check(
+        "host tools", "ok", "vagrant, virsh, libvirtd, qemu-system-x86_64"
+    )
+    some = {**every, "virsh": False, "qemu-system-x86_64": False}
+    assert check_host_tools(some) == Check(
+        "host tools", "info", "not installed yet: virsh, qemu-system-x86_64", "make setup"
+    )
+
+
+def test_every_lab_range_a_host_interface_holds_is_named() -> None:
+    held = [IPv4Network("192.168.131.0/25"), IPv4Network("10.1.2.0/24"), IPv4Network("10.9.0.0/16")]
+    assert check_host_networks(GUIDE, held) == Check(
+        "host subnets",
+        "missing",
+        "network.management 192.168.131.0/24 overlaps 192.168.131.0/25; "
+        "kubernetes.service_cidr 10.1.0.0/16 overlaps 10.1.2.0/24",
+        "pick ranges no host interface uses",
+    )
+    assert check_host_networks(
+        CI, [IPv4Network("10.244.7.0/24"), IPv4Network("10.10.40.9/32")]
+    ) == (
+        Check(
+            "host subnets",
+            "missing",
+            "network.private 10.10.40.0/24 overlaps 10.10.40.9/32; "
+            "pod_network.cidr 10.244.0.0/16 overlaps 10.244.7.0/24",
+            "pick ranges no host interface uses",
+        )
+    )
+    assert check_host_networks(CI, held) == Check(
+        "host subnets", "ok", "no overlap with 3 host interface range(s)"
+    )
+
+
+NET_XML = """<network>
+  <name>{name}</name>
+  <ip address="{address}" {mask}/>
+  <ip family="ipv6" address="fd00::1" prefix="64"/>
+  <ip family="ipv4"/>
+</network>"""
+
+
+def libvirt_net(name: str, address: str, mask: str = 'prefix="24"') -> str:
+    return NET_XML.format(name=name, address=address, mask=mask)
+
+
+def test_a_libvirt_networks_name_and_ipv4_ranges_are_read() -> None:
+    parse = parse_libvirt_network_xml
+    assert parse(libvirt_net(" default ", "192.168.122.1")) == LibvirtNetwork(
+        "default", (IPv4Network("192.168.122.0/24"),)
+    )
+    assert parse(libvirt_net("n", "10.1.2.3", 'netmask="255.255.0.0"')).subnets == (
+        IPv4Network("10.1.0.0/16"),
+    )
+    assert parse(libvirt_net("n", "10.1.2.3", "")).subnets == (IPv4Network("10.1.2.0/24"),)
+    assert parse("<network><ip address='10.0.0.1' prefix='8'/></network>") == LibvirtNetwork(
+        "", (IPv4Network("10.0.0.0/8"),)
+    )
+
+
+def test_a_range_another_libvirt_network_holds_is_refused_with_how_to_free_it() -> None:
+    xmls = [libvirt_net("vagrant-libvirt", "10.10.40.1"), libvirt_net("other", "172.16.0.1")]
+    assert check_libvirt_networks(CI, xmls) == Check(
+        "libvirt subnets",
+        "missing",
+        "network.private 10.10.40.0/24: libvirt network 'vagrant-libvirt' already holds "
+        "10.10.40.0/24: vagrant-libvirt refuses a network whose address exists under another "
+        "name (NetworkNameAndAddressMismatch)",
+        "pick a free range for network.private, or remove 'vagrant-libvirt' if nothing uses it "
+        "(virsh net-destroy vagrant-libvirt; virsh net-undefine vagrant-libvirt)",
+    )
+    assert check_libvirt_networks(CI, xmls[1:]) == Check(
+        "libvirt subnets", "ok", "no overlap with 1 libvirt network(s)"
+    )
+
+
+def test_the_labs_own_network_is_fine_at_its_range_and_refused_at_an_old_one() -> None:
+    own = LibvirtNetwork("netlab-ci-debian12_priv", (IPv4Network("10.10.40.0/24"),))
+    empty = LibvirtNetwork("netlab-ci-debian12_mgmt", ())
+    assert libvirt_subnet_problems(CI, [own, empty]) == []
+    moved = LibvirtNetwork("netlab-ci-debian12_priv", (IPv4Network("10.10.99.0/24"),))
+    (problem,) = libvirt_subnet_problems(CI, [moved])
+    assert problem == Problem(
+        "network.private",
+        "10.10.40.0/24",
+        "this lab's libvirt network 'netlab-ci-debian12_priv' still holds 10.10.99.0/24 from an "
+        "earlier up: vagrant-libvirt refuses a known network name with another address",
+        "destroy the lab first (python -m lab destroy ci-debian12), or remove the network "
+        "(virsh net-destroy netlab-ci-debian12_priv; virsh net-undefine "
+        "netlab-ci-debian12_priv)",
     )
