@@ -508,3 +508,105 @@ def test_a_file_where_another_package_has_a_directory_is_refused() -> None:
         oci.merge_entries([[oci.directory("etc", 0o755)], [oci.file("etc", "x")]])
     with pytest.raises(oci.ImageError, match=r"^etc: two different file/dir entries in one layer$"):
         oci.merge_entries([[oci.file("etc", "x")], [oci.directory("etc", 0o755)]])
+
+
+# --- an OCI image layout to the letter (image-spec v1: index, manifest, config, blobs) ---
+
+
+def test_a_layout_is_the_oci_layout_file_the_index_and_each_blob_once_by_its_digest() -> None:
+    layer = oci.build_layer([oci.file("hello", "hi\n")], "netlab: hello")
+    config = oci.render_config(
+        [layer], entrypoint=("/hello",), env={"PATH": "/bin"}, labels={"org.example": "x"}
+    )
+    assert config == {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Env": ["PATH=/bin"],
+            "WorkingDir": "/",
+            "Entrypoint": ["/hello"],
+            "Labels": {"org.example": "x"},
+        },
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+        "history": [{"created_by": "netlab: hello"}],
+    }
+    one = oci.build_image("netlab.invalid/one:0123", [layer], config)
+    two = oci.build_image("netlab.invalid/two:4567", [layer], config)  # the same layer, once
+    config_blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    assert one.config == oci.Blob("application/vnd.oci.image.config.v1+json", config_blob)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": "sha256:" + hashlib.sha256(config_blob).hexdigest(),
+            "size": len(config_blob),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": layer.blob.digest,
+                "size": len(layer.blob.data),
+            }
+        ],
+    }
+    assert one.manifest.media_type == "application/vnd.oci.image.manifest.v1+json"
+    assert json.loads(one.manifest.data) == manifest
+    members = dict(oci.layout_members([one, two]))
+    assert json.loads(members["oci-layout"]) == {"imageLayoutVersion": "1.0.0"}
+
+    def entry(image: oci.Image, tag: str) -> dict[str, object]:
+        return {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": "sha256:" + hashlib.sha256(image.manifest.data).hexdigest(),
+            "size": len(image.manifest.data),
+            "platform": {"architecture": "amd64", "os": "linux"},
+            "annotations": {
+                "io.containerd.image.name": image.ref,
+                "org.opencontainers.image.ref.name": tag,
+            },
+        }
+
+    assert json.loads(members["index.json"]) == {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(one, "0123"), entry(two, "4567")],
+    }
+    blobs = {one.manifest.data, two.manifest.data, config_blob, layer.blob.data}
+    assert sorted(name for name in members if name.startswith("blobs/")) == sorted(
+        f"blobs/sha256/{hashlib.sha256(b).hexdigest()}" for b in blobs
+    )
+    assert all(members[f"blobs/sha256/{hashlib.sha256(b).hexdigest()}"] == b for b in blobs)
+
+
+@pytest.mark.parametrize(
+    ("ref", "tag"),
+    [
+        ("netlab.invalid/pause:abc", "abc"),
+        ("localhost:5000/team/echo:v1", "v1"),  # a registry port is no tag
+        ("echo:1:2", "2"),
+        ("a/b/c:t", "t"),
+    ],
+)
+def test_a_references_tag_is_after_the_last_colon_past_the_last_slash(ref: str, tag: str) -> None:
+    assert oci.ref_tag(ref) == tag
+
+
+def test_a_reference_without_a_tag_is_refused() -> None:
+    with pytest.raises(oci.ImageError, match=r"^image reference 'localhost:5000/echo' has no tag$"):
+        oci.ref_tag("localhost:5000/echo")
+    # a colon before the last slash is no tag either
+    with pytest.raises(oci.ImageError, match=r"^image reference 'a/b:c/echo' has no tag$"):
+        oci.ref_tag("a/b:c/echo")
+
+
+def test_every_data_member_form_and_gnu_ar_names_are_read_exactly() -> None:
+    tree = b"abc"  # odd: padded with a newline that is no part of the member
+    assert images.deb_data_tar(_ar([("data.tar", tree), ("zz", b"")])) == tree
+    assert images.deb_data_tar(_ar([("data.tar", b"")])) == b""  # a header at the very end
+    assert images.deb_data_tar(_ar([("data.tar.gz/", gzip.compress(tree))])) == tree
+    assert images.deb_data_tar(_ar([("debian-binary/", b"2.0\n"), ("data.tar/", tree)])) == tree
+    with pytest.raises(ValueError, match=r"^no data\.tar member in the \.deb$"):
+        images.deb_data_tar(_ar([("data.tarX", b"x")]))  # no data member of any known name
+    with pytest.raises(ValueError, match=r"^not a \.deb \(no ar archive header\)$"):
+        images.deb_data_tar(b"")
