@@ -561,3 +561,74 @@ def test_the_labs_own_network_is_fine_at_its_range_and_refused_at_an_old_one() -
         "(virsh net-destroy netlab-ci-debian12_priv; virsh net-undefine "
         "netlab-ci-debian12_priv)",
     )
+
+
+@pytest.mark.parametrize(
+    ("facts", "why"),
+    [
+        (HostFacts(False, True, True), "/dev/kvm is not accessible"),
+        (HostFacts(True, False, True), "no kvm_intel/kvm_amd module"),
+        (HostFacts(True, True, False), "no vmx/svm CPU flag"),
+        (
+            HostFacts(False, False, False),
+            "/dev/kvm is not accessible; no kvm_intel/kvm_amd module; no vmx/svm CPU flag",
+        ),
+    ],
+)
+def test_kvm_says_exactly_what_is_missing_and_what_it_means_for_the_lab(
+    facts: HostFacts, why: str
+) -> None:
+    assert check_kvm(GUIDE, facts) == Check(
+        "KVM",
+        "missing",
+        f"not usable here ({why}); lab guide-centos7 runs Kubernetes and needs hardware "
+        "virtualisation (under QEMU TCG kubeadm's control plane does not come up in time)",
+        "run it on a Linux host with VT-x/AMD-V enabled in the firmware, kvm_intel or "
+        "kvm_amd loaded and /dev/kvm readable and writable by you (group kvm)",
+    )
+    assert check_kvm(CI, facts) == Check(
+        "KVM", "warn", f"not usable ({why}): QEMU TCG, 5-10x slower; fine for ci-debian12"
+    )
+    tcg = dataclasses.replace(GUIDE, vm=dataclasses.replace(GUIDE.vm, hypervisor="qemu"))
+    assert check_kvm(tcg, facts) == Check(
+        "KVM", "info", f"not usable ({why}); the lab asks for QEMU TCG"
+    )
+
+
+def test_usable_kvm_is_ok_whatever_the_lab() -> None:
+    ok = Check("KVM", "ok", "usable (/dev/kvm, kvm_intel/kvm_amd, vmx/svm)")
+    assert check_kvm(GUIDE, KVM) == ok
+    assert check_kvm(CI, KVM) == ok
+
+
+def test_memory_needed_is_every_node_plus_headroom_and_exactly_enough_is_ok() -> None:
+    assert check_memory(GUIDE, 7168) == Check(
+        "memory", "ok", "7168 MiB needed (3 nodes + 1024 MiB headroom), 7168 MiB available"
+    )
+    assert check_memory(GUIDE, 7167) == Check(
+        "memory",
+        "missing",
+        "7168 MiB needed (3 nodes + 1024 MiB headroom), 7167 MiB available",
+        "free memory, or lower vm.memory_mib",
+    )
+
+
+def test_cpus_a_node_wider_than_the_host_is_refused_an_overcommit_warned() -> None:
+    detail = "{} host CPUs; nodes have 6 vCPUs, the largest 2"
+    assert check_cpus(GUIDE, 1) == Check(
+        "CPUs", "missing", detail.format(1), "a node cannot have more vCPUs than the host"
+    )
+    assert check_cpus(GUIDE, 2) == Check(
+        "CPUs", "warn", detail.format(2) + " (overcommitted: slower, still works)"
+    )
+    assert check_cpus(GUIDE, 5) == Check(
+        "CPUs", "warn", detail.format(5) + " (overcommitted: slower, still works)"
+    )
+    assert check_cpus(GUIDE, 6) == Check("CPUs", "ok", detail.format(6))
+
+
+def test_meminfo_available_is_whole_mib_and_its_absence_is_said() -> None:
+    assert parse_meminfo_available_mib("MemAvailable:   2047 kB\n") == 1
+    assert parse_meminfo_available_mib("MemAvailable:   2048 kB\n") == 2
+    with pytest.raises(ValueError, match=r"^no MemAvailable line in /proc/meminfo$"):
+        parse_meminfo_available_mib("MemTotal: 1 kB\nXMemAvailable: 5 kB\n")
