@@ -154,3 +154,31 @@ def test_the_setup_script_runs_each_pod_in_a_subshell_that_stops_at_its_first_fa
                          "ip netns exec nl-r1-a ip link set lo up"]  # fmt: skip
     assert lines[-2:] == [")", 'echo "@@NETLAB-EXIT nl-r1-a $?"']
     assert "systemd-run --unit=nl-r1-a-echo ip netns exec nl-r1-a socat" in lines
+
+
+def test_the_teardown_script_runs_every_part_of_every_pod_whatever_failed_before() -> None:
+    dele = (cnirt.Call("/opt/cni/bin/bridge", (("CNI_COMMAND", "DEL"),), {"type": "bridge"}),)
+    result = {"cniVersion": "0.4.0", "ips": []}
+    given = cnirt.PodTeardown("nl-a", dele, "/var/lib/netlab/cni/nl-a.json", result, ("kill", "7"))
+    cached = cnirt.PodTeardown("nl-b", dele, "/var/lib/netlab/cni/nl-b.json", None)
+    assert cnirt.teardown_script([given, cached]).split("\n") == [
+        "echo '@@NETLAB-POD nl-a'",
+        "kill 7 >/dev/null 2>&1 || true",
+        "(",
+        *cnirt.chain_script(dele, """'{"cniVersion": "0.4.0", "ips": []}'""").split("\n"),
+        ")",
+        'echo "@@NETLAB-DEL nl-a $?"',
+        "rm -f /var/lib/netlab/cni/nl-a.json",
+        "ip netns delete nl-a 2>/dev/null",
+        'echo "@@NETLAB-NETNS nl-a $?"',
+        "echo '@@NETLAB-POD nl-b'",
+        "(",
+        *cnirt.chain_script(
+            dele, '"$(cat /var/lib/netlab/cni/nl-b.json 2>/dev/null || true)"'
+        ).split("\n"),
+        ")",
+        'echo "@@NETLAB-DEL nl-b $?"',
+        "rm -f /var/lib/netlab/cni/nl-b.json",
+        "ip netns delete nl-b 2>/dev/null",
+        'echo "@@NETLAB-NETNS nl-b $?"',
+    ]

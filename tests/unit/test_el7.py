@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.common.commands import render_remote
+from lab.common.commands import Command, render_remote
 from provision import el7
 from tests import fakes
 
@@ -34,3 +34,39 @@ def test_a_lab_without_a_control_plane_cannot_join_a_worker() -> None:
         ValueError, match=r"^a worker needs to join but the lab has no control plane$"
     ):
         el7.JoinCommandSource(None)()
+
+
+def test_a_join_command_needs_kubeadm_join_and_a_token_with_its_value() -> None:
+    assert el7.parse_join_command("kubeadm join 10.0.0.1:6443 --token abc\n") == (
+        "kubeadm",
+        "join",
+        "10.0.0.1:6443",
+        "--token",
+        "abc",
+    )
+    for text in ("kubeadm init --token abc", "kubeadm join 10.0.0.1:6443 --token", ""):
+        with pytest.raises(ValueError, match=r"^not a kubeadm join command$"):
+            el7.parse_join_command(text)
+
+
+class SavingPlane:
+    """A strict stand-in for the control plane's SavingRunner: records each save."""
+
+    def __init__(self) -> None:
+        self.saved: list[tuple[tuple[str, ...], str, float]] = []
+
+    def run_to_file(self, command: Command, path: str, timeout: float = 120) -> None:
+        self.saved.append((command.argv, path, timeout))
+
+
+def test_images_are_saved_once_from_the_control_plane_with_15_minutes_to_do_it() -> None:
+    plane = SavingPlane()
+    source = el7.ImageArchiveSource(plane, ("busybox:1.28",), "/s/images/e2e.tar")  # type: ignore[arg-type]
+    assert source() == "/s/images/e2e.tar"
+    assert source() == "/s/images/e2e.tar"
+    assert plane.saved == [(("docker", "save", "busybox:1.28"), "/s/images/e2e.tar", 900)]
+    assert el7.ImageArchiveSource(plane, (), "/x")() is None  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"^a worker needs the control plane's images; no control plane$"
+    ):
+        el7.ImageArchiveSource(None, ("busybox:1.28",), "/x")()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from e2e import probes
 
 
@@ -17,3 +19,26 @@ def test_agnhost_asked_twice_says_its_pods_name_then_the_client() -> None:
         "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n10.244.0.5:41234"
     )
     assert probes.parse_agnhost(both) == probes.Echo("10.244.0.5", "web-0")
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("10.244.0.5:41234", "10.244.0.5"),
+        ("[fd00::5]:41234", "fd00::5"),
+        ("web-X:8080", "web-X"),
+        ("10.244.0.5", "10.244.0.5"),  # no port: the text as it is
+        (":8080", ":8080"),  # no host
+        ("10.244.0.5:http", "10.244.0.5:http"),  # no port number
+        ("  \n", None),
+    ],
+)
+def test_the_client_address_is_the_host_before_a_numeric_port(
+    text: str, address: str | None
+) -> None:
+    assert probes.http_body_address(text) == address
+
+
+def test_a_body_without_content_length_runs_to_the_end_whatever_other_numbers_say() -> None:
+    answer = "HTTP/1.1 200 OK\r\nAge: 3\r\nX-Note: content-length: 2\r\n\r\n10.244.0.5:41234"
+    assert probes.http_bodies(answer) == ["10.244.0.5:41234"]

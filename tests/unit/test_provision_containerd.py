@@ -244,3 +244,24 @@ def test_the_mount_unit_name_is_what_this_hosts_systemd_escape_prints(path: str)
     argv = ["systemd-escape", "--path", "--suffix=mount", path]
     escaped = subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
     assert mount_unit_name(path) == escaped
+
+
+def test_each_containerd_fact_reads_only_a_successful_answer() -> None:
+    facts = STEP.facts(LAB, NODE)
+
+    def parsed(name: str, code: int, stdout: str) -> object:
+        return facts[name].parse(Output(code, stdout))
+
+    # root's capabilities: read only from a status that was printed; unknown means allowed
+    assert parsed("can_lower_oom_score_adj", 0, STATUS_NO_SYS_RESOURCE) is False
+    assert parsed("can_lower_oom_score_adj", 1, STATUS_NO_SYS_RESOURCE) is True
+    assert parsed("can_lower_oom_score_adj", 0, "Name:\tcat\n") is True
+    # a number is read as it is printed (only the timestamp's "@" is taken off)
+    assert parsed("config_mtime", 0, "1764529000\n") == 1764529000
+    assert parsed("config_mtime", 0, "X1764529000\n") is None
+    assert parsed("config_mtime", 1, "1764529000\n") is None
+    assert parsed("started_at", 0, "@1764529000\n") == 1764529000
+    # `command -v` that failed has found nothing, whatever it printed
+    assert parsed("oci_runtime", 0, "/usr/bin/crun\n") == "/usr/bin/crun"
+    assert parsed("oci_runtime", 1, "/usr/bin/crun\n") is None
+    assert parsed("oci_runtime", 0, " \n") is None
