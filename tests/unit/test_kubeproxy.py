@@ -226,3 +226,28 @@ def test_a_chain_declared_outside_any_table_is_held_by_none_and_a_missing_table_
     assert kp.render_removal(held) == (
         "*filter\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n-X KUBE-SERVICES\nCOMMIT\n"
     )
+
+
+def test_without_random_fully_the_masquerade_rule_ends_at_masquerade() -> None:
+    lines = kp.render_restore([], CIDR, random_fully=False).splitlines()
+    assert (
+        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
+        "-m mark --mark 0x00004000/0x00004000 -j MASQUERADE"
+    ) in lines
+
+
+def test_a_service_without_endpoints_does_not_stop_the_ones_after_it() -> None:
+    empty = kp.Service("a", "empty", IPv4Address("10.96.0.30"), (ECHO,))
+    full = kp.Service("b", "full", IPv4Address("10.96.0.31"), (ECHO,), (IPv4Address("10.244.0.5"),))
+    text = kp.render_restore([empty, full], CIDR)
+    assert f":{kp.svc_chain(full, ECHO)} - [0:0]" in text.splitlines()
+    assert f":{kp.sep_chain(full, ECHO, IPv4Address('10.244.0.5'))} - [0:0]" in text.splitlines()
+
+
+def test_only_stale_chains_no_service_uses_are_deleted() -> None:
+    svc = kp.Service("b", "full", IPv4Address("10.96.0.31"), (ECHO,), (IPv4Address("10.244.0.5"),))
+    used = (kp.svc_chain(svc, ECHO), kp.sep_chain(svc, ECHO, IPv4Address("10.244.0.5")))
+    lines = kp.render_restore(
+        [svc], CIDR, stale=[*used, "KUBE-SVC-GONE", "OTHER-CHAIN"]
+    ).splitlines()
+    assert [line for line in lines if line.startswith("-X")] == ["-X KUBE-SVC-GONE"]

@@ -610,3 +610,8 @@ def test_every_data_member_form_and_gnu_ar_names_are_read_exactly() -> None:
         images.deb_data_tar(_ar([("data.tarX", b"x")]))  # no data member of any known name
     with pytest.raises(ValueError, match=r"^not a \.deb \(no ar archive header\)$"):
         images.deb_data_tar(b"")
+
+
+def test_the_inputs_key_is_the_sha256_of_each_name_and_content_nul_terminated_by_name() -> None:
+    expected = hashlib.sha256(b"a.py\x001\x00b.py\x002\x00").hexdigest()
+    assert images.inputs_key({"b.py": b"2", "a.py": b"1"}) == expected
