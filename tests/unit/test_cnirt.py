@@ -182,3 +182,33 @@ def test_the_teardown_script_runs_every_part_of_every_pod_whatever_failed_before
         "ip netns delete nl-b 2>/dev/null",
         'echo "@@NETLAB-NETNS nl-b $?"',
     ]
+
+
+def test_why_a_pod_failed_is_the_plugins_answer_or_the_last_400_characters_of_output() -> None:
+    failure = cnirt.ChainFailure("/opt/cni/bin/bridge", 1, "  " + "a" * 500, "{}")
+    assert cnirt.PodOutcome("p", 1, failure=failure).why() == (
+        f"/opt/cni/bin/bridge exited 1: {'a' * 400}"
+    )
+    noisy = cnirt.PodOutcome("p", 2, output=["x" * 300, "  ", "y" * 200])
+    assert noisy.why() == f"exited 2: {('x' * 300 + ' | ' + 'y' * 200)[-400:]}"
+    assert cnirt.PodOutcome("p", 2, output=["first", "second"]).why() == (
+        "exited 2: first | second"
+    )
+    assert cnirt.PodOutcome("p", 3, output=[" "]).why() == "exited 3: no output"
+    assert cnirt.PodOutcome("p").why() == "no outcome reported (the script stopped before this pod)"
+
+
+def test_the_setup_script_runs_the_add_chain_from_nothing_caching_its_result() -> None:
+    add = (cnirt.Call("/opt/cni/bin/bridge", (("CNI_COMMAND", "ADD"),), {"type": "bridge"}),)
+    pod = cnirt.PodSetup("nl-a", add, "/var/lib/netlab/cni/nl-a.json", (), ())
+    chain = cnirt.chain_script(add, "''", "/var/lib/netlab/cni/nl-a.json")
+    assert cnirt.setup_script([pod]).split("\n") == [
+        "echo '@@NETLAB-POD nl-a'",
+        "(",
+        "set -e",
+        "ip netns add nl-a",
+        "ip netns exec nl-a ip link set lo up",
+        *chain.split("\n"),
+        ")",
+        'echo "@@NETLAB-EXIT nl-a $?"',
+    ]

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import lzma
+import random
 import tarfile
 
 import pytest
@@ -615,3 +616,38 @@ def test_every_data_member_form_and_gnu_ar_names_are_read_exactly() -> None:
 def test_the_inputs_key_is_the_sha256_of_each_name_and_content_nul_terminated_by_name() -> None:
     expected = hashlib.sha256(b"a.py\x001\x00b.py\x002\x00").hexdigest()
     assert images.inputs_key({"b.py": b"2", "a.py": b"1"}) == expected
+
+
+def test_a_layer_tar_is_root_owned_at_the_epoch_and_reads_back_as_written() -> None:
+    entries = [
+        oci.directory("usr/bin", 0o755),
+        oci.file("usr/bin/dash", "ELF", 0o4755),
+        oci.symlink("usr/bin/sh", "dash"),
+        oci.Entry("usr/bin/dash2", "hardlink", 0o644, link="usr/bin/dash"),
+    ]
+    data = oci.layer_tar(entries)
+    assert oci.entries_from_tar(data) == entries
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+        assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members} == {
+            (0, 0, "root", "root", oci.EPOCH)
+        }
+        dash = tar.extractfile("usr/bin/dash")
+        assert dash is not None
+        assert dash.read() == b"ELF"
+
+
+def test_layers_are_compressed_reproducibly_at_level_6_without_a_timestamp() -> None:
+    # text whose deflate output differs from level to level (6 and 7 included)
+    rand = random.Random(7)
+    words = [
+        "".join(rand.choice("abcdefgh") for _ in range(rand.randint(2, 9))) for _ in range(300)
+    ]
+    tar = oci.layer_tar([oci.file("a", " ".join(rand.choice(words) for _ in range(20000)))])
+    assert oci.gzip_layer(tar) == gzip.compress(tar, compresslevel=6, mtime=0)
+    assert oci.gzip_layer(tar) != gzip.compress(tar, compresslevel=7, mtime=0)
+    assert oci.gzip_layer(tar, 1) == gzip.compress(tar, compresslevel=1, mtime=0)
+
+
+def test_canonical_json_is_sorted_compact_and_utf8() -> None:
+    assert oci.canonical_json({"é": "ü", "a": [1, 2]}) == '{"a":[1,2],"é":"ü"}'.encode()

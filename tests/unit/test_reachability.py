@@ -122,3 +122,22 @@ def test_a_cut_pair_expects_exactly_the_cells_between_those_nodes_down() -> None
         ("node3-p0", "node1-p0"),
         ("node3-p0", "node1-p1"),
     }
+
+
+def test_a_mismatch_names_who_should_have_answered_and_as_whom_the_source_is_seen() -> None:
+    expect = rm.Expect(
+        True,
+        frozenset({"10.244.0.5", "10.10.40.241"}),
+        responders=frozenset({"web-1", "web-0"}),
+        source_of=frozenset({("web-1", "10.10.40.241"), ("web-0", "10.244.0.5")}),
+    )
+    seen = rm.Observation(True, "10.244.9.9", "repro", answered_by="web-7")
+    assert str(rm.Mismatch("a", "svc", expect, seen)) == (
+        "a -> svc: expected reachable, seen as 10.244.0.5 (answered by web-0) or 10.10.40.241 "
+        "(answered by web-1), answered by web-0 or web-1; observed reachable, seen as "
+        "10.244.9.9, answered by web-7\n      reproduce: repro"
+    )
+    plain = rm.Expect(True, frozenset({"10.244.0.5", "10.10.40.241"}))
+    assert str(rm.Mismatch("a", "b", plain, None)) == (
+        "a -> b: expected reachable, seen as 10.10.40.241 or 10.244.0.5; observed not probed"
+    )
