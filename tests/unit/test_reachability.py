@@ -141,3 +141,14 @@ def test_a_mismatch_names_who_should_have_answered_and_as_whom_the_source_is_see
     assert str(rm.Mismatch("a", "b", plain, None)) == (
         "a -> b: expected reachable, seen as 10.10.40.241 or 10.244.0.5; observed not probed"
     )
+
+
+def test_with_sources_per_responder_only_the_answering_pods_sources_are_allowed() -> None:
+    expect = rm.Expect(
+        True,
+        frozenset({"10.9.9.9"}),  # replaced by source_of
+        source_of=frozenset({("web-0", "10.244.0.5"), ("web-1", "10.10.40.241")}),
+    )
+    assert expect.allowed_sources("web-0") == frozenset({"10.244.0.5"})
+    assert expect.allowed_sources("web-2") == frozenset()
+    assert rm.Expect(True, frozenset({"10.9.9.9"})).allowed_sources("web-0") == {"10.9.9.9"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.common.commands import Command, Output
+from lab.common.commands import Command, Output, render_remote
 from lab.model.labfile import load_lab
 from lab.podnet import tunnel
 from lab.podnet.vxlan import render_subnet_env, vtep_mac
@@ -264,3 +264,27 @@ def test_the_fresh_facts_are_what_a_node_fresh_from_the_box_prints() -> None:
         nat_rules=Output(0, "-P POSTROUTING ACCEPT\n"),
     )
     assert vxlan.VXLAN.read(LAB, NODE1, fresh) == vxlan.fresh_vxlan(LAB, NODE1)
+
+
+def test_the_step_reads_each_fact_with_the_command_the_recordings_were_made_with() -> None:
+    # tests/data/vxlan/SOURCES.md's commands, and the step's own files as provisioning writes them
+    facts = vxlan.VXLAN.facts(LAB, NODE1)
+    assert {k: (f.name, render_remote(f.command)) for k, f in facts.items()} == {
+        "network_files": ("systemd-networkd files", "sudo -n grep -rH '' /etc/systemd/network"),
+        "device": ("flannel.1 device", "ip -d -j link show flannel.1"),
+        "addresses": ("flannel.1 addresses", "ip -j -4 addr show dev flannel.1"),
+        "fdb": ("flannel.1 FDB", "bridge -j fdb show dev flannel.1"),
+        "neighbors": ("flannel.1 neighbours", "ip -j neigh show dev flannel.1"),
+        "routes": ("flannel.1 routes", "ip -j -4 route show dev flannel.1"),
+        "subnet_env": ("file /run/flannel/subnet.env", "sudo -n cat /run/flannel/subnet.env"),
+        "tmpfiles": (
+            "file /etc/tmpfiles.d/netlab-flannel.conf",
+            "sudo -n cat /etc/tmpfiles.d/netlab-flannel.conf",
+        ),
+        "masq_unit": (
+            "file /etc/systemd/system/netlab-flannel-masq.service",
+            "sudo -n cat /etc/systemd/system/netlab-flannel-masq.service",
+        ),
+        "nat_rules": ("nat POSTROUTING rules", "sudo -n iptables -t nat -S POSTROUTING"),
+        "nic_mtu": ("private NIC MTU", "cat /sys/class/net/eth1/mtu"),
+    }
