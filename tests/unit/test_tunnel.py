@@ -288,3 +288,56 @@ def test_the_step_reads_each_fact_with_the_command_the_recordings_were_made_with
         "nat_rules": ("nat POSTROUTING rules", "sudo -n iptables -t nat -S POSTROUTING"),
         "nic_mtu": ("private NIC MTU", "cat /sys/class/net/eth1/mtu"),
     }
+
+
+def test_a_fresh_nodes_plan_step_by_step_writes_what_the_lab_file_implies() -> None:
+    plan = vxlan.plan_vxlan(LAB, NODE1, vxlan.fresh_vxlan(LAB, NODE1))
+    dropin = "/etc/systemd/network/50-vagrant-eth1.network.d/netlab-vxlan.conf"
+    install = ("install", "-D", "-m", "0644", "/dev/stdin")
+    assert [(c.argv, c.stdin) for c in plan] == [
+        ((*install, "/etc/systemd/network/05-netlab-flannel.netdev"), NODE1_NETDEV),
+        ((*install, "/etc/systemd/network/05-netlab-flannel.network"), NODE1_NETWORK),
+        ((*install, dropin), NODE1_DROPIN),
+        (("networkctl", "reload"), None),
+        (("networkctl", "reconfigure", "eth1"), None),
+        (("networkctl", "reconfigure", "flannel.1"), None),
+        (
+            ("/lib/systemd/systemd-networkd-wait-online", "--interface=flannel.1", "--timeout=60"),
+            None,
+        ),
+        ((*install, "/etc/tmpfiles.d/netlab-flannel.conf"), NODE1_TMPFILES),
+        (("systemd-tmpfiles", "--create", "/etc/tmpfiles.d/netlab-flannel.conf"), None),
+        ((*install, "/etc/systemd/system/netlab-flannel-masq.service"), NODE1_MASQ_UNIT),
+        (("systemctl", "daemon-reload"), None),
+        (("systemctl", "enable", "netlab-flannel-masq.service"), None),
+        (("systemctl", "restart", "netlab-flannel-masq.service"), None),
+    ]
+
+
+def test_a_lost_underlay_dropin_is_written_back_and_the_nic_reconfigured() -> None:
+    facts = read()
+    dropin = "/etc/systemd/network/50-vagrant-eth1.network.d/netlab-vxlan.conf"
+    without = {p: t for p, t in facts.network_files.items() if p != dropin}
+    plan = vxlan.plan_vxlan(LAB, NODE1, dataclasses.replace(facts, network_files=without))
+    assert [c.argv[-1] if c.stdin else " ".join(c.argv) for c in plan] == [
+        dropin,
+        "networkctl reload",
+        "networkctl reconfigure eth1",
+        "networkctl reconfigure flannel.1",
+        "/lib/systemd/systemd-networkd-wait-online --interface=flannel.1 --timeout=60",
+    ]
+
+
+def test_exactly_the_masquerade_rules_and_no_more_need_no_restart() -> None:
+    rules = tuple(f"-A POSTROUTING {r}" for r in NODE1_MASQ_RULES)
+    assert vxlan.plan_vxlan(LAB, NODE1, dataclasses.replace(read(), nat_rules=rules)) == ()
+
+
+def test_without_a_network_file_for_the_private_nic_the_plan_says_where_it_looked() -> None:
+    facts = dataclasses.replace(read(), network_files={})
+    with pytest.raises(ValueError, match="no systemd-networkd") as err:
+        vxlan.plan_vxlan(LAB, NODE1, facts)
+    assert str(err.value) == (
+        "node1: no systemd-networkd .network file configures eth1 (looked in "
+        "/etc/systemd/network); is the private network up?"
+    )
