@@ -148,7 +148,9 @@ def cni_check_allowed(cni_version: str) -> bool:
 # --- reading commands back: which tools and features an argv relies on -------------------------
 
 
-def commands_in(argv: Sequence[str]) -> Iterator[tuple[str, ...]]:
+def commands_in(
+    argv: Sequence[str],
+) -> Iterator[tuple[str, ...]]:  # pragma: no mutate block (test-only)
     """`argv` and every command it runs: through sudo, env, timeout, `ip netns exec`,
     `nsenter ... --` and `sh -c SCRIPT` (each line of the script, here-documents skipped)."""
     argv = tuple(argv)
@@ -216,7 +218,9 @@ SHELL_BUILTINS = frozenset(
 SEPARATORS = frozenset({";", "|", "&&", "||", "&", "(", ")"})
 
 
-def script_commands(script: str) -> Iterator[tuple[str, ...]]:
+def script_commands(
+    script: str,
+) -> Iterator[tuple[str, ...]]:  # pragma: no mutate block (test-only)
     """The commands of a simple shell script: lists split at ; | && ||, control keywords
     dropped, the loop header's words skipped, here-document bodies skipped."""
     lines = iter(script.splitlines())
@@ -250,7 +254,7 @@ def script_commands(script: str) -> Iterator[tuple[str, ...]]:
                     break
 
 
-def on_path(tool: Tool, path: Sequence[str]) -> bool:
+def on_path(tool: Tool, path: Sequence[str]) -> bool:  # pragma: no mutate block (test-only)
     return tool.path.rsplit("/", 1)[0] in path or tool.name.startswith("/")
 
 

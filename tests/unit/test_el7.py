@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from lab.common.commands import Command, render_remote
+from lab.model.labfile import load_lab
 from provision import el7
 from tests import fakes
 
@@ -70,3 +74,14 @@ def test_images_are_saved_once_from_the_control_plane_with_15_minutes_to_do_it()
         ValueError, match=r"^a worker needs the control plane's images; no control plane$"
     ):
         el7.ImageArchiveSource(None, ("busybox:1.28",), "/x")()
+
+
+def test_a_lab_without_a_control_plane_has_inputs_that_refuse_only_when_asked() -> None:
+    guide = load_lab(Path(__file__).resolve().parents[2] / "labs" / "guide-centos7.yaml")
+    workers = dataclasses.replace(
+        guide, nodes=tuple(dataclasses.replace(n, role="worker") for n in guide.nodes)
+    )
+    made = el7.inputs(workers, {}, "/tmp/archives")
+    assert sorted(made) == ["e2e_archive", "flannel_archive", "join_command"]
+    with pytest.raises(ValueError, match="no control plane"):
+        made["join_command"]()

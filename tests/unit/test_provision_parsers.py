@@ -17,7 +17,13 @@ from lab.common.redact import redact
 from lab.hosts.facts import parse_rpm_versions
 from lab.model.labfile import load_lab
 from provision import el7
-from provision.common import BRIDGE_SYSCTLS, K8S_SYSCTL_FILE, MODULES_CONTENT
+from provision.common import (
+    BRIDGE_SYSCTLS,
+    K8S_SYSCTL_FILE,
+    MODULES_CONTENT,
+    parse_systemd_version,
+    parse_tool_paths,
+)
 from provision.model import AnyStep, sysctl_file
 from provision.steps import steps_for
 
@@ -193,3 +199,17 @@ def test_the_join_plan_carries_the_token_as_a_secret_and_shows_it_redacted() -> 
 
 def test_a_line_saying_not_installed_is_no_package_whatever_its_shape() -> None:
     assert parse_rpm_versions("not installed\nkubelet 1.18.1\n  \nkubeadm\n") == ("kubelet 1.18.1",)
+
+
+def test_tools_and_the_systemd_version_are_read_only_from_a_successful_answer() -> None:
+    assert parse_tool_paths(Output(0, "ip /usr/sbin/ip\n\nbad line here\n")) == ("ip /usr/sbin/ip",)
+    for out in (Output(1, "ip /usr/sbin/ip\n"), Output(0, "nothing\n")):
+        with pytest.raises(
+            ValueError, match=rf"^cannot list the node's tools \(exit {out.exit_code}\)$"
+        ):
+            parse_tool_paths(out)
+    assert parse_systemd_version(Output(0, "systemd 252 (252.19-1~deb12u1)\n+PAM\n")) == 252
+    with pytest.raises(
+        ValueError, match=r"^cannot read the systemd version \(`systemctl --version` exit 1\)$"
+    ):
+        parse_systemd_version(Output(1, "systemd 252\n"))

@@ -152,3 +152,18 @@ def test_with_sources_per_responder_only_the_answering_pods_sources_are_allowed(
     assert expect.allowed_sources("web-0") == frozenset({"10.244.0.5"})
     assert expect.allowed_sources("web-2") == frozenset()
     assert rm.Expect(True, frozenset({"10.9.9.9"})).allowed_sources("web-0") == {"10.9.9.9"}
+
+
+def test_a_cell_is_judged_by_the_sources_allowed_for_the_pod_that_answered() -> None:
+    a = rm.Endpoint("a", "node1", "10.244.0.5")
+    svc = rm.Endpoint("svc", "node2", "10.96.0.20")
+    expect = rm.Expect(
+        True,
+        responders=frozenset({"web-0", "web-1"}),
+        source_of=frozenset({("web-0", "10.244.0.5"), ("web-1", "10.10.40.241")}),
+    )
+    m = rm.Matrix("svc", (a,), (svc,), {("a", "svc"): expect})
+    m.observed[("a", "svc")] = rm.Observation(True, "10.244.0.5", "r", answered_by="web-0")
+    assert m.symbol("a", "svc") == "."
+    m.observed[("a", "svc")] = rm.Observation(True, "10.244.0.5", "r", answered_by="web-1")
+    assert m.symbol("a", "svc") == "N"  # web-1's answers come masqueraded: not this source

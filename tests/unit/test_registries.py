@@ -120,9 +120,7 @@ TOY_OS = OsProfile(
     python="python3.99",
     cni_bin_dir="/opt/toy/cni",
     components={"systemd": "300"},
-    tools=compat.tools_table(
-        [("ip", "iproute2", "iproute2", "/usr/bin/ip", "box", "everyone")]
-    ),
+    tools=compat.tools_table([("ip", "iproute2", "iproute2", "/usr/bin/ip", "box", "everyone")]),
     user_path=("/usr/bin",),
     sudo_path=("/usr/bin",),
     box=BoxState(fstab="", swaps=()),
@@ -300,3 +298,25 @@ def test_a_backend_without_its_own_answers_has_the_defaults() -> None:
     assert bare.expected_routes(lab, lab.nodes[0]) == ()
     with pytest.raises(NotImplementedError, match=r"^backend bare has no restart fault$"):
         bare.restart(lab, lab.nodes[0])
+
+
+def test_real_flannel_answers_from_its_section_its_backend_and_its_restart() -> None:
+    guide = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+    flannel = backend_of(guide)
+    assert (flannel.dataplane(guide), flannel.max_pod_mtu(guide)) == ("vxlan", 1450)
+    assert flannel.restart(guide, guide.nodes[-1]) == Restart(
+        daemonset="app=flannel", isolates=False
+    )
+    section = guide.pod_network.flannel
+    assert section is not None
+    host_gw = dataclasses.replace(
+        guide,
+        pod_network=dataclasses.replace(
+            guide.pod_network, flannel=dataclasses.replace(section, backend="host-gw")
+        ),
+    )
+    assert (flannel.dataplane(host_gw), flannel.max_pod_mtu(host_gw)) == ("host-gw", 1500)
+    bare = dataclasses.replace(
+        guide, pod_network=dataclasses.replace(guide.pod_network, flannel=None)
+    )
+    assert flannel.dataplane(bare) == "vxlan"  # flannel's own default backend
