@@ -416,3 +416,8 @@ def test_provisioning_stops_at_step_0_on_a_node_that_lacks_a_box_tool() -> None:
     assert report.error.startswith("step 0 'tools on the box' failed on node1: node1 lacks")
     assert "nsenter is missing (package util-linux" in report.error
     assert node.ran == [], "nothing was changed on the node"
+
+
+def test_a_version_is_compared_by_its_first_three_numbers() -> None:
+    assert compat.version_tuple("v1.6.20~ds1-1") == (1, 6, 20)
+    assert compat.version_tuple("3.10.0.1160") == (3, 10, 0)

@@ -632,3 +632,99 @@ def test_meminfo_available_is_whole_mib_and_its_absence_is_said() -> None:
     assert parse_meminfo_available_mib("MemAvailable:   2048 kB\n") == 2
     with pytest.raises(ValueError, match=r"^no MemAvailable line in /proc/meminfo$"):
         parse_meminfo_available_mib("MemTotal: 1 kB\nXMemAvailable: 5 kB\n")
+
+
+ALIYUN = "https://mirrors.aliyun.com"
+
+
+def test_every_endpoint_of_the_guide_lab_in_order_with_where_the_lab_names_it() -> None:
+    # the values of labs/guide-centos7.yaml, written out
+    assert lab_endpoints(GUIDE, manifest_cached=True) == [
+        Endpoint("vm.box", "https://vagrantcloud.com/centos/7", "url"),
+        Endpoint(
+            "os.vault_url",
+            f"{ALIYUN}/centos-vault/7.9.2009/os/x86_64/repodata/repomd.xml",
+            "yum-repo",
+        ),
+        Endpoint(
+            "pod_network.flannel.manifest_url",
+            "https://raw.githubusercontent.com/flannel-io/flannel/v0.14.0/Documentation/"
+            "kube-flannel.yml",
+            "url",
+            optional=True,
+        ),
+        Endpoint(
+            "kubernetes.repo.baseurl",
+            f"{ALIYUN}/kubernetes/yum/repos/kubernetes-el7-x86_64/repodata/repomd.xml",
+            "yum-repo",
+        ),
+        Endpoint("kubernetes.repo.gpgkeys[0]", f"{ALIYUN}/kubernetes/yum/doc/yum-key.gpg", "url"),
+        Endpoint(
+            "kubernetes.repo.gpgkeys[1]", f"{ALIYUN}/kubernetes/yum/doc/rpm-package-key.gpg", "url"
+        ),
+        Endpoint(
+            "kubernetes.docker.repo.baseurl",
+            f"{ALIYUN}/docker-ce/linux/centos/7/x86_64/stable/repodata/repomd.xml",
+            "yum-repo",
+        ),
+        Endpoint(
+            "kubernetes.docker.repo.gpgkeys[0]", f"{ALIYUN}/docker-ce/linux/centos/gpg", "url"
+        ),
+        Endpoint(
+            "pod_network.flannel.mirror_image, kubernetes.e2e_images.busybox.image, "
+            "kubernetes.e2e_images.nginx.image",
+            "https://registry-1.docker.io/v2/",
+            "registry",
+        ),
+        Endpoint("kubernetes.e2e_images.echo.image", "https://registry.k8s.io/v2/", "registry"),
+        Endpoint("kubernetes.image_repository", "https://registry.aliyuncs.com/v2/", "registry"),
+    ]
+    assert lab_endpoints(CI) == []  # its box is built here, it pulls nothing
+
+
+def test_a_box_url_alternatives_mirrors_an_http_key_and_an_unmirrored_flannel() -> None:
+    k8s = GUIDE.kubernetes
+    flannel = GUIDE.pod_network.flannel
+    assert k8s is not None
+    assert flannel is not None
+    repo = dataclasses.replace(
+        k8s.repo,
+        alternatives=("https://alt.example/k8s/", "https://alt2.example/k8s"),
+        gpgkeys=("file:///etc/k.gpg", "http://keys.example/k.gpg"),
+    )
+    docker = dataclasses.replace(
+        k8s.docker, registry_mirrors=("https://hub.example/", "https://hub2.example")
+    )
+    lab = dataclasses.replace(
+        GUIDE,
+        vm=dataclasses.replace(GUIDE.vm, box_url="https://boxes.example/c7.box"),
+        os=dataclasses.replace(GUIDE.os, gpgkey_url="http://keys.example/os.gpg"),
+        kubernetes=dataclasses.replace(k8s, repo=repo, docker=docker),
+        pod_network=dataclasses.replace(
+            GUIDE.pod_network, flannel=dataclasses.replace(flannel, mirror_image="")
+        ),
+    )
+    found = lab_endpoints(lab)
+    assert found[0] == Endpoint("vm.box_url", "https://boxes.example/c7.box", "url")
+    assert Endpoint("os.gpgkey_url", "http://keys.example/os.gpg", "url") in found
+    assert [e for e in found if e.field.startswith("kubernetes.repo.")] == [
+        Endpoint("kubernetes.repo.baseurl", repo.baseurl + "repodata/repomd.xml", "yum-repo"),
+        Endpoint(
+            "kubernetes.repo.alternatives[0]",
+            "https://alt.example/k8s/repodata/repomd.xml",
+            "yum-repo",
+        ),
+        Endpoint(
+            "kubernetes.repo.alternatives[1]",
+            "https://alt2.example/k8s/repodata/repomd.xml",
+            "yum-repo",
+        ),
+        Endpoint("kubernetes.repo.gpgkeys[1]", "http://keys.example/k.gpg", "url"),
+    ]
+    assert [e for e in found if "registry_mirrors" in e.field] == [
+        Endpoint("kubernetes.docker.registry_mirrors[0]", "https://hub.example/v2/", "registry"),
+        Endpoint("kubernetes.docker.registry_mirrors[1]", "https://hub2.example/v2/", "registry"),
+    ]
+    assert Endpoint("pod_network.flannel.image", "https://quay.io/v2/", "registry") in found
+    (manifest,) = [e for e in found if e.field == "pod_network.flannel.manifest_url"]
+    assert manifest.optional is False  # not cached here

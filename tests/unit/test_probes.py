@@ -42,3 +42,15 @@ def test_the_client_address_is_the_host_before_a_numeric_port(
 def test_a_body_without_content_length_runs_to_the_end_whatever_other_numbers_say() -> None:
     answer = "HTTP/1.1 200 OK\r\nAge: 3\r\nX-Note: content-length: 2\r\n\r\n10.244.0.5:41234"
     assert probes.http_bodies(answer) == ["10.244.0.5:41234"]
+
+
+def test_the_echo_servers_line_is_the_source_then_who_answered() -> None:
+    assert probes.parse_echo("10.244.0.5 nl-a-p0 10.244.1.2\n") == probes.Echo(
+        "10.244.0.5", "nl-a-p0", "10.244.1.2"
+    )
+    # a fourth word is no part of the identity; two words are not a whole one
+    assert probes.parse_echo("10.244.0.5 nl-a-p0 10.244.1.2 extra\n") == probes.Echo(
+        "10.244.0.5", "nl-a-p0", "10.244.1.2"
+    )
+    assert probes.parse_echo("10.244.0.5 nl-a-p0\n") == probes.Echo("10.244.0.5")
+    assert probes.parse_echo("\n  \n") == probes.Echo(None)
