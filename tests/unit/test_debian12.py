@@ -1,0 +1,43 @@
+"""The Debian 12 provisioning steps (provision/debian12.py): what the CNI step reads, and how."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.common.commands import Output, render_remote
+from lab.model.labfile import load_lab
+from provision import debian12
+
+LAB = load_lab(Path(__file__).resolve().parents[2] / "labs" / "ci-debian12.yaml")
+NODE = LAB.node("node1")
+
+
+def test_the_cni_step_reads_each_fact_with_its_command() -> None:
+    facts = debian12.cni_facts(LAB, NODE)
+    assert {k: (f.name, render_remote(f.command)) for k, f in facts.items()} == {
+        "conflist": (
+            "file /etc/cni/net.d/10-netlab.conflist",
+            "sudo -n cat /etc/cni/net.d/10-netlab.conflist",
+        ),
+        "plugins": ("CNI plugins", "ls -1 /usr/lib/cni"),
+        "netdev": (
+            "file /etc/systemd/network/05-netlab-cni0.netdev",
+            "sudo -n cat /etc/systemd/network/05-netlab-cni0.netdev",
+        ),
+        "bridge_mac": ("bridge MAC", "cat /sys/class/net/cni0/address"),
+        "veth_link": (
+            "file /etc/systemd/network/10-netlab-veth.link",
+            "sudo -n cat /etc/systemd/network/10-netlab-veth.link",
+        ),
+        "nic_mtu": ("private NIC MTU", "cat /sys/class/net/eth1/mtu"),
+    }
+
+
+def test_the_plugins_are_the_listing_sorted_or_none_when_it_failed() -> None:
+    plugins = debian12.cni_facts(LAB, NODE)["plugins"]
+    assert plugins.parse(Output(0, "portmap\nbridge\nhost-local\n")) == (
+        "bridge",
+        "host-local",
+        "portmap",
+    )
+    assert plugins.parse(Output(2, "bridge\n")) == ()
