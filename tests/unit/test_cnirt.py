@@ -212,3 +212,77 @@ def test_the_setup_script_runs_the_add_chain_from_nothing_caching_its_result() -
         ")",
         'echo "@@NETLAB-EXIT nl-a $?"',
     ]
+
+
+MARKED = """stray line before any pod
+@@NETLAB-POD a
+@@NETLAB-POD b c
+@@NETLAB-POD  x
+some output
+@@NETLAB-CNI-FAIL /opt/cni/bin/bridge x
+{"code": 7,
+ "msg": "no"}
+@@NETLAB-CNI-PREV
+{"ips": []}
+@@NETLAB-CNI-END
+@@NETLAB-EXIT a 1
+@@NETLAB-EXIT a
+@@NETLAB-DEL z zz
+@@NETLAB-NETNS z 0
+@@NETLAB-POD r
+@@NETLAB-CNI-RESULT
+
+@@NETLAB-CNI-END
+@@NETLAB-POD s
+@@NETLAB-CNI-RESULT
+[1, 2]
+@@NETLAB-CNI-END
+@@NETLAB-POD t
+@@NETLAB-CNI-RESULT
+{not json
+@@NETLAB-CNI-END
+@@NETLAB-PIDS 10  11
+@@NETLAB-POD u
+@@NETLAB-CNI-FAIL /opt/cni/bin/portmap 2
+half an answer
+@@NETLAB-CNI-END
+"""
+
+
+def test_only_whole_markers_count_and_everything_else_is_the_current_pods_output() -> None:
+    pods = cnirt.parse_pods(MARKED)
+    assert pods == {
+        # a marker with a word too many or too few (or two spaces) is output; a code that is
+        # no number is -1; the plugin's multi-line answer and its prevResult are kept apart
+        "a": cnirt.PodOutcome(
+            "a",
+            exit_code=1,
+            failure=cnirt.ChainFailure(
+                "/opt/cni/bin/bridge", -1, '{"code": 7,\n "msg": "no"}', '{"ips": []}'
+            ),
+            output=["@@NETLAB-POD b c", "@@NETLAB-POD  x", "some output", "@@NETLAB-EXIT a"],
+        ),
+        "z": cnirt.PodOutcome("z", del_code=-1, netns_code=0),  # reported, never announced
+        "r": cnirt.PodOutcome("r"),  # an empty result is none
+        "s": cnirt.PodOutcome("s"),  # a result that is no JSON object is none
+        "t": cnirt.PodOutcome("t", pids=("10", "11")),  # nor is one that is no JSON
+        "u": cnirt.PodOutcome("u"),  # a failure block cut short records no failure
+    }
+
+
+def test_a_bare_chains_outcome_passes_only_with_a_result_and_no_failure() -> None:
+    ok = cnirt.chain_outcome('@@NETLAB-CNI-RESULT\n{"ips": []}\n@@NETLAB-CNI-END\n')
+    assert (ok.exit_code, ok.result, ok.ok) == (0, {"ips": []}, True)
+    nothing = cnirt.chain_outcome("")
+    assert (nothing.name, nothing.exit_code, nothing.ok) == ("chain", 1, False)
+    failed = cnirt.chain_outcome(
+        "@@NETLAB-CNI-FAIL /p 1\nno\n@@NETLAB-CNI-PREV\n\n@@NETLAB-CNI-END\n"
+        '@@NETLAB-CNI-RESULT\n{"ips": []}\n@@NETLAB-CNI-END\n'
+    )
+    assert (failed.exit_code, failed.failure is not None) == (1, True)
+
+
+def test_a_plugins_config_is_fed_with_sorted_keys_and_its_closing_brace_last() -> None:
+    call = cnirt.Call("/opt/cni/bin/bridge", (), {"type": "bridge", "name": "netlab"})
+    script = cnirt.chain_script([call], "''")
+    assert """printf '%s' '{"name": "netlab", "type": "bridge"'; """ in script

@@ -265,3 +265,34 @@ def test_each_containerd_fact_reads_only_a_successful_answer() -> None:
     assert parsed("oci_runtime", 0, "/usr/bin/crun\n") == "/usr/bin/crun"
     assert parsed("oci_runtime", 1, "/usr/bin/crun\n") is None
     assert parsed("oci_runtime", 0, " \n") is None
+
+
+def test_the_step_reads_each_containerd_fact_with_its_command() -> None:
+    facts = STEP.facts(LAB, NODE)
+    where = "/usr/local/libexec/netlab/crun"
+    assert {k: (f.name, render_shown(f.command)) for k, f in facts.items()} == {
+        "config": ("file /etc/containerd/config.toml", "sudo -n cat /etc/containerd/config.toml"),
+        "config_mtime": ("containerd config mtime", "stat -c %Y /etc/containerd/config.toml"),
+        "active": ("containerd active", "systemctl is-active containerd"),
+        "started_at": (
+            "containerd active since",
+            "systemctl show containerd --property=ActiveEnterTimestamp --timestamp=unix --value",
+        ),
+        "images": (
+            "CRI images",
+            "sudo -n ctr --address /run/containerd/containerd.sock --namespace k8s.io images "
+            "list --quiet",
+        ),
+        "login_gid": ("login user's group", "sh -c 'id -g \"${SUDO_USER:-$(id -un)}\"'"),
+        "can_lower_oom_score_adj": ("root has CAP_SYS_RESOURCE", "sudo -n cat /proc/self/status"),
+        "oci_runtime": ("crun on PATH", "sh -c 'command -v crun'"),
+        "runtime_unit": (
+            "file /etc/systemd/system/usr-local-libexec-netlab-crun.mount",
+            "sudo -n cat /etc/systemd/system/usr-local-libexec-netlab-crun.mount",
+        ),
+        "runtime_dropin": (
+            "file /etc/systemd/system/containerd.service.d/netlab-oci-runtime.conf",
+            "sudo -n cat /etc/systemd/system/containerd.service.d/netlab-oci-runtime.conf",
+        ),
+        "runtime_read_only": (f"{where} mounted read-only", f"findmnt -n -o OPTIONS {where}"),
+    }
