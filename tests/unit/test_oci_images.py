@@ -651,3 +651,20 @@ def test_layers_are_compressed_reproducibly_at_level_6_without_a_timestamp() -> 
 
 def test_canonical_json_is_sorted_compact_and_utf8() -> None:
     assert oci.canonical_json({"é": "ü", "a": [1, 2]}) == '{"a":[1,2],"é":"ü"}'.encode()
+
+
+def test_the_plain_echo_server_is_socat_telling_the_peer_on_any_tcp_port() -> None:
+    assert images.echo_server_args(1) == (
+        "socat",
+        "TCP-LISTEN:1,fork,reuseaddr",
+        "SYSTEM:echo $SOCAT_PEERADDR",
+    )
+    assert images.echo_server_args(65535)[1] == "TCP-LISTEN:65535,fork,reuseaddr"
+    with pytest.raises(ValueError, match="not a TCP port"):
+        images.echo_server_args(65536)
+
+
+def test_a_symlink_entry_has_mode_0777() -> None:
+    assert oci.symlink("usr/bin/sh", "dash") == oci.Entry(
+        "usr/bin/sh", "symlink", 0o777, link="dash"
+    )

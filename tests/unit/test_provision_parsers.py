@@ -15,6 +15,7 @@ import pytest
 from lab.common.commands import Output, render_remote
 from lab.common.redact import redact
 from lab.hosts.facts import parse_rpm_versions
+from lab.hosts.os import profile as os_profile
 from lab.model.labfile import load_lab
 from provision import el7
 from provision.common import (
@@ -23,6 +24,7 @@ from provision.common import (
     MODULES_CONTENT,
     parse_systemd_version,
     parse_tool_paths,
+    tools_step,
 )
 from provision.model import AnyStep, sysctl_file
 from provision.steps import steps_for
@@ -213,3 +215,22 @@ def test_tools_and_the_systemd_version_are_read_only_from_a_successful_answer() 
         ValueError, match=r"^cannot read the systemd version \(`systemctl --version` exit 1\)$"
     ):
         parse_systemd_version(Output(1, "systemd 252\n"))
+
+
+def test_the_tools_step_looks_for_every_cni_plugin_its_os_installs() -> None:
+    debian = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    node = debian.nodes[0]
+    cni = ("bridge", "host-local", "portmap", "loopback")
+    for family, lab, plugins in (
+        ("debian12", debian, tuple(f"/usr/lib/cni/{p}" for p in cni)),
+        ("el7", LAB, tuple(f"/opt/cni/bin/{p}" for p in (*cni, "flannel"))),
+    ):
+        step = tools_step(os_profile(family), everything=True)
+        (found, _) = step.facts(lab, node).values()
+        names = found.command.argv[4:]
+        assert tuple(n for n in names if "/cni/" in n) == plugins, family
+        fresh = step.fresh(lab, node)
+        assert f"{plugins[0]} {plugins[0]}" in fresh.found
+    box_only = tools_step(os_profile("debian12"), everything=False)
+    (found, _) = box_only.facts(debian, node).values()
+    assert not [n for n in found.command.argv if "/cni/" in n]  # provisioning installs them

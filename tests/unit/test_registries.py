@@ -320,3 +320,12 @@ def test_real_flannel_answers_from_its_section_its_backend_and_its_restart() -> 
         guide, pod_network=dataclasses.replace(guide.pod_network, flannel=None)
     )
     assert flannel.dataplane(bare) == "vxlan"  # flannel's own default backend
+
+
+def test_a_shipped_os_family_cannot_be_registered_again_under_another_profile() -> None:
+    shipped = os_base.profile("debian12")
+    assert os_base.register(shipped) is shipped  # the same profile again: a no-op
+    impostor = dataclasses.replace(shipped)  # equal, but another profile
+    with pytest.raises(ValueError, match=r"^OS family 'debian12' is already registered$"):
+        os_base.register(impostor)
+    assert os_base.profile("debian12") is shipped
