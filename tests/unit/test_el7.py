@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.common.commands import Command, render_remote
+from lab.common.commands import Command, Output, render_remote
 from lab.model.labfile import load_lab
 from provision import el7
 from tests import fakes
@@ -85,3 +85,9 @@ def test_a_lab_without_a_control_plane_has_inputs_that_refuse_only_when_asked() 
     assert sorted(made) == ["e2e_archive", "flannel_archive", "join_command"]
     with pytest.raises(ValueError, match="no control plane"):
         made["join_command"]()
+
+
+def test_system_pods_that_cannot_be_read_say_the_kubectl_command_and_why() -> None:
+    assert el7.unsettled_pods(Output(1, "")) == (
+        "`kubectl -n kube-system get pods -o json` exited 1 (API server not up yet?)",
+    )

@@ -668,3 +668,8 @@ def test_a_symlink_entry_has_mode_0777() -> None:
     assert oci.symlink("usr/bin/sh", "dash") == oci.Entry(
         "usr/bin/sh", "symlink", 0o777, link="dash"
     )
+
+
+def test_directories_and_files_default_to_0755_and_0644() -> None:
+    assert oci.directory("etc") == oci.Entry("etc", "dir", 0o755)
+    assert oci.file("etc/hostname", "x") == oci.Entry("etc/hostname", "file", 0o644, b"x")
