@@ -197,3 +197,14 @@ def test_an_unreadable_hosts_file_is_an_error_not_an_empty_file() -> None:
         HOSTNAME.read_positional(
             lab, lab.node("k8s-master"), (Output(0, "k8s-master\n"), Output(1, ""))
         )
+
+
+@pytest.mark.parametrize("lab_name", ["ci-debian12", "ci-debian12-vxlan"])
+def test_the_ci_labs_whole_fresh_plan_is_pinned(lab_name: str) -> None:
+    """Every node's plan from a box fresh from the build, with the test image set (the steps'
+    numbers, titles and guide sections, each command and file; tests/golden/provision/
+    plan-LAB.txt, NETLAB_UPDATE_GOLDEN=1 rewrites it: read its diff)."""
+    lab = load_lab(ROOT / "labs" / f"{lab_name}.yaml")
+    steps = steps_for(lab, images=IMAGES)
+    printed = "".join(render_plan(node, dry_run(lab, node, steps)) for node in lab.nodes)
+    assert printed == golden_text(GOLDEN / f"plan-{lab_name}.txt", printed)
