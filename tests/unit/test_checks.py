@@ -89,7 +89,10 @@ def test_the_fleet_must_cross_nodes_and_hold_a_pod() -> None:
     one_node = load_lab(ROOT / "labs" / "ci-debian12.yaml").__class__(
         **{**CI.__dict__, "nodes": CI.nodes[:1]}
     )
-    with pytest.raises(ValueError, match="needs at least two nodes"):
+    with pytest.raises(
+        ValueError,
+        match=r"matrix needs at least two nodes, so that a cell crosses the pod network",
+    ):
         scenarios.fleet_slots(one_node, 4)
 
 
@@ -274,3 +277,19 @@ def test_a_wrong_cell_fails_with_the_whole_table_and_the_context_after_it() -> N
 def test_expect_no_problems_hides_its_frame_and_shows_no_traceback() -> None:
     failed = failure(lambda: checks.expect_no_problems(["x"], "w"))
     assert str(failed.value) == "w: 1 problem(s)\n  - x"
+
+
+def test_a_node_with_two_subnets_and_a_pod_in_no_nodes_subnet_are_named_in_full() -> None:
+    two = {
+        "node1": (IPv4Network("10.244.0.0/24"), IPv4Network("10.244.5.0/24")),
+        "node2": (IPv4Network("10.244.1.0/24"),),
+    }
+    stray = pod("nl-x", "node2", "10.244.9.9")
+    assert scenarios.subnet_problems(CI, [stray], two) == [
+        "node1 hands out 10.244.0.0/24, 10.244.5.0/24; the lab file allots it 10.244.0.0/24",
+        "nl-x on node2 has 10.244.9.9, which is in no node's subnet; node2 hands out 10.244.1.0/24",
+    ]
+    homeless = pod("nl-y", "node3", "10.244.0.7")
+    assert scenarios.subnet_problems(CI, [homeless], REPORTED) == [
+        "nl-y on node3 has 10.244.0.7, which is in node1's subnet; node3 hands out nothing"
+    ]

@@ -42,3 +42,13 @@ def test_a_text_fact_is_the_stripped_answer_or_none_when_the_command_failed() ->
     assert fact.name == "bridge MAC"
     assert fact.parse(Output(0, " 0a:58:0a:f4:00:01 \n")) == "0a:58:0a:f4:00:01"
     assert fact.parse(Output(1, "0a:58:0a:f4:00:01\n")) is None
+
+
+def test_outputs_pair_with_their_commands_only_one_for_one() -> None:
+    a, b = cmd("true"), cmd("false")
+    assert facts.outputs_by_command([a, b], [Output(0, ""), Output(1, "")]) == {
+        a: Output(0, ""),
+        b: Output(1, ""),
+    }
+    with pytest.raises(ValueError, match=r"^2 probe commands but 1 outputs$"):
+        facts.outputs_by_command([a, b], [Output(0, "")])

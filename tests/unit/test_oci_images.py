@@ -673,3 +673,11 @@ def test_a_symlink_entry_has_mode_0777() -> None:
 def test_directories_and_files_default_to_0755_and_0644() -> None:
     assert oci.directory("etc") == oci.Entry("etc", "dir", 0o755)
     assert oci.file("etc/hostname", "x") == oci.Entry("etc/hostname", "file", 0o644, b"x")
+
+
+def test_an_image_not_in_the_set_is_named_with_the_archive_and_what_it_holds() -> None:
+    built = images.ImageSet("/c/images.tar", (("pause", "p:1"), ("echo", "e:1")))
+    assert built.ref("echo") == "e:1"
+    with pytest.raises(KeyError) as missing:
+        built.ref("client")
+    assert missing.value.args == ("no image 'client' in /c/images.tar; images: ['echo', 'pause']",)

@@ -54,3 +54,77 @@ def test_the_echo_servers_line_is_the_source_then_who_answered() -> None:
     )
     assert probes.parse_echo("10.244.0.5 nl-a-p0\n") == probes.Echo("10.244.0.5")
     assert probes.parse_echo("\n  \n") == probes.Echo(None)
+
+
+def test_a_cell_is_sent_with_its_protocol_and_name_only_when_they_matter() -> None:
+    tcp = probes.Cell("a->b", "10.244.1.2", 8080, "nl-a")
+    assert tcp.as_json() == {
+        "id": "a->b",
+        "host": "10.244.1.2",
+        "port": 8080,
+        "netns": "nl-a",
+        "send": "",
+        "timeout": 5.0,
+    }
+    dns = probes.Cell("a->dns", "10.96.0.10", 53, None, proto="dns", name="web.ns.svc")
+    assert dns.as_json() == {
+        "id": "a->dns",
+        "host": "10.96.0.10",
+        "port": 53,
+        "netns": None,
+        "send": "",
+        "timeout": 5.0,
+        "proto": "dns",
+        "name": "web.ns.svc",
+    }
+
+
+def test_a_probe_request_holds_each_cell_once() -> None:
+    cells = [probes.Cell("a", "h", 1), probes.Cell("b", "h", 1), probes.Cell("a", "h", 2)]
+    with pytest.raises(ValueError, match=r"^probe ids repeat: \['a', 'a'\]$"):
+        probes.probe_request(cells)
+    assert probes.probe_request(cells[:2], parallel=3) == {
+        "op": "probe",
+        "parallel": 3,
+        "cells": [cells[0].as_json(), cells[1].as_json()],
+    }
+
+
+def test_the_agent_runs_as_python_reading_itself_from_stdin_with_a_sorted_request() -> None:
+    command = probes.agent_command("python3", {"op": "probe", "cells": []})
+    assert command.argv == ("python3", "-", '{"cells": [], "op": "probe"}')
+    assert command.stdin == probes.agent_source()
+
+
+def test_the_agents_answer_is_its_last_json_line_and_each_field_is_checked() -> None:
+    answer = (
+        '{"results": "an earlier document"}\n'
+        '{"results": ['
+        '"not an object", {"id": "stranger", "ok": true}, '
+        '{"id": "a", "ok": true, "answer": "10.244.0.5\\n", "connect_s": 1, "total_s": 2, '
+        '"retransmits": 0}, '
+        '{"id": "b", "ok": 1, "error": "timed out", "total_s": "slow", "retransmits": 3}'
+        "]}\n"
+        "agent: done\n"
+    )
+    results = probes.parse_probe_answer(answer, ["a", "b", "c"], "")
+    assert results == {
+        "a": probes.CellResult(True, "10.244.0.5\n", "", 1.0, 2.0, 0),
+        "b": probes.CellResult(False, "", "timed out", None, None, 3),  # ok must be true itself
+        "c": probes.CellResult(False, error="the agent answered no result for it", unknown=True),
+    }
+    assert probes.parse_probe_answer("[1, 2]\n", ["a"], "ssh failed") == {
+        "a": probes.CellResult(False, error="ssh failed", unknown=True)
+    }
+
+
+def test_a_jobs_failure_is_its_error_or_its_first_failed_step() -> None:
+    ok = probes.StepResult(0, "fine", "")
+    bad = probes.StepResult(2, "", " " + "e" * 500)
+    worse = probes.StepResult(3, "out", "err")
+    assert (
+        probes.JobResult("j", False, (ok, bad, worse)).failure() == f"step 2 exited 2: {'e' * 400}"
+    )
+    assert probes.JobResult("j", False, (worse,)).failure() == "step 1 exited 3: out"
+    assert probes.JobResult("j", True, (ok,)).failure() == ""
+    assert probes.JobResult("j", False, (bad,), error="no answer").failure() == "no answer"

@@ -329,3 +329,9 @@ def test_a_shipped_os_family_cannot_be_registered_again_under_another_profile() 
     with pytest.raises(ValueError, match=r"^OS family 'debian12' is already registered$"):
         os_base.register(impostor)
     assert os_base.profile("debian12") is shipped
+
+
+def test_a_pod_mtu_the_lab_sets_wins_over_the_backends_own() -> None:
+    ci = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    narrower = dataclasses.replace(ci, pod_network=dataclasses.replace(ci.pod_network, mtu=1400))
+    assert (backend_of(ci).pod_mtu(ci), backend_of(narrower).pod_mtu(narrower)) == (1500, 1400)
