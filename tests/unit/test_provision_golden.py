@@ -208,3 +208,25 @@ def test_the_ci_labs_whole_fresh_plan_is_pinned(lab_name: str) -> None:
     steps = steps_for(lab, images=IMAGES)
     printed = "".join(render_plan(node, dry_run(lab, node, steps)) for node in lab.nodes)
     assert printed == golden_text(GOLDEN / f"plan-{lab_name}.txt", printed)
+
+
+@pytest.mark.parametrize("lab_name", ["guide-centos7", "ci-debian12", "ci-debian12-vxlan"])
+def test_what_every_step_reads_on_every_node_is_pinned(lab_name: str) -> None:
+    """Each applicable step's facts on each node: the fact's name (errors say it) and the
+    command that reads it, as the node's shell gets it (tests/golden/provision/
+    probes-LAB.json; NETLAB_UPDATE_GOLDEN=1 rewrites it: read its diff)."""
+    lab = load_lab(ROOT / "labs" / f"{lab_name}.yaml")
+    steps = steps_for(lab, UPSTREAM) if lab.kubernetes else steps_for(lab, images=IMAGES)
+    read = {
+        node.name: {
+            step.key: {
+                key: [fact.name, render_shown(fact.command)]
+                for key, fact in step.facts(lab, node).items()
+            }
+            for step in steps
+            if step.applies_to(lab, node)
+        }
+        for node in lab.nodes
+    }
+    text = json.dumps(read, indent=1, ensure_ascii=False) + "\n"
+    assert text == golden_text(GOLDEN / f"probes-{lab_name}.json", text)
