@@ -421,3 +421,17 @@ def test_provisioning_stops_at_step_0_on_a_node_that_lacks_a_box_tool() -> None:
 def test_a_version_is_compared_by_its_first_three_numbers() -> None:
     assert compat.version_tuple("v1.6.20~ds1-1") == (1, 6, 20)
     assert compat.version_tuple("3.10.0.1160") == (3, 10, 0)
+
+
+def test_systemd_options_are_used_from_the_version_that_brought_them() -> None:
+    assert "--collect" in compat.start_in_netns(236, "u", "ns", ("sleep", "1"))
+    assert "--collect" not in compat.start_in_netns(235, "u", "ns", ("sleep", "1"))
+    assert compat.main_pids_argv(230, ("u",)) == (
+        "systemctl",
+        "show",
+        "-p",
+        "MainPID",
+        "--value",
+        "u",
+    )
+    assert compat.main_pids_argv(229, ("u",)) == ("systemctl", "show", "-p", "MainPID", "u")

@@ -91,3 +91,8 @@ def test_system_pods_that_cannot_be_read_say_the_kubectl_command_and_why() -> No
     assert el7.unsettled_pods(Output(1, "")) == (
         "`kubectl -n kube-system get pods -o json` exited 1 (API server not up yet?)",
     )
+
+
+def test_a_lab_without_flannel_has_no_flannel_image() -> None:
+    ci = load_lab(Path(__file__).resolve().parents[2] / "labs" / "ci-debian12.yaml")
+    assert el7._flannel_image(ci) == ""

@@ -335,3 +335,31 @@ def test_a_pod_mtu_the_lab_sets_wins_over_the_backends_own() -> None:
     ci = load_lab(ROOT / "labs" / "ci-debian12.yaml")
     narrower = dataclasses.replace(ci, pod_network=dataclasses.replace(ci.pod_network, mtu=1400))
     assert (backend_of(ci).pod_mtu(ci), backend_of(narrower).pod_mtu(narrower)) == (1500, 1400)
+
+
+def test_the_largest_pod_mtu_is_the_nics_less_the_tunnels_overhead() -> None:
+    ci = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    vxlan = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
+    assert backend_of(ci).max_pod_mtu(ci) == 1500
+    assert backend_of(vxlan).max_pod_mtu(vxlan) == 1450
+
+
+@pytest.mark.parametrize(
+    ("mtu", "refused"),
+    [(1501, True), (1500, False), (9000, True), (9001, False), (576, False), (None, False)],
+)
+def test_host_routes_refuse_a_pod_mtu_over_the_nics_within_the_valid_range(
+    mtu: int | None, refused: bool
+) -> None:
+    ci = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    lab = dataclasses.replace(ci, pod_network=dataclasses.replace(ci.pod_network, mtu=mtu))
+    expected = [
+        Problem(
+            "pod_network.mtu",
+            mtu,
+            "host routes carry pod packets as they are on the private NIC, whose MTU is 1500: "
+            "larger pod packets would be dropped or fragmented",
+            "set pod_network.mtu: 1500 (or remove it)",
+        )
+    ]
+    assert list(backend_of(lab).validate(lab)) == (expected if refused else [])
