@@ -96,3 +96,32 @@ def test_system_pods_that_cannot_be_read_say_the_kubectl_command_and_why() -> No
 def test_a_lab_without_flannel_has_no_flannel_image() -> None:
     ci = load_lab(Path(__file__).resolve().parents[2] / "labs" / "ci-debian12.yaml")
     assert el7._flannel_image(ci) == ""
+
+
+def test_completion_installs_from_the_mirror_and_appends_one_line_to_bashrc() -> None:
+    guide = load_lab(Path(__file__).resolve().parents[2] / "labs" / "guide-centos7.yaml")
+    plane = guide.node("k8s-master")
+    line = el7.COMPLETION_LINE
+    for bashrc, written in (
+        (None, f"{line}\n"),
+        ("", f"{line}\n"),
+        ("# .bashrc\n", f"# .bashrc\n{line}\n"),
+        ("alias k=kubectl", f"alias k=kubectl\n{line}\n"),
+    ):
+        (install, write) = el7.plan_completion(guide, plane, el7.CompletionFacts(False, bashrc))
+        assert (install.argv, install.mirror) == (("yum", "install", "-y", "bash-completion"), True)
+        assert (write.argv[-1], write.stdin) == ("/home/vagrant/.bashrc", written)
+    done = el7.CompletionFacts(True, f"x\n{line}\n")
+    assert el7.plan_completion(guide, plane, done) == ()
+
+
+def test_an_archive_placeholder_names_the_control_plane_and_the_save_or_nothing() -> None:
+    guide = load_lab(Path(__file__).resolve().parents[2] / "labs" / "guide-centos7.yaml")
+    assert el7.archive_placeholder(guide, ["busybox:1.28"]) == (
+        "<k8s-master: docker save busybox:1.28>"
+    )
+    assert el7.archive_placeholder(guide, []) is None
+    workers = dataclasses.replace(
+        guide, nodes=tuple(dataclasses.replace(n, role="worker") for n in guide.nodes)
+    )
+    assert el7.archive_placeholder(workers, ["busybox:1.28"]) is None

@@ -230,3 +230,15 @@ def test_what_every_step_reads_on_every_node_is_pinned(lab_name: str) -> None:
     }
     text = json.dumps(read, indent=1, ensure_ascii=False) + "\n"
     assert text == golden_text(GOLDEN / f"probes-{lab_name}.json", text)
+
+
+def test_only_a_wait_step_carries_the_probes_it_reads_again() -> None:
+    guide = LABS["guide-centos7"]
+    plane = guide.node("k8s-master")
+    planned = dry_run(guide, plane, steps_for(guide, UPSTREAM))
+    with_probes = {p.step.key: p.probes for p in planned if p.probes}
+    assert list(with_probes) == ["cluster-settled"]
+    assert [" ".join(c.argv[3:]) for c in with_probes["cluster-settled"]] == [
+        "get nodes -o json",
+        "-n kube-system get pods -o json",
+    ]
