@@ -125,3 +125,11 @@ def test_an_archive_placeholder_names_the_control_plane_and_the_save_or_nothing(
         guide, nodes=tuple(dataclasses.replace(n, role="worker") for n in guide.nodes)
     )
     assert el7.archive_placeholder(workers, ["busybox:1.28"]) is None
+
+
+def test_ca_certificates_are_installed_when_absent_updated_when_old_from_the_mirror() -> None:
+    (install,) = el7.plan_ca_certificates(["kubelet 1.18.1"])
+    assert (install.argv, install.mirror) == (("yum", "install", "-y", "ca-certificates"), True)
+    (update,) = el7.plan_ca_certificates(["ca-certificates 2018.2.22"])
+    assert (update.argv, update.mirror) == (("yum", "update", "-y", "ca-certificates"), True)
+    assert el7.plan_ca_certificates([f"ca-certificates {el7.CA_CERTIFICATES_MIN}"]) == ()
