@@ -133,3 +133,61 @@ def test_ca_certificates_are_installed_when_absent_updated_when_old_from_the_mir
     (update,) = el7.plan_ca_certificates(["ca-certificates 2018.2.22"])
     assert (update.argv, update.mirror) == (("yum", "update", "-y", "ca-certificates"), True)
     assert el7.plan_ca_certificates([f"ca-certificates {el7.CA_CERTIFICATES_MIN}"]) == ()
+
+
+def test_selinux_is_disabled_in_place_or_by_an_added_line() -> None:
+    assert el7.selinux_config_disabled("# c\nSELINUX=enforcing\nSELINUXTYPE=targeted\n") == (
+        "# c\nSELINUX=disabled\nSELINUXTYPE=targeted\n"
+    )
+    assert el7.selinux_config_disabled("# no mode here\n") == "# no mode here\nSELINUX=disabled\n"
+
+
+def test_an_rpm_version_is_compared_by_its_numbers_before_any_underscore() -> None:
+    assert el7.rpm_version_key("2023.2.60_v7.0.306") == (2023, 2, 60)
+    assert el7.rpm_version_key("2023.2.60_v7_0") == (2023, 2, 60)
+    assert el7.rpm_version_key("1.18.1") == (1, 18, 1)
+
+
+def test_packages_install_pinned_from_the_mirror_and_an_unpinned_one_by_name() -> None:
+    assert el7.yum_changes({"kubelet": "1.18.1", "socat": ""}, []) == [
+        el7.cmd("yum", "install", "-y", "kubelet-1.18.1", "socat", mirror=True)
+    ]
+    [install] = el7.yum_changes({"kubelet": "1.18.1"}, [])
+    assert install.mirror is True
+    assert el7.package_changes({"socat": ""}, ["socat 1.7.3.2"]) == ((), ())
+
+
+def test_a_pull_from_a_mirror_is_retagged_and_one_without_is_pulled_as_is() -> None:
+    assert el7.pull("busybox:1.28") == (el7.cmd("docker", "pull", "busybox:1.28", mirror=True),)
+    assert el7.pull("quay.io/f:1", "hub/f:1") == (
+        el7.cmd("docker", "pull", "hub/f:1", mirror=True),
+        el7.cmd("docker", "tag", "hub/f:1", "quay.io/f:1"),
+    )
+
+
+def test_the_vault_repos_take_the_os_key_when_there_is_one() -> None:
+    guide = load_lab(Path(__file__).resolve().parents[2] / "labs" / "guide-centos7.yaml")
+    with_key = el7.render_vault_repos(guide)
+    assert with_key.count("gpgcheck=1") == 3
+    assert with_key.count("baseurl=https://mirrors.aliyun.com/centos-vault/7.9.2009/") == 3
+    slashless = dataclasses.replace(
+        guide, os=dataclasses.replace(guide.os, vault_url="https://v.example/7/X", gpgkey_url="")
+    )
+    text = el7.render_vault_repos(slashless)
+    assert "baseurl=https://v.example/7/X/os/$basearch/" in text
+    assert "gpgcheck=0" in text
+    assert "gpgkey" not in text
+
+
+def test_a_cluster_not_settled_says_every_node_and_pod_that_is_not() -> None:
+    guide = load_lab(Path(__file__).resolve().parents[2] / "labs" / "guide-centos7.yaml")
+    plane = guide.node("k8s-master")
+    facts = el7.ClusterFacts(("k8s-node1 NotReady",), ("coredns Pending",))
+    with pytest.raises(el7.NotSettled, match=r"^k8s-node1 NotReady; coredns Pending$"):
+        el7.plan_settled(guide, plane, facts)
+
+
+def test_a_lab_without_kubernetes_is_refused_by_name() -> None:
+    ci = load_lab(Path(__file__).resolve().parents[2] / "labs" / "ci-debian12.yaml")
+    with pytest.raises(ValueError, match=r"^lab 'ci-debian12' has no kubernetes section$"):
+        el7._k8s(ci)

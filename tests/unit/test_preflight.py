@@ -728,3 +728,8 @@ def test_a_box_url_alternatives_mirrors_an_http_key_and_an_unmirrored_flannel() 
     assert Endpoint("pod_network.flannel.image", "https://quay.io/v2/", "registry") in found
     (manifest,) = [e for e in found if e.field == "pod_network.flannel.manifest_url"]
     assert manifest.optional is False  # not cached here
+
+
+def test_localhost_is_a_registry_host_when_it_leads_a_reference() -> None:
+    assert registry_of("localhost/busybox:1.28") == "localhost"
+    assert registry_of("library/busybox:1.28") == DOCKER_HUB

@@ -22,6 +22,8 @@ from provision.common import (
     BRIDGE_SYSCTLS,
     K8S_SYSCTL_FILE,
     MODULES_CONTENT,
+    fstab_without_swap,
+    hosts_with_nodes,
     parse_systemd_version,
     parse_tool_paths,
     tools_step,
@@ -234,3 +236,24 @@ def test_the_tools_step_looks_for_every_cni_plugin_its_os_installs() -> None:
     box_only = tools_step(os_profile("debian12"), everything=False)
     (found, _) = box_only.facts(debian, node).values()
     assert not [n for n in found.command.argv if "/cni/" in n]  # provisioning installs them
+
+
+def test_only_active_swap_entries_of_three_fields_or_more_are_commented_out() -> None:
+    fstab = (
+        "/swapfile none swap sw 0 0\n  # /old none swap sw\nUUID=x / ext4\n/s2 none swap\nswap\n"
+    )
+    assert fstab_without_swap(fstab) == (
+        "#/swapfile none swap sw 0 0\n  # /old none swap sw\nUUID=x / ext4\n#/s2 none swap\nswap\n"
+    )
+
+
+def test_the_hosts_block_is_replaced_whole_and_other_lines_kept() -> None:
+    ci = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    hosts = (
+        "127.0.0.1 localhost\n127.0.1.1 node1\n# BEGIN netlab nodes\n10.9.9.9 old\n"
+        "# END netlab nodes\n::1 localhost\n"
+    )
+    assert hosts_with_nodes(hosts, ci) == (
+        "127.0.0.1 localhost\n::1 localhost\n# BEGIN netlab nodes\n10.10.40.241 node1\n"
+        "10.10.40.242 node2\n# END netlab nodes\n"
+    )
