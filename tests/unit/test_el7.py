@@ -191,3 +191,18 @@ def test_a_lab_without_kubernetes_is_refused_by_name() -> None:
     ci = load_lab(Path(__file__).resolve().parents[2] / "labs" / "ci-debian12.yaml")
     with pytest.raises(ValueError, match=r"^lab 'ci-debian12' has no kubernetes section$"):
         el7._k8s(ci)
+
+
+def test_a_worker_asks_for_the_control_planes_image_archive_only_while_an_image_is_missing() -> (
+    None
+):
+    plane, workers = el7.control_plane_first(
+        el7.E2E_IMAGES,
+        "e2e_archive",
+        el7.e2e_hub_images,
+        lambda facts: not (facts.busybox and facts.nginx and facts.echo),
+    )
+    assert (plane.scope, workers.scope) == ("control-plane", "workers")
+    assert workers.title == "e2e images via mirrors (from Docker Hub: the control plane's copy)"
+    assert workers.needs(el7.E2eImagesFacts(True, True, True)) == ()
+    assert workers.needs(el7.E2eImagesFacts(True, False, True)) == ("e2e_archive",)
