@@ -128,3 +128,35 @@ def test_a_jobs_failure_is_its_error_or_its_first_failed_step() -> None:
     assert probes.JobResult("j", False, (worse,)).failure() == "step 1 exited 3: out"
     assert probes.JobResult("j", True, (ok,)).failure() == ""
     assert probes.JobResult("j", False, (bad,), error="no answer").failure() == "no answer"
+
+
+def test_each_asked_job_is_read_with_its_steps_or_the_calls_failure() -> None:
+    doc = {
+        "jobs": [
+            "not an object",
+            {"id": "stranger", "ok": True},
+            {
+                "id": "a",
+                "ok": True,
+                "steps": [
+                    {"exit": 0, "stdout": "made", "stderr": None},
+                    {"exit": "1"},  # no integer exit: no step
+                    "junk",
+                    {"exit": 124, "stderr": "slow", "timed_out": True},
+                ],
+            },
+            {"id": "b", "ok": 1},
+        ]
+    }
+    assert probes.jobs_from(doc, ["a", "b", "c"], "") == {
+        "a": probes.JobResult(
+            "a",
+            True,
+            (probes.StepResult(0, "made", ""), probes.StepResult(124, "", "slow", True)),
+        ),
+        "b": probes.JobResult("b", False),  # ok must be true itself
+        "c": probes.JobResult("c", False, error="the agent answered no result for it"),
+    }
+    assert probes.jobs_from({"jobs": "none"}, ["a"], "ssh failed") == {
+        "a": probes.JobResult("a", False, error="ssh failed")
+    }

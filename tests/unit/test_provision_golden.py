@@ -242,3 +242,21 @@ def test_only_a_wait_step_carries_the_probes_it_reads_again() -> None:
         "get nodes -o json",
         "-n kube-system get pods -o json",
     ]
+
+
+def test_flannels_steps_need_the_upstream_manifest_and_say_for_which_lab() -> None:
+    with pytest.raises(ValueError, match=r"^lab guide-centos7: flannel's steps need the upstream"):
+        steps_for(LABS["guide-centos7"])
+
+
+def test_the_workers_ask_for_the_e2e_archive_while_any_of_the_three_images_is_missing() -> None:
+    from provision.el7 import E2eImagesFacts
+
+    (workers,) = [
+        s
+        for s in steps_for(LABS["guide-centos7"], UPSTREAM)
+        if s.key == "e2e-images" and s.scope == "workers"
+    ]
+    assert workers.needs(E2eImagesFacts(True, True, True)) == ()
+    for missing in ((False, True, True), (True, False, True), (True, True, False)):
+        assert workers.needs(E2eImagesFacts(*missing)) == ("e2e_archive",)

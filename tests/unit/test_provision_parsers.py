@@ -22,6 +22,7 @@ from provision.common import (
     BRIDGE_SYSCTLS,
     K8S_SYSCTL_FILE,
     MODULES_CONTENT,
+    ToolsFacts,
     fstab_without_swap,
     hosts_with_nodes,
     parse_systemd_version,
@@ -256,4 +257,27 @@ def test_the_hosts_block_is_replaced_whole_and_other_lines_kept() -> None:
     assert hosts_with_nodes(hosts, ci) == (
         "127.0.0.1 localhost\n::1 localhost\n# BEGIN netlab nodes\n10.10.40.241 node1\n"
         "10.10.40.242 node2\n# END netlab nodes\n"
+    )
+
+
+def test_a_node_missing_tools_or_an_old_systemd_is_refused_naming_each() -> None:
+    debian = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    node = debian.nodes[0]
+    step = tools_step(os_profile("debian12"), everything=False)
+    fresh = step.fresh(debian, node)
+    assert step.plan(debian, node, fresh) == ()
+    # `ip` reported missing ("-"), `bridge` not reported at all: both are missing
+    found = tuple(
+        "ip -" if line.startswith("ip ") else line
+        for line in fresh.found
+        if not line.startswith("bridge ")
+    )
+    with pytest.raises(ValueError, match="lacks what the harness relies on") as refused:
+        step.plan(debian, node, ToolsFacts(found, 219))
+    assert str(refused.value) == (
+        "node1 lacks what the harness relies on (lab/hosts/compat.py, debian12 column): "
+        "ip is missing (package iproute2; used by the CNI driver, diagnostics); "
+        "bridge is missing (package iproute2; used by diagnostics); "
+        "systemd 219 is older than 252, which the debian12 commands assume (systemd-run, "
+        "systemctl options)"
     )
