@@ -15,6 +15,7 @@ from lab.model.labfile import load_lab
 from lab.podnet.bridge import render_cni_conflist_text
 from provision import containerd, debian12, el7
 from provision.common import HOSTNAME
+from provision.el7 import E2eImagesFacts
 from provision.model import AnyStep
 from provision.podnet import hostroutes as hostroutes_steps
 from provision.steps import dry_run, phases, render_plan, steps_for
@@ -250,8 +251,6 @@ def test_flannels_steps_need_the_upstream_manifest_and_say_for_which_lab() -> No
 
 
 def test_the_workers_ask_for_the_e2e_archive_while_any_of_the_three_images_is_missing() -> None:
-    from provision.el7 import E2eImagesFacts
-
     (workers,) = [
         s
         for s in steps_for(LABS["guide-centos7"], UPSTREAM)
