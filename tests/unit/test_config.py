@@ -166,3 +166,21 @@ def test_a_services_section_has_kubeadms_dns_address_and_the_whole_node_port_ran
     ports = services.node_ports
     assert (ports.start, ports[-1], len(ports)) == (30000, 32767, 2768)
     assert Services(node_port_range="80-80").node_ports == range(80, 81)
+
+
+def test_an_unpinned_cri_tools_version_is_named_with_the_form_it_must_take() -> None:
+    import dataclasses
+
+    from lab.model.config import validate_cni_package
+    from lab.model.problems import Problem
+
+    guide = load_lab(LABS / "guide-centos7.yaml")
+    assert guide.kubernetes is not None
+    k8s = dataclasses.replace(guide.kubernetes, cri_tools_version="1.13")
+    assert list(validate_cni_package(guide, k8s)) == [
+        Problem(
+            "kubernetes.cri_tools_version",
+            "1.13",
+            "must be an rpm version-release like 1.13.0-0 (unpinned, yum takes the newest)",
+        )
+    ]
