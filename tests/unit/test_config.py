@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
 
-from lab.model.config import LabError, Services, suggest_dns1123
+from lab.model.config import LabError, Services, suggest_dns1123, validate_cni_package
 from lab.model.labfile import load_lab
+from lab.model.problems import Problem
 
 LABS = Path(__file__).resolve().parents[2] / "labs"
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad-labs"
@@ -169,11 +171,6 @@ def test_a_services_section_has_kubeadms_dns_address_and_the_whole_node_port_ran
 
 
 def test_an_unpinned_cri_tools_version_is_named_with_the_form_it_must_take() -> None:
-    import dataclasses
-
-    from lab.model.config import validate_cni_package
-    from lab.model.problems import Problem
-
     guide = load_lab(LABS / "guide-centos7.yaml")
     assert guide.kubernetes is not None
     k8s = dataclasses.replace(guide.kubernetes, cri_tools_version="1.13")
