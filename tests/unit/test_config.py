@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from lab.model.config import LabError, Services, suggest_dns1123, validate_cni_package
+from lab.model.config import (
+    LabError,
+    Services,
+    check_service_cidr,
+    suggest_dns1123,
+    validate_cni_package,
+)
 from lab.model.labfile import load_lab
 from lab.model.problems import Problem
 
@@ -181,3 +187,31 @@ def test_an_unpinned_cri_tools_version_is_named_with_the_form_it_must_take() -> 
             "must be an rpm version-release like 1.13.0-0 (unpinned, yum takes the newest)",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("cidr", "problem"),
+    [
+        (
+            "10.96.0.0/11",
+            (
+                "is larger than the API server allows (a /12 at most: --service-cluster-ip-range)",
+                "use a /12 or smaller, e.g. 10.96.0.0/12 (kubeadm's default)",
+            ),
+        ),
+        ("10.96.0.0/12", None),
+        ("10.96.0.0/28", None),
+        (
+            "10.96.0.0/29",
+            (
+                "has no 10th address for the cluster DNS (kubeadm puts it there): a /28 at least",
+                "use e.g. 10.96.0.0/12 (kubeadm's default)",
+            ),
+        ),
+    ],
+)
+def test_a_service_cidr_must_fit_the_api_server_and_hold_the_dns_address(
+    cidr: str, problem: tuple[str, str] | None
+) -> None:
+    found = list(check_service_cidr("services.cidr", IPv4Network(cidr)))
+    assert found == ([Problem("services.cidr", cidr, *problem)] if problem else [])

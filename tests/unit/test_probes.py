@@ -160,3 +160,18 @@ def test_each_asked_job_is_read_with_its_steps_or_the_calls_failure() -> None:
     assert probes.jobs_from({"jobs": "none"}, ["a"], "ssh failed") == {
         "a": probes.JobResult("a", False, error="ssh failed")
     }
+
+
+def test_jobs_are_run_one_at_a_time_unless_asked() -> None:
+    job = probes.Job("j", (probes.Step(("true",)),))
+    assert probes.steps_request([job]) == {
+        "op": "steps",
+        "parallel": 1,
+        "jobs": [
+            {
+                "id": "j",
+                "keep_going": job.keep_going,
+                "steps": [{"argv": ["true"], "stdin": None, "timeout": 60}],
+            }
+        ],
+    }

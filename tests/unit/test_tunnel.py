@@ -12,8 +12,9 @@ import pytest
 
 from lab.common.commands import Command, Output, render_remote
 from lab.model.labfile import load_lab
+from lab.model.problems import Problem
 from lab.podnet import tunnel
-from lab.podnet.vxlan import render_subnet_env, vtep_mac
+from lab.podnet.vxlan import render_subnet_env, vtep_mac, vxlan_mtu_problems
 from provision.podnet import vxlan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -341,3 +342,20 @@ def test_without_a_network_file_for_the_private_nic_the_plan_says_where_it_looke
         "node1: no systemd-networkd .network file configures eth1 (looked in "
         "/etc/systemd/network); is the private network up?"
     )
+
+
+@pytest.mark.parametrize(
+    ("mtu", "refused"), [(1450, False), (1451, True), (9000, True), (9001, False)]
+)
+def test_a_pod_mtu_the_tunnel_cannot_carry_is_refused_within_the_valid_range(
+    mtu: int, refused: bool
+) -> None:
+    lab = dataclasses.replace(LAB, pod_network=dataclasses.replace(LAB.pod_network, mtu=mtu))
+    expected = Problem(
+        "pod_network.mtu",
+        mtu,
+        "a VXLAN tunnel takes 50 bytes of the node network's 1500: pods get at most 1450 "
+        "(flannel's FLANNEL_MTU)",
+        "set pod_network.mtu: 1450",
+    )
+    assert list(vxlan_mtu_problems(lab)) == ([expected] if refused else [])
