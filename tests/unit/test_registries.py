@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from lab.model.config import Lab, Node, check_lab
 from lab.model.labfile import load_lab
 from lab.model.problems import Problem
 from lab.podnet import Backend, Restart, backend, backend_of, register, unregister
+from lab.podnet import base as podnet_base
 from lab.podnet.bridge import bridge_conflist
 from provision.model import AnyStep, PodnetSteps, Resources, Step
 from provision.steps import dry_run, inputs_for, render_plan, steps_for
@@ -363,3 +365,29 @@ def test_host_routes_refuse_a_pod_mtu_over_the_nics_within_the_valid_range(
         )
     ]
     assert list(backend_of(lab).validate(lab)) == (expected if refused else [])
+
+
+def test_a_shipped_family_or_backend_is_imported_on_its_first_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    saved_os = os_base._PROFILES.pop("el7")
+    saved_backend = podnet_base._BACKENDS.pop("vxlan")
+    monkeypatch.delitem(sys.modules, "lab.hosts.os.el7")
+    monkeypatch.delitem(sys.modules, "lab.podnet.vxlan")
+    try:
+        assert os_base.profile("el7").family == "el7"
+        assert backend("vxlan").name == "vxlan"
+    finally:
+        os_base._PROFILES["el7"] = saved_os
+        podnet_base._BACKENDS["vxlan"] = saved_backend
+
+
+def test_an_unknown_family_or_backend_is_named_with_the_known_ones() -> None:
+    with pytest.raises(KeyError) as family:
+        os_base.profile("arch")
+    assert family.value.args == ("unknown OS family 'arch'; known: debian12, el7",)
+    with pytest.raises(KeyError) as podnet:
+        backend("calico")
+    assert podnet.value.args == (
+        "unknown pod-network backend 'calico'; known: flannel, host-routes, vxlan",
+    )
