@@ -111,7 +111,7 @@ mutation: ## mutation testing of the code that judges and plans (mutmut); fails 
 	@# mutmut maps tests to functions once and only adds new tests: after a change of the code a
 	@# new function would read "no tests". One suite run rebuilds the map.
 	rm -f mutants/mutmut-stats.json
-	$(if $(MUTATION_BUDGET),timeout --signal=INT --kill-after=120 $(MUTATION_BUDGET)) \
+	$(if $(MUTATION_BUDGET),timeout --signal=TERM --kill-after=120 $(MUTATION_BUDGET)) \
 	  nice -n $(MUTATION_NICE) $(MUTMUT) run $(MUTATION_GLOBS) > $(MUTATION_LOG) 2>&1 || [ $$? -eq 124 ] \
 	  || { tail -n 40 $(MUTATION_LOG); exit 1; }
 	$(PY) -m app.mutation scope
