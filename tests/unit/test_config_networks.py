@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.unit.test_lab_checks_exact import problems_with
+from tests.unit.test_config_checks import problems_with
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())
