@@ -11,16 +11,12 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lab import k8s
 from lab.common.commands import Command, Output
 from lab.k8s import kubectl
 from lab.k8s.model import EndpointAddress
-from lab.model import problems, yamldoc
-from lab.model.config import parse_lab, suggest_dns1123
-from lab.model.labfile import load_lab
-from lab.model.strict import Ambiguous, DecodeError
+from lab.model.strict import DecodeError
 from lab.net import cni
 from lab.net.reachability import Expect, Mismatch, Observation
 from lab.podnet import tunnel
@@ -31,31 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_a_command_needs_a_word() -> None:
     with pytest.raises(ValueError, match=r"^a command needs at least one argv word$"):
         Command(())
-
-
-def test_an_unknown_node_is_named_with_the_labs_nodes() -> None:
-    lab = load_lab(ROOT / "labs" / "ci-debian12.yaml")
-    with pytest.raises(KeyError) as e:
-        lab.node("node9")
-    assert e.value.args == ("lab 'ci-debian12' has no node 'node9'; nodes: ('node1', 'node2')",)
-
-
-def test_a_lab_read_without_a_file_name_comes_from_lab() -> None:
-    lab, _ = parse_lab(yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text()))
-    assert lab is not None
-    assert lab.source == "<lab>"
-
-
-@pytest.mark.parametrize(
-    ("name", "suggested"),
-    [
-        ("-Node_1-", "node-1"),
-        ("_" * 200 + "x", "node"),  # only the first 200 characters are looked at
-        ("a" * 62 + "_b", "a" * 62),  # cut at 63, no '-' left at the end
-    ],
-)
-def test_a_hostname_suggestion_at_its_cuts(name: str, suggested: str) -> None:
-    assert suggest_dns1123(name) == suggested
 
 
 def test_a_configmap_anywhere_is_printed_as_json_by_default() -> None:
@@ -133,46 +104,6 @@ def test_a_conflists_subnets_come_from_every_range_of_every_plugin() -> None:
     assert cni.node_subnets_from_conflist({}) == ()
 
 
-@pytest.mark.parametrize(
-    ("scalar", "text", "read_as", "why"),
-    [
-        ("2021-06-14", "2021-06-14", "date", "a date"),
-        ("2021-06-14 10:00:00", "2021-06-14 10:00:00", "datetime", "a time"),
-        ("!!timestamp 2021-99-99x", "2021-99-99x", None, "a date it cannot read"),
-        ("20.10", "20.10", 20.1, "the number 20.1"),
-        ("!!float abc", "abc", None, "a number it cannot read"),
-    ],
-)
-def test_yaml_11_dates_and_numbers_are_kept_with_what_they_were_read_as(
-    scalar: str, text: str, read_as: object, why: str
-) -> None:
-    value = yamldoc.read_yaml(f"a: {scalar}")[0]["a"]  # type: ignore[index]
-    assert isinstance(value, Ambiguous)
-    assert (value.text, value.why) == (text, why)
-    if isinstance(read_as, str):
-        assert type(value.read_as).__name__ == read_as
-    else:
-        assert value.read_as == read_as
-
-
-def test_a_float_written_as_python_would_print_it_is_a_float() -> None:
-    assert yamldoc.read_yaml("a: +1.5\nb: 2.25") == ({"a": 1.5, "b": 2.25}, [])
-
-
-def test_a_yaml_error_without_a_problem_or_context_says_only_where() -> None:
-    mark = yaml.error.Mark("<lab>", 0, 0, 0, None, None)
-    assert str(yamldoc.yaml_problem(yaml.MarkedYAMLError(problem_mark=mark), "x: 1\n")) == (
-        "line 1, column 1 = 'x: 1': is not valid YAML: "
-    )
-
-
-def test_a_control_character_on_a_later_line_is_placed_on_that_line() -> None:
-    text = "a: 1\nb: 2\nc: x\x07\n"
-    with pytest.raises(yaml.YAMLError) as e:
-        yaml.safe_load(text)
-    assert str(yamldoc.yaml_problem(e.value, text)).startswith("line 3, column 5: ")
-
-
 def test_the_tunnels_facts_read_each_probe_and_an_output_that_failed_as_empty() -> None:
     facts = tunnel.tunnel_facts("vx0")
     assert {k: (f.name, f.command) for k, f in facts.items()} == {
@@ -190,36 +121,9 @@ def test_the_tunnels_facts_read_each_probe_and_an_output_that_failed_as_empty() 
     assert facts["device"].parse(Output(1, "garbage")) is None
 
 
-def test_an_echo_built_afresh_keeps_its_bounds() -> None:
-    echo = problems._Echo()
-    assert echo.repr([1, 2, 3, 4, 5]) == "[1, 2, 3, 4, ...]"
-    assert echo.repr({"a": {"b": {"c": 1}}}) == "{'a': {'b': {...}}}"
-    assert echo.repr(10**24) == "1000000000...00000000000"
-    assert echo.repr(["y" * 61]) == "['" + "y" * 60 + "'… (61 characters)]"
-    assert echo.repr(object.__new__(type("T", (), {"__repr__": lambda s: "z" * 70}))) == (
-        "z" * 28 + "..." + "z" * 29
-    )
-
-
 def test_a_single_syn_retransmit_is_told() -> None:
     observed = Observation(True, "10.0.0.1", "probe", retransmits=1)
     assert "after 1 SYN retransmit(s)" in str(Mismatch("a", "b", Expect(True), observed))
-
-
-def test_a_lab_error_lists_one_problem_a_line() -> None:
-    from lab.model.config import LabError
-    from lab.model.problems import Problem
-
-    err = LabError("lab.yaml", [Problem("a", message="x"), Problem("b", 1, "y", "z")])
-    assert str(err) == "lab.yaml: 2 problem(s)\n  - a: x\n  - b = 1: y; z"
-
-
-def test_a_yaml_problem_without_a_known_fix_has_an_empty_one() -> None:
-    mark = yaml.error.Mark("<lab>", 0, 0, 0, None, None)
-    assert (
-        yamldoc.yaml_problem(yaml.MarkedYAMLError(problem="odd", problem_mark=mark), "x").fix == ""
-    )
-    assert yamldoc.yaml_problem(yaml.MarkedYAMLError(problem="odd"), "x").fix == ""
 
 
 def test_a_node_matrix_is_titled_node_to_pod() -> None:

@@ -15,20 +15,7 @@ from lab.common import waits
 from lab.common.commands import Command, cmd, render_probe, render_remote
 from lab.common.errors import CommandFailed, tail
 from lab.hosts.hypervisor import HostFacts, choose_hypervisor, kvm_usable
-from lab.model.problems import ABSENT, Problem, echo
-from lab.model.strict import (
-    ONE_LINE,
-    Ambiguous,
-    DecodeError,
-    any_address,
-    any_network,
-    integer,
-    mapping,
-    text,
-)
 from lab.net.netmath import node_subnets
-
-# --- commands ------------------------------------------------------------------------------
 
 
 def test_cmd_keeps_stdin_sudo_and_mirror() -> None:
@@ -79,9 +66,6 @@ def test_a_command_that_cannot_be_run_as_given_is_refused_saying_why(
         make()
 
 
-# --- errors --------------------------------------------------------------------------------
-
-
 def test_tail_keeps_the_last_lines_without_trailing_blank_ones() -> None:
     text_ = "\n".join(f"l{i}" for i in range(30)) + "\n\n"
     assert tail(text_) == "\n".join(f"l{i}" for i in range(10, 30))
@@ -122,9 +106,6 @@ def test_a_timed_out_command_without_output_reproduces_with_itself_locally() -> 
         "reproduce: curl -u x:<redacted> http://m"
     )
     assert (err.stdout, err.stderr, err.where) == ("", "", "local")
-
-
-# --- waits ---------------------------------------------------------------------------------
 
 
 def test_a_fixed_wait_sleeps_its_interval_and_logs_each_retry(
@@ -191,9 +172,6 @@ def test_a_long_result_is_logged_cut_to_200_and_reported_cut_to_300_characters(
     assert str(e.value) == "big: not done after 60s; last saw '" + "x" * 299
 
 
-# --- hypervisor ----------------------------------------------------------------------------
-
-
 def test_kvm_needs_all_three_facts() -> None:
     assert kvm_usable(HostFacts(True, True, True))
     for facts in (
@@ -217,9 +195,6 @@ def test_the_tcg_warning_names_every_missing_fact() -> None:
     )
 
 
-# --- netmath -------------------------------------------------------------------------------
-
-
 def test_node_subnets_fill_a_cidr_exactly_and_refuse_one_more() -> None:
     cidr = IPv4Network("10.244.0.0/23")
     assert node_subnets(cidr, 24, 2) == (
@@ -228,66 +203,3 @@ def test_node_subnets_fill_a_cidr_exactly_and_refuse_one_more() -> None:
     )
     with pytest.raises(ValueError, match=r"^10\.244\.0\.0/23 holds fewer than 3 /24 subnets$"):
         node_subnets(cidr, 24, 3)
-
-
-# --- problems and the strict decoder ------------------------------------------------------
-
-
-def test_absent_reads_as_absent() -> None:
-    assert repr(ABSENT) == "<absent>"
-    assert str(Problem("nodes", message="a lab needs at least one node")) == (
-        "nodes: a lab needs at least one node"
-    )
-
-
-def test_an_echoed_value_keeps_four_items_two_levels_and_24_digits() -> None:
-    assert echo([1, 2, 3, 4, 5]) == "[1, 2, 3, 4, ...]"
-    assert echo({"a": {"b": {"c": 1}}}) == "{'a': {'b': {...}}}"
-    assert echo((1, 2, 3, 4)) == "(1, 2, 3, 4)"
-    assert echo(10**24) == "1000000000...00000000000"  # 25 digits
-    assert echo(10**23) == "100000000000000000000000"  # 24 digits
-    assert echo(["y" * 70]) == "['" + "y" * 60 + "'… (70 characters)]"
-
-
-def test_control_characters_are_named_with_their_code_point() -> None:
-    cases = {"\r": "U+000D carriage return", "\x00": "U+0000 NUL", "\x85": "U+0085 unnamed"}
-    for ch, name in cases.items():
-        with pytest.raises(DecodeError) as e:
-            text(f"ab{ch}c", "f", ONE_LINE)
-        assert f"contains the control character {name} at position 2" in str(e.value)
-
-
-def test_an_ambiguous_scalar_echoes_as_written_cut_after_60_characters() -> None:
-    assert repr(Ambiguous("0" * 60, 0, "a number")) == "0" * 60
-    assert repr(Ambiguous("0" * 61, 0, "a number")) == "'" + "0" * 60 + "'… (61 characters)"
-
-
-def test_an_ambiguous_scalar_where_a_number_is_meant_asks_for_plain_digits() -> None:
-    with pytest.raises(DecodeError) as e:
-        integer(Ambiguous("010", 8, "octal 8"), "vm.cpus")
-    assert e.value.problem == Problem(
-        "vm.cpus",
-        Ambiguous("010", 8, "octal 8"),
-        "was read as octal 8, not as an integer (YAML 1.1 reads it that way)",
-        "write it in plain decimal digits (no leading 0, no '_' or ':')",
-    )
-
-
-def test_an_ambiguous_text_asks_for_quotes_around_the_first_60_characters() -> None:
-    with pytest.raises(DecodeError) as e:
-        text(Ambiguous("1" * 61, 1, "a number"), "name")
-    assert e.value.problem.fix == f"put it in quotes: {'1' * 60!r}"
-
-
-def test_a_non_mapping_is_refused_where_it_is() -> None:
-    assert mapping({"a": 1}, "x") == {"a": 1}
-    with pytest.raises(DecodeError) as e:
-        mapping([1], "vm")
-    assert e.value.problem == Problem("vm", [1], "must be a mapping, not a list")
-
-
-@pytest.mark.parametrize("decode", [any_address, any_network])
-def test_an_address_that_is_no_text_is_refused_at_its_field(decode: object) -> None:
-    with pytest.raises(DecodeError) as e:
-        decode(5, "status.podIP")  # type: ignore[operator]
-    assert e.value.problem.where == "status.podIP"

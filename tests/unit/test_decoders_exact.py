@@ -6,64 +6,13 @@ a document already read."""
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
 import pytest
-import yaml
 
 from lab.k8s.checks import validate_pod_ips
 from lab.k8s.decode import document, items_of, too_long
 from lab.k8s.model import ClusterNode, ClusterPod
-from lab.model.config import Lab, parse_lab
 from lab.model.strict import DecodeError
-from lab.model.yamldoc import yaml_problem
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def problem_of(text: str) -> str:
-    with pytest.raises(yaml.YAMLError) as e:
-        yaml.safe_load(text)
-    return str(yaml_problem(e.value, text))
-
-
-def test_a_control_character_is_placed_at_its_line_and_column() -> None:
-    assert problem_of("a: 1\nb: x\x07y\n") == (
-        "line 2, column 5: contains the control character U+0007, which YAML does not allow; "
-        "remove it (is this a text file?)"
-    )
-
-
-def test_yaml_errors_with_and_without_a_position() -> None:
-    mark = yaml.error.Mark("<lab>", 0, 5, 0, None, None)
-    first = yaml.error.Mark("<lab>", 0, 0, 0, None, None)
-    tab = "found character '\\t' that cannot start any token"
-    cases = [
-        (yaml.YAMLError("boom"), "", "<file>: is not valid YAML (boom)"),
-        (yaml.MarkedYAMLError(context="ctx", problem="bad"), "x", "<file>: is not valid YAML: bad"),
-        (
-            yaml.MarkedYAMLError(problem=tab, problem_mark=mark),
-            "a\nb\nc\nd\ne\n\tf\n",
-            f"line 6, column 1 = 'f': is not valid YAML: {tab}; indent with spaces, not tabs",
-        ),
-        (
-            yaml.MarkedYAMLError(problem="p", problem_mark=first),
-            "  \nx",
-            "line 1, column 1: is not valid YAML: p",
-        ),
-        (
-            yaml.MarkedYAMLError(problem="p", problem_mark=mark),
-            "a\n",
-            "line 6, column 1: is not valid YAML: p",
-        ),
-        (
-            yaml.MarkedYAMLError(context="c only", problem_mark=first),
-            "abc\n",
-            "line 1, column 1 = 'abc': is not valid YAML: c only",
-        ),
-    ]  # fmt: skip
-    for exc, text, want in cases:
-        assert str(yaml_problem(exc, text)) == want
 
 
 def test_kubectl_output_that_is_no_json_object_is_named_with_what_was_asked() -> None:
@@ -132,21 +81,4 @@ def test_pod_ips_off_their_node_or_on_an_unknown_node() -> None:
         "the node list",
         "pod ns/out on n1: IP 10.244.1.2 (and fd00::7) is outside the node's podCIDR "
         "10.244.0.0/24, 10.244.9.0/24",
-    ]
-
-
-def test_parse_lab_takes_a_document_already_read() -> None:
-    raw = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())
-    lab, problems = parse_lab(raw, "ci.yaml")
-    assert isinstance(lab, Lab)
-    assert (lab.name, lab.source, problems) == ("ci-debian12", "ci.yaml", [])
-    raw["vm"]["cpus"] = "two"
-    lab, problems = parse_lab(raw, "ci.yaml")
-    assert lab is None
-    assert [str(p) for p in problems] == ["vm.cpus = 'two': must be an integer, not text"]
-    lab, problems = parse_lab([1], "list.yaml")
-    assert lab is None
-    assert [str(p) for p in problems] == [
-        "<file> = [1]: must be a mapping of keys to values, not a list; its keys: name, vm, "
-        "network, nodes, os, pod_network, description, kubernetes, runtime, oci_runtime, services"
     ]

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.model.problems import LINE_CHARS, Problem, echo, render_problems
+from lab.model import problems
+from lab.model.problems import ABSENT, LINE_CHARS, Problem, echo, render_problems
 
 
 @pytest.mark.parametrize(
@@ -61,3 +62,30 @@ def test_fifty_problems_are_listed_whole_and_one_more_is_counted() -> None:
     assert render_problems(problems) == [*listed, "  ... and 1 more problem(s)"]
     assert render_problems(problems[:2], limit=2) == listed[:2]
     assert render_problems(problems[:5], limit=2) == [*listed[:2], "  ... and 3 more problem(s)"]
+
+
+def test_absent_reads_as_absent() -> None:
+    assert repr(ABSENT) == "<absent>"
+    assert str(Problem("nodes", message="a lab needs at least one node")) == (
+        "nodes: a lab needs at least one node"
+    )
+
+
+def test_an_echoed_value_keeps_four_items_two_levels_and_24_digits() -> None:
+    assert echo([1, 2, 3, 4, 5]) == "[1, 2, 3, 4, ...]"
+    assert echo({"a": {"b": {"c": 1}}}) == "{'a': {'b': {...}}}"
+    assert echo((1, 2, 3, 4)) == "(1, 2, 3, 4)"
+    assert echo(10**24) == "1000000000...00000000000"  # 25 digits
+    assert echo(10**23) == "100000000000000000000000"  # 24 digits
+    assert echo(["y" * 70]) == "['" + "y" * 60 + "'… (70 characters)]"
+
+
+def test_an_echo_built_afresh_keeps_its_bounds() -> None:
+    echo = problems._Echo()
+    assert echo.repr([1, 2, 3, 4, 5]) == "[1, 2, 3, 4, ...]"
+    assert echo.repr({"a": {"b": {"c": 1}}}) == "{'a': {'b': {...}}}"
+    assert echo.repr(10**24) == "1000000000...00000000000"
+    assert echo.repr(["y" * 61]) == "['" + "y" * 60 + "'… (61 characters)]"
+    assert echo.repr(object.__new__(type("T", (), {"__repr__": lambda s: "z" * 70}))) == (
+        "z" * 28 + "..." + "z" * 29
+    )

@@ -19,10 +19,13 @@ from lab.model.strict import (
     Ambiguous,
     DecodeError,
     TextRules,
+    any_address,
+    any_network,
     decode,
     integer,
     ipv4_network,
     kind_of,
+    mapping,
     text,
 )
 
@@ -242,3 +245,47 @@ def test_a_type_the_decoder_has_no_rule_for_is_a_bug_named_with_the_type() -> No
     with pytest.raises(TypeError) as e:
         decode(float, 1.5, "vm.x", [])
     assert str(e.value) == "the strict decoder has no rule for <class 'float'>"
+
+
+def test_control_characters_are_named_with_their_code_point() -> None:
+    cases = {"\r": "U+000D carriage return", "\x00": "U+0000 NUL", "\x85": "U+0085 unnamed"}
+    for ch, name in cases.items():
+        with pytest.raises(DecodeError) as e:
+            text(f"ab{ch}c", "f", ONE_LINE)
+        assert f"contains the control character {name} at position 2" in str(e.value)
+
+
+def test_an_ambiguous_scalar_echoes_as_written_cut_after_60_characters() -> None:
+    assert repr(Ambiguous("0" * 60, 0, "a number")) == "0" * 60
+    assert repr(Ambiguous("0" * 61, 0, "a number")) == "'" + "0" * 60 + "'… (61 characters)"
+
+
+def test_an_ambiguous_scalar_where_a_number_is_meant_asks_for_plain_digits() -> None:
+    with pytest.raises(DecodeError) as e:
+        integer(Ambiguous("010", 8, "octal 8"), "vm.cpus")
+    assert e.value.problem == Problem(
+        "vm.cpus",
+        Ambiguous("010", 8, "octal 8"),
+        "was read as octal 8, not as an integer (YAML 1.1 reads it that way)",
+        "write it in plain decimal digits (no leading 0, no '_' or ':')",
+    )
+
+
+def test_an_ambiguous_text_asks_for_quotes_around_the_first_60_characters() -> None:
+    with pytest.raises(DecodeError) as e:
+        text(Ambiguous("1" * 61, 1, "a number"), "name")
+    assert e.value.problem.fix == f"put it in quotes: {'1' * 60!r}"
+
+
+def test_a_non_mapping_is_refused_where_it_is() -> None:
+    assert mapping({"a": 1}, "x") == {"a": 1}
+    with pytest.raises(DecodeError) as e:
+        mapping([1], "vm")
+    assert e.value.problem == Problem("vm", [1], "must be a mapping, not a list")
+
+
+@pytest.mark.parametrize("decode", [any_address, any_network])
+def test_an_address_that_is_no_text_is_refused_at_its_field(decode: object) -> None:
+    with pytest.raises(DecodeError) as e:
+        decode(5, "status.podIP")  # type: ignore[operator]
+    assert e.value.problem.where == "status.podIP"
