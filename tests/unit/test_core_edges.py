@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab import k8s
-from lab.common.commands import Command, Output
+from lab.common.commands import Output
 from lab.k8s import kubectl
 from lab.k8s.model import EndpointAddress
 from lab.model.strict import DecodeError
@@ -22,11 +22,6 @@ from lab.net.reachability import Expect, Mismatch, Observation
 from lab.podnet import tunnel
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_a_command_needs_a_word() -> None:
-    with pytest.raises(ValueError, match=r"^a command needs at least one argv word$"):
-        Command(())
 
 
 def test_a_configmap_anywhere_is_printed_as_json_by_default() -> None:
