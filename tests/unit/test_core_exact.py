@@ -4,12 +4,7 @@ problem echoes a value and names a character."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
-
-import pytest
-
 from lab.hosts.hypervisor import HostFacts, choose_hypervisor, kvm_usable
-from lab.net.netmath import node_subnets
 
 
 def test_kvm_needs_all_three_facts() -> None:
@@ -33,13 +28,3 @@ def test_the_tcg_warning_names_every_missing_fact() -> None:
         "vm.hypervisor is forced to kvm but KVM looks unusable here (no kvm_intel/kvm_amd "
         "module): guests may never boot; the boot wait is bounded"
     )
-
-
-def test_node_subnets_fill_a_cidr_exactly_and_refuse_one_more() -> None:
-    cidr = IPv4Network("10.244.0.0/23")
-    assert node_subnets(cidr, 24, 2) == (
-        IPv4Network("10.244.0.0/24"),
-        IPv4Network("10.244.1.0/24"),
-    )
-    with pytest.raises(ValueError, match=r"^10\.244\.0\.0/23 holds fewer than 3 /24 subnets$"):
-        node_subnets(cidr, 24, 3)
