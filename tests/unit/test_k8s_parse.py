@@ -1,21 +1,24 @@
-"""The kubectl JSON parsers on the fields the recorded objects do not exercise, to the letter:
-each refusal names what was asked, the object and the field as it is written in the object,
-and each accepted odd value (a headless service, an old node) parses to exactly what it means."""
+"""The kubectl JSON parsers (lab/k8s/parse.py) on the fields the recorded objects do not
+exercise, to the letter: each refusal names what was asked, the object and the field as it is
+written in the object, and each accepted odd value (a headless service, an old node, a
+dual-stack object) parses to exactly what it means."""
 
 from __future__ import annotations
 
 import copy
 import json
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lab import k8s
+from lab.k8s.model import EndpointAddress
 from lab.model.strict import DecodeError
 
+ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parents[1] / "data" / "k8s"
 NODES = json.loads((DATA / "nodes.json").read_text())
 
@@ -313,3 +316,211 @@ def test_nslookup_answers_are_the_ipv4_addresses_after_the_name_each_once(
     output: str, answers: tuple[str, ...]
 ) -> None:
     assert k8s.parse_busybox_nslookup(output) == tuple(IPv4Address(a) for a in answers)
+
+
+def text(name: str) -> str:
+    return (DATA / name).read_text()
+
+
+def doc(name: str) -> dict[str, Any]:
+    return json.loads(text(name))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def nodes() -> tuple[k8s.ClusterNode, ...]:
+    return k8s.parse_nodes(text("nodes.json"))
+
+
+def test_dual_stack_nodes_read_their_ipv4_side_even_with_ipv6_listed_first(
+    nodes: tuple[k8s.ClusterNode, ...],
+) -> None:
+    dual = k8s.parse_nodes(text("nodes-dual-stack.json"))
+    assert [(n.name, n.internal_ip, n.pod_cidrs, n.flannel_public_ip) for n in dual] == [
+        (n.name, n.internal_ip, n.pod_cidrs, n.flannel_public_ip) for n in nodes
+    ]
+    node2 = dual[2]
+    assert node2.internal_ips_v6 == (IPv6Address("fd00:10:10::243"),)
+    assert node2.pod_cidrs_v6 == (IPv6Network("fd00:10:244:2::/64"),)
+    assert node2.flannel_public_ipv6 == IPv6Address("fd00:10:10::243")
+    assert node2.ipv6_text == " (IPv6, not checked: fd00:10:10::243, fd00:10:244:2::/64)"
+
+
+def test_a_pod_whose_primary_ip_is_not_the_first_of_its_pod_ips_is_malformed() -> None:
+    raw = doc("pods-all-dual-stack.json")
+    raw["items"][0]["status"]["podIP"] = "10.244.1.9"
+    with pytest.raises(ValueError, match=r"status.podIP 10.244.1.9 differs from status.podIPs"):
+        k8s.parse_pods(raw)
+
+
+def test_an_ipv6_primary_service_keeps_its_ipv4_cluster_ip_where_the_checks_look() -> None:
+    raw = doc("services.json")
+    dns = raw["items"][1]["spec"]
+    dns["clusterIP"] = "fd00:10:96::a"
+    dns["clusterIPs"] = ["fd00:10:96::a", "10.1.0.10"]
+    dns["ipFamilies"] = ["IPv6", "IPv4"]
+    dns["ipFamilyPolicy"] = "PreferDualStack"
+    service = k8s.parse_services(raw)[1]
+    assert service.cluster_ip == IPv4Address("10.1.0.10")
+    assert service.cluster_ips_v6 == (IPv6Address("fd00:10:96::a"),)
+    raw = doc("endpoints.json")
+    raw["items"][1]["subsets"][0]["addresses"][0]["ip"] = "fd00:10:244::2"
+    dns_ep = k8s.parse_endpoints(raw)[1]
+    assert dns_ep.ready_ips[0] == IPv6Address("fd00:10:244::2")
+
+
+def test_the_flannel_lookup_asks_every_namespace_and_takes_the_one_in_either_home() -> None:
+    assert k8s.flannel_configmap() == (
+        "get", "configmap", "--all-namespaces", "--field-selector",
+        "metadata.name=kube-flannel-cfg", "-o", "json",
+    )  # fmt: skip
+    old = doc("configmap-kube-flannel-cfg.json")
+    listed = {"apiVersion": "v1", "kind": "List", "items": [old]}
+    assert k8s.parse_flannel_netconf(listed).namespace == "kube-system"
+    new = doc("configmaps-kube-flannel-cfg-dual-stack.json")["items"][0]
+    with pytest.raises(ValueError, match="is in both kube-flannel and kube-system: an upgrade"):
+        k8s.parse_flannel_netconf({"kind": "List", "items": [old, new]})
+    elsewhere = copy.deepcopy(old)
+    elsewhere["metadata"]["namespace"] = "default"
+    with pytest.raises(
+        ValueError, match="no ConfigMap kube-flannel-cfg in kube-flannel or kube-system; found "
+    ):
+        k8s.parse_flannel_netconf({"kind": "List", "items": [elsewhere]})
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [([80], "[80]"), (True, "True"), ({"a": 1}, "{'a': 1}"), (None, "None")],
+    ids=["list", "bool", "mapping", "null"],
+)
+def test_a_target_port_that_is_no_number_and_no_name_is_named_exactly(
+    target: object, shown: str
+) -> None:
+    raw = doc("services.json")
+    raw["items"][1]["spec"]["ports"][0]["targetPort"] = target
+    with pytest.raises(ValueError, match="targetPort") as info:
+        k8s.parse_services(raw)
+    assert str(info.value) == (
+        f"service kube-system/kube-dns spec.ports[0]: field targetPort = {shown}: "
+        "must be a number or a name"
+    )
+
+
+def test_a_target_port_may_be_a_name_and_a_service_takes_kubernetes_defaults() -> None:
+    raw = doc("services.json")
+    spec = raw["items"][1]["spec"]
+    del spec["type"]
+    spec["ports"][0]["targetPort"] = "dns"
+    del spec["ports"][1]["targetPort"]
+    del spec["ports"][1]["protocol"]
+    del spec["ports"][2]["name"]
+    svc = k8s.parse_services(raw)[1]
+    assert svc.type == "ClusterIP"
+    assert [(p.name, p.protocol, p.port, p.target_port, p.node_port) for p in svc.ports] == [
+        ("dns", "UDP", 53, "dns", None),
+        ("dns-tcp", "TCP", 53, 53, None),
+        ("", "TCP", 9153, 9153, None),
+    ]
+
+
+def test_a_node_port_service_without_node_port_is_named_exactly() -> None:
+    raw = doc("services.json")
+    raw["items"][1]["spec"]["type"] = "NodePort"
+    with pytest.raises(ValueError, match="NodePort") as info:
+        k8s.parse_services(raw)
+    assert (
+        str(info.value) == "service kube-system/kube-dns: type NodePort but a port has no nodePort"
+    )
+
+
+POD = "pod default/nginx-f89759699-8qlt4"
+
+
+def first_pod_with(**status: object) -> k8s.ClusterPod:
+    raw = doc("pods-all.json")
+    item = raw["items"][0]
+    for key, value in status.items():
+        if key == "hostNetwork":
+            item["spec"][key] = value
+        elif value is None:
+            item["status"].pop(key, None)
+        else:
+            item["status"][key] = value
+    return k8s.parse_pods(raw)[0]
+
+
+def test_a_pods_reason_message_and_host_network_are_read() -> None:
+    pod = first_pod_with(reason="Evicted", message="The node was low on memory.", hostNetwork=True)
+    assert (pod.reason, pod.message, pod.host_network) == (
+        "Evicted",
+        "The node was low on memory.",
+        True,
+    )
+    pod = first_pod_with()
+    assert (pod.reason, pod.message, pod.host_network) == ("", "", False)
+
+
+def test_without_pod_ips_the_pod_ip_field_is_read_alone() -> None:
+    assert first_pod_with(podIPs=None, podIP="10.244.1.7").pod_ip == IPv4Address("10.244.1.7")
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (
+            {"reason": 5},
+            "field status.reason = 5: was read as a number, not as text; put it in quotes: '5'",
+        ),
+        ({"message": ["x"]}, "field status.message = ['x']: must be text, not a list"),
+        ({"hostNetwork": "yes"}, "field spec.hostNetwork = 'yes': must be true or false, not text"),
+        (
+            {"podIPs": None, "podIP": "10.244.x"},
+            "field status.podIP = '10.244.x': is not an IP address",
+        ),
+        ({"podIPs": [{"ip": "bad"}]}, "field status.podIPs[0].ip = 'bad': is not an IP address"),
+        (
+            {"podIPs": [{"ip": "10.244.9.9"}]},
+            "status.podIP 10.244.1.2 differs from status.podIPs[0] 10.244.9.9",
+        ),
+    ],
+    ids=["reason", "message", "host-network", "pod-ip", "pod-ips", "disagree"],
+)
+def test_a_malformed_pod_status_is_named_exactly(status: dict[str, object], error: str) -> None:
+    with pytest.raises(ValueError, match="pod default/") as info:
+        first_pod_with(**status)
+    assert str(info.value) == f"{POD}: {error}"
+
+
+def test_endpoints_backed_by_pods_name_their_target() -> None:
+    doc = json.loads((ROOT / "tests" / "data" / "k8s" / "endpoints.json").read_text())
+    item = copy.deepcopy(doc["items"][0])
+    item["subsets"] = [
+        {
+            "addresses": [
+                {"ip": "10.244.0.2", "nodeName": "n1",
+                 "targetRef": {"kind": "Pod", "namespace": "ns", "name": "p1"}},
+                {"ip": "10.244.0.3", "targetRef": {"name": "p2"}},
+            ],
+            "notReadyAddresses": [
+                {"ip": "10.244.1.2", "targetRef": {"kind": "Node", "name": "n2"}}
+            ],
+        }
+    ]  # fmt: skip
+    (eps,) = k8s.parse_endpoints({"kind": "EndpointsList", "items": [item]})
+    assert eps.addresses == (
+        EndpointAddress(IPv4Address("10.244.0.2"), True, "n1", "Pod ns/p1"),
+        EndpointAddress(IPv4Address("10.244.0.3"), True, None, "Pod p2"),
+        EndpointAddress(IPv4Address("10.244.1.2"), False, None, "Node n2"),
+    )
+    item["subsets"][0]["addresses"][1]["targetRef"] = {"kind": "Pod"}
+    with pytest.raises(DecodeError) as e:
+        k8s.parse_endpoints({"kind": "EndpointsList", "items": [item]})
+    assert str(e.value) == (
+        "endpoints default/kubernetes subsets[0].addresses[1]: field targetRef.name: is missing"
+    )
+    item["subsets"][0]["addresses"][1]["targetRef"] = {"name": "p2", "namespace": 5}
+    with pytest.raises(
+        DecodeError,
+        match=r"^endpoints default/kubernetes subsets\[0\]\.addresses\[1\]: "
+        r"field targetRef\.namespace = 5",
+    ):
+        k8s.parse_endpoints({"kind": "EndpointsList", "items": [item]})

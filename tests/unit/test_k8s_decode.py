@@ -1,17 +1,12 @@
-"""The decoders' own messages to the letter: a YAML error at its line and column (a control
-character, a tab, an error without a position), kubectl output that is no JSON object or holds
-no object, or a number longer than Python reads, pod IPs off their node, and `parse_lab` for
-a document already read."""
+"""kubectl's output decoded (lab/k8s/decode.py) to the letter: output that is no JSON object,
+or holds a number too long to read, is named with what was asked, never raised as Python's own
+error."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
-
 import pytest
 
-from lab.k8s.checks import validate_pod_ips
 from lab.k8s.decode import document, items_of, too_long
-from lab.k8s.model import ClusterNode, ClusterPod
 from lab.model.strict import DecodeError
 
 
@@ -53,32 +48,3 @@ def test_a_number_too_long_keeps_pythons_reason_whole_when_it_gives_no_advice() 
     assert too_long(ValueError("too long; use this; use that")) == (
         "a number too long to read (too long)"
     )
-
-
-def pod(name: str, ip: str, node: str | None, v6: tuple[str, ...] = ()) -> ClusterPod:
-    from ipaddress import IPv6Address
-
-    return ClusterPod(
-        name, "ns", "Running", node, IPv4Address(ip), False, ("c",), (),
-        pod_ips_v6=tuple(IPv6Address(a) for a in v6),
-    )  # fmt: skip
-
-
-def test_pod_ips_off_their_node_or_on_an_unknown_node() -> None:
-    nodes = [
-        ClusterNode("n1", True, "", IPv4Address("10.10.10.1"),
-                    (IPv4Network("10.244.0.0/24"), IPv4Network("10.244.9.0/24")), None),
-        ClusterNode("n2", True, "", IPv4Address("10.10.10.2"), (), None),
-    ]  # fmt: skip
-    pods = [
-        pod("ghost", "10.244.5.2", "n9", ("fd00::5", "fd00::6")),
-        pod("in", "10.244.9.3", "n1"),
-        pod("out", "10.244.1.2", "n1", ("fd00::7",)),
-        pod("nocidr", "10.244.1.3", "n2"),
-    ]
-    assert [str(p) for p in validate_pod_ips(pods, nodes)] == [
-        "pod ns/ghost: IP 10.244.5.2 (and fd00::5) (and fd00::6) on node n9, which is not in "
-        "the node list",
-        "pod ns/out on n1: IP 10.244.1.2 (and fd00::7) is outside the node's podCIDR "
-        "10.244.0.0/24, 10.244.9.0/24",
-    ]
