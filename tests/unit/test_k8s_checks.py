@@ -7,10 +7,8 @@ ExternalName service, endpoints with nothing ready."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,6 +31,7 @@ from lab.k8s.model import (
 from lab.model.config import Lab
 from lab.model.labfile import load_lab
 from lab.model.problems import Problem
+from tests.unit.k8s_data import doc, text
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")
@@ -145,20 +144,9 @@ def test_external_name_services_need_no_endpoints_and_unready_ones_are_listed() 
     ]
 
 
-DATA = ROOT / "tests" / "data" / "k8s"
-
-
-def text(name: str) -> str:
-    return (DATA / name).read_text()
-
-
 def texts(problems: list[k8s.Problem]) -> list[str]:
     """Problems as a person reads them (the checks return typed Problems)."""
     return [str(p) for p in problems]
-
-
-def doc(name: str) -> dict[str, Any]:
-    return json.loads(text(name))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")

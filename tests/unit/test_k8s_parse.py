@@ -17,6 +17,7 @@ import pytest
 from lab import k8s
 from lab.k8s.model import EndpointAddress
 from lab.model.strict import DecodeError
+from tests.unit.k8s_data import doc, text
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parents[1] / "data" / "k8s"
@@ -316,14 +317,6 @@ def test_nslookup_answers_are_the_ipv4_addresses_after_the_name_each_once(
     output: str, answers: tuple[str, ...]
 ) -> None:
     assert k8s.parse_busybox_nslookup(output) == tuple(IPv4Address(a) for a in answers)
-
-
-def text(name: str) -> str:
-    return (DATA / name).read_text()
-
-
-def doc(name: str) -> dict[str, Any]:
-    return json.loads(text(name))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,9 @@ from typing import Any
 import pytest
 
 from lab import k8s
+from tests.unit.k8s_data import doc, text
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data" / "k8s"
-
-
-def text(name: str) -> str:
-    return (DATA / name).read_text()
-
-
-def doc(name: str) -> dict[str, Any]:
-    return json.loads(text(name))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
