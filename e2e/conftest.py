@@ -30,7 +30,7 @@ from e2e.drivers.base import (
 )
 from e2e.drivers.cni import CniDriver
 from e2e.drivers.cri import CriDriver
-from e2e.fleets import Drivers, Fleet, Fleets, fleet_drivers
+from e2e.fleets import Drivers, Fleet, Fleets, fleet_drivers, run_layout
 from e2e.suite import Suite, suite_lab, suite_of
 from lab.common.redact import redact
 from lab.hosts.machines import LabMachines
@@ -173,7 +173,8 @@ def fleets(
     record_testsuite_property: Callable[[str, object], None],
 ) -> Iterator[Fleets]:
     slots = scenarios.fleet_slots(lab, pytestconfig.getoption("--pods-per-node"))
-    made = Fleets(drivers, slots, artifacts_dir, record_testsuite_property)
+    layout = run_layout(lab, slots)
+    made = Fleets(drivers, slots, artifacts_dir, record_testsuite_property, layout)
     yield made
     made.close()
 

@@ -137,7 +137,7 @@ def first_line(answer: str) -> str | None:
 
 
 def parse_echo(answer: str) -> Echo:
-    """The fleet's echo server (lab/runtime/images.py: identity_echo_args): one line,
+    """The fleet's echo server (lab/runtime/echo.py: identity_echo_args): one line,
     `SEEN NAME ADDRESS`; an older or foreign server's bare `SEEN` keeps its name unknown."""
     lines = [line.split() for line in answer.splitlines() if line.strip()]
     if not lines:

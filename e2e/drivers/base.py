@@ -463,9 +463,20 @@ def observation(
     result: probes.CellResult,
     parse: Callable[[str], probes.Echo],
     reproduce: str,
+    proto: probes.Proto = "tcp",
 ) -> rm.Observation:
     """An agent's cell result as a matrix observation (`parse` reads the echo server's
-    answer: the client address it saw, and who answered)."""
+    answer: the client address it saw, and who answered; a DNS cell keeps its answer)."""
+    if proto == "dns":
+        return rm.Observation(
+            reachable=result.ok,
+            seen_source=None,
+            reproduce=reproduce,
+            detail="" if result.ok else result.error,
+            seconds=result.total_s or 0.0,
+            unknown=result.unknown,
+            answer=result.answer.strip()[:300],
+        )
     echo = parse(result.answer) if result.ok else probes.Echo(None)
     seen = echo.seen
     detail = "" if seen else (result.error or f"empty answer {result.answer[:80]!r}")
@@ -500,7 +511,7 @@ def observe_cells(
     answers: CellResults = {}
     for part in runner.on_each_node(groups, lambda _, group: group[0](group[1])).values():
         answers.update(part)
-    return {c.id: observation(answers[c.id], parse, reproduce(c)) for c in cells}
+    return {c.id: observation(answers[c.id], parse, reproduce(c), c.proto) for c in cells}
 
 
 def agent_cells(

@@ -67,7 +67,7 @@ from lab.common.commands import Command, cmd, render_remote
 from lab.common.errors import LabStateError
 from lab.model.config import Lab
 from lab.net import reachability as rm
-from lab.runtime import containerd, images
+from lab.runtime import containerd, echo, images
 from lab.runtime.cri import messages
 from lab.runtime.cri import runtime_v1_pb2 as pb
 
@@ -374,7 +374,7 @@ class CriDriver:
     def echo_container(self) -> Container:
         """The echo server from the client image (busybox's applets, socat, iproute2), so that
         it answers the scenarios' `readlink` and `ip addr` as its pod's client does."""
-        return Container("echo", images.identity_echo_args(ECHO_PORT), self.images.ref("client"))
+        return Container("echo", echo.identity_echo_args(ECHO_PORT), self.images.ref("client"))
 
     def client_container(self, name: str = "client") -> Container:
         return Container(name, ("catatonit", "-P"), self.images.ref("client"))
@@ -424,7 +424,7 @@ class CriDriver:
     def container_spec(self, container: Container, pod: str = "") -> messages.ContainerSpec:
         """The container as kubelet asks for it; its pod's name in its environment, as the
         downward API hands it (the echo server says it with every answer)."""
-        env = ((images.POD_NAME_ENV, pod),) if pod else ()
+        env = ((echo.POD_NAME_ENV, pod),) if pod else ()
         image = container.image or self.images.ref("client")
         return messages.ContainerSpec(container.name, image, command=container.argv, env=env)
 

@@ -415,6 +415,7 @@ def test_the_json_has_every_cell_with_its_expectation_observation_and_symbol() -
                 "retransmits": 0,
                 "unknown": False,
                 "answered_by": "node2-p0",
+                "answer": "",
             },
             "symbol": ".",
         },

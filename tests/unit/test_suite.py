@@ -22,8 +22,20 @@ def test_the_lab_file_is_read_once_per_pytest_process(tmp_path: Path) -> None:
     env.pop("NETLAB_LAB", None)
     done = subprocess.run(
         [
-            sys.executable, "-m", "pytest", "e2e", "--collect-only", "-q", "-n", "0",
-            "--lab", "ci-debian12", "-p", "tests.unit.read_counter", "-p", "no:cacheprovider",
+            sys.executable,
+            "-m",
+            "pytest",
+            "e2e",
+            "--collect-only",
+            "-q",
+            "-n",
+            "0",
+            "--lab",
+            "ci-debian12",
+            "-p",
+            "tests.unit.read_counter",
+            "-p",
+            "no:cacheprovider",
         ],
         cwd=ROOT,
         env=env,
