@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from e2e import checks, report, services
+from e2e import checks, report, scenarios, services
 from e2e.drivers.base import Driver, Pod
 from e2e.fleets import Fleet, Fleets
 from lab.model.config import Lab
@@ -131,30 +131,33 @@ def test_the_cluster_dns_answers_every_pod_and_node(
 
 
 def test_an_endpoint_that_left_never_answers_and_one_that_came_back_does(
-    lab: Lab,
     layout: services.Layout,
     svc: services.DriverServices,
     fleet: Fleet,
     driver: Driver[Any],
     artifacts_dir: Path,
 ) -> None:
-    """The `churn` Service loses the endpoint on another node than the sender (the rules
-    resynced on every node, the UDP conntrack entries to it removed, as kube-proxy does),
-    then gets it back."""
-    pods = _pods(fleet)
-    source = pods[0]
-    leaving = next(p for p in pods if p.node != source.node)
-    rest = [p.ip for p in pods if p is not leaving]
-    problems: list[str] = []
-    try:
-        services.set_churn(driver, layout, artifacts_dir, rest)
-        for proto in services.PROTOCOLS:
-            churn = services.with_endpoints(svc.churn, rest)
-            _, found = services.balance_problems(driver, churn, source, pods, proto)
-            problems += [f"without {leaving.name}: {p}" for p in found]
-    finally:
-        services.set_churn(driver, layout, artifacts_dir, [p.ip for p in pods])
-    for proto in services.PROTOCOLS:
-        _, found = services.balance_problems(driver, svc.churn, source, pods, proto)
-        problems += [f"with {leaving.name} back: {p}" for p in found]
-    checks.expect_no_problems(problems, f"{svc.churn.namespace}/{svc.churn.name} [{driver.name}]")
+    """The `churn` Service: one endpoint on another node than the sender, then every other
+    pod (it left), then it alone again (it came back); over TCP, UDP and one UDP flow kept
+    across the changes (kube-proxy removes its conntrack entry when its endpoint leaves)."""
+    checks.expect_no_problems(
+        services.churn_problems(driver, layout, artifacts_dir, svc, _pods(fleet)),
+        f"{svc.churn.namespace}/{svc.churn.name} [{driver.name}]",
+    )
+
+
+def test_cri_pods_get_kubelets_resolv_conf_and_resolve_a_service_by_its_short_name(
+    lab: Lab, layout: services.Layout, cri_driver: Driver[Any], fleets: Fleets
+) -> None:
+    """kubelet's ClusterFirst resolv.conf through the CRI DNSConfig (nameserver = the DNS
+    ClusterIP, the namespace's search path, ndots:5), and the libc resolver of every CRI
+    pod finding `echo` through it (the CNI-direct sandboxes use the node's resolv.conf)."""
+    fleet = fleets.get("cri")
+    svc = fleets.services("cri")
+    pods = [fleet[s] for s in sorted(fleet)]
+    checks.expect_no_problems(
+        scenarios.side_by_side(
+            pods, lambda p: services.resolv_conf_problems(cri_driver, lab, svc, p)
+        ),
+        "the CRI pods' resolv.conf and the names it resolves",
+    )

@@ -26,8 +26,9 @@ from lab.adapters.protocols import NodeChannel
 from lab.common.commands import Command, Output, render_probe, render_remote
 from lab.common.errors import CommandFailed
 from lab.hosts.os import profile_of
-from lab.model.config import Lab
+from lab.model.config import Lab, Services
 from lab.net import reachability as rm
+from lab.runtime.cri.messages import DnsConfig
 from lab.runtime.images import ECHO_PORT
 
 H = TypeVar("H")
@@ -110,6 +111,7 @@ class Probe:
     port: int = 0  # default: the echo server's port
     proto: probes.Proto = "tcp"
     name: str = ""  # a DNS question
+    sport: int = 0  # UDP: from this source port (one flow across probes)
 
     @property
     def source_node(self) -> str:
@@ -126,7 +128,14 @@ class Probe:
     def cell(self, netns: str | None = None, send: str = "") -> probes.Cell:
         """The agent's probe for this cell, from `netns` (None: the source node's own)."""
         return probes.Cell(
-            self.id, self.host, self.dport, netns, send, proto=self.proto, name=self.name
+            self.id,
+            self.host,
+            self.dport,
+            netns,
+            send,
+            proto=self.proto,
+            name=self.name,
+            sport=self.sport,
         )
 
 
@@ -356,6 +365,23 @@ class NodeRunner:
         command = probes.agent_command(self.python or "python3", probes.probe_request([cell]))
         remote = render_remote(dataclasses.replace(command, stdin=None))
         return f"{self.channels[node].reproduce(remote)} < {probes.AGENT_FILE}"
+
+
+def service_namespace(driver: str) -> str:
+    """The namespace the run's Services and, as far as names go, its pods of `driver` are in
+    (e2e/services.py)."""
+    return f"e2e-{driver}"
+
+
+def pod_dns(services_: Services, driver: str) -> DnsConfig:
+    """A pod's resolv.conf as kubelet writes it with ClusterFirst (through the CRI
+    DNSConfig): the cluster DNS, the search path of the pod's namespace (the run's pods live
+    in `e2e-DRIVER` as far as names go) and `ndots:5`."""
+    domain = services_.cluster_domain
+    ns = service_namespace(driver)
+    return DnsConfig(
+        (str(services_.dns_ip),), (f"{ns}.svc.{domain}", f"svc.{domain}", domain), ("ndots:5",)
+    )
 
 
 def node_python(lab: Lab) -> str:

@@ -54,6 +54,7 @@ from e2e.drivers.base import (
     Route,
     agent_cells,
     observe_cells,
+    pod_dns,
     pod_fields,
     pod_json,
     runner_for,
@@ -419,6 +420,7 @@ class CriDriver:
             run_id=self.run_id,
             labels=tuple(sorted(labels.items())),
             log_directory=log_directory(self.namespace, request.name, uid),
+            dns=None if self.lab.services is None else pod_dns(self.lab.services, self.name),
         )
 
     def container_spec(self, container: Container, pod: str = "") -> messages.ContainerSpec:
