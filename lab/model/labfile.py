@@ -25,12 +25,42 @@ _BOMS = (
 SAVE_AS_UTF8 = "save it as UTF-8 (e.g. iconv -t UTF-8 FILE > NEW)"
 
 
+# what a path that is no regular file is, in the words of `ls -l`/`stat`
+_KINDS = (
+    (stat.S_ISDIR, "a directory", "name a lab file in it"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)", "name a lab file; to read a pipe, save it to a file"),
+    (stat.S_ISSOCK, "a socket", "name a lab file"),
+    (stat.S_ISCHR, "a character device", "name a lab file"),
+    (stat.S_ISBLK, "a block device", "name a lab file"),
+)
+
+
+def special_file(path: Path | str, mode: int) -> Problem | None:
+    """A problem when `mode` (an st_mode) is not a regular file's: a directory, a FIFO, a
+    socket or a device is no lab file, and opening one can block or read forever."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind, fix in _KINDS:
+        if test(mode):
+            return Problem("<file>", str(path), f"is {kind}, not a lab file", fix)
+    return Problem("<file>", str(path), "is not a regular file", "name a lab file")
+
+
 def read_bounded(path: Path, limit: int = MAX_BYTES) -> bytes | Problem:
-    """At most `limit` + 1 bytes of `path` (enough to know it is too big), or why not."""
+    """At most `limit` + 1 bytes of `path` (enough to know it is too big), or why not. Only a
+    regular file is opened: a FIFO, a socket or a device is a problem at once (checked before
+    opening, so nothing that blocks is opened, and again on the open descriptor, with
+    O_NONBLOCK, in case the path changed in between)."""
     try:
-        if stat.S_ISDIR(os.stat(path).st_mode):
-            return Problem("<file>", str(path), "is a directory", "name a lab file in it")
-        with open(path, "rb") as f:
+        special = special_file(path, os.stat(path).st_mode)
+        if special is not None:
+            return special
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+        fd = os.open(path, flags)
+        with open(fd, "rb", closefd=True) as f:
+            special = special_file(path, os.fstat(fd).st_mode)
+            if special is not None:
+                return special
             return f.read(limit + 1)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__

@@ -67,7 +67,7 @@ def test_special_files_are_refused_cleanly(
     big = tmp_path / "big.yaml"
     big.write_bytes(b"# padding\n" * (MAX_BYTES // 10 + 1))
     expected = {
-        "/dev/zero": "is larger than 2 MiB",
+        "/dev/zero": "is a character device, not a lab file",
         str(tmp_path): "is a directory",
         str(loop_a): "cannot be read (Too many levels of symbolic links)",
         str(binary): "contains NUL bytes",
