@@ -15,7 +15,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
 from lab.common.redact import redact
-from lab.model import strict
+from lab.model import lookalike, strict
 from lab.model.problems import ABSENT, Problem, render_problems
 from lab.net import netmath
 
@@ -341,6 +341,15 @@ def suggest_dns1123(name: str) -> str:
     return label[:63].rstrip("-") or "node"
 
 
+def dns1123_fix(name: str, limit: int = 63) -> str:
+    """How to make `name` a DNS-1123 label: a suggestion, unless the name only fails for a
+    look-alike or invisible character (then the suggestion would be what the person typed:
+    which character is wrong is what helps)."""
+    if lookalike.suspects(name):
+        return lookalike.retype_fix(name)
+    return f"try {suggest_dns1123(name)[:limit].rstrip('-')!r}"
+
+
 def _check_name(where: str, name: str) -> Iterator[Problem]:
     if not _match(DNS1123_LABEL, name) or len(name) > 63:
         yield Problem(
@@ -348,7 +357,7 @@ def _check_name(where: str, name: str) -> Iterator[Problem]:
             name,
             "hostname must be a DNS-1123 label (lowercase letters, digits, '-'; start and end "
             "with a letter or digit; at most 63 characters): kubeadm rejects it otherwise",
-            f"try {suggest_dns1123(name)!r}",
+            dns1123_fix(name),
         )
 
 
@@ -847,7 +856,7 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
                 "name",
                 lab.name,
                 "must be lowercase letters, digits and '-' (<= 40)",
-                f"try {suggest_dns1123(lab.name)[:40].rstrip('-')!r}",
+                dns1123_fix(lab.name, 40),
             )
 
     def box() -> Iterator[Problem]:

@@ -267,7 +267,7 @@ def test_an_echoed_value_keeps_four_items_two_levels_and_24_digits() -> None:
     assert echo([1, 2, 3, 4, 5]) == "[1, 2, 3, 4, ...]"
     assert echo({"a": {"b": {"c": 1}}}) == "{'a': {'b': {...}}}"
     assert echo((1, 2, 3, 4)) == "(1, 2, 3, 4)"
-    assert echo(10**24) == "1000000000...00000000000"  # 25 digits
+    assert echo(10**24) == "10000000000000000000… (25 digits)"  # never cut mid-number
     assert echo(10**23) == "100000000000000000000000"  # 24 digits
     assert echo(["y" * 70]) == "['" + "y" * 60 + "'… (70 characters)]"
 
@@ -282,7 +282,9 @@ def test_control_characters_are_named_with_their_code_point() -> None:
 
 def test_an_ambiguous_scalar_echoes_as_written_cut_after_60_characters() -> None:
     assert repr(Ambiguous("0" * 60, 0, "a number")) == "0" * 60
-    assert repr(Ambiguous("0" * 61, 0, "a number")) == "'" + "0" * 60 + "'… (61 characters)"
+    # issue 30: a long number is cut with its digit count, never silently mid-number
+    assert repr(Ambiguous("0" * 61, 0, "a number")) == "0" * 20 + "… (61 digits)"
+    assert repr(Ambiguous("x" * 61, 0, "a date")) == "'" + "x" * 60 + "'… (61 characters)"
 
 
 def test_an_ambiguous_scalar_where_a_number_is_meant_asks_for_plain_digits() -> None:
@@ -296,10 +298,14 @@ def test_an_ambiguous_scalar_where_a_number_is_meant_asks_for_plain_digits() -> 
     )
 
 
-def test_an_ambiguous_text_asks_for_quotes_around_the_first_60_characters() -> None:
+def test_an_ambiguous_text_asks_for_quotes_showing_it_whole_or_not_at_all() -> None:
+    with pytest.raises(DecodeError) as e:
+        text(Ambiguous("1" * 60, 1, "a number"), "name")
+    assert e.value.problem.fix == f"put it in quotes: {'1' * 60!r}"
+    # issue 30: never the first 60 characters of a longer value (a number cut mid-number)
     with pytest.raises(DecodeError) as e:
         text(Ambiguous("1" * 61, 1, "a number"), "name")
-    assert e.value.problem.fix == f"put it in quotes: {'1' * 60!r}"
+    assert e.value.problem.fix == "put it in quotes"
 
 
 def test_a_non_mapping_is_refused_where_it_is() -> None:

@@ -128,7 +128,7 @@ def test_thousands_of_problems_print_fifty_and_a_count(
         ("~", "is empty"),
         ("123", "was read as a number, not as text; put it in quotes: '123'"),
         ("' node1'", "has whitespace around it; write 'node1'"),
-        ('"node\\u200b1"', "contains the control character U+200B zero width space"),
+        ('"node\\u200b1"', "contains U+200B ZERO WIDTH SPACE, which shows nothing, at position 4"),
     ],
 )
 def test_yaml_surprises_in_a_text_field_are_named(scalar: str, problem: str) -> None:

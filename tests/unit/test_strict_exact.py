@@ -92,7 +92,12 @@ def test_integer_asks_to_remove_the_quotes_only_around_digits(
 @pytest.mark.parametrize(
     ("value", "message", "fix"),
     [
-        (5, "was read as a number, not as text", "put it in quotes: '5'"),
+        (
+            5,  # issue 30: a number is no address, quoted or not
+            "is a number (5), not an IPv4 CIDR; an IPv4 CIDR is an address, '/' and a prefix "
+            "length, like 10.244.0.0/16",
+            "write the address itself",
+        ),
         (
             "10.0.0.0/33",
             "is not an IPv4 CIDR like 10.244.0.0/16 ('33' is not a valid netmask)",
@@ -125,7 +130,7 @@ def test_ipv4_network_suggests_a_network_only_for_host_bits(
         ([], "a list"),
         ((), "a list"),
         (datetime.date(2021, 6, 14), "a date"),
-        ({1}, "a set"),
+        ({1}, "a set (!!set)"),
     ],
     ids=["null", "ambiguous", "bool", "int", "float", "str", "map", "list", "tuple", "date", "set"],
 )
@@ -173,16 +178,28 @@ DISK = {"size": 1}
             Spare,
             {},
             [
-                "vm.cpus: is required (int | None)",
-                "vm.tags: is required (tuple)",
+                "vm.cpus: is required (an integer, or null)",
+                "vm.tags: is required (a list, each item text)",
                 "vm.disk: is required",
             ],
         ),
-        (Vm, {"name": "a", "disk": None}, ["vm.disk: is empty; give Disk, or remove the key"]),
+        (
+            Vm,
+            {"name": "a", "disk": None},
+            ["vm.disk: is empty (null), but it is required: a mapping (its keys: size); give it "
+             "a value"],
+        ),
         (
             Spare,
             {"cpus": 1, "disk": DISK, "tags": None},
-            ["vm.tags: is empty; give tuple, or remove the key"],
+            ["vm.tags: is empty (null), but it is required: a list, each item text; give it a "
+             "value"],
+        ),
+        (
+            Vm,
+            {"name": "a", "disk": DISK, "tags": None},
+            ["vm.tags: is empty (null): it holds a list, each item text; give it a value, or "
+             "remove the key to take its default"],
         ),
         (
             Vm,
@@ -210,7 +227,8 @@ DISK = {"size": 1}
         ),
     ],
     ids=[
-        *("nested-required", "required-typed", "nested-null", "tuple-null", "literal-number"),
+        *("nested-required", "required-typed", "nested-null", "tuple-null", "optional-null"),
+        "literal-number",
         *("literal-one-line", "literal-unknown", "tuple-not-list", "non-text-key"),
     ],
 )
