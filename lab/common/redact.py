@@ -111,7 +111,7 @@ _ENV_SECRET = (
     r"|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIALS?|CONNECTION_STRING|AUTH)[A-Z0-9_]*"
 )
 _SECRET_KEY = re.compile(
-    rf"(?<![\w.-]){_QUOTE}?(?!-)"
+    rf"(?<![\w./-]){_QUOTE}?(?!-)"
     rf"(?:[\w.-]*?(?:{_SECRET_WORDS})|auth|(?-i:{_ENV_SECRET}))"
     rf"{_QUOTE}?[ \t]*[:=][ \t]*",
     re.IGNORECASE,
@@ -806,10 +806,10 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _policy(_mask_known(text, secrets), 0)
 
 
-def url_has_userinfo(url: str) -> bool:
-    """Whether `url` carries credentials before its host (user:password@, whatever the
-    password holds)."""
-    return bool(_userinfo_spans(url))
+def userinfos(text: str) -> list[str]:
+    """The userinfo (`user:password`, whatever the password holds) of each URL in `text`, a URL
+    inside another's query included."""
+    return [text[start:end] for start, end in _userinfo_spans(text)]
 
 
 def render_rules_markdown() -> str:

@@ -36,7 +36,8 @@ EDGES: dict[str, list[tuple[str, str]]] = {
         (f"  - {NODE2}", f"  - {NODE2}\n  - {{name: node3, ip: 10.10.10.243}}"),
     ],
     "a pod MTU of 576": [("mtu: 1500 ", "mtu: 576 ")],
-    "a pod MTU of 9000": [("mtu: 1500 ", "mtu: 9000 ")],
+    # issue 30: a routed lab's pods carry at most what the node NIC does (NODE_NIC_MTU)
+    "a pod MTU of 1500 on a routed lab, the private NIC's": [("mtu: 1500 ", "mtu: 1500 ")],
     "CNI 0.3.1": [("cni_version: 0.4.0", "cni_version: 0.3.1")],
     "CNI 1.0.0": [("cni_version: 0.4.0", "cni_version: 1.0.0")],
     "one CPU per node": [(NODE1, NODE1[:-1] + ", cpus: 1}")],
