@@ -39,6 +39,9 @@ Verb = Callable[[Lab, argparse.Namespace], int]
 
 
 def load(name: str, host_check: bool = True) -> Lab:
+    """The lab file `name` names, validated, with this host's networks (unless `host_check` is
+    off) and its pinned checksums checked against the files here (nothing is downloaded)."""
+    from lab.adapters.fetch import local_files
     from lab.adapters.host import probe_host_networks
 
     path = paths.resolve_lab_path(name)
@@ -46,7 +49,7 @@ def load(name: str, host_check: bool = True) -> Lab:
         known = ", ".join(sorted(p.stem for p in paths.LABS_DIR.glob("*.yaml")))
         raise UsageError(f"no lab {name!r}: {path} does not exist; known labs: {known}")
     host_networks = probe_host_networks() if host_check else ()
-    return load_lab(path, host_networks)
+    return load_lab(path, host_networks, local_files)
 
 
 def node_of(lab: Lab, name: str) -> Node:

@@ -13,6 +13,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
+from pathlib import PurePosixPath
 from typing import Final, Literal
 
 from lab.common.redact import redact, userinfos
@@ -260,15 +261,19 @@ def _decode_lab(raw: object, source: str, problems: list[Problem]) -> Lab | stri
 
 
 def check_lab(
-    raw: object, source: str = "<lab>", host_networks: Iterable[IPv4Network] = ()
+    raw: object,
+    source: str = "<lab>",
+    host_networks: Iterable[IPv4Network] = (),
+    local_files: LocalFiles | None = None,
 ) -> tuple[Lab | None, list[Problem]]:
     """A `Lab`, or every problem of the file: structural ones first, then every semantic check
-    that does not read a field the structure left broken. Never raises."""
+    that does not read a field the structure left broken. `local_files` (the files a pinned
+    checksum may name here, see validate_pins) turns on the pin check. Never raises."""
     problems: list[Problem] = []
     lab = _decode_lab(raw, source, problems)
     structural = bool(problems)
     if isinstance(lab, Lab):
-        problems.extend(validate_lab(lab, host_networks, partial=structural))
+        problems.extend(validate_lab(lab, host_networks, structural, local_files))
     if problems or not isinstance(lab, Lab):
         return None, problems
     return lab, problems
@@ -1194,6 +1199,51 @@ def validate_image_pins(lab: Lab) -> Iterator[Problem]:
             )
 
 
+@dataclass(frozen=True)
+class LocalFile:
+    """A file on this host a pinned checksum may name: its path and its real sha256."""
+
+    path: str
+    sha256: str
+
+
+# the files a pinned sha256 may name here (the cached download of that name, the vendored
+# inputs in labs/vendor/), read from disk by lab.adapters.fetch.local_files: nothing downloaded
+LocalFiles = Callable[[str], tuple[LocalFile, ...]]
+
+
+def validate_pins(lab: Lab, local_files: LocalFiles | None) -> Iterator[Problem]:
+    """The flannel manifest's pinned sha256 against the files here: one that matches neither
+    the vendored manifest of the same name and version nor a cached download names the file it
+    was compared with and that file's sha256 (a one-digit slip in the pin shows at `validate`,
+    not as a failed download in `plan`). A manifest with nothing here to compare with is left
+    to `plan`, which downloads and checks it."""
+    fl = lab.pod_network.flannel
+    if fl is None or local_files is None or not _match(SHA256, fl.manifest_sha256):
+        return
+    files = local_files(fl.manifest_sha256)
+    if any(f.sha256 == fl.manifest_sha256 for f in files):
+        return
+    stem = PurePosixPath(urllib.parse.urlsplit(fl.manifest_url).path).stem
+    same = [
+        f
+        for f in files
+        if PurePosixPath(f.path).name.startswith(stem) and fl.version in PurePosixPath(f.path).name
+    ]
+    if not stem or not same:
+        return
+    vendored = same[0]
+    yield Problem(
+        "pod_network.flannel.manifest_sha256",
+        fl.manifest_sha256,
+        f"matches neither {vendored.path} (the vendored {fl.version} manifest, whose sha256 is "
+        f"{vendored.sha256}) nor a cached download: the pin and the vendored manifest disagree, "
+        "and plan would find out only after a download",
+        f"if {PurePosixPath(vendored.path).name} is the manifest meant, pin its sha256: "
+        f"{vendored.sha256}",
+    )
+
+
 def validate_limits(lab: Lab) -> Iterator[Iterator[Problem]]:
     """The checks above, one per concern (each runs on its own)."""
     yield validate_pod_mtu(lab)
@@ -1203,7 +1253,10 @@ def validate_limits(lab: Lab) -> Iterator[Iterator[Problem]]:
 
 
 def validate_lab(
-    lab: Lab, host_networks: Iterable[IPv4Network] = (), partial: bool = False
+    lab: Lab,
+    host_networks: Iterable[IPv4Network] = (),
+    partial: bool = False,
+    local_files: LocalFiles | None = None,
 ) -> list[Problem]:
     """Every semantic problem of a lab, in file order of the checks. `partial`: the lab has
     fields the structural parse could not decode (strict.BROKEN); a check that would read one
@@ -1216,5 +1269,6 @@ def validate_lab(
         validate_pod_network(lab),
         validate_kubernetes(lab),
         *validate_limits(lab),
+        validate_pins(lab, local_files),
     ]
     return [p for check in checks for p in strict.guarded(check, partial)]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from lab.model import yamldoc
-from lab.model.config import Lab, LabError, Problem, check_lab
+from lab.model.config import Lab, LabError, LocalFiles, Problem, check_lab
 
 MAX_BYTES: Final = yamldoc.MAX_CHARS  # a lab file is a few kB; this is generous
 
@@ -102,7 +102,10 @@ def decode_text(data: bytes) -> str | Problem:
 
 
 def lab_from_bytes(
-    data: bytes, source: str = "<lab>", host_networks: Iterable[IPv4Network] = ()
+    data: bytes,
+    source: str = "<lab>",
+    host_networks: Iterable[IPv4Network] = (),
+    local_files: LocalFiles | None = None,
 ) -> tuple[Lab | None, list[Problem]]:
     """A Lab, or every problem of these bytes as a lab file. Never raises."""
     if len(data) > MAX_BYTES:
@@ -117,28 +120,37 @@ def lab_from_bytes(
     text = decode_text(data)
     if isinstance(text, Problem):
         return None, [text]
-    return lab_from_text(text, source, host_networks)
+    return lab_from_text(text, source, host_networks, local_files)
 
 
 def lab_from_text(
-    text: str, source: str = "<lab>", host_networks: Iterable[IPv4Network] = ()
+    text: str,
+    source: str = "<lab>",
+    host_networks: Iterable[IPv4Network] = (),
+    local_files: LocalFiles | None = None,
 ) -> tuple[Lab | None, list[Problem]]:
     """A Lab, or every problem of this text as a lab file. Never raises."""
     raw, problems = yamldoc.read_yaml(text)
     if problems and raw is None:
         return None, problems
-    lab, more = check_lab(raw, source, host_networks)
+    lab, more = check_lab(raw, source, host_networks, local_files)
     problems.extend(more)
     return (lab if not problems else None), problems
 
 
-def load_lab(path: Path | str, host_networks: Iterable[IPv4Network] = ()) -> Lab:
-    """Read, structurally parse and validate a lab file; raise LabError with all problems."""
+def load_lab(
+    path: Path | str,
+    host_networks: Iterable[IPv4Network] = (),
+    local_files: LocalFiles | None = None,
+) -> Lab:
+    """Read, structurally parse and validate a lab file; raise LabError with all problems.
+    `local_files` (lab.adapters.fetch.local_files) checks its pinned checksums against the
+    files here."""
     path = Path(path)
     data = read_bounded(path)
     if isinstance(data, Problem):
         raise LabError(str(path), [data])
-    lab, problems = lab_from_bytes(data, str(path), host_networks)
+    lab, problems = lab_from_bytes(data, str(path), host_networks, local_files)
     if lab is None:
         raise LabError(str(path), problems)
     return lab
