@@ -245,8 +245,10 @@ def _block_end(text: str, key_at: int, line_end: int) -> int:
 def _userinfo_end(rest: str) -> int:
     """Where the userinfo of a URL ends in `rest` (what follows `scheme://`): the index of its
     '@', or -1 when it has none. Userinfo without a ':' holds no '/' (RFC 3986); a password
-    may hold any reserved character ('/', '@', ':', '?', '#'), so it runs to the last '@'
-    before the first '/' after its first '@' (`host:8080/a@b` is a port and a path)."""
+    may hold any reserved character ('/', '@', ':', '?', '#'). When a host name follows the
+    first '@' (`user:pw@mirror.example/pkg/@scope`), the userinfo ends there; else it runs to
+    the last '@' before a host (`user:p@ss/w@rd@mirror.example`): masking too much rather
+    than too little. `host:8080/a@b` is a port and a path."""
     first = rest.find("@")
     if first < 0:
         return -1
@@ -256,9 +258,18 @@ def _userinfo_end(rest: str) -> int:
         return -1  # an '@' in the path
     if colon >= 0 and slash >= 0 and re.fullmatch(r"[0-9]{1,5}", rest[colon + 1 : slash]):
         return -1  # host:port/path@...
-    after = rest.find("/", first)
-    end = rest.rfind("@", 0, after if after >= 0 else len(rest))
-    return end if re.match(r"[\w\[]", rest[end + 1 : end + 2]) else -1
+    if _HOST_NAME.match(re.split(r"[/?#]", rest[first + 1 :], maxsplit=1)[0]):
+        return first
+    for end in range(len(rest) - 1, first - 1, -1):
+        if rest[end] == "@" and _HOST_START.match(rest, end + 1):
+            return end
+    return -1
+
+
+_HOST_NAME = re.compile(
+    r"(?:\[[0-9A-Fa-f:.]+\]|localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::[0-9]{1,5})?\Z"
+)
+_HOST_START = re.compile(r"[\w\[]")
 
 
 def _userinfo_spans(text: str) -> list[tuple[int, int]]:
@@ -744,9 +755,11 @@ LIMITS = (
     "string): `password=a b` masks `a b`, and `KEY=value cmd` masks `cmd` too.",
     "A JWT's signature is base64url, whose alphabet holds '_' and '-': a '_' or '-' right "
     "after a JWT (and what follows up to the next other character) is masked with it.",
-    "A URL password holding an '@' and, after it, a '/' (`https://u:p@a/b@host/`) cannot be "
-    "told from a host `a` and a path: the password is taken to end at its first '@'. Any "
-    "other reserved character ('/', ':', '?', '#', '@' alone, %XX) is masked whole.",
+    "A URL password may hold '/', '@', ':', '?', '#' or %XX: when a host name (with a dot, "
+    "`localhost` or an address) follows its first '@', the userinfo ends there (`u:pw@"
+    "mirror.example/@scope`), else at the last '@' before a host, which masks a path's '@' "
+    "and what is before it too; a password holding '@' and then a host name "
+    "(`u:p@evil.example/x@host`) is taken to end at that '@'.",
     "A URL whose userinfo is longer than 512 characters is not looked at as a URL (no "
     "credential is that long); a base64 run longer than 64 KiB is not decoded.",
     "Base64 that is no text (a binary, a DER key) is masked only in the shapes above (a PEM "

@@ -357,7 +357,8 @@ def dns1123_fix(name: str, limit: int = 63) -> str:
     which character is wrong is what helps)."""
     if lookalike.suspects(name):
         return lookalike.retype_fix(name)
-    return f"try {suggest_dns1123(name)[:limit].rstrip('-')!r}"
+    # from the redacted name: a suggestion rewrites the value, out of the redaction's sight
+    return f"try {suggest_dns1123(redact(name))[:limit].rstrip('-')!r}"
 
 
 def _check_name(where: str, name: str) -> Iterator[Problem]:
