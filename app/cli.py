@@ -25,7 +25,7 @@ from lab.common.redact import install_log_redaction, redact
 from lab.common.waits import WaitTimeout
 from lab.hosts.capacity import check_capacity
 from lab.hosts.machines import LabMachines, flannel_upstream, render
-from lab.model import paths
+from lab.model import lookalike, paths
 from lab.model.config import Lab, LabError, Node
 from lab.model.labfile import load_lab
 from lab.model.problems import render_problems
@@ -47,16 +47,26 @@ def load(name: str, host_check: bool = True) -> Lab:
     path = paths.resolve_lab_path(name)
     if not path.exists() and not path.is_symlink() and path.parent == paths.LABS_DIR:
         known = ", ".join(sorted(p.stem for p in paths.LABS_DIR.glob("*.yaml")))
-        raise UsageError(f"no lab {name!r}: {path} does not exist; known labs: {known}")
+        raise UsageError(
+            f"no lab {name!r}{lookalikes(name)}: {path} does not exist; known labs: {known}"
+        )
     host_networks = probe_host_networks() if host_check else ()
     return load_lab(path, host_networks, local_files)
+
+
+def lookalikes(typed: str) -> str:
+    """A name typed on the command line that holds a look-alike or invisible character: which
+    one (it reads as a known name but is none)."""
+    named = lookalike.explain(typed)
+    return f" (it contains {named})" if named else ""
 
 
 def node_of(lab: Lab, name: str) -> Node:
     """The lab's node `name`, or a usage error that lists the nodes it has."""
     if name not in lab.node_names:
         raise UsageError(
-            f"lab {lab.name} has no node {name!r}; its nodes: {', '.join(lab.node_names)}"
+            f"lab {lab.name} has no node {name!r}{lookalikes(name)}; its nodes: "
+            f"{', '.join(lab.node_names)}"
         )
     return lab.node(name)
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.cli import main
 from lab.model import lookalike
 from lab.model.config import Lab
 from lab.model.labfile import lab_from_text
@@ -213,3 +214,18 @@ def test_a_known_key_with_one_character_swapped_for_a_look_alike_is_never_offere
         isinstance(p, Problem) and "U+" in str(p) and lookalike.code_point(faked[at]) in str(p)
         for p in found
     ), rendered
+
+
+# --- on the command line -----------------------------------------------------------------------
+
+
+def test_a_lab_or_node_name_typed_with_a_look_alike_names_the_character(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["plan", "ci-d\u0435bian12"]) == 2
+    assert "it contains U+0435 CYRILLIC SMALL LETTER IE, which looks like 'e'" in (
+        capsys.readouterr().err.replace("\n", "")
+    )
+    assert main(["plan", "ci-debian12", "--node", f"n{CYRILLIC_O}de1"]) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert f"has no node 'n{CYRILLIC_O}de1' (it contains U+043E CYRILLIC SMALL LETTER O" in err
