@@ -291,15 +291,20 @@ def _userinfo_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _mask_userinfo(text: str) -> str:
+def _masked(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """`text` with each (start, end) span, in order and apart, replaced by the mask."""
     out: list[str] = []
     pos = 0
-    for start, end in _userinfo_spans(text):
+    for start, end in spans:
         out.append(text[pos:start])
         out.append(MASK)
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+def _mask_userinfo(text: str) -> str:
+    return _masked(text, _userinfo_spans(text))
 
 
 def _mask_pem_blocks(text: str) -> str:
@@ -335,7 +340,7 @@ def _mask_pem_tail(text: str) -> str:
     once over each body; the line break and indentation before the END line stay."""
     if "PRIVATE KEY-----" not in text:
         return text
-    out: list[str] = []
+    spans: list[tuple[int, int]] = []
     pos = 0
     for m in _PEM_END.finditer(text):
         start, body_end = m.start(), -1
@@ -358,11 +363,9 @@ def _mask_pem_tail(text: str) -> str:
             start = i
         if body_end < 0 or _PEM_BEGIN_ABOVE.search(text, max(pos, start - 80), start):
             continue
-        out.append(text[pos:start])
-        out.append(MASK)
+        spans.append((start, body_end))
         pos = body_end
-    out.append(text[pos:])
-    return "".join(out)
+    return _masked(text, spans)
 
 
 def _eligible_jwt_start(text: str, at: int) -> bool:
@@ -388,14 +391,7 @@ def _mask_jwts(text: str) -> str:
             begin -= 1
         spans.extend(_jwts_in_run(text, begin, end))
         at = text.find("eyJ", max(end, at + 3))
-    out: list[str] = []
-    pos = 0
-    for start, stop in spans:
-        out.append(text[pos:start])
-        out.append(MASK)
-        pos = stop
-    out.append(text[pos:])
-    return "".join(out)
+    return _masked(text, spans)
 
 
 def _jwts_in_run(text: str, begin: int, end: int) -> list[tuple[int, int]]:

@@ -8,7 +8,6 @@ import copy
 import string
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -229,15 +228,7 @@ def test_any_yaml_like_text_gives_a_lab_or_problems(text: str) -> None:
     assert_lab_or_problems(lab_from_text(text))
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out += _paths(value, (*prefix, i))
-    return out
+_paths = fuzz.paths_in
 
 
 @st.composite

@@ -9,7 +9,7 @@ import string
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from app.cli import main
@@ -189,13 +189,7 @@ CONFUSABLE = {
 KEYS = sorted(Lab.__dataclass_fields__.keys() - {"source"})
 
 
-@settings(
-    max_examples=fuzz.examples(40),
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+@fuzz.fixed(40)
 @given(st.sampled_from(KEYS), st.data())
 def test_a_known_key_with_one_character_swapped_for_a_look_alike_is_never_offered_back(
     key: str, data: st.DataObject

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from lab.common import redact as policy
@@ -30,13 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "redaction.md"
 
 # fixed and database-less: the same examples on every run and every machine
-GENERATED = settings(
-    max_examples=fuzz.examples(20),
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+GENERATED = fuzz.fixed(20)
 
 
 # --- the table -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from lab.model.config import Lab
@@ -159,13 +159,7 @@ yaml_values = st.recursive(
 )
 
 
-@settings(
-    max_examples=fuzz.examples(60),
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+@fuzz.fixed(60)
 @given(st.sampled_from(sorted(Lab.__dataclass_fields__.keys() - {"source"})), yaml_values)
 def test_no_problem_names_a_python_type_whatever_a_section_holds(key: str, value: object) -> None:
     doc = yaml.safe_load(GUIDE)
