@@ -159,7 +159,7 @@ yaml_values = st.recursive(
 )
 
 
-@fuzz.fixed(60)
+@fuzz.fixed(30)
 @given(st.sampled_from(sorted(Lab.__dataclass_fields__.keys() - {"source"})), yaml_values)
 def test_no_problem_names_a_python_type_whatever_a_section_holds(key: str, value: object) -> None:
     doc = yaml.safe_load(GUIDE)
