@@ -1,7 +1,8 @@
 """One problem, one typed value (pure): where it is, what value was found there, what is wrong
 and how to fix it. Lab validation, the strict decoder and the cluster checks all return these;
-`str()` renders the one line a person reads, with the value cut to a readable length and every
-secret redacted.
+`str()` renders the one line a person reads, with the value cut to a readable length (a long
+number with its digit count), every secret redacted (before the cut, too), and any look-alike or
+invisible character of a text value named by its code point (lab.model.lookalike).
 """
 
 from __future__ import annotations
