@@ -25,7 +25,7 @@ from lab.common.redact import install_log_redaction, redact
 from lab.common.waits import WaitTimeout
 from lab.hosts.capacity import check_capacity
 from lab.hosts.machines import LabMachines, flannel_upstream, new_instance, render
-from lab.model import instance, paths
+from lab.model import instance, lookalike, paths
 from lab.model.config import Lab, LabError, Node
 from lab.model.labfile import load_named
 from lab.model.problems import render_problems
@@ -39,7 +39,10 @@ Verb = Callable[[Lab, argparse.Namespace], int]
 
 
 def load(name: str, host_check: bool = True) -> Lab:
-    """A lab by its file's name or path, or an instance of one by its name."""
+    """A lab by its file's name or path, or an instance of one by its name: validated, with
+    this host's networks (unless `host_check` is off) and its pinned checksums checked
+    against the files here (nothing is downloaded)."""
+    from lab.adapters.fetch import local_files
     from lab.adapters.host import probe_host_networks
 
     path = paths.resolve_lab_path(name)
@@ -51,18 +54,26 @@ def load(name: str, host_check: bool = True) -> Lab:
         instances = sorted(r.parent.name for r in records)
         also = f"; instances here: {', '.join(instances)}" if instances else ""
         raise UsageError(
-            f"no lab {name!r}: {path} does not exist and no instance of that name is "
-            f"recorded here; known labs: {known}{also}"
+            f"no lab {name!r}{lookalikes(name)}: {path} does not exist and no instance of "
+            f"that name is recorded here; known labs: {known}{also}"
         )
     host_networks = probe_host_networks() if host_check and not recorded else ()
-    return load_named(name, host_networks)
+    return load_named(name, host_networks, local_files)
+
+
+def lookalikes(typed: str) -> str:
+    """A name typed on the command line that holds a look-alike or invisible character: which
+    one (it reads as a known name but is none)."""
+    named = lookalike.explain(typed)
+    return f" (it contains {named})" if named else ""
 
 
 def node_of(lab: Lab, name: str) -> Node:
     """The lab's node `name`, or a usage error that lists the nodes it has."""
     if name not in lab.node_names:
         raise UsageError(
-            f"lab {lab.name} has no node {name!r}; its nodes: {', '.join(lab.node_names)}"
+            f"lab {lab.name} has no node {name!r}{lookalikes(name)}; its nodes: "
+            f"{', '.join(lab.node_names)}"
         )
     return lab.node(name)
 

@@ -50,6 +50,21 @@ class Restart:
     isolates: bool = True
 
 
+def routed_mtu_problems(lab: Lab) -> Iterator[Problem]:
+    """Unencapsulated (routed) pod traffic crosses the nodes' private NICs as it is: a pod MTU
+    above theirs is dropped or fragmented on the way."""
+    mtu = lab.pod_network.mtu
+    if mtu is not None and 576 <= mtu <= 9000 and mtu > NIC_MTU:
+        yield Problem(
+            "pod_network.mtu",
+            mtu,
+            f"is more than the {NIC_MTU} bytes the nodes' private NIC "
+            f"({lab.vm.private_nic}) carries: pod packets cross nodes unencapsulated on a "
+            "routed lab, and larger ones are dropped or fragmented on the way",
+            f"set pod_network.mtu: {NIC_MTU}, or remove it",
+        )
+
+
 class Backend:
     """One pod-network backend. Subclasses set the class attributes and override what differs;
     an instance is registered once (`register`)."""

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from lab.model.config import check_image, check_url, guard_each, matches
+from lab.model.config import SHA256, check_image, check_url, guard_each, matches
 from lab.model.problems import Problem
-from lab.podnet.base import NIC_MTU, Backend, Restart, register
+from lab.podnet.base import NIC_MTU, Backend, Restart, register, routed_mtu_problems
 from lab.podnet.vxlan import VXLAN_DEVICE, VXLAN_OVERHEAD, vxlan_mtu_problems
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 
 FLANNEL_VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CNI_VERSION_RELEASE = re.compile(r"^([0-9]+)\.[0-9]+\.[0-9]+-[0-9A-Za-z.]+$")
 
 
@@ -136,6 +135,8 @@ class RealFlannel(Backend):
             yield from guard_each(validate_flannel(pn.flannel))
             if self.tunnels(lab):
                 yield from vxlan_mtu_problems(lab)
+            else:  # host-gw routes pod packets as they are
+                yield from routed_mtu_problems(lab)
         k8s = lab.kubernetes
         m = None if k8s is None else CNI_VERSION_RELEASE.match(k8s.cni_package_version)
         if k8s is not None and m is not None and int(m[1]) >= 1:
