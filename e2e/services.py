@@ -716,6 +716,12 @@ def dns_problems(
     ]
     seen = driver.observe(cells)
     problems = []
+    if not any(obs.reachable for obs in seen.values()):
+        problems.append(
+            "no DNS answer from any pod or node: the cluster DNS does not serve (its pod "
+            f"{svc.dns_pod or '?'} stopped or gone) or the kube-dns rules are missing "
+            f"(KUBE-SVC of {DNS_NAMESPACE}/{DNS_NAME}:dns)"
+        )
     for cell in cells:
         obs = seen[cell.id]
         got = obs.answer.strip()
@@ -775,6 +781,18 @@ def hints(matrix: rm.Matrix, pods: Sequence[Pod[Any]]) -> list[str]:
             "chain DNATs to the wrong address, or an endpoint's IP belongs to another pod "
             "(`iptables-save -t nat | grep KUBE-SEP` on the source's node)"
         )
+    for target in matrix.targets:
+        failing = {src for src, tgt in matrix.cells_with("X") if tgt == target.name}
+        by_node: dict[str, set[str]] = {}
+        for src in matrix.sources:
+            by_node.setdefault(node_of.get(src.name, src.name), set()).add(src.name)
+        alone = [n for n, members in by_node.items() if failing and members == failing]
+        if alone:
+            out.append(
+                f"cells fail from {alone[0]}'s sources only: {target.name} — its KUBE-SVC/"
+                f"KUBE-SEP rules on {alone[0]} are missing or empty (kube-proxy's sync on that "
+                f"node: `sudo iptables-save -t nat | grep -B1 -A3 KUBE-SEP` there)"
+            )
     targets_all_bad = {
         t.name
         for t in matrix.targets
