@@ -21,6 +21,7 @@ import pytest
 
 from e2e import checks, report, scenarios
 from e2e.drivers.base import Driver, Pod
+from e2e.probes import Proto
 from lab.model.config import Lab
 from lab.net.reachability import Matrix
 
@@ -33,24 +34,45 @@ def _pods(fleet: dict[tuple[str, int], Pod[Any]]) -> list[Pod[Any]]:
     return [fleet[s] for s in sorted(fleet)]
 
 
+PROTOCOLS = pytest.mark.parametrize("proto", ["tcp", "udp"])
+
+
+def _slug(kind: str, driver: Driver[Any], proto: str) -> str:
+    return f"{kind}-{driver.name}" + ("" if proto == "tcp" else f"-{proto}")
+
+
+@PROTOCOLS
 def test_every_pod_reaches_every_pod_without_nat(
-    lab: Lab, fleet: dict[tuple[str, int], Pod[Any]], driver: Driver[Any], artifacts_dir: Path
+    lab: Lab,
+    fleet: dict[tuple[str, int], Pod[Any]],
+    driver: Driver[Any],
+    artifacts_dir: Path,
+    proto: Proto,
 ) -> None:
-    matrix = scenarios.pod_matrix(driver, _pods(fleet))
-    _save(artifacts_dir, f"pod-to-pod-{driver.name}", matrix)
+    """Over TCP and UDP (flannel masquerades UDP too; conntrack treats it otherwise): every
+    cell answered by its target pod, which saw the sender's own IP."""
+    checks.skip_unless_answered_over(driver.protocols, driver.name, proto)
+    matrix = scenarios.pod_matrix(driver, _pods(fleet), proto=proto)
+    _save(artifacts_dir, _slug("pod-to-pod", driver, proto), matrix)
     pod_cells, _ = scenarios.expected_cells(sorted(fleet), len(lab.nodes))
     checks.expect_matrix(matrix, pod_cells)
 
 
+@PROTOCOLS
 def test_every_node_reaches_every_pod_from_the_address_its_route_picks(
-    lab: Lab, fleet: dict[tuple[str, int], Pod[Any]], driver: Driver[Any], artifacts_dir: Path
+    lab: Lab,
+    fleet: dict[tuple[str, int], Pod[Any]],
+    driver: Driver[Any],
+    artifacts_dir: Path,
+    proto: Proto,
 ) -> None:
     """Policy: the receiver must see exactly the source address the sending node's kernel
     picks for the route to that pod (`ip route get`), and that address must be the node's
     private IP or its address on the pod bridge / overlay device: never loopback, never its
     management address, never another node's, never a translated one."""
-    matrix = scenarios.node_matrix(driver, lab, _pods(fleet))
-    _save(artifacts_dir, f"node-to-pod-{driver.name}", matrix)
+    checks.skip_unless_answered_over(driver.protocols, driver.name, proto)
+    matrix = scenarios.node_matrix(driver, lab, _pods(fleet), proto=proto)
+    _save(artifacts_dir, _slug("node-to-pod", driver, proto), matrix)
     _, node_cells = scenarios.expected_cells(sorted(fleet), len(lab.nodes))
     checks.expect_matrix(matrix, node_cells)
 

@@ -84,6 +84,7 @@ def test_every_pod_and_node_reaches_every_pods_service_by_its_cluster_ip(
     artifacts_dir: Path,
     proto: kp.Protocol,
 ) -> None:
+    checks.skip_unless_answered_over(driver.protocols, driver.name, proto)
     pods = _pods(fleet)
     cells = services.clusterip_cells(lab, svc, pods, routes, proto)
     implied = (len(pods) + len(lab.nodes)) * len(pods)
@@ -100,6 +101,7 @@ def test_every_nodeport_reaches_its_local_and_remote_endpoint_from_every_pod_and
     artifacts_dir: Path,
     proto: kp.Protocol,
 ) -> None:
+    checks.skip_unless_answered_over(driver.protocols, driver.name, proto)
     pods = _pods(fleet)
     cells = services.nodeport_cells(lab, svc, pods, routes, proto)
     implied = (len(pods) + len(lab.nodes)) * len(lab.nodes) ** 2
@@ -110,6 +112,7 @@ def test_every_nodeport_reaches_its_local_and_remote_endpoint_from_every_pod_and
 def test_a_service_spreads_new_connections_over_all_its_endpoints(
     svc: services.DriverServices, fleet: Fleet, driver: Driver[Any], proto: kp.Protocol
 ) -> None:
+    checks.skip_unless_answered_over(driver.protocols, driver.name, proto)
     pods = _pods(fleet)
     counts, problems = services.balance_problems(driver, svc.echo, pods[0], pods, proto)
     checks.expect_no_problems(

@@ -120,6 +120,7 @@ class FakeDriver:
     NodeRunner over strict fake channels for node-side reads. Anything not in a table fails."""
 
     name = "fake"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(self, lab: Any, steps: Script | None = None) -> None:
         from e2e.drivers.base import NodeRunner
@@ -130,6 +131,7 @@ class FakeDriver:
         self.execs: dict[tuple[str, str | None, tuple[str, ...]], Any] = {}
         self.subnets: dict[str, Any] = {}
         self.asked: list[list[str]] = []
+        self.probed: list[Any] = []  # every Probe observed, as asked
 
     def fleet_containers(self, index: int = 0) -> tuple[Any, ...]:
         from e2e.drivers.base import Container
@@ -173,6 +175,7 @@ class FakeDriver:
 
     def observe(self, cells: Sequence[Any]) -> dict[str, Any]:
         self.asked.append([c.id for c in cells])
+        self.probed += list(cells)
         missing = [c.id for c in cells if c.id not in self.observations]
         if missing:
             raise AssertionError(f"no observation scripted for {missing}")

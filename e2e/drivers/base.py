@@ -404,6 +404,9 @@ class Driver(Protocol[H]):
     """What the scenarios need of a way to make pods."""
 
     name: str  # "cni", "k8s", "cri": the test ids say which driver proved what
+    # what the fleet's echo server answers, saying who answered: a cell over another protocol
+    # cannot be judged on this driver (its tests skip with why)
+    protocols: tuple[str, ...]
     lab: Lab
     runner: NodeRunner
 

@@ -148,6 +148,7 @@ GUIDE_POD = GuidePod(
 
 class CniDriver:
     name = "cni"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,

@@ -294,6 +294,7 @@ def agent_argv(request: Mapping[str, Any]) -> tuple[str, ...]:
 
 class CriDriver:
     name = "cri"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,

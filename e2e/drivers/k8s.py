@@ -87,6 +87,9 @@ class K8sDriver:
     for pods and services; unbound, it reads cluster-wide state (nodes, kube-system, ...)."""
 
     name = "k8s"
+    # agnhost netexec answers UDP one command per datagram (`clientip` or `hostname`): a cell
+    # could learn the source or who answered, never both from one answer
+    protocols: tuple[str, ...] = ("tcp",)
 
     def __init__(
         self,

@@ -146,7 +146,7 @@ def udp_echo() -> Iterator[int]:
 
     port = _free_udp_port()
     env = {"NETLAB_POD": "p1", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([sys.executable, "-c", UDP_SERVER, "127.0.0.1", str(port)], env=env)
+    proc = subprocess.Popen([sys.executable, "-c", UDP_SERVER, str(port), "127.0.0.1"], env=env)
     yield port
     proc.kill()
     proc.wait()
