@@ -12,12 +12,13 @@ import pytest
 from e2e import scenarios
 from e2e.drivers.base import Container, GuidePod, Pod, PodRequest
 from e2e.drivers.cni import CniDriver, CniHandle
+from e2e.fleets import wait_for_echo_servers
 from lab.common.commands import cmd
 from lab.hosts.machines import LabMachines
 from lab.model.config import Lab
 from lab.net.netmath import gateway
 from lab.net.reachability import Matrix
-from lab.podnet import node_pod_subnets
+from lab.podnet import backend_of, node_pod_subnets
 from provision.run import run_provision
 
 
@@ -36,6 +37,7 @@ def pods(driver: CniDriver, ci_lab: Lab) -> Iterator[list[Pod[CniHandle]]]:
             for i in range(2)
         ]
     )
+    wait_for_echo_servers(driver, made)
     yield made
     driver.delete_pods(made)
 
@@ -255,7 +257,7 @@ def test_a_pod_mtu_other_than_the_labs_is_named(
 ) -> None:
     source = next(p for p in pods if p.node == "node1")
     target = next(p for p in pods if p.node == "node2")
-    want = ci_lab.pod_mtu
+    want = backend_of(ci_lab).pod_mtu(ci_lab)
     on(
         driver,
         "node1",

@@ -14,7 +14,7 @@ import pytest
 from e2e import scenarios, services
 from e2e.drivers.base import Pod, PodRequest
 from e2e.drivers.cni import CniDriver, stop_containers_argv
-from e2e.fleets import publish_services
+from e2e.fleets import publish_services, wait_for_echo_servers
 from lab.hosts.machines import LabMachines
 from lab.model.config import Lab
 from lab.net import kubeproxy as kp
@@ -53,6 +53,7 @@ def setup(
     requests.append(PodRequest(services.dns_pod_name(RUN, "cni"), "node1", dns))
     made = driver.create_pods(requests)
     fleet = dict(zip(SLOTS, made[:-1], strict=True))
+    wait_for_echo_servers(driver, made[:-1])
     artifacts = tmp_path_factory.mktemp("services")
     try:
         publish_services(driver, layout, fleet, made[-1], artifacts)
