@@ -307,27 +307,24 @@ def udp_endpoints(services: Sequence[kp.Service]) -> set[tuple[IPv4Address, IPv4
     }
 
 
+def _per_jump(line: str) -> str:
+    """`line` (with {t}, {c}, {r}: table, built-in chain, rule) for every jump."""
+    return "\n".join(
+        line.format(t=table, c=chain, r=" ".join(_shell_word(w) for w in rule))
+        for table, chain, rule in kp.jump_rules()
+    )
+
+
 def ensure_jumps_script() -> str:
     """kube-proxy's EnsureRule for each jump into its chains: check, else insert first."""
-    lines = []
-    for table, chain, rule in kp.jump_rules():
-        words = " ".join(_shell_word(w) for w in rule)
-        lines.append(
-            f"iptables -w -t {table} -C {chain} {words} 2>/dev/null || "
-            f"iptables -w -t {table} -I {chain} {words}"
-        )
-    return "\n".join(lines)
+    return _per_jump("iptables -w -t {t} -C {c} {r} 2>/dev/null || iptables -w -t {t} -I {c} {r}")
 
 
 def delete_jumps_script() -> str:
-    lines = []
-    for table, chain, rule in kp.jump_rules():
-        words = " ".join(_shell_word(w) for w in rule)
-        lines.append(
-            f"while iptables -w -t {table} -C {chain} {words} 2>/dev/null; do "
-            f"iptables -w -t {table} -D {chain} {words}; done"
-        )
-    return "\n".join(lines)
+    """Every copy of each jump deleted."""
+    return _per_jump(
+        "while iptables -w -t {t} -C {c} {r} 2>/dev/null; do iptables -w -t {t} -D {c} {r}; done"
+    )
 
 
 def _shell_word(word: str) -> str:
