@@ -62,10 +62,10 @@ def probe_facts_commands(lab: Lab) -> tuple[Command, ...]:
     """Read-only, one round trip per node; `parse_facts` reads their outputs in this order."""
     dev = backend_of(lab).tunnel_device(lab) or lab.vm.private_nic
     return (
-        cmd("ip", "-4", "-o", "addr", "show", "dev", MANAGEMENT_NIC, sudo=False),
-        cmd("cat", "/proc/sys/net/ipv4/conf/all/rp_filter", sudo=False),
-        cmd("cat", f"/proc/sys/net/ipv4/conf/{dev}/rp_filter", sudo=False),
-        cmd("cat", f"/sys/class/net/{lab.vm.private_nic}/mtu", sudo=False),
+        cmd("ip", "-4", "-o", "addr", "show", "dev", MANAGEMENT_NIC),
+        cmd("cat", "/proc/sys/net/ipv4/conf/all/rp_filter"),
+        cmd("cat", f"/proc/sys/net/ipv4/conf/{dev}/rp_filter"),
+        cmd("cat", f"/sys/class/net/{lab.vm.private_nic}/mtu"),
     )
 
 
@@ -916,7 +916,7 @@ def render_markdown(labs: tuple[Lab, ...]) -> str:
                 if b.mutant and b.mutant not in b.how
                 else ""
             ),
-            f"- **Undone by:** its undo commands"
+            "- **Undone by:** its undo commands"
             + {
                 "commands": "",
                 "reprovision": ", then provisioning again",
@@ -960,3 +960,25 @@ def docs_with_catalogue(docs: str, labs: tuple[Lab, ...]) -> str:
     head, _, rest = docs.partition(DOCS_BEGIN)
     _, _, tail = rest.partition(DOCS_END + "\n")
     return head + render_markdown(labs) + tail
+
+
+def main(argv: list[str]) -> int:
+    """`python -m e2e.breakages docs/breakages.md`: rewrite the file's generated catalogue."""
+    from pathlib import Path
+
+    from lab.model import paths
+    from lab.model.labfile import load_lab
+
+    labs = tuple(
+        load_lab(paths.LABS_DIR / f"{n}.yaml") for n in ("ci-debian12", "ci-debian12-vxlan")
+    )
+    for name in argv:
+        path = Path(name)
+        path.write_text(docs_with_catalogue(path.read_text(), labs))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

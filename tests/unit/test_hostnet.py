@@ -15,38 +15,13 @@ from lab.model.labfile import load_lab
 from lab.podnet.bridge import render_cni_conflist_text
 
 ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "breakages"
 HOSTGW = load_lab(ROOT / "labs" / "ci-debian12.yaml")
 VXLAN = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
 
-FLANNEL_MASQ = """*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
-:KUBE-POSTROUTING - [0:0]
-:CNI-HOSTPORT-MASQ - [0:0]
--A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
--A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ
--A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN
--A POSTROUTING -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully
--A POSTROUTING ! -s 10.244.0.0/16 -d 10.244.1.0/24 -j RETURN
--A POSTROUTING ! -s 10.244.0.0/16 -d 10.244.0.0/16 -j MASQUERADE --random-fully
--A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -m mark --mark 0x4000/0x4000 -j MASQUERADE
--A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE
-COMMIT
-"""
+FLANNEL_MASQ = (DATA / "nat-flannel-masq.txt").read_text()
 
-FILTER = """*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:KUBE-FORWARD - [0:0]
--A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
--A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
--A KUBE-FORWARD -s 10.244.0.0/16 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-COMMIT
-"""
+FILTER = (DATA / "filter-kube-forward.txt").read_text()
 
 
 def healthy(lab: object, node: str = "node2", **changes: object) -> hostnet.NodeState:
@@ -59,7 +34,7 @@ def healthy(lab: object, node: str = "node2", **changes: object) -> hostnet.Node
             "10.244.0.0/24 via 10.10.40.241 dev eth1 proto static",
             "10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1",
         )
-        nat = FLANNEL_MASQ.split("-A POSTROUTING -s 10.244")[0] + "COMMIT\n"
+        nat = FLANNEL_MASQ.split("-A POSTROUTING -s 10.244", maxsplit=1)[0] + "COMMIT\n"
     else:
         routes = (
             "default via 192.168.124.1 dev eth0",
@@ -117,14 +92,17 @@ def test_forward_policy_drop_is_named_with_the_packet_it_drops() -> None:
 
 def test_flannels_forward_accept_rules_keep_a_drop_policy_harmless() -> None:
     accepting = FILTER.replace(":FORWARD ACCEPT", ":FORWARD DROP").replace(
-        "COMMIT", "-A FORWARD -s 10.244.0.0/16 -j ACCEPT\n-A FORWARD -d 10.244.0.0/16 -j ACCEPT\nCOMMIT"
+        "COMMIT",
+        "-A FORWARD -s 10.244.0.0/16 -j ACCEPT\n-A FORWARD -d 10.244.0.0/16 -j ACCEPT\nCOMMIT",
     )
     assert problems(HOSTGW, tables=hostnet.parse_iptables_save(accepting)) == []
 
 
 def test_a_dropped_tunnel_port_is_named_on_tunnel_labs_only() -> None:
     rule = "-A INPUT -s 10.10.20.241/32 -p udp -m udp --dport 8472 -j DROP"
-    tables = hostnet.parse_iptables_save(FILTER.replace("COMMIT", rule + "\nCOMMIT", 1) + FLANNEL_MASQ)
+    tables = hostnet.parse_iptables_save(
+        FILTER.replace("COMMIT", rule + "\nCOMMIT", 1) + FLANNEL_MASQ
+    )
     assert problems(VXLAN, tables=tables) == [
         f"iptables INPUT drops the tunnel's UDP 8472 from node1 (10.10.20.241): rule `{rule}` "
         "(flannel's vxlan backend needs UDP 8472 between all nodes)"
@@ -133,7 +111,14 @@ def test_a_dropped_tunnel_port_is_named_on_tunnel_labs_only() -> None:
 
 def test_a_udp_only_masquerade_is_named_and_tcp_is_not() -> None:
     rule = "-A POSTROUTING -s 10.244.1.0/24 ! -d 10.244.1.0/24 -p udp -j MASQUERADE"
-    tables = hostnet.parse_iptables_save(FILTER + FLANNEL_MASQ.replace("-A POSTROUTING -m comment --comment \"kubernetes", rule + "\n-A POSTROUTING -m comment --comment \"kubernetes", 1))
+    tables = hostnet.parse_iptables_save(
+        FILTER
+        + FLANNEL_MASQ.replace(
+            '-A POSTROUTING -m comment --comment "kubernetes',
+            rule + '\n-A POSTROUTING -m comment --comment "kubernetes',
+            1,
+        )
+    )
     assert problems(VXLAN, tables=tables) == [
         f"nat rule `{rule}` translates udp pod traffic 10.244.1.2 -> 10.244.0.2: a pod must see "
         "another pod's own address (no NAT between pods)"
@@ -147,12 +132,14 @@ def test_a_cni_masquerade_chain_is_followed() -> None:
         "-A CNI-abc -d 10.244.1.0/24 -j ACCEPT\n-A CNI-abc ! -d 224.0.0.0/4 -j MASQUERADE\nCOMMIT\n"
     )
     tcp, udp = problems(HOSTGW, tables=hostnet.parse_iptables_save(FILTER + nat))
-    assert "-A CNI-abc ! -d 224.0.0.0/4 -j MASQUERADE" in tcp and "tcp pod traffic" in tcp
+    assert "-A CNI-abc ! -d 224.0.0.0/4 -j MASQUERADE" in tcp
+    assert "tcp pod traffic" in tcp
     assert "udp pod traffic" in udp
 
 
 def test_an_unknown_match_never_invents_a_problem() -> None:
-    nat = "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -m statistic --mode random --probability 0.5 -j MASQUERADE\nCOMMIT\n"
+    rule = "-A POSTROUTING -m statistic --mode random --probability 0.5 -j MASQUERADE"
+    nat = f"*nat\n:POSTROUTING ACCEPT [0:0]\n{rule}\nCOMMIT\n"
     assert problems(HOSTGW, tables=hostnet.parse_iptables_save(FILTER + nat)) == []
 
 
@@ -200,7 +187,9 @@ def test_parse_node_state_reads_the_probe_outputs_in_order() -> None:
     outs = [
         Output(0, "1\n"),
         Output(1, ""),
-        Output(0, "/proc/sys/net/ipv4/conf/all/rp_filter:2\n/proc/sys/net/ipv4/conf/eth1/rp_filter:1\n"),
+        Output(
+            0, "/proc/sys/net/ipv4/conf/all/rp_filter:2\n/proc/sys/net/ipv4/conf/eth1/rp_filter:1\n"
+        ),
         Output(0, FILTER),
         Output(0, "default via 1.2.3.4 dev eth0\n"),
         Output(0, "1500\n"),
@@ -220,9 +209,19 @@ def test_parse_node_state_reads_the_probe_outputs_in_order() -> None:
 
 def test_rule_matching_negation_marks_and_interfaces() -> None:
     packet = hostnet.Packet(
-        hostnet.IPv4Address("10.244.0.2"), hostnet.IPv4Address("10.244.1.2"), "udp", 53, "cni0", "eth1"
+        hostnet.IPv4Address("10.244.0.2"),
+        hostnet.IPv4Address("10.244.1.2"),
+        "udp",
+        53,
+        "cni0",
+        "eth1",
     )
-    rule = lambda text: hostnet.parse_iptables_save(f"*t\n:C - [0:0]\n-A C {text}\nCOMMIT\n")["t"].rules["C"][0]  # noqa: E731
+
+    def rule(text):
+        return hostnet.parse_iptables_save(f"*t\n:C - [0:0]\n-A C {text}\nCOMMIT\n")["t"].rules[
+            "C"
+        ][0]
+
     assert hostnet.rule_matches(rule("-s 10.244.0.0/24 -j X"), packet) is True
     assert hostnet.rule_matches(rule("! -s 10.244.0.0/24 -j X"), packet) is False
     assert hostnet.rule_matches(rule("-p tcp -j X"), packet) is False
