@@ -332,46 +332,23 @@ def _vxlan_rule(lab: Lab) -> tuple[str, ...]:
     return ("-s", str(peer), "-p", "udp", "--dport", str(VXLAN_PORT), "-j", "DROP")
 
 
+def _vtep(node: str, local: str, dev: str) -> Step:
+    return on(
+        node, *("ip", "link", "set", VXLAN_DEVICE, "type", "vxlan"), "local", local, "dev", dev
+    )
+
+
 def _vtep_to_management(lab: Lab, facts: Facts) -> tuple[Step, ...]:
     node = victim(lab)
     mgmt = _facts(facts, node).management
     if mgmt is None:
         raise ValueError(f"{node}: no address on {MANAGEMENT_NIC} to bind the VTEP to")
-    return (
-        on(
-            node,
-            "ip",
-            "link",
-            "set",
-            VXLAN_DEVICE,
-            "type",
-            "vxlan",
-            "local",
-            str(mgmt),
-            "dev",
-            MANAGEMENT_NIC,
-        ),
-    )
+    return (_vtep(node, str(mgmt), MANAGEMENT_NIC),)
 
 
 def _vtep_back(lab: Lab, facts: Facts) -> tuple[Step, ...]:
     node = victim(lab)
-    ip = str(lab.node(node).ip)
-    return (
-        on(
-            node,
-            "ip",
-            "link",
-            "set",
-            VXLAN_DEVICE,
-            "type",
-            "vxlan",
-            "local",
-            ip,
-            "dev",
-            lab.vm.private_nic,
-        ),
-    )
+    return (_vtep(node, str(lab.node(node).ip), lab.vm.private_nic),)
 
 
 def _offload_on(lab: Lab, facts: Facts) -> tuple[Step, ...]:
