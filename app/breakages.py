@@ -59,6 +59,7 @@ class Run:
     workers: int
     snapshot: bool
     started: float
+    files: tuple[str, ...] = ("e2e",)  # what each suite pass runs
 
     @property
     def lab(self) -> Lab:
@@ -146,7 +147,7 @@ class Run:
         junit = out / "junit.xml"
         # fmt: off
         argv = [
-            sys.executable, "-m", "pytest", "e2e", "--lab", self.lab.name, "--lab-mode",
+            sys.executable, "-m", "pytest", *self.files, "--lab", self.lab.name, "--lab-mode",
             "attach", "--artifacts", str(out), "--junitxml", str(junit), "-m",
             "not disruptive", "-p", "no:cacheprovider", "-p", PLUGIN, "-q",
             "-n", str(self.workers),
@@ -247,6 +248,7 @@ def run_breakages(
     instance: bool = False,
     keep: bool = False,
     snapshot: bool = True,
+    subset: bool = False,
 ) -> br.Report:
     """The catalogue on the running lab, or on an instance of its own (brought up,
     provisioned, and destroyed at the end unless `keep`)."""
@@ -262,7 +264,10 @@ def run_breakages(
     if created:
         lab = new_instance(definition, "b" + secrets.token_hex(3))
         machines = LabMachines(lab, log_tag="breakages")
-    run = Run(machines, artifacts, workers, snapshot, time.monotonic())
+    # the files named that this checkout has (the Service tests may not be here yet)
+    named = [f for f in cat.suite_files(chosen) if (paths.REPO / f).exists()]
+    files = tuple(named) if subset and named else ("e2e",)
+    run = Run(machines, artifacts, workers, snapshot, time.monotonic(), files)
     report = br.Report(definition.name, stamp, commit=_commit())
     try:
         report.baseline_failed = start(run, created, definition)

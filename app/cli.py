@@ -331,6 +331,7 @@ def breakages_cmd(lab: Lab, args: argparse.Namespace) -> int:
     from app import breakages
 
     expect_test_tools()
+    logging.getLogger("paramiko").setLevel(logging.WARNING)  # a line per SSH connection
     artifacts = Path(args.artifacts) if args.artifacts else breakages.default_artifacts(lab)
     only = [i for i in (args.only or "").split(",") if i]
     try:
@@ -342,6 +343,7 @@ def breakages_cmd(lab: Lab, args: argparse.Namespace) -> int:
             instance=args.instance,
             keep=args.keep,
             snapshot=not args.no_snapshot,
+            subset=args.subset,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -385,6 +387,11 @@ def add_breakages_parser(sub: Any) -> None:
     p.add_argument("--keep", action="store_true", help="keep the instance it brought up")
     p.add_argument(
         "--no-snapshot", action="store_true", help="take no snapshot (no restore fallback)"
+    )
+    p.add_argument(
+        "--subset",
+        action="store_true",
+        help="run only the test files the breakages' expectations name (faster), not all of e2e",
     )
     p.set_defaults(func=on_lab(breakages_cmd))
 
