@@ -12,7 +12,8 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from e2e.breakages import Breakage
 from lab.model.config import Lab
@@ -207,24 +208,33 @@ def render_json(r: Report) -> str:
     )
 
 
+def test_function(nodeid: str) -> str:
+    """A test id without its parameters: the matrix's columns group a test's variants."""
+    return short(nodeid).split("[", 1)[0]
+
+
 def render_html_section(r: Report) -> str:
     """The matrix as an HTML fragment (an <h2> section) for the nightly report: rows are the
-    breakages, columns every test that failed in any of them; a cell says failed (F) or
-    failed and named the cause (N)."""
-    tests = sorted({t for o in r.outcomes for t in o.failed})
+    breakages, columns the test functions that failed in any of them (numbered, named in the
+    key below); a cell says how many of the test's variants failed (F) or failed naming the
+    cause (N)."""
     esc = html.escape
-    head = "".join(
-        f"<th title='{esc(t)}' style='writing-mode:vertical-rl'>{esc(short(t))}</th>" for t in tests
-    )
+    tests = sorted({test_function(t) for o in r.outcomes for t in o.failed})
+    head = "".join(f"<th title='{esc(t)}'>{i}</th>" for i, t in enumerate(tests, 1))
     rows = []
     for o in r.outcomes:
         cls = "ok" if o.detected and o.named else ("skipped" if not o.detectable else "failed")
-        cells = "".join(
-            "<td class='ok'>N</td>"
-            if t in o.named_by
-            else ("<td class='failed'>F</td>" if t in o.failed else "<td></td>")
-            for t in tests
-        )
+        cells = []
+        for t in tests:
+            failed = [x for x in o.failed if test_function(x) == t]
+            named = [x for x in o.named_by if test_function(x) == t]
+            tip = esc(", ".join(failed))
+            if named:
+                cells.append(f"<td class='ok' title='{tip}'>N{len(named)}</td>")
+            elif failed:
+                cells.append(f"<td class='failed' title='{tip}'>F{len(failed)}</td>")
+            else:
+                cells.append("<td></td>")
         why = (
             o.note
             if not o.detected and o.note
@@ -232,19 +242,37 @@ def render_html_section(r: Report) -> str:
         )
         rows.append(
             f"<tr><td class='{cls}'><b>{esc(o.id)}</b><br>{esc(o.title)}</td>"
-            f"<td class='{cls}'>{esc(verdict_word(o))}</td><td>{esc(o.source)}</td>{cells}"
-            f"<td>{esc(why)}</td></tr>"
+            f"<td class='{cls}'>{esc(verdict_word(o))}</td><td>{esc(o.source)}</td>"
+            f"{''.join(cells)}<td>{esc(why)}</td></tr>"
         )
     return "\n".join(
         [
             f"<h2>Breakages: {esc(r.lab)}</h2>",
             f"<p>{esc(r.summary())}. Each breakage was injected on the running lab, the e2e "
-            "suite run, and the breakage undone; F: the test failed, N: it failed and its "
-            "message names the cause.</p>",
+            "suite run, and the breakage undone. A cell counts the test's variants that failed "
+            "(F) or failed and named the cause (N).</p>",
             f"<table><tr><th>breakage</th><th>verdict</th><th>source</th>{head}<th>note</th></tr>",
             *rows,
             "</table>",
+            "<p>Columns:</p><ol>",
+            *(f"<li><code>{esc(t)}</code></li>" for t in tests),
+            "</ol>",
         ]
+    )
+
+
+def parse_report_json(text: str) -> Report:
+    """A report back from its JSON (render_json), to render it again."""
+    data = json.loads(text)
+    names = {f.name for f in fields(Outcome)}
+    outcomes = []
+    for b in data["breakages"]:
+        kept: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in b.items() if k in names
+        }
+        outcomes.append(Outcome(**kept))
+    return Report(
+        data["lab"], data["started"], outcomes, tuple(data["baseline_failed"]), data["commit"]
     )
 
 

@@ -120,8 +120,19 @@ def test_the_matrix_as_json_and_html() -> None:
     html = br.render_html_section(report())
     assert html.startswith("<h2>Breakages: ci-debian12</h2>")
     assert html.count("<tr>") == 4
-    assert "<td class='ok'>N</td>" in html
-    assert "<td class='failed'>F</td>" in html
+    assert "<td class='ok' title='e2e/test_node_datapath.py::" in html
+    assert ">N1</td>" in html
+    assert ">F1</td>" in html
+    assert (
+        "<li><code>test_network_model::test_every_pod_reaches_every_pod_without_nat</code>" in html
+    )
     page = br.render_html_page(report())
     assert page.startswith("<!doctype html>")
     assert "Matrix as text" in page
+
+
+def test_a_report_reads_back_from_its_json() -> None:
+    r = report()
+    again = br.parse_report_json(br.render_json(r))
+    assert again.outcomes == r.outcomes
+    assert br.render_text(again) == br.render_text(r)
