@@ -106,7 +106,7 @@ class Run:
         for name, channel in self.machines.channels().items():
             _, outputs = channel.probe(hostnet.probe_commands(self.lab), timeout=60)
             node = self.lab.node(name)
-            state = hostnet.parse_node_state(outputs)
+            state = hostnet.parse_node_state(outputs, hostnet.arrival_device(self.lab))
             problems += [f"{name}: {p}" for p in hostnet.node_problems(self.lab, node, state)]
             if backend_of(self.lab).programs_tunnel:
                 _, outs = channel.probe(tunnel.probe_tunnel_state(), timeout=60)

@@ -233,6 +233,7 @@ def probe_commands(lab: Lab) -> tuple[Command, ...]:
         cmd("cat", f"/sys/class/net/{nic}/mtu"),
         cmd("cat", CNI_CONFLIST_PATH) if conflist_of(lab) else cmd("true"),
         cmd("ls", "-1", ipam) if conflist_of(lab) else cmd("true"),
+        cmd("cat", f"/proc/sys/net/ipv4/conf/{arrival_device(lab)}/forwarding"),
     )
 
 
@@ -247,10 +248,13 @@ class NodeState:
     conflist: str | None
     leases: tuple[str, ...] | None  # host-local's reserved addresses (files), None: unread
     unread: tuple[str, ...] = field(default=())  # what could not be read (command, output)
+    # the arrival device's own forwarding switch (device -> value), None: unread
+    forwarding: tuple[str, str] | None = None
 
 
-def parse_node_state(outputs: Sequence[Output]) -> NodeState:
-    fwd, brnf, rpf, save, routes, mtu, conf, leases = outputs
+def parse_node_state(outputs: Sequence[Output], device: str = "") -> NodeState:
+    """`device`: the arrival device whose forwarding the last command read."""
+    fwd, brnf, rpf, save, routes, mtu, conf, leases, devfwd = outputs
     rp: dict[str, int] = {}
     for line in rpf.stdout.splitlines():
         path, _, value = line.rpartition(":")
@@ -272,6 +276,7 @@ def parse_node_state(outputs: Sequence[Output]) -> NodeState:
         conflist=conf.stdout if conf.ok and conf.stdout.strip() else None,
         leases=tuple(x.strip() for x in leases.stdout.splitlines()) if leases.ok else None,
         unread=tuple(unread),
+        forwarding=(device, devfwd.stdout.strip()) if devfwd.ok and device else None,
     )
 
 
@@ -296,6 +301,13 @@ def sysctl_problems(state: NodeState) -> Iterator[str]:
         yield (
             f"net.ipv4.ip_forward = {state.ip_forward}: the node does not forward pod packets "
             "(the guide's step 4, 开启路由转发, sets it to 1)"
+        )
+    elif state.forwarding is not None and state.forwarding[1] != "1":
+        dev, value = state.forwarding
+        yield (
+            f"net.ipv4.conf.{dev}.forwarding = {value}: packets of other nodes' pods arriving "
+            f"on {dev} are not forwarded, though net.ipv4.ip_forward = 1 (an interface's own "
+            "switch; projectcalico/cni-plugin#283)"
         )
     if state.bridge_nf_call_iptables is None:
         yield (

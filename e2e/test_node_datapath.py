@@ -19,7 +19,7 @@ def test_every_node_holds_what_its_pod_network_needs(
     lab: Lab, node_name: str, cni_driver: CniDriver
 ) -> None:
     outputs = cni_driver.runner.probe(node_name, *hostnet.probe_commands(lab))
-    state = hostnet.parse_node_state(outputs)
+    state = hostnet.parse_node_state(outputs, hostnet.arrival_device(lab))
     channel = cni_driver.runner.channels[node_name]
     checks.expect_no_problems(
         hostnet.node_problems(lab, lab.node(node_name), state),

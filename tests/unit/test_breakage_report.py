@@ -74,7 +74,7 @@ def test_nothing_failed_is_not_detected_unless_undetectable_by_design() -> None:
             "e2e/test_network_model.py::test_every_pod_reaches_every_pod_without_nat[cri]", "passed"
         )
     ]
-    missed = br.judge(cat.BY_ID["ip-forward-off"], HOSTGW, passed)
+    missed = br.judge(cat.BY_ID["stale-route-deleted-node"], HOSTGW, passed)
     assert not missed.detected
     assert missed.expected_missed == (cat.POD_MATRIX,)
     assert br.verdict_word(missed) == "NOT DETECTED"
@@ -92,7 +92,8 @@ def report() -> br.Report:
     results = br.parse_junit_results(JUNIT)
     r = br.Report("ci-debian12", "2026-12-03 10:00:00 UTC", baseline_failed=("e2e/x.py::t",))
     r.outcomes.append(br.judge(cat.BY_ID["forward-policy-drop"], HOSTGW, results, seconds=61))
-    r.outcomes.append(br.judge(cat.BY_ID["ip-forward-off"], HOSTGW, results[:1], seconds=58))
+    stale = cat.BY_ID["stale-route-deleted-node"]
+    r.outcomes.append(br.judge(stale, HOSTGW, results[:1], seconds=58))
     r.outcomes.append(br.Outcome("host-local-exhausted", "t", "s", "inject-failed", detail="x"))
     return r
 
@@ -102,11 +103,11 @@ def test_the_matrix_as_text() -> None:
     assert text.splitlines()[1] == (
         "2 breakages run: 2 detected, 1 named (50% of detected); 1 could not run"
     )
-    assert "forward-policy-drop   detected, named" in text
+    assert "forward-policy-drop       detected, named" in text
     assert (
         "named test_node_datapath::test_every_node_holds_what_its_pod_network_needs[node2]" in text
     )
-    assert "ip-forward-off        detected, NOT NAMED" in text
+    assert "stale-route-deleted-node  detected, NOT NAMED" in text
     assert "failing on the healthy lab too (left out of every judgement):\n  x::t" in text
 
 

@@ -195,8 +195,9 @@ def test_parse_node_state_reads_the_probe_outputs_in_order() -> None:
         Output(0, "1500\n"),
         Output(0, "{}"),
         Output(2, ""),
+        Output(0, "0\n"),
     ]
-    state = hostnet.parse_node_state(outs)
+    state = hostnet.parse_node_state(outs, "eth1")
     assert state.ip_forward == "1"
     assert state.bridge_nf_call_iptables is None
     assert state.rp_filter == {"all": 2, "eth1": 1}
@@ -204,6 +205,7 @@ def test_parse_node_state_reads_the_probe_outputs_in_order() -> None:
     assert state.routes == ("default via 1.2.3.4 dev eth0",)
     assert state.nic_mtu == 1500
     assert state.leases is None
+    assert state.forwarding == ("eth1", "0")
     assert len(hostnet.probe_commands(HOSTGW)) == len(outs)
 
 
@@ -229,3 +231,12 @@ def test_rule_matching_negation_marks_and_interfaces() -> None:
     assert hostnet.rule_matches(rule("-m mark ! --mark 0x4000/0x4000 -j RETURN"), packet) is True
     assert hostnet.rule_matches(rule("-m addrtype ! --dst-type LOCAL -j X"), packet) is True
     assert hostnet.rule_matches(rule("-m physdev --physdev-is-bridged -j X"), packet) is None
+
+
+def test_an_interfaces_own_forwarding_switch_is_named() -> None:
+    assert problems(VXLAN, forwarding=("flannel.1", "0")) == [
+        "net.ipv4.conf.flannel.1.forwarding = 0: packets of other nodes' pods arriving on "
+        "flannel.1 are not forwarded, though net.ipv4.ip_forward = 1 (an interface's own "
+        "switch; projectcalico/cni-plugin#283)"
+    ]
+    assert problems(VXLAN, forwarding=("flannel.1", "1")) == []
