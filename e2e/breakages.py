@@ -665,7 +665,9 @@ CATALOGUE: tuple[Breakage, ...] = (
         (SUBNETS, POD_MATRIX, DATAPATH),
         _words(r"outside the cluster pod CIDR"),
         how="the last node's host-local range moved just past the pod CIDR (10.245.0.0/24)",
-        expected_words="the node's subnet, outside the cluster pod CIDR",
+        expected_words="the node's subnet, outside the cluster pod CIDR (the node's new pods "
+        "fail first: the bridge plugin refuses, cni0 already has an IP address different from "
+        "the new gateway)",
     ),
     Breakage(
         "checksum-offload-flannel1",
@@ -733,7 +735,8 @@ CATALOGUE: tuple[Breakage, ...] = (
         (SUBNETS, POD_MATRIX, DATAPATH),
         _words(r"overlaps"),
         how="the last node's host-local range set to the first node's",
-        expected_words="one node's subnet overlaps the other's",
+        expected_words="one node's subnet overlaps the other's (the node's new pods fail "
+        "first: cni0 already has an IP address different from the new gateway)",
     ),
     Breakage(
         "stale-route-deleted-node",

@@ -502,6 +502,7 @@ def conflist_problems(lab: Lab, node: Node, state: NodeState) -> Iterator[str]:
     except ValueError as exc:
         yield f"{CNI_CONFLIST_PATH} is not JSON ({exc})"
         return
+    yield from range_problems(lab, node, found)
     want = backend_of(lab).conflist(lab, node, state.nic_mtu)
     have, expected = dict(_leaves(found)), dict(_leaves(want))
     for key in sorted(set(have) | set(expected)):
@@ -510,6 +511,32 @@ def conflist_problems(lab: Lab, node: Node, state: NodeState) -> Iterator[str]:
                 f"{CNI_CONFLIST_PATH}: {key} = {json.dumps(have.get(key, '(absent)'))}; "
                 f"the lab renders {json.dumps(expected.get(key, '(absent)'))}"
             )
+
+
+def range_problems(lab: Lab, node: Node, conflist: Any) -> Iterator[str]:
+    """host-local's ranges in the node's conflist: inside the cluster pod CIDR (flannel's
+    Network), and no other node's subnet (else two nodes hand out the same addresses)."""
+    planned = backend_of(lab).planned_subnets(lab) or {}
+    cidr = lab.pod_network.cidr
+    plugins = conflist.get("plugins", []) if isinstance(conflist, dict) else []
+    for plugin in plugins if isinstance(plugins, list) else []:
+        ranges = plugin.get("ipam", {}).get("ranges", []) if isinstance(plugin, dict) else []
+        for entry in (r for group in ranges if isinstance(group, list) for r in group):
+            try:
+                subnet = IPv4Network(entry.get("subnet", ""), strict=False)
+            except (AttributeError, ValueError):
+                continue
+            if not subnet.subnet_of(cidr):
+                yield (
+                    f"{node.name} hands out {subnet}, outside the cluster pod CIDR {cidr} "
+                    "(flannel's Network): no other node routes to it (flannel-io/flannel#1428)"
+                )
+            for other, theirs in sorted(planned.items()):
+                if other != node.name and subnet.overlaps(theirs):
+                    yield (
+                        f"{node.name} hands out {subnet}, which overlaps {other}'s subnet "
+                        f"{theirs}: both nodes give pods the same addresses"
+                    )
 
 
 def lease_problems(lab: Lab, node: Node, state: NodeState) -> Iterator[str]:

@@ -240,3 +240,21 @@ def test_an_interfaces_own_forwarding_switch_is_named() -> None:
         "switch; projectcalico/cni-plugin#283)"
     ]
     assert problems(VXLAN, forwarding=("flannel.1", "1")) == []
+
+
+def test_a_range_outside_the_pod_cidr_or_on_another_nodes_subnet_is_named() -> None:
+    conf = json.loads(healthy(HOSTGW).conflist or "")
+    conf["plugins"][0]["ipam"]["ranges"][0][0]["subnet"] = "10.245.0.0/24"
+    (outside, *diffs) = problems(HOSTGW, conflist=json.dumps(conf))
+    assert outside.startswith(
+        "node2 hands out 10.245.0.0/24, outside the cluster pod CIDR 10.244.0.0/16"
+    )
+    assert diffs == [
+        "/etc/cni/net.d/10-netlab.conflist: plugins[0].ipam.ranges[0][0].subnet = "
+        '"10.245.0.0/24"; the lab renders "10.244.1.0/24"'
+    ]
+    conf["plugins"][0]["ipam"]["ranges"][0][0]["subnet"] = "10.244.0.0/24"
+    assert problems(HOSTGW, conflist=json.dumps(conf))[0] == (
+        "node2 hands out 10.244.0.0/24, which overlaps node1's subnet 10.244.0.0/24: both "
+        "nodes give pods the same addresses"
+    )
