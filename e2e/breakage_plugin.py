@@ -13,15 +13,17 @@ from collections.abc import Callable
 import pytest
 
 from e2e.breakages import CONSTANT_SEEN
-from lab.runtime import images
+from lab.runtime import echo
 
 ENV = "NETLAB_BREAKAGE"
-PEER = "\\$SOCAT_PEERADDR"  # how the echo script names the client address it saw
-POD = f"${images.POD_NAME_ENV}"
-# the fleet's pods are named ...-p0, ...-p1: each answers with its sibling's name
+PEER = "\\$SOCAT_PEERADDR"  # how the echo script names the client address it saw (TCP)
+UDP_PEER = "peer[0]"  # and how its UDP server does
+POD = f"${echo.POD_NAME_ENV}"
+# the fleet's pods are named ...-p0, ...-p1: each answers with its sibling's name (exported,
+# so that the UDP half, which reads it from its environment, names the sibling too)
 SIBLING = (
-    f"case {POD} in *-p0) o=${{{images.POD_NAME_ENV}%0}}1;; "
-    f"*) o=${{{images.POD_NAME_ENV}%?}}0;; esac; "
+    f"case {POD} in *-p0) o=${{{echo.POD_NAME_ENV}%0}}1;; "
+    f"*) o=${{{echo.POD_NAME_ENV}%?}}0;; esac; {echo.POD_NAME_ENV}=$o; export {echo.POD_NAME_ENV}; "
 )
 
 
@@ -38,10 +40,20 @@ def mutate_script(mutant: str, script: str) -> str:
     raise ValueError(f"{ENV}={mutant!r}: no such suite mutant")
 
 
+def mutate_udp_server(mutant: str, lines: tuple[str, ...]) -> tuple[str, ...]:
+    """The UDP half's Python with the mutant's change (the sibling's name comes through the
+    environment the shell part exports)."""
+    if mutant != "echo-constant-address":
+        return lines
+    if not any(UDP_PEER in line for line in lines):
+        raise ValueError(f"the UDP echo no longer answers {UDP_PEER}: update this plugin")
+    return tuple(line.replace(UDP_PEER, repr(CONSTANT_SEEN)) for line in lines)
+
+
 def mutated(
     mutant: str, original: Callable[..., tuple[str, ...]]
 ) -> Callable[..., tuple[str, ...]]:
-    def identity_echo_args(*args: int, **kwargs: int) -> tuple[str, ...]:
+    def identity_echo_args(*args: str | int, **kwargs: str | int) -> tuple[str, ...]:
         argv = original(*args, **kwargs)
         return (*argv[:-1], mutate_script(mutant, argv[-1]))
 
@@ -52,5 +64,7 @@ def mutated(
 def pytest_configure(config: pytest.Config) -> None:
     mutant = os.environ.get(ENV, "")
     if mutant:
-        mutate_script(mutant, images.identity_echo_args()[-1])  # fail early on a bad name
-        images.identity_echo_args = mutated(mutant, images.identity_echo_args)
+        mutate_script(mutant, echo.identity_echo_args()[-1])  # fail early on a bad name
+        lines = mutate_udp_server(mutant, echo.UDP_SERVER_LINES)
+        echo.UDP_SERVER = echo.one_line(lines)
+        echo.identity_echo_args = mutated(mutant, echo.identity_echo_args)

@@ -32,8 +32,15 @@ UDP_SERVER_LINES = (
     "    route.close()",
     "    sock.sendto(('%s %s %s\\n' % (peer[0], name, own)).encode(), peer)",
 )
-# one line for the shell (the node-side command checks read a script line by line)
-UDP_SERVER = f"exec({chr(10).join(UDP_SERVER_LINES)!r})"
+
+
+def one_line(lines: tuple[str, ...]) -> str:
+    """A Python program as one line for the shell (the node-side command checks read a
+    script line by line)."""
+    return f"exec({chr(10).join(lines)!r})"
+
+
+UDP_SERVER = one_line(UDP_SERVER_LINES)
 
 
 def identity_echo_args(port: int = ECHO_PORT, python: str = "python3") -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from e2e import breakages as cat
 from lab.common.commands import render_remote
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
-from lab.runtime import images
+from lab.runtime import echo
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTGW = load_lab(ROOT / "labs" / "ci-debian12.yaml")
@@ -204,16 +204,21 @@ def test_the_echo_mutants_named_patterns_match_the_matrix_text() -> None:
 
 
 def test_the_suite_mutants_change_only_what_they_name() -> None:
-    script = images.identity_echo_args()[-1]
+    script = echo.identity_echo_args()[-1]
     constant = breakage_plugin.mutate_script("echo-constant-address", script)
     assert "SOCAT_PEERADDR" not in constant
-    assert constant.count(cat.CONSTANT_SEEN) == 2
+    assert constant.count(cat.CONSTANT_SEEN) == 1
+    udp = breakage_plugin.mutate_udp_server("echo-constant-address", echo.UDP_SERVER_LINES)
+    assert "peer[0]" not in "".join(udp)
+    assert sum(cat.CONSTANT_SEEN in line for line in udp) == 1
+    assert breakage_plugin.mutate_udp_server("echo-answers-as-another-pod", udp) == udp
     sibling = breakage_plugin.mutate_script("echo-answers-as-another-pod", script)
     assert sibling.startswith("case $NETLAB_POD in *-p0) o=${NETLAB_POD%0}1;;")
+    assert "esac; NETLAB_POD=$o; export NETLAB_POD; " in sibling
     assert "$NETLAB_POD" not in sibling.split("esac; ", 1)[1]
     with pytest.raises(ValueError, match="no such suite mutant"):
         breakage_plugin.mutate_script("nope", script)
-    argv = breakage_plugin.mutated("echo-constant-address", images.identity_echo_args)(8081)
+    argv = breakage_plugin.mutated("echo-constant-address", echo.identity_echo_args)(8081)
     assert "TCP-LISTEN:8081" in argv[-1]
     assert cat.CONSTANT_SEEN in argv[-1]
 

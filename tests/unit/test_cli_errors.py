@@ -93,7 +93,10 @@ def test_a_verb_without_what_it_needs_says_so_in_one_line(
     assert only_error(argv, capsys).startswith(message)
 
 
-def test_an_unknown_lab_name_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_lab_name_lists_the_known_ones(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NETLAB_STATE", str(tmp_path / "state"))  # no instance recorded here
     line = only_error(["plan", "nosuch"], capsys)
     assert line.startswith("error: no lab 'nosuch': ")
     assert line.endswith(
