@@ -171,6 +171,9 @@ class FakeDriver:
     def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> Any:
         raise AssertionError(f"unexpected exec on node {node}: {argv}")
 
+    def netns_command(self, pod: Any, argv: tuple[str, ...]) -> Command:
+        return Command(("ip", "netns", "exec", pod.name, *argv))
+
     def observe(self, cells: Sequence[Any]) -> dict[str, Any]:
         self.asked.append([c.id for c in cells])
         missing = [c.id for c in cells if c.id not in self.observations]

@@ -411,6 +411,10 @@ class Driver(Protocol[H]):
         pod's image may lack, e.g. a don't-fragment ping)."""
         ...
 
+    def netns_command(self, pod: Pod[H], argv: tuple[str, ...]) -> Command:
+        """The command netns_exec runs on the pod's node (to batch several in one agent call)."""
+        ...
+
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
         """Every cell observed, batched by source node (one round trip per node); never
         asserts. The observation's `reproduce` is the exact one-cell command."""
