@@ -110,6 +110,7 @@ class Probe:
     port: int = 0  # default: the echo server's port
     proto: probes.Proto = "tcp"
     name: str = ""  # a DNS question
+    payload: str = ""  # what the probe sends when its driver sends nothing of its own
 
     @property
     def source_node(self) -> str:
@@ -125,6 +126,7 @@ class Probe:
 
     def cell(self, netns: str | None = None, send: str = "") -> probes.Cell:
         """The agent's probe for this cell, from `netns` (None: the source node's own)."""
+        send = send or self.payload
         return probes.Cell(
             self.id, self.host, self.dport, netns, send, proto=self.proto, name=self.name
         )

@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 from e2e import mtu
-from e2e.drivers.base import Container, Pod
 from e2e.probes import StepResult
 from lab.model.labfile import load_lab
-from tests.fakes import FakeDriver, Step, script
+from tests.fakes import FakeDriver, Step, script, two_pods_per_node
 
 ROOT = Path(__file__).resolve().parents[2]
 VX = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
-ECHO = (Container("echo", ("echo-server",)),)
-PODS = [
-    Pod("a1", "node1", IPv4Address("10.244.0.2"), ECHO, None),
-    Pod("a2", "node1", IPv4Address("10.244.0.3"), ECHO, None),
-    Pod("b1", "node2", IPv4Address("10.244.1.2"), ECHO, None),
-    Pod("b2", "node2", IPv4Address("10.244.1.3"), ECHO, None),
-]
+PODS = two_pods_per_node()
 TOO_LONG = "ping: local error: message too long, mtu=1450"
 
 
