@@ -125,12 +125,18 @@ def prove_crossings(driver: Driver[Any], lab: Lab, pods: Sequence[Pod[Any]], run
     return problems
 
 
+def answered(cell: Probe, seen: rm.Observation) -> bool:
+    """The datagram was answered, and not by another pod than its target (a server that names
+    nobody counts: which pod answers is the matrices' check; this one is about the packets)."""
+    return seen.reachable and (not seen.answered_by or seen.answered_by == cell.target.name)
+
+
 def observe_twice(driver: Driver[Any], cells: Sequence[Probe]) -> dict[str, rm.Observation]:
     """Every cell, and once more the cells their target pod did not answer: a datagram is
     sent once, and a busy guest's echo server may miss the probe's bound. A second datagram
     only adds to the counts, which are lower bounds."""
     seen = driver.observe(cells)
-    again = [c for c in cells if seen[c.id].answered_by != c.target.name]
+    again = [c for c in cells if not answered(c, seen[c.id])]
     if again:
         seen.update(driver.observe(again))
     return seen
@@ -142,13 +148,12 @@ def pair_probes(
     seen: Mapping[str, rm.Observation],
     routes: Mapping[str, str],
 ) -> proof.PairProbes:
-    """What the pair's cells observed: answered means the intended pod answered (it names
-    itself in its answer)."""
-    answered = {c.id for c in mine if seen[c.id].answered_by == c.target.name}
+    """What the pair's cells observed (`answered`), and the routes to their targets."""
+    ok = {c.id for c in mine if answered(c, seen[c.id])}
     unanswered = []
     for c in mine:
         o = seen[c.id]
-        if c.id in answered:
+        if c.id in ok:
             continue
         why = (
             f"answered by {o.answered_by}, not {c.target.name}"
@@ -159,7 +164,7 @@ def pair_probes(
     return proof.PairProbes(
         pair,
         len(mine),
-        len(answered),
+        len(ok),
         tuple(unanswered),
         tuple(routes[str(c.target.ip)] for c in mine if routes.get(str(c.target.ip))),
     )

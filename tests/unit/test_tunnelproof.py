@@ -151,3 +151,25 @@ def test_a_datagram_without_an_answer_is_sent_once_more_then_named() -> None:
         "node1 -> node2: 1 of 6 tagged datagrams got no answer from their target pod:\n"
         "      node1->b2/tunnel: TimeoutError\n        reproduce: reproduce it"
     ]
+
+
+def test_an_answer_from_another_pod_is_no_answer_and_one_that_names_nobody_is() -> None:
+    target = PODS[2]
+    cell = tunnelproof.crossing_cells(proof.node_pairs(VX.node_names, RUN), PODS)[
+        f"nltp.{RUN}.node1.node2"
+    ][0]
+    assert cell.target == target
+    named = rm.Observation(True, "10.244.0.2", "r", answered_by=target.name)
+    nobody = rm.Observation(True, "10.244.0.2", "r", answered_by=None)
+    other = rm.Observation(True, "10.244.0.2", "r", answered_by="b2")
+    lost = rm.Observation(False, None, "r", "TimeoutError")
+    assert [tunnelproof.answered(cell, o) for o in (named, nobody, other, lost)] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    found = tunnelproof.pair_probes(
+        proof.node_pairs(VX.node_names, RUN)[0], [cell], {cell.id: other}, {}
+    )
+    assert found.unanswered == (f"{cell.id}: answered by b2, not b1\n        reproduce: r",)
