@@ -37,7 +37,7 @@ NODE_MATRIX = (
 )
 IDENTITY = "e2e/test_network_model.py::test_every_pod_has_one_ip_which_it_and_its_peers_see_alike*"
 SUBNETS = "e2e/test_network_model.py::test_node_pod_subnets_are_disjoint*"
-MTU = "e2e/test_network_model.py::test_the_pod_mtu_is_the_labs*"
+MTU = "e2e/test_network_model.py::test_every_pod_has_the_labs_mtu*"
 TUNNEL = "e2e/test_tunnel.py::*"
 DATAPATH = "e2e/test_node_datapath.py::*"
 SERVICES = "e2e/test_services.py::*"

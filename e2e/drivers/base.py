@@ -112,6 +112,7 @@ class Probe:
     proto: probes.Proto = "tcp"
     name: str = ""  # a DNS question
     sport: int = 0  # UDP: from this source port (one flow across probes)
+    payload: str = ""  # what the probe sends when its driver sends nothing of its own
 
     @property
     def source_node(self) -> str:
@@ -127,6 +128,7 @@ class Probe:
 
     def cell(self, netns: str | None = None, send: str = "") -> probes.Cell:
         """The agent's probe for this cell, from `netns` (None: the source node's own)."""
+        send = send or self.payload
         return probes.Cell(
             self.id,
             self.host,
@@ -438,6 +440,10 @@ class Driver(Protocol[H]):
     def netns_exec(self, pod: Pod[H], argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
         """argv from the node's own tools, inside the pod's network namespace (for probes the
         pod's image may lack, e.g. a don't-fragment ping)."""
+        ...
+
+    def netns_command(self, pod: Pod[H], argv: tuple[str, ...]) -> Command:
+        """The command netns_exec runs on the pod's node (to batch several in one agent call)."""
         ...
 
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:

@@ -621,6 +621,9 @@ class CriDriver:
         """The node's own tools inside the sandbox's pinned network namespace."""
         return self.runner.run(pod.node, netns_command(pod, argv), timeout)
 
+    def netns_command(self, pod: CriPod, argv: tuple[str, ...]) -> Command:
+        return netns_command(pod, argv)
+
     # -- probes -----------------------------------------------------------------------------
 
     def reproduce_cell(self, cell: Probe) -> str:

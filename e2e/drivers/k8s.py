@@ -306,6 +306,9 @@ class K8sDriver:
         through the Docker runtime the guide installs)."""
         return self.runner.run(pod.node, netns_command(pod, argv), timeout)
 
+    def netns_command(self, pod: K8sPod, argv: tuple[str, ...]) -> Command:
+        return netns_command(pod, argv)
+
     def delete_pod(self, pod: K8sPod) -> None:
         self.delete_pods([pod])
 

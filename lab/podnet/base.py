@@ -136,6 +136,11 @@ class Backend:
         """The device the tunnel's packets leave through (None: no tunnel)."""
         return None
 
+    def tunnel_port(self, lab: Lab) -> int | None:
+        """The UDP port the tunnel's encapsulated packets travel to on the private NIC (None:
+        no tunnel: pod packets cross as they are)."""
+        return None
+
     def validate(self, lab: Lab) -> Iterator[Problem]:
         """The backend's own lab-file checks (the generic ones run for every backend)."""
         return iter(())

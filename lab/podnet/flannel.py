@@ -26,7 +26,7 @@ from lab.podnet.base import (
     register,
     routed_mtu_problems,
 )
-from lab.podnet.vxlan import VXLAN_DEVICE, VXLAN_OVERHEAD, vxlan_mtu_problems
+from lab.podnet.vxlan import VXLAN_DEVICE, VXLAN_OVERHEAD, VXLAN_PORT, vxlan_mtu_problems
 
 if TYPE_CHECKING:
     from lab.model.config import Flannel, Lab, Node
@@ -132,6 +132,9 @@ class RealFlannel(Backend):
 
     def tunnel_device(self, lab: Lab) -> str | None:
         return VXLAN_DEVICE if self.tunnels(lab) else None
+
+    def tunnel_port(self, lab: Lab) -> int | None:
+        return VXLAN_PORT if self.tunnels(lab) else None  # flannel v0.14.0's vxlan default
 
     def validate(self, lab: Lab) -> Iterator[Problem]:
         pn = lab.pod_network
