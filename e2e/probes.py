@@ -51,6 +51,7 @@ class Cell:
     timeout_s: float = 5.0
     proto: Proto = "tcp"
     name: str = ""
+    sport: int = 0  # UDP: send from this source port (0: any)
 
     def as_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -65,6 +66,8 @@ class Cell:
             doc["proto"] = self.proto
         if self.name:
             doc["name"] = self.name
+        if self.sport:
+            doc["sport"] = self.sport
         return doc
 
 
@@ -137,7 +140,7 @@ def first_line(answer: str) -> str | None:
 
 
 def parse_echo(answer: str) -> Echo:
-    """The fleet's echo server (lab/runtime/images.py: identity_echo_args): one line,
+    """The fleet's echo server (lab/runtime/echo.py: identity_echo_args): one line,
     `SEEN NAME ADDRESS`; an older or foreign server's bare `SEEN` keeps its name unknown."""
     lines = [line.split() for line in answer.splitlines() if line.strip()]
     if not lines:

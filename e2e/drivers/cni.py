@@ -45,7 +45,7 @@ from lab.hosts.parse import parse_ip_oneline_interfaces
 from lab.model.config import Lab
 from lab.net import cni
 from lab.net import reachability as rm
-from lab.runtime import images
+from lab.runtime import echo, images
 
 CONF_DIR = "/etc/cni/net.d"
 RESULT_CACHE = "/var/lib/netlab/cni"
@@ -105,7 +105,7 @@ def start_container_argv(lab: Lab, pod: str, container: Container) -> tuple[str,
     """The container's process, inside the sandbox, as a transient unit named after the pod
     (the systemd-run flags the node's systemd has: lab.hosts.compat)."""
     systemd = profile_of(lab).systemd
-    argv = ("env", f"{images.POD_NAME_ENV}={pod}", *container.argv)  # as the downward API
+    argv = ("env", f"{echo.POD_NAME_ENV}={pod}", *container.argv)  # as the downward API
     return compat.start_in_netns(systemd, unit(pod, container.name), pod, argv)
 
 
@@ -117,10 +117,11 @@ def stop_containers_argv(pod: str) -> tuple[str, ...]:
     return ("systemctl", "stop", f"{pod}-*.service")
 
 
-def echo_server(port: int = ECHO_PORT) -> Container:
+def echo_server(port: int = ECHO_PORT, python: str = "python3") -> Container:
     """A container that answers every TCP connection and UDP datagram with the client address
-    it saw, its pod's name and its own address (lab/runtime/images.py: identity_echo_args)."""
-    return Container("echo", images.identity_echo_args(port))
+    it saw, its pod's name and its own address (lab/runtime/echo.py: identity_echo_args),
+    with the node's own tools (`python`: the node's interpreter)."""
+    return Container("echo", echo.identity_echo_args(port, python))
 
 
 def client_probe(ip: str, port: int = ECHO_PORT, timeout_s: int = 5) -> tuple[str, ...]:
@@ -147,6 +148,7 @@ GUIDE_POD = GuidePod(
 
 class CniDriver:
     name = "cni"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,
@@ -293,7 +295,7 @@ class CniDriver:
     # -- pods -------------------------------------------------------------------------------
 
     def fleet_containers(self, index: int = 0) -> tuple[Container, ...]:
-        return (echo_server(),)
+        return (echo_server(python=self.python),)
 
     def client_of(self, pod: CniPod) -> str:
         return pod.containers[0].name  # every process runs the node's own tools
@@ -430,7 +432,10 @@ class CniDriver:
         return self.runner.run(node, Command(argv), timeout)
 
     def netns_exec(self, pod: CniPod, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
-        return self.runner.run(pod.node, cmd("ip", "netns", "exec", pod.name, *argv), timeout)
+        return self.runner.run(pod.node, self.netns_command(pod, argv), timeout)
+
+    def netns_command(self, pod: CniPod, argv: tuple[str, ...]) -> Command:
+        return cmd("ip", "netns", "exec", pod.name, *argv)
 
     # -- probes -----------------------------------------------------------------------------
 

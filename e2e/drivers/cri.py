@@ -54,6 +54,7 @@ from e2e.drivers.base import (
     Route,
     agent_cells,
     observe_cells,
+    pod_dns,
     pod_fields,
     pod_json,
     runner_for,
@@ -67,7 +68,7 @@ from lab.common.commands import Command, cmd, render_remote
 from lab.common.errors import LabStateError
 from lab.model.config import Lab
 from lab.net import reachability as rm
-from lab.runtime import containerd, images
+from lab.runtime import containerd, echo, images
 from lab.runtime.cri import messages
 from lab.runtime.cri import runtime_v1_pb2 as pb
 
@@ -295,6 +296,7 @@ def agent_argv(request: Mapping[str, Any]) -> tuple[str, ...]:
 
 class CriDriver:
     name = "cri"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,
@@ -376,7 +378,7 @@ class CriDriver:
     def echo_container(self) -> Container:
         """The echo server from the client image (busybox's applets, socat, iproute2), so that
         it answers the scenarios' `readlink` and `ip addr` as its pod's client does."""
-        return Container("echo", images.identity_echo_args(ECHO_PORT), self.images.ref("client"))
+        return Container("echo", echo.identity_echo_args(ECHO_PORT), self.images.ref("client"))
 
     def client_container(self, name: str = "client") -> Container:
         return Container(name, ("catatonit", "-P"), self.images.ref("client"))
@@ -421,12 +423,13 @@ class CriDriver:
             run_id=self.run_id,
             labels=tuple(sorted(labels.items())),
             log_directory=log_directory(self.namespace, request.name, uid),
+            dns=None if self.lab.services is None else pod_dns(self.lab.services, self.name),
         )
 
     def container_spec(self, container: Container, pod: str = "") -> messages.ContainerSpec:
         """The container as kubelet asks for it; its pod's name in its environment, as the
         downward API hands it (the echo server says it with every answer)."""
-        env = ((images.POD_NAME_ENV, pod),) if pod else ()
+        env = ((echo.POD_NAME_ENV, pod),) if pod else ()
         image = container.image or self.images.ref("client")
         return messages.ContainerSpec(container.name, image, command=container.argv, env=env)
 
@@ -619,6 +622,9 @@ class CriDriver:
     def netns_exec(self, pod: CriPod, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
         """The node's own tools inside the sandbox's pinned network namespace."""
         return self.runner.run(pod.node, netns_command(pod, argv), timeout)
+
+    def netns_command(self, pod: CriPod, argv: tuple[str, ...]) -> Command:
+        return netns_command(pod, argv)
 
     # -- probes -----------------------------------------------------------------------------
 

@@ -87,6 +87,9 @@ class K8sDriver:
     for pods and services; unbound, it reads cluster-wide state (nodes, kube-system, ...)."""
 
     name = "k8s"
+    # agnhost netexec answers UDP one command per datagram (`clientip` or `hostname`): a cell
+    # could learn the source or who answered, never both from one answer
+    protocols: tuple[str, ...] = ("tcp",)
 
     def __init__(
         self,
@@ -302,6 +305,9 @@ class K8sDriver:
         """argv on the pod's node, inside the network namespace of its first container (found
         through the Docker runtime the guide installs)."""
         return self.runner.run(pod.node, netns_command(pod, argv), timeout)
+
+    def netns_command(self, pod: K8sPod, argv: tuple[str, ...]) -> Command:
+        return netns_command(pod, argv)
 
     def delete_pod(self, pod: K8sPod) -> None:
         self.delete_pods([pod])

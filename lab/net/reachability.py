@@ -57,6 +57,7 @@ class Observation:
     # observed, so the cell is neither reachable nor unreachable
     unknown: bool = False
     answered_by: str | None = None  # the pod that answered, as it names itself (when it says)
+    answer: str = ""  # what a DNS probe was answered (`NAME A IP...`, `NAME RCODE n`)
 
 
 @dataclass(frozen=True)

@@ -93,29 +93,6 @@ class ImageSpec:
     labels: tuple[tuple[str, str], ...] = field(default=())
 
 
-# the environment variable a pod's containers find their pod's name in (as kubelet's downward
-# API would hand it: the drivers set it)
-POD_NAME_ENV = "NETLAB_POD"
-
-
-def identity_echo_args(port: int = ECHO_PORT) -> tuple[str, ...]:
-    """The suite's echo server (the client image: it needs `ip`): every TCP connection and
-    every UDP datagram on `port` is answered with one line, `SEEN NAME ADDRESS`: the client
-    address it saw, its pod's name ($NETLAB_POD) and its own address as the pod knows it (the
-    TCP connection's local end; for UDP eth0's, which the server binds to). A probe knows
-    from it which pod answered, over either protocol."""
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} is not a TCP port")
-    pod = f"${POD_NAME_ENV}"
-    script = (
-        "set -- $(ip -4 -o addr show dev eth0); a=${4%/*}; "
-        f'socat TCP-LISTEN:{port},fork,reuseaddr SYSTEM:"echo \\$SOCAT_PEERADDR {pod} '
-        f'\\$SOCAT_SOCKADDR" & '
-        f'exec socat UDP4-RECVFROM:{port},bind=$a,fork SYSTEM:"echo \\$SOCAT_PEERADDR {pod} $a"'
-    )
-    return ("sh", "-c", script)
-
-
 def echo_server_args(port: int = ECHO_PORT) -> tuple[str, ...]:
     """The echo image's command for another port (a CRI container's `args`)."""
     if not 0 < port < 65536:

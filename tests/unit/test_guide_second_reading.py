@@ -31,6 +31,8 @@ GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")
 def guide_steps() -> tuple[AnyStep, ...]:
     """The guide lab's steps, flannel's placed by the el7 path (the manifest text unused)."""
     return steps_for(GUIDE, "")
+
+
 PLANE = GUIDE.node("k8s-master")
 WORKER = GUIDE.node("k8s-node1")
 K8S = GUIDE.kubernetes

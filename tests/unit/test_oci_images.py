@@ -681,19 +681,3 @@ def test_an_image_not_in_the_set_is_named_with_the_archive_and_what_it_holds() -
     with pytest.raises(KeyError) as missing:
         built.ref("client")
     assert missing.value.args == ("no image 'client' in /c/images.tar; images: ['echo', 'pause']",)
-
-
-def test_the_identity_echo_server_answers_tcp_and_udp_with_seen_name_and_address() -> None:
-    assert images.identity_echo_args(8080) == (
-        "sh",
-        "-c",
-        "set -- $(ip -4 -o addr show dev eth0); a=${4%/*}; "
-        'socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:"echo \\$SOCAT_PEERADDR $NETLAB_POD '
-        '\\$SOCAT_SOCKADDR" & '
-        'exec socat UDP4-RECVFROM:8080,bind=$a,fork SYSTEM:"echo \\$SOCAT_PEERADDR $NETLAB_POD $a"',
-    )
-    assert "TCP-LISTEN:1," in images.identity_echo_args(1)[2]
-    assert "TCP-LISTEN:65535," in images.identity_echo_args(65535)[2]
-    for port in (0, 65536):
-        with pytest.raises(ValueError, match=f"^port {port} is not a TCP port$"):
-            images.identity_echo_args(port)

@@ -359,9 +359,10 @@ def test_host_routes_refuse_a_pod_mtu_over_the_nics_within_the_valid_range(
         Problem(
             "pod_network.mtu",
             mtu,
-            "host routes carry pod packets as they are on the private NIC, whose MTU is 1500: "
-            "larger pod packets would be dropped or fragmented",
-            "set pod_network.mtu: 1500 (or remove it)",
+            "is more than the 1500 bytes the nodes' private NIC (eth1) carries: pod packets "
+            "cross nodes unencapsulated on a routed lab, and larger ones are dropped or "
+            "fragmented on the way",
+            "set pod_network.mtu: 1500, or remove it",
         )
     ]
     assert list(backend_of(lab).validate(lab)) == (expected if refused else [])

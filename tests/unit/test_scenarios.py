@@ -557,3 +557,20 @@ def test_the_node_matrix_goes_from_each_node_by_its_private_ip_under_the_faults_
         [".", "x"],
         ["x", "."],
     ]
+
+
+def test_a_udp_matrix_asks_every_cell_over_udp_and_judges_it_alike() -> None:
+    driver = FakeDriver(CI)
+    driver.observations = {
+        "a->b/udp": rm.Observation(True, "10.244.0.2", "reproduce it", answered_by="b"),
+        "b->a/udp": rm.Observation(True, "10.10.40.242", "reproduce it", answered_by="a"),
+    }
+    matrix = scenarios.pod_matrix(driver, PODS, proto="udp")
+    assert driver.asked == [["a->b/udp", "b->a/udp"]]
+    assert {(c.proto, c.host, c.dport) for c in driver.probed} == {
+        ("udp", "10.244.1.2", 8080),
+        ("udp", "10.244.0.2", 8080),
+    }
+    assert matrix.title == "pod -> pod (UDP) [fake]"
+    assert matrix.symbol("a", "b") == "."
+    assert matrix.symbol("b", "a") == "N"

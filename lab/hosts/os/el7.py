@@ -44,6 +44,7 @@ COMPONENTS = {
     "curl": "7.29.0",
     "sudo": "1.8.23",
     "socat": "1.7.3.2",
+    "python": "2.7.5",
     "ethtool": "4.8",
     "docker": "19.03.15",
     "kubernetes": "1.18.1",
@@ -81,6 +82,8 @@ TOOLS = tools_table(
         ("hostname", "hostname", "hostname", "/usr/bin/hostname", "box", BY_PROVISIONING),
         ("ping", "iputils", "iputils", "/usr/bin/ping", "box", "e2e checks (MTU)"),
         ("iptables-save", "iptables", "iptables", "/usr/sbin/iptables-save", "box", BY_DIAGNOSTICS),
+        # the tunnel proof's counting rules (lab/podnet/proof.py: -m string, -m comment, -w)
+        ("iptables", "iptables", "iptables", "/usr/sbin/iptables", "box", "e2e checks (tunnel)"),
         ("getenforce", "libselinux", SELINUX_UTILS, "/usr/sbin/getenforce", "box", BY_PROVISIONING),
         ("setenforce", "libselinux", SELINUX_UTILS, "/usr/sbin/setenforce", "box", BY_PROVISIONING),
         ("rpm", "rpm", "rpm", "/usr/bin/rpm", "box", BY_PROVISIONING),
@@ -88,6 +91,8 @@ TOOLS = tools_table(
         ("curl", "curl", "curl", "/usr/bin/curl", "box", "Kubernetes checks (from nodes)"),
         # kubelet's rpm requires socat and ethtool (installed with it if the box lacks them)
         ("socat", "socat", "socat", "/usr/bin/socat", "provisioning", BY_ECHO_SERVER),
+        # the node agent's interpreter, and the echo server's UDP half (lab/runtime/echo.py)
+        ("python", "python", "python", "/usr/bin/python", "box", BY_ECHO_SERVER),
         ("ethtool", "ethtool", "ethtool", "/usr/sbin/ethtool", "provisioning", BY_PROVISIONING),
         ("docker", "docker", "docker-ce-cli", "/usr/bin/docker", "provisioning", BY_PROVISIONING),
         ("kubeadm", "kubernetes", "kubeadm", "/usr/bin/kubeadm", "provisioning", BY_PROVISIONING),
