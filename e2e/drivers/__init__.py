@@ -27,6 +27,44 @@ def drivers_for(lab: Lab) -> tuple[str, ...]:
     return tuple(names)
 
 
+# How each driver's pods get the run's Services: "rules", the suite programs kube-proxy-shaped
+# rules and runs a DNS pod (a lab with a `services` section, e2e/services.py); "cluster", the
+# lab's Kubernetes makes Service objects over them, its kube-proxy and CoreDNS carry them
+# (e2e/cluster_services.py). The CNI-direct sandboxes on a Kubernetes lab are in no cluster
+# object, so no Service there selects them.
+SERVICE_PLANES = {"cni": "rules", "cri": "rules", "k8s": "cluster"}
+
+
+def service_plane(name: str, lab: Lab) -> str | None:
+    """How the driver `name` gets Services on `lab` (see SERVICE_PLANES), None for not at all."""
+    plane = SERVICE_PLANES.get(name)
+    if plane == "rules" and lab.services is not None and name in drivers_for(lab):
+        return plane
+    if plane == "cluster" and lab.kubernetes is not None and name in drivers_for(lab):
+        return plane
+    return None
+
+
+def service_drivers(lab: Lab) -> tuple[str, ...]:
+    """The drivers of `lab` whose pods get the run's Services (the layout allots theirs)."""
+    return tuple(n for n in drivers_for(lab) if service_plane(n, lab) is not None)
+
+
+def why_no_services(name: str, lab: Lab) -> str | None:
+    """None when the driver's pods get Services on `lab`; else why not, as a skip reason."""
+    if service_plane(name, lab) is not None:
+        return None
+    if lab.kubernetes is not None:
+        return (
+            f"on a lab with Kubernetes the run's Services are the cluster's, over its own pods "
+            f"([k8s]); the {name} driver's pods are in no cluster object"
+        )
+    return (
+        "needs a lab with a `services` section (the CI labs ci-debian12 and ci-debian12-vxlan) "
+        "or with Kubernetes (guide-centos7)"
+    )
+
+
 FAITHFUL_FIRST = ("k8s", "cri", "cni")  # pods as a cluster makes them, first
 
 
@@ -80,8 +118,10 @@ def make_driver(
         return CniDriver(lab, channels, log)
     if name == "k8s":
         from e2e.drivers.k8s import K8sDriver
+        from e2e.services import namespace
 
-        return K8sDriver(lab, channels, run_id, log=log).in_namespace(f"nl-{run_id}-fleet")
+        # the fleet's namespace is the run's Services' (a selector picks pods of its own only)
+        return K8sDriver(lab, channels, run_id, log=log).in_namespace(namespace(name))
     if name == "cri" and lab.runtime == "containerd":
         from e2e.drivers.cri import CriDriver
 

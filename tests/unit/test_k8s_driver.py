@@ -121,7 +121,7 @@ def test_create_pod_applies_a_pinned_pod_and_waits_until_it_runs(lab: Lab) -> No
                 "name": "echo",
                 "image": "registry.k8s.io/e2e-test-images/agnhost:2.21",
                 "imagePullPolicy": "IfNotPresent",
-                "command": ["/agnhost", "netexec", "--http-port=8080"],
+                "command": ["/agnhost", "netexec", "--http-port=8080", "--udp-port=8080"],
             }
         ]
         assert obj["metadata"]["labels"]["netlab.io/app"] == "echo"
