@@ -115,6 +115,15 @@ def render_pod(
     }
 
 
+def _check_service(name: str, namespace: str, selector: Mapping[str, str], shown: str) -> None:
+    _check_label_name("service name", name)
+    _check_label_name("namespace name", namespace)
+    if not selector:
+        raise ValueError(f"service {shown}: needs a selector")
+    for key, value in selector.items():
+        _check_label_value(key, value)
+
+
 def render_service(
     name: str,
     namespace: str,
@@ -127,12 +136,7 @@ def render_service(
     protocol: Literal["TCP", "UDP"] = "TCP",
 ) -> dict[str, Any]:
     """A ClusterIP or NodePort service selecting pods by label (nodePort None: allocated)."""
-    _check_label_name("service name", name)
-    _check_label_name("namespace name", namespace)
-    if not selector:
-        raise ValueError(f"service {name}: needs a selector")
-    for key, value in selector.items():
-        _check_label_value(key, value)
+    _check_service(name, namespace, selector, name)
     if node_port is not None and service_type != "NodePort":
         raise ValueError(f"service {name}: nodePort needs type NodePort")
     port_spec: dict[str, Any] = {
@@ -175,12 +179,7 @@ def render_placed_service(
     a port outside its range); nothing is left to its random allocation, so every worker and
     every run knows them from the lab file. Type NodePort when its ports have NodePorts (all
     of them: one without would get a random one), else ClusterIP."""
-    _check_label_name("service name", name)
-    _check_label_name("namespace name", namespace)
-    if not selector:
-        raise ValueError(f"service {namespace}/{name}: needs a selector")
-    for key, value in selector.items():
-        _check_label_value(key, value)
+    _check_service(name, namespace, selector, f"{namespace}/{name}")
     if not ports:
         raise ValueError(f"service {namespace}/{name}: needs at least one port")
     keys = [(p.port, p.protocol) for p in ports]

@@ -429,6 +429,11 @@ def pods_json() -> str:
                        "metadata": {"resourceVersion": "", "selfLink": ""}})  # fmt: skip
 
 
+def label(pods: list[str], value: str) -> Step:
+    argv = kubectl("label", "pods", "-n", NS, "--overwrite", *pods, f"netlab.io/churn={value}")
+    return Step("k8s-master", argv)
+
+
 def test_the_churn_set_changes_by_relabelling_then_waits_for_the_cluster(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -443,31 +448,8 @@ def test_the_churn_set_changes_by_relabelling_then_waits_for_the_cluster(
             kubectl("get", "pods", "-n", NS, "-l", selector, "-o", "json"),
             pods_json(),
         ),
-        Step(
-            "k8s-master",
-            kubectl(
-                "label",
-                "pods",
-                "-n",
-                NS,
-                "--overwrite",
-                "nl-r0614-k8s-k8s-node1-p0",
-                "netlab.io/churn=in",
-            ),
-        ),
-        Step(
-            "k8s-master",
-            kubectl(
-                "label",
-                "pods",
-                "-n",
-                NS,
-                "--overwrite",
-                "nl-r0614-k8s-k8s-master-p0",
-                "nl-r0614-k8s-k8s-node2-p0",
-                "netlab.io/churn=out",
-            ),
-        ),
+        label(["nl-r0614-k8s-k8s-node1-p0"], "in"),
+        label(["nl-r0614-k8s-k8s-master-p0", "nl-r0614-k8s-k8s-node2-p0"], "out"),
         Step(
             "k8s-master",
             kubectl("get", "endpoints", "-n", NS, "-o", "json"),
