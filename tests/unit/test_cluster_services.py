@@ -532,3 +532,12 @@ def test_a_lab_without_either_section_has_no_layout() -> None:
     assert run_layout(replace(CI, services=None), SLOTS) is None
     guide_layout: Lab = GUIDE
     assert run_layout(guide_layout, SLOTS) is not None
+
+
+def test_the_k8s_fleet_lives_in_the_services_namespace_so_their_selectors_reach_it() -> None:
+    from e2e.drivers import make_driver
+    from e2e.drivers.base import CommandLog
+
+    driver = make_driver("k8s", GUIDE, {}, RUN, CommandLog())
+    assert isinstance(driver, K8sDriver)
+    assert driver.bound == services.namespace("k8s") == NS
