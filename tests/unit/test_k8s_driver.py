@@ -781,7 +781,11 @@ def test_a_pod_whose_container_does_not_run_leaves_its_service_cells_unknown(lab
     assert "gave '0' (exit 0): its container does not run" in seen["a->svc"].detail
 
 
-def test_agnhosts_udp_questions_go_on_one_socket_and_come_back_joined() -> None:
+PY27 = sorted(Path("/root/.pyenv/versions").glob("2.7*/bin/python2.7"))
+
+
+@pytest.mark.parametrize("python", ["this", *(["2.7"] if PY27 else [])])
+def test_agnhosts_udp_questions_go_on_one_socket_and_come_back_joined(python: str) -> None:
     """The agent (this Python, and 2.7 where there is one) against a loopback server that
     answers as agnhost netexec's UDP server does: `clientip` -> `ip:port`, `hostname` -> its
     name, both to the one client address that asked."""
@@ -815,8 +819,9 @@ def test_agnhosts_udp_questions_go_on_one_socket_and_come_back_joined() -> None:
         pod = fleet_pod("p0", "k8s-node1", "10.244.1.7")
         probe = Probe("c", "k8s-node1", pod, address="127.0.0.1", port=server.getsockname()[1],
                       proto="udp")  # fmt: skip
+        interpreter = sys.executable if python == "this" else str(PY27[0])
         command = probes.agent_command(
-            sys.executable, probes.probe_request([agnhost_cell(probe, None)])
+            interpreter, probes.probe_request([agnhost_cell(probe, None)])
         )
         out = subprocess.run(list(command.argv), input=command.stdin, capture_output=True,
                              text=True, timeout=30, check=True)  # fmt: skip
