@@ -343,9 +343,11 @@ class K8sDriver:
         )
 
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
-        """Node sources: the node agent, one call per node (HTTP GET /clientip to agnhost).
-        Pod sources: one agent call on the control plane running, concurrently, one
-        `kubectl exec` per source pod whose busybox shell probes all its targets at once."""
+        """Node sources: the node agent, one call per node (agnhost asked /hostname and
+        /clientip on one connection; over UDP both on one socket). Pod sources: one agent
+        call on the control plane running, concurrently, one `kubectl exec` per source pod
+        whose busybox shell probes all its targets at once; a Service cell (`service_cell`)
+        from a pod: the node agent inside the pod's network namespace, one call per node."""
         python = node_python(self.lab)
         plane = f"{self.control_plane} (kubectl exec)"
 
