@@ -82,6 +82,9 @@ def test_only_the_k8s_pods_get_services_on_the_guide_lab_and_never_on_a_ci_lab()
     assert service_drivers(CI) == ("cni", "cri")
     assert {service_plane(n, CI) for n in ("cni", "cri")} == {"rules"}
     assert service_plane("k8s", CI) is None
+    ci_slots = [("node1", 0), ("node2", 0)]
+    assert CI.services is not None
+    assert run_layout(CI, ci_slots) == services.allot(CI.services, ("cni", "cri"), ci_slots)
     assert "in no cluster object" in (why_no_services("cni", GUIDE) or "")
     assert why_no_services("k8s", GUIDE) is None
 
