@@ -31,6 +31,7 @@ from provision.run import run_provision
 
 log = logging.getLogger(__name__)
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lab", "k8s-netlab")
     group.addoption(
@@ -247,8 +248,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         swept = LabMachines(suite.lab).destroy()
         print(f"\ndestroyed {suite.lab.name}, made for this run (leftovers swept: {swept})")
     elif suite.created:
-        print(f"\nkept {suite.lab.name} (--lab-keep): remove it with `python -m lab destroy "
-              f"{suite.lab.name}`")
+        print(
+            f"\nkept {suite.lab.name} (--lab-keep): remove it with `python -m lab destroy "
+            f"{suite.lab.name}`"
+        )
 
 
 # --- fixtures ------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ socket belongs to the pod.
   `retransmits` is tcpi_total_retrans read right after connect: any retransmit at that point is
   a retransmitted SYN (e.g. a tunnel dropping packets with a bad checksum).
   A cell with "proto": "udp" sends one datagram (`send`, or "netlab\n") from a socket of its
-  own (a new source port: a new conntrack entry) and reads one datagram back within `timeout`.
+  own (a new source port: a new conntrack entry; `sport`: that source port, the same flow as
+  an earlier probe's) and reads one datagram back within `timeout`.
   A cell with "proto": "dns" asks the server at host:port for the A records of `name` over UDP
   (one query, recursion desired) and answers "NAME A IP[ IP...]" or "NAME RCODE n".
   A UDP cell with "datagrams" (a list of texts) sends each from the same socket (one flow:
@@ -133,6 +134,9 @@ def probe_udp(cell, result, timeout):
     try:
         sock.settimeout(timeout)
         payload = (cell.get("send") or "netlab\n").encode("utf-8")
+        if cell.get("sport"):  # one flow across probes: what a conntrack entry outlives
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("", int(cell["sport"])))
         # connected, as a real client's socket: an answer from another address (a reply that
         # missed the reverse NAT) is not taken
         sock.connect((cell["host"], int(cell["port"])))

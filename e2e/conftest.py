@@ -43,8 +43,9 @@ def pytest_configure(config: pytest.Config) -> None:
     lab = suite_lab(config)
     if lab is not None:
         try:
-            scenarios.fleet_slots(lab, config.getoption("--pods-per-node"))
+            slots = scenarios.fleet_slots(lab, config.getoption("--pods-per-node"))
             model_drivers(lab, config.getoption("--drivers"))
+            run_layout(lab, slots)  # the lab's services section holds the run's Services
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
 

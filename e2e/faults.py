@@ -7,7 +7,7 @@ which pods watch it, and how it is made."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -19,6 +19,7 @@ from lab.k8s import KUBECTL, SYSTEM_NAMESPACE, ClusterPod, parse_pods
 from lab.model.config import Lab
 from lab.net.reachability import Faults
 from lab.podnet import Restart, backend_of
+from lab.podnet.base import Read
 from lab.podnet.vxlan import VXLAN_DEVICE, vtep_mac
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,30 @@ class HardReboot:
                 return False
 
         waits.wait_until(NODE_BACK, probe, bool)
+        lab = machines.lab
+        for check in backend_of(lab).reboot_checks(lab, lab.node(self.node)):
+            policy = waits.Policy(check.name, timeout_s=REBOOT_CHECK_S, interval_s=3)
+            waits.wait_until(policy, lambda c=check: read_all(machines, c.reads), check.ok)  # type: ignore[misc]
+
+
+REBOOT_CHECK_S = 300  # each of a backend's checks after a hard reboot (a flanneld restart)
+
+
+def read_all(machines: LabMachines, reads: Sequence[Read]) -> list[str | None]:
+    """Each read's stdout, None where it failed or the node did not answer (not there yet)."""
+    out: list[str | None] = []
+    for read in reads:
+        command = read.command
+        if read.kubectl:
+            command = cmd(*KUBECTL, *command.argv, sudo=command.sudo)
+        try:
+            res = machines.channels()[read.node].run(command, timeout=30, check=False)
+        except Exception:  # noqa: BLE001 (a node still settling: ssh refused or reset)
+            machines.close()
+            out.append(None)
+            continue
+        out.append(res.stdout if res.exit_code == 0 else None)
+    return out
 
 
 @dataclass

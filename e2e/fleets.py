@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -23,6 +23,7 @@ from e2e import cluster_services, scenarios, services
 from e2e.drivers import drivers_for, make_driver, service_drivers, service_plane
 from e2e.drivers.base import CommandLog, Driver, NodeRunner, Pod, PodRequest, Probe
 from e2e.drivers.cri import CriDriver
+from e2e.probes import Proto
 from e2e.suite import Suite
 from lab.common import waits
 from lab.hosts.machines import LabMachines
@@ -168,6 +169,7 @@ class Fleets:
             pods = drv.create_pods(requests)
             path.write_text(json.dumps({p.name: drv.dump_pod(p) for p in pods}))
             fleet = dict(zip(self.slots, pods[: len(self.slots)], strict=True))
+            wait_for_echo_servers(drv, list(fleet.values()))
             self.record(f"fleet-{name}-setup-s", round(time.monotonic() - start, 2))
             if layout is not None and plane is not None:
                 start = time.monotonic()
@@ -193,6 +195,27 @@ class Fleets:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+ECHO_READY = waits.Policy("every fleet pod's echo server answers TCP and UDP", 120, 1)
+
+
+def wait_for_echo_servers(drv: Driver[Any], pods: Sequence[Pod[Any]]) -> None:
+    """A started container is not yet a listening server: the UDP half (a Python) takes its
+    time under TCG. Each pod asked from its own node over every protocol its driver answers
+    with more than TCP (where TCP alone is answered, the first cells are the readiness)."""
+    if set(drv.protocols) <= {"tcp"}:
+        return
+    cells = [
+        Probe(f"ready {p.name}/{proto}", p.node, p, proto=cast(Proto, proto))
+        for p in pods
+        for proto in drv.protocols
+    ]
+    waits.wait_until(
+        ECHO_READY,
+        lambda: drv.observe(cells),
+        lambda seen: all(obs.reachable for obs in seen.values()),
+    )
 
 
 DNS_READY = waits.Policy("the cluster DNS pod answers on UDP 53", timeout_s=120, interval_s=1)

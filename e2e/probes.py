@@ -51,6 +51,7 @@ class Cell:
     timeout_s: float = 5.0
     proto: Proto = "tcp"
     name: str = ""
+    sport: int = 0  # UDP: send from this source port (0: any)
 
     def as_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -65,6 +66,8 @@ class Cell:
             doc["proto"] = self.proto
         if self.name:
             doc["name"] = self.name
+        if self.sport:
+            doc["sport"] = self.sport
         return doc
 
 

@@ -18,6 +18,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
 from e2e.drivers.base import Driver, GuidePod, Pod, PodRequest, Probe, Source
+from e2e.probes import Proto
 from lab.common.commands import cmd
 from lab.hosts.parse import (
     PROC_NET_FILES,
@@ -79,9 +80,15 @@ def observe(
     matrix: rm.Matrix,
     sources: Mapping[str, Source],
     targets: Mapping[str, Pod[Any]],
+    proto: Proto = "tcp",
 ) -> rm.Matrix:
-    """Fill `matrix.observed` for every expected cell in one batched call of the driver."""
-    cells = [Probe(f"{s}->{t}", sources[s], targets[t]) for (s, t) in matrix.expected]
+    """Fill `matrix.observed` for every expected cell in one batched call of the driver (each
+    cell over `proto`: a TCP connection or a UDP datagram to the target's echo server)."""
+    suffix = "" if proto == "tcp" else f"/{proto}"
+    cells = [
+        Probe(f"{s}->{t}{suffix}", sources[s], targets[t], proto=proto)
+        for (s, t) in matrix.expected
+    ]
     seen = driver.observe(cells)
     for cell, (s, t) in zip(cells, matrix.expected, strict=True):
         matrix.observed[(s, t)] = seen[cell.id]
@@ -89,11 +96,19 @@ def observe(
 
 
 def pod_matrix(
-    driver: Driver[Any], pods: Sequence[Pod[Any]], faults: rm.Faults = rm.NO_FAULTS
+    driver: Driver[Any],
+    pods: Sequence[Pod[Any]],
+    faults: rm.Faults = rm.NO_FAULTS,
+    proto: Proto = "tcp",
 ) -> rm.Matrix:
-    matrix = rm.pod_matrix([p.endpoint for p in pods], faults, title=f"pod -> pod [{driver.name}]")
+    title = f"pod -> pod{_over(proto)} [{driver.name}]"
+    matrix = rm.pod_matrix([p.endpoint for p in pods], faults, title=title)
     by_name = {p.name: p for p in pods}
-    return observe(driver, matrix, dict(by_name), by_name)
+    return observe(driver, matrix, dict(by_name), by_name, proto)
+
+
+def _over(proto: Proto) -> str:
+    return "" if proto == "tcp" else f" ({proto.upper()})"
 
 
 @dataclass(frozen=True)
@@ -129,7 +144,11 @@ def node_routes(
 
 
 def node_matrix(
-    driver: Driver[Any], lab: Lab, pods: Sequence[Pod[Any]], faults: rm.Faults = rm.NO_FAULTS
+    driver: Driver[Any],
+    lab: Lab,
+    pods: Sequence[Pod[Any]],
+    faults: rm.Faults = rm.NO_FAULTS,
+    proto: Proto = "tcp",
 ) -> rm.Matrix:
     """Every node to every pod. The receiver must report exactly the source address the
     sending node's kernel picks for that route, and that address must be one the node may send
@@ -149,10 +168,11 @@ def node_matrix(
         endpoints,
         [p.endpoint for p in pods],
         faults,
-        title=f"node -> pod [{driver.name}]",
+        title=f"node -> pod{_over(proto)} [{driver.name}]",
         route_sources=route_sources,
     )
-    return observe(driver, matrix, {n.name: n.name for n in lab.nodes}, {p.name: p for p in pods})
+    nodes = {n.name: n.name for n in lab.nodes}
+    return observe(driver, matrix, nodes, {p.name: p for p in pods}, proto)
 
 
 # --- one pod -----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,15 @@ from typing import Any
 
 from e2e import dnsd
 from e2e.drivers import service_plane
-from e2e.drivers.base import Container, Driver, NodeRunner, Pod, Probe
+from e2e.drivers.base import (
+    Container,
+    Driver,
+    NodeRunner,
+    Pod,
+    Probe,
+    pod_dns,
+    service_namespace,
+)
 from lab.common.commands import Command, cmd
 from lab.model.config import Lab, Services
 from lab.net import kubeproxy as kp
@@ -54,7 +63,7 @@ Slot = tuple[str, int]
 
 
 def namespace(driver: str) -> str:
-    return f"e2e-{driver}"
+    return service_namespace(driver)
 
 
 def ep_name(slot: Slot) -> str:
@@ -187,6 +196,38 @@ def node_services(per_driver: Sequence[DriverServices], layout: Layout) -> list[
     return [dns_service(layout, dns), *(s for d in per_driver for s in d.all())]
 
 
+# --- what kubelet gives a pod: its resolv.conf ---------------------------------------------
+
+
+RESOLVE = "import socket; print(socket.gethostbyname('echo'))"
+
+
+def resolv_conf_problems(
+    driver: Driver[Any], lab: Lab, svc: DriverServices, pod: Pod[Any]
+) -> list[str]:
+    """The pod's /etc/resolv.conf is kubelet's, and the libc resolver it sets up finds the
+    short name `echo` (the search path, then the cluster DNS) at the echo Service's ClusterIP."""
+    assert lab.services is not None
+    want = pod_dns(lab.services, svc.driver).resolv_conf()
+    script = f"cat /etc/resolv.conf; echo ---; python3 -c {shlex.quote(RESOLVE)}"
+    res = driver.exec(pod, driver.client_of(pod), ("sh", "-c", script))
+    conf, _, resolved = res.stdout.partition("---\n")
+    got = [line.strip() for line in conf.splitlines() if line.strip() and line[0] != "#"]
+    problems = []
+    if sorted(got) != sorted(want):  # containerd writes `search` first, kubelet `nameserver`
+        problems.append(
+            f"/etc/resolv.conf is {got}, kubelet's is {want}\n    reproduce: {res.reproduce}"
+        )
+    if resolved.strip() != str(svc.echo.cluster_ip):
+        why = resolved.strip() or (res.stderr.strip()[-200:] or f"exit {res.exit_code}")
+        problems.append(
+            f"`echo` resolved to {why!r}, expected {svc.echo.cluster_ip} "
+            f"(echo.{namespace(svc.driver)}.svc.{lab.services.cluster_domain})\n"
+            f"    reproduce: {res.reproduce}"
+        )
+    return problems
+
+
 # --- the DNS pod ---------------------------------------------------------------------------
 
 
@@ -273,27 +314,24 @@ def udp_endpoints(services: Sequence[kp.Service]) -> set[tuple[IPv4Address, IPv4
     }
 
 
+def _per_jump(line: str) -> str:
+    """`line` (with {t}, {c}, {r}: table, built-in chain, rule) for every jump."""
+    return "\n".join(
+        line.format(t=table, c=chain, r=" ".join(_shell_word(w) for w in rule))
+        for table, chain, rule in kp.jump_rules()
+    )
+
+
 def ensure_jumps_script() -> str:
     """kube-proxy's EnsureRule for each jump into its chains: check, else insert first."""
-    lines = []
-    for table, chain, rule in kp.jump_rules():
-        words = " ".join(_shell_word(w) for w in rule)
-        lines.append(
-            f"iptables -w -t {table} -C {chain} {words} 2>/dev/null || "
-            f"iptables -w -t {table} -I {chain} {words}"
-        )
-    return "\n".join(lines)
+    return _per_jump("iptables -w -t {t} -C {c} {r} 2>/dev/null || iptables -w -t {t} -I {c} {r}")
 
 
 def delete_jumps_script() -> str:
-    lines = []
-    for table, chain, rule in kp.jump_rules():
-        words = " ".join(_shell_word(w) for w in rule)
-        lines.append(
-            f"while iptables -w -t {table} -C {chain} {words} 2>/dev/null; do "
-            f"iptables -w -t {table} -D {chain} {words}; done"
-        )
-    return "\n".join(lines)
+    """Every copy of each jump deleted."""
+    return _per_jump(
+        "while iptables -w -t {t} -C {c} {r} 2>/dev/null; do iptables -w -t {t} -D {c} {r}; done"
+    )
 
 
 def _shell_word(word: str) -> str:
@@ -526,31 +564,34 @@ def route_sources(driver: Driver[Any], lab: Lab, pods: Sequence[Pod[Any]]) -> Ro
     return Routes({n: dict(r.route_sources) for n, r in found.items()})
 
 
-def balance_problems(
+def answers(
     driver: Driver[Any],
     service: kp.Service,
     source: Pod[Any],
     pods: Sequence[Pod[Any]],
     proto: kp.Protocol,
+    n: int,
+    sport: int = 0,
+    label: str = "",
 ) -> tuple[dict[str, int], list[str]]:
-    """BALANCE_ROUNDS probes per endpoint from `source` to the Service's ClusterIP: every
-    answer from one of its endpoints, and every endpoint answering at least once (with
-    kube-proxy's odds, one is missed with a chance below n * e^-10)."""
+    """`n` probes from `source` to the Service's ClusterIP (`sport`: all from that UDP source
+    port, one flow): who answered how often, and every probe not answered by one of the
+    Service's endpoints."""
     by_ip = {p.ip: p for p in pods}
     members = {by_ip[ip].name for ip in service.endpoints if ip in by_ip}
-    n = len(service.endpoints) * BALANCE_ROUNDS
     cells = [
         Probe(
-            f"{source.name}->{service.name}#{i}/{proto}",
+            f"{source.name}->{service.name}{label}#{i}/{proto}",
             source,
             pods[0],
             address=str(service.cluster_ip),
             port=SERVICE_PORT,
             proto=proto,
+            sport=sport,
         )
         for i in range(n)
     ]
-    seen = driver.observe(cells)
+    seen = driver.observe(cells) if sport == 0 else _one_by_one(driver, cells)
     counts: dict[str, int] = {}
     problems = []
     for cell in cells:
@@ -565,16 +606,97 @@ def balance_problems(
         counts[who] = counts.get(who, 0) + 1
         if who not in members:
             problems.append(
-                f"{cell.id}: answered by {who}, not an endpoint of "
-                f"{service.namespace}/{service.name}\n      reproduce: {obs.reproduce}"
+                f"{cell.id}: answered by {who}, not by an endpoint of "
+                f"{service.namespace}/{service.name} ({', '.join(sorted(members))})\n"
+                f"      reproduce: {obs.reproduce}"
             )
-    missed = sorted(members - set(counts))
+    return counts, problems
+
+
+def _one_by_one(driver: Driver[Any], cells: Sequence[Probe]) -> dict[str, rm.Observation]:
+    """Probes from one source port cannot run side by side (one socket can bind it)."""
+    seen: dict[str, rm.Observation] = {}
+    for cell in cells:
+        seen.update(driver.observe([cell]))
+    return seen
+
+
+def balance_problems(
+    driver: Driver[Any],
+    service: kp.Service,
+    source: Pod[Any],
+    pods: Sequence[Pod[Any]],
+    proto: kp.Protocol,
+) -> tuple[dict[str, int], list[str]]:
+    """BALANCE_ROUNDS probes per endpoint from `source` to the Service's ClusterIP: every
+    answer from one of its endpoints, and every endpoint answering at least once (with
+    kube-proxy's odds, one is missed with a chance below n * e^-10)."""
+    n = len(service.endpoints) * BALANCE_ROUNDS
+    counts, problems = answers(driver, service, source, pods, proto, n)
+    by_ip = {p.ip: p.name for p in pods}
+    missed = sorted({by_ip[ip] for ip in service.endpoints if ip in by_ip} - set(counts))
     if missed:
         problems.append(
             f"{len(missed)} endpoint(s) never answered in {n} {proto.upper()} probes of "
             f"{service.cluster_ip}:{SERVICE_PORT}: {', '.join(missed)} (answers: {counts})"
         )
     return counts, problems
+
+
+CHURN_PROBES = 4  # per step and protocol where one endpoint is left: every answer must be its
+CHURN_SPORT = 61234  # above Linux's ephemeral range: the one UDP flow the churn test follows
+
+
+@dataclass(frozen=True)
+class ChurnStep:
+    label: str
+    endpoints: tuple[Pod[Any], ...]
+    probes: int
+
+
+def churn_steps(pods: Sequence[Pod[Any]], source: Pod[Any]) -> list[ChurnStep]:
+    """The churn Service's endpoints step by step (pure): only the pod on another node than
+    the sender (P); every pod but P (P left); P alone again (P came back). With one endpoint
+    each answer must be its; with P gone no answer may be P's."""
+    leaving = next(p for p in pods if p.node != source.node)
+    rest = tuple(p for p in pods if p is not leaving)
+    return [
+        ChurnStep(f"only {leaving.name}", (leaving,), CHURN_PROBES),
+        ChurnStep(f"{leaving.name} left", rest, CHURN_PROBES * len(rest)),
+        ChurnStep(f"{leaving.name} back alone", (leaving,), CHURN_PROBES),
+    ]
+
+
+def churn_problems(
+    driver: Driver[Any],
+    layout: Layout,
+    artifacts: Path,
+    svc: DriverServices,
+    pods: Sequence[Pod[Any]],
+) -> list[str]:
+    """Endpoints that change, as kube-proxy follows them: each step resyncs every node (the
+    UDP conntrack entries to endpoints that left removed) and is probed over TCP, over UDP,
+    and by one UDP flow kept across the steps (a fixed source port): after an endpoint left,
+    that flow must reach one that is still there (a stale conntrack entry would keep it on
+    the one that left). The churn Service gets every pod back at the end."""
+    source = pods[0]
+    problems: list[str] = []
+    try:
+        for number, step in enumerate(churn_steps(pods, source), 1):
+            ips = [p.ip for p in step.endpoints]
+            set_churn(driver, layout, artifacts, ips)
+            service = with_endpoints(svc.churn, ips)
+            for proto in PROTOCOLS:
+                label = f"@{number}"
+                _, found = answers(driver, service, source, pods, proto, step.probes, label=label)
+                problems += [f"step {number} ({step.label}): {p}" for p in found]
+            _, found = answers(
+                driver, service, source, pods, "udp", 1, CHURN_SPORT, f"@{number}:{CHURN_SPORT}"
+            )
+            problems += [f"step {number} ({step.label}), the kept UDP flow: {p}" for p in found]
+    finally:
+        set_churn(driver, layout, artifacts, [p.ip for p in pods])
+    return problems
 
 
 def dns_problems(
@@ -603,6 +725,12 @@ def dns_problems(
     ]
     seen = driver.observe(cells)
     problems = []
+    if not any(obs.reachable for obs in seen.values()):
+        problems.append(
+            "no DNS answer from any pod or node: the cluster DNS does not serve (its pod "
+            f"{svc.dns_pod or '?'} stopped or gone) or the kube-dns rules are missing "
+            f"(KUBE-SVC of {DNS_NAMESPACE}/{DNS_NAME}:dns)"
+        )
     for cell in cells:
         obs = seen[cell.id]
         got = obs.answer.strip()
@@ -662,6 +790,18 @@ def hints(matrix: rm.Matrix, pods: Sequence[Pod[Any]]) -> list[str]:
             "chain DNATs to the wrong address, or an endpoint's IP belongs to another pod "
             "(`iptables-save -t nat | grep KUBE-SEP` on the source's node)"
         )
+    for target in matrix.targets:
+        failing = {src for src, tgt in matrix.cells_with("X") if tgt == target.name}
+        by_node: dict[str, set[str]] = {}
+        for src in matrix.sources:
+            by_node.setdefault(node_of.get(src.name, src.name), set()).add(src.name)
+        alone = [n for n, members in by_node.items() if failing and members == failing]
+        if alone:
+            out.append(
+                f"cells fail from {alone[0]}'s sources only: {target.name} — its KUBE-SVC/"
+                f"KUBE-SEP rules on {alone[0]} are missing or empty (kube-proxy's sync on that "
+                f"node: `sudo iptables-save -t nat | grep -B1 -A3 KUBE-SEP` there)"
+            )
     targets_all_bad = {
         t.name
         for t in matrix.targets

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from e2e import checks, report, services
+from e2e import checks, report, scenarios, services
 from e2e.drivers import why_no_services
 from e2e.drivers.base import Driver, Pod
 from e2e.fleets import Fleet, Fleets
@@ -32,7 +32,7 @@ from lab.net import kubeproxy as kp
 
 NEEDS_SERVICES = (
     "needs a lab with a `services` section (the CI labs ci-debian12 and ci-debian12-vxlan) or "
-    "with Kubernetes (guide-centos7)"
+    "with Kubernetes (guide-centos7, on a KVM host with internet)"
 )
 PROTOCOLS = pytest.mark.parametrize("proto", services.PROTOCOLS)
 
@@ -92,6 +92,7 @@ def test_every_pod_and_node_reaches_every_pods_service_by_its_cluster_ip(
     artifacts_dir: Path,
     proto: kp.Protocol,
 ) -> None:
+    checks.skip_unless_answered_over(driver.protocols, driver.name, proto)
     pods = _pods(fleet)
     cells = services.clusterip_cells(lab, svc, pods, routes, proto)
     implied = (len(pods) + len(lab.nodes)) * len(pods)
@@ -108,6 +109,7 @@ def test_every_nodeport_reaches_its_local_and_remote_endpoint_from_every_pod_and
     artifacts_dir: Path,
     proto: kp.Protocol,
 ) -> None:
+    checks.skip_unless_answered_over(driver.protocols, driver.name, proto)
     pods = _pods(fleet)
     cells = services.nodeport_cells(lab, svc, pods, routes, proto)
     implied = (len(pods) + len(lab.nodes)) * len(lab.nodes) ** 2
@@ -118,6 +120,7 @@ def test_every_nodeport_reaches_its_local_and_remote_endpoint_from_every_pod_and
 def test_a_service_spreads_new_connections_over_all_its_endpoints(
     svc: services.DriverServices, fleet: Fleet, driver: Driver[Any], proto: kp.Protocol
 ) -> None:
+    checks.skip_unless_answered_over(driver.protocols, driver.name, proto)
     pods = _pods(fleet)
     counts, problems = services.balance_problems(driver, svc.echo, pods[0], pods, proto)
     checks.expect_no_problems(
@@ -140,30 +143,33 @@ def test_the_cluster_dns_answers_every_pod_and_node(
 
 
 def test_an_endpoint_that_left_never_answers_and_one_that_came_back_does(
-    lab: Lab,
     layout: services.Layout,
     svc: services.DriverServices,
     fleet: Fleet,
     driver: Driver[Any],
     artifacts_dir: Path,
 ) -> None:
-    """The `churn` Service loses the endpoint on another node than the sender (the rules
-    resynced on every node, the UDP conntrack entries to it removed, as kube-proxy does),
-    then gets it back."""
-    pods = _pods(fleet)
-    source = pods[0]
-    leaving = next(p for p in pods if p.node != source.node)
-    rest = [p.ip for p in pods if p is not leaving]
-    problems: list[str] = []
-    try:
-        services.set_churn(driver, layout, artifacts_dir, rest)
-        for proto in services.PROTOCOLS:
-            churn = services.with_endpoints(svc.churn, rest)
-            _, found = services.balance_problems(driver, churn, source, pods, proto)
-            problems += [f"without {leaving.name}: {p}" for p in found]
-    finally:
-        services.set_churn(driver, layout, artifacts_dir, [p.ip for p in pods])
-    for proto in services.PROTOCOLS:
-        _, found = services.balance_problems(driver, svc.churn, source, pods, proto)
-        problems += [f"with {leaving.name} back: {p}" for p in found]
-    checks.expect_no_problems(problems, f"{svc.churn.namespace}/{svc.churn.name} [{driver.name}]")
+    """The `churn` Service: one endpoint on another node than the sender, then every other
+    pod (it left), then it alone again (it came back); over TCP, UDP and one UDP flow kept
+    across the changes (kube-proxy removes its conntrack entry when its endpoint leaves)."""
+    checks.expect_no_problems(
+        services.churn_problems(driver, layout, artifacts_dir, svc, _pods(fleet)),
+        f"{svc.churn.namespace}/{svc.churn.name} [{driver.name}]",
+    )
+
+
+def test_cri_pods_get_kubelets_resolv_conf_and_resolve_a_service_by_its_short_name(
+    lab: Lab, layout: services.Layout, cri_driver: Driver[Any], fleets: Fleets
+) -> None:
+    """kubelet's ClusterFirst resolv.conf through the CRI DNSConfig (nameserver = the DNS
+    ClusterIP, the namespace's search path, ndots:5), and the libc resolver of every CRI
+    pod finding `echo` through it (the CNI-direct sandboxes use the node's resolv.conf)."""
+    fleet = fleets.get("cri")
+    svc = fleets.services("cri")
+    pods = [fleet[s] for s in sorted(fleet)]
+    checks.expect_no_problems(
+        scenarios.side_by_side(
+            pods, lambda p: services.resolv_conf_problems(cri_driver, lab, svc, p)
+        ),
+        "the CRI pods' resolv.conf and the names it resolves",
+    )

@@ -114,12 +114,32 @@ def channels(lab: str, names: Sequence[str], steps: Script) -> dict[str, FakeCha
 # --- a strict fake of the driver protocol (e2e/drivers/base.py Driver) -------------------------
 
 
+def two_pods_per_node() -> list[Any]:
+    """A fleet as the fake driver's tests build it: a1, a2 on node1 (10.244.0.2-3) and b1, b2
+    on node2 (10.244.1.2-3), each an echo server."""
+    from ipaddress import IPv4Address
+
+    from e2e.drivers.base import Container, Pod
+
+    echo = (Container("echo", ("echo-server",)),)
+    return [
+        Pod(name, node, IPv4Address(f"10.244.{net}.{host}"), echo, None)
+        for name, node, net, host in (
+            ("a1", "node1", 0, 2),
+            ("a2", "node1", 0, 3),
+            ("b1", "node2", 1, 2),
+            ("b2", "node2", 1, 3),
+        )
+    ]
+
+
 class FakeDriver:
     """Answers the scenarios from tables the test writes: `observations` (cell id ->
     Observation), `execs` ((pod, container or None for the pod's netns, argv) -> result), and a
     NodeRunner over strict fake channels for node-side reads. Anything not in a table fails."""
 
     name = "fake"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(self, lab: Any, steps: Script | None = None) -> None:
         from e2e.drivers.base import NodeRunner
@@ -130,6 +150,7 @@ class FakeDriver:
         self.execs: dict[tuple[str, str | None, tuple[str, ...]], Any] = {}
         self.subnets: dict[str, Any] = {}
         self.asked: list[list[str]] = []
+        self.probed: list[Any] = []  # every Probe observed, as asked
 
     def fleet_containers(self, index: int = 0) -> tuple[Any, ...]:
         from e2e.drivers.base import Container
@@ -171,8 +192,12 @@ class FakeDriver:
     def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> Any:
         raise AssertionError(f"unexpected exec on node {node}: {argv}")
 
+    def netns_command(self, pod: Any, argv: tuple[str, ...]) -> Command:
+        return Command(("ip", "netns", "exec", pod.name, *argv))
+
     def observe(self, cells: Sequence[Any]) -> dict[str, Any]:
         self.asked.append([c.id for c in cells])
+        self.probed += list(cells)
         missing = [c.id for c in cells if c.id not in self.observations]
         if missing:
             raise AssertionError(f"no observation scripted for {missing}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from e2e.drivers.base import CommandLog, Driver, NodeRunner
+from e2e.drivers.base import CommandLog, Driver, NodeRunner, service_namespace
 from lab.adapters.protocols import NodeChannel
 from lab.model.config import Lab
 
@@ -61,7 +61,7 @@ def why_no_services(name: str, lab: Lab) -> str | None:
         )
     return (
         "needs a lab with a `services` section (the CI labs ci-debian12 and ci-debian12-vxlan) "
-        "or with Kubernetes (guide-centos7)"
+        "or with Kubernetes (guide-centos7, on a KVM host with internet)"
     )
 
 
@@ -95,7 +95,7 @@ def why_no_driver(name: str, lab: Lab) -> str | None:
         return None
     needs = {
         "k8s": "a lab with a Kubernetes control plane (`kubernetes:`, e.g. guide-centos7 on a "
-        "KVM host)",
+        "KVM host with internet)",
         "cri": f"a lab with `runtime: containerd` (e.g. ci-debian12); lab {lab.name} has "
         f"runtime: {lab.runtime}",
     }.get(name, f"a driver named {name!r}, and there is none")
@@ -118,10 +118,9 @@ def make_driver(
         return CniDriver(lab, channels, log)
     if name == "k8s":
         from e2e.drivers.k8s import K8sDriver
-        from e2e.services import namespace
 
         # the fleet's namespace is the run's Services' (a selector picks pods of its own only)
-        return K8sDriver(lab, channels, run_id, log=log).in_namespace(namespace(name))
+        return K8sDriver(lab, channels, run_id, log=log).in_namespace(service_namespace(name))
     if name == "cri" and lab.runtime == "containerd":
         from e2e.drivers.cri import CriDriver
 

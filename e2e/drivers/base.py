@@ -26,8 +26,9 @@ from lab.adapters.protocols import NodeChannel
 from lab.common.commands import Command, Output, render_probe, render_remote
 from lab.common.errors import CommandFailed
 from lab.hosts.os import profile_of
-from lab.model.config import Lab
+from lab.model.config import Lab, Services
 from lab.net import reachability as rm
+from lab.runtime.cri.messages import DnsConfig
 from lab.runtime.images import ECHO_PORT
 
 H = TypeVar("H")
@@ -110,6 +111,8 @@ class Probe:
     port: int = 0  # default: the echo server's port
     proto: probes.Proto = "tcp"
     name: str = ""  # a DNS question
+    sport: int = 0  # UDP: from this source port (one flow across probes)
+    payload: str = ""  # what the probe sends when its driver sends nothing of its own
 
     @property
     def source_node(self) -> str:
@@ -125,8 +128,16 @@ class Probe:
 
     def cell(self, netns: str | None = None, send: str = "") -> probes.Cell:
         """The agent's probe for this cell, from `netns` (None: the source node's own)."""
+        send = send or self.payload
         return probes.Cell(
-            self.id, self.host, self.dport, netns, send, proto=self.proto, name=self.name
+            self.id,
+            self.host,
+            self.dport,
+            netns,
+            send,
+            proto=self.proto,
+            name=self.name,
+            sport=self.sport,
         )
 
 
@@ -358,6 +369,23 @@ class NodeRunner:
         return f"{self.channels[node].reproduce(remote)} < {probes.AGENT_FILE}"
 
 
+def service_namespace(driver: str) -> str:
+    """The namespace the run's Services and, as far as names go, its pods of `driver` are in
+    (e2e/services.py)."""
+    return f"e2e-{driver}"
+
+
+def pod_dns(services_: Services, driver: str) -> DnsConfig:
+    """A pod's resolv.conf as kubelet writes it with ClusterFirst (through the CRI
+    DNSConfig): the cluster DNS, the search path of the pod's namespace (the run's pods live
+    in `e2e-DRIVER` as far as names go) and `ndots:5`."""
+    domain = services_.cluster_domain
+    ns = service_namespace(driver)
+    return DnsConfig(
+        (str(services_.dns_ip),), (f"{ns}.svc.{domain}", f"svc.{domain}", domain), ("ndots:5",)
+    )
+
+
 def node_python(lab: Lab) -> str:
     """The interpreter the node agent runs with (its OS profile says: CentOS 7 has only
     Python 2.7, as `python`)."""
@@ -378,6 +406,9 @@ class Driver(Protocol[H]):
     """What the scenarios need of a way to make pods."""
 
     name: str  # "cni", "k8s", "cri": the test ids say which driver proved what
+    # what the fleet's echo server answers, saying who answered: a cell over another protocol
+    # cannot be judged on this driver (its tests skip with why)
+    protocols: tuple[str, ...]
     lab: Lab
     runner: NodeRunner
 
@@ -409,6 +440,10 @@ class Driver(Protocol[H]):
     def netns_exec(self, pod: Pod[H], argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
         """argv from the node's own tools, inside the pod's network namespace (for probes the
         pod's image may lack, e.g. a don't-fragment ping)."""
+        ...
+
+    def netns_command(self, pod: Pod[H], argv: tuple[str, ...]) -> Command:
+        """The command netns_exec runs on the pod's node (to batch several in one agent call)."""
         ...
 
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:

@@ -148,6 +148,7 @@ GUIDE_POD = GuidePod(
 
 class CniDriver:
     name = "cni"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,
@@ -431,7 +432,10 @@ class CniDriver:
         return self.runner.run(node, Command(argv), timeout)
 
     def netns_exec(self, pod: CniPod, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
-        return self.runner.run(pod.node, cmd("ip", "netns", "exec", pod.name, *argv), timeout)
+        return self.runner.run(pod.node, self.netns_command(pod, argv), timeout)
+
+    def netns_command(self, pod: CniPod, argv: tuple[str, ...]) -> Command:
+        return cmd("ip", "netns", "exec", pod.name, *argv)
 
     # -- probes -----------------------------------------------------------------------------
 

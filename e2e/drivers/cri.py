@@ -54,6 +54,7 @@ from e2e.drivers.base import (
     Route,
     agent_cells,
     observe_cells,
+    pod_dns,
     pod_fields,
     pod_json,
     runner_for,
@@ -293,6 +294,7 @@ def agent_argv(request: Mapping[str, Any]) -> tuple[str, ...]:
 
 class CriDriver:
     name = "cri"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,
@@ -419,6 +421,7 @@ class CriDriver:
             run_id=self.run_id,
             labels=tuple(sorted(labels.items())),
             log_directory=log_directory(self.namespace, request.name, uid),
+            dns=None if self.lab.services is None else pod_dns(self.lab.services, self.name),
         )
 
     def container_spec(self, container: Container, pod: str = "") -> messages.ContainerSpec:
@@ -617,6 +620,9 @@ class CriDriver:
     def netns_exec(self, pod: CriPod, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
         """The node's own tools inside the sandbox's pinned network namespace."""
         return self.runner.run(pod.node, netns_command(pod, argv), timeout)
+
+    def netns_command(self, pod: CriPod, argv: tuple[str, ...]) -> Command:
+        return netns_command(pod, argv)
 
     # -- probes -----------------------------------------------------------------------------
 

@@ -89,6 +89,10 @@ class K8sDriver:
     for pods and services; unbound, it reads cluster-wide state (nodes, kube-system, ...)."""
 
     name = "k8s"
+    # agnhost netexec answers UDP one command per datagram (`clientip` or `hostname`): a UDP
+    # cell asks both from one socket (one flow, so one endpoint answers both: `agnhost_cell`)
+    # and learns the source and who answered, as over TCP
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,
@@ -306,6 +310,9 @@ class K8sDriver:
         """argv on the pod's node, inside the network namespace of its first container (found
         through the Docker runtime the guide installs)."""
         return self.runner.run(pod.node, netns_command(pod, argv), timeout)
+
+    def netns_command(self, pod: K8sPod, argv: tuple[str, ...]) -> Command:
+        return netns_command(pod, argv)
 
     def delete_pod(self, pod: K8sPod) -> None:
         self.delete_pods([pod])
@@ -542,14 +549,16 @@ def service_cell(cell: Probe) -> bool:
 def agnhost_cell(cell: Probe, netns: str | None) -> probes.Cell:
     """The agent's probe of agnhost netexec for this cell: TCP, both questions pipelined on
     one connection; UDP, both as datagrams of one socket (answer `CLIENTIP\nHOSTNAME`, read
-    as the busybox probe's `CLIENTIP HOSTNAME`); DNS, as asked."""
+    as the busybox probe's `CLIENTIP HOSTNAME`), and a probe's own payload (the tunnel
+    proof's tag) last on that socket as agnhost's `echo PAYLOAD`; DNS, as asked."""
     if cell.proto == "tcp":
         return cell.cell(netns, send=probes.AGNHOST_REQUEST)
     base = cell.cell(netns)
     if cell.proto != "udp":
         return base
     values = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
-    return DatagramsCell(**values, datagrams=AGNHOST_UDP)
+    own = cell.payload.strip()
+    return DatagramsCell(**values, datagrams=AGNHOST_UDP + ((f"echo {own}",) if own else ()))
 
 
 def docker_id(pod: K8sPod) -> str:

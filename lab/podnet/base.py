@@ -14,7 +14,7 @@ A new backend: docs/architecture.md, "A new pod-network backend"."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -48,6 +48,41 @@ class Restart:
     # while it lasts, the node's pods are cut from the other nodes' (its routes are gone);
     # False: the data plane outlives its agent (flannel v0.14.0 exits without tearing down)
     isolates: bool = True
+
+
+@dataclass(frozen=True)
+class Read:
+    """A read-only command on one node; `kubectl`: its argv are kubectl's arguments, run with
+    the cluster's admin kubeconfig on the control plane (a backend knows no cluster client)."""
+
+    node: str
+    command: Command
+    kubectl: bool = False
+
+
+@dataclass(frozen=True)
+class ReadyCheck:
+    """One named thing to wait for, bounded: `reads` run, `ok` judges their outputs (None for a
+    read that failed: not there yet)."""
+
+    name: str
+    reads: tuple[Read, ...]
+    ok: Callable[[Sequence[str | None]], bool]
+
+
+def routed_mtu_problems(lab: Lab) -> Iterator[Problem]:
+    """Unencapsulated (routed) pod traffic crosses the nodes' private NICs as it is: a pod MTU
+    above theirs is dropped or fragmented on the way."""
+    mtu = lab.pod_network.mtu
+    if mtu is not None and 576 <= mtu <= 9000 and mtu > NIC_MTU:
+        yield Problem(
+            "pod_network.mtu",
+            mtu,
+            f"is more than the {NIC_MTU} bytes the nodes' private NIC "
+            f"({lab.vm.private_nic}) carries: pod packets cross nodes unencapsulated on a "
+            "routed lab, and larger ones are dropped or fragmented on the way",
+            f"set pod_network.mtu: {NIC_MTU}, or remove it",
+        )
 
 
 class Backend:
@@ -101,6 +136,11 @@ class Backend:
         """The device the tunnel's packets leave through (None: no tunnel)."""
         return None
 
+    def tunnel_port(self, lab: Lab) -> int | None:
+        """The UDP port the tunnel's encapsulated packets travel to on the private NIC (None:
+        no tunnel: pod packets cross as they are)."""
+        return None
+
     def validate(self, lab: Lab) -> Iterator[Problem]:
         """The backend's own lab-file checks (the generic ones run for every backend)."""
         return iter(())
@@ -121,6 +161,12 @@ class Backend:
 
     def restart(self, lab: Lab, node: Node) -> Restart:
         raise NotImplementedError(f"backend {self.name} has no restart fault")
+
+    def reboot_checks(self, lab: Lab, node: Node) -> tuple[ReadyCheck, ...]:
+        """What the node's pod network must show again after a hard reboot before the fault
+        counts as healed (beyond the node answering), in order; () when the lab's own
+        provisioning persists it all (systemd-networkd brings it back at boot)."""
+        return ()
 
 
 def node_pod_subnets(lab: Lab) -> dict[str, IPv4Network]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lab.common.commands import cmd
 from lab.model.problems import Problem
-from lab.podnet.base import Backend, Restart, register
+from lab.podnet.base import Backend, Restart, register, routed_mtu_problems
 from lab.podnet.bridge import bridge_conflist, render_cni_conflist_text
 
 if TYPE_CHECKING:
@@ -51,15 +51,7 @@ class HostRoutes(Backend):
         return "host-gw"
 
     def validate(self, lab: Lab) -> Iterator[Problem]:
-        mtu = lab.pod_network.mtu
-        if mtu is not None and 576 <= mtu <= 9000 and mtu > self.max_pod_mtu(lab):
-            yield Problem(
-                "pod_network.mtu",
-                mtu,
-                f"host routes carry pod packets as they are on the private NIC, whose MTU is "
-                f"{self.max_pod_mtu(lab)}: larger pod packets would be dropped or fragmented",
-                f"set pod_network.mtu: {self.max_pod_mtu(lab)} (or remove it)",
-            )
+        yield from routed_mtu_problems(lab)
 
     def conflist(self, lab: Lab, node: Node, nic_mtu: int | None) -> dict[str, Any]:
         subnets = self.planned_subnets(lab)

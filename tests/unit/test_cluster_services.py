@@ -87,6 +87,10 @@ def test_only_the_k8s_pods_get_services_on_the_guide_lab_and_never_on_a_ci_lab()
     assert run_layout(CI, ci_slots) == services.allot(CI.services, ("cni", "cri"), ci_slots)
     assert "in no cluster object" in (why_no_services("cni", GUIDE) or "")
     assert why_no_services("k8s", GUIDE) is None
+    assert why_no_services("k8s", replace(CI, services=None)) == (
+        "needs a lab with a `services` section (the CI labs ci-debian12 and ci-debian12-vxlan) "
+        "or with Kubernetes (guide-centos7, on a KVM host with internet)"
+    )
 
 
 def test_the_guide_layout_keeps_clear_of_the_api_servers_and_kube_dns_addresses() -> None:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from lab.model.config import check_lab
+from lab.model.lookalike import explain
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())
@@ -140,20 +141,25 @@ ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x660 + d) for d in range
 def test_a_version_is_written_in_ascii_digits(path: str, value: str, problem: str) -> None:
     assert problems_of(GUIDE, path, value) == []
     other = value.translate(ARABIC_INDIC)
-    assert problems_of(GUIDE, path, other) == [f"{path} = {other!r}: {problem}"]
+    # issue 30: the characters that are not what they look like are named by code point
+    message, _, fix = problem.partition("; ")
+    named = f"{message} (it contains {explain(other)})" + (f"; {fix}" if fix else "")
+    assert problems_of(GUIDE, path, other) == [f"{path} = {other!r}: {named}"]
 
 
 def test_a_registry_port_is_written_in_ascii_digits() -> None:
     port = "5000".translate(ARABIC_INDIC)
     path = "kubernetes.image_repository"
     assert problems_of(GUIDE, path, "registry.example:5000/google_containers") == []
-    assert problems_of(GUIDE, path, f"registry.example:{port}/google_containers") == [
-        f"{path} = 'registry.example:{port}/google_containers': is not a registry path; e.g. "
+    value = f"registry.example:{port}/google_containers"
+    assert problems_of(GUIDE, path, value) == [
+        f"{path} = '{value}': is not a registry path (it contains {explain(value)}); e.g. "
         "registry.aliyuncs.com/google_containers"
     ]
     image = "pod_network.flannel.image"
     assert problems_of(GUIDE, image, "registry.example:5000/coreos/flannel:v0.14.0") == []
-    assert problems_of(GUIDE, image, f"registry.example:{port}/coreos/flannel:v0.14.0") == [
-        f"{image} = 'registry.example:{port}/coreos/flannel:v0.14.0': is not a container image "
-        "reference; use registry/repository:tag, e.g. quay.io/coreos/flannel:v0.14.0"
+    value = f"registry.example:{port}/coreos/flannel:v0.14.0"
+    assert problems_of(GUIDE, image, value) == [
+        f"{image} = '{value}': is not a container image reference (it contains "
+        f"{explain(value)}); use registry/repository:tag, e.g. quay.io/coreos/flannel:v0.14.0"
     ]

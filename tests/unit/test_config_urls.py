@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab.model.lookalike import explain
 from tests.unit.test_config_checks import problems_with as problems_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,8 @@ def test_a_url_port_is_written_in_ascii_digits() -> None:
     for port in ("\u0668\u0660", "\u0660\u066065540"):
         url = f"http://mirror.example:{port}/box.json"
         assert box_url_problems(port) == [
-            f"vm.box_url = '{url}': must be an http(s) URL; e.g. https://mirrors.example.org/"
+            f"vm.box_url = '{url}': must be an http(s) URL (it contains {explain(url)}); e.g. "
+            "https://mirrors.example.org/"
         ]
 
 

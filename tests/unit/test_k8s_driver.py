@@ -835,3 +835,25 @@ def test_agnhosts_udp_questions_go_on_one_socket_and_come_back_joined(python: st
     assert first.startswith("127.0.0.1:")
     assert name == "p0"
     assert len(clients) == 1, "both questions came from one socket"
+
+
+def test_a_udp_probe_with_a_payload_of_its_own_sends_it_last_as_agnhosts_echo() -> None:
+    """The tunnel proof's tagged datagram (a probe's payload) still goes out on [k8s]: after
+    agnhost's two questions, on the same socket, as `echo TAG`; the answer is read by its
+    first two lines (the source agnhost saw, its name), the echoed tag after them."""
+    from e2e import probes
+    from e2e.drivers.k8s import agnhost_cell, parse_agnhost_or_busybox
+
+    pod = fleet_pod("p0", "k8s-node2", "10.244.2.5")
+    tagged = Probe("n1->p0/tunnel", "k8s-node1", pod, proto="udp", payload="nltp.r1.n1.n2\n")
+    plain = Probe("n1->p0/udp", "k8s-node1", pod, proto="udp")
+    assert agnhost_cell(tagged, None).as_json()["datagrams"] == [
+        "clientip",
+        "hostname",
+        "echo nltp.r1.n1.n2",
+    ]
+    assert agnhost_cell(plain, None).as_json()["datagrams"] == ["clientip", "hostname"]
+    assert parse_agnhost_or_busybox("10.244.1.0:40001\np0\nnltp.r1.n1.n2") == probes.Echo(
+        "10.244.1.0", "p0"
+    )
+

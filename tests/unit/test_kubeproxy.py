@@ -8,6 +8,7 @@ differences from later releases docs/services.md names."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -193,3 +194,94 @@ def test_held_chains_are_read_from_iptables_save_and_removed_by_table() -> None:
         "-X KUBE-SVC-XPGD46QRK7WJZT7O",
         "COMMIT",
     ]
+
+
+# --- against kube-proxy's own whole-ruleset expectation (a later release) --------------------
+# What changed between v1.18 (what the lab renders) and the release whose test text is
+# tests/golden/kubeproxy/upstream-svc1.nat, each as the rewrite that turns v1.18's rule into
+# the later one. Nothing else may differ.
+
+
+def _no_host_prefix(rule: str) -> str:
+    """Later releases write a single address without /32."""
+    return re.sub(r"(-[ds] \d+\.\d+\.\d+\.\d+)/32\b", r"\1", rule)
+
+
+def _or_mark(rule: str) -> str:
+    """KUBE-MARK-MASQ sets the bit with --or-mark (v1.18: --set-xmark MARK/MARK)."""
+    return rule.replace("--set-xmark 0x00004000/0x00004000", "--or-mark 0x4000")
+
+
+def _postrouting(rule: str) -> list[str]:
+    """KUBE-POSTROUTING returns unmarked packets, clears the mark, then masquerades (v1.18: one
+    MASQUERADE matching the mark); the test's fake iptables has no --random-fully."""
+    if not rule.startswith("-A KUBE-POSTROUTING "):
+        return [rule]
+    return [
+        "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+        "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000",
+        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
+        "-j MASQUERADE",
+    ]
+
+
+def _masquerade_in_svc_chain(rule: str, svc: str) -> str:
+    """The ClusterIP's masquerade rule moved from KUBE-SERVICES into the Service's chain."""
+    if rule.startswith("-A KUBE-SERVICES ") and rule.endswith("-j KUBE-MARK-MASQ"):
+        return rule.replace("-A KUBE-SERVICES ", f"-A {svc} ", 1)
+    return rule
+
+
+def _comments(rule: str, name: str, endpoint: str) -> str:
+    """SEP rules carry the Service's name and SVC -> SEP jumps `NAME -> ENDPOINT` (v1.18 lost
+    them: appendServiceCommentLocked's result was discarded)."""
+    if rule.startswith("-A KUBE-SEP-"):
+        chain, rest = rule[3:].split(" ", 1)
+        return f"-A {chain} -m comment --comment {name} {rest}"
+    if rule.startswith("-A KUBE-SVC-") and "-j KUBE-SEP-" in rule:
+        chain, rest = rule[3:].split(" ", 1)
+        return f'-A {chain} -m comment --comment "{name} -> {endpoint}" {rest}'
+    return rule
+
+
+def _later(ours: list[str], svc: str, skip: str = "") -> list[str]:
+    """v1.18's rules rewritten as the later release writes them (`skip`: one rewrite left out)."""
+    steps: dict[str, Callable[[str], list[str]]] = {
+        "no /32": lambda r: [_no_host_prefix(r)],
+        "--or-mark": lambda r: [_or_mark(r)],
+        "masquerade in the SVC chain": lambda r: [_masquerade_in_svc_chain(r, svc)],
+        "comments": lambda r: [_comments(r, "ns1/svc1:p80", "10.180.0.1:80")],
+        "KUBE-POSTROUTING": _postrouting,
+    }
+    rules = list(ours)
+    for name, step in steps.items():
+        if name != skip:
+            rules = [out for r in rules for out in step(r)]
+    return sorted(rules)
+
+
+REWRITES = ("no /32", "--or-mark", "masquerade in the SVC chain", "comments", "KUBE-POSTROUTING")
+
+
+def test_v118s_rules_are_kube_proxys_own_but_for_the_named_changes() -> None:
+    upstream = [
+        line
+        for line in (GOLDEN / "upstream-svc1.nat").read_text().splitlines()
+        if line.startswith("-A ")
+    ]
+    service = _svc("ns1", "svc1", "172.30.0.41", "10.180.0.1")
+    svc = kp.svc_chain(service, P80)
+    ours = _rules(kp.render_restore([service], IPv4Network("10.0.0.0/8")), "nat")
+    assert _later(ours, svc) == sorted(upstream)
+
+
+@pytest.mark.parametrize("skip", REWRITES)
+def test_each_named_change_is_one_that_is_needed(skip: str) -> None:
+    upstream = [
+        line
+        for line in (GOLDEN / "upstream-svc1.nat").read_text().splitlines()
+        if line.startswith("-A ")
+    ]
+    service = _svc("ns1", "svc1", "172.30.0.41", "10.180.0.1")
+    ours = _rules(kp.render_restore([service], IPv4Network("10.0.0.0/8")), "nat")
+    assert _later(ours, kp.svc_chain(service, P80), skip) != sorted(upstream)

@@ -75,7 +75,7 @@ def test_an_echoed_value_keeps_four_items_two_levels_and_24_digits() -> None:
     assert echo([1, 2, 3, 4, 5]) == "[1, 2, 3, 4, ...]"
     assert echo({"a": {"b": {"c": 1}}}) == "{'a': {'b': {...}}}"
     assert echo((1, 2, 3, 4)) == "(1, 2, 3, 4)"
-    assert echo(10**24) == "1000000000...00000000000"  # 25 digits
+    assert echo(10**24) == "10000000000000000000… (25 digits)"  # never cut mid-number
     assert echo(10**23) == "100000000000000000000000"  # 24 digits
     assert echo(["y" * 70]) == "['" + "y" * 60 + "'… (70 characters)]"
 
@@ -84,7 +84,7 @@ def test_an_echo_built_afresh_keeps_its_bounds() -> None:
     echo = problems._Echo()
     assert echo.repr([1, 2, 3, 4, 5]) == "[1, 2, 3, 4, ...]"
     assert echo.repr({"a": {"b": {"c": 1}}}) == "{'a': {'b': {...}}}"
-    assert echo.repr(10**24) == "1000000000...00000000000"
+    assert echo.repr(10**24) == "10000000000000000000… (25 digits)"  # never cut mid-number
     assert echo.repr(["y" * 61]) == "['" + "y" * 60 + "'… (61 characters)]"
     assert echo.repr(object.__new__(type("T", (), {"__repr__": lambda s: "z" * 70}))) == (
         "z" * 28 + "..." + "z" * 29

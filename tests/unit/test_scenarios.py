@@ -269,3 +269,20 @@ def test_every_node_is_made_side_by_side_once_and_a_failed_node_raises_its_own_e
     with pytest.raises(KeyError):
         lives["node3"]
     assert sorted(started) == ["node1", "node2"], "each node made once"
+
+
+def test_a_udp_matrix_asks_every_cell_over_udp_and_judges_it_alike() -> None:
+    driver = FakeDriver(CI)
+    driver.observations = {
+        "a->b/udp": rm.Observation(True, "10.244.0.2", "reproduce it", answered_by="b"),
+        "b->a/udp": rm.Observation(True, "10.10.40.242", "reproduce it", answered_by="a"),
+    }
+    matrix = scenarios.pod_matrix(driver, PODS, proto="udp")
+    assert driver.asked == [["a->b/udp", "b->a/udp"]]
+    assert {(c.proto, c.host, c.dport) for c in driver.probed} == {
+        ("udp", "10.244.1.2", 8080),
+        ("udp", "10.244.0.2", 8080),
+    }
+    assert matrix.title == "pod -> pod (UDP) [fake]"
+    assert matrix.symbol("a", "b") == "."
+    assert matrix.symbol("b", "a") == "N"

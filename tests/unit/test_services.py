@@ -275,8 +275,40 @@ def test_balance_names_an_endpoint_that_never_answered_and_an_answer_from_outsid
         driver.observations[f"{PODS[0].name}->echo#{i}/tcp"] = _obs("10.244.0.2", who)
     counts, problems = services.balance_problems(driver, service, PODS[0], PODS, "tcp")
     assert counts == {PODS[0].name: 14, PODS[1].name: 13, "intruder": 13}
-    assert sum("answered by intruder" in p for p in problems) == 13
+    assert (
+        sum("answered by intruder, not by an endpoint of e2e-cri/echo" in p for p in problems) == 13
+    )
     assert problems[-1].startswith("2 endpoint(s) never answered in 40 TCP probes of 10.96.0.17:80")
+
+
+def test_churn_takes_the_pod_on_another_node_away_and_brings_it_back_alone() -> None:
+    steps = services.churn_steps(PODS, PODS[0])
+    leaving = PODS[2]  # node2's first: another node than the sender's
+    assert [(s.endpoints, s.probes) for s in steps] == [
+        ((leaving,), 4),
+        ((PODS[0], PODS[1], PODS[3]), 12),
+        ((leaving,), 4),
+    ]
+    assert [s.label for s in steps] == [
+        f"only {leaving.name}",
+        f"{leaving.name} left",
+        f"{leaving.name} back alone",
+    ]
+
+
+def test_a_kept_udp_flow_is_probed_one_probe_at_a_time_from_its_port() -> None:
+    driver = FakeDriver(CI)
+    one = services.with_endpoints(svc().churn, [PODS[2].ip])
+    for i in range(2):
+        driver.observations[f"{PODS[0].name}->churn@9#{i}/udp"] = _obs("10.244.0.2", PODS[1].name)
+    counts, problems = services.answers(driver, one, PODS[0], PODS, "udp", 2, 61234, "@9")
+    assert driver.asked == [[f"{PODS[0].name}->churn@9#0/udp"], [f"{PODS[0].name}->churn@9#1/udp"]]
+    assert counts == {PODS[1].name: 2}
+    assert len(problems) == 2
+    assert (
+        f"answered by {PODS[1].name}, not by an endpoint of e2e-cri/churn ({PODS[2].name})"
+        in problems[0]
+    )
 
 
 def _dns(answer: str) -> rm.Observation:

@@ -95,7 +95,12 @@ def test_integer_asks_to_remove_the_quotes_only_around_digits(
 @pytest.mark.parametrize(
     ("value", "message", "fix"),
     [
-        (5, "was read as a number, not as text", "put it in quotes: '5'"),
+        (
+            5,  # issue 30: a number is no address, quoted or not
+            "is a number (5), not an IPv4 CIDR; an IPv4 CIDR is an address, '/' and a prefix "
+            "length, like 10.244.0.0/16",
+            "write the address itself",
+        ),
         (
             "10.0.0.0/33",
             "is not an IPv4 CIDR like 10.244.0.0/16 ('33' is not a valid netmask)",
@@ -128,7 +133,7 @@ def test_ipv4_network_suggests_a_network_only_for_host_bits(
         ([], "a list"),
         ((), "a list"),
         (datetime.date(2021, 6, 14), "a date"),
-        ({1}, "a set"),
+        ({1}, "a set (!!set)"),
     ],
     ids=["null", "ambiguous", "bool", "int", "float", "str", "map", "list", "tuple", "date", "set"],
 )
@@ -176,16 +181,34 @@ DISK = {"size": 1}
             Spare,
             {},
             [
-                "vm.cpus: is required (int | None)",
-                "vm.tags: is required (tuple)",
+                "vm.cpus: is required (an integer, or null)",
+                "vm.tags: is required (a list, each item text)",
                 "vm.disk: is required",
             ],
         ),
-        (Vm, {"name": "a", "disk": None}, ["vm.disk: is empty; give Disk, or remove the key"]),
+        (
+            Vm,
+            {"name": "a", "disk": None},
+            [
+                "vm.disk: is empty (null), but it is required: a mapping (its keys: size); give it "
+                "a value"
+            ],
+        ),
         (
             Spare,
             {"cpus": 1, "disk": DISK, "tags": None},
-            ["vm.tags: is empty; give tuple, or remove the key"],
+            [
+                "vm.tags: is empty (null), but it is required: a list, each item text; give it a "
+                "value"
+            ],
+        ),
+        (
+            Vm,
+            {"name": "a", "disk": DISK, "tags": None},
+            [
+                "vm.tags: is empty (null): it holds a list, each item text; give it a value, or "
+                "remove the key to take its default"
+            ],
         ),
         (
             Vm,
@@ -213,7 +236,8 @@ DISK = {"size": 1}
         ),
     ],
     ids=[
-        *("nested-required", "required-typed", "nested-null", "tuple-null", "literal-number"),
+        *("nested-required", "required-typed", "nested-null", "tuple-null", "optional-null"),
+        "literal-number",
         *("literal-one-line", "literal-unknown", "tuple-not-list", "non-text-key"),
     ],
 )
@@ -257,7 +281,9 @@ def test_control_characters_are_named_with_their_code_point() -> None:
 
 def test_an_ambiguous_scalar_echoes_as_written_cut_after_60_characters() -> None:
     assert repr(Ambiguous("0" * 60, 0, "a number")) == "0" * 60
-    assert repr(Ambiguous("0" * 61, 0, "a number")) == "'" + "0" * 60 + "'… (61 characters)"
+    # issue 30: a long number is cut with its digit count, never silently mid-number
+    assert repr(Ambiguous("0" * 61, 0, "a number")) == "0" * 20 + "… (61 digits)"
+    assert repr(Ambiguous("x" * 61, 0, "a date")) == "'" + "x" * 60 + "'… (61 characters)"
 
 
 def test_an_ambiguous_scalar_where_a_number_is_meant_asks_for_plain_digits() -> None:
@@ -271,10 +297,14 @@ def test_an_ambiguous_scalar_where_a_number_is_meant_asks_for_plain_digits() -> 
     )
 
 
-def test_an_ambiguous_text_asks_for_quotes_around_the_first_60_characters() -> None:
+def test_an_ambiguous_text_asks_for_quotes_showing_it_whole_or_not_at_all() -> None:
+    with pytest.raises(DecodeError) as e:
+        text(Ambiguous("1" * 60, 1, "a number"), "name")
+    assert e.value.problem.fix == f"put it in quotes: {'1' * 60!r}"
+    # issue 30: never the first 60 characters of a longer value (a number cut mid-number)
     with pytest.raises(DecodeError) as e:
         text(Ambiguous("1" * 61, 1, "a number"), "name")
-    assert e.value.problem.fix == f"put it in quotes: {'1' * 60!r}"
+    assert e.value.problem.fix == "put it in quotes"
 
 
 def test_a_non_mapping_is_refused_where_it_is() -> None:

@@ -82,6 +82,8 @@ TOOLS = tools_table(
         ("hostname", "hostname", "hostname", "/usr/bin/hostname", "box", BY_PROVISIONING),
         ("ping", "iputils", "iputils", "/usr/bin/ping", "box", "e2e checks (MTU)"),
         ("iptables-save", "iptables", "iptables", "/usr/sbin/iptables-save", "box", BY_DIAGNOSTICS),
+        # the tunnel proof's counting rules (lab/podnet/proof.py: -m string, -m comment, -w)
+        ("iptables", "iptables", "iptables", "/usr/sbin/iptables", "box", "e2e checks (tunnel)"),
         ("getenforce", "libselinux", SELINUX_UTILS, "/usr/sbin/getenforce", "box", BY_PROVISIONING),
         ("setenforce", "libselinux", SELINUX_UTILS, "/usr/sbin/setenforce", "box", BY_PROVISIONING),
         ("rpm", "rpm", "rpm", "/usr/bin/rpm", "box", BY_PROVISIONING),
