@@ -124,7 +124,7 @@ class Fleets:
     ) -> None:
         self.drivers = drivers
         self.slots = list(slots)
-        self.layout = layout  # the run's Services (a lab with a `services` section)
+        self.layout = layout  # the run's Services (a `services` section, or Kubernetes)
         self.artifacts = artifacts
         self.record = record
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fleet")
