@@ -4,6 +4,7 @@ failure must say, the echo server's suite mutants, and docs/breakages.md kept in
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -229,3 +230,19 @@ def test_docs_breakages_md_holds_the_current_catalogue() -> None:
         "docs/breakages.md is out of step with e2e/breakages.py: regenerate it with "
         "`.venv/bin/python -m e2e.breakages docs/breakages.md`"
     )
+
+
+def test_the_suite_subset_is_the_files_the_expectations_name_or_all_of_e2e() -> None:
+    first, second = cat.CATALOGUE[:2]
+    some = [
+        dataclasses.replace(first, expected=(cat.POD_MATRIX, cat.TUNNEL)),
+        dataclasses.replace(second, expected=(cat.MTU, cat.DATAPATH)),
+    ]
+    assert cat.suite_files(some) == (
+        "e2e/test_network_model.py",
+        "e2e/test_node_datapath.py",
+        "e2e/test_tunnel.py",
+    )
+    assert cat.suite_files(()) == ()
+    every = dataclasses.replace(second, expected=(cat.DATAPATH, "e2e/test_*.py::*"))
+    assert cat.suite_files([some[0], every]) == ("e2e",)

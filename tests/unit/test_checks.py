@@ -293,3 +293,15 @@ def test_a_node_with_two_subnets_and_a_pod_in_no_nodes_subnet_are_named_in_full(
     assert scenarios.subnet_problems(CI, [homeless], REPORTED) == [
         "nl-y on node3 has 10.244.0.7, which is in node1's subnet; node3 hands out nothing"
     ]
+
+
+def test_a_cell_over_a_protocol_the_echo_server_does_not_answer_skips_saying_why() -> None:
+    checks.skip_unless_answered_over(("tcp", "udp"), "cri", "udp")  # answered: no skip
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        checks.skip_unless_answered_over(("tcp",), "k8s", "udp")
+    assert skipped.value.msg == (
+        "the k8s driver's echo server does not answer UDP with the source it saw and who it is "
+        "(it answers TCP)"
+    )
+    with pytest.raises(pytest.skip.Exception, match=r"\(it answers TCP, UDP\)$"):
+        checks.skip_unless_answered_over(("tcp", "udp"), "x", "sctp")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from ipaddress import IPv4Network
+from ipaddress import IPv4Interface, IPv4Network
 
 import pytest
 
@@ -165,3 +165,11 @@ def test_a_conflists_subnets_come_from_every_range_of_every_plugin() -> None:
     )
     assert cni.node_subnets_from_conflist({}) == ()
 
+
+def test_host_local_keeps_one_lease_file_per_address_under_its_network() -> None:
+    addresses = [IPv4Interface("10.244.0.5/24"), IPv4Interface("10.244.0.6/24")]
+    assert cni.lease_paths("/var/lib/cni/networks", "netlab", addresses) == [
+        "/var/lib/cni/networks/netlab/10.244.0.5",
+        "/var/lib/cni/networks/netlab/10.244.0.6",
+    ]
+    assert cni.lease_paths("/d", "n", []) == []

@@ -41,3 +41,7 @@ def test_the_plugins_are_the_listing_sorted_or_none_when_it_failed() -> None:
         "portmap",
     )
     assert plugins.parse(Output(2, "bridge\n")) == ()
+
+
+def test_no_step_of_the_debian_path_asks_for_an_input() -> None:
+    assert debian12.inputs(LAB, {}) == {}

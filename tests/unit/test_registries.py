@@ -298,6 +298,9 @@ def test_a_backend_without_its_own_answers_has_the_defaults() -> None:
     assert list(bare.validate(lab)) == []
     assert bare.tunnel_device(lab) is None
     assert bare.expected_routes(lab, lab.nodes[0]) == ()
+    assert bare.tunnel_port(lab) is None
+    assert bare.conflist(lab, lab.nodes[0], 1500) is None
+    assert bare.render_files(lab, None) == {}
     with pytest.raises(NotImplementedError, match=r"^backend bare has no restart fault$"):
         bare.restart(lab, lab.nodes[0])
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from e2e import dnsd, services
-from e2e.drivers.base import Container, Pod
+from e2e.drivers.base import Container, ExecResult, Pod
 from lab.model.config import Services
 from lab.model.labfile import load_lab
 from lab.net import kubeproxy as kp
@@ -193,6 +193,63 @@ def test_programming_a_node_deletes_stale_chains_in_the_same_restore() -> None:
     assert "-d 10.96.0.17/32 --dport 80 -j KUBE-SVC-" in restore
 
 
+def test_programming_every_node_gives_each_the_same_rules_and_flushes_what_left() -> None:
+    fed: dict[str, list[str | None]] = {"node1": [], "node2": []}
+    steps = script(
+        *(
+            step
+            for node in ("node1", "node2")
+            for step in (
+                Step(node, ("iptables-save",), stdout=SAVED),
+                Step(
+                    node,
+                    ("sh", "-ec"),
+                    rest=lambda words, n=node: fed[n].append(words[0]),  # type: ignore[misc]
+                    stdin=lambda text, n=node: fed[n].append(text),  # type: ignore[misc]
+                ),
+            )
+        )
+    )
+    driver = FakeDriver(CI, steps)
+    gone = {(IPv4Address("10.96.0.17"), IPv4Address("10.244.0.2"))}
+    services.program(driver.runner, CI, [svc().echo], gone)
+    steps.done()
+    assert fed["node1"] == fed["node2"]
+    program, restore = fed["node1"]
+    assert program is not None
+    assert program.endswith(
+        "\nconntrack -D -p udp --orig-dst 10.96.0.17 --dst-nat 10.244.0.2 >/dev/null 2>&1 || true"
+    )
+    assert restore is not None
+    assert "-d 10.96.0.17/32 --dport 80 -j KUBE-SVC-" in restore
+
+
+def test_the_route_sources_are_each_nodes_kernels_per_pod() -> None:
+    ips = ("10.244.0.2", "10.244.1.2")
+    steps = script(
+        *(
+            step
+            for node, src in (("node1", "10.10.40.241"), ("node2", "10.10.40.242"))
+            for step in (
+                *(
+                    Step(node, ("ip", "-4", "route", "get", ip), stdout=f"{ip} via x src {src}\n")
+                    for ip in ips
+                ),
+                Step(node, ("ip", "-o", "-4", "addr", "show")),
+            )
+        )
+    )
+    pods = [FLEET[("node1", 0)], FLEET[("node2", 0)]]
+    routes = services.route_sources(FakeDriver(CI, steps), CI, pods)
+    steps.done()
+    assert routes == services.Routes(
+        {
+            "node1": {"10.244.0.2": "10.10.40.241", "10.244.1.2": "10.10.40.241"},
+            "node2": {"10.244.0.2": "10.10.40.242", "10.244.1.2": "10.10.40.242"},
+        }
+    )
+
+
 def test_unprogramming_a_node_says_what_is_left() -> None:
     steps = script(
         Step("node1", ("iptables-save",), stdout=SAVED),
@@ -363,3 +420,62 @@ def test_a_service_nobody_reaches_points_at_its_chains() -> None:
 
 def test_a_clean_matrix_has_no_hint() -> None:
     assert services.hints(_judged(set()), PODS) == []
+
+
+# --- what kubelet gives a pod -----------------------------------------------------------------
+
+KUBELET_RESOLV = (
+    "search e2e-cri.svc.cluster.local svc.cluster.local cluster.local\n"
+    "nameserver 10.96.0.10\n"
+    "options ndots:5\n"
+)
+GAIERROR = "socket.gaierror: Name or service not known"  # 42 characters
+RESOLV_ARGV = (
+    "sh",
+    "-c",
+    "cat /etc/resolv.conf; echo ---; python3 -c "
+    "'import socket; print(socket.gethostbyname('\"'\"'echo'\"'\"'))'",
+)
+
+
+def resolv_problems(stdout: str, exit_code: int = 0, stderr: str = "") -> list[str]:
+    driver = FakeDriver(CI)
+    pod = PODS[0]
+    driver.execs[(pod.name, "echo", RESOLV_ARGV)] = ExecResult(exit_code, stdout, stderr, "again")
+    return services.resolv_conf_problems(driver, CI, svc(), pod)
+
+
+def test_kubelets_resolv_conf_in_any_order_resolving_echo_is_no_problem() -> None:
+    # containerd writes `search` first, kubelet `nameserver`; comments and blank lines aside
+    assert resolv_problems(f"# written by containerd\n\n{KUBELET_RESOLV}---\n10.96.0.17\n") == []
+
+
+def test_a_resolv_conf_unlike_kubelets_is_named_with_both() -> None:
+    assert resolv_problems("nameserver 10.96.0.10\n---\n10.96.0.17\n") == [
+        "/etc/resolv.conf is ['nameserver 10.96.0.10'], kubelet's is ['nameserver 10.96.0.10', "
+        "'search e2e-cri.svc.cluster.local svc.cluster.local cluster.local', "
+        "'options ndots:5']\n    reproduce: again"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("resolved", "exit_code", "stderr", "why"),
+    [
+        ("10.96.0.99\n", 0, "", "10.96.0.99"),
+        ("", 1, "x" * 300 + GAIERROR + "\n", "x" * 158 + GAIERROR),  # its last 200 characters
+        ("", 7, "", "exit 7"),
+    ],
+    ids=["another-address", "resolver-error-tail", "silent-exit"],
+)  # fmt: skip
+def test_echo_resolved_elsewhere_or_not_at_all_says_what_came_instead(
+    resolved: str, exit_code: int, stderr: str, why: str
+) -> None:
+    assert resolv_problems(f"{KUBELET_RESOLV}---\n{resolved}", exit_code, stderr) == [
+        f"`echo` resolved to {why!r}, expected 10.96.0.17 (echo.e2e-cri.svc.cluster.local)\n"
+        "    reproduce: again"
+    ]
+
+
+def test_the_dns_pod_and_the_state_file_are_named_after_the_run() -> None:
+    assert services.dns_pod_name("r1", "cri") == "nl-r1-cri-dns"
+    assert services.state_file(Path("/a/b")) == Path("/a/b/services.json")
