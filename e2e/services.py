@@ -253,7 +253,7 @@ def state_file(artifacts: Path) -> Path:
 
 
 @contextmanager
-def locked_state(artifacts: Path) -> Iterator[dict[str, Any]]:
+def locked_state(artifacts: Path) -> Iterator[dict[str, Any]]:  # pragma: no mutate block (I/O)
     """The run's Services state (driver -> its fleet's and DNS pod's addresses, the churn
     endpoints), read and written back under a file lock shared by the run's processes."""
     import fcntl
@@ -403,7 +403,7 @@ def with_endpoints(service: kp.Service, endpoints: Sequence[IPv4Address]) -> kp.
 
 def set_churn(
     driver: Driver[Any], layout: Layout, artifacts: Path, endpoints: Sequence[IPv4Address]
-) -> None:
+) -> None:  # pragma: no mutate block (I/O)
     """The driver's `churn` Service given `endpoints`, every node resynced (the UDP conntrack
     entries to the endpoints that left removed). A driver whose Services are its cluster's
     relabels its pods and waits for the cluster instead (e2e/cluster_services.py)."""
@@ -673,7 +673,7 @@ def churn_problems(
     artifacts: Path,
     svc: DriverServices,
     pods: Sequence[Pod[Any]],
-) -> list[str]:
+) -> list[str]:  # pragma: no mutate block (orchestration)
     """Endpoints that change, as kube-proxy follows them: each step resyncs every node (the
     UDP conntrack entries to endpoints that left removed) and is probed over TCP, over UDP,
     and by one UDP flow kept across the steps (a fixed source port): after an endpoint left,

@@ -218,9 +218,7 @@ def node_subnets_from_conflist(
     return tuple(subnets)
 
 
-def parse_flannel_subnet_env(
-    text: str,
-) -> tuple[IPv4Network, ...]:  # pragma: no mutate block (test-only)
+def parse_flannel_subnet_env(text: str) -> tuple[IPv4Network, ...]:
     """/run/flannel/subnet.env (FLANNEL_SUBNET=10.244.1.1/24) -> the node's pod subnet."""
     for line in text.splitlines():
         key, _, value = line.partition("=")

@@ -130,7 +130,7 @@ class RealFlannel(Backend):
     def allots_subnets(self, lab: Lab) -> bool:
         return False  # kubeadm allocates flannel's, in join order
 
-    def tunnel_device(self, lab: Lab) -> str | None:  # pragma: no mutate block (no caller)
+    def tunnel_device(self, lab: Lab) -> str | None:
         return VXLAN_DEVICE if self.tunnels(lab) else None
 
     def tunnel_port(self, lab: Lab) -> int | None:
