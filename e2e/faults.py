@@ -57,10 +57,14 @@ class LinkDown:
         return Faults(isolated=frozenset({self.node}))
 
     def inject(self, machines: LabMachines) -> None:
-        machines.libvirt.set_link(machines.domain(self.node), machines.private_network, up=False)
+        machines.libvirt.set_link(
+            machines.domain(self.node), machines.private_network(self.node), up=False
+        )
 
     def heal(self, machines: LabMachines) -> None:
-        machines.libvirt.set_link(machines.domain(self.node), machines.private_network, up=True)
+        machines.libvirt.set_link(
+            machines.domain(self.node), machines.private_network(self.node), up=True
+        )
 
 
 @dataclass

@@ -135,6 +135,7 @@ def node_pod_subnets(lab: Lab) -> dict[str, IPv4Network]:
 # testinfra's BACKENDS), so that the lab model can consult the registry while the backends'
 # modules use the model
 BUILTIN = {
+    "bgp": "lab.podnet.bgp",
     "flannel": "lab.podnet.flannel",
     "host-routes": "lab.podnet.hostroutes",
     "vxlan": "lab.podnet.vxlan",
