@@ -184,7 +184,7 @@ def up(lab: Lab, args: argparse.Namespace) -> int:
         lab = an_instance(lab, args.instance)
     machines = machines_for(lab, progress=True, box=True)
     expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
-    console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
+    console.print(f"bringing up {lab.name}: {', '.join(machine_names(lab))} (parallel)")
     seconds = machines.up()
     console.print(f"[green]{lab.name} is up[/green] in {seconds:.0f}s")
     return status(lab, args, machines)
