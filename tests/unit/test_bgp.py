@@ -26,7 +26,7 @@ FLAT = dataclasses.replace(
 # three nodes on a routed underlay: two share rack1 (a mesh between them), one on rack2
 THREE = dataclasses.replace(
     ROUTED,
-    nodes=(*ROUTED.nodes, Node("node3", IPv4Address("10.10.42.243"))),
+    nodes=(*ROUTED.nodes, Node("node3", IPv4Address("10.10.52.243"))),
 )
 
 # what bird 2.0.12 printed in a netns rehearsal of this lab (node2, then node1)
@@ -35,11 +35,11 @@ Name       Proto      Table      State  Since         Info
 device1    Device     ---        up     09:10:15.315
 netlab_blocks Static     master4    up     09:10:15.315
 netlab_kernel Kernel     master4    up     09:10:15.315
-Node_10_10_43_254 BGP        ---        up     09:10:16.256  Established
+Node_10_10_53_254 BGP        ---        up     09:10:16.256  Established
 """
 DISABLED = HEALTHY.replace(
-    "Node_10_10_43_254 BGP        ---        up     09:10:16.256  Established",
-    "Node_10_10_43_254 BGP        ---        down   09:10:25.989",
+    "Node_10_10_53_254 BGP        ---        up     09:10:16.256  Established",
+    "Node_10_10_53_254 BGP        ---        down   09:10:25.989",
 )
 REFUSED = HEALTHY.replace(
     "up     09:10:16.256  Established",
@@ -62,24 +62,24 @@ def test_the_backend_is_registered_as_the_routing_family_over_bgp() -> None:
 def test_on_a_routed_underlay_each_node_peers_with_the_router_of_its_segment() -> None:
     node1, node2 = ROUTED.nodes
     assert bgp.peers(ROUTED, node1) == (
-        bgp.Peer("Node_10_10_42_254", "tor", IPv4Address("10.10.42.254"), 64512, node1.ip, "tor"),
+        bgp.Peer("Node_10_10_52_254", "tor", IPv4Address("10.10.52.254"), 64512, node1.ip, "tor"),
     )
     assert [(p.protocol, p.asn, str(p.local)) for p in bgp.router_peers(ROUTED)] == [
-        ("Node_10_10_42_241", 64513, "10.10.42.254"),
-        ("Node_10_10_43_242", 64514, "10.10.43.254"),
+        ("Node_10_10_52_241", 64513, "10.10.52.254"),
+        ("Node_10_10_53_242", 64514, "10.10.53.254"),
     ]
     assert [bgp.node_asn(ROUTED, n) for n in ROUTED.nodes] == [64513, 64514]
-    assert bgp.learned_via(ROUTED, node1, node2) == IPv4Address("10.10.42.254")
+    assert bgp.learned_via(ROUTED, node1, node2) == IPv4Address("10.10.52.254")
 
 
 def test_nodes_that_share_a_segment_form_calicos_mesh_besides_the_router() -> None:
     node1, _, node3 = THREE.nodes
     assert [(p.protocol, p.role) for p in bgp.peers(THREE, node1)] == [
-        ("Mesh_10_10_42_243", "mesh"),
-        ("Node_10_10_42_254", "tor"),
+        ("Mesh_10_10_52_243", "mesh"),
+        ("Node_10_10_52_254", "tor"),
     ]
     assert bgp.learned_via(THREE, node1, node3) == node3.ip  # on-link, not via the router
-    assert "protocol bgp Mesh_10_10_42_243 from netlab_peer" in bgp.render_bird_conf(THREE, node1)
+    assert "protocol bgp Mesh_10_10_52_243 from netlab_peer" in bgp.render_bird_conf(THREE, node1)
 
 
 def test_on_a_flat_lab_every_node_is_in_calicos_default_as_in_one_mesh() -> None:
@@ -108,7 +108,7 @@ def test_a_node_announces_only_its_own_subnet_and_learns_only_pod_subnets() -> N
 
 def test_the_expected_routes_are_birds_via_the_router() -> None:
     assert backend_of(ROUTED).expected_routes(ROUTED, ROUTED.nodes[0]) == (
-        "10.244.1.0/24 via 10.10.42.254 dev eth1 proto bird",
+        "10.244.1.0/24 via 10.10.52.254 dev eth1 proto bird",
     )
 
 
@@ -121,12 +121,12 @@ def test_the_restart_fault_stops_bird_and_isolates_the_node() -> None:
 
 def test_birdc_show_protocols_is_parsed_with_state_and_info() -> None:
     found = bgp.parse_protocols(REFUSED)
-    assert set(found) == {"device1", "netlab_blocks", "netlab_kernel", "Node_10_10_43_254"}
-    assert found["Node_10_10_43_254"] == bgp.Protocol(
-        "Node_10_10_43_254", "BGP", "start", "Active        Socket: Connection refused"
+    assert set(found) == {"device1", "netlab_blocks", "netlab_kernel", "Node_10_10_53_254"}
+    assert found["Node_10_10_53_254"] == bgp.Protocol(
+        "Node_10_10_53_254", "BGP", "start", "Active        Socket: Connection refused"
     )
-    assert not found["Node_10_10_43_254"].established
-    assert bgp.parse_protocols(HEALTHY)["Node_10_10_43_254"].established
+    assert not found["Node_10_10_53_254"].established
+    assert bgp.parse_protocols(HEALTHY)["Node_10_10_53_254"].established
     dated = "Mesh_10_0_0_2 BGP ---  up  2024-01-02 10:00:00  Established"
     assert bgp.parse_protocols(dated)["Mesh_10_0_0_2"].established
 
@@ -140,10 +140,10 @@ def test_a_session_that_is_not_established_is_named_with_its_state(output: str, 
     node2 = ROUTED.nodes[1]
     (problem,) = bgp.session_problems(ROUTED, node2, bgp.parse_protocols(output))
     assert problem.startswith(
-        f"node2: BGP session Node_10_10_43_254 to tor 10.10.43.254 (AS 64512) {state}"
+        f"node2: BGP session Node_10_10_53_254 to tor 10.10.53.254 (AS 64512) {state}"
     )
     assert "node2's pod subnet 10.244.1.0/24 is not announced beyond its segment" in problem
-    assert problem.endswith("(`birdc show protocols all Node_10_10_43_254`)")
+    assert problem.endswith("(`birdc show protocols all Node_10_10_53_254`)")
     assert bgp.session_problems(ROUTED, node2, bgp.parse_protocols(HEALTHY)) == []
 
 
@@ -160,19 +160,19 @@ def test_a_withdrawn_subnet_and_a_silent_bird_are_named() -> None:
 def test_the_kernels_bird_routes_are_judged_against_the_lab() -> None:
     node1 = ROUTED.nodes[0]
     learned = json.dumps(
-        [{"dst": "10.244.1.0/24", "gateway": "10.10.42.254", "dev": "eth1", "protocol": "bird"}]
+        [{"dst": "10.244.1.0/24", "gateway": "10.10.52.254", "dev": "eth1", "protocol": "bird"}]
     )
     assert bgp.route_problems(ROUTED, node1, bgp.parse_bird_routes(learned)) == []
     (missing,) = bgp.route_problems(ROUTED, node1, bgp.parse_bird_routes("[]"))
     assert missing == (
         "node1: no route to node2's pod subnet 10.244.1.0/24 learned by BGP (proto bird; "
-        "expected via 10.10.42.254): node2's pods are unreachable from node1's (`birdc show "
+        "expected via 10.10.52.254): node2's pods are unreachable from node1's (`birdc show "
         "route 10.244.1.0/24 all`)"
     )
-    wrong = learned.replace("10.10.42.254", "10.10.42.9")
+    wrong = learned.replace("10.10.52.254", "10.10.52.9")
     assert bgp.route_problems(ROUTED, node1, bgp.parse_bird_routes(wrong)) == [
-        "node1: bird's route to node2's pod subnet 10.244.1.0/24 goes via 10.10.42.9, not "
-        "10.10.42.254"
+        "node1: bird's route to node2's pod subnet 10.244.1.0/24 goes via 10.10.52.9, not "
+        "10.10.52.254"
     ]
     assert bgp.parse_bird_routes("") == {}
 
@@ -187,9 +187,9 @@ def test_a_pod_mtu_above_the_node_networks_is_refused() -> None:
 
 def test_every_session_of_the_lab_is_listed_node_side() -> None:
     assert [(n, p.protocol) for n, p in bgp.sessions_of(THREE)] == [
-        ("node1", "Mesh_10_10_42_243"),
-        ("node1", "Node_10_10_42_254"),
-        ("node2", "Node_10_10_43_254"),
-        ("node3", "Mesh_10_10_42_241"),
-        ("node3", "Node_10_10_42_254"),
+        ("node1", "Mesh_10_10_52_243"),
+        ("node1", "Node_10_10_52_254"),
+        ("node2", "Node_10_10_53_254"),
+        ("node3", "Mesh_10_10_52_241"),
+        ("node3", "Node_10_10_52_254"),
     ]

@@ -27,7 +27,7 @@ VAGRANT = "/etc/systemd/network/50-vagrant-eth1.network"
 DROPIN = f"{VAGRANT}.d/netlab-underlay.conf"
 WANTED = (
     "# netlab: the other segments of the routed underlay, via the router on this one\n"
-    "\n[Route]\nDestination=10.10.40.0/23\nGateway=10.10.41.254\n"
+    "\n[Route]\nDestination=10.10.50.0/23\nGateway=10.10.51.254\n"
 )
 
 
@@ -47,7 +47,7 @@ def test_a_fresh_node_gets_the_route_to_the_other_segments_via_its_router() -> N
 
 def test_a_node_with_its_route_plans_nothing_and_a_lost_route_is_configured_again() -> None:
     node2 = VX.node("node2")
-    route = "10.10.40.0/23 via 10.10.41.254 dev eth1 proto static"
+    route = "10.10.50.0/23 via 10.10.51.254 dev eth1 proto static"
     assert underlay.plan_underlay(VX, node2, facts({DROPIN: WANTED}, (route,))) == ()
     assert underlay.plan_underlay(VX, node2, facts({DROPIN: WANTED})) == (
         cmd("networkctl", "reconfigure", "eth1"),

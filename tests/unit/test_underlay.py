@@ -54,15 +54,15 @@ def test_each_node_sits_on_its_segment_and_reaches_the_others_through_the_router
         "rack2",
     ]
     assert not underlay.same_segment(VX, node1, node2)
-    assert underlay.gateway_of(VX, node1) == IPv4Address("10.10.40.254")
-    assert str(underlay.underlay_route(VX, node2)) == "10.10.40.0/23 via 10.10.41.254 dev eth1"
+    assert underlay.gateway_of(VX, node1) == IPv4Address("10.10.50.254")
+    assert str(underlay.underlay_route(VX, node2)) == "10.10.50.0/23 via 10.10.51.254 dev eth1"
     assert underlay.prefixlen(VX, node2) == 24
     assert underlay.machine_names(VX) == ("node1", "node2", "tor")
     router = underlay.router_node(VX)
-    assert (router.name, router.ip, router.memory_mib) == ("tor", IPv4Address("10.10.40.254"), 512)
+    assert (router.name, router.ip, router.memory_mib) == ("tor", IPv4Address("10.10.50.254"), 512)
     assert [underlay.router_nic(VX, s) for s in VX.network.segments] == ["eth1", "eth2"]
     assert underlay.hop_between(VX, node1, node2) == (
-        "node1 (rack1) -> tor eth1 10.10.40.254 / eth2 10.10.41.254 -> node2 (rack2)"
+        "node1 (rack1) -> tor eth1 10.10.50.254 / eth2 10.10.51.254 -> node2 (rack2)"
     )
 
 
@@ -87,36 +87,36 @@ def test_every_problem_of_the_segments_is_named_at_once() -> None:
     found = problems(
         {
             "network.segments": [
-                {"name": "Rack_1", "cidr": "10.10.40.0/24"},
-                {"name": "rack2", "cidr": "10.10.40.128/25"},
+                {"name": "Rack_1", "cidr": "10.10.50.0/24"},
+                {"name": "rack2", "cidr": "10.10.50.128/25"},
                 {"name": "rack3", "cidr": "10.10.60.0/24"},
             ],
             "nodes": [
-                {"name": "node1", "ip": "10.10.40.254"},
-                {"name": "node2", "ip": "10.10.41.7"},
+                {"name": "node1", "ip": "10.10.50.254"},
+                {"name": "node2", "ip": "10.10.51.7"},
             ],
         }
     )
     assert found == [
-        "nodes[0].ip = '10.10.40.254': is segment Rack_1's last host address, which the router "
-        "VM 'tor' takes; pick an address between 10.10.40.2 and 10.10.40.253",
-        "nodes[1].ip = '10.10.41.7': is on no segment of network.segments (Rack_1 "
-        "10.10.40.0/24, rack2 10.10.40.128/25, rack3 10.10.60.0/24): a node of a routed "
+        "nodes[0].ip = '10.10.50.254': is segment Rack_1's last host address, which the router "
+        "VM 'tor' takes; pick an address between 10.10.50.2 and 10.10.50.253",
+        "nodes[1].ip = '10.10.51.7': is on no segment of network.segments (Rack_1 "
+        "10.10.50.0/24, rack2 10.10.50.128/25, rack3 10.10.60.0/24): a node of a routed "
         "underlay sits on one of its segments; pick an address inside one of them",
         "network.segments[0].name = 'Rack_1': must be a short label (lowercase letters, digits, "
         "'-'; at most 15): it names the segment's libvirt network; try 'rack-1'",
-        "network.segments[2].cidr = '10.10.60.0/24': is outside network.private 10.10.40.0/23 "
+        "network.segments[2].cidr = '10.10.60.0/24': is outside network.private 10.10.50.0/23 "
         "(the block the segments are cut from: instances move it as one); pick a range inside "
-        "10.10.40.0/23, or widen network.private",
+        "10.10.50.0/23, or widen network.private",
         "network.segments[2].cidr = '10.10.60.0/24': holds no node: segment rack3 would only "
         "connect the router to nothing; put a node on it (nodes[*].ip) or remove the segment",
-        "network.segments[1].cidr = '10.10.40.128/25': overlaps network.segments[0].cidr "
-        "10.10.40.0/24; segments must be disjoint",
+        "network.segments[1].cidr = '10.10.50.128/25': overlaps network.segments[0].cidr "
+        "10.10.50.0/24; segments must be disjoint",
     ]
 
 
 def test_one_segment_a_router_without_segments_and_a_router_named_like_a_node() -> None:
-    assert problems({"network.segments": [{"name": "rack1", "cidr": "10.10.40.0/23"}]}) == [
+    assert problems({"network.segments": [{"name": "rack1", "cidr": "10.10.50.0/23"}]}) == [
         "network.segments = ['rack1']: one segment is the flat network: a routed underlay has "
         "two or more, with the router between them; add a segment, or remove network.segments "
         "for a flat lab",
@@ -134,13 +134,13 @@ def test_one_segment_a_router_without_segments_and_a_router_named_like_a_node() 
 
 
 def test_a_node_on_the_host_bridge_or_the_network_address_of_its_segment() -> None:
-    assert problems({"nodes": [{"name": "node1", "ip": "10.10.40.1"}, RAW["nodes"][1]]}) == [
-        "nodes[0].ip = '10.10.40.1': is segment rack1's first address, which libvirt gives the "
-        "host bridge; pick an address from 10.10.40.2 on"
+    assert problems({"nodes": [{"name": "node1", "ip": "10.10.50.1"}, RAW["nodes"][1]]}) == [
+        "nodes[0].ip = '10.10.50.1': is segment rack1's first address, which libvirt gives the "
+        "host bridge; pick an address from 10.10.50.2 on"
     ]
-    assert problems({"nodes": [RAW["nodes"][0], {"name": "node2", "ip": "10.10.41.0"}]}) == [
-        "nodes[1].ip = '10.10.41.0': is the network address of segment rack2 10.10.41.0/24; "
-        "pick a host address between 10.10.41.2 and 10.10.41.253"
+    assert problems({"nodes": [RAW["nodes"][0], {"name": "node2", "ip": "10.10.51.0"}]}) == [
+        "nodes[1].ip = '10.10.51.0': is the network address of segment rack2 10.10.51.0/24; "
+        "pick a host address between 10.10.51.2 and 10.10.51.253"
     ]
 
 
@@ -148,8 +148,8 @@ def test_host_gw_on_a_routed_underlay_is_refused_with_flannels_reason() -> None:
     found = problems({"pod_network.driver": "host-routes", "pod_network.mtu": 1500})
     assert found == [
         "pod_network.driver = 'host-routes': host-gw needs every node on the same layer-2 "
-        "segment: node2 (10.10.41.242, segment rack2) is not on the same subnet as node1 "
-        "(10.10.40.241, segment rack1); the kernel refuses a route via a gateway across the "
+        "segment: node2 (10.10.51.242, segment rack2) is not on the same subnet as node1 "
+        "(10.10.50.241, segment rack1); the kernel refuses a route via a gateway across the "
         "router ('Nexthop has invalid gateway') and flanneld's host-gw logs 'Error adding route "
         "... network is unreachable'; use driver: vxlan (a tunnel crosses the router) or "
         "driver: bgp (the router learns the pod routes), or put every node on one segment"
@@ -189,7 +189,7 @@ def check_lab_problems(lab: Any) -> list[str]:
 
 
 def test_an_instance_keeps_off_a_taken_range_for_the_whole_block() -> None:
-    taken = [IPv4Network("10.10.42.0/24")]  # the next /23's first segment
+    taken = [IPv4Network("10.10.52.0/24")]  # the next /23's first segment
     made = instance.derive_instance(VX, "x-t2", taken)
     assert not any(s.cidr.overlaps(taken[0]) for s in made.network.segments)
     assert not made.network.private.overlaps(VX.network.private)
@@ -206,8 +206,8 @@ def test_the_vagrant_json_has_the_router_with_a_nic_per_segment_and_a_network_ea
         (n["ip"], n["netmask"], n["libvirt__network_name"])
         for n in machines["tor"]["private_networks"]
     ] == [
-        ("10.10.40.254", "255.255.255.0", "netlab-ci-debian12-routed-vxlan_seg-rack1"),
-        ("10.10.41.254", "255.255.255.0", "netlab-ci-debian12-routed-vxlan_seg-rack2"),
+        ("10.10.50.254", "255.255.255.0", "netlab-ci-debian12-routed-vxlan_seg-rack1"),
+        ("10.10.51.254", "255.255.255.0", "netlab-ci-debian12-routed-vxlan_seg-rack2"),
     ]
     assert (machines["tor"]["cpus"], machines["tor"]["memory"]) == (1, 512)
     (nic,) = machines["node2"]["private_networks"]
@@ -219,6 +219,6 @@ def test_the_vagrant_json_has_the_router_with_a_nic_per_segment_and_a_network_ea
     ]
     assert [(f, str(n)) for f, _, n in lab_libvirt_networks(VX)] == [
         ("network.management", "192.168.140.0/24"),
-        ("network.segments[0].cidr", "10.10.40.0/24"),
-        ("network.segments[1].cidr", "10.10.41.0/24"),
+        ("network.segments[0].cidr", "10.10.50.0/24"),
+        ("network.segments[1].cidr", "10.10.51.0/24"),
     ]

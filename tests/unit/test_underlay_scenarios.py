@@ -61,7 +61,7 @@ def test_an_unfinished_search_is_not_a_result() -> None:
 
 
 HOPS = """ttl 1
-From 10.10.40.254 icmp_seq=1 Time to live exceeded
+From 10.10.50.254 icmp_seq=1 Time to live exceeded
 ttl 2
 ttl 3
 ttl 4
@@ -70,19 +70,19 @@ ttl 4
 
 def test_the_hop_after_which_a_packet_is_lost_is_named_from_ttl_probes() -> None:
     hops = underlay.parse_hops(HOPS)
-    assert [h.address for h in hops] == ["10.10.40.254", None, None, None]
-    assert underlay.lost_after(VX, hops, IPv4Address("10.10.41.242")) == (
-        "it reaches hop 1 10.10.40.254 (tor eth1) and is lost after it: the narrow link is "
+    assert [h.address for h in hops] == ["10.10.50.254", None, None, None]
+    assert underlay.lost_after(VX, hops, IPv4Address("10.10.51.242")) == (
+        "it reaches hop 1 10.10.50.254 (tor eth1) and is lost after it: the narrow link is "
         "tor eth2 (toward rack2), between tor and node2"
     )
     assert underlay.lost_after(VX, hops) == (
-        "it reaches hop 1 10.10.40.254 (tor eth1) and is lost after it: the narrow link is "
+        "it reaches hop 1 10.10.50.254 (tor eth1) and is lost after it: the narrow link is "
         "the next one out of tor eth1"
     )
     assert underlay.lost_after(VX, underlay.parse_hops("ttl 1\nttl 2\n")) == (
         "no hop answered: lost on the source's own link, before the first hop"
     )
-    crossed = "ttl 1\n1401 bytes from 10.10.41.242: icmp_seq=1 ttl=63 time=2.1 ms\n"
+    crossed = "ttl 1\n1401 bytes from 10.10.51.242: icmp_seq=1 ttl=63 time=2.1 ms\n"
     assert underlay.parse_hops(crossed)[0].answer == "reply"
     assert "intermittent" in underlay.lost_after(VX, underlay.parse_hops(crossed))
 
@@ -102,7 +102,7 @@ def test_a_short_path_is_named_with_its_size_and_its_hop() -> None:
         calls.append(argv)
         return result(HOPS)
 
-    target = IPv4Address("10.10.41.242")
+    target = IPv4Address("10.10.51.242")
     found = underlay.search_path_mtu(
         run, VX, "node1", "node2", target, "node", 1500, locate, target
     )
@@ -112,7 +112,7 @@ def test_a_short_path_is_named_with_its_size_and_its_hop() -> None:
     assert str(found) == (
         "node1 -> node2 (node): path MTU 1400, the lab implies 1500: don't-fragment packets of "
         "1401-1500 bytes are lost without a 'fragmentation needed' (a black hole); a 1401-byte "
-        "packet: it reaches hop 1 10.10.40.254 (tor eth1) and is lost after it: the narrow "
+        "packet: it reaches hop 1 10.10.50.254 (tor eth1) and is lost after it: the narrow "
         "link is tor eth2 (toward rack2), between tor and node2\n    reproduce: ssh node1 -- "
         "sh -c ..."
     )
