@@ -259,7 +259,7 @@ class FdbEntryLost:
 
 FAULT_TAG = "netlab-fault"
 HOP_MTU = 1400  # a narrow link behind the router (a tunnel, a provider's link)
-NETEM_DELAY_MS = 100
+NETEM_DELAY_MS = 300  # well above a TCG guest's own connect times (tens of ms when busy)
 NETEM_LOSS_PCT = 10
 
 

@@ -11,7 +11,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -112,6 +112,43 @@ def _paths(driver: CniDriver, lab: Lab, pods: list[Pod[Any]], hit: str) -> list[
     return found
 
 
+T = TypeVar("T")
+
+
+def _cycle(
+    fault: RouterFault,
+    machines: LabMachines,
+    observe: Callable[[], T],
+    healed: Callable[[], bool],
+    outcome: disruption.Outcome,
+) -> tuple[T, list[str]]:
+    """Inject, observe, heal (whatever happened), then wait, bounded, until `healed()`: what
+    was observed during the fault, and the problem of a recovery that did not come."""
+    fault.inject(machines)
+    try:
+        during = observe()
+    finally:
+        start = time.monotonic()
+        fault.heal(machines)
+    try:
+        waits.wait_until(
+            waits.Policy(f"healed after '{fault.name}'", timeout_s=fault.bound_s, interval_s=2),
+            healed,
+            bool,
+        )
+    except waits.WaitTimeout as exc:
+        return during, [str(exc)]
+    outcome.recovery_s = round(time.monotonic() - start, 1)
+    outcome.recovered = True
+    return during, []
+
+
+def _router_fault(name: str, lab: Lab, reprovision: Callable[[], int]) -> RouterFault:
+    fault = make_fault(name, lab, victim(lab), reprovision)
+    assert isinstance(fault, RouterFault)
+    return fault
+
+
 @pytest.mark.disruptive
 def test_a_narrow_hop_that_says_nothing_is_found_by_the_path_mtu_search(
     path_fault: str,
@@ -126,24 +163,26 @@ def test_a_narrow_hop_that_says_nothing_is_found_by_the_path_mtu_search(
     and sends no ICMP: small packets (the matrix) still cross, large ones vanish. The search
     must name the largest size that crosses (1400 node to node; the pods' 1400, or 1350 inside
     VXLAN's 50 bytes) and the hop, and find the full path again once healed."""
-    hit = victim(lab)
-    fault = make_fault(path_fault, lab, hit, reprovision)
-    assert isinstance(fault, RouterFault)
+    fault = _router_fault(path_fault, lab, reprovision)
+    hit = fault.node
     outcome = disruption.Outcome(fault.name, hit, bound_s=fault.bound_s)
     before = [str(r) for r in _paths(cni_driver, lab, pair_pods, hit) if r.short]
     checks.expect_no_problems(before, "the underlay was not whole before the fault")
-    fault.inject(machines)
-    try:
-        during = _paths(cni_driver, lab, pair_pods, hit)
-        matrix = scenarios.pod_matrix(cni_driver, pair_pods)
-    finally:
-        start = time.monotonic()
-        fault.heal(machines)
+    (during, matrix), problems = _cycle(
+        fault,
+        machines,
+        lambda: (
+            _paths(cni_driver, lab, pair_pods, hit),
+            scenarios.pod_matrix(cni_driver, pair_pods),
+        ),
+        lambda: not [r for r in _paths(cni_driver, lab, pair_pods, hit) if r.short],
+        outcome,
+    )
     report.write_matrix(artifacts_dir, f"fault-{path_fault}", matrix.render(), matrix.to_json())
     pod_mtu = backend_of(lab).pod_mtu(lab)
     overhead = NIC_MTU - backend_of(lab).max_pod_mtu(lab)
     want = {"node": HOP_MTU, "pod": min(pod_mtu, HOP_MTU - overhead)}
-    problems = [
+    problems += [
         f"during the fault, small packets must still cross: {m}" for m in matrix.mismatches()
     ]
     for r in during:
@@ -152,16 +191,6 @@ def test_a_narrow_hop_that_says_nothing_is_found_by_the_path_mtu_search(
             problems.append(f"expected path MTU {want[r.level]} ({r.level}), found: {r}")
         elif fault.hop.split(" (")[0] not in r.where and "before the first hop" not in r.where:
             problems.append(f"the hop {fault.hop} is not the one named: {r}")
-    try:
-        waits.wait_until(
-            waits.Policy(f"the full path MTU after '{fault.name}'", timeout_s=fault.bound_s),
-            lambda: [r for r in _paths(cni_driver, lab, pair_pods, hit) if r.short],
-            lambda short: not short,
-        )
-        outcome.recovery_s = round(time.monotonic() - start, 1)
-        outcome.recovered = True
-    except waits.WaitTimeout as exc:
-        problems.append(str(exc))
     outcome.problems = problems
     disruption.record(artifacts_dir, outcome)
     checks.expect_no_problems(problems, f"{fault.name} (found: {'; '.join(outcome.failed_during)})")
@@ -178,43 +207,30 @@ def test_a_slow_lossy_link_holds_up_exactly_the_cells_that_cross_it(
     artifacts_dir: Path,
 ) -> None:
     """netem delay and loss on the router's NIC toward the victim's segment: every cell whose
-    path crosses it still connects, none faster than the delay; every other cell is as fast
-    as before. Once healed, every cell is fast again."""
-    hit = victim(lab)
-    fault = make_fault(latency_fault, lab, hit, reprovision)
-    assert isinstance(fault, RouterFault)
-    outcome = disruption.Outcome(fault.name, hit, bound_s=fault.bound_s)
+    path crosses it still connects, none faster than the delay; every other cell is not held
+    up. Once healed, every cell is fast again."""
+    fault = _router_fault(latency_fault, lab, reprovision)
+    outcome = disruption.Outcome(fault.name, fault.node, bound_s=fault.bound_s)
     threshold = 0.8 * NETEM_DELAY_MS / 1000
     node_of = {p.name: p.node for p in pair_pods}
     baseline = scenarios.pod_matrix(cni_driver, pair_pods)
-    crosses = {c: crosses_hop(lab, hit, node_of[c[0]], node_of[c[1]]) for c in baseline.expected}
-    nothing_crosses = {c: False for c in crosses}
-    problems = [
-        f"before the fault: {p}"
-        for p in underlay.latency_problems(baseline, nothing_crosses, threshold, "no link")
-    ]
-    fault.inject(machines)
-    try:
-        during = scenarios.pod_matrix(cni_driver, pair_pods)
-    finally:
-        start = time.monotonic()
-        fault.heal(machines)
+    crosses = {
+        c: crosses_hop(lab, fault.node, node_of[c[0]], node_of[c[1]]) for c in baseline.expected
+    }
+    none_cross = {c: False for c in crosses}
+    problems = [f"before the fault: {m}" for m in baseline.mismatches()]
+
+    def fast_again() -> bool:
+        matrix = scenarios.pod_matrix(cni_driver, pair_pods)
+        return not underlay.latency_problems(matrix, none_cross, threshold, "no link")
+
+    during, late = _cycle(
+        fault, machines, lambda: scenarios.pod_matrix(cni_driver, pair_pods), fast_again, outcome
+    )
     report.write_matrix(artifacts_dir, f"fault-{latency_fault}", during.render(), during.to_json())
-    problems += underlay.latency_problems(during, crosses, threshold, fault.hop)
+    problems += underlay.latency_problems(during, crosses, threshold, fault.hop) + late
     seen = underlay.classify(during, threshold)
     outcome.failed_during = [f"{s}->{t} slow" for s, t in seen.slow]
-    try:
-        waits.wait_until(
-            waits.Policy(
-                f"every cell fast after '{fault.name}'", timeout_s=fault.bound_s, interval_s=2
-            ),
-            lambda: scenarios.pod_matrix(cni_driver, pair_pods),
-            lambda m: not underlay.latency_problems(m, nothing_crosses, threshold, "no link"),
-        )
-        outcome.recovery_s = round(time.monotonic() - start, 1)
-        outcome.recovered = True
-    except waits.WaitTimeout as exc:
-        problems.append(str(exc))
     outcome.problems = problems
     disruption.record(artifacts_dir, outcome)
     checks.expect_no_problems(

@@ -123,6 +123,20 @@ class Backend:
         raise NotImplementedError(f"backend {self.name} has no restart fault")
 
 
+def unencapsulated_mtu_problems(backend: Backend, lab: Lab, how: str) -> Iterator[Problem]:
+    """A pod MTU over the node network's, for a backend that routes pod packets as they are
+    (`how` says how it carries them)."""
+    mtu = lab.pod_network.mtu
+    if mtu is not None and 576 <= mtu <= 9000 and mtu > backend.max_pod_mtu(lab):
+        yield Problem(
+            "pod_network.mtu",
+            mtu,
+            f"{how}, whose MTU is {backend.max_pod_mtu(lab)}: larger pod packets would be "
+            "dropped or fragmented",
+            f"set pod_network.mtu: {backend.max_pod_mtu(lab)} (or remove it)",
+        )
+
+
 def node_pod_subnets(lab: Lab) -> dict[str, IPv4Network]:
     """The lab file's allocation of node pod subnets: node i gets the i-th /subnet_len of the
     pod CIDR (kubeadm's controller-manager hands out the same sequence in join order)."""

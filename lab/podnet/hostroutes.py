@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lab.common.commands import cmd
 from lab.model.problems import Problem
 from lab.model.underlay import segment_of
-from lab.podnet.base import Backend, Restart, register
+from lab.podnet.base import Backend, Restart, register, unencapsulated_mtu_problems
 from lab.podnet.bridge import bridge_conflist, render_cni_conflist_text
 
 if TYPE_CHECKING:
@@ -82,15 +82,9 @@ class HostRoutes(Backend):
 
     def validate(self, lab: Lab) -> Iterator[Problem]:
         yield from same_segment_problems(lab)
-        mtu = lab.pod_network.mtu
-        if mtu is not None and 576 <= mtu <= 9000 and mtu > self.max_pod_mtu(lab):
-            yield Problem(
-                "pod_network.mtu",
-                mtu,
-                f"host routes carry pod packets as they are on the private NIC, whose MTU is "
-                f"{self.max_pod_mtu(lab)}: larger pod packets would be dropped or fragmented",
-                f"set pod_network.mtu: {self.max_pod_mtu(lab)} (or remove it)",
-            )
+        yield from unencapsulated_mtu_problems(
+            self, lab, "host routes carry pod packets as they are on the private NIC"
+        )
 
     def conflist(self, lab: Lab, node: Node, nic_mtu: int | None) -> dict[str, Any]:
         subnets = self.planned_subnets(lab)

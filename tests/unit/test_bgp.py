@@ -181,7 +181,8 @@ def test_a_pod_mtu_above_the_node_networks_is_refused() -> None:
     lab = dataclasses.replace(ROUTED, pod_network=dataclasses.replace(ROUTED.pod_network, mtu=1600))
     assert [str(p) for p in backend_of(lab).validate(lab)] == [
         "pod_network.mtu = 1600: BGP routes carry pod packets unencapsulated over the node "
-        "network, whose MTU is 1500; set pod_network.mtu: 1500 (or remove it)"
+        "network, whose MTU is 1500: larger pod packets would be dropped or fragmented; set "
+        "pod_network.mtu: 1500 (or remove it)"
     ]
 
 

@@ -193,7 +193,7 @@ def test_the_vxlan_port_dropped_cuts_exactly_the_pairs_across_the_hop() -> None:
 def test_netem_delays_and_drops_on_the_routers_nic_toward_the_victim() -> None:
     fault = faults.link_netem(BGP, "node2")
     assert fault.inject_commands == (
-        cmd("tc", "qdisc", "replace", "dev", "eth2", "root", "netem", "delay", "100ms",
+        cmd("tc", "qdisc", "replace", "dev", "eth2", "root", "netem", "delay", "300ms",
             "loss", "10%"),
     )  # fmt: skip
     assert fault.heal_commands == (cmd("tc", "qdisc", "del", "dev", "eth2", "root"),)
