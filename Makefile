@@ -69,9 +69,9 @@ integration: $(TEST_DEPS) ## the harness on real VMs: box, lifecycle, snapshot, 
 e2e: $(TEST_DEPS) ## the network-model suite against LAB (attaches to a running lab, else creates one)
 	$(PYTEST) e2e -n $(E2E_WORKERS) --lab $(LAB)
 
-CI_LABS ?= ci-debian12 ci-debian12-vxlan
+CI_LABS ?= ci-debian12 ci-debian12-vxlan ci-debian12-routed-bgp
 
-test: unit integration ## everything CI runs: unit, integration, then the nightly on both CI labs
+test: unit integration ## everything CI runs: unit, integration, then the nightly on the CI labs (a routed one too)
 	$(foreach lab,$(CI_LABS),$(MAKE) nightly LAB=$(lab) &&) true
 
 nightly: $(TEST_DEPS) ## sweep, up, provision, e2e, disruptive faults, artifacts, destroy

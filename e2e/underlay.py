@@ -198,20 +198,22 @@ def search_path_mtu(
     expected: int,
     locate: Run | None = None,
     locate_to: IPv4Address | None = None,
+    overhead: int = 0,
 ) -> PathMtu:
     """The largest DF packet from `source` to `target_ip` (through `run`: on the node, or
     in the pod's namespace); where it falls short, the hop after which one byte more is lost
-    (`locate`: node-level TTL probes toward `locate_to`, the underlay address on the path)."""
+    (`locate`: node-level TTL probes toward `locate_to`, the underlay address on the path, of
+    the size the underlay carries: `overhead` bytes more inside a tunnel)."""
     res = run(search_argv(MIN_MTU, expected, target_ip), 120)
     found = parse_search(res.stdout) if res.ok else None
     largest = found.largest if found is not None else None
     where = ""
     short = found is None or largest is None or largest < expected
     if found is not None and short and locate is not None and locate_to is not None:
-        size = MIN_MTU if largest is None else largest + 1
+        size = (MIN_MTU if largest is None else largest + 1) + overhead
         probed = locate(hops_argv(size, locate_to), 60)
         hops = parse_hops(probed.stdout)
-        where = f"a {size}-byte packet: " + lost_after(lab, hops, locate_to)
+        where = f"a {size}-byte underlay packet: " + lost_after(lab, hops, locate_to)
     return PathMtu(
         source, target, level, expected, largest, found is not None, where, res.reproduce
     )
@@ -248,6 +250,7 @@ def pod_path_mtu(driver: Driver[Any], lab: Lab, source: Pod[Any], target: Pod[An
         backend_of(lab).pod_mtu(lab),
         on_node,
         lab.node(target.node).ip,
+        NIC_MTU - backend_of(lab).max_pod_mtu(lab),  # the tunnel's bytes around a pod packet
     )
 
 

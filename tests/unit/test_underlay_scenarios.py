@@ -112,10 +112,28 @@ def test_a_short_path_is_named_with_its_size_and_its_hop() -> None:
     assert str(found) == (
         "node1 -> node2 (node): path MTU 1400, the lab implies 1500: don't-fragment packets of "
         "1401-1500 bytes are lost without a 'fragmentation needed' (a black hole); a 1401-byte "
-        "packet: it reaches hop 1 10.10.50.254 (tor eth1) and is lost after it: the narrow "
-        "link is tor eth2 (toward rack2), between tor and node2\n    reproduce: ssh node1 -- "
-        "sh -c ..."
+        "underlay packet: it reaches hop 1 10.10.50.254 (tor eth1) and is lost after it: the "
+        "narrow link is tor eth2 (toward rack2), between tor and node2\n    reproduce: ssh "
+        "node1 -- sh -c ..."
     )
+
+
+def test_inside_a_tunnel_the_hop_is_probed_with_the_size_the_underlay_carries() -> None:
+    calls: list[tuple[str, ...]] = []
+
+    def run(argv: tuple[str, ...], timeout: float) -> ExecResult:
+        return result("fail 1450\nok 576\nok 1350\nfail 1351\nlargest 1350\n")
+
+    def locate(argv: tuple[str, ...], timeout: float) -> ExecResult:
+        calls.append(argv)
+        return result(HOPS)
+
+    target = IPv4Address("10.10.51.242")
+    found = underlay.search_path_mtu(
+        run, VX, "pod-a", "pod-b", IPv4Address("10.244.1.2"), "pod", 1450, locate, target, 50
+    )
+    assert (found.largest, calls) == (1350, [underlay.hops_argv(1401, target)])
+    assert "a 1401-byte underlay packet: it reaches hop 1" in found.where
 
 
 def test_a_full_path_is_one_probe_and_says_so() -> None:
