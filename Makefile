@@ -6,7 +6,7 @@ E2E_WORKERS ?= 4
 
 .DEFAULT_GOAL := help
 .PHONY: help setup box validate preflight render lab up provision plan status destroy sweep \
-        lint unit integration e2e test nightly bench mutation clean images cri-proto
+        lint unit integration e2e test nightly breakages bench mutation clean images cri-proto
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,10 +69,13 @@ integration: $(TEST_DEPS) ## the harness on real VMs: box, lifecycle, snapshot, 
 e2e: $(TEST_DEPS) ## the network-model suite against LAB (attaches to a running lab, else creates one)
 	$(PYTEST) e2e -n $(E2E_WORKERS) --lab $(LAB)
 
-CI_LABS ?= ci-debian12 ci-debian12-vxlan ci-debian12-routed-bgp
+CI_LABS ?= ci-debian12 ci-debian12-vxlan
 
-test: unit integration ## everything CI runs: unit, integration, then the nightly on the CI labs (a routed one too)
+test: unit integration ## everything CI runs: unit, integration, then the nightly on both CI labs
 	$(foreach lab,$(CI_LABS),$(MAKE) nightly LAB=$(lab) &&) true
+
+breakages: $(TEST_DEPS) ## inject each real-world breakage on LAB, run the suite, undo; the detection matrix
+	$(PY) -m lab breakages $(LAB) $(if $(BREAKAGES),--only $(BREAKAGES)) $(if $(BREAKAGES_ARTIFACTS),--artifacts $(BREAKAGES_ARTIFACTS))
 
 nightly: $(TEST_DEPS) ## sweep, up, provision, e2e, disruptive faults, artifacts, destroy
 	$(PY) -m lab nightly $(LAB) $(if $(NIGHTLY_ARTIFACTS),--artifacts $(NIGHTLY_ARTIFACTS))

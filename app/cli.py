@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -25,7 +26,7 @@ from lab.common.redact import install_log_redaction, redact
 from lab.common.waits import WaitTimeout
 from lab.hosts.capacity import check_capacity
 from lab.hosts.machines import LabMachines, flannel_upstream, new_instance, render
-from lab.model import instance, paths
+from lab.model import instance, lookalike, paths
 from lab.model.config import Lab, LabError, Node
 from lab.model.labfile import load_named
 from lab.model.problems import render_problems
@@ -40,7 +41,10 @@ Verb = Callable[[Lab, argparse.Namespace], int]
 
 
 def load(name: str, host_check: bool = True) -> Lab:
-    """A lab by its file's name or path, or an instance of one by its name."""
+    """A lab by its file's name or path, or an instance of one by its name: validated, with
+    this host's networks (unless `host_check` is off) and its pinned checksums checked
+    against the files here (nothing is downloaded)."""
+    from lab.adapters.fetch import local_files
     from lab.adapters.host import probe_host_networks
 
     path = paths.resolve_lab_path(name)
@@ -52,18 +56,26 @@ def load(name: str, host_check: bool = True) -> Lab:
         instances = sorted(r.parent.name for r in records)
         also = f"; instances here: {', '.join(instances)}" if instances else ""
         raise UsageError(
-            f"no lab {name!r}: {path} does not exist and no instance of that name is "
-            f"recorded here; known labs: {known}{also}"
+            f"no lab {name!r}{lookalikes(name)}: {path} does not exist and no instance of "
+            f"that name is recorded here; known labs: {known}{also}"
         )
     host_networks = probe_host_networks() if host_check and not recorded else ()
-    return load_named(name, host_networks)
+    return load_named(name, host_networks, local_files)
+
+
+def lookalikes(typed: str) -> str:
+    """A name typed on the command line that holds a look-alike or invisible character: which
+    one (it reads as a known name but is none)."""
+    named = lookalike.explain(typed)
+    return f" (it contains {named})" if named else ""
 
 
 def node_of(lab: Lab, name: str) -> Node:
     """The lab's node `name`, or a usage error that lists the nodes it has."""
     if name not in lab.node_names:
         raise UsageError(
-            f"lab {lab.name} has no node {name!r}; its nodes: {', '.join(lab.node_names)}"
+            f"lab {lab.name} has no node {name!r}{lookalikes(name)}; its nodes: "
+            f"{', '.join(lab.node_names)}"
         )
     return lab.node(name)
 
@@ -333,6 +345,38 @@ def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def breakages_cmd(lab: Lab, args: argparse.Namespace) -> int:
+    """The breakage catalogue on the running lab (or an instance of its own): inject, the
+    suite, undo; the detection matrix printed and written as text, JSON and HTML."""
+    from app import breakages
+
+    expect_test_tools()
+    logging.getLogger("paramiko").setLevel(logging.WARNING)  # a line per SSH connection
+    artifacts = Path(args.artifacts) if args.artifacts else breakages.default_artifacts(lab)
+    only = [i for i in (args.only or "").split(",") if i]
+    try:
+        report = breakages.run_breakages(
+            lab,
+            artifacts.resolve(),
+            only=only,
+            workers=args.workers,
+            instance=args.instance,
+            keep=args.keep,
+            snapshot=not args.no_snapshot,
+            subset=args.subset,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    from app.breakage_report import render_text
+
+    out.print(render_text(report), markup=False, soft_wrap=True, highlight=False)
+    console.print(f"matrix: {artifacts / 'breakages.txt'} (.json, .html)")
+    ran = report.ran
+    complete = len(ran) == len(report.outcomes)
+    detected = all(o.detected or not o.detectable for o in ran)
+    return 0 if complete and detected else 1
+
+
 # --- the parser ----------------------------------------------------------------------------
 
 
@@ -343,6 +387,33 @@ def on_lab(verb: Verb) -> Callable[[argparse.Namespace], int]:
         return verb(load(args.lab), args)
 
     return handler
+
+
+def add_breakages_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "breakages",
+        help="inject each real-world breakage of the catalogue, run the suite, undo; print "
+        "the detection matrix",
+    )
+    p.add_argument("lab")
+    p.add_argument("--only", help="comma-separated breakage ids (default: every one that applies)")
+    p.add_argument("--artifacts", help="artifacts directory (default .artifacts/breakages/...)")
+    p.add_argument("--workers", type=int, default=4, help="xdist workers of each suite pass")
+    p.add_argument(
+        "--instance",
+        action="store_true",
+        help="bring up an instance of the lab of its own even when the lab runs",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the instance it brought up")
+    p.add_argument(
+        "--no-snapshot", action="store_true", help="take no snapshot (no restore fallback)"
+    )
+    p.add_argument(
+        "--subset",
+        action="store_true",
+        help="run only the test files the breakages' expectations name (faster), not all of e2e",
+    )
+    p.set_defaults(func=on_lab(breakages_cmd))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -421,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts", help="artifacts directory (default .artifacts/nightly/...)")
     p.add_argument("--workers", type=int, default=4, help="xdist workers of the e2e pass")
     p.set_defaults(func=on_lab(nightly_cmd))
+    add_breakages_parser(sub)
     p = sub.add_parser("snapshot", help="save or restore a snapshot of every node")
     p.add_argument("action", choices=["save", "restore", "list", "delete"])
     p.add_argument("lab")

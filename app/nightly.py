@@ -34,6 +34,7 @@ from lab.model.config import Lab
 
 console = Console(stderr=True, highlight=False)
 OVERLAY = "overlay.json"
+BREAKAGES_SECTION = "breakages/breakages.html"  # `python -m lab breakages --artifacts A/breakages`
 
 
 def pytest_stage(
@@ -261,6 +262,10 @@ def overlay_stage(machines: LabMachines, artifacts: Path) -> str:
     return ", ".join(f"{c.path}: {c.mbit_s} Mbit/s, p50 {c.p50_us} us" for c in costs)
 
 
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
 def finish(lab: Lab, artifacts: Path, started: str, stages: list[StageResult]) -> NightlyReport:
     import json
 
@@ -290,6 +295,7 @@ def finish(lab: Lab, artifacts: Path, started: str, stages: list[StageResult]) -
         versions=versions(lab),
         heatmaps=heatmaps,
         matrices=texts,
+        breakages=_read(artifacts / BREAKAGES_SECTION),
     )
     (artifacts / "summary.html").write_text(render_html(result))
     redact_tree(artifacts)

@@ -31,6 +31,7 @@ from provision.run import run_provision
 
 log = logging.getLogger(__name__)
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lab", "k8s-netlab")
     group.addoption(
@@ -101,8 +102,12 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if not config.option.collectonly:  # listing tests starts no libvirtd, builds no box
         # attaching never builds or swaps the box (the running lab keeps the one it was made
-        # from); nothing of the named lab is ever removed: a lab this run makes is an instance
-        prepare_host(lab, box=config.getoption("--lab-mode") != "attach", sweep=False)
+        # from): only a run that will make an instance of its own builds it (create, or auto
+        # where this checkout has no record of the named lab); nothing of the named lab is
+        # ever removed
+        mode = config.getoption("--lab-mode")
+        recorded = (paths.state_dir(lab.name) / ".vagrant").exists()
+        prepare_host(lab, box=mode == "create" or (mode == "auto" and not recorded), sweep=False)
     run_id = new_run_id()
     artifacts = Path(
         config.getoption("--artifacts") or paths.REPO / ".artifacts" / lab.name / run_id
@@ -243,8 +248,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         swept = LabMachines(suite.lab).destroy()
         print(f"\ndestroyed {suite.lab.name}, made for this run (leftovers swept: {swept})")
     elif suite.created:
-        print(f"\nkept {suite.lab.name} (--lab-keep): remove it with `python -m lab destroy "
-              f"{suite.lab.name}`")
+        print(
+            f"\nkept {suite.lab.name} (--lab-keep): remove it with `python -m lab destroy "
+            f"{suite.lab.name}`"
+        )
 
 
 # --- fixtures ------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ class NightlyReport:
     heatmaps: dict[str, str] = field(default_factory=dict)  # title -> base64 PNG
     matrices: dict[str, str] = field(default_factory=dict)  # title -> text
     overlay: str = ""  # the overlay-cost table (markdown), when it was measured
+    breakages: str = ""  # the breakage runner's HTML section (app/breakage_report.py), if run
 
     @property
     def exit_code(self) -> int:
@@ -191,6 +192,8 @@ def render_html(r: NightlyReport) -> str:
             )
             if title in r.matrices:
                 parts.append(f"<pre>{html.escape(r.matrices[title])}</pre>")
+    if r.breakages:
+        parts.append(r.breakages)
     parts += [
         "<h2>Versions</h2><table>",
         *(_row(k, v) for k, v in sorted(r.versions.items())),

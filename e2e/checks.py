@@ -38,6 +38,16 @@ def expect_matrix(matrix: rm.Matrix, cells: int, context: Callable[[], str] | No
         )
 
 
+def skip_unless_answered_over(protocols: Sequence[str], driver: str, proto: str) -> None:
+    """A cell over `proto` is judged only where the driver's echo server answers it saying who
+    answered; elsewhere the test skips and says so."""
+    if proto not in protocols:
+        pytest.skip(
+            f"the {driver} driver's echo server does not answer {proto.upper()} with the source "
+            f"it saw and who it is (it answers {', '.join(p.upper() for p in protocols)})"
+        )
+
+
 def expect_no_problems(
     problems: Sequence[object],
     what: str,

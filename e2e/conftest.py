@@ -30,7 +30,7 @@ from e2e.drivers.base import (
 )
 from e2e.drivers.cni import CniDriver
 from e2e.drivers.cri import CriDriver
-from e2e.fleets import Drivers, Fleet, Fleets, fleet_drivers
+from e2e.fleets import Drivers, Fleet, Fleets, fleet_drivers, run_layout
 from e2e.suite import Suite, suite_lab, suite_of
 from lab.common.redact import redact
 from lab.hosts.machines import LabMachines
@@ -43,8 +43,9 @@ def pytest_configure(config: pytest.Config) -> None:
     lab = suite_lab(config)
     if lab is not None:
         try:
-            scenarios.fleet_slots(lab, config.getoption("--pods-per-node"))
+            slots = scenarios.fleet_slots(lab, config.getoption("--pods-per-node"))
             model_drivers(lab, config.getoption("--drivers"))
+            run_layout(lab, slots)  # the lab's services section holds the run's Services
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -173,7 +174,8 @@ def fleets(
     record_testsuite_property: Callable[[str, object], None],
 ) -> Iterator[Fleets]:
     slots = scenarios.fleet_slots(lab, pytestconfig.getoption("--pods-per-node"))
-    made = Fleets(drivers, slots, artifacts_dir, record_testsuite_property)
+    layout = run_layout(lab, slots)
+    made = Fleets(drivers, slots, artifacts_dir, record_testsuite_property, layout)
     yield made
     made.close()
 

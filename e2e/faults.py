@@ -7,7 +7,7 @@ which pods watch it, and how it is made."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -20,7 +20,8 @@ from lab.model.config import Lab
 from lab.model.underlay import router_nic, segment_of
 from lab.net.reachability import Faults
 from lab.podnet import NIC_MTU, Restart, backend_of
-from lab.podnet.vxlan import VXLAN_DEVICE, VXLAN_PORT, vtep_mac
+from lab.podnet.base import Read
+from lab.podnet.vxlan import VXLAN_DEVICE, vtep_mac
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,30 @@ class HardReboot:
                 return False
 
         waits.wait_until(NODE_BACK, probe, bool)
+        lab = machines.lab
+        for check in backend_of(lab).reboot_checks(lab, lab.node(self.node)):
+            policy = waits.Policy(check.name, timeout_s=REBOOT_CHECK_S, interval_s=3)
+            waits.wait_until(policy, lambda c=check: read_all(machines, c.reads), check.ok)  # type: ignore[misc]
+
+
+REBOOT_CHECK_S = 300  # each of a backend's checks after a hard reboot (a flanneld restart)
+
+
+def read_all(machines: LabMachines, reads: Sequence[Read]) -> list[str | None]:
+    """Each read's stdout, None where it failed or the node did not answer (not there yet)."""
+    out: list[str | None] = []
+    for read in reads:
+        command = read.command
+        if read.kubectl:
+            command = cmd(*KUBECTL, *command.argv, sudo=command.sudo)
+        try:
+            res = machines.channels()[read.node].run(command, timeout=30, check=False)
+        except Exception:  # noqa: BLE001 (a node still settling: ssh refused or reset)
+            machines.close()
+            out.append(None)
+            continue
+        out.append(res.stdout if res.exit_code == 0 else None)
+    return out
 
 
 @dataclass
@@ -370,7 +395,10 @@ def vxlan_port_dropped(lab: Lab, node: str) -> RouterFault:
     """The tunnel's UDP port dropped at the router: every cell between the victim's segment
     and another is cut (TCP needs both ways; node -> pod goes through the tunnel too)."""
     nic, hop = victims_hop(lab, node)
-    inject, heal = plan_port_dropped(nic, VXLAN_PORT)
+    port = backend_of(lab).tunnel_port(lab)
+    if port is None:
+        raise ValueError(f"lab {lab.name}: its pod network has no tunnel port to drop")
+    inject, heal = plan_port_dropped(nic, port)
     cut = frozenset(
         frozenset({a, b})
         for a in lab.node_names
@@ -378,7 +406,7 @@ def vxlan_port_dropped(lab: Lab, node: str) -> RouterFault:
         if a < b and crosses_hop(lab, node, a, b)
     )
     return RouterFault(
-        node, f"UDP {VXLAN_PORT} dropped at {hop}", inject, heal, Faults(cut=cut), hop=hop
+        node, f"UDP {port} dropped at {hop}", inject, heal, Faults(cut=cut), hop=hop
     )
 
 

@@ -15,15 +15,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from e2e import scenarios
+from e2e import scenarios, services
 from e2e.drivers import drivers_for, make_driver
-from e2e.drivers.base import CommandLog, Driver, NodeRunner, Pod
+from e2e.drivers.base import CommandLog, Driver, NodeRunner, Pod, PodRequest, Probe
 from e2e.drivers.cri import CriDriver
+from e2e.probes import Proto
 from e2e.suite import Suite
+from lab.common import waits
 from lab.hosts.machines import LabMachines
 from lab.model.config import Lab
 
@@ -55,9 +57,7 @@ class Drivers:
     def get(self, name: str) -> Driver[Any]:
         with self._lock:
             if name not in self._made:
-                drv = make_driver(
-                    name, self.lab, self.runner, self.run_id, self.log, self.forwards
-                )
+                drv = make_driver(name, self.lab, self.runner, self.run_id, self.log, self.forwards)
                 if self.sweeps:
                     drv.sweep(keep_prefix=f"nl-{self.run_id}-")
                 self._made[name] = drv
@@ -120,9 +120,11 @@ class Fleets:
         slots: Sequence[tuple[str, int]],
         artifacts: Path,
         record: Callable[[str, object], None],
+        layout: services.Layout | None = None,
     ) -> None:
         self.drivers = drivers
         self.slots = list(slots)
+        self.layout = layout  # the run's Services (a lab with a `services` section)
         self.artifacts = artifacts
         self.record = record
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fleet")
@@ -148,6 +150,7 @@ class Fleets:
         drv = self.drivers.get(name)
         run_id = self.drivers.run_id
         path = fleet_file(self.artifacts, name)
+        layout = self.layout
         with locked(self.artifacts / f"fleet-{name}.lock"):
             if path.exists():
                 saved = json.loads(path.read_text())
@@ -155,13 +158,92 @@ class Fleets:
                     s: drv.load_pod(saved[scenarios.slot_name(run_id, name, s)]) for s in self.slots
                 }
             start = time.monotonic()
-            pods = drv.create_pods(scenarios.fleet_requests(drv, run_id, self.slots))
-            self.record(f"fleet-{name}-setup-s", round(time.monotonic() - start, 2))
+            requests = scenarios.fleet_requests(drv, run_id, self.slots)
+            if layout is not None:  # the cluster DNS's pod, made with the fleet
+                first = sorted(drv.lab.node_names)[0]
+                dns = (services.dns_container(drv, layout),)
+                requests.append(PodRequest(services.dns_pod_name(run_id, name), first, dns))
+            pods = drv.create_pods(requests)
             path.write_text(json.dumps({p.name: drv.dump_pod(p) for p in pods}))
-            return dict(zip(self.slots, pods, strict=True))
+            fleet = dict(zip(self.slots, pods[: len(self.slots)], strict=True))
+            wait_for_echo_servers(drv, list(fleet.values()))
+            self.record(f"fleet-{name}-setup-s", round(time.monotonic() - start, 2))
+            if layout is not None:
+                start = time.monotonic()
+                publish_services(drv, layout, fleet, pods[-1], self.artifacts)
+                self.record(f"services-{name}-setup-s", round(time.monotonic() - start, 2))
+            return fleet
+
+    def services(self, name: str) -> services.DriverServices:
+        """The driver's Services as the run's state holds them (after its fleet is made)."""
+        self.get(name)
+        layout = self.layout
+        if layout is None:
+            raise ValueError("this run has no Services (its lab has no services section)")
+        with services.locked_state(self.artifacts) as state:
+            made = services.services_from_state(layout, state)
+        return next(d for d in made if d.driver == name)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+ECHO_READY = waits.Policy("every fleet pod's echo server answers TCP and UDP", 120, 1)
+
+
+def wait_for_echo_servers(drv: Driver[Any], pods: Sequence[Pod[Any]]) -> None:
+    """A started container is not yet a listening server: the UDP half (a Python) takes its
+    time under TCG. Each pod asked from its own node over every protocol its driver answers
+    with more than TCP (where TCP alone is answered, the first cells are the readiness)."""
+    if set(drv.protocols) <= {"tcp"}:
+        return
+    cells = [
+        Probe(f"ready {p.name}/{proto}", p.node, p, proto=cast(Proto, proto))
+        for p in pods
+        for proto in drv.protocols
+    ]
+    waits.wait_until(
+        ECHO_READY,
+        lambda: drv.observe(cells),
+        lambda seen: all(obs.reachable for obs in seen.values()),
+    )
+
+
+DNS_READY = waits.Policy("the cluster DNS pod answers on UDP 53", timeout_s=120, interval_s=1)
+
+
+def publish_services(
+    drv: Driver[Any],
+    layout: services.Layout,
+    fleet: Fleet,
+    dns_pod: Pod[Any],
+    artifacts: Path,
+) -> None:
+    """The driver's Services added to the run's state and every node programmed with the
+    whole set (under the state's lock: one sync at a time, as kube-proxy's); then its DNS
+    pod awaited (a pod that started is not yet a server that listens)."""
+    mine = services.driver_services(layout, drv.name, fleet, dns_pod.ip)
+    with services.locked_state(artifacts) as state:
+        state[drv.name] = services.state_entry(mine)
+        every = services.node_services(services.services_from_state(layout, state), layout)
+        services.program(drv.runner, drv.lab, every)
+    name = layout.fqdn(services.DNS_NAMESPACE, services.DNS_NAME)
+    node = sorted(drv.lab.node_names)[0]
+    probe = Probe(
+        "dns-ready", node, dns_pod, str(dns_pod.ip), services.DNS_PORT, proto="dns", name=name
+    )
+    waits.wait_until(
+        DNS_READY,
+        lambda: drv.observe([probe])["dns-ready"],
+        lambda obs: obs.answer.startswith(f"{name} A "),
+    )
+
+
+def run_layout(lab: Lab, slots: Sequence[tuple[str, int]]) -> services.Layout | None:
+    """The run's Services (a lab with a `services` section), from the lab definition."""
+    if lab.services is None:
+        return None
+    return services.allot(lab.services, drivers_for(lab), slots)
 
 
 def remove_fleets(suite: Suite) -> list[str]:
@@ -187,10 +269,26 @@ def remove_fleets(suite: Suite) -> list[str]:
                     leaks.append(future.result())
                 except Exception as exc:  # noqa: BLE001 (said, with the command that removes it)
                     leaks.append(f"the {name} fleet was not removed ({type(exc).__name__}: {exc})")
+        if services.state_file(artifacts).exists():
+            leaks += remove_services(lab, machines)
+            services.state_file(artifacts).unlink()
     finally:
         if machines is not shared:
             machines.close()
     return [leak for leak in leaks if leak]
+
+
+def remove_services(lab: Lab, machines: LabMachines) -> list[str]:
+    """The kube-proxy-shaped rules gone from every node; what any table still holds."""
+    runner = NodeRunner(machines.channels())
+    left = runner.on_each_node(
+        {n: None for n in lab.node_names}, lambda n, _: services.unprogram_node(runner, n)
+    )
+    return [
+        f"Service rules left on {text} (remove: `python -m lab sweep {lab.name} --pods`)"
+        for text in left.values()
+        if text
+    ]
 
 
 def delete_fleet(name: str, path: Path, lab: Lab, machines: LabMachines, run_id: str) -> str:
@@ -221,6 +319,8 @@ def remove_run(suite: Suite) -> list[str]:
                 left += [f"{name} pod {pod} of run {suite.run_id}" for pod in still]
             finally:
                 close_driver(drv)
+        if suite.lab.services is not None:
+            left += remove_services(suite.lab, machines)
     finally:
         if suite.shared is None:
             machines.close()
@@ -237,4 +337,9 @@ def sweep_pods(machines: LabMachines) -> list[str]:
             gone += [f"{name}:{pod}" for pod in drv.sweep(keep_prefix="")]
         finally:
             close_driver(drv)
+    if machines.lab.services is not None:
+        left = remove_services(machines.lab, machines)
+        if left:
+            raise RuntimeError("; ".join(left))
+        gone.append("the kube-proxy-shaped Service rules (if any)")
     return gone

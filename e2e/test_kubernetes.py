@@ -245,9 +245,7 @@ def test_cluster_ip_is_reached_from_every_pod_and_every_node_and_reaches_every_e
     requests = _echo_requests(lab, ns)
     pods = ns.create_pods([*requests, *_client_requests(lab, ns)])
     backends, clients = pods[: len(requests)], pods[len(requests) :]
-    service = ns.cluster.create_service(
-        ns.bound, "echo", ECHO_LABELS, SERVICE_PORT, ECHO_PORT
-    )
+    service = ns.cluster.create_service(ns.bound, "echo", ECHO_LABELS, SERVICE_PORT, ECHO_PORT)
     ns.cluster.wait_for_endpoints(ns.bound, "echo", [p.ip for p in backends])
     url = f"http://{service.cluster_ip}:{SERVICE_PORT}/hostname"
     _wait_until_programmed(ns, url, backends)
@@ -326,9 +324,7 @@ def test_service_dns_names_resolve_to_cluster_ips_from_pods_on_every_node(
 ) -> None:
     domain = cluster.cluster.get_kubeadm_networking().dns_domain
     clients = ns.create_pods(_client_requests(lab, ns))
-    service = ns.cluster.create_service(
-        ns.bound, "echo", ECHO_LABELS, SERVICE_PORT, ECHO_PORT
-    )
+    service = ns.cluster.create_service(ns.bound, "echo", ECHO_LABELS, SERVICE_PORT, ECHO_PORT)
     system = {s.ref: s for s in cluster.cluster.get_services()}
     expected = {
         "kubernetes.default": system["default/kubernetes"].cluster_ip,

@@ -18,7 +18,7 @@ from lab.podnet.bridge import CNI_CONFLIST_PATH, render_cni_conflist, render_cni
 from provision import underlay
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
 from provision.containerd import containerd_step
-from provision.model import AnyStep, PodnetSteps, Resources, Runner, Step, write_file
+from provision.model import AnyStep, PodnetSteps, Resources, SavingRunner, Step, write_file
 from provision.networkd import nic_mtu
 
 # --- CNI network config (the plugin config kubelet would read from /etc/cni/net.d) ---------
@@ -153,6 +153,7 @@ def steps(lab: Lab, resources: Resources, podnet: PodnetSteps) -> tuple[AnyStep,
         *OS_STEPS,
         *underlay.node_steps(lab),
         CNI,
+        *podnet.images,
         *podnet.network,
         *podnet.after_join,
         *runtime,
@@ -160,6 +161,6 @@ def steps(lab: Lab, resources: Resources, podnet: PodnetSteps) -> tuple[AnyStep,
     )
 
 
-def inputs(lab: Lab, channels: Mapping[str, Runner]) -> dict[str, Callable[[], object]]:
+def inputs(lab: Lab, channels: Mapping[str, SavingRunner]) -> dict[str, Callable[[], object]]:
     """No step of this path asks for an input (there is no cluster to join)."""
     return {}

@@ -14,7 +14,7 @@ from lab.model.config import Lab, Node
 from lab.podnet import backend_of
 from lab.runtime.images import ImageSet
 from provision import underlay
-from provision.model import AnyStep, PodnetSteps, Resources, Runner
+from provision.model import AnyStep, PodnetSteps, Resources, SavingRunner
 
 
 def steps_for(
@@ -29,6 +29,7 @@ def steps_for(
     podnet = PodnetSteps(
         podnet_module.steps(lab, resources),
         getattr(podnet_module, "after_join", lambda lab: ())(lab),
+        getattr(podnet_module, "images", lambda lab, resources: ())(lab, resources),
     )
     steps: tuple[AnyStep, ...] = _os_module(lab).steps(lab, resources, podnet)
     return steps
@@ -45,8 +46,11 @@ def router_steps_for(lab: Lab) -> tuple[AnyStep, ...]:
     return own + (tuple(backend_steps(lab)) if backend_steps is not None else ())
 
 
-def inputs_for(lab: Lab, channels: Mapping[str, Runner]) -> dict[str, Callable[[], object]]:
-    """The named inputs the lab's steps may ask for (created only when a step needs one)."""
+def inputs_for(
+    lab: Lab, channels: Mapping[str, SavingRunner]
+) -> dict[str, Callable[[], object]]:
+    """The named inputs the lab's steps may ask for (created only when a step needs one;
+    files they make go under the lab's state directory)."""
     made: dict[str, Callable[[], object]] = _os_module(lab).inputs(lab, channels)
     return made
 
@@ -91,12 +95,17 @@ def _phase(
 class PlannedStep:
     step: AnyStep
     commands: tuple[Command, ...]
+    probes: tuple[Command, ...] = ()  # what a wait step reads again until it is settled
 
 
 def dry_run(lab: Lab, node: Node, steps: tuple[AnyStep, ...]) -> list[PlannedStep]:
     """The plan for a node fresh from its box, without touching any VM."""
     return [
-        PlannedStep(step, step.plan(lab, node, step.fresh(lab, node)))
+        PlannedStep(
+            step,
+            step.plan(lab, node, step.fresh(lab, node)),
+            step.commands(lab, node) if step.wait is not None else (),
+        )
         for step in steps
         if step.applies_to(lab, node)
     ]
@@ -106,7 +115,14 @@ def render_plan(node: Node, planned: list[PlannedStep]) -> str:
     lines = [f"# {node.name} ({node.role}, {node.ip})"]
     for item in planned:
         lines.append(f"## {item.step.label} -- {item.step.section}")
-        if item.step.check:
+        if item.step.wait is not None:
+            policy = item.step.wait
+            lines.append(
+                f"   (a wait, at most {policy.timeout_s:.0f} s, every {policy.interval_s:.0f} s: "
+                "reads until settled, else fails naming what is not)"
+            )
+            lines += [f"   {render_shown(probe)}" for probe in item.probes]
+        elif item.step.check:
             lines.append("   (a check: plans nothing; fails naming what the node lacks)")
         elif not item.commands:
             lines.append("   (already done on a fresh node)")

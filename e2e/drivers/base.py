@@ -26,8 +26,10 @@ from lab.adapters.protocols import NodeChannel
 from lab.common.commands import Command, Output, render_probe, render_remote
 from lab.common.errors import CommandFailed
 from lab.hosts.os import profile_of
-from lab.model.config import Lab
+from lab.model.config import Lab, Services
 from lab.net import reachability as rm
+from lab.runtime.cri.messages import DnsConfig
+from lab.runtime.images import ECHO_PORT
 
 H = TypeVar("H")
 T = TypeVar("T")
@@ -98,17 +100,45 @@ Source = Pod[Any] | str  # a pod, or a node (by name)
 
 @dataclass(frozen=True)
 class Probe:
-    """One matrix cell to observe: from a pod or a node to a pod's echo server."""
+    """One matrix cell to observe: from a pod or a node to a pod's echo server, directly, or
+    through an `address` and `port` that lead there (a Service's ClusterIP, a NodePort), over
+    TCP or UDP; or a DNS question (`proto` "dns", `name`) to the server at address:port."""
 
     id: str
     source: Source
     target: Pod[Any]
+    address: str = ""  # default: the target pod's IP
+    port: int = 0  # default: the echo server's port
+    proto: probes.Proto = "tcp"
+    name: str = ""  # a DNS question
+    sport: int = 0  # UDP: from this source port (one flow across probes)
+    payload: str = ""  # what the probe sends when its driver sends nothing of its own
 
     @property
     def source_node(self) -> str:
         return self.source if isinstance(self.source, str) else self.source.node
 
+    @property
+    def host(self) -> str:
+        return self.address or str(self.target.ip)
 
+    @property
+    def dport(self) -> int:
+        return self.port or ECHO_PORT
+
+    def cell(self, netns: str | None = None, send: str = "") -> probes.Cell:
+        """The agent's probe for this cell, from `netns` (None: the source node's own)."""
+        send = send or self.payload
+        return probes.Cell(
+            self.id,
+            self.host,
+            self.dport,
+            netns,
+            send,
+            proto=self.proto,
+            name=self.name,
+            sport=self.sport,
+        )
 
 
 @dataclass
@@ -331,6 +361,30 @@ class NodeRunner:
         )
         return result, failure
 
+    def reproduce_agent(self, node: str, cell: probes.Cell) -> str:
+        """The pasteable one-cell command for a probe the agent runs (UDP, DNS): the agent
+        with that one cell, from the repository, on the node."""
+        command = probes.agent_command(self.python or "python3", probes.probe_request([cell]))
+        remote = render_remote(dataclasses.replace(command, stdin=None))
+        return f"{self.channels[node].reproduce(remote)} < {probes.AGENT_FILE}"
+
+
+def service_namespace(driver: str) -> str:
+    """The namespace the run's Services and, as far as names go, its pods of `driver` are in
+    (e2e/services.py)."""
+    return f"e2e-{driver}"
+
+
+def pod_dns(services_: Services, driver: str) -> DnsConfig:
+    """A pod's resolv.conf as kubelet writes it with ClusterFirst (through the CRI
+    DNSConfig): the cluster DNS, the search path of the pod's namespace (the run's pods live
+    in `e2e-DRIVER` as far as names go) and `ndots:5`."""
+    domain = services_.cluster_domain
+    ns = service_namespace(driver)
+    return DnsConfig(
+        (str(services_.dns_ip),), (f"{ns}.svc.{domain}", f"svc.{domain}", domain), ("ndots:5",)
+    )
+
 
 def node_python(lab: Lab) -> str:
     """The interpreter the node agent runs with (its OS profile says: CentOS 7 has only
@@ -352,6 +406,9 @@ class Driver(Protocol[H]):
     """What the scenarios need of a way to make pods."""
 
     name: str  # "cni", "k8s", "cri": the test ids say which driver proved what
+    # what the fleet's echo server answers, saying who answered: a cell over another protocol
+    # cannot be judged on this driver (its tests skip with why)
+    protocols: tuple[str, ...]
     lab: Lab
     runner: NodeRunner
 
@@ -383,6 +440,10 @@ class Driver(Protocol[H]):
     def netns_exec(self, pod: Pod[H], argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
         """argv from the node's own tools, inside the pod's network namespace (for probes the
         pod's image may lack, e.g. a don't-fragment ping)."""
+        ...
+
+    def netns_command(self, pod: Pod[H], argv: tuple[str, ...]) -> Command:
+        """The command netns_exec runs on the pod's node (to batch several in one agent call)."""
         ...
 
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
@@ -435,12 +496,24 @@ Route = tuple[str, Callable[[list[Probe]], CellResults]]
 
 def observation(
     result: probes.CellResult,
-    address: Any,
+    parse: Callable[[str], probes.Echo],
     reproduce: str,
+    proto: probes.Proto = "tcp",
 ) -> rm.Observation:
-    """An agent's cell result as a matrix observation (`address` reads the client address
-    the echo server answered)."""
-    seen = address(result.answer) if result.ok else None
+    """An agent's cell result as a matrix observation (`parse` reads the echo server's
+    answer: the client address it saw, and who answered; a DNS cell keeps its answer)."""
+    if proto == "dns":
+        return rm.Observation(
+            reachable=result.ok,
+            seen_source=None,
+            reproduce=reproduce,
+            detail="" if result.ok else result.error,
+            seconds=result.total_s or 0.0,
+            unknown=result.unknown,
+            answer=result.answer.strip()[:300],
+        )
+    echo = parse(result.answer) if result.ok else probes.Echo(None)
+    seen = echo.seen
     detail = "" if seen else (result.error or f"empty answer {result.answer[:80]!r}")
     return rm.Observation(
         reachable=seen is not None,
@@ -451,6 +524,7 @@ def observation(
         connect_s=result.connect_s,
         retransmits=result.retransmits,
         unknown=result.unknown,
+        answered_by=echo.name if seen else None,
     )
 
 
@@ -458,12 +532,12 @@ def observe_cells(
     runner: NodeRunner,
     cells: Sequence[Probe],
     route: Callable[[Probe], Route],
-    address: Callable[[str], str | None],
+    parse: Callable[[str], probes.Echo],
     reproduce: Callable[[Probe], str],
 ) -> dict[str, rm.Observation]:
     """Every driver's observe(): the cells grouped by `route` (a key and the call that probes
     that group at once: one agent call per source node, one exec per source pod, ...), the
-    groups concurrently, each cell's answer an observation (`address` reads what the echo
+    groups concurrently, each cell's answer an observation (`parse` reads what the echo
     server answered) with its exact one-cell reproduce line. Probes never assert."""
     groups: dict[str, tuple[Callable[[list[Probe]], CellResults], list[Probe]]] = {}
     for cell in cells:
@@ -472,7 +546,7 @@ def observe_cells(
     answers: CellResults = {}
     for part in runner.on_each_node(groups, lambda _, group: group[0](group[1])).values():
         answers.update(part)
-    return {c.id: observation(answers[c.id], address, reproduce(c)) for c in cells}
+    return {c.id: observation(answers[c.id], parse, reproduce(c), c.proto) for c in cells}
 
 
 def agent_cells(

@@ -45,12 +45,13 @@ from lab.hosts.parse import parse_ip_oneline_interfaces
 from lab.model.config import Lab
 from lab.net import cni
 from lab.net import reachability as rm
+from lab.runtime import echo, images
 
 CONF_DIR = "/etc/cni/net.d"
 RESULT_CACHE = "/var/lib/netlab/cni"
 IFNAME = "eth0"
 POD_PREFIX = "nl-"
-ECHO_PORT = 8080
+ECHO_PORT = images.ECHO_PORT
 SETUP_TIMEOUT_S = 120
 
 
@@ -104,7 +105,8 @@ def start_container_argv(lab: Lab, pod: str, container: Container) -> tuple[str,
     """The container's process, inside the sandbox, as a transient unit named after the pod
     (the systemd-run flags the node's systemd has: lab.hosts.compat)."""
     systemd = profile_of(lab).systemd
-    return compat.start_in_netns(systemd, unit(pod, container.name), pod, container.argv)
+    argv = ("env", f"{echo.POD_NAME_ENV}={pod}", *container.argv)  # as the downward API
+    return compat.start_in_netns(systemd, unit(pod, container.name), pod, argv)
 
 
 def main_pids_argv(lab: Lab, units: Sequence[str]) -> tuple[str, ...]:
@@ -115,11 +117,11 @@ def stop_containers_argv(pod: str) -> tuple[str, ...]:
     return ("systemctl", "stop", f"{pod}-*.service")
 
 
-def echo_server(port: int = ECHO_PORT) -> Container:
-    """A container that answers every TCP connection with the client address it saw."""
-    return Container(
-        "echo", ("socat", f"TCP-LISTEN:{port},fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR")
-    )
+def echo_server(port: int = ECHO_PORT, python: str = "python3") -> Container:
+    """A container that answers every TCP connection and UDP datagram with the client address
+    it saw, its pod's name and its own address (lab/runtime/echo.py: identity_echo_args),
+    with the node's own tools (`python`: the node's interpreter)."""
+    return Container("echo", echo.identity_echo_args(port, python))
 
 
 def client_probe(ip: str, port: int = ECHO_PORT, timeout_s: int = 5) -> tuple[str, ...]:
@@ -146,6 +148,7 @@ GUIDE_POD = GuidePod(
 
 class CniDriver:
     name = "cni"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,
@@ -292,7 +295,7 @@ class CniDriver:
     # -- pods -------------------------------------------------------------------------------
 
     def fleet_containers(self, index: int = 0) -> tuple[Container, ...]:
-        return (echo_server(),)
+        return (echo_server(python=self.python),)
 
     def client_of(self, pod: CniPod) -> str:
         return pod.containers[0].name  # every process runs the node's own tools
@@ -429,12 +432,18 @@ class CniDriver:
         return self.runner.run(node, Command(argv), timeout)
 
     def netns_exec(self, pod: CniPod, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
-        return self.runner.run(pod.node, cmd("ip", "netns", "exec", pod.name, *argv), timeout)
+        return self.runner.run(pod.node, self.netns_command(pod, argv), timeout)
+
+    def netns_command(self, pod: CniPod, argv: tuple[str, ...]) -> Command:
+        return cmd("ip", "netns", "exec", pod.name, *argv)
 
     # -- probes -----------------------------------------------------------------------------
 
     def reproduce_cell(self, cell: Probe) -> str:
-        argv = client_probe(str(cell.target.ip))
+        if cell.proto != "tcp":
+            netns = None if isinstance(cell.source, str) else cell.source.handle.netns_of()
+            return self.runner.reproduce_agent(cell.source_node, cell.cell(netns))
+        argv = client_probe(cell.host, cell.dport)
         if not isinstance(cell.source, str):
             pid = next(iter(cell.source.handle.pids.values()))
             argv = ("nsenter", "-t", str(pid), "-n", "--", *argv)
@@ -445,14 +454,13 @@ class CniDriver:
         """Every source, node or sandbox, through its node's agent: one call per node."""
 
         def cell(c: Probe) -> probes.Cell:
-            netns = None if isinstance(c.source, str) else c.source.handle.netns_of()
-            return probes.Cell(c.id, str(c.target.ip), ECHO_PORT, netns=netns)
+            return c.cell(None if isinstance(c.source, str) else c.source.handle.netns_of())
 
         def route(c: Probe) -> Route:
             node = c.source_node
             return node, lambda mine: agent_cells(self.runner, node, self.python, mine, cell)
 
-        return observe_cells(self.runner, cells, route, probes.first_line, self.reproduce_cell)
+        return observe_cells(self.runner, cells, route, probes.parse_echo, self.reproduce_cell)
 
     # -- leftovers --------------------------------------------------------------------------
 
@@ -499,5 +507,3 @@ def _teardown_failure(outcome: cnirt.PodOutcome | None) -> str:
             + (outcome.failure.answer.strip()[:400])
         )
     return f"CNI DEL exited {outcome.del_code}"
-
-

@@ -54,6 +54,7 @@ from e2e.drivers.base import (
     Route,
     agent_cells,
     observe_cells,
+    pod_dns,
     pod_fields,
     pod_json,
     runner_for,
@@ -67,7 +68,7 @@ from lab.common.commands import Command, cmd, render_remote
 from lab.common.errors import LabStateError
 from lab.model.config import Lab
 from lab.net import reachability as rm
-from lab.runtime import containerd, images
+from lab.runtime import containerd, echo, images
 from lab.runtime.cri import messages
 from lab.runtime.cri import runtime_v1_pb2 as pb
 
@@ -293,6 +294,7 @@ def agent_argv(request: Mapping[str, Any]) -> tuple[str, ...]:
 
 class CriDriver:
     name = "cri"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,
@@ -374,7 +376,7 @@ class CriDriver:
     def echo_container(self) -> Container:
         """The echo server from the client image (busybox's applets, socat, iproute2), so that
         it answers the scenarios' `readlink` and `ip addr` as its pod's client does."""
-        return Container("echo", images.echo_server_args(ECHO_PORT), self.images.ref("client"))
+        return Container("echo", echo.identity_echo_args(ECHO_PORT), self.images.ref("client"))
 
     def client_container(self, name: str = "client") -> Container:
         return Container(name, ("catatonit", "-P"), self.images.ref("client"))
@@ -399,7 +401,7 @@ class CriDriver:
         """The guide's busybox + nginx pod is the fleet's pod: a client container (the guide's
         busybox) and a server (its nginx: here the echo server, which answers a connection on
         localhost with the 127.0.0.1 it saw), one image with busybox's applets, socat and
-        iproute2, so both answer the scenario's `readlink` and `ip addr`."""
+        iproute2, so both answer the scenario's `readlink` and `cat`."""
         return GuidePod(
             containers=self.fleet_containers(),
             client="client",
@@ -419,12 +421,15 @@ class CriDriver:
             run_id=self.run_id,
             labels=tuple(sorted(labels.items())),
             log_directory=log_directory(self.namespace, request.name, uid),
+            dns=None if self.lab.services is None else pod_dns(self.lab.services, self.name),
         )
 
-    def container_spec(self, container: Container) -> messages.ContainerSpec:
-        return messages.ContainerSpec(
-            container.name, container.image or self.images.ref("client"), command=container.argv
-        )
+    def container_spec(self, container: Container, pod: str = "") -> messages.ContainerSpec:
+        """The container as kubelet asks for it; its pod's name in its environment, as the
+        downward API hands it (the echo server says it with every answer)."""
+        env = ((echo.POD_NAME_ENV, pod),) if pod else ()
+        image = container.image or self.images.ref("client")
+        return messages.ContainerSpec(container.name, image, command=container.argv, env=env)
 
     def make_pod(self, request: PodRequest, spec: messages.ContainerSpec | None = None) -> CriPod:
         """One pod as kubelet makes it; on any failure its sandbox is stopped and removed.
@@ -438,7 +443,7 @@ class CriDriver:
             raise DriverError(f"{where}: RunPodSandbox: {exc}") from None
         try:
             ids: dict[str, str] = {}
-            specs = [self.container_spec(c) for c in request.containers]
+            specs = [self.container_spec(c, request.name) for c in request.containers]
             for cspec in [*specs, *([spec] if spec is not None else [])]:
                 cid = runtime.create_container(sandbox_id, pod, cspec)
                 runtime.start_container(cid)
@@ -616,10 +621,16 @@ class CriDriver:
         """The node's own tools inside the sandbox's pinned network namespace."""
         return self.runner.run(pod.node, netns_command(pod, argv), timeout)
 
+    def netns_command(self, pod: CriPod, argv: tuple[str, ...]) -> Command:
+        return netns_command(pod, argv)
+
     # -- probes -----------------------------------------------------------------------------
 
     def reproduce_cell(self, cell: Probe) -> str:
-        argv = client_probe(str(cell.target.ip), ECHO_PORT)
+        if cell.proto != "tcp" and (isinstance(cell.source, str) or self.pod_probes == "netns"):
+            netns = None if isinstance(cell.source, str) else cell.source.handle.netns
+            return self.runner.reproduce_agent(cell.source_node, cell.cell(netns))
+        argv = client_probe(cell.host, cell.dport)
         if isinstance(cell.source, str):
             remote = render_remote(Command(argv, sudo=False))
             return self.runner.channels[cell.source].reproduce(remote)
@@ -636,18 +647,15 @@ class CriDriver:
         command; several run in the same agent (python3 -c), concurrently inside the pod."""
 
         def cell(c: Probe) -> probes.Cell:
-            netns = None if isinstance(c.source, str) else c.source.handle.netns
-            return probes.Cell(c.id, str(c.target.ip), ECHO_PORT, netns=netns)
+            return c.cell(None if isinstance(c.source, str) else c.source.handle.netns)
 
         def from_pod(mine: list[Probe]) -> CellResults:
             pod = mine[0].source
             assert not isinstance(pod, str)
             cid = pod.handle.container_ids[self.client_of(pod)]
-            if len(mine) == 1:  # the cell's own one-cell command: no Python to start
+            if len(mine) == 1 and mine[0].proto == "tcp":  # its own one-cell command
                 return {mine[0].id: self._client_cell(pod.node, cid, mine[0])}
-            request = probes.probe_request(
-                [probes.Cell(c.id, str(c.target.ip), ECHO_PORT) for c in mine]
-            )
+            request = probes.probe_request([c.cell() for c in mine])
             shown = f'python3 -c "$(cat {probes.AGENT_FILE})" {shlex.quote(json.dumps(request))}'
             result = self.exec_sync(pod.node, cid, agent_argv(request), 60, shown=shown)
             failure = (
@@ -666,12 +674,12 @@ class CriDriver:
                 )
             return f"pod {c.source.name}", from_pod
 
-        return observe_cells(self.runner, cells, route, probes.first_line, self.reproduce_cell)
+        return observe_cells(self.runner, cells, route, probes.parse_echo, self.reproduce_cell)
 
     def _client_cell(self, node: str, container_id: str, cell: Probe) -> probes.CellResult:
         """One probe from a container: the client command a person pastes to rerun the cell,
         by one ExecSync (the agent's Python would cost a TCG guest seconds to start)."""
-        argv = client_probe(str(cell.target.ip), ECHO_PORT)
+        argv = client_probe(cell.host, cell.dport)
         result, failed = self._exec_sync(node, container_id, argv, 30)
         if result.ok:
             return probes.CellResult(True, answer=result.stdout)

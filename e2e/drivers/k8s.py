@@ -87,6 +87,9 @@ class K8sDriver:
     for pods and services; unbound, it reads cluster-wide state (nodes, kube-system, ...)."""
 
     name = "k8s"
+    # agnhost netexec answers UDP one command per datagram (`clientip` or `hostname`): a cell
+    # could learn the source or who answered, never both from one answer
+    protocols: tuple[str, ...] = ("tcp",)
 
     def __init__(
         self,
@@ -118,9 +121,7 @@ class K8sDriver:
         self.namespace_wait = namespace_wait
         self.endpoints_wait = endpoints_wait
         self.control_plane = lab.control_plane.name
-        self.cluster = KubeCluster(
-            lab, self.runner, run_id, sleep, namespace_wait, endpoints_wait
-        )
+        self.cluster = KubeCluster(lab, self.runner, run_id, sleep, namespace_wait, endpoints_wait)
 
     def in_namespace(self, namespace: str) -> K8sDriver:
         """The same cluster and settings, bound to `namespace` (created on first use)."""
@@ -305,6 +306,9 @@ class K8sDriver:
         through the Docker runtime the guide installs)."""
         return self.runner.run(pod.node, netns_command(pod, argv), timeout)
 
+    def netns_command(self, pod: K8sPod, argv: tuple[str, ...]) -> Command:
+        return netns_command(pod, argv)
+
     def delete_pod(self, pod: K8sPod) -> None:
         self.delete_pods([pod])
 
@@ -345,7 +349,8 @@ class K8sDriver:
         plane = f"{self.control_plane} (kubectl exec)"
 
         def cell(c: Probe) -> probes.Cell:
-            return probes.Cell(c.id, str(c.target.ip), ECHO_PORT, send=CLIENTIP_REQUEST)
+            send = probes.AGNHOST_REQUEST if c.proto == "tcp" else ""
+            return c.cell(send=send)
 
         def from_pods(mine: list[Probe]) -> CellResults:
             by_pod: dict[str, list[Probe]] = {}
@@ -361,7 +366,7 @@ class K8sDriver:
             return plane, from_pods
 
         return observe_cells(
-            self.runner, cells, route, probes.http_body_address, self.reproduce_cell
+            self.runner, cells, route, parse_agnhost_or_busybox, self.reproduce_cell
         )
 
     def _probe_from_pods(
@@ -413,6 +418,7 @@ class K8sDriver:
 
     # -- services ---------------------------------------------------------------------------
 
+
 def _pod_state(pod: k8s.ClusterPod) -> str:
     text = f"phase {pod.phase}"
     if pod.reason:
@@ -437,7 +443,16 @@ def _image_hint(pod: k8s.ClusterPod) -> str:
     return ""
 
 
-CLIENTIP_REQUEST = "GET /clientip HTTP/1.0\r\n\r\n"
+def parse_agnhost_or_busybox(answer: str) -> probes.Echo:
+    """A node's agent reads agnhost's pipelined answer (HTTP); a busybox probe in a pod
+    prints `CLIENTIP HOSTNAME` (busybox_probe_script)."""
+    if answer.startswith("HTTP/"):
+        return probes.parse_agnhost(answer)
+    words = answer.split()
+    if not words:
+        return probes.Echo(None)
+    seen = probes.http_body_address(words[0])
+    return probes.Echo(seen, words[1] if len(words) > 1 else None)
 
 
 def exec_args(pod: K8sPod, container: str, argv: tuple[str, ...]) -> tuple[str, ...]:
@@ -463,13 +478,15 @@ def netns_command(pod: K8sPod, argv: tuple[str, ...]) -> Command:
 
 def busybox_probe_script(cells: Sequence[tuple[str, str]], timeout_s: int = 5) -> str:
     """A busybox shell script probing every (id, ip) at once: `wget` of agnhost's /clientip,
-    one marker line per cell with wget's exit code and the answer."""
+    then its /hostname (who answered), one marker line per cell with wget's exit code and
+    `CLIENTIP HOSTNAME`."""
     parts = []
     for cell_id, ip in cells:
-        url = f"http://{ip}:{ECHO_PORT}/clientip"
+        url = f"http://{ip}:{ECHO_PORT}"
         parts.append(
-            f"(out=$(wget -qO- -T {timeout_s} {shlex.quote(url)} 2>&1); rc=$?; "
-            f'echo "{PROBE_MARK} {cell_id} $rc $(echo $out)") &'
+            f"(out=$(wget -qO- -T {timeout_s} {shlex.quote(url + '/clientip')} 2>&1); rc=$?; "
+            f"who=$(wget -qO- -T {timeout_s} {shlex.quote(url + '/hostname')} 2>/dev/null); "
+            f'echo "{PROBE_MARK} {cell_id} $rc $(echo $out) $who") &'
         )
     return "\n".join([*parts, "wait"])
 

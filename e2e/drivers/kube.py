@@ -84,9 +84,7 @@ class KubeCluster:
         return k8s.parse_pods(out)
 
     def get_services(self, namespace: str | None = None) -> tuple[k8s.Service, ...]:
-        out = self.must(
-            "list services", "get", "services", *self._ns_args(namespace), "-o", "json"
-        )
+        out = self.must("list services", "get", "services", *self._ns_args(namespace), "-o", "json")
         return k8s.parse_services(out)
 
     def get_endpoints(self, namespace: str | None = None) -> tuple[k8s.Endpoints, ...]:

@@ -237,6 +237,8 @@ def script_commands(script: str) -> Iterator[tuple[str, ...]]:
                 continue
             while segment and segment[0] in SHELL_KEYWORDS:
                 segment = [] if segment[0] in ("for", "case") else segment[1:]
+            if segment[:1] == ["exec"]:  # the shell replaced by the command
+                segment = segment[1:]
             # (a word starting with "-" is the tail of `find -exec ... \;`, not a command)
             first = segment[0] if segment else ""
             if first and first not in SHELL_BUILTINS and "=" not in first and first[0] != "-":

@@ -89,11 +89,16 @@ def new_instance(
     held = [s for xml in port.network_xmls() for s in parse_libvirt_network_xml(xml).subnets]
     taken = [*probe_host_networks(), *held, *shipped_networks()]
     made = instance.derive_instance(lab, instance.instance_name(lab, tag), taken)
+    record_instance(made, os.getpid() if for_this_run else 0)
+    return made
+
+
+def record_instance(made: Lab, maker: int) -> None:
+    """Write the record by which `python -m lab VERB NAME` finds the instance `made` (again,
+    after a destroy removed it with the machines); `maker` as in instance.render_record."""
     state = paths.state_dir(made.name)
     state.mkdir(parents=True, exist_ok=True)
-    record = instance.render_record(made, os.getpid() if for_this_run else 0)
-    (state / instance.RECORD).write_text(record)
-    return made
+    (state / instance.RECORD).write_text(instance.render_record(made, maker))
 
 
 def sweep_stale_instances(libvirt: LibvirtPort) -> list[str]:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
-from typing import Literal
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
+from pathlib import PurePosixPath
+from typing import Final, Literal
 
-from lab.common.redact import redact
+from lab.common.redact import redact, userinfos
 from lab.hosts.os import base as os_profiles
-from lab.model import strict
+from lab.model import lookalike, strict
 from lab.model.problems import ABSENT, Problem, render_problems
 from lab.net import netmath
 from lab.podnet import base as podnet
@@ -81,7 +83,7 @@ class VM:
 @dataclass(frozen=True)
 class Segment:
     """One layer-2 segment of a routed underlay (one libvirt network): its nodes share it; the
-    router VM takes its last host address (lab/net/underlay.py)."""
+    router VM takes its last host address (lab/model/underlay.py)."""
 
     name: str
     cidr: IPv4Network
@@ -197,6 +199,28 @@ class Docker:
 
 
 @dataclass(frozen=True)
+class Services:
+    """The Services of a lab without Kubernetes: the suite's own, over its own pods, and the
+    kube-proxy-shaped rules that carry them (iptables mode of v1.18; no kube-proxy runs).
+    kubeadm's defaults: the service CIDR 10.96.0.0/12, cluster DNS at its 10th address, the
+    API server's NodePort range."""
+
+    cidr: IPv4Network = IPv4Network("10.96.0.0/12")  # noqa: RUF009 (immutable)
+    node_port_range: str = "30000-32767"
+    cluster_domain: str = "cluster.local"
+
+    @property
+    def dns_ip(self) -> IPv4Address:
+        """kubeadm's cluster DNS address: the service CIDR's 10th address."""
+        return self.cidr.network_address + 10
+
+    @property
+    def node_ports(self) -> range:
+        low, _, high = self.node_port_range.partition("-")
+        return range(int(low), int(high) + 1)
+
+
+@dataclass(frozen=True)
 class Kubernetes:
     version: str
     repo: Repo
@@ -210,6 +234,9 @@ class Kubernetes:
     # kubernetes-cni, pinned: kubelet/kubeadm 1.18 only require >= 0.7.5, so yum would take
     # the newest (1.x), which ships no `flannel` plugin (flannel-io/flannel#1471)
     cni_package_version: str = "0.8.7-0"
+    # cri-tools, pinned: kubeadm 1.18 only requires >= 1.13.0, so yum would take the newest
+    # build, which may be signed with a key the mirror's copies of the repo keys lack
+    cri_tools_version: str = "1.13.0-0"
     e2e_images: E2eImages = E2eImages()
 
 
@@ -225,6 +252,7 @@ class Lab:
     kubernetes: Kubernetes | None = None
     runtime: Runtime = "none"
     oci_runtime: OciRuntime = "runc"
+    services: Services | None = None
     source: str = field(default="", compare=False)
     # an instance of another lab (lab/model/instance.py): that lab's name; "" for the lab itself
     definition: str = field(default="", compare=False)
@@ -287,15 +315,19 @@ def _decode_lab(raw: object, source: str, problems: list[Problem]) -> Lab | stri
 
 
 def check_lab(
-    raw: object, source: str = "<lab>", host_networks: Iterable[IPv4Network] = ()
+    raw: object,
+    source: str = "<lab>",
+    host_networks: Iterable[IPv4Network] = (),
+    local_files: LocalFiles | None = None,
 ) -> tuple[Lab | None, list[Problem]]:
     """A `Lab`, or every problem of the file: structural ones first, then every semantic check
-    that does not read a field the structure left broken. Never raises."""
+    that does not read a field the structure left broken. `local_files` (the files a pinned
+    checksum may name here, see validate_pins) turns on the pin check. Never raises."""
     problems: list[Problem] = []
     lab = _decode_lab(raw, source, problems)
     structural = bool(problems)
     if isinstance(lab, Lab):
-        problems.extend(validate_lab(lab, host_networks, partial=structural))
+        problems.extend(validate_lab(lab, host_networks, structural, local_files))
     if problems or not isinstance(lab, Lab):
         return None, problems
     return lab, problems
@@ -311,10 +343,13 @@ BOX_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 RELEASE = re.compile(r"^[0-9A-Za-z.]+$")
 URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/\S*)?$")
 NIC = re.compile(r"^[a-z][a-z0-9]{0,14}$")
-# registry/path:tag, as a container image reference (no digest forms needed here)
+# registry/path:tag, as a container image reference, optionally pinned by digest
+# (name:tag@sha256:<64 hex>, name@sha256:<64 hex>; OCI's sha512 too)
+DIGEST = r"@(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})"
+SHA256 = re.compile(r"^[0-9a-f]{64}$")  # a pinned file's checksum
 IMAGE = re.compile(
     r"^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+    rf"(:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?({DIGEST})?$"
 )
 REGISTRY = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 
@@ -353,6 +388,7 @@ NETWORK_EXAMPLES = {
     "network.management": "192.168.121.0/24",
     "pod_network.cidr": "10.244.0.0/16",
     "kubernetes.service_cidr": "10.96.0.0/12",
+    "services.cidr": "10.96.0.0/12",
 }
 
 
@@ -369,6 +405,16 @@ def suggest_dns1123(name: str) -> str:
     return label[:63].rstrip("-") or "node"
 
 
+def dns1123_fix(name: str, limit: int = 63) -> str:
+    """How to make `name` a DNS-1123 label: a suggestion, unless the name only fails for a
+    look-alike or invisible character (then the suggestion would be what the person typed:
+    which character is wrong is what helps)."""
+    if lookalike.suspects(name):
+        return lookalike.retype_fix(name)
+    # from the redacted name: a suggestion rewrites the value, out of the redaction's sight
+    return f"try {suggest_dns1123(redact(name))[:limit].rstrip('-')!r}"
+
+
 def _check_name(where: str, name: str) -> Iterator[Problem]:
     if not matches(DNS1123_LABEL, name) or len(name) > 63:
         yield Problem(
@@ -376,7 +422,7 @@ def _check_name(where: str, name: str) -> Iterator[Problem]:
             name,
             "hostname must be a DNS-1123 label (lowercase letters, digits, '-'; start and end "
             "with a letter or digit; at most 63 characters): kubeadm rejects it otherwise",
-            f"try {suggest_dns1123(name)!r}",
+            dns1123_fix(name),
         )
 
 
@@ -385,10 +431,58 @@ def _authority(url: str) -> str:
     return re.split(r"[/?#]", rest, maxsplit=1)[0]
 
 
+def _decoded_path(url: str) -> str:
+    """The path of `url` as a server reads it: %XX decoded until nothing changes (a double
+    encoding, %252e, is the usual way past one decoding)."""
+    path = urllib.parse.urlsplit(url).path if "://" in url else url
+    for _ in range(3):
+        decoded = urllib.parse.unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    return path
+
+
+def _climbs_out(url: str) -> bool:
+    """A path segment '..' (also percent-encoded, or with backslashes): it climbs out of the
+    directory the URL names."""
+    try:
+        path = _decoded_path(url)
+    except ValueError:
+        return False
+    return ".." in re.split(r"[/\\]", path)
+
+
+def _check_url_path(where: str, url: str) -> Iterator[Problem]:
+    if _climbs_out(url):
+        yield Problem(
+            where,
+            url,
+            "has a '..' path segment (or one percent-encoded, %2e%2e): it climbs out of the "
+            "directory it names, to what the lab file does not say",
+            "write the path it means without '..'",
+        )
+
+
+def _carries_credentials(url: str) -> bool:
+    """user@ or user:password@ before the URL's host (a password may hold '/', '@', ...), or a
+    user:password@ of a URL in its query."""
+    return "@" in _authority(url) or any(":" in info for info in userinfos(url))
+
+
 def check_url(where: str, url: str) -> Iterator[Problem]:
     if isinstance(url, strict.Broken):
         raise strict.BrokenField
-    if "@" in _authority(url):
+    if url.lower().startswith("file:"):
+        yield Problem(
+            where,
+            url,
+            "is a file:// URL: this field is fetched over http(s) (only a gpg key may be a file "
+            "already on the node)",
+            "give the http(s) URL of a mirror, e.g. https://mirrors.example.org/",
+        )
+        return
+    if _carries_credentials(url):
         yield Problem(
             where,
             redact(url),
@@ -404,6 +498,7 @@ def check_url(where: str, url: str) -> Iterator[Problem]:
         # leading zeros do not count (:0080 is port 80); past 5 digits, 6 tell it is too big
         if port and not 0 < int(port[1].lstrip("0")[:6] or "0") <= 65535:
             yield Problem(where, url, "has a port outside 1-65535")
+        yield from _check_url_path(where, url)
 
 
 FILE_URL = re.compile(r"^file:///\S+$")
@@ -420,6 +515,16 @@ def check_key_url(where: str, url: str, required: bool = True) -> Iterator[Probl
             "must be an http(s) URL or a file on the node (file:///path)",
             "e.g. file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7",
         )
+    elif _carries_credentials(url):
+        yield Problem(
+            where,
+            redact(url),
+            "carries credentials (user:password@host): a lab file is shared, logged and "
+            "copied into every node's repo files",
+            "remove them from the URL",
+        )
+    else:
+        yield from _check_url_path(where, url)
 
 
 def _check_repo(where: str, repo: Repo) -> Iterator[Problem]:
@@ -453,9 +558,8 @@ def validate_nodes(lab: Lab) -> Iterator[Problem]:
         )
     names: dict[str, int] = {}
     ips: dict[IPv4Address, int] = {}
-    yield from guard_each(
-        _check_node(lab, i, node, names, ips) for i, node in enumerate(lab.nodes)
-    )
+    yield from guard_each(_check_node(lab, i, node, names, ips) for i, node in enumerate(lab.nodes))
+    yield from validate_node_names(lab)
 
 
 def _check_node(
@@ -705,6 +809,7 @@ def validate_networks(lab: Lab, host_networks: Iterable[IPv4Network]) -> Iterato
         ("network.management", lambda: lab.network.management),
         ("pod_network.cidr", lambda: lab.pod_network.cidr),
         ("kubernetes.service_cidr", lambda: _service_cidr(lab)),
+        ("services.cidr", lambda: None if lab.services is None else lab.services.cidr),
     ):
         net = _field(get)
         if isinstance(net, IPv4Network):
@@ -742,6 +847,59 @@ def validate_networks(lab: Lab, host_networks: Iterable[IPv4Network]) -> Iterato
             "is too small for a lab",
             "use a /29 or larger",
         )
+    yield from guard_each((validate_service_network(lab), validate_management_network(lab)))
+
+
+NODE_PORT_RANGE = re.compile(r"^([0-9]{1,5})-([0-9]{1,5})$")
+CLUSTER_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def validate_services(lab: Lab) -> Iterator[Problem]:
+    svc = lab.services
+    if svc is None:
+        return
+
+    def cidr() -> Iterator[Problem]:
+        yield from check_service_cidr("services.cidr", svc.cidr)
+
+    def node_ports() -> Iterator[Problem]:
+        m = matches(NODE_PORT_RANGE, svc.node_port_range)
+        found = NODE_PORT_RANGE.match(svc.node_port_range) if m else None
+        low, high = (int(found[1]), int(found[2])) if found else (0, 0)
+        if not found or not 0 < low < high <= 65535:
+            yield Problem(
+                "services.node_port_range",
+                svc.node_port_range,
+                "must be LOW-HIGH, two ports with 0 < LOW < HIGH <= 65535",
+                "e.g. 30000-32767 (the API server's default)",
+            )
+        elif high - low < 15:
+            yield Problem(
+                "services.node_port_range",
+                svc.node_port_range,
+                "leaves fewer than 16 ports for the suite's NodePorts",
+                "e.g. 30000-32767 (the API server's default)",
+            )
+
+    def domain() -> Iterator[Problem]:
+        if not matches(CLUSTER_DOMAIN, svc.cluster_domain) or len(svc.cluster_domain) > 253:
+            yield Problem(
+                "services.cluster_domain",
+                svc.cluster_domain,
+                "is not a DNS domain (lowercase labels separated by dots)",
+                "e.g. cluster.local (kubelet's default)",
+            )
+
+    def not_with_kubernetes() -> Iterator[Problem]:
+        if lab.kubernetes is not None:
+            yield Problem(
+                "services",
+                message="is for labs without Kubernetes: a Kubernetes lab's Services are its "
+                "own (kubernetes.service_cidr, kube-proxy, CoreDNS)",
+                fix="remove services",
+            )
+
+    yield from guard_each((cidr(), node_ports(), domain(), not_with_kubernetes()))
 
 
 def _service_cidr(lab: Lab) -> IPv4Network | None:
@@ -982,6 +1140,12 @@ RPM_VERSION_RELEASE = re.compile(r"^([0-9]+)\.[0-9]+\.[0-9]+-[0-9A-Za-z.]+$")
 
 
 def validate_cni_package(lab: Lab, k8s: Kubernetes) -> Iterator[Problem]:
+    if not matches(RPM_VERSION_RELEASE, k8s.cri_tools_version):
+        yield Problem(
+            "kubernetes.cri_tools_version",
+            k8s.cri_tools_version,
+            "must be an rpm version-release like 1.13.0-0 (unpinned, yum takes the newest)",
+        )
     m = RPM_VERSION_RELEASE.match(k8s.cni_package_version)
     if not m:
         yield Problem(
@@ -1000,7 +1164,7 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
                 "name",
                 lab.name,
                 "must be lowercase letters, digits and '-' (<= 40)",
-                f"try {suggest_dns1123(lab.name)[:40].rstrip('-')!r}",
+                dns1123_fix(lab.name, 40),
             )
 
     def box() -> Iterator[Problem]:
@@ -1092,6 +1256,7 @@ def validate_os_path(lab: Lab) -> Iterator[Problem]:
             "use " + " or ".join(f"driver: {n}" for n in fitting),
         )
 
+
 def validate_runtime(lab: Lab) -> Iterator[Problem]:
     """The container runtimes the lab asks for are ones its OS path installs."""
     try:
@@ -1119,8 +1284,233 @@ def validate_runtime(lab: Lab) -> Iterator[Problem]:
         )
 
 
+# ---------------------------------------------------------------------------------------------
+# Limits the tools themselves set (kubeadm, the API server, vagrant-libvirt, the NICs), and names
+# the hosts file and the lab's own libvirt objects hold
+
+# kubeadm gives cluster DNS the 10th address of the service CIDR (kubeadm's GetDNSIP), and the
+# API server refuses a service range of more than 20 host bits (a /12 for IPv4, a /108 for IPv6)
+DNS_SERVICE_INDEX: Final = 10
+MAX_SERVICE_HOST_BITS: Final = 20
+SERVICE_EXAMPLES: Final = {
+    4: "10.96.0.0/12 (kubeadm's default) or 10.1.0.0/16",
+    6: "fd00:10:96::/108",
+}
+
+
+def check_service_cidr(where: str, net: IPv4Network | IPv6Network) -> Iterator[Problem]:
+    """A service CIDR kubeadm and the API server take: no larger than the API server allows
+    (2^20 addresses: a /12 for IPv4) and large enough for kubeadm's DNS address, its 10th
+    (a /28 at the smallest for IPv4). `where` is the field it came from."""
+    if isinstance(net, strict.Broken):
+        raise strict.BrokenField
+    host_bits = net.max_prefixlen - net.prefixlen
+    example = SERVICE_EXAMPLES[net.version]
+    if host_bits > MAX_SERVICE_HOST_BITS:
+        largest = net.max_prefixlen - MAX_SERVICE_HOST_BITS
+        yield Problem(
+            where,
+            str(net),
+            f"is larger than a /{largest}: the API server refuses a service range of more than "
+            f'2^{MAX_SERVICE_HOST_BITS} addresses ("--service-cluster-ip-range is too large")',
+            f"use a /{largest} or smaller, e.g. {example}",
+        )
+    elif net.num_addresses <= DNS_SERVICE_INDEX:
+        smallest = net.max_prefixlen - (DNS_SERVICE_INDEX).bit_length()
+        yield Problem(
+            where,
+            str(net),
+            f"holds {net.num_addresses} addresses: kubeadm gives cluster DNS the "
+            f"{DNS_SERVICE_INDEX}th address of the service range, which {net} does not have",
+            f"use a /{smallest} or larger, e.g. {example}",
+        )
+
+
+def validate_service_network(lab: Lab) -> Iterator[Problem]:
+    k8s = lab.kubernetes
+    if k8s is not None:
+        yield from check_service_cidr("kubernetes.service_cidr", k8s.service_cidr)
+
+
+# vagrant-libvirt's management network: the host's bridge takes its first address and each VM
+# a DHCP lease from the range after it up to the last address before the broadcast
+MANAGEMENT_RESERVED: Final = 3  # the network address, the host's gateway, the broadcast
+
+
+def validate_management_network(lab: Lab) -> Iterator[Problem]:
+    net, nodes = lab.network.management, len(lab.nodes)
+    leases = max(net.num_addresses - MANAGEMENT_RESERVED, 0)
+    if leases >= nodes:
+        return
+    prefix = net.max_prefixlen - (nodes + MANAGEMENT_RESERVED - 1).bit_length()
+    yield Problem(
+        "network.management",
+        str(net),
+        f"has room for {leases} DHCP lease(s) and the lab has {nodes} node(s): "
+        "vagrant-libvirt's management network gives each VM a lease, after the network "
+        "address and the host's gateway, before the broadcast address",
+        f"use a /{prefix} or larger, e.g. 192.168.121.0/24 (vagrant-libvirt's default)",
+    )
+
+
+# Vagrant reaches every VM on its first NIC (eth0 on these boxes: vagrant-libvirt's management
+# network); the lab's private network is the second
+MANAGEMENT_NIC: Final = "eth0"
+
+
+def validate_nics(lab: Lab) -> Iterator[Problem]:
+    nic, bridge = lab.vm.private_nic, lab.pod_network.bridge
+    if nic == MANAGEMENT_NIC:
+        yield Problem(
+            "vm.private_nic",
+            nic,
+            f"is the NIC Vagrant manages the VMs through ({MANAGEMENT_NIC}, on vagrant-libvirt's "
+            "management network): pod routes and the node IPs would go on the wrong network",
+            "the lab's private network is the second NIC: eth1 on these boxes",
+        )
+    elif nic == "lo":
+        yield Problem("vm.private_nic", nic, "is the loopback interface", "use eth1")
+    taken = {nic: "private NIC", MANAGEMENT_NIC: "management NIC", "lo": "loopback interface"}
+    if bridge in taken:
+        yield Problem(
+            "pod_network.bridge",
+            bridge,
+            f"is the name of the node's {taken[bridge]}: the CNI bridge plugin would take that "
+            "interface for the pods' bridge",
+            "give the bridge a name of its own, e.g. cni0",
+        )
+
+
+# names a node cannot have: what /etc/hosts already names on Debian and CentOS (and macOS), and
+# the names of the lab's own libvirt networks (netlab-<lab>-mgmt, -priv), which a node's
+# domain netlab-<lab>-<node> would repeat
+RESERVED_HOSTNAMES: Final = frozenset(
+    (
+        *("localhost", "localhost.localdomain", "localhost4", "localhost4.localdomain4"),
+        *("localhost6", "localhost6.localdomain6", "ip6-localhost", "ip6-loopback"),
+        *("ip6-localnet", "ip6-mcastprefix", "ip6-allnodes", "ip6-allrouters", "ip6-allhosts"),
+        "broadcasthost",
+    )
+)
+LIBVIRT_SUFFIXES: Final = {"mgmt": "management network", "priv": "private network"}
+
+
+def validate_node_names(lab: Lab) -> Iterator[Problem]:
+    for i, node in enumerate(lab.nodes):
+        yield from strict.guarded(_check_reserved_name(lab, i, node), partial=False)
+
+
+def _check_reserved_name(lab: Lab, i: int, node: Node) -> Iterator[Problem]:
+    name = node.name.lower()
+    if name in RESERVED_HOSTNAMES:
+        yield Problem(
+            f"nodes[{i}].name",
+            node.name,
+            "is a name every host's /etc/hosts (or its resolver) already gives to itself or to "
+            "a multicast group: the nodes' hosts files would send it to two places",
+            f"name the node otherwise, e.g. node{i + 1}",
+        )
+    elif name in LIBVIRT_SUFFIXES:
+        yield Problem(
+            f"nodes[{i}].name",
+            node.name,
+            f"would name the node's VM {lab.prefix}{name}, the name of the lab's "
+            f"{LIBVIRT_SUFFIXES[name]} in libvirt",
+            f"name the node otherwise, e.g. node{i + 1}",
+        )
+
+
+def validate_box(lab: Lab) -> Iterator[Problem]:
+    """vm.box is a box's name (owner/name): a URL or a path goes in vm.box_url."""
+    box = lab.vm.box
+    if "://" in box or _climbs_out(box) or box.startswith(("/", "~")):
+        yield Problem(
+            "vm.box",
+            box,
+            "is a box's name (like netlab/debian12 or centos/7), not a URL or a path",
+            "put a URL in vm.box_url and give the box a name here",
+        )
+
+
+def validate_image_pins(lab: Lab) -> Iterator[Problem]:
+    """An image pinned by digest cannot be the name a mirror's copy is re-tagged as (`docker
+    tag` refuses a digest): the digest belongs on the mirror."""
+    pairs: list[tuple[str, str, str]] = []
+    fl = lab.pod_network.flannel
+    if fl is not None:
+        pairs.append(("pod_network.flannel.image", fl.image, fl.mirror_image))
+    if lab.kubernetes is not None:
+        for item in dataclasses.fields(E2eImages):
+            image = getattr(lab.kubernetes.e2e_images, item.name)
+            pairs.append((f"kubernetes.e2e_images.{item.name}.image", image.image, image.mirror))
+    for where, image, mirror in pairs:
+        if mirror and matches(IMAGE, image) and "@" in image:
+            yield Problem(
+                where,
+                image,
+                "is pinned by digest and has a mirror: its copy from the mirror is re-tagged as "
+                "this name, and `docker tag` cannot create a name with a digest",
+                "pin the digest on the mirror's reference instead, and give a tag here",
+            )
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A file on this host a pinned checksum may name: its path and its real sha256."""
+
+    path: str
+    sha256: str
+
+
+# the files a pinned sha256 may name here (the cached download of that name, the vendored
+# inputs in labs/vendor/), read from disk by lab.adapters.fetch.local_files: nothing downloaded
+LocalFiles = Callable[[str], tuple[LocalFile, ...]]
+
+
+def validate_pins(lab: Lab, local_files: LocalFiles | None) -> Iterator[Problem]:
+    """The flannel manifest's pinned sha256 against the files here: one that matches neither
+    the vendored manifest of the same name and version nor a cached download names the file it
+    was compared with and that file's sha256 (a one-digit slip in the pin shows at `validate`,
+    not as a failed download in `plan`). A manifest with nothing here to compare with is left
+    to `plan`, which downloads and checks it."""
+    fl = lab.pod_network.flannel
+    if fl is None or local_files is None or not matches(SHA256, fl.manifest_sha256):
+        return
+    files = local_files(fl.manifest_sha256)
+    if any(f.sha256 == fl.manifest_sha256 for f in files):
+        return
+    stem = PurePosixPath(urllib.parse.urlsplit(fl.manifest_url).path).stem
+    same = [
+        f
+        for f in files
+        if PurePosixPath(f.path).name.startswith(stem) and fl.version in PurePosixPath(f.path).name
+    ]
+    if not stem or not same:
+        return
+    vendored = same[0]
+    yield Problem(
+        "pod_network.flannel.manifest_sha256",
+        fl.manifest_sha256,
+        f"matches neither {vendored.path} (the vendored {fl.version} manifest, whose sha256 is "
+        f"{vendored.sha256}) nor a cached download: the pin and the vendored manifest disagree, "
+        "and plan would find out only after a download",
+        f"if {PurePosixPath(vendored.path).name} is the manifest meant, pin its sha256: "
+        f"{vendored.sha256}",
+    )
+
+
+def validate_limits(lab: Lab) -> Iterator[Iterator[Problem]]:
+    """The checks above, one per concern (each runs on its own)."""
+    yield validate_nics(lab)
+    yield validate_box(lab)
+    yield validate_image_pins(lab)
+
+
 def validate_lab(
-    lab: Lab, host_networks: Iterable[IPv4Network] = (), partial: bool = False
+    lab: Lab,
+    host_networks: Iterable[IPv4Network] = (),
+    partial: bool = False,
+    local_files: LocalFiles | None = None,
 ) -> list[Problem]:
     """Every semantic problem of a lab, in file order of the checks. `partial`: the lab has
     fields the structural parse could not decode (strict.BROKEN); a check that would read one
@@ -1133,5 +1523,8 @@ def validate_lab(
         validate_underlay(lab),
         validate_pod_network(lab),
         validate_kubernetes(lab),
+        validate_services(lab),
+        *validate_limits(lab),
+        validate_pins(lab, local_files),
     ]
     return [p for check in checks for p in strict.guarded(check, partial)]

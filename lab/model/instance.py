@@ -70,9 +70,7 @@ def derive_instance(lab: Lab, name: str, taken: Iterable[IPv4Network]) -> Lab:
         raise ValueError(f"no free range the size of {lab.network.private} for instance {name}")
     management = free_network(lab.network.management, [*held, private])
     if management is None:
-        raise ValueError(
-            f"no free range the size of {lab.network.management} for instance {name}"
-        )
+        raise ValueError(f"no free range the size of {lab.network.management} for instance {name}")
     return _with(lab, name, private, management)
 
 

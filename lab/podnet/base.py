@@ -14,7 +14,7 @@ A new backend: docs/architecture.md, "A new pod-network backend"."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -48,6 +48,42 @@ class Restart:
     # while it lasts, the node's pods are cut from the other nodes' (its routes are gone);
     # False: the data plane outlives its agent (flannel v0.14.0 exits without tearing down)
     isolates: bool = True
+
+
+@dataclass(frozen=True)
+class Read:
+    """A read-only command on one node; `kubectl`: its argv are kubectl's arguments, run with
+    the cluster's admin kubeconfig on the control plane (a backend knows no cluster client)."""
+
+    node: str
+    command: Command
+    kubectl: bool = False
+
+
+@dataclass(frozen=True)
+class ReadyCheck:
+    """One named thing to wait for, bounded: `reads` run, `ok` judges their outputs (None for a
+    read that failed: not there yet)."""
+
+    name: str
+    reads: tuple[Read, ...]
+    ok: Callable[[Sequence[str | None]], bool]
+
+
+def routed_mtu_problems(lab: Lab) -> Iterator[Problem]:
+    """The one MTU check of the backends that route pod packets as they are (host routes, flannel
+    host-gw, BGP): unencapsulated pod traffic crosses the nodes' private NICs (and, on a routed
+    underlay, the router's) as it is, so a pod MTU above theirs is dropped or fragmented."""
+    mtu = lab.pod_network.mtu
+    if mtu is not None and 576 <= mtu <= 9000 and mtu > NIC_MTU:
+        yield Problem(
+            "pod_network.mtu",
+            mtu,
+            f"is more than the {NIC_MTU} bytes the nodes' private NIC "
+            f"({lab.vm.private_nic}) carries: pod packets cross nodes unencapsulated with a "
+            "routing backend, and larger ones are dropped or fragmented on the way",
+            f"set pod_network.mtu: {NIC_MTU}, or remove it",
+        )
 
 
 class Backend:
@@ -101,6 +137,11 @@ class Backend:
         """The device the tunnel's packets leave through (None: no tunnel)."""
         return None
 
+    def tunnel_port(self, lab: Lab) -> int | None:
+        """The UDP port the tunnel's encapsulated packets travel to on the private NIC (None:
+        no tunnel: pod packets cross as they are)."""
+        return None
+
     def validate(self, lab: Lab) -> Iterator[Problem]:
         """The backend's own lab-file checks (the generic ones run for every backend)."""
         return iter(())
@@ -122,19 +163,11 @@ class Backend:
     def restart(self, lab: Lab, node: Node) -> Restart:
         raise NotImplementedError(f"backend {self.name} has no restart fault")
 
-
-def unencapsulated_mtu_problems(backend: Backend, lab: Lab, how: str) -> Iterator[Problem]:
-    """A pod MTU over the node network's, for a backend that routes pod packets as they are
-    (`how` says how it carries them)."""
-    mtu = lab.pod_network.mtu
-    if mtu is not None and 576 <= mtu <= 9000 and mtu > backend.max_pod_mtu(lab):
-        yield Problem(
-            "pod_network.mtu",
-            mtu,
-            f"{how}, whose MTU is {backend.max_pod_mtu(lab)}: larger pod packets would be "
-            "dropped or fragmented",
-            f"set pod_network.mtu: {backend.max_pod_mtu(lab)} (or remove it)",
-        )
+    def reboot_checks(self, lab: Lab, node: Node) -> tuple[ReadyCheck, ...]:
+        """What the node's pod network must show again after a hard reboot before the fault
+        counts as healed (beyond the node answering), in order; () when the lab's own
+        provisioning persists it all (systemd-networkd brings it back at boot)."""
+        return ()
 
 
 def node_pod_subnets(lab: Lab) -> dict[str, IPv4Network]:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from lab.common.commands import Command, cmd
 from lab.model.problems import Problem
 from lab.model.underlay import gateway_of, same_segment, segment_of
-from lab.podnet.base import Backend, Restart, register, unencapsulated_mtu_problems
+from lab.podnet.base import Backend, Restart, register, routed_mtu_problems
 from lab.podnet.bridge import bridge_conflist, render_cni_conflist_text
 
 if TYPE_CHECKING:
@@ -369,9 +369,7 @@ class Bgp(Backend):
         return bridge_conflist(lab, _own_subnet(lab, node), self.pod_mtu(lab), "0.0.0.0/0", {})
 
     def validate(self, lab: Lab) -> Iterator[Problem]:
-        yield from unencapsulated_mtu_problems(
-            self, lab, "BGP routes carry pod packets unencapsulated over the node network"
-        )
+        yield from routed_mtu_problems(lab)
 
     def render_files(self, lab: Lab, flannel_upstream: str | None) -> dict[str, str]:
         files = {}

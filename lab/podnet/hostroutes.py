@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lab.common.commands import cmd
 from lab.model.problems import Problem
 from lab.model.underlay import segment_of
-from lab.podnet.base import Backend, Restart, register, unencapsulated_mtu_problems
+from lab.podnet.base import Backend, Restart, register, routed_mtu_problems
 from lab.podnet.bridge import bridge_conflist, render_cni_conflist_text
 
 if TYPE_CHECKING:
@@ -82,9 +82,7 @@ class HostRoutes(Backend):
 
     def validate(self, lab: Lab) -> Iterator[Problem]:
         yield from same_segment_problems(lab)
-        yield from unencapsulated_mtu_problems(
-            self, lab, "host routes carry pod packets as they are on the private NIC"
-        )
+        yield from routed_mtu_problems(lab)
 
     def conflist(self, lab: Lab, node: Node, nic_mtu: int | None) -> dict[str, Any]:
         subnets = self.planned_subnets(lab)

@@ -152,6 +152,9 @@ class Vxlan(Backend):
     def tunnel_device(self, lab: Lab) -> str:
         return VXLAN_DEVICE
 
+    def tunnel_port(self, lab: Lab) -> int:
+        return VXLAN_PORT
+
     def validate(self, lab: Lab) -> Iterator[Problem]:
         yield from vxlan_mtu_problems(lab)
 

@@ -1,4 +1,4 @@
-"""A pytest plugin for tests/unit/test_suite_session.py (loaded with -p): records every lab
+"""A pytest plugin for tests/unit/test_suite.py (loaded with -p): records every lab
 file this process reads, into NETLAB_READS_DIR/reads-<pid>.json at its end."""
 
 from __future__ import annotations

@@ -180,9 +180,9 @@ def test_the_kernels_bird_routes_are_judged_against_the_lab() -> None:
 def test_a_pod_mtu_above_the_node_networks_is_refused() -> None:
     lab = dataclasses.replace(ROUTED, pod_network=dataclasses.replace(ROUTED.pod_network, mtu=1600))
     assert [str(p) for p in backend_of(lab).validate(lab)] == [
-        "pod_network.mtu = 1600: BGP routes carry pod packets unencapsulated over the node "
-        "network, whose MTU is 1500: larger pod packets would be dropped or fragmented; set "
-        "pod_network.mtu: 1500 (or remove it)"
+        "pod_network.mtu = 1600: is more than the 1500 bytes the nodes' private NIC (eth1) "
+        "carries: pod packets cross nodes unencapsulated with a routing backend, and larger "
+        "ones are dropped or fragmented on the way; set pod_network.mtu: 1500, or remove it"
     ]
 
 

@@ -189,11 +189,14 @@ def provisioning_commands() -> Iterator[Sent]:
         for c in step.plan(GUIDE, GUIDE.node(case["node"]), step.facts_from_json(facts)):
             yield Sent(f"provision {case['step']} ({case['case']})", c.argv, c.sudo)
     yield Sent("provision join command (input)", el7.JOIN_COMMAND.argv, el7.JOIN_COMMAND.sudo)
+    save = el7.save_command(el7.e2e_hub_images(GUIDE))
+    yield Sent("provision image archive (input)", save.argv, save.sudo)
 
 
 def driver_commands() -> Iterator[Sent]:
     systemd = os_profile("el7").systemd
-    for container in (echo_server(), Container("client", client_probe("10.244.1.5"))):
+    el7_echo = echo_server(python=os_profile("el7").python)
+    for container in (el7_echo, Container("client", client_probe("10.244.1.5"))):
         argv = compat.start_in_netns(systemd, "nl-x-echo", "nl-x", container.argv)
         yield Sent("CNI driver start_in_netns", argv, True)
     yield Sent("CNI driver main_pids", compat.main_pids_argv(systemd, ("nl-x-echo",)), True)

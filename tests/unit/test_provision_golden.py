@@ -118,8 +118,11 @@ def test_guide_plan_lists_the_guides_steps_in_order_for_every_node() -> None:
     lab = LABS["guide-centos7"]
     steps = steps_for(lab, UPSTREAM)
     numbers = {node.name: [p.step.number for p in dry_run(lab, node, steps)] for node in lab.nodes}
-    common = ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a"]
-    assert numbers["k8s-master"] == [*common, "9", "10", "11a", "11b", "11", "12", "13a", "14"]
+    common = ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a", "8b"]
+    assert numbers["k8s-master"] == [
+        *common,
+        *("9", "10", "11a", "11b", "11", "12", "13a", "14", "15"),
+    ]
     assert numbers["k8s-node1"] == [*common, "11a", "11b", "13", "13a", "14"]
     assert numbers["k8s-node2"] == numbers["k8s-node1"]
 
@@ -132,13 +135,27 @@ def test_guide_phases_put_the_control_plane_before_the_workers_join() -> None:
     ]
     everyone = ["k8s-master", "k8s-node1", "k8s-node2"]
     assert order == [
-        (everyone, ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a"]),
-        (["k8s-master"], ["9", "10"]),
-        (everyone, ["11a", "11b"]),
+        (everyone, ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a", "8b"]),
+        (["k8s-master"], ["9", "10", "11a", "11b"]),
+        (["k8s-node1", "k8s-node2"], ["11a", "11b"]),  # Docker Hub images: the master's copies
         (["k8s-master"], ["11", "12"]),
         (["k8s-node1", "k8s-node2"], ["13"]),
         (everyone, ["13a", "14"]),
+        (["k8s-master"], ["15"]),
     ]
+
+
+@pytest.mark.parametrize("lab_name", ["guide-centos7", "guide-centos7-global"])
+def test_the_guide_labs_whole_plan_is_pinned(
+    lab_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m lab plan LAB` word for word, every node (tests/golden/provision/plan-LAB.txt;
+    NETLAB_UPDATE_GOLDEN=1 rewrites it: read its diff)."""
+    from app import cli
+
+    assert cli.main(["plan", lab_name]) == 0
+    printed = capsys.readouterr().out
+    assert printed == golden_text(GOLDEN / f"plan-{lab_name}.txt", printed)
 
 
 def test_kubeadm_init_in_the_plan_is_the_guides_command() -> None:

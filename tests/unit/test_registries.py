@@ -120,9 +120,7 @@ TOY_OS = OsProfile(
     python="python3.99",
     cni_bin_dir="/opt/toy/cni",
     components={"systemd": "300"},
-    tools=compat.tools_table(
-        [("ip", "iproute2", "iproute2", "/usr/bin/ip", "box", "everyone")]
-    ),
+    tools=compat.tools_table([("ip", "iproute2", "iproute2", "/usr/bin/ip", "box", "everyone")]),
     user_path=("/usr/bin",),
     sudo_path=("/usr/bin",),
     box=BoxState(fstab="", swaps=()),

@@ -159,7 +159,7 @@ def test_ci_node_pod_network(ci: Lab) -> None:
     (route,) = render_pod_routes(ci, ci.node("node2"))
     assert (str(route.destination), str(route.via), route.device) == (
         "10.244.0.0/24",
-        "10.10.10.241",
+        "10.10.40.241",
         "eth1",
     )
 

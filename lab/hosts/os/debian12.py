@@ -75,6 +75,8 @@ TOOLS = tools_table(
         ("hostname", "hostname", "hostname", "/usr/bin/hostname", "box", BY_PROVISIONING),
         ("ping", "iputils", "iputils-ping", "/usr/bin/ping", "box", "e2e checks (MTU)"),
         ("iptables-save", "iptables", "iptables", "/usr/sbin/iptables-save", "box", BY_DIAGNOSTICS),
+        # the tunnel proof's counting rules (lab/podnet/proof.py: -m string, -m comment, -w)
+        ("iptables", "iptables", "iptables", "/usr/sbin/iptables", "box", "e2e checks (tunnel)"),
         ("apt-get", "apt", "apt", "/usr/bin/apt-get", "box", BY_PROVISIONING),
         ("socat", "socat", "socat", "/usr/bin/socat", "box", BY_ECHO_SERVER),
         ("ethtool", "ethtool", "ethtool", "/usr/sbin/ethtool", "box", "e2e checks"),

@@ -44,6 +44,7 @@ COMPONENTS = {
     "curl": "7.29.0",
     "sudo": "1.8.23",
     "socat": "1.7.3.2",
+    "python": "2.7.5",
     "ethtool": "4.8",
     "docker": "19.03.15",
     "kubernetes": "1.18.1",
@@ -81,6 +82,8 @@ TOOLS = tools_table(
         ("hostname", "hostname", "hostname", "/usr/bin/hostname", "box", BY_PROVISIONING),
         ("ping", "iputils", "iputils", "/usr/bin/ping", "box", "e2e checks (MTU)"),
         ("iptables-save", "iptables", "iptables", "/usr/sbin/iptables-save", "box", BY_DIAGNOSTICS),
+        # the tunnel proof's counting rules (lab/podnet/proof.py: -m string, -m comment, -w)
+        ("iptables", "iptables", "iptables", "/usr/sbin/iptables", "box", "e2e checks (tunnel)"),
         ("getenforce", "libselinux", SELINUX_UTILS, "/usr/sbin/getenforce", "box", BY_PROVISIONING),
         ("setenforce", "libselinux", SELINUX_UTILS, "/usr/sbin/setenforce", "box", BY_PROVISIONING),
         ("rpm", "rpm", "rpm", "/usr/bin/rpm", "box", BY_PROVISIONING),
@@ -88,12 +91,27 @@ TOOLS = tools_table(
         ("curl", "curl", "curl", "/usr/bin/curl", "box", "Kubernetes checks (from nodes)"),
         # kubelet's rpm requires socat and ethtool (installed with it if the box lacks them)
         ("socat", "socat", "socat", "/usr/bin/socat", "provisioning", BY_ECHO_SERVER),
+        # the node agent's interpreter, and the echo server's UDP half (lab/runtime/echo.py)
+        ("python", "python", "python", "/usr/bin/python", "box", BY_ECHO_SERVER),
         ("ethtool", "ethtool", "ethtool", "/usr/sbin/ethtool", "provisioning", BY_PROVISIONING),
         ("docker", "docker", "docker-ce-cli", "/usr/bin/docker", "provisioning", BY_PROVISIONING),
         ("kubeadm", "kubernetes", "kubeadm", "/usr/bin/kubeadm", "provisioning", BY_PROVISIONING),
         ("kubectl", "kubernetes", "kubectl", "/usr/bin/kubectl", "provisioning", "everyone"),
         *cni_plugins("/opt/cni/bin", "kubernetes-cni", "kubernetes-cni", "provisioning"),
     ],
+)
+
+
+# /etc/fstab of the `centos/7` 2004.01 box as it boots: one xfs partition and the 2 GiB
+# /swapfile its kickstart adds (CentOS/sig-cloud-instance-build vagrant/centos7.ks, "Use a
+# single partition for the Vagrant images"; no LVM), active from boot
+CENTOS7_BOX_FSTAB = (
+    "\n#\n# /etc/fstab\n# Created by anaconda on Thu Apr 30 22:04:55 2020\n#\n"
+    "# Accessible filesystems, by reference, are maintained under '/dev/disk'\n"
+    "# See man pages fstab(5), findfs(8), mount(8) and/or blkid(8) for more info\n#\n"
+    "UUID=1c419d6c-5064-4a2b-953c-05b2c67edb15 /                       xfs     "
+    "defaults        0 0\n"
+    "/swapfile none swap defaults 0 0\n"
 )
 
 
@@ -112,11 +130,7 @@ EL7 = register(
         tools=TOOLS,
         user_path=("/usr/local/bin", "/usr/bin"),
         sudo_path=("/sbin", "/bin", "/usr/sbin", "/usr/bin"),
-        box=BoxState(
-            fstab="/dev/mapper/cl-root / xfs defaults 0 0\n"
-            "/dev/mapper/cl-swap     swap                    swap    defaults        0 0\n",
-            swaps=("/dev/dm-1",),
-        ),
+        box=BoxState(fstab=CENTOS7_BOX_FSTAB, swaps=("/swapfile",)),
         provisioning="provision.el7",
         kubernetes=True,
         validate=validate,
