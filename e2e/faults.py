@@ -405,9 +405,7 @@ def vxlan_port_dropped(lab: Lab, node: str) -> RouterFault:
         for b in lab.node_names
         if a < b and crosses_hop(lab, node, a, b)
     )
-    return RouterFault(
-        node, f"UDP {port} dropped at {hop}", inject, heal, Faults(cut=cut), hop=hop
-    )
+    return RouterFault(node, f"UDP {port} dropped at {hop}", inject, heal, Faults(cut=cut), hop=hop)
 
 
 def link_netem(lab: Lab, node: str) -> RouterFault:

@@ -6,6 +6,7 @@ routes and devices beside it, so networkd re-applies them whenever it configures
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from lab.common.commands import Command, cmd
 from lab.hosts import facts as f
@@ -66,6 +67,24 @@ def fresh_network_files(lab: Lab, node: Node) -> dict[str, str]:
             f"[Match]\nName={nic}\n\n[Network]\nAddress={node.ip}/{prefixlen(lab, node)}\n"
         )
     }
+
+
+@dataclass(frozen=True)
+class RouteFacts:
+    """What a step keeping routes in a networkd drop-in reads (plan_networkd_routes): the
+    node's .network files and its `ip -4 route show` lines."""
+
+    network_files: dict[str, str]
+    routes: tuple[str, ...]
+
+
+def route_facts(lab: Lab, node: Node) -> dict[str, f.AnyFact]:
+    return {"network_files": network_files_fact(), "routes": f.ipv4_routes()}
+
+
+def fresh_route_facts(lab: Lab, node: Node) -> RouteFacts:
+    """A node fresh from the box: Vagrant's .network file, no route of ours."""
+    return RouteFacts(fresh_network_files(lab, node), ())
 
 
 def route_present(route_lines: Sequence[str], destination: str, via: str, dev: str) -> bool:

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 from lab.common.commands import Command, cmd
 from lab.hosts import facts as f
-from lab.hosts.facts import AnyFact
 from lab.model.config import Lab, Node
 from lab.model.underlay import underlay_route
 from provision.common import FORWARD
 from provision.model import AnyStep, Step
-from provision.networkd import fresh_network_files, network_files_fact, plan_networkd_routes
+from provision.networkd import RouteFacts, fresh_route_facts, plan_networkd_routes, route_facts
 
 DROPIN = "netlab-underlay.conf"
 
@@ -32,17 +31,7 @@ def underlay_dropin(lab: Lab, node: Node) -> str:
     )
 
 
-@dataclass(frozen=True)
-class UnderlayFacts:
-    network_files: dict[str, str]
-    routes: tuple[str, ...]  # `ip -4 route show` lines
-
-
-def underlay_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
-    return {"network_files": network_files_fact(), "routes": f.ipv4_routes()}
-
-
-def plan_underlay(lab: Lab, node: Node, facts: UnderlayFacts) -> tuple[Command, ...]:
+def plan_underlay(lab: Lab, node: Node, facts: RouteFacts) -> tuple[Command, ...]:
     route = underlay_route(lab, node)
     if route is None:
         return ()
@@ -63,10 +52,10 @@ UNDERLAY = Step(
     title="route to the other segments (routed underlay)",
     section="(routed underlay) the node network across the router",
     scope="all",
-    facts_type=UnderlayFacts,
-    facts=underlay_facts,
+    facts_type=RouteFacts,
+    facts=route_facts,
     plan=plan_underlay,
-    fresh=lambda lab, node: UnderlayFacts(fresh_network_files(lab, node), ()),
+    fresh=fresh_route_facts,
 )
 
 

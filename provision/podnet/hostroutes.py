@@ -4,15 +4,11 @@ after `vagrant reload`, and when the link's carrier returns)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lab.common.commands import Command
-from lab.hosts import facts as f
-from lab.hosts.facts import AnyFact
 from lab.model.config import Lab, Node
 from lab.podnet.hostroutes import render_pod_routes
 from provision.model import AnyStep, Resources, Step
-from provision.networkd import fresh_network_files, network_files_fact, plan_networkd_routes
+from provision.networkd import RouteFacts, fresh_route_facts, plan_networkd_routes, route_facts
 
 # --- host-gw routes to every other node's pod subnet, owned by systemd-networkd -----------
 #
@@ -30,20 +26,7 @@ def routes_dropin(lab: Lab, node: Node) -> str:
     )
 
 
-@dataclass(frozen=True)
-class RoutesFacts:
-    network_files: dict[str, str]
-    routes: tuple[str, ...]  # `ip -4 route show` lines
-
-
-def routes_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
-    return {
-        "network_files": network_files_fact(),
-        "routes": f.ipv4_routes(),
-    }
-
-
-def plan_routes(lab: Lab, node: Node, facts: RoutesFacts) -> tuple[Command, ...]:
+def plan_routes(lab: Lab, node: Node, facts: RouteFacts) -> tuple[Command, ...]:
     return plan_networkd_routes(
         lab,
         node,
@@ -61,10 +44,10 @@ ROUTES = Step(
     title="pod routes (host-gw)",
     section="K8S网络实现方案 / 路由方案: a route per remote pod subnet via its node",
     scope="all",
-    facts_type=RoutesFacts,
-    facts=routes_facts,
+    facts_type=RouteFacts,
+    facts=route_facts,
     plan=plan_routes,
-    fresh=lambda lab, node: RoutesFacts(fresh_network_files(lab, node), ()),
+    fresh=fresh_route_facts,
 )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e import scenarios, underlay
-from e2e.drivers.base import Pod, PodRequest
+from e2e.drivers.base import Pod
 from e2e.drivers.cni import CniDriver, CniHandle
 from lab.common import waits
 from lab.common.commands import cmd
@@ -29,6 +29,7 @@ from lab.podnet.hostroutes import render_pod_routes
 from provision.apply import provision
 from provision.podnet.hostroutes import DROPIN, ROUTES
 from provision.run import run_provision
+from tests.integration.conftest import provisioned_instance, selftest_pods
 
 ROUTED_LAB = "ci-debian12-routed-bgp"
 HEALED = waits.Policy("the pod matrix clean again after the BGP breakage", timeout_s=90)
@@ -40,18 +41,10 @@ def routed() -> Iterator[LabMachines]:
     prepared for it: libvirt, the box, this process in the lab's namespace, as the session's
     lab does); destroyed after it."""
     definition = load_lab(paths.resolve_lab_path(ROUTED_LAB))
-    machines = LabMachines(
-        new_instance(definition, "it" + secrets.token_hex(2)), log_tag="integration"
+    yield from provisioned_instance(
+        new_instance(definition, "it" + secrets.token_hex(2)),
+        "a fresh router and fresh nodes need work",
     )
-    machines.prepare()
-    machines.sweep()
-    try:
-        machines.up()
-        reports = run_provision(machines)
-        assert all(r.changed for r in reports), "a fresh router and fresh nodes need work"
-        yield machines
-    finally:
-        machines.destroy()
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +59,7 @@ def driver(routed: LabMachines) -> CniDriver:
 
 @pytest.fixture(scope="module")
 def pods(driver: CniDriver, lab: Lab) -> Iterator[list[Pod[CniHandle]]]:
-    made = driver.create_pods(
-        [
-            PodRequest(f"nl-selftest-{n}-{i}", n, driver.fleet_containers())
-            for n in lab.node_names
-            for i in range(2)
-        ]
-    )
-    yield made
-    driver.delete_pods(made)
+    yield from selftest_pods(driver, lab.node_names)
 
 
 def on(driver: CniDriver, node: str, *argv: str) -> str:

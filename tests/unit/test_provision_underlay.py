@@ -10,7 +10,7 @@ from pathlib import Path
 from lab.common.commands import Output, cmd
 from lab.model.labfile import load_lab
 from lab.model.underlay import router_node
-from provision import underlay
+from provision import networkd, underlay
 from provision.apply import provision
 from provision.common import FORWARD
 from provision.model import write_file
@@ -31,8 +31,8 @@ WANTED = (
 )
 
 
-def facts(files: dict[str, str], routes: tuple[str, ...] = ()) -> underlay.UnderlayFacts:
-    return underlay.UnderlayFacts({VAGRANT: "[Match]\nName=eth1\n", **files}, routes)
+def facts(files: dict[str, str], routes: tuple[str, ...] = ()) -> networkd.RouteFacts:
+    return networkd.RouteFacts({VAGRANT: "[Match]\nName=eth1\n", **files}, routes)
 
 
 def test_a_fresh_node_gets_the_route_to_the_other_segments_via_its_router() -> None:
