@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
@@ -107,7 +107,6 @@ class Breakage:
     note: str = ""
     how: str = ""  # the injection in words (docs)
     expected_words: str = ""  # what the failure must say, in words (docs)
-    depends_on: tuple[str, ...] = field(default=())  # tests not in this branch yet
 
 
 # --- who is hit --------------------------------------------------------------------------------
@@ -581,7 +580,6 @@ CATALOGUE: tuple[Breakage, ...] = (
         _words(r"bridge-nf-call-iptables = 0"),
         how="`sysctl -w net.bridge.bridge-nf-call-iptables=0` on the last node",
         expected_words="net.bridge.bridge-nf-call-iptables = 0",
-        depends_on=(SERVICES,),
     ),
     Breakage(
         "br-netfilter-unloaded",
@@ -596,7 +594,6 @@ CATALOGUE: tuple[Breakage, ...] = (
         _words(r"br_netfilter is not loaded"),
         how="`modprobe -r br_netfilter` on the last node",
         expected_words="br_netfilter is not loaded",
-        depends_on=(SERVICES,),
     ),
     Breakage(
         "bridge-ipmasq-one-node",
@@ -870,7 +867,6 @@ CATALOGUE: tuple[Breakage, ...] = (
         _words(r"hairpinMode = false"),
         how='`"hairpinMode": false` in the last node\'s conflist',
         expected_words="hairpinMode = false (the conflist differs from the lab's)",
-        depends_on=(SERVICES,),
     ),
 )
 
@@ -953,12 +949,7 @@ def render_markdown(labs: tuple[Lab, ...]) -> str:
                 "snapshot": ", then the snapshot",
             }[b.restore]
             + "; a snapshot restore if the lab is still not healthy",
-            f"- **Must fail:** {', '.join(f'`{p}`' for p in b.expected)}"
-            + (
-                f" (not in this branch yet: {', '.join(f'`{d}`' for d in b.depends_on)})"
-                if b.depends_on
-                else ""
-            ),
+            f"- **Must fail:** {', '.join(f'`{p}`' for p in b.expected)}",
             f"- **The failure must say:** {b.expected_words} (patterns: "
             + ", ".join(f"`{p}`" for p in b.named(labs[0]))
             + ")",
