@@ -29,7 +29,7 @@ from lab.common.errors import CommandFailed
 from lab.common.redact import redact
 from lab.hosts import box
 from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines, new_instance
-from lab.model import paths
+from lab.model import instance, paths
 from lab.model.config import Lab
 
 console = Console(stderr=True, highlight=False)
@@ -180,7 +180,14 @@ def run_nightly(definition: Lab, artifacts: Path, workers: int = 4) -> NightlyRe
     def sweep() -> str:
         machines.prepare()
         others.update(running_others(machines))
-        return f"instance {lab.name} (private {lab.network.private}); removed: {machines.sweep()}"
+        # a sweep forgets an instance's record with its machines; this run's instance lives on
+        # (the suite finds it by that record), so it is kept across the sweep
+        record = machines.state / instance.RECORD
+        kept = record.read_text() if record.exists() else None
+        swept = machines.sweep()
+        if kept is not None:
+            record.write_text(kept)
+        return f"instance {lab.name} (private {lab.network.private}); removed: {swept}"
 
     def up() -> str:
         expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
