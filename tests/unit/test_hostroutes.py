@@ -23,7 +23,7 @@ def test_the_routes_step_reads_the_networkd_files_and_the_routes() -> None:
         facts["network_files"].command: Output(0, f"{path}:[Match]\n{path}:Name=eth1\n"),
         facts["routes"].command: Output(0, "10.244.1.0/24 via 10.10.40.242 dev eth1\n"),
     }
-    assert hostroutes.ROUTES.read(LAB, NODE, outputs) == hostroutes.RoutesFacts(
+    assert hostroutes.ROUTES.read(LAB, NODE, outputs) == hostroutes.RouteFacts(
         {path: "[Match]\nName=eth1\n"}, ("10.244.1.0/24 via 10.10.40.242 dev eth1",)
     )
 
@@ -39,7 +39,7 @@ def test_each_other_nodes_subnet_is_one_route_section_of_the_dropin() -> None:
 
 
 def test_without_a_network_file_for_the_private_nic_the_routes_cannot_be_planned() -> None:
-    facts = hostroutes.RoutesFacts({}, ())
+    facts = hostroutes.RouteFacts({}, ())
     with pytest.raises(ValueError, match="no systemd-networkd") as err:
         hostroutes.plan_routes(LAB, NODE, facts)
     assert str(err.value) == (

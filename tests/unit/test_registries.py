@@ -363,7 +363,7 @@ def test_host_routes_refuse_a_pod_mtu_over_the_nics_within_the_valid_range(
             "pod_network.mtu",
             mtu,
             "is more than the 1500 bytes the nodes' private NIC (eth1) carries: pod packets "
-            "cross nodes unencapsulated on a routed lab, and larger ones are dropped or "
+            "cross nodes unencapsulated with a routing backend, and larger ones are dropped or "
             "fragmented on the way",
             "set pod_network.mtu: 1500, or remove it",
         )
@@ -393,5 +393,5 @@ def test_an_unknown_family_or_backend_is_named_with_the_known_ones() -> None:
     with pytest.raises(KeyError) as podnet:
         backend("calico")
     assert podnet.value.args == (
-        "unknown pod-network backend 'calico'; known: flannel, host-routes, vxlan",
+        "unknown pod-network backend 'calico'; known: bgp, flannel, host-routes, vxlan",
     )
