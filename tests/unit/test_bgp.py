@@ -194,3 +194,10 @@ def test_every_session_of_the_lab_is_listed_node_side() -> None:
         ("node3", "Mesh_10_10_52_241"),
         ("node3", "Node_10_10_52_254"),
     ]
+
+
+def test_a_nodes_bgp_side_is_read_by_birdc_with_sudo_and_the_kernels_bird_routes() -> None:
+    assert [(c.argv, c.sudo) for c in bgp.probe_bgp_state()] == [
+        (("birdc", "show", "protocols"), True),
+        (("ip", "-j", "-4", "route", "show", "proto", "bird"), False),
+    ]

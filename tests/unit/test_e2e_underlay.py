@@ -9,14 +9,16 @@ from __future__ import annotations
 import subprocess
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from e2e import faults, underlay
-from e2e.drivers.base import ExecResult
+from e2e.drivers.base import ExecResult, Pod
 from lab.common.commands import cmd
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
+from tests.fakes import FakeDriver, Step, script
 
 ROOT = Path(__file__).resolve().parents[2]
 VX = load_lab(ROOT / "labs" / "ci-debian12-routed-vxlan.yaml")
@@ -232,3 +234,71 @@ def test_the_underlay_faults_apply_to_routed_labs_only() -> None:
         assert "vxlan-port-dropped" not in faults.faults_for(flat)
     with pytest.raises(ValueError, match="has no routed underlay"):
         faults.narrow_hop(FLAT, "node2")
+
+
+# --- the searches wired to a node and a pod, and BGP read from a node ---------------------------
+
+
+class PathDriver(FakeDriver):
+    """Answers the node's and the pod's commands from `answers` (argv -> stdout), in order."""
+
+    def __init__(self, lab: Any, answers: dict[tuple[str, ...], str]) -> None:
+        super().__init__(lab)
+        self.answers = answers
+        self.ran: list[tuple[str, tuple[str, ...], float]] = []
+
+    def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> Any:
+        self.ran.append((node, argv, timeout))
+        return result(self.answers[argv])
+
+    def netns_exec(self, pod: Any, argv: tuple[str, ...], timeout: float = 30) -> Any:
+        self.ran.append((pod.name, argv, timeout))
+        return result(self.answers[argv])
+
+
+def test_a_node_pair_is_searched_from_the_first_to_the_seconds_private_ip_at_the_nics_mtu() -> None:
+    target = VX.node("node2").ip
+    search = underlay.search_argv(576, 1500, target)
+    hops = underlay.hops_argv(1401, target)
+    driver = PathDriver(VX, {search: "fail 1500\nok 576\nok 1400\nfail 1401\nlargest 1400\n",
+                             hops: HOPS})  # fmt: skip
+    found = underlay.node_path_mtu(driver, VX, "node1", "node2")
+    assert driver.ran == [("node1", search, 120), ("node1", hops, 60)]
+    assert (found.source, found.target, found.level, found.expected, found.largest) == (
+        "node1", "node2", "node", 1500, 1400
+    )  # fmt: skip
+
+
+def test_a_pod_pair_is_searched_in_the_pod_and_located_from_its_node_past_a_tunnel() -> None:
+    a = Pod("pod-a", "node1", IPv4Address("10.244.0.2"), (), None)
+    b = Pod("pod-b", "node2", IPv4Address("10.244.1.2"), (), None)
+    search = underlay.search_argv(576, 1450, b.ip)
+    hops = underlay.hops_argv(1351 + 50, VX.node("node2").ip)  # one byte more, and VXLAN's 50
+    driver = PathDriver(VX, {search: "fail 1450\nok 576\nok 1350\nfail 1351\nlargest 1350\n",
+                             hops: HOPS})  # fmt: skip
+    found = underlay.pod_path_mtu(driver, VX, a, b)
+    assert driver.ran == [("pod-a", search, 120), ("node1", hops, 60)]
+    assert (found.source, found.target, found.level, found.expected, found.largest) == (
+        "pod-a", "pod-b", "pod", 1450, 1350
+    )  # fmt: skip
+
+
+BIRDC = ("birdc", "show", "protocols")
+BIRD_ROUTES = ("ip", "-j", "-4", "route", "show", "proto", "bird")
+
+
+def test_a_silent_bird_and_its_missing_routes_are_both_named() -> None:
+    steps = script(Step("node1", BIRDC, exit_code=1), Step("node1", BIRD_ROUTES, stdout="[]"))
+    silent, missing = underlay.bgp_problems(FakeDriver(BGP, steps), BGP, "node1")
+    steps.done()
+    assert "bird does not answer `birdc show protocols`" in silent
+    assert missing.startswith("node1: no route to node2's pod subnet 10.244.1.0/24 learned by BGP")
+
+
+def test_routes_that_could_not_be_read_count_as_none_learned() -> None:
+    learned = '[{"dst": "10.244.1.0/24", "gateway": "10.10.52.254", "dev": "eth1"}]'
+    steps = script(
+        Step("node1", BIRDC, exit_code=1), Step("node1", BIRD_ROUTES, stdout=learned, exit_code=1)
+    )
+    problems = underlay.bgp_problems(FakeDriver(BGP, steps), BGP, "node1")
+    assert problems[-1].startswith("node1: no route to node2's pod subnet 10.244.1.0/24")

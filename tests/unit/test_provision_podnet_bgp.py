@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.common.commands import cmd
+from lab.common.commands import cmd, render_remote
 from lab.model.labfile import load_lab
 from lab.podnet.bgp import render_bird_conf, render_router_bird_conf
 from provision.model import write_file
@@ -60,3 +60,13 @@ def test_the_router_step_renders_the_routers_configuration() -> None:
 def test_the_bgp_step_follows_the_cni_config_on_a_bgp_lab() -> None:
     keys = [s.key for s in steps_for(LAB, images=TEST_IMAGES)]
     assert keys.index("cni-config") < keys.index("bird") < keys.index("containerd")
+
+
+def test_the_bird_step_reads_each_fact_with_its_command() -> None:
+    facts = steps.bird_facts(LAB, NODE)
+    assert {k: (f.name, render_remote(f.command)) for k, f in facts.items()} == {
+        "installed": ("/usr/sbin/bird is a file", "sudo -n test -f /usr/sbin/bird"),
+        "conf": ("file /etc/bird/bird.conf", "sudo -n cat /etc/bird/bird.conf"),
+        "enabled": ("bird enabled", "systemctl is-enabled bird"),
+        "active": ("bird active", "systemctl is-active bird"),
+    }

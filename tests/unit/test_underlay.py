@@ -222,3 +222,10 @@ def test_the_vagrant_json_has_the_router_with_a_nic_per_segment_and_a_network_ea
         ("network.segments[0].cidr", "10.10.50.0/24"),
         ("network.segments[1].cidr", "10.10.51.0/24"),
     ]
+
+
+def test_a_segment_is_found_by_its_name_and_an_unknown_one_named() -> None:
+    assert underlay.segment_named(VX, "rack2") == VX.network.segments[1]
+    with pytest.raises(KeyError) as missing:
+        underlay.segment_named(VX, "rack9")
+    assert missing.value.args == (f"lab {VX.name!r} has no segment 'rack9'",)
