@@ -1,0 +1,52 @@
+"""Hand-made nightly records for the history's tests (app/history.py, app/history_page.py):
+two pods of the CRI driver, a check or two, one fault; each builder takes what a test varies."""
+
+from __future__ import annotations
+
+from app.history import Cell, CheckRecord, FaultRecord, MatrixRecord, RunRecord, StageRecord
+
+STAGES = {"up": 40.0, "provision": 13.0, "e2e (parallel)": 40.0, "disruptive (serial)": 130.0}
+PODS = ("cri-node1-p0", "cri-node2-p0")
+
+
+def matrix(wrong: dict[tuple[str, str], str] | None = None) -> MatrixRecord:
+    cells = tuple(
+        Cell(s, t, (wrong or {}).get((s, t), "."), True) for s in PODS for t in PODS if s != t
+    )
+    return MatrixRecord("e2e/pod-to-pod-cri", "pod -> pod [cri]", cells)
+
+
+def check(test: str, outcome: str = "passed", message: str = "") -> CheckRecord:
+    return CheckRecord("e2e", "e2e/test_network_model.py", "cri", test, outcome, 0.5, message)
+
+
+def fault(recovery_s: float | None = 10.0, recovered: bool = True) -> FaultRecord:
+    return FaultRecord(
+        "private link down", "node2", ("a->b",), ("a->b",), (), recovered, recovery_s, 90.0
+    )
+
+
+def run(
+    name: str,
+    *,
+    lab: str = "ci-debian12",
+    passed: bool = True,
+    stages: dict[str, float] | None = None,
+    checks: tuple[CheckRecord, ...] = (check("test_mtu[cri]"), check("test_nat[cri]")),
+    matrices: tuple[MatrixRecord, ...] = (),
+    faults: tuple[FaultRecord, ...] = (),
+) -> RunRecord:
+    return RunRecord(
+        run=f"{lab}-{name}",
+        lab=lab,
+        started=f"2026-12-0{name[-1]}T02:00:00Z",
+        passed=passed,
+        exit_code=0 if passed else 1,
+        commit="abc1234",
+        artifacts=f"../nightly/{lab}-{name}",
+        page=f"../nightly/{lab}-{name}/summary.html",
+        stages=tuple(StageRecord(n, "ok", s, 1800) for n, s in (stages or dict(STAGES)).items()),
+        checks=checks,
+        matrices=matrices or (matrix(),),
+        faults=faults or (fault(),),
+    )
