@@ -8,6 +8,7 @@ its artifacts by paths relative to the history folder, never by the runner's abs
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -59,16 +60,6 @@ NOISE_BAND = Band(ratio=1.5, stage_floor=0.02, recovery_floor=0.05)
 
 
 # --- the record --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StageRecord:
-    name: str
-    status: str  # ok | failed | skipped
-    seconds: float
-    bound_s: float
-    detail: str = ""
-    log: str = ""  # its log, relative to the run's artifacts ("" when it has none)
 
 
 @dataclass(frozen=True)
@@ -150,7 +141,7 @@ class RunRecord:
     artifacts: str  # the run's artifacts folder, relative to the history folder
     page: str  # its summary.html, relative to the history folder
     versions: Mapping[str, str] = field(default_factory=dict)
-    stages: tuple[StageRecord, ...] = ()
+    stages: tuple[StageResult, ...] = ()  # app/summary.py's, as the nightly ran them
     checks: tuple[CheckRecord, ...] = ()
     matrices: tuple[MatrixRecord, ...] = ()
     faults: tuple[FaultRecord, ...] = ()
@@ -161,7 +152,7 @@ class RunRecord:
     def seconds(self) -> float:
         return sum(s.seconds for s in self.stages)
 
-    def stage(self, name: str) -> StageRecord | None:
+    def stage(self, name: str) -> StageResult | None:
         return next((s for s in self.stages if s.name == name), None)
 
 
@@ -289,10 +280,7 @@ def build_record(
         artifacts=artifacts,
         page=f"{artifacts}/summary.html",
         versions=found,
-        stages=tuple(
-            StageRecord(s.name, s.status, round(s.seconds, 2), s.bound_s, s.detail, s.log)
-            for s in stages
-        ),
+        stages=tuple(dataclasses.replace(s, seconds=round(s.seconds, 2)) for s in stages),
         checks=tuple(check_record(c, drivers) for c in cases),
         matrices=mats,
         faults=tuple(
@@ -346,7 +334,7 @@ def parse_record(data: object) -> RunRecord:
             artifacts=_req(data, "artifacts", str, "record"),
             page=_req(data, "page", str, "record"),
             versions=dict(data.get("versions", {})),
-            stages=tuple(StageRecord(**_known(StageRecord, s)) for s in data.get("stages", [])),
+            stages=tuple(StageResult(**_known(StageResult, s)) for s in data.get("stages", [])),
             checks=tuple(CheckRecord(**_known(CheckRecord, c)) for c in data.get("checks", [])),
             matrices=tuple(
                 MatrixRecord(

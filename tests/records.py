@@ -3,7 +3,8 @@ two pods of the CRI driver, a check or two, one fault; each builder takes what a
 
 from __future__ import annotations
 
-from app.history import Cell, CheckRecord, FaultRecord, MatrixRecord, RunRecord, StageRecord
+from app.history import Cell, CheckRecord, FaultRecord, MatrixRecord, RunRecord
+from app.summary import StageResult
 
 STAGES = {"up": 40.0, "provision": 13.0, "e2e (parallel)": 40.0, "disruptive (serial)": 130.0}
 PODS = ("cri-node1-p0", "cri-node2-p0")
@@ -45,7 +46,7 @@ def run(
         commit="abc1234",
         artifacts=f"../nightly/{lab}-{name}",
         page=f"../nightly/{lab}-{name}/summary.html",
-        stages=tuple(StageRecord(n, "ok", s, 1800) for n, s in (stages or dict(STAGES)).items()),
+        stages=tuple(StageResult(n, "ok", s, 1800) for n, s in (stages or dict(STAGES)).items()),
         checks=checks,
         matrices=matrices or (matrix(),),
         faults=faults or (fault(),),

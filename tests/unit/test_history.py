@@ -18,7 +18,6 @@ from app.history import (
     MatrixRecord,
     RecordError,
     RunRecord,
-    StageRecord,
     build_record,
     check_record,
     compare,
@@ -154,7 +153,7 @@ def test_a_stage_that_stops_passing_leads_the_findings() -> None:
     now = run("r2", passed=False, faults=(fault(recovery_s=30.0),))
     now = dataclasses.replace(
         now,
-        stages=(*now.stages[:3], StageRecord("disruptive (serial)", "failed", 99, 2400, "x\ny")),
+        stages=(*now.stages[:3], StageResult("disruptive (serial)", "failed", 99, 2400, "x\ny")),
     )
     found = compare(run("r1"), now)
     assert kinds(found) == ["stage", "recovery time"]

@@ -149,10 +149,13 @@ def write_run(tmp_path: Path, codes: dict[str, int | None], equivalents: str = "
 def test_main_gates_on_the_required_kill_rate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = write_run(tmp_path, {
-        "lab.net.netmath.x_f__mutmut_1": 1,
-        "lab.net.netmath.x_f__mutmut_2": 0,
-    })
+    args = write_run(
+        tmp_path,
+        {
+            "lab.net.netmath.x_f__mutmut_1": 1,
+            "lab.net.netmath.x_f__mutmut_2": 0,
+        },
+    )
     assert main([*args[:2], "score", *args[2:], "--min", "50"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].endswith("= 50.0%")
     assert main([*args[:2], "score", *args[2:], "--min", "50.1"]) == 1
@@ -187,10 +190,13 @@ def test_recheck_marks_survivors_and_untested_for_the_next_run_and_keeps_kills()
 def test_main_recheck_rewrites_the_meta_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = write_run(tmp_path, {
-        "lab.net.netmath.x_f__mutmut_1": 1,
-        "lab.net.netmath.x_f__mutmut_2": 0,
-    })
+    args = write_run(
+        tmp_path,
+        {
+            "lab.net.netmath.x_f__mutmut_1": 1,
+            "lab.net.netmath.x_f__mutmut_2": 0,
+        },
+    )
     assert main([*args[:2], "recheck"]) == 0
     assert "1 undetected mutant(s)" in capsys.readouterr().out
     meta = json.loads((tmp_path / "mutants" / "lab" / "netmath.py.meta").read_text())
