@@ -172,8 +172,11 @@ def render_checks(cases: list[Case], drivers: Collection[str] = ()) -> str:
         file, driver, test = check_parts(c, drivers)
         groups.setdefault((c.suite, file, driver), []).append((c, test))
 
-    def bad_first(key: tuple[str, str, str]) -> tuple[bool, tuple[str, str, str]]:
-        return (not any(c.outcome in BAD for c, _ in groups[key]), key)
+    passes = list(dict.fromkeys(c.suite for c in cases))  # in the order they ran
+
+    def bad_first(key: tuple[str, str, str]) -> tuple[bool, int, str, str]:
+        clean = not any(c.outcome in BAD for c, _ in groups[key])
+        return (clean, passes.index(key[0]), key[1], key[2])
 
     rows = [
         "<table class='checks'><tr><th>result</th><th>check</th><th>seconds</th>"
