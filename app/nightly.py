@@ -30,11 +30,13 @@ from e2e.diagnostics import write_node_state
 from e2e.drivers import FAITHFUL_FIRST
 from e2e.drivers.cni import CniDriver
 from lab.adapters import local
+from lab.adapters.host import probe_cpu_sample
 from lab.adapters.local import run
 from lab.common.commands import cmd
 from lab.common.errors import CommandFailed
 from lab.common.redact import redact
 from lab.hosts import box
+from lab.hosts.cpuload import CpuSample, others_share
 from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines
 from lab.model import paths
 from lab.model.config import Lab
@@ -109,6 +111,7 @@ def versions(lab: Lab) -> dict[str, str]:
         "libvirtd": first_line(["libvirtd", "--version"]),
         "qemu": first_line(["qemu-system-x86_64", "--version"]),
         "host kernel": os.uname().release,
+        "host cpus": str(os.cpu_count()),
         "python": sys.version.split()[0],
         "k8s-netlab commit": first_line(
             ["git", "-C", str(paths.REPO), "rev-parse", "--short", "HEAD"]
@@ -142,10 +145,22 @@ class Stages:
     """Runs stages in order, each timed against its bound. After a failure the remaining
     stages are skipped, except those marked `always` (artifacts, destroy)."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(
+        self, label: str, sample: Callable[[], CpuSample] | None = None, cpus: int = 1
+    ) -> None:
         self.label = label
         self.results: list[StageResult] = []
         self.failed = False
+        self.sample = sample  # the host's CPU, before and after each stage (host_busy)
+        self.cpus = cpus
+
+    def _sample(self) -> CpuSample | None:
+        if self.sample is None:
+            return None
+        try:
+            return self.sample()
+        except (OSError, ValueError):  # /proc unreadable: the stage's time stays unqualified
+            return None
 
     def run(
         self,
@@ -162,17 +177,20 @@ class Stages:
             )
             return
         console.rule(f"[bold]nightly {self.label}: {name}[/bold] (bound {bound_s:.0f}s)")
+        before = self._sample()
         start = time.monotonic()
         try:
             detail, status = fn(), "ok"
         except Exception as exc:  # noqa: BLE001 (every failure becomes the stage's result)
             detail, status = f"{type(exc).__name__}: {exc}", "failed"
         seconds = time.monotonic() - start
+        after = self._sample()
+        busy = others_share(before, after, self.cpus) if before and after else None
         if status == "ok" and seconds > bound_s:
             detail, status = f"took {seconds:.0f}s, over its {bound_s:.0f}s bound", "failed"
         self.failed = self.failed or status == "failed"
         self.results.append(
-            StageResult(name, status, seconds, bound_s, redact(str(detail or ""))[:2000], log)
+            StageResult(name, status, seconds, bound_s, redact(str(detail or ""))[:2000], log, busy)
         )
         console.print(
             f"  {name}: {status} in {seconds:.1f}s" + (f": {detail}" if status != "ok" else "")
@@ -238,7 +256,8 @@ def run_nightly(
     started = now.strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = NodeLines(lab.node_names, console, f"{lab.name} up")
     rt = LabMachines(lab, on_line=lines, log_tag="nightly")
-    stages = Stages(lab.name)
+    guests = tuple(rt.domain(n) for n in lab.node_names)
+    stages = Stages(lab.name, lambda: probe_cpu_sample(guests), os.cpu_count() or 1)
     stage = stages.run
 
     def sweep() -> str:

@@ -92,6 +92,9 @@ class StageResult:
     bound_s: float
     detail: str = ""
     log: str = ""  # its log, relative to the run's artifacts folder ("" when none)
+    # the share of the host's CPU that went to other work meanwhile (lab/hosts/cpuload.py):
+    # a stage's time means little when the host was busy with something else
+    host_busy: float | None = None
 
 
 @dataclass
@@ -142,7 +145,8 @@ def _link(href: str, text: str) -> str:
 
 def _stage_row(s: StageResult) -> str:
     log = _link(s.log, s.log) if s.log else ""
-    cells = [s.name, s.status, f"{s.seconds:.1f}", f"{s.bound_s:.0f}", s.detail]
+    busy = "" if s.host_busy is None else f"{s.host_busy:.0%}"
+    cells = [s.name, s.status, f"{s.seconds:.1f}", f"{s.bound_s:.0f}", busy, s.detail]
     return (
         f"<tr class='{s.status}'>"
         + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
@@ -232,7 +236,8 @@ def render_html(r: NightlyReport) -> str:
         + "</p>",
         r.since_green,
         "<h2>Stages</h2><table><tr><th>stage</th><th>result</th><th>seconds</th>"
-        "<th>bound (s)</th><th>detail</th><th>log</th></tr>",
+        "<th>bound (s)</th><th title='share of the host CPU taken by other work meanwhile'>"
+        "host busy</th><th>detail</th><th>log</th></tr>",
         *(_stage_row(s) for s in r.stages),
         "</table>",
     ]
