@@ -200,7 +200,7 @@ class Stages:
 # For testing the history only (never set in CI): a regression left in place on purpose after
 # provisioning, so that a nightly shows what the history names since the last green run.
 BREAK_ENV = "NETLAB_NIGHTLY_BREAK"
-SLOW_BOOT_S = 40
+SLOW_BOOT_S = 90
 SLOW_BOOT_UNIT = f"""[Unit]
 Description=netlab test breakage: a boot {SLOW_BOOT_S} s slower ({BREAK_ENV}=slow-boot)
 
