@@ -3,9 +3,14 @@ tests/unit/test_pages_in_chromium.py)."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
-from app.history import Finding
+import pytest
+
+from app import cli
+from app.history import Finding, record_to_json
 from app.history_page import render_findings, render_index, render_sparkline
 from app.summary import Case, render_checks
 from tests.records import fault, matrix, run
@@ -86,3 +91,27 @@ def test_checks_are_grouped_failures_first_and_skips_fold_into_a_line_per_reason
     assert "<summary>NAT</summary><pre>NAT\nmatrix</pre>" in html
     assert "driver cri" in html
     assert "its own driver" in html
+
+
+def test_report_builds_the_index_from_the_records_and_says_what_got_worse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = matrix({("cri-node1-p0", "cri-node2-p0"): "X"})
+    for record in (run("r1"), run("r2", passed=False, matrices=(broken,))):
+        (tmp_path / f"{record.run}.json").write_text(json.dumps(record_to_json(record)))
+    (tmp_path / "notes.json").write_text("[]")
+    assert cli.main(["report", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(tmp_path / "index.html")
+    assert "ci-debian12: since the last green run (ci-debian12-r1): 1 finding(s)" in err
+    assert "cell: e2e/pod-to-pod-cri: cri-node1-p0 -> cri-node2-p0: '.' -> 'X'" in err
+    page = (tmp_path / "index.html").read_text()
+    assert "<li>notes.json: not a JSON object</li>" in page
+
+
+def test_report_on_a_folder_without_records_says_where_they_come_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["report", str(tmp_path / "nothing")]) == 2
+    _, err = capsys.readouterr()
+    assert f"no nightly records in {tmp_path / 'nothing'}: each `make nightly` writes" in err
