@@ -433,10 +433,11 @@ def _ratio(before: float, after: float) -> str:
 
 def _stage_findings(base: RunRecord, cur: RunRecord, band: Band) -> list[Finding]:
     found = []
+    not_run = []  # skipped after an earlier failure, or absent: one finding for them all
     for b in base.stages:
         c = cur.stage(b.name)
-        if c is None:
-            found.append(Finding("stage", b.name, "did not run"))
+        if c is None or (b.status == "ok" and c.status == "skipped"):
+            not_run.append(b.name)
         elif b.status == "ok" and c.status != "ok":
             why = f": {c.detail.splitlines()[0][:200]}" if c.detail else ""
             found.append(Finding("stage", b.name, f"{b.status} -> {c.status}{why}"))
@@ -451,6 +452,10 @@ def _stage_findings(base: RunRecord, cur: RunRecord, band: Band) -> list[Finding
                     f"band {band.ratio:.2f}x)",
                 )
             )
+    if not_run:
+        found.append(
+            Finding("stage", f"{len(not_run)} stage(s)", "did not run: " + ", ".join(not_run))
+        )
     return found
 
 
@@ -481,10 +486,12 @@ def _check_findings(base: RunRecord, cur: RunRecord) -> list[Finding]:
 def _cell_findings(base: RunRecord, cur: RunRecord) -> list[Finding]:
     after = {m.name: m for m in cur.matrices}
     found = []
+    missing: dict[str, list[str]] = {}  # pass -> matrices: one finding per pass, not per cell
     for m in base.matrices:
         now = after.get(m.name)
         if now is None:
-            found.append(Finding("matrix not measured", m.name, "in the last green run, not now"))
+            suite, _, stem = m.name.rpartition("/")
+            missing.setdefault(suite, []).append(stem)
             continue
         cells = {(c.source, c.target): c for c in now.cells}
         for b in m.cells:
@@ -498,17 +505,26 @@ def _cell_findings(base: RunRecord, cur: RunRecord) -> list[Finding]:
                         f"'{b.symbol}' -> '{symbol}' ({SYMBOL_MEANING.get(symbol, symbol)})",
                     )
                 )
+    found += [
+        Finding("matrix not measured", f"{suite} pass", f"{len(stems)}: {', '.join(stems)}")
+        for suite, stems in sorted(missing.items())
+    ]
     return found
 
 
 def _fault_findings(base: RunRecord, cur: RunRecord, band: Band) -> list[Finding]:
     after = {f.key: f for f in cur.faults}
     found = []
+    missing = [b.key for b in base.faults if b.key not in after]
+    if missing:
+        found.append(
+            Finding("fault", f"{len(missing)} fault(s)", "not exercised: " + "; ".join(missing))
+        )
     for b in base.faults:
         c = after.get(b.key)
         if c is None:
-            found.append(Finding("fault", b.key, "not exercised in this run"))
-        elif b.recovered and not c.recovered:
+            continue
+        if b.recovered and not c.recovered:
             found.append(Finding("fault", b.key, f"not recovered within {c.bound_s:.0f} s"))
         elif c.wrong and not b.wrong:
             found.append(Finding("fault", b.key, f"{len(c.wrong)} cell(s) not as predicted"))

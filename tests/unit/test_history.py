@@ -68,9 +68,7 @@ def test_a_matrix_no_longer_measured_is_said_once_not_per_cell() -> None:
         "e2e/node-to-pod-cri", "node -> pod [cri]", (Cell("node1", "p", ".", True),)
     )
     findings = compare(run("r1", matrices=(matrix(), other)), run("r2"))
-    assert findings == (
-        Finding("matrix not measured", "e2e/node-to-pod-cri", "in the last green run, not now"),
-    )
+    assert findings == (Finding("matrix not measured", "e2e pass", "1: node-to-pod-cri"),)
 
 
 def test_a_newly_skipped_check_is_named_with_its_reason() -> None:
@@ -130,6 +128,22 @@ def test_a_recovery_that_grew_by_less_than_its_floor_is_the_instruments_resoluti
 def test_a_fault_that_no_longer_recovers_is_reported() -> None:
     (found,) = compare(run("r1"), run("r2", faults=(fault(None, recovered=False),)))
     assert found == Finding("fault", "private link down on node2", "not recovered within 90 s")
+
+
+def test_a_run_that_stopped_early_says_so_once_per_kind_not_per_cell_or_fault() -> None:
+    now = dataclasses.replace(run("r2", passed=False), matrices=(), faults=(), checks=())
+    now = dataclasses.replace(now, stages=(StageResult("up", "failed", 0.0, 900, "LabError: ..."),))
+    found = compare(run("r1"), now)
+    assert [(f.kind, f.subject) for f in found] == [
+        ("stage", "up"),
+        ("stage", "3 stage(s)"),
+        ("matrix not measured", "e2e pass"),
+        ("checks not run", "e2e pass"),
+        ("fault", "1 fault(s)"),
+    ]
+    assert found[0].detail == "ok -> failed: LabError: ..."
+    assert found[1].detail == "did not run: provision, e2e (parallel), disruptive (serial)"
+    assert found[-1].detail == "not exercised: private link down on node2"
 
 
 def test_a_stage_inside_the_noise_band_is_not_reported() -> None:
