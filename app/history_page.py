@@ -56,6 +56,8 @@ def verdict(record: RunRecord) -> str:
 
 def describe_band(band: Band) -> str:
     return (
+        "times are compared as a quiet host would have given them (each scaled by the share "
+        "of the host's CPU that other work left to the nightly, when both runs measured it); "
         f"a time is reported when it grew by more than {band.ratio:.2f}x and by more than "
         f"{band.stage_floor:.0%} of the whole run (a stage) or {band.recovery_floor:.0%} of "
         "the fault's bound (a recovery); the band was measured over repeated green runs "

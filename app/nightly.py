@@ -44,6 +44,7 @@ from lab.model.config import Lab
 console = Console(stderr=True, highlight=False)
 OVERLAY = "overlay.json"
 DEFAULT_HISTORY = paths.REPO / ".artifacts" / "history"
+DISRUPTIVE = "disruptive (serial)"  # the stage that runs the faults
 
 
 def pytest_stage(
@@ -307,7 +308,7 @@ def run_nightly(
         log="e2e/pytest.log",
     )
     stage(
-        "disruptive (serial)",
+        DISRUPTIVE,
         2400,
         lambda: pytest_stage(lab, artifacts / "disruptive", "disruptive", 0, 2400),
         log="disruptive/pytest.log",
@@ -408,6 +409,7 @@ def finish(
         overlay=costs,
         versions=found_versions,
         drivers=FAITHFUL_FIRST,
+        faults_stage=DISRUPTIVE,
     )
     records, _ = load_history(history)
     since = hist.since_last_green(records, record)

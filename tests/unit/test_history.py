@@ -33,6 +33,9 @@ from app.summary import Case, StageResult
 from e2e.perf import PathCost
 from tests.records import STAGES, check, fault, matrix, run
 
+# a band with round figures, for the tests of how a band works (NOISE_BAND is measured)
+BAND = Band(ratio=1.5, stage_floor=0.02, recovery_floor=0.05)
+
 
 def kinds(findings: tuple[Finding, ...]) -> list[str]:
     return [f.kind for f in findings]
@@ -111,7 +114,9 @@ def test_checks_that_did_not_run_are_counted_per_pass() -> None:
 
 
 def test_a_recovery_that_doubled_is_reported_with_the_ratio_and_the_band() -> None:
-    (found,) = compare(run("r1"), run("r2", faults=(fault(recovery_s=20.0),)))
+    doubled = run("r2", faults=(fault(recovery_s=20.0),))
+    assert kinds(compare(run("r1"), doubled)) == ["recovery time"], "beyond the noise band"
+    (found,) = compare(run("r1"), doubled, BAND)
     assert found == Finding(
         "recovery time",
         "private link down on node2",
@@ -147,20 +152,20 @@ def test_a_run_that_stopped_early_says_so_once_per_kind_not_per_cell_or_fault() 
 
 
 def test_a_stage_inside_the_noise_band_is_not_reported() -> None:
-    inside = dict(STAGES, **{"e2e (parallel)": 40.0 * 1.4})  # 1.4x: below the 1.5x band
+    inside = dict(STAGES, **{"e2e (parallel)": 40.0 * 1.4})  # 1.4x: inside the band
     assert NOISE_BAND.ratio > 1.4
     assert compare(run("r1"), run("r2", stages=inside)) == ()
 
 
 def test_a_stage_beyond_the_band_is_reported_unless_its_growth_is_below_the_floor() -> None:
     slower = dict(STAGES, provision=13.0 * 2, up=40.0 * 1.6)
-    assert compare(run("r1"), run("r2", stages=slower)) == (
+    assert compare(run("r1"), run("r2", stages=slower), BAND) == (
         Finding("stage time", "up", "40.0 s -> 64.0 s (1.60x; band 1.50x)"),
         Finding("stage time", "provision", "13.0 s -> 26.0 s (2.00x; band 1.50x)"),
     )
     tiny = dict(STAGES, snapshot=3.0)
     doubled = dict(tiny, snapshot=6.0)  # 2x, but 3 s is 1% of a 226 s run: under the floor
-    assert compare(run("r1", stages=tiny), run("r2", stages=doubled)) == ()
+    assert compare(run("r1", stages=tiny), run("r2", stages=doubled), BAND) == ()
 
 
 def test_a_stage_that_stops_passing_leads_the_findings() -> None:
@@ -355,3 +360,49 @@ def test_absolute_paths_of_the_runner_become_relative_the_longest_root_first() -
     assert relativize(text, roots) == (
         "log: e2e/pytest.log; e2e/checks.py:12; key ~/.vagrant.d/k; /work/wt/x2/other; in . (run)"
     )
+
+
+def busy(record: RunRecord, share: float) -> RunRecord:
+    """The record as if other work had taken `share` of the host's CPU all along."""
+    return dataclasses.replace(
+        record,
+        stages=tuple(dataclasses.replace(s, host_busy=share) for s in record.stages),
+        faults=tuple(dataclasses.replace(f, host_busy=share) for f in record.faults),
+    )
+
+
+def test_a_stage_slower_only_because_the_host_was_busy_is_not_a_regression() -> None:
+    twice = {name: seconds * 2 for name, seconds in STAGES.items()}
+    quiet, loaded = busy(run("r1"), 0.0), busy(run("r2", stages=twice), 0.5)
+    assert compare(run("r1"), run("r2", stages=twice), BAND) != (), "in raw seconds it is"
+    assert compare(quiet, loaded, BAND) == ()
+
+
+def test_a_slower_recovery_shows_through_a_busy_host_with_both_readings() -> None:
+    before = busy(run("r1", faults=(fault(20.0),)), 0.5)
+    after = busy(run("r2", faults=(fault(130.0),)), 0.5)
+    (found,) = compare(before, after, BAND)
+    assert found == Finding(
+        "recovery time",
+        "private link down on node2",
+        "20.0 s -> 130.0 s; with the host busy with other work 50% -> 50%, "
+        "for a quiet host 10.0 s -> 65.0 s (6.50x; band 1.50x)",
+    )
+
+
+def test_the_faults_take_the_busyness_of_the_stage_that_ran_them() -> None:
+    record = built()
+    assert record.faults[0].host_busy is None
+    stages = [StageResult("disruptive (serial)", "ok", 200.0, 2400, host_busy=0.42)]
+    again = dataclasses.replace(record, stages=tuple(stages))
+    rebuilt = build_record(
+        run=again.run,
+        lab=again.lab,
+        started=again.started,
+        artifacts=again.artifacts,
+        stages=stages,
+        faults=[{"fault": "private link down", "node": "node2", "recovery_s": 3.0}],
+        faults_stage="disruptive (serial)",
+    )
+    assert rebuilt.faults[0].host_busy == 0.42
+    assert parse_record(record_to_json(rebuilt)) == rebuilt
