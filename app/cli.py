@@ -274,9 +274,9 @@ def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
         raise
     for s in result.report.stages:
         console.print(f"{s.name:22} {s.status:8} {s.seconds:7.1f}s  (bound {s.bound_s:.0f}s)")
-    console.print(f"summary: {artifacts / 'summary.html'}")
+    console.print(f"summary: {artifacts / 'summary.html'}", soft_wrap=True)
     print_since_green(result.since)
-    console.print(f"history: {result.history / 'index.html'}")
+    console.print(f"history: {result.history / 'index.html'}", soft_wrap=True)
     code = result.report.exit_code
     console.print("[green]nightly passed[/green]" if code == 0 else "[red]nightly failed[/red]")
     if code == 0 and args.fail_on_regression and result.since.findings:
@@ -290,10 +290,15 @@ def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
 
 def print_since_green(since: SinceGreen) -> None:
     if since.green is None:
-        console.print(f"{since.run.lab}: no green run before {since.run.run} to compare with")
+        console.print(
+            f"{since.run.lab}: no green run before {since.run.run} to compare with",
+            soft_wrap=True,
+        )
         return
     said = f"{len(since.findings)} finding(s)" if since.findings else "nothing got worse"
-    console.print(f"{since.run.lab}: since the last green run ({since.green.run}): {said}")
+    console.print(
+        f"{since.run.lab}: since the last green run ({since.green.run}): {said}", soft_wrap=True
+    )
     for f in since.findings:
         console.print(f"  {f.kind}: {f.subject}: {f.detail}", markup=False, soft_wrap=True)
 
@@ -309,7 +314,7 @@ def report_cmd(args: argparse.Namespace) -> int:
     index, items = nightly.write_index(folder)
     for since in items:
         print_since_green(since)
-    out.print(str(index))
+    print(index)
     return 0
 
 
