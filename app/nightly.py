@@ -51,11 +51,13 @@ def pytest_stage(
     lab: Lab, out: Path, marker: str, workers: int, timeout_s: float, extra: Sequence[str] = ()
 ) -> str:
     """Run a pytest pass against the running lab, bounded, its output teed to the console and
-    to out/pytest.log (at the bound: SIGINT, so pytest writes its report, then SIGKILL)."""
+    to out/pytest.log (at the bound: SIGINT, so pytest writes its report, then SIGKILL). The
+    suite reads the lab from the same file as the nightly (a lab given by its path, too)."""
     out.mkdir(parents=True, exist_ok=True)
     # fmt: off
     argv = [
-        sys.executable, "-m", "pytest", "e2e", "--lab", lab.name, "--lab-mode", "attach",
+        sys.executable, "-m", "pytest", "e2e", "--lab", lab.source or lab.name,
+        "--lab-mode", "attach",
         "--artifacts", str(out), "--junitxml", str(out / "junit.xml"), "-m", marker,
         "-p", "no:cacheprovider", "-rfEs", "-n", str(workers), *extra,
     ]
