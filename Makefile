@@ -6,7 +6,7 @@ E2E_WORKERS ?= 4
 
 .DEFAULT_GOAL := help
 .PHONY: help setup box validate preflight render lab up provision plan status destroy sweep \
-        lint unit integration e2e test nightly report bench mutation clean images cri-proto
+        lint unit integration e2e test nightly report breakages bench mutation clean images cri-proto
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ CI_LABS ?= ci-debian12 ci-debian12-vxlan
 
 test: unit integration ## everything CI runs: unit, integration, then the nightly on both CI labs
 	$(foreach lab,$(CI_LABS),$(MAKE) nightly LAB=$(lab) &&) true
+
+breakages: $(TEST_DEPS) ## inject each real-world breakage on LAB, run the suite, undo; the detection matrix
+	$(PY) -m lab breakages $(LAB) $(if $(BREAKAGES),--only $(BREAKAGES)) $(if $(BREAKAGES_ARTIFACTS),--artifacts $(BREAKAGES_ARTIFACTS))
 
 # NIGHTLY_HISTORY: the history folder (default .artifacts/history); NIGHTLY_FLAGS: e.g.
 # --fail-on-regression (exit 1 when the run got worse than the last green run)

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -26,10 +27,10 @@ from lab.common.errors import CommandFailed, LabStateError, UsageError
 from lab.common.redact import install_log_redaction, redact
 from lab.common.waits import WaitTimeout
 from lab.hosts.capacity import check_capacity
-from lab.hosts.machines import LabMachines, flannel_upstream, render
-from lab.model import paths
+from lab.hosts.machines import LabMachines, flannel_upstream, new_instance, render
+from lab.model import instance, lookalike, paths
 from lab.model.config import Lab, LabError, Node
-from lab.model.labfile import load_lab
+from lab.model.labfile import load_named
 from lab.model.problems import render_problems
 from provision.apply import NodeReport
 from provision.run import run_provision, runtime_images
@@ -41,21 +42,41 @@ Verb = Callable[[Lab, argparse.Namespace], int]
 
 
 def load(name: str, host_check: bool = True) -> Lab:
+    """A lab by its file's name or path, or an instance of one by its name: validated, with
+    this host's networks (unless `host_check` is off) and its pinned checksums checked
+    against the files here (nothing is downloaded)."""
+    from lab.adapters.fetch import local_files
     from lab.adapters.host import probe_host_networks
 
     path = paths.resolve_lab_path(name)
-    if not path.exists() and not path.is_symlink() and path.parent == paths.LABS_DIR:
+    recorded = (paths.state_dir(name) / instance.RECORD).is_file()
+    missing = not path.exists() and not path.is_symlink() and path.parent == paths.LABS_DIR
+    if missing and not recorded:
         known = ", ".join(sorted(p.stem for p in paths.LABS_DIR.glob("*.yaml")))
-        raise UsageError(f"no lab {name!r}: {path} does not exist; known labs: {known}")
-    host_networks = probe_host_networks() if host_check else ()
-    return load_lab(path, host_networks)
+        records = paths.state_root().glob(f"*/{instance.RECORD}")
+        instances = sorted(r.parent.name for r in records)
+        also = f"; instances here: {', '.join(instances)}" if instances else ""
+        raise UsageError(
+            f"no lab {name!r}{lookalikes(name)}: {path} does not exist and no instance of "
+            f"that name is recorded here; known labs: {known}{also}"
+        )
+    host_networks = probe_host_networks() if host_check and not recorded else ()
+    return load_named(name, host_networks, local_files)
+
+
+def lookalikes(typed: str) -> str:
+    """A name typed on the command line that holds a look-alike or invisible character: which
+    one (it reads as a known name but is none)."""
+    named = lookalike.explain(typed)
+    return f" (it contains {named})" if named else ""
 
 
 def node_of(lab: Lab, name: str) -> Node:
     """The lab's node `name`, or a usage error that lists the nodes it has."""
     if name not in lab.node_names:
         raise UsageError(
-            f"lab {lab.name} has no node {name!r}; its nodes: {', '.join(lab.node_names)}"
+            f"lab {lab.name} has no node {name!r}{lookalikes(name)}; its nodes: "
+            f"{', '.join(lab.node_names)}"
         )
     return lab.node(name)
 
@@ -147,6 +168,8 @@ def expect_room(lab: Lab) -> None:
 
 def up(lab: Lab, args: argparse.Namespace) -> int:
     expect_room(lab)
+    if getattr(args, "instance", ""):
+        lab = an_instance(lab, args.instance)
     lines = NodeLines(lab.node_names, console, lab.name)  # one live line per node
     machines = machines_for(lab, lines, box=True)
     expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
@@ -155,6 +178,20 @@ def up(lab: Lab, args: argparse.Namespace) -> int:
         seconds = machines.up()
     console.print(f"[green]{lab.name} is up[/green] in {seconds:.0f}s")
     return status(lab, args, machines)
+
+
+def an_instance(lab: Lab, tag: str) -> Lab:
+    """The instance `LAB-TAG` of the lab: the one recorded here, else a new one on free
+    ranges (lab/model/instance.py)."""
+    name = instance.instance_name(lab, tag)
+    if (paths.state_dir(name) / instance.RECORD).is_file():
+        return load_named(name)
+    made = new_instance(lab, tag)
+    console.print(
+        f"instance {made.name} of {lab.name}: private {made.network.private}, management "
+        f"{made.network.management}"
+    )
+    return made
 
 
 def status(lab: Lab, args: argparse.Namespace, machines: LabMachines | None = None) -> int:
@@ -181,8 +218,14 @@ def destroy(lab: Lab, args: argparse.Namespace) -> int:
 
 
 def sweep(lab: Lab, args: argparse.Namespace) -> int:
+    if getattr(args, "pods", False):
+        from e2e.fleets import sweep_pods
+
+        gone = sweep_pods(machines_for(lab))
+        console.print(f"removed the suite's pods from {lab.name}: {', '.join(gone) or 'none'}")
+        return 0
     swept = machines_for(lab).sweep()
-    console.print(f"swept {lab.prefix}*: {swept}")
+    console.print(f"swept {lab.name} ({lab.prefix}*): {swept}")
     return 0
 
 
@@ -318,6 +361,38 @@ def report_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def breakages_cmd(lab: Lab, args: argparse.Namespace) -> int:
+    """The breakage catalogue on the running lab (or an instance of its own): inject, the
+    suite, undo; the detection matrix printed and written as text, JSON and HTML."""
+    from app import breakages
+
+    expect_test_tools()
+    logging.getLogger("paramiko").setLevel(logging.WARNING)  # a line per SSH connection
+    artifacts = Path(args.artifacts) if args.artifacts else breakages.default_artifacts(lab)
+    only = [i for i in (args.only or "").split(",") if i]
+    try:
+        report = breakages.run_breakages(
+            lab,
+            artifacts.resolve(),
+            only=only,
+            workers=args.workers,
+            instance=args.instance,
+            keep=args.keep,
+            snapshot=not args.no_snapshot,
+            subset=args.subset,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    from app.breakage_report import render_text
+
+    out.print(render_text(report), markup=False, soft_wrap=True, highlight=False)
+    console.print(f"matrix: {artifacts / 'breakages.txt'} (.json, .html)")
+    ran = report.ran
+    complete = len(ran) == len(report.outcomes)
+    detected = all(o.detected or not o.detectable for o in ran)
+    return 0 if complete and detected else 1
+
+
 # --- the parser ----------------------------------------------------------------------------
 
 
@@ -328,6 +403,54 @@ def on_lab(verb: Verb) -> Callable[[argparse.Namespace], int]:
         return verb(load(args.lab), args)
 
     return handler
+
+
+def add_nightly_parsers(sub: Any) -> None:
+    """`nightly` and `report` (its history's index)."""
+    p = sub.add_parser("nightly", help="sweep, up, provision, e2e, disruptive, artifacts, destroy")
+    p.add_argument("lab")
+    p.add_argument("--artifacts", help="artifacts directory (default .artifacts/nightly/...)")
+    p.add_argument("--workers", type=int, default=4, help="xdist workers of the e2e pass")
+    p.add_argument(
+        "--history",
+        help="the history folder: the run's record and index.html (default .artifacts/history)",
+    )
+    p.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 when the run got worse than the last green run, beyond the noise band",
+    )
+    p.set_defaults(func=on_lab(nightly_cmd))
+    p = sub.add_parser("report", help="build the nightly history's index.html (no server)")
+    p.add_argument("history", help="the history folder (.artifacts/history)")
+    p.set_defaults(func=report_cmd)
+
+
+def add_breakages_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "breakages",
+        help="inject each real-world breakage of the catalogue, run the suite, undo; print "
+        "the detection matrix",
+    )
+    p.add_argument("lab")
+    p.add_argument("--only", help="comma-separated breakage ids (default: every one that applies)")
+    p.add_argument("--artifacts", help="artifacts directory (default .artifacts/breakages/...)")
+    p.add_argument("--workers", type=int, default=4, help="xdist workers of each suite pass")
+    p.add_argument(
+        "--instance",
+        action="store_true",
+        help="bring up an instance of the lab of its own even when the lab runs",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the instance it brought up")
+    p.add_argument(
+        "--no-snapshot", action="store_true", help="take no snapshot (no restore fallback)"
+    )
+    p.add_argument(
+        "--subset",
+        action="store_true",
+        help="run only the test files the breakages' expectations name (faster), not all of e2e",
+    )
+    p.set_defaults(func=on_lab(breakages_cmd))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -372,13 +495,26 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         (
             "sweep",
-            "remove every libvirt domain, volume and network with the lab's prefix",
+            "remove every libvirt domain, volume and network of the lab (or instance) named",
             sweep,
         ),
     ]
     for name, help_text, verb in verbs:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("lab")
+        p.add_argument("lab", help="a lab (labs/LAB.yaml, or a path) or an instance's name")
+        if name == "up":
+            p.add_argument(
+                "--instance",
+                metavar="TAG",
+                default="",
+                help="bring up the instance LAB-TAG: the lab under a name and ranges of its own",
+            )
+        if name == "sweep":
+            p.add_argument(
+                "--pods",
+                action="store_true",
+                help="remove the suite's pods (every run's) from the running lab instead",
+            )
         p.set_defaults(func=on_lab(verb))
     p = sub.add_parser("plan", help="print each node's provisioning plan (dry run, no VM)")
     p.add_argument("lab")
@@ -388,23 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab")
     p.add_argument("--serial", action="store_true", help="one node after another")
     p.set_defaults(func=on_lab(provision))
-    p = sub.add_parser("nightly", help="sweep, up, provision, e2e, disruptive, artifacts, destroy")
-    p.add_argument("lab")
-    p.add_argument("--artifacts", help="artifacts directory (default .artifacts/nightly/...)")
-    p.add_argument("--workers", type=int, default=4, help="xdist workers of the e2e pass")
-    p.add_argument(
-        "--history",
-        help="the history folder: the run's record and index.html (default .artifacts/history)",
-    )
-    p.add_argument(
-        "--fail-on-regression",
-        action="store_true",
-        help="exit 1 when the run got worse than the last green run, beyond the noise band",
-    )
-    p.set_defaults(func=on_lab(nightly_cmd))
-    p = sub.add_parser("report", help="build the nightly history's index.html (no server)")
-    p.add_argument("history", help="the history folder (.artifacts/history)")
-    p.set_defaults(func=report_cmd)
+    add_nightly_parsers(sub)
+    add_breakages_parser(sub)
     p = sub.add_parser("snapshot", help="save or restore a snapshot of every node")
     p.add_argument("action", choices=["save", "restore", "list", "delete"])
     p.add_argument("lab")
@@ -416,6 +537,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("remote", nargs=argparse.REMAINDER, help="command to run")
     p.set_defaults(func=on_lab(ssh))
     return parser
+
+
+def quiet_stdout() -> None:
+    """stdout's reader is gone: send what Python still flushes at exit nowhere, so no
+    "Exception ignored ... BrokenPipeError" line follows."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -438,15 +566,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandFailed, LabStateError, WaitTimeout) as exc:
         error(exc)
         return 1
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted; say nothing
+        quiet_stdout()
+        return 0
     except OSError as exc:  # the host refused a file or a process: one line (-v: traceback)
         if args.verbose:
             raise
         where = f": {exc.filename}" if exc.filename else ""
         error(f"{exc.strerror or exc}{where} (run with -v for the traceback)")
         return 1
-    except BrokenPipeError:  # `... | head`
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         return 130

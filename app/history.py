@@ -25,12 +25,13 @@ SYMBOL_MEANING = {
     "x": "unreachable, as the fault predicts",
     "X": "unreachable",
     "N": "NAT: wrong source",
+    "W": "another pod answered",
     "S": "reached after a SYN retransmit",
     "R": "reachable, should not be",
     "?": "not observed",
 }
 
-# The run id in every pod name of a pass (`nl-r1a2b3-...`, app/pytest_plugin.py: new_run_id):
+# The run id in every pod name of a pass (`nl-r1a2b3-...`, e2e/suite.py: new_run_id):
 # stripped, so that the same cell keeps its name from one run to the next.
 RUN_PREFIX = re.compile(r"\bnl-r[0-9a-f]{6}-")
 

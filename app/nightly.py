@@ -37,7 +37,7 @@ from lab.common.errors import CommandFailed
 from lab.common.redact import redact
 from lab.hosts import box
 from lab.hosts.cpuload import CpuSample, others_share
-from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines
+from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines, new_instance
 from lab.model import paths
 from lab.model.config import Lab
 
@@ -45,6 +45,7 @@ console = Console(stderr=True, highlight=False)
 OVERLAY = "overlay.json"
 DEFAULT_HISTORY = paths.REPO / ".artifacts" / "history"
 DISRUPTIVE = "disruptive (serial)"  # the stage that runs the faults
+BREAKAGES_SECTION = "breakages/breakages.html"  # `python -m lab breakages --artifacts A/breakages`
 
 
 def pytest_stage(
@@ -52,12 +53,12 @@ def pytest_stage(
 ) -> str:
     """Run a pytest pass against the running lab, bounded, its output teed to the console and
     to out/pytest.log (at the bound: SIGINT, so pytest writes its report, then SIGKILL). The
-    suite reads the lab from the same file as the nightly (a lab given by its path, too)."""
+    suite attaches to the instance by its name: its record names the nightly's own lab file
+    (a lab given by its path, too), so both read the same addresses."""
     out.mkdir(parents=True, exist_ok=True)
     # fmt: off
     argv = [
-        sys.executable, "-m", "pytest", "e2e", "--lab", lab.source or lab.name,
-        "--lab-mode", "attach",
+        sys.executable, "-m", "pytest", "e2e", "--lab", lab.name, "--lab-mode", "attach",
         "--artifacts", str(out), "--junitxml", str(out / "junit.xml"), "-m", marker,
         "-p", "no:cacheprovider", "-rfEs", "-n", str(workers), *extra,
     ]
@@ -232,7 +233,7 @@ def break_on_purpose(machines: LabMachines, what: str) -> str:
             channels[node].run(cmd("sync"))
         return f"every node boots {SLOW_BOOT_S} s slower ({unit})"
     if what == "snat":
-        from lab.net.render import node_pod_subnets
+        from lab.podnet import node_pod_subnets
 
         first = lab.node_names[0]
         rule = ("-s", str(node_pod_subnets(lab)[first]), "-o", lab.vm.private_nic)
@@ -252,46 +253,59 @@ class NightlyResult:
 
 
 def run_nightly(
-    lab: Lab, artifacts: Path, workers: int = 4, history: Path = DEFAULT_HISTORY
+    definition: Lab, artifacts: Path, workers: int = 4, history: Path = DEFAULT_HISTORY
 ) -> NightlyResult:
+    """The nightly on an instance of the lab of its own (lab/model/instance.py): a lab a
+    person runs from the lab file, or another nightly's instance, is never touched. Its
+    record goes to the history under the lab's own name (every night's instance differs)."""
     artifacts.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     started = now.strftime("%Y-%m-%d %H:%M:%S UTC")
+    lab = new_instance(definition, "n" + secrets.token_hex(3))
     lines = NodeLines(lab.node_names, console, f"{lab.name} up")
-    rt = LabMachines(lab, on_line=lines, log_tag="nightly")
-    guests = tuple(rt.domain(n) for n in lab.node_names)
-    stages = Stages(lab.name, lambda: probe_cpu_sample(guests), os.cpu_count() or 1)
+    machines = LabMachines(lab, on_line=lines, log_tag="nightly")
+    guests = tuple(machines.domain(n) for n in lab.node_names)
+    stages = Stages(definition.name, lambda: probe_cpu_sample(guests), os.cpu_count() or 1)
     stage = stages.run
+    others: dict[str, str] = {}  # every other lab's running domain -> its UUID, before
 
     def sweep() -> str:
-        rt.prepare()
-        return f"removed: {rt.sweep()}"
+        machines.prepare()
+        others.update(running_others(machines))
+        return f"instance {lab.name} (private {lab.network.private}); removed: {machines.sweep()}"
 
     def up() -> str:
-        expect_free_libvirt_subnets(lab, rt.libvirt)  # before any VM exists
+        expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
         with lines:
-            return f"{rt.up():.0f}s"
+            return f"{machines.up():.0f}s"
 
     def provision() -> str:
         from provision.run import run_provision
 
-        reports = run_provision(rt)
+        reports = run_provision(machines)
         return f"{sum(r.commands for r in reports)} commands applied"
 
     def artifacts_stage() -> str:
         logs = artifacts / "logs"
-        if rt.logs.exists():
-            shutil.copytree(rt.logs, logs, dirs_exist_ok=True)
+        if machines.logs.exists():
+            shutil.copytree(machines.logs, logs, dirs_exist_ok=True)
         if stages.failed:
-            write_node_state(rt, artifacts)
+            write_node_state(machines, artifacts)
         return f"{sum(1 for _ in artifacts.rglob('*'))} files"
 
     def destroy() -> str:
-        rt.destroy()
-        left = rt.leftovers()
+        machines.destroy()
+        left = machines.leftovers()
         if left:
             raise RuntimeError(f"libvirt still holds: {left}")
-        return "libvirt holds nothing of the lab"
+        after = running_others(machines)
+        touched = sorted(d for d, uuid in others.items() if after.get(d) != uuid)
+        if touched:
+            raise RuntimeError(f"other labs' domains stopped or replaced meanwhile: {touched}")
+        return (
+            f"libvirt holds nothing of {lab.name}; the {len(others)} running domain(s) of "
+            "other labs are untouched"
+        )
 
     vagrant_log = "logs/vagrant.log"
     stage("sweep", 300, sweep)
@@ -299,8 +313,10 @@ def run_nightly(
     stage("provision", 1800, provision, log="logs/")
     breakage = os.environ.get(BREAK_ENV, "")
     if breakage:
-        stage(f"breakage on purpose ({breakage})", 300, lambda: break_on_purpose(rt, breakage))
-    stage("snapshot", 300, lambda: rt.snapshot_save(PROVISIONED_SNAPSHOT), log=vagrant_log)
+        stage(
+            f"breakage on purpose ({breakage})", 300, lambda: break_on_purpose(machines, breakage)
+        )
+    stage("snapshot", 300, lambda: machines.snapshot_save(PROVISIONED_SNAPSHOT), log=vagrant_log)
     stage(
         "e2e (parallel)",
         1800,
@@ -315,10 +331,17 @@ def run_nightly(
         lambda: pytest_stage(lab, artifacts / "disruptive", "disruptive", 0, 2400),
         log="disruptive/pytest.log",
     )
-    stage("overlay cost", 900, lambda: overlay_stage(rt, artifacts))
+    stage("overlay cost", 900, lambda: overlay_stage(machines, artifacts))
     stage("artifacts", 600, artifacts_stage, always=True)
     stage("destroy", 600, destroy, always=True, log=vagrant_log)
     return finish(lab, artifacts, started, stages.results, history, now)
+
+
+def running_others(machines: LabMachines) -> dict[str, str]:
+    """Every running lab domain that is not this instance's: name -> libvirt UUID."""
+    found = machines.libvirt.list_lab_objects("netlab-").domains
+    names = [d for d in found if not d.startswith(machines.lab.prefix)]
+    return {name: dom.uuid for name, dom in machines.libvirt.running_domains(names).items() if dom}
 
 
 def overlay_stage(machines: LabMachines, artifacts: Path) -> str:
@@ -331,6 +354,10 @@ def overlay_stage(machines: LabMachines, artifacts: Path) -> str:
     if problems:
         raise RuntimeError("; ".join(problems))
     return ", ".join(f"{c.path}: {c.mbit_s} Mbit/s, p50 {c.p50_us} us" for c in costs)
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def read_matrices(artifacts: Path) -> dict[str, dict[str, object]]:
@@ -401,7 +428,7 @@ def finish(
     from_history = os.path.relpath(artifacts, history)
     record = hist.build_record(
         run=artifacts.name,
-        lab=lab.name,
+        lab=lab.definition or lab.name,  # the instance is new each night; the lab is not
         started=(now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         artifacts=from_history,
         stages=stages,
@@ -426,7 +453,7 @@ def finish(
     if since.green is not None and since.green is not before:
         links["last green run"] = href(since.green)
     result = NightlyReport(
-        lab=lab.name,
+        lab=lab.definition or lab.name,
         started=started,
         stages=stages,
         cases=cases,
@@ -440,6 +467,7 @@ def finish(
         since_green="<section id='since-green'><h2>Since the last green run</h2>"
         + render_since_green(since, lambda r: href(r) if r is not record else "summary.html")
         + "</section>",
+        breakages=_read(artifacts / BREAKAGES_SECTION),
     )
     page = hist.relativize(render_html(result), runner_paths(artifacts, ""))
     (artifacts / "summary.html").write_text(page)

@@ -1,7 +1,8 @@
 """Checks of the host made before anything is created: `up` refuses a lab whose ranges a
 libvirt network of another name holds; `python -m lab preflight LAB` checks everything else a
-lab needs of its host (KVM, memory, CPUs, free subnets, every URL and registry it names) and
-says what is missing. It starts nothing and changes nothing."""
+lab needs of its host (KVM, memory, CPUs, free subnets, every URL and registry it names, and
+that its pinned packages and image tags are there: lab.hosts.pins) and says what is missing.
+It starts nothing and changes nothing."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from lab.hosts.hostcheck import (
     parse_meminfo_available_mib,
 )
 from lab.hosts.hypervisor import HostFacts
+from lab.hosts.pins import Http, pin_count, pin_jobs, registry_base
 from lab.model.config import Lab, LabError
 
 LIBVIRT_SOCK = Path("/run/libvirt/libvirt-sock")
@@ -88,12 +90,22 @@ def network_checks(
         return list(pool.map(lambda e: check_endpoint(e, net, timeout, proxy), endpoints))
 
 
+def pin_checks(
+    lab: Lab, http: Http, timeout: float, base_for: Callable[[str], str] = registry_base
+) -> list[Check]:
+    """Every pinned rpm in its repository's metadata and every pinned image tag in its
+    registry, a repository or an image per job, side by side."""
+    jobs = list(pin_jobs(lab, http, timeout, base_for))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return [check for checks in pool.map(lambda job: job(), jobs) for check in checks]
+
+
 def gather(lab: Lab, network: bool, timeout: float) -> list[Check]:
     """Every check, with the real probes of this host."""
     from lab.adapters.fetch import is_cached
     from lab.adapters.host import probe_host_facts, probe_host_networks
+    from lab.adapters.netprobe import HttpClient, https_proxy
     from lab.adapters.netprobe import NetProbe as RealNetProbe
-    from lab.adapters.netprobe import https_proxy
 
     checks = host_checks(
         lab,
@@ -106,13 +118,20 @@ def gather(lab: Lab, network: bool, timeout: float) -> list[Check]:
     )
     if not network:
         count = len(lab_endpoints(lab))
+        pins = pin_count(lab)
         checks.append(
-            Check("network", "skipped", f"--no-network: {count} URL(s) and registries unchecked")
+            Check(
+                "network",
+                "skipped",
+                f"--no-network: {count} URL(s) and registries, {pins} pinned package(s) and "
+                "image(s) unchecked",
+            )
         )
         return checks
     fl = lab.pod_network.flannel
     cached = fl is not None and is_cached(fl.manifest_sha256)
-    return checks + network_checks(lab, RealNetProbe(), timeout, https_proxy(), cached)
+    reachable = network_checks(lab, RealNetProbe(), timeout, https_proxy(), cached)
+    return checks + reachable + pin_checks(lab, HttpClient(), timeout)
 
 
 STYLE = {"ok": "green", "missing": "bold red", "warn": "yellow", "info": "cyan", "skipped": "dim"}

@@ -10,26 +10,26 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from e2e import report
+from e2e.fleets import remove_fleets, remove_run
+from e2e.suite import SUITE, Role, Shared, Suite, new_run_id, suite_of
 from lab.common.errors import CommandFailed
 from lab.common.redact import install_log_redaction
-from lab.hosts.machines import LabMachines, held_elsewhere, prepare_host
+from lab.hosts.machines import LabMachines, held_elsewhere, new_instance, prepare_host
 from lab.model import paths
 from lab.model.config import Lab, LabError
-from lab.model.labfile import load_lab
+from lab.model.labfile import load_named
 from provision.run import run_provision
 
 log = logging.getLogger(__name__)
-
-LAB_KEY = pytest.StashKey[Lab]()
-CREATED_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,43 +73,88 @@ def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def new_run_id() -> str:
-    return "r" + secrets.token_hex(3)
+def is_parallel_controller(config: pytest.Config) -> bool:
+    return config.pluginmanager.get_plugin("dsession") is not None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """The suite session: the lab file read once in this process, the run id and artifacts
+    folder (a worker takes them from its controller), the host made ready before xdist starts
+    the workers (they are born inside the lab's network namespace)."""
     name = config.getoption("--lab")
     if not name:
         return
     install_log_redaction()  # pytest's log handlers (reports, JUnit) redact like everything else
     try:
-        lab = load_lab(paths.resolve_lab_path(name))
+        lab = load_named(name)
     except LabError as exc:  # every problem, as pytest's one usage error, not a traceback
         raise pytest.UsageError(str(exc)) from None
-    config.stash[LAB_KEY] = lab
     if is_worker(config):
-        return  # workers inherit the namespace, run id and artifacts dir from the controller
+        instance = config.workerinput.get("netlab_instance")  # type: ignore[attr-defined]
+        if instance:  # the controller made an instance of the lab for this run
+            lab = load_named(instance)
+        # only the controller answers Ctrl-C: it stops the workers, then removes the run's
+        # pods; a worker that also took the signal would die mid-report (xdist's channel is
+        # gone by then) and print a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        config.stash[SUITE] = Suite.of_worker(lab, config.workerinput)  # type: ignore[attr-defined]
+        return
     if not config.option.collectonly:  # listing tests starts no libvirtd, builds no box
-        # before xdist starts workers: they are born inside the lab namespace. Attaching
-        # never builds or swaps the box (the running lab keeps the one it was made from)
-        prepare_host(lab, box=config.getoption("--lab-mode") != "attach")
-    run_id = os.environ.setdefault("NETLAB_RUN_ID", new_run_id())
+        # attaching never builds or swaps the box (the running lab keeps the one it was made
+        # from): only a run that will make an instance of its own builds it (create, or auto
+        # where this checkout has no record of the named lab); nothing of the named lab is
+        # ever removed
+        mode = config.getoption("--lab-mode")
+        recorded = (paths.state_dir(lab.name) / ".vagrant").exists()
+        prepare_host(lab, box=mode == "create" or (mode == "auto" and not recorded), sweep=False)
+    run_id = new_run_id()
     artifacts = Path(
         config.getoption("--artifacts") or paths.REPO / ".artifacts" / lab.name / run_id
     )
     artifacts.mkdir(parents=True, exist_ok=True)
-    os.environ["NETLAB_ARTIFACTS"] = str(artifacts.resolve())
+    parallel = is_parallel_controller(config)
+    role: Role = "controller" if parallel else "main"
+    config.stash[SUITE] = Suite(lab, run_id, artifacts.resolve(), role, worker=role)
     if not config.option.xmlpath:
         config.option.xmlpath = str(artifacts / "junit.xml")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: the controller hands each worker the run (its id, artifacts, shared sockets)."""
+    suite = suite_of(node.config)
+    if suite is not None:
+        node.workerinput.update(suite.for_worker())
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
+    """The one owner of the lab in a run: attach to it or create it, then (a parallel run's
+    controller) start the connections the workers share, before xdist starts them."""
     config = session.config
-    if LAB_KEY not in config.stash or is_worker(config) or config.option.collectonly:
+    suite = suite_of(config)
+    if suite is None or suite.role == "worker" or config.option.collectonly:
         return  # collecting needs only the lab definition, never a running lab
-    lab = config.stash[LAB_KEY]
+    made = _attach_or_create(config, suite.lab, suite.run_id)
+    if made is not None:
+        suite.lab, suite.created = made, True
+    if suite.role != "controller":
+        return
+    suite.shared = Shared(suite.lab)
+    try:
+        suite.hub, suite.forwards = suite.shared.start()
+    except BaseException:  # pytest runs no sessionfinish when sessionstart raised
+        suite.shared.close()
+        if suite.created and not config.getoption("--lab-keep"):
+            LabMachines(suite.lab).destroy()
+        raise
+
+
+def _attach_or_create(config: pytest.Config, lab: Lab, run_id: str) -> Lab | None:
+    """Attach to the running lab (None), or bring up and provision an instance of it of its
+    own (lab/model/instance.py), which it returns: a person's lab is never made, taken down
+    or swept by a run."""
     machines = LabMachines(lab)
     mode = config.getoption("--lab-mode")
     # the cached ssh-config when libvirt confirms it; else one vagrant call when the lab runs
@@ -131,16 +176,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"lab {lab.name} exists but is not running ({shown}); start it with "
             f"`make lab LAB={lab.name}` or remove it with `make destroy LAB={lab.name}`"
         )
-    config.stash[CREATED_KEY] = False
     if running:
         if not ready:  # running, yet its ssh-config failed a moment ago: ask again, loudly
             machines.refresh_ssh_config()
         print(f"\nattached to running lab {lab.name}")
-        return
-    print(f"\ncreating lab {lab.name} for this run (up + provision)")
+        return None
+    own = new_instance(lab, run_id)
+    print(
+        f"\ncreating {own.name}, an instance of lab {lab.name} for this run (up + provision; "
+        f"private {own.network.private}, management {own.network.management})"
+    )
     start = time.monotonic()
+    machines = LabMachines(own)
     machines.prepare()
-    config.stash[CREATED_KEY] = True
     try:
         machines.up()
         run_provision(machines)
@@ -148,7 +196,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if not config.getoption("--lab-keep"):
             machines.destroy()
         raise
-    print(f"lab {lab.name} ready in {time.monotonic() - start:.0f}s")
+    print(f"lab {own.name} ready in {time.monotonic() - start:.0f}s")
+    return own
 
 
 def _ssh_config_refreshed(machines: LabMachines) -> bool:
@@ -171,35 +220,63 @@ def _states(machines: LabMachines) -> dict[str, str]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The run's pods removed (every driver's fleet; after Ctrl-C every pod of the run), the
+    shared connections closed, the heatmaps drawn, and a lab this run created destroyed. What
+    could not be removed is one line each, with the command that removes it."""
     config = session.config
-    if LAB_KEY not in config.stash or is_worker(config):
+    suite = suite_of(config)
+    if suite is None or suite.role == "worker" or config.option.collectonly:
         return
-    artifacts = Path(os.environ["NETLAB_ARTIFACTS"])
-    for png in report.render_matrices(artifacts):
-        print(f"\nmatrix heatmap: {png}")
-    if config.stash.get(CREATED_KEY, False) and not config.getoption("--lab-keep"):
-        swept = LabMachines(config.stash[LAB_KEY]).destroy()
-        print(f"\ndestroyed the lab created for this run (leftovers swept: {swept})")
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    try:
+        left = remove_fleets(suite)
+        if interrupted:
+            left += remove_run(suite)
+    except BaseException as exc:  # noqa: BLE001 (a second Ctrl-C, a lost node: said below)
+        left = [f"the run's pods were not all removed ({type(exc).__name__}: {exc})"]
+    finally:
+        if suite.shared is not None:
+            suite.shared.close()
+    for line in left:
+        print(f"\nFAILED: {line}; remove with: python -m lab sweep {suite.lab.name} --pods")
+    if left and not interrupted:  # a leak fails the run (pytest returns session.exitstatus)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if not interrupted:
+        for png in report.render_matrices(suite.artifacts):
+            print(f"\nmatrix heatmap: {png}")
+    if suite.created and not config.getoption("--lab-keep"):
+        swept = LabMachines(suite.lab).destroy()
+        print(f"\ndestroyed {suite.lab.name}, made for this run (leftovers swept: {swept})")
+    elif suite.created:
+        print(
+            f"\nkept {suite.lab.name} (--lab-keep): remove it with `python -m lab destroy "
+            f"{suite.lab.name}`"
+        )
 
 
 # --- fixtures ------------------------------------------------------------------------------
 
 
+def _suite(config: pytest.Config) -> Suite:
+    suite = suite_of(config)
+    if suite is None:
+        pytest.skip("needs a lab: pass --lab LAB (e.g. --lab ci-debian12) or set NETLAB_LAB")
+    return suite
+
+
 @pytest.fixture(scope="session")
 def lab(pytestconfig: pytest.Config) -> Lab:
-    if LAB_KEY not in pytestconfig.stash:
-        pytest.skip("needs a lab: pass --lab LAB (e.g. --lab ci-debian12) or set NETLAB_LAB")
-    return pytestconfig.stash[LAB_KEY]
+    return _suite(pytestconfig).lab
 
 
 @pytest.fixture(scope="session")
-def run_id(lab: Lab) -> str:
-    return os.environ["NETLAB_RUN_ID"]
+def run_id(pytestconfig: pytest.Config) -> str:
+    return _suite(pytestconfig).run_id
 
 
 @pytest.fixture(scope="session")
-def artifacts_dir(lab: Lab) -> Path:
-    return Path(os.environ["NETLAB_ARTIFACTS"])
+def artifacts_dir(pytestconfig: pytest.Config) -> Path:
+    return _suite(pytestconfig).artifacts
 
 
 @pytest.fixture(scope="session")
@@ -225,5 +302,8 @@ def reprovision(machines: LabMachines) -> Callable[[], int]:
 @pytest.fixture(scope="session")
 def worker_tag(request: pytest.FixtureRequest) -> str:
     """gw0, gw1, ... under xdist; `main` otherwise."""
+    suite = suite_of(request.config)
+    if suite is not None:
+        return suite.worker if suite.role == "worker" else "main"
     workerinput = getattr(request.config, "workerinput", None)
     return str(workerinput["workerid"]) if workerinput else "main"

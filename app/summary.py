@@ -112,6 +112,7 @@ class NightlyReport:
     links: dict[str, str] = field(default_factory=dict)
     since_green: str = ""  # HTML: what got worse since the last green run (app/history_page.py)
     drivers: tuple[str, ...] = ()  # the suite's driver names: checks are grouped by driver
+    breakages: str = ""  # the breakage runner's HTML section (app/breakage_report.py), if run
 
     @property
     def exit_code(self) -> int:
@@ -295,6 +296,8 @@ def render_html(r: NightlyReport) -> str:
             )
             if title in r.matrices:
                 parts.append(f"<pre>{html.escape(r.matrices[title])}</pre>")
+    if r.breakages:
+        parts.append(r.breakages)
     parts += [
         "<h2>Versions</h2><table>",
         *(_row(k, v) for k, v in sorted(r.versions.items())),

@@ -14,9 +14,9 @@ from lab.model.labfile import load_lab
 
 def setup() -> LabMachines:
     name = sys.argv[1] if len(sys.argv) > 1 else "ci-debian12"
-    rt = LabMachines(load_lab(paths.resolve_lab_path(name)))
-    rt.prepare()
-    return rt
+    machines = LabMachines(load_lab(paths.resolve_lab_path(name)))
+    machines.prepare()
+    return machines
 
 
 def prepared(name: str) -> LabMachines:

@@ -5,6 +5,9 @@ its setup (the fleet), read from the JUnit properties the suite records.
 
     .venv/bin/python bench/bench_e2e.py [LAB] [LAB3] [--no-scaling]
     (default: ci-debian12 ci-debian12-3node; --no-scaling: only -n 0 vs -n 4)
+    .venv/bin/python bench/bench_e2e.py [LAB] --services [--rounds N]
+    (the suite `-n 4` with its Services next to the same suite without them: the lab file
+    without its services section, so no DNS pod and no rules either; alternated, N rounds)
 """
 
 from __future__ import annotations
@@ -75,8 +78,51 @@ def scaling(name: str) -> list[tuple[int, int, float]]:
     return rows
 
 
+def without_services(lab: str, where: Path) -> str:
+    """A copy of LAB's file without its services section (the same lab name: it attaches to
+    the same machines)."""
+    import yaml
+
+    doc = yaml.safe_load(paths.resolve_lab_path(lab).read_text())
+    doc.pop("services", None)
+    copy = where / f"{lab}.yaml"
+    copy.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(copy)
+
+
+def services_cost(lab: str, rounds: int) -> None:
+    machines, created = up_and_provisioned(lab)
+    with_s: list[float] = []
+    without_s: list[float] = []
+    tmp = tempfile.TemporaryDirectory()
+    bare = without_services(lab, Path(tmp.name))
+    try:
+        for i in range(rounds):
+            with_s.append(
+                timed(f"round {i + 1}: pytest e2e -n 4 (Services)", lambda: pytest_e2e(lab, 4))
+            )
+            without_s.append(
+                timed(
+                    f"round {i + 1}: pytest e2e -n 4 (no Services)",
+                    lambda: pytest_e2e(bare, 4, "--ignore", "e2e/test_services.py"),
+                )
+            )
+    finally:
+        tmp.cleanup()
+        if created:
+            machines.destroy()
+    a, b = sorted(with_s)[len(with_s) // 2], sorted(without_s)[len(without_s) // 2]
+    print(f"\nwith Services / without = {a / b:.2f}  (medians of {rounds}: {a:.1f} s vs {b:.1f} s)")
+    shown = [", ".join(f"{x:.1f}" for x in runs) for runs in (with_s, without_s)]
+    print(f"with: {shown[0]}; without: {shown[1]}")
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if "--services" in sys.argv:
+        rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 3
+        services_cost(args[0] if args else "ci-debian12", rounds)
+        return
     lab = args[0] if args else "ci-debian12"
     lab3 = args[1] if len(args) > 1 else "ci-debian12-3node"
     with_scaling = "--no-scaling" not in sys.argv

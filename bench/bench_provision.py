@@ -11,19 +11,21 @@ SNAPSHOT = "bench-fresh"
 
 
 def main() -> None:
-    rt = setup()
-    rt.destroy()
-    rt.up()
-    rt.snapshot_save(SNAPSHOT)
+    machines = setup()
+    machines.destroy()
+    machines.up()
+    machines.snapshot_save(SNAPSHOT)
     try:
-        parallel = timed("provision, nodes in parallel", lambda: run_provision(rt, parallel=True))
-        rt.snapshot_restore(SNAPSHOT)
+        parallel = timed(
+            "provision, nodes in parallel", lambda: run_provision(machines, parallel=True)
+        )
+        machines.snapshot_restore(SNAPSHOT)
         serial = timed(
             "provision, one node after the other",
-            lambda: run_provision(rt, parallel=False),
+            lambda: run_provision(machines, parallel=False),
         )
     finally:
-        rt.destroy()
+        machines.destroy()
     print(f"serial / parallel = {serial / parallel:.2f}")
 
 

@@ -147,29 +147,29 @@ def one_node_lab(lab_file: Path, tmp: Path) -> Lab:
     return load_lab(path)
 
 
-def timed_up(label: str, rt: LabMachines, timeline: Timeline, parallel: bool = True) -> float:
+def timed_up(label: str, machines: LabMachines, timeline: Timeline, parallel: bool = True) -> float:
     """prepare + up, as `python -m lab up` does; prints the node timeline and cache rewrites."""
     before = probe_caps_cache() or ()
     cpu: list[CpuUse] = []
 
     def prepare_and_up() -> None:
-        rt.prepare()
+        machines.prepare()
         timeline.reset()
         cpu.append(CpuUse())  # libvirtd is running now
-        rt.up(parallel=parallel)
+        machines.up(parallel=parallel)
 
     seconds = timed(label, prepare_and_up)
     print(timeline.report())
-    print(cpu[0].report(rt.lab.prefix, time.monotonic() - timeline.start))
+    print(cpu[0].report(machines.lab.prefix, time.monotonic() - timeline.start))
     rewritten = caps_cache_rewrites(before, probe_caps_cache() or ())
     print(f"    QEMU capabilities cache files rewritten meanwhile: {len(rewritten)}", flush=True)
-    rt.destroy()
+    machines.destroy()
     return seconds
 
 
-def make_fresh(rt: LabMachines, lab: Lab) -> None:
+def make_fresh(machines: LabMachines, lab: Lab) -> None:
     """No lab VMs, no uploaded box volume, libvirtd stopped, its QEMU cache gone."""
-    rt.destroy()
+    machines.destroy()
     if lab.vm.box_build:
         box.remove_uploaded_volumes(lab.vm.box)
     sandbox.stop_libvirtd()
@@ -189,20 +189,20 @@ def main() -> None:
     lab = load_lab(lab_file)
     n = len(lab.nodes)
     timeline = Timeline()
-    rt = LabMachines(lab, on_line=timeline)
-    rt.prepare()  # builds the box if needed: not part of any `up` measured below
+    machines = LabMachines(lab, on_line=timeline)
+    machines.prepare()  # builds the box if needed: not part of any `up` measured below
     with tempfile.TemporaryDirectory() as tmp:
         one = LabMachines(one_node_lab(lab_file, Path(tmp)), on_line=timeline)
         one.destroy()
-        make_fresh(rt, lab)
-        first = timed_up(f"first up after libvirtd starts, {n} nodes", rt, timeline)
+        make_fresh(machines, lab)
+        first = timed_up(f"first up after libvirtd starts, {n} nodes", machines, timeline)
         parallel_sides = timeline.created_side_by_side()
-        later = timed_up(f"later up, {n} nodes", rt, timeline)
+        later = timed_up(f"later up, {n} nodes", machines, timeline)
         parallel_sides = parallel_sides and timeline.created_side_by_side()
         single = timed_up("later up, 1 node", one, timeline)
     serial = None
     if not args.no_serial:
-        serial = timed_up(f"up {n} nodes one after the other", rt, timeline, parallel=False)
+        serial = timed_up(f"up {n} nodes one after the other", machines, timeline, parallel=False)
     print(f"domains created side by side: {'yes' if parallel_sides else 'NO'}")
     if serial is not None:
         print(f"serial / parallel ({n} nodes) = {serial / later:.2f}")

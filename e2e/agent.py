@@ -15,6 +15,11 @@ socket belongs to the pod.
                    "connect_s": 0.004, "total_s": 0.010, "retransmits": 0}, ...]}
   `retransmits` is tcpi_total_retrans read right after connect: any retransmit at that point is
   a retransmitted SYN (e.g. a tunnel dropping packets with a bad checksum).
+  A cell with "proto": "udp" sends one datagram (`send`, or "netlab\n") from a socket of its
+  own (a new source port: a new conntrack entry; `sport`: that source port, the same flow as
+  an earlier probe's) and reads one datagram back within `timeout`.
+  A cell with "proto": "dns" asks the server at host:port for the A records of `name` over UDP
+  (one query, recursion desired) and answers "NAME A IP[ IP...]" or "NAME RCODE n".
 
 op "steps": for each job (one after the other, or `parallel` at a time), its argv steps in order
 until one fails (or all of them with `keep_going`). The Kubernetes driver uses it to run one
@@ -87,6 +92,13 @@ def probe(cell):
     try:
         if cell.get("netns"):
             setns(cell["netns"])
+        proto = cell.get("proto") or "tcp"
+        if proto == "udp":
+            probe_udp(cell, result, timeout)
+            return result
+        if proto == "dns":
+            probe_dns(cell, result, timeout)
+            return result
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.settimeout(timeout)
         sock.connect((cell["host"], int(cell["port"])))
@@ -112,6 +124,81 @@ def probe(cell):
         if sock is not None:
             sock.close()
     return result
+
+
+def probe_udp(cell, result, timeout):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.settimeout(timeout)
+        payload = (cell.get("send") or "netlab\n").encode("utf-8")
+        if cell.get("sport"):  # one flow across probes: what a conntrack entry outlives
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("", int(cell["sport"])))
+        # connected, as a real client's socket: an answer from another address (a reply that
+        # missed the reverse NAT) is not taken
+        sock.connect((cell["host"], int(cell["port"])))
+        sock.send(payload)
+        data = sock.recv(MAX_ANSWER)
+        result["answer"] = data.decode("utf-8", "replace")
+        result["ok"] = True
+    finally:
+        sock.close()
+
+
+def dns_query(name, ident):
+    """A DNS query for NAME's A records (RFC 1035 4.1), recursion desired."""
+    header = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0)
+    labels = b"".join(
+        struct.pack("!B", len(part)) + part.encode("ascii") for part in name.strip(".").split(".")
+    )
+    return header + labels + b"\x00" + struct.pack("!HH", 1, 1)
+
+
+def skip_name(data, offset):
+    """The offset after the (possibly compressed) name at `offset`."""
+    while True:
+        length = bytearray(data[offset : offset + 1])[0]
+        if length & 0xC0 == 0xC0:
+            return offset + 2
+        if length == 0:
+            return offset + 1
+        offset += 1 + length
+
+
+def parse_dns_answer(data, ident):
+    """(rcode, [A addresses]) of a DNS answer to query `ident`."""
+    got, flags, questions, answers = struct.unpack("!HHHH", data[:8])
+    if got != ident:
+        raise ValueError("answer id %d, asked %d" % (got, ident))
+    offset = 12
+    for _ in range(questions):
+        offset = skip_name(data, offset) + 4
+    found = []
+    for _ in range(answers):
+        offset = skip_name(data, offset)
+        rtype, _rclass, _ttl, length = struct.unpack("!HHIH", data[offset : offset + 10])
+        offset += 10
+        if rtype == 1 and length == 4:
+            found.append(socket.inet_ntoa(data[offset : offset + 4]))
+        offset += length
+    return flags & 0x000F, found
+
+
+def probe_dns(cell, result, timeout):
+    ident = (os.getpid() + threading.current_thread().ident) & 0xFFFF
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((cell["host"], int(cell["port"])))
+        sock.send(dns_query(cell["name"], ident))
+        rcode, found = parse_dns_answer(sock.recv(MAX_ANSWER), ident)
+        if rcode:
+            result["answer"] = "%s RCODE %d" % (cell["name"], rcode)
+        else:
+            result["answer"] = "%s A %s" % (cell["name"], " ".join(found))
+        result["ok"] = True
+    finally:
+        sock.close()
 
 
 def bounded(work, items, parallel):

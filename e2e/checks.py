@@ -13,7 +13,7 @@ from lab.adapters.ssh import SshChannel
 from lab.common.commands import cmd
 from lab.model.config import Lab
 from lab.net import reachability as rm
-from lab.net.render import render_pod_routes
+from lab.podnet import backend_of
 
 # --- expectations (assert, hiding their own frames) -------------------------------------------
 
@@ -35,6 +35,16 @@ def expect_matrix(matrix: rm.Matrix, cells: int, context: Callable[[], str] | No
         pytest.fail(
             f"{len(bad)} of {len(matrix.expected)} cells wrong\n{matrix.render()}{extra}",
             pytrace=False,
+        )
+
+
+def skip_unless_answered_over(protocols: Sequence[str], driver: str, proto: str) -> None:
+    """A cell over `proto` is judged only where the driver's echo server answers it saying who
+    answered; elsewhere the test skips and says so."""
+    if proto not in protocols:
+        pytest.skip(
+            f"the {driver} driver's echo server does not answer {proto.upper()} with the source "
+            f"it saw and who it is (it answers {', '.join(p.upper() for p in protocols)})"
         )
 
 
@@ -79,11 +89,8 @@ def guide_state_problems(node: SshChannel, lab: Lab, name: str) -> list[str]:
     hostname = node.run(cmd("hostname", sudo=False)).stdout.strip()
     if hostname != name:
         problems.append(f"{name}: hostname is {hostname!r}")
-    if lab.pod_network.driver == "host-routes":
+    wanted = backend_of(lab).expected_routes(lab, lab.node(name))
+    if wanted:
         routes = node.run(cmd("ip", "-4", "route", "show", sudo=False)).stdout
-        problems += [
-            f"{name}: no route {r.destination} via {r.via} dev {r.device}"
-            for r in render_pod_routes(lab, lab.node(name))
-            if f"{r.destination} via {r.via} dev {r.device}" not in routes
-        ]
+        problems += [f"{name}: no route {r}" for r in wanted if r not in routes]
     return problems

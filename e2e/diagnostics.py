@@ -44,13 +44,13 @@ def node_state_commands(lab: Lab) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return NODE_STATE + (RUNTIME_STATE if lab.runtime == "containerd" else ())
 
 
-def write_node_state(rt: LabMachines, out: Path, prefix: str = "node-state-") -> list[Path]:
+def write_node_state(machines: LabMachines, out: Path, prefix: str = "node-state-") -> list[Path]:
     """One file per node (a dead node still gets one), plus a cluster dump on Kubernetes."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, node in rt.channels().items():
+    for name, node in machines.channels().items():
         parts = []
-        for title, argv in node_state_commands(rt.lab):
+        for title, argv in node_state_commands(machines.lab):
             try:
                 res = node.run(cmd(*argv), timeout=60, check=False)
                 parts.append(f"===== {title}: {shlex.join(argv)}\n{res.stdout}{res.stderr}")
@@ -59,11 +59,11 @@ def write_node_state(rt: LabMachines, out: Path, prefix: str = "node-state-") ->
         path = out / f"{prefix}{name}.txt"
         path.write_text(redact("\n".join(parts)))
         written.append(path)
-    plane = rt.lab.control_plane
-    if rt.lab.kubernetes is not None and plane is not None:
+    plane = machines.lab.control_plane
+    if machines.lab.kubernetes is not None and plane is not None:
         argv = (*KUBECTL, "cluster-info", "dump", "--all-namespaces")
         try:
-            dump = rt.channels()[plane.name].run(cmd(*argv), timeout=300, check=False)
+            dump = machines.channels()[plane.name].run(cmd(*argv), timeout=300, check=False)
             text = dump.stdout + dump.stderr
         except Exception as exc:  # noqa: BLE001 (the control plane may be the broken node)
             text = f"{shlex.join(argv)}: {exc}"

@@ -13,19 +13,10 @@ from typing import Any
 
 from e2e import report, scenarios
 from e2e.drivers.base import Driver, Pod
-from e2e.faults import Fault, HardReboot
+from e2e.faults import Fault
 from lab.common import waits
 from lab.hosts.machines import LabMachines
 from lab.net.reachability import Matrix
-
-RECOVERY_BOUND_S = {
-    "private link down": 90,
-    "node suspended": 90,
-    "node hard-rebooted": 420,
-    "pod network restarted": 90,
-    "FDB entry lost": 120,
-    "containerd restarted": 120,
-}
 
 
 @dataclass
@@ -45,7 +36,7 @@ def _cells(matrix: Matrix, symbols: str) -> list[str]:
 
 
 def exercise(
-    rt: LabMachines,
+    machines: LabMachines,
     driver: Driver[Any],
     fault: Fault,
     pods: list[Pod[Any]],
@@ -53,22 +44,22 @@ def exercise(
     artifacts: Path,
     after_recovery: Callable[[], Sequence[str]] = lambda: (),
 ) -> Outcome:
-    out = Outcome(fault.name, fault.node, bound_s=RECOVERY_BOUND_S[fault.name])
+    out = Outcome(fault.name, fault.node, bound_s=fault.bound_s)
     slug = fault.name.replace(" ", "-") + f".{fault.node}"
     baseline = scenarios.pod_matrix(driver, pods)
     if baseline.mismatches():
         out.problems.append("the lab was not healthy before the fault:\n" + baseline.render())
         return out
-    fault.inject(rt)
+    fault.inject(machines)
     try:
         during = scenarios.pod_matrix(driver, pods, fault.expected)
     finally:
         start = time.monotonic()  # recovery: from the end of the fault (a reboot's boot counts)
-        fault.heal(rt)
+        fault.heal(machines)
     report.write_matrix(artifacts, f"fault-{slug}", during.render(), during.to_json())
     out.wrong_during = [str(m) for m in during.mismatches()]
     out.failed_during = _cells(during, "x")
-    if isinstance(fault, HardReboot):  # its pods died with the node: recreate them
+    if fault.kills_pods:  # its pods died with the node: recreate them
         pods[:] = [recreate(p) if p.node == fault.node else p for p in pods]
     policy = waits.Policy(
         f"pod network healed after '{fault.name}' on {fault.node}",

@@ -1,37 +1,47 @@
 """Faults injected on purpose (disruptive tests and the nightly): each knows how to break one
-node, how to heal it, and which cells of the connectivity matrix must fail while it lasts."""
+node, how to heal it, which cells of the connectivity matrix must fail while it lasts, how
+long its recovery may take and whether the node's pods die with it. The registry at the end
+(`KINDS`) is the one list of faults: which labs each applies to (from the lab definition),
+which pods watch it, and how it is made."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from lab.adapters.ssh import SshChannel
 from lab.common import waits
 from lab.common.commands import cmd
 from lab.hosts.machines import LabMachines
 from lab.k8s import KUBECTL, SYSTEM_NAMESPACE, ClusterPod, parse_pods
+from lab.model.config import Lab
 from lab.net.reachability import Faults
-from lab.net.render import VXLAN_DEVICE, node_pod_subnets, vtep_mac
+from lab.podnet import Restart, backend_of
+from lab.podnet.base import Read
+from lab.podnet.vxlan import VXLAN_DEVICE, vtep_mac
 
 log = logging.getLogger(__name__)
 
 NODE_BACK = waits.Policy("node answers ssh after a reboot", timeout_s=600, interval_s=3)
-FLANNEL_BACK = waits.Policy("flannel pod running again", timeout_s=300, interval_s=3)
+DAEMON_POD_BACK = waits.Policy(
+    "the node's pod of the pod network's DaemonSet running again", timeout_s=300, interval_s=3
+)
 
 
 class Fault(Protocol):
     name: str
     node: str
+    bound_s: float  # recovery must come within this (from the end of the fault)
+    kills_pods: bool  # the node's pods die with it (recreated after, as kubelet would)
 
     @property
     def expected(self) -> Faults: ...
 
-    def inject(self, rt: LabMachines) -> None: ...
+    def inject(self, machines: LabMachines) -> None: ...
 
-    def heal(self, rt: LabMachines) -> None: ...
+    def heal(self, machines: LabMachines) -> None: ...
 
 
 @dataclass
@@ -40,16 +50,18 @@ class LinkDown:
 
     node: str
     name: str = "private link down"
+    bound_s: float = 90
+    kills_pods: bool = False
 
     @property
     def expected(self) -> Faults:
         return Faults(isolated=frozenset({self.node}))
 
-    def inject(self, rt: LabMachines) -> None:
-        rt.libvirt.set_link(rt.domain(self.node), rt.private_network, up=False)
+    def inject(self, machines: LabMachines) -> None:
+        machines.libvirt.set_link(machines.domain(self.node), machines.private_network, up=False)
 
-    def heal(self, rt: LabMachines) -> None:
-        rt.libvirt.set_link(rt.domain(self.node), rt.private_network, up=True)
+    def heal(self, machines: LabMachines) -> None:
+        machines.libvirt.set_link(machines.domain(self.node), machines.private_network, up=True)
 
 
 @dataclass
@@ -58,18 +70,20 @@ class Suspend:
 
     node: str
     name: str = "node suspended"
+    bound_s: float = 90
+    kills_pods: bool = False
 
     @property
     def expected(self) -> Faults:
         return Faults(frozen=frozenset({self.node}))
 
-    def inject(self, rt: LabMachines) -> None:
-        rt.close()  # its ssh channel would hang
-        rt.libvirt.suspend(rt.domain(self.node))
+    def inject(self, machines: LabMachines) -> None:
+        machines.close()  # its ssh channel would hang
+        machines.libvirt.suspend(machines.domain(self.node))
 
-    def heal(self, rt: LabMachines) -> None:
-        rt.libvirt.resume(rt.domain(self.node))
-        rt.close()
+    def heal(self, machines: LabMachines) -> None:
+        machines.libvirt.resume(machines.domain(self.node))
+        machines.close()
 
 
 @dataclass
@@ -79,20 +93,22 @@ class HardReboot:
 
     node: str
     name: str = "node hard-rebooted"
+    bound_s: float = 420
+    kills_pods: bool = True  # their namespaces lived in memory
 
     @property
     def expected(self) -> Faults:
         return Faults(frozen=frozenset({self.node}))
 
-    def inject(self, rt: LabMachines) -> None:
-        rt.close()
-        rt.libvirt.hard_reset(rt.domain(self.node))
+    def inject(self, machines: LabMachines) -> None:
+        machines.close()
+        machines.libvirt.hard_reset(machines.domain(self.node))
 
-    def heal(self, rt: LabMachines) -> None:
-        rt.close()
+    def heal(self, machines: LabMachines) -> None:
+        machines.close()
 
         def answers() -> bool:
-            node = rt.channels()[self.node]
+            node = machines.channels()[self.node]
             # no --wait (systemd 240+): NODE_BACK polls "starting" until it settles
             res = node.run(cmd("systemctl", "is-system-running"), timeout=30, check=False)
             return res.stdout.strip() in ("running", "degraded")  # degraded: up, a unit failed
@@ -101,70 +117,94 @@ class HardReboot:
             try:
                 return answers()
             except Exception:  # noqa: BLE001 (still booting: ssh refused or reset)
-                rt.close()
+                machines.close()
                 return False
 
         waits.wait_until(NODE_BACK, probe, bool)
+        lab = machines.lab
+        for check in backend_of(lab).reboot_checks(lab, lab.node(self.node)):
+            policy = waits.Policy(check.name, timeout_s=REBOOT_CHECK_S, interval_s=3)
+            waits.wait_until(policy, lambda c=check: read_all(machines, c.reads), check.ok)  # type: ignore[misc]
+
+
+REBOOT_CHECK_S = 300  # each of a backend's checks after a hard reboot (a flanneld restart)
+
+
+def read_all(machines: LabMachines, reads: Sequence[Read]) -> list[str | None]:
+    """Each read's stdout, None where it failed or the node did not answer (not there yet)."""
+    out: list[str | None] = []
+    for read in reads:
+        command = read.command
+        if read.kubectl:
+            command = cmd(*KUBECTL, *command.argv, sudo=command.sudo)
+        try:
+            res = machines.channels()[read.node].run(command, timeout=30, check=False)
+        except Exception:  # noqa: BLE001 (a node still settling: ssh refused or reset)
+            machines.close()
+            out.append(None)
+            continue
+        out.append(res.stdout if res.exit_code == 0 else None)
+    return out
 
 
 @dataclass
 class PodNetworkRestart:
-    """The node's pod networking restarts. CI labs: its routes to the other nodes' pod subnets
-    go (host-gw or through flannel.1), then systemd-networkd configures the link again (as at
-    boot). Kubernetes: its flannel pod is deleted and the DaemonSet recreates it."""
+    """The node's pod networking restarts, as its backend's `restart` says (lab/podnet/):
+    on the CI labs its routes to the other nodes' pod subnets go (host-gw, or through
+    flannel.1) and systemd-networkd configures the link again, as at boot; on Kubernetes its
+    pod of the backend's DaemonSet is deleted and the replacement awaited."""
 
     node: str
+    how: Restart
     name: str = "pod network restarted"
-    replaced: tuple[str, ...] = ()  # flannel pods deleted by inject
+    bound_s: float = 90
+    kills_pods: bool = False
+    replaced: tuple[str, ...] = ()  # the DaemonSet's pods deleted by inject
 
     @property
     def expected(self) -> Faults:
-        return Faults(isolated=frozenset({self.node}))
+        return Faults(isolated=frozenset({self.node})) if self.how.isolates else Faults()
 
-    def inject(self, rt: LabMachines) -> None:
-        node = rt.channels()[self.node]
-        if rt.lab.kubernetes is None:  # the routes to the other nodes' pod subnets go
-            subnets = node_pod_subnets(rt.lab)
-            for peer in rt.lab.nodes:
-                if peer.name != self.node:
-                    node.run(cmd("ip", "route", "del", str(subnets[peer.name])))
-        else:
-            self.replaced = tuple(p.name for p in self._flannel_pods(rt))
-            self._plane(rt).run(
-                cmd(*self._select("delete", "pod"), "--wait=false"),
-            )
+    def inject(self, machines: LabMachines) -> None:
+        node = machines.channels()[self.node]
+        for command in self.how.inject:
+            node.run(command)
+        if self.how.daemonset:
+            self.replaced = tuple(p.name for p in self._daemon_pods(machines))
+            self._plane(machines).run(cmd(*self._select("delete", "pod"), "--wait=false"))
 
-    def heal(self, rt: LabMachines) -> None:
-        if rt.lab.kubernetes is None:  # networkd configures the link again, routes included
-            link = VXLAN_DEVICE if rt.lab.pod_network.driver == "vxlan" else rt.lab.vm.private_nic
-            rt.channels()[self.node].run(cmd("networkctl", "reconfigure", link))
+    def heal(self, machines: LabMachines) -> None:
+        node = machines.channels()[self.node]
+        for command in self.how.heal:
+            node.run(command)
+        if not self.how.daemonset:
             return
 
         def replaced_and_ready() -> bool:  # the old pod may still answer while terminating
-            pods = self._flannel_pods(rt)
+            pods = self._daemon_pods(machines)
             new = [p for p in pods if p.name not in self.replaced]
             return bool(new) and all(p.running_and_ready for p in new)
 
-        waits.wait_until(FLANNEL_BACK, replaced_and_ready, bool)
+        waits.wait_until(DAEMON_POD_BACK, replaced_and_ready, bool)
 
     def _select(self, *verb: str) -> tuple[str, ...]:
-        """kubectl VERB for the flannel pod(s) of this node."""
+        """kubectl VERB for the DaemonSet's pod(s) of this node."""
         return (
             *KUBECTL,
             "-n",
             SYSTEM_NAMESPACE,
             *verb,
             "-l",
-            "app=flannel",
+            self.how.daemonset,
             "--field-selector",
             f"spec.nodeName={self.node}",
         )
 
-    def _plane(self, rt: LabMachines) -> SshChannel:
-        return rt.channels()[rt.lab.control_plane.name]  # type: ignore[union-attr]
+    def _plane(self, machines: LabMachines) -> SshChannel:
+        return machines.channels()[machines.lab.control_plane.name]  # type: ignore[union-attr]
 
-    def _flannel_pods(self, rt: LabMachines) -> tuple[ClusterPod, ...]:
-        out = self._plane(rt).run(cmd(*self._select("get", "pod"), "-o", "json"))
+    def _daemon_pods(self, machines: LabMachines) -> tuple[ClusterPod, ...]:
+        out = self._plane(machines).run(cmd(*self._select("get", "pod"), "-o", "json"))
         return parse_pods(out.stdout)
 
 
@@ -178,16 +218,18 @@ class ContainerdRestart:
 
     node: str
     name: str = "containerd restarted"
+    bound_s: float = 120
+    kills_pods: bool = False
 
     @property
     def expected(self) -> Faults:
         return Faults()
 
-    def inject(self, rt: LabMachines) -> None:
-        rt.channels()[self.node].run(cmd("systemctl", "stop", "containerd"), timeout=120)
+    def inject(self, machines: LabMachines) -> None:
+        machines.channels()[self.node].run(cmd("systemctl", "stop", "containerd"), timeout=120)
 
-    def heal(self, rt: LabMachines) -> None:
-        node = rt.channels()[self.node]
+    def heal(self, machines: LabMachines) -> None:
+        node = machines.channels()[self.node]
         node.run(cmd("systemctl", "start", "containerd"), timeout=120)
         waits.wait_until(
             CONTAINERD_BACK,
@@ -210,18 +252,75 @@ class FdbEntryLost:
     peer: str = ""
     reprovision: Callable[[], object] | None = None
     name: str = "FDB entry lost"
+    bound_s: float = 120
+    kills_pods: bool = False
 
     @property
     def expected(self) -> Faults:
         return Faults(cut=frozenset({frozenset({self.node, self.peer})}))
 
-    def inject(self, rt: LabMachines) -> None:
-        peer = rt.lab.node(self.peer)
-        rt.channels()[self.node].run(
+    def inject(self, machines: LabMachines) -> None:
+        peer = machines.lab.node(self.peer)
+        machines.channels()[self.node].run(
             cmd("bridge", "fdb", "del", vtep_mac(peer), "dev", VXLAN_DEVICE, "dst", str(peer.ip))
         )
 
-    def heal(self, rt: LabMachines) -> None:
+    def heal(self, machines: LabMachines) -> None:
         if self.reprovision is None:
             raise ValueError("FdbEntryLost needs the reprovision callback to heal")
         self.reprovision()
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+Reprovision = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One fault of the registry: how it is made for a node, which labs can take it (from
+    the lab definition only, so every worker collects the same), and which pods watch it:
+    the CNI-direct sandboxes, or CRI pods probed from their network namespace (their
+    runtime is what the fault takes down)."""
+
+    make: Callable[[Lab, str, Reprovision], Fault]
+    applies: Callable[[Lab], bool] = lambda lab: True
+    watched_by: Literal["cni", "cri"] = "cni"
+
+
+def _other_node(lab: Lab, node: str) -> str:
+    return next(n for n in sorted(lab.node_names) if n != node)
+
+
+KINDS: dict[str, Kind] = {
+    "private-link-down": Kind(lambda lab, node, _: LinkDown(node)),
+    "node-suspended": Kind(lambda lab, node, _: Suspend(node)),
+    "node-hard-rebooted": Kind(lambda lab, node, _: HardReboot(node)),
+    "pod-network-restarted": Kind(
+        lambda lab, node, _: PodNetworkRestart(node, backend_of(lab).restart(lab, lab.node(node)))
+    ),
+    # heals by provisioning, which reads the tunnel from the kernel: where the lab programs it
+    "fdb-entry-lost": Kind(
+        lambda lab, node, again: FdbEntryLost(node, _other_node(lab, node), again),
+        applies=lambda lab: backend_of(lab).programs_tunnel,
+    ),
+    "containerd-restarted": Kind(
+        lambda lab, node, _: ContainerdRestart(node),
+        applies=lambda lab: lab.runtime == "containerd",
+        watched_by="cri",
+    ),
+}
+
+
+def faults_for(lab: Lab) -> list[str]:
+    """The faults a lab can take, from its definition, sorted."""
+    return sorted(name for name, kind in KINDS.items() if kind.applies(lab))
+
+
+def make_fault(name: str, lab: Lab, node: str, reprovision: Reprovision) -> Fault:
+    return KINDS[name].make(lab, node, reprovision)
+
+
+def victim(lab: Lab) -> str:
+    """The node every fault hits: the last one, from the lab definition."""
+    return sorted(lab.node_names)[-1]

@@ -27,7 +27,6 @@ from typing import Any, Protocol
 
 from e2e.session import ANSWER_SLACK_S, READY_TIMEOUT_S, SessionError
 
-ENV = "NETLAB_AGENT_HUB"  # the directory of the hub's sockets, for the workers
 CONNECT_TIMEOUT_S = 10
 LINE_LIMIT = 64 * 1024 * 1024  # an answer carries at most a few MiB of command output
 
@@ -181,9 +180,9 @@ class HubPool:
             conn.close()
 
 
-def hub_pool(node: str) -> HubPool | None:
-    """This worker's way to the controller's agents on `node`, when the run has a hub."""
-    directory = os.environ.get(ENV)
+def hub_pool(node: str, directory: str) -> HubPool | None:
+    """This worker's way to the controller's agents on `node`, when the run has a hub (its
+    sockets' directory, from the controller: "" when it has none)."""
     if not directory:
         return None
     path = socket_path(directory, node)

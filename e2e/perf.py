@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from e2e.drivers.base import Container, ExecResult, PodRequest
 from e2e.drivers.cni import CniDriver, CniPod
 from lab.model.config import Lab
+from lab.podnet import backend_of
 
 IPERF_PORT = 5201
 RR_PORT = 7007
@@ -74,7 +75,8 @@ def parse_rr(text: str) -> tuple[float, float, float] | None:
 
 
 def backend(lab: Lab) -> str:
-    return "vxlan" if lab.pod_network.driver == "vxlan" else "host-gw"
+    """How packets cross nodes on the lab ("host-gw", "vxlan", ...), as its backend says."""
+    return backend_of(lab).dataplane(lab)
 
 
 def ratio(a: float | None, b: float | None) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lab.common.commands import Command
 
@@ -34,10 +34,14 @@ def agent_command(python: str, request: Mapping[str, Any]) -> Command:
 # --- probes ----------------------------------------------------------------------------------
 
 
+Proto = Literal["tcp", "udp", "dns"]
+
+
 @dataclass(frozen=True)
 class Cell:
-    """One TCP probe: from `netns` (a pod's network namespace; None = the host's) to host:port;
-    `send` is written first (an HTTP request for servers that need one)."""
+    """One probe: from `netns` (a pod's network namespace; None = the host's) to host:port;
+    `send` is written first (an HTTP request for servers that need one). `proto` "udp": one
+    datagram and its answer; "dns": the A records of `name` asked of the server at host:port."""
 
     id: str
     host: str
@@ -45,9 +49,12 @@ class Cell:
     netns: str | None = None
     send: str = ""
     timeout_s: float = 5.0
+    proto: Proto = "tcp"
+    name: str = ""
+    sport: int = 0  # UDP: send from this source port (0: any)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "id": self.id,
             "host": self.host,
             "port": self.port,
@@ -55,6 +62,13 @@ class Cell:
             "send": self.send,
             "timeout": self.timeout_s,
         }
+        if self.proto != "tcp":
+            doc["proto"] = self.proto
+        if self.name:
+            doc["name"] = self.name
+        if self.sport:
+            doc["sport"] = self.sport
+        return doc
 
 
 @dataclass(frozen=True)
@@ -109,20 +123,83 @@ def parse_probe_answer(stdout: str, ids: Sequence[str], failure: str) -> dict[st
     return {i: found.get(i, CellResult(False, error=why, unknown=True)) for i in ids}
 
 
+@dataclass(frozen=True)
+class Echo:
+    """What an echo server answered: the client address it saw, and who answered: the pod's
+    name and its own address as the pod itself knows them (None where the server cannot say)."""
+
+    seen: str | None
+    name: str | None = None
+    address: str | None = None
+
+
 def first_line(answer: str) -> str | None:
-    """A raw echo server's answer: the client address on its first line."""
+    """A raw echo server's answer: the client address, first on its first line."""
     lines = [line.strip() for line in answer.splitlines() if line.strip()]
-    return lines[0] if lines else None
+    return lines[0].split()[0] if lines else None
 
 
-def http_body_address(answer: str) -> str | None:
-    """agnhost netexec's /clientip answer (`ip:port` in an HTTP/1.0 body) -> the ip."""
-    _head, sep, body = answer.partition("\r\n\r\n")
-    text = (body if sep else answer).strip()
+def parse_echo(answer: str) -> Echo:
+    """The fleet's echo server (lab/runtime/echo.py: identity_echo_args): one line,
+    `SEEN NAME ADDRESS`; an older or foreign server's bare `SEEN` keeps its name unknown."""
+    lines = [line.split() for line in answer.splitlines() if line.strip()]
+    if not lines:
+        return Echo(None)
+    words = lines[0]
+    return Echo(words[0], *(words[1:3] if len(words) >= 3 else ()))
+
+
+def _address(text: str) -> str | None:
+    text = text.strip()
     if not text:
         return None
     host, _, port = text.rpartition(":")
     return host.strip("[]") if host and port.isdigit() else text
+
+
+def http_bodies(answer: str) -> list[str]:
+    """The bodies of every HTTP response in `answer` (pipelined responses read off one
+    connection; a body runs for its Content-Length, else to the end)."""
+    bodies = []
+    rest = answer
+    while "\r\n\r\n" in rest:
+        head, _, rest = rest.partition("\r\n\r\n")
+        length = next(
+            (
+                int(v.strip())
+                for k, _, v in (line.partition(":") for line in head.split("\r\n"))
+                if k.strip().lower() == "content-length" and v.strip().isdigit()
+            ),
+            None,
+        )
+        if length is None:
+            bodies.append(rest)
+            break
+        bodies.append(rest[:length])
+        rest = rest[length:]
+    return bodies
+
+
+def http_body_address(answer: str) -> str | None:
+    """agnhost netexec's /clientip answer (`ip:port` in an HTTP body) -> the ip."""
+    bodies = http_bodies(answer)
+    return _address(bodies[-1] if bodies else answer)
+
+
+def parse_agnhost(answer: str) -> Echo:
+    """agnhost netexec asked /hostname then /clientip on one connection (AGNHOST_REQUEST):
+    the pod that answered (its hostname: the pod's name) and the client address it saw."""
+    bodies = http_bodies(answer)
+    if len(bodies) < 2:
+        return Echo(http_body_address(answer))
+    return Echo(_address(bodies[1]), bodies[0].strip() or None)
+
+
+# HTTP/1.1 pipelining: both requests on one connection, so one endpoint answers both
+AGNHOST_REQUEST = (
+    "GET /hostname HTTP/1.1\r\nHost: netlab\r\n\r\n"
+    "GET /clientip HTTP/1.1\r\nHost: netlab\r\nConnection: close\r\n\r\n"
+)
 
 
 # --- batched steps (the Kubernetes driver's kubectl execs) ----------------------------------

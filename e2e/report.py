@@ -15,8 +15,20 @@ SYMBOLS = {
     "R": (4, "reachable, should not be"),
     "?": (5, "not probed"),
     " ": (6, "not in table"),
+    "W": (7, "another pod answered"),
+    "S": (8, "needed a SYN retransmit"),
 }
-COLORS = ["#2e9e44", "#9e9e9e", "#f0a020", "#d62728", "#6a3d9a", "#bcbcbc", "#ffffff"]
+COLORS = [
+    "#2e9e44",
+    "#9e9e9e",
+    "#f0a020",
+    "#d62728",
+    "#6a3d9a",
+    "#bcbcbc",
+    "#ffffff",
+    "#e377c2",
+    "#17becf",
+]
 
 
 def matrix_dir(artifacts: Path) -> Path:

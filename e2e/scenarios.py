@@ -18,12 +18,19 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, TypeVar
 
 from e2e.drivers.base import Driver, GuidePod, Pod, PodRequest, Probe, Source
+from e2e.probes import Proto
 from lab.common.commands import cmd
-from lab.hosts.parse import parse_ip_oneline_addresses, parse_link_mtu, parse_route_get_text
+from lab.hosts.parse import (
+    PROC_NET_FILES,
+    parse_ip_oneline_addresses,
+    parse_link_mtu,
+    parse_proc_net,
+    parse_route_get_text,
+)
 from lab.model.config import Lab
 from lab.net import netmath
 from lab.net import reachability as rm
-from lab.net.render import node_pod_subnets
+from lab.podnet import backend_of
 
 P = TypeVar("P", bound=Pod[Any])
 T = TypeVar("T")
@@ -73,9 +80,15 @@ def observe(
     matrix: rm.Matrix,
     sources: Mapping[str, Source],
     targets: Mapping[str, Pod[Any]],
+    proto: Proto = "tcp",
 ) -> rm.Matrix:
-    """Fill `matrix.observed` for every expected cell in one batched call of the driver."""
-    cells = [Probe(f"{s}->{t}", sources[s], targets[t]) for (s, t) in matrix.expected]
+    """Fill `matrix.observed` for every expected cell in one batched call of the driver (each
+    cell over `proto`: a TCP connection or a UDP datagram to the target's echo server)."""
+    suffix = "" if proto == "tcp" else f"/{proto}"
+    cells = [
+        Probe(f"{s}->{t}{suffix}", sources[s], targets[t], proto=proto)
+        for (s, t) in matrix.expected
+    ]
     seen = driver.observe(cells)
     for cell, (s, t) in zip(cells, matrix.expected, strict=True):
         matrix.observed[(s, t)] = seen[cell.id]
@@ -83,11 +96,19 @@ def observe(
 
 
 def pod_matrix(
-    driver: Driver[Any], pods: Sequence[Pod[Any]], faults: rm.Faults = rm.NO_FAULTS
+    driver: Driver[Any],
+    pods: Sequence[Pod[Any]],
+    faults: rm.Faults = rm.NO_FAULTS,
+    proto: Proto = "tcp",
 ) -> rm.Matrix:
-    matrix = rm.pod_matrix([p.endpoint for p in pods], faults, title=f"pod -> pod [{driver.name}]")
+    title = f"pod -> pod{_over(proto)} [{driver.name}]"
+    matrix = rm.pod_matrix([p.endpoint for p in pods], faults, title=title)
     by_name = {p.name: p for p in pods}
-    return observe(driver, matrix, dict(by_name), by_name)
+    return observe(driver, matrix, dict(by_name), by_name, proto)
+
+
+def _over(proto: Proto) -> str:
+    return "" if proto == "tcp" else f" ({proto.upper()})"
 
 
 @dataclass(frozen=True)
@@ -123,7 +144,11 @@ def node_routes(
 
 
 def node_matrix(
-    driver: Driver[Any], lab: Lab, pods: Sequence[Pod[Any]], faults: rm.Faults = rm.NO_FAULTS
+    driver: Driver[Any],
+    lab: Lab,
+    pods: Sequence[Pod[Any]],
+    faults: rm.Faults = rm.NO_FAULTS,
+    proto: Proto = "tcp",
 ) -> rm.Matrix:
     """Every node to every pod. The receiver must report exactly the source address the
     sending node's kernel picks for that route, and that address must be one the node may send
@@ -143,10 +168,11 @@ def node_matrix(
         endpoints,
         [p.endpoint for p in pods],
         faults,
-        title=f"node -> pod [{driver.name}]",
+        title=f"node -> pod{_over(proto)} [{driver.name}]",
         route_sources=route_sources,
     )
-    return observe(driver, matrix, {n.name: n.name for n in lab.nodes}, {p.name: p for p in pods})
+    nodes = {n.name: n.name for n in lab.nodes}
+    return observe(driver, matrix, nodes, {p.name: p for p in pods}, proto)
 
 
 # --- one pod -----------------------------------------------------------------------------------
@@ -254,6 +280,31 @@ def pod_identity_problems(driver: Driver[Any], pod: Pod[Any], peer: Pod[Any]) ->
     return problems
 
 
+@dataclass(frozen=True)
+class NetnsView:
+    """A container's network namespace as `cat` shows it from inside (its interfaces, its
+    IPv4 addresses), or why it could not be read."""
+
+    interfaces: tuple[str, ...]
+    addresses: tuple[IPv4Address, ...]
+    reproduce: str
+    error: str = ""
+
+
+def netns_view(driver: Driver[Any], pod: Pod[Any], container: str) -> NetnsView:
+    """Read with `cat` alone, which every image has (the guide's nginx:1.19, Debian buster-slim,
+    has no `ip`: `ip` there exits 126)."""
+    res = driver.exec(pod, container, ("cat", *PROC_NET_FILES))
+    try:
+        view = parse_proc_net(res.stdout) if res.ok else None
+    except ValueError as exc:
+        return NetnsView((), (), res.reproduce, str(exc))
+    if view is None:
+        error = f"exit {res.exit_code}: {(res.stderr or res.stdout).strip()[:200]}"
+        return NetnsView((), (), res.reproduce, error)
+    return NetnsView(view.interfaces, view.all, res.reproduce)
+
+
 def shared_netns_problems(driver: Driver[Any], pod: Pod[Any], guide: GuidePod) -> list[str]:
     """Containers of one pod: one network namespace, one address, reachable on localhost."""
     problems = []
@@ -263,9 +314,18 @@ def shared_netns_problems(driver: Driver[Any], pod: Pod[Any], guide: GuidePod) -
         inodes[c.name] = res.stdout.strip() if res.ok else f"(exit {res.exit_code})"
     if len(set(inodes.values())) != 1 or not all(v.startswith("net:[") for v in inodes.values()):
         problems.append(f"containers are in different network namespaces: {inodes}")
-    addresses = {c.name: pod_addresses(driver, pod, c.name).all for c in pod.containers}
+    views = {c.name: netns_view(driver, pod, c.name) for c in pod.containers}
+    problems += [
+        f"cannot read {name}'s network namespace ({v.error})\n    reproduce: {v.reproduce}"
+        for name, v in views.items()
+        if v.error
+    ]
+    addresses = {name: v.addresses for name, v in views.items()}
     if set(addresses.values()) != {(pod.ip,)}:
         problems.append(f"containers see different addresses: {addresses}; pod IP {pod.ip}")
+    interfaces = {name: v.interfaces for name, v in views.items()}
+    if len(set(interfaces.values())) != 1:
+        problems.append(f"containers see different interfaces: {interfaces}")
     web = driver.exec(pod, guide.client, local_fetch_argv(guide.port))
     if guide.banner not in web.stdout:
         problems.append(
@@ -302,8 +362,8 @@ def subnet_problems(
         outside=lambda node, net: f"{node}: subnet {net} is outside the cluster pod CIDR {cidr}",
         overlap=lambda a, x, b, y: f"{a}'s subnet {x} overlaps {b}'s subnet {y}",
     )
-    if lab.pod_network.driver != "flannel":  # kubeadm allocates flannel's in join order
-        planned = node_pod_subnets(lab)
+    planned = backend_of(lab).planned_subnets(lab)  # None: the cluster allots them
+    if planned is not None:
         for node, nets in sorted(observed.items()):
             if nets and nets != (planned[node],):
                 problems.append(
@@ -350,7 +410,7 @@ def mtu_problems(driver: Driver[Any], lab: Lab, source: Pod[Any], target: Pod[An
     """The pod's interface has the lab's pod MTU; a don't-fragment packet of exactly that size
     crosses to a pod on another node; one byte more is refused with the kernel's or the path's
     evidence naming that MTU (not merely lost)."""
-    want = lab.pod_mtu
+    want = backend_of(lab).pod_mtu(lab)
     mtu, reproduce = interface_mtu(driver, source)
     problems = []
     if mtu is None:

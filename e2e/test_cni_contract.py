@@ -19,13 +19,15 @@ from lab.common.commands import cmd
 from lab.hosts import compat
 from lab.model.config import Lab
 from lab.net import cni
-from lab.net.render import CNI_IPAM_DIR, node_pod_subnets
+from lab.podnet import backend_of
+from lab.podnet.bridge import CNI_IPAM_DIR
 
 
 def _node_subnet(lab: Lab, cni_driver: CniDriver, node: str) -> IPv4Network | None:
     """The lab file's allotment where the lab plans it; flannel's lease otherwise."""
-    if lab.pod_network.driver != "flannel":
-        return node_pod_subnets(lab)[node]
+    planned = backend_of(lab).planned_subnets(lab)
+    if planned is not None:
+        return planned[node]
     nets = cni_driver.node_subnets().get(node, ())
     return nets[0] if nets else None
 

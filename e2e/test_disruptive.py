@@ -15,64 +15,20 @@ from e2e import checks, disruption, flow, scenarios
 from e2e.drivers.base import Driver, Pod, PodRequest
 from e2e.drivers.cni import CniDriver
 from e2e.drivers.cri import CriDriver
-from e2e.faults import (
-    ContainerdRestart,
-    Fault,
-    FdbEntryLost,
-    HardReboot,
-    LinkDown,
-    PodNetworkRestart,
-    Suspend,
-)
+from e2e.faults import KINDS, faults_for, make_fault, victim
+from e2e.suite import suite_lab
 from lab.common.commands import cmd
 from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines
-from lab.model import paths
 from lab.model.config import Lab
-from lab.model.labfile import load_lab
 
 pytestmark = pytest.mark.disruptive
-
-FAULTS: dict[str, Callable[[str], Fault]] = {
-    "private-link-down": LinkDown,
-    "node-suspended": Suspend,
-    "node-hard-rebooted": HardReboot,
-    "pod-network-restarted": PodNetworkRestart,
-}
-TUNNEL_FAULTS = ("fdb-entry-lost",)
-RUNTIME_FAULTS = ("containerd-restarted",)  # with CRI pods, on labs with runtime: containerd
-
-
-def faults_for(lab: Lab) -> list[str]:
-    """The faults a lab can take, from its definition (every worker collects the same)."""
-    return sorted(
-        [
-            *FAULTS,
-            *(TUNNEL_FAULTS if lab.pod_network.driver == "vxlan" else ()),
-            *(RUNTIME_FAULTS if lab.runtime == "containerd" else ()),
-        ]
-    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "fault_name" not in metafunc.fixturenames:
         return
-    name = metafunc.config.getoption("--lab")
-    names = faults_for(load_lab(paths.resolve_lab_path(name))) if name else sorted(FAULTS)
-    metafunc.parametrize("fault_name", names)
-
-
-def make_fault(name: str, lab: Lab, node: str, reprovision: Callable[[], object]) -> Fault:
-    if name == "fdb-entry-lost":
-        peer = next(n for n in sorted(lab.node_names) if n != node)
-        return FdbEntryLost(node, peer, reprovision)
-    if name == "containerd-restarted":
-        return ContainerdRestart(node)
-    return FAULTS[name](node)
-
-
-def victim(lab: Lab) -> str:
-    """The node every fault hits: the last one, from the lab definition."""
-    return sorted(lab.node_names)[-1]
+    lab = suite_lab(metafunc.config)
+    metafunc.parametrize("fault_name", faults_for(lab) if lab is not None else sorted(KINDS))
 
 
 @pytest.fixture
@@ -92,11 +48,11 @@ def healthy_lab(machines: LabMachines) -> Iterator[LabMachines]:
     machines.snapshot_restore(PROVISIONED_SNAPSHOT)
 
 
-def _answers(rt: LabMachines) -> bool:
+def _answers(machines: LabMachines) -> bool:
     try:
         return all(
             n.run(cmd("true", sudo=False), timeout=30, check=False).ok
-            for n in rt.channels().values()
+            for n in machines.channels().values()
         )
     except Exception:  # noqa: BLE001 (an unreachable node is the answer here)
         return False
@@ -118,12 +74,12 @@ def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
     made: list[Pod[Any]] = []
     driver: Driver[Any] = cni_driver
     cri: CriDriver | None = None
-    if fault_name in RUNTIME_FAULTS:  # CRI pods, probed from their netns while containerd is down
+    if KINDS[fault_name].watched_by == "cri":  # CRI pods, probed from their netns (runtime down)
         cri = request.getfixturevalue("cri_driver")
         driver = cri.probing_from_netns()
 
     def after() -> Sequence[str]:
-        if isinstance(fault, HardReboot):
+        if fault.kills_pods:  # the node booted again: the guide's settings must have held
             return checks.guide_state_problems(healthy_lab.channels()[node], lab, node)
         if cri is None:
             return ()

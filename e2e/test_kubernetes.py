@@ -159,8 +159,8 @@ def _detail(result: ExecResult, answers: collections.Counter[str]) -> str:
 def test_every_node_is_ready_and_every_kube_system_pod_is_running(
     lab: Lab, cluster: K8sDriver
 ) -> None:
-    problems = k8s.validate_nodes_ready(cluster.get_nodes(), lab)
-    problems += k8s.validate_system_pods(cluster.get_pods(k8s.SYSTEM_NAMESPACE))
+    problems = k8s.validate_nodes_ready(cluster.cluster.get_nodes(), lab)
+    problems += k8s.validate_system_pods(cluster.cluster.get_pods(k8s.SYSTEM_NAMESPACE))
     expect_no_problems(
         "nodes and kube-system pods",
         problems,
@@ -181,7 +181,7 @@ def test_every_node_uses_its_private_ip_as_internal_ip_and_as_flannel_public_ip(
     )
     expect_no_problems(
         "node addresses",
-        k8s.validate_node_addresses(cluster.get_nodes(), lab),
+        k8s.validate_node_addresses(cluster.cluster.get_nodes(), lab),
         [cluster.reproduce("get", "nodes", "-o", columns)],
     )
 
@@ -190,7 +190,7 @@ def test_flannel_network_equals_the_kubeadm_pod_subnet_and_the_lab_pod_cidr(
     lab: Lab, cluster: K8sDriver
 ) -> None:
     problems = k8s.validate_network_config(
-        cluster.get_flannel_netconf(), cluster.get_kubeadm_networking(), lab
+        cluster.cluster.get_flannel_netconf(), cluster.cluster.get_kubeadm_networking(), lab
     )
     expect_no_problems(
         "pod network configuration",
@@ -209,9 +209,9 @@ def test_flannel_network_equals_the_kubeadm_pod_subnet_and_the_lab_pod_cidr(
 def test_node_pod_cidrs_are_disjoint_inside_the_pod_cidr_and_hold_every_pod_ip(
     lab: Lab, cluster: K8sDriver
 ) -> None:
-    nodes = cluster.get_nodes()
+    nodes = cluster.cluster.get_nodes()
     problems = k8s.validate_pod_cidrs(nodes, lab.pod_network.cidr)
-    problems += k8s.validate_pod_ips(cluster.get_pods(), nodes)
+    problems += k8s.validate_pod_ips(cluster.cluster.get_pods(), nodes)
     expect_no_problems(
         "pod address allocation",
         problems,
@@ -226,10 +226,11 @@ def test_node_pod_cidrs_are_disjoint_inside_the_pod_cidr_and_hold_every_pod_ip(
 
 def test_every_service_of_the_cluster_has_a_ready_endpoint(cluster: K8sDriver) -> None:
     # the cluster's own services; e2e namespaces of tests still starting up are not judged
-    services = [s for s in cluster.get_services() if s.namespace in ("default", "kube-system")]
+    listed = cluster.cluster.get_services()
+    services = [s for s in listed if s.namespace in ("default", "kube-system")]
     expect_no_problems(
         "service endpoints",
-        k8s.validate_service_endpoints(services, cluster.get_endpoints()),
+        k8s.validate_service_endpoints(services, cluster.cluster.get_endpoints()),
         [cluster.reproduce("get", "endpoints", "--all-namespaces")],
     )
 
@@ -244,8 +245,8 @@ def test_cluster_ip_is_reached_from_every_pod_and_every_node_and_reaches_every_e
     requests = _echo_requests(lab, ns)
     pods = ns.create_pods([*requests, *_client_requests(lab, ns)])
     backends, clients = pods[: len(requests)], pods[len(requests) :]
-    service = ns.create_service("echo", ECHO_LABELS, SERVICE_PORT, ECHO_PORT)
-    ns.wait_for_endpoints("echo", [p.ip for p in backends])
+    service = ns.cluster.create_service(ns.bound, "echo", ECHO_LABELS, SERVICE_PORT, ECHO_PORT)
+    ns.cluster.wait_for_endpoints(ns.bound, "echo", [p.ip for p in backends])
     url = f"http://{service.cluster_ip}:{SERVICE_PORT}/hostname"
     _wait_until_programmed(ns, url, backends)
     budget = REQUESTS * 2 + 30
@@ -288,10 +289,10 @@ def test_node_port_answers_on_every_node_from_every_node(
     lab: Lab, ns: K8sDriver, expect_matrix: Callable[[Matrix, str, int], None]
 ) -> None:
     backends = ns.create_pods(_echo_requests(lab, ns))
-    service = ns.create_service(
-        "echo-np", ECHO_LABELS, SERVICE_PORT, ECHO_PORT, service_type="NodePort"
+    service = ns.cluster.create_service(
+        ns.bound, "echo-np", ECHO_LABELS, SERVICE_PORT, ECHO_PORT, service_type="NodePort"
     )
-    ns.wait_for_endpoints("echo-np", [p.ip for p in backends])
+    ns.cluster.wait_for_endpoints(ns.bound, "echo-np", [p.ip for p in backends])
     node_port = service.ports[0].node_port
     names = {p.name for p in backends}
     nodes = sorted(lab.nodes, key=lambda n: n.name)
@@ -321,10 +322,10 @@ def test_node_port_answers_on_every_node_from_every_node(
 def test_service_dns_names_resolve_to_cluster_ips_from_pods_on_every_node(
     lab: Lab, cluster: K8sDriver, ns: K8sDriver
 ) -> None:
-    domain = cluster.get_kubeadm_networking().dns_domain
+    domain = cluster.cluster.get_kubeadm_networking().dns_domain
     clients = ns.create_pods(_client_requests(lab, ns))
-    service = ns.create_service("echo", ECHO_LABELS, SERVICE_PORT, ECHO_PORT)
-    system = {s.ref: s for s in cluster.get_services()}
+    service = ns.cluster.create_service(ns.bound, "echo", ECHO_LABELS, SERVICE_PORT, ECHO_PORT)
+    system = {s.ref: s for s in cluster.cluster.get_services()}
     expected = {
         "kubernetes.default": system["default/kubernetes"].cluster_ip,
         f"kube-dns.kube-system.svc.{domain}": system["kube-system/kube-dns"].cluster_ip,

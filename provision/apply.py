@@ -15,29 +15,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from lab.adapters.protocols import NodeChannel
 from lab.common import waits
 from lab.common.commands import Command, Output, render_remote
 from lab.common.errors import CommandFailed
 from lab.common.redact import redact
 from lab.hosts.facts import outputs_by_command, unique_commands
 from lab.model.config import Lab, Node
-from provision.model import AnyStep
+from provision.model import AnyStep, NotSettled
 from provision.steps import phases
 
 Progress = Callable[[str, str], None]  # (node, message)
 Inputs = Mapping[str, Callable[[], object]]  # input name -> its source, called when needed
-
-
-class NodeChannel(Protocol):
-    """What the applier needs of a node (lab.adapters.ssh.SshChannel, or a strict fake)."""
-
-    def probe(
-        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
-    ) -> tuple[object, tuple[Output, ...]]: ...
-
-    def run(self, command: Command, timeout: float = 120, check: bool = True) -> object: ...
 
 
 @dataclass
@@ -102,8 +92,10 @@ class Applier:
         for i, step in enumerate(steps):
             if not set(step.commands(lab, node)) <= outputs.keys():
                 outputs = probe_steps(lab, node, self.conn, steps[i : i + 1])
-            plan: tuple[Command, ...] = step.plan(
-                lab, node, step.read(lab, node, outputs, self.inputs)
+            plan: tuple[Command, ...] = (
+                self.settle(step, outputs)
+                if step.wait is not None
+                else step.plan(lab, node, step.read(lab, node, outputs, self.inputs))
             )
             for command in plan:
                 run_command(self.conn, command, self.timeout, self.sleep, self.policy)
@@ -117,6 +109,25 @@ class Applier:
                         f"plans {len(left)}: {_shown(left)}"
                     )
             on_step(step, len(plan))
+
+    def settle(self, step: AnyStep, outputs: Mapping[Command, Output]) -> tuple[Command, ...]:
+        """A wait step: its facts read again (one round trip each) while its plan raises
+        NotSettled, within its policy; then the last answer, named, fails the step."""
+        assert step.wait is not None
+        first = [outputs]
+
+        def attempt() -> tuple[Command, ...]:
+            read = first.pop() if first else probe_steps(self.lab, self.node, self.conn, [step])
+            facts = step.read(self.lab, self.node, read, self.inputs)
+            plan: tuple[Command, ...] = step.plan(self.lab, self.node, facts)
+            return plan
+
+        try:
+            return waits.retry_call(step.wait, attempt, on=(NotSettled,), sleep=self.sleep)
+        except NotSettled as exc:
+            raise StepFailed(
+                f"{step.wait.name}: not within {step.wait.timeout_s:.0f}s: {exc}"
+            ) from None
 
 
 def provision(

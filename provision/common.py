@@ -10,6 +10,7 @@ from lab.common.commands import Command, Output, cmd
 from lab.hosts import compat
 from lab.hosts import facts as f
 from lab.hosts.facts import AnyFact
+from lab.hosts.os import OsProfile, profile_of
 from lab.model.config import Lab, Node
 from provision.model import Step, sysctl_file, write_file
 
@@ -147,16 +148,9 @@ def plan_swap(lab: Lab, node: Node, facts: SwapFacts) -> tuple[Command, ...]:
 
 
 def fresh_swap(lab: Lab) -> SwapFacts:
-    """A box as it boots: the guide's LVM swap on CentOS, our box's swap file on Debian."""
-    if lab.os.family == "debian12":
-        return SwapFacts(
-            ("/swapfile",), "LABEL=root / ext4 errors=remount-ro 0 1\n/swapfile none swap sw 0 0\n"
-        )
-    return SwapFacts(
-        ("/dev/dm-1",),
-        "/dev/mapper/cl-root / xfs defaults 0 0\n"
-        "/dev/mapper/cl-swap     swap                    swap    defaults        0 0\n",
-    )
+    """A box as it boots (its OS profile says what its fstab and swaps are)."""
+    box = profile_of(lab).box
+    return SwapFacts(box.swaps, box.fstab)
 
 
 SWAP = Step(
@@ -262,21 +256,23 @@ def parse_systemd_version(out: Output) -> int:
     return int(m[1])
 
 
-def _wanted(family: compat.Family, everything: bool) -> tuple[compat.Tool, ...]:
-    tools = compat.TOOLS[family].values()
+def _wanted(os_path: OsProfile, everything: bool) -> tuple[compat.Tool, ...]:
+    tools = os_path.tools.values()
     return tuple(t for t in tools if everything or t.source == "box")
 
 
 def plan_tools(
-    family: compat.Family, everything: bool
+    os_path: OsProfile, everything: bool
 ) -> Callable[[Lab, Node, ToolsFacts], tuple[Command, ...]]:
+    family = os_path.family
+
     def plan(lab: Lab, node: Node, facts: ToolsFacts) -> tuple[Command, ...]:
         found = dict(line.split() for line in facts.found)
-        missing = [t for t in _wanted(family, everything) if found.get(t.name, "-") == "-"]
+        missing = [t for t in _wanted(os_path, everything) if found.get(t.name, "-") == "-"]
         problems = [
             f"{t.name} is missing (package {t.package}; used by {t.used_by})" for t in missing
         ]
-        assumed = compat.systemd_version(family)
+        assumed = os_path.systemd
         if facts.systemd < assumed:
             problems.append(
                 f"systemd {facts.systemd} is older than {assumed}, which the {family} commands "
@@ -292,16 +288,14 @@ def plan_tools(
     return plan
 
 
-def tools_step(family: compat.Family, everything: bool) -> Step[ToolsFacts]:
+def tools_step(os_path: OsProfile, everything: bool) -> Step[ToolsFacts]:
     """Step 0 (tools the box must have) or 14 (every tool, after provisioning installed its
     share): a check, it plans nothing and fails early, naming each missing tool."""
-    names = tuple(t.name for t in _wanted(family, everything))
+    names = tuple(t.name for t in _wanted(os_path, everything))
 
     def fresh(lab: Lab, node: Node) -> ToolsFacts:
-        table = compat.TOOLS[family]
-        return ToolsFacts(
-            tuple(f"{n} {table[n].path}" for n in names), compat.systemd_version(family)
-        )
+        table = os_path.tools
+        return ToolsFacts(tuple(f"{n} {table[n].path}" for n in names), os_path.systemd)
 
     return Step(
         number="14" if everything else "0",
@@ -318,7 +312,7 @@ def tools_step(family: compat.Family, everything: bool) -> Step[ToolsFacts]:
                 "systemd version", cmd("systemctl", "--version", sudo=False), parse_systemd_version
             ),
         },
-        plan=plan_tools(family, everything),
+        plan=plan_tools(os_path, everything),
         fresh=fresh,
         check=True,
     )

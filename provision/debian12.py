@@ -1,26 +1,24 @@
-"""The Debian 12 path (the CI lab): the guide's OS steps that apply, then the node networking of
-the host-routes pod network: a CNI conflist per node and host-gw routes between nodes (pure)."""
+"""The Debian 12 path (the CI labs): the guide's OS steps that apply, the CNI network config of
+the lab's pod-network backend (bridge + host-local), the backend's own steps, and containerd
+on a lab with `runtime: containerd` (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from lab.common.commands import Command, cmd
 from lab.hosts import facts as f
 from lab.hosts.facts import AnyFact
+from lab.hosts.os import profile_of
 from lab.model.config import Lab, Node
 from lab.net import netmath
-from lab.net.render import (
-    CNI_BIN_DIR,
-    CNI_CONFLIST_PATH,
-    node_pod_subnets,
-    render_cni_conflist,
-    render_cni_conflist_text,
-    render_pod_routes,
-)
+from lab.podnet import node_pod_subnets
+from lab.podnet.bridge import CNI_CONFLIST_PATH, render_cni_conflist, render_cni_conflist_text
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
-from provision.model import AnyStep, Step, write_file
+from provision.containerd import containerd_step
+from provision.model import AnyStep, PodnetSteps, Resources, SavingRunner, Step, write_file
+from provision.networkd import nic_mtu
 
 # --- CNI network config (the plugin config kubelet would read from /etc/cni/net.d) ---------
 
@@ -73,17 +71,8 @@ def bridge_netdev(lab: Lab, node: Node) -> str:
     )
 
 
-def nic_mtu(lab: Lab) -> f.Fact[int | None]:
-    """The private NIC's MTU (the VXLAN pod MTU follows it); CNI and VXLAN share the probe."""
-    return f.Fact(
-        "private NIC MTU",
-        cmd("cat", f"/sys/class/net/{lab.vm.private_nic}/mtu", sudo=False),
-        lambda out: int(out.stdout.strip()) if out.ok and out.stdout.strip().isdigit() else None,
-    )
-
-
 def cni_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
-    listing = cmd("ls", "-1", CNI_BIN_DIR, sudo=False)
+    listing = cmd("ls", "-1", profile_of(lab).cni_bin_dir, sudo=False)
     return {
         "conflist": f.file_text(CNI_CONFLIST_PATH),
         "plugins": f.Fact(
@@ -145,118 +134,30 @@ CNI = Step(
 )
 
 
-# --- host-gw routes to every other node's pod subnet, owned by systemd-networkd -----------
-#
-# Vagrant configures the private NIC through systemd-networkd (50-vagrant-eth1.network). The
-# routes go into a drop-in of that same .network file, so networkd re-applies them whenever it
-# configures the link: at boot, after `vagrant reload`, and when the link's carrier returns.
-
-NETWORK_DIR = "/etc/systemd/network"
-DROPIN = "netlab-pod-routes.conf"
-
-
-def routes_dropin(lab: Lab, node: Node) -> str:
-    routes = render_pod_routes(lab, node)
-    return "# netlab: routes to the other nodes' pod subnets (host-gw)\n" + "".join(
-        f"\n[Route]\nDestination={r.destination}\nGateway={r.via}\n" for r in routes
-    )
-
-
-def parse_network_files(grep_output: str) -> dict[str, str]:
-    """`grep -rH '' /etc/systemd/network` -> path -> content."""
-    files: dict[str, list[str]] = {}
-    for line in grep_output.splitlines():
-        path, sep, text = line.partition(":")
-        if sep:
-            files.setdefault(path, []).append(text)
-    return {path: "\n".join(lines) + "\n" for path, lines in files.items()}
-
-
-def network_file_for(files: dict[str, str], nic: str) -> str | None:
-    """The .network file networkd uses for `nic`: the first, in lexical order, that matches."""
-    for path in sorted(p for p in files if p.endswith(".network")):
-        names = [
-            word
-            for line in files[path].splitlines()
-            if line.strip().startswith("Name=")
-            for word in line.split("=", 1)[1].split()
-        ]
-        if nic in names:
-            return path
-    return None
-
-
-@dataclass(frozen=True)
-class RoutesFacts:
-    network_files: dict[str, str]
-    routes: tuple[str, ...]  # `ip -4 route show` lines
-
-
-def routes_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
-    return {
-        "network_files": f.Fact(
-            "networkd files",
-            cmd("grep", "-rH", "", NETWORK_DIR),
-            lambda out: parse_network_files(out.stdout),
-        ),
-        "routes": f.ipv4_routes(),
-    }
-
-
-def route_present(route_lines: Sequence[str], destination: str, via: str, dev: str) -> bool:
-    return any(line.split()[:5] == [destination, "via", via, "dev", dev] for line in route_lines)
-
-
-def plan_routes(lab: Lab, node: Node, facts: RoutesFacts) -> tuple[Command, ...]:
-    nic = lab.vm.private_nic
-    network_file = network_file_for(facts.network_files, nic)
-    if network_file is None:
-        raise ValueError(
-            f"{node.name}: no systemd-networkd .network file configures {nic} "
-            f"(looked in {NETWORK_DIR}); is the private network up?"
-        )
-    dropin = f"{network_file}.d/{DROPIN}"
-    wanted = routes_dropin(lab, node)
-    missing = [
-        r
-        for r in render_pod_routes(lab, node)
-        if not route_present(facts.routes, str(r.destination), str(r.via), r.device)
-    ]
-    plan: list[Command] = []
-    if facts.network_files.get(dropin) != wanted:
-        plan += [write_file(dropin, wanted), cmd("networkctl", "reload")]
-    if plan or missing:
-        plan.append(cmd("networkctl", "reconfigure", nic))
-    return tuple(plan)
-
-
-ROUTES = Step(
-    number="11r",
-    key="pod-routes",
-    title="pod routes (host-gw)",
-    section="K8S网络实现方案 / 路由方案: a route per remote pod subnet via its node",
-    scope="all",
-    facts_type=RoutesFacts,
-    facts=routes_facts,
-    plan=plan_routes,
-    fresh=lambda lab, node: RoutesFacts(
-        {
-            f"{NETWORK_DIR}/50-vagrant-{lab.vm.private_nic}.network": (
-                f"[Match]\nName={lab.vm.private_nic}\n\n[Network]\nAddress={node.ip}/"
-                f"{lab.network.private.prefixlen}\n"
-            )
-        },
-        (),
-    ),
-)
-
 OS_STEPS: tuple[AnyStep, ...] = (BRIDGE, FORWARD, SWAP, HOSTNAME)
 
 
-STEPS: tuple[AnyStep, ...] = (
-    tools_step("debian12", everything=False),
-    *OS_STEPS,
-    CNI,
-    ROUTES,
-    tools_step("debian12", everything=True),
-)
+def steps(lab: Lab, resources: Resources, podnet: PodnetSteps) -> tuple[AnyStep, ...]:
+    """The guide's OS steps that apply, the CNI config, the backend's steps, containerd where
+    the lab runs it, then the closing check of the tools."""
+    os_path = profile_of(lab)
+    runtime: tuple[AnyStep, ...] = ()
+    if lab.runtime == "containerd":
+        if resources.images is None:
+            raise ValueError(f"lab {lab.name} runs containerd: its steps need the images")
+        runtime = (containerd_step(resources.images),)
+    return (
+        tools_step(os_path, everything=False),
+        *OS_STEPS,
+        CNI,
+        *podnet.images,
+        *podnet.network,
+        *podnet.after_join,
+        *runtime,
+        tools_step(os_path, everything=True),
+    )
+
+
+def inputs(lab: Lab, channels: Mapping[str, SavingRunner]) -> dict[str, Callable[[], object]]:
+    """No step of this path asks for an input (there is no cluster to join)."""
+    return {}

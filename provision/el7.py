@@ -13,20 +13,40 @@ import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
+from lab.common import waits
 from lab.common.commands import Command, Output, cmd
 from lab.hosts import facts as f
 from lab.hosts.facts import AnyFact
-from lab.k8s import ADMIN_CONF, KUBECTL
-from lab.model.config import Image, Kubernetes, Lab, Node, Repo
-from lab.net.render import (
-    render_flannel_manifest,
-    render_kubeadm_init_args,
-    render_kubelet_sysconfig,
+from lab.hosts.hostcheck import DOCKER_HUB, registry_of
+from lab.hosts.os import profile_of
+from lab.k8s import (
+    ADMIN_CONF,
+    KUBECTL,
+    SYSTEM_NAMESPACE,
+    parse_nodes,
+    parse_pods,
+    validate_nodes_ready,
+    validate_system_pods,
 )
+from lab.k8s.kubeadm import render_kubeadm_init_args, render_kubelet_sysconfig
+from lab.model import paths
+from lab.model.config import Image, Kubernetes, Lab, Node, Repo
+from lab.podnet.flannel import render_flannel_manifest
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
-from provision.model import AnyStep, Runner, Step, write_file
+from provision.model import (
+    AnyStep,
+    NotSettled,
+    PodnetSteps,
+    Resources,
+    Runner,
+    SavingRunner,
+    Step,
+    write_file,
+)
 
+F = TypeVar("F")
 USER = "vagrant"  # the box's login user: gets ~/.kube/config and kubectl completion
 
 
@@ -151,6 +171,22 @@ SELINUX = Step(
 )
 
 
+# every package the steps ask rpm about: one query per probe round trip, shared by the steps
+RPMS = (
+    "docker-ce",
+    "docker-ce-cli",
+    "containerd.io",
+    "kubelet",
+    "kubeadm",
+    "kubectl",
+    "kubernetes-cni",
+    "cri-tools",
+    "bash-completion",
+    "ca-certificates",
+)
+INSTALLED = f.rpm_versions(RPMS)
+
+
 # --- step 6a: CentOS vault repos (CentOS 7 is end-of-life; mirrorlist.centos.org is gone) --
 
 BASE_REPO = "/etc/yum.repos.d/CentOS-Base.repo"
@@ -170,27 +206,52 @@ def render_vault_repos(lab: Lab) -> str:
 
 
 @dataclass(frozen=True)
-class FileFacts:
+class VaultFacts:
     content: str | None
+    installed: tuple[str, ...]  # "name version" from rpm -q (ca-certificates among them)
 
 
-def plan_vault(lab: Lab, node: Node, facts: FileFacts) -> tuple[Command, ...]:
+# The CA bundle the vault's updates carry is at least this one: 2021.2.50 (Sep 2021) is the
+# first that drops the expired DST Root CA X3, without which CentOS 7's openssl 1.0.2 fails
+# on servers still sending Let's Encrypt's cross-signed chain. The 2020 box's bundle is older.
+CA_CERTIFICATES_MIN = "2021.2.50"
+
+
+def rpm_version_key(version: str) -> tuple[int, ...]:
+    """`2023.2.60_v7.0.306` -> (2023, 2, 60): the dotted numbers before any `_` suffix."""
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("_", 1)[0]))
+
+
+def plan_ca_certificates(installed: Sequence[str]) -> tuple[Command, ...]:
+    have = dict(line.split() for line in installed).get("ca-certificates")
+    if have is None:
+        return (cmd("yum", "install", "-y", "ca-certificates", mirror=True),)
+    if rpm_version_key(have) < rpm_version_key(CA_CERTIFICATES_MIN):
+        return (cmd("yum", "update", "-y", "ca-certificates", mirror=True),)
+    return ()
+
+
+def plan_vault(lab: Lab, node: Node, facts: VaultFacts) -> tuple[Command, ...]:
+    """The vault's repos, then the CA bundle from them (every later download is https)."""
     wanted = render_vault_repos(lab)
-    if facts.content == wanted:
-        return ()
-    return (write_file(BASE_REPO, wanted), cmd("yum", "clean", "metadata"))
+    repos = () if facts.content == wanted else (write_file(BASE_REPO, wanted),)
+    clean = (cmd("yum", "clean", "metadata"),) if repos else ()
+    return (*repos, *clean, *plan_ca_certificates(facts.installed))
 
 
 VAULT = Step(
     number="6a",
     key="vault-repos",
-    title="CentOS vault repos",
-    section="(aged) base/updates/extras from a vault",
+    title="CentOS vault repos, CA bundle",
+    section="(aged) base/updates/extras from a vault; ca-certificates updated from it",
     scope="all",
-    facts_type=FileFacts,
-    facts=lambda lab, node: {"content": f.file_text(BASE_REPO)},
+    facts_type=VaultFacts,
+    facts=lambda lab, node: {"content": f.file_text(BASE_REPO), "installed": INSTALLED},
     plan=plan_vault,
-    fresh=lambda lab, node: FileFacts("[base]\nmirrorlist=http://mirrorlist.centos.org/\n"),
+    # the box's own repo file and its 2020-era bundle (7.8.2003: ca-certificates 2019.2.32)
+    fresh=lambda lab, node: VaultFacts(
+        "[base]\nmirrorlist=http://mirrorlist.centos.org/\n", ("ca-certificates 2019.2.32",)
+    ),
 )
 
 
@@ -211,20 +272,6 @@ def render_daemon_json(lab: Lab) -> str:
     if docker.registry_mirrors:
         conf["registry-mirrors"] = list(docker.registry_mirrors)
     return json.dumps(conf, indent=2) + "\n"
-
-
-# every package the steps ask rpm about: one query per probe round trip, shared by the steps
-RPMS = (
-    "docker-ce",
-    "docker-ce-cli",
-    "containerd.io",
-    "kubelet",
-    "kubeadm",
-    "kubectl",
-    "kubernetes-cni",
-    "bash-completion",
-)
-INSTALLED = f.rpm_versions(RPMS)
 
 
 def docker_packages(lab: Lab) -> dict[str, str]:
@@ -323,10 +370,16 @@ def k8s_packages(lab: Lab) -> dict[str, str]:
     """kubelet/kubeadm/kubectl at the guide's version, and kubernetes-cni pinned too: their
     rpms only require kubernetes-cni >= 0.7.5, so unpinned yum takes the newest (1.x), which
     has no `flannel` plugin, and flannel v0.14.0's manifest installs none (pods would stay
-    ContainerCreating; flannel-io/flannel#1471)."""
+    ContainerCreating; flannel-io/flannel#1471). cri-tools likewise (kubeadm only requires
+    >= 1.13.0): unpinned, yum takes the newest build, which gpgcheck may refuse when it is
+    signed with a key the mirror's copies of the repository keys lack."""
     k8s = _k8s(lab)
     pinned = {p: f"{k8s.version}-{k8s.package_release}" for p in ("kubelet", "kubeadm", "kubectl")}
-    return {**pinned, "kubernetes-cni": k8s.cni_package_version}
+    return {
+        **pinned,
+        "kubernetes-cni": k8s.cni_package_version,
+        "cri-tools": k8s.cri_tools_version,
+    }
 
 
 @dataclass(frozen=True)
@@ -405,6 +458,60 @@ KUBELET_NODE_IP = Step(
 )
 
 
+# --- step 8b: kubeadm's images pre-pulled on every node (workers too: kube-proxy and pause
+# would otherwise be pulled only after the join, while the first checks already run) --------
+
+
+def kubeadm_images_args(lab: Lab) -> tuple[str, ...]:
+    """The guide's --kubernetes-version and --image-repository, as `kubeadm init` gets them."""
+    k8s = _k8s(lab)
+    return (f"--kubernetes-version={k8s.version}", "--image-repository", k8s.image_repository)
+
+
+DOCKER_IMAGES = cmd("docker", "images", "--format", "{{.Repository}}:{{.Tag}}")
+
+
+def parse_image_lines(out: Output) -> tuple[str, ...] | None:
+    """Image references one per line (`kubeadm config images list`, `docker images --format`);
+    None when the command failed (kubeadm not installed yet, Docker down)."""
+    if not out.ok:
+        return None
+    return tuple(line.strip() for line in out.stdout.splitlines() if line.strip())
+
+
+@dataclass(frozen=True)
+class KubeadmImagesFacts:
+    wanted: tuple[str, ...] | None  # `kubeadm config images list` (None: not answerable yet)
+    present: tuple[str, ...] | None  # `docker images`, repository:tag
+
+
+def kubeadm_images_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
+    listing = cmd("kubeadm", "config", "images", "list", *kubeadm_images_args(lab))
+    return {
+        "wanted": f.Fact("kubeadm's images", listing, parse_image_lines),
+        "present": f.Fact("docker images", DOCKER_IMAGES, parse_image_lines),
+    }
+
+
+def plan_kubeadm_images(lab: Lab, node: Node, facts: KubeadmImagesFacts) -> tuple[Command, ...]:
+    if facts.wanted and set(facts.wanted) <= set(facts.present or ()):
+        return ()
+    return (cmd("kubeadm", "config", "images", "pull", *kubeadm_images_args(lab), mirror=True),)
+
+
+KUBEADM_IMAGES = Step(
+    number="8b",
+    key="kubeadm-images",
+    title="kubeadm images pre-pulled",
+    section="运行初始化命令 (images via --image-repository, on every node)",
+    scope="all",
+    facts_type=KubeadmImagesFacts,
+    facts=kubeadm_images_facts,
+    plan=plan_kubeadm_images,
+    fresh=lambda lab, node: KubeadmImagesFacts(None, ()),
+)
+
+
 # --- step 9: kubeadm init on the control plane (guide: 运行初始化命令) -----------------------
 
 
@@ -414,20 +521,10 @@ class ExistsFacts:
 
 
 def plan_kubeadm_init(lab: Lab, node: Node, facts: ExistsFacts) -> tuple[Command, ...]:
+    """The images are there already (step 8b pulled them, with retries)."""
     if facts.exists:
         return ()
-    k8s = _k8s(lab)
-    pull = cmd(
-        "kubeadm",
-        "config",
-        "images",
-        "pull",
-        f"--kubernetes-version={k8s.version}",
-        "--image-repository",
-        k8s.image_repository,
-        mirror=True,
-    )
-    return (pull, Command(render_kubeadm_init_args(lab)))
+    return (Command(render_kubeadm_init_args(lab)),)
 
 
 KUBEADM_INIT = Step(
@@ -450,17 +547,22 @@ def kubeconfig_targets() -> dict[str, str]:
     return {"/root/.kube/config": "root", f"/home/{USER}/.kube/config": USER}
 
 
+# the login user's ~/.kube, made by the user's own hand in the guide (`mkdir -p $HOME/.kube`):
+# `install -D` would make it root's, and kubectl run as the user could not write its cache
+USER_KUBE_DIR = f"/home/{USER}/.kube"
+
+
 @dataclass(frozen=True)
 class KubeconfigFacts:
     sums: tuple[str, ...]  # `sha256sum` lines of admin.conf and each target
-    stats: tuple[str, ...]  # `stat -c '%n %a %U'` lines of each target
+    stats: tuple[str, ...]  # `stat -c '%n %a %U'` lines of each target and the user's ~/.kube
 
 
 def kubeconfig_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
     targets = tuple(kubeconfig_targets())
     return {
         "sums": f.stdout_lines("checksums", cmd("sha256sum", ADMIN_CONF, *targets)),
-        "stats": f.stdout_lines("modes", cmd("stat", "-c", "%n %a %U", *targets)),
+        "stats": f.stdout_lines("modes", cmd("stat", "-c", "%n %a %U", *targets, USER_KUBE_DIR)),
     }
 
 
@@ -468,6 +570,8 @@ def plan_kubeconfig(lab: Lab, node: Node, facts: KubeconfigFacts) -> tuple[Comma
     sums = {path: digest for digest, path in (line.split() for line in facts.sums)}
     stats = {p: (mode, owner) for p, mode, owner in (line.split() for line in facts.stats)}
     plan = []
+    if stats.get(USER_KUBE_DIR) != ("700", USER):
+        plan.append(Command(("install", "-d", "-m", "0700", "-o", USER, "-g", USER, USER_KUBE_DIR)))
     for path, owner in kubeconfig_targets().items():
         current = sums.get(path) == sums.get(ADMIN_CONF) and stats.get(path) == ("600", owner)
         if not current:
@@ -491,11 +595,19 @@ KUBECONFIG = Step(
 
 
 # --- step 11a: the flannel image from the mirror, re-tagged, on every node -----------------
+#
+# Docker Hub allows anonymous pulls per address and hour, and a lab's nodes share one NAT
+# address: every Docker Hub image is pulled once per lab, on the control plane, and the other
+# nodes load the control plane's copy (`docker save` there, streamed through this host to
+# `docker load` on each). The image steps run twice for it (`control_plane_first`): on the
+# control plane, then on the workers, given the archive as an input.
 
 
 @dataclass(frozen=True)
 class ImageFacts:
     present: bool
+    # a local archive of the control plane's copy (input, workers only)
+    flannel_archive: str | None = None
 
 
 def pull(image: str, mirror: str = "") -> tuple[Command, ...]:
@@ -505,10 +617,42 @@ def pull(image: str, mirror: str = "") -> tuple[Command, ...]:
     return (cmd("docker", "pull", mirror, mirror=True), cmd("docker", "tag", mirror, image))
 
 
+def from_docker_hub(image: Image) -> bool:
+    """The node pulls it from Docker Hub (its mirror, when it has one, is what is pulled)."""
+    return registry_of(image.mirror or image.image) == DOCKER_HUB
+
+
+def flannel_hub_images(lab: Lab) -> tuple[str, ...]:
+    fl = lab.pod_network.flannel
+    return (
+        (fl.image,) if fl is not None and from_docker_hub(Image(fl.image, fl.mirror_image)) else ()
+    )
+
+
+def load_archive(archive: str) -> Command:
+    """`docker load` of an archive on this host, streamed to the node (raw bytes, its own SSH
+    channel: lab.adapters.ssh.SshChannel.run_streaming)."""
+    return Command(("docker", "load"), stdin_file=archive)
+
+
+def save_command(images: Sequence[str]) -> Command:
+    return cmd("docker", "save", *images)
+
+
+def archive_placeholder(lab: Lab, images: Sequence[str]) -> str | None:
+    """What the dry run shows for an archive made at provisioning time."""
+    plane = lab.control_plane
+    if not images or plane is None:
+        return None
+    return f"<{plane.name}: {' '.join(save_command(images).argv)}>"
+
+
 def plan_flannel_image(lab: Lab, node: Node, facts: ImageFacts) -> tuple[Command, ...]:
     flannel = lab.pod_network.flannel
     if facts.present or flannel is None:
         return ()
+    if facts.flannel_archive is not None and flannel_hub_images(lab):
+        return (load_archive(facts.flannel_archive),)
     return pull(flannel.image, flannel.mirror_image)
 
 
@@ -543,6 +687,8 @@ class E2eImagesFacts:
     busybox: bool
     nginx: bool
     echo: bool
+    # a local archive of the control plane's copies of the Docker Hub ones (input, workers only)
+    e2e_archive: str | None = None
 
 
 def e2e_images(lab: Lab) -> dict[str, Image]:
@@ -550,11 +696,22 @@ def e2e_images(lab: Lab) -> dict[str, Image]:
     return {item.name: getattr(images, item.name) for item in dataclasses.fields(images)}
 
 
+def e2e_hub_images(lab: Lab) -> tuple[str, ...]:
+    return tuple(image.image for image in e2e_images(lab).values() if from_docker_hub(image))
+
+
 def plan_e2e_images(lab: Lab, node: Node, facts: E2eImagesFacts) -> tuple[Command, ...]:
-    return tuple(
+    missing = {name: image for name, image in e2e_images(lab).items() if not getattr(facts, name)}
+    copied = {
+        name
+        for name, image in missing.items()
+        if facts.e2e_archive is not None and from_docker_hub(image)
+    }
+    load = (load_archive(facts.e2e_archive),) if copied and facts.e2e_archive else ()
+    return load + tuple(
         command
-        for name, image in e2e_images(lab).items()
-        if not getattr(facts, name)
+        for name, image in missing.items()
+        if name not in copied
         for command in pull(image.image, image.mirror)
     )
 
@@ -572,6 +729,29 @@ E2E_IMAGES = Step(
     plan=plan_e2e_images,
     fresh=lambda lab, node: E2eImagesFacts(False, False, False),
 )
+
+
+def control_plane_first(
+    step: Step[F],
+    archive: str,
+    hub_images: Callable[[Lab], tuple[str, ...]],
+    missing: Callable[[F], bool],
+) -> tuple[Step[F], Step[F]]:
+    """An image step as two phases: the control plane pulls (Docker Hub images included), then
+    each worker loads the control plane's copy of the Docker Hub ones (input `archive`, asked
+    for only while an image is `missing`) and pulls the rest itself."""
+
+    def fresh(lab: Lab, node: Node) -> F:
+        placeholder = archive_placeholder(lab, hub_images(lab))
+        return dataclasses.replace(step.fresh(lab, node), **{archive: placeholder})  # type: ignore[type-var]
+
+    def needs(facts: F) -> tuple[str, ...]:
+        return (archive,) if missing(facts) else ()
+
+    plane = dataclasses.replace(step, scope="control-plane")
+    title = f"{step.title} (from Docker Hub: the control plane's copy)"
+    workers = dataclasses.replace(step, scope="workers", title=title, fresh=fresh, needs=needs)
+    return plane, workers
 
 
 # --- step 11: the patched flannel manifest applied (guide: 安装flannel / 加载flannel) --------
@@ -716,6 +896,30 @@ JOIN = Step(
 JOIN_COMMAND = cmd("kubeadm", "token", "create", "--print-join-command", "--ttl", "30m")
 
 
+class ImageArchiveSource:
+    """An image archive input: the control plane's copies of `images` saved once per
+    provisioning run to a local file (`docker save`, stdout streamed to this host), its path
+    given to every worker that asks; None when the step has no Docker Hub image."""
+
+    def __init__(self, plane: SavingRunner | None, images: tuple[str, ...], path: str) -> None:
+        self.plane = plane
+        self.images = images
+        self.path = path
+        self.lock = threading.Lock()
+        self.saved = False
+
+    def __call__(self) -> str | None:
+        with self.lock:
+            if not self.images:
+                return None
+            if not self.saved:
+                if self.plane is None:
+                    raise ValueError("a worker needs the control plane's images; no control plane")
+                self.plane.run_to_file(save_command(self.images), self.path, timeout=900)
+                self.saved = True
+            return self.path
+
+
 class JoinCommandSource:
     """The `join_command` input: one join command per provisioning run, created on the
     control plane the first time a worker needs it (its token is a secret: the join step's
@@ -735,10 +939,21 @@ class JoinCommandSource:
             return self.argv
 
 
-def inputs(lab: Lab, channels: Mapping[str, Runner]) -> dict[str, Callable[[], object]]:
-    """The inputs the el7 steps may need, by name."""
+def inputs(
+    lab: Lab, channels: Mapping[str, SavingRunner], archives: str = ""
+) -> dict[str, Callable[[], object]]:
+    """The inputs the el7 steps may need, by name (image archives go to the directory
+    `archives` on this host: the lab's state directory unless given)."""
+    archives = archives or str(paths.state_dir(lab.name) / "images")
     plane = lab.control_plane
-    return {"join_command": JoinCommandSource(channels[plane.name] if plane else None)}
+    seed = channels[plane.name] if plane else None
+    return {
+        "join_command": JoinCommandSource(seed),
+        "flannel_archive": ImageArchiveSource(
+            seed, flannel_hub_images(lab), f"{archives}/flannel-image.tar"
+        ),
+        "e2e_archive": ImageArchiveSource(seed, e2e_hub_images(lab), f"{archives}/e2e-images.tar"),
+    }
 
 
 # --- step 13a: VXLAN checksum offload off on flannel.1 (kubernetes#89622, 63 s stalls) -------
@@ -807,10 +1022,82 @@ OFFLOAD = Step(
 )
 
 
-def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
-    """The guide's order. Scopes split it into phases: all, control plane, all, workers."""
+# --- step 15: the cluster settled (guide: kubectl get nodes -o wide), a bounded wait --------
+
+NODES_JSON = cmd(*KUBECTL, "get", "nodes", "-o", "json")
+SYSTEM_PODS_JSON = cmd(*KUBECTL, "-n", SYSTEM_NAMESPACE, "get", "pods", "-o", "json")
+
+
+def _not_answering(command: Command, out: Output) -> tuple[str, ...]:
     return (
-        tools_step("el7", everything=False),
+        f"`kubectl {' '.join(command.argv[3:])}` exited {out.exit_code} (API server not up yet?)",
+    )
+
+
+def unsettled_nodes(lab: Lab) -> Callable[[Output], tuple[str, ...]]:
+    """What keeps the nodes from being the lab's, all Ready: one line each (lab.k8s checks)."""
+
+    def parse(out: Output) -> tuple[str, ...]:
+        if not out.ok:
+            return _not_answering(NODES_JSON, out)
+        return tuple(str(p) for p in validate_nodes_ready(parse_nodes(out.stdout), lab))
+
+    return parse
+
+
+def unsettled_pods(out: Output) -> tuple[str, ...]:
+    """kube-system pods not Running with every container ready, one line each."""
+    if not out.ok:
+        return _not_answering(SYSTEM_PODS_JSON, out)
+    return tuple(str(p) for p in validate_system_pods(parse_pods(out.stdout)))
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    nodes: tuple[str, ...]  # what is not settled, one line each; empty: settled
+    pods: tuple[str, ...]
+
+
+def plan_settled(lab: Lab, node: Node, facts: ClusterFacts) -> tuple[Command, ...]:
+    if facts.nodes or facts.pods:
+        raise NotSettled("; ".join((*facts.nodes, *facts.pods)))
+    return ()
+
+
+SETTLED = Step(
+    number="15",
+    key="cluster-settled",
+    title="every node Ready, every kube-system pod Running",
+    section="(harness) kubectl get nodes: the cluster settled before anything uses it",
+    scope="control-plane",
+    facts_type=ClusterFacts,
+    facts=lambda lab, node: {
+        "nodes": f.Fact("nodes not Ready", NODES_JSON, unsettled_nodes(lab)),
+        "pods": f.Fact("kube-system pods not Running", SYSTEM_PODS_JSON, unsettled_pods),
+    },
+    plan=plan_settled,
+    fresh=lambda lab, node: ClusterFacts((), ()),  # a check: passes once it is settled
+    check=True,
+    wait=waits.CLUSTER_SETTLED,
+)
+
+
+def steps(lab: Lab, resources: Resources, podnet: PodnetSteps) -> tuple[AnyStep, ...]:
+    """The guide's order, the pod network (flannel) where the guide installs it. Scopes split
+    it into phases: all, control plane, all, control plane, workers, all, control plane (the
+    cluster settled). The image steps run on the control plane, then on the workers, which
+    load its copies of the Docker Hub images: the pod network's with the suite's."""
+    os_path = profile_of(lab)
+    e2e_images_plane, e2e_images_workers = control_plane_first(
+        E2E_IMAGES,
+        "e2e_archive",
+        e2e_hub_images,
+        lambda facts: not (facts.busybox and facts.nginx and facts.echo),
+    )
+    plane_images = tuple(s for s in podnet.images if s.scope != "workers")
+    worker_images = tuple(s for s in podnet.images if s.scope == "workers")
+    return (
+        tools_step(os_path, everything=False),
         FIREWALLD,
         SELINUX,
         BRIDGE,
@@ -821,13 +1108,17 @@ def steps(flannel_upstream: str) -> tuple[AnyStep, ...]:
         HOSTNAME,
         K8S_PACKAGES,
         KUBELET_NODE_IP,
+        KUBEADM_IMAGES,
         KUBEADM_INIT,
         KUBECONFIG,
-        FLANNEL_IMAGE,
-        E2E_IMAGES,
-        flannel_step(flannel_upstream),
+        *plane_images,
+        e2e_images_plane,
+        *worker_images,
+        e2e_images_workers,
+        *podnet.network,
         COMPLETION,
         JOIN,
-        OFFLOAD,
-        tools_step("el7", everything=True),
+        *podnet.after_join,
+        tools_step(os_path, everything=True),
+        SETTLED,
     )

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from lab.common.commands import Command, Output
+from lab.common.waits import Policy
 from lab.hosts.facts import AnyFact, unique_commands
 from lab.model.config import Lab, Node
+from lab.runtime.images import ImageSet
 
 Scope = Literal["all", "control-plane", "workers"]
 F = TypeVar("F")
@@ -46,6 +48,9 @@ class Step(Generic[F]):
     needs: Callable[[F], tuple[str, ...]] = _no_inputs
     # a check (tools, versions) plans nothing or raises; it never changes the node
     check: bool = False
+    # a wait (a check of state that settles by itself, e.g. nodes turning Ready): the applier
+    # reads its facts again under this policy while its plan raises NotSettled
+    wait: Policy | None = None
 
     @property
     def label(self) -> str:
@@ -99,6 +104,30 @@ class Step(Generic[F]):
 AnyStep = Step[Any]
 
 
+@dataclass(frozen=True)
+class Resources:
+    """What the steps need from the host side, read or built before planning: the upstream
+    flannel manifest (the guide's lab) and the images a containerd lab imports."""
+
+    flannel_upstream: str | None = None
+    images: ImageSet | None = None
+
+
+@dataclass(frozen=True)
+class PodnetSteps:
+    """A pod-network backend's steps, as its OS path places them: `images` with the path's own
+    image pulls, `network` where the guide installs the pod network, `after_join` once every
+    node has joined (where there is no join, right after `network`)."""
+
+    network: tuple[AnyStep, ...] = ()
+    after_join: tuple[AnyStep, ...] = ()
+    images: tuple[AnyStep, ...] = ()  # its images, placed with the path's own image steps
+
+
+class NotSettled(ValueError):
+    """A wait step's state is not there yet: the applier reads it again within the policy."""
+
+
 class Ran(Protocol):
     @property
     def stdout(self) -> str: ...
@@ -108,6 +137,13 @@ class Runner(Protocol):
     """What an input source needs of a node: run one command (SshChannel fits)."""
 
     def run(self, command: Command, timeout: float = 120, check: bool = True) -> Ran: ...
+
+
+class SavingRunner(Runner, Protocol):
+    """A node whose command output an input source saves to a local file (an image archive
+    for the other nodes: SshChannel.run_to_file)."""
+
+    def run_to_file(self, command: Command, path: str, timeout: float = 900) -> object: ...
 
 
 # --- small pure helpers shared by the steps ----------------------------------------------

@@ -4,41 +4,56 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
 
 from lab.common.commands import Command, render_shown
 from lab.common.redact import redact
+from lab.hosts.os import profile_of
 from lab.model.config import Lab, Node
+from lab.podnet import backend_of
 from lab.runtime.images import ImageSet
-from provision import debian12, el7, vxlan
-from provision.containerd import containerd_step
-from provision.model import AnyStep, Runner
+from provision.model import AnyStep, PodnetSteps, Resources, SavingRunner
 
 
 def steps_for(
     lab: Lab, flannel_upstream: str | None = None, images: ImageSet | None = None
 ) -> tuple[AnyStep, ...]:
-    """`images`: what a lab with `runtime: containerd` imports (lab.adapters.imagebuild)."""
-    if lab.os.family == "debian12":
-        if lab.pod_network.driver == "vxlan":  # the tunnel instead of host-gw routes
-            steps = tuple(vxlan.VXLAN if s is debian12.ROUTES else s for s in debian12.STEPS)
-        else:
-            steps = debian12.STEPS
-        if lab.runtime == "containerd":  # before the closing check of the tools
-            if images is None:
-                raise ValueError(f"lab {lab.name} runs containerd: its steps need the images")
-            last = len(steps) - 1 if steps and steps[-1].check else len(steps)
-            steps = (*steps[:last], containerd_step(images), *steps[last:])
-        return steps
-    if flannel_upstream is None:
-        raise ValueError("the el7 path needs the upstream flannel manifest text")
-    return el7.steps(flannel_upstream)
+    """The lab's steps in the guide's order: its OS path's, with its pod-network backend's
+    placed where that path installs the pod network. `images`: what a lab with
+    `runtime: containerd` imports (lab.adapters.imagebuild); `flannel_upstream`: the guide's
+    manifest text."""
+    resources = Resources(flannel_upstream, images)
+    podnet_module = resolve(backend_of(lab).provisioning)
+    podnet = PodnetSteps(
+        podnet_module.steps(lab, resources),
+        getattr(podnet_module, "after_join", lambda lab: ())(lab),
+        getattr(podnet_module, "images", lambda lab, resources: ())(lab, resources),
+    )
+    steps: tuple[AnyStep, ...] = _os_module(lab).steps(lab, resources, podnet)
+    return steps
 
 
-def inputs_for(lab: Lab, channels: Mapping[str, Runner]) -> dict[str, Callable[[], object]]:
-    """The named inputs the lab's steps may ask for (created only when a step needs one)."""
-    if lab.os.family == "el7":
-        return el7.inputs(lab, channels)
-    return {}
+def inputs_for(
+    lab: Lab, channels: Mapping[str, SavingRunner]
+) -> dict[str, Callable[[], object]]:
+    """The named inputs the lab's steps may ask for (created only when a step needs one;
+    files they make go under the lab's state directory)."""
+    made: dict[str, Callable[[], object]] = _os_module(lab).inputs(lab, channels)
+    return made
+
+
+def _os_module(lab: Lab) -> Any:
+    """The provision/ module of the lab's OS path (lab/hosts/os/ names it)."""
+    return resolve(profile_of(lab).provisioning)
+
+
+def resolve(where: str) -> Any:
+    """`package.module` or `package.module:attribute` (an entry point's form): the steps of a
+    backend or an OS, which lab/ names without importing provision/."""
+    module, _, attribute = where.partition(":")
+    found: Any = import_module(module)
+    return getattr(found, attribute) if attribute else found
 
 
 def phases(
@@ -64,12 +79,17 @@ def _phase(lab: Lab, steps: tuple[AnyStep, ...]) -> tuple[tuple[Node, ...], tupl
 class PlannedStep:
     step: AnyStep
     commands: tuple[Command, ...]
+    probes: tuple[Command, ...] = ()  # what a wait step reads again until it is settled
 
 
 def dry_run(lab: Lab, node: Node, steps: tuple[AnyStep, ...]) -> list[PlannedStep]:
     """The plan for a node fresh from its box, without touching any VM."""
     return [
-        PlannedStep(step, step.plan(lab, node, step.fresh(lab, node)))
+        PlannedStep(
+            step,
+            step.plan(lab, node, step.fresh(lab, node)),
+            step.commands(lab, node) if step.wait is not None else (),
+        )
         for step in steps
         if step.applies_to(lab, node)
     ]
@@ -79,7 +99,14 @@ def render_plan(node: Node, planned: list[PlannedStep]) -> str:
     lines = [f"# {node.name} ({node.role}, {node.ip})"]
     for item in planned:
         lines.append(f"## {item.step.label} -- {item.step.section}")
-        if item.step.check:
+        if item.step.wait is not None:
+            policy = item.step.wait
+            lines.append(
+                f"   (a wait, at most {policy.timeout_s:.0f} s, every {policy.interval_s:.0f} s: "
+                "reads until settled, else fails naming what is not)"
+            )
+            lines += [f"   {render_shown(probe)}" for probe in item.probes]
+        elif item.step.check:
             lines.append("   (a check: plans nothing; fails naming what the node lacks)")
         elif not item.commands:
             lines.append("   (already done on a fresh node)")

@@ -4,13 +4,15 @@ tests/unit/test_fakes.py checks each fake against the protocol it stands in for.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.adapters.ssh import RemoteResult, SshChannel
+from lab.adapters.protocols import RemoteResult
+from lab.adapters.ssh import SshChannel
 from lab.common.commands import Command, Output, render_probe, render_remote
 from lab.common.errors import CommandFailed
 from lab.runtime.images import ImageSet
@@ -112,12 +114,32 @@ def channels(lab: str, names: Sequence[str], steps: Script) -> dict[str, FakeCha
 # --- a strict fake of the driver protocol (e2e/drivers/base.py Driver) -------------------------
 
 
+def two_pods_per_node() -> list[Any]:
+    """A fleet as the fake driver's tests build it: a1, a2 on node1 (10.244.0.2-3) and b1, b2
+    on node2 (10.244.1.2-3), each an echo server."""
+    from ipaddress import IPv4Address
+
+    from e2e.drivers.base import Container, Pod
+
+    echo = (Container("echo", ("echo-server",)),)
+    return [
+        Pod(name, node, IPv4Address(f"10.244.{net}.{host}"), echo, None)
+        for name, node, net, host in (
+            ("a1", "node1", 0, 2),
+            ("a2", "node1", 0, 3),
+            ("b1", "node2", 1, 2),
+            ("b2", "node2", 1, 3),
+        )
+    ]
+
+
 class FakeDriver:
     """Answers the scenarios from tables the test writes: `observations` (cell id ->
     Observation), `execs` ((pod, container or None for the pod's netns, argv) -> result), and a
     NodeRunner over strict fake channels for node-side reads. Anything not in a table fails."""
 
     name = "fake"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(self, lab: Any, steps: Script | None = None) -> None:
         from e2e.drivers.base import NodeRunner
@@ -128,6 +150,7 @@ class FakeDriver:
         self.execs: dict[tuple[str, str | None, tuple[str, ...]], Any] = {}
         self.subnets: dict[str, Any] = {}
         self.asked: list[list[str]] = []
+        self.probed: list[Any] = []  # every Probe observed, as asked
 
     def fleet_containers(self, index: int = 0) -> tuple[Any, ...]:
         from e2e.drivers.base import Container
@@ -169,17 +192,32 @@ class FakeDriver:
     def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> Any:
         raise AssertionError(f"unexpected exec on node {node}: {argv}")
 
+    def netns_command(self, pod: Any, argv: tuple[str, ...]) -> Command:
+        return Command(("ip", "netns", "exec", pod.name, *argv))
+
     def observe(self, cells: Sequence[Any]) -> dict[str, Any]:
         self.asked.append([c.id for c in cells])
+        self.probed += list(cells)
         missing = [c.id for c in cells if c.id not in self.observations]
         if missing:
             raise AssertionError(f"no observation scripted for {missing}")
-        return {c.id: self.observations[c.id] for c in cells}
+        return {c.id: self._answered(c, self.observations[c.id]) for c in cells}
+
+    @staticmethod
+    def _answered(cell: Any, observed: Any) -> Any:
+        """A reachable cell's echo server names itself, as the suite's does: the cell's target
+        unless the script says who answered (answered_by="" for a server that names nobody)."""
+        if not observed.reachable or observed.answered_by is not None:
+            return observed
+        return dataclasses.replace(observed, answered_by=cell.target.name)
 
     def node_subnets(self) -> dict[str, Any]:
         return dict(self.subnets)
 
     def sweep(self, keep_prefix: str) -> list[str]:
+        return []
+
+    def remove_run(self, run_id: str) -> list[str]:
         return []
 
     def dump_pod(self, pod: Any) -> dict[str, Any]:
@@ -476,6 +514,7 @@ class FakeCri:
             "pod": pod.name,
             "argv": tuple(spec.command),
             "image": spec.image,
+            "env": {kv.key: kv.value for kv in config.envs},
             "labels": dict(config.labels),
             "pid": 0,
         }

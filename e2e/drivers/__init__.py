@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from e2e.drivers.base import CommandLog, Driver, NodeChannel, NodeRunner
+from e2e.drivers.base import CommandLog, Driver, NodeRunner
+from lab.adapters.protocols import NodeChannel
 from lab.model.config import Lab
 
 
@@ -69,7 +70,10 @@ def make_driver(
     channels: Mapping[str, NodeChannel] | NodeRunner,
     run_id: str,
     log: CommandLog,
+    forwards: str = "",
 ) -> Driver[Any]:
+    """`forwards`: the directory of the controller's containerd socket forwards, in a
+    parallel run's worker ("" elsewhere)."""
     if name == "cni":
         from e2e.drivers.cni import CniDriver
 
@@ -81,5 +85,5 @@ def make_driver(
     if name == "cri" and lab.runtime == "containerd":
         from e2e.drivers.cri import CriDriver
 
-        return CriDriver(lab, channels, run_id, log)
+        return CriDriver(lab, channels, run_id, log, forwards=forwards)
     raise ValueError(f"no driver {name!r}; lab {lab.name} supports {', '.join(drivers_for(lab))}")

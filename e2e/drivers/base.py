@@ -22,11 +22,14 @@ from typing import Any, Generic, Protocol, TypeVar
 from e2e import probes
 from e2e.hub import Pool, hub_pool
 from e2e.session import SessionError, SessionPool
-from lab.adapters.ssh import RemoteResult
+from lab.adapters.protocols import NodeChannel
 from lab.common.commands import Command, Output, render_probe, render_remote
 from lab.common.errors import CommandFailed
-from lab.model.config import Lab
+from lab.hosts.os import profile_of
+from lab.model.config import Lab, Services
 from lab.net import reachability as rm
+from lab.runtime.cri.messages import DnsConfig
+from lab.runtime.images import ECHO_PORT
 
 H = TypeVar("H")
 T = TypeVar("T")
@@ -97,29 +100,45 @@ Source = Pod[Any] | str  # a pod, or a node (by name)
 
 @dataclass(frozen=True)
 class Probe:
-    """One matrix cell to observe: from a pod or a node to a pod's echo server."""
+    """One matrix cell to observe: from a pod or a node to a pod's echo server, directly, or
+    through an `address` and `port` that lead there (a Service's ClusterIP, a NodePort), over
+    TCP or UDP; or a DNS question (`proto` "dns", `name`) to the server at address:port."""
 
     id: str
     source: Source
     target: Pod[Any]
+    address: str = ""  # default: the target pod's IP
+    port: int = 0  # default: the echo server's port
+    proto: probes.Proto = "tcp"
+    name: str = ""  # a DNS question
+    sport: int = 0  # UDP: from this source port (one flow across probes)
+    payload: str = ""  # what the probe sends when its driver sends nothing of its own
 
     @property
     def source_node(self) -> str:
         return self.source if isinstance(self.source, str) else self.source.node
 
+    @property
+    def host(self) -> str:
+        return self.address or str(self.target.ip)
 
-class NodeChannel(Protocol):
-    """What a driver needs of a node: lab.adapters.ssh.SshChannel, or a test's strict fake."""
+    @property
+    def dport(self) -> int:
+        return self.port or ECHO_PORT
 
-    name: str
-
-    def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult: ...
-
-    def probe(
-        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
-    ) -> tuple[RemoteResult, tuple[Output, ...]]: ...
-
-    def reproduce(self, remote: str) -> str: ...
+    def cell(self, netns: str | None = None, send: str = "") -> probes.Cell:
+        """The agent's probe for this cell, from `netns` (None: the source node's own)."""
+        send = send or self.payload
+        return probes.Cell(
+            self.id,
+            self.host,
+            self.dport,
+            netns,
+            send,
+            proto=self.proto,
+            name=self.name,
+            sport=self.sport,
+        )
 
 
 @dataclass
@@ -177,10 +196,12 @@ class NodeRunner:
         channels: Mapping[str, NodeChannel],
         log: CommandLog | None = None,
         python: str | None = None,
+        hub: str = "",
     ):
         self.channels = dict(channels)
         self.log = log if log is not None else CommandLog()
         self.python = python
+        self.hub = hub  # the controller's agent hub (its sockets' directory), "" for none
         self._pools: dict[str, Pool] = {}
         self._lock = threading.Lock()
 
@@ -191,7 +212,8 @@ class NodeRunner:
             return None
         with self._lock:
             if node not in self._pools:  # the run's shared agents, else this process's own
-                self._pools[node] = hub_pool(node) or SessionPool(open_stream, self.python)
+                shared = hub_pool(node, self.hub)
+                self._pools[node] = shared or SessionPool(open_stream, self.python)
             return self._pools[node]
 
     def warm(self) -> None:
@@ -339,10 +361,35 @@ class NodeRunner:
         )
         return result, failure
 
+    def reproduce_agent(self, node: str, cell: probes.Cell) -> str:
+        """The pasteable one-cell command for a probe the agent runs (UDP, DNS): the agent
+        with that one cell, from the repository, on the node."""
+        command = probes.agent_command(self.python or "python3", probes.probe_request([cell]))
+        remote = render_remote(dataclasses.replace(command, stdin=None))
+        return f"{self.channels[node].reproduce(remote)} < {probes.AGENT_FILE}"
+
+
+def service_namespace(driver: str) -> str:
+    """The namespace the run's Services and, as far as names go, its pods of `driver` are in
+    (e2e/services.py)."""
+    return f"e2e-{driver}"
+
+
+def pod_dns(services_: Services, driver: str) -> DnsConfig:
+    """A pod's resolv.conf as kubelet writes it with ClusterFirst (through the CRI
+    DNSConfig): the cluster DNS, the search path of the pod's namespace (the run's pods live
+    in `e2e-DRIVER` as far as names go) and `ndots:5`."""
+    domain = services_.cluster_domain
+    ns = service_namespace(driver)
+    return DnsConfig(
+        (str(services_.dns_ip),), (f"{ns}.svc.{domain}", f"svc.{domain}", domain), ("ndots:5",)
+    )
+
 
 def node_python(lab: Lab) -> str:
-    """The interpreter the node agent runs with: CentOS 7 has only Python 2.7 as `python`."""
-    return "python3" if lab.os.family == "debian12" else "python"
+    """The interpreter the node agent runs with (its OS profile says: CentOS 7 has only
+    Python 2.7, as `python`)."""
+    return profile_of(lab).python
 
 
 def runner_for(
@@ -359,6 +406,9 @@ class Driver(Protocol[H]):
     """What the scenarios need of a way to make pods."""
 
     name: str  # "cni", "k8s", "cri": the test ids say which driver proved what
+    # what the fleet's echo server answers, saying who answered: a cell over another protocol
+    # cannot be judged on this driver (its tests skip with why)
+    protocols: tuple[str, ...]
     lab: Lab
     runner: NodeRunner
 
@@ -392,6 +442,10 @@ class Driver(Protocol[H]):
         pod's image may lack, e.g. a don't-fragment ping)."""
         ...
 
+    def netns_command(self, pod: Pod[H], argv: tuple[str, ...]) -> Command:
+        """The command netns_exec runs on the pod's node (to batch several in one agent call)."""
+        ...
+
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
         """Every cell observed, batched by source node (one round trip per node); never
         asserts. The observation's `reproduce` is the exact one-cell command."""
@@ -403,6 +457,10 @@ class Driver(Protocol[H]):
 
     def sweep(self, keep_prefix: str) -> list[str]:
         """Remove every pod of earlier runs (by the run label/prefix); returns what went."""
+        ...
+
+    def remove_run(self, run_id: str) -> list[str]:
+        """Remove every pod of run `run_id` (an interrupted run's); what is still there."""
         ...
 
     def dump_pod(self, pod: Pod[H]) -> dict[str, Any]: ...
@@ -428,3 +486,78 @@ def pod_fields(data: Mapping[str, Any]) -> tuple[str, str, IPv4Address, tuple[Co
         Container(c["name"], tuple(c["argv"]), c.get("image", "")) for c in data["containers"]
     )
     return data["name"], data["node"], IPv4Address(data["ip"]), containers
+
+
+# --- observing cells: the one fan-out every driver's observe() uses --------------------------
+
+CellResults = dict[str, probes.CellResult]
+Route = tuple[str, Callable[[list[Probe]], CellResults]]
+
+
+def observation(
+    result: probes.CellResult,
+    parse: Callable[[str], probes.Echo],
+    reproduce: str,
+    proto: probes.Proto = "tcp",
+) -> rm.Observation:
+    """An agent's cell result as a matrix observation (`parse` reads the echo server's
+    answer: the client address it saw, and who answered; a DNS cell keeps its answer)."""
+    if proto == "dns":
+        return rm.Observation(
+            reachable=result.ok,
+            seen_source=None,
+            reproduce=reproduce,
+            detail="" if result.ok else result.error,
+            seconds=result.total_s or 0.0,
+            unknown=result.unknown,
+            answer=result.answer.strip()[:300],
+        )
+    echo = parse(result.answer) if result.ok else probes.Echo(None)
+    seen = echo.seen
+    detail = "" if seen else (result.error or f"empty answer {result.answer[:80]!r}")
+    return rm.Observation(
+        reachable=seen is not None,
+        seen_source=seen,
+        reproduce=reproduce,
+        detail=detail,
+        seconds=result.total_s or 0.0,
+        connect_s=result.connect_s,
+        retransmits=result.retransmits,
+        unknown=result.unknown,
+        answered_by=echo.name if seen else None,
+    )
+
+
+def observe_cells(
+    runner: NodeRunner,
+    cells: Sequence[Probe],
+    route: Callable[[Probe], Route],
+    parse: Callable[[str], probes.Echo],
+    reproduce: Callable[[Probe], str],
+) -> dict[str, rm.Observation]:
+    """Every driver's observe(): the cells grouped by `route` (a key and the call that probes
+    that group at once: one agent call per source node, one exec per source pod, ...), the
+    groups concurrently, each cell's answer an observation (`parse` reads what the echo
+    server answered) with its exact one-cell reproduce line. Probes never assert."""
+    groups: dict[str, tuple[Callable[[list[Probe]], CellResults], list[Probe]]] = {}
+    for cell in cells:
+        key, probe_group = route(cell)
+        groups.setdefault(key, (probe_group, []))[1].append(cell)
+    answers: CellResults = {}
+    for part in runner.on_each_node(groups, lambda _, group: group[0](group[1])).values():
+        answers.update(part)
+    return {c.id: observation(answers[c.id], parse, reproduce(c), c.proto) for c in cells}
+
+
+def agent_cells(
+    runner: NodeRunner,
+    node: str,
+    python: str,
+    mine: Sequence[Probe],
+    cell: Callable[[Probe], probes.Cell],
+) -> CellResults:
+    """One agent call on `node` probing every cell of `mine` at once (`cell`: how the driver
+    asks for one: its target, port, request bytes, the source sandbox's netns)."""
+    request = probes.probe_request([cell(c) for c in mine])
+    result, failure = runner.agent(node, python, request, 60)
+    return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)

@@ -13,7 +13,7 @@ import contextlib
 import json
 import shlex
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Any
@@ -25,34 +25,39 @@ from e2e.drivers.base import (
     DriverError,
     ExecResult,
     GuidePod,
-    NodeChannel,
     NodeRunner,
     Pod,
     PodRequest,
     Probe,
+    Route,
+    agent_cells,
     node_python,
+    observe_cells,
     pod_fields,
     pod_json,
     runner_for,
 )
+from lab.adapters.protocols import NodeChannel
 from lab.common.commands import Command, cmd, render_remote
 from lab.hosts import compat
+from lab.hosts.os import profile_of
 from lab.hosts.parse import parse_ip_oneline_interfaces
 from lab.model.config import Lab
 from lab.net import cni
 from lab.net import reachability as rm
+from lab.runtime import echo, images
 
 CONF_DIR = "/etc/cni/net.d"
 RESULT_CACHE = "/var/lib/netlab/cni"
 IFNAME = "eth0"
 POD_PREFIX = "nl-"
-ECHO_PORT = 8080
+ECHO_PORT = images.ECHO_PORT
 SETUP_TIMEOUT_S = 120
 
 
 def cni_bin_dir(lab: Lab) -> str:
-    """Debian's containernetworking-plugins vs kubeadm's kubernetes-cni."""
-    return "/usr/lib/cni" if lab.os.family == "debian12" else "/opt/cni/bin"
+    """Where the node's CNI plugins live (its OS profile says)."""
+    return profile_of(lab).cni_bin_dir
 
 
 def bridge_subnets(runner: NodeRunner, lab: Lab) -> dict[str, tuple[IPv4Network, ...]]:
@@ -99,23 +104,24 @@ def unit(pod: str, container: str) -> str:
 def start_container_argv(lab: Lab, pod: str, container: Container) -> tuple[str, ...]:
     """The container's process, inside the sandbox, as a transient unit named after the pod
     (the systemd-run flags the node's systemd has: lab.hosts.compat)."""
-    systemd = compat.systemd_version(lab.os.family)
-    return compat.start_in_netns(systemd, unit(pod, container.name), pod, container.argv)
+    systemd = profile_of(lab).systemd
+    argv = ("env", f"{echo.POD_NAME_ENV}={pod}", *container.argv)  # as the downward API
+    return compat.start_in_netns(systemd, unit(pod, container.name), pod, argv)
 
 
 def main_pids_argv(lab: Lab, units: Sequence[str]) -> tuple[str, ...]:
-    return compat.main_pids_argv(compat.systemd_version(lab.os.family), units)
+    return compat.main_pids_argv(profile_of(lab).systemd, units)
 
 
 def stop_containers_argv(pod: str) -> tuple[str, ...]:
     return ("systemctl", "stop", f"{pod}-*.service")
 
 
-def echo_server(port: int = ECHO_PORT) -> Container:
-    """A container that answers every TCP connection with the client address it saw."""
-    return Container(
-        "echo", ("socat", f"TCP-LISTEN:{port},fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR")
-    )
+def echo_server(port: int = ECHO_PORT, python: str = "python3") -> Container:
+    """A container that answers every TCP connection and UDP datagram with the client address
+    it saw, its pod's name and its own address (lab/runtime/echo.py: identity_echo_args),
+    with the node's own tools (`python`: the node's interpreter)."""
+    return Container("echo", echo.identity_echo_args(port, python))
 
 
 def client_probe(ip: str, port: int = ECHO_PORT, timeout_s: int = 5) -> tuple[str, ...]:
@@ -142,6 +148,7 @@ GUIDE_POD = GuidePod(
 
 class CniDriver:
     name = "cni"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,
@@ -288,7 +295,7 @@ class CniDriver:
     # -- pods -------------------------------------------------------------------------------
 
     def fleet_containers(self, index: int = 0) -> tuple[Container, ...]:
-        return (echo_server(),)
+        return (echo_server(python=self.python),)
 
     def client_of(self, pod: CniPod) -> str:
         return pod.containers[0].name  # every process runs the node's own tools
@@ -425,12 +432,18 @@ class CniDriver:
         return self.runner.run(node, Command(argv), timeout)
 
     def netns_exec(self, pod: CniPod, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
-        return self.runner.run(pod.node, cmd("ip", "netns", "exec", pod.name, *argv), timeout)
+        return self.runner.run(pod.node, self.netns_command(pod, argv), timeout)
+
+    def netns_command(self, pod: CniPod, argv: tuple[str, ...]) -> Command:
+        return cmd("ip", "netns", "exec", pod.name, *argv)
 
     # -- probes -----------------------------------------------------------------------------
 
     def reproduce_cell(self, cell: Probe) -> str:
-        argv = client_probe(str(cell.target.ip))
+        if cell.proto != "tcp":
+            netns = None if isinstance(cell.source, str) else cell.source.handle.netns_of()
+            return self.runner.reproduce_agent(cell.source_node, cell.cell(netns))
+        argv = client_probe(cell.host, cell.dport)
         if not isinstance(cell.source, str):
             pid = next(iter(cell.source.handle.pids.values()))
             argv = ("nsenter", "-t", str(pid), "-n", "--", *argv)
@@ -438,44 +451,41 @@ class CniDriver:
         return channel.reproduce(render_remote(Command(argv)))
 
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
-        by_node: dict[str, list[Probe]] = {}
-        for cell in cells:
-            by_node.setdefault(cell.source_node, []).append(cell)
+        """Every source, node or sandbox, through its node's agent: one call per node."""
 
-        def run(node: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
-            request = probes.probe_request(
-                [
-                    probes.Cell(
-                        c.id,
-                        str(c.target.ip),
-                        ECHO_PORT,
-                        netns=None if isinstance(c.source, str) else c.source.handle.netns_of(),
-                    )
-                    for c in mine
-                ]
-            )
-            result, failure = self.runner.agent(node, self.python, request, 60)
-            return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
+        def cell(c: Probe) -> probes.Cell:
+            return c.cell(None if isinstance(c.source, str) else c.source.handle.netns_of())
 
-        answers = self.runner.on_each_node(by_node, run)
-        return {
-            c.id: observation(
-                answers[c.source_node][c.id], probes.first_line, self.reproduce_cell(c)
-            )
-            for c in cells
-        }
+        def route(c: Probe) -> Route:
+            node = c.source_node
+            return node, lambda mine: agent_cells(self.runner, node, self.python, mine, cell)
+
+        return observe_cells(self.runner, cells, route, probes.parse_echo, self.reproduce_cell)
 
     # -- leftovers --------------------------------------------------------------------------
 
     def sweep(self, keep_prefix: str) -> list[str]:
         """Remove every sandbox of earlier runs (name starts with nl- but not keep_prefix)."""
-        stale: dict[str, list[str]] = {}
+        return self._remove_where(
+            lambda n: n.startswith(POD_PREFIX) and not n.startswith(keep_prefix)
+        )
+
+    def remove_run(self, run_id: str) -> list[str]:
+        """Remove every sandbox of run `run_id` (an interrupted run's); what is still there."""
+        mine = f"{POD_PREFIX}{run_id}-"
+        self._remove_where(lambda n: n.startswith(mine))
+        left = self._sandboxes()
+        return [f"{node}/{n}" for node, names in left.items() for n in names if n.startswith(mine)]
+
+    def _sandboxes(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
         for node in self.nodes:
             (listing,) = self.runner.probe(node, cmd("ip", "netns", "list"))
-            names = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
-            stale[node] = [
-                n for n in names if n.startswith(POD_PREFIX) and not n.startswith(keep_prefix)
-            ]
+            found[node] = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
+        return found
+
+    def _remove_where(self, chosen: Callable[[str], bool]) -> list[str]:
+        stale = {node: [n for n in names if chosen(n)] for node, names in self._sandboxes().items()}
         self._teardown_all({n: [(name, None) for name in names] for n, names in stale.items()})
         return [f"{node}/{name}" for node, names in stale.items() for name in names]
 
@@ -497,24 +507,3 @@ def _teardown_failure(outcome: cnirt.PodOutcome | None) -> str:
             + (outcome.failure.answer.strip()[:400])
         )
     return f"CNI DEL exited {outcome.del_code}"
-
-
-def observation(
-    result: probes.CellResult,
-    address: Any,
-    reproduce: str,
-) -> rm.Observation:
-    """An agent's cell result as a matrix observation (`address` reads the client address
-    the echo server answered)."""
-    seen = address(result.answer) if result.ok else None
-    detail = "" if seen else (result.error or f"empty answer {result.answer[:80]!r}")
-    return rm.Observation(
-        reachable=seen is not None,
-        seen_source=seen,
-        reproduce=reproduce,
-        detail=detail,
-        seconds=result.total_s or 0.0,
-        connect_s=result.connect_s,
-        retransmits=result.retransmits,
-        unknown=result.unknown,
-    )

@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import shlex
 import shutil
 import tempfile
@@ -42,29 +41,34 @@ from typing import Any, Protocol
 from e2e import probes
 from e2e.drivers.base import (
     NO_EXIT_CODE,
+    CellResults,
     CommandLog,
     Container,
     DriverError,
     ExecResult,
     GuidePod,
-    NodeChannel,
     NodeRunner,
     Pod,
     PodRequest,
     Probe,
+    Route,
+    agent_cells,
+    observe_cells,
+    pod_dns,
     pod_fields,
     pod_json,
     runner_for,
 )
-from e2e.drivers.cni import bridge_subnets, client_probe, observation
+from e2e.drivers.cni import bridge_subnets, client_probe
 from lab.adapters import cri as cri_adapter
 from lab.adapters.forward import FORWARD_READY, SocketForward
+from lab.adapters.protocols import NodeChannel
 from lab.common import waits
 from lab.common.commands import Command, cmd, render_remote
 from lab.common.errors import LabStateError
 from lab.model.config import Lab
 from lab.net import reachability as rm
-from lab.runtime import containerd, images
+from lab.runtime import containerd, echo, images
 from lab.runtime.cri import messages
 from lab.runtime.cri import runtime_v1_pb2 as pb
 
@@ -124,9 +128,6 @@ class CriRuntime(Protocol):
 Connect = Callable[[str], CriRuntime]  # node -> its runtime's client
 
 
-SHARED_FORWARDS = "NETLAB_CRI_FORWARDS"  # a parallel run's forwards, held by its controller
-
-
 # the controller starts its forwards while xdist starts the workers: a worker's first CRI call
 # waits for its node's socket (or the reason it failed), never starts a forward of its own
 SHARED_READY = waits.Policy(
@@ -136,11 +137,10 @@ SHARED_READY = waits.Policy(
 )
 
 
-def shared_socket(node: str, policy: waits.Policy = SHARED_READY) -> str | None:
-    """The controller's forward of `node`'s containerd socket, when the run shares them
-    (None when it does not): waits until it listens; DriverError with the controller's
-    reason when it failed or did not come up in time."""
-    directory = os.environ.get(SHARED_FORWARDS)
+def shared_socket(node: str, directory: str, policy: waits.Policy = SHARED_READY) -> str | None:
+    """The controller's forward of `node`'s containerd socket, when the run shares them (in
+    `directory`; None when it does not: ""): waits until it listens; DriverError with the
+    controller's reason when it failed or did not come up in time."""
     if not directory:
         return None
     path, failed = Path(directory, f"{node}.sock"), Path(directory, f"{node}.failed")
@@ -159,8 +159,9 @@ class ForwardedRuntimes:
     In a parallel run the workers use the controller's forwards instead (`share`): one SSH
     connection per node for the run, not one per worker."""
 
-    def __init__(self, channels: Mapping[str, NodeChannel]) -> None:
+    def __init__(self, channels: Mapping[str, NodeChannel], shared: str = "") -> None:
         self.channels = channels
+        self.shared = shared  # the controller's forwards' directory ("": this process's own)
         self.dir = tempfile.mkdtemp(prefix="nl-cri-", dir="/tmp")  # sun_path: 108 bytes
         self.forwards: dict[str, SocketForward] = {}
         self.clients: dict[str, cri_adapter.CriClient] = {}
@@ -169,7 +170,7 @@ class ForwardedRuntimes:
 
     def share(self) -> str:
         """Start every node's forward (nodes at once, in the background: the workers wait for
-        them, `shared_socket`); returns the directory of their sockets, for SHARED_FORWARDS."""
+        them, `shared_socket`); returns the directory of their sockets, for the workers."""
         self.starting = threading.Thread(target=self._share, name="cri-forwards", daemon=True)
         self.starting.start()
         return self.dir
@@ -197,7 +198,7 @@ class ForwardedRuntimes:
 
     def __call__(self, node: str) -> CriRuntime:
         with self.lock:
-            shared = shared_socket(node)
+            shared = shared_socket(node, self.shared)
             if shared is not None:
                 if node not in self.clients:
                     self.clients[node] = cri_adapter.CriClient.connect(shared)
@@ -293,6 +294,7 @@ def agent_argv(request: Mapping[str, Any]) -> tuple[str, ...]:
 
 class CriDriver:
     name = "cri"
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,
@@ -303,6 +305,7 @@ class CriDriver:
         connect: Connect | None = None,
         image_set: images.ImageSet | None = None,
         ready: waits.Policy = CRI_READY,
+        forwards: str = "",
     ) -> None:
         if lab.runtime != "containerd":
             raise ValueError(f"lab {lab.name} has no CRI runtime (runtime: {lab.runtime})")
@@ -313,7 +316,7 @@ class CriDriver:
         self.namespace = f"nl-{run_id}"
         self._forwards: ForwardedRuntimes | None = None
         if connect is None:
-            self._forwards = ForwardedRuntimes(self.runner.channels)
+            self._forwards = ForwardedRuntimes(self.runner.channels, forwards)
             connect = self._forwards
         self.connect: Connect = connect
         if image_set is None:
@@ -373,7 +376,7 @@ class CriDriver:
     def echo_container(self) -> Container:
         """The echo server from the client image (busybox's applets, socat, iproute2), so that
         it answers the scenarios' `readlink` and `ip addr` as its pod's client does."""
-        return Container("echo", images.echo_server_args(ECHO_PORT), self.images.ref("client"))
+        return Container("echo", echo.identity_echo_args(ECHO_PORT), self.images.ref("client"))
 
     def client_container(self, name: str = "client") -> Container:
         return Container(name, ("catatonit", "-P"), self.images.ref("client"))
@@ -398,7 +401,7 @@ class CriDriver:
         """The guide's busybox + nginx pod is the fleet's pod: a client container (the guide's
         busybox) and a server (its nginx: here the echo server, which answers a connection on
         localhost with the 127.0.0.1 it saw), one image with busybox's applets, socat and
-        iproute2, so both answer the scenario's `readlink` and `ip addr`."""
+        iproute2, so both answer the scenario's `readlink` and `cat`."""
         return GuidePod(
             containers=self.fleet_containers(),
             client="client",
@@ -418,12 +421,15 @@ class CriDriver:
             run_id=self.run_id,
             labels=tuple(sorted(labels.items())),
             log_directory=log_directory(self.namespace, request.name, uid),
+            dns=None if self.lab.services is None else pod_dns(self.lab.services, self.name),
         )
 
-    def container_spec(self, container: Container) -> messages.ContainerSpec:
-        return messages.ContainerSpec(
-            container.name, container.image or self.images.ref("client"), command=container.argv
-        )
+    def container_spec(self, container: Container, pod: str = "") -> messages.ContainerSpec:
+        """The container as kubelet asks for it; its pod's name in its environment, as the
+        downward API hands it (the echo server says it with every answer)."""
+        env = ((echo.POD_NAME_ENV, pod),) if pod else ()
+        image = container.image or self.images.ref("client")
+        return messages.ContainerSpec(container.name, image, command=container.argv, env=env)
 
     def make_pod(self, request: PodRequest, spec: messages.ContainerSpec | None = None) -> CriPod:
         """One pod as kubelet makes it; on any failure its sandbox is stopped and removed.
@@ -437,7 +443,7 @@ class CriDriver:
             raise DriverError(f"{where}: RunPodSandbox: {exc}") from None
         try:
             ids: dict[str, str] = {}
-            specs = [self.container_spec(c) for c in request.containers]
+            specs = [self.container_spec(c, request.name) for c in request.containers]
             for cspec in [*specs, *([spec] if spec is not None else [])]:
                 cid = runtime.create_container(sandbox_id, pod, cspec)
                 runtime.start_container(cid)
@@ -615,10 +621,16 @@ class CriDriver:
         """The node's own tools inside the sandbox's pinned network namespace."""
         return self.runner.run(pod.node, netns_command(pod, argv), timeout)
 
+    def netns_command(self, pod: CriPod, argv: tuple[str, ...]) -> Command:
+        return netns_command(pod, argv)
+
     # -- probes -----------------------------------------------------------------------------
 
     def reproduce_cell(self, cell: Probe) -> str:
-        argv = client_probe(str(cell.target.ip), ECHO_PORT)
+        if cell.proto != "tcp" and (isinstance(cell.source, str) or self.pod_probes == "netns"):
+            netns = None if isinstance(cell.source, str) else cell.source.handle.netns
+            return self.runner.reproduce_agent(cell.source_node, cell.cell(netns))
+        argv = client_probe(cell.host, cell.dport)
         if isinstance(cell.source, str):
             remote = render_remote(Command(argv, sudo=False))
             return self.runner.channels[cell.source].reproduce(remote)
@@ -633,38 +645,17 @@ class CriDriver:
         each source sandbox's netns, or (probing_from_containers) from each source pod's client
         container by one ExecSync per pod, the pods at once: a single cell runs its own client
         command; several run in the same agent (python3 -c), concurrently inside the pod."""
-        node_cells: dict[str, list[Probe]] = {}
-        pod_cells: dict[str, list[Probe]] = {}
-        for cell in cells:
-            if isinstance(cell.source, str) or self.pod_probes == "netns":
-                node_cells.setdefault(cell.source_node, []).append(cell)
-            else:
-                pod_cells.setdefault(cell.source.name, []).append(cell)
 
-        def from_node(node: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
-            request = probes.probe_request(
-                [
-                    probes.Cell(
-                        c.id,
-                        str(c.target.ip),
-                        ECHO_PORT,
-                        netns=None if isinstance(c.source, str) else c.source.handle.netns,
-                    )
-                    for c in mine
-                ]
-            )
-            result, failure = self.runner.agent(node, "python3", request, 60)
-            return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
+        def cell(c: Probe) -> probes.Cell:
+            return c.cell(None if isinstance(c.source, str) else c.source.handle.netns)
 
-        def from_pod(_: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
+        def from_pod(mine: list[Probe]) -> CellResults:
             pod = mine[0].source
             assert not isinstance(pod, str)
             cid = pod.handle.container_ids[self.client_of(pod)]
-            if len(mine) == 1:  # the cell's own one-cell command: no Python to start
+            if len(mine) == 1 and mine[0].proto == "tcp":  # its own one-cell command
                 return {mine[0].id: self._client_cell(pod.node, cid, mine[0])}
-            request = probes.probe_request(
-                [probes.Cell(c.id, str(c.target.ip), ECHO_PORT) for c in mine]
-            )
+            request = probes.probe_request([c.cell() for c in mine])
             shown = f'python3 -c "$(cat {probes.AGENT_FILE})" {shlex.quote(json.dumps(request))}'
             result = self.exec_sync(pod.node, cid, agent_argv(request), 60, shown=shown)
             failure = (
@@ -675,24 +666,20 @@ class CriDriver:
             )
             return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
 
-        work: dict[str, tuple[Callable[[str, list[Probe]], dict[str, probes.CellResult]], Any]]
-        work = {f"node {n}": (from_node, (n, m)) for n, m in node_cells.items()}
-        work |= {f"pod {p}": (from_pod, (p, m)) for p, m in pod_cells.items()}
-        answers: dict[str, probes.CellResult] = {}
-        if work:
-            with ThreadPoolExecutor(max_workers=len(work)) as pool:
-                futures = [pool.submit(fn, *args) for fn, args in work.values()]
-                for future in futures:
-                    answers.update(future.result())
-        return {
-            c.id: observation(answers[c.id], probes.first_line, self.reproduce_cell(c))
-            for c in cells
-        }
+        def route(c: Probe) -> Route:
+            if isinstance(c.source, str) or self.pod_probes == "netns":
+                node = c.source_node
+                return f"node {node}", lambda mine: agent_cells(
+                    self.runner, node, "python3", mine, cell
+                )
+            return f"pod {c.source.name}", from_pod
+
+        return observe_cells(self.runner, cells, route, probes.parse_echo, self.reproduce_cell)
 
     def _client_cell(self, node: str, container_id: str, cell: Probe) -> probes.CellResult:
         """One probe from a container: the client command a person pastes to rerun the cell,
         by one ExecSync (the agent's Python would cost a TCG guest seconds to start)."""
-        argv = client_probe(str(cell.target.ip), ECHO_PORT)
+        argv = client_probe(cell.host, cell.dport)
         result, failed = self._exec_sync(node, container_id, argv, 30)
         if result.ok:
             return probes.CellResult(True, answer=result.stdout)
@@ -730,12 +717,25 @@ class CriDriver:
         found = self.runner.on_each_node({n: None for n in self.nodes}, on_node)
         return sorted(g for names in found.values() for g in names)
 
-    def leftovers(self) -> dict[str, list[str]]:
-        """Sandboxes and containers of this run still known to each node's runtime."""
+    def remove_run(self, run_id: str) -> list[str]:
+        """Stop and remove every sandbox of run `run_id` (an interrupted run's); what the
+        runtime still holds of it."""
+
+        def on_node(node: str, _: None) -> None:
+            runtime = self.cri(node)
+            for sandbox in runtime.list_pod_sandboxes({messages.RUN_LABEL: run_id}):
+                self._remove(runtime, sandbox.id)
+
+        self.runner.on_each_node({n: None for n in self.nodes}, on_node)
+        return sorted(f"{n}/{x}" for n, found in self.leftovers(run_id).items() for x in found)
+
+    def leftovers(self, run_id: str = "") -> dict[str, list[str]]:
+        """Sandboxes and containers of this run (or of run `run_id`) still known to each
+        node's runtime."""
 
         def on_node(node: str, _: None) -> list[str]:
             runtime = self.cri(node)
-            labels = messages.run_labels(self.run_id)
+            labels = messages.run_labels(run_id or self.run_id)
             found = [f"sandbox {s.metadata.name}" for s in runtime.list_pod_sandboxes(labels)]
             found += [f"container {c.metadata.name}" for c in runtime.list_containers(labels)]
             return found

@@ -11,32 +11,35 @@ JSON answers are parsed by `lab.k8s` too. Every result carries one pasteable com
 from __future__ import annotations
 
 import shlex
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network
 from typing import Any
 
 from e2e import probes
 from e2e.drivers.base import (
+    CellResults,
     CommandLog,
     Container,
     DriverError,
     ExecResult,
     GuidePod,
-    NodeChannel,
     NodeRunner,
     Pod,
     PodRequest,
     Probe,
+    Route,
+    agent_cells,
     node_python,
+    observe_cells,
     pod_fields,
     pod_json,
     runner_for,
 )
-from e2e.drivers.cni import observation
+from e2e.drivers.kube import ENDPOINTS_READY, NAMESPACE_READY, KubeCluster
 from lab import k8s
+from lab.adapters.protocols import NodeChannel
 from lab.common import waits
 from lab.common.commands import Command, render_remote
 from lab.model.config import Lab
@@ -48,19 +51,11 @@ from lab.net import reachability as rm
 ECHO_PORT = 8080
 
 POD_RUNNING = waits.Policy("pod Running with every container ready", timeout_s=300, interval_s=2)
-NAMESPACE_READY = waits.Policy("namespace has its default service account", timeout_s=60)
-ENDPOINTS_READY = waits.Policy("service has every expected endpoint ready", timeout_s=120)
 
 # waiting reasons that no amount of waiting fixes
 FATAL_WAITING = frozenset(
     {"InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "ErrImageNeverPull"}
 )
-
-
-class KubectlFailed(DriverError):
-    def __init__(self, what: str, result: ExecResult) -> None:
-        output = (result.stderr.strip() or result.stdout.strip())[-800:]
-        super().__init__(f"{what}: kubectl exited {result.exit_code}: {output}", result)
 
 
 class PodNotRunning(DriverError):
@@ -92,6 +87,9 @@ class K8sDriver:
     for pods and services; unbound, it reads cluster-wide state (nodes, kube-system, ...)."""
 
     name = "k8s"
+    # agnhost netexec answers UDP one command per datagram (`clientip` or `hostname`): a cell
+    # could learn the source or who answered, never both from one answer
+    protocols: tuple[str, ...] = ("tcp",)
 
     def __init__(
         self,
@@ -123,8 +121,7 @@ class K8sDriver:
         self.namespace_wait = namespace_wait
         self.endpoints_wait = endpoints_wait
         self.control_plane = lab.control_plane.name
-        self._lock = threading.Lock()
-        self._namespace_ready = False
+        self.cluster = KubeCluster(lab, self.runner, run_id, sleep, namespace_wait, endpoints_wait)
 
     def in_namespace(self, namespace: str) -> K8sDriver:
         """The same cluster and settings, bound to `namespace` (created on first use)."""
@@ -139,141 +136,41 @@ class K8sDriver:
             self.endpoints_wait,
         )
 
-    # -- running commands -------------------------------------------------------------------
-
-    def _run(self, node: str, command: Command, timeout: float) -> ExecResult:
-        return self.runner.run(node, command, timeout)
-
-    def kubectl_command(self, *args: str, stdin: str | None = None) -> Command:
-        return Command((*k8s.KUBECTL, *args), stdin=stdin)
+    # -- the cluster's side: namespaces, objects, kubectl (KubeCluster) ----------------------
 
     def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> ExecResult:
-        """Run kubectl on the control-plane node; never raises for a non-zero exit."""
-        return self._run(self.control_plane, self.kubectl_command(*args, stdin=stdin), timeout)
-
-    def reproduce(self, *args: str) -> str:
-        """The pasteable command for `kubectl ARGS` on the control plane (without running it)."""
-        remote = render_remote(self.kubectl_command(*args))
-        return self.runner.channels[self.control_plane].reproduce(remote)
+        return self.cluster.kubectl(*args, stdin=stdin, timeout=timeout)
 
     def _must(self, what: str, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
-        result = self.kubectl(*args, stdin=stdin, timeout=timeout)
-        if not result.ok:
-            raise KubectlFailed(what, result)
-        return result.stdout
+        return self.cluster.must(what, *args, stdin=stdin, timeout=timeout)
 
-    def _ns_args(self, namespace: str | None) -> tuple[str, ...]:
-        return ("--all-namespaces",) if namespace is None else ("-n", namespace)
+    def reproduce(self, *args: str) -> str:
+        return self.cluster.reproduce(*args)
 
     def _bound(self) -> str:
         if self.namespace is None:
             raise ValueError("this driver is not bound to a namespace; use in_namespace(NAME)")
         return self.namespace
 
-    # -- cluster state ----------------------------------------------------------------------
-
-    def get_nodes(self) -> tuple[k8s.ClusterNode, ...]:
-        return k8s.parse_nodes(self._must("list nodes", "get", "nodes", "-o", "json"))
-
-    def get_pods(self, namespace: str | None = None) -> tuple[k8s.ClusterPod, ...]:
-        out = self._must("list pods", "get", "pods", *self._ns_args(namespace), "-o", "json")
-        return k8s.parse_pods(out)
-
-    def get_services(self, namespace: str | None = None) -> tuple[k8s.Service, ...]:
-        out = self._must(
-            "list services", "get", "services", *self._ns_args(namespace), "-o", "json"
-        )
-        return k8s.parse_services(out)
-
-    def get_endpoints(self, namespace: str | None = None) -> tuple[k8s.Endpoints, ...]:
-        out = self._must(
-            "list endpoints", "get", "endpoints", *self._ns_args(namespace), "-o", "json"
-        )
-        return k8s.parse_endpoints(out)
-
-    def get_flannel_netconf(self) -> k8s.FlannelNetConf:
-        out = self._must("read flannel's net-conf", *k8s.flannel_configmap())
-        return k8s.parse_flannel_netconf(out)
-
-    def get_kubeadm_networking(self) -> k8s.KubeadmNetworking:
-        out = self._must(
-            "read kubeadm's ClusterConfiguration", *k8s.system_configmap(k8s.KUBEADM_CONFIGMAP)
-        )
-        return k8s.parse_kubeadm_networking(out)
-
-    # -- namespaces -------------------------------------------------------------------------
-
-    def apply(self, *objects: Mapping[str, Any]) -> None:
-        stdin = k8s.render_manifest(objects)
-        self._must(
-            "apply " + ", ".join(_describe(o) for o in objects), "apply", "-f", "-", stdin=stdin
-        )
+    @property
+    def bound(self) -> str:
+        """The namespace this driver makes its pods and services in."""
+        return self._bound()
 
     def ensure_namespace(self) -> None:
-        """Create the bound namespace (labelled with the run) and wait, bounded, for its
-        default service account: a pod created before it exists is rejected."""
-        namespace = self._bound()
-        with self._lock:
-            if self._namespace_ready:
-                return
-        self.apply(k8s.render_namespace(namespace, self.run_id))
-        waits.wait_until(
-            self.namespace_wait,
-            lambda: self.kubectl("-n", namespace, "get", "serviceaccount", "default", "-o", "name"),
-            lambda r: r.ok,
-            sleep=self.sleep,
-        )
-        with self._lock:
-            self._namespace_ready = True
+        self.cluster.ensure_namespace(self._bound())
 
     def delete_namespace(self) -> None:
-        """Delete the bound namespace without waiting for its finalizers (a sweep finds it)."""
-        namespace = self._bound()
-        self._must(
-            f"delete namespace {namespace}",
-            "delete",
-            "namespace",
-            namespace,
-            "--ignore-not-found",
-            "--wait=false",
-        )
-        with self._lock:
-            self._namespace_ready = False
-
-    def sweep(self, keep_prefix: str = "") -> list[str]:
-        """Delete every e2e namespace (netlab.io/e2e=true) of another run: its run label is not
-        this driver's run id (and its name does not start with `keep_prefix`, if given)."""
-        selector = f"{k8s.E2E_LABEL}=true"
-        out = self._must("list e2e namespaces", "get", "namespaces", "-l", selector, "-o", "json")
-        stale = sorted(
-            ns.name
-            for ns in k8s.parse_namespaces(out)
-            if ns.label(k8s.RUN_LABEL) != self.run_id
-            and not (keep_prefix and ns.name.startswith(keep_prefix))
-        )
-        if stale:
-            self._must(
-                "delete stale e2e namespaces",
-                "delete",
-                "namespace",
-                *stale,
-                "--ignore-not-found",
-                "--wait=false",
-            )
-        return stale
+        self.cluster.delete_namespace(self._bound())
 
     def dump(self) -> str:
-        """What the bound namespace holds, for a failed test's report (never raises)."""
-        namespace = self._bound()
-        parts = []
-        for args in (
-            ("get", "pods,services,endpoints", "-n", namespace, "-o", "wide"),
-            ("describe", "pods", "-n", namespace),
-            ("get", "events", "-n", namespace, "--sort-by=.lastTimestamp"),
-        ):
-            result = self.kubectl(*args)
-            parts.append(f"$ kubectl {' '.join(args)}\n{result.stdout}{result.stderr}".rstrip())
-        return "\n\n".join(parts)
+        return self.cluster.dump(self._bound())
+
+    def sweep(self, keep_prefix: str = "") -> list[str]:
+        return self.cluster.sweep(keep_prefix)
+
+    def remove_run(self, run_id: str) -> list[str]:
+        return self.cluster.remove_run(run_id)
 
     # -- pods -------------------------------------------------------------------------------
 
@@ -296,7 +193,7 @@ class K8sDriver:
         manifest = k8s.render_pod(
             name, self._bound(), node, [self._spec(c) for c in containers], self.run_id, labels
         )
-        self.apply(manifest)
+        self.cluster.apply(manifest)
 
     def get_pod(self, name: str) -> k8s.ClusterPod:
         out = self._must(f"read pod {name}", "-n", self._bound(), "get", "pod", name, "-o", "json")
@@ -402,12 +299,15 @@ class K8sDriver:
         return self.kubectl(*args, timeout=timeout + 15)  # kubectl's own start-up on top
 
     def exec_on_node(self, node: str, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
-        return self._run(node, Command(argv), timeout)
+        return self.runner.run(node, Command(argv), timeout)
 
     def netns_exec(self, pod: K8sPod, argv: tuple[str, ...], timeout: float = 30) -> ExecResult:
         """argv on the pod's node, inside the network namespace of its first container (found
         through the Docker runtime the guide installs)."""
-        return self._run(pod.node, netns_command(pod, argv), timeout)
+        return self.runner.run(pod.node, netns_command(pod, argv), timeout)
+
+    def netns_command(self, pod: K8sPod, argv: tuple[str, ...]) -> Command:
+        return netns_command(pod, argv)
 
     def delete_pod(self, pod: K8sPod) -> None:
         self.delete_pods([pod])
@@ -445,41 +345,29 @@ class K8sDriver:
         """Node sources: the node agent, one call per node (HTTP GET /clientip to agnhost).
         Pod sources: one agent call on the control plane running, concurrently, one
         `kubectl exec` per source pod whose busybox shell probes all its targets at once."""
-        node_cells: dict[str, list[Probe]] = {}
-        pod_cells: dict[str, list[Probe]] = {}
-        for cell in cells:
-            if isinstance(cell.source, str):
-                node_cells.setdefault(cell.source, []).append(cell)
-            else:
-                pod_cells.setdefault(cell.source.name, []).append(cell)
         python = node_python(self.lab)
+        plane = f"{self.control_plane} (kubectl exec)"
 
-        def from_node(node: str, mine: list[Probe]) -> dict[str, probes.CellResult]:
-            request = probes.probe_request(
-                [
-                    probes.Cell(c.id, str(c.target.ip), ECHO_PORT, send=CLIENTIP_REQUEST)
-                    for c in mine
-                ]
-            )
-            result, failure = self.runner.agent(node, python, request, 60)
-            return probes.parse_probe_answer(result.stdout, [c.id for c in mine], failure)
+        def cell(c: Probe) -> probes.Cell:
+            send = probes.AGNHOST_REQUEST if c.proto == "tcp" else ""
+            return c.cell(send=send)
 
-        work: dict[str, Any] = dict(node_cells)
-        if pod_cells:
-            work[f"{self.control_plane} (kubectl exec)"] = pod_cells
+        def from_pods(mine: list[Probe]) -> CellResults:
+            by_pod: dict[str, list[Probe]] = {}
+            for c in mine:
+                assert not isinstance(c.source, str)
+                by_pod.setdefault(c.source.name, []).append(c)
+            return self._probe_from_pods(by_pod, python)
 
-        def run(key: str, item: Any) -> dict[str, probes.CellResult]:
-            if key in node_cells:
-                return from_node(key, item)
-            return self._probe_from_pods(item, python)
+        def route(c: Probe) -> Route:
+            if isinstance(c.source, str):
+                node = c.source
+                return node, lambda mine: agent_cells(self.runner, node, python, mine, cell)
+            return plane, from_pods
 
-        answers: dict[str, probes.CellResult] = {}
-        for part in self.runner.on_each_node(work, run).values():
-            answers.update(part)
-        return {
-            c.id: observation(answers[c.id], probes.http_body_address, self.reproduce_cell(c))
-            for c in cells
-        }
+        return observe_cells(
+            self.runner, cells, route, parse_agnhost_or_busybox, self.reproduce_cell
+        )
 
     def _probe_from_pods(
         self, by_pod: Mapping[str, list[Probe]], python: str
@@ -507,7 +395,8 @@ class K8sDriver:
 
     def node_subnets(self) -> dict[str, tuple[IPv4Network, ...]]:
         """What the cluster allots: each node's spec.podCIDRs (IPv4)."""
-        return {n.name: n.pod_cidrs for n in self.get_nodes() if n.name in self.lab.node_names}
+        nodes = self.cluster.get_nodes()
+        return {n.name: n.pod_cidrs for n in nodes if n.name in self.lab.node_names}
 
     def dump_pod(self, pod: K8sPod) -> dict[str, Any]:
         handle = pod.handle
@@ -528,64 +417,6 @@ class K8sDriver:
         )
 
     # -- services ---------------------------------------------------------------------------
-
-    def create_service(
-        self,
-        name: str,
-        selector: Mapping[str, str],
-        port: int,
-        target_port: int,
-        service_type: k8s.ServiceType = "ClusterIP",
-        node_port: int | None = None,
-    ) -> k8s.Service:
-        namespace = self._bound()
-        self.ensure_namespace()
-        self.apply(
-            k8s.render_service(
-                name,
-                namespace,
-                self.run_id,
-                selector,
-                port,
-                target_port,
-                service_type,
-                node_port,
-            )
-        )
-        out = self._must(
-            f"read service {name}", "-n", namespace, "get", "service", name, "-o", "json"
-        )
-        (service,) = k8s.parse_services(out)
-        return service
-
-    def wait_for_endpoints(self, service: str, ips: Sequence[IPv4Address]) -> k8s.Endpoints:
-        """Bounded wait until every one of `ips` is a ready address of the service."""
-        namespace = self._bound()
-        want = set(ips)
-
-        def probe() -> k8s.Endpoints:
-            out = self._must(
-                f"read endpoints {service}",
-                "-n",
-                namespace,
-                "get",
-                "endpoints",
-                service,
-                "-o",
-                "json",
-            )
-            (endpoints,) = k8s.parse_endpoints(out)
-            return endpoints
-
-        return waits.wait_until(
-            self.endpoints_wait, probe, lambda e: want <= set(e.ready_ips), sleep=self.sleep
-        )
-
-
-def _describe(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
-    return f"{obj.get('kind', '?')} {where}{meta.get('name', '?')}"
 
 
 def _pod_state(pod: k8s.ClusterPod) -> str:
@@ -612,7 +443,16 @@ def _image_hint(pod: k8s.ClusterPod) -> str:
     return ""
 
 
-CLIENTIP_REQUEST = "GET /clientip HTTP/1.0\r\n\r\n"
+def parse_agnhost_or_busybox(answer: str) -> probes.Echo:
+    """A node's agent reads agnhost's pipelined answer (HTTP); a busybox probe in a pod
+    prints `CLIENTIP HOSTNAME` (busybox_probe_script)."""
+    if answer.startswith("HTTP/"):
+        return probes.parse_agnhost(answer)
+    words = answer.split()
+    if not words:
+        return probes.Echo(None)
+    seen = probes.http_body_address(words[0])
+    return probes.Echo(seen, words[1] if len(words) > 1 else None)
 
 
 def exec_args(pod: K8sPod, container: str, argv: tuple[str, ...]) -> tuple[str, ...]:
@@ -638,13 +478,15 @@ def netns_command(pod: K8sPod, argv: tuple[str, ...]) -> Command:
 
 def busybox_probe_script(cells: Sequence[tuple[str, str]], timeout_s: int = 5) -> str:
     """A busybox shell script probing every (id, ip) at once: `wget` of agnhost's /clientip,
-    one marker line per cell with wget's exit code and the answer."""
+    then its /hostname (who answered), one marker line per cell with wget's exit code and
+    `CLIENTIP HOSTNAME`."""
     parts = []
     for cell_id, ip in cells:
-        url = f"http://{ip}:{ECHO_PORT}/clientip"
+        url = f"http://{ip}:{ECHO_PORT}"
         parts.append(
-            f"(out=$(wget -qO- -T {timeout_s} {shlex.quote(url)} 2>&1); rc=$?; "
-            f'echo "{PROBE_MARK} {cell_id} $rc $(echo $out)") &'
+            f"(out=$(wget -qO- -T {timeout_s} {shlex.quote(url + '/clientip')} 2>&1); rc=$?; "
+            f"who=$(wget -qO- -T {timeout_s} {shlex.quote(url + '/hostname')} 2>/dev/null); "
+            f'echo "{PROBE_MARK} {cell_id} $rc $(echo $out) $who") &'
         )
     return "\n".join([*parts, "wait"])
 

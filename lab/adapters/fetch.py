@@ -19,6 +19,7 @@ from lab.common import waits
 from lab.common.errors import UsageError
 from lab.common.redact import redact
 from lab.model import paths
+from lab.model.config import LocalFile
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,28 @@ def _cached(sha256: str) -> bytes | None:
         except OSError as exc:
             log.warning("cannot read %s (%s); skipping it", path, exc.strerror)
     return None
+
+
+def local_files(sha256: str) -> tuple[LocalFile, ...]:
+    """The files here a pinned `sha256` may name, each with its real sha256: the cached
+    download of that name (if there is one) and every vendored input. Reads, never downloads;
+    a file that cannot be read is left out."""
+    found = []
+    for path in _candidates(sha256):
+        try:
+            if path.is_file() and path.stat().st_size <= MAX_DOWNLOAD_BYTES:
+                found.append(LocalFile(_shown(path), _sha256(path.read_bytes())))
+        except OSError as exc:
+            log.warning("cannot read %s (%s); skipping it", path, exc.strerror)
+    return tuple(found)
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the repository when it is in it (labs/vendor/...), else whole."""
+    try:
+        return str(path.relative_to(paths.REPO))
+    except ValueError:
+        return str(path)
 
 
 def is_cached(sha256: str) -> bool:

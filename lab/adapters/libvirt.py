@@ -84,7 +84,7 @@ def network_xmls(uri: str = URI) -> tuple[str, ...]:
 
 def sweep(prefix: str, uri: str = URI) -> LabObjects:
     """Remove every domain (with its snapshots), volume and network whose name has `prefix`."""
-    if not re.match(r"^netlab-[a-z0-9-]+-$", prefix):
+    if not re.match(r"^netlab-[a-z0-9-]+_$", prefix):
         raise ValueError(f"refusing to sweep with prefix {prefix!r}: not a lab prefix")
     # a volume still being allocated cannot be deleted: let libvirt finish (or abort) it first
     waits.wait_until(POOLS_IDLE, lambda: _busy_pools(uri), lambda busy: not busy)

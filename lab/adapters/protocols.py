@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from lab.common.commands import Command, Output
 from lab.hosts.parse import MachineState
 
 
@@ -92,3 +93,33 @@ class LibvirtPort(Protocol):
     def hard_reset(self, domain: str) -> None: ...
 
     def set_link(self, domain: str, network: str, up: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    """One command's outcome on a node."""
+
+    node: str
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class NodeChannel(Protocol):
+    """One node as provisioning and the suite reach it: lab.adapters.ssh.SshChannel, or a
+    test's strict fake."""
+
+    name: str
+
+    def run(self, command: Command, timeout: float = 120, check: bool = True) -> RemoteResult: ...
+
+    def probe(
+        self, commands: Sequence[Command], timeout: float = 120, one_sudo: bool = False
+    ) -> tuple[RemoteResult, tuple[Output, ...]]: ...
+
+    def reproduce(self, remote: str) -> str: ...

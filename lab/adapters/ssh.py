@@ -17,6 +17,7 @@ import fabric
 import paramiko
 from invoke.exceptions import CommandTimedOut, ThreadException
 
+from lab.adapters.protocols import RemoteResult
 from lab.common.commands import Command, Output, parse_probe, render_probe, render_remote
 from lab.common.errors import CommandFailed
 from lab.common.redact import redact
@@ -27,19 +28,6 @@ log = logging.getLogger(__name__)
 CHANNEL_TIMEOUT_S = 30
 FAIL_FAST_S = 10
 STREAM_CHUNK = 256 * 1024
-
-
-@dataclass(frozen=True)
-class RemoteResult:
-    node: str
-    command: str
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
 
 
 def ssh_argv(
@@ -137,6 +125,15 @@ class SshChannel:
             return self.run_streaming(remote, command.stdin_file, timeout, check)
         return self.run_shell(remote, timeout=timeout, check=check, secrets=command.secrets)
 
+    def _session(self, remote: str, timeout: float) -> paramiko.Channel:
+        """`remote` started on a session channel of its own (raw bytes either way)."""
+        with self._lock:
+            transport = self._open().transport
+        chan = transport.open_session(timeout=CHANNEL_TIMEOUT_S)
+        chan.settimeout(timeout)
+        chan.exec_command(remote)
+        return chan
+
     def run_streaming(
         self, remote: str, stdin_file: str, timeout: float = 120, check: bool = True
     ) -> RemoteResult:
@@ -147,12 +144,8 @@ class SshChannel:
         reproduce = f"{self.reproduce(remote)} < {stdin_file}"
         deadline = time.monotonic() + timeout
         try:
-            with self._lock:
-                transport = self._open().transport
-            chan = transport.open_session(timeout=CHANNEL_TIMEOUT_S)
+            chan = self._session(remote, timeout)
             try:
-                chan.settimeout(timeout)
-                chan.exec_command(remote)
                 with open(stdin_file, "rb") as f:
                     while chunk := f.read(STREAM_CHUNK):
                         if time.monotonic() > deadline:
@@ -189,6 +182,53 @@ class SshChannel:
         if check and code != 0:
             raise CommandFailed(shown, code, out, err, where=self.name, reproduce=reproduce)
         return RemoteResult(self.name, shown, code, out, err)
+
+    def run_to_file(self, command: Command, path: str, timeout: float = 900) -> RemoteResult:
+        """`command`'s stdout saved raw to the local file `path` (an image archive from `docker
+        save`), over a session channel of its own, bounded by `timeout` for the whole transfer.
+        The file appears only complete: it is written beside and renamed on exit 0; a failure
+        raises CommandFailed with the command's stderr and a reproduce line."""
+        remote = render_remote(command)
+        shown = f"{remote} > {path}"
+        reproduce = f"{self.reproduce(remote)} > {path}"
+        target = Path(path)
+        partial = target.with_name(target.name + ".part")
+        deadline = time.monotonic() + timeout
+
+        def failed(code: int | None, err: str) -> CommandFailed:
+            partial.unlink(missing_ok=True)
+            self._log(shown, code, "", err, command.secrets)
+            return CommandFailed(shown, code, "", err, where=self.name, reproduce=reproduce)
+
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            out = partial.open("wb")
+        except OSError as exc:
+            raise failed(None, f"cannot write {path}: {exc}") from None
+        with out:
+            try:
+                chan = self._session(remote, timeout)
+                try:
+                    while chunk := chan.recv(STREAM_CHUNK):
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"still receiving {path} after {timeout}s")
+                        out.write(chunk)
+                    err = _read_all(chan.recv_stderr, deadline)
+                    code = chan.recv_exit_status()
+                finally:
+                    chan.close()
+            except TimeoutError as exc:
+                raise failed(None, f"no exit after {timeout:.0f}s: {exc}") from None
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                with self._lock:
+                    self._drop()
+                raise failed(None, f"ssh to {self.name} failed: {exc}") from None
+            size = out.tell()
+        if code != 0:
+            raise failed(code, err)
+        self._log(shown, code, f"({size} bytes to {path})\n", err, command.secrets)
+        partial.replace(target)
+        return RemoteResult(self.name, shown, code, "", err)
 
     def run_shell(
         self, remote: str, timeout: float = 120, check: bool = True, secrets: Iterable[str] = ()

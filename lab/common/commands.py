@@ -59,20 +59,6 @@ def render_shown(command: Command) -> str:
     return f"{line} < {command.stdin_file}" if command.stdin_file is not None else line
 
 
-def batch(*commands: Command) -> Command:
-    """Several commands as one: one ssh round trip and one sudo, stopping at the first failure.
-    (Under QEMU TCG each round trip with sudo costs about 0.3 s; pod setup needs several.)"""
-    if any(c.stdin_file is not None for c in commands):
-        raise ValueError("a command streaming a file to its stdin cannot be batched")
-    script = "\n".join(render_remote(dataclasses.replace(c, sudo=False)) for c in commands)
-    return Command(
-        ("sh", "-ec", script),
-        sudo=any(c.sudo for c in commands),
-        secrets=tuple(s for c in commands for s in c.secrets),
-        mirror=any(c.mirror for c in commands),
-    )
-
-
 # --- probes: several read-only commands, one round trip, each output and exit code kept --
 
 

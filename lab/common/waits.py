@@ -100,3 +100,8 @@ DOWNLOAD = Policy(
     "download from a mirror", timeout_s=300, interval_s=2, max_attempts=5, backoff=True
 )
 PACKAGE_MIRROR = Policy("package mirror", timeout_s=900, interval_s=5, max_attempts=4, backoff=True)
+# provisioning's last step: kubeadm's nodes Ready and kube-system Running (kube-proxy, flannel,
+# coredns start after the workers join; on a KVM host within a few minutes)
+CLUSTER_SETTLED = Policy(
+    "cluster settled (every node Ready, every kube-system pod Running)", timeout_s=600, interval_s=5
+)

@@ -78,10 +78,6 @@ def file_text_required(path: str) -> Fact[str]:
     return Fact(f"file {path}", command, parse)
 
 
-def path_exists(path: str) -> Fact[bool]:
-    return Fact(f"{path} exists", cmd("test", "-e", path), lambda out: out.ok)
-
-
 def file_exists(path: str) -> Fact[bool]:
     return Fact(f"{path} is a file", cmd("test", "-f", path), lambda out: out.ok)
 

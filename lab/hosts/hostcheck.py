@@ -15,8 +15,8 @@ from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from lab.hosts.hypervisor import HostFacts, kvm_usable
+from lab.hosts.vagrantfile import management_network_name, private_network_name
 from lab.model.config import Lab, Problem, Repo
-from lab.net.render import management_network_name, private_network_name
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,22 @@ def libvirt_subnet_problems(lab: Lab, existing: Iterable[LibvirtNetwork]) -> lis
     for field, name, subnet in lab_libvirt_networks(lab):
         for net in existing:
             if net.name == name:
-                continue  # the lab's own network, from an earlier up
+                # the lab's own network, from an earlier up: fine while its range is the one
+                # the lab file names now (a lab file whose ranges moved meets its old network)
+                if net.subnets and subnet not in net.subnets:
+                    problems.append(
+                        Problem(
+                            field,
+                            str(subnet),
+                            f"this lab's libvirt network {name!r} still holds "
+                            f"{', '.join(map(str, net.subnets))} from an earlier up: "
+                            "vagrant-libvirt refuses a known network name with another address",
+                            f"destroy the lab first (python -m lab destroy {lab.name}), or "
+                            f"remove the network (virsh net-destroy {name}; virsh net-undefine "
+                            f"{name})",
+                        )
+                    )
+                continue
             for held in net.subnets:
                 if held.overlaps(subnet):
                     problems.append(
@@ -221,10 +236,18 @@ class Endpoint:
     optional: bool = False  # a pinned copy exists locally: unreachable is only a warning
 
 
+DOCKER_HUB_NAMES = ("docker.io", "index.docker.io", DOCKER_HUB)
+
+
 def registry_of(image: str) -> str:
-    """The registry host an image reference is pulled from (Docker Hub when none is named)."""
+    """The registry host an image reference is pulled from (Docker Hub when none is named, or
+    when it is named docker.io)."""
     first, sep, _rest = image.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
+    if (
+        sep
+        and first not in DOCKER_HUB_NAMES
+        and ("." in first or ":" in first or first == "localhost")
+    ):
         return first
     return DOCKER_HUB
 

@@ -6,6 +6,7 @@ handle with strict fakes; libvirt itself is imported only when the real adapter 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -18,9 +19,10 @@ from lab.adapters.ssh import SshChannel
 from lab.common.errors import CommandFailed, LabStateError, UsageError
 from lab.hosts.hypervisor import HypervisorChoice, choose_hypervisor
 from lab.hosts.parse import MachineState, SshTarget, parse_ssh_config
-from lab.model import paths
+from lab.hosts.render import render_lab_files
+from lab.model import instance, paths
 from lab.model.config import Lab
-from lab.net.render import render_lab_files
+from lab.model.labfile import shipped_networks
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +52,12 @@ def render(lab: Lab) -> list[Path]:
         log.warning("%s", choice.warning)
     state = paths.state_dir(lab.name)
     written = []
+    files = render_lab_files(lab, choice, upstream)
+    if lab.definition and not (state / instance.RECORD).exists():  # an instance, kept
+        files[instance.RECORD] = instance.render_record(lab)
     try:
         state.mkdir(parents=True, exist_ok=True)
-        for name, content in render_lab_files(lab, choice, upstream).items():
+        for name, content in files.items():
             path = state / name
             path.write_text(content)
             written.append(path)
@@ -64,7 +69,66 @@ def render(lab: Lab) -> list[Path]:
     return written
 
 
-def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None, box: bool = True) -> None:
+def new_instance(
+    lab: Lab, tag: str, libvirt: LibvirtPort | None = None, for_this_run: bool = True
+) -> Lab:
+    """An instance of `lab` (lab/model/instance.py), named after it and `tag`, on private and
+    management ranges that no host interface, no libvirt network and no lab file under labs/
+    holds; recorded under .lab/<instance>/. `for_this_run`: this process removes it at its
+    end, and a later run removes it if this one was killed first. Starts libvirt (in the
+    lab's namespace) to ask it."""
+    from lab.adapters.host import probe_host_networks
+    from lab.hosts.hostcheck import parse_libvirt_network_xml
+
+    sandbox.start()
+    port = libvirt if libvirt is not None else real_libvirt()
+    if for_this_run:
+        sweep_stale_instances(port)
+    held = [s for xml in port.network_xmls() for s in parse_libvirt_network_xml(xml).subnets]
+    taken = [*probe_host_networks(), *held, *shipped_networks()]
+    made = instance.derive_instance(lab, instance.instance_name(lab, tag), taken)
+    record_instance(made, os.getpid() if for_this_run else 0)
+    return made
+
+
+def record_instance(made: Lab, maker: int) -> None:
+    """Write the record by which `python -m lab VERB NAME` finds the instance `made` (again,
+    after a destroy removed it with the machines); `maker` as in instance.render_record."""
+    state = paths.state_dir(made.name)
+    state.mkdir(parents=True, exist_ok=True)
+    (state / instance.RECORD).write_text(instance.render_record(made, maker))
+
+
+def sweep_stale_instances(libvirt: LibvirtPort) -> list[str]:
+    """Remove the instances runs of this checkout made for themselves and could not remove
+    (killed first): what libvirt holds of each, and its record."""
+    records = {}
+    for path in paths.state_root().glob(f"*/{instance.RECORD}"):
+        try:
+            records[path.parent.name] = instance.parse_record(path.read_text())
+        except (OSError, ValueError):
+            continue
+    gone = instance.stale(records, _alive)
+    for name in gone:
+        log.warning("removing instance %s: the run that made it is gone", name)
+        libvirt.sweep(f"netlab-{name}_")
+        shutil.rmtree(paths.state_dir(name), ignore_errors=True)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prepare_host(
+    lab: Lab, libvirt: LibvirtPort | None = None, box: bool = True, sweep: bool = True
+) -> None:
     """libvirt reachable, the box and the runtime's images built (they need the network, so
     before this process joins the lab namespace, which has none; and before libvirt is first
     called, so that libvirtd's first QEMU probes run meanwhile), what an earlier run left of
@@ -73,7 +137,8 @@ def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None, box: bool = True)
     attach) leaves the box alone: a changed box/ is built and swapped in by the next `up`,
     and never stops a person from reaching or destroying the machines made from the old one.
     Nor does it remove anything: a lab of that name running from another checkout of this
-    repository (no vagrant record here) is an orphan only to a checkout about to make one."""
+    repository (no vagrant record here) is an orphan only to a checkout about to make one.
+    `sweep=False`: remove nothing even so (a suite that will make an instance of its own)."""
     netns = sandbox.start()
     building = box and lab.vm.box_build
     from lab.adapters import imagebuild
@@ -85,7 +150,7 @@ def prepare_host(lab: Lab, libvirt: LibvirtPort | None = None, box: bool = True)
         box_builder.build_with_images(box_builder.inputs_key())
     elif lab.runtime == "containerd":
         imagebuild.build()
-    if box:
+    if box and sweep:
         sweep_orphans(lab, libvirt if libvirt is not None else real_libvirt())
     if building:
         box_builder.ensure_box(lab)  # built above: adds it to vagrant when vagrant has another
@@ -257,6 +322,8 @@ class LabMachines:
         """Drop vagrant's and our own record of machines that no longer exist."""
         shutil.rmtree(self.state / ".vagrant", ignore_errors=True)
         (self.state / "ssh-config").unlink(missing_ok=True)
+        if self.lab.definition:  # an instance is gone with its machines (its logs stay)
+            (self.state / instance.RECORD).unlink(missing_ok=True)
 
     def leftovers(self) -> LabObjects:
         return self.libvirt.list_lab_objects(self.lab.prefix)

@@ -82,6 +82,91 @@ def parse_link_mtu(text: str) -> int | None:
     return None
 
 
+# --- a network namespace read with `cat` alone (any image: nginx:1.19 has no `ip`) -----------
+
+# /proc/net is /proc/self/net: the namespace of the process that reads it (a container's own,
+# or the one `nsenter -n` entered)
+PROC_NET_FILES = ("/proc/net/dev", "/proc/net/route", "/proc/net/fib_trie")
+LOOPBACK = IPv4Network("127.0.0.0/8")
+_FIB_TABLE = re.compile(r"^(Main|Local|Id \d+):\s*$")
+_FIB_LEAF = re.compile(r"^\s*\|--\s+(\d+\.\d+\.\d+\.\d+)\s*$")
+_FIB_LOCAL = re.compile(r"^\s*/32 host LOCAL\s*$")
+
+
+@dataclass(frozen=True)
+class ProcNetView:
+    """A network namespace as `cat /proc/net/dev /proc/net/route /proc/net/fib_trie` shows it.
+
+    `interfaces`: every interface of /proc/net/dev, in its order; `addresses`: each IPv4
+    address the kernel holds locally (fib_trie's `/32 host LOCAL` leaves, loopback left out)
+    under the interface of the connected route (/proc/net/route) that holds it, `?` when none
+    does."""
+
+    interfaces: tuple[str, ...]
+    addresses: dict[str, tuple[IPv4Address, ...]]
+
+    @property
+    def all(self) -> tuple[IPv4Address, ...]:
+        return tuple(a for addrs in self.addresses.values() for a in addrs)
+
+
+def _proc_route_address(word: str) -> IPv4Address:
+    """/proc/net/route's hex words are the address in the kernel's (little-endian) order."""
+    return IPv4Address(struct.pack("<I", int(word, 16)))
+
+
+def parse_proc_net(text: str) -> ProcNetView:
+    """The concatenated output of `cat` on PROC_NET_FILES (kernel 3.10, CentOS 7's, prints
+    fib_trie's Local table apart from Main; 4.1 on merge them: either is read). Raises
+    ValueError when a part is missing (a shell error, an image without /proc)."""
+    section = ""
+    seen: set[str] = set()
+    interfaces: list[str] = []
+    connected: list[tuple[str, IPv4Network]] = []
+    local: dict[IPv4Address, None] = {}
+    leaf: IPv4Address | None = None
+    for line in text.splitlines():
+        if line.startswith("Inter-|"):
+            section = "dev"
+        elif line.startswith("Iface") and "Destination" in line:
+            section = "route"
+        elif _FIB_TABLE.match(line):
+            section = "fib"
+        elif section == "dev" and ":" in line and "|" not in line:
+            interfaces.append(line.split(":", 1)[0].strip())
+        elif section == "route" and len(words := line.split()) >= 8:
+            iface, dest, gateway, mask = words[0], words[1], words[2], words[7]
+            try:
+                if int(gateway, 16) == 0:
+                    net = IPv4Network(
+                        (_proc_route_address(dest), str(_proc_route_address(mask))), strict=False
+                    )
+                    connected.append((iface, net))
+            except ValueError:
+                raise ValueError(
+                    f"/proc/net/route: cannot read the line {line.strip()!r}"
+                ) from None
+        elif section == "fib" and (m := _FIB_LEAF.match(line)):
+            leaf = IPv4Address(m[1])
+        elif section == "fib" and leaf is not None and _FIB_LOCAL.match(line):
+            local[leaf] = None
+        seen.add(section)
+    missing = [
+        name
+        for name, key in zip(PROC_NET_FILES, ("dev", "route", "fib"), strict=True)
+        if key not in seen
+    ]
+    if missing:
+        raise ValueError(f"not the output of `cat {' '.join(PROC_NET_FILES)}`: no {missing}")
+    found: dict[str, list[IPv4Address]] = {}
+    for address in local:
+        if address in LOOPBACK:
+            continue
+        holders = [(net.prefixlen, iface) for iface, net in connected if address in net]
+        found.setdefault(max(holders)[1] if holders else "?", []).append(address)
+    return ProcNetView(tuple(interfaces), {k: tuple(v) for k, v in found.items()})
+
+
 def parse_route_get(routes: Iterable[Mapping[str, Any]]) -> tuple[str | None, str | None]:
     """`ip -j route get ADDR` -> (the source address the kernel picks, the device)."""
     for route in routes:

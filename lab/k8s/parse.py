@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
 
 from lab.k8s.decode import (
@@ -193,6 +193,7 @@ def _pod_ips(item: Mapping[str, Any], owner: str) -> tuple[list[IPv4Address], li
     if not listed and primary:
         listed = [("status.podIP", primary)]
     v4, v6 = by_family(listed, owner)
+    _one_per_family(owner, "status.podIPs", v4, v6)
     if (
         primary
         and listed
@@ -200,6 +201,21 @@ def _pod_ips(item: Mapping[str, Any], owner: str) -> tuple[list[IPv4Address], li
     ):
         raise fail(owner, f"status.podIP {primary} differs from status.podIPs[0] {listed[0][1]}")
     return v4, v6
+
+
+def _one_per_family(owner: str, field: str, v4: list[IPv4Address], v6: list[IPv6Address]) -> None:
+    """The API server allows one address per family in a pod's podIPs and a service's
+    clusterIPs: a list with two of one family is no dual-stack answer, and reading its first
+    address would hide the second."""
+    for family, addresses in (("IPv4", v4), ("IPv6", v6)):
+        if len(addresses) > 1:
+            shown = ", ".join(str(a) for a in addresses)
+            raise fail(
+                f"{owner}: field {field}",
+                f"holds {len(addresses)} {family} addresses ({shown}); the API allows one per "
+                "family (a dual-stack object has one IPv4 and one IPv6 address)",
+                fix="what wrote it is not the API server: check the network plugin's results",
+            )
 
 
 def parse_services(raw: str | Mapping[str, Any]) -> tuple[Service, ...]:
@@ -219,6 +235,7 @@ def parse_services(raw: str | Mapping[str, Any]) -> tuple[Service, ...]:
             listed = [("spec.clusterIP", cluster_ip_raw)]
         listed = [(f, v) for f, v in listed if v != "None"]
         cluster_v4, cluster_v6 = by_family(listed, owner)
+        _one_per_family(owner, "spec.clusterIPs", cluster_v4, cluster_v6)
         ports = []
         for field, p in get_objects(item, "spec.ports", owner):
             where = f"{owner} {field}"

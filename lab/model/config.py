@@ -9,22 +9,28 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
-from typing import Literal
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
+from pathlib import PurePosixPath
+from typing import Final, Literal
 
-from lab.common.redact import redact
-from lab.model import strict
+from lab.common.redact import redact, userinfos
+from lab.hosts.os import base as os_profiles
+from lab.model import lookalike, strict
 from lab.model.problems import ABSENT, Problem, render_problems
 from lab.net import netmath
+from lab.podnet import base as podnet
 
 __all__ = ["ABSENT", "Lab", "LabError", "Problem", "check_lab", "parse_lab", "validate_lab"]
 
 Role = Literal["control-plane", "worker"]
 Hypervisor = Literal["auto", "kvm", "qemu"]
-OsFamily = Literal["el7", "debian12"]
-PodNetworkDriver = Literal["flannel", "host-routes", "vxlan"]
+# an OS family (lab/hosts/os/) and a pod-network backend (lab/podnet/) are names their
+# registries know: validation asks them, no other code compares the names
+OsFamily = str
+PodNetworkDriver = str
 # the container runtime the lab installs for pods made through the CRI: containerd (Debian 12's
 # 1.6, CRI runtime.v1) on the Debian labs; "none" where pods are the suite's own sandboxes (the
 # CNI-direct driver) or Kubernetes' (el7 keeps the guide's Docker, under kubernetes.docker)
@@ -111,6 +117,10 @@ class PodNetwork:
     flannel: Flannel | None = None
 
 
+# the pod_network sub-sections that belong to one backend (Backend.sections says whose)
+POD_NETWORK_SECTIONS = ("flannel",)
+
+
 @dataclass(frozen=True)
 class OS:
     family: OsFamily
@@ -152,6 +162,28 @@ class Docker:
 
 
 @dataclass(frozen=True)
+class Services:
+    """The Services of a lab without Kubernetes: the suite's own, over its own pods, and the
+    kube-proxy-shaped rules that carry them (iptables mode of v1.18; no kube-proxy runs).
+    kubeadm's defaults: the service CIDR 10.96.0.0/12, cluster DNS at its 10th address, the
+    API server's NodePort range."""
+
+    cidr: IPv4Network = IPv4Network("10.96.0.0/12")  # noqa: RUF009 (immutable)
+    node_port_range: str = "30000-32767"
+    cluster_domain: str = "cluster.local"
+
+    @property
+    def dns_ip(self) -> IPv4Address:
+        """kubeadm's cluster DNS address: the service CIDR's 10th address."""
+        return self.cidr.network_address + 10
+
+    @property
+    def node_ports(self) -> range:
+        low, _, high = self.node_port_range.partition("-")
+        return range(int(low), int(high) + 1)
+
+
+@dataclass(frozen=True)
 class Kubernetes:
     version: str
     repo: Repo
@@ -165,6 +197,9 @@ class Kubernetes:
     # kubernetes-cni, pinned: kubelet/kubeadm 1.18 only require >= 0.7.5, so yum would take
     # the newest (1.x), which ships no `flannel` plugin (flannel-io/flannel#1471)
     cni_package_version: str = "0.8.7-0"
+    # cri-tools, pinned: kubeadm 1.18 only requires >= 1.13.0, so yum would take the newest
+    # build, which may be signed with a key the mirror's copies of the repo keys lack
+    cri_tools_version: str = "1.13.0-0"
     e2e_images: E2eImages = E2eImages()
 
 
@@ -180,12 +215,17 @@ class Lab:
     kubernetes: Kubernetes | None = None
     runtime: Runtime = "none"
     oci_runtime: OciRuntime = "runc"
+    services: Services | None = None
     source: str = field(default="", compare=False)
+    # an instance of another lab (lab/model/instance.py): that lab's name; "" for the lab itself
+    definition: str = field(default="", compare=False)
 
     @property
     def prefix(self) -> str:
-        """Every libvirt object of this lab (domain, volume, network) starts with this."""
-        return f"netlab-{self.name}-"
+        """Every libvirt object of this lab (domain, volume, network) starts with this, and no
+        other lab's does: `_` cannot appear in a lab's name (a DNS-1123 label), so a lab whose
+        name extends this one's (ci-debian12-vxlan, ci-debian12) never matches it."""
+        return f"netlab-{self.name}_"
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -204,28 +244,9 @@ class Lab:
         return node.memory_mib if node.memory_mib is not None else self.vm.memory_mib
 
     @property
-    def pod_mtu(self) -> int:
-        """The MTU the pods' interfaces must have: the lab's, else what the backend gives."""
-        if self.pod_network.mtu is not None:
-            return self.pod_network.mtu
-        return VXLAN_POD_MTU if tunnelled(self) else 1500
-
-    @property
     def control_plane(self) -> Node | None:
         planes = [n for n in self.nodes if n.role == "control-plane"]
         return planes[0] if planes else None
-
-
-VXLAN_OVERHEAD = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
-VXLAN_POD_MTU = 1500 - VXLAN_OVERHEAD
-
-
-def tunnelled(lab: Lab) -> bool:
-    """The pod network is a VXLAN overlay (flannel's vxlan backend, or its CI stand-in)."""
-    pn = lab.pod_network
-    return pn.driver == "vxlan" or (
-        pn.driver == "flannel" and pn.flannel is not None and pn.flannel.backend == "vxlan"
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,15 +278,19 @@ def _decode_lab(raw: object, source: str, problems: list[Problem]) -> Lab | stri
 
 
 def check_lab(
-    raw: object, source: str = "<lab>", host_networks: Iterable[IPv4Network] = ()
+    raw: object,
+    source: str = "<lab>",
+    host_networks: Iterable[IPv4Network] = (),
+    local_files: LocalFiles | None = None,
 ) -> tuple[Lab | None, list[Problem]]:
     """A `Lab`, or every problem of the file: structural ones first, then every semantic check
-    that does not read a field the structure left broken. Never raises."""
+    that does not read a field the structure left broken. `local_files` (the files a pinned
+    checksum may name here, see validate_pins) turns on the pin check. Never raises."""
     problems: list[Problem] = []
     lab = _decode_lab(raw, source, problems)
     structural = bool(problems)
     if isinstance(lab, Lab):
-        problems.extend(validate_lab(lab, host_networks, partial=structural))
+        problems.extend(validate_lab(lab, host_networks, structural, local_files))
     if problems or not isinstance(lab, Lab):
         return None, problems
     return lab, problems
@@ -276,17 +301,18 @@ def check_lab(
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SEMVER = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
-FLANNEL_VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$")
 DOCKER_VERSION = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")
 BOX_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 RELEASE = re.compile(r"^[0-9A-Za-z.]+$")
 URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/\S*)?$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
 NIC = re.compile(r"^[a-z][a-z0-9]{0,14}$")
-# registry/path:tag, as a container image reference (no digest forms needed here)
+# registry/path:tag, as a container image reference, optionally pinned by digest
+# (name:tag@sha256:<64 hex>, name@sha256:<64 hex>; OCI's sha512 too)
+DIGEST = r"@(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})"
+SHA256 = re.compile(r"^[0-9a-f]{64}$")  # a pinned file's checksum
 IMAGE = re.compile(
     r"^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+    rf"(:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?({DIGEST})?$"
 )
 REGISTRY = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 
@@ -325,10 +351,11 @@ NETWORK_EXAMPLES = {
     "network.management": "192.168.121.0/24",
     "pod_network.cidr": "10.244.0.0/16",
     "kubernetes.service_cidr": "10.96.0.0/12",
+    "services.cidr": "10.96.0.0/12",
 }
 
 
-def _match(pattern: re.Pattern[str], value: str) -> bool:
+def matches(pattern: re.Pattern[str], value: str) -> bool:
     """`pattern` matches all of `value` (a BROKEN value stops the check, see strict.Broken)."""
     if isinstance(value, strict.Broken):
         raise strict.BrokenField
@@ -341,14 +368,24 @@ def suggest_dns1123(name: str) -> str:
     return label[:63].rstrip("-") or "node"
 
 
+def dns1123_fix(name: str, limit: int = 63) -> str:
+    """How to make `name` a DNS-1123 label: a suggestion, unless the name only fails for a
+    look-alike or invisible character (then the suggestion would be what the person typed:
+    which character is wrong is what helps)."""
+    if lookalike.suspects(name):
+        return lookalike.retype_fix(name)
+    # from the redacted name: a suggestion rewrites the value, out of the redaction's sight
+    return f"try {suggest_dns1123(redact(name))[:limit].rstrip('-')!r}"
+
+
 def _check_name(where: str, name: str) -> Iterator[Problem]:
-    if not _match(DNS1123_LABEL, name) or len(name) > 63:
+    if not matches(DNS1123_LABEL, name) or len(name) > 63:
         yield Problem(
             where,
             name,
             "hostname must be a DNS-1123 label (lowercase letters, digits, '-'; start and end "
             "with a letter or digit; at most 63 characters): kubeadm rejects it otherwise",
-            f"try {suggest_dns1123(name)!r}",
+            dns1123_fix(name),
         )
 
 
@@ -357,10 +394,58 @@ def _authority(url: str) -> str:
     return re.split(r"[/?#]", rest, maxsplit=1)[0]
 
 
-def _check_url(where: str, url: str) -> Iterator[Problem]:
+def _decoded_path(url: str) -> str:
+    """The path of `url` as a server reads it: %XX decoded until nothing changes (a double
+    encoding, %252e, is the usual way past one decoding)."""
+    path = urllib.parse.urlsplit(url).path if "://" in url else url
+    for _ in range(3):
+        decoded = urllib.parse.unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    return path
+
+
+def _climbs_out(url: str) -> bool:
+    """A path segment '..' (also percent-encoded, or with backslashes): it climbs out of the
+    directory the URL names."""
+    try:
+        path = _decoded_path(url)
+    except ValueError:
+        return False
+    return ".." in re.split(r"[/\\]", path)
+
+
+def _check_url_path(where: str, url: str) -> Iterator[Problem]:
+    if _climbs_out(url):
+        yield Problem(
+            where,
+            url,
+            "has a '..' path segment (or one percent-encoded, %2e%2e): it climbs out of the "
+            "directory it names, to what the lab file does not say",
+            "write the path it means without '..'",
+        )
+
+
+def _carries_credentials(url: str) -> bool:
+    """user@ or user:password@ before the URL's host (a password may hold '/', '@', ...), or a
+    user:password@ of a URL in its query."""
+    return "@" in _authority(url) or any(":" in info for info in userinfos(url))
+
+
+def check_url(where: str, url: str) -> Iterator[Problem]:
     if isinstance(url, strict.Broken):
         raise strict.BrokenField
-    if "@" in _authority(url):
+    if url.lower().startswith("file:"):
+        yield Problem(
+            where,
+            url,
+            "is a file:// URL: this field is fetched over http(s) (only a gpg key may be a file "
+            "already on the node)",
+            "give the http(s) URL of a mirror, e.g. https://mirrors.example.org/",
+        )
+        return
+    if _carries_credentials(url):
         yield Problem(
             where,
             redact(url),
@@ -369,41 +454,52 @@ def _check_url(where: str, url: str) -> Iterator[Problem]:
             "remove them from the URL; give the nodes credentials outside the lab file "
             "(e.g. a netrc or the mirror's own access control)",
         )
-    elif not _match(URL, url):
+    elif not matches(URL, url):
         yield Problem(where, url, "must be an http(s) URL", "e.g. https://mirrors.example.org/")
     else:
         port = re.search(r":([0-9]+)$", _authority(url))
         # leading zeros do not count (:0080 is port 80); past 5 digits, 6 tell it is too big
         if port and not 0 < int(port[1].lstrip("0")[:6] or "0") <= 65535:
             yield Problem(where, url, "has a port outside 1-65535")
+        yield from _check_url_path(where, url)
 
 
 FILE_URL = re.compile(r"^file:///\S+$")
 
 
-def _check_key_url(where: str, url: str, required: bool = True) -> Iterator[Problem]:
+def check_key_url(where: str, url: str, required: bool = True) -> Iterator[Problem]:
     """A gpg key: an http(s) URL, or a file already on the node (file:///path)."""
     if not url and not required:
         return
-    if not _match(URL, url) and not _match(FILE_URL, url):
+    if not matches(URL, url) and not matches(FILE_URL, url):
         yield Problem(
             where,
             url,
             "must be an http(s) URL or a file on the node (file:///path)",
             "e.g. file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7",
         )
+    elif _carries_credentials(url):
+        yield Problem(
+            where,
+            redact(url),
+            "carries credentials (user:password@host): a lab file is shared, logged and "
+            "copied into every node's repo files",
+            "remove them from the URL",
+        )
+    else:
+        yield from _check_url_path(where, url)
 
 
 def _check_repo(where: str, repo: Repo) -> Iterator[Problem]:
-    yield from _check_url(f"{where}.baseurl", repo.baseurl)
+    yield from check_url(f"{where}.baseurl", repo.baseurl)
     for i, url in enumerate(repo.alternatives):
-        yield from _check_url(f"{where}.alternatives[{i}]", url)
+        yield from check_url(f"{where}.alternatives[{i}]", url)
     for i, key in enumerate(repo.gpgkeys):
-        yield from _check_key_url(f"{where}.gpgkeys[{i}]", key)
+        yield from check_key_url(f"{where}.gpgkeys[{i}]", key)
 
 
-def _check_image(where: str, image: str) -> Iterator[Problem]:
-    if not _match(IMAGE, image):
+def check_image(where: str, image: str) -> Iterator[Problem]:
+    if not matches(IMAGE, image):
         yield Problem(
             where,
             image,
@@ -412,7 +508,7 @@ def _check_image(where: str, image: str) -> Iterator[Problem]:
         )
 
 
-def _guard_each(checks: Iterable[Iterator[Problem]]) -> Iterator[Problem]:
+def guard_each(checks: Iterable[Iterator[Problem]]) -> Iterator[Problem]:
     """Each check on its own: one that touches a broken field stops alone."""
     for check in checks:
         yield from strict.guarded(check, partial=False)
@@ -425,9 +521,8 @@ def validate_nodes(lab: Lab) -> Iterator[Problem]:
         )
     names: dict[str, int] = {}
     ips: dict[IPv4Address, int] = {}
-    yield from _guard_each(
-        _check_node(lab, i, node, names, ips) for i, node in enumerate(lab.nodes)
-    )
+    yield from guard_each(_check_node(lab, i, node, names, ips) for i, node in enumerate(lab.nodes))
+    yield from validate_node_names(lab)
 
 
 def _check_node(
@@ -519,6 +614,7 @@ def validate_networks(lab: Lab, host_networks: Iterable[IPv4Network]) -> Iterato
         ("network.management", lambda: lab.network.management),
         ("pod_network.cidr", lambda: lab.pod_network.cidr),
         ("kubernetes.service_cidr", lambda: _service_cidr(lab)),
+        ("services.cidr", lambda: None if lab.services is None else lab.services.cidr),
     ):
         net = _field(get)
         if isinstance(net, IPv4Network):
@@ -556,6 +652,59 @@ def validate_networks(lab: Lab, host_networks: Iterable[IPv4Network]) -> Iterato
             "is too small for a lab",
             "use a /29 or larger",
         )
+    yield from guard_each((validate_service_network(lab), validate_management_network(lab)))
+
+
+NODE_PORT_RANGE = re.compile(r"^([0-9]{1,5})-([0-9]{1,5})$")
+CLUSTER_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def validate_services(lab: Lab) -> Iterator[Problem]:
+    svc = lab.services
+    if svc is None:
+        return
+
+    def cidr() -> Iterator[Problem]:
+        yield from check_service_cidr("services.cidr", svc.cidr)
+
+    def node_ports() -> Iterator[Problem]:
+        m = matches(NODE_PORT_RANGE, svc.node_port_range)
+        found = NODE_PORT_RANGE.match(svc.node_port_range) if m else None
+        low, high = (int(found[1]), int(found[2])) if found else (0, 0)
+        if not found or not 0 < low < high <= 65535:
+            yield Problem(
+                "services.node_port_range",
+                svc.node_port_range,
+                "must be LOW-HIGH, two ports with 0 < LOW < HIGH <= 65535",
+                "e.g. 30000-32767 (the API server's default)",
+            )
+        elif high - low < 15:
+            yield Problem(
+                "services.node_port_range",
+                svc.node_port_range,
+                "leaves fewer than 16 ports for the suite's NodePorts",
+                "e.g. 30000-32767 (the API server's default)",
+            )
+
+    def domain() -> Iterator[Problem]:
+        if not matches(CLUSTER_DOMAIN, svc.cluster_domain) or len(svc.cluster_domain) > 253:
+            yield Problem(
+                "services.cluster_domain",
+                svc.cluster_domain,
+                "is not a DNS domain (lowercase labels separated by dots)",
+                "e.g. cluster.local (kubelet's default)",
+            )
+
+    def not_with_kubernetes() -> Iterator[Problem]:
+        if lab.kubernetes is not None:
+            yield Problem(
+                "services",
+                message="is for labs without Kubernetes: a Kubernetes lab's Services are its "
+                "own (kubernetes.service_cidr, kube-proxy, CoreDNS)",
+                fix="remove services",
+            )
+
+    yield from guard_each((cidr(), node_ports(), domain(), not_with_kubernetes()))
 
 
 def _service_cidr(lab: Lab) -> IPv4Network | None:
@@ -575,22 +724,12 @@ def validate_pod_network(lab: Lab) -> Iterator[Problem]:
     pn = lab.pod_network
 
     def bridge() -> Iterator[Problem]:
-        if not _match(NIC, pn.bridge):
+        if not matches(NIC, pn.bridge):
             yield Problem("pod_network.bridge", pn.bridge, "is not a valid interface name")
 
     def mtu() -> Iterator[Problem]:
-        if pn.mtu is None:
-            return
-        if not 576 <= pn.mtu <= 9000:
+        if pn.mtu is not None and not 576 <= pn.mtu <= 9000:
             yield Problem("pod_network.mtu", pn.mtu, "must be between 576 and 9000")
-        elif tunnelled(lab) and pn.mtu > VXLAN_POD_MTU:
-            yield Problem(
-                "pod_network.mtu",
-                pn.mtu,
-                f"a VXLAN tunnel takes {VXLAN_OVERHEAD} bytes of the node network's 1500: pods "
-                f"get at most {VXLAN_POD_MTU} (flannel's FLANNEL_MTU)",
-                f"set pod_network.mtu: {VXLAN_POD_MTU}",
-            )
 
     def cni() -> Iterator[Problem]:
         if pn.cni_version not in ("0.3.1", "0.4.0", "1.0.0"):
@@ -602,26 +741,38 @@ def validate_pod_network(lab: Lab) -> Iterator[Problem]:
             )
 
     def driver() -> Iterator[Problem]:
-        if pn.driver == "flannel":
-            if pn.flannel is None:
-                yield Problem("pod_network.flannel", message="is required when driver is flannel")
-            else:
-                yield from _guard_each(validate_flannel(pn.flannel))
-            if lab.kubernetes is None:
-                yield Problem(
-                    "pod_network.driver",
-                    pn.driver,
-                    "flannel needs a kubernetes section",
-                    "add kubernetes, or use driver host-routes",
-                )
-        elif pn.flannel is not None:
+        try:
+            chosen = podnet.backend(pn.driver)
+        except KeyError:
             yield Problem(
-                "pod_network.flannel",
-                message="is only used when driver is flannel",
-                fix="remove it or set driver: flannel",
+                "pod_network.driver",
+                pn.driver,
+                "is not a pod-network backend this harness knows",
+                f"use one of: {', '.join(podnet.names())}",
             )
+            return
+        for section in POD_NETWORK_SECTIONS:  # a backend's own section, set for another
+            if getattr(pn, section) is None or section in chosen.sections:
+                continue
+            users = [n for n in podnet.names() if section in podnet.backend(n).sections]
+            yield Problem(
+                f"pod_network.{section}",
+                message=f"is only used when driver is {' or '.join(users)}",
+                fix=f"remove it or set driver: {users[0]}" if users else "remove it",
+            )
+        if chosen.needs_kubernetes and lab.kubernetes is None:
+            yield Problem(
+                "pod_network.driver",
+                pn.driver,
+                f"{pn.driver} runs on Kubernetes: it needs a kubernetes section",
+                "add kubernetes, or use "
+                + " or ".join(
+                    f"driver {n}" for n in podnet.names() if not podnet.backend(n).needs_kubernetes
+                ),
+            )
+        yield from guard_each([chosen.validate(lab)])
 
-    yield from _guard_each((_check_pod_subnets(lab), bridge(), mtu(), cni(), driver()))
+    yield from guard_each((_check_pod_subnets(lab), bridge(), mtu(), cni(), driver()))
 
 
 def _check_pod_subnets(lab: Lab) -> Iterator[Problem]:
@@ -664,33 +815,6 @@ def _check_pod_subnets(lab: Lab) -> Iterator[Problem]:
             )
 
 
-def validate_flannel(fl: Flannel) -> Iterator[Iterator[Problem]]:
-    """The flannel section's checks, one per field (each runs on its own)."""
-
-    def version() -> Iterator[Problem]:
-        if not _match(FLANNEL_VERSION, fl.version):
-            yield Problem("pod_network.flannel.version", fl.version, "must look like v0.14.0")
-
-    def sha() -> Iterator[Problem]:
-        if not _match(SHA256, fl.manifest_sha256):
-            yield Problem(
-                "pod_network.flannel.manifest_sha256",
-                fl.manifest_sha256,
-                "must be 64 lowercase hex digits",
-                "run sha256sum on the manifest",
-            )
-
-    def mirror() -> Iterator[Problem]:
-        if fl.mirror_image:
-            yield from _check_image("pod_network.flannel.mirror_image", fl.mirror_image)
-
-    yield version()
-    yield _check_url("pod_network.flannel.manifest_url", fl.manifest_url)
-    yield sha()
-    yield _check_image("pod_network.flannel.image", fl.image)
-    yield mirror()
-
-
 def _where(lab: Lab, i: int, node: Node, attr: str) -> str:
     """The field a node's CPUs or memory come from: its own, or the vm default it inherits."""
     return f"nodes[{i}].{attr}" if getattr(node, attr) is not None else f"vm.{attr}"
@@ -700,19 +824,19 @@ def validate_kubernetes(lab: Lab) -> Iterator[Problem]:
     k8s = lab.kubernetes
     if k8s is None:
         return
-    yield from _guard_each(_kubernetes_checks(lab, k8s))
+    yield from guard_each(_kubernetes_checks(lab, k8s))
 
 
 def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]:
     def version() -> Iterator[Problem]:
-        if not _match(SEMVER, k8s.version):
+        if not matches(SEMVER, k8s.version):
             yield Problem(
                 "kubernetes.version",
                 k8s.version,
                 "must be MAJOR.MINOR.PATCH",
                 "e.g. 1.18.1 (the guide's)",
             )
-        if not _match(RELEASE, k8s.package_release):
+        if not matches(RELEASE, k8s.package_release):
             yield Problem(
                 "kubernetes.package_release", k8s.package_release, "must be an rpm release like 0"
             )
@@ -728,7 +852,7 @@ def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]
             )
 
     def registry() -> Iterator[Problem]:
-        if not _match(REGISTRY, k8s.image_repository):
+        if not matches(REGISTRY, k8s.image_repository):
             yield Problem(
                 "kubernetes.image_repository",
                 k8s.image_repository,
@@ -747,11 +871,11 @@ def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]
             )
 
     def docker() -> Iterator[Problem]:
-        if not _match(DOCKER_VERSION, k8s.docker.version):
+        if not matches(DOCKER_VERSION, k8s.docker.version):
             yield Problem(
                 "kubernetes.docker.version", k8s.docker.version, "must look like 19.03.15"
             )
-        if not _match(SEMVER, k8s.docker.containerd_version):
+        if not matches(SEMVER, k8s.docker.containerd_version):
             yield Problem(
                 "kubernetes.docker.containerd_version",
                 k8s.docker.containerd_version,
@@ -760,14 +884,14 @@ def _kubernetes_checks(lab: Lab, k8s: Kubernetes) -> Iterator[Iterator[Problem]]
 
     def mirrors() -> Iterator[Problem]:
         for i, mirror in enumerate(k8s.docker.registry_mirrors):
-            yield from _check_url(f"kubernetes.docker.registry_mirrors[{i}]", mirror)
+            yield from check_url(f"kubernetes.docker.registry_mirrors[{i}]", mirror)
 
     def images() -> Iterator[Problem]:
         for item in dataclasses.fields(E2eImages):
             name, image = item.name, getattr(k8s.e2e_images, item.name)
-            yield from _check_image(f"kubernetes.e2e_images.{name}.image", image.image)
+            yield from check_image(f"kubernetes.e2e_images.{name}.image", image.image)
             if image.mirror:
-                yield from _check_image(f"kubernetes.e2e_images.{name}.mirror", image.mirror)
+                yield from check_image(f"kubernetes.e2e_images.{name}.mirror", image.mirror)
 
     yield version()
     yield validate_cni_package(lab, k8s)
@@ -821,6 +945,12 @@ RPM_VERSION_RELEASE = re.compile(r"^([0-9]+)\.[0-9]+\.[0-9]+-[0-9A-Za-z.]+$")
 
 
 def validate_cni_package(lab: Lab, k8s: Kubernetes) -> Iterator[Problem]:
+    if not matches(RPM_VERSION_RELEASE, k8s.cri_tools_version):
+        yield Problem(
+            "kubernetes.cri_tools_version",
+            k8s.cri_tools_version,
+            "must be an rpm version-release like 1.13.0-0 (unpinned, yum takes the newest)",
+        )
     m = RPM_VERSION_RELEASE.match(k8s.cni_package_version)
     if not m:
         yield Problem(
@@ -828,34 +958,26 @@ def validate_cni_package(lab: Lab, k8s: Kubernetes) -> Iterator[Problem]:
             k8s.cni_package_version,
             "must be an rpm version-release like 0.8.7-0",
         )
-    elif lab.pod_network.driver == "flannel" and int(m[1]) >= 1:
-        yield Problem(
-            "kubernetes.cni_package_version",
-            k8s.cni_package_version,
-            "kubernetes-cni 1.x ships no flannel CNI plugin (flannel-io/flannel#1471) and the "
-            "flannel manifest installs none: pods would stay ContainerCreating",
-            "pin a 0.8.x release that ships it, e.g. 0.8.7-0",
-        )
 
 
 def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
     """The top-level, vm and os checks, one per field (each runs on its own)."""
 
     def name() -> Iterator[Problem]:
-        if not _match(DNS1123_LABEL, lab.name) or len(lab.name) > 40:
+        if not matches(DNS1123_LABEL, lab.name) or len(lab.name) > 40:
             yield Problem(
                 "name",
                 lab.name,
                 "must be lowercase letters, digits and '-' (<= 40)",
-                f"try {suggest_dns1123(lab.name)[:40].rstrip('-')!r}",
+                dns1123_fix(lab.name, 40),
             )
 
     def box() -> Iterator[Problem]:
         vm = lab.vm
-        if vm.box_version and not _match(BOX_VERSION, vm.box_version):
+        if vm.box_version and not matches(BOX_VERSION, vm.box_version):
             yield Problem("vm.box_version", vm.box_version, "must be a version like 2004.01")
         if vm.box_url:
-            yield from _check_url("vm.box_url", vm.box_url)
+            yield from check_url("vm.box_url", vm.box_url)
         if not vm.box_version and not vm.box_build and not vm.box_url:
             yield Problem(
                 "vm.box_version",
@@ -865,7 +987,7 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
             )
 
     def vm() -> Iterator[Problem]:
-        if not _match(NIC, lab.vm.private_nic):
+        if not matches(NIC, lab.vm.private_nic):
             yield Problem(
                 "vm.private_nic",
                 lab.vm.private_nic,
@@ -883,56 +1005,317 @@ def validate_os_and_vm(lab: Lab) -> Iterator[Iterator[Problem]]:
         yield from _check_resources("vm", lab.vm.cpus, None)
         yield from _check_resources("vm", None, lab.vm.memory_mib)
 
-    def os() -> Iterator[Problem]:
-        if lab.os.family == "el7":
-            yield from _check_url("os.vault_url", lab.os.vault_url)
-            yield from _check_key_url("os.gpgkey_url", lab.os.gpgkey_url, required=False)
-            if lab.kubernetes is None:
-                yield Problem(
-                    "kubernetes", message="an el7 lab follows the guide and needs Kubernetes"
-                )
-        if lab.os.family == "debian12":
-            if lab.kubernetes is not None:
-                yield Problem(
-                    "kubernetes",
-                    message="the debian12 path has no Kubernetes packages",
-                    fix="remove kubernetes, or use os.family el7",
-                )
-            if lab.pod_network.driver not in ("host-routes", "vxlan"):
-                yield Problem(
-                    "pod_network.driver",
-                    lab.pod_network.driver,
-                    "the debian12 path wires pods itself: host-gw routes or a flannel-shaped VXLAN",
-                    "use driver: host-routes or driver: vxlan",
-                )
-
-    def runtime() -> Iterator[Problem]:
-        if lab.runtime == "containerd" and lab.os.family != "debian12":
-            yield Problem(
-                "runtime",
-                lab.runtime,
-                f"only the debian12 path installs containerd; {lab.os.family} keeps the "
-                "guide's Docker (kubernetes.docker)",
-                "remove runtime (or set runtime: none), or use os.family debian12",
-            )
-        if lab.oci_runtime != "runc" and lab.runtime != "containerd":
-            yield Problem(
-                "oci_runtime",
-                lab.oci_runtime,
-                f"is the OCI runtime containerd calls; this lab has runtime: {lab.runtime}",
-                "remove oci_runtime, or set runtime: containerd",
-            )
-
     yield name()
     yield box()
     yield vm()
     yield resources()
-    yield os()
-    yield runtime()
+    yield validate_os_path(lab)
+    yield validate_runtime(lab)
+
+
+def validate_os_path(lab: Lab) -> Iterator[Problem]:
+    """The OS family is known, its own checks, and what its path installs matches the lab."""
+    try:
+        path = os_profiles.profile(lab.os.family)
+    except KeyError:
+        yield Problem(
+            "os.family",
+            lab.os.family,
+            "is not an OS family this harness knows",
+            f"use one of: {', '.join(os_profiles.families())}",
+        )
+        return
+    yield from path.validate(lab)
+    family = lab.os.family
+    if path.kubernetes and lab.kubernetes is None:
+        yield Problem(
+            "kubernetes",
+            message=f"the {family} path follows the guide and installs Kubernetes: it needs "
+            "a kubernetes section",
+            fix="copy the kubernetes section of labs/guide-centos7.yaml",
+        )
+    if not path.kubernetes and lab.kubernetes is not None:
+        yield Problem(
+            "kubernetes",
+            message=f"the {family} path has no Kubernetes packages",
+            fix="remove kubernetes, or use an os.family that installs it: "
+            + ", ".join(f for f in os_profiles.families() if os_profiles.profile(f).kubernetes),
+        )
+    try:
+        chosen = podnet.backend(lab.pod_network.driver)
+    except KeyError:
+        return  # named by the pod_network checks
+    if chosen.needs_kubernetes != path.kubernetes:
+        fitting = [
+            n for n in podnet.names() if podnet.backend(n).needs_kubernetes == path.kubernetes
+        ]
+        how = (
+            "installs Kubernetes and its pod network runs on it"
+            if path.kubernetes
+            else "has no Kubernetes: it wires pods itself"
+        )
+        yield Problem(
+            "pod_network.driver",
+            lab.pod_network.driver,
+            f"the {family} path {how}",
+            "use " + " or ".join(f"driver: {n}" for n in fitting),
+        )
+
+
+def validate_runtime(lab: Lab) -> Iterator[Problem]:
+    """The container runtimes the lab asks for are ones its OS path installs."""
+    try:
+        path = os_profiles.profile(lab.os.family)
+    except KeyError:
+        return
+    if lab.runtime != "none" and lab.runtime not in path.runtimes:
+        others = [
+            f for f in os_profiles.families() if lab.runtime in os_profiles.profile(f).runtimes
+        ]
+        yield Problem(
+            "runtime",
+            lab.runtime,
+            f"the {lab.os.family} path does not install {lab.runtime}"
+            + ("; it keeps the guide's Docker (kubernetes.docker)" if path.kubernetes else ""),
+            "remove runtime (or set runtime: none)"
+            + (f", or use os.family {' or '.join(others)}" if others else ""),
+        )
+    if lab.oci_runtime != "runc" and lab.runtime != "containerd":
+        yield Problem(
+            "oci_runtime",
+            lab.oci_runtime,
+            f"is the OCI runtime containerd calls; this lab has runtime: {lab.runtime}",
+            "remove oci_runtime, or set runtime: containerd",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits the tools themselves set (kubeadm, the API server, vagrant-libvirt, the NICs), and names
+# the hosts file and the lab's own libvirt objects hold
+
+# kubeadm gives cluster DNS the 10th address of the service CIDR (kubeadm's GetDNSIP), and the
+# API server refuses a service range of more than 20 host bits (a /12 for IPv4, a /108 for IPv6)
+DNS_SERVICE_INDEX: Final = 10
+MAX_SERVICE_HOST_BITS: Final = 20
+SERVICE_EXAMPLES: Final = {
+    4: "10.96.0.0/12 (kubeadm's default) or 10.1.0.0/16",
+    6: "fd00:10:96::/108",
+}
+
+
+def check_service_cidr(where: str, net: IPv4Network | IPv6Network) -> Iterator[Problem]:
+    """A service CIDR kubeadm and the API server take: no larger than the API server allows
+    (2^20 addresses: a /12 for IPv4) and large enough for kubeadm's DNS address, its 10th
+    (a /28 at the smallest for IPv4). `where` is the field it came from."""
+    if isinstance(net, strict.Broken):
+        raise strict.BrokenField
+    host_bits = net.max_prefixlen - net.prefixlen
+    example = SERVICE_EXAMPLES[net.version]
+    if host_bits > MAX_SERVICE_HOST_BITS:
+        largest = net.max_prefixlen - MAX_SERVICE_HOST_BITS
+        yield Problem(
+            where,
+            str(net),
+            f"is larger than a /{largest}: the API server refuses a service range of more than "
+            f'2^{MAX_SERVICE_HOST_BITS} addresses ("--service-cluster-ip-range is too large")',
+            f"use a /{largest} or smaller, e.g. {example}",
+        )
+    elif net.num_addresses <= DNS_SERVICE_INDEX:
+        smallest = net.max_prefixlen - (DNS_SERVICE_INDEX).bit_length()
+        yield Problem(
+            where,
+            str(net),
+            f"holds {net.num_addresses} addresses: kubeadm gives cluster DNS the "
+            f"{DNS_SERVICE_INDEX}th address of the service range, which {net} does not have",
+            f"use a /{smallest} or larger, e.g. {example}",
+        )
+
+
+def validate_service_network(lab: Lab) -> Iterator[Problem]:
+    k8s = lab.kubernetes
+    if k8s is not None:
+        yield from check_service_cidr("kubernetes.service_cidr", k8s.service_cidr)
+
+
+# vagrant-libvirt's management network: the host's bridge takes its first address and each VM
+# a DHCP lease from the range after it up to the last address before the broadcast
+MANAGEMENT_RESERVED: Final = 3  # the network address, the host's gateway, the broadcast
+
+
+def validate_management_network(lab: Lab) -> Iterator[Problem]:
+    net, nodes = lab.network.management, len(lab.nodes)
+    leases = max(net.num_addresses - MANAGEMENT_RESERVED, 0)
+    if leases >= nodes:
+        return
+    prefix = net.max_prefixlen - (nodes + MANAGEMENT_RESERVED - 1).bit_length()
+    yield Problem(
+        "network.management",
+        str(net),
+        f"has room for {leases} DHCP lease(s) and the lab has {nodes} node(s): "
+        "vagrant-libvirt's management network gives each VM a lease, after the network "
+        "address and the host's gateway, before the broadcast address",
+        f"use a /{prefix} or larger, e.g. 192.168.121.0/24 (vagrant-libvirt's default)",
+    )
+
+
+# Vagrant reaches every VM on its first NIC (eth0 on these boxes: vagrant-libvirt's management
+# network); the lab's private network is the second
+MANAGEMENT_NIC: Final = "eth0"
+
+
+def validate_nics(lab: Lab) -> Iterator[Problem]:
+    nic, bridge = lab.vm.private_nic, lab.pod_network.bridge
+    if nic == MANAGEMENT_NIC:
+        yield Problem(
+            "vm.private_nic",
+            nic,
+            f"is the NIC Vagrant manages the VMs through ({MANAGEMENT_NIC}, on vagrant-libvirt's "
+            "management network): pod routes and the node IPs would go on the wrong network",
+            "the lab's private network is the second NIC: eth1 on these boxes",
+        )
+    elif nic == "lo":
+        yield Problem("vm.private_nic", nic, "is the loopback interface", "use eth1")
+    taken = {nic: "private NIC", MANAGEMENT_NIC: "management NIC", "lo": "loopback interface"}
+    if bridge in taken:
+        yield Problem(
+            "pod_network.bridge",
+            bridge,
+            f"is the name of the node's {taken[bridge]}: the CNI bridge plugin would take that "
+            "interface for the pods' bridge",
+            "give the bridge a name of its own, e.g. cni0",
+        )
+
+
+# names a node cannot have: what /etc/hosts already names on Debian and CentOS (and macOS), and
+# the names of the lab's own libvirt networks (netlab-<lab>-mgmt, -priv), which a node's
+# domain netlab-<lab>-<node> would repeat
+RESERVED_HOSTNAMES: Final = frozenset(
+    (
+        *("localhost", "localhost.localdomain", "localhost4", "localhost4.localdomain4"),
+        *("localhost6", "localhost6.localdomain6", "ip6-localhost", "ip6-loopback"),
+        *("ip6-localnet", "ip6-mcastprefix", "ip6-allnodes", "ip6-allrouters", "ip6-allhosts"),
+        "broadcasthost",
+    )
+)
+LIBVIRT_SUFFIXES: Final = {"mgmt": "management network", "priv": "private network"}
+
+
+def validate_node_names(lab: Lab) -> Iterator[Problem]:
+    for i, node in enumerate(lab.nodes):
+        yield from strict.guarded(_check_reserved_name(lab, i, node), partial=False)
+
+
+def _check_reserved_name(lab: Lab, i: int, node: Node) -> Iterator[Problem]:
+    name = node.name.lower()
+    if name in RESERVED_HOSTNAMES:
+        yield Problem(
+            f"nodes[{i}].name",
+            node.name,
+            "is a name every host's /etc/hosts (or its resolver) already gives to itself or to "
+            "a multicast group: the nodes' hosts files would send it to two places",
+            f"name the node otherwise, e.g. node{i + 1}",
+        )
+    elif name in LIBVIRT_SUFFIXES:
+        yield Problem(
+            f"nodes[{i}].name",
+            node.name,
+            f"would name the node's VM {lab.prefix}{name}, the name of the lab's "
+            f"{LIBVIRT_SUFFIXES[name]} in libvirt",
+            f"name the node otherwise, e.g. node{i + 1}",
+        )
+
+
+def validate_box(lab: Lab) -> Iterator[Problem]:
+    """vm.box is a box's name (owner/name): a URL or a path goes in vm.box_url."""
+    box = lab.vm.box
+    if "://" in box or _climbs_out(box) or box.startswith(("/", "~")):
+        yield Problem(
+            "vm.box",
+            box,
+            "is a box's name (like netlab/debian12 or centos/7), not a URL or a path",
+            "put a URL in vm.box_url and give the box a name here",
+        )
+
+
+def validate_image_pins(lab: Lab) -> Iterator[Problem]:
+    """An image pinned by digest cannot be the name a mirror's copy is re-tagged as (`docker
+    tag` refuses a digest): the digest belongs on the mirror."""
+    pairs: list[tuple[str, str, str]] = []
+    fl = lab.pod_network.flannel
+    if fl is not None:
+        pairs.append(("pod_network.flannel.image", fl.image, fl.mirror_image))
+    if lab.kubernetes is not None:
+        for item in dataclasses.fields(E2eImages):
+            image = getattr(lab.kubernetes.e2e_images, item.name)
+            pairs.append((f"kubernetes.e2e_images.{item.name}.image", image.image, image.mirror))
+    for where, image, mirror in pairs:
+        if mirror and matches(IMAGE, image) and "@" in image:
+            yield Problem(
+                where,
+                image,
+                "is pinned by digest and has a mirror: its copy from the mirror is re-tagged as "
+                "this name, and `docker tag` cannot create a name with a digest",
+                "pin the digest on the mirror's reference instead, and give a tag here",
+            )
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A file on this host a pinned checksum may name: its path and its real sha256."""
+
+    path: str
+    sha256: str
+
+
+# the files a pinned sha256 may name here (the cached download of that name, the vendored
+# inputs in labs/vendor/), read from disk by lab.adapters.fetch.local_files: nothing downloaded
+LocalFiles = Callable[[str], tuple[LocalFile, ...]]
+
+
+def validate_pins(lab: Lab, local_files: LocalFiles | None) -> Iterator[Problem]:
+    """The flannel manifest's pinned sha256 against the files here: one that matches neither
+    the vendored manifest of the same name and version nor a cached download names the file it
+    was compared with and that file's sha256 (a one-digit slip in the pin shows at `validate`,
+    not as a failed download in `plan`). A manifest with nothing here to compare with is left
+    to `plan`, which downloads and checks it."""
+    fl = lab.pod_network.flannel
+    if fl is None or local_files is None or not matches(SHA256, fl.manifest_sha256):
+        return
+    files = local_files(fl.manifest_sha256)
+    if any(f.sha256 == fl.manifest_sha256 for f in files):
+        return
+    stem = PurePosixPath(urllib.parse.urlsplit(fl.manifest_url).path).stem
+    same = [
+        f
+        for f in files
+        if PurePosixPath(f.path).name.startswith(stem) and fl.version in PurePosixPath(f.path).name
+    ]
+    if not stem or not same:
+        return
+    vendored = same[0]
+    yield Problem(
+        "pod_network.flannel.manifest_sha256",
+        fl.manifest_sha256,
+        f"matches neither {vendored.path} (the vendored {fl.version} manifest, whose sha256 is "
+        f"{vendored.sha256}) nor a cached download: the pin and the vendored manifest disagree, "
+        "and plan would find out only after a download",
+        f"if {PurePosixPath(vendored.path).name} is the manifest meant, pin its sha256: "
+        f"{vendored.sha256}",
+    )
+
+
+def validate_limits(lab: Lab) -> Iterator[Iterator[Problem]]:
+    """The checks above, one per concern (each runs on its own)."""
+    yield validate_nics(lab)
+    yield validate_box(lab)
+    yield validate_image_pins(lab)
 
 
 def validate_lab(
-    lab: Lab, host_networks: Iterable[IPv4Network] = (), partial: bool = False
+    lab: Lab,
+    host_networks: Iterable[IPv4Network] = (),
+    partial: bool = False,
+    local_files: LocalFiles | None = None,
 ) -> list[Problem]:
     """Every semantic problem of a lab, in file order of the checks. `partial`: the lab has
     fields the structural parse could not decode (strict.BROKEN); a check that would read one
@@ -944,5 +1327,8 @@ def validate_lab(
         validate_networks(lab, hosts),
         validate_pod_network(lab),
         validate_kubernetes(lab),
+        validate_services(lab),
+        *validate_limits(lab),
+        validate_pins(lab, local_files),
     ]
     return [p for check in checks for p in strict.guarded(check, partial)]

@@ -31,9 +31,14 @@ from ipaddress import (
 )
 from typing import Any, Final, Literal, TypeVar
 
-from lab.model.problems import ABSENT, Problem, shorten
+from lab.model import lookalike
+from lab.model.problems import ABSENT, Problem, digits, shorten
 
 T = TypeVar("T")
+
+
+# fields the program fills, never a lab file: where it was read from, what it is an instance of
+NOT_IN_FILES = frozenset({"source", "definition"})
 
 
 class DecodeError(ValueError):
@@ -57,19 +62,36 @@ class Ambiguous:
     text: str
     read_as: object
     why: str
+    # a number longer than any a lab file holds (yamldoc.MAX_NUMBER_DIGITS): `read_as` is None
+    oversized: bool = False
 
     def __repr__(self) -> str:
-        return self.text if len(self.text) <= 60 else shorten(self.text)
+        if len(self.text) <= 60:
+            return self.text
+        count = sum(ch.isdigit() for ch in self.text)
+        if _NUMBER_TEXT.fullmatch(self.text):  # cut with its length said, never mid-number
+            return f"{self.text[:20]}… ({count} digits)"
+        return shorten(self.text)
+
+
+_NUMBER_TEXT = re.compile(r"[-+]?[0-9_.,:eE+-]+")
 
 
 def _ambiguous(value: Ambiguous, where: str, wanted: str) -> DecodeError:
+    if value.oversized:  # no field holds such a number: say so, with the limit
+        if wanted == "text":
+            message, fix = f"was read as {value.why}, not as text", "put it in quotes if it is text"
+        else:
+            message, fix = f"is {value.why}", "is this the value?"
+        return DecodeError(Problem(where, value, message, fix))
     if wanted == "true or false":
         message = f"is read as {value.why} by YAML 1.1, but as text by YAML 1.2 and other tools"
         fix = "write true or false"
     else:
         message = f"was read as {value.why}, not as {wanted} (YAML 1.1 reads it that way)"
+        quoted = "put it in quotes" + (f": {value.text!r}" if len(value.text) <= 60 else "")
         fix = (
-            f"put it in quotes: {value.text[:60]!r}"
+            quoted
             if wanted == "text"
             else "write it in plain decimal digits (no leading 0, no '_' or ':')"
         )
@@ -96,11 +118,22 @@ def kind_of(value: object) -> str:
         return "a mapping"
     if isinstance(value, list | tuple):
         return "a list"
-    return f"a {type(value).__name__}"
+    return _YAML_KINDS.get(type(value).__name__, "a value of a kind YAML has no name for here")
+
+
+# what else a YAML file can hold (explicit tags), in YAML's words, never Python's
+_YAML_KINDS = {
+    "bytes": "binary data (!!binary)",
+    "set": "a set (!!set)",
+    "frozenset": "a set (!!set)",
+    "date": "a date",
+    "datetime": "a time",
+}
 
 
 # the characters that are never part of a one-line value: control, format (zero-width, bidi
-# overrides), line and paragraph separators, surrogates and private use
+# overrides), line and paragraph separators, surrogates and private use; and spaces that are no
+# plain space (U+00A0 NO-BREAK SPACE, ...), which look like one
 _HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs", "Co"))
 
 
@@ -117,9 +150,15 @@ ANY_TEXT: Final = TextRules()
 ONE_LINE: Final = TextRules(one_line=True, max_chars=2048)
 
 
+def _is_hidden(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    blank_letter = ch in "\u115f\u1160\u3164\uffa0"  # Hangul fillers: letters that show nothing
+    return category in _HIDDEN or (category == "Zs" and ch != " ") or blank_letter
+
+
 def _hidden_char(value: str) -> tuple[int, str] | None:
     for i, ch in enumerate(value):
-        if unicodedata.category(ch) in _HIDDEN:
+        if _is_hidden(ch):
             return i, ch
     return None
 
@@ -128,6 +167,36 @@ def _char_name(ch: str) -> str:
     names = {"\n": "line feed", "\r": "carriage return", "\t": "tab", "\x00": "NUL"}
     name = names.get(ch) or unicodedata.name(ch, "").lower() or "unnamed"
     return f"U+{ord(ch):04X} {name}"
+
+
+def _hidden_problem(value: str, at: int, ch: str) -> str:
+    """What a hidden character is, in words: a control character by its old name, any other
+    by its code point and Unicode name, what it looks like and where it is."""
+    if unicodedata.category(ch) == "Cc":
+        return f"contains the control character {_char_name(ch)} at position {at}"
+    found = [s for s in lookalike.suspects(value) if s.position == at]
+    if not found:  # a surrogate or a private-use character
+        return f"contains {lookalike.code_point(ch)} at position {at}"
+    return f"contains {found[0].describe(value)}"
+
+
+def _hidden_fix(ch: str, cleaned: str) -> str:
+    if not cleaned:
+        return ""
+    if unicodedata.category(ch) == "Zs":
+        return f"write a plain space, or none: {shorten(cleaned)}"
+    return f"remove it: {shorten(cleaned)}"
+
+
+def _cleaned(value: str) -> str:
+    """`value` with what shows nothing dropped and other spaces made plain, stripped."""
+    out = []
+    for ch in value:
+        if not _is_hidden(ch):
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Zs", "Zl", "Zp", "Cc"):
+            out.append(" ")
+    return "".join(out).strip()
 
 
 def text(value: object, where: str, rules: TextRules = ANY_TEXT) -> str:
@@ -150,15 +219,15 @@ def text(value: object, where: str, rules: TextRules = ANY_TEXT) -> str:
         )
     if rules.one_line:
         hidden = _hidden_char(value)
-        cleaned = "".join(" " if unicodedata.category(c) in _HIDDEN else c for c in value).strip()
+        cleaned = _cleaned(value)
         if hidden is not None:
             at, ch = hidden
             raise DecodeError(
                 Problem(
                     where,
                     value,
-                    f"contains the control character {_char_name(ch)} at position {at}",
-                    f"remove it: {shorten(cleaned)}" if cleaned else "",
+                    _hidden_problem(value, at, ch),
+                    _hidden_fix(ch, cleaned),
                 )
             )
         if value != value.strip():
@@ -174,7 +243,7 @@ def text(value: object, where: str, rules: TextRules = ANY_TEXT) -> str:
 
 
 def integer(value: object, where: str) -> int:
-    if isinstance(value, Ambiguous) and isinstance(value.read_as, int | float):
+    if isinstance(value, Ambiguous) and (value.oversized or isinstance(value.read_as, int | float)):
         raise _ambiguous(value, where, "an integer")
     if not isinstance(value, int) or isinstance(value, bool):
         fix = "remove the quotes" if isinstance(value, str) and value.strip().isdigit() else ""
@@ -202,8 +271,38 @@ def sequence(value: object, where: str) -> list[Any]:
     return value
 
 
+ADDRESS_SHAPE = "four numbers from 0 to 255 joined by dots, like 10.10.10.241"
+ANY_ADDRESS_SHAPE = "like 10.10.10.241 (IPv4) or fd00:10:244::2 (IPv6)"
+CIDR_SHAPE = "an address, '/' and a prefix length, like 10.244.0.0/16"
+ANY_CIDR_SHAPE = "an address, '/' and a prefix length, like 10.244.0.0/16 or fd00:10:244::/56"
+
+
+def _not_a_number(value: object, where: str, what: str, shape: str) -> None:
+    """A number where an address or a CIDR is meant (`ip: 167772161`, `cidr: 10.244`): no
+    quotes make it one; say what one looks like."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        shown = digits(value) if isinstance(value, int) else repr(value)
+    elif isinstance(value, Ambiguous) and (
+        value.oversized or isinstance(value.read_as, int | float)
+    ):
+        shown = repr(value) if value.oversized else repr(value.read_as)
+    else:
+        return
+    raise DecodeError(
+        Problem(
+            where,
+            value,
+            f"is a number ({shown}), not {what}; {what} is {shape}",
+            "write the address itself",
+        )
+    )
+
+
 def any_address(value: object, where: str) -> IPv4Address | IPv6Address:
     """An IPv4 or IPv6 address (a dual-stack cluster lists both)."""
+    _not_a_number(value, where, "an IP address", ANY_ADDRESS_SHAPE)
     raw = text(value, where)
     try:
         return ip_address(raw)
@@ -213,6 +312,7 @@ def any_address(value: object, where: str) -> IPv4Address | IPv6Address:
 
 def any_network(value: object, where: str) -> IPv4Network | IPv6Network:
     """An IPv4 or IPv6 CIDR, without host bits."""
+    _not_a_number(value, where, "a CIDR", ANY_CIDR_SHAPE)
     raw = text(value, where)
     try:
         return ip_network(raw)
@@ -221,6 +321,7 @@ def any_network(value: object, where: str) -> IPv4Network | IPv6Network:
 
 
 def ipv4_address(value: object, where: str) -> IPv4Address:
+    _not_a_number(value, where, "an IPv4 address", ADDRESS_SHAPE)
     raw = text(value, where)
     try:
         return IPv4Address(raw)
@@ -231,6 +332,7 @@ def ipv4_address(value: object, where: str) -> IPv4Address:
 
 
 def ipv4_network(value: object, where: str) -> IPv4Network:
+    _not_a_number(value, where, "an IPv4 CIDR", CIDR_SHAPE)
     raw = text(value, where)
     try:
         return IPv4Network(raw)
@@ -312,8 +414,19 @@ def closest(key: str, known: Iterable[str]) -> str | None:
 
 
 def _describe_type(tp: Any) -> str:
-    if typing.get_origin(tp) is Literal:
+    """What a field holds, in the words of a YAML file: 'text', 'a list of mappings (keys:
+    name, ip, ...)', 'one of ...'; never a Python type's name."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return f"{_describe_type(inner[0])}, or null" if len(inner) == 1 else "a value"
+    if origin is tuple:
+        return f"a list, each item {_describe_type(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        keys = [f.name for f in dataclasses.fields(tp) if f.init and f.name != "source"]
+        return f"a mapping (its keys: {', '.join(keys)})"
     names = {
         str: "text",
         int: "an integer",
@@ -321,7 +434,7 @@ def _describe_type(tp: Any) -> str:
         IPv4Address: "an IPv4 address",
         IPv4Network: "an IPv4 CIDR",
     }
-    return names.get(tp, getattr(tp, "__name__", str(tp)))
+    return names.get(tp, "a value")
 
 
 # decoders for the leaf types of a dataclass: value, where, text rules -> typed value
@@ -354,8 +467,10 @@ def _decode(tp: Any, value: object, where: str, problems: list[Problem], rules: 
         (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
         return _decode(inner, value, where, problems, rules)
     if value is None:
+        # a list item, or a key whose absence is no better (required keys say so before this)
+        fix = "give it a value, or remove the item" if where.endswith("]") else "give it a value"
         raise DecodeError(
-            Problem(where, ABSENT, "is empty", f"give {_describe_type(tp)}, or remove the key")
+            Problem(where, ABSENT, f"is empty (null): it holds {_describe_type(tp)}", fix)
         )
     if origin is Literal:
         allowed = typing.get_args(tp)
@@ -381,7 +496,7 @@ def _decode(tp: Any, value: object, where: str, problems: list[Problem], rules: 
 def _decode_dataclass(
     cls: type, value: object, where: str, problems: list[Problem], rules: TextRules
 ) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "source"}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in NOT_IN_FILES}
     if not isinstance(value, Mapping):
         raise DecodeError(
             Problem(
@@ -394,22 +509,71 @@ def _decode_dataclass(
     hints = typing.get_type_hints(cls)
     for key in value:
         if key not in fields:
-            close = closest(key, fields) if isinstance(key, str) else None
-            fix = f"did you mean {close!r}?" if close else f"known keys: {', '.join(fields)}"
-            problems.append(Problem(key_path(where, key), value[key], "unknown key", fix))
+            problems.append(_unknown_key(where, key, value[key], fields))
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
         path = key_path(where, name)
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        tp = hints[name]
         if name not in value:
-            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             if required:
-                tp = hints[name]
                 what = "" if dataclasses.is_dataclass(tp) else f" ({_describe_type(tp)})"
+                posing = [k for k in value if isinstance(k, str) and _poses_as(k, name)]
+                if posing:
+                    what += f"; the key {shorten(posing[0], 30)} only looks like it"
                 problems.append(Problem(path, ABSENT, f"is required{what}"))
                 kwargs[name] = BROKEN
             continue
-        kwargs[name] = decode(hints[name], value[name], path, problems, rules)
+        if value[name] is None and not _nullable(tp):
+            # a key set to null (`nodes:` with nothing after it): say what it must hold; only
+            # a key with a default may go
+            what = _describe_type(tp)
+            if required:
+                message, fix = f"is empty (null), but it is required: {what}", "give it a value"
+            else:
+                message = f"is empty (null): it holds {what}"
+                fix = "give it a value, or remove the key to take its default"
+            problems.append(Problem(path, ABSENT, message, fix))
+            kwargs[name] = BROKEN
+            continue
+        kwargs[name] = decode(tp, value[name], path, problems, rules)
     return cls(**kwargs)
+
+
+def _poses_as(key: str, name: str) -> bool:
+    """`key` reads as `name` but is not it (a look-alike or invisible character in it)."""
+    return key != name and lookalike.skeleton(key).strip() == name
+
+
+def _nullable(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in (
+        typing.get_args(tp)
+    )
+
+
+def _unknown_key(where: str, key: object, value: object, fields: Iterable[str]) -> Problem:
+    """An unknown key, and the key meant: never offered when it is what the key reads as (a
+    look-alike or invisible character in it); that character is named instead."""
+    known = list(fields)
+    path = key_path(where, key)
+    if not isinstance(key, str):
+        return Problem(path, value, "unknown key", f"known keys: {', '.join(known)}")
+    if lookalike.suspects(key):
+        reads = lookalike.skeleton(key).strip()
+        named = lookalike.explain(key)
+        if reads in known:
+            return Problem(
+                path,
+                value,
+                f"is not the key {reads!r} it looks like: it contains {named}",
+                lookalike.retype_fix(key),
+            )
+        close = closest(reads, known)
+        fix = f"did you mean {close!r}?" if close else f"known keys: {', '.join(known)}"
+        return Problem(path, value, f"unknown key (it contains {named})", fix)
+    close = closest(key, known)
+    fix = f"did you mean {close!r}?" if close else f"known keys: {', '.join(known)}"
+    return Problem(path, value, "unknown key", fix)
 
 
 def contains_broken(value: object) -> bool:

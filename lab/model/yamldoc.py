@@ -10,7 +10,12 @@ millions), no alias that contains itself. Then:
   90, `2021-06-14` a date) becomes `strict.Ambiguous` with the text as written, and the strict
   decoder refuses it wherever it lands;
 - a syntax error names the line where the fault is (an unclosed quote or bracket: where it
-  opens, not the end of the file where the parser gave up), with that line's text and a fix.
+  opens, not the end of the file where the parser gave up, nor the later line whose quote
+  closed it), with that line's text and a fix;
+- a number longer than any a lab file holds (MAX_NUMBER_DIGITS) is said so, with the limit;
+- a tab that separates a comment or a line's end from a value is read as YAML 1.2 reads it
+  (PyYAML refuses it), and a space that is no plain space or a character that shows nothing
+  where YAML needs a space (after a key's ':', in the indentation) is named by code point.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from typing import Final
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from lab.model import strict
+from lab.model import lookalike, strict
 from lab.model.problems import ABSENT, Problem
 
 MAX_CHARS: Final = 2 * 1024 * 1024  # a lab file is a few kB; a long value still fits
 MAX_DEPTH: Final = 32
 MAX_VALUES: Final = 20_000
+# no number of a lab file is longer (a 64-bit integer has 20 digits; memory_mib up to 1 TiB, 7)
+MAX_NUMBER_DIGITS: Final = 20
 
 _INT_PLAIN = re.compile(r"[-+]?(0|[1-9][0-9]{0,999})\Z")
 _BOOL_PLAIN = frozenset(("true", "True", "TRUE", "false", "False", "FALSE"))
@@ -37,12 +44,52 @@ _BOOL_PLAIN = frozenset(("true", "True", "TRUE", "false", "False", "FALSE"))
 _UNREADABLE = (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError)
 
 
+def _oversized(text: str) -> strict.Ambiguous | None:
+    """A number written with more digits than any a lab file holds (thousands of digits cost
+    Python seconds to convert, and beyond 4300 it refuses): never converted, said with the
+    limit."""
+    count = sum(ch.isdigit() for ch in text)
+    if count <= MAX_NUMBER_DIGITS:
+        return None
+    why = f"a number {count} digits long (a lab file's numbers have at most {MAX_NUMBER_DIGITS})"
+    return strict.Ambiguous(text, None, why, oversized=True)
+
+
 class StrictLoader(yaml.SafeLoader):
     """SafeLoader whose numbers, booleans and dates written in a surprising form come out as
-    `strict.Ambiguous`, and whose scalar constructors never raise anything but YAMLError."""
+    `strict.Ambiguous`, and whose scalar constructors never raise anything but YAMLError. Its
+    scanner takes a tab before a comment or at a line's end (YAML 1.2 does; PyYAML does not)."""
+
+    def scan_to_next_token(self) -> None:
+        """PyYAML's, but a run of blanks with a tab in it is skipped when only a comment or
+        the line's end follows it (`key: value<TAB># note`); a tab anywhere else (indentation,
+        between a key and its value) is still the error PyYAML reports."""
+        if self.index == 0 and self.peek() == "\ufeff":
+            self.forward()
+        found = False
+        while not found:
+            while self.peek() == " " or (self.peek() == "\t" and self._blanks_end_the_line()):
+                self.forward()
+            if self.peek() == "#":
+                while self.peek() not in "\0\r\n\x85\u2028\u2029":
+                    self.forward()
+            if self.scan_line_break():  # type: ignore[no-untyped-call]
+                if not self.flow_level:
+                    self.allow_simple_key = True
+            else:
+                found = True
+
+    def _blanks_end_the_line(self) -> bool:
+        k = 0
+        while self.peek(k) in " \t":
+            k += 1
+        return self.peek(k) in "#\0\r\n\x85\u2028\u2029"
 
     def construct_yaml_int(self, node: ScalarNode) -> object:  # type: ignore[override]
         text = str(self.construct_scalar(node))
+        too_long = _oversized(text)
+        if too_long is not None:
+            return too_long
         try:
             value = super().construct_yaml_int(node)
         except _UNREADABLE:
@@ -58,6 +105,9 @@ class StrictLoader(yaml.SafeLoader):
 
     def construct_yaml_float(self, node: ScalarNode) -> object:  # type: ignore[override]
         text = str(self.construct_scalar(node))
+        too_long = _oversized(text)
+        if too_long is not None:
+            return too_long
         try:
             value = super().construct_yaml_float(node)
         except _UNREADABLE:
@@ -143,13 +193,110 @@ def yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
     fix = next((f for phrase, f in _FIXES if phrase in problem or phrase in context), "")
     if mark is None:
         return Problem("<file>", message=f"is not valid YAML: {message}", fix=fix)
+    quoted = _quote_closed_late(text, exc.problem_mark or mark)
+    if quoted is not None:
+        return quoted
     source = _line_of(text, mark.line)
+    if "'\\t'" in problem and source[: mark.column].strip():
+        fix = "replace the tab with a space (a tab is read only before a comment or a line's end)"
     return Problem(
         f"line {mark.line + 1}, column {mark.column + 1}",
         source.strip() if source.strip() else ABSENT,
         f"is not valid YAML: {message}",
         fix,
     )
+
+
+def _quote_closed_late(text: str, failed: yaml.Mark) -> Problem | None:
+    """A quoted value that opened on an earlier line and closed on the line where the parser
+    failed: its closing quote was really the opening quote of a later value (`name: "node1`
+    and then `ip: "10.10.10.241"`). The fault is where it opened."""
+    opened: yaml.ScalarToken | None = None
+    try:
+        for token in yaml.scan(text, Loader=StrictLoader):
+            if (
+                isinstance(token, yaml.ScalarToken)
+                and token.style in ("'", '"')
+                and token.start_mark.line < token.end_mark.line
+            ):
+                opened = token
+    except yaml.YAMLError:
+        pass
+    if opened is None or opened.end_mark.line != failed.line:
+        return None
+    start, end = opened.start_mark, opened.end_mark
+    quote = "a double" if opened.style == '"' else "a single"
+    source = _line_of(text, start.line).strip()
+    return Problem(
+        f"line {start.line + 1}, column {start.column + 1}",
+        source if source else ABSENT,
+        f"is not valid YAML: {quote} quote opens a value here that runs on to line "
+        f"{end.line + 1}, column {end.column} (the quote there closes it), and the parser stops "
+        f"at line {failed.line + 1}, column {failed.column + 1}",
+        "close the quote on this line",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Look-alikes where YAML needs a plain space
+
+
+def _structural_lookalikes(text: str) -> list[Problem]:
+    """A space that is no plain space, or a character that shows nothing, where YAML needs a
+    plain space: right after a key's ':' or a list's '-', or in a line's indentation. YAML
+    reads `name:<NO-BREAK SPACE>node1` as the text 'name: node1', not as a key; the error it
+    reports (if any) is on a later line and names nothing."""
+    if text.isascii():
+        return []
+    found = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.isascii():
+            continue
+        for suspect in lookalike.suspects(_outside_quotes(line)):
+            if suspect.kind not in ("space", "invisible"):
+                continue
+            at = suspect.position
+            before = line[:at]
+            if before.strip(" ") == "" or lookalike.skeleton(before).strip() == "":
+                where = "in the indentation"
+            elif before.endswith(":"):
+                where = "right after the key's ':'"
+            elif before.strip() == "-":
+                where = "right after the list's '-'"
+            else:
+                continue
+            what = "no plain space" if suspect.kind == "space" else "it shows nothing"
+            found.append(
+                Problem(
+                    f"line {number}, column {at + 1}",
+                    line.strip() or ABSENT,
+                    f"has {suspect.code_point} ({what}) {where}, where YAML needs a plain space: "
+                    "YAML does not read the line as the key and value it looks like",
+                    "type a plain space there",
+                )
+            )
+            break  # one per line
+    return found
+
+
+def _outside_quotes(line: str) -> str:
+    """`line` with what is inside quotes (and a comment) blanked, so only its structure is
+    looked at."""
+    out, quote = [], ""
+    for i, ch in enumerate(line):
+        if quote:
+            out.append(" ")
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+            out.append(" ")
+        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
+            out.extend(" " * (len(line) - i))
+            break
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,10 +313,12 @@ def _children(node: Node) -> list[Node]:
 
 def _measure(root: Node) -> Problem | None:
     """Expanded size and depth of the document (aliases followed), iteratively, each node once;
-    a problem when it refers to itself or is too big or too deep."""
+    a problem when it refers to itself or is too big or too deep. Aliases are blamed only when
+    the document has some (a node reached twice): else the size is the file's own."""
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
     on_path: set[int] = set()
+    shared = False
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         node, finished = stack.pop()
@@ -181,6 +330,7 @@ def _measure(root: Node) -> Problem | None:
             on_path.discard(key)
             continue
         if key in size:
+            shared = True
             continue
         if key in on_path:
             return Problem(
@@ -190,17 +340,28 @@ def _measure(root: Node) -> Problem | None:
             )
         on_path.add(key)
         stack.append((node, True))
-        stack.extend((kid, False) for kid in _children(node) if id(kid) not in size)
+        for kid in _children(node):
+            if id(kid) in size:
+                shared = True
+            else:
+                stack.append((kid, False))
     if size[id(root)] > MAX_VALUES:
+        if not shared:
+            return Problem(
+                "<file>",
+                message=f"has more than {MAX_VALUES} values",
+                fix="a lab file has a few hundred: is this the right file?",
+            )
         return Problem(
             "<file>",
             message=f"expands to more than {MAX_VALUES} values through its aliases (*name)",
             fix="a lab file needs a few hundred: write the values out, or alias less",
         )
     if depth[id(root)] > MAX_DEPTH:
+        through = " through its aliases" if shared else ""
         return Problem(
             "<file>",
-            message=f"is nested more than {MAX_DEPTH} levels deep through its aliases",
+            message=f"is nested more than {MAX_DEPTH} levels deep{through}",
             fix="a lab file is about 5 levels deep",
         )
     return None
@@ -280,13 +441,15 @@ def read_yaml(text: str) -> tuple[object, list[Problem]]:
                 fix="is this the right file?",
             )
         ]
+    spaces = _structural_lookalikes(text)
     try:
         deep = _depth_problem(text)
         if deep is not None:
-            return None, [deep]
-        return _compose_and_build(text)
+            return None, [*spaces, deep]
+        data, problems = _compose_and_build(text)
+        return data, [*spaces, *problems]
     except yaml.YAMLError as exc:
-        return None, [yaml_problem(exc, text)]
+        return None, [*spaces, yaml_problem(exc, text)]
 
 
 def _compose_and_build(text: str) -> tuple[object, list[Problem]]:

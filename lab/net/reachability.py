@@ -31,6 +31,17 @@ class Expect:
     # the cell's source is down on purpose (a suspended node): no probe can run there, so the
     # only right observation is "unknown"; a probe that runs anyway shows the fault is inert
     source_down: bool = False
+    # the pods that may answer (empty: any): a cell answered by another pod was redirected
+    responders: frozenset[str] = frozenset()
+    # (responder, source) pairs: where the source the receiver sees depends on which pod
+    # answered (a Service's masqueraded traffic leaves toward the chosen endpoint), the
+    # sources allowed for each responder; replaces `sources` when set
+    source_of: frozenset[tuple[str, str]] = frozenset()
+
+    def allowed_sources(self, responder: str | None) -> frozenset[str]:
+        if self.source_of:
+            return frozenset(s for r, s in self.source_of if r == responder)
+        return self.sources
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,8 @@ class Observation:
     # True when the probe itself could not run (SSH or the agent failed): the network was not
     # observed, so the cell is neither reachable nor unreachable
     unknown: bool = False
+    answered_by: str | None = None  # the pod that answered, as it names itself (when it says)
+    answer: str = ""  # what a DNS probe was answered (`NAME A IP...`, `NAME RCODE n`)
 
 
 @dataclass(frozen=True)
@@ -58,14 +71,21 @@ class Mismatch:
         exp = "reachable" if self.expected.reachable else "unreachable"
         if self.expected.source_down:
             exp = "no probe (its source is down)"
-        if self.expected.reachable and self.expected.sources:
+        if self.expected.reachable and self.expected.source_of:
+            by = sorted(self.expected.source_of)
+            exp += ", seen as " + " or ".join(f"{s} (answered by {r})" for r, s in by)
+        elif self.expected.reachable and self.expected.sources:
             exp += f", seen as {' or '.join(sorted(self.expected.sources))}"
+        if self.expected.reachable and self.expected.responders:
+            exp += f", answered by {' or '.join(sorted(self.expected.responders))}"
         if self.observed is None:
             got = "not probed"
         elif self.observed.unknown:
             got = f"unknown: the probe did not run ({self.observed.detail.strip()[:120]})"
         elif self.observed.reachable:
             got = f"reachable, seen as {self.observed.seen_source}"
+            if self.observed.answered_by:
+                got += f", answered by {self.observed.answered_by}"
             if self.observed.retransmits > 0:
                 got += f", after {self.observed.retransmits} SYN retransmit(s); {OFFLOAD_HINT}"
         else:
@@ -75,8 +95,9 @@ class Mismatch:
 
 
 LEGEND = (
-    ". as expected   X unreachable   N NAT (wrong source)   S needed a SYN retransmit   "
-    "R reachable, should not   x unreachable as expected   ? not observed"
+    ". as expected   X unreachable   N NAT (wrong source)   W another pod answered   "
+    "S needed a SYN retransmit   R reachable, should not   x unreachable as expected   "
+    "? not observed"
 )
 # kubernetes#88986 (the guide era's "63 second" VXLAN delay): a bad UDP checksum on the tunnel
 # drops the first SYNs; the workaround flannel users applied
@@ -109,9 +130,11 @@ class Matrix:
         return out
 
     def symbol(self, src: str, dst: str) -> str:
-        """'.' as expected; 'X' unreachable but should reach; 'N' reached but NATed; 'S' reached
-        only after a SYN retransmit; 'R' reachable but should not be; 'x' unreachable (or, with
-        its source down, unobservable) as expected; '?' not observed; ' ' not in the table."""
+        """'.' as expected; 'X' unreachable but should reach; 'W' reached, but another pod than
+        the cell's target (or one that did not say who it is) answered; 'N' reached but NATed;
+        'S' reached only after a SYN retransmit; 'R' reachable but should not be; 'x'
+        unreachable (or, with its source down, unobservable) as expected; '?' not observed;
+        ' ' not in the table."""
         exp = self.expected.get((src, dst))
         if exp is None:
             return " "
@@ -126,7 +149,10 @@ class Matrix:
             return "x" if not obs.reachable else "R"
         if not obs.reachable:
             return "X"
-        if exp.sources and obs.seen_source not in exp.sources:
+        if exp.responders and obs.answered_by not in exp.responders:
+            return "W"
+        allowed = exp.allowed_sources(obs.answered_by)
+        if (exp.sources or exp.source_of) and obs.seen_source not in allowed:
             return "N"
         if obs.retransmits > 0:
             return "S"
@@ -179,6 +205,7 @@ class Matrix:
                         "expected": {
                             "reachable": e.reachable,
                             "sources": sorted(e.sources),
+                            "responders": sorted(e.responders),
                             "why": e.why,
                         },
                         "observed": asdict(self.observed[(s, t)])
@@ -219,7 +246,9 @@ def _expect(src: Endpoint, dst: Endpoint, faults: Faults, sources: frozenset[str
         return Expect(False, why="cross-node cell of an isolated node")
     if frozenset({src.node, dst.node}) in faults.cut:
         return Expect(False, why="between two nodes whose tunnel is cut")
-    return Expect(True, sources, "every pod reaches every pod without NAT")
+    return Expect(
+        True, sources, "every pod reaches every pod without NAT", responders=frozenset({dst.name})
+    )
 
 
 def pod_matrix(

@@ -6,4 +6,4 @@ from e2e import faults
 
 
 def pytest_configure() -> None:
-    faults.LinkDown.heal = lambda self, rt: None  # type: ignore[method-assign]
+    faults.LinkDown.heal = lambda self, machines: None  # type: ignore[method-assign]

@@ -23,9 +23,10 @@ def provisioned(running: LabMachines) -> LabMachines:
     return running
 
 
-def expect_guide_state(rt: LabMachines, lab: Lab) -> None:
+def expect_guide_state(machines: LabMachines, lab: Lab) -> None:
     __tracebackhide__ = True
-    problems = [p for n, node in rt.channels().items() for p in guide_state_problems(node, lab, n)]
+    channels = machines.channels().items()
+    problems = [p for n, node in channels for p in guide_state_problems(node, lab, n)]
     assert problems == []
 
 

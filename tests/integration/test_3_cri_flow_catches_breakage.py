@@ -15,7 +15,7 @@ from e2e.drivers.cri import CriDriver, CriPod
 from lab.common import waits
 from lab.hosts.machines import LabMachines
 from lab.model.config import Lab
-from lab.net.render import node_pod_subnets
+from lab.podnet import node_pod_subnets
 from lab.runtime.cri import messages
 from provision.run import run_provision
 
@@ -61,7 +61,7 @@ def test_a_container_in_a_network_namespace_of_its_own_fails_the_shared_namespac
     assert len(healthy) == 2, healthy  # the rogue container, and the reproduce line
     assert "container rogue (pid " in healthy[0]
     assert "not the pod's network namespace net:[" in healthy[0]
-    assert healthy[1].startswith("reproduce: python -m lab ssh ci-debian12 node1 -- ")
+    assert healthy[1].startswith(f"reproduce: python -m lab ssh {cri.lab.name} node1 -- ")
     # the pod's two regular containers are not named: they did join
     assert "container echo" not in healthy[0]
     assert "container client" not in healthy[0]
@@ -108,7 +108,7 @@ def test_a_lease_left_behind_fails_the_release_check(cri: CriDriver) -> None:
         f"StopPodSandbox left the IPAM lease of {made.ip} (CNI DEL did not release)"
     )
     assert problems[1] == "after RemovePodSandbox the lease or the veth is still there"
-    assert problems[-1].startswith("reproduce: python -m lab ssh ci-debian12 node1 -- ")
+    assert problems[-1].startswith(f"reproduce: python -m lab ssh {cri.lab.name} node1 -- ")
 
 
 def test_killing_an_app_container_instead_of_the_infra_process_fails_the_noticed_check(

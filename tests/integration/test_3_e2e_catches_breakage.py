@@ -12,12 +12,13 @@ import pytest
 from e2e import scenarios
 from e2e.drivers.base import Container, GuidePod, Pod, PodRequest
 from e2e.drivers.cni import CniDriver, CniHandle
+from e2e.fleets import wait_for_echo_servers
 from lab.common.commands import cmd
 from lab.hosts.machines import LabMachines
 from lab.model.config import Lab
 from lab.net.netmath import gateway
 from lab.net.reachability import Matrix
-from lab.net.render import node_pod_subnets
+from lab.podnet import backend_of, node_pod_subnets
 from provision.run import run_provision
 
 
@@ -36,6 +37,7 @@ def pods(driver: CniDriver, ci_lab: Lab) -> Iterator[list[Pod[CniHandle]]]:
             for i in range(2)
         ]
     )
+    wait_for_echo_servers(driver, made)
     yield made
     driver.delete_pods(made)
 
@@ -53,6 +55,8 @@ def test_healthy_lab_passes_every_check(
     driver: CniDriver, pods: list[Pod[CniHandle]], ci_lab: Lab
 ) -> None:
     assert scenarios.pod_matrix(driver, pods).mismatches() == []
+    assert scenarios.pod_matrix(driver, pods, proto="udp").mismatches() == []
+    assert scenarios.node_matrix(driver, ci_lab, pods, proto="udp").mismatches() == []
     assert scenarios.node_matrix(driver, ci_lab, pods).mismatches() == []
     assert scenarios.pod_identity_problems(driver, pods[0], pods[-1]) == []
     assert scenarios.mtu_problems(driver, ci_lab, pods[0], pods[-1]) == []
@@ -76,7 +80,39 @@ def test_an_snat_rule_on_one_node_fails_exactly_the_cells_it_translates(
     assert {(m.source, m.target) for m in matrix.mismatches()} == cells(matrix, "N")
     text = matrix.render()
     assert f"seen as {ci_lab.node('node1').ip}" in text, "the receiver reports node1's address"
-    assert "reproduce: python -m lab ssh ci-debian12 node1 -- " in text
+    assert f"reproduce: python -m lab ssh {ci_lab.name} node1 -- " in text
+
+
+def test_a_udp_only_masquerade_on_one_node_fails_exactly_the_udp_cells_from_its_pods(
+    driver: CniDriver, pods: list[Pod[CniHandle]], ci_lab: Lab
+) -> None:
+    """What treats UDP otherwise (flannel's masquerade covers UDP too) shows only in UDP
+    cells: the TCP matrix stays clean, the UDP one names node1's address as the source."""
+    subnets = node_pod_subnets(ci_lab)
+    rule = (
+        "-s",
+        str(subnets["node1"]),
+        "-p",
+        "udp",
+        "-o",
+        ci_lab.vm.private_nic,
+        "-j",
+        "MASQUERADE",
+    )
+    on(driver, "node1", "iptables", "-t", "nat", "-I", "POSTROUTING", *rule)
+    try:
+        udp = scenarios.pod_matrix(driver, pods, proto="udp")
+        tcp = scenarios.pod_matrix(driver, pods)
+    finally:
+        on(driver, "node1", "iptables", "-t", "nat", "-D", "POSTROUTING", *rule)
+    node1 = {p.name for p in pods if p.node == "node1"}
+    node2 = {p.name for p in pods if p.node == "node2"}
+    assert tcp.mismatches() == []
+    assert {(m.source, m.target) for m in udp.mismatches()} == {
+        (a, b) for a in node1 for b in node2
+    }
+    assert cells(udp, "N") == {(a, b) for a in node1 for b in node2}
+    assert f"seen as {ci_lab.node('node1').ip}" in udp.render()
 
 
 def test_a_deleted_route_shows_as_the_missing_cells(
@@ -221,7 +257,7 @@ def test_a_pod_mtu_other_than_the_labs_is_named(
 ) -> None:
     source = next(p for p in pods if p.node == "node1")
     target = next(p for p in pods if p.node == "node2")
-    want = ci_lab.pod_mtu
+    want = backend_of(ci_lab).pod_mtu(ci_lab)
     on(
         driver,
         "node1",

@@ -11,7 +11,7 @@ import pytest
 
 from lab.adapters import libvirt as lv
 from lab.common import waits
-from lab.hosts.machines import LabMachines
+from lab.hosts.machines import LabMachines, record_instance
 from lab.model import paths
 from lab.model.config import Lab
 
@@ -27,6 +27,11 @@ def booting(lab: Lab) -> bool:
         except Exception:  # noqa: BLE001 (defined a moment ago, or being undefined)
             continue
     return False
+
+
+def booting_or_gone(lab: Lab, proc: subprocess.Popen[str]) -> bool:
+    """A guest started, or `up` ended before any did (then the test shows its output)."""
+    return proc.poll() is not None or booting(lab)
 
 
 def start_up(lab: Lab) -> subprocess.Popen[str]:
@@ -47,9 +52,16 @@ def test_an_interrupted_up_leaves_nothing_after_sweep(
     how: signal.Signals, ci_lab: Lab, lab_runtime: LabMachines
 ) -> None:
     assert not lab_runtime.leftovers(), "starts from nothing"
+    # the destroy before this test removed the instance's record with its machines
+    record_instance(ci_lab, os.getpid())
     proc = start_up(ci_lab)
     try:
-        waits.wait_until(FIRST_BOOT, lambda: booting(ci_lab), bool)
+        waits.wait_until(FIRST_BOOT, lambda: booting_or_gone(ci_lab, proc), bool)
+        if proc.poll() is not None:
+            pytest.fail(
+                f"`python -m lab up {ci_lab.name}` ended before any guest started:\n"
+                f"{proc.communicate()[0][-2000:]}"
+            )
         os.kill(proc.pid, how)
         out, _ = proc.communicate(timeout=180)
     finally:

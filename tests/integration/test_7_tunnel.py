@@ -2,33 +2,38 @@
 VXLAN data plane is provisioned (a second run: 0 commands), the suite's checks pass on it, and
 each classic failure of that data plane is caught with exactly the cells it breaks and a hint:
 a lost FDB entry, a lost neighbour, a pod MTU of 1500 inside the 1450 tunnel, a VTEP bound to
-the management NIC, a connect that needed a SYN retransmit (the "63 second" checksum bug)."""
+the management NIC, a connect that needed a SYN retransmit (the "63 second" checksum bug), and
+pod packets routed around the tunnel (a host-gw route on the private NIC), which every cell
+survives and only the packets' count catches."""
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Iterator
 
 import pytest
 
-from e2e import scenarios
+from e2e import mtu, scenarios, tunnelproof
 from e2e.drivers.base import Pod, PodRequest, Probe
 from e2e.drivers.cni import CniDriver, CniHandle
-from lab.hosts.machines import LabMachines
+from lab.hosts.machines import LabMachines, new_instance
 from lab.model import paths
 from lab.model.config import Lab
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
-from lab.net import tunnel
-from lab.net.render import VXLAN_DEVICE, vtep_mac, vteps
+from lab.podnet import tunnel
+from lab.podnet.vxlan import VXLAN_DEVICE, vtep_mac, vteps
 from provision.run import run_provision
 
 TUNNEL_LAB = "ci-debian12-vxlan"
 
 
 @pytest.fixture(scope="module")
-def vx_lab() -> Lab:
-    return load_lab(paths.resolve_lab_path(TUNNEL_LAB))
+def vx_lab(lab_runtime: LabMachines) -> Lab:
+    """An instance of the tunnel lab for this module (after the host is prepared): beside
+    the session's and any person's lab."""
+    return new_instance(load_lab(paths.resolve_lab_path(TUNNEL_LAB)), "it" + secrets.token_hex(2))
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +106,8 @@ def test_the_model_holds_over_the_tunnel(
     assert scenarios.subnet_problems(vx_lab, pods, driver.node_subnets()) == []
     a, b = pods[0], pods[-1]
     assert scenarios.mtu_problems(driver, vx_lab, a, b) == []
+    assert mtu.observe_mtu(driver, vx_lab, pods) == []
+    assert tunnelproof.prove_crossings(driver, vx_lab, pods, "it-model") == []
     assert all(o.connect_s is not None for o in node_matrix.observed.values())
 
 
@@ -150,10 +157,13 @@ def test_a_pod_mtu_of_1500_inside_the_1450_tunnel_is_named(
     on(driver, "node1", *netns, "ip", "link", "set", "eth0", "mtu", "1500")
     try:
         problems = scenarios.mtu_problems(driver, vx_lab, source, target)
+        everywhere = mtu.observe_mtu(driver, vx_lab, pods)
     finally:
         on(driver, "node1", *netns, "ip", "link", "set", "eth0", "mtu", "1450")
     assert any("eth0 MTU is 1500; the lab's pod network MTU is 1450" in p for p in problems)
     assert any("1472-byte DF ping (packet = MTU 1500)" in p for p in problems), problems
+    wrong = f"{source.name}'s eth0 MTU is 1500; the lab's pod network MTU is 1450"
+    assert [p for p in everywhere if p.startswith(wrong)], everywhere
 
 
 def test_a_vtep_bound_to_the_management_nic_is_named_with_the_fix(
@@ -206,3 +216,42 @@ def test_a_connect_that_needed_a_syn_retransmit_fails_with_the_offload_hint(
     assert seen.retransmits >= 1, seen
     assert matrix.symbol(source.name, target.name) == "S"
     assert "ethtool -K flannel.1 tx-checksum-ip-generic off" in matrix.render()
+
+
+def test_a_host_gw_route_around_the_tunnel_fails_the_packet_proof_naming_the_route(
+    driver: CniDriver, pods: list[Pod[CniHandle]], vx_lab: Lab
+) -> None:
+    """A route for the peer's pod subnet via the private NIC (flannel's host-gw next to its
+    vxlan, or a route a backend switch left): node1 sends node2's pods their packets plain on
+    eth1; node2 forwards them, and the answers come back through the tunnel, so every cell
+    still answers. The tagged datagrams are counted neither leaving node1 nor arriving at
+    node2 as VXLAN packets, and the failure names the route node1 took."""
+    peer, remote = vx_lab.node("node2"), vteps(vx_lab)["node2"]
+    nic = vx_lab.vm.private_nic
+    on(
+        driver,
+        "node1",
+        "ip",
+        "route",
+        "replace",
+        str(remote.subnet),
+        "via",
+        str(peer.ip),
+        "dev",
+        nic,
+    )
+    try:
+        matrix = scenarios.pod_matrix(driver, pods)
+        problems = tunnelproof.prove_crossings(driver, vx_lab, pods, "it-around")
+    finally:
+        tunnelled = (str(remote.subnet), "via", str(remote.address), "dev", VXLAN_DEVICE, "onlink")
+        on(driver, "node1", "ip", "route", "replace", *tunnelled)
+    print("what the tunnel proof said:", *problems, sep="\n  ")  # the integration log shows it
+    assert matrix.mismatches() == [], "every cell still answers:\n" + matrix.render()
+    assert problems, "the packets went around the tunnel: the proof must fail"
+    assert all(p.startswith("node1 -> node2: ") for p in problems), problems
+    taken = f"via {peer.ip} dev {nic} src {vx_lab.node('node1').ip}"
+    named = [p for p in problems if "did not take the tunnel" in p]
+    assert named
+    assert all(taken in p and f"(through {nic}, not flannel.1)" in p for p in named)
+    assert tunnelproof.prove_crossings(driver, vx_lab, pods, "it-healed") == []

@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from lab.adapters.ssh import RemoteResult
+from lab.adapters.protocols import RemoteResult
 from lab.common.commands import Command, Output, render_remote
 from lab.common.errors import CommandFailed
 
@@ -28,6 +29,8 @@ class FakeNode:
     writes: Mapping[Command, Write]
     round_trips: list[tuple[Command, ...]] = field(default_factory=list)
     ran: list[Command] = field(default_factory=list)
+    # commands whose stdout an input source saves to a local file (`docker save`): the bytes
+    saves: Mapping[Command, Callable[[World], bytes]] = field(default_factory=dict)
     one_sudo: list[bool] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -55,6 +58,16 @@ class FakeNode:
                 remote, code, "", "failed", where=self.name, secrets=command.secrets
             )
         return RemoteResult(self.name, remote, code, "", "")
+
+    def run_to_file(self, command: Command, path: str, timeout: float = 900) -> RemoteResult:
+        with self.lock:
+            if command not in self.saves:
+                raise AssertionError(f"unexpected save on {self.name}: {render_remote(command)}")
+            self.ran.append(command)
+            data = self.saves[command](self.world)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(data)
+        return RemoteResult(self.name, f"{render_remote(command)} > {path}", 0, "", "")
 
     def ran_argv(self) -> list[tuple[str, ...]]:
         return [c.argv for c in self.ran]

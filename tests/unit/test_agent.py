@@ -129,3 +129,72 @@ def test_probe_ids_must_be_unique() -> None:
 )
 def test_agnhost_clientip_answers_give_the_client_address(answer: str, seen: str | None) -> None:
     assert probes.http_body_address(answer) == seen
+
+
+def _free_udp_port() -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    sock.close()
+    return port
+
+
+@pytest.fixture
+def udp_echo() -> Iterator[int]:
+    """The fleet's UDP echo (lab/runtime/echo.py) on loopback, as pod `p1`."""
+    from lab.runtime.echo import UDP_SERVER
+
+    port = _free_udp_port()
+    env = {"NETLAB_POD": "p1", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-c", UDP_SERVER, str(port), "127.0.0.1"], env=env)
+    yield port
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
+def dns_server() -> Iterator[int]:
+    """e2e/dnsd.py on loopback with a one-Service zone."""
+    from e2e import dnsd
+
+    port = _free_udp_port()
+    zone = {"records": {"echo.ns.svc.cluster.local": ["10.96.0.11"]}, "port": port}
+    source = Path(dnsd.__file__).read_text().replace('"0.0.0.0"', '"127.0.0.1"')
+    proc = subprocess.Popen([sys.executable, "-c", source, json.dumps(zone)])
+    yield port
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_udp_and_dns_probes_say_who_answered_and_what(
+    python: str, udp_echo: int, dns_server: int
+) -> None:
+    sport = _free_udp_port()
+    cells = [
+        *(probes.Cell(f"u{i}", "127.0.0.1", udp_echo, timeout_s=3, proto="udp") for i in range(6)),
+        probes.Cell("kept", "127.0.0.1", udp_echo, timeout_s=3, proto="udp", sport=sport),
+        probes.Cell("a", "127.0.0.1", dns_server, timeout_s=3, proto="dns",
+                    name="echo.ns.svc.cluster.local"),
+        probes.Cell("nx", "127.0.0.1", dns_server, timeout_s=3, proto="dns",
+                    name="nope.ns.svc.cluster.local"),
+        probes.Cell("refused", "127.0.0.1", dns_server, timeout_s=3, proto="dns",
+                    name="example.org"),
+    ]  # fmt: skip
+    from lab.common import waits
+
+    servers_up = waits.Policy("the loopback UDP echo and DNS servers answer", 10, 0.2)
+    results = waits.wait_until(
+        servers_up,
+        lambda: probes.parse_probe_answer(
+            json.dumps(run_agent(python, probes.probe_request(cells, parallel=4))),
+            [c.id for c in cells],
+            "",
+        ),
+        lambda found: all(r.ok for r in found.values()),
+    )
+    echoes = {i: probes.parse_echo(results[i].answer) for i in ("u0", "u5", "kept")}
+    assert all(e == probes.Echo("127.0.0.1", "p1", "127.0.0.1") for e in echoes.values())
+    assert results["a"].answer == "echo.ns.svc.cluster.local A 10.96.0.11"
+    assert results["nx"].answer == "nope.ns.svc.cluster.local RCODE 3"
+    assert results["refused"].answer == "example.org RCODE 5"

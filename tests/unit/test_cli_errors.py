@@ -93,11 +93,15 @@ def test_a_verb_without_what_it_needs_says_so_in_one_line(
     assert only_error(argv, capsys).startswith(message)
 
 
-def test_an_unknown_lab_name_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_lab_name_lists_the_known_ones(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NETLAB_STATE", str(tmp_path / "state"))  # no instance recorded here
     line = only_error(["plan", "nosuch"], capsys)
     assert line.startswith("error: no lab 'nosuch': ")
     assert line.endswith(
-        "known labs: ci-debian12, ci-debian12-3node, ci-debian12-vxlan, guide-centos7"
+        "known labs: ci-debian12, ci-debian12-3node, ci-debian12-vxlan, guide-centos7, "
+        "guide-centos7-global"
     )
 
 
@@ -106,9 +110,10 @@ def test_plan_with_an_unknown_manifest_checksum_offline_fails_fast_in_one_line(
 ) -> None:
     monkeypatch.setenv("NETLAB_CACHE", str(tmp_path / "cache"))
     lab_file = tmp_path / "lab.yaml"
-    lab_file.write_text(
+    lab_file.write_text(  # a manifest not vendored here: validate cannot check its pin
         GUIDE.read_text()
         .replace("manifest_sha256: adffe27e", "manifest_sha256: 00000000")
+        .replace("version: v0.14.0", "version: v0.15.1")
         .replace(
             "https://raw.githubusercontent.com/flannel-io/flannel/v0.14.0/Documentation/",
             "http://127.0.0.1:9/",  # loopback, nothing listens: an offline host's answer
@@ -270,3 +275,31 @@ def test_the_nightly_without_the_test_tools_says_how_to_install_them(
 
 def no_nightly(*args: object, **kwargs: object) -> None:
     raise AssertionError("the nightly started without its test tools")
+
+
+def test_a_plan_read_by_head_ends_quietly() -> None:
+    """`python -m lab plan ci-debian12 | head -1`: exit 0, nothing on stderr (the reader went
+    away: BrokenPipeError is an OSError, so it must be caught before the OSError handler).
+    The pipe is made a page small, so the plan (13 kB) cannot all fit before the reader goes."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, 1031, 4096)  # F_SETPIPE_SZ
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab", "plan", "ci-debian12"],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        first = reader.readline()
+    assert proc.stderr is not None
+    errors = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert first.startswith("# node1 ")
+    assert errors == ""

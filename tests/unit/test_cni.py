@@ -122,3 +122,35 @@ def test_node_subnets_from_a_conflist_and_from_flannel() -> None:
     assert cni.node_subnets_from_conflist(CONFLIST) == (IPv4Network("10.244.0.0/24"),)
     env = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.2.1/24\nFLANNEL_MTU=1450\n"
     assert cni.parse_flannel_subnet_env(env) == (IPv4Network("10.244.2.0/24"),)
+
+
+def test_cni_entries_after_a_bad_one_are_still_checked() -> None:
+    result = {
+        "cniVersion": "0.4.0",
+        "interfaces": [{"name": ""}, {"name": "eth0", "mac": "zz", "sandbox": "/p"}],
+        "ips": [7, {"version": "4", "interface": 1, "address": "x"}],
+        "routes": [7, {"dst": "x"}],
+    }
+    assert cni.validate_result(result, "0.4.0") == [
+        "interfaces[0]: needs a name",
+        "interfaces[1].mac 'zz' is not a MAC address",
+        "ips[0] 7 is not an object",
+        "ips[1].address 'x' is not CIDR notation",
+        "routes[0] 7 is not an object",
+        "routes[1].dst 'x' is not CIDR notation",
+    ]
+
+
+def test_a_conflists_subnets_come_from_every_range_of_every_plugin() -> None:
+    conflist = {
+        "plugins": [
+            {"type": "bridge", "ipam": {"ranges": [[{"subnet": "10.244.0.0/24"}],
+                                                   [{"subnet": "10.245.0.0/24"}]]}},
+            {"type": "portmap"},
+        ]
+    }  # fmt: skip
+    assert cni.node_subnets_from_conflist(conflist) == (
+        IPv4Network("10.244.0.0/24"),
+        IPv4Network("10.245.0.0/24"),
+    )
+    assert cni.node_subnets_from_conflist({}) == ()

@@ -15,7 +15,7 @@ import pytest
 from e2e.drivers.base import DriverError, Pod, PodRequest, Probe
 from e2e.drivers.cni import CniCallFailed, CniDriver, CniHandle, echo_server
 from lab.model.labfile import load_lab
-from lab.net.render import render_cni_conflist_text
+from lab.podnet.bridge import render_cni_conflist_text
 from tests.fakes import Step, channels, script
 
 ROOT = Path(__file__).resolve().parents[2]

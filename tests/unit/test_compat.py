@@ -21,6 +21,7 @@ from e2e.drivers.base import Container, PodRequest
 from e2e.drivers.cni import CniDriver, client_probe, echo_server
 from lab.common.commands import Output
 from lab.hosts import compat
+from lab.hosts.os import profile as os_profile
 from lab.k8s import KUBECTL
 from lab.model.labfile import load_lab
 from lab.net import cni
@@ -42,7 +43,7 @@ FACTS = json.loads((ROOT / "tests" / "golden" / "provision" / "facts.json").read
 
 def test_containers_start_without_collect_on_systemd_219_and_with_it_from_236() -> None:
     argv = ("socat", "TCP-LISTEN:8080,fork", "-")
-    el7_start = compat.start_in_netns(compat.systemd_version("el7"), "nl-a-echo", "nl-a", argv)
+    el7_start = compat.start_in_netns(os_profile("el7").systemd, "nl-a-echo", "nl-a", argv)
     assert el7_start == (
         "systemd-run",
         "--unit=nl-a-echo",
@@ -54,7 +55,7 @@ def test_containers_start_without_collect_on_systemd_219_and_with_it_from_236() 
         "nl-a",
         *argv,
     )
-    debian = compat.start_in_netns(compat.systemd_version("debian12"), "nl-a-echo", "nl-a", argv)
+    debian = compat.start_in_netns(os_profile("debian12").systemd, "nl-a-echo", "nl-a", argv)
     assert debian[:3] == ("systemd-run", "--unit=nl-a-echo", "--collect")
 
 
@@ -188,11 +189,14 @@ def provisioning_commands() -> Iterator[Sent]:
         for c in step.plan(GUIDE, GUIDE.node(case["node"]), step.facts_from_json(facts)):
             yield Sent(f"provision {case['step']} ({case['case']})", c.argv, c.sudo)
     yield Sent("provision join command (input)", el7.JOIN_COMMAND.argv, el7.JOIN_COMMAND.sudo)
+    save = el7.save_command(el7.e2e_hub_images(GUIDE))
+    yield Sent("provision image archive (input)", save.argv, save.sudo)
 
 
 def driver_commands() -> Iterator[Sent]:
-    systemd = compat.systemd_version("el7")
-    for container in (echo_server(), Container("client", client_probe("10.244.1.5"))):
+    systemd = os_profile("el7").systemd
+    el7_echo = echo_server(python=os_profile("el7").python)
+    for container in (el7_echo, Container("client", client_probe("10.244.1.5"))):
         argv = compat.start_in_netns(systemd, "nl-x-echo", "nl-x", container.argv)
         yield Sent("CNI driver start_in_netns", argv, True)
     yield Sent("CNI driver main_pids", compat.main_pids_argv(systemd, ("nl-x-echo",)), True)
@@ -250,7 +254,7 @@ def gap_key(sent: Sent, gap: compat.Gap) -> str:
 def el7_gaps() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for sent in sent_to_el7():
-        for gap in compat.gaps("el7", sent.argv, sent.sudo):
+        for gap in compat.gaps(os_profile("el7"), sent.argv, sent.sudo):
             if gap.argv[0].startswith("<"):
                 continue  # an argument the caller passes (checked where it is written)
             found.setdefault(gap_key(sent, gap), []).append(gap.reason)
@@ -276,7 +280,7 @@ def test_every_ci_lab_provisioning_command_is_in_the_debian12_column() -> None:
         commands = [c for s in steps for c in s.commands(CI, node)]
         commands += [c for p in dry_run(CI, node, steps) for c in p.commands]
         for c in commands:
-            problems += [str(g) for g in compat.gaps("debian12", c.argv, c.sudo)]
+            problems += [str(g) for g in compat.gaps(os_profile("debian12"), c.argv, c.sudo)]
     assert problems == []
 
 
@@ -284,24 +288,24 @@ def test_every_ci_lab_provisioning_command_is_in_the_debian12_column() -> None:
 
 
 @pytest.mark.parametrize("family", ["el7", "debian12"])
-def test_every_tool_names_a_component_with_a_version(family: compat.Family) -> None:
-    for tool in compat.TOOLS[family].values():
-        assert tool.component in compat.COMPONENTS[family], tool
+def test_every_tool_names_a_component_with_a_version(family: str) -> None:
+    for tool in os_profile(family).tools.values():
+        assert tool.component in os_profile(family).components, tool
         assert tool.path.startswith("/"), tool
         assert tool.name == tool.path.rsplit("/", 1)[1] or tool.name == tool.path, tool
 
 
 def test_features_name_known_tools_and_components() -> None:
     for feature in compat.FEATURES:
-        assert any(feature.tool in compat.TOOLS[f] for f in ("el7", "debian12")), feature
-        assert feature.component in compat.COMPONENTS["el7"], feature
+        assert any(feature.tool in os_profile(f).tools for f in ("el7", "debian12")), feature
+        assert feature.component in os_profile("el7").components, feature
 
 
 def test_a_sbin_tool_without_sudo_is_a_gap_on_el7_only() -> None:
-    (gap,) = compat.gaps("el7", ("getenforce",), sudo=False)
+    (gap,) = compat.gaps(os_profile("el7"), ("getenforce",), sudo=False)
     assert "not on a non-login SSH PATH" in gap.reason
-    assert compat.gaps("el7", ("getenforce",), sudo=True) == []
-    assert compat.gaps("debian12", ("ip", "link", "show"), sudo=False) == []
+    assert compat.gaps(os_profile("el7"), ("getenforce",), sudo=True) == []
+    assert compat.gaps(os_profile("debian12"), ("ip", "link", "show"), sudo=False) == []
 
 
 def test_commands_are_read_through_wrappers_and_scripts() -> None:
@@ -317,7 +321,7 @@ def test_commands_are_read_through_wrappers_and_scripts() -> None:
 # --- the probe steps: fail early and clearly when a node lacks a tool ---------------------
 
 
-def tools_facts(family: compat.Family, step_key: str, drop: str = "", systemd: int = 0) -> Any:
+def tools_facts(family: str, step_key: str, drop: str = "", systemd: int = 0) -> Any:
     steps = {s.key: s for s in steps_for(GUIDE if family == "el7" else CI, UPSTREAM, TEST_IMAGES)}
     step = steps[step_key]
     lab = GUIDE if family == "el7" else CI

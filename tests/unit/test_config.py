@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
+import yaml
 
-from lab.model.config import LabError, suggest_dns1123
+from lab.model.config import Lab, LabError, check_lab, parse_lab, suggest_dns1123, validate_lab
 from lab.model.labfile import load_lab
 
 LABS = Path(__file__).resolve().parents[2] / "labs"
@@ -156,3 +159,119 @@ def test_a_pod_cidr_that_differs_but_overlaps_is_one_problem_with_one_fix(tmp_pa
         "kubernetes.pod_network_cidr 10.244.0.0/16: flannel would masquerade cross-node pod "
         "traffic; set both to 10.244.0.0/16"
     ]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_an_unknown_node_is_named_with_the_labs_nodes() -> None:
+    lab = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    with pytest.raises(KeyError) as e:
+        lab.node("node9")
+    assert e.value.args == ("lab 'ci-debian12' has no node 'node9'; nodes: ('node1', 'node2')",)
+
+
+def test_a_lab_read_without_a_file_name_comes_from_lab() -> None:
+    lab, _ = parse_lab(yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text()))
+    assert lab is not None
+    assert lab.source == "<lab>"
+
+
+@pytest.mark.parametrize(
+    ("name", "suggested"),
+    [
+        ("-Node_1-", "node-1"),
+        ("_" * 200 + "x", "node"),  # only the first 200 characters are looked at
+        ("a" * 62 + "_b", "a" * 62),  # cut at 63, no '-' left at the end
+    ],
+)
+def test_a_hostname_suggestion_at_its_cuts(name: str, suggested: str) -> None:
+    assert suggest_dns1123(name) == suggested
+
+
+def test_a_lab_error_lists_one_problem_a_line() -> None:
+    from lab.model.config import LabError
+    from lab.model.problems import Problem
+
+    err = LabError("lab.yaml", [Problem("a", message="x"), Problem("b", 1, "y", "z")])
+    assert str(err) == "lab.yaml: 2 problem(s)\n  - a: x\n  - b = 1: y; z"
+
+
+def test_parse_lab_takes_a_document_already_read() -> None:
+    raw = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())
+    lab, problems = parse_lab(raw, "ci.yaml")
+    assert isinstance(lab, Lab)
+    assert (lab.name, lab.source, problems) == ("ci-debian12", "ci.yaml", [])
+    raw["vm"]["cpus"] = "two"
+    lab, problems = parse_lab(raw, "ci.yaml")
+    assert lab is None
+    assert [str(p) for p in problems] == ["vm.cpus = 'two': must be an integer, not text"]
+    lab, problems = parse_lab([1], "list.yaml")
+    assert lab is None
+    assert [str(p) for p in problems] == [
+        "<file> = [1]: must be a mapping of keys to values, not a list; its keys: name, vm, "
+        "network, nodes, os, pod_network, description, kubernetes, runtime, oci_runtime, services"
+    ]
+
+
+CI = yaml.safe_load((ROOT / "labs" / "ci-debian12.yaml").read_text())
+
+GUIDE = yaml.safe_load((ROOT / "labs" / "guide-centos7.yaml").read_text())
+
+
+def test_a_lab_says_which_file_it_came_from() -> None:
+    lab, problems = check_lab(CI, "labs/ci-debian12.yaml")
+    assert lab is not None
+    assert (lab.source, problems) == ("labs/ci-debian12.yaml", [])
+    lab, problems = check_lab(CI)
+    assert lab is not None
+    assert (lab.source, problems) == ("<lab>", [])
+
+
+def test_an_odd_top_level_key_is_named_by_itself() -> None:
+    raw = copy.deepcopy(CI)
+    raw["bad key"] = 1
+    assert [str(p) for p in check_lab(raw, "x.yaml")[1]] == [
+        "['bad key'] = 1: unknown key; known keys: name, vm, network, nodes, os, pod_network, "
+        "description, kubernetes, runtime, oci_runtime, services"
+    ]
+
+
+def test_a_field_left_broken_stops_only_the_check_that_reads_it() -> None:
+    # cni_package_version 7 is no text: the structure leaves it broken, and the check that
+    # matches it against a pattern stops there, while every other section is still checked
+    raw = copy.deepcopy(GUIDE)
+    raw["kubernetes"]["version"] = "1.18"
+    raw["kubernetes"]["cni_package_version"] = 7
+    raw["vm"]["private_nic"] = "eth 1"
+    assert [str(p) for p in check_lab(raw, "x.yaml")[1]] == [
+        "kubernetes.cni_package_version = 7: was read as a number, not as text; put it in "
+        "quotes: '7'",
+        "vm.private_nic = 'eth 1': is not an interface name; Vagrant's private network is eth1 "
+        "on these boxes",
+        "kubernetes.version = '1.18': must be MAJOR.MINOR.PATCH; e.g. 1.18.1 (the guide's)",
+    ]
+
+
+def test_a_check_failing_on_a_complete_lab_is_a_bug_to_see_not_a_silence() -> None:
+    # a lab built in code with a value no file can give: validate_lab does not swallow the
+    # failure and answer with a shorter list of problems
+    lab, _ = check_lab(GUIDE)
+    assert lab is not None
+    assert lab.kubernetes is not None
+    odd = dataclasses.replace(
+        lab, kubernetes=dataclasses.replace(lab.kubernetes, cni_package_version=None)
+    )
+    with pytest.raises(TypeError, match="expected string or bytes-like object"):
+        validate_lab(odd)
+
+
+def test_a_node_address_check_failing_on_a_complete_lab_is_not_silenced_either() -> None:
+    # the address check is guarded apart from the node's other checks, as strictly: an
+    # address no file can give (unhashable) fails loudly, not as a node left unchecked
+    lab, _ = check_lab(GUIDE)
+    assert lab is not None
+    node = dataclasses.replace(lab.nodes[1], ip=[])
+    odd = dataclasses.replace(lab, nodes=(lab.nodes[0], node, *lab.nodes[2:]))
+    with pytest.raises(TypeError, match=r"^unhashable type: 'list'$"):
+        validate_lab(odd)

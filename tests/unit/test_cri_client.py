@@ -190,23 +190,21 @@ def test_a_worker_talks_to_the_controllers_forward_and_opens_none_of_its_own(
     runtime: FakeRuntime, socket_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from e2e.drivers.base import DriverError
-    from e2e.drivers.cri import SHARED_FORWARDS, ForwardedRuntimes, shared_socket
+    from e2e.drivers.cri import ForwardedRuntimes, shared_socket
 
     shared = os.path.dirname(socket_path)
     os.symlink(socket_path, f"{shared}/node1.sock")  # the controller's forward of node1
     no_ssh = {"node1": object(), "node2": object()}  # channels without an SSH target
-    monkeypatch.setenv(SHARED_FORWARDS, shared)
-    worker = ForwardedRuntimes(no_ssh)
+    worker = ForwardedRuntimes(no_ssh, shared)
     try:
         assert worker("node1").version().runtime_api_version == "v1"
         assert worker("node1") is worker("node1"), "one client per node"
         assert worker.forwards == {}
         with pytest.raises(DriverError, match="node2: short: not done"):
-            shared_socket("node2", waits.Policy("short", timeout_s=0.2, interval_s=0.05))
+            shared_socket("node2", shared, waits.Policy("short", timeout_s=0.2, interval_s=0.05))
     finally:
         worker.close()
     assert not os.path.exists(worker.dir), "its socket directory goes with it"
-    monkeypatch.delenv(SHARED_FORWARDS)
     alone = ForwardedRuntimes(no_ssh)
     with pytest.raises(DriverError, match="node1: its channel has no SSH target"):
         alone("node1")
@@ -217,11 +215,11 @@ def test_a_forward_the_controller_could_not_start_fails_the_workers_with_its_rea
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from e2e.drivers.base import DriverError
-    from e2e.drivers.cri import SHARED_FORWARDS, ForwardedRuntimes
+    from e2e.drivers.cri import ForwardedRuntimes
 
     controller = ForwardedRuntimes({"node1": object()})  # a channel without an SSH target
-    monkeypatch.setenv(SHARED_FORWARDS, controller.share())  # returns before the forwards listen
-    worker = ForwardedRuntimes({"node1": object()})
+    shared = controller.share()  # returns before the forwards listen
+    worker = ForwardedRuntimes({"node1": object()}, shared)
     try:
         with pytest.raises(DriverError) as err:
             worker("node1")  # waits for the controller's forward, then raises its reason

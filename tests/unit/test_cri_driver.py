@@ -16,6 +16,7 @@ from lab.adapters.cri import CriError
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
 from lab.runtime.cri import messages
+from lab.runtime.echo import identity_echo_args
 from tests import fakes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,8 +122,11 @@ def test_pods_are_made_as_kubelet_makes_them_labelled_with_the_run() -> None:
     echo, client = (rt.containers[i] for i in sorted(rt.containers))
     assert (echo["image"], echo["argv"]) == (
         "netlab.invalid/client:0123456789ab",
-        ("socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR"),
+        identity_echo_args(8080),
     )
+    # the pod's name in every container's environment, as the downward API hands it: the
+    # echo server says it with every answer
+    assert echo["env"] == {"NETLAB_POD": sandbox["pod"].name}
     assert client["image"] == "netlab.invalid/client:0123456789ab"
     handle = pods[0].handle
     assert handle.netns == f"/var/run/netns/cni-{handle.sandbox_id}"
@@ -356,8 +360,8 @@ def test_the_guide_pod_is_the_fleets_pod_a_server_and_a_client_of_our_client_ima
     assert [c.name for c in guide.containers] == ["echo", "client"]
     assert {c.image for c in guide.containers} == {"netlab.invalid/client:0123456789ab"}
     assert (guide.client, guide.server, guide.port) == ("client", "echo", 8080)
-    # the echo server answers with the address it saw: a client on localhost is 127.0.0.1
-    assert guide.containers[0].argv[-1] == "SYSTEM:echo $SOCAT_PEERADDR"
+    # the echo server answers first with the address it saw: on localhost, 127.0.0.1
+    assert guide.containers[0].argv == identity_echo_args(8080)
     assert guide.banner == "127.0.0.1"
 
 

@@ -207,3 +207,35 @@ def test_unusable_verbose_info_is_a_named_error(info: dict[str, str], error: str
 def test_a_cni_result_without_interfaces_is_an_error() -> None:
     with pytest.raises(messages.InfoError, match="no Interfaces object"):
         messages.cni_result_pod_ips({"Routes": []})
+
+
+CLUSTER_FIRST = messages.DnsConfig(
+    ("10.96.0.10",),
+    ("e2e-cri.svc.cluster.local", "svc.cluster.local", "cluster.local"),
+    ("ndots:5",),
+)
+
+
+def test_a_pod_with_dns_gets_kubelets_resolv_conf_through_the_sandbox_config() -> None:
+    config = messages.pod_sandbox_config(dataclasses.replace(POD, dns=CLUSTER_FIRST))
+    assert config.HasField("dns_config")
+    assert list(config.dns_config.servers) == ["10.96.0.10"]
+    assert list(config.dns_config.searches) == list(CLUSTER_FIRST.searches)
+    assert list(config.dns_config.options) == ["ndots:5"]
+    assert not messages.pod_sandbox_config(POD).HasField("dns_config")  # the runtime's default
+    assert CLUSTER_FIRST.resolv_conf() == [
+        "nameserver 10.96.0.10",
+        "search e2e-cri.svc.cluster.local svc.cluster.local cluster.local",
+        "options ndots:5",
+    ]
+
+
+def test_dns_beyond_what_a_resolver_reads_is_refused() -> None:
+    many = messages.DnsConfig(("1.1.1.1",) * 4, tuple(f"d{i}.local" for i in range(7)))
+    problems = messages.validate_pod(dataclasses.replace(POD, dns=many))
+    assert problems == [
+        "pod echo-a: 4 DNS servers; give 1 to 3 (a resolver reads no more)",
+        "pod echo-a: 7 DNS search domains; give at most 6",
+    ]
+    none = messages.validate_pod(dataclasses.replace(POD, dns=messages.DnsConfig(())))
+    assert none == ["pod echo-a: 0 DNS servers; give 1 to 3 (a resolver reads no more)"]

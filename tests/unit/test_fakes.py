@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from e2e.drivers.base import Driver, NodeChannel
+from e2e.drivers.base import Driver
 from e2e.drivers.cri import CriRuntime
 from e2e.session import LineStream
 from lab.adapters.cri import CriClient
 from lab.adapters.libvirt import Libvirt
-from lab.adapters.protocols import LibvirtPort, VagrantPort
+from lab.adapters.protocols import LibvirtPort, NodeChannel, VagrantPort
 from lab.adapters.ssh import SshChannel, SshStream
 from lab.adapters.vagrant import BoundedVagrant
 from tests import fakes

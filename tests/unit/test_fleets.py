@@ -27,6 +27,7 @@ class PodMaker:
     name: str
     made: list[str] = field(default_factory=list)
     fail: bool = False
+    protocols: tuple[str, ...] = ("tcp",)  # no readiness probes: the first cells are
 
     def fleet_containers(self, index: int = 0) -> tuple[Container, ...]:
         return (Container("echo", ("echo-server",)),)

@@ -1,5 +1,5 @@
 """The history's index and the nightly page's checks (pure HTML; the browser's view of both is
-tests/unit/test_pages_in_chromium.py)."""
+tests/unit/test_history_page_chromium.py)."""
 
 from __future__ import annotations
 

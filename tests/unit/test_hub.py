@@ -23,24 +23,25 @@ from tests.unit.test_session import StreamNode
 
 
 @pytest.fixture
-def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[hub.Hub, StreamNode]]:
+def shared() -> Iterator[tuple[hub.Hub, StreamNode]]:
     node = StreamNode()
     served = hub.Hub({"node1": SessionPool(node.open_stream, sys.executable)})
-    monkeypatch.setenv(hub.ENV, served.start())
+    served.start()
     yield served, node
     served.close()
     node.close()
 
 
-def worker(node: StreamNode) -> NodeRunner:
-    return NodeRunner({"node1": node}, python=sys.executable)
+def worker(node: StreamNode, served: hub.Hub) -> NodeRunner:
+    """A worker's runner, told by its controller where the hub is."""
+    return NodeRunner({"node1": node}, python=sys.executable, hub=served.directory)
 
 
 def test_the_workers_commands_run_in_the_controllers_agents(
     shared: tuple[hub.Hub, StreamNode],
 ) -> None:
-    _, node = shared
-    first, second = worker(node), worker(node)
+    served, node = shared
+    first, second = worker(node, served), worker(node, served)
     assert first.run("node1", cmd("true")).ok
     started = len(node.streams)  # the hub's warm-up agent
     a = first.run("node1", Command(("sh", "-c", "echo out; echo err >&2; exit 3")))
@@ -58,8 +59,8 @@ def test_the_workers_commands_run_in_the_controllers_agents(
 def test_overlapping_calls_of_workers_are_served_at_once(
     shared: tuple[hub.Hub, StreamNode],
 ) -> None:
-    _, node = shared
-    runners = [worker(node) for _ in range(3)]
+    served, node = shared
+    runners = [worker(node, served) for _ in range(3)]
     barrier = threading.Barrier(3, timeout=20)  # each call waits until all three run
 
     def call(runner: NodeRunner) -> None:
@@ -78,8 +79,8 @@ def test_overlapping_calls_of_workers_are_served_at_once(
 def test_an_agent_that_died_answers_the_worker_no_exit_code_and_the_next_call_recovers(
     shared: tuple[hub.Hub, StreamNode],
 ) -> None:
-    _, node = shared
-    runner = worker(node)
+    served, node = shared
+    runner = worker(node, served)
     assert runner.run("node1", cmd("true")).ok
     started = len(node.streams)
     res = runner.run("node1", Command(("sh", "-c", "kill -9 $PPID; sleep 5")))
@@ -91,7 +92,7 @@ def test_an_agent_that_died_answers_the_worker_no_exit_code_and_the_next_call_re
 
 def test_a_gone_hub_is_a_broken_session_not_a_hang(shared: tuple[hub.Hub, StreamNode]) -> None:
     served, node = shared
-    runner = worker(node)
+    runner = worker(node, served)
     assert runner.run("node1", cmd("true")).ok
     served.close()
     res = runner.run("node1", cmd("true"))
@@ -131,12 +132,10 @@ def test_every_failure_in_the_controller_is_an_answer(
 def test_a_worker_finds_the_hub_only_where_the_controller_made_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(hub.ENV, raising=False)
-    assert hub.hub_pool("node1") is None
-    monkeypatch.setenv(hub.ENV, str(tmp_path))
-    assert hub.hub_pool("node1") is None, "no socket for the node: the worker's own agents"
+    assert hub.hub_pool("node1", "") is None
+    assert hub.hub_pool("node1", str(tmp_path)) is None, "no socket: the worker's own agents"
     (tmp_path / "node1.sock").touch()
-    pool = hub.hub_pool("node1")
+    pool = hub.hub_pool("node1", str(tmp_path))
     assert isinstance(pool, hub.HubPool)
     assert pool.path == str(tmp_path / "node1.sock")
 

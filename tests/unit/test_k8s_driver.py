@@ -17,10 +17,10 @@ from e2e.drivers.base import Container, Pod, PodRequest, Probe
 from e2e.drivers.k8s import (
     K8sDriver,
     K8sHandle,
-    KubectlFailed,
     PodNotRunning,
     echo_container,
 )
+from e2e.drivers.kube import KubectlFailed
 from lab.common import waits
 from lab.model.config import E2eImages, Lab
 from lab.model.labfile import load_lab
@@ -345,7 +345,7 @@ def test_a_failed_kubectl_says_what_failed_and_how_to_reproduce(lab: Lab) -> Non
         ),
     )
     with pytest.raises(KubectlFailed) as err:
-        driver.get_nodes()
+        driver.cluster.get_nodes()
     script.done()
     assert str(err.value) == (
         "list nodes: kubectl exited 1: The connection to the server 10.10.10.241:6443 was "
@@ -393,12 +393,12 @@ def test_cluster_reads_parse_kubectl_json(lab: Lab) -> None:
             text("configmap-kubeadm-config.json"),
         ),
     )
-    assert len(driver.get_nodes()) == 3
-    assert len(driver.get_pods("kube-system")) == 12
-    assert len(driver.get_services()) == 2
-    assert len(driver.get_endpoints()) == 2
-    assert driver.get_flannel_netconf().network == IPv4Network("10.244.0.0/16")
-    assert driver.get_kubeadm_networking().service_subnet == IPv4Network("10.1.0.0/16")
+    assert len(driver.cluster.get_nodes()) == 3
+    assert len(driver.cluster.get_pods("kube-system")) == 12
+    assert len(driver.cluster.get_services()) == 2
+    assert len(driver.cluster.get_endpoints()) == 2
+    assert driver.cluster.get_flannel_netconf().network == IPv4Network("10.244.0.0/16")
+    assert driver.cluster.get_kubeadm_networking().service_subnet == IPv4Network("10.1.0.0/16")
     script.done()
 
 
@@ -425,9 +425,10 @@ def test_create_service_and_wait_for_its_endpoints(lab: Lab) -> None:
         Step("k8s-master", get_eps, json.dumps(eps)),
         namespace=NS,
     )
-    service = driver.create_service("echo", {"netlab.io/app": "echo"}, 80, 8080)
-    ready = driver.wait_for_endpoints(
-        "echo", [IPv4Address("10.244.0.2"), IPv4Address("10.244.0.3")]
+    echo = {"netlab.io/app": "echo"}
+    service = driver.cluster.create_service(driver.bound, "echo", echo, 80, 8080)
+    ready = driver.cluster.wait_for_endpoints(
+        driver.bound, "echo", [IPv4Address("10.244.0.2"), IPv4Address("10.244.0.3")]
     )
     script.done()
     assert service.cluster_ip == IPv4Address("10.1.23.4")
@@ -437,7 +438,7 @@ def test_create_service_and_wait_for_its_endpoints(lab: Lab) -> None:
 def test_an_unexpected_command_is_an_error_of_the_fake(lab: Lab) -> None:
     driver, _ = driver_for(lab)
     with pytest.raises(AssertionError, match="unexpected command on k8s-master"):
-        driver.get_nodes()
+        driver.cluster.get_nodes()
 
 
 def test_an_unbound_driver_refuses_namespaced_work(lab: Lab) -> None:
@@ -494,7 +495,8 @@ def test_probes_from_nodes_go_through_the_agent_and_from_pods_through_kubectl_ex
         assert (cell["host"], cell["port"], cell["send"]) == (
             "10.244.2.5",
             8080,
-            "GET /clientip HTTP/1.0\r\n\r\n",
+            "GET /hostname HTTP/1.1\r\nHost: netlab\r\n\r\n"
+            "GET /clientip HTTP/1.1\r\nHost: netlab\r\nConnection: close\r\n\r\n",
         )
 
     def pod_jobs(request: dict[str, Any]) -> None:
@@ -504,6 +506,7 @@ def test_probes_from_nodes_go_through_the_agent_and_from_pods_through_kubectl_ex
         argv = request["jobs"][0]["steps"][0]["argv"]
         assert argv[:10] == [*KUBECTL_ADMIN, "exec", "-n", FLEET_NS, "a", "-c", "client", "--"][:10]
         assert "wget -qO- -T 5 http://10.244.2.5:8080/clientip" in argv[-1]
+        assert "wget -qO- -T 5 http://10.244.2.5:8080/hostname" in argv[-1]
 
     node_answer = json.dumps(
         {
@@ -511,7 +514,9 @@ def test_probes_from_nodes_go_through_the_agent_and_from_pods_through_kubectl_ex
                 {
                     "id": "k8s-node1->b",
                     "ok": True,
-                    "answer": "HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\n10.244.1.0:51736",
+                    # agnhost's two pipelined answers: /hostname, then /clientip
+                    "answer": "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"
+                    "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n10.244.1.0:51736",
                     "connect_s": 0.004,
                     "total_s": 0.02,
                     "retransmits": 0,
@@ -526,7 +531,7 @@ def test_probes_from_nodes_go_through_the_agent_and_from_pods_through_kubectl_ex
                     "id": "a",
                     "ok": True,
                     "steps": [
-                        {"exit": 0, "stdout": busybox_output(("a->b", 0, "10.244.1.7:40012"))}
+                        {"exit": 0, "stdout": busybox_output(("a->b", 0, "10.244.1.7:40012 b"))}
                     ],
                 },
                 {
@@ -552,7 +557,9 @@ def test_probes_from_nodes_go_through_the_agent_and_from_pods_through_kubectl_ex
     )
     steps.done()
     assert seen["k8s-node1->b"].seen_source == "10.244.1.0"
+    assert seen["k8s-node1->b"].answered_by == "b"
     assert seen["a->b"].seen_source == "10.244.1.7"
+    assert seen["a->b"].answered_by == "b"
     assert not seen["b->a"].reachable
     assert "download timed out" in seen["b->a"].detail
     assert seen["a->b"].reproduce == (
@@ -579,14 +586,14 @@ def test_the_pod_matrix_with_kubernetes_pods_names_a_masqueraded_cell(lab: Lab) 
                     "id": "a",
                     "ok": True,
                     "steps": [
-                        {"exit": 0, "stdout": busybox_output(("a->b", 0, "10.244.1.0:40012"))}
+                        {"exit": 0, "stdout": busybox_output(("a->b", 0, "10.244.1.0:40012 b"))}
                     ],
                 },
                 {
                     "id": "b",
                     "ok": True,
                     "steps": [
-                        {"exit": 0, "stdout": busybox_output(("b->a", 0, "10.244.2.5:40100"))}
+                        {"exit": 0, "stdout": busybox_output(("b->a", 0, "10.244.2.5:40100 a"))}
                     ],
                 },
             ]
@@ -600,8 +607,8 @@ def test_the_pod_matrix_with_kubernetes_pods_names_a_masqueraded_cell(lab: Lab) 
     assert (matrix.symbol("a", "b"), matrix.symbol("b", "a")) == ("N", ".")
     assert matrix.title == "pod -> pod [k8s]"
     assert (
-        "a -> b: expected reachable, seen as 10.244.1.7; observed reachable, seen as 10.244.1.0"
-        in matrix.render()
+        "a -> b: expected reachable, seen as 10.244.1.7, answered by b; observed reachable, "
+        "seen as 10.244.1.0, answered by b" in matrix.render()
     )
 
 
@@ -629,4 +636,58 @@ def test_node_subnets_are_the_podcidrs_the_cluster_allots(lab: Lab) -> None:
         "k8s-node1": (IPv4Network("10.244.1.0/24"),),
         "k8s-node2": (IPv4Network("10.244.2.0/24"),),
     }
+    steps.done()
+
+
+# --- the guide's busybox + nginx pod: nginx:1.19 has no `ip` ------------------------------
+
+# what the guide's images hold of the commands the shared-namespace check runs (nginx:1.19 is
+# Debian buster-slim: coreutils and dash, no iproute2; busybox has every applet)
+IMAGE_COMMANDS = {
+    "busybox": {"cat", "readlink", "sh", "ip", "wget"},
+    "nginx": {"cat", "readlink", "sh"},
+}
+PROC_NET = text("nginx-1.19-proc-net.txt")  # the pod's namespace, as `cat` shows it
+
+
+def in_container(pod: str, container: str, argv: tuple[str, ...], stdout: str = "") -> Step:
+    """`kubectl exec` of argv in one of the guide's containers: a command its image lacks
+    exits 126, as Docker 19.03's runc answers it."""
+    exec_argv = kubectl("exec", "-n", NS, pod, "-c", container, "--", *argv)
+    if argv[0] not in IMAGE_COMMANDS[container]:
+        stderr = (
+            "OCI runtime exec failed: exec failed: container_linux.go:370: starting container "
+            f'process caused: exec: "{argv[0]}": executable file not found in $PATH: unknown\n'
+            "command terminated with exit code 126"
+        )
+        return Step("k8s-master", exec_argv, exit_code=126, stderr=stderr)
+    return Step("k8s-master", exec_argv, stdout)
+
+
+def test_the_guides_nginx_without_ip_is_checked_for_the_shared_namespace_with_cat(
+    lab: Lab,
+) -> None:
+    from e2e import scenarios
+
+    name = "guide-k8s-node1"
+    oneline = ("ip", "-o", "-4", "addr", "show")
+    proc_net = ("cat", "/proc/net/dev", "/proc/net/route", "/proc/net/fib_trie")
+    ns = ("readlink", "/proc/self/ns/net")
+    driver, steps = driver_for(
+        lab,
+        # what the check asked before: `ip` in every container; nginx's exec exits 126
+        in_container(name, "nginx", oneline),
+        # what it asks now
+        in_container(name, "busybox", ns, "net:[4026532248]\n"),
+        in_container(name, "nginx", ns, "net:[4026532248]\n"),
+        in_container(name, "busybox", proc_net, PROC_NET),
+        in_container(name, "nginx", proc_net, PROC_NET),
+        in_container(name, "busybox", scenarios.local_fetch_argv(80), "<h1>Welcome to nginx!</h1>"),
+    )
+    guide = driver.guide_pod()
+    pod = Pod(name, "k8s-node1", IPv4Address("10.244.1.4"), guide.containers, K8sHandle(NS))
+    before = scenarios.pod_addresses(driver, pod, "nginx")
+    assert before.error.startswith("exit 126: OCI runtime exec failed")
+    assert set(before.interfaces) == set(), "the old check saw no address in nginx: it failed"
+    assert scenarios.shared_netns_problems(driver, pod, guide) == []
     steps.done()

@@ -51,14 +51,14 @@ def test_up_refreshes_the_ssh_config_within_a_budget_for_every_node() -> None:
 def test_a_failed_up_sweeps_what_it_half_created(state: Path) -> None:
     vagrant = FakeVagrant()
     vagrant.fail_up = KeyboardInterrupt()
-    half = LabObjects(domains=("netlab-ci-debian12-node1",), networks=("netlab-ci-debian12-priv",))
+    half = LabObjects(domains=("netlab-ci-debian12_node1",), networks=("netlab-ci-debian12_priv",))
     libvirt = FakeLibvirt(half)
     (state / "ci-debian12" / ".vagrant").mkdir(parents=True)
     machines = LabMachines(CI, vagrant=vagrant, libvirt=libvirt)
     with pytest.raises(KeyboardInterrupt):
         machines.up()
     assert vagrant.calls == [("up", "True"), ("kill strays",)]
-    assert libvirt.calls == [("sweep", "netlab-ci-debian12-")]
+    assert libvirt.calls == [("sweep", "netlab-ci-debian12_")]
     assert not libvirt.held
     assert not (state / "ci-debian12" / ".vagrant").exists(), "vagrant's record is forgotten"
 
@@ -68,7 +68,7 @@ def test_destroy_asks_vagrant_first_then_sweeps_by_prefix(state: Path) -> None:
     vagrant, libvirt = FakeVagrant(), FakeLibvirt()
     LabMachines(CI, vagrant=vagrant, libvirt=libvirt).destroy()
     assert vagrant.calls == [("destroy",), ("kill strays",)]
-    assert libvirt.calls == [("sweep", "netlab-ci-debian12-")]
+    assert libvirt.calls == [("sweep", "netlab-ci-debian12_")]
 
 
 def test_a_lab_that_is_not_running_says_how_to_start_it() -> None:
@@ -97,18 +97,18 @@ def test_what_an_earlier_run_left_of_the_lab_is_swept_when_no_vagrant_record_own
     # a machine image taken while a lab ran: libvirt still defines its domains, the fresh
     # checkout has no .vagrant for them; they would block the box update and collide with `up`
     left = LabObjects(
-        domains=("netlab-ci-debian12-node1", "netlab-ci-debian12-node2"),
-        volumes=("default/netlab-ci-debian12-node1.img",),
+        domains=("netlab-ci-debian12_node1", "netlab-ci-debian12_node2"),
+        volumes=("default/netlab-ci-debian12_node1.img",),
     )
     libvirt = FakeLibvirt(left)
     assert sweep_orphans(CI, libvirt) == left
-    assert libvirt.calls == [("list", "netlab-ci-debian12-"), ("sweep", "netlab-ci-debian12-")]
-    assert "netlab-ci-debian12-node1, netlab-ci-debian12-node2" in caplog.text
+    assert libvirt.calls == [("list", "netlab-ci-debian12_"), ("sweep", "netlab-ci-debian12_")]
+    assert "netlab-ci-debian12_node1, netlab-ci-debian12_node2" in caplog.text
 
 
 def test_a_lab_this_checkout_knows_is_never_swept_as_an_orphan(state: Path) -> None:
     (state / "ci-debian12" / ".vagrant").mkdir(parents=True)
-    libvirt = FakeLibvirt(LabObjects(domains=("netlab-ci-debian12-node1",)))
+    libvirt = FakeLibvirt(LabObjects(domains=("netlab-ci-debian12_node1",)))
     assert not sweep_orphans(CI, libvirt)
     assert libvirt.calls == []
 
@@ -116,7 +116,7 @@ def test_a_lab_this_checkout_knows_is_never_swept_as_an_orphan(state: Path) -> N
 def test_no_leftovers_means_no_sweep() -> None:
     libvirt = FakeLibvirt()
     assert not sweep_orphans(CI, libvirt)
-    assert libvirt.calls == [("list", "netlab-ci-debian12-")]
+    assert libvirt.calls == [("list", "netlab-ci-debian12_")]
 
 
 @pytest.mark.parametrize(
@@ -148,13 +148,13 @@ def test_only_bringing_a_lab_up_builds_and_swaps_the_box_and_sweeps_orphans(
     monkeypatch.setattr(box_builder, "build_with_images", lambda key: done.append("build"))
     monkeypatch.setattr(box_builder, "ensure_box", lambda lab: done.append("ensure"))
     monkeypatch.setattr(imagebuild, "build", lambda: done.append("images"))
-    running = FakeLibvirt(LabObjects(domains=("netlab-ci-debian12-node1",)))
+    running = FakeLibvirt(LabObjects(domains=("netlab-ci-debian12_node1",)))
     machines.prepare_host(CI, running, box=box)
     # the box (which builds the images it carries) before it is swapped in; the images alone
     # when the box stays
     assert set(done[: len(built)]) == built
     assert done[len(built) :] == [*then, "enter ns"]
-    assert running.calls == [(call, "netlab-ci-debian12-") for call in asked]
+    assert running.calls == [(call, "netlab-ci-debian12_") for call in asked]
 
 
 def test_a_lab_libvirt_holds_without_a_record_here_is_named_as_made_elsewhere(
@@ -162,10 +162,10 @@ def test_a_lab_libvirt_holds_without_a_record_here_is_named_as_made_elsewhere(
 ) -> None:
     from lab.hosts.machines import held_elsewhere
 
-    assert held_elsewhere(CI, LabObjects(networks=("netlab-ci-debian12-priv",))) == ""
-    said = held_elsewhere(CI, LabObjects(domains=("netlab-ci-debian12-node1",)))
+    assert held_elsewhere(CI, LabObjects(networks=("netlab-ci-debian12_priv",))) == ""
+    said = held_elsewhere(CI, LabObjects(domains=("netlab-ci-debian12_node1",)))
     assert said == (
-        "libvirt holds its domains (netlab-ci-debian12-node1) with no vagrant record of them "
+        "libvirt holds its domains (netlab-ci-debian12_node1) with no vagrant record of them "
         f"under {state / 'ci-debian12'}: made from another checkout of this repository? Use "
         "that checkout, or set NETLAB_STATE to its .lab directory"
     )
@@ -191,8 +191,8 @@ def test_attaching_trusts_the_cached_ssh_config_only_when_libvirt_runs_what_vagr
     machines.refresh_ssh_config()  # as `up` leaves it
     _recorded(state, UUIDS)
     libvirt.running = {
-        "netlab-ci-debian12-node1": RunningDomain(UUIDS["node1"], ("192.168.121.10",)),
-        "netlab-ci-debian12-node2": RunningDomain(UUIDS["node2"], ("192.168.121.11",)),
+        "netlab-ci-debian12_node1": RunningDomain(UUIDS["node1"], ("192.168.121.10",)),
+        "netlab-ci-debian12_node2": RunningDomain(UUIDS["node2"], ("192.168.121.11",)),
     }
     asked = len(vagrant.calls)
     targets = machines.confirmed_ssh_targets()
@@ -200,7 +200,7 @@ def test_attaching_trusts_the_cached_ssh_config_only_when_libvirt_runs_what_vagr
     assert targets["node2"].hostname == "192.168.121.11"
     assert len(vagrant.calls) == asked, "vagrant was not asked"
     # node2 rebooted onto another lease: the cache is stale, vagrant must be asked again
-    libvirt.running["netlab-ci-debian12-node2"] = RunningDomain(UUIDS["node2"], ("192.168.121.7",))
+    libvirt.running["netlab-ci-debian12_node2"] = RunningDomain(UUIDS["node2"], ("192.168.121.7",))
     assert machines.confirmed_ssh_targets() is None
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.adapters.ssh import RemoteResult
+from lab.adapters.protocols import RemoteResult
 from lab.common import waits
 from lab.common.commands import Command, Output, cmd, render_probe, render_remote
 from lab.hosts.facts import AnyFact, command_ok, file_text

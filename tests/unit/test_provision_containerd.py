@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.common.commands import Command, Output, batch, render_probe, render_shown
+from lab.common.commands import Command, Output, render_probe, render_shown
 from lab.model.labfile import load_lab
 from provision.containerd import (
     LOGIN_GID,
@@ -227,11 +227,9 @@ def test_an_unreadable_login_group_is_an_error_not_root() -> None:
         STEP.plan(LAB, NODE, facts)
 
 
-def test_a_streamed_file_is_shown_never_inlined_and_cannot_be_batched_or_probed() -> None:
+def test_a_streamed_file_is_shown_never_inlined_and_cannot_be_probed() -> None:
     streamed = Command(("ctr", "images", "import", "-"), stdin_file="/tmp/a.tar")
     assert render_shown(streamed) == "sudo -n ctr images import - < /tmp/a.tar"
-    with pytest.raises(ValueError, match="cannot be batched"):
-        batch(streamed)
     with pytest.raises(ValueError, match="cannot take stdin"):
         render_probe([streamed])
     with pytest.raises(ValueError, match="not both"):

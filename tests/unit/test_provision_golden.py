@@ -12,10 +12,11 @@ from lab.common.commands import Output, render_shown
 from lab.common.redact import redact
 from lab.model.config import Lab
 from lab.model.labfile import load_lab
-from lab.net.render import render_cni_conflist_text
+from lab.podnet.bridge import render_cni_conflist_text
 from provision import containerd, debian12, el7
 from provision.common import HOSTNAME
 from provision.model import AnyStep
+from provision.podnet import hostroutes as hostroutes_steps
 from provision.steps import dry_run, phases, render_plan, steps_for
 from tests.fakes import TEST_IMAGES
 from tests.unit.golden import golden_text
@@ -37,7 +38,7 @@ def placeholder(lab: Lab, node: str, value: Any) -> Any:
     """Facts that equal what we render are written as @placeholders in the golden file."""
     rendered = {
         "@rendered-flannel-manifest": lambda: el7.render_flannel_manifest(lab, UPSTREAM),
-        "@rendered-routes-dropin": lambda: debian12.routes_dropin(lab, lab.node(node)),
+        "@rendered-routes-dropin": lambda: hostroutes_steps.routes_dropin(lab, lab.node(node)),
         "@rendered-conflist": lambda: render_cni_conflist_text(lab, lab.node(node)),
         "@rendered-bridge-netdev": lambda: debian12.bridge_netdev(lab, lab.node(node)),
         "@rendered-veth-link": lambda: debian12.VETH_LINK_CONTENT,
@@ -117,8 +118,11 @@ def test_guide_plan_lists_the_guides_steps_in_order_for_every_node() -> None:
     lab = LABS["guide-centos7"]
     steps = steps_for(lab, UPSTREAM)
     numbers = {node.name: [p.step.number for p in dry_run(lab, node, steps)] for node in lab.nodes}
-    common = ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a"]
-    assert numbers["k8s-master"] == [*common, "9", "10", "11a", "11b", "11", "12", "13a", "14"]
+    common = ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a", "8b"]
+    assert numbers["k8s-master"] == [
+        *common,
+        *("9", "10", "11a", "11b", "11", "12", "13a", "14", "15"),
+    ]
     assert numbers["k8s-node1"] == [*common, "11a", "11b", "13", "13a", "14"]
     assert numbers["k8s-node2"] == numbers["k8s-node1"]
 
@@ -131,13 +135,27 @@ def test_guide_phases_put_the_control_plane_before_the_workers_join() -> None:
     ]
     everyone = ["k8s-master", "k8s-node1", "k8s-node2"]
     assert order == [
-        (everyone, ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a"]),
-        (["k8s-master"], ["9", "10"]),
-        (everyone, ["11a", "11b"]),
+        (everyone, ["0", "1", "2", "3", "4", "5", "6a", "6", "7", "8", "8a", "8b"]),
+        (["k8s-master"], ["9", "10", "11a", "11b"]),
+        (["k8s-node1", "k8s-node2"], ["11a", "11b"]),  # Docker Hub images: the master's copies
         (["k8s-master"], ["11", "12"]),
         (["k8s-node1", "k8s-node2"], ["13"]),
         (everyone, ["13a", "14"]),
+        (["k8s-master"], ["15"]),
     ]
+
+
+@pytest.mark.parametrize("lab_name", ["guide-centos7", "guide-centos7-global"])
+def test_the_guide_labs_whole_plan_is_pinned(
+    lab_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m lab plan LAB` word for word, every node (tests/golden/provision/plan-LAB.txt;
+    NETLAB_UPDATE_GOLDEN=1 rewrites it: read its diff)."""
+    from app import cli
+
+    assert cli.main(["plan", lab_name]) == 0
+    printed = capsys.readouterr().out
+    assert printed == golden_text(GOLDEN / f"plan-{lab_name}.txt", printed)
 
 
 def test_kubeadm_init_in_the_plan_is_the_guides_command() -> None:

@@ -67,7 +67,9 @@ def test_rpm_query_lines_keep_installed_packages_only() -> None:
 
 def test_kubernetes_packages_from_rpm_and_systemctl_output() -> None:
     repo = el7.render_repo("kubernetes", "Kubernetes", el7._k8s(LAB).repo)
-    installed = "kubelet 1.18.1\nkubeadm 1.18.1\nkubectl 1.18.1\nkubernetes-cni 0.8.7\n"
+    installed = (
+        "kubelet 1.18.1\nkubeadm 1.18.1\nkubectl 1.18.1\nkubernetes-cni 0.8.7\ncri-tools 1.13.0\n"
+    )
     _, plan = run(STEPS["kubernetes-packages"], (0, repo), (0, installed), (0, "enabled\n"))
     assert plan == ()
     _, plan = run(
@@ -82,7 +84,8 @@ def test_kubernetes_packages_from_rpm_and_systemctl_output() -> None:
     )
     assert plan == (
         "yum remove -y kubelet kubernetes-cni",
-        "yum install -y kubelet-1.18.1-0 kubeadm-1.18.1-0 kubectl-1.18.1-0 kubernetes-cni-0.8.7-0",
+        "yum install -y kubelet-1.18.1-0 kubeadm-1.18.1-0 kubectl-1.18.1-0 kubernetes-cni-0.8.7-0 "
+        "cri-tools-1.13.0-0",
         "systemctl enable kubelet",
     )
 
@@ -135,10 +138,11 @@ def test_kubeconfig_from_sha256sum_and_stat_output() -> None:
     targets = el7.kubeconfig_targets()
     sums = "".join(f"{SUM}  {p}\n" for p in (el7.ADMIN_CONF, *targets))
     stats = "".join(f"{p} 600 {owner}\n" for p, owner in targets.items())
+    stats += "/home/vagrant/.kube 700 vagrant\n"
     assert run(STEPS["kubeconfig"], (0, sums), (0, stats))[1] == ()
     missing = f"{SUM}  {el7.ADMIN_CONF}\n"
     _, plan = run(STEPS["kubeconfig"], (1, missing), (1, ""))
-    assert len(plan) == len(targets)
+    assert len(plan) == 1 + len(targets), "the user's ~/.kube, then each copy"
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from lab.common.commands import render_remote
 from lab.common.redact import MASK, RedactFilter, redact
 from tests import fuzz
 
@@ -272,3 +273,61 @@ def test_log_records_are_redacted_by_the_filter() -> None:
     )
     assert RedactFilter().filter(record)
     assert record.getMessage() == "joining with --token <redacted>"
+
+
+JOIN_TOKEN = "io1pa7.pp3wbn8i4hbi7ktn"
+JOIN_CERT_KEY = "b98b6165eafb91dd690bb693a8e2f57f6043865fcf75da68aa1a3b6b61ac3ca9"
+JOIN = (
+    f"kubeadm join 10.10.10.241:6443 --token {JOIN_TOKEN} --discovery-token-ca-cert-hash "
+    "sha256:e9dd69f71312e61280d6d3a257f811135b43dea7e62fd667478bb776af16737d"
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        JOIN,
+        f"kubeadm join --token={JOIN_TOKEN} --certificate-key {JOIN_CERT_KEY}",
+        f'{{"token": "{JOIN_TOKEN}"}}',
+    ],
+)
+def test_join_tokens_and_certificate_keys_are_redacted(text: str) -> None:
+    out = redact(text)
+    assert JOIN_TOKEN not in out
+    assert JOIN_CERT_KEY not in out
+    assert MASK in out
+
+
+def test_explicit_secrets_are_redacted_even_without_a_known_shape() -> None:
+    assert redact("password=hunter2", secrets=("hunter2",)) == f"password={MASK}"
+
+
+def test_a_join_command_is_redacted_in_the_printed_plan_logs_and_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lab.adapters.ssh import SshChannel
+    from lab.common.errors import CommandFailed
+    from lab.hosts.parse import SshTarget
+    from lab.model.labfile import load_lab
+    from provision import el7
+    from provision.steps import PlannedStep, render_plan
+
+    lab = load_lab("labs/guide-centos7.yaml")
+    node = lab.node("k8s-node1")
+    facts = el7.JoinFacts(False, tuple(JOIN.split()))
+    (command,) = el7.plan_join(lab, node, facts)
+    assert JOIN_TOKEN in command.argv, "the real command carries the token"
+    printed = render_plan(node, [PlannedStep(el7.JOIN, (command,))])
+    assert JOIN_TOKEN not in printed
+    assert MASK in printed
+    failure = CommandFailed(
+        render_remote(command),
+        1,
+        stdout=f"using token {JOIN_TOKEN}",
+        where="k8s-node1",
+        secrets=command.secrets,
+    )
+    assert JOIN_TOKEN not in str(failure)
+    log = tmp_path / "node.log"
+    ssh = SshChannel("guide-centos7", "k8s-node1", SshTarget("k8s-node1", "h", 22, "u", ()), log)
+    ssh._log(render_remote(command), 0, f"token {JOIN_TOKEN} accepted", "", command.secrets)
+    assert JOIN_TOKEN not in log.read_text()
+    assert MASK in log.read_text()

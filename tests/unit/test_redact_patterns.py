@@ -99,8 +99,14 @@ def test_a_cert_key_line_keeps_its_words_and_only_64_hex_digits_go() -> None:
 
 def test_a_word_that_only_looks_like_a_token_around_letters_stays() -> None:
     assert redact(f"x{TOKEN}") == f"x{TOKEN}"
-    assert redact(f"{TOKEN}_x") == f"{TOKEN}_x"
+    assert redact(f"{TOKEN}x") == f"{TOKEN}x"
     assert redact("ABCDEF.0123456789ABCDEF") == "ABCDEF.0123456789ABCDEF"
+
+
+def test_a_token_next_to_an_underscore_is_a_token() -> None:
+    # issue 30: `{TOKEN}_old` leaked; '_' is no letter of a token, so the token ends there
+    assert redact(f"{TOKEN}_x") == f"{MASK}_x"
+    assert redact(f"x_{TOKEN}") == f"x_{MASK}"
 
 
 def test_a_spread_pattern_allows_one_line_break_between_any_two_characters() -> None:

@@ -12,17 +12,14 @@ import pytest
 import yaml
 
 from lab.hosts.hypervisor import KVM, TCG
+from lab.hosts.render import render_lab_files
+from lab.hosts.vagrantfile import render_vagrant
+from lab.k8s.kubeadm import render_kubeadm_init_args, render_kubelet_sysconfig
 from lab.model.config import Lab
 from lab.model.labfile import load_lab
-from lab.net.render import (
-    render_cni_conflist,
-    render_flannel_manifest,
-    render_kubeadm_init_args,
-    render_kubelet_sysconfig,
-    render_lab_files,
-    render_pod_routes,
-    render_vagrant,
-)
+from lab.podnet.bridge import render_cni_conflist
+from lab.podnet.flannel import render_flannel_manifest
+from lab.podnet.hostroutes import render_pod_routes
 from tests.unit.golden import golden_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,10 +141,10 @@ def test_vagrant_json_golden(ci: Lab, guide: Lab) -> None:
 
 def test_vagrant_json_names_everything_with_the_lab_prefix(ci: Lab) -> None:
     data = render_vagrant(ci, TCG)
-    assert data["libvirt"]["default_prefix"] == "netlab-ci-debian12-"
-    assert data["libvirt"]["management_network_name"].startswith("netlab-ci-debian12-")
+    assert data["libvirt"]["default_prefix"] == "netlab-ci-debian12_"
+    assert data["libvirt"]["management_network_name"].startswith("netlab-ci-debian12_")
     assert {n["private_network"]["libvirt__network_name"] for n in data["nodes"]} == {
-        "netlab-ci-debian12-priv"
+        "netlab-ci-debian12_priv"
     }
     assert data["libvirt"]["driver"] == "qemu"
     assert data["libvirt"]["cpu_model"] == "qemu64"
@@ -162,7 +159,7 @@ def test_ci_node_pod_network(ci: Lab) -> None:
     (route,) = render_pod_routes(ci, ci.node("node2"))
     assert (str(route.destination), str(route.via), route.device) == (
         "10.244.0.0/24",
-        "10.10.10.241",
+        "10.10.40.241",
         "eth1",
     )
 

@@ -13,13 +13,11 @@ import pytest
 import yaml
 
 from lab.hosts.hypervisor import TCG
+from lab.hosts.render import render_lab_files
+from lab.k8s.kubeadm import render_kubeadm_init_args
 from lab.model.labfile import load_lab
-from lab.net.render import (
-    render_cni_conflist,
-    render_flannel_manifest,
-    render_kubeadm_init_args,
-    render_lab_files,
-)
+from lab.podnet.bridge import render_cni_conflist
+from lab.podnet.flannel import render_flannel_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"

@@ -16,6 +16,23 @@ from lab.net import reachability as rm
 from tests.fakes import FakeDriver, Step, script
 
 ROOT = Path(__file__).resolve().parents[2]
+# a flannel pod's namespace (eth0 10.244.1.4/24) as `cat` shows it: tests/data/k8s/SOURCES.md
+PROC_NET = (ROOT / "tests" / "data" / "k8s" / "nginx-1.19-proc-net.txt").read_text()
+HOST_NET = """Inter-|   Receive |  Transmit
+ face |bytes    packets|bytes    packets
+    lo:       0       0        0       0
+  eth0:    9000      90     9000      90
+  eth1:    9000      90     9000      90
+Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+eth1\t00280A0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+Main:
+  +-- 10.10.40.0/24 2 0 2
+     |-- 10.10.40.241
+        /32 host LOCAL
+  +-- 127.0.0.0/8 2 0 2
+     |-- 127.0.0.1
+        /32 host LOCAL
+"""
 CI = load_lab(ROOT / "labs" / "ci-debian12.yaml")
 ECHO = (Container("echo", ("echo-server",)),)
 PODS = [
@@ -133,19 +150,43 @@ def test_containers_in_different_namespaces_and_a_dead_localhost_are_named() -> 
     guide = driver.guide_pod()
     pod = Pod("g", "node1", IPv4Address("10.244.0.7"), guide.containers, None)
     ns = ("readlink", "/proc/self/ns/net")
-    oneline = ("ip", "-o", "-4", "addr", "show")
-    eth0 = "3: eth0    inet 10.244.0.7/24 scope global eth0\n"
+    proc_net = ("cat", "/proc/net/dev", "/proc/net/route", "/proc/net/fib_trie")
+    # the recorded pod, moved to node1's subnet: 10.244.0.7 on the connected route 10.244.0.0/24
+    pod_view = PROC_NET.replace("10.244.1.4", "10.244.0.7").replace("0001F40A", "0000F40A")
     driver.execs[("g", "busybox", ns)] = ok("net:[4026532200]\n")
     driver.execs[("g", "nginx", ns)] = ok("net:[4026531992]\n")
-    driver.execs[("g", "busybox", oneline)] = ok(eth0)
-    driver.execs[("g", "nginx", oneline)] = ok("")
+    driver.execs[("g", "busybox", proc_net)] = ok(pod_view)
+    driver.execs[("g", "nginx", proc_net)] = ok(HOST_NET)  # the node's own namespace
     driver.execs[("g", "busybox", scenarios.local_fetch_argv(80))] = ok("", 1)
     problems = scenarios.shared_netns_problems(driver, pod, guide)
     assert [p.split(":")[0] for p in problems] == [
         "containers are in different network namespaces",
         "containers see different addresses",
+        "containers see different interfaces",
         "busybox did not reach nginx on localhost",
     ]
+    assert "'nginx': (IPv4Address('10.10.40.241'),)" in problems[1]
+    assert "'busybox': ('lo', 'eth0'), 'nginx': ('lo', 'eth0', 'eth1')" in problems[2]
+
+
+def test_a_container_whose_namespace_cannot_be_read_is_named_with_how_to_reproduce() -> None:
+    driver = FakeDriver(CI)
+    guide = driver.guide_pod()
+    pod = Pod("g", "node1", IPv4Address("10.244.1.4"), guide.containers, None)
+    ns = ("readlink", "/proc/self/ns/net")
+    proc_net = ("cat", "/proc/net/dev", "/proc/net/route", "/proc/net/fib_trie")
+    driver.execs[("g", "busybox", ns)] = ok("net:[4026532200]\n")
+    driver.execs[("g", "nginx", ns)] = ok("net:[4026532200]\n")
+    driver.execs[("g", "busybox", proc_net)] = ok(PROC_NET)
+    driver.execs[("g", "nginx", proc_net)] = ok("cat: /proc/net/fib_trie: No such file\n", 1)
+    driver.execs[("g", "busybox", scenarios.local_fetch_argv(80))] = ok("Welcome to nginx!")
+    problems = scenarios.shared_netns_problems(driver, pod, guide)
+    assert problems[0] == (
+        "cannot read nginx's network namespace (exit 1: cat: /proc/net/fib_trie: No such file)"
+        "\n    reproduce: reproduce it"
+    )
+    driver.execs[("g", "nginx", proc_net)] = ok(PROC_NET)
+    assert scenarios.shared_netns_problems(driver, pod, guide) == []
 
 
 PING = ("ping", "-n", "-M", "do", "-W", "3", "-i", "0.2")
@@ -228,3 +269,20 @@ def test_every_node_is_made_side_by_side_once_and_a_failed_node_raises_its_own_e
     with pytest.raises(KeyError):
         lives["node3"]
     assert sorted(started) == ["node1", "node2"], "each node made once"
+
+
+def test_a_udp_matrix_asks_every_cell_over_udp_and_judges_it_alike() -> None:
+    driver = FakeDriver(CI)
+    driver.observations = {
+        "a->b/udp": rm.Observation(True, "10.244.0.2", "reproduce it", answered_by="b"),
+        "b->a/udp": rm.Observation(True, "10.10.40.242", "reproduce it", answered_by="a"),
+    }
+    matrix = scenarios.pod_matrix(driver, PODS, proto="udp")
+    assert driver.asked == [["a->b/udp", "b->a/udp"]]
+    assert {(c.proto, c.host, c.dport) for c in driver.probed} == {
+        ("udp", "10.244.1.2", 8080),
+        ("udp", "10.244.0.2", 8080),
+    }
+    assert matrix.title == "pod -> pod (UDP) [fake]"
+    assert matrix.symbol("a", "b") == "."
+    assert matrix.symbol("b", "a") == "N"

@@ -18,7 +18,7 @@ import pytest
 from e2e import probes
 from e2e.drivers.base import NO_EXIT_CODE, NodeRunner
 from e2e.session import SessionPool
-from lab.adapters.ssh import RemoteResult
+from lab.adapters.protocols import RemoteResult
 from lab.common.commands import Command, Output, cmd, render_remote
 from tests.fakes import LocalStream
 

@@ -115,3 +115,39 @@ def test_check_false_answers_the_failure_as_a_result(tmp_path: Path) -> None:
     ch: Any = channel(tmp_path, FakeSession(3))
     result = ch.run(Command(("cat",), stdin_file=str(data), sudo=False), check=False)
     assert result.exit_code == 3
+
+
+# --- the other way: a command's stdout saved raw to a local file (`docker save`) -------------
+
+
+def test_a_commands_stdout_is_saved_byte_for_byte_and_shown_with_the_file(tmp_path: Path) -> None:
+    data = archive(tmp_path).read_bytes()
+    session = FakeSession(0)
+    session.out = [data[:300_000], data[300_000:], b""]  # as the channel hands it over
+    target = tmp_path / "images" / "e2e-images.tar"
+    command = Command(("docker", "save", "busybox:1.28", "nginx:1.19"))
+    result = channel(tmp_path, session).run_to_file(command, str(target), timeout=60)
+    assert target.read_bytes() == data
+    assert not (tmp_path / "images" / "e2e-images.tar.part").exists()
+    assert session.command == "sudo -n docker save busybox:1.28 nginx:1.19"
+    assert session.closed
+    assert result.command == f"sudo -n docker save busybox:1.28 nginx:1.19 > {target}"
+    log = (tmp_path / "node1.log").read_text()
+    assert f"[exit 0]\n({len(data)} bytes to {target})" in log
+    assert len(log) < 1000, "the archive is never logged"
+
+
+def test_a_failed_save_leaves_no_file_and_says_why_with_a_reproduce_line(tmp_path: Path) -> None:
+    session = FakeSession(1, b"", b"Error response from daemon: reference does not exist\n")
+    target = tmp_path / "flannel-image.tar"
+    with pytest.raises(CommandFailed) as info:
+        channel(tmp_path, session).run_to_file(
+            Command(("docker", "save", "quay.io/coreos/flannel:v0.14.0")), str(target)
+        )
+    assert info.value.exit_code == 1
+    assert "reference does not exist" in str(info.value)
+    assert info.value.reproduce == (
+        "python -m lab ssh ci-debian12 node1 -- "
+        f"'sudo -n docker save quay.io/coreos/flannel:v0.14.0' > {target}"
+    )
+    assert list(tmp_path.glob("flannel-image.tar*")) == []

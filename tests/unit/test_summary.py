@@ -66,8 +66,12 @@ def heatmap(tmp_path: Path) -> Path:
         rm.Endpoint("node2-p0", "node2", "10.244.1.2"),
     ]
     m = rm.pod_matrix(pods)
-    m.observed[("node1-p0", "node2-p0")] = rm.Observation(True, "10.10.10.241", "cmd")
-    m.observed[("node2-p0", "node1-p0")] = rm.Observation(True, "10.244.1.2", "cmd")
+    m.observed[("node1-p0", "node2-p0")] = rm.Observation(
+        True, "10.10.10.241", "cmd", answered_by="node2-p0"
+    )
+    m.observed[("node2-p0", "node1-p0")] = rm.Observation(
+        True, "10.244.1.2", "cmd", answered_by="node1-p0"
+    )
     report.write_matrix(tmp_path, "pod-to-pod", m.render(), m.to_json())
     (png,) = report.render_matrices(tmp_path)
     return png
@@ -179,3 +183,12 @@ def test_iperf3_and_round_trip_outputs_parse() -> None:
     assert perf.parse_rr(" ".join(str(v) for v in range(1, 101))) == (50.0, 90.0, 99.0)
     assert perf.parse_rr("") is None
     assert perf.parse_rr("Traceback (most recent call last):") is None
+
+
+def test_the_breakages_section_is_included_when_there_is_one() -> None:
+    stages = [StageResult("e2e", "ok", 1, 2)]
+    section = "<h2>Breakages: ci</h2><table></table>"
+    page = render_html(NightlyReport("ci", "now", stages, breakages=section))
+    assert section in page
+    assert page.index(section) < page.index("<h2>Versions</h2>")
+    assert "Breakages" not in render_html(NightlyReport("ci", "now", stages))

@@ -30,6 +30,24 @@ LABEL_KEY = re.compile(
 
 
 @dataclass(frozen=True)
+class DnsConfig:
+    """The pod's resolv.conf as kubelet hands it to the runtime (CRI DNSConfig): with
+    ClusterFirst, the cluster DNS's address, the search path of the pod's namespace and
+    `ndots:5`."""
+
+    servers: tuple[str, ...]
+    searches: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+    def resolv_conf(self) -> list[str]:
+        """The lines containerd writes for it (/etc/resolv.conf of the pod)."""
+        lines = [f"nameserver {s}" for s in self.servers]
+        lines += [f"search {' '.join(self.searches)}"] if self.searches else []
+        lines += [f"options {' '.join(self.options)}"] if self.options else []
+        return lines
+
+
+@dataclass(frozen=True)
 class PodSpec:
     """A pod as the lab asks for it. `log_directory` defaults to kubelet's layout,
     /var/log/pods/<namespace>_<name>_<uid>."""
@@ -42,6 +60,7 @@ class PodSpec:
     labels: tuple[tuple[str, str], ...] = ()
     log_directory: str = ""
     hostname: str = ""
+    dns: DnsConfig | None = None
 
     @property
     def log_dir(self) -> str:
@@ -90,6 +109,16 @@ def validate_pod(pod: PodSpec) -> list[str]:
     if not pod.log_dir.startswith("/"):
         problems.append(f"pod {pod.name}: log directory {pod.log_dir!r} must be absolute")
     problems += _label_problems(f"pod {pod.name}", [(RUN_LABEL, pod.run_id), *pod.labels])
+    if pod.dns is not None:  # kubelet's limits (glibc reads 3 nameservers and 6 domains)
+        if not 0 < len(pod.dns.servers) <= 3:
+            problems.append(
+                f"pod {pod.name}: {len(pod.dns.servers)} DNS servers; give 1 to 3 "
+                "(a resolver reads no more)"
+            )
+        if len(pod.dns.searches) > 6:
+            problems.append(
+                f"pod {pod.name}: {len(pod.dns.searches)} DNS search domains; give at most 6"
+            )
     return problems
 
 
@@ -132,6 +161,13 @@ def pod_sandbox_config(pod: PodSpec) -> pb.PodSandboxConfig:
         hostname=pod.hostname or pod.name,
         log_directory=pod.log_dir,
         labels=pod_labels(pod),
+        dns_config=None
+        if pod.dns is None
+        else pb.DNSConfig(
+            servers=list(pod.dns.servers),
+            searches=list(pod.dns.searches),
+            options=list(pod.dns.options),
+        ),
         linux=pb.LinuxPodSandboxConfig(
             security_context=pb.LinuxSandboxSecurityContext(namespace_options=_namespace_options())
         ),

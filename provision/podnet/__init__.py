@@ -1,0 +1,1 @@
+"""Each pod-network backend's provisioning steps (lab/podnet/ says which module is whose)."""

@@ -1,0 +1,231 @@
+"""e2e/breakages.py, the catalogue of real-world breakages: its entries, where each applies
+(asked of the backend registry), the exact commands that inject and undo them, the words a
+failure must say, the echo server's suite mutants, and docs/breakages.md kept in step."""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import pytest
+
+from e2e import breakage_plugin
+from e2e import breakages as cat
+from lab.common.commands import render_remote
+from lab.model.labfile import load_lab
+from lab.net import reachability as rm
+from lab.runtime import echo
+
+ROOT = Path(__file__).resolve().parents[2]
+HOSTGW = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+VXLAN = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
+LABS = (HOSTGW, VXLAN)
+
+CONF = "/etc/cni/net.d/10-netlab.conflist"
+SED = "node2: sudo -n sed -i"
+UDP_MASQ = "-s 10.244.0.0/24 '!' -d 10.244.0.0/24 -p udp -j MASQUERADE"
+
+REQUIRED = {
+    "forward-policy-drop",
+    "ip-forward-off",
+    "br-netfilter-unloaded",
+    "bridge-nf-call-iptables-off",
+    "bridge-ipmasq-one-node",
+    "pod-mtu-mismatch-one-node",
+    "vxlan-port-dropped",
+    "vtep-on-management-nic",
+    "pod-cidr-outside-network",
+    "checksum-offload-flannel1",
+    "strict-rp-filter-asymmetric",
+    "host-local-exhausted",
+    "duplicated-pod-ip",
+    "stale-route-deleted-node",
+    "echo-constant-address",
+    "echo-answers-as-another-pod",
+    "udp-only-masquerade-one-node",
+    "forwarding-off-on-arrival-nic",
+}
+
+
+def shown(
+    b: cat.Breakage, lab: object, facts: cat.Facts | None = None
+) -> tuple[list[str], list[str]]:
+    f = facts or cat.example_facts(lab)  # type: ignore[arg-type]
+    inject = [f"{n}: {render_remote(c)}" for n, c in cat.plan_inject(b, lab, f)]  # type: ignore[arg-type]
+    undo = [f"{n}: {render_remote(c)}" for n, c in cat.plan_undo(b, lab, f)]  # type: ignore[arg-type]
+    return inject, undo
+
+
+def test_the_catalogue_has_twenty_entries_each_with_a_source_and_a_judgement() -> None:
+    assert len(cat.CATALOGUE) >= 20
+    assert len(cat.BY_ID) == len(cat.CATALOGUE)
+    assert set(cat.BY_ID) >= REQUIRED
+    for b in cat.CATALOGUE:
+        assert re.search(r"[\w.-]+/[\w.-]+#\d+|the guide's step|issue 28", b.source), b.id
+        assert b.expected, b.id
+        assert b.named(VXLAN), b.id
+        assert b.how, b.id
+        assert b.expected_words, b.id
+        assert b.detectable or b.note, f"{b.id}: an undetectable entry says why"
+    assert {b.id for b in cat.CATALOGUE if not b.detectable} == {
+        "ip-forward-off",  # the bridge plugin turns it on again at its next ADD
+        "checksum-offload-flannel1",  # the nodes' kernel has the fix
+    }
+
+
+def test_where_each_applies_follows_the_backends_properties() -> None:
+    tunnel_only = {
+        "vxlan-port-dropped",
+        "vtep-on-management-nic",
+        "checksum-offload-flannel1",
+        "fdb-entry-lost",
+    }
+    assert {b.id for b in cat.CATALOGUE} - {b.id for b in cat.applicable(HOSTGW)} == tunnel_only
+    assert {b.id for b in cat.applicable(VXLAN)} == set(cat.BY_ID)
+
+
+@pytest.mark.parametrize("lab", LABS, ids=["host-gw", "vxlan"])
+def test_every_applicable_entry_has_an_inject_and_an_undo(lab: object) -> None:
+    for b in cat.applicable(lab):  # type: ignore[arg-type]
+        inject, undo = shown(b, lab)
+        if b.mutant:
+            assert inject == undo == [], b.id
+        else:
+            assert inject, b.id
+            assert undo or b.restore != "commands" or b.id == "checksum-offload-flannel1", b.id
+        assert all(": sudo -n " in line for line in inject + undo), b.id
+
+
+def test_exact_plans_on_the_host_gw_lab() -> None:
+    assert shown(cat.BY_ID["forward-policy-drop"], HOSTGW) == (
+        ["node2: sudo -n iptables -P FORWARD DROP"],
+        ["node2: sudo -n iptables -P FORWARD ACCEPT"],
+    )
+    assert shown(cat.BY_ID["bridge-ipmasq-one-node"], HOSTGW) == (
+        [f'{SED} \'s|"ipMasq": false|"ipMasq": true|\' {CONF}'],
+        [f'{SED} \'s|"ipMasq": true|"ipMasq": false|\' {CONF}'],
+    )
+    assert shown(cat.BY_ID["pod-mtu-mismatch-one-node"], HOSTGW)[0] == [
+        f'{SED} \'s|"mtu": 1500|"mtu": 1400|\' {CONF}'
+    ]
+    assert shown(cat.BY_ID["stale-route-deleted-node"], HOSTGW) == (
+        ["node1: sudo -n ip route add 10.244.1.0/25 via 10.10.40.254 dev eth1"],
+        ["node1: sudo -n ip route del 10.244.1.0/25 via 10.10.40.254"],
+    )
+    assert shown(cat.BY_ID["udp-only-masquerade-one-node"], HOSTGW) == (
+        [f"node1: sudo -n iptables -t nat -I POSTROUTING {UDP_MASQ}"],
+        [f"node1: sudo -n iptables -t nat -D POSTROUTING {UDP_MASQ}"],
+    )
+    assert shown(cat.BY_ID["pod-routes-lost"], HOSTGW) == (
+        ["node2: sudo -n ip route del 10.244.0.0/24"],
+        ["node2: sudo -n networkctl reconfigure eth1"],
+    )
+
+
+def test_exact_plans_on_the_vxlan_lab_use_the_facts_read_before() -> None:
+    facts = cat.Facts(
+        {
+            "node1": cat.NodeFacts(IPv4Address("192.168.124.31"), {"all": 2, "flannel.1": 0}, 1500),
+            "node2": cat.NodeFacts(IPv4Address("192.168.124.32"), {"all": 0, "flannel.1": 2}, 1500),
+        }
+    )
+    assert shown(cat.BY_ID["vtep-on-management-nic"], VXLAN, facts) == (
+        ["node2: sudo -n ip link set flannel.1 type vxlan local 192.168.124.32 dev eth0"],
+        ["node2: sudo -n ip link set flannel.1 type vxlan local 10.10.20.242 dev eth1"],
+    )
+    assert shown(cat.BY_ID["strict-rp-filter-asymmetric"], VXLAN, facts) == (
+        [
+            "node2: sudo -n ip route replace 10.244.0.0/24 via 192.168.124.31 dev eth0",
+            "node2: sudo -n sysctl -w net.ipv4.conf.all.rp_filter=1",
+            "node2: sudo -n sysctl -w net/ipv4/conf/flannel.1/rp_filter=1",
+        ],
+        [
+            "node2: sudo -n ip route replace 10.244.0.0/24 via 10.244.0.0 dev flannel.1 onlink",
+            "node2: sudo -n sysctl -w net/ipv4/conf/all/rp_filter=0",
+            "node2: sudo -n sysctl -w net/ipv4/conf/flannel.1/rp_filter=2",
+        ],
+    )
+    assert shown(cat.BY_ID["vxlan-port-dropped"], VXLAN)[0] == [
+        "node2: sudo -n iptables -I INPUT -s 10.10.20.241 -p udp --dport 8472 -j DROP"
+    ]
+    assert shown(cat.BY_ID["pod-mtu-mismatch-one-node"], VXLAN)[0] == [
+        f'{SED} \'s|"mtu": 1450|"mtu": 1500|\' {CONF}'
+    ]
+    inject, undo = shown(cat.BY_ID["duplicated-pod-ip"], VXLAN)
+    assert inject == [
+        f'{SED} \'s|"subnet": "10\\.244\\.1\\.0/24"|"subnet": "10.244.0.0/24"|\' {CONF}',
+        f'{SED} \'s|"gateway": "10\\.244\\.1\\.1"|"gateway": "10.244.0.1"|\' {CONF}',
+    ]
+    assert undo[-2:] == [
+        "node2: sudo -n sh -c 'ip addr del 10.244.0.1/24 dev cni0 2>/dev/null || true'",
+        "node2: sudo -n sh -c 'rm -f /var/lib/cni/networks/netlab/10.244.0.*'",
+    ]
+    assert shown(cat.BY_ID["pod-cidr-outside-network"], VXLAN)[0][0].endswith(
+        f'\'s|"subnet": "10\\.244\\.1\\.0/24"|"subnet": "10.245.0.0/24"|\' {CONF}'
+    )
+
+
+def test_a_plan_that_needs_a_management_address_says_so() -> None:
+    facts = cat.Facts({n: cat.NodeFacts(None, {}, 1500) for n in ("node1", "node2")})
+    with pytest.raises(ValueError, match="node2: no address on eth0"):
+        cat.plan_inject(cat.BY_ID["vtep-on-management-nic"], VXLAN, facts)
+
+
+def test_facts_are_parsed_from_the_probe() -> None:
+    outs = (
+        "3: eth0    inet 192.168.124.140/24 brd 192.168.124.255 scope global dynamic eth0\n",
+        "2\n",
+        "0\n",
+        "1500\n",
+    )
+    assert cat.parse_facts(VXLAN, outs) == cat.NodeFacts(
+        IPv4Address("192.168.124.140"), {"all": 2, "flannel.1": 0}, 1500
+    )
+    assert len(cat.probe_facts_commands(VXLAN)) == len(outs)
+
+
+def test_sed_patterns_match_only_themselves() -> None:
+    assert cat.sed_pattern('"a.b": [1]*') == '"a\\.b": \\[1\\]\\*'
+
+
+def mismatch(expected_by: str, observed_by: str, seen: str = "10.244.0.2") -> str:
+    exp = rm.Expect(True, frozenset({"10.244.0.2"}), "", responders=frozenset({expected_by}))
+    obs = rm.Observation(reachable=True, seen_source=seen, reproduce="x", answered_by=observed_by)
+    return str(rm.Mismatch("a", "b", exp, obs))
+
+
+def test_the_echo_mutants_named_patterns_match_the_matrix_text() -> None:
+    (other,) = cat.BY_ID["echo-answers-as-another-pod"].named(HOSTGW)
+    assert re.search(other, mismatch("nl-r1-cri-node2-p0", "nl-r1-cri-node2-p1"))
+    assert not re.search(other, mismatch("nl-r1-cri-node2-p0", "nl-r1-cri-node1-p1"))
+    (constant,) = cat.BY_ID["echo-constant-address"].named(HOSTGW)
+    assert re.search(constant, mismatch("p", "p", seen=cat.CONSTANT_SEEN))
+
+
+def test_the_suite_mutants_change_only_what_they_name() -> None:
+    script = echo.identity_echo_args()[-1]
+    constant = breakage_plugin.mutate_script("echo-constant-address", script)
+    assert "SOCAT_PEERADDR" not in constant
+    assert constant.count(cat.CONSTANT_SEEN) == 1
+    udp = breakage_plugin.mutate_udp_server("echo-constant-address", echo.UDP_SERVER_LINES)
+    assert "peer[0]" not in "".join(udp)
+    assert sum(cat.CONSTANT_SEEN in line for line in udp) == 1
+    assert breakage_plugin.mutate_udp_server("echo-answers-as-another-pod", udp) == udp
+    sibling = breakage_plugin.mutate_script("echo-answers-as-another-pod", script)
+    assert sibling.startswith("case $NETLAB_POD in *-p0) o=${NETLAB_POD%0}1;;")
+    assert "esac; NETLAB_POD=$o; export NETLAB_POD; " in sibling
+    assert "$NETLAB_POD" not in sibling.split("esac; ", 1)[1]
+    with pytest.raises(ValueError, match="no such suite mutant"):
+        breakage_plugin.mutate_script("nope", script)
+    argv = breakage_plugin.mutated("echo-constant-address", echo.identity_echo_args)(8081)
+    assert "TCP-LISTEN:8081" in argv[-1]
+    assert cat.CONSTANT_SEEN in argv[-1]
+
+
+def test_docs_breakages_md_holds_the_current_catalogue() -> None:
+    docs = (ROOT / "docs" / "breakages.md").read_text()
+    assert cat.docs_with_catalogue(docs, LABS) == docs, (
+        "docs/breakages.md is out of step with e2e/breakages.py: regenerate it with "
+        "`.venv/bin/python -m e2e.breakages docs/breakages.md`"
+    )

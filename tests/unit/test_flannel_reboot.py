@@ -1,0 +1,111 @@
+"""lab/podnet/flannel.py: what a hard-rebooted node of the guide lab must show again before the
+fault counts as healed (node Ready, its kube-flannel pod, subnet.env, flannel.1's MAC as
+annotated, every peer's FDB), judged on outputs recorded from a kubeadm 1.18 + flannel v0.14
+cluster (tests/data/k8s/SOURCES.md)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from lab.model.labfile import load_lab
+from lab.podnet import backend_of
+from lab.podnet.flannel import (
+    annotated_vtep_mac,
+    fdb_points_at,
+    flannel_pods_ready,
+    node_ready,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "k8s"
+GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+NODES = json.loads((DATA / "nodes.json").read_text())["items"]
+NODE2 = json.dumps(NODES[2])  # k8s-node2, VtepMAC 02:b7:e9:64:3c:18, 10.10.10.243
+NOT_READY = json.loads((DATA / "nodes-not-ready.json").read_text())["items"]
+PODS = json.loads((DATA / "pods-kube-system.json").read_text())["items"]
+
+
+def flannel_on(node: str, pods: list[dict[str, Any]] = PODS) -> str:
+    mine = [p for p in pods if "flannel" in p["metadata"]["name"] and p["spec"]["nodeName"] == node]
+    return json.dumps({"kind": "List", "items": mine})
+
+
+def fdb(*entries: tuple[str, str]) -> str:
+    """`bridge fdb show dev flannel.1` as iproute2 prints it."""
+    return "".join(f"{mac} dst {ip} self permanent\n" for mac, ip in entries)
+
+
+def test_the_checks_are_in_the_order_flannel_restores_things() -> None:
+    node = GUIDE.node("k8s-node2")
+    checks = backend_of(GUIDE).reboot_checks(GUIDE, node)
+    assert [c.name for c in checks] == [
+        "k8s-node2 Ready again",
+        "k8s-node2's kube-flannel pod Running and Ready",
+        "/run/flannel/subnet.env written again on k8s-node2",
+        "k8s-node2's flannel.1 MAC is its VtepMAC annotation",
+        f"every peer's FDB sends k8s-node2's VtepMAC to {node.ip}",
+    ]
+    reads = [(r.node, r.kubectl, r.command.argv[:3]) for c in checks for r in c.reads]
+    assert reads[0] == ("k8s-master", True, ("get", "node", "k8s-node2"))
+    assert ("k8s-node2", False, ("cat", "/sys/class/net/flannel.1/address")) in reads
+    peers = [r for r in checks[-1].reads if not r.kubectl]
+    assert [(r.node, r.command.argv) for r in peers] == [
+        (n, ("bridge", "fdb", "show", "dev", "flannel.1")) for n in ("k8s-master", "k8s-node1")
+    ]
+    assert all(not r.command.sudo for c in checks for r in c.reads)
+
+
+def test_the_host_routes_lab_needs_no_check_beyond_the_node_answering() -> None:
+    ci = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    assert backend_of(ci).reboot_checks(ci, ci.node("node2")) == ()
+
+
+def test_ready_is_read_from_the_ready_condition() -> None:
+    assert node_ready(NODE2)
+    assert not node_ready(json.dumps(next(n for n in NOT_READY if not _ready(n))))
+    assert not node_ready(None)
+    assert not node_ready("not json")
+
+
+def _ready(node: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
+
+
+def test_the_vtep_mac_is_flannels_annotation() -> None:
+    assert annotated_vtep_mac(NODE2) == "02:b7:e9:64:3c:18"
+    bare = copy.deepcopy(NODES[2])
+    del bare["metadata"]["annotations"]["flannel.alpha.coreos.com/backend-data"]
+    assert annotated_vtep_mac(json.dumps(bare)) is None  # flanneld has not annotated it yet
+    bare["metadata"]["annotations"]["flannel.alpha.coreos.com/backend-data"] = "{"
+    assert annotated_vtep_mac(json.dumps(bare)) is None
+
+
+def test_the_mac_check_compares_the_device_with_the_annotation() -> None:
+    check = backend_of(GUIDE).reboot_checks(GUIDE, GUIDE.node("k8s-node2"))[3]
+    assert check.ok(["02:b7:e9:64:3c:18\n", NODE2])
+    assert not check.ok(["aa:bb:cc:dd:ee:ff\n", NODE2])  # the old annotation, a new device
+    assert not check.ok([None, NODE2])  # no flannel.1 yet
+
+
+def test_the_flannel_pod_must_run_with_its_container_ready() -> None:
+    assert flannel_pods_ready(flannel_on("k8s-node2"))
+    waiting = copy.deepcopy(PODS)
+    for pod in waiting:
+        for c in pod["status"].get("containerStatuses", []):
+            c["ready"] = False
+    assert not flannel_pods_ready(flannel_on("k8s-node2", waiting))
+    assert not flannel_pods_ready(json.dumps({"kind": "List", "items": []}))
+    assert not flannel_pods_ready(None)
+
+
+def test_every_peer_must_send_the_new_mac_to_the_nodes_address() -> None:
+    new, old, ip = "02:b7:e9:64:3c:18", "aa:aa:aa:aa:aa:aa", "10.10.10.243"
+    other = ("5a:8e:2c:41:97:0b", "10.10.10.241")
+    assert fdb_points_at(new, ip, [fdb(other, (new, ip)), fdb((new.upper(), ip))])
+    assert not fdb_points_at(new, ip, [fdb(other, (new, ip)), fdb((old, ip))])  # not yet
+    assert not fdb_points_at(new, ip, [fdb((new, "10.10.10.242"))])
+    assert not fdb_points_at(new, ip, [None])
+    assert not fdb_points_at(None, ip, [fdb((new, ip))])

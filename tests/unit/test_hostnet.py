@@ -1,0 +1,260 @@
+"""e2e/hostnet.py: a node's pod-network state judged against the lab file. A healthy node of
+either CI lab has no problem; each breakage of the catalogue, written as the node would show
+it, is one problem that names its setting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from e2e import hostnet
+from lab.common.commands import Output
+from lab.model.labfile import load_lab
+from lab.podnet.bridge import render_cni_conflist_text
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "breakages"
+HOSTGW = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+VXLAN = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
+
+FLANNEL_MASQ = (DATA / "nat-flannel-masq.txt").read_text()
+
+FILTER = (DATA / "filter-kube-forward.txt").read_text()
+
+
+def healthy(lab: object, node: str = "node2", **changes: object) -> hostnet.NodeState:
+    assert lab is HOSTGW or lab is VXLAN
+    n = lab.node(node)  # type: ignore[attr-defined]
+    dev = hostnet.arrival_device(lab)  # type: ignore[arg-type]
+    if lab is HOSTGW:
+        routes = (
+            "default via 192.168.130.1 dev eth0",
+            "10.244.0.0/24 via 10.10.40.241 dev eth1 proto static",
+            "10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1",
+        )
+        nat = FLANNEL_MASQ.split("-A POSTROUTING -s 10.244", maxsplit=1)[0] + "COMMIT\n"
+    else:
+        routes = (
+            "default via 192.168.124.1 dev eth0",
+            "10.244.0.0/24 via 10.244.0.0 dev flannel.1 onlink",
+            "10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1",
+        )
+        nat = FLANNEL_MASQ
+    state = hostnet.NodeState(
+        ip_forward="1",
+        bridge_nf_call_iptables="1",
+        rp_filter={"all": 2, dev: 2},
+        tables=hostnet.parse_iptables_save(FILTER + nat),
+        routes=routes,
+        nic_mtu=1500,
+        conflist=render_cni_conflist_text(lab, n, 1500),  # type: ignore[arg-type]
+        leases=("10.244.1.2", "10.244.1.3", "last_reserved_ip.0", "lock"),
+    )
+    return hostnet.NodeState(**{**state.__dict__, **changes})
+
+
+@pytest.mark.parametrize("lab", [HOSTGW, VXLAN], ids=["host-gw", "vxlan"])
+def test_a_healthy_node_has_no_problem(lab: object) -> None:
+    for node in ("node1", "node2"):
+        state = healthy(lab, "node2")
+        if node == "node1":
+            continue
+        assert hostnet.node_problems(lab, lab.node(node), state) == []  # type: ignore[arg-type,attr-defined]
+
+
+def problems(lab: object, **changes: object) -> list[str]:
+    return hostnet.node_problems(lab, lab.node("node2"), healthy(lab, **changes))  # type: ignore[arg-type,attr-defined]
+
+
+def test_ip_forward_and_bridge_netfilter_are_named() -> None:
+    assert problems(HOSTGW, ip_forward="0") == [
+        "net.ipv4.ip_forward = 0: the node does not forward pod packets (the guide's step 4, "
+        "开启路由转发, sets it to 1)"
+    ]
+    (p,) = problems(HOSTGW, bridge_nf_call_iptables=None)
+    assert p.startswith("br_netfilter is not loaded")
+    (p,) = problems(HOSTGW, bridge_nf_call_iptables="0")
+    assert p.startswith("net.bridge.bridge-nf-call-iptables = 0: ")
+
+
+def test_forward_policy_drop_is_named_with_the_packet_it_drops() -> None:
+    tables = hostnet.parse_iptables_save(FILTER.replace(":FORWARD ACCEPT", ":FORWARD DROP"))
+    found = problems(HOSTGW, tables=tables)
+    assert found[0] == (
+        "iptables FORWARD drops pod traffic 10.244.1.2 -> 10.244.0.2 (cni0 -> eth1): the FORWARD "
+        "chain's policy DROP (Docker >= 1.13 sets it; flannel since v0.10 accepts its Network's "
+        "traffic: kubernetes#40182)"
+    )
+    assert len(found) == 2  # both ways
+
+
+def test_flannels_forward_accept_rules_keep_a_drop_policy_harmless() -> None:
+    accepting = FILTER.replace(":FORWARD ACCEPT", ":FORWARD DROP").replace(
+        "COMMIT",
+        "-A FORWARD -s 10.244.0.0/16 -j ACCEPT\n-A FORWARD -d 10.244.0.0/16 -j ACCEPT\nCOMMIT",
+    )
+    assert problems(HOSTGW, tables=hostnet.parse_iptables_save(accepting)) == []
+
+
+def test_a_dropped_tunnel_port_is_named_on_tunnel_labs_only() -> None:
+    rule = "-A INPUT -s 10.10.20.241/32 -p udp -m udp --dport 8472 -j DROP"
+    tables = hostnet.parse_iptables_save(
+        FILTER.replace("COMMIT", rule + "\nCOMMIT", 1) + FLANNEL_MASQ
+    )
+    assert problems(VXLAN, tables=tables) == [
+        f"iptables INPUT drops the tunnel's UDP 8472 from node1 (10.10.20.241): rule `{rule}` "
+        "(flannel's vxlan backend needs UDP 8472 between all nodes)"
+    ]
+
+
+def test_a_udp_only_masquerade_is_named_and_tcp_is_not() -> None:
+    rule = "-A POSTROUTING -s 10.244.1.0/24 ! -d 10.244.1.0/24 -p udp -j MASQUERADE"
+    tables = hostnet.parse_iptables_save(
+        FILTER
+        + FLANNEL_MASQ.replace(
+            '-A POSTROUTING -m comment --comment "kubernetes',
+            rule + '\n-A POSTROUTING -m comment --comment "kubernetes',
+            1,
+        )
+    )
+    assert problems(VXLAN, tables=tables) == [
+        f"nat rule `{rule}` translates udp pod traffic 10.244.1.2 -> 10.244.0.2: a pod must see "
+        "another pod's own address (no NAT between pods)"
+    ]
+
+
+def test_a_cni_masquerade_chain_is_followed() -> None:
+    nat = (
+        "*nat\n:POSTROUTING ACCEPT [0:0]\n:CNI-abc - [0:0]\n"
+        '-A POSTROUTING -s 10.244.1.2/32 -m comment --comment "name: netlab" -j CNI-abc\n'
+        "-A CNI-abc -d 10.244.1.0/24 -j ACCEPT\n-A CNI-abc ! -d 224.0.0.0/4 -j MASQUERADE\nCOMMIT\n"
+    )
+    tcp, udp = problems(HOSTGW, tables=hostnet.parse_iptables_save(FILTER + nat))
+    assert "-A CNI-abc ! -d 224.0.0.0/4 -j MASQUERADE" in tcp
+    assert "tcp pod traffic" in tcp
+    assert "udp pod traffic" in udp
+
+
+def test_an_unknown_match_never_invents_a_problem() -> None:
+    rule = "-A POSTROUTING -m statistic --mode random --probability 0.5 -j MASQUERADE"
+    nat = f"*nat\n:POSTROUTING ACCEPT [0:0]\n{rule}\nCOMMIT\n"
+    assert problems(HOSTGW, tables=hostnet.parse_iptables_save(FILTER + nat)) == []
+
+
+def test_routes_a_stale_one_a_missing_one_and_strict_rpf_against_an_asymmetric_one() -> None:
+    stale = "10.244.1.0/25 via 10.10.40.254 dev eth1"
+    routes = (*healthy(HOSTGW).routes, stale)
+    assert problems(HOSTGW, routes=routes) == [
+        f"route `{stale}` leads into the pod CIDR via 10.10.40.254, which is no node of the lab "
+        "(a stale route of a deleted node? flannel-io/flannel#2554)"
+    ]
+    gone = tuple(r for r in healthy(HOSTGW).routes if "10.244.0.0" not in r)
+    assert problems(HOSTGW, routes=gone) == [
+        "no route to node1's pod subnet 10.244.0.0/24: its pods are unreachable"
+    ]
+    odd = "10.244.0.0/24 via 192.168.130.11 dev eth0"
+    routes = (*gone, odd)
+    found = problems(HOSTGW, routes=routes, rp_filter={"all": 1, "eth1": 1})
+    assert found[-1] == (
+        "strict rp_filter (net.ipv4.conf.*.rp_filter = 1) and the route back to node1's pods "
+        f"leaves by eth0 (`{odd}`): their packets arrive on eth1 and fail the reverse-path check"
+    )
+    assert not any("rp_filter" in p for p in problems(HOSTGW, routes=routes))
+
+
+def test_the_conflist_is_compared_field_by_field() -> None:
+    conf = json.loads(healthy(HOSTGW).conflist or "")
+    conf["plugins"][0]["ipMasq"] = True
+    conf["plugins"][0]["mtu"] = 1400
+    found = problems(HOSTGW, conflist=json.dumps(conf))
+    assert found == [
+        "/etc/cni/net.d/10-netlab.conflist: plugins[0].ipMasq = true; the lab renders false",
+        "/etc/cni/net.d/10-netlab.conflist: plugins[0].mtu = 1400; the lab renders 1500",
+    ]
+
+
+def test_an_exhausted_range_is_named() -> None:
+    leases = tuple(f"10.244.1.{i}" for i in range(2, 255))
+    (p,) = problems(HOSTGW, leases=leases)
+    assert "253 of the 253 addresses of 10.244.1.0/24" in p
+    assert "no IP addresses available in range set" in p
+    assert problems(HOSTGW, leases=leases[1:]) == []
+
+
+def test_parse_node_state_reads_the_probe_outputs_in_order() -> None:
+    outs = [
+        Output(0, "1\n"),
+        Output(1, ""),
+        Output(
+            0, "/proc/sys/net/ipv4/conf/all/rp_filter:2\n/proc/sys/net/ipv4/conf/eth1/rp_filter:1\n"
+        ),
+        Output(0, FILTER),
+        Output(0, "default via 1.2.3.4 dev eth0\n"),
+        Output(0, "1500\n"),
+        Output(0, "{}"),
+        Output(2, ""),
+        Output(0, "0\n"),
+    ]
+    state = hostnet.parse_node_state(outs, "eth1")
+    assert state.ip_forward == "1"
+    assert state.bridge_nf_call_iptables is None
+    assert state.rp_filter == {"all": 2, "eth1": 1}
+    assert state.tables["filter"].policies["FORWARD"] == "ACCEPT"
+    assert state.routes == ("default via 1.2.3.4 dev eth0",)
+    assert state.nic_mtu == 1500
+    assert state.leases is None
+    assert state.forwarding == ("eth1", "0")
+    assert len(hostnet.probe_commands(HOSTGW)) == len(outs)
+
+
+def test_rule_matching_negation_marks_and_interfaces() -> None:
+    packet = hostnet.Packet(
+        hostnet.IPv4Address("10.244.0.2"),
+        hostnet.IPv4Address("10.244.1.2"),
+        "udp",
+        53,
+        "cni0",
+        "eth1",
+    )
+
+    def rule(text):
+        return hostnet.parse_iptables_save(f"*t\n:C - [0:0]\n-A C {text}\nCOMMIT\n")["t"].rules[
+            "C"
+        ][0]
+
+    assert hostnet.rule_matches(rule("-s 10.244.0.0/24 -j X"), packet) is True
+    assert hostnet.rule_matches(rule("! -s 10.244.0.0/24 -j X"), packet) is False
+    assert hostnet.rule_matches(rule("-p tcp -j X"), packet) is False
+    assert hostnet.rule_matches(rule("-o eth+ -j X"), packet) is True
+    assert hostnet.rule_matches(rule("-m mark ! --mark 0x4000/0x4000 -j RETURN"), packet) is True
+    assert hostnet.rule_matches(rule("-m addrtype ! --dst-type LOCAL -j X"), packet) is True
+    assert hostnet.rule_matches(rule("-m physdev --physdev-is-bridged -j X"), packet) is None
+
+
+def test_an_interfaces_own_forwarding_switch_is_named() -> None:
+    assert problems(VXLAN, forwarding=("flannel.1", "0")) == [
+        "net.ipv4.conf.flannel.1.forwarding = 0: packets of other nodes' pods arriving on "
+        "flannel.1 are not forwarded, though net.ipv4.ip_forward = 1 (an interface's own "
+        "switch; projectcalico/cni-plugin#283)"
+    ]
+    assert problems(VXLAN, forwarding=("flannel.1", "1")) == []
+
+
+def test_a_range_outside_the_pod_cidr_or_on_another_nodes_subnet_is_named() -> None:
+    conf = json.loads(healthy(HOSTGW).conflist or "")
+    conf["plugins"][0]["ipam"]["ranges"][0][0]["subnet"] = "10.245.0.0/24"
+    (outside, *diffs) = problems(HOSTGW, conflist=json.dumps(conf))
+    assert outside.startswith(
+        "node2 hands out 10.245.0.0/24, outside the cluster pod CIDR 10.244.0.0/16"
+    )
+    assert diffs == [
+        "/etc/cni/net.d/10-netlab.conflist: plugins[0].ipam.ranges[0][0].subnet = "
+        '"10.245.0.0/24"; the lab renders "10.244.1.0/24"'
+    ]
+    conf["plugins"][0]["ipam"]["ranges"][0][0]["subnet"] = "10.244.0.0/24"
+    assert problems(HOSTGW, conflist=json.dumps(conf))[0] == (
+        "node2 hands out 10.244.0.0/24, which overlaps node1's subnet 10.244.0.0/24: both "
+        "nodes give pods the same addresses"
+    )

@@ -1,0 +1,365 @@
+"""e2e/services.py: the run's Services allotted from the lab, the cells and what each cell
+expects (who answers, which source it sees), the node rules' scripts, the failure hints."""
+
+from __future__ import annotations
+
+import json
+import struct
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+import pytest
+
+from e2e import dnsd, services
+from e2e.drivers.base import Container, Pod
+from lab.model.config import Services
+from lab.model.labfile import load_lab
+from lab.net import kubeproxy as kp
+from lab.net import reachability as rm
+from tests.fakes import FakeDriver, Step, script
+
+ROOT = Path(__file__).resolve().parents[2]
+CI = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+SLOTS = [("node1", 0), ("node1", 1), ("node2", 0), ("node2", 1)]
+ECHO = (Container("echo", ("echo-server",)),)
+IPS = {("node1", 0): "10.244.0.2", ("node1", 1): "10.244.0.3",
+       ("node2", 0): "10.244.1.2", ("node2", 1): "10.244.1.3"}  # fmt: skip
+FLEET = {s: Pod(f"nl-r1-cri-{s[0]}-p{s[1]}", s[0], IPv4Address(ip), ECHO, None)
+         for s, ip in IPS.items()}  # fmt: skip
+PODS = [FLEET[s] for s in SLOTS]
+DNS_POD = IPv4Address("10.244.0.9")
+# node -> pod IP -> the source `ip route get` picks (host-gw: the bridge for its own pods)
+ROUTES = services.Routes(
+    {
+        "node1": {"10.244.0.2": "10.244.0.1", "10.244.0.3": "10.244.0.1",
+                  "10.244.1.2": "10.10.40.241", "10.244.1.3": "10.10.40.241"},
+        "node2": {"10.244.0.2": "10.10.40.242", "10.244.0.3": "10.10.40.242",
+                  "10.244.1.2": "10.244.1.1", "10.244.1.3": "10.244.1.1"},
+    }
+)  # fmt: skip
+
+
+def layout(drivers: tuple[str, ...] = ("cni", "cri")) -> services.Layout:
+    return services.allot(Services(), drivers, SLOTS)
+
+
+def svc() -> services.DriverServices:
+    return services.driver_services(layout(), "cri", FLEET, DNS_POD)
+
+
+# --- the layout -----------------------------------------------------------------------------
+
+
+def test_kube_dns_is_at_the_tenth_address_and_the_rest_follow_in_a_fixed_order() -> None:
+    made = layout()
+    assert made.addresses[("kube-system", "kube-dns")] == IPv4Address("10.96.0.10")
+    order = sorted(made.addresses.items(), key=lambda kv: int(kv[1]))
+    assert [name for name, _ in order][:4] == [
+        ("kube-system", "kube-dns"),
+        ("e2e-cni", "echo"),
+        ("e2e-cni", "churn"),
+        ("e2e-cni", "ep-node1-p0"),
+    ]
+    assert made.addresses[("e2e-cri", "echo")] == IPv4Address("10.96.0.17")  # 11 + 6
+    assert len(set(made.addresses.values())) == len(made.addresses) == 13
+
+
+def test_node_ports_start_at_the_range_and_churn_has_none() -> None:
+    made = layout(("cri",))
+    assert made.node_ports[("e2e-cri", "echo", "tcp")] == 30000
+    assert made.node_ports[("e2e-cri", "echo", "udp")] == 30001
+    assert made.node_ports[("e2e-cri", "ep-node2-p1", "udp")] == 30009
+    assert not any(name == "churn" for _, name, _ in made.node_ports)
+    assert len(set(made.node_ports.values())) == len(made.node_ports) == 10
+
+
+def test_the_layout_depends_on_the_lab_alone() -> None:
+    assert layout() == layout()
+    other = services.allot(Services(cidr=IPv4Network("10.1.0.0/16")), ("cri",), SLOTS)
+    assert other.addresses[("e2e-cri", "echo")] == IPv4Address("10.1.0.11")
+
+
+def test_a_service_cidr_too_small_for_the_suite_names_the_field_and_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"services.cidr 10.96.0.0/28 .*7 Services.*10.96.0.0/12"):
+        services.allot(Services(cidr=IPv4Network("10.96.0.0/28")), ("cri",), SLOTS[:1] * 5)
+
+
+def test_a_node_port_range_too_small_names_the_field_and_the_fix() -> None:
+    small = Services(node_port_range="30000-30015")
+    with pytest.raises(ValueError, match=r"node_port_range 30000-30015 has 16 ports.*need 20"):
+        services.allot(small, ("cni", "cri"), SLOTS)
+
+
+def test_the_dns_zone_holds_every_service_by_its_cluster_domain_name() -> None:
+    zone = layout(("cri",)).zone()
+    assert zone["domain"] == "cluster.local"
+    assert zone["records"]["echo.e2e-cri.svc.cluster.local"] == ["10.96.0.11"]
+    assert zone["records"]["kube-dns.kube-system.svc.cluster.local"] == ["10.96.0.10"]
+    assert json.loads(json.dumps(zone)) == zone  # the DNS pod's argv carries it as JSON
+
+
+def _query(name: str, ident: int = 7) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + labels + b"\0\0\1\0\1"
+
+
+def test_the_dns_pod_answers_the_zone_it_is_given() -> None:
+    zone = layout(("cri",)).zone()
+    answer = dnsd.answer(_query("echo.e2e-cri.svc.cluster.local"), zone["records"], "cluster.local")
+    assert struct.unpack("!HHHH", answer[:8]) == (7, 0x8580, 1, 1)
+    assert answer[-4:] == IPv4Address("10.96.0.11").packed
+
+
+def test_the_dns_container_runs_dnsd_in_the_echo_servers_image() -> None:
+    container = services.dns_container(FakeDriver(CI), layout(("cri",)))
+    assert container.name == "dns"
+    assert container.argv[:2] == ("python3", "-c")
+    assert "def serve" in container.argv[2]
+    assert json.loads(container.argv[3])["records"]["echo.e2e-cri.svc.cluster.local"]
+
+
+# --- the Services and the run's state ---------------------------------------------------------
+
+
+def test_each_fleet_pod_has_its_own_service_and_echo_has_them_all() -> None:
+    made = svc()
+    assert made.echo.endpoints == tuple(p.ip for p in PODS)
+    assert made.churn.endpoints == made.echo.endpoints
+    assert {n: s.endpoints for n, s in made.per_pod.items()} == {p.name: (p.ip,) for p in PODS}
+    assert made.per_pod[PODS[0].name].name == "ep-node1-p0"
+    assert made.echo.port("udp") == kp.ServicePort("udp", "udp", 80, 8080, 30011)
+
+
+def test_the_state_file_gives_back_the_same_services() -> None:
+    made = svc()
+    state = {"cri": services.state_entry(made)}
+    assert services.services_from_state(layout(), json.loads(json.dumps(state))) == [made]
+
+
+def test_kube_dns_balances_over_every_drivers_dns_pod() -> None:
+    other = services.driver_services(layout(), "cni", FLEET, IPv4Address("10.244.1.9"))
+    every = services.node_services([svc(), other], layout())
+    dns = every[0]
+    assert (dns.namespace, dns.name, dns.cluster_ip) == (
+        "kube-system",
+        "kube-dns",
+        IPv4Address("10.96.0.10"),
+    )
+    assert dns.endpoints == (DNS_POD, IPv4Address("10.244.1.9"))
+    assert dns.ports == (kp.ServicePort("dns", "udp", 53, 53),)
+
+
+def test_the_udp_endpoints_that_left_are_the_conntrack_entries_to_flush() -> None:
+    before = [svc().churn]
+    after = [services.with_endpoints(svc().churn, [p.ip for p in PODS[1:]])]
+    gone = services.udp_endpoints(before) - services.udp_endpoints(after)
+    assert gone == {(IPv4Address("10.96.0.18"), PODS[0].ip)}
+    assert services.conntrack_flush_script(gone) == (
+        "conntrack -D -p udp --orig-dst 10.96.0.18 --dst-nat 10.244.0.2 >/dev/null 2>&1 || true"
+    )
+
+
+def test_the_jumps_are_ensured_once_and_deleted_however_often_they_are_there() -> None:
+    ensure = services.ensure_jumps_script().splitlines()
+    delete = services.delete_jumps_script().splitlines()
+    assert len(ensure) == len(delete) == len(kp.jump_rules())
+    assert ensure[3] == (
+        "iptables -w -t nat -C OUTPUT -m comment --comment 'kubernetes service portals' -j "
+        "KUBE-SERVICES 2>/dev/null || iptables -w -t nat -I OUTPUT -m comment --comment "
+        "'kubernetes service portals' -j KUBE-SERVICES"
+    )
+    assert delete[3].startswith("while iptables -w -t nat -C OUTPUT ")
+    assert delete[3].endswith("; do iptables -w -t nat -D OUTPUT -m comment --comment "
+                              "'kubernetes service portals' -j KUBE-SERVICES; done")  # fmt: skip
+
+
+SAVED = "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-OLDOLDOLDOLDOLD - [0:0]\nCOMMIT\n"
+
+
+def test_programming_a_node_deletes_stale_chains_in_the_same_restore() -> None:
+    fed: list[str | None] = []
+    steps = script(
+        Step("node1", ("iptables-save",), stdout=SAVED),
+        Step("node1", ("sh", "-ec"), rest=lambda words: fed.append(words[0]), stdin=fed.append),
+    )
+    driver = FakeDriver(CI, steps)
+    services.program_node(driver.runner, CI, "node1", [svc().echo])
+    steps.done()
+    program, restore = fed
+    assert program is not None
+    assert program.startswith("iptables-restore -w --noflush\n")
+    assert restore is not None
+    assert "-X KUBE-SVC-OLDOLDOLDOLDOLD" in restore
+    assert "-d 10.96.0.17/32 --dport 80 -j KUBE-SVC-" in restore
+
+
+def test_unprogramming_a_node_says_what_is_left() -> None:
+    steps = script(
+        Step("node1", ("iptables-save",), stdout=SAVED),
+        Step("node1", ("sh", "-ec"), rest=lambda words: None),
+        Step("node1", ("iptables-save",), stdout=SAVED),
+        Step("node2", ("iptables-save",), stdout=SAVED),
+        Step("node2", ("sh", "-ec"), rest=lambda words: None),
+        Step("node2", ("iptables-save",), stdout="*nat\nCOMMIT\n"),
+    )
+    driver = FakeDriver(CI, steps)
+    assert "2 line(s) of KUBE- rules left" in services.unprogram_node(driver.runner, "node1")
+    assert services.unprogram_node(driver.runner, "node2") == ""
+
+
+# --- cells and what they expect ---------------------------------------------------------------
+
+
+def test_cluster_ip_cells_expect_the_intended_pod_and_the_sender_or_its_masquerade() -> None:
+    cells = services.clusterip_cells(CI, svc(), PODS, ROUTES, "udp")
+    m = cells.matrix
+    assert len(m.expected) == len(cells.probes) == (4 + 2) * 4
+    a, b = PODS[0].name, PODS[2].name
+    assert m.expected[(a, "ep-node2-p0")].source_of == {(b, "10.244.0.2")}
+    assert m.expected[(a, "ep-node2-p0")].responders == {b}
+    assert m.expected[(a, "ep-node1-p0")].source_of == {(a, "10.244.0.1")}  # hairpin
+    assert m.expected[("node1", "ep-node2-p0")].source_of == {(b, "10.10.40.241")}
+    assert m.expected[("node2", "ep-node2-p0")].source_of == {(b, "10.244.1.1")}
+    probe = next(p for p in cells.probes if p.id == f"{a}->ep-node2-p0/udp")
+    assert (probe.address, probe.port, probe.proto, probe.target) == (
+        "10.96.0.21",
+        80,
+        "udp",
+        PODS[2],
+    )
+
+
+def test_node_port_cells_try_each_node_with_a_local_and_a_remote_endpoint() -> None:
+    cells = services.nodeport_cells(CI, svc(), PODS, ROUTES, "tcp")
+    m = cells.matrix
+    assert [t.name for t in m.targets] == [
+        "node1:30012(ep-node1-p0)", "node1:30016(ep-node2-p0)",
+        "node2:30012(ep-node1-p0)", "node2:30016(ep-node2-p0)",
+    ]  # fmt: skip
+    assert len(m.expected) == (4 + 2) * 4
+    a, c = PODS[0].name, PODS[2].name
+    # whoever sends, the endpoint sees the NodePort node's own route source to it
+    assert m.expected[("node1", "node2:30012(ep-node1-p0)")].source_of == {(a, "10.10.40.242")}
+    assert m.expected[(c, "node1:30012(ep-node1-p0)")].source_of == {(a, "10.244.0.1")}
+    probe = next(p for p in cells.probes if p.id == f"{c}->node2:30016(ep-node2-p0)/tcp")
+    assert (probe.address, probe.port) == ("10.10.40.242", 30016)
+
+
+def _obs(source: str | None, by: str | None, ok: bool = True) -> rm.Observation:
+    return rm.Observation(ok, source, "reproduce it", "" if ok else "timed out", answered_by=by)
+
+
+def test_a_cell_answered_by_another_pod_or_with_a_translated_source_fails() -> None:
+    driver = FakeDriver(CI)
+    cells = services.clusterip_cells(CI, svc(), PODS, ROUTES, "tcp")
+    for probe, (src, tgt) in zip(cells.probes, cells.matrix.expected, strict=True):
+        exp = cells.matrix.expected[(src, tgt)]
+        ((who, seen),) = exp.source_of
+        driver.observations[probe.id] = _obs(seen, who)
+    a, b, c = PODS[0].name, PODS[1].name, PODS[2].name
+    driver.observations[f"{a}->ep-node2-p0/tcp"] = _obs("10.244.0.2", b)  # redirected
+    driver.observations[f"{a}->ep-node1-p1/tcp"] = _obs("10.244.0.1", b)  # NATed
+    driver.observations[f"{c}->ep-node1-p0/tcp"] = _obs(None, None, ok=False)
+    m = services.observe_cells(driver, cells)
+    assert m.symbol(a, "ep-node2-p0") == "W"
+    assert m.symbol(a, "ep-node1-p1") == "N"
+    assert m.symbol(c, "ep-node1-p0") == "X"
+    assert len(m.mismatches()) == 3
+
+
+def test_balance_names_an_endpoint_that_never_answered_and_an_answer_from_outside() -> None:
+    driver = FakeDriver(CI)
+    service = svc().echo
+    for i in range(len(service.endpoints) * services.BALANCE_ROUNDS):
+        who = [PODS[0].name, PODS[1].name, "intruder"][i % 3]
+        driver.observations[f"{PODS[0].name}->echo#{i}/tcp"] = _obs("10.244.0.2", who)
+    counts, problems = services.balance_problems(driver, service, PODS[0], PODS, "tcp")
+    assert counts == {PODS[0].name: 14, PODS[1].name: 13, "intruder": 13}
+    assert (
+        sum("answered by intruder, not by an endpoint of e2e-cri/echo" in p for p in problems) == 13
+    )
+    assert problems[-1].startswith("2 endpoint(s) never answered in 40 TCP probes of 10.96.0.17:80")
+
+
+def test_churn_takes_the_pod_on_another_node_away_and_brings_it_back_alone() -> None:
+    steps = services.churn_steps(PODS, PODS[0])
+    leaving = PODS[2]  # node2's first: another node than the sender's
+    assert [(s.endpoints, s.probes) for s in steps] == [
+        ((leaving,), 4),
+        ((PODS[0], PODS[1], PODS[3]), 12),
+        ((leaving,), 4),
+    ]
+    assert [s.label for s in steps] == [
+        f"only {leaving.name}",
+        f"{leaving.name} left",
+        f"{leaving.name} back alone",
+    ]
+
+
+def test_a_kept_udp_flow_is_probed_one_probe_at_a_time_from_its_port() -> None:
+    driver = FakeDriver(CI)
+    one = services.with_endpoints(svc().churn, [PODS[2].ip])
+    for i in range(2):
+        driver.observations[f"{PODS[0].name}->churn@9#{i}/udp"] = _obs("10.244.0.2", PODS[1].name)
+    counts, problems = services.answers(driver, one, PODS[0], PODS, "udp", 2, 61234, "@9")
+    assert driver.asked == [[f"{PODS[0].name}->churn@9#0/udp"], [f"{PODS[0].name}->churn@9#1/udp"]]
+    assert counts == {PODS[1].name: 2}
+    assert len(problems) == 2
+    assert (
+        f"answered by {PODS[1].name}, not by an endpoint of e2e-cri/churn ({PODS[2].name})"
+        in problems[0]
+    )
+
+
+def _dns(answer: str) -> rm.Observation:
+    return rm.Observation(True, None, "reproduce it", answer=answer)
+
+
+def test_dns_wants_the_cluster_ip_and_nxdomain_from_every_pod_and_node() -> None:
+    driver = FakeDriver(CI)
+    name, missing = "echo.e2e-cri.svc.cluster.local", "no-such-service.e2e-cri.svc.cluster.local"
+    for source in [*(p.name for p in PODS), "node1", "node2"]:
+        driver.observations[f"{source}->dns:{name}"] = _dns(f"{name} A 10.96.0.17")
+        driver.observations[f"{source}->dns:{missing}"] = _dns(f"{missing} RCODE 3")
+    driver.observations[f"node2->dns:{name}"] = _dns(f"{name} RCODE 5")
+    problems = services.dns_problems(driver, CI, layout(), svc(), PODS)
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        f"node2->dns:{name}: answered '{name} RCODE 5', expected '{name} A 10.96.0.17'"
+    )
+
+
+# --- hints ------------------------------------------------------------------------------------
+
+
+def _judged(bad: set[tuple[str, str]]) -> rm.Matrix:
+    cells = services.clusterip_cells(CI, svc(), PODS, ROUTES, "tcp")
+    for (src, tgt), exp in cells.matrix.expected.items():
+        ((who, seen),) = exp.source_of
+        ok = (src, tgt) not in bad
+        cells.matrix.observed[(src, tgt)] = _obs(seen if ok else None, who if ok else None, ok)
+    return cells.matrix
+
+
+def test_failures_only_between_pods_of_one_bridge_point_at_bridge_nf() -> None:
+    a, b = PODS[0].name, PODS[1].name
+    found = services.hints(_judged({(a, "ep-node1-p1"), (b, "ep-node1-p0")}), PODS)
+    assert len(found) == 1
+    assert "bridge-nf-call-iptables" in found[0]
+
+
+def test_failures_only_of_hairpins_point_at_hairpin_mode() -> None:
+    bad = {(p.name, f"ep-{p.node}-p{i}") for p, i in zip(PODS, (0, 1, 0, 1), strict=True)}
+    found = services.hints(_judged(bad), PODS)
+    assert len(found) == 1
+    assert "hairpinMode" in found[0]
+
+
+def test_a_service_nobody_reaches_points_at_its_chains() -> None:
+    bad = {(s, "ep-node2-p1") for s in [*(p.name for p in PODS), "node1", "node2"]}
+    found = services.hints(_judged(bad), PODS)
+    assert any("every cell to ep-node2-p1 fails" in h for h in found)
+
+
+def test_a_clean_matrix_has_no_hint() -> None:
+    assert services.hints(_judged(set()), PODS) == []
