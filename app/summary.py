@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
+from e2e.ledger import ledger_line
+
 
 @dataclass(frozen=True)
 class Case:
@@ -110,6 +112,11 @@ def _row(*cells: object, cls: str = "") -> str:
     return f"<tr{attr}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
 
 
+def _in_budget(fault: dict[str, Any]) -> bool:
+    doc = fault.get("ledger")
+    return not isinstance(doc, dict) or bool(doc.get("summary", {}).get("within_budget"))
+
+
 def render_html(r: NightlyReport) -> str:
     verdict = "PASSED" if r.exit_code == 0 else "FAILED"
     counts: dict[str, int] = {}
@@ -133,7 +140,8 @@ def render_html(r: NightlyReport) -> str:
     if r.faults:
         parts += [
             "<h2>Faults</h2><table><tr><th>fault</th><th>node</th><th>cells failed as "
-            "predicted</th><th>wrong cells</th><th>recovery (s)</th><th>bound (s)</th></tr>"
+            "predicted</th><th>wrong cells</th><th>recovery (s)</th><th>bound (s)</th>"
+            "<th>live flows (disruption ledger)</th></tr>"
         ]
         parts += [
             _row(
@@ -143,7 +151,10 @@ def render_html(r: NightlyReport) -> str:
                 len(f["wrong_during"]),
                 f["recovery_s"] if f["recovered"] else "not recovered",
                 f["bound_s"],
-                cls="ok" if f["recovered"] and not f["wrong_during"] else "failed",
+                ledger_line(f.get("ledger")),
+                cls="ok"
+                if f["recovered"] and not f["wrong_during"] and _in_budget(f)
+                else "failed",
             )
             for f in r.faults
         ]
