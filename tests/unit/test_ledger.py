@@ -132,6 +132,14 @@ def test_loss_that_never_ended_is_outside_a_bounded_budget() -> None:
     assert any("to the end after inject" in p for p in problems)
 
 
+def test_a_window_may_begin_just_before_the_inject_mark() -> None:
+    """The mark is polled; a stall begins at the last echo; a connection at its attempt."""
+    just = outage(INJECT - ledger.BEFORE_MARK_MS, 25400)
+    assert ledger.judge_pair(figures(**just), WITHIN) == []
+    early = outage(INJECT - ledger.BEFORE_MARK_MS - 1, 25400)
+    assert len(ledger.judge_pair(figures(**early), WITHIN)) == 3
+
+
 def test_loss_before_the_fault_fails_every_budget() -> None:
     early = figures(udp={"lost": 3, "windows": [[1000, 1150]]})
     for budget in (WITHIN, faults.CUT_WITH_THE_PODS, faults.NOTHING_LOST):
