@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -31,30 +32,40 @@ def free_port() -> int:
     return port
 
 
+class Answer(socketserver.BaseRequestHandler):
+    """The fleet's echo server's shape: one line per connection, `SEEN NAME ADDRESS`."""
+
+    def handle(self) -> None:
+        self.request.sendall(f"{self.client_address[0]} dst 127.0.0.1\n".encode())
+
+
 @pytest.fixture
 def echo_port() -> Iterator[int]:
-    """The fleet's echo server's shape: one line per connection, `SEEN NAME ADDRESS`."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    server.settimeout(0.2)
-    stop = threading.Event()
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Answer) as answers:
+        thread = threading.Thread(target=answers.serve_forever, daemon=True)
+        thread.start()
+        yield answers.server_address[1]
+        answers.shutdown()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, addr = server.accept()
-            except OSError:
-                continue
-            conn.sendall(f"{addr[0]} dst 127.0.0.1\n".encode())
-            conn.close()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    server.close()
+def flows_request(tmp_path: Path, port: int, echo_port: int) -> dict[str, Any]:
+    """A flow client toward loopback, fast (20 ms streams, 100 ms connections), its files in
+    tmp_path: status, result, client.stop, and the marks `inject` and `healed`."""
+    return {
+        "op": "flows",
+        "host": "127.0.0.1",
+        "port": port,
+        "echo_port": echo_port,
+        "interval": 0.02,
+        "connect_interval": 0.1,
+        "stall_ms": ledger.STALL_MS,
+        "status": str(tmp_path / "status"),
+        "status_s": 0.1,
+        "result": str(tmp_path / "result"),
+        "stop": str(tmp_path / "client.stop"),
+        "marks": {m: str(tmp_path / m) for m in ("inject", "healed")},
+        "max_s": 60,
+    }
 
 
 def start(python: str, request: dict[str, Any]) -> subprocess.Popen[str]:
@@ -93,24 +104,7 @@ def test_an_outage_is_measured_by_every_flow_and_judged(
 ) -> None:
     port = free_port()
     first = server(python, port, tmp_path / "server1.stop")
-    client = start(
-        python,
-        {
-            "op": "flows",
-            "host": "127.0.0.1",
-            "port": port,
-            "echo_port": echo_port,
-            "interval": 0.02,
-            "connect_interval": 0.1,
-            "stall_ms": 300,
-            "status": str(tmp_path / "status"),
-            "status_s": 0.1,
-            "result": str(tmp_path / "result"),
-            "stop": str(tmp_path / "client.stop"),
-            "marks": {m: str(tmp_path / m) for m in ("inject", "healed")},
-            "max_s": 60,
-        },
-    )
+    client = start(python, flows_request(tmp_path, port, echo_port))
     second = None
     try:
         wait_for(
@@ -182,22 +176,9 @@ def test_flows_through_a_steady_server_lose_nothing(echo_port: int, tmp_path: Pa
     python = sys.executable  # (Python 2.7 runs the same code in the outage test)
     port = free_port()
     srv = server(python, port, tmp_path / "server.stop")
-    marks = {m: str(tmp_path / m) for m in ("inject", "healed")}
-    for mark in marks.values():
+    request = flows_request(tmp_path, port, echo_port)
+    for mark in request["marks"].values():
         Path(mark).touch()  # seen at once: the whole run is "the fault"
-    request = {
-        "op": "flows",
-        "host": "127.0.0.1",
-        "port": port,
-        "echo_port": echo_port,
-        "interval": 0.02,
-        "connect_interval": 0.1,
-        "status": str(tmp_path / "status"),
-        "status_s": 0.1,
-        "stop": str(tmp_path / "client.stop"),
-        "marks": marks,
-        "max_s": 60,
-    }
     client = start(python, request)
     try:
         wait_for(
