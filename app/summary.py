@@ -8,6 +8,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from e2e.ledger import ledger_line, summary_of
+
 
 @dataclass(frozen=True)
 class Case:
@@ -220,6 +222,14 @@ def render_checks(cases: list[Case], drivers: Collection[str] = ()) -> str:
     return "\n".join(rows)
 
 
+def _in_budget(fault: dict[str, Any]) -> bool:
+    """A fault's live flows within their budget (a fault recorded without a ledger has none
+    to be held to; one whose ledger cannot be read is not within it)."""
+    doc = fault.get("ledger")
+    summary = summary_of(doc)
+    return doc is None or (summary is not None and summary.within_budget)
+
+
 def render_html(r: NightlyReport) -> str:
     verdict = "PASSED" if r.exit_code == 0 else "FAILED"
     counts: dict[str, int] = {}
@@ -245,7 +255,8 @@ def render_html(r: NightlyReport) -> str:
     if r.faults:
         parts += [
             "<h2>Faults</h2><table><tr><th>fault</th><th>node</th><th>cells failed as "
-            "predicted</th><th>wrong cells</th><th>recovery (s)</th><th>bound (s)</th></tr>"
+            "predicted</th><th>wrong cells</th><th>recovery (s)</th><th>bound (s)</th>"
+            "<th>live flows (disruption ledger)</th></tr>"
         ]
         parts += [
             _row(
@@ -255,7 +266,10 @@ def render_html(r: NightlyReport) -> str:
                 len(f["wrong_during"]),
                 f["recovery_s"] if f["recovered"] else "not recovered",
                 f["bound_s"],
-                cls="ok" if f["recovered"] and not f["wrong_during"] else "failed",
+                ledger_line(summary_of(f.get("ledger"))),
+                cls="ok"
+                if f["recovered"] and not f["wrong_during"] and _in_budget(f)
+                else "failed",
             )
             for f in r.faults
         ]
