@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from app.summary import Case, StageResult, check_parts
+from e2e.ledger import LedgerSummary, ledger_line, parse_summary, summary_of
 
 # bumped when a field changes meaning or goes; a new optional field keeps the version
 SCHEMA_VERSION = 1
@@ -113,10 +114,10 @@ class FaultRecord:
     bound_s: float
     problems: tuple[str, ...] = ()
     host_busy: float | None = None  # others' share of the host's CPU during the pass that ran it
-    # The disruption ledger (issue 31): what live flows through the fault lived through. None
-    # until the faults measure it; then one entry per flow, e.g. {"flow": "tcp held open",
-    # "loss_ms": 0, "survived": true, "lost": 0, "reordered": 0, "budget": "..."}.
-    ledger: tuple[Mapping[str, Any], ...] | None = None
+    # The disruption ledger's figures (e2e/ledger.py: the summary of the fault's ledger in
+    # faults.json): what live flows through the fault lived through, against its budget. None
+    # for a fault measured without live flows (records written before the ledger existed).
+    ledger: LedgerSummary | None = None
 
     @property
     def key(self) -> str:
@@ -232,7 +233,7 @@ def fault_record(
         bound_s=float(outcome.get("bound_s", 0)),
         problems=tuple(outcome.get("problems", [])),
         host_busy=host_busy,
-        ledger=outcome.get("ledger"),
+        ledger=summary_of(outcome.get("ledger")),
     )
 
 
@@ -380,6 +381,12 @@ def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _fault(data: Mapping[str, Any]) -> FaultRecord:
     ledger = data.get("ledger")
+    figures = parse_summary(ledger)
+    if ledger is not None and figures is None:
+        raise RecordError(
+            f"faults[{data.get('fault')!r} on {data.get('node')!r}].ledger = {str(ledger)[:60]!r}: "
+            "not the ledger's figures (e2e/ledger.py: LedgerSummary)"
+        )
     return FaultRecord(
         **{
             **_known(FaultRecord, data),
@@ -387,7 +394,7 @@ def _fault(data: Mapping[str, Any]) -> FaultRecord:
                 k: tuple(data.get(k, ()))
                 for k in ("predicted", "failed_as_predicted", "wrong", "problems")
             },
-            "ledger": None if ledger is None else tuple(ledger),
+            "ledger": figures,
         }
     )
 
@@ -575,7 +582,13 @@ def _fault_findings(base: RunRecord, cur: RunRecord, band: Band) -> list[Finding
             said = _slower(b.recovery_s, b.host_busy, c.recovery_s, c.host_busy, band, None, b)
             if said:
                 found.append(Finding("recovery time", b.key, said))
+        if c.ledger is not None and not c.ledger.within_budget and _in_budget(b):
+            found.append(Finding("fault", b.key, f"live flows: {ledger_line(c.ledger)}"))
     return found
+
+
+def _in_budget(fault: FaultRecord) -> bool:
+    return fault.ledger is None or fault.ledger.within_budget
 
 
 def compare(base: RunRecord, cur: RunRecord, band: Band = NOISE_BAND) -> tuple[Finding, ...]:

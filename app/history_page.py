@@ -13,6 +13,7 @@ from app.history import (
     KIND_ORDER,
     NOISE_BAND,
     Band,
+    FaultRecord,
     Finding,
     Kind,
     RunRecord,
@@ -152,7 +153,7 @@ def render_sparkline(
 
 def _measures(runs: Sequence[RunRecord]) -> list[tuple[str, list[float | None]]]:
     """Every timed thing of a lab's runs (oldest first): the whole run, each stage, each
-    fault's recovery."""
+    fault's recovery and the longest its live flows went without progress (its ledger)."""
     stages = list(dict.fromkeys(s.name for r in runs for s in r.stages))
     faults = list(dict.fromkeys(f.key for r in runs for f in r.faults))
     out: list[tuple[str, list[float | None]]] = [("whole nightly (s)", [r.seconds for r in runs])]
@@ -162,12 +163,16 @@ def _measures(runs: Sequence[RunRecord]) -> list[tuple[str, list[float | None]]]
             st = r.stage(name)
             values.append(st.seconds if st is not None and st.status == "ok" else None)
         out.append((f"stage: {name} (s)", values))
+
+    def per_run(key: str, value: Callable[[FaultRecord], float | None]) -> list[float | None]:
+        return [next((value(f) for f in r.faults if f.key == key), None) for r in runs]
+
     for key in faults:
-        values = []
-        for r in runs:
-            found = next((f for f in r.faults if f.key == key), None)
-            values.append(found.recovery_s if found is not None else None)
-        out.append((f"recovery: {key} (s)", values))
+        out.append((f"recovery: {key} (s)", per_run(key, lambda f: f.recovery_s)))
+    for key in faults:
+        loss = per_run(key, lambda f: f.ledger.loss_ms / 1000 if f.ledger is not None else None)
+        if any(v is not None for v in loss):
+            out.append((f"live flows' longest loss: {key} (s)", loss))
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.history import Cell, CheckRecord, FaultRecord, MatrixRecord, RunRecord
 from app.summary import StageResult
+from e2e.ledger import LedgerSummary
 
 STAGES = {"up": 40.0, "provision": 13.0, "e2e (parallel)": 40.0, "disruptive (serial)": 130.0}
 PODS = ("cri-node1-p0", "cri-node2-p0")
@@ -21,9 +22,35 @@ def check(test: str, outcome: str = "passed", message: str = "") -> CheckRecord:
     return CheckRecord("e2e", "e2e/test_network_model.py", "cri", test, outcome, 0.5, message)
 
 
-def fault(recovery_s: float | None = 10.0, recovered: bool = True) -> FaultRecord:
+def flows(loss_ms: int = 3200, within_budget: bool = True, survived: int = 1) -> LedgerSummary:
+    """A fault's disruption ledger in figures (e2e/ledger.py): one pair of live flows."""
+    return LedgerSummary(
+        loss_ms=loss_ms,
+        connections_survived=survived,
+        connections=1,
+        udp_lost=loss_ms // 50,
+        udp_sent=1200,
+        udp_reordered=0,
+        tcp_retransmits=3,
+        connects_failed=loss_ms // 250,
+        budget="loss only during the fault and at most 10 s after it; connections survive",
+        within_budget=within_budget,
+    )
+
+
+def fault(
+    recovery_s: float | None = 10.0, recovered: bool = True, ledger: LedgerSummary | None = None
+) -> FaultRecord:
     return FaultRecord(
-        "private link down", "node2", ("a->b",), ("a->b",), (), recovered, recovery_s, 90.0
+        "private link down",
+        "node2",
+        ("a->b",),
+        ("a->b",),
+        (),
+        recovered,
+        recovery_s,
+        90.0,
+        ledger=flows() if ledger is None else ledger,
     )
 
 

@@ -30,8 +30,9 @@ from app.history import (
     stable_name,
 )
 from app.summary import Case, StageResult
+from e2e.ledger import summary_of
 from e2e.perf import PathCost
-from tests.records import STAGES, check, fault, matrix, run
+from tests.records import STAGES, check, fault, flows, matrix, run
 
 # a band with round figures, for the tests of how a band works (NOISE_BAND is measured)
 BAND = Band(ratio=1.5, stage_floor=0.02, recovery_floor=0.05)
@@ -133,6 +134,20 @@ def test_a_recovery_that_grew_by_less_than_its_floor_is_the_instruments_resoluti
 def test_a_fault_that_no_longer_recovers_is_reported() -> None:
     (found,) = compare(run("r1"), run("r2", faults=(fault(None, recovered=False),)))
     assert found == Finding("fault", "private link down on node2", "not recovered within 90 s")
+
+
+def test_live_flows_newly_outside_their_budget_are_reported_with_the_ledgers_figures() -> None:
+    cut = flows(loss_ms=41000, within_budget=False, survived=0)
+    (found,) = compare(run("r1"), run("r2", faults=(fault(ledger=cut),)))
+    assert found.kind == "fault"
+    assert found.subject == "private link down on node2"
+    assert found.detail.startswith("live flows: loss 41000 ms; TCP connections survived 0/1;")
+    assert found.detail.endswith(": OUT OF BUDGET")
+
+
+def test_live_flows_outside_their_budget_in_the_green_run_too_are_no_news() -> None:
+    cut = fault(ledger=flows(loss_ms=41000, within_budget=False))
+    assert compare(run("r1", faults=(cut,)), run("r2", faults=(cut,))) == ()
 
 
 def test_a_run_that_stopped_early_says_so_once_per_kind_not_per_cell_or_fault() -> None:
@@ -263,6 +278,7 @@ def built() -> RunRecord:
         "recovery_s": 3.4,
         "bound_s": 90,
         "problems": [],
+        "ledger": {"fault": "private link down", "pairs": [], "summary": asdict(flows(3400))},
     }
     return build_record(
         run="ci-debian12-20261207T082916Z",
@@ -297,7 +313,7 @@ def test_a_record_holds_the_run_its_faults_predicted_cells_and_the_overlay_ratio
         "main-private--node2-0->main-private--node1-0",
     )
     assert f.failed_as_predicted == ("main-private--node1-0->main-private--node2-0",)
-    assert f.ledger is None, "the disruption ledger's slot, empty until the faults fill it"
+    assert f.ledger == flows(3400), "the ledger's figures, as faults.json summed them"
     assert [(o.path, o.mbit_vs_node, o.p50_vs_node) for o in record.overlay] == [
         ("node->node", 1.0, 1.0),
         ("pod->pod (other node)", 0.75, 1.25),
@@ -314,8 +330,22 @@ def test_a_record_goes_to_json_and_back_unchanged() -> None:
     data = json.loads(text)
     assert list(data)[:3] == ["schema_version", "run", "lab"]
     assert data["schema_version"] == SCHEMA_VERSION
-    assert data["faults"][0]["ledger"] is None
+    assert data["faults"][0]["ledger"] == asdict(flows(3400))
+    assert summary_of({"summary": data["faults"][0]["ledger"]}) == flows(3400), "one shape"
     assert parse_record(data) == record
+
+
+def test_a_fault_measured_without_live_flows_has_no_ledger() -> None:
+    data = record_to_json(built())
+    data["faults"][0]["ledger"] = None  # a record written before the ledger existed
+    assert parse_record(data).faults[0].ledger is None
+
+
+def test_a_ledger_that_is_not_the_ledgers_figures_names_the_fault_and_the_field() -> None:
+    data = record_to_json(built())
+    data["faults"][0]["ledger"] = [{"flow": "tcp held open", "loss_ms": 0}]
+    with pytest.raises(RecordError, match=r"faults\['private link down' on 'node2'\]\.ledger"):
+        parse_record(data)
 
 
 def test_a_record_of_a_newer_schema_says_which_k8s_netlab_reads_it() -> None:

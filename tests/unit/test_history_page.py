@@ -3,6 +3,7 @@ tests/unit/test_history_page_chromium.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -44,6 +45,14 @@ def test_the_runs_and_trends_link_relative_and_show_each_recovery() -> None:
     page = render_index([run("r1"), run("r2", faults=(fault(30.0),))])
     assert "href='../nightly/ci-debian12-r2/summary.html'" in page
     assert "recovery: private link down on node2 (s)" in page
+    assert "live flows&#x27; longest loss: private link down on node2 (s)" in page
+
+
+def test_a_fault_never_measured_by_live_flows_has_no_loss_chart() -> None:
+    unmeasured = dataclasses.replace(fault(), ledger=None)
+    page = render_index([run("r1", faults=(unmeasured,)), run("r2", faults=(unmeasured,))])
+    assert "recovery: private link down on node2 (s)" in page
+    assert "longest loss" not in page
     assert not re.search(r"(src|href)='(/|https?:)", page), "nothing absolute, nothing remote"
 
 

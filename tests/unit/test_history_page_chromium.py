@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import pytest
 from app.history import SinceGreen, since_last_green
 from app.history_page import render_index, render_since_green
 from app.summary import NightlyReport, StageResult, parse_junit, render_html
-from tests.records import check, matrix, run
+from tests.records import check, flows, matrix, run
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
@@ -143,6 +143,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
         started="2026-12-03 02:00:00 UTC",
         stages=[StageResult("e2e (parallel)", "failed", 40, 1800, "1 failed", "e2e/pytest.log")],
         cases=parse_junit(JUNIT, "e2e"),
+        faults=[
+            {
+                "fault": "containerd restarted",
+                "node": "node2",
+                "failed_during": [],
+                "wrong_during": [],
+                "recovered": True,
+                "recovery_s": 1.0,
+                "bound_s": 120,
+                "ledger": {"summary": asdict(flows(loss_ms=1300, within_budget=False))},
+            }
+        ],
         drivers=("k8s", "cri", "cni"),
         links={
             "all runs (history)": "../../history/index.html",
@@ -208,6 +220,14 @@ def test_a_run_page_links_back_and_shows_failures_first_and_skips_folded(
     (skips,) = [r for r in rows if "skip-reason" in r.classes]
     assert skips.find("summary")[0].text() == "2 skipped: needs a lab with Kubernetes"
     assert "test_dns, test_nodes_ready" in skips.text()
+    (fault,) = [
+        r
+        for r in dom.find("tr")
+        if r.find("td") and r.find("td")[0].text() == "containerd restarted"
+    ]
+    assert "failed" in fault.classes, "live flows outside the budget fail the fault's row"
+    assert fault.find("td")[-1].text().startswith("loss 1300 ms; TCP connections survived 1/1")
+    assert fault.find("td")[-1].text().endswith(": OUT OF BUDGET")
     stage_log = [a.attrs["href"] for a in dom.find("a") if a.text() == "e2e/pytest.log"]
     assert stage_log == ["e2e/pytest.log"]
 
