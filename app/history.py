@@ -61,7 +61,8 @@ def quiet_seconds(seconds: float, busy: float | None) -> float:
     return seconds if busy is None else seconds * (1.0 - busy)
 
 
-# PROVISIONAL (being measured; see docs/benchmarks.md, "The nightly's noise band")
+# PROVISIONAL: not yet measured over repeated green runs (docs/nightly-history.md, "The noise
+# band", says what the green runs here have shown so far)
 NOISE_BAND = Band(ratio=1.75, stage_floor=0.05, recovery_floor=0.05)
 
 

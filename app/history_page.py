@@ -61,8 +61,8 @@ def describe_band(band: Band) -> str:
         "of the host's CPU that other work left to the nightly, when both runs measured it); "
         f"a time is reported when it grew by more than {band.ratio:.2f}x and by more than "
         f"{band.stage_floor:.0%} of the whole run (a stage) or {band.recovery_floor:.0%} of "
-        "the fault's bound (a recovery); the band was measured over repeated green runs "
-        "(docs/benchmarks.md)"
+        "the fault's bound (a recovery); the band is provisional: not yet measured over "
+        "repeated green runs (docs/nightly-history.md, The noise band)"
     )
 
 
