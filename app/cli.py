@@ -32,9 +32,10 @@ from lab.model import instance, lookalike, paths
 from lab.model.config import Lab, LabError, Node
 from lab.model.labfile import load_named
 from lab.model.problems import render_problems
+from lab.model.underlay import machine_names, router_node
 from provision.apply import NodeReport
 from provision.run import run_provision, runtime_images
-from provision.steps import dry_run, render_plan, steps_for
+from provision.steps import dry_run, render_plan, router_steps_for, steps_for
 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -128,8 +129,14 @@ def render_cmd(lab: Lab, args: argparse.Namespace) -> int:
 
 
 def plan(lab: Lab, args: argparse.Namespace) -> int:
+    router = router_node(lab) if lab.network.routed else None
+    if router is not None and args.node == router.name:  # the router VM of a routed underlay
+        print(render_plan(router, dry_run(lab, router, router_steps_for(lab))))
+        return 0
     nodes = [node_of(lab, args.node)] if args.node else list(lab.nodes)
     steps = steps_for(lab, flannel_upstream(lab), runtime_images(lab, build=False))
+    if router is not None and not args.node:
+        print(render_plan(router, dry_run(lab, router, router_steps_for(lab))))
     for node in nodes:
         print(render_plan(node, dry_run(lab, node, steps)))
     return 0
@@ -170,10 +177,10 @@ def up(lab: Lab, args: argparse.Namespace) -> int:
     expect_room(lab)
     if getattr(args, "instance", ""):
         lab = an_instance(lab, args.instance)
-    lines = NodeLines(lab.node_names, console, lab.name)  # one live line per node
+    lines = NodeLines(machine_names(lab), console, lab.name)  # one live line per VM
     machines = machines_for(lab, lines, box=True)
     expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
-    console.print(f"bringing up {lab.name}: {', '.join(lab.node_names)} (parallel)")
+    console.print(f"bringing up {lab.name}: {', '.join(machine_names(lab))} (parallel)")
     with lines:
         seconds = machines.up()
     console.print(f"[green]{lab.name} is up[/green] in {seconds:.0f}s")
@@ -245,8 +252,10 @@ def snapshot(lab: Lab, args: argparse.Namespace) -> int:
 
 
 def ssh(lab: Lab, args: argparse.Namespace) -> int:
-    """Interactive ssh (or one command) from inside the lab's namespace."""
-    node_of(lab, args.node)
+    """Interactive ssh (or one command) from inside the lab's namespace; to a node, or to
+    the router VM of a routed underlay."""
+    if args.node not in machine_names(lab):
+        node_of(lab, args.node)
     machines = machines_for(lab)
     target = machines.ssh_targets().get(args.node)
     if target is None:

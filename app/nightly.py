@@ -38,13 +38,15 @@ from lab.common.redact import redact
 from lab.hosts import box
 from lab.hosts.cpuload import CpuSample, others_share
 from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines, new_instance
-from lab.model import paths
+from lab.model import instance, paths
 from lab.model.config import Lab
+from lab.model.underlay import machine_names
 
 console = Console(stderr=True, highlight=False)
 OVERLAY = "overlay.json"
 DEFAULT_HISTORY = paths.REPO / ".artifacts" / "history"
 DISRUPTIVE = "disruptive (serial)"  # the stage that runs the faults
+VAGRANT_LOG = "logs/vagrant.log"  # vagrant's whole output, relative to the run's artifacts
 BREAKAGES_SECTION = "breakages/breakages.html"  # `python -m lab breakages --artifacts A/breakages`
 
 
@@ -244,6 +246,13 @@ def break_on_purpose(machines: LabMachines, what: str) -> str:
     raise ValueError(f"{BREAK_ENV}={what!r}: unknown; use slow-boot or snat")
 
 
+def break_if_asked(stages: Stages, machines: LabMachines) -> None:
+    """The stage that leaves a regression in place, when BREAK_ENV asks for one."""
+    what = os.environ.get(BREAK_ENV, "")
+    if what:
+        stages.run(f"breakage on purpose ({what})", 300, lambda: break_on_purpose(machines, what))
+
+
 @dataclass(frozen=True)
 class NightlyResult:
     report: NightlyReport
@@ -262,9 +271,9 @@ def run_nightly(
     now = dt.datetime.now(dt.UTC)
     started = now.strftime("%Y-%m-%d %H:%M:%S UTC")
     lab = new_instance(definition, "n" + secrets.token_hex(3))
-    lines = NodeLines(lab.node_names, console, f"{lab.name} up")
+    lines = NodeLines(machine_names(lab), console, f"{lab.name} up")  # the router's too
     machines = LabMachines(lab, on_line=lines, log_tag="nightly")
-    guests = tuple(machines.domain(n) for n in lab.node_names)
+    guests = tuple(machines.domain(n) for n in machine_names(lab))  # a router is the lab's
     stages = Stages(definition.name, lambda: probe_cpu_sample(guests), os.cpu_count() or 1)
     stage = stages.run
     others: dict[str, str] = {}  # every other lab's running domain -> its UUID, before
@@ -272,7 +281,14 @@ def run_nightly(
     def sweep() -> str:
         machines.prepare()
         others.update(running_others(machines))
-        return f"instance {lab.name} (private {lab.network.private}); removed: {machines.sweep()}"
+        # a sweep forgets an instance's record with its machines; this run's instance lives on
+        # (the suite finds it by that record), so it is kept across the sweep
+        record = machines.state / instance.RECORD
+        kept = record.read_text() if record.exists() else None
+        swept = machines.sweep()
+        if kept is not None:
+            record.write_text(kept)
+        return f"instance {lab.name} (private {lab.network.private}); removed: {swept}"
 
     def up() -> str:
         expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
@@ -307,16 +323,11 @@ def run_nightly(
             "other labs are untouched"
         )
 
-    vagrant_log = "logs/vagrant.log"
     stage("sweep", 300, sweep)
-    stage("up", lab.vm.boot_timeout_s + 300, up, log=vagrant_log)
+    stage("up", lab.vm.boot_timeout_s + 300, up, log=VAGRANT_LOG)
     stage("provision", 1800, provision, log="logs/")
-    breakage = os.environ.get(BREAK_ENV, "")
-    if breakage:
-        stage(
-            f"breakage on purpose ({breakage})", 300, lambda: break_on_purpose(machines, breakage)
-        )
-    stage("snapshot", 300, lambda: machines.snapshot_save(PROVISIONED_SNAPSHOT), log=vagrant_log)
+    break_if_asked(stages, machines)
+    stage("snapshot", 300, lambda: machines.snapshot_save(PROVISIONED_SNAPSHOT), log=VAGRANT_LOG)
     stage(
         "e2e (parallel)",
         1800,
@@ -333,7 +344,7 @@ def run_nightly(
     )
     stage("overlay cost", 900, lambda: overlay_stage(machines, artifacts))
     stage("artifacts", 600, artifacts_stage, always=True)
-    stage("destroy", 600, destroy, always=True, log=vagrant_log)
+    stage("destroy", 600, destroy, always=True, log=VAGRANT_LOG)
     return finish(lab, artifacts, started, stages.results, history, now)
 
 

@@ -1,10 +1,11 @@
 """The overlay's cost, in one run on both CI labs: TCP throughput (iperf3) and request/response
 latency (400 one-byte round trips on one connection: p50/p90/p99) for node -> node, pod -> pod
 on another node and pod -> pod on the same node; printed as a table, then the ratios (pod /
-node per backend, vxlan / host-gw). Each lab is brought up and provisioned if it is not
-running, and destroyed again if this run created it.
+node per backend, vxlan / host-gw on one segment, vxlan / bgp across a router). Each lab is
+brought up and provisioned if it is not running, and destroyed again if this run created it.
 
     .venv/bin/python bench/bench_overlay.py [LAB ...]   (default: ci-debian12 ci-debian12-vxlan)
+    .venv/bin/python bench/bench_overlay.py --routed    (the routed underlay: VXLAN vs BGP)
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from lab.model import paths
 from provision.run import run_provision
 
 LABS = ("ci-debian12", "ci-debian12-vxlan")
+ROUTED = ("ci-debian12-routed-vxlan", "ci-debian12-routed-bgp")
 
 
 def main() -> None:
-    labs = sys.argv[1:] or list(LABS)
+    args = sys.argv[1:]
+    labs = list(ROUTED) if args == ["--routed"] else args or list(LABS)
     costs: list[perf.PathCost] = []
     run_id = "b" + secrets.token_hex(3)
     for name in labs:

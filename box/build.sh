@@ -273,6 +273,9 @@ ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=30
 EOF
 in_chroot "$TREE" systemctl enable systemd-networkd.service systemd-resolved.service
 in_chroot "$TREE" systemctl disable networking.service
+# bird2 (the BGP backend's speaker) is on the box for the labs that use it; it stays off on the
+# others (its package enables it with a default config): provisioning enables it where needed.
+in_chroot "$TREE" systemctl disable bird.service
 # udev's hotplug hooks of ifupdown and bridge-utils run for every new network device, so
 # for each pod's veth (a shell script, run-parts, ifquery: ~3 s of a TCG guest's vCPU per
 # e2e run); nothing here uses them (networkd manages the links, ifupdown is only vagrant's

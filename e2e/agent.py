@@ -20,6 +20,9 @@ socket belongs to the pod.
   an earlier probe's) and reads one datagram back within `timeout`.
   A cell with "proto": "dns" asks the server at host:port for the A records of `name` over UDP
   (one query, recursion desired) and answers "NAME A IP[ IP...]" or "NAME RCODE n".
+  A UDP cell with "datagrams" (a list of texts) sends each from the same socket (one flow:
+  one conntrack entry, so one endpoint of a Service answers them all) and reads one answer to
+  each; its answer is theirs joined by newlines (agnhost's `clientip` then `hostname`).
 
 op "steps": for each job (one after the other, or `parallel` at a time), its argv steps in order
 until one fails (or all of them with `keep_going`). The Kubernetes driver uses it to run one
@@ -154,6 +157,15 @@ def probe_udp(cell, result, timeout):
         # connected, as a real client's socket: an answer from another address (a reply that
         # missed the reverse NAT) is not taken
         sock.connect((cell["host"], int(cell["port"])))
+        questions = cell.get("datagrams")
+        if questions:  # one flow, several questions: one endpoint answers them all
+            answers = []
+            for question in questions:
+                sock.send(question.encode("utf-8"))
+                answers.append(sock.recv(MAX_ANSWER).decode("utf-8", "replace"))
+            result["answer"] = "\n".join(answers)
+            result["ok"] = True
+            return
         sock.send(payload)
         data = sock.recv(MAX_ANSWER)
         result["answer"] = data.decode("utf-8", "replace")

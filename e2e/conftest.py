@@ -45,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             slots = scenarios.fleet_slots(lab, config.getoption("--pods-per-node"))
             model_drivers(lab, config.getoption("--drivers"))
-            run_layout(lab, slots)  # the lab's services section holds the run's Services
+            run_layout(lab, slots)  # the run's Services fit the lab's service CIDR and ports
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
 

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from e2e.ledger import Budget
 from lab.adapters.ssh import SshChannel
 from lab.common import waits
-from lab.common.commands import cmd
+from lab.common.commands import Command, cmd
 from lab.hosts.machines import LabMachines
 from lab.k8s import KUBECTL, SYSTEM_NAMESPACE, ClusterPod, parse_pods
 from lab.model.config import Lab
+from lab.model.underlay import router_nic, segment_of
 from lab.net.reachability import Faults
-from lab.podnet import Restart, backend_of
+from lab.podnet import NIC_MTU, Restart, backend_of
 from lab.podnet.base import Read
 from lab.podnet.vxlan import VXLAN_DEVICE, vtep_mac
 
@@ -86,6 +87,24 @@ NOTHING_LOST = Budget(
 )
 
 
+# The router's faults (routed labs). Only the tunnel's port dropped is judged by the matrix and
+# so runs live flows (e2e/disruption.py); the narrow hop and netem are judged by the underlay's
+# paths (e2e/test_underlay.py), which run none. Not yet measured on a routed lab: the ledger
+# and the routed underlay met in a merge.
+ACROSS_THE_ROUTER = Budget(
+    "fault",
+    after_s=AFTER_S,
+    connections_survive=True,
+    reason=(
+        "the router drops or delays what crosses its link toward the node's segment (the "
+        "tunnel's port, packets over a narrow hop's MTU, netem's delay and loss) while the "
+        "fault lasts; nothing on the nodes or in their pods changes, so loss ends with the "
+        "heal (plus the neighbour re-resolution) and an established TCP connection survives "
+        "by retransmitting"
+    ),
+)
+
+
 @dataclass
 class LinkDown:
     """The node's private-network NIC loses its link (libvirt); the management NIC stays up."""
@@ -101,10 +120,14 @@ class LinkDown:
         return Faults(isolated=frozenset({self.node}))
 
     def inject(self, machines: LabMachines) -> None:
-        machines.libvirt.set_link(machines.domain(self.node), machines.private_network, up=False)
+        machines.libvirt.set_link(
+            machines.domain(self.node), machines.private_network(self.node), up=False
+        )
 
     def heal(self, machines: LabMachines) -> None:
-        machines.libvirt.set_link(machines.domain(self.node), machines.private_network, up=True)
+        machines.libvirt.set_link(
+            machines.domain(self.node), machines.private_network(self.node), up=True
+        )
 
 
 @dataclass
@@ -322,6 +345,151 @@ class FdbEntryLost:
         self.reprovision()
 
 
+# --- the routed underlay's faults, made on the router VM (a real hop) ------------------------
+#
+# Each hits the router's NIC toward the victim's segment: every path between a node of that
+# segment and a node of another crosses it. Their commands are pure (`plan_*`) and tagged with
+# FAULT_TAG, so a heal removes exactly what the fault added.
+
+FAULT_TAG = "netlab-fault"
+HOP_MTU = 1400  # a narrow link behind the router (a tunnel, a provider's link)
+NETEM_DELAY_MS = 300  # well above a TCG guest's own connect times (tens of ms when busy)
+NETEM_LOSS_PCT = 10
+
+
+def _tagged(*rule: str) -> tuple[str, ...]:
+    return (*rule, "-m", "comment", "--comment", FAULT_TAG)
+
+
+def hop_rules(nic: str, mtu: int) -> tuple[tuple[str, ...], ...]:
+    """(table, chain, match..., target) of a narrow link between the router and `nic`'s
+    segment: it carries at most `mtu` bytes and says nothing about it. The router's ICMP
+    "fragmentation needed" for a don't-fragment packet is dropped (flannel#1614, calico#9433:
+    filtered ICMP); a larger packet is dropped in either direction instead of fragmented, as
+    on a link that cannot carry it (so a VXLAN packet, whose outer header has no DF, is lost
+    too): toward the segment after the router's own TTL check (the router answers a TTL probe,
+    the link after it does not), from it before (the link before the router drops it)."""
+    over = ("-m", "length", "--length", f"{mtu + 1}:65535")
+    return (
+        ("filter", "OUTPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"),
+        ("filter", "FORWARD", "-o", nic, *over, "-j", "DROP"),
+        ("raw", "PREROUTING", "-i", nic, *over, "-j", "DROP"),
+    )
+
+
+def plan_narrow_hop(nic: str, mtu: int) -> tuple[tuple[Command, ...], tuple[Command, ...]]:
+    """(inject, heal) on the router: the NIC's MTU lowered, the hop's rules; then undone."""
+    rules = hop_rules(nic, mtu)
+    inject = (
+        cmd("ip", "link", "set", nic, "mtu", str(mtu)),
+        *(cmd("iptables", "-t", t, "-I", chain, *_tagged(*rest)) for t, chain, *rest in rules),
+    )
+    heal = (
+        *(cmd("iptables", "-t", t, "-D", chain, *_tagged(*rest)) for t, chain, *rest in rules),
+        cmd("ip", "link", "set", nic, "mtu", str(NIC_MTU)),
+    )
+    return inject, heal
+
+
+def plan_port_dropped(nic: str, port: int) -> tuple[tuple[Command, ...], tuple[Command, ...]]:
+    """(inject, heal) on the router: every UDP packet to `port` it forwards out of `nic`
+    dropped (a middlebox that filters VXLAN: flannel#2388), then allowed again."""
+    rule = _tagged("-o", nic, "-p", "udp", "--dport", str(port), "-j", "DROP")
+    return (cmd("iptables", "-I", "FORWARD", *rule),), (cmd("iptables", "-D", "FORWARD", *rule),)
+
+
+def plan_netem(nic: str, delay_ms: int, loss_pct: int) -> tuple[tuple[Command, ...], ...]:
+    """(inject, heal) on the router: netem delay and loss on everything it sends out of `nic`
+    (the Debian cloud kernel of the VM has sch_netem; the CI host's kernel has not)."""
+    inject = (
+        cmd(
+            "tc", "qdisc", "replace", "dev", nic, "root", "netem",
+            "delay", f"{delay_ms}ms", "loss", f"{loss_pct}%",
+        ),
+    )  # fmt: skip
+    return inject, (cmd("tc", "qdisc", "del", "dev", nic, "root"),)
+
+
+def victims_hop(lab: Lab, node: str) -> tuple[str, str]:
+    """(the router's NIC toward `node`'s segment, a name for the hop in reports)."""
+    seg = segment_of(lab, lab.node(node))
+    if seg is None:
+        raise ValueError(f"lab {lab.name} has no routed underlay: no hop to break")
+    nic = router_nic(lab, seg)
+    return nic, f"{lab.network.router_vm.name} {nic} (toward {seg.name})"
+
+
+def crosses_hop(lab: Lab, node: str, a: str, b: str) -> bool:
+    """A cell between nodes `a` and `b` crosses the router's NIC toward `node`'s segment."""
+    home = segment_of(lab, lab.node(node))
+    sa, sb = segment_of(lab, lab.node(a)), segment_of(lab, lab.node(b))
+    return sa != sb and home in (sa, sb)
+
+
+@dataclass
+class RouterFault:
+    """A fault made on the router VM by commands (inject, then heal)."""
+
+    node: str  # the victim: the router's NIC toward its segment is hit
+    name: str
+    inject_commands: tuple[Command, ...]
+    heal_commands: tuple[Command, ...]
+    faults: Faults = field(default_factory=Faults)
+    hop: str = ""
+    bound_s: float = 90
+    kills_pods: bool = False
+    budget: Budget = ACROSS_THE_ROUTER
+
+    @property
+    def expected(self) -> Faults:
+        return self.faults
+
+    def inject(self, machines: LabMachines) -> None:
+        router = machines.router()
+        for command in self.inject_commands:
+            router.run(command)
+
+    def heal(self, machines: LabMachines) -> None:
+        router = machines.router()
+        for command in self.heal_commands:
+            router.run(command)
+
+
+def narrow_hop(lab: Lab, node: str) -> RouterFault:
+    nic, hop = victims_hop(lab, node)
+    inject, heal = plan_narrow_hop(nic, HOP_MTU)
+    return RouterFault(node, f"narrow hop (MTU {HOP_MTU}, no ICMP) at {hop}", inject, heal, hop=hop)
+
+
+def vxlan_port_dropped(lab: Lab, node: str) -> RouterFault:
+    """The tunnel's UDP port dropped at the router: every cell between the victim's segment
+    and another is cut (TCP needs both ways; node -> pod goes through the tunnel too)."""
+    nic, hop = victims_hop(lab, node)
+    port = backend_of(lab).tunnel_port(lab)
+    if port is None:
+        raise ValueError(f"lab {lab.name}: its pod network has no tunnel port to drop")
+    inject, heal = plan_port_dropped(nic, port)
+    cut = frozenset(
+        frozenset({a, b})
+        for a in lab.node_names
+        for b in lab.node_names
+        if a < b and crosses_hop(lab, node, a, b)
+    )
+    return RouterFault(node, f"UDP {port} dropped at {hop}", inject, heal, Faults(cut=cut), hop=hop)
+
+
+def link_netem(lab: Lab, node: str) -> RouterFault:
+    nic, hop = victims_hop(lab, node)
+    inject, heal = plan_netem(nic, NETEM_DELAY_MS, NETEM_LOSS_PCT)
+    return RouterFault(
+        node,
+        f"netem delay {NETEM_DELAY_MS}ms loss {NETEM_LOSS_PCT}% at {hop}",
+        inject,
+        heal,
+        hop=hop,
+    )
+
+
 # --- the registry ---------------------------------------------------------------------------
 
 Reprovision = Callable[[], object]
@@ -337,6 +505,10 @@ class Kind:
     make: Callable[[Lab, str, Reprovision], Fault]
     applies: Callable[[Lab], bool] = lambda lab: True
     watched_by: Literal["cni", "cri"] = "cni"
+    # how the fault is judged: by which cells of the matrix fail (e2e/test_disruptive.py), or
+    # by what it does to the underlay's paths: sizes that cross, connect times
+    # (e2e/underlay.py, e2e/test_underlay.py)
+    judged: Literal["matrix", "path", "latency"] = "matrix"
 
 
 def _other_node(lab: Lab, node: str) -> str:
@@ -360,12 +532,30 @@ KINDS: dict[str, Kind] = {
         applies=lambda lab: lab.runtime == "containerd",
         watched_by="cri",
     ),
+    # the routed underlay's, made on the router (labs with network.segments only)
+    "vxlan-port-dropped": Kind(
+        lambda lab, node, _: vxlan_port_dropped(lab, node),
+        applies=lambda lab: lab.network.routed and backend_of(lab).tunnels(lab),
+    ),
+    "hop-mtu-blackhole": Kind(
+        lambda lab, node, _: narrow_hop(lab, node),
+        applies=lambda lab: lab.network.routed,
+        judged="path",
+    ),
+    "link-netem": Kind(
+        lambda lab, node, _: link_netem(lab, node),
+        applies=lambda lab: lab.network.routed,
+        judged="latency",
+    ),
 }
 
 
-def faults_for(lab: Lab) -> list[str]:
-    """The faults a lab can take, from its definition, sorted."""
-    return sorted(name for name, kind in KINDS.items() if kind.applies(lab))
+def faults_for(lab: Lab, judged: str = "matrix") -> list[str]:
+    """The faults a lab can take, from its definition, sorted: those judged by the matrix
+    (the default: e2e/test_disruptive.py), or by the underlay's paths (`path`, `latency`)."""
+    return sorted(
+        name for name, kind in KINDS.items() if kind.applies(lab) and kind.judged == judged
+    )
 
 
 def make_fault(name: str, lab: Lab, node: str, reprovision: Reprovision) -> Fault:

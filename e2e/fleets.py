@@ -19,8 +19,8 @@ from typing import Any, cast
 
 import pytest
 
-from e2e import scenarios, services
-from e2e.drivers import drivers_for, make_driver
+from e2e import cluster_services, scenarios, services
+from e2e.drivers import drivers_for, make_driver, service_drivers, service_plane
 from e2e.drivers.base import CommandLog, Driver, NodeRunner, Pod, PodRequest, Probe
 from e2e.drivers.cri import CriDriver
 from e2e.probes import Proto
@@ -124,7 +124,7 @@ class Fleets:
     ) -> None:
         self.drivers = drivers
         self.slots = list(slots)
-        self.layout = layout  # the run's Services (a lab with a `services` section)
+        self.layout = layout  # the run's Services (a `services` section, or Kubernetes)
         self.artifacts = artifacts
         self.record = record
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fleet")
@@ -151,6 +151,7 @@ class Fleets:
         run_id = self.drivers.run_id
         path = fleet_file(self.artifacts, name)
         layout = self.layout
+        plane = service_plane(name, drv.lab) if layout is not None else None
         with locked(self.artifacts / f"fleet-{name}.lock"):
             if path.exists():
                 saved = json.loads(path.read_text())
@@ -159,7 +160,9 @@ class Fleets:
                 }
             start = time.monotonic()
             requests = scenarios.fleet_requests(drv, run_id, self.slots)
-            if layout is not None:  # the cluster DNS's pod, made with the fleet
+            if plane == "cluster":  # labelled for the cluster's Services to select
+                requests = cluster_services.prepare_fleet(drv, requests, self.slots)
+            if layout is not None and plane == "rules":  # the cluster DNS's pod, with the fleet
                 first = sorted(drv.lab.node_names)[0]
                 dns = (services.dns_container(drv, layout),)
                 requests.append(PodRequest(services.dns_pod_name(run_id, name), first, dns))
@@ -168,18 +171,24 @@ class Fleets:
             fleet = dict(zip(self.slots, pods[: len(self.slots)], strict=True))
             wait_for_echo_servers(drv, list(fleet.values()))
             self.record(f"fleet-{name}-setup-s", round(time.monotonic() - start, 2))
-            if layout is not None:
+            if layout is not None and plane is not None:
                 start = time.monotonic()
-                publish_services(drv, layout, fleet, pods[-1], self.artifacts)
+                if plane == "cluster":
+                    cluster_services.publish(drv, layout, fleet)
+                else:
+                    publish_services(drv, layout, fleet, pods[-1], self.artifacts)
                 self.record(f"services-{name}-setup-s", round(time.monotonic() - start, 2))
             return fleet
 
     def services(self, name: str) -> services.DriverServices:
-        """The driver's Services as the run's state holds them (after its fleet is made)."""
-        self.get(name)
+        """The driver's Services as the run's state holds them (after its fleet is made); a
+        driver whose Services are its cluster's: as the layout places them over its fleet."""
+        fleet = self.get(name)
         layout = self.layout
         if layout is None:
             raise ValueError("this run has no Services (its lab has no services section)")
+        if service_plane(name, self.drivers.get(name).lab) == "cluster":
+            return services.driver_services(layout, name, fleet, None)
         with services.locked_state(self.artifacts) as state:
             made = services.services_from_state(layout, state)
         return next(d for d in made if d.driver == name)
@@ -240,10 +249,12 @@ def publish_services(
 
 
 def run_layout(lab: Lab, slots: Sequence[tuple[str, int]]) -> services.Layout | None:
-    """The run's Services (a lab with a `services` section), from the lab definition."""
-    if lab.services is None:
+    """The run's Services (a lab with a `services` section, or with Kubernetes: its cluster's
+    service CIDR), from the lab definition."""
+    found = cluster_services.lab_services(lab)
+    if found is None:
         return None
-    return services.allot(lab.services, drivers_for(lab), slots)
+    return services.allot(found, service_drivers(lab), slots)
 
 
 def remove_fleets(suite: Suite) -> list[str]:
@@ -272,6 +283,12 @@ def remove_fleets(suite: Suite) -> list[str]:
         if services.state_file(artifacts).exists():
             leaks += remove_services(lab, machines)
             services.state_file(artifacts).unlink()
+        for name in saved:  # the cluster's Services over a fleet that was made
+            if service_plane(name, lab) == "cluster":
+                runner = NodeRunner(machines.channels())
+                leaks += cluster_services.remove(
+                    lab, runner, suite.run_id, services.namespace(name)
+                )
     finally:
         if machines is not shared:
             machines.close()

@@ -432,7 +432,8 @@ def _pod_routes(lab: Lab, state: NodeState) -> list[tuple[IPv4Network, Route]]:
 
 def route_problems(lab: Lab, node: Node, state: NodeState) -> Iterator[str]:
     """Every route into the pod CIDR leads to a node of the lab (its private IP, or its
-    lease's .0 on the tunnel device), to the subnet that node holds; every other node's pod
+    lease's .0 on the tunnel device), to the subnet that node holds, or is one the backend
+    itself expects (BGP's via the router of a routed underlay); every other node's pod
     subnet has its route; the node's own subnet is on its bridge."""
     backend = backend_of(lab)
     subnets = backend.planned_subnets(lab)
@@ -442,10 +443,15 @@ def route_problems(lab: Lab, node: Node, state: NodeState) -> Iterator[str]:
     by_gateway = {str(n.ip): n.name for n in lab.nodes}
     if tunnel is not None:
         by_gateway.update({str(s.network_address): name for name, s in subnets.items()})
+    expected = {
+        (r.destination, r.gateway) for r in map(parse_route, backend.expected_routes(lab, node))
+    }
     routes = _pod_routes(lab, state)
     for net, route in routes:
         if route.device == lab.pod_network.bridge and net == subnets[node.name]:
             continue
+        if route.gateway is not None and (str(net), route.gateway) in expected:
+            continue  # the backend's own next hop (on a routed underlay: the router)
         if net == lab.pod_network.cidr and route.device == tunnel and route.gateway is None:
             continue  # flannel's own /16 route on flannel.1 (unused by the lab's stand-in)
         owner = by_gateway.get(route.gateway or "")

@@ -3,7 +3,8 @@ throughput (iperf3) and request/response latency (one connection, many 1-byte ro
 percentiles) for node -> node, pod -> pod on another node and pod -> pod on the same node.
 
 Under QEMU TCG every packet is emulated, so absolute numbers are far below real hardware; the
-ratios measured in one run on one lab (pod / node, vxlan / host-gw) are what carry over.
+ratios measured in one run (pod / node, vxlan / host-gw on one segment, vxlan / bgp across a
+router) are what carry over.
 Parsing and the table are pure; `measure` drives the lab through a CNI-direct driver."""
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class PathCost:
     p90_us: float | None
     p99_us: float | None
     error: str = ""
+    # the node network under it: "flat" (one layer-2 segment) or "routed" (a router between
+    # the nodes' segments); ratios compare backends measured on the same underlay
+    underlay: str = "flat"
 
 
 def parse_iperf3(text: str) -> float | None:
@@ -95,6 +99,19 @@ def render_table(costs: Sequence[PathCost]) -> str:
         shown = ["-" if v is None else f"{v:.1f}" for v in cells]
         lines.append(f"| {c.lab} ({c.backend}) | {c.path} | {' | '.join(shown)} |")
     lines += ["", "| ratio | throughput | p50 latency | p99 latency |", "|---|---|---|---|"]
+    for underlay in sorted({c.underlay for c in costs}):
+        lines += _ratios([c for c in costs if c.underlay == underlay], underlay, len(costs))
+    return "\n".join(lines) + "\n"
+
+
+ROUTING = ("host-gw", "bgp")  # the routing family's data planes, each compared with vxlan
+
+
+def _ratios(costs: Sequence[PathCost], underlay: str, everything: int) -> list[str]:
+    """pod / node per backend, and vxlan / each routing backend per path, on one underlay
+    (named in the row when the run measured more than one)."""
+    where = "" if len(costs) == everything else f" ({underlay})"
+    lines = []
     by = {(c.backend, c.path): c for c in costs}
     for b in sorted({c.backend for c in costs}):
         node = by.get((b, "node->node"))
@@ -102,17 +119,18 @@ def render_table(costs: Sequence[PathCost]) -> str:
             pod = by.get((b, path))
             if node and pod:
                 lines.append(
-                    f"| {b}: {path} / node->node | {ratio(pod.mbit_s, node.mbit_s)} | "
+                    f"| {b}{where}: {path} / node->node | {ratio(pod.mbit_s, node.mbit_s)} | "
                     f"{ratio(pod.p50_us, node.p50_us)} | {ratio(pod.p99_us, node.p99_us)} |"
                 )
-    for path in ("node->node", "pod->pod (other node)", "pod->pod (same node)"):
-        vx, hg = by.get(("vxlan", path)), by.get(("host-gw", path))
-        if vx and hg:
-            lines.append(
-                f"| {path}: vxlan / host-gw | {ratio(vx.mbit_s, hg.mbit_s)} | "
-                f"{ratio(vx.p50_us, hg.p50_us)} | {ratio(vx.p99_us, hg.p99_us)} |"
-            )
-    return "\n".join(lines) + "\n"
+    for routing in ROUTING:
+        for path in ("node->node", "pod->pod (other node)", "pod->pod (same node)"):
+            vx, rt = by.get(("vxlan", path)), by.get((routing, path))
+            if vx and rt:
+                lines.append(
+                    f"| {path}{where}: vxlan / {routing} | {ratio(vx.mbit_s, rt.mbit_s)} | "
+                    f"{ratio(vx.p50_us, rt.p50_us)} | {ratio(vx.p99_us, rt.p99_us)} |"
+                )
+    return lines
 
 
 def to_json(costs: Sequence[PathCost]) -> str:
@@ -164,7 +182,8 @@ def _measure_path(
     if lat is None:
         error += f"round trips failed ({rr.reproduce})"
     p50, p90, p99 = lat if lat else (None, None, None)
-    return PathCost(lab.name, backend(lab), name, mbit, p50, p90, p99, error.strip())
+    underlay = "routed" if lab.network.routed else "flat"
+    return PathCost(lab.name, backend(lab), name, mbit, p50, p90, p99, error.strip(), underlay)
 
 
 def measure(driver: CniDriver, lab: Lab, run_id: str) -> list[PathCost]:

@@ -2,7 +2,8 @@
 own Services over its fleet pods, carried by kube-proxy-shaped rules (iptables mode of
 v1.18, lab/net/kubeproxy.py; no kube-proxy runs) on every node, and a cluster DNS
 (e2e/dnsd.py in a pod of its own per driver, behind the kube-dns ClusterIP, as CoreDNS is).
-A lab with Kubernetes has its own Services (e2e/test_kubernetes.py).
+A lab with Kubernetes gets the same Services as real Service objects over its k8s pods,
+carried by its own kube-proxy and CoreDNS (e2e/cluster_services.py).
 
 Per driver D, in namespace `e2e-D`, allotted from the lab definition alone (never from live
 state), ClusterIPs in order from the service CIDR's 11th address (the 10th is kube-dns's, as
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from e2e import dnsd
+from e2e.drivers import service_plane
 from e2e.drivers.base import (
     Container,
     Driver,
@@ -137,6 +139,11 @@ def _service(layout: Layout, ns: str, name: str, endpoints: Sequence[IPv4Address
         for proto in PROTOCOLS
     )
     return kp.Service(ns, name, layout.addresses[(ns, name)], ports, tuple(endpoints))
+
+
+def service_in(layout: Layout, ns: str, name: str, endpoints: Sequence[IPv4Address]) -> kp.Service:
+    """The layout's Service `ns/name` with `endpoints`."""
+    return _service(layout, ns, name, endpoints)
 
 
 @dataclass(frozen=True)
@@ -398,7 +405,13 @@ def set_churn(
     driver: Driver[Any], layout: Layout, artifacts: Path, endpoints: Sequence[IPv4Address]
 ) -> None:
     """The driver's `churn` Service given `endpoints`, every node resynced (the UDP conntrack
-    entries to the endpoints that left removed)."""
+    entries to the endpoints that left removed). A driver whose Services are its cluster's
+    relabels its pods and waits for the cluster instead (e2e/cluster_services.py)."""
+    if service_plane(driver.name, driver.lab) == "cluster":
+        from e2e import cluster_services
+
+        cluster_services.set_churn(driver, layout, endpoints)
+        return
     with locked_state(artifacts) as state:
         before = node_services(services_from_state(layout, state), layout)
         state[driver.name]["churn"] = [str(ip) for ip in endpoints]
@@ -692,7 +705,6 @@ def dns_problems(
     """Every pod and every node asks kube-dns (its ClusterIP, UDP 53) for the A record of
     the driver's `echo` Service and of a name the zone does not hold: the ClusterIP, and
     NXDOMAIN."""
-    assert lab.services is not None
     ns = namespace(svc.driver)
     name = layout.fqdn(ns, ECHO)
     missing = layout.fqdn(ns, "no-such-service")
@@ -703,7 +715,7 @@ def dns_problems(
             f"{s if isinstance(s, str) else s.name}->dns:{q}",
             s,
             pods[0],
-            address=str(lab.services.dns_ip),
+            address=str(layout.addresses[(DNS_NAMESPACE, DNS_NAME)]),
             port=DNS_PORT,
             proto="dns",
             name=q,

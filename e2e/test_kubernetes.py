@@ -1,36 +1,27 @@
 """The Kubernetes network model, checked on the guide's cluster (kubeadm 1.18.1 + flannel vxlan).
 
 Cluster-state tests read kubectl JSON on the control plane and run the pure checks of
-`lab.k8s`; workload tests create pods pinned to every lab node in a namespace of their own
-(labelled with the run, deleted afterwards) and probe from pods and nodes. Probes never
-assert: they fill a matrix or a problem list, and one comparison fails with every wrong cell,
-what was expected, what was observed, the command that reproduces it and, for workload tests,
-a dump of the test's namespace. Nothing is parametrized from live state: every loop runs over
-the lab definition's sorted node names.
+`lab.k8s`. The run's Services over the k8s fleet (ClusterIP and NodePort matrices, balancing,
+DNS answers, endpoints that change) are e2e/test_services.py's `[k8s]` tests; what only a
+Kubernetes pod has is here (its resolver through kubelet's search path). Checks never assert
+cell by cell: one comparison fails with every problem, the command that reproduces it and,
+where a test has a namespace of its own, a dump of it. Nothing is parametrized from live
+state: every loop runs over the lab definition's sorted node names.
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from e2e import checks, report
-from e2e.drivers.base import CommandLog, ExecResult, Pod, PodRequest
-from e2e.drivers.k8s import (
-    ECHO_PORT,
-    K8sDriver,
-    echo_container,
-    sleeper_container,
-)
+from e2e import checks, scenarios, services
+from e2e.drivers.base import CommandLog, Pod
+from e2e.drivers.k8s import K8sDriver
+from e2e.fleets import Drivers, Fleets
 from lab import k8s
-from lab.common import waits
 from lab.model.config import Lab
-from lab.net.reachability import Endpoint, Expect, Matrix, Observation
 
 pytestmark = pytest.mark.kubernetes
 
@@ -38,14 +29,6 @@ NEEDS_KUBERNETES = (
     "needs a lab with Kubernetes (kubernetes section in the lab file; e.g. LAB=guide-centos7 "
     "on a KVM host with internet)"
 )
-ECHO_LABELS = {"netlab.io/app": "echo"}
-SERVICE_PORT = 80
-# kube-proxy programs a new service moments after its endpoints are ready: a bounded wait for
-# the first answer on the control plane, then every probe is a single attempt.
-SERVICE_PROGRAMMED = waits.Policy("kube-proxy programmed the service", timeout_s=60)
-# Requests per source through a ClusterIP: with one endpoint per node (3), the chance that a
-# given endpoint never answers 40 random picks is (2/3)**40, about 1e-7.
-REQUESTS = 40
 
 
 def _require_kubernetes(lab: Lab) -> None:
@@ -71,14 +54,6 @@ def cluster(
     return driver
 
 
-@pytest.fixture
-def ns(cluster: K8sDriver, request: pytest.FixtureRequest) -> Iterator[K8sDriver]:
-    """A driver bound to this test's own namespace; the namespace goes when the test ends."""
-    driver = cluster.in_namespace(k8s.namespace_for(cluster.run_id, request.node.name))
-    yield driver
-    driver.delete_namespace()
-
-
 def _dump(ns: K8sDriver) -> str:
     return f"--- namespace {ns.namespace} ---\n{ns.dump()}"
 
@@ -88,68 +63,6 @@ def expect_no_problems(
 ) -> None:
     __tracebackhide__ = True
     checks.expect_no_problems(problems, what, reproduce, None if ns is None else lambda: _dump(ns))
-
-
-@pytest.fixture
-def expect_matrix(ns: K8sDriver, artifacts_dir: Path) -> Callable[[Matrix, str, int], None]:
-    """Compare a filled matrix (saved with the run's artifacts when there are any, for the
-    heatmaps); on failure: the whole table, every wrong cell with its command, and a dump of
-    the test's namespace."""
-
-    def expect(matrix: Matrix, slug: str, cells: int) -> None:
-        __tracebackhide__ = True
-        report.write_matrix(artifacts_dir, slug, matrix.render(), matrix.to_json())
-        checks.expect_matrix(matrix, cells, lambda: _dump(ns))
-
-    return expect
-
-
-def _node_names(lab: Lab) -> list[str]:
-    return sorted(lab.node_names)
-
-
-def _echo_requests(lab: Lab, ns: K8sDriver) -> list[PodRequest]:
-    """One echo server per node (the service's endpoints)."""
-    return [
-        PodRequest(f"echo-{n}", n, (echo_container(ns.agnhost_image),), ECHO_LABELS)
-        for n in _node_names(lab)
-    ]
-
-
-def _client_requests(lab: Lab, ns: K8sDriver) -> list[PodRequest]:
-    """One idle busybox per node, to probe from."""
-    return [
-        PodRequest(f"client-{n}", n, (sleeper_container(ns.busybox_image),))
-        for n in _node_names(lab)
-    ]
-
-
-def _wait_until_programmed(ns: K8sDriver, url: str, backends: Sequence[Pod[Any]]) -> None:
-    """Convergence, not the check: if the service never answers, the probes that follow
-    still run and the matrix shows every cell that fails."""
-    names = {p.name for p in backends}
-    with contextlib.suppress(waits.WaitTimeout):
-        waits.wait_until(
-            SERVICE_PROGRAMMED,
-            lambda: ns.exec_on_node(ns.control_plane, ("curl", "-s", "--max-time", "2", url), 10),
-            lambda r: r.ok and r.stdout.strip() in names,
-            sleep=ns.sleep,
-        )
-
-
-def _repeat(command: str) -> str:
-    """A shell loop: `command` REQUESTS times, one answer per line."""
-    return f"for i in $(seq {REQUESTS}); do {command}; echo; done"
-
-
-def _answers(result: ExecResult) -> collections.Counter[str]:
-    return collections.Counter(line.strip() for line in result.stdout.splitlines() if line.strip())
-
-
-def _detail(result: ExecResult, answers: collections.Counter[str]) -> str:
-    seen = ", ".join(f"{k} x{v}" for k, v in sorted(answers.items())) or "no answer"
-    err = result.stderr.strip().splitlines()[-1:] if result.stderr.strip() else []
-    return f"exit {result.exit_code}; answered by: {seen}" + (f"; {err[0]}" if err else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,113 +149,49 @@ def test_every_service_of_the_cluster_has_a_ready_endpoint(cluster: K8sDriver) -
 
 
 # ---------------------------------------------------------------------------------------------
-# Workloads
+# Workloads: the run's Services over the fleet (ClusterIP, NodePort, balancing, DNS answers,
+# endpoints that change) are e2e/test_services.py's, with `[k8s]` in their ids; what only a
+# Kubernetes pod has stays here.
+
+SHORT_NAMES = ("echo", "kubernetes.default")
 
 
-def test_cluster_ip_is_reached_from_every_pod_and_every_node_and_reaches_every_endpoint(
-    lab: Lab, ns: K8sDriver, expect_matrix: Callable[[Matrix, str, int], None]
+def test_a_pods_resolver_finds_services_by_short_name_through_kubelets_search_path(
+    lab: Lab, cluster: K8sDriver, fleets: Fleets, drivers: Drivers
 ) -> None:
-    requests = _echo_requests(lab, ns)
-    pods = ns.create_pods([*requests, *_client_requests(lab, ns)])
-    backends, clients = pods[: len(requests)], pods[len(requests) :]
-    service = ns.cluster.create_service(ns.bound, "echo", ECHO_LABELS, SERVICE_PORT, ECHO_PORT)
-    ns.cluster.wait_for_endpoints(ns.bound, "echo", [p.ip for p in backends])
-    url = f"http://{service.cluster_ip}:{SERVICE_PORT}/hostname"
-    _wait_until_programmed(ns, url, backends)
-    budget = REQUESTS * 2 + 30
-
-    probes: list[tuple[Endpoint, ExecResult]] = []
-    for client in clients:
-        result = ns.exec(client, "client", ("sh", "-c", _repeat(f"wget -qO- -T 2 {url}")), budget)
-        probes.append((Endpoint(f"pod {client.name}", client.node, str(client.ip)), result))
-    for node in sorted(lab.nodes, key=lambda n: n.name):
-        script = _repeat(f"curl -s --max-time 2 {url}")
-        result = ns.exec_on_node(node.name, ("sh", "-c", script), budget)
-        probes.append((Endpoint(f"node {node.name}", node.name, str(node.ip)), result))
-
-    targets = tuple(Endpoint(p.name, p.node, str(p.ip)) for p in backends)
-    matrix = Matrix(
-        f"ClusterIP {service.cluster_ip}:{SERVICE_PORT} ({REQUESTS} requests per source) -> "
-        "the endpoint that answered",
-        tuple(source for source, _ in probes),
-        targets,
-    )
-    for source, result in probes:
-        answers = _answers(result)
-        # every request must be answered by an endpoint: a lost request fails the whole row
-        answered = sum(answers[t.name] for t in targets)
-        for target in targets:
-            matrix.expected[(source.name, target.name)] = Expect(
-                True, why=f"all {REQUESTS} requests answered, balanced over every ready endpoint"
-            )
-            matrix.observed[(source.name, target.name)] = Observation(
-                reachable=answered == REQUESTS and answers[target.name] > 0,
-                seen_source=None,
-                reproduce=result.reproduce,
-                detail=f"{answered}/{REQUESTS} answered by an endpoint; "
-                + _detail(result, answers),
-            )
-    expect_matrix(matrix, "k8s-cluster-ip", 2 * len(lab.nodes) * len(lab.nodes))
-
-
-def test_node_port_answers_on_every_node_from_every_node(
-    lab: Lab, ns: K8sDriver, expect_matrix: Callable[[Matrix, str, int], None]
-) -> None:
-    backends = ns.create_pods(_echo_requests(lab, ns))
-    service = ns.cluster.create_service(
-        ns.bound, "echo-np", ECHO_LABELS, SERVICE_PORT, ECHO_PORT, service_type="NodePort"
-    )
-    ns.cluster.wait_for_endpoints(ns.bound, "echo-np", [p.ip for p in backends])
-    node_port = service.ports[0].node_port
-    names = {p.name for p in backends}
-    nodes = sorted(lab.nodes, key=lambda n: n.name)
-    plane = lab.node(ns.control_plane)
-    _wait_until_programmed(ns, f"http://{plane.ip}:{node_port}/hostname", backends)
-
-    sources = tuple(Endpoint(f"node {n.name}", n.name, str(n.ip)) for n in nodes)
-    targets = tuple(Endpoint(f"{n.name}:{node_port}", n.name, str(n.ip)) for n in nodes)
-    matrix = Matrix(f"NodePort {node_port} on every node's private IP", sources, targets)
-    for source, src_node in zip(sources, nodes, strict=True):
-        for target, dst_node in zip(targets, nodes, strict=True):
-            url = f"http://{dst_node.ip}:{node_port}/hostname"
-            result = ns.exec_on_node(src_node.name, ("curl", "-s", "--max-time", "5", url), 20)
-            answer = result.stdout.strip()
-            matrix.expected[(source.name, target.name)] = Expect(
-                True, why="a NodePort answers on every node"
-            )
-            matrix.observed[(source.name, target.name)] = Observation(
-                reachable=result.ok and answer in names,
-                seen_source=None,
-                reproduce=result.reproduce,
-                detail=f"exit {result.exit_code}; answer {answer[:80]!r}",
-            )
-    expect_matrix(matrix, "k8s-node-port", len(lab.nodes) * len(lab.nodes))
-
-
-def test_service_dns_names_resolve_to_cluster_ips_from_pods_on_every_node(
-    lab: Lab, cluster: K8sDriver, ns: K8sDriver
-) -> None:
-    domain = cluster.cluster.get_kubeadm_networking().dns_domain
-    clients = ns.create_pods(_client_requests(lab, ns))
-    service = ns.cluster.create_service(ns.bound, "echo", ECHO_LABELS, SERVICE_PORT, ECHO_PORT)
-    system = {s.ref: s for s in cluster.cluster.get_services()}
+    """kubelet's ClusterFirst resolv.conf (CoreDNS, the pod namespace's search path, ndots:5)
+    as the pod's own resolver uses it: busybox `nslookup` of short names in the first fleet
+    pod of every node: `echo` (the run's Service in the pod's namespace) and
+    `kubernetes.default` (the API server's). The answers CoreDNS gives every pod and node
+    for full names, and NXDOMAIN, are e2e/test_services.py's."""
+    fleet = fleets.get("k8s")
+    layout = fleets.layout
+    assert layout is not None, "a lab with Kubernetes has the run's Services"
+    driver = drivers.get("k8s")
+    system = {s.ref: s.cluster_ip for s in cluster.cluster.get_services()}
     expected = {
-        "kubernetes.default": system["default/kubernetes"].cluster_ip,
-        f"kube-dns.kube-system.svc.{domain}": system["kube-system/kube-dns"].cluster_ip,
-        f"echo.{ns.namespace}.svc.{domain}": service.cluster_ip,
-        "echo": service.cluster_ip,  # the pod's own namespace, through its search path
+        "echo": layout.addresses[(services.namespace("k8s"), services.ECHO)],
+        "kubernetes.default": system.get("default/kubernetes"),
     }
-    problems: list[str] = []
-    reproduce: list[str] = []
-    for client in clients:
+    firsts: dict[str, Pod[Any]] = {}
+    for slot in sorted(fleet):
+        firsts.setdefault(fleet[slot].node, fleet[slot])
+
+    def lookups(pod: Pod[Any]) -> list[str]:
+        problems = []
         for name, want in expected.items():
-            result = ns.exec(client, "client", ("nslookup", name), 15)
+            result = driver.exec(pod, driver.client_of(pod), ("nslookup", name), 15)
             got = k8s.parse_busybox_nslookup(result.stdout)
-            if want not in got:
+            if want is None or want not in got:
                 seen = ", ".join(map(str, got)) or "nothing"
                 problems.append(
-                    f"pod {client.name} on {client.node}: {name} resolved to {seen} "
-                    f"(exit {result.exit_code}), expected {want}"
+                    f"{name} resolved to {seen} (exit {result.exit_code}), expected {want}\n"
+                    f"    reproduce: {result.reproduce}"
                 )
-                reproduce.append(result.reproduce)
-    expect_no_problems("service DNS from pods", problems, reproduce, ns)
+        return problems
+
+    expect_no_problems(
+        "short Service names through a pod's resolver",
+        scenarios.side_by_side(list(firsts.values()), lookups),
+        [],
+    )

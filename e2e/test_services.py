@@ -1,7 +1,9 @@
-"""Services on a lab without Kubernetes: the suite's own Services over its fleet pods, carried
-by kube-proxy-shaped rules (iptables mode of v1.18: lab/net/kubeproxy.py; no kube-proxy
-runs) and a cluster DNS behind the kube-dns ClusterIP (e2e/services.py). As the Kubernetes e2e
-sig-network Granular Checks ask, over TCP and UDP:
+"""The run's Services over its fleet pods: on a lab without Kubernetes carried by
+kube-proxy-shaped rules (iptables mode of v1.18: lab/net/kubeproxy.py; no kube-proxy runs) and
+a cluster DNS behind the kube-dns ClusterIP (e2e/services.py), on a lab with Kubernetes real
+Service objects carried by its kube-proxy and CoreDNS (e2e/cluster_services.py; `[k8s]`). The
+same cells and expectations either way. As the Kubernetes e2e sig-network Granular Checks ask,
+over TCP and UDP:
 
 - every pod and every node reaches every pod's Service by its ClusterIP, the intended pod
   answers, and it sees the sender's own IP (a pod), its own bridge address (its own hairpin),
@@ -11,7 +13,8 @@ sig-network Granular Checks ask, over TCP and UDP:
 - the cluster DNS answers every pod and node with the Service's ClusterIP (and NXDOMAIN);
 - endpoints that change: one that left never answers again, one that came back answers.
 
-A Kubernetes lab's Services (the real kube-proxy and CoreDNS) are e2e/test_kubernetes.py's."""
+What only a Kubernetes lab has (the cluster's own Services' endpoints, a pod's resolver through
+kubelet's search path) stays in e2e/test_kubernetes.py."""
 
 from __future__ import annotations
 
@@ -21,14 +24,15 @@ from typing import Any
 import pytest
 
 from e2e import checks, report, scenarios, services
+from e2e.drivers import why_no_services
 from e2e.drivers.base import Driver, Pod
 from e2e.fleets import Fleet, Fleets
 from lab.model.config import Lab
 from lab.net import kubeproxy as kp
 
 NEEDS_SERVICES = (
-    "needs a lab without Kubernetes that has a `services` section (the CI labs ci-debian12 and "
-    "ci-debian12-vxlan); a Kubernetes lab's Services are checked by e2e/test_kubernetes.py"
+    "needs a lab with a `services` section (the CI labs ci-debian12 and ci-debian12-vxlan) or "
+    "with Kubernetes (guide-centos7, on a KVM host with internet)"
 )
 PROTOCOLS = pytest.mark.parametrize("proto", services.PROTOCOLS)
 
@@ -43,7 +47,11 @@ def layout(lab: Lab, fleets: Fleets) -> services.Layout:
 
 @pytest.fixture(scope="session")
 def svc(layout: services.Layout, driver: Driver[Any], fleets: Fleets) -> services.DriverServices:
-    """The driver's Services, programmed on every node with its fleet."""
+    """The driver's Services, programmed on every node (or made in the cluster) with its
+    fleet; a driver whose pods get none on this lab is skipped with why."""
+    reason = why_no_services(driver.name, driver.lab)
+    if reason is not None:
+        pytest.skip(reason)
     return fleets.services(driver.name)
 
 
@@ -129,7 +137,8 @@ def test_the_cluster_dns_answers_every_pod_and_node(
 ) -> None:
     checks.expect_no_problems(
         services.dns_problems(driver, lab, layout, svc, _pods(fleet)),
-        f"kube-dns at {lab.services.dns_ip if lab.services else '?'}:53 [{driver.name}]",
+        f"kube-dns at {layout.addresses[(services.DNS_NAMESPACE, services.DNS_NAME)]}:53 "
+        f"[{driver.name}]",
     )
 
 

@@ -139,10 +139,14 @@ def provision(
     parallel: bool = True,
     sleep: Callable[[float], None] = time.sleep,
     policy: waits.Policy = waits.PACKAGE_MIRROR,
+    machines: Sequence[Node] | None = None,
 ) -> list[NodeReport]:
     """Every phase on its nodes (in parallel unless told otherwise); one report per node.
-    A phase that failed on any node stops the run after it, with every failure reported."""
-    reports = {n.name: NodeReport(n.name) for n in lab.nodes}
+    A phase that failed on any node stops the run after it, with every failure reported.
+    `machines`: whom the steps are for (default: the lab's nodes; the router VM's steps
+    name it)."""
+    targets = tuple(lab.nodes if machines is None else machines)
+    reports = {n.name: NodeReport(n.name) for n in targets}
     say = progress or (lambda node, msg: None)
 
     def run_node(node: Node, phase_steps: tuple[AnyStep, ...]) -> None:
@@ -172,7 +176,7 @@ def provision(
         finally:
             report.seconds += time.monotonic() - start
 
-    for nodes, phase_steps in phases(lab, steps):
+    for nodes, phase_steps in phases(lab, steps, targets):
         with ThreadPoolExecutor(max_workers=max(1, len(nodes)) if parallel else 1) as pool:
             list(pool.map(run_node, nodes, [phase_steps] * len(nodes)))
         if any(r.error for r in reports.values()):

@@ -15,6 +15,7 @@ from lab.model.config import Lab, Node
 from lab.net import netmath
 from lab.podnet import node_pod_subnets
 from lab.podnet.bridge import CNI_CONFLIST_PATH, render_cni_conflist, render_cni_conflist_text
+from provision import underlay
 from provision.common import BRIDGE, FORWARD, HOSTNAME, SWAP, tools_step
 from provision.containerd import containerd_step
 from provision.model import AnyStep, PodnetSteps, Resources, SavingRunner, Step, write_file
@@ -138,8 +139,9 @@ OS_STEPS: tuple[AnyStep, ...] = (BRIDGE, FORWARD, SWAP, HOSTNAME)
 
 
 def steps(lab: Lab, resources: Resources, podnet: PodnetSteps) -> tuple[AnyStep, ...]:
-    """The guide's OS steps that apply, the CNI config, the backend's steps, containerd where
-    the lab runs it, then the closing check of the tools."""
+    """The guide's OS steps that apply, the route across a routed underlay, the CNI config,
+    the backend's steps, containerd where the lab runs it, then the closing check of the
+    tools."""
     os_path = profile_of(lab)
     runtime: tuple[AnyStep, ...] = ()
     if lab.runtime == "containerd":
@@ -149,6 +151,7 @@ def steps(lab: Lab, resources: Resources, podnet: PodnetSteps) -> tuple[AnyStep,
     return (
         tools_step(os_path, everything=False),
         *OS_STEPS,
+        *underlay.node_steps(lab),
         CNI,
         *podnet.images,
         *podnet.network,

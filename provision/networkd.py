@@ -5,9 +5,14 @@ routes and devices beside it, so networkd re-applies them whenever it configures
 
 from __future__ import annotations
 
-from lab.common.commands import cmd
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from lab.common.commands import Command, cmd
 from lab.hosts import facts as f
 from lab.model.config import Lab, Node
+from lab.model.underlay import prefixlen
+from provision.model import write_file
 
 NETWORK_DIR = "/etc/systemd/network"
 WAIT_ONLINE = "/lib/systemd/systemd-networkd-wait-online"
@@ -59,7 +64,57 @@ def fresh_network_files(lab: Lab, node: Node) -> dict[str, str]:
     nic = lab.vm.private_nic
     return {
         f"{NETWORK_DIR}/50-vagrant-{nic}.network": (
-            f"[Match]\nName={nic}\n\n[Network]\nAddress={node.ip}/"
-            f"{lab.network.private.prefixlen}\n"
+            f"[Match]\nName={nic}\n\n[Network]\nAddress={node.ip}/{prefixlen(lab, node)}\n"
         )
     }
+
+
+@dataclass(frozen=True)
+class RouteFacts:
+    """What a step keeping routes in a networkd drop-in reads (plan_networkd_routes): the
+    node's .network files and its `ip -4 route show` lines."""
+
+    network_files: dict[str, str]
+    routes: tuple[str, ...]
+
+
+def route_facts(lab: Lab, node: Node) -> dict[str, f.AnyFact]:
+    return {"network_files": network_files_fact(), "routes": f.ipv4_routes()}
+
+
+def fresh_route_facts(lab: Lab, node: Node) -> RouteFacts:
+    """A node fresh from the box: Vagrant's .network file, no route of ours."""
+    return RouteFacts(fresh_network_files(lab, node), ())
+
+
+def route_present(route_lines: Sequence[str], destination: str, via: str, dev: str) -> bool:
+    return any(line.split()[:5] == [destination, "via", via, "dev", dev] for line in route_lines)
+
+
+def plan_networkd_routes(
+    lab: Lab,
+    node: Node,
+    network_files: Mapping[str, str],
+    route_lines: Sequence[str],
+    dropin: str,
+    wanted: str,
+    routes: Iterable[tuple[str, str, str]],
+) -> tuple[Command, ...]:
+    """Routes kept by systemd-networkd in a drop-in (`dropin`, content `wanted`) of the private
+    NIC's .network file: written when it differs, and the link configured again when the file
+    changed or a route (destination, via, device) is missing from the kernel."""
+    nic = lab.vm.private_nic
+    network_file = network_file_for(dict(network_files), nic)
+    if network_file is None:
+        raise ValueError(
+            f"{node.name}: no systemd-networkd .network file configures {nic} "
+            f"(looked in {NETWORK_DIR}); is the private network up?"
+        )
+    path = f"{network_file}.d/{dropin}"
+    missing = [r for r in routes if not route_present(route_lines, *r)]
+    plan: list[Command] = []
+    if network_files.get(path) != wanted:
+        plan += [write_file(path, wanted), cmd("networkctl", "reload")]
+    if plan or missing:
+        plan.append(cmd("networkctl", "reconfigure", nic))
+    return tuple(plan)

@@ -1,14 +1,16 @@
 """Provision a running lab: the guide's steps for its OS, applied over the machines' SSH
-channels (phases in order, the nodes of a phase in parallel), with a progress callback."""
+channels (phases in order, the nodes of a phase in parallel), with a progress callback; on a
+routed underlay the router VM's steps first."""
 
 from __future__ import annotations
 
 from lab.common.errors import LabStateError
 from lab.hosts.machines import LabMachines, flannel_upstream
 from lab.model.config import Lab
+from lab.model.underlay import router_node
 from lab.runtime.images import ImageSet
 from provision.apply import NodeReport, Progress, provision
-from provision.steps import inputs_for, steps_for
+from provision.steps import inputs_for, router_steps_for, steps_for
 
 
 def run_provision(
@@ -17,9 +19,23 @@ def run_provision(
     """Provision a running lab; raise LabStateError naming every failed node."""
     lab = machines.lab
     machines.expect_running()
-    steps = steps_for(lab, flannel_upstream(lab), runtime_images(lab))
-    channels = machines.channels()
-    reports = provision(lab, channels, steps, inputs_for(lab, channels), progress, parallel)
+    reports = []
+    router_steps = router_steps_for(lab)
+    if router_steps:  # the router first: the nodes' underlay and BGP sessions go through it
+        router = router_node(lab)
+        reports = provision(
+            lab,
+            {router.name: machines.router()},
+            router_steps,
+            {},
+            progress,
+            parallel,
+            machines=(router,),
+        )
+    if not any(r.error for r in reports):
+        steps = steps_for(lab, flannel_upstream(lab), runtime_images(lab))
+        channels = machines.channels()
+        reports += provision(lab, channels, steps, inputs_for(lab, channels), progress, parallel)
     failed = [r for r in reports if r.error]
     if failed:
         raise LabStateError(

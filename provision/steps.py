@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -13,6 +13,7 @@ from lab.hosts.os import profile_of
 from lab.model.config import Lab, Node
 from lab.podnet import backend_of
 from lab.runtime.images import ImageSet
+from provision import underlay
 from provision.model import AnyStep, PodnetSteps, Resources, SavingRunner
 
 
@@ -32,6 +33,17 @@ def steps_for(
     )
     steps: tuple[AnyStep, ...] = _os_module(lab).steps(lab, resources, podnet)
     return steps
+
+
+def router_steps_for(lab: Lab) -> tuple[AnyStep, ...]:
+    """The router VM's steps on a routed underlay (none on a flat lab): the underlay's own
+    (forwarding on, no container runtime), then the pod-network backend's where it has any
+    (the BGP backend's top-of-rack bird)."""
+    if not lab.network.routed:
+        return ()
+    backend_steps = getattr(resolve(backend_of(lab).provisioning), "router_steps", None)
+    own: tuple[AnyStep, ...] = underlay.router_steps(lab)
+    return own + (tuple(backend_steps(lab)) if backend_steps is not None else ())
 
 
 def inputs_for(
@@ -57,22 +69,26 @@ def resolve(where: str) -> Any:
 
 
 def phases(
-    lab: Lab, steps: tuple[AnyStep, ...]
+    lab: Lab, steps: tuple[AnyStep, ...], machines: Sequence[Node] | None = None
 ) -> Iterator[tuple[tuple[Node, ...], tuple[AnyStep, ...]]]:
     """Consecutive steps with the same scope form a phase; phases run one after another,
-    the nodes of a phase in parallel."""
+    the nodes of a phase in parallel. `machines`: whom the steps are for (default: the lab's
+    nodes; the router VM's steps name it)."""
     group: list[AnyStep] = []
+    targets = tuple(lab.nodes if machines is None else machines)
     for step in steps:
         if group and group[-1].scope != step.scope:
-            yield _phase(lab, tuple(group))
+            yield _phase(lab, tuple(group), targets)
             group = []
         group.append(step)
     if group:
-        yield _phase(lab, tuple(group))
+        yield _phase(lab, tuple(group), targets)
 
 
-def _phase(lab: Lab, steps: tuple[AnyStep, ...]) -> tuple[tuple[Node, ...], tuple[AnyStep, ...]]:
-    return tuple(n for n in lab.nodes if steps[0].applies_to(lab, n)), steps
+def _phase(
+    lab: Lab, steps: tuple[AnyStep, ...], targets: tuple[Node, ...]
+) -> tuple[tuple[Node, ...], tuple[AnyStep, ...]]:
+    return tuple(n for n in targets if steps[0].applies_to(lab, n)), steps
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from e2e.drivers.base import CommandLog, Driver, NodeRunner
+from e2e.drivers.base import CommandLog, Driver, NodeRunner, service_namespace
 from lab.adapters.protocols import NodeChannel
 from lab.model.config import Lab
 
@@ -25,6 +25,44 @@ def drivers_for(lab: Lab) -> tuple[str, ...]:
     if lab.runtime == "containerd":
         names.append("cri")
     return tuple(names)
+
+
+# How each driver's pods get the run's Services: "rules", the suite programs kube-proxy-shaped
+# rules and runs a DNS pod (a lab with a `services` section, e2e/services.py); "cluster", the
+# lab's Kubernetes makes Service objects over them, its kube-proxy and CoreDNS carry them
+# (e2e/cluster_services.py). The CNI-direct sandboxes on a Kubernetes lab are in no cluster
+# object, so no Service there selects them.
+SERVICE_PLANES = {"cni": "rules", "cri": "rules", "k8s": "cluster"}
+
+
+def service_plane(name: str, lab: Lab) -> str | None:
+    """How the driver `name` gets Services on `lab` (see SERVICE_PLANES), None for not at all."""
+    plane = SERVICE_PLANES.get(name)
+    if plane == "rules" and lab.services is not None and name in drivers_for(lab):
+        return plane
+    if plane == "cluster" and lab.kubernetes is not None and name in drivers_for(lab):
+        return plane
+    return None
+
+
+def service_drivers(lab: Lab) -> tuple[str, ...]:
+    """The drivers of `lab` whose pods get the run's Services (the layout allots theirs)."""
+    return tuple(n for n in drivers_for(lab) if service_plane(n, lab) is not None)
+
+
+def why_no_services(name: str, lab: Lab) -> str | None:
+    """None when the driver's pods get Services on `lab`; else why not, as a skip reason."""
+    if service_plane(name, lab) is not None:
+        return None
+    if lab.kubernetes is not None:
+        return (
+            f"on a lab with Kubernetes the run's Services are the cluster's, over its own pods "
+            f"([k8s]); the {name} driver's pods are in no cluster object"
+        )
+    return (
+        "needs a lab with a `services` section (the CI labs ci-debian12 and ci-debian12-vxlan) "
+        "or with Kubernetes (guide-centos7, on a KVM host with internet)"
+    )
 
 
 FAITHFUL_FIRST = ("k8s", "cri", "cni")  # pods as a cluster makes them, first
@@ -57,7 +95,7 @@ def why_no_driver(name: str, lab: Lab) -> str | None:
         return None
     needs = {
         "k8s": "a lab with a Kubernetes control plane (`kubernetes:`, e.g. guide-centos7 on a "
-        "KVM host)",
+        "KVM host with internet)",
         "cri": f"a lab with `runtime: containerd` (e.g. ci-debian12); lab {lab.name} has "
         f"runtime: {lab.runtime}",
     }.get(name, f"a driver named {name!r}, and there is none")
@@ -81,7 +119,8 @@ def make_driver(
     if name == "k8s":
         from e2e.drivers.k8s import K8sDriver
 
-        return K8sDriver(lab, channels, run_id, log=log).in_namespace(f"nl-{run_id}-fleet")
+        # the fleet's namespace is the run's Services' (a selector picks pods of its own only)
+        return K8sDriver(lab, channels, run_id, log=log).in_namespace(service_namespace(name))
     if name == "cri" and lab.runtime == "containerd":
         from e2e.drivers.cri import CriDriver
 

@@ -10,7 +10,9 @@ JSON answers are parsed by `lab.k8s` too. Every result carries one pasteable com
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +43,7 @@ from e2e.drivers.kube import ENDPOINTS_READY, NAMESPACE_READY, KubeCluster
 from lab import k8s
 from lab.adapters.protocols import NodeChannel
 from lab.common import waits
-from lab.common.commands import Command, render_remote
+from lab.common.commands import Command, cmd, render_remote
 from lab.model.config import Lab
 from lab.net import reachability as rm
 
@@ -87,9 +89,10 @@ class K8sDriver:
     for pods and services; unbound, it reads cluster-wide state (nodes, kube-system, ...)."""
 
     name = "k8s"
-    # agnhost netexec answers UDP one command per datagram (`clientip` or `hostname`): a cell
-    # could learn the source or who answered, never both from one answer
-    protocols: tuple[str, ...] = ("tcp",)
+    # agnhost netexec answers UDP one command per datagram (`clientip` or `hostname`): a UDP
+    # cell asks both from one socket (one flow, so one endpoint answers both: `agnhost_cell`)
+    # and learns the source and who answered, as over TCP
+    protocols: tuple[str, ...] = ("tcp", "udp")
 
     def __init__(
         self,
@@ -122,6 +125,8 @@ class K8sDriver:
         self.endpoints_wait = endpoints_wait
         self.control_plane = lab.control_plane.name
         self.cluster = KubeCluster(lab, self.runner, run_id, sleep, namespace_wait, endpoints_wait)
+        self._netns: dict[str, str] = {}  # pod name -> /proc/PID/ns/net (Service cells)
+        self._netns_lock = threading.Lock()
 
     def in_namespace(self, namespace: str) -> K8sDriver:
         """The same cluster and settings, bound to `namespace` (created on first use)."""
@@ -332,7 +337,10 @@ class K8sDriver:
     # -- probes -----------------------------------------------------------------------------
 
     def reproduce_cell(self, cell: Probe) -> str:
-        url = f"http://{cell.target.ip}:{ECHO_PORT}/clientip"
+        url = f"http://{cell.host}:{cell.dport}/clientip"
+        if cell.proto != "tcp" or (service_cell(cell) and not isinstance(cell.source, str)):
+            netns = None if isinstance(cell.source, str) else self._netns.get(cell.source.name)
+            return self.runner.reproduce_agent(cell.source_node, agnhost_cell(cell, netns))
         if isinstance(cell.source, str):
             remote = render_remote(Command(("curl", "-s", "--max-time", "5", url), sudo=False))
             return self.runner.channels[cell.source].reproduce(remote)
@@ -342,15 +350,37 @@ class K8sDriver:
         )
 
     def observe(self, cells: Sequence[Probe]) -> dict[str, rm.Observation]:
-        """Node sources: the node agent, one call per node (HTTP GET /clientip to agnhost).
-        Pod sources: one agent call on the control plane running, concurrently, one
-        `kubectl exec` per source pod whose busybox shell probes all its targets at once."""
+        """Node sources: the node agent, one call per node (agnhost asked /hostname and
+        /clientip on one connection; over UDP both on one socket). Pod sources: one agent
+        call on the control plane running, concurrently, one `kubectl exec` per source pod
+        whose busybox shell probes all its targets at once; a Service cell (`service_cell`)
+        from a pod: the node agent inside the pod's network namespace, one call per node."""
         python = node_python(self.lab)
         plane = f"{self.control_plane} (kubectl exec)"
 
         def cell(c: Probe) -> probes.Cell:
-            send = probes.AGNHOST_REQUEST if c.proto == "tcp" else ""
-            return c.cell(send=send)
+            return agnhost_cell(c, None)
+
+        def in_netns(node: str) -> Callable[[list[Probe]], CellResults]:
+            def probe_group(mine: list[Probe]) -> CellResults:
+                pods = {c.source.name: c.source for c in mine if not isinstance(c.source, str)}
+                found, failed = self._pod_netns(node, list(pods.values()))
+                out: CellResults = {
+                    c.id: probes.CellResult(False, error=failed[c.source.name], unknown=True)
+                    for c in mine
+                    if not isinstance(c.source, str) and c.source.name in failed
+                }
+                ready = [c for c in mine if c.id not in out]
+
+                def with_netns(c: Probe) -> probes.Cell:
+                    assert not isinstance(c.source, str)
+                    return agnhost_cell(c, found[c.source.name])
+
+                if ready:
+                    out.update(agent_cells(self.runner, node, python, ready, with_netns))
+                return out
+
+            return probe_group
 
         def from_pods(mine: list[Probe]) -> CellResults:
             by_pod: dict[str, list[Probe]] = {}
@@ -363,11 +393,46 @@ class K8sDriver:
             if isinstance(c.source, str):
                 node = c.source
                 return node, lambda mine: agent_cells(self.runner, node, python, mine, cell)
+            if service_cell(c):
+                return f"{c.source.node} (pods' netns)", in_netns(c.source.node)
             return plane, from_pods
 
         return observe_cells(
             self.runner, cells, route, parse_agnhost_or_busybox, self.reproduce_cell
         )
+
+    def _pod_netns(
+        self, node: str, pods: Sequence[K8sPod]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Each pod's network namespace on `node` (/proc/PID/ns/net of its first container,
+        PID from Docker, one round trip for the node's pods; remembered while the container
+        runs): the paths found, and why a pod's was not."""
+        wanted = [p for p in pods if p.name not in self._netns]
+        failed: dict[str, str] = {}
+        asks = [(p, docker_id(p)) for p in wanted]
+        bad = [(p, cid) for p, cid in asks if not cid]
+        for pod, _ in bad:
+            failed[pod.name] = (
+                f"pod {pod.handle.namespace}/{pod.name} has no Docker container id "
+                f"({dict(pod.handle.container_ids)}): its network namespace cannot be entered"
+            )
+        asks = [(p, cid) for p, cid in asks if cid]
+        if asks:
+            commands = [cmd("docker", "inspect", "-f", "{{.State.Pid}}", cid) for _, cid in asks]
+            outputs = self.runner.probe(node, *commands)
+            for (pod, cid), out in zip(asks, outputs, strict=True):
+                pid = out.stdout.strip()
+                if out.ok and pid.isdigit() and pid != "0":
+                    with self._netns_lock:
+                        self._netns[pod.name] = f"/proc/{pid}/ns/net"
+                else:
+                    failed[pod.name] = (
+                        f"pod {pod.handle.namespace}/{pod.name}: `docker inspect -f "
+                        f"'{{{{.State.Pid}}}}' {cid}` on {node} gave {pid!r} "
+                        f"(exit {out.exit_code}): its container does not run"
+                    )
+        found = {p.name: self._netns[p.name] for p in pods if p.name in self._netns}
+        return found, failed
 
     def _probe_from_pods(
         self, by_pod: Mapping[str, list[Probe]], python: str
@@ -455,6 +520,54 @@ def parse_agnhost_or_busybox(answer: str) -> probes.Echo:
     return probes.Echo(seen, words[1] if len(words) > 1 else None)
 
 
+# agnhost netexec's UDP server answers one command per datagram: the client address it saw,
+# then its hostname (the pod's name), asked on one socket so that one endpoint answers both
+AGNHOST_UDP = ("clientip", "hostname")
+
+
+@dataclass(frozen=True)
+class DatagramsCell(probes.Cell):
+    """A UDP cell that asks several questions on one socket (the agent's `datagrams`)."""
+
+    datagrams: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        doc = super().as_json()
+        doc["datagrams"] = list(self.datagrams)
+        return doc
+
+
+def service_cell(cell: Probe) -> bool:
+    """A cell with an address, a port or a protocol of its own (a Service's ClusterIP, a
+    NodePort, UDP, a DNS question): from a pod it runs in the node agent inside the pod's
+    network namespace, which speaks all of them as it does from the node; the busybox probe
+    of the pod matrix cannot (its wget asks agnhost on two connections, which a Service may
+    send to two endpoints)."""
+    return bool(cell.address or cell.port) or cell.proto != "tcp"
+
+
+def agnhost_cell(cell: Probe, netns: str | None) -> probes.Cell:
+    """The agent's probe of agnhost netexec for this cell: TCP, both questions pipelined on
+    one connection; UDP, both as datagrams of one socket (answer `CLIENTIP\nHOSTNAME`, read
+    as the busybox probe's `CLIENTIP HOSTNAME`), and a probe's own payload (the tunnel
+    proof's tag) last on that socket as agnhost's `echo PAYLOAD`; DNS, as asked."""
+    if cell.proto == "tcp":
+        return cell.cell(netns, send=probes.AGNHOST_REQUEST)
+    base = cell.cell(netns)
+    if cell.proto != "udp":
+        return base
+    values = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+    own = cell.payload.strip()
+    return DatagramsCell(**values, datagrams=AGNHOST_UDP + ((f"echo {own}",) if own else ()))
+
+
+def docker_id(pod: K8sPod) -> str:
+    """The Docker id of the pod's first container ("" when it has none)."""
+    ref = next(iter(pod.handle.container_ids.values()), "")
+    runtime, _, cid = ref.partition("://")
+    return cid if runtime == "docker" else ""
+
+
 def exec_args(pod: K8sPod, container: str, argv: tuple[str, ...]) -> tuple[str, ...]:
     """kubectl arguments running argv in one container of the pod."""
     return ("exec", "-n", pod.handle.namespace, pod.name, "-c", container, "--", *argv)
@@ -462,9 +575,9 @@ def exec_args(pod: K8sPod, container: str, argv: tuple[str, ...]) -> tuple[str, 
 
 def netns_command(pod: K8sPod, argv: tuple[str, ...]) -> Command:
     """nsenter into the network namespace of the pod's first container, by its Docker PID."""
-    ref = next(iter(pod.handle.container_ids.values()), "")
-    runtime, _, cid = ref.partition("://")
-    if runtime != "docker" or not cid:
+    cid = docker_id(pod)
+    if not cid:
+        ref = next(iter(pod.handle.container_ids.values()), "")
         raise DriverError(
             f"pod {pod.handle.namespace}/{pod.name}: container id {ref!r} is not a Docker one; "
             "entering its network namespace needs the guide's Docker runtime"
@@ -509,8 +622,11 @@ def parse_busybox_probes(
 
 
 def echo_container(image: str, port: int = ECHO_PORT) -> Container:
-    """agnhost netexec: answers /hostname with the pod name and /clientip with `ip:port`."""
-    return Container("echo", ("/agnhost", "netexec", f"--http-port={port}"), image)
+    """agnhost netexec: answers /hostname with the pod name and /clientip with `ip:port`,
+    over HTTP and, on the same port number, over UDP (`hostname`, `clientip`)."""
+    return Container(
+        "echo", ("/agnhost", "netexec", f"--http-port={port}", f"--udp-port={port}"), image
+    )
 
 
 def sleeper_container(image: str, name: str = "client") -> Container:

@@ -20,6 +20,11 @@ from lab.model.config import Lab
 
 NAMESPACE_READY = waits.Policy("namespace has its default service account", timeout_s=60)
 ENDPOINTS_READY = waits.Policy("service has every expected endpoint ready", timeout_s=120)
+# a namespace of a fixed name (the run's Services', e2e-k8s) that an earlier run's sweep or
+# end deleted: kubectl returns at once, the namespace finalizers take a while
+NAMESPACE_GONE = waits.Policy(
+    "a namespace of an earlier run finished terminating", timeout_s=180, interval_s=2
+)
 
 
 class KubectlFailed(DriverError):
@@ -37,6 +42,7 @@ class KubeCluster:
         sleep: Callable[[float], None] = time.sleep,
         namespace_wait: waits.Policy = NAMESPACE_READY,
         endpoints_wait: waits.Policy = ENDPOINTS_READY,
+        gone_wait: waits.Policy = NAMESPACE_GONE,
     ) -> None:
         if lab.control_plane is None:
             raise ValueError(f"lab {lab.name} has no control-plane node")
@@ -46,6 +52,7 @@ class KubeCluster:
         self.sleep = sleep
         self.namespace_wait = namespace_wait
         self.endpoints_wait = endpoints_wait
+        self.gone_wait = gone_wait
         self.control_plane = lab.control_plane.name
         self._lock = threading.Lock()
         self._ready: set[str] = set()  # namespaces made, with their service account
@@ -79,13 +86,51 @@ class KubeCluster:
     def get_nodes(self) -> tuple[k8s.ClusterNode, ...]:
         return k8s.parse_nodes(self.must("list nodes", "get", "nodes", "-o", "json"))
 
-    def get_pods(self, namespace: str | None = None) -> tuple[k8s.ClusterPod, ...]:
-        out = self.must("list pods", "get", "pods", *self._ns_args(namespace), "-o", "json")
+    def get_pods(
+        self, namespace: str | None = None, selector: str = ""
+    ) -> tuple[k8s.ClusterPod, ...]:
+        labels = ("-l", selector) if selector else ()
+        out = self.must(
+            "list pods", "get", "pods", *self._ns_args(namespace), *labels, "-o", "json"
+        )
         return k8s.parse_pods(out)
 
     def get_services(self, namespace: str | None = None) -> tuple[k8s.Service, ...]:
         out = self.must("list services", "get", "services", *self._ns_args(namespace), "-o", "json")
         return k8s.parse_services(out)
+
+    def label_pods(self, namespace: str, names: Sequence[str], key: str, value: str) -> None:
+        """`key=value` on every pod of `names` (overwriting what it had)."""
+        if names:
+            self.must(
+                f"label pods {', '.join(names)} {key}={value}",
+                *k8s.label_pods_args(namespace, names, key, value),
+            )
+
+    def get_namespace(self, namespace: str) -> k8s.NamespaceInfo | None:
+        """The namespace (its phase and labels), None when there is none."""
+        out = self.must(
+            f"read namespace {namespace}",
+            "get",
+            "namespace",
+            namespace,
+            "--ignore-not-found",
+            "-o",
+            "json",
+        )
+        if not out.strip():
+            return None
+        (found,) = k8s.parse_namespaces(out)
+        return found
+
+    def wait_until_gone(self, namespace: str) -> None:
+        """Bounded wait until the namespace no longer exists (its finalizers are done)."""
+        waits.wait_until(
+            self.gone_wait,
+            lambda: self.get_namespace(namespace),
+            lambda ns: ns is None,
+            sleep=self.sleep,
+        )
 
     def get_endpoints(self, namespace: str | None = None) -> tuple[k8s.Endpoints, ...]:
         out = self.must(

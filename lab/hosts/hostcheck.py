@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from lab.hosts.hypervisor import HostFacts, kvm_usable
-from lab.hosts.vagrantfile import management_network_name, private_network_name
+from lab.hosts.vagrantfile import management_network_name, private_networks
 from lab.model.config import Lab, Problem, Repo
 
 
@@ -40,9 +40,15 @@ def parse_libvirt_network_xml(text: str) -> LibvirtNetwork:
 
 def lab_libvirt_networks(lab: Lab) -> tuple[tuple[str, str, IPv4Network], ...]:
     """(field, libvirt network name, range) of every network vagrant-libvirt creates for it."""
+    private = private_networks(lab)
+    fields = (
+        [f"network.segments[{i}].cidr" for i in range(len(private))]
+        if lab.network.routed
+        else ["network.private"]
+    )
     return (
         ("network.management", management_network_name(lab), lab.network.management),
-        ("network.private", private_network_name(lab), lab.network.private),
+        *((field, name, net) for field, (name, net) in zip(fields, private, strict=True)),
     )
 
 

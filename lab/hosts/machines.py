@@ -20,9 +20,11 @@ from lab.common.errors import CommandFailed, LabStateError, UsageError
 from lab.hosts.hypervisor import HypervisorChoice, choose_hypervisor
 from lab.hosts.parse import MachineState, SshTarget, parse_ssh_config
 from lab.hosts.render import render_lab_files
+from lab.hosts.vagrantfile import private_network_name
 from lab.model import instance, paths
 from lab.model.config import Lab
 from lab.model.labfile import shipped_networks
+from lab.model.underlay import machine_names, router_node
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +247,7 @@ class LabMachines:
         self.vagrant = vagrant if vagrant is not None else real_vagrant(lab, on_line)
         self._libvirt = libvirt
         self._channels: dict[str, SshChannel] | None = None
+        self._router: SshChannel | None = None
 
     @property
     def libvirt(self) -> LibvirtPort:
@@ -263,16 +266,16 @@ class LabMachines:
     def domain(self, node: str) -> str:
         return f"{self.lab.prefix}{node}"
 
-    @property
-    def private_network(self) -> str:
-        return f"{self.lab.prefix}priv"
+    def private_network(self, node: str) -> str:
+        """The libvirt network of the node's private NIC (its segment's on a routed lab)."""
+        return private_network_name(self.lab, self.lab.node(node))
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def up(self, parallel: bool = True) -> float:
         """Bring every node up; on failure (or Ctrl-C) sweep what was half-created."""
         start = time.monotonic()
-        budget = self.lab.vm.boot_timeout_s + 120 * len(self.lab.nodes)
+        budget = self.lab.vm.boot_timeout_s + 120 * len(machine_names(self.lab))
         try:
             with self.vagrant.budget(budget):
                 self.vagrant.up_all(parallel)
@@ -361,9 +364,10 @@ class LabMachines:
         self.close()
         text = self.vagrant.ssh_config_text()
         targets = parse_ssh_config(text)
-        for name, channel in (self._channels or {}).items():
-            if name in targets:
-                channel.target = targets[name]
+        known = {**(self._channels or {}), **({} if self._router is None else {"": self._router})}
+        for channel in known.values():
+            if channel.name in targets:
+                channel.target = targets[channel.name]
         self.state.mkdir(parents=True, exist_ok=True)
         (self.state / "ssh-config").write_text(text)
         return targets
@@ -427,7 +431,23 @@ class LabMachines:
             }
         return self._channels
 
+    def router(self) -> SshChannel:
+        """The router VM's SSH channel (a lab with a routed underlay): the faults of the
+        underlay and its provisioning go through it; it runs no pods and no agent."""
+        if self._router is None:
+            name = router_node(self.lab).name  # raises on a flat lab
+            targets = self.ssh_targets()
+            if name not in targets:
+                raise LabStateError(f"no ssh-config for the router {name}: is the lab up?")
+            suffix = f".{self.log_tag}" if self.log_tag else ""
+            self._router = SshChannel(
+                self.lab.name, name, targets[name], self.logs / f"{name}{suffix}.log"
+            )
+        return self._router
+
     def close(self) -> None:
         """Close every SSH connection; the channel objects stay valid and reconnect on use."""
         for channel in (self._channels or {}).values():
             channel.close()
+        if self._router is not None:
+            self._router.close()

@@ -3,6 +3,8 @@ Provisioning, the Kubernetes driver, faults and diagnostics build their argv fro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lab.k8s.model import FLANNEL_CONFIGMAP, SYSTEM_NAMESPACE
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
@@ -27,3 +29,18 @@ def flannel_configmap(output: str = "json") -> tuple[str, ...]:
     since flannel v0.20, kube-system before); `parse_flannel_netconf` picks it from the list.
     For a jsonpath, the list's items: `jsonpath={.items[*].data.net-conf\\.json}`."""
     return configmap_anywhere(FLANNEL_CONFIGMAP, output)
+
+
+def label_pods_args(namespace: str, names: Sequence[str], key: str, value: str) -> tuple[str, ...]:
+    """kubectl arguments that set `key=value` on the pods `names` (what they had overwritten)."""
+    if not names:
+        raise ValueError("label_pods_args: no pod named")
+    return ("label", "pods", "-n", namespace, "--overwrite", *names, f"{key}={value}")
+
+
+def delete_labelled_args(kind: str, namespace: str, selector: str) -> tuple[str, ...]:
+    """kubectl arguments that delete every `kind` of `namespace` matching `selector`, waiting
+    (bounded) until they are gone."""
+    return (
+        "delete", kind, "-n", namespace, "-l", selector, "--ignore-not-found", "--timeout=60s",
+    )  # fmt: skip

@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 from typing import Any, Literal
 
 from lab.k8s.model import E2E_LABEL, RUN_LABEL, RestartPolicy, ServiceType
@@ -114,6 +115,15 @@ def render_pod(
     }
 
 
+def _check_service(name: str, namespace: str, selector: Mapping[str, str], shown: str) -> None:
+    _check_label_name("service name", name)
+    _check_label_name("namespace name", namespace)
+    if not selector:
+        raise ValueError(f"service {shown}: needs a selector")
+    for key, value in selector.items():
+        _check_label_value(key, value)
+
+
 def render_service(
     name: str,
     namespace: str,
@@ -126,12 +136,7 @@ def render_service(
     protocol: Literal["TCP", "UDP"] = "TCP",
 ) -> dict[str, Any]:
     """A ClusterIP or NodePort service selecting pods by label (nodePort None: allocated)."""
-    _check_label_name("service name", name)
-    _check_label_name("namespace name", namespace)
-    if not selector:
-        raise ValueError(f"service {name}: needs a selector")
-    for key, value in selector.items():
-        _check_label_value(key, value)
+    _check_service(name, namespace, selector, name)
     if node_port is not None and service_type != "NodePort":
         raise ValueError(f"service {name}: nodePort needs type NodePort")
     port_spec: dict[str, Any] = {
@@ -147,6 +152,68 @@ def render_service(
         "kind": "Service",
         "metadata": {"name": name, "namespace": namespace, "labels": run_labels(run_id)},
         "spec": {"type": service_type, "selector": dict(selector), "ports": [port_spec]},
+    }
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """One port of a Service the suite places itself: `node_port` 0 for none."""
+
+    name: str
+    protocol: Literal["TCP", "UDP"]
+    port: int
+    target_port: int
+    node_port: int = 0
+
+
+def render_placed_service(
+    name: str,
+    namespace: str,
+    run_id: str,
+    selector: Mapping[str, str],
+    cluster_ip: IPv4Address,
+    ports: Sequence[PortSpec],
+) -> dict[str, Any]:
+    """A Service at the ClusterIP and NodePorts the suite chose (spec.clusterIP, nodePort):
+    the API server takes them as given or refuses the object (an address already allocated,
+    a port outside its range); nothing is left to its random allocation, so every worker and
+    every run knows them from the lab file. Type NodePort when its ports have NodePorts (all
+    of them: one without would get a random one), else ClusterIP."""
+    _check_service(name, namespace, selector, f"{namespace}/{name}")
+    if not ports:
+        raise ValueError(f"service {namespace}/{name}: needs at least one port")
+    keys = [(p.port, p.protocol) for p in ports]
+    names = [p.name for p in ports]
+    if len(set(keys)) != len(keys) or len(set(names)) != len(names):
+        raise ValueError(f"service {namespace}/{name}: ports repeat a name or a port/protocol")
+    with_node_port = [p.name for p in ports if p.node_port]
+    if with_node_port and len(with_node_port) != len(ports):
+        raise ValueError(
+            f"service {namespace}/{name}: ports {with_node_port} have a nodePort and the "
+            "others none; give every port one (or none), or the API server picks at random"
+        )
+    rendered = []
+    for p in ports:
+        _check_label_name(f"service {namespace}/{name}: port name", p.name)
+        spec: dict[str, Any] = {
+            "name": p.name,
+            "protocol": p.protocol,
+            "port": p.port,
+            "targetPort": p.target_port,
+        }
+        if p.node_port:
+            spec["nodePort"] = p.node_port
+        rendered.append(spec)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": run_labels(run_id)},
+        "spec": {
+            "type": "NodePort" if with_node_port else "ClusterIP",
+            "clusterIP": str(cluster_ip),
+            "selector": dict(selector),
+            "ports": rendered,
+        },
     }
 
 

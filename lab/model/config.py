@@ -81,9 +81,46 @@ class VM:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """One layer-2 segment of a routed underlay (one libvirt network): its nodes share it; the
+    router VM takes its last host address (lab/model/underlay.py)."""
+
+    name: str
+    cidr: IPv4Network
+
+    @property
+    def router_address(self) -> IPv4Address:
+        """The router VM's address on this segment: its last host address (.254 of a /24)."""
+        return self.cidr.broadcast_address - 1
+
+
+@dataclass(frozen=True)
+class Router:
+    """The router VM between the segments of a routed underlay: a real hop (its own kernel,
+    MTU, filters and queues) and, for the BGP backend, the top-of-rack peer."""
+
+    name: str = "router"
+    cpus: int = 1
+    memory_mib: int = 512
+
+
+@dataclass(frozen=True)
 class Network:
+    # the node network: one flat layer-2 segment, or with `segments`, the block they are cut from
     private: IPv4Network
     management: IPv4Network = IPv4Network("192.168.121.0/24")  # noqa: RUF009 (immutable)
+    # a routed underlay: two or more segments with a router VM between them (empty: flat)
+    segments: tuple[Segment, ...] = ()
+    router: Router | None = None  # the router VM (default: Router()) where there are segments
+
+    @property
+    def routed(self) -> bool:
+        """A routed underlay: nodes on segments with a router VM between them."""
+        return bool(self.segments)
+
+    @property
+    def router_vm(self) -> Router:
+        return self.router if self.router is not None else Router()
 
 
 @dataclass(frozen=True)
@@ -560,6 +597,8 @@ def _check_node_ip(lab: Lab, i: int, node: Node, ips: dict[IPv4Address, int]) ->
             f"is outside network.private {private}",
             f"pick an address in {private}",
         )
+    elif lab.network.routed:
+        yield from _check_node_segment(lab, i, node)
     elif private.prefixlen > 29:
         return  # network.private is too small: reported on its own
     elif node.ip in (private.network_address, private.broadcast_address):
@@ -577,6 +616,162 @@ def _check_node_ip(lab: Lab, i: int, node: Node, ips: dict[IPv4Address, int]) ->
             str(node.ip),
             f"is {private}'s first address, which libvirt gives the host bridge",
             f"pick an address from {private.network_address + 2} on",
+        )
+
+
+def _check_node_segment(lab: Lab, i: int, node: Node) -> Iterator[Problem]:
+    """On a routed underlay: the node sits on one segment, on a host address that is neither
+    libvirt's host bridge (the segment's first) nor the router's (its last)."""
+    where = f"nodes[{i}].ip"
+    segments = [s for s in lab.network.segments if node.ip in s.cidr]
+    if not segments:
+        listed = ", ".join(f"{s.name} {s.cidr}" for s in lab.network.segments)
+        yield Problem(
+            where,
+            str(node.ip),
+            f"is on no segment of network.segments ({listed}): a node of a routed underlay "
+            "sits on one of its segments",
+            "pick an address inside one of them",
+        )
+        return
+    seg = segments[0]
+    net = seg.cidr
+    if net.prefixlen > 29:
+        return  # the segment is too small: reported on its own
+    if node.ip in (net.network_address, net.broadcast_address):
+        kind = "network" if node.ip == net.network_address else "broadcast"
+        yield Problem(
+            where,
+            str(node.ip),
+            f"is the {kind} address of segment {seg.name} {net}",
+            f"pick a host address between {net.network_address + 2} and "
+            f"{seg.router_address - 1}",
+        )
+    elif node.ip == net.network_address + 1:
+        yield Problem(
+            where,
+            str(node.ip),
+            f"is segment {seg.name}'s first address, which libvirt gives the host bridge",
+            f"pick an address from {net.network_address + 2} on",
+        )
+    elif node.ip == seg.router_address:
+        yield Problem(
+            where,
+            str(node.ip),
+            f"is segment {seg.name}'s last host address, which the router VM "
+            f"{lab.network.router_vm.name!r} takes",
+            f"pick an address between {net.network_address + 2} and {seg.router_address - 1}",
+        )
+
+
+MAX_SEGMENTS = 4  # the router VM's private NICs (eth1..eth4)
+SEGMENT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def validate_underlay(lab: Lab) -> Iterator[Problem]:
+    """A routed underlay (network.segments, network.router): two to MAX_SEGMENTS disjoint
+    segments inside network.private, each holding a node, and a router VM that a node's name
+    does not shadow; an OS path that provisions it."""
+    net = lab.network
+    if not net.routed:
+        if net.router is not None:
+            yield Problem(
+                "network.router",
+                message="is the router between the segments of a routed underlay; this lab "
+                "has no network.segments (one flat segment, no router)",
+                fix="remove network.router, or add network.segments",
+            )
+        return
+    yield from guard_each((_segments(lab), _router(lab), _underlay_os(lab)))
+
+
+def _segments(lab: Lab) -> Iterator[Problem]:
+    net = lab.network
+    count = len(net.segments)
+    if count == 1:
+        yield Problem(
+            "network.segments",
+            [net.segments[0].name],
+            "one segment is the flat network: a routed underlay has two or more, with the "
+            "router between them",
+            "add a segment, or remove network.segments for a flat lab",
+        )
+    elif count > MAX_SEGMENTS:
+        yield Problem(
+            "network.segments",
+            [s.name for s in net.segments],
+            f"has {count} segments; the router VM has a NIC for at most {MAX_SEGMENTS}",
+            f"use at most {MAX_SEGMENTS} segments",
+        )
+    names: dict[str, int] = {}
+    for i, seg in enumerate(net.segments):
+        where = f"network.segments[{i}]"
+        if not matches(SEGMENT_NAME, seg.name) or len(seg.name) > 15:
+            yield Problem(
+                f"{where}.name",
+                seg.name,
+                "must be a short label (lowercase letters, digits, '-'; at most 15): it names "
+                "the segment's libvirt network",
+                f"try {suggest_dns1123(seg.name)[:15].rstrip('-')!r}",
+            )
+        elif seg.name in names:
+            yield Problem(
+                f"{where}.name",
+                seg.name,
+                f"duplicates network.segments[{names[seg.name]}].name",
+                "give every segment its own name",
+            )
+        names.setdefault(seg.name, i)
+        if not seg.cidr.subnet_of(net.private):
+            yield Problem(
+                f"{where}.cidr",
+                str(seg.cidr),
+                f"is outside network.private {net.private} (the block the segments are cut "
+                "from: instances move it as one)",
+                f"pick a range inside {net.private}, or widen network.private",
+            )
+        if seg.cidr.prefixlen > 29:
+            yield Problem(
+                f"{where}.cidr", str(seg.cidr), "is too small for a segment", "use a /29 or larger"
+            )
+        elif not any(n.ip in seg.cidr for n in lab.nodes):
+            yield Problem(
+                f"{where}.cidr",
+                str(seg.cidr),
+                f"holds no node: segment {seg.name} would only connect the router to nothing",
+                "put a node on it (nodes[*].ip) or remove the segment",
+            )
+    named = [(f"network.segments[{i}].cidr", s.cidr) for i, s in enumerate(net.segments)]
+    for (a_name, a), (b_name, b) in netmath.overlapping_pairs(named):
+        yield Problem(b_name, str(b), f"overlaps {a_name} {a}", "segments must be disjoint")
+
+
+def _router(lab: Lab) -> Iterator[Problem]:
+    router = lab.network.router_vm
+    yield from _check_name("network.router.name", router.name)
+    if router.name in lab.node_names:
+        yield Problem(
+            "network.router.name",
+            router.name,
+            "is also a node's name: the router is a VM of its own",
+            f"name it e.g. {router.name + '-tor'!r}",
+        )
+    yield from _check_resources("network.router", router.cpus, router.memory_mib)
+
+
+def _underlay_os(lab: Lab) -> Iterator[Problem]:
+    try:
+        path = os_profiles.profile(lab.os.family)
+    except KeyError:
+        return  # named by the OS checks
+    if not path.routed_underlay:
+        fitting = [f for f in os_profiles.families() if os_profiles.profile(f).routed_underlay]
+        yield Problem(
+            "network.segments",
+            [s.name for s in lab.network.segments],
+            f"the {lab.os.family} path does not provision a routed underlay (the nodes' "
+            "routes to the other segments, the router VM)",
+            "remove network.segments, or use os.family " + " or ".join(fitting),
         )
 
 
@@ -1325,6 +1520,7 @@ def validate_lab(
         *validate_os_and_vm(lab),
         validate_nodes(lab),
         validate_networks(lab, hosts),
+        validate_underlay(lab),
         validate_pod_network(lab),
         validate_kubernetes(lab),
         validate_services(lab),

@@ -1,9 +1,10 @@
 """Lab instances (pure). A lab file defines a lab; an instance is one copy of it on this host
 with a name of its own (so its libvirt domains, volumes and networks and its state under
 .lab/<name>/ are its own) and private and management networks of its own, free on this host,
-its nodes at the same offsets in them. The tests and the nightly bring up instances, so that a
-person's running lab (the lab file's own name and ranges) is never swept, and two runs of one
-lab can stand side by side. An instance is recorded beside its vagrant state (instance.json)
+its nodes (and the segments of a routed underlay, cut from the private block) at the same
+offsets in them. The tests and the nightly bring up instances, so that a person's running
+lab (the lab file's own name and ranges) is never swept, and two runs of one lab can stand
+side by side. An instance is recorded beside its vagrant state (instance.json)
 so that `status`, `destroy` and `sweep` can name it."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from lab.model.config import PRIVATE_RANGES, Lab, Network
+from lab.model.config import PRIVATE_RANGES, Lab
 
 RECORD = "instance.json"
 MAX_NAME = 40  # a lab name's limit (lab/model/config.py)
@@ -74,13 +75,24 @@ def derive_instance(lab: Lab, name: str, taken: Iterable[IPv4Network]) -> Lab:
 
 
 def _with(lab: Lab, name: str, private: IPv4Network, management: IPv4Network) -> Lab:
+    """The lab moved: every node address and every segment of a routed underlay at the same
+    offset in the new private block as in the old (the router's addresses follow them)."""
     old = lab.network.private
     nodes = tuple(dataclasses.replace(n, ip=_moved(n.ip, old, private)) for n in lab.nodes)
+    segments = tuple(
+        dataclasses.replace(
+            s, cidr=IPv4Network((_moved(s.cidr.network_address, old, private), s.cidr.prefixlen))
+        )
+        for s in lab.network.segments
+    )
+    network = dataclasses.replace(
+        lab.network, private=private, management=management, segments=segments
+    )
     return dataclasses.replace(
         lab,
         name=name,
         nodes=nodes,
-        network=Network(private=private, management=management),
+        network=network,
         definition=lab.definition or lab.name,
     )
 

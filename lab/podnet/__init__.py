@@ -1,6 +1,6 @@
 """Pod-network backends: the registry and the protocol (lab/podnet/base.py); the shipped ones
-are host-routes (hostroutes.py), the flannel-shaped VXLAN (vxlan.py) and the guide's real
-flannel (flannel.py)."""
+are host-routes (hostroutes.py), the flannel-shaped VXLAN (vxlan.py), the Calico-shaped BGP
+(bgp.py) and the guide's real flannel (flannel.py)."""
 
 from lab.podnet.base import (
     NIC_MTU,

@@ -71,16 +71,17 @@ class ReadyCheck:
 
 
 def routed_mtu_problems(lab: Lab) -> Iterator[Problem]:
-    """Unencapsulated (routed) pod traffic crosses the nodes' private NICs as it is: a pod MTU
-    above theirs is dropped or fragmented on the way."""
+    """The one MTU check of the backends that route pod packets as they are (host routes, flannel
+    host-gw, BGP): unencapsulated pod traffic crosses the nodes' private NICs (and, on a routed
+    underlay, the router's) as it is, so a pod MTU above theirs is dropped or fragmented."""
     mtu = lab.pod_network.mtu
     if mtu is not None and 576 <= mtu <= 9000 and mtu > NIC_MTU:
         yield Problem(
             "pod_network.mtu",
             mtu,
             f"is more than the {NIC_MTU} bytes the nodes' private NIC "
-            f"({lab.vm.private_nic}) carries: pod packets cross nodes unencapsulated on a "
-            "routed lab, and larger ones are dropped or fragmented on the way",
+            f"({lab.vm.private_nic}) carries: pod packets cross nodes unencapsulated with a "
+            "routing backend, and larger ones are dropped or fragmented on the way",
             f"set pod_network.mtu: {NIC_MTU}, or remove it",
         )
 
@@ -181,6 +182,7 @@ def node_pod_subnets(lab: Lab) -> dict[str, IPv4Network]:
 # testinfra's BACKENDS), so that the lab model can consult the registry while the backends'
 # modules use the model
 BUILTIN = {
+    "bgp": "lab.podnet.bgp",
     "flannel": "lab.podnet.flannel",
     "host-routes": "lab.podnet.hostroutes",
     "vxlan": "lab.podnet.vxlan",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lab.common.commands import cmd
 from lab.model.problems import Problem
+from lab.model.underlay import segment_of
 from lab.podnet.base import Backend, Restart, register, routed_mtu_problems
 from lab.podnet.bridge import bridge_conflist, render_cni_conflist_text
 
@@ -41,6 +42,35 @@ def render_pod_routes(lab: Lab, node: Node) -> tuple[Route, ...]:
     )
 
 
+def same_segment_problems(lab: Lab) -> Iterator[Problem]:
+    """host-gw routes a pod subnet "via" the other node's private IP, a next hop the kernel
+    accepts only on a connected subnet: every node must share one layer-2 segment (flannel's
+    host-gw "requires direct layer2 connectivity between hosts"; across a router flanneld
+    logs "Error adding route to SUBNET via IP ...: network is unreachable")."""
+    segments = {n.name: segment_of(lab, n) for n in lab.nodes}
+    first = lab.nodes[0] if lab.nodes else None
+    if first is None or len({s.name for s in segments.values() if s is not None}) < 2:
+        return
+    home = segments[first.name]
+    assert home is not None
+    away = [n for n in lab.nodes if segments[n.name] != home]
+    yield Problem(
+        "pod_network.driver",
+        lab.pod_network.driver,
+        "host-gw needs every node on the same layer-2 segment: "
+        + ", ".join(
+            f"{n.name} ({n.ip}, segment {segments[n.name].name})"  # type: ignore[union-attr]
+            for n in away
+        )
+        + f" is not on the same subnet as {first.name} ({first.ip}, segment {home.name}); "
+        "the kernel refuses a route via a gateway across the router ('Nexthop has invalid "
+        "gateway') and flanneld's host-gw logs 'Error adding route ... network is "
+        "unreachable'",
+        "use driver: vxlan (a tunnel crosses the router) or driver: bgp (the router learns "
+        "the pod routes), or put every node on one segment",
+    )
+
+
 class HostRoutes(Backend):
     name = "host-routes"
     description = "CNI bridge + host-local, a /subnet_len per node, host-gw style routes"
@@ -51,6 +81,7 @@ class HostRoutes(Backend):
         return "host-gw"
 
     def validate(self, lab: Lab) -> Iterator[Problem]:
+        yield from same_segment_problems(lab)
         yield from routed_mtu_problems(lab)
 
     def conflist(self, lab: Lab, node: Node, nic_mtu: int | None) -> dict[str, Any]:

@@ -4,21 +4,11 @@ after `vagrant reload`, and when the link's carrier returns)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
-from lab.common.commands import Command, cmd
-from lab.hosts import facts as f
-from lab.hosts.facts import AnyFact
+from lab.common.commands import Command
 from lab.model.config import Lab, Node
 from lab.podnet.hostroutes import render_pod_routes
-from provision.model import AnyStep, Resources, Step, write_file
-from provision.networkd import (
-    NETWORK_DIR,
-    fresh_network_files,
-    network_file_for,
-    network_files_fact,
-)
+from provision.model import AnyStep, Resources, Step
+from provision.networkd import RouteFacts, fresh_route_facts, plan_networkd_routes, route_facts
 
 # --- host-gw routes to every other node's pod subnet, owned by systemd-networkd -----------
 #
@@ -36,44 +26,16 @@ def routes_dropin(lab: Lab, node: Node) -> str:
     )
 
 
-@dataclass(frozen=True)
-class RoutesFacts:
-    network_files: dict[str, str]
-    routes: tuple[str, ...]  # `ip -4 route show` lines
-
-
-def routes_facts(lab: Lab, node: Node) -> dict[str, AnyFact]:
-    return {
-        "network_files": network_files_fact(),
-        "routes": f.ipv4_routes(),
-    }
-
-
-def route_present(route_lines: Sequence[str], destination: str, via: str, dev: str) -> bool:
-    return any(line.split()[:5] == [destination, "via", via, "dev", dev] for line in route_lines)
-
-
-def plan_routes(lab: Lab, node: Node, facts: RoutesFacts) -> tuple[Command, ...]:
-    nic = lab.vm.private_nic
-    network_file = network_file_for(facts.network_files, nic)
-    if network_file is None:
-        raise ValueError(
-            f"{node.name}: no systemd-networkd .network file configures {nic} "
-            f"(looked in {NETWORK_DIR}); is the private network up?"
-        )
-    dropin = f"{network_file}.d/{DROPIN}"
-    wanted = routes_dropin(lab, node)
-    missing = [
-        r
-        for r in render_pod_routes(lab, node)
-        if not route_present(facts.routes, str(r.destination), str(r.via), r.device)
-    ]
-    plan: list[Command] = []
-    if facts.network_files.get(dropin) != wanted:
-        plan += [write_file(dropin, wanted), cmd("networkctl", "reload")]
-    if plan or missing:
-        plan.append(cmd("networkctl", "reconfigure", nic))
-    return tuple(plan)
+def plan_routes(lab: Lab, node: Node, facts: RouteFacts) -> tuple[Command, ...]:
+    return plan_networkd_routes(
+        lab,
+        node,
+        facts.network_files,
+        facts.routes,
+        DROPIN,
+        routes_dropin(lab, node),
+        [(str(r.destination), str(r.via), r.device) for r in render_pod_routes(lab, node)],
+    )
 
 
 ROUTES = Step(
@@ -82,10 +44,10 @@ ROUTES = Step(
     title="pod routes (host-gw)",
     section="K8S网络实现方案 / 路由方案: a route per remote pod subnet via its node",
     scope="all",
-    facts_type=RoutesFacts,
-    facts=routes_facts,
+    facts_type=RouteFacts,
+    facts=route_facts,
     plan=plan_routes,
-    fresh=lambda lab, node: RoutesFacts(fresh_network_files(lab, node), ()),
+    fresh=fresh_route_facts,
 )
 
 

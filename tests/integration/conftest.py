@@ -11,17 +11,50 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pytest
 
+from e2e.drivers.base import Pod, PodRequest
+from e2e.drivers.cni import CniDriver, CniHandle
 from lab.hosts.machines import LabMachines, new_instance
 from lab.model import paths
 from lab.model.config import Lab
 from lab.model.labfile import load_lab
+from provision.run import run_provision
 
 LAB = "ci-debian12"
+
+
+def provisioned_instance(lab: Lab, fresh_needs_work: str) -> Iterator[LabMachines]:
+    """A lab instance of a module's own, up and provisioned (the host prepared for it, as the
+    session's lab is: libvirt, the box, this process in the lab's namespace; a fresh machine
+    must need work: `fresh_needs_work` says why not), destroyed after it."""
+    machines = LabMachines(lab, log_tag="integration")
+    machines.prepare()
+    machines.sweep()
+    try:
+        machines.up()
+        reports = run_provision(machines)
+        assert all(r.changed for r in reports), fresh_needs_work
+        yield machines
+    finally:
+        machines.destroy()
+
+
+def selftest_pods(driver: CniDriver, nodes: Sequence[str]) -> Iterator[list[Pod[CniHandle]]]:
+    """Two CNI-direct pods per node for a module's own tests, deleted after them (a module's
+    fixture yields from it)."""
+    made = driver.create_pods(
+        [
+            PodRequest(f"nl-selftest-{n}-{i}", n, driver.fleet_containers())
+            for n in nodes
+            for i in range(2)
+        ]
+    )
+    yield made
+    driver.delete_pods(made)
 
 
 @pytest.fixture(scope="session")

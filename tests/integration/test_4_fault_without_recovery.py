@@ -33,7 +33,7 @@ def test_a_link_left_down_fails_the_fault_test_and_the_nightly(
             ),
         )
     finally:
-        lv.set_link(running.domain(victim), running.private_network, up=True)
+        lv.set_link(running.domain(victim), running.private_network(victim), up=True)
     (result,) = stages.results
     assert result.status == "failed"
     assert overall_exit(stages.results) == 1

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e import mtu, scenarios, tunnelproof
-from e2e.drivers.base import Pod, PodRequest, Probe
+from e2e.drivers.base import Pod, Probe
 from e2e.drivers.cni import CniDriver, CniHandle
 from lab.hosts.machines import LabMachines, new_instance
 from lab.model import paths
@@ -25,6 +25,7 @@ from lab.net import reachability as rm
 from lab.podnet import tunnel
 from lab.podnet.vxlan import VXLAN_DEVICE, vtep_mac, vteps
 from provision.run import run_provision
+from tests.integration.conftest import provisioned_instance, selftest_pods
 
 TUNNEL_LAB = "ci-debian12-vxlan"
 
@@ -39,16 +40,7 @@ def vx_lab(lab_runtime: LabMachines) -> Lab:
 @pytest.fixture(scope="module")
 def vx(vx_lab: Lab) -> Iterator[LabMachines]:
     """The tunnel lab, up and provisioned for this module; destroyed after it."""
-    machines = LabMachines(vx_lab, log_tag="integration")
-    machines.prepare()
-    machines.sweep()
-    try:
-        machines.up()
-        reports = run_provision(machines)
-        assert all(r.changed for r in reports), "a fresh node must need work"
-        yield machines
-    finally:
-        machines.destroy()
+    yield from provisioned_instance(vx_lab, "a fresh node must need work")
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +50,7 @@ def driver(vx: LabMachines) -> CniDriver:
 
 @pytest.fixture(scope="module")
 def pods(driver: CniDriver, vx_lab: Lab) -> Iterator[list[Pod[CniHandle]]]:
-    made = driver.create_pods(
-        [
-            PodRequest(f"nl-selftest-{n}-{i}", n, driver.fleet_containers())
-            for n in vx_lab.node_names
-            for i in range(2)
-        ]
-    )
-    yield made
-    driver.delete_pods(made)
+    yield from selftest_pods(driver, vx_lab.node_names)
 
 
 def on(driver: CniDriver, node: str, *argv: str) -> None:

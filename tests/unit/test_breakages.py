@@ -123,6 +123,19 @@ def test_exact_plans_on_the_host_gw_lab() -> None:
     )
 
 
+def test_on_the_routed_bgp_lab_routes_name_next_hops_on_the_nodes_own_segment() -> None:
+    routed = load_lab(ROOT / "labs" / "ci-debian12-routed-bgp.yaml")
+    assert shown(cat.BY_ID["stale-route-deleted-node"], routed) == (
+        ["node1: sudo -n ip route add 10.244.1.0/25 via 10.10.52.253 dev eth1"],
+        ["node1: sudo -n ip route del 10.244.1.0/25 via 10.10.52.253"],
+    )
+    undo = shown(cat.BY_ID["strict-rp-filter-asymmetric"], routed)[1]
+    assert undo[0] == "node2: sudo -n ip route replace 10.244.0.0/24 via 10.10.53.254 dev eth1"
+    assert shown(cat.BY_ID["strict-rp-filter-asymmetric"], HOSTGW)[1][0] == (
+        "node2: sudo -n ip route replace 10.244.0.0/24 via 10.10.40.241 dev eth1"
+    )
+
+
 def test_exact_plans_on_the_vxlan_lab_use_the_facts_read_before() -> None:
     facts = cat.Facts(
         {

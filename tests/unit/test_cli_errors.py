@@ -100,8 +100,8 @@ def test_an_unknown_lab_name_lists_the_known_ones(
     line = only_error(["plan", "nosuch"], capsys)
     assert line.startswith("error: no lab 'nosuch': ")
     assert line.endswith(
-        "known labs: ci-debian12, ci-debian12-3node, ci-debian12-vxlan, guide-centos7, "
-        "guide-centos7-global"
+        "known labs: ci-debian12, ci-debian12-3node, ci-debian12-routed-bgp, "
+        "ci-debian12-routed-vxlan, ci-debian12-vxlan, guide-centos7, guide-centos7-global"
     )
 
 

@@ -234,6 +234,9 @@ NOT_SENT_TO_EL7 = {
     ("e2e/faults.py", "ctr"): "ContainerdRestart: labs with runtime: containerd (debian12) only",
     ("e2e/flow.py", "ctr"): "the CRI flow checks: labs with runtime: containerd only",
     ("e2e/flow.py", "kill"): "the CRI flow checks: labs with runtime: containerd only",
+    ("e2e/faults.py", "iptables"): "the underlay faults: on the router VM of a routed "
+    "underlay (network.segments: the debian12 path only)",
+    ("e2e/faults.py", "tc"): "the underlay faults: on the router VM of a routed underlay",
 }
 
 

@@ -38,7 +38,7 @@ EDGES: dict[str, list[tuple[str, str]]] = {
     "a pod MTU of 576": [("mtu: 1500 ", "mtu: 576 ")],
     # the upper bound is the private NIC's MTU on host routes (a tunnel's is lower):
     # tests/unit/test_podnet_registry.py
-    "a pod MTU of 1500 on a routed lab, the private NIC's": [("mtu: 1500 ", "mtu: 1500 ")],
+    "a pod MTU of 1500 with a routing backend, the private NIC's": [("mtu: 1500 ", "mtu: 1500 ")],
     "CNI 0.3.1": [("cni_version: 0.4.0", "cni_version: 0.3.1")],
     "CNI 1.0.0": [("cni_version: 0.4.0", "cni_version: 1.0.0")],
     "one CPU per node": [(NODE1, NODE1[:-1] + ", cpus: 1}")],

@@ -97,9 +97,9 @@ def test_the_vm_checks(path: str, value: object, problems: list[str]) -> None:
 def test_a_debian_lab_with_a_pod_network_it_cannot_wire() -> None:
     assert problems_of(CI, "pod_network.driver", "flannel") == [
         "pod_network.driver = 'flannel': the debian12 path has no Kubernetes: it wires pods "
-        "itself; use driver: host-routes or driver: vxlan",
+        "itself; use driver: bgp or driver: host-routes or driver: vxlan",
         "pod_network.driver = 'flannel': flannel runs on Kubernetes: it needs a kubernetes "
-        "section; add kubernetes, or use driver host-routes or driver vxlan",
+        "section; add kubernetes, or use driver bgp or driver host-routes or driver vxlan",
         "pod_network.flannel: is required when driver is flannel; copy the flannel section of "
         "labs/guide-centos7.yaml",
     ]

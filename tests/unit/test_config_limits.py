@@ -130,15 +130,15 @@ def test_the_management_network_has_a_lease_for_every_node(
         assert len([p for p in found if p.startswith("network.management")]) == 1
 
 
-# --- the pod MTU on a routed lab -----------------------------------------------------------------
+# --- the pod MTU with a routing backend ----------------------------------------------------------
 
 
 def test_a_routed_labs_pod_mtu_is_at_most_the_node_nics() -> None:
     assert problems_with(CI, pod_network__mtu=NODE_NIC_MTU) == []
     assert problems_with(CI, pod_network__mtu=NODE_NIC_MTU + 1) == [
         "pod_network.mtu = 1501: is more than the 1500 bytes the nodes' private NIC (eth1) "
-        "carries: pod packets cross nodes unencapsulated on a routed lab, and larger ones are "
-        "dropped or fragmented on the way; set pod_network.mtu: 1500, or remove it"
+        "carries: pod packets cross nodes unencapsulated with a routing backend, and larger "
+        "ones are dropped or fragmented on the way; set pod_network.mtu: 1500, or remove it"
     ]
 
 

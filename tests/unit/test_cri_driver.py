@@ -92,7 +92,7 @@ def test_a_test_pinned_to_a_driver_the_lab_lacks_is_skipped_with_what_it_needs()
     )
     assert why_no_driver("k8s", LAB) == (
         "the k8s driver needs a lab with a Kubernetes control plane (`kubernetes:`, "
-        "e.g. guide-centos7 on a KVM host)"
+        "e.g. guide-centos7 on a KVM host with internet)"
     )
     assert why_no_driver("docker", LAB) == (
         "the docker driver needs a driver named 'docker', and there is none"

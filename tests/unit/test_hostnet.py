@@ -4,6 +4,7 @@ it, is one problem that names its setting."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -162,6 +163,34 @@ def test_routes_a_stale_one_a_missing_one_and_strict_rpf_against_an_asymmetric_o
         f"leaves by eth0 (`{odd}`): their packets arrive on eth1 and fail the reverse-path check"
     )
     assert not any("rp_filter" in p for p in problems(HOSTGW, routes=routes))
+
+
+def test_on_a_routed_underlay_bgps_routes_via_the_router_are_the_backends_own() -> None:
+    lab = load_lab(ROOT / "labs" / "ci-debian12-routed-bgp.yaml")
+    node = lab.node("node2")
+    learned = "10.244.0.0/24 via 10.10.53.254 dev eth1 proto bird metric 32"
+    state = hostnet.NodeState(
+        ip_forward="1",
+        bridge_nf_call_iptables="1",
+        rp_filter={"all": 2, "eth1": 2},
+        tables=hostnet.parse_iptables_save(
+            FILTER + FLANNEL_MASQ.split("-A POSTROUTING -s 10.244", maxsplit=1)[0] + "COMMIT\n"
+        ),
+        routes=(learned, "10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1"),
+        nic_mtu=1500,
+        conflist=render_cni_conflist_text(lab, node, 1500),
+        leases=("10.244.1.2", "last_reserved_ip.0", "lock"),
+    )
+    assert list(hostnet.route_problems(lab, node, state)) == []
+    elsewhere = "10.244.0.0/24 via 10.10.53.9 dev eth1 proto bird metric 32"
+    assert list(
+        hostnet.route_problems(
+            lab, node, dataclasses.replace(state, routes=(elsewhere, *state.routes[1:]))
+        )
+    ) == [
+        f"route `{elsewhere}` leads into the pod CIDR via 10.10.53.9, which is no node of the "
+        "lab (a stale route of a deleted node? flannel-io/flannel#2554)"
+    ]
 
 
 def test_the_conflist_is_compared_field_by_field() -> None:

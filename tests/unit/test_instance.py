@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lab.hosts.vagrantfile import management_network_name, private_network_name
+from lab.hosts.vagrantfile import management_network_name, private_networks
 from lab.model import instance
 from lab.model.config import Lab, validate_lab
 from lab.model.labfile import load_lab
+from lab.model.underlay import machine_names
 
 ROOT = Path(__file__).resolve().parents[2]
 LABS = {p.stem: load_lab(p) for p in sorted((ROOT / "labs").glob("*.yaml"))}
@@ -22,14 +23,14 @@ CI = LABS["ci-debian12"]
 
 
 def object_names(lab: Lab) -> list[str]:
-    """Every libvirt object vagrant-libvirt makes for the lab: domains, their disks, the two
-    networks."""
-    domains = [f"{lab.prefix}{n}" for n in lab.node_names]
+    """Every libvirt object vagrant-libvirt makes for the lab: domains (the router's too),
+    their disks, the management network and the private ones (one per segment)."""
+    domains = [f"{lab.prefix}{n}" for n in machine_names(lab)]
     return [
         *domains,
         *(f"{d}.img" for d in domains),
         management_network_name(lab),
-        private_network_name(lab),
+        *(name for name, _ in private_networks(lab)),
     ]
 
 

@@ -121,7 +121,7 @@ def test_create_pod_applies_a_pinned_pod_and_waits_until_it_runs(lab: Lab) -> No
                 "name": "echo",
                 "image": "registry.k8s.io/e2e-test-images/agnhost:2.21",
                 "imagePullPolicy": "IfNotPresent",
-                "command": ["/agnhost", "netexec", "--http-port=8080"],
+                "command": ["/agnhost", "netexec", "--http-port=8080", "--udp-port=8080"],
             }
         ]
         assert obj["metadata"]["labels"]["netlab.io/app"] == "echo"
@@ -691,3 +691,169 @@ def test_the_guides_nginx_without_ip_is_checked_for_the_shared_namespace_with_ca
     assert set(before.interfaces) == set(), "the old check saw no address in nginx: it failed"
     assert scenarios.shared_netns_problems(driver, pod, guide) == []
     steps.done()
+
+
+# --- Service cells: from a pod's netns through the node agent ----------------------------------
+
+
+def test_service_cells_from_pods_run_in_the_pods_netns_and_ask_agnhost_on_one_flow(
+    lab: Lab,
+) -> None:
+    """A ClusterIP over TCP (both questions pipelined on one connection), over UDP (both as
+    datagrams of one socket: one endpoint answers both), and a DNS question: the node agent
+    inside the pod's netns (its Docker PID, asked once), a node's UDP cell the same way."""
+    a = fleet_pod("a", "k8s-node1", "10.244.1.7")
+    b = fleet_pod("b", "k8s-node2", "10.244.2.5")
+    inspect = ("docker", "inspect", "-f", "{{.State.Pid}}", "a0e1")
+
+    def pod_cells(request: dict[str, Any]) -> None:
+        cells = {c["id"]: c for c in request["cells"]}
+        assert {c["netns"] for c in cells.values()} == {"/proc/4242/ns/net"}
+        tcp, udp, dns = cells["a->svc/tcp"], cells["a->svc/udp"], cells["a->dns"]
+        assert (tcp["host"], tcp["port"], tcp["send"]) == ("10.1.0.13", 80, AGNHOST_HTTP)
+        assert (udp["host"], udp["port"], udp["proto"]) == ("10.1.0.13", 80, "udp")
+        assert udp["datagrams"] == ["clientip", "hostname"]
+        assert (dns["proto"], dns["name"], "datagrams" in dns) == ("dns", "echo.e2e-k8s", False)
+
+    def node_cells(request: dict[str, Any]) -> None:
+        (cell,) = request["cells"]
+        assert (cell["netns"], cell["datagrams"]) == (None, ["clientip", "hostname"])
+
+    def results(*items: tuple[str, str]) -> str:
+        return json.dumps({"results": [{"id": i, "ok": True, "answer": t} for i, t in items]})
+
+    pod_answer = results(
+        ("a->svc/tcp", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"
+                       "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n10.244.1.7:51736"),
+        ("a->svc/udp", "10.244.1.7:40001\nb"),
+        ("a->dns", "echo.e2e-k8s A 10.1.0.11"),
+    )  # fmt: skip
+    driver, steps = driver_for(
+        lab,
+        Step("k8s-node1", inspect, "4242\n"),
+        Step("k8s-node1", ("python", "-"), pod_answer, rest=agent_request(pod_cells)),
+        Step(
+            "k8s-node2",
+            ("python", "-"),
+            results(("k8s-node2->svc/udp", "10.244.2.0:5353\nb")),
+            rest=agent_request(node_cells),
+        ),
+        Step(
+            "k8s-node1",
+            ("python", "-"),
+            results(("a->svc/udp", "10.244.1.7:40002\nb")),
+            rest=agent_request(lambda r: None),
+        ),
+    )
+    svc = {"address": "10.1.0.13", "port": 80}
+    seen = driver.observe(
+        [
+            Probe("a->svc/tcp", a, b, **svc),  # type: ignore[arg-type]
+            Probe("a->svc/udp", a, b, proto="udp", **svc),  # type: ignore[arg-type]
+            Probe("a->dns", a, b, address="10.1.0.10", port=53, proto="dns", name="echo.e2e-k8s"),
+            Probe("k8s-node2->svc/udp", "k8s-node2", b, proto="udp", **svc),  # type: ignore[arg-type]
+        ]
+    )
+    again = driver.observe([Probe("a->svc/udp", a, b, proto="udp", **svc)])  # type: ignore[arg-type]
+    steps.done()  # the PID was asked once
+    assert (seen["a->svc/tcp"].seen_source, seen["a->svc/tcp"].answered_by) == ("10.244.1.7", "b")
+    assert (seen["a->svc/udp"].seen_source, seen["a->svc/udp"].answered_by) == ("10.244.1.7", "b")
+    assert seen["a->dns"].answer == "echo.e2e-k8s A 10.1.0.11"
+    assert seen["k8s-node2->svc/udp"].seen_source == "10.244.2.0"
+    assert again["a->svc/udp"].reachable
+    assert "/proc/4242/ns/net" in seen["a->svc/udp"].reproduce
+    assert seen["a->svc/udp"].reproduce.endswith("< e2e/agent.py")
+
+
+AGNHOST_HTTP = (
+    "GET /hostname HTTP/1.1\r\nHost: netlab\r\n\r\n"
+    "GET /clientip HTTP/1.1\r\nHost: netlab\r\nConnection: close\r\n\r\n"
+)
+
+
+def test_a_pod_whose_container_does_not_run_leaves_its_service_cells_unknown(lab: Lab) -> None:
+    a = fleet_pod("a", "k8s-node1", "10.244.1.7")
+    inspect = ("docker", "inspect", "-f", "{{.State.Pid}}", "a0e1")
+    driver, steps = driver_for(lab, Step("k8s-node1", inspect, "0\n"))
+    seen = driver.observe([Probe("a->svc", a, a, address="10.1.0.13", port=80)])
+    steps.done()
+    assert seen["a->svc"].unknown
+    assert "gave '0' (exit 0): its container does not run" in seen["a->svc"].detail
+
+
+PY27 = sorted(Path("/root/.pyenv/versions").glob("2.7*/bin/python2.7"))
+
+
+@pytest.mark.parametrize("python", ["this", *(["2.7"] if PY27 else [])])
+def test_agnhosts_udp_questions_go_on_one_socket_and_come_back_joined(python: str) -> None:
+    """The agent (this Python, and 2.7 where there is one) against a loopback server that
+    answers as agnhost netexec's UDP server does: `clientip` -> `ip:port`, `hostname` -> its
+    name, both to the one client address that asked."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    from e2e import probes
+    from e2e.drivers.k8s import agnhost_cell
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    clients: set[tuple[str, int]] = set()
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, addr = server.recvfrom(512)
+            except OSError:
+                continue
+            clients.add(addr)
+            text = data.decode().strip().lower()
+            server.sendto(f"{addr[0]}:{addr[1]}".encode() if text == "clientip" else b"p0", addr)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        pod = fleet_pod("p0", "k8s-node1", "10.244.1.7")
+        probe = Probe("c", "k8s-node1", pod, address="127.0.0.1", port=server.getsockname()[1],
+                      proto="udp")  # fmt: skip
+        interpreter = sys.executable if python == "this" else str(PY27[0])
+        command = probes.agent_command(
+            interpreter, probes.probe_request([agnhost_cell(probe, None)])
+        )
+        out = subprocess.run(list(command.argv), input=command.stdin, capture_output=True,
+                             text=True, timeout=30, check=True)  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    (result,) = probes.parse_probe_answer(out.stdout, ["c"], "").values()
+    assert result.ok, result.error
+    first, name = result.answer.split("\n")
+    assert first.startswith("127.0.0.1:")
+    assert name == "p0"
+    assert len(clients) == 1, "both questions came from one socket"
+
+
+def test_a_udp_probe_with_a_payload_of_its_own_sends_it_last_as_agnhosts_echo() -> None:
+    """The tunnel proof's tagged datagram (a probe's payload) still goes out on [k8s]: after
+    agnhost's two questions, on the same socket, as `echo TAG`; the answer is read by its
+    first two lines (the source agnhost saw, its name), the echoed tag after them."""
+    from e2e import probes
+    from e2e.drivers.k8s import agnhost_cell, parse_agnhost_or_busybox
+
+    pod = fleet_pod("p0", "k8s-node2", "10.244.2.5")
+    tagged = Probe("n1->p0/tunnel", "k8s-node1", pod, proto="udp", payload="nltp.r1.n1.n2\n")
+    plain = Probe("n1->p0/udp", "k8s-node1", pod, proto="udp")
+    assert agnhost_cell(tagged, None).as_json()["datagrams"] == [
+        "clientip",
+        "hostname",
+        "echo nltp.r1.n1.n2",
+    ]
+    assert agnhost_cell(plain, None).as_json()["datagrams"] == ["clientip", "hostname"]
+    assert parse_agnhost_or_busybox("10.244.1.0:40001\np0\nnltp.r1.n1.n2") == probes.Echo(
+        "10.244.1.0", "p0"
+    )
+

@@ -11,7 +11,6 @@ import pytest
 
 from e2e import faults, ledger
 from e2e.ledger import Budget, PairFigures, Window
-from lab.model.config import Lab
 from lab.model.labfile import load_lab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,7 +242,11 @@ def test_an_out_of_budget_ledger_lists_its_problems_in_its_text() -> None:
 
 
 def test_every_fault_states_a_budget_with_its_reason() -> None:
-    made = [faults.make_fault(name, _lab(), "node2", lambda: 0) for name in sorted(faults.KINDS)]
+    labs = [load_lab(path) for path in sorted((ROOT / "labs").glob("ci-*.yaml"))]
+    made = []
+    for name, kind in sorted(faults.KINDS.items()):
+        lab = next(lab for lab in labs if kind.applies(lab))  # a CI lab takes every fault
+        made.append(faults.make_fault(name, lab, faults.victim(lab), lambda: 0))
     for fault in made:
         assert fault.budget.reason, fault.name
     by_name = {f.name: f.budget for f in made}
@@ -256,6 +259,9 @@ def test_every_fault_states_a_budget_with_its_reason() -> None:
         assert by_name[name].connections_survive
     assert by_name["node hard-rebooted"].loss == "unbounded"
     assert not by_name["node hard-rebooted"].connections_survive
+    routers = [f for f in made if isinstance(f, faults.RouterFault)]
+    assert len(routers) == 3, "the tunnel's port dropped, a narrow hop, netem"
+    assert {f.budget for f in routers} == {faults.ACROSS_THE_ROUTER}
 
 
 def test_a_budget_describes_itself() -> None:
@@ -266,11 +272,6 @@ def test_a_budget_describes_itself() -> None:
     assert faults.CUT_WITH_THE_PODS.describe() == (
         "loss not bounded (the target dies with the fault); connections may be cut"
     )
-
-
-def _lab() -> Lab:
-    """The VXLAN CI lab: it takes every fault of the registry (FDB loss, containerd)."""
-    return load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
 
 
 # --- the nightly page ---------------------------------------------------------------------

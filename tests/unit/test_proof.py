@@ -119,6 +119,22 @@ def test_on_a_routing_backend_the_rules_count_the_probe_datagrams_as_they_are() 
     assert plain.what() == "plain UDP packets to port 8080 on eth1"
 
 
+def test_across_a_router_the_pairs_are_the_nodes_and_the_rules_their_segments_addresses() -> None:
+    """The router VM of a routed underlay is no node: it sends no probe and takes no rule; the
+    encapsulated packets keep the two nodes' addresses across it (it routes, it does not NAT)."""
+    routed = load_lab(ROOT / "labs" / "ci-debian12-routed-vxlan.yaml")
+    carrier = proof.carrier_of(routed, 8080)
+    assert (carrier.nic, carrier.port, carrier.device) == ("eth1", 8472, "flannel.1")
+    pairs = proof.node_pairs(routed.node_names, "r1")
+    assert [(p.source, p.target) for p in pairs] == [("node1", "node2"), ("node2", "node1")]
+    tx, rx = proof.counting_rules(routed, carrier, pairs[0])
+    assert (tx.node, rx.node) == ("node1", "node2")
+    assert tx.spec[:6] == ("-o", "eth1", "-s", "10.10.50.241", "-d", "10.10.51.242")
+    assert rx.spec[:6] == ("-i", "eth1", "-s", "10.10.50.241", "-d", "10.10.51.242")
+    bgp = load_lab(ROOT / "labs" / "ci-debian12-routed-bgp.yaml")
+    assert proof.carrier_of(bgp, 8080).port is None
+
+
 def test_recorded_counters_read_back_per_rule_and_device() -> None:
     """A suite run's readings (one stale rule of an earlier test on node2 is not ours)."""
     before, after = healthy()

@@ -183,7 +183,7 @@ def test_without_registration_the_names_are_unknown_and_the_known_ones_listed() 
     assert [str(p) for p in problems] == [
         "os.family = 'toyos': is not an OS family this harness knows; use one of: debian12, el7",
         "pod_network.driver = 'toy': is not a pod-network backend this harness knows; use one "
-        "of: flannel, host-routes, vxlan",
+        "of: bgp, flannel, host-routes, vxlan",
     ]
     with pytest.raises(KeyError, match="unknown pod-network backend 'toy'"):
         backend("toy")

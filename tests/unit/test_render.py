@@ -143,9 +143,9 @@ def test_vagrant_json_names_everything_with_the_lab_prefix(ci: Lab) -> None:
     data = render_vagrant(ci, TCG)
     assert data["libvirt"]["default_prefix"] == "netlab-ci-debian12_"
     assert data["libvirt"]["management_network_name"].startswith("netlab-ci-debian12_")
-    assert {n["private_network"]["libvirt__network_name"] for n in data["nodes"]} == {
-        "netlab-ci-debian12_priv"
-    }
+    assert {
+        net["libvirt__network_name"] for n in data["nodes"] for net in n["private_networks"]
+    } == {"netlab-ci-debian12_priv"}
     assert data["libvirt"]["driver"] == "qemu"
     assert data["libvirt"]["cpu_model"] == "qemu64"
 

@@ -174,6 +174,28 @@ def test_overlay_costs_print_with_the_ratios_that_carry_over() -> None:
     assert perf.from_json(perf.to_json(costs)) == costs
 
 
+def test_on_a_routed_underlay_vxlan_is_compared_with_bgp_on_that_underlay() -> None:
+    from e2e import perf
+
+    def cost(lab: str, backend: str, path: str, mbit: float, underlay: str) -> perf.PathCost:
+        return perf.PathCost(lab, backend, path, mbit, 100.0, 100.0, 100.0, "", underlay)
+
+    costs = [
+        cost("flat-vx", "vxlan", "pod->pod (other node)", 300.0, "flat"),
+        cost("flat-hg", "host-gw", "pod->pod (other node)", 600.0, "flat"),
+        cost("routed-vx", "vxlan", "pod->pod (other node)", 200.0, "routed"),
+        cost("routed-bgp", "bgp", "pod->pod (other node)", 500.0, "routed"),
+    ]
+    table = perf.render_table(costs)
+    assert "| pod->pod (other node) (flat): vxlan / host-gw | 0.50x | 1.00x | 1.00x |" in table
+    assert "| pod->pod (other node) (routed): vxlan / bgp | 0.40x | 1.00x | 1.00x |" in table
+    assert "vxlan / bgp" not in perf.render_table(costs[:2])
+    assert perf.from_json(perf.to_json(costs)) == costs
+    legacy = '[{"lab": "a", "backend": "bgp", "path": "node->node", "mbit_s": 1.0, '
+    legacy += '"p50_us": null, "p90_us": null, "p99_us": null, "error": ""}]'
+    assert perf.from_json(legacy)[0].underlay == "flat"  # a report written before the field
+
+
 def test_iperf3_and_round_trip_outputs_parse() -> None:
     from e2e import perf
 

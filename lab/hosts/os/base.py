@@ -55,6 +55,9 @@ class OsProfile:
     # kubernetes section and a pod-network backend that runs on Kubernetes; else neither
     kubernetes: bool = False
     runtimes: tuple[str, ...] = ()  # the `runtime` values this path installs, besides "none"
+    # the path provisions a routed underlay (network.segments): the nodes' routes to the other
+    # segments via the router VM, and the router itself (provision/underlay.py)
+    routed_underlay: bool = False
     validate: Callable[[Lab], Iterator[Problem]] = field(default=_no_problems, compare=False)
 
     @property

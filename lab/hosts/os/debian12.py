@@ -37,6 +37,7 @@ COMPONENTS = {
     "ethtool": "6.1",
     "containernetworking-plugins": "1.1.1",
     "containerd": "1.6.20",
+    "bird2": "2.0.12",
 }
 
 TOOLS = tools_table(
@@ -80,6 +81,8 @@ TOOLS = tools_table(
         ("apt-get", "apt", "apt", "/usr/bin/apt-get", "box", BY_PROVISIONING),
         ("socat", "socat", "socat", "/usr/bin/socat", "box", BY_ECHO_SERVER),
         ("ethtool", "ethtool", "ethtool", "/usr/sbin/ethtool", "box", "e2e checks"),
+        ("birdc", "bird2", "bird2", "/usr/sbin/birdc", "box", "the BGP backend, e2e checks"),
+        ("tc", "iproute2", "iproute2", "/usr/sbin/tc", "box", "underlay faults (netem)"),
         # on the box; provisioning's CNI step installs the package when they are missing
         *cni_plugins("/usr/lib/cni", CNI_PLUGINS_PACKAGE, CNI_PLUGINS_PACKAGE, "provisioning"),
     ],
@@ -104,5 +107,6 @@ DEBIAN12 = register(
         ),
         provisioning="provision.debian12",
         runtimes=("containerd",),
+        routed_underlay=True,
     )
 )

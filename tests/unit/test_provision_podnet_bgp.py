@@ -1,0 +1,62 @@
+"""The BGP backend's step (provision/podnet/bgp.py): bird's configuration written (readable by
+bird only), bird enabled and restarted when it changed or is not running; a node already done
+plans nothing; a node without bird2 installs Debian's package through a mirror (retried)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.common.commands import cmd
+from lab.model.labfile import load_lab
+from lab.podnet.bgp import render_bird_conf, render_router_bird_conf
+from provision.model import write_file
+from provision.podnet import bgp as steps
+from provision.steps import steps_for
+from tests.fakes import TEST_IMAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = load_lab(ROOT / "labs" / "ci-debian12-routed-bgp.yaml")
+NODE = LAB.node("node1")
+CONF = render_bird_conf(LAB, NODE)
+
+
+def test_a_fresh_node_gets_birds_configuration_and_a_restart() -> None:
+    fresh = steps.BIRD_NODE.fresh(LAB, NODE)
+    assert steps.BIRD_NODE.plan(LAB, NODE, fresh) == (
+        write_file("/etc/bird/bird.conf", CONF, mode="0640", owner="bird"),
+        cmd("systemctl", "restart", "bird"),
+    )
+
+
+def test_a_node_already_done_plans_nothing() -> None:
+    done = steps.BirdFacts(installed=True, conf=CONF, enabled=True, active=True)
+    assert steps.BIRD_NODE.plan(LAB, NODE, done) == ()
+
+
+def test_bird_disabled_or_stopped_is_enabled_and_started_again() -> None:
+    off = steps.BirdFacts(installed=True, conf=CONF, enabled=False, active=False)
+    assert steps.plan_bird(CONF, off) == (
+        cmd("systemctl", "enable", "bird"),
+        cmd("systemctl", "restart", "bird"),
+    )
+
+
+def test_a_node_without_bird2_installs_it_through_a_mirror() -> None:
+    bare = steps.BirdFacts(installed=False, conf=None, enabled=False, active=False)
+    install, *_ = steps.plan_bird(CONF, bare)
+    assert install.argv == ("apt-get", "install", "-y", "--no-install-recommends", "bird2")
+    assert install.mirror
+
+
+def test_the_router_step_renders_the_routers_configuration() -> None:
+    router = steps.BIRD_ROUTER
+    planned = router.plan(LAB, NODE, router.fresh(LAB, NODE))
+    assert planned[0] == write_file(
+        "/etc/bird/bird.conf", render_router_bird_conf(LAB), mode="0640", owner="bird"
+    )
+    assert steps.router_steps(LAB) == (router,)
+
+
+def test_the_bgp_step_follows_the_cni_config_on_a_bgp_lab() -> None:
+    keys = [s.key for s in steps_for(LAB, images=TEST_IMAGES)]
+    assert keys.index("cni-config") < keys.index("bird") < keys.index("containerd")

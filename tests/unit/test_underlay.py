@@ -1,0 +1,224 @@
+"""The routed underlay (lab/model/underlay.py and its lab-file checks): segments, the router
+VM's addresses and NICs, the route a node needs across the router; every problem of a bad
+`network.segments` at once, naming field, value and fix; instances that move the segments
+with the private block; the Vagrant JSON with a router VM and a libvirt network per segment;
+host-gw refused across the router with flannel's reason."""
+
+from __future__ import annotations
+
+import copy
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lab.hosts.hostcheck import lab_libvirt_networks
+from lab.hosts.hypervisor import TCG
+from lab.hosts.vagrantfile import private_network_name, private_networks, render_vagrant
+from lab.model import instance, underlay
+from lab.model.config import check_lab
+from lab.model.labfile import load_lab
+
+ROOT = Path(__file__).resolve().parents[2]
+VX = load_lab(ROOT / "labs" / "ci-debian12-routed-vxlan.yaml")
+BGP = load_lab(ROOT / "labs" / "ci-debian12-routed-bgp.yaml")
+FLAT = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+RAW = yaml.safe_load((ROOT / "labs" / "ci-debian12-routed-vxlan.yaml").read_text())
+
+
+def problems(edit: dict[str, Any]) -> list[str]:
+    raw = copy.deepcopy(RAW)
+    for path, value in edit.items():
+        *parents, key = path.split(".")
+        where = raw
+        for part in parents:
+            where = where[int(part)] if part.isdigit() else where[part]
+        if value is None:
+            del where[key]
+        else:
+            where[key] = value
+    lab, found = check_lab(raw, "x.yaml")
+    assert (lab is None) == bool(found)
+    return [str(p) for p in found]
+
+
+# --- the model --------------------------------------------------------------------------------
+
+
+def test_each_node_sits_on_its_segment_and_reaches_the_others_through_the_router() -> None:
+    node1, node2 = VX.node("node1"), VX.node("node2")
+    assert [s.name for s in (underlay.segment_of(VX, node1), underlay.segment_of(VX, node2))] == [
+        "rack1",
+        "rack2",
+    ]
+    assert not underlay.same_segment(VX, node1, node2)
+    assert underlay.gateway_of(VX, node1) == IPv4Address("10.10.50.254")
+    assert str(underlay.underlay_route(VX, node2)) == "10.10.50.0/23 via 10.10.51.254 dev eth1"
+    assert underlay.prefixlen(VX, node2) == 24
+    assert underlay.machine_names(VX) == ("node1", "node2", "tor")
+    router = underlay.router_node(VX)
+    assert (router.name, router.ip, router.memory_mib) == ("tor", IPv4Address("10.10.50.254"), 512)
+    assert [underlay.router_nic(VX, s) for s in VX.network.segments] == ["eth1", "eth2"]
+    assert underlay.hop_between(VX, node1, node2) == (
+        "node1 (rack1) -> tor eth1 10.10.50.254 / eth2 10.10.51.254 -> node2 (rack2)"
+    )
+
+
+def test_a_flat_lab_has_one_segment_no_router_and_no_underlay_route() -> None:
+    node = FLAT.node("node1")
+    assert not FLAT.network.routed
+    assert underlay.segment_of(FLAT, node) is None
+    assert underlay.underlay_route(FLAT, node) is None
+    assert underlay.same_segment(FLAT, node, FLAT.node("node2"))
+    assert underlay.machine_names(FLAT) == ("node1", "node2")
+    assert underlay.hop_between(FLAT, node, FLAT.node("node2")) == (
+        "node1 -> node2 (one layer-2 segment)"
+    )
+    with pytest.raises(ValueError, match="has no routed underlay"):
+        underlay.router_node(FLAT)
+
+
+# --- validation: every problem at once, field, value, fix --------------------------------------
+
+
+def test_every_problem_of_the_segments_is_named_at_once() -> None:
+    found = problems(
+        {
+            "network.segments": [
+                {"name": "Rack_1", "cidr": "10.10.50.0/24"},
+                {"name": "rack2", "cidr": "10.10.50.128/25"},
+                {"name": "rack3", "cidr": "10.10.60.0/24"},
+            ],
+            "nodes": [
+                {"name": "node1", "ip": "10.10.50.254"},
+                {"name": "node2", "ip": "10.10.51.7"},
+            ],
+        }
+    )
+    assert found == [
+        "nodes[0].ip = '10.10.50.254': is segment Rack_1's last host address, which the router "
+        "VM 'tor' takes; pick an address between 10.10.50.2 and 10.10.50.253",
+        "nodes[1].ip = '10.10.51.7': is on no segment of network.segments (Rack_1 "
+        "10.10.50.0/24, rack2 10.10.50.128/25, rack3 10.10.60.0/24): a node of a routed "
+        "underlay sits on one of its segments; pick an address inside one of them",
+        "network.segments[0].name = 'Rack_1': must be a short label (lowercase letters, digits, "
+        "'-'; at most 15): it names the segment's libvirt network; try 'rack-1'",
+        "network.segments[2].cidr = '10.10.60.0/24': is outside network.private 10.10.50.0/23 "
+        "(the block the segments are cut from: instances move it as one); pick a range inside "
+        "10.10.50.0/23, or widen network.private",
+        "network.segments[2].cidr = '10.10.60.0/24': holds no node: segment rack3 would only "
+        "connect the router to nothing; put a node on it (nodes[*].ip) or remove the segment",
+        "network.segments[1].cidr = '10.10.50.128/25': overlaps network.segments[0].cidr "
+        "10.10.50.0/24; segments must be disjoint",
+    ]
+
+
+def test_one_segment_a_router_without_segments_and_a_router_named_like_a_node() -> None:
+    assert problems({"network.segments": [{"name": "rack1", "cidr": "10.10.50.0/23"}]}) == [
+        "network.segments = ['rack1']: one segment is the flat network: a routed underlay has "
+        "two or more, with the router between them; add a segment, or remove network.segments "
+        "for a flat lab",
+    ]
+    assert problems({"network.segments": None}) == [
+        "network.router: is the router between the segments of a routed underlay; this lab has "
+        "no network.segments (one flat segment, no router); remove network.router, or add "
+        "network.segments"
+    ]
+    assert problems({"network.router": {"name": "node2", "memory_mib": 100}}) == [
+        "network.router.name = 'node2': is also a node's name: the router is a VM of its own; "
+        "name it e.g. 'node2-tor'",
+        "network.router.memory_mib = 100: must be at least 512",
+    ]
+
+
+def test_a_node_on_the_host_bridge_or_the_network_address_of_its_segment() -> None:
+    assert problems({"nodes": [{"name": "node1", "ip": "10.10.50.1"}, RAW["nodes"][1]]}) == [
+        "nodes[0].ip = '10.10.50.1': is segment rack1's first address, which libvirt gives the "
+        "host bridge; pick an address from 10.10.50.2 on"
+    ]
+    assert problems({"nodes": [RAW["nodes"][0], {"name": "node2", "ip": "10.10.51.0"}]}) == [
+        "nodes[1].ip = '10.10.51.0': is the network address of segment rack2 10.10.51.0/24; "
+        "pick a host address between 10.10.51.2 and 10.10.51.253"
+    ]
+
+
+def test_host_gw_on_a_routed_underlay_is_refused_with_flannels_reason() -> None:
+    found = problems({"pod_network.driver": "host-routes", "pod_network.mtu": 1500})
+    assert found == [
+        "pod_network.driver = 'host-routes': host-gw needs every node on the same layer-2 "
+        "segment: node2 (10.10.51.242, segment rack2) is not on the same subnet as node1 "
+        "(10.10.50.241, segment rack1); the kernel refuses a route via a gateway across the "
+        "router ('Nexthop has invalid gateway') and flanneld's host-gw logs 'Error adding route "
+        "... network is unreachable'; use driver: vxlan (a tunnel crosses the router) or "
+        "driver: bgp (the router learns the pod routes), or put every node on one segment"
+    ]
+    assert problems({"pod_network.driver": "bgp", "pod_network.mtu": 1500}) == []
+
+
+def test_the_routed_labs_are_valid_and_keep_an_os_that_provisions_them() -> None:
+    assert problems({}) == []
+    assert VX.network.routed
+    assert BGP.network.routed
+
+
+# --- instances --------------------------------------------------------------------------------
+
+
+def test_an_instance_moves_the_segments_and_the_router_with_the_private_block() -> None:
+    made = instance.derive_instance(VX, "ci-debian12-routed-vxlan-t1", [])
+    offset = int(made.network.private.network_address) - int(VX.network.private.network_address)
+    assert made.network.private.prefixlen == 23
+    assert offset != 0
+    for old, new in zip(VX.network.segments, made.network.segments, strict=True):
+        assert new.name == old.name
+        assert int(new.cidr.network_address) - int(old.cidr.network_address) == offset
+        assert new.router_address == old.router_address + offset
+    assert [underlay.segment_of(made, n).name for n in made.nodes] == ["rack1", "rack2"]  # type: ignore[union-attr]
+    assert not check_lab_problems(made)
+    again = instance.from_record(VX, instance.parse_record(instance.render_record(made)))
+    assert again.network == made.network
+    assert again.nodes == made.nodes
+
+
+def check_lab_problems(lab: Any) -> list[str]:
+    from lab.model.config import validate_lab
+
+    return [str(p) for p in validate_lab(lab)]
+
+
+def test_an_instance_keeps_off_a_taken_range_for_the_whole_block() -> None:
+    taken = [IPv4Network("10.10.52.0/24")]  # the next /23's first segment
+    made = instance.derive_instance(VX, "x-t2", taken)
+    assert not any(s.cidr.overlaps(taken[0]) for s in made.network.segments)
+    assert not made.network.private.overlaps(VX.network.private)
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def test_the_vagrant_json_has_the_router_with_a_nic_per_segment_and_a_network_each() -> None:
+    data = render_vagrant(VX, TCG)
+    machines = {m["name"]: m for m in data["nodes"]}
+    assert list(machines) == ["node1", "node2", "tor"]
+    assert [
+        (n["ip"], n["netmask"], n["libvirt__network_name"])
+        for n in machines["tor"]["private_networks"]
+    ] == [
+        ("10.10.50.254", "255.255.255.0", "netlab-ci-debian12-routed-vxlan_seg-rack1"),
+        ("10.10.51.254", "255.255.255.0", "netlab-ci-debian12-routed-vxlan_seg-rack2"),
+    ]
+    assert (machines["tor"]["cpus"], machines["tor"]["memory"]) == (1, 512)
+    (nic,) = machines["node2"]["private_networks"]
+    assert nic["libvirt__network_name"] == private_network_name(VX, VX.node("node2"))
+    assert nic["libvirt__forward_mode"] == "none"  # the router VM is the only way across
+    assert [name for name, _ in private_networks(VX)] == [
+        "netlab-ci-debian12-routed-vxlan_seg-rack1",
+        "netlab-ci-debian12-routed-vxlan_seg-rack2",
+    ]
+    assert [(f, str(n)) for f, _, n in lab_libvirt_networks(VX)] == [
+        ("network.management", "192.168.140.0/24"),
+        ("network.segments[0].cidr", "10.10.50.0/24"),
+        ("network.segments[1].cidr", "10.10.51.0/24"),
+    ]
