@@ -316,14 +316,8 @@ def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
     )
     history = Path(args.history or nightly.DEFAULT_HISTORY).resolve()
     expect_room(lab)
-    try:
-        result = nightly.run_nightly(
-            lab, artifacts.resolve(), workers=args.workers, history=history
-        )
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: destroying the lab before leaving[/yellow]")
-        LabMachines(lab).destroy()
-        raise
+    # Ctrl-C: the nightly destroys its own instance (never a lab of the definition's name)
+    result = nightly.run_nightly(lab, artifacts.resolve(), workers=args.workers, history=history)
     for s in result.report.stages:
         console.print(f"{s.name:22} {s.status:8} {s.seconds:7.1f}s  (bound {s.bound_s:.0f}s)")
     console.print(f"summary: {artifacts / 'summary.html'}", soft_wrap=True)

@@ -38,7 +38,7 @@ from lab.common.redact import redact
 from lab.hosts import box
 from lab.hosts.cpuload import CpuSample, others_share
 from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines, new_instance
-from lab.model import instance, paths
+from lab.model import paths
 from lab.model.config import Lab
 from lab.model.underlay import machine_names
 
@@ -281,13 +281,7 @@ def run_nightly(
     def sweep() -> str:
         machines.prepare()
         others.update(running_others(machines))
-        # a sweep forgets an instance's record with its machines; this run's instance lives on
-        # (the suite finds it by that record), so it is kept across the sweep
-        record = machines.state / instance.RECORD
-        kept = record.read_text() if record.exists() else None
-        swept = machines.sweep()
-        if kept is not None:
-            record.write_text(kept)
+        swept = machines.sweep()  # the instance's record stays: the suite finds it by it
         return f"instance {lab.name} (private {lab.network.private}); removed: {swept}"
 
     def up() -> str:
@@ -323,28 +317,34 @@ def run_nightly(
             "other labs are untouched"
         )
 
-    stage("sweep", 300, sweep)
-    stage("up", lab.vm.boot_timeout_s + 300, up, log=VAGRANT_LOG)
-    stage("provision", 1800, provision, log="logs/")
-    break_if_asked(stages, machines)
-    stage("snapshot", 300, lambda: machines.snapshot_save(PROVISIONED_SNAPSHOT), log=VAGRANT_LOG)
-    stage(
-        "e2e (parallel)",
-        1800,
-        lambda: pytest_stage(  # every driver's pods, the stand-ins too
-            lab, artifacts / "e2e", "not disruptive", workers, 1800, ("--drivers", "all")
-        ),
-        log="e2e/pytest.log",
-    )
-    stage(
-        DISRUPTIVE,
-        2400,
-        lambda: pytest_stage(lab, artifacts / "disruptive", "disruptive", 0, 2400),
-        log="disruptive/pytest.log",
-    )
-    stage("overlay cost", 900, lambda: overlay_stage(machines, artifacts))
-    stage("artifacts", 600, artifacts_stage, always=True)
-    stage("destroy", 600, destroy, always=True, log=VAGRANT_LOG)
+    try:
+        stage("sweep", 300, sweep)
+        stage("up", lab.vm.boot_timeout_s + 300, up, log=VAGRANT_LOG)
+        stage("provision", 1800, provision, log="logs/")
+        break_if_asked(stages, machines)
+        stage(
+            "snapshot", 300, lambda: machines.snapshot_save(PROVISIONED_SNAPSHOT), log=VAGRANT_LOG
+        )
+        stage(
+            "e2e (parallel)",
+            1800,
+            lambda: pytest_stage(  # every driver's pods, the stand-ins too
+                lab, artifacts / "e2e", "not disruptive", workers, 1800, ("--drivers", "all")
+            ),
+            log="e2e/pytest.log",
+        )
+        stage(
+            DISRUPTIVE,
+            2400,
+            lambda: pytest_stage(lab, artifacts / "disruptive", "disruptive", 0, 2400),
+            log="disruptive/pytest.log",
+        )
+        stage("overlay cost", 900, lambda: overlay_stage(machines, artifacts))
+        stage("artifacts", 600, artifacts_stage, always=True)
+        stage("destroy", 600, destroy, always=True, log=VAGRANT_LOG)
+    except KeyboardInterrupt:  # this run's instance goes; a person's lab is never touched
+        machines.destroy()
+        raise
     return finish(lab, artifacts, started, stages.results, history, now)
 
 
