@@ -6,7 +6,7 @@ E2E_WORKERS ?= 4
 
 .DEFAULT_GOAL := help
 .PHONY: help setup box validate preflight render lab up provision plan status destroy sweep \
-        lint unit integration e2e test nightly breakages bench mutation clean images cri-proto
+        lint unit integration e2e test nightly report breakages bench mutation clean images cri-proto
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,8 +77,17 @@ test: unit integration ## everything CI runs: unit, integration, then the nightl
 breakages: $(TEST_DEPS) ## inject each real-world breakage on LAB, run the suite, undo; the detection matrix
 	$(PY) -m lab breakages $(LAB) $(if $(BREAKAGES),--only $(BREAKAGES)) $(if $(BREAKAGES_ARTIFACTS),--artifacts $(BREAKAGES_ARTIFACTS))
 
-nightly: $(TEST_DEPS) ## sweep, up, provision, e2e, disruptive faults, artifacts, destroy
-	$(PY) -m lab nightly $(LAB) $(if $(NIGHTLY_ARTIFACTS),--artifacts $(NIGHTLY_ARTIFACTS))
+# NIGHTLY_HISTORY: the history folder (default .artifacts/history); NIGHTLY_FLAGS: e.g.
+# --fail-on-regression (exit 1 when the run got worse than the last green run)
+NIGHTLY_HISTORY ?= .artifacts/history
+NIGHTLY_FLAGS ?=
+
+nightly: $(TEST_DEPS) ## sweep, up, provision, e2e, disruptive faults, artifacts, destroy, history
+	$(PY) -m lab nightly $(LAB) $(if $(NIGHTLY_ARTIFACTS),--artifacts $(NIGHTLY_ARTIFACTS)) \
+	  --history $(NIGHTLY_HISTORY) $(NIGHTLY_FLAGS)
+
+report: ## build the nightly history's index.html (NIGHTLY_HISTORY, default .artifacts/history)
+	$(PY) -m lab report $(NIGHTLY_HISTORY)
 
 images: ## build the test container images (pause, echo, client) offline from Debian packages
 	$(PY) -m lab.adapters.imagebuild

@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from app import nightly
+from app.history import SinceGreen
+from app.live import NodeLines
 from app.preflight import expect_free_libvirt_subnets, preflight
 from lab.adapters import sandbox
 from lab.adapters.ssh import ssh_argv
@@ -153,30 +155,11 @@ def box(lab: Lab, args: argparse.Namespace) -> int:
 # --- verbs on the lab's machines ---------------------------------------------------------
 
 
-class Progress:
-    """One line per vagrant event, prefixed with elapsed time and the node it concerns."""
-
-    def __init__(self, label: str) -> None:
-        from lab.hosts.parse import UP_LINE
-
-        self.start = time.monotonic()
-        self.label = label
-        self.pattern = UP_LINE
-
-    def __call__(self, line: str) -> None:
-        m = self.pattern.match(line)
-        if m:
-            console.print(
-                f"[dim]{time.monotonic() - self.start:6.1f}s[/dim] {self.label} "
-                f"[bold]{m['node']}[/bold]: {m['msg']}",
-                highlight=False,
-                soft_wrap=True,
-            )
-
-
-def machines_for(lab: Lab, progress: bool = False, box: bool = False) -> LabMachines:
+def machines_for(
+    lab: Lab, on_line: Callable[[str], None] | None = None, box: bool = False
+) -> LabMachines:
     """The lab's machines, the host prepared; only `up` (box=True) builds and swaps the box."""
-    machines = LabMachines(lab, Progress(lab.name) if progress else None)
+    machines = LabMachines(lab, on_line)
     machines.prepare(box)
     return machines
 
@@ -194,10 +177,12 @@ def up(lab: Lab, args: argparse.Namespace) -> int:
     expect_room(lab)
     if getattr(args, "instance", ""):
         lab = an_instance(lab, args.instance)
-    machines = machines_for(lab, progress=True, box=True)
+    lines = NodeLines(machine_names(lab), console, lab.name)  # one live line per VM
+    machines = machines_for(lab, lines, box=True)
     expect_free_libvirt_subnets(lab, machines.libvirt)  # before any VM exists
     console.print(f"bringing up {lab.name}: {', '.join(machine_names(lab))} (parallel)")
-    seconds = machines.up()
+    with lines:
+        seconds = machines.up()
     console.print(f"[green]{lab.name} is up[/green] in {seconds:.0f}s")
     return status(lab, args, machines)
 
@@ -329,20 +314,54 @@ def nightly_cmd(lab: Lab, args: argparse.Namespace) -> int:
     artifacts = Path(
         args.artifacts or paths.REPO / ".artifacts" / "nightly" / f"{lab.name}-{stamp}"
     )
+    history = Path(args.history or nightly.DEFAULT_HISTORY).resolve()
     expect_room(lab)
-    try:
-        result = nightly.run_nightly(lab, artifacts.resolve(), workers=args.workers)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: destroying the lab before leaving[/yellow]")
-        LabMachines(lab).destroy()
-        raise
-    for s in result.stages:
+    # Ctrl-C: the nightly destroys its own instance (never a lab of the definition's name)
+    result = nightly.run_nightly(lab, artifacts.resolve(), workers=args.workers, history=history)
+    for s in result.report.stages:
         console.print(f"{s.name:22} {s.status:8} {s.seconds:7.1f}s  (bound {s.bound_s:.0f}s)")
-    console.print(f"summary: {artifacts / 'summary.html'}")
+    console.print(f"summary: {artifacts / 'summary.html'}", soft_wrap=True)
+    print_since_green(result.since)
+    console.print(f"history: {result.history / 'index.html'}", soft_wrap=True)
+    code = result.report.exit_code
+    console.print("[green]nightly passed[/green]" if code == 0 else "[red]nightly failed[/red]")
+    if code == 0 and args.fail_on_regression and result.since.findings:
+        console.print(
+            f"[red]regressed since the last green run ({len(result.since.findings)} "
+            "finding(s) beyond the noise band) and --fail-on-regression is set[/red]"
+        )
+        return 1
+    return code
+
+
+def print_since_green(since: SinceGreen) -> None:
+    if since.green is None:
+        console.print(
+            f"{since.run.lab}: no green run before {since.run.run} to compare with",
+            soft_wrap=True,
+        )
+        return
+    said = f"{len(since.findings)} finding(s)" if since.findings else "nothing got worse"
     console.print(
-        "[green]nightly passed[/green]" if result.exit_code == 0 else "[red]nightly failed[/red]"
+        f"{since.run.lab}: since the last green run ({since.green.run}): {said}", soft_wrap=True
     )
-    return result.exit_code
+    for f in since.findings:
+        console.print(f"  {f.kind}: {f.subject}: {f.detail}", markup=False, soft_wrap=True)
+
+
+def report_cmd(args: argparse.Namespace) -> int:
+    """The history folder's index.html, built again from its records."""
+    folder = Path(args.history)
+    if not folder.is_dir() or not any(folder.glob("*.json")):
+        raise UsageError(
+            f"no nightly records in {folder}: each `make nightly` writes one there "
+            f"(`--history DIR`, default {nightly.DEFAULT_HISTORY})"
+        )
+    index, items = nightly.write_index(folder)
+    for since in items:
+        print_since_green(since)
+    print(index)
+    return 0
 
 
 def breakages_cmd(lab: Lab, args: argparse.Namespace) -> int:
@@ -387,6 +406,27 @@ def on_lab(verb: Verb) -> Callable[[argparse.Namespace], int]:
         return verb(load(args.lab), args)
 
     return handler
+
+
+def add_nightly_parsers(sub: Any) -> None:
+    """`nightly` and `report` (its history's index)."""
+    p = sub.add_parser("nightly", help="sweep, up, provision, e2e, disruptive, artifacts, destroy")
+    p.add_argument("lab")
+    p.add_argument("--artifacts", help="artifacts directory (default .artifacts/nightly/...)")
+    p.add_argument("--workers", type=int, default=4, help="xdist workers of the e2e pass")
+    p.add_argument(
+        "--history",
+        help="the history folder: the run's record and index.html (default .artifacts/history)",
+    )
+    p.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 when the run got worse than the last green run, beyond the noise band",
+    )
+    p.set_defaults(func=on_lab(nightly_cmd))
+    p = sub.add_parser("report", help="build the nightly history's index.html (no server)")
+    p.add_argument("history", help="the history folder (.artifacts/history)")
+    p.set_defaults(func=report_cmd)
 
 
 def add_breakages_parser(sub: Any) -> None:
@@ -487,11 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab")
     p.add_argument("--serial", action="store_true", help="one node after another")
     p.set_defaults(func=on_lab(provision))
-    p = sub.add_parser("nightly", help="sweep, up, provision, e2e, disruptive, artifacts, destroy")
-    p.add_argument("lab")
-    p.add_argument("--artifacts", help="artifacts directory (default .artifacts/nightly/...)")
-    p.add_argument("--workers", type=int, default=4, help="xdist workers of the e2e pass")
-    p.set_defaults(func=on_lab(nightly_cmd))
+    add_nightly_parsers(sub)
     add_breakages_parser(sub)
     p = sub.add_parser("snapshot", help="save or restore a snapshot of every node")
     p.add_argument("action", choices=["save", "restore", "list", "delete"])

@@ -40,6 +40,23 @@ concurrently with others and is answered with its id), so a command costs neithe
 SSH session, nor sudo, nor a Python start (about 0.7 s together under QEMU TCG). It first says
 {"ready": true, "pid": N}. Started as `sudo -n python3 -u -c BOOT serve` with BOOT reading
 this file's text from stdin (its length on the first line): see e2e/session.py.
+
+op "flowserver" and op "flows": the live flows of the disruption ledger (e2e/ledger.py), each
+run as a process of its own (a transient unit in a pod's network namespace), for as long as a
+fault lasts. The server echoes every byte of every TCP connection and sends every UDP datagram
+back, on `port`, until the `stop` file exists (or `max_s`):
+  {"op": "flowserver", "port": 7101, "stop": "/run/netlab/flows/T.stop", "max_s": 1800}
+The client, toward one target pod: (1) one TCP connection held open, a numbered line sent every
+`interval` s, each echoed line's arrival timed (a gap over `stall_ms` is a stall); (2) numbered
+UDP datagrams at the same rate, each echo counted (lost, reordered, duplicated); (3) a new
+connection to the pod's echo server (`echo_port`) every `connect_interval` s, connect + answer +
+close, its failures timed. Every `status_s` it writes what it has (`status`); it notes when
+each of `marks` (name -> file) first exists; at `stop` it drains and writes `result`:
+  {"op": "flows", "host": "10.244.1.5", "port": 7101, "echo_port": 8080, "interval": 0.05,
+   "connect_interval": 0.25, "stall_ms": 1000, "status": PATH, "result": PATH, "stop": PATH,
+   "marks": {"inject": PATH, "healed": PATH}, "max_s": 1800}
+  -> {"end_ms": N, "marks": {"inject": MS, ...}, "tcp": {...}, "udp": {...}, "connect": {...}}
+Times are milliseconds since the client started, on its own clock.
 """
 
 import ctypes
@@ -307,7 +324,423 @@ def op_steps(request):
     return {"jobs": bounded(run_job, request["jobs"], request.get("parallel", 1))}
 
 
-OPS = {"probe": op_probe, "steps": op_steps}
+# --- live flows (the disruption ledger) -----------------------------------------------------
+
+CLOCK = getattr(time, "monotonic", time.time)  # Python 2.7 has no monotonic clock
+MAX_WINDOWS = 100  # loss windows kept per flow (the count of the rest is kept)
+
+
+def write_json(path, doc):
+    """Written whole, then renamed: a reader never sees half a document."""
+    partial = path + ".partial"
+    with open(partial, "w") as handle:
+        json.dump(doc, handle)
+    os.rename(partial, path)
+
+
+def until_stopped(stop, deadline, every=0.1, tick=None):
+    """Sleep in steps until the `stop` file exists or `deadline` (CLOCK) passes; `tick()`
+    each step. Returns "stop" or "max_s"."""
+    while True:
+        if tick is not None:
+            tick()
+        if stop and os.path.exists(stop):
+            return "stop"
+        if CLOCK() >= deadline:
+            return "max_s"
+        time.sleep(every)
+
+
+def op_flowserver(request):
+    port = int(request["port"])
+    deadline = CLOCK() + float(request.get("max_s", 1800))
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind(("", port))
+    tcp.listen(64)
+    tcp.settimeout(0.5)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("", port))
+    udp.settimeout(0.5)
+    counts = {"connections": 0, "datagrams": 0}
+
+    def echo(conn):
+        try:
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                conn.sendall(data)
+        except Exception:  # the peer went: the client counts it
+            return
+        finally:
+            conn.close()
+
+    def accept():
+        while True:
+            try:
+                conn, _ = tcp.accept()
+            except socket.timeout:
+                continue
+            except socket.error:
+                return
+            conn.settimeout(None)
+            counts["connections"] += 1
+            spawn(echo, conn)
+
+    def datagrams():
+        while True:
+            try:
+                data, peer = udp.recvfrom(65535)
+                udp.sendto(data, peer)
+                counts["datagrams"] += 1
+            except socket.timeout:
+                continue
+            except socket.error:
+                continue
+
+    spawn(accept)
+    spawn(datagrams)
+    ended = until_stopped(request.get("stop") or "", deadline, 0.2)
+    return {"ended": ended, "connections": counts["connections"], "datagrams": counts["datagrams"]}
+
+
+def spawn(target, *args):
+    thread = threading.Thread(target=target, args=args)
+    thread.daemon = True  # the flows end with their process
+    thread.start()
+    return thread
+
+
+def loss_windows(lost_runs, times):
+    """Runs of lost sequence numbers (first, last; 1-based) -> windows [start_ms, end_ms]: from
+    the send time of the first lost one to that of the next one that came back (None: none
+    did, the window was still open at the end)."""
+    out = []
+    for first, last in lost_runs:
+        end = times[last] if last < len(times) else None
+        out.append([times[first - 1], end])
+    return out
+
+
+def missing_runs(sent, received):
+    """(first, last) of every run of sequence numbers 1..sent not in `received`."""
+    runs = []
+    start = None
+    for seq in range(1, sent + 1):
+        if seq not in received:
+            if start is None:
+                start = seq
+        elif start is not None:
+            runs.append((start, seq - 1))
+            start = None
+    if start is not None:
+        runs.append((start, sent))
+    return runs
+
+
+def capped(windows):
+    return windows[:MAX_WINDOWS], max(0, len(windows) - MAX_WINDOWS)
+
+
+class FlowClient(object):
+    """The client side of op "flows": three flows toward one pod, timed on this clock."""
+
+    def __init__(self, request):
+        self.request = request
+        self.host = request["host"]
+        self.interval = float(request.get("interval", 0.05))
+        self.stall_ms = int(request.get("stall_ms", 1000))
+        self.t0 = CLOCK()
+        self.running = threading.Event()
+        self.running.set()
+        self.tcp = {
+            "connected": False,
+            "sent": 0,
+            "echoed": 0,
+            "retransmits": None,
+            "error": "",
+            "stalls": [],
+            "stalls_more": 0,
+        }
+        self.udp = {
+            "sent": 0,
+            "received": 0,
+            "reordered": 0,
+            "duplicated": 0,
+            "send_errors": 0,
+            "recv_errors": 0,
+            "windows": [],
+            "windows_more": 0,
+            "lost": 0,
+            "warmup": 0,  # datagrams sent before the first answer (the server starting)
+        }
+        self.connect = {
+            "attempts": 0,
+            "failures": 0,
+            "windows": [],
+            "windows_more": 0,
+            "answered_by": [],
+            "last_error": "",
+            "warmup": 0,  # attempts before the first answer (the server starting)
+        }
+        self.marks = {}
+        self.tcp_last = 0
+        self.tcp_sock = None
+        self.udp_times = []  # send time of every datagram, by sequence number - 1
+        self.udp_seen = set()
+        self.udp_max = 0
+        self.last_status = 0.0
+
+    def now_ms(self):
+        return int((CLOCK() - self.t0) * 1000)
+
+    def paced(self, step):
+        """step(n) every `interval` s while running, on an absolute schedule."""
+        due = CLOCK()
+        n = 0
+        while self.running.is_set():
+            n += 1
+            if step(n) is False:
+                return
+            due += self.interval
+            time.sleep(max(0.0, due - CLOCK()))
+
+    # (1) one TCP connection, a numbered line every interval, every echo's arrival timed
+    def tcp_reader(self, sock):
+        tcp = self.tcp
+        buf = b""
+        while True:
+            try:
+                data = sock.recv(4096)
+            except socket.timeout:
+                if not self.running.is_set() and tcp["echoed"] >= tcp["sent"]:
+                    return
+                continue
+            except Exception as exc:
+                tcp["error"] = tcp["error"] or "%s: %s" % (type(exc).__name__, exc)
+                return
+            if not data:
+                tcp["error"] = tcp["error"] or "closed by the peer"
+                return
+            lines = (buf + data).split(b"\n")
+            buf = lines.pop()
+            for _ in lines:
+                t = self.now_ms()
+                if t - self.tcp_last > self.stall_ms:
+                    tcp["stalls"].append([self.tcp_last, t])
+                self.tcp_last = t
+                tcp["echoed"] += 1
+
+    def tcp_stream(self):
+        tcp = self.tcp
+        sock = None
+        give_up = CLOCK() + float(self.request.get("warmup_s", 30))
+        while sock is None:  # the server may not listen yet: the flows start together
+            try:
+                sock = socket.create_connection((self.host, int(self.request["port"])), 5)
+            except Exception as exc:
+                tcp["error"] = "connect: %s: %s" % (type(exc).__name__, exc)
+                if CLOCK() > give_up or not self.running.is_set():
+                    return
+                time.sleep(0.2)
+        tcp["error"] = ""
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        sock.settimeout(0.5)  # a send that cannot go out in 0.5 s: the buffer is full
+        tcp["connected"] = True
+        self.tcp_last = self.now_ms()
+        self.tcp_sock = sock
+        spawn(self.tcp_reader, sock)
+
+        def send(seq):
+            if tcp["error"]:
+                return False
+            try:
+                sock.sendall(b"%d\n" % seq)
+            except Exception as exc:
+                tcp["error"] = "send: %s: %s" % (type(exc).__name__, exc)
+                return False
+            tcp["sent"] = seq
+            return True
+
+        self.paced(send)
+
+    # (2) numbered UDP datagrams, each echo counted
+    def udp_reader(self, sock):
+        udp = self.udp
+        while True:
+            try:
+                data = sock.recv(2048)
+            except socket.timeout:
+                if not self.running.is_set():
+                    return
+                continue
+            except Exception:  # an ICMP error on the connected socket
+                udp["recv_errors"] += 1
+                time.sleep(0.01)
+                continue
+            try:
+                seq = int(data.strip())
+            except ValueError:
+                continue
+            if seq in self.udp_seen:
+                udp["duplicated"] += 1
+                continue
+            if not self.udp_seen:  # the first answer: datagrams before it were the warm-up
+                udp["warmup"] = seq - 1
+            self.udp_seen.add(seq)
+            udp["received"] += 1
+            if seq < self.udp_max:
+                udp["reordered"] += 1
+            self.udp_max = max(self.udp_max, seq)
+
+    def udp_stream(self):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.connect((self.host, int(self.request["port"])))
+        sock.settimeout(0.5)
+        spawn(self.udp_reader, sock)
+
+        def send(seq):
+            self.udp_times.append(self.now_ms())
+            self.udp["sent"] = seq
+            try:
+                sock.send(b"%d\n" % seq)
+            except Exception:
+                self.udp["send_errors"] += 1
+            return True
+
+        self.paced(send)
+
+    # (3) a new connection to the pod's echo server, again and again
+    def connect_once(self, timeout):
+        """Connect, read the answer's first line, close: the answerer's name, or raise."""
+        sock = socket.create_connection((self.host, int(self.request["echo_port"])), timeout)
+        try:
+            sock.settimeout(timeout)
+            answer = b""
+            while b"\n" not in answer and len(answer) < MAX_ANSWER:
+                data = sock.recv(MAX_ANSWER)
+                if not data:
+                    break
+                answer += data
+        finally:
+            sock.close()
+        words = answer.decode("utf-8", "replace").split()
+        if not words:
+            raise ValueError("closed without an answer")
+        return words[1] if len(words) >= 2 else ""
+
+    def connects(self):
+        conn = self.connect
+        every = float(self.request.get("connect_interval", 0.25))
+        timeout = float(self.request.get("connect_timeout", 2.0))
+        opened = None  # start of the failure window being measured
+        due = CLOCK()
+        while self.running.is_set():
+            start = self.now_ms()
+            try:
+                name = self.connect_once(timeout)
+                ok = True
+            except Exception as exc:
+                conn["last_error"] = "%s: %s" % (type(exc).__name__, exc)
+                ok = False
+            if not ok and not conn["attempts"] - conn["failures"]:
+                conn["warmup"] += 1  # no answer yet ever: the server is still starting
+                due += every
+                time.sleep(max(0.0, due - CLOCK()))
+                continue
+            conn["attempts"] += 1
+            if not ok:
+                conn["failures"] += 1
+                opened = start if opened is None else opened
+            else:
+                if name and name not in conn["answered_by"]:
+                    conn["answered_by"] = (conn["answered_by"] + [name])[:5]
+                if opened is not None:
+                    conn["windows"].append([opened, start])
+                    opened = None
+            due += every
+            time.sleep(max(0.0, due - CLOCK()))
+        if opened is not None:
+            conn["windows"].append([opened, None])
+
+    def status(self):
+        return {
+            "t_ms": self.now_ms(),
+            "marks": self.marks,
+            "tcp": {
+                "connected": self.tcp["connected"],
+                "sent": self.tcp["sent"],
+                "echoed": self.tcp["echoed"],
+                "error": self.tcp["error"],
+            },
+            "udp": {"sent": self.udp["sent"], "received": self.udp["received"]},
+            "connect": {"attempts": self.connect["attempts"], "failures": self.connect["failures"]},
+        }
+
+    def tick(self):
+        for name, path in (self.request.get("marks") or {}).items():
+            if name not in self.marks and os.path.exists(path):
+                self.marks[name] = self.now_ms()
+        every = float(self.request.get("status_s", 1))
+        if self.request.get("status") and CLOCK() - self.last_status >= every:
+            self.last_status = CLOCK()
+            write_json(self.request["status"], self.status())
+
+    def tcp_in_flight(self):
+        return not self.tcp["error"] and self.tcp["echoed"] < self.tcp["sent"]
+
+    def udp_in_flight(self):
+        """A datagram of the last 2 s not back yet (older ones are lost, not late)."""
+        sent = self.udp["sent"]
+        recent = range(max(1, sent - int(2 / self.interval)), sent + 1)
+        return any(seq not in self.udp_seen for seq in recent)
+
+    def finish(self, ended, end_ms):
+        """Drain what is in flight, then the figures."""
+        tcp, udp = self.tcp, self.udp
+        drain = CLOCK() + 3
+        while CLOCK() < drain and (self.tcp_in_flight() or self.udp_in_flight()):
+            time.sleep(0.05)
+        if self.tcp_sock is not None:
+            tcp["retransmits"] = retransmits(self.tcp_sock)
+            if tcp["error"] or tcp["echoed"] < tcp["sent"]:  # no progress until the end
+                tcp["stalls"].append([self.tcp_last, None])
+        runs = [r for r in missing_runs(udp["sent"], self.udp_seen) if r[0] > udp["warmup"]]
+        udp["lost"] = sum(last - first + 1 for first, last in runs)
+        udp["windows"], udp["windows_more"] = capped(loss_windows(runs, self.udp_times))
+        tcp["stalls"], tcp["stalls_more"] = capped(tcp["stalls"])
+        self.connect["windows"], self.connect["windows_more"] = capped(self.connect["windows"])
+        return {
+            "ended": ended,
+            "end_ms": end_ms,
+            "marks": self.marks,
+            "interval": self.interval,
+            "stall_ms": self.stall_ms,
+            "tcp": tcp,
+            "udp": udp,
+            "connect": self.connect,
+        }
+
+    def run(self):
+        flows = [spawn(self.tcp_stream), spawn(self.udp_stream), spawn(self.connects)]
+        deadline = self.t0 + float(self.request.get("max_s", 1800))
+        ended = until_stopped(self.request.get("stop") or "", deadline, 0.1, self.tick)
+        end_ms = self.now_ms()
+        self.running.clear()
+        for thread in flows:
+            thread.join(10)
+        answer = self.finish(ended, end_ms)
+        if self.request.get("result"):
+            write_json(self.request["result"], answer)
+        return answer
+
+
+def op_flows(request):
+    return FlowClient(request).run()
+
+
+OPS = {"probe": op_probe, "steps": op_steps, "flowserver": op_flowserver, "flows": op_flows}
 
 
 def serve():

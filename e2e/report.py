@@ -44,6 +44,15 @@ def write_matrix(
     (out / f"{slug}.json").write_text(data)
 
 
+def write_ledger(artifacts: Path, slug: str, text: str, data: str) -> None:
+    """A fault's disruption ledger (e2e/ledger.py), beside its matrices (not among them: every
+    JSON there is a matrix's)."""
+    out = artifacts / "ledgers"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{slug}.txt").write_text(text)
+    (out / f"{slug}.json").write_text(data)
+
+
 def short_labels(endpoints: list[dict[str, Any]]) -> list[str]:
     """Names without the run prefix they all share (nl-r1a2b3-gw0-...), plus the address."""
     names = [e["name"] for e in endpoints]

@@ -16,6 +16,7 @@ from e2e.drivers.base import Driver, Pod, PodRequest
 from e2e.drivers.cni import CniDriver
 from e2e.drivers.cri import CriDriver
 from e2e.faults import KINDS, faults_for, make_fault, victim
+from e2e.ledger import ledger_line, summary_of
 from e2e.suite import suite_lab
 from lab.common.commands import cmd
 from lab.hosts.machines import PROVISIONED_SNAPSHOT, LabMachines
@@ -122,5 +123,6 @@ def test_a_fault_breaks_exactly_the_expected_cells_and_the_lab_recovers_in_time(
     checks.expect_no_problems(
         problems,
         f"{fault.name} on {node} (cells failed as predicted: "
-        f"{len(outcome.failed_during)}; recovery {outcome.recovery_s}s)",
+        f"{len(outcome.failed_during)}; recovery {outcome.recovery_s}s; live flows: "
+        f"{ledger_line(summary_of(outcome.ledger))})",
     )

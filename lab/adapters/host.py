@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import json
 import os
+import time
 from ipaddress import IPv4Network
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from lab.hosts.capacity import (
     parse_cgroup_memory_room_mib,
     parse_meminfo_available_mib,
 )
+from lab.hosts.cpuload import CpuSample, parse_pid_cpu, parse_proc_stat_busy
 from lab.hosts.hypervisor import CacheFile, HostFacts, KvmDevice, KvmViewFacts
 from lab.hosts.parse import parse_ip_addr_networks
 
@@ -95,3 +97,27 @@ def systemd_is_pid1() -> bool:
         return Path("/proc/1/comm").read_text().strip() == "systemd"
     except OSError:
         return False
+
+
+def probe_cpu_sample(guest_names: tuple[str, ...]) -> CpuSample:
+    """The host's busy CPU time, this process tree's, and that of the QEMU processes of the
+    libvirt domains named (matched by `guest=NAME,` on their command line)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    times = os.times()
+    guests = {}
+    marks = tuple(f"guest={name},".encode() for name in guest_names)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            if any(m in cmdline for m in marks):
+                guests[int(proc.name)] = parse_pid_cpu((proc / "stat").read_text(), ticks)
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return CpuSample(
+        at=time.monotonic(),
+        host_busy_s=parse_proc_stat_busy(_read("/proc/stat"), ticks),
+        own_s=times.user + times.system + times.children_user + times.children_system,
+        guests_s=guests,
+    )

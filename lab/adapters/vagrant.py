@@ -19,7 +19,9 @@ from typing import Any
 import vagrant
 
 from lab.adapters import local
+from lab.common.errors import CommandFailed
 from lab.hosts.parse import MachineState, parse_vagrant_status
+from lab.hosts.vagrant_up import without_progress
 from lab.model import paths
 
 log = logging.getLogger(__name__)
@@ -86,19 +88,31 @@ class BoundedVagrant(vagrant.Vagrant):
     # -- the single runner ------------------------------------------------------------------
 
     def _execute(self, args: list[Any]) -> str:
+        """Run vagrant; its whole output goes to the log file, and a failure names that file
+        and carries the tail of the output without the progress meter."""
         command = [str(a) for a in self._make_vagrant_command(args)]
-        result = local.stream(
-            command,
-            timeout=self.timeout_s,
-            on_line=self.on_line,
-            log_file=self.log_file,
-            env=self.env,
-            cwd=self.root,
-            stop_signal=signal.SIGINT,  # vagrant removes the machines it half-created
-            grace_s=INTERRUPT_GRACE_S,
-            where="local (vagrant)",
-            reproduce=f"python -m lab ssh-config {self.lab_name}  # env as in {self.log_file}",
-        )
+        try:
+            result = local.stream(
+                command,
+                timeout=self.timeout_s,
+                on_line=self.on_line,
+                log_file=self.log_file,
+                env=self.env,
+                cwd=self.root,
+                stop_signal=signal.SIGINT,  # vagrant removes the machines it half-created
+                grace_s=INTERRUPT_GRACE_S,
+                where=f"local (vagrant; its whole output: {self.log_file})",
+                reproduce=f"python -m lab ssh-config {self.lab_name}  # env as in {self.log_file}",
+            )
+        except CommandFailed as exc:
+            raise CommandFailed(
+                exc.command,
+                exc.exit_code,
+                without_progress(exc.stdout),
+                without_progress(exc.stderr),
+                where=exc.where,
+                reproduce=exc.reproduce,
+            ) from None
         return result.stdout
 
     def _call_vagrant_command(self, args: list[Any]) -> None:

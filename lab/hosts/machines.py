@@ -311,7 +311,10 @@ class LabMachines:
                     self.vagrant.destroy_all()
             except CommandFailed as exc:
                 log.warning("vagrant destroy failed (%s); sweeping by prefix", exc.exit_code)
-        return self.sweep()
+        swept = self.sweep()
+        if self.lab.definition:  # an instance is gone with its machines (its logs stay)
+            (self.state / instance.RECORD).unlink(missing_ok=True)
+        return swept
 
     def sweep(self) -> LabObjects:
         """Everything of this lab in libvirt, after stopping any vagrant still creating it."""
@@ -322,11 +325,10 @@ class LabMachines:
         return swept
 
     def forget(self) -> None:
-        """Drop vagrant's and our own record of machines that no longer exist."""
+        """Drop vagrant's and our own record of machines that no longer exist (an instance's
+        own record stays: its run brings it up again by that name; destroy removes it)."""
         shutil.rmtree(self.state / ".vagrant", ignore_errors=True)
         (self.state / "ssh-config").unlink(missing_ok=True)
-        if self.lab.definition:  # an instance is gone with its machines (its logs stay)
-            (self.state / instance.RECORD).unlink(missing_ok=True)
 
     def leftovers(self) -> LabObjects:
         return self.libvirt.list_lab_objects(self.lab.prefix)

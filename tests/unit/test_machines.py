@@ -9,8 +9,9 @@ import pytest
 
 from lab.adapters.protocols import LabObjects, RunningDomain
 from lab.common.errors import LabStateError
-from lab.hosts.machines import LabMachines, ssh_config_doubts, sweep_orphans
+from lab.hosts.machines import LabMachines, record_instance, ssh_config_doubts, sweep_orphans
 from lab.hosts.parse import MachineState
+from lab.model import instance
 from lab.model.labfile import load_lab
 from tests.fakes import FakeLibvirt, FakeVagrant
 
@@ -69,6 +70,17 @@ def test_destroy_asks_vagrant_first_then_sweeps_by_prefix(state: Path) -> None:
     LabMachines(CI, vagrant=vagrant, libvirt=libvirt).destroy()
     assert vagrant.calls == [("destroy",), ("kill strays",)]
     assert libvirt.calls == [("sweep", "netlab-ci-debian12_")]
+
+
+def test_a_sweep_keeps_an_instances_record_and_destroy_removes_it(state: Path) -> None:
+    made = instance.derive_instance(CI, "ci-debian12-t1", [])
+    record_instance(made, maker=4242)
+    record = state / "ci-debian12-t1" / instance.RECORD
+    machines = LabMachines(made, vagrant=FakeVagrant(), libvirt=FakeLibvirt())
+    machines.sweep()
+    assert instance.parse_record(record.read_text())["maker"] == 4242, "found again by name"
+    machines.destroy()
+    assert not record.exists(), "an instance is gone with its machines"
 
 
 def test_a_lab_that_is_not_running_says_how_to_start_it() -> None:

@@ -69,6 +69,7 @@ TOOLS = tools_table(
         ("install", "coreutils", "coreutils", "/usr/bin/install", "box", "everyone"),
         ("test", "coreutils", "coreutils", "/usr/bin/test", "box", "everyone"),
         ("true", "coreutils", "coreutils", "/usr/bin/true", "box", "e2e checks"),
+        ("touch", "coreutils", "coreutils", "/usr/bin/touch", "box", "the disruption ledger"),
         ("timeout", "coreutils", "coreutils", "/usr/bin/timeout", "box", BY_CNI_DRIVER),
         ("env", "coreutils", "coreutils", "/usr/bin/env", "box", BY_CNI_DRIVER),
         ("readlink", "coreutils", "coreutils", "/usr/bin/readlink", "box", "e2e checks"),
