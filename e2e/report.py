@@ -44,7 +44,9 @@ def write_matrix(
     (out / f"{slug}.json").write_text(data)
 
 
-def write_ledger(artifacts: Path, slug: str, text: str, data: str) -> None:
+def write_ledger(
+    artifacts: Path, slug: str, text: str, data: str
+) -> None:  # pragma: no mutate block (I/O)
     """A fault's disruption ledger (e2e/ledger.py), beside its matrices (not among them: every
     JSON there is a matrix's)."""
     out = artifacts / "ledgers"
