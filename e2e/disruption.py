@@ -132,6 +132,13 @@ def _ledger(
     and text) beside the fault's matrices and into its outcome; outside the budget, a problem
     with the figures."""
     try:
+        if fault.budget.loss == "fault":  # loss may outlast the heal: seen to end, or not
+            after = waits.Policy(
+                f"the live flows moved on after '{fault.name}'",
+                timeout_s=fault.budget.after_s,
+                interval_s=1,
+            )
+            liveflows.await_progress(flows, after)
         figures = liveflows.collect(flows)
     except Exception as exc:  # noqa: BLE001 (reported with the fault; never masks its error)
         out.problems.append(f"the live flows could not be read after the fault: {exc}")

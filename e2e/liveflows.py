@@ -191,6 +191,43 @@ def carries(status: dict[str, Any] | None) -> bool:
     )
 
 
+def moved_on(before: dict[str, Any] | None, now: dict[str, Any] | None) -> bool:
+    """Every flow of a pair made progress between two of its statuses: a TCP line echoed, a
+    datagram answered and a connection made since `before` (the windows of loss the fault
+    opened are then closed in its figures)."""
+    if now is None:
+        return False
+    if before is None:
+        return carries(now)
+
+    def made(status: dict[str, Any]) -> tuple[int, int, int]:
+        tcp, udp, conn = status.get("tcp", {}), status.get("udp", {}), status.get("connect", {})
+        return (
+            tcp.get("echoed", 0),
+            udp.get("received", 0),
+            conn.get("attempts", 0) - conn.get("failures", 0),
+        )
+
+    return all(b > a for a, b in zip(made(before), made(now), strict=True))
+
+
+def await_progress(flows: Flows, policy: waits.Policy) -> bool:
+    """After the heal, before the flows stop: wait (bounded by `policy`, the time the fault's
+    budget allows after its end) until every pair's flows moved on, so that a flow still in a
+    window of loss when the lab recovered is seen to come back or not. False: not within it
+    (the figures then show the window open at the end)."""
+    before = statuses(flows)
+    try:
+        waits.wait_until(
+            policy,
+            lambda: statuses(flows),
+            lambda now: all(moved_on(b, n) for b, n in zip(before, now, strict=True)),
+        )
+    except waits.WaitTimeout:
+        return False
+    return True
+
+
 def _read(runner: NodeRunner, node: str, paths: Sequence[str]) -> list[str | None]:
     outputs = runner.probe(node, *(cmd("cat", p) for p in paths))
     return [o.stdout if o.ok else None for o in outputs]

@@ -197,3 +197,22 @@ def test_a_client_without_a_result_is_a_pair_without_figures() -> None:
     (figures,) = liveflows.collect(flows, once)
     assert figures.tcp is None
     assert figures.missing == f"no result in {path('client0.result')} within 0s"
+
+
+def status(echoed: int, received: int, attempts: int, failures: int) -> dict[str, Any]:
+    return {
+        "tcp": {"connected": True, "sent": echoed, "echoed": echoed, "error": ""},
+        "udp": {"sent": received, "received": received},
+        "connect": {"attempts": attempts, "failures": failures},
+    }
+
+
+def test_flows_moved_on_only_when_every_flow_made_progress_since_the_first_status() -> None:
+    before = status(10, 10, 5, 2)
+    assert liveflows.moved_on(before, status(11, 11, 7, 3))
+    assert not liveflows.moved_on(before, status(10, 11, 7, 3)), "no TCP line echoed since"
+    assert not liveflows.moved_on(before, status(11, 10, 7, 3)), "no datagram answered since"
+    assert not liveflows.moved_on(before, status(11, 11, 8, 5)), "every new connection failed"
+    assert not liveflows.moved_on(before, None), "no status: nothing seen"
+    assert liveflows.moved_on(None, status(1, 1, 1, 0)), "no first status: carrying is enough"
+    assert not liveflows.moved_on(None, status(1, 1, 1, 1))
