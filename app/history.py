@@ -37,6 +37,10 @@ SYMBOL_MEANING = {
 RUN_PREFIX = re.compile(r"\bnl-r[0-9a-f]{6}-")
 
 
+# the name of the stage a nightly broken on purpose runs (app/nightly.py break_if_asked)
+BROKEN_ON_PURPOSE = "breakage on purpose"
+
+
 @dataclass(frozen=True)
 class Band:
     """How much a time may grow before it is a regression: by more than `ratio` times AND by
@@ -166,6 +170,11 @@ class RunRecord:
 
     def stage(self, name: str) -> StageResult | None:
         return next((s for s in self.stages if s.name == name), None)
+
+    @property
+    def broken_on_purpose(self) -> bool:
+        """A run that left a regression in place (NETLAB_NIGHTLY_BREAK): never a baseline."""
+        return any(s.name.startswith(BROKEN_ON_PURPOSE) for s in self.stages)
 
 
 def check_record(case: Case, drivers: Collection[str] = ()) -> CheckRecord:
@@ -606,11 +615,16 @@ def compare(base: RunRecord, cur: RunRecord, band: Band = NOISE_BAND) -> tuple[F
 
 
 def last_green(records: Iterable[RunRecord], cur: RunRecord) -> RunRecord | None:
-    """The newest green run of `cur`'s lab that started before it."""
+    """The newest green run of `cur`'s lab that started before it (a run broken on purpose
+    passes with its regression in place, and is no baseline)."""
     green = [
         r
         for r in records
-        if r.lab == cur.lab and r.passed and r.run != cur.run and r.started < cur.started
+        if r.lab == cur.lab
+        and r.passed
+        and not r.broken_on_purpose
+        and r.run != cur.run
+        and r.started < cur.started
     ]
     return max(green, key=lambda r: r.started, default=None)
 

@@ -250,7 +250,8 @@ def break_if_asked(stages: Stages, machines: LabMachines) -> None:
     """The stage that leaves a regression in place, when BREAK_ENV asks for one."""
     what = os.environ.get(BREAK_ENV, "")
     if what:
-        stages.run(f"breakage on purpose ({what})", 300, lambda: break_on_purpose(machines, what))
+        stage = f"{hist.BROKEN_ON_PURPOSE} ({what})"
+        stages.run(stage, 300, lambda: break_on_purpose(machines, what))
 
 
 @dataclass(frozen=True)

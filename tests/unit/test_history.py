@@ -217,6 +217,17 @@ def test_the_last_green_run_is_the_newest_green_run_of_the_same_lab_before() -> 
     assert previous(records, r5) is r3
 
 
+def test_a_run_broken_on_purpose_is_never_the_baseline_though_it_passed() -> None:
+    r1, r3 = run("r1"), run("r3")
+    broken = dataclasses.replace(
+        run("r2"), stages=(*r1.stages, StageResult("breakage on purpose (slow-boot)", "ok", 4, 300))
+    )
+    assert broken.passed
+    assert broken.broken_on_purpose
+    assert last_green([r1, broken, r3], r3) is r1
+    assert not since_last_green([r1, broken, r3], r3).findings, "its extra stage is no finding"
+
+
 def test_since_the_last_green_run_of_the_first_run_has_nothing_to_compare_with() -> None:
     first = run("r1")
     since = since_last_green([first], first)
