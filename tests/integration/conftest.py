@@ -43,6 +43,13 @@ def provisioned_instance(lab: Lab, fresh_needs_work: str) -> Iterator[LabMachine
         machines.destroy()
 
 
+def on(driver: CniDriver, node: str, *argv: str) -> str:
+    """A command as root on a node that must succeed (the module's own setup or undo)."""
+    res = driver.exec_on_node(node, argv)
+    assert res.ok, f"{node}: {' '.join(argv)}: {res.stderr}"
+    return res.stdout
+
+
 def selftest_pods(driver: CniDriver, nodes: Sequence[str]) -> Iterator[list[Pod[CniHandle]]]:
     """Two CNI-direct pods per node for a module's own tests, deleted after them (a module's
     fixture yields from it)."""

@@ -25,7 +25,7 @@ from lab.net import reachability as rm
 from lab.podnet import tunnel
 from lab.podnet.vxlan import VXLAN_DEVICE, vtep_mac, vteps
 from provision.run import run_provision
-from tests.integration.conftest import provisioned_instance, selftest_pods
+from tests.integration.conftest import on, provisioned_instance, selftest_pods
 
 TUNNEL_LAB = "ci-debian12-vxlan"
 
@@ -51,11 +51,6 @@ def driver(vx: LabMachines) -> CniDriver:
 @pytest.fixture(scope="module")
 def pods(driver: CniDriver, vx_lab: Lab) -> Iterator[list[Pod[CniHandle]]]:
     yield from selftest_pods(driver, vx_lab.node_names)
-
-
-def on(driver: CniDriver, node: str, *argv: str) -> None:
-    res = driver.exec_on_node(node, argv)
-    assert res.ok, f"{node}: {' '.join(argv)}: {res.stderr}"
 
 
 def tunnel_state(driver: CniDriver, node: str) -> tunnel.TunnelState:

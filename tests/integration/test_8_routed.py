@@ -29,7 +29,7 @@ from lab.podnet.hostroutes import render_pod_routes
 from provision.apply import provision
 from provision.podnet.hostroutes import DROPIN, ROUTES
 from provision.run import run_provision
-from tests.integration.conftest import provisioned_instance, selftest_pods
+from tests.integration.conftest import on, provisioned_instance, selftest_pods
 
 ROUTED_LAB = "ci-debian12-routed-bgp"
 HEALED = waits.Policy("the pod matrix clean again after the BGP breakage", timeout_s=90)
@@ -60,12 +60,6 @@ def driver(routed: LabMachines) -> CniDriver:
 @pytest.fixture(scope="module")
 def pods(driver: CniDriver, lab: Lab) -> Iterator[list[Pod[CniHandle]]]:
     yield from selftest_pods(driver, lab.node_names)
-
-
-def on(driver: CniDriver, node: str, *argv: str) -> str:
-    res = driver.exec_on_node(node, argv)
-    assert res.ok, f"{node}: {' '.join(argv)}: {res.stderr}"
-    return res.stdout
 
 
 def crossing(pods: list[Pod[CniHandle]]) -> set[tuple[str, str]]:
