@@ -74,7 +74,13 @@ def is_worker(config: pytest.Config) -> bool:
 
 
 def is_parallel_controller(config: pytest.Config) -> bool:
-    return config.pluginmanager.get_plugin("dsession") is not None
+    """This process will start xdist workers: asked of the options, as xdist decides it (its
+    `_is_distribution_mode`), since our pytest_configure runs before xdist's registers its
+    `dsession` plugin (asking for that plugin here said "no" to every `-n 4` run, so no
+    controller shared its agents and each worker started its own on every node)."""
+    if is_worker(config) or config.option.collectonly:
+        return False
+    return getattr(config.option, "dist", "no") != "no" and bool(getattr(config.option, "tx", None))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -153,14 +153,16 @@ def udp_echo() -> Iterator[int]:
 
 
 @pytest.fixture
-def dns_server() -> Iterator[int]:
-    """e2e/dnsd.py on loopback with a one-Service zone."""
+def dns_server(tmp_path: Path) -> Iterator[int]:
+    """e2e/dnsd.py on loopback with a one-Service zone. Run from a file, not `-c`: under
+    mutmut the module holds every mutant and outgrows one argument (E2BIG, 128 KiB)."""
     from e2e import dnsd
 
     port = _free_udp_port()
     zone = {"records": {"echo.ns.svc.cluster.local": ["10.96.0.11"]}, "port": port}
-    source = Path(dnsd.__file__).read_text().replace('"0.0.0.0"', '"127.0.0.1"')
-    proc = subprocess.Popen([sys.executable, "-c", source, json.dumps(zone)])
+    script = tmp_path / "dnsd.py"
+    script.write_text(Path(dnsd.__file__).read_text().replace('"0.0.0.0"', '"127.0.0.1"'))
+    proc = subprocess.Popen([sys.executable, str(script), json.dumps(zone)])
     yield port
     proc.kill()
     proc.wait()

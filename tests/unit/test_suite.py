@@ -65,3 +65,35 @@ def test_a_worker_is_handed_the_run_not_the_environment() -> None:
     )
     assert worker.role == "worker"
     assert worker.shared is None, "the shared connections stay the controller's"
+
+
+def test_the_controller_of_a_parallel_run_knows_it_when_the_suite_session_is_made(
+    tmp_path: Path,
+) -> None:
+    """Our pytest_configure runs before xdist registers its session plugin: asked there, a
+    `-n 2` controller must know it is one (it then shares its agents and containerd forwards
+    with the workers), its workers and a `-n 0` run must not."""
+    (tmp_path / "conftest.py").write_text(
+        "import os, pytest\n"
+        "from app.pytest_plugin import is_parallel_controller\n"
+        "@pytest.hookimpl(tryfirst=True)\n"
+        "def pytest_configure(config):\n"
+        "    who = getattr(config, 'workerinput', {}).get('workerid', 'controller')\n"
+        "    with open(os.path.join(os.environ['OUT'], who), 'w') as f:\n"
+        "        f.write(str(is_parallel_controller(config)))\n"
+    )
+    (tmp_path / "test_x.py").write_text("def test_x():\n    assert True\n")
+    for workers, expected in (
+        ("2", {"controller": "True", "gw0": "False", "gw1": "False"}),
+        ("0", {"controller": "False"}),
+    ):
+        out = tmp_path / f"out-{workers}"
+        out.mkdir()
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-n", workers, "-p", "no:cacheprovider",
+             "-p", "no:randomly", str(tmp_path / "test_x.py")],
+            cwd=tmp_path, env={**os.environ, "OUT": str(out)}, capture_output=True, text=True,
+            timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert {p.name: p.read_text() for p in out.iterdir()} == expected, f"-n {workers}"
