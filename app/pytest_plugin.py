@@ -13,6 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if suite is None or suite.role == "worker" or config.option.collectonly:
         return
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    # the heatmaps are drawn on this host while the nodes remove the run's pods
+    drawing = ThreadPoolExecutor(max_workers=1)
+    heatmaps = None if interrupted else drawing.submit(report.render_matrices, suite.artifacts)
     try:
         left = remove_fleets(suite)
         if interrupted:
@@ -247,9 +251,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         print(f"\nFAILED: {line}; remove with: python -m lab sweep {suite.lab.name} --pods")
     if left and not interrupted:  # a leak fails the run (pytest returns session.exitstatus)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if not interrupted:
-        for png in report.render_matrices(suite.artifacts):
-            print(f"\nmatrix heatmap: {png}")
+    drawing.shutdown(wait=True)
+    for png in heatmaps.result() if heatmaps is not None else ():
+        print(f"\nmatrix heatmap: {png}")
     if suite.created and not config.getoption("--lab-keep"):
         swept = LabMachines(suite.lab).destroy()
         print(f"\ndestroyed {suite.lab.name}, made for this run (leftovers swept: {swept})")

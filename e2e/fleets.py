@@ -163,9 +163,9 @@ class Fleets:
             if plane == "cluster":  # labelled for the cluster's Services to select
                 requests = cluster_services.prepare_fleet(drv, requests, self.slots)
             if layout is not None and plane == "rules":  # the cluster DNS's pod, with the fleet
-                first = sorted(drv.lab.node_names)[0]
                 dns = (services.dns_container(drv, layout),)
-                requests.append(PodRequest(services.dns_pod_name(run_id, name), first, dns))
+                node = services.dns_pod_node(drv.lab.node_names)
+                requests.append(PodRequest(services.dns_pod_name(run_id, name), node, dns))
             pods = drv.create_pods(requests)
             path.write_text(json.dumps({p.name: drv.dump_pod(p) for p in pods}))
             fleet = dict(zip(self.slots, pods[: len(self.slots)], strict=True))
@@ -269,20 +269,24 @@ def remove_fleets(suite: Suite) -> list[str]:
     shared = suite.shared.machines if suite.shared is not None else None
     machines = shared or LabMachines(lab, log_tag="controller")
     try:
-        with ThreadPoolExecutor(max_workers=len(saved)) as pool:  # every driver's at once
+        # every driver's fleet and the Service rules at once (pods and rules do not depend on
+        # each other: a rule left without its pod only points at a removed address meanwhile)
+        with ThreadPoolExecutor(max_workers=len(saved) + 1) as pool:
             futures = {
                 name: pool.submit(delete_fleet, name, path, lab, machines, suite.run_id)
                 for name, path in saved.items()
             }
+            rules = services.state_file(artifacts)
+            unprogrammed = pool.submit(remove_services, lab, machines) if rules.exists() else None
             leaks = []
             for name, future in futures.items():
                 try:
                     leaks.append(future.result())
                 except Exception as exc:  # noqa: BLE001 (said, with the command that removes it)
                     leaks.append(f"the {name} fleet was not removed ({type(exc).__name__}: {exc})")
-        if services.state_file(artifacts).exists():
-            leaks += remove_services(lab, machines)
-            services.state_file(artifacts).unlink()
+            if unprogrammed is not None:
+                leaks += unprogrammed.result()
+                rules.unlink()
         for name in saved:  # the cluster's Services over a fleet that was made
             if service_plane(name, lab) == "cluster":
                 runner = NodeRunner(machines.channels())

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
@@ -233,6 +233,14 @@ def resolv_conf_problems(
 
 def dns_pod_name(run_id: str, driver: str) -> str:
     return f"nl-{run_id}-{driver}-dns"
+
+
+def dns_pod_node(node_names: Iterable[str]) -> str:
+    """The node of the cluster DNS's pod: the last one. The run's one-node checks (the CNI
+    contract's malformed configs, a Service's churn, every DNS readiness probe) start from the
+    first node, whose 1-vCPU guest was the run's busiest with the DNS pod on it as well
+    (docs/benchmarks.md, "The suite's time")."""
+    return sorted(node_names)[-1]
 
 
 def dns_container(driver: Driver[Any], layout: Layout) -> Container:

@@ -5,6 +5,13 @@ kubelet), which configures it; the pod's other containers share that namespace. 
 back: StopPodSandbox (CNI DEL) and RemovePodSandbox; and two things that go wrong in life: the
 runtime restarting, the infra process dying.
 
+The way back is asked of one pod each, the two on different nodes (the first node's and the
+last's): it is the runtime's (StopPodSandbox, RemovePodSandbox), the same on every node, while
+each node's own CNI configuration is put through ADD, CHECK and DEL on every node by
+e2e/test_cni_contract.py. A CRI pod costs a 1-vCPU TCG guest about 4.5 s of CPU from creation
+to removal: one per node per test made these two tests a fifth of the suite's guest time
+(docs/benchmarks.md, "The suite's time").
+
 Each test is shown to fail when its invariant breaks in tests/integration/
 test_8_cri_flow_catches_breakage.py."""
 
@@ -101,10 +108,8 @@ def test_stop_releases_the_lease_and_the_veth_and_remove_leaves_no_namespace(
             problems.append(f"the runtime still lists {listed} of pod {pod.name}")
         return problems
 
-    pods = make_cri_pods(*sorted(lab.node_names))
-    checks.expect_no_problems(
-        scenarios.side_by_side(pods, check), f"{len(pods)} pods, one per node"
-    )
+    pods = make_cri_pods(sorted(lab.node_names)[0])
+    checks.expect_no_problems(scenarios.side_by_side(pods, check), f"pod {pods[0].name}")
 
 
 def test_a_dead_infra_process_is_noticed_and_removing_its_sandbox_still_releases_the_ip(
@@ -116,10 +121,8 @@ def test_a_dead_infra_process_is_noticed_and_removing_its_sandbox_still_releases
             for p in flow.infra_death_problems(cri_driver, pod, pod.handle.infra_pid)
         ]
 
-    pods = make_cri_pods(*sorted(lab.node_names))
-    checks.expect_no_problems(
-        scenarios.side_by_side(pods, check), f"{len(pods)} pods, one per node"
-    )
+    pods = make_cri_pods(sorted(lab.node_names)[-1])
+    checks.expect_no_problems(scenarios.side_by_side(pods, check), f"pod {pods[0].name}")
 
 
 @pytest.mark.disruptive

@@ -479,3 +479,9 @@ def test_echo_resolved_elsewhere_or_not_at_all_says_what_came_instead(
 def test_the_dns_pod_and_the_state_file_are_named_after_the_run() -> None:
     assert services.dns_pod_name("r1", "cri") == "nl-r1-cri-dns"
     assert services.state_file(Path("/a/b")) == Path("/a/b/services.json")
+
+
+def test_the_dns_pod_goes_on_the_last_node_away_from_the_first_nodes_one_node_checks() -> None:
+    assert services.dns_pod_node({"node2", "node10", "node1"}) == "node2"  # names, sorted
+    assert services.dns_pod_node(("b", "a", "c")) == "c"
+    assert services.dns_pod_node(["only"]) == "only"
