@@ -87,13 +87,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 OWN_PODS = ("make_pods", "make_cri_pods")  # fixtures of tests that make pods of their own
 
 
+def run_first(item: pytest.Item) -> int:
+    """0: a test that makes pods of its own; 1: one marked `long`; 2: the others."""
+    if any(f in OWN_PODS for f in getattr(item, "fixturenames", ())):
+        return 0
+    return 1 if item.get_closest_marker("long") else 2
+
+
 @pytest.hookimpl(trylast=True)  # after any reordering plugin: a stable sort keeps its order
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that make pods of their own are the longest: they go first, so that workers do
-    not start them last, one after another, while the nodes idle (every worker sorts alike).
+    """Tests that make pods of their own are the longest: they go first (they need no fleet:
+    they run while it is made), then the fleet's tests marked `long`, so that workers do not
+    start them last, one after another, while the nodes idle (every worker sorts alike).
     Disruptive tests run only when asked for (`-m disruptive`), serially, as the nightly
     does; a plain `pytest e2e -n 4` reports them as skipped with that reason."""
-    items.sort(key=lambda item: not any(f in OWN_PODS for f in getattr(item, "fixturenames", ())))
+    items.sort(key=run_first)
     if "disruptive" in (config.getoption("-m") or ""):
         return
     skip = pytest.mark.skip(

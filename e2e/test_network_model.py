@@ -129,6 +129,7 @@ def test_node_pod_subnets_are_disjoint_as_allotted_and_hold_their_pods_ips(
     )
 
 
+@pytest.mark.long
 def test_every_pod_has_the_labs_mtu_and_full_size_packets_cross_from_pods_and_nodes(
     lab: Lab, fleet: dict[tuple[str, int], Pod[Any]], driver: Driver[Any]
 ) -> None:

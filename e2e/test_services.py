@@ -142,6 +142,7 @@ def test_the_cluster_dns_answers_every_pod_and_node(
     )
 
 
+@pytest.mark.long
 def test_an_endpoint_that_left_never_answers_and_one_that_came_back_does(
     layout: services.Layout,
     svc: services.DriverServices,
@@ -158,6 +159,7 @@ def test_an_endpoint_that_left_never_answers_and_one_that_came_back_does(
     )
 
 
+@pytest.mark.long
 def test_cri_pods_get_kubelets_resolv_conf_and_resolve_a_service_by_its_short_name(
     lab: Lab, layout: services.Layout, cri_driver: Driver[Any], fleets: Fleets
 ) -> None:
