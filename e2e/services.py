@@ -585,9 +585,22 @@ def answers(
     """`n` probes from `source` to the Service's ClusterIP (`sport`: all from that UDP source
     port, one flow): who answered how often, and every probe not answered by one of the
     Service's endpoints."""
-    by_ip = {p.ip: p for p in pods}
-    members = {by_ip[ip].name for ip in service.endpoints if ip in by_ip}
-    cells = [
+    cells = service_cells(service, source, pods, proto, n, sport, label)
+    seen = driver.observe(cells) if sport == 0 or n == 1 else _one_by_one(driver, cells)
+    return judge_answers(service, pods, cells, seen)
+
+
+def service_cells(
+    service: kp.Service,
+    source: Pod[Any],
+    pods: Sequence[Pod[Any]],
+    proto: kp.Protocol,
+    n: int,
+    sport: int = 0,
+    label: str = "",
+) -> list[Probe]:
+    """`n` probes from `source` to the Service's ClusterIP and port (pure)."""
+    return [
         Probe(
             f"{source.name}->{service.name}{label}#{i}/{proto}",
             source,
@@ -599,7 +612,18 @@ def answers(
         )
         for i in range(n)
     ]
-    seen = driver.observe(cells) if sport == 0 else _one_by_one(driver, cells)
+
+
+def judge_answers(
+    service: kp.Service,
+    pods: Sequence[Pod[Any]],
+    cells: Sequence[Probe],
+    seen: Mapping[str, rm.Observation],
+) -> tuple[dict[str, int], list[str]]:
+    """Who answered `cells` how often, and every cell not answered by one of the Service's
+    endpoints (pure)."""
+    by_ip = {p.ip: p for p in pods}
+    members = {by_ip[ip].name for ip in service.endpoints if ip in by_ip}
     counts: dict[str, int] = {}
     problems = []
     for cell in cells:
@@ -694,14 +718,26 @@ def churn_problems(
             ips = [p.ip for p in step.endpoints]
             set_churn(driver, layout, artifacts, ips)
             service = with_endpoints(svc.churn, ips)
-            for proto in PROTOCOLS:
-                label = f"@{number}"
-                _, found = answers(driver, service, source, pods, proto, step.probes, label=label)
-                problems += [f"step {number} ({step.label}): {p}" for p in found]
-            _, found = answers(
-                driver, service, source, pods, "udp", 1, CHURN_SPORT, f"@{number}:{CHURN_SPORT}"
-            )
-            problems += [f"step {number} ({step.label}), the kept UDP flow: {p}" for p in found]
+            said = f"step {number} ({step.label})"
+            groups = [  # one round trip per step: each protocol's probes and the kept flow's
+                *(
+                    (
+                        said,
+                        service_cells(service, source, pods, proto, step.probes, 0, f"@{number}"),
+                    )
+                    for proto in PROTOCOLS
+                ),
+                (
+                    f"{said}, the kept UDP flow",
+                    service_cells(
+                        service, source, pods, "udp", 1, CHURN_SPORT, f"@{number}:{CHURN_SPORT}"
+                    ),
+                ),
+            ]
+            seen = driver.observe([c for _, cells in groups for c in cells])
+            for what, cells in groups:
+                _, found = judge_answers(service, pods, cells, seen)
+                problems += [f"{what}: {p}" for p in found]
     finally:
         set_churn(driver, layout, artifacts, [p.ip for p in pods])
     return problems
