@@ -8,6 +8,10 @@ its setup (the fleet), read from the JUnit properties the suite records.
     .venv/bin/python bench/bench_e2e.py [LAB] --services [--rounds N]
     (the suite `-n 4` with its Services next to the same suite without them: the lab file
     without its services section, so no DNS pod and no rules either; alternated, N rounds)
+    .venv/bin/python bench/bench_e2e.py [LAB] --against REV [--rounds N]
+    (the suite `-n 4` of this checkout next to the suite of commit REV, on the same running
+    lab: REV's tree is a temporary git worktree sharing this checkout's .lab/; alternated,
+    N rounds, so both sides meet the same machine)
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ MATRIX_TEST = "test_every_pod_reaches_every_pod_without_nat"
 PODS_PER_NODE = (2, 4, 8)
 
 
-def pytest_e2e(lab: str, workers: int, *extra: str) -> None:
+def pytest_e2e(lab: str, workers: int, *extra: str, cwd: Path = paths.REPO) -> None:
     argv = [
         sys.executable, "-m", "pytest", "e2e", "--lab", lab, "--lab-mode", "attach", "-q",
         "-p", "no:cacheprovider", "-p", "no:randomly", "-n", str(workers), *extra,
     ]  # fmt: skip
-    subprocess.run(argv, cwd=paths.REPO, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
 
 
 def matrix_seconds(lab: str, pods_per_node: int) -> float:
@@ -111,14 +115,69 @@ def services_cost(lab: str, rounds: int) -> None:
         tmp.cleanup()
         if created:
             machines.destroy()
-    a, b = sorted(with_s)[len(with_s) // 2], sorted(without_s)[len(without_s) // 2]
-    print(f"\nwith Services / without = {a / b:.2f}  (medians of {rounds}: {a:.1f} s vs {b:.1f} s)")
-    shown = [", ".join(f"{x:.1f}" for x in runs) for runs in (with_s, without_s)]
-    print(f"with: {shown[0]}; without: {shown[1]}")
+    print_ratio(("with Services", with_s), ("without", without_s))
+
+
+def print_ratio(a: tuple[str, list[float]], b: tuple[str, list[float]]) -> None:
+    """a's median over b's, and every round of both."""
+    (name_a, runs_a), (name_b, runs_b) = a, b
+    ma, mb = sorted(runs_a)[len(runs_a) // 2], sorted(runs_b)[len(runs_b) // 2]
+    rounds = len(runs_a)
+    print(f"\n{name_a} / {name_b} = {ma / mb:.2f}  (medians of {rounds}: {ma:.1f} s vs {mb:.1f} s)")
+    shown = [", ".join(f"{x:.1f}" for x in runs) for runs in (runs_a, runs_b)]
+    print(f"{name_a}: {shown[0]}; {name_b}: {shown[1]}")
+
+
+def against(lab: str, rev: str, rounds: int) -> None:
+    """This checkout's suite against REV's, alternated on one running lab."""
+    machines, created = up_and_provisioned(lab)
+    tmp = tempfile.TemporaryDirectory(prefix="bench-rev-")
+    tree = Path(tmp.name) / "tree"
+    git = ("git", "-C", str(paths.REPO))
+    subprocess.run([*git, "worktree", "add", "--detach", str(tree), rev], check=True)
+    try:
+        (tree / ".lab").symlink_to(paths.REPO / ".lab")  # the same lab's state and ssh-config
+        where = subprocess.run(
+            [sys.executable, "-c", "import e2e; print(e2e.__file__)"],
+            cwd=tree, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        if not where.startswith(str(tree)):
+            raise SystemExit(f"{rev}'s tree imports its e2e from elsewhere: {where}")
+        mine: list[float] = []
+        theirs: list[float] = []
+        for i in range(rounds):
+            theirs.append(
+                timed(
+                    f"round {i + 1}: pytest e2e -n 4 at {rev}", lambda: pytest_e2e(lab, 4, cwd=tree)
+                )
+            )
+            mine.append(
+                timed(f"round {i + 1}: pytest e2e -n 4 (this checkout)", lambda: pytest_e2e(lab, 4))
+            )
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
+        tmp.cleanup()
+        if created:
+            machines.destroy()
+    print_ratio(("this checkout", mine), (rev, theirs))
+
+
+def option(name: str, default: str) -> str:
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    valued = {
+        sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a in ("--rounds", "--against")
+    }
+    args = [a for a in sys.argv[1:] if not a.startswith("--") and a not in valued]
+    if "--against" in sys.argv:
+        against(
+            args[0] if args else "ci-debian12",
+            option("--against", ""),
+            int(option("--rounds", "3")),
+        )
+        return
     if "--services" in sys.argv:
         rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 3
         services_cost(args[0] if args else "ci-debian12", rounds)

@@ -573,20 +573,13 @@ def route_sources(driver: Driver[Any], lab: Lab, pods: Sequence[Pod[Any]]) -> Ro
 
 
 def answers(
-    driver: Driver[Any],
-    service: kp.Service,
-    source: Pod[Any],
-    pods: Sequence[Pod[Any]],
-    proto: kp.Protocol,
-    n: int,
-    sport: int = 0,
-    label: str = "",
+    driver: Driver[Any], service: kp.Service, pods: Sequence[Pod[Any]], cells: Sequence[Probe]
 ) -> tuple[dict[str, int], list[str]]:
-    """`n` probes from `source` to the Service's ClusterIP (`sport`: all from that UDP source
-    port, one flow): who answered how often, and every probe not answered by one of the
+    """The Service's probes (`service_cells`; several from one UDP source port, one flow, run
+    one after another): who answered how often, and every probe not answered by one of the
     Service's endpoints."""
-    cells = service_cells(service, source, pods, proto, n, sport, label)
-    seen = driver.observe(cells) if sport == 0 or n == 1 else _one_by_one(driver, cells)
+    one_flow = len(cells) > 1 and any(c.sport for c in cells)
+    seen = _one_by_one(driver, cells) if one_flow else driver.observe(cells)
     return judge_answers(service, pods, cells, seen)
 
 
@@ -599,7 +592,8 @@ def service_cells(
     sport: int = 0,
     label: str = "",
 ) -> list[Probe]:
-    """`n` probes from `source` to the Service's ClusterIP and port (pure)."""
+    """`n` probes from `source` to the Service's ClusterIP and port (`sport`: all from that
+    UDP source port, one flow) (pure)."""
     return [
         Probe(
             f"{source.name}->{service.name}{label}#{i}/{proto}",
@@ -664,7 +658,9 @@ def balance_problems(
     answer from one of its endpoints, and every endpoint answering at least once (with
     kube-proxy's odds, one is missed with a chance below n * e^-10)."""
     n = len(service.endpoints) * BALANCE_ROUNDS
-    counts, problems = answers(driver, service, source, pods, proto, n)
+    counts, problems = answers(
+        driver, service, pods, service_cells(service, source, pods, proto, n)
+    )
     by_ip = {p.ip: p.name for p in pods}
     missed = sorted({by_ip[ip] for ip in service.endpoints if ip in by_ip} - set(counts))
     if missed:

@@ -358,7 +358,9 @@ def test_a_kept_udp_flow_is_probed_one_probe_at_a_time_from_its_port() -> None:
     one = services.with_endpoints(svc().churn, [PODS[2].ip])
     for i in range(2):
         driver.observations[f"{PODS[0].name}->churn@9#{i}/udp"] = _obs("10.244.0.2", PODS[1].name)
-    counts, problems = services.answers(driver, one, PODS[0], PODS, "udp", 2, 61234, "@9")
+    counts, problems = services.answers(
+        driver, one, PODS, services.service_cells(one, PODS[0], PODS, "udp", 2, 61234, "@9")
+    )
     assert driver.asked == [[f"{PODS[0].name}->churn@9#0/udp"], [f"{PODS[0].name}->churn@9#1/udp"]]
     assert counts == {PODS[1].name: 2}
     assert len(problems) == 2
