@@ -10,8 +10,8 @@ its setup (the fleet), read from the JUnit properties the suite records.
     without its services section, so no DNS pod and no rules either; alternated, N rounds)
     .venv/bin/python bench/bench_e2e.py [LAB] --against REV [--rounds N]
     (the suite `-n 4` of this checkout next to the suite of commit REV, on the same running
-    lab: REV's tree is a temporary git worktree sharing this checkout's .lab/; alternated,
-    N rounds, so both sides meet the same machine)
+    lab: REV's tree is a temporary git worktree sharing this checkout's .lab/ and .cache/;
+    alternated, N rounds, so both sides meet the same machine)
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ def pytest_e2e(lab: str, workers: int, *extra: str, cwd: Path = paths.REPO) -> N
         sys.executable, "-m", "pytest", "e2e", "--lab", lab, "--lab-mode", "attach", "-q",
         "-p", "no:cacheprovider", "-p", "no:randomly", "-n", str(workers), *extra,
     ]  # fmt: skip
-    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:  # the run's own words, with the command to run it again
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
+        raise SystemExit(f"{' '.join(argv)} (in {cwd}) exited {done.returncode}:\n{tail}")
 
 
 def matrix_seconds(lab: str, pods_per_node: int) -> float:
@@ -136,7 +139,8 @@ def against(lab: str, rev: str, rounds: int) -> None:
     git = ("git", "-C", str(paths.REPO))
     subprocess.run([*git, "worktree", "add", "--detach", str(tree), rev], check=True)
     try:
-        (tree / ".lab").symlink_to(paths.REPO / ".lab")  # the same lab's state and ssh-config
+        for shared in (".lab", ".cache"):  # the same lab's state and ssh-config, box, images
+            (tree / shared).symlink_to(paths.REPO / shared)
         where = subprocess.run(
             [sys.executable, "-c", "import e2e; print(e2e.__file__)"],
             cwd=tree, capture_output=True, text=True, check=True,
