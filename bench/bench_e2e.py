@@ -183,8 +183,7 @@ def main() -> None:
         )
         return
     if "--services" in sys.argv:
-        rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 3
-        services_cost(args[0] if args else "ci-debian12", rounds)
+        services_cost(args[0] if args else "ci-debian12", int(option("--rounds", "3")))
         return
     lab = args[0] if args else "ci-debian12"
     lab3 = args[1] if len(args) > 1 else "ci-debian12-3node"
