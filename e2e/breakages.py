@@ -849,7 +849,7 @@ CATALOGUE: tuple[Breakage, ...] = (
         _nic_mtu(lambda lab, facts: UNDERLAY_MTU),
         _nic_mtu(lambda lab, facts: _facts(facts, bystander(lab)).nic_mtu),
         (MTU,),
-        _words(r"refused at MTU \d+, not at the pod's"),
+        _words(r"refused at MTU \d+, not at the pod(?: network)?'s \d+"),
         how=f"`ip link set eth1 mtu {UNDERLAY_MTU}` on the first node",
         expected_words="the MTU the path refused at, and the pod's",
     ),

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from e2e import breakage_plugin
+from e2e import breakage_plugin, mtu
 from e2e import breakages as cat
+from e2e.probes import StepResult
 from lab.common.commands import render_remote
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
 from lab.runtime import echo
+from tests.fakes import two_pods_per_node
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTGW = load_lab(ROOT / "labs" / "ci-debian12.yaml")
@@ -215,6 +217,23 @@ def test_the_echo_mutants_named_patterns_match_the_matrix_text() -> None:
     assert not re.search(other, mismatch("nl-r1-cri-node2-p0", "nl-r1-cri-node1-p1"))
     (constant,) = cat.BY_ID["echo-constant-address"].named(HOSTGW)
     assert re.search(constant, mismatch("p", "p", seen=cat.CONSTANT_SEEN))
+
+
+def test_a_narrower_underlay_is_named_by_both_mtu_checks_wording() -> None:
+    # the VXLAN lab's run found the words missed: the suite's MTU test (e2e/mtu.py) says "the
+    # pod network's", the older scenarios wording "the pod's"
+    (narrower,) = cat.BY_ID["underlay-mtu-smaller"].named(VXLAN)
+    refused = StepResult(1, "", "ping: local error: message too long, mtu=1350")
+    healthy = {
+        "mtu": mtu.Ran(StepResult(0, "2: eth0@if5: <UP> mtu 1450 qdisc noqueue", ""), "r"),
+        "fits": mtu.Ran(StepResult(0, "2 packets transmitted, 2 received", ""), "r"),
+        "transfer": mtu.Ran(StepResult(0, "4350\n", ""), "r"),
+    }
+    source = mtu.mtu_sources(VXLAN, two_pods_per_node())[0]
+    (text,) = mtu.source_problems(1450, source, {**healthy, "over": mtu.Ran(refused, "r")}, None)
+    assert re.search(narrower, text), text
+    assert re.search(narrower, "refused at MTU 1350, not at the pod's 1450: the path is")
+    assert not re.search(narrower, "refused at MTU 1350, not at the pod network's")
 
 
 def test_the_suite_mutants_change_only_what_they_name() -> None:
