@@ -238,6 +238,109 @@ def test_parse_node_state_reads_the_probe_outputs_in_order() -> None:
     assert len(hostnet.probe_commands(HOSTGW)) == len(outs)
 
 
+GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+
+
+def test_the_probe_reads_each_setting_where_the_kernel_keeps_it_as_root() -> None:
+    def argvs(lab: object) -> list[tuple[str, ...]]:
+        commands = hostnet.probe_commands(lab)  # type: ignore[arg-type]
+        assert all(c.sudo and c.stdin is None for c in commands)
+        return [c.argv for c in commands]
+
+    conf = "/proc/sys/net/ipv4/conf"
+    assert argvs(HOSTGW) == [
+        ("cat", "/proc/sys/net/ipv4/ip_forward"),
+        ("cat", "/proc/sys/net/bridge/bridge-nf-call-iptables"),
+        ("grep", "-H", ".", f"{conf}/all/rp_filter", f"{conf}/eth1/rp_filter"),
+        ("iptables-save",),
+        ("ip", "-4", "route", "show"),
+        ("cat", "/sys/class/net/eth1/mtu"),
+        ("cat", "/etc/cni/net.d/10-netlab.conflist"),
+        ("ls", "-1", "/var/lib/cni/networks/netlab"),
+        ("cat", f"{conf}/eth1/forwarding"),
+    ]
+    vx = argvs(VXLAN)
+    assert vx[2] == ("grep", "-H", ".", f"{conf}/all/rp_filter", f"{conf}/flannel.1/rp_filter")
+    assert vx[8] == ("cat", f"{conf}/flannel.1/forwarding")
+    assert vx[:2] + vx[3:8] == argvs(HOSTGW)[:2] + argvs(HOSTGW)[3:8]
+    # a lab whose CNI config the backend installs (flannel's own): nothing of ours to read
+    guide = argvs(GUIDE)
+    assert guide[6] == guide[7] == ("true",)
+    assert hostnet.conflist_of(HOSTGW)
+    assert hostnet.conflist_of(VXLAN)
+    assert not hostnet.conflist_of(GUIDE)
+    assert hostnet.rp_devices(HOSTGW) == ("all", "eth1")
+    assert hostnet.rp_devices(VXLAN) == ("all", "flannel.1")
+
+
+def probe_outputs(**changes: Output) -> list[Output]:
+    order = ("fwd", "brnf", "rpf", "save", "routes", "mtu", "conf", "leases", "devfwd")
+    outs = {
+        "fwd": Output(0, "1\n"),
+        "brnf": Output(0, "1\n"),
+        "rpf": Output(0, "/proc/sys/net/ipv4/conf/all/rp_filter:0\n"),
+        "save": Output(0, FILTER),
+        "routes": Output(0, "default via 1.2.3.4 dev eth0\n"),
+        "mtu": Output(0, "1500\n"),
+        "conf": Output(0, "{}"),
+        "leases": Output(0, "10.244.1.2\n"),
+        "devfwd": Output(0, "1\n"),
+    }
+    return [changes.get(k, outs[k]) for k in order]
+
+
+def test_parse_node_state_keeps_what_was_read_and_says_what_was_not() -> None:
+    state = hostnet.parse_node_state(
+        probe_outputs(
+            rpf=Output(0, "/p/conf/all/rp_filter: 2 \nnot a path\n/p/conf/eth1/rp_filter:x\n:1\n"),
+            routes=Output(0, "  a  \n\n b\n"),
+            conf=Output(0, " \n"),
+            leases=Output(0, " 10.244.1.2 \n10.244.1.3\n"),
+            devfwd=Output(0, " 1 \n"),
+        ),
+        "eth1",
+    )
+    assert state.bridge_nf_call_iptables == "1"
+    assert state.rp_filter == {"all": 2}
+    assert state.routes == ("a", "b")
+    assert state.conflist is None  # blank: as good as absent
+    assert state.leases == ("10.244.1.2", "10.244.1.3")
+    assert state.forwarding == ("eth1", "1")
+    assert state.unread == ()
+    assert state.tables.keys() == {"filter"}
+    broken = hostnet.parse_node_state(
+        probe_outputs(
+            fwd=Output(1, "1\n"),
+            save=Output(4, FILTER),
+            routes=Output(2, "default via 1.2.3.4 dev eth0\n"),
+            mtu=Output(0, "15x0\n"),
+            conf=Output(1, "{}"),
+            devfwd=Output(1, "1\n"),
+        ),
+        "eth1",
+    )
+    assert broken.ip_forward is None
+    assert broken.tables == {}
+    assert broken.routes == ("default via 1.2.3.4 dev eth0",)  # judged, and said unread
+    assert broken.nic_mtu is None
+    assert broken.conflist is None
+    assert broken.forwarding is None
+    assert broken.unread == ("iptables-save exited 4", "ip -4 route show exited 2")
+    assert hostnet.parse_node_state(probe_outputs(), "").forwarding is None
+    assert hostnet.parse_node_state(probe_outputs(mtu=Output(1, "1500"))).nic_mtu is None
+    assert hostnet.parse_node_state(probe_outputs(conf=Output(0, "{}"))).conflist == "{}"
+
+
+def test_an_interface_matches_by_name_or_by_the_prefix_before_plus() -> None:
+    match = hostnet._iface_match
+    assert match("eth+", "eth1") is True
+    assert match("eth+", "etx1") is False
+    assert match("eth+", "enp1s0") is False
+    assert match("cni0", "cni0") is True
+    assert match("cni0", "cni1") is False
+    assert match("eth+", "") is None  # the packet has no such interface: the rule cannot judge
+
+
 def test_rule_matching_negation_marks_and_interfaces() -> None:
     packet = hostnet.Packet(
         hostnet.IPv4Address("10.244.0.2"),
