@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,36 @@ def test_node_to_pod_expects_exactly_the_route_source_the_node_picks() -> None:
     ]
     text = matrix.render()
     assert "route source 192.168.121.11 is not an address this node may use" in text
+
+
+def test_node_to_pod_over_udp_probes_each_cell_over_udp() -> None:
+    routes = {"10.244.0.2": "10.244.0.1", "10.244.1.2": "10.10.10.241"}
+    node1 = node_steps("node1", routes, addrs(("eth1", "10.10.10.241"), ("cni0", "10.244.0.1")))
+    routes = {"10.244.0.2": "10.10.10.242", "10.244.1.2": "10.244.1.1"}
+    node2 = node_steps("node2", routes, addrs(("eth1", "10.10.10.242"), ("cni0", "10.244.1.1")))
+    driver = FakeDriver(CI, script(*node1, *node2))
+    driver.observations = {
+        "node1->a/udp": seen("10.244.0.1"),
+        "node1->b/udp": seen("10.10.10.241"),
+        "node2->a/udp": seen("10.10.10.242"),
+        "node2->b/udp": seen("10.244.1.1"),
+    }
+    matrix = scenarios.node_matrix(driver, CI, PODS, proto="udp")
+    assert driver.asked == [["node1->a/udp", "node1->b/udp", "node2->a/udp", "node2->b/udp"]]
+    assert {c.proto for c in driver.probed} == {"udp"}
+    assert matrix.title == "node -> pod (UDP) [fake]"
+
+
+def test_a_pod_in_another_nodes_subnet_names_every_subnet_its_own_node_hands_out() -> None:
+    two = {
+        "node1": (IPv4Network("10.244.0.0/24"), IPv4Network("10.244.5.0/24")),
+        "node2": (IPv4Network("10.244.1.0/24"),),
+    }
+    moved = Pod("nl-z", "node1", IPv4Address("10.244.1.9"), ECHO, None)
+    assert scenarios.subnet_problems(CI, [moved], two)[-1] == (
+        "nl-z on node1 has 10.244.1.9, which is in node2's subnet; node1 hands out "
+        "10.244.0.0/24, 10.244.5.0/24"
+    )
 
 
 def test_pod_identity_compares_the_pods_view_the_runtime_and_the_peer() -> None:
