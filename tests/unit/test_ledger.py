@@ -617,3 +617,17 @@ def test_the_ledger_keeps_its_fault_rounded_and_its_problems_in_pair_order() -> 
     assert ledger.judge("x", "node2", WITHIN, 1.0, []).problems == (
         "no flows were measured (no pod on another node)",
     )
+
+
+def test_an_out_of_budget_ledger_in_one_line() -> None:
+    budget = Budget("fault", 2.5, reason="a test's budget")
+    judged = ledger.judge("private link down", "node2", budget, 20.44, four_pairs())
+    assert ledger.ledger_line(judged.summary()) == (
+        "loss 50000 ms; TCP connections survived 2/3; UDP lost 640/3600, reordered 2; TCP "
+        "retransmits 3; new connections failed 132; budget: loss only during the fault and at "
+        "most 2.5 s after it; connections survive: OUT OF BUDGET"
+    )
+    doc = json.loads(json.dumps(judged.to_json()))
+    assert ledger.summary_of(doc) == judged.summary()
+    assert doc["fault_s"] == 20.4
+    assert doc["problems"] == list(judged.problems)
