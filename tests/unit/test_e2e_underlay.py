@@ -539,3 +539,24 @@ def test_a_session_that_is_down_is_named_from_birdcs_answer() -> None:
         "node1: BGP session Node_10_10_52_254 to tor 10.10.52.254 (AS 64512) is down, not "
         "Established: "
     )
+
+
+def test_the_search_is_one_sh_command_with_both_ends_and_the_target() -> None:
+    assert underlay.search_argv(576, 1450, IPv4Address("10.244.1.2")) == (
+        "sh", "-c", underlay.SEARCH, "netlab-pmtu", "576", "1450", "10.244.1.2"
+    )  # fmt: skip
+
+
+def test_the_search_output_is_read_line_by_line_ignoring_what_is_no_probe() -> None:
+    text = (
+        "  fail 1500  \n"
+        "ok\n"
+        "ok many\n"
+        "warning: ping: sendmsg\n"
+        "fail 1400 extra\n"
+        "ok 576\n"
+        "largest 1038\n"
+    )
+    assert underlay.parse_search(text) == underlay.Search(1038, ((1500, False), (576, True)))
+    assert underlay.parse_search("largest\n") == underlay.Search(None, ())
+    assert underlay.parse_search("") is None
