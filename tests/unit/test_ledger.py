@@ -474,14 +474,17 @@ def test_a_result_is_read_field_by_field_and_odd_values_count_as_none() -> None:
     )
 
 
-def test_a_result_without_marks_or_end_reads_as_none_seen_and_zero() -> None:
+def test_a_result_without_marks_end_or_windows_reads_as_none_seen_and_zero() -> None:
     doc = json.loads(result())
     del doc["end_ms"]
     doc["marks"] = ["inject", 5000]
     doc["tcp"]["connected"] = True
     doc["connect"]["answered_by"] = None
+    doc["udp"]["windows"] = None
     read = ledger.parse_result(json.dumps(doc), PAIR)
     assert (read.end_ms, read.marks, read.missing) == (0, {}, "")
+    assert read.udp is not None
+    assert read.udp.windows == ()
     assert read.connect is not None
     assert read.connect.answered_by == ()
     assert read.tcp is not None
