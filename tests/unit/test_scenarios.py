@@ -132,6 +132,35 @@ def test_node_to_pod_expects_exactly_the_route_source_the_node_picks() -> None:
     assert "route source 192.168.121.11 is not an address this node may use" in text
 
 
+def test_a_nodes_routes_are_read_in_one_round_trip_failed_reads_counting_as_none() -> None:
+    owned = addrs(
+        ("eth0", "192.168.121.10"),
+        ("eth1", "10.10.40.241"),
+        ("cni0", "10.244.0.1"),
+        ("flannel.1", "10.244.0.0"),
+        ("cni0", "10.244.0.9"),
+    )
+    steps = [
+        Step("node1", ("ip", "-4", "route", "get", "10.244.0.2"), route_get("10.244.0.1")),
+        Step("node1", ("ip", "-4", "route", "get", "10.244.1.2"), route_get("10.10.40.241"), 2),
+        Step("node1", ("ip", "-o", "-4", "addr", "show"), owned),
+    ]
+    ips = [IPv4Address("10.244.0.2"), IPv4Address("10.244.1.2")]
+    routes = scenarios.node_routes(FakeDriver(CI, script(*steps)), CI, "node1", ips)
+    assert routes == scenarios.NodeRoutes(
+        "node1",
+        {"10.244.0.2": "10.244.0.1", "10.244.1.2": None},
+        ("10.10.40.241", "10.244.0.1", "10.244.0.9", "10.244.0.0"),
+        "python -m lab ssh ci-debian12 node1 -- 'ip -4 route get 10.244.0.2'",
+    )
+    unread = Step("node1", ("ip", "-o", "-4", "addr", "show"), owned, exit_code=1)
+    assert scenarios.node_routes(FakeDriver(CI, script(unread)), CI, "node1", []) == (
+        scenarios.NodeRoutes(
+            "node1", {}, ("10.10.40.241",), "python -m lab ssh ci-debian12 node1 -- 'ip -4 route'"
+        )
+    )
+
+
 def test_node_to_pod_over_udp_probes_each_cell_over_udp() -> None:
     routes = {"10.244.0.2": "10.244.0.1", "10.244.1.2": "10.10.10.241"}
     node1 = node_steps("node1", routes, addrs(("eth1", "10.10.10.241"), ("cni0", "10.244.0.1")))
