@@ -63,6 +63,17 @@ def test_the_pod_matrix_is_observed_in_one_batched_call_and_judged_per_cell() ->
     assert matrix.title == "pod -> pod [fake]"
 
 
+def test_a_matrix_is_observed_over_tcp_unless_told() -> None:
+    driver = FakeDriver(CI)
+    driver.observations = {"a->b": seen("10.244.0.2"), "b->a": seen("10.244.1.2")}
+    matrix = rm.pod_matrix([p.endpoint for p in PODS], rm.NO_FAULTS, title="t")
+    by_name = {p.name: p for p in PODS}
+    assert scenarios.observe(driver, matrix, dict(by_name), by_name) is matrix
+    assert driver.asked == [["a->b", "b->a"]]
+    assert [c.proto for c in driver.probed] == ["tcp", "tcp"]
+    assert set(matrix.observed) == {("a", "b"), ("b", "a")}
+
+
 def test_a_cell_whose_probe_did_not_run_is_neither_reachable_nor_unreachable() -> None:
     driver = FakeDriver(CI)
     driver.observations = {
