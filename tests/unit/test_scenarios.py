@@ -3,6 +3,8 @@ how they judge what they get. The same scenarios run on VMs with every real driv
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import threading
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 from e2e import scenarios
-from e2e.drivers.base import Container, ExecResult, Pod
+from e2e.drivers.base import Container, ExecResult, Pod, PodRequest
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
 from tests.fakes import FakeDriver, Step, script
@@ -61,6 +63,32 @@ def test_the_pod_matrix_is_observed_in_one_batched_call_and_judged_per_cell() ->
     assert matrix.symbol("a", "b") == "."
     assert matrix.symbol("b", "a") == "N"
     assert matrix.title == "pod -> pod [fake]"
+
+
+class IndexedFleet(FakeDriver):
+    """A driver whose fleet pod of index i runs one container named after i."""
+
+    def fleet_containers(self, index: int = 0) -> tuple[Any, ...]:
+        return (Container(f"echo{index}", ("echo-server",)),)
+
+
+def test_each_fleet_slot_is_a_pod_named_by_run_driver_node_and_index() -> None:
+    driver = IndexedFleet(CI)
+    assert scenarios.fleet_requests(driver, "r1a2", [("node1", 0), ("node2", 1)]) == [
+        PodRequest("nl-r1a2-fake-node1-p0", "node1", (Container("echo0", ("echo-server",)),)),
+        PodRequest("nl-r1a2-fake-node2-p1", "node2", (Container("echo1", ("echo-server",)),)),
+    ]
+    assert scenarios.fleet_requests(driver, "r1a2", []) == []
+
+
+def test_a_lab_of_one_node_has_no_fleet_and_says_why() -> None:
+    one = dataclasses.replace(CI, nodes=CI.nodes[:1])
+    why = (
+        "lab ci-debian12 has 1 node(s) x 4 pod(s): the pod matrix needs at least two nodes, so "
+        "that a cell crosses the pod network"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(why)}$"):
+        scenarios.fleet_slots(one, 4)
 
 
 def test_a_matrix_is_observed_over_tcp_unless_told() -> None:
