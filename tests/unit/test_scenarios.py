@@ -98,7 +98,10 @@ def test_a_matrix_is_observed_over_tcp_unless_told() -> None:
     by_name = {p.name: p for p in PODS}
     assert scenarios.observe(driver, matrix, dict(by_name), by_name) is matrix
     assert driver.asked == [["a->b", "b->a"]]
-    assert [c.proto for c in driver.probed] == ["tcp", "tcp"]
+    assert [(c.source, c.target, c.proto) for c in driver.probed] == [
+        (PODS[0], PODS[1], "tcp"),
+        (PODS[1], PODS[0], "tcp"),
+    ]
     assert set(matrix.observed) == {("a", "b"), ("b", "a")}
 
 
