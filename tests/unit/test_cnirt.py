@@ -286,3 +286,60 @@ def test_a_plugins_config_is_fed_with_sorted_keys_and_its_closing_brace_last() -
     call = cnirt.Call("/opt/cni/bin/bridge", (), {"type": "bridge", "name": "netlab"})
     script = cnirt.chain_script([call], "''")
     assert """printf '%s' '{"name": "netlab", "type": "bridge"'; """ in script
+
+
+BRIDGE = cnirt.Call(
+    "/opt/cni/bin/bridge",
+    (("CNI_COMMAND", "ADD"), ("CNI_ARGS", "K8S_POD_NAME=a b")),
+    {"type": "bridge", "name": "netlab"},
+)
+PORTMAP = cnirt.Call("/opt/cni/bin/portmap", (("CNI_COMMAND", "ADD"),), {"type": "portmap"})
+
+
+def fed(config: str, env: str, plugin: str) -> str:
+    """One plugin's line of a chain: its config and prevResult fed, its failure block."""
+    return (
+        f"out=$({{ printf '%s' '{config}'; [ -z \"$prev\" ] || printf ',\"prevResult\":%s' "
+        f"\"$prev\"; printf '}}'; }} | env {env} {plugin}) || {{ rc=$?; printf "
+        f"'@@NETLAB-CNI-FAIL %s %s\\n' {plugin} \"$rc\"; printf '%s\\n' \"$out\"; printf "
+        "'@@NETLAB-CNI-PREV\\n%s\\n@@NETLAB-CNI-END\\n' \"$prev\"; exit 1; }"
+    )
+
+
+def test_a_chain_is_one_line_per_plugin_then_its_cache_and_its_result_exactly() -> None:
+    script = cnirt.chain_script([BRIDGE, PORTMAP], "''", "/var/lib/netlab/cni/nl a.json")
+    assert script.split("\n") == [
+        "prev=''",
+        fed(
+            '{"name": "netlab", "type": "bridge"',
+            "CNI_COMMAND=ADD 'CNI_ARGS=K8S_POD_NAME=a b'",
+            "/opt/cni/bin/bridge",
+        ),
+        '[ -z "$out" ] || prev=$out',
+        fed('{"type": "portmap"', "CNI_COMMAND=ADD", "/opt/cni/bin/portmap"),
+        '[ -z "$out" ] || prev=$out',
+        "mkdir -p /var/lib/netlab/cni && (umask 077 && printf '%s' \"$prev\" > "
+        "'/var/lib/netlab/cni/nl a.json')",
+        "printf '@@NETLAB-CNI-RESULT\\n%s\\n@@NETLAB-CNI-END\\n' \"$prev\"",
+    ]
+
+
+def test_the_setup_script_starts_the_containers_then_prints_their_pids_on_one_line() -> None:
+    pod = cnirt.PodSetup("nl-a", (PORTMAP,), "/c/nl-a.json", (("sleep", "1"),), ("pgrep", "x"))
+    lines = cnirt.setup_script([pod]).split("\n")
+    assert lines[-4:] == [
+        "sleep 1",
+        "printf '@@NETLAB-PIDS %s\\n' \"$(pgrep x | tr '\\n' ' ')\"",
+        ")",
+        'echo "@@NETLAB-EXIT nl-a $?"',
+    ]
+
+
+def test_the_pids_line_of_a_real_setup_is_read_back(tmp_path: Path) -> None:
+    pod = cnirt.PodSetup("nl-a", (), str(tmp_path / "c.json"), (), ("printf", "12\\n34\\n"))
+    body = cnirt.setup_script([pod]).split("\n")
+    runnable = "\n".join(line for line in body if "ip netns" not in line)
+    outcome = cnirt.parse_pods(sh(runnable).stdout)["nl-a"]
+    assert (outcome.exit_code, outcome.pids, outcome.result, outcome.output) == (
+        0, ("12", "34"), None, []
+    )  # fmt: skip

@@ -177,6 +177,16 @@ def test_a_runtime_that_never_comes_back_is_one_problem_naming_the_node() -> Non
     assert "containerd answers again" in problem
 
 
+def test_a_runtime_that_is_back_is_no_problem_after_one_look() -> None:
+    steps = fakes.script(fakes.Step("node1", ("ctr", "version")))
+    runtime = fakes.FakeCri("node1", [])
+    driver = on_fakes(runtime, steps)
+    quick = waits.Policy("containerd answers again", timeout_s=0.25, interval_s=0.1)
+    assert flow.wait_runtime_back(driver, "node1", quick) == []
+    assert runtime.calls == [("Status", "")]
+    steps.done()
+
+
 # --- the runtime says who it is (CRI Version()) ---
 
 

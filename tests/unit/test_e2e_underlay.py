@@ -33,8 +33,8 @@ def fake_ping(tmp_path: Path, largest: int) -> Path:
     bin_dir.mkdir()
     script = bin_dir / "ping"
     script.write_text(
-        "#!/bin/sh\nsize=0\nwhile [ $# -gt 1 ]; do [ \"$1\" = -s ] && size=$2; shift; done\n"
-        f'[ $((size + 28)) -le {largest} ]\n'
+        '#!/bin/sh\nsize=0\nwhile [ $# -gt 1 ]; do [ "$1" = -s ] && size=$2; shift; done\n'
+        f"[ $((size + 28)) -le {largest} ]\n"
     )
     script.chmod(0o755)
     return bin_dir
@@ -302,3 +302,261 @@ def test_routes_that_could_not_be_read_count_as_none_learned() -> None:
     )
     problems = underlay.bgp_problems(FakeDriver(BGP, steps), BGP, "node1")
     assert problems[-1].startswith("node1: no route to node2's pod subnet 10.244.1.0/24")
+
+
+# --- the hop probes run, parsed exactly --------------------------------------------------------
+
+
+def fake_hop_ping(tmp_path: Path, router: str, largest: int) -> Path:
+    """A `ping` on PATH for a path node -> `router` -> target: TTL 1 expires at the router; a
+    DF packet of at most `largest` bytes (payload + 28) is answered by the target, larger ones
+    are lost after the router."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    ping = bin_dir / "ping"
+    ping.write_text(
+        "#!/bin/sh\nsize=0; ttl=64\n"
+        'while [ $# -gt 1 ]; do case "$1" in -s) size=$2;; -t) ttl=$2;; esac; shift; done\n'
+        f'if [ "$ttl" -le 1 ]; then echo "From {router} icmp_seq=1 Time to live exceeded"\n'
+        f"elif [ $((size + 28)) -le {largest} ]; then "
+        'echo "$((size + 8)) bytes from $1: icmp_seq=1 ttl=63 time=0.4 ms"; fi\n'
+    )
+    ping.chmod(0o755)
+    return bin_dir
+
+
+def test_the_hop_probe_is_one_sh_command_with_the_size_the_target_and_the_hops() -> None:
+    target = IPv4Address("10.10.51.242")
+    assert underlay.hops_argv(1401, target) == (
+        "sh", "-c", underlay.HOPS, "netlab-hops", "1401", "10.10.51.242", "4"
+    )  # fmt: skip
+    assert underlay.hops_argv(600, target, 2)[4:] == ("600", "10.10.51.242", "2")
+
+
+def test_the_hop_script_probes_each_ttl_and_keeps_who_answered(tmp_path: Path) -> None:
+    env = {"PATH": f"{fake_hop_ping(tmp_path, '10.10.50.254', 1400)}:/usr/bin:/bin"}
+    target = IPv4Address("10.10.51.242")
+    lost = subprocess.run(
+        underlay.hops_argv(1401, target, 3), capture_output=True, text=True, env=env, check=True
+    )
+    assert lost.stdout == (
+        "ttl 1\nFrom 10.10.50.254 icmp_seq=1 Time to live exceeded\nttl 2\nttl 3\n"
+    )
+    assert underlay.parse_hops(lost.stdout) == (
+        underlay.Hop(1, "10.10.50.254", "time to live exceeded"),
+        underlay.Hop(2, None, ""),
+        underlay.Hop(3, None, ""),
+    )
+    crossed = subprocess.run(
+        underlay.hops_argv(1400, target, 2), capture_output=True, text=True, env=env, check=True
+    )
+    assert underlay.parse_hops(crossed.stdout) == (
+        underlay.Hop(1, "10.10.50.254", "time to live exceeded"),
+        underlay.Hop(2, "10.10.51.242", "reply"),
+    )
+
+
+def test_hop_output_before_the_first_ttl_line_and_odd_lines_are_ignored() -> None:
+    text = (
+        "From 10.10.50.254 icmp_seq=1 Time to live exceeded\n"
+        "1401 bytes from 10.10.51.242: icmp_seq=1 ttl=63\n"
+        "ttl x\n"
+        "  ttl 1  \n"
+        "ttl 2\n"
+        "From 10.10.50.254 icmp_seq=1 Frag needed and DF set (mtu = 1400)\n"
+        "ttl 3\n"
+        "1401 bytes from 10.10.51.242: icmp_seq=1 ttl=63 time=2.1 ms\n"
+    )
+    assert underlay.parse_hops(text) == (
+        underlay.Hop(1, None, ""),
+        underlay.Hop(2, "10.10.50.254", "frag needed and df set (mtu = 1400)"),
+        underlay.Hop(3, "10.10.51.242", "reply"),
+    )
+
+
+def test_a_hop_outside_the_lab_or_one_that_said_frag_needed_is_named_so() -> None:
+    outside = (underlay.Hop(1, "10.10.50.254", "time to live exceeded"),
+               underlay.Hop(2, "192.0.2.7", "time to live exceeded"))  # fmt: skip
+    assert underlay.lost_after(VX, outside) == (
+        "it reaches hop 2 192.0.2.7 (outside the lab) and is lost after it: the narrow link is "
+        "the next one out of outside the lab"
+    )
+    frag = (underlay.Hop(1, "10.10.50.241", "frag needed and df set (mtu = 1400)"),)
+    assert underlay.lost_after(VX, frag) == (
+        "it reaches hop 1 10.10.50.241 (node1) (frag needed and df set (mtu = 1400)) and is "
+        "lost after it: the narrow link is the next one out of node1"
+    )
+    crossed = (underlay.Hop(1, "10.10.51.242", "reply"),)
+    assert underlay.lost_after(VX, crossed) == (
+        "it crossed when probed hop by hop (the loss is intermittent)"
+    )
+
+
+def test_past_the_router_a_target_that_is_no_node_is_named_by_its_address() -> None:
+    hops = (underlay.Hop(1, "10.10.50.254", "time to live exceeded"),)
+    assert underlay.lost_after(VX, hops, IPv4Address("10.10.51.99")) == (
+        "it reaches hop 1 10.10.50.254 (tor eth1) and is lost after it: the narrow link is "
+        "tor eth2 (toward rack2), between tor and 10.10.51.99"
+    )
+
+
+# --- the search's outcomes, exactly ------------------------------------------------------------
+
+
+class Locate:
+    """A `locate` that records what it was asked and answers HOPS."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[str, ...], float]] = []
+
+    def __call__(self, argv: tuple[str, ...], timeout: float) -> ExecResult:
+        self.calls.append((argv, timeout))
+        return result(HOPS)
+
+
+TARGET = IPv4Address("10.10.51.242")
+
+
+def search(stdout: str, code: int = 0, locate: Locate | None = None) -> underlay.PathMtu:
+    return underlay.search_path_mtu(
+        lambda argv, t: result(stdout, code), VX, "node1", "node2", TARGET, "node", 1500,
+        locate, TARGET, 50,
+    )  # fmt: skip
+
+
+def test_a_path_at_the_expected_mtu_is_not_located() -> None:
+    locate = Locate()
+    found = search("ok 1500\nlargest 1500\n", locate=locate)
+    assert found == underlay.PathMtu(
+        "node1", "node2", "node", 1500, 1500, True, "", "ssh node1 -- sh -c ..."
+    )
+    assert not found.short
+    assert locate.calls == []
+
+
+def test_a_search_that_did_not_finish_is_not_located_even_if_its_output_looks_done() -> None:
+    locate = Locate()
+    found = search("ok 1500\nlargest 1500\n", code=124, locate=locate)
+    assert found == underlay.PathMtu(
+        "node1", "node2", "node", 1500, None, False, "", "ssh node1 -- sh -c ..."
+    )
+    assert found.short
+    assert locate.calls == []
+    assert str(found) == (
+        "node1 -> node2 (node): the path MTU search did not finish\n"
+        "    reproduce: ssh node1 -- sh -c ..."
+    )
+
+
+def test_when_nothing_crossed_the_smallest_size_plus_the_tunnel_is_located() -> None:
+    locate = Locate()
+    found = search("fail 1500\nfail 576\nlargest none\n", locate=locate)
+    assert (found.largest, found.finished, found.short) == (None, True, True)
+    assert locate.calls == [(underlay.hops_argv(576 + 50, TARGET), 60)]
+    assert str(found) == (
+        "node1 -> node2 (node): nothing crossed, the lab implies 1500: don't-fragment packets "
+        "of 576-1500 bytes are lost without a 'fragmentation needed' (a black hole); a "
+        "626-byte underlay packet: it reaches hop 1 10.10.50.254 (tor eth1) and is lost after "
+        "it: the narrow link is tor eth2 (toward rack2), between tor and node2\n"
+        "    reproduce: ssh node1 -- sh -c ..."
+    )
+
+
+def test_a_short_path_without_a_locator_says_no_hop() -> None:
+    found = underlay.search_path_mtu(
+        lambda argv, t: result("fail 1500\nok 576\nok 1400\nfail 1401\nlargest 1400\n"),
+        VX, "node1", "node2", TARGET, "node", 1500, None, TARGET,
+    )  # fmt: skip
+    assert found.where == ""
+    assert str(found) == (
+        "node1 -> node2 (node): path MTU 1400, the lab implies 1500: don't-fragment packets of "
+        "1401-1500 bytes are lost without a 'fragmentation needed' (a black hole)\n"
+        "    reproduce: ssh node1 -- sh -c ..."
+    )
+
+
+def test_a_pod_pair_under_flannel_expects_its_vxlan_mtu() -> None:
+    guide = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+    a = Pod("pod-a", "k8s-node1", IPv4Address("10.244.1.2"), (), None)
+    b = Pod("pod-b", "k8s-node2", IPv4Address("10.244.2.2"), (), None)
+    search = underlay.search_argv(576, 1450, b.ip)
+    driver = PathDriver(guide, {search: "ok 1450\nlargest 1450\n"})
+    found = underlay.pod_path_mtu(driver, guide, a, b)
+    assert driver.ran == [("pod-a", search, 120)]
+    assert (found.expected, found.largest, found.short) == (1450, 1450, False)
+
+
+# --- latency, classified at the threshold ------------------------------------------------------
+
+
+def test_a_cell_is_slow_from_the_threshold_on_and_failed_when_unreached_or_untimed() -> None:
+    m = matrix({("node1-a", "node1-b"): 0.1, ("node1-a", "node2-a"): 0.0999})
+    m.observed[("node2-a", "node1-a")] = rm.Observation(False, "x", "repro", connect_s=0.3)
+    m.observed[("node2-a", "node1-b")] = rm.Observation(True, "x", "repro", connect_s=None)
+    assert underlay.classify(m, 0.1) == underlay.Slowness(
+        slow=(("node1-a", "node1-b"),),
+        fast=(("node1-a", "node2-a"), ("node1-b", "node1-a"), ("node1-b", "node2-a")),
+        failed=(("node2-a", "node1-a"), ("node2-a", "node1-b")),
+        threshold_s=0.1,
+    )
+
+
+def test_the_threshold_is_named_in_milliseconds() -> None:
+    cross = {c: False for c in matrix({}).expected}
+    slow = matrix({("node1-a", "node1-b"): 1.5})
+    assert underlay.latency_problems(slow, cross, 1.0, "tor eth2") == [
+        "node1-a -> node1-b: does not cross tor eth2 but took 1000 ms or more to connect"
+    ]
+
+
+# --- BGP read from a healthy node ---------------------------------------------------------------
+
+NODE1_BIRD = """BIRD 2.0.12 ready.
+Name       Proto      Table      State  Since         Info
+device1    Device     ---        up     09:10:15.315
+netlab_blocks Static     master4    up     09:10:15.315
+netlab_kernel Kernel     master4    up     09:10:15.315
+Node_10_10_52_254 BGP        ---        up     09:10:16.256  Established
+"""
+NODE1_ROUTES = '[{"dst": "10.244.1.0/24", "gateway": "10.10.52.254", "dev": "eth1"}]'
+
+
+def test_a_node_whose_session_is_established_and_routes_learned_has_no_bgp_problem() -> None:
+    steps = script(
+        Step("node1", BIRDC, stdout=NODE1_BIRD), Step("node1", BIRD_ROUTES, stdout=NODE1_ROUTES)
+    )
+    assert underlay.bgp_problems(FakeDriver(BGP, steps), BGP, "node1") == []
+    steps.done()
+
+
+def test_a_session_that_is_down_is_named_from_birdcs_answer() -> None:
+    down = NODE1_BIRD.replace("up     09:10:16.256  Established", "down   09:10:25.989")
+    steps = script(
+        Step("node1", BIRDC, stdout=down), Step("node1", BIRD_ROUTES, stdout=NODE1_ROUTES)
+    )
+    (problem,) = underlay.bgp_problems(FakeDriver(BGP, steps), BGP, "node1")
+    assert problem.startswith(
+        "node1: BGP session Node_10_10_52_254 to tor 10.10.52.254 (AS 64512) is down, not "
+        "Established: "
+    )
+
+
+def test_the_search_is_one_sh_command_with_both_ends_and_the_target() -> None:
+    assert underlay.search_argv(576, 1450, IPv4Address("10.244.1.2")) == (
+        "sh", "-c", underlay.SEARCH, "netlab-pmtu", "576", "1450", "10.244.1.2"
+    )  # fmt: skip
+
+
+def test_the_search_output_is_read_line_by_line_ignoring_what_is_no_probe() -> None:
+    text = (
+        "  fail 1500  \n"
+        "ok\n"
+        "ok many\n"
+        "warning: ping: sendmsg\n"
+        "fail 1400 extra\n"
+        "ok 576\n"
+        "largest 1038\n"
+    )
+    assert underlay.parse_search(text) == underlay.Search(1038, ((1500, False), (576, True)))
+    assert underlay.parse_search("largest\n") == underlay.Search(None, ())
+    assert underlay.parse_search("") is None

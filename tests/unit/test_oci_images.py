@@ -55,6 +55,8 @@ def test_canonical_json_sorts_keys_and_has_no_spaces() -> None:
         ("./usr/share/", "usr/share"),  # a directory's trailing slash
         ("./etc/X", "etc/X"),
         ("X/", "X"),
+        (".//etc/passwd", "etc/passwd"),  # a slash left after the dot
+        ("./ etc", " etc"),  # spaces are part of a name
     ],
 )
 def test_member_paths_follow_merged_usr(name: str, path: str | None) -> None:

@@ -175,3 +175,108 @@ def test_jobs_are_run_one_at_a_time_unless_asked() -> None:
             }
         ],
     }
+
+
+def test_a_udp_cell_from_a_fixed_port_is_sent_with_its_protocol_and_port() -> None:
+    udp = probes.Cell("a->b/udp", "10.244.1.2", 8081, "nl-a", "hi\n", 2.5, "udp", sport=5353)
+    assert udp.as_json() == {
+        "id": "a->b/udp",
+        "host": "10.244.1.2",
+        "port": 8081,
+        "netns": "nl-a",
+        "send": "hi\n",
+        "timeout": 2.5,
+        "proto": "udp",
+        "sport": 5353,
+    }
+
+
+def test_a_probe_request_runs_eight_cells_at_once_unless_asked() -> None:
+    cell = probes.Cell("a", "h", 1)
+    assert probes.probe_request([cell]) == {"op": "probe", "parallel": 8, "cells": [cell.as_json()]}
+    assert probes.probe_request([]) == {"op": "probe", "parallel": 8, "cells": []}
+
+
+@pytest.mark.parametrize(
+    "stdout",
+    ["", "\n  \n", "agent: crashed\n", '{"results": []}\n[1]\n', '{"results": [\n'],
+    ids=["empty", "blank", "no json", "last json no object", "cut short"],
+)
+def test_an_answer_without_a_last_json_object_leaves_every_cell_unknown(stdout: str) -> None:
+    assert probes.parse_probe_answer(stdout, ["a", "b"], "") == {
+        i: probes.CellResult(False, error="the agent answered no result for it", unknown=True)
+        for i in ("a", "b")
+    }
+
+
+def test_a_cells_odd_figures_read_as_none_and_negative_retransmits_as_zero() -> None:
+    answer = (
+        '{"results": [{"id": "a", "ok": true, "answer": null, "error": null, "connect_s": "1", '
+        '"total_s": 0.25, "retransmits": -2}, {"id": "b", "ok": false, "error": "refused", '
+        '"connect_s": 0.5, "retransmits": 1}]}\n'
+    )
+    assert probes.parse_probe_answer(answer, ["a", "b"], "ssh failed") == {
+        "a": probes.CellResult(True, "", "", None, 0.25, 0),
+        "b": probes.CellResult(False, "", "refused", 0.5, None, 1),
+    }
+
+
+def test_the_raw_echo_servers_client_address_is_the_first_word_of_its_first_line() -> None:
+    assert probes.first_line("\n  10.244.0.5 41234\nsecond line\n") == "10.244.0.5"
+    assert probes.first_line("10.244.0.5") == "10.244.0.5"
+    assert probes.first_line(" \n\n") is None
+
+
+def test_pipelined_bodies_are_cut_at_their_content_length_in_any_case() -> None:
+    answer = (
+        "HTTP/1.1 200 OK\r\ncontent-LENGTH:  5 \r\n\r\nweb-0"
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef"
+    )
+    assert probes.http_bodies(answer) == ["web-0", "abc"]
+    assert probes.http_bodies("no head at all") == []
+    assert probes.http_body_address("no head at all") == "no head at all"
+
+
+def test_agnhost_whose_hostname_body_is_blank_names_nobody() -> None:
+    both = (
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n \n"
+        "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n10.244.0.5:41234"
+    )
+    assert probes.parse_agnhost(both) == probes.Echo("10.244.0.5", None)
+
+
+def test_a_step_is_sent_with_its_stdin_and_bound() -> None:
+    step = probes.Step(("kubectl", "apply", "-f", "-"), "kind: Pod\n", 30)
+    assert step.as_json() == {
+        "argv": ["kubectl", "apply", "-f", "-"],
+        "stdin": "kind: Pod\n",
+        "timeout": 30,
+    }
+    job = probes.Job("down", (step,), keep_going=True)
+    assert probes.steps_request([job], parallel=4) == {
+        "op": "steps",
+        "parallel": 4,
+        "jobs": [{"id": "down", "keep_going": True, "steps": [step.as_json()]}],
+    }
+
+
+def test_a_steps_answer_is_read_from_the_agents_last_json_line() -> None:
+    stdout = (
+        "agent: starting\n"
+        '{"jobs": [{"id": "a", "ok": true, "steps": [{"exit": 0, "stdout": null, '
+        '"stderr": "warn", "timed_out": 1}]}]}\n'
+    )
+    assert probes.parse_steps_answer(stdout, ["a", "b"], "") == {
+        "a": probes.JobResult("a", True, (probes.StepResult(0, "", "warn", False),)),
+        "b": probes.JobResult("b", False, error="the agent answered no result for it"),
+    }
+    assert probes.parse_steps_answer("", ["a"], "kubectl exec failed") == {
+        "a": probes.JobResult("a", False, error="kubectl exec failed")
+    }
+
+
+def test_a_failed_step_with_blank_output_is_named_by_its_stderr() -> None:
+    steps = (probes.StepResult(0, "", ""), probes.StepResult(1, "  \n", " no such pod \n"))
+    assert probes.JobResult("j", False, steps).failure() == "step 2 exited 1: no such pod"
+    assert probes.StepResult(0, "", "").ok
+    assert not probes.StepResult(1, "", "").ok

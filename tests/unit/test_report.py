@@ -39,5 +39,9 @@ def test_names_are_kept_whole_unless_a_shared_prefix_ends_at_a_dash(
     assert [label.split()[0] for label in labels(*names)] == shown
 
 
+def test_a_matrix_without_endpoints_has_no_labels() -> None:
+    assert report.short_labels([]) == []
+
+
 def test_the_matrices_go_in_their_own_directory_of_the_artifacts() -> None:
     assert report.matrix_dir(Path("/a/run")) == Path("/a/run/matrices")

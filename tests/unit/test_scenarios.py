@@ -3,16 +3,18 @@ how they judge what they get. The same scenarios run on VMs with every real driv
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import threading
 from collections.abc import Sequence
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from e2e import scenarios
-from e2e.drivers.base import Container, ExecResult, Pod
+from e2e.drivers.base import Container, ExecResult, Pod, PodRequest
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
 from tests.fakes import FakeDriver, Step, script
@@ -66,6 +68,46 @@ def test_the_pod_matrix_is_observed_in_one_batched_call_and_judged_per_cell() ->
     assert matrix.symbol("a", "b") == "."
     assert matrix.symbol("b", "a") == "N"
     assert matrix.title == "pod -> pod [fake]"
+
+
+class IndexedFleet(FakeDriver):
+    """A driver whose fleet pod of index i runs one container named after i."""
+
+    def fleet_containers(self, index: int = 0) -> tuple[Any, ...]:
+        return (Container(f"echo{index}", ("echo-server",)),)
+
+
+def test_each_fleet_slot_is_a_pod_named_by_run_driver_node_and_index() -> None:
+    driver = IndexedFleet(CI)
+    assert scenarios.fleet_requests(driver, "r1a2", [("node1", 0), ("node2", 1)]) == [
+        PodRequest("nl-r1a2-fake-node1-p0", "node1", (Container("echo0", ("echo-server",)),)),
+        PodRequest("nl-r1a2-fake-node2-p1", "node2", (Container("echo1", ("echo-server",)),)),
+    ]
+    assert scenarios.fleet_requests(driver, "r1a2", []) == []
+
+
+def test_a_lab_of_one_node_has_no_fleet_and_says_why() -> None:
+    one = dataclasses.replace(CI, nodes=CI.nodes[:1])
+    why = (
+        "lab ci-debian12 has 1 node(s) x 4 pod(s): the pod matrix needs at least two nodes, so "
+        "that a cell crosses the pod network"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(why)}$"):
+        scenarios.fleet_slots(one, 4)
+
+
+def test_a_matrix_is_observed_over_tcp_unless_told() -> None:
+    driver = FakeDriver(CI)
+    driver.observations = {"a->b": seen("10.244.0.2"), "b->a": seen("10.244.1.2")}
+    matrix = rm.pod_matrix([p.endpoint for p in PODS], rm.NO_FAULTS, title="t")
+    by_name = {p.name: p for p in PODS}
+    assert scenarios.observe(driver, matrix, dict(by_name), by_name) is matrix
+    assert driver.asked == [["a->b", "b->a"]]
+    assert [(c.source, c.target, c.proto) for c in driver.probed] == [
+        (PODS[0], PODS[1], "tcp"),
+        (PODS[1], PODS[0], "tcp"),
+    ]
+    assert set(matrix.observed) == {("a", "b"), ("b", "a")}
 
 
 def test_a_cell_whose_probe_did_not_run_is_neither_reachable_nor_unreachable() -> None:
@@ -135,6 +177,65 @@ def test_node_to_pod_expects_exactly_the_route_source_the_node_picks() -> None:
     ]
     text = matrix.render()
     assert "route source 192.168.121.11 is not an address this node may use" in text
+
+
+def test_a_nodes_routes_are_read_in_one_round_trip_failed_reads_counting_as_none() -> None:
+    owned = addrs(
+        ("eth0", "192.168.121.10"),
+        ("eth1", "10.10.40.241"),
+        ("cni0", "10.244.0.1"),
+        ("flannel.1", "10.244.0.0"),
+        ("cni0", "10.244.0.9"),
+    )
+    steps = [
+        Step("node1", ("ip", "-4", "route", "get", "10.244.0.2"), route_get("10.244.0.1")),
+        Step("node1", ("ip", "-4", "route", "get", "10.244.1.2"), route_get("10.10.40.241"), 2),
+        Step("node1", ("ip", "-o", "-4", "addr", "show"), owned),
+    ]
+    ips = [IPv4Address("10.244.0.2"), IPv4Address("10.244.1.2")]
+    routes = scenarios.node_routes(FakeDriver(CI, script(*steps)), CI, "node1", ips)
+    assert routes == scenarios.NodeRoutes(
+        "node1",
+        {"10.244.0.2": "10.244.0.1", "10.244.1.2": None},
+        ("10.10.40.241", "10.244.0.1", "10.244.0.9", "10.244.0.0"),
+        "python -m lab ssh ci-debian12 node1 -- 'ip -4 route get 10.244.0.2'",
+    )
+    unread = Step("node1", ("ip", "-o", "-4", "addr", "show"), owned, exit_code=1)
+    assert scenarios.node_routes(FakeDriver(CI, script(unread)), CI, "node1", []) == (
+        scenarios.NodeRoutes(
+            "node1", {}, ("10.10.40.241",), "python -m lab ssh ci-debian12 node1 -- 'ip -4 route'"
+        )
+    )
+
+
+def test_node_to_pod_over_udp_probes_each_cell_over_udp() -> None:
+    routes = {"10.244.0.2": "10.244.0.1", "10.244.1.2": "10.10.10.241"}
+    node1 = node_steps("node1", routes, addrs(("eth1", "10.10.10.241"), ("cni0", "10.244.0.1")))
+    routes = {"10.244.0.2": "10.10.10.242", "10.244.1.2": "10.244.1.1"}
+    node2 = node_steps("node2", routes, addrs(("eth1", "10.10.10.242"), ("cni0", "10.244.1.1")))
+    driver = FakeDriver(CI, script(*node1, *node2))
+    driver.observations = {
+        "node1->a/udp": seen("10.244.0.1"),
+        "node1->b/udp": seen("10.10.10.241"),
+        "node2->a/udp": seen("10.10.10.242"),
+        "node2->b/udp": seen("10.244.1.1"),
+    }
+    matrix = scenarios.node_matrix(driver, CI, PODS, proto="udp")
+    assert driver.asked == [["node1->a/udp", "node1->b/udp", "node2->a/udp", "node2->b/udp"]]
+    assert {c.proto for c in driver.probed} == {"udp"}
+    assert matrix.title == "node -> pod (UDP) [fake]"
+
+
+def test_a_pod_in_another_nodes_subnet_names_every_subnet_its_own_node_hands_out() -> None:
+    two = {
+        "node1": (IPv4Network("10.244.0.0/24"), IPv4Network("10.244.5.0/24")),
+        "node2": (IPv4Network("10.244.1.0/24"),),
+    }
+    moved = Pod("nl-z", "node1", IPv4Address("10.244.1.9"), ECHO, None)
+    assert scenarios.subnet_problems(CI, [moved], two)[-1] == (
+        "nl-z on node1 has 10.244.1.9, which is in node2's subnet; node1 hands out "
+        "10.244.0.0/24, 10.244.5.0/24"
+    )
 
 
 def test_pod_identity_compares_the_pods_view_the_runtime_and_the_peer() -> None:
