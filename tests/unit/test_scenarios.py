@@ -60,11 +60,6 @@ def test_the_pod_matrix_is_observed_in_one_batched_call_and_judged_per_cell() ->
     driver.observations = {"a->b": seen("10.244.0.2"), "b->a": seen("10.10.10.242")}
     matrix = scenarios.pod_matrix(driver, PODS)
     assert driver.asked == [["a->b", "b->a"]]
-    # each cell goes from its source pod to its target pod: the driver runs the probe there
-    assert [(c.source, c.target, c.proto) for c in driver.probed] == [
-        (PODS[0], PODS[1], "tcp"),
-        (PODS[1], PODS[0], "tcp"),
-    ]
     assert matrix.symbol("a", "b") == "."
     assert matrix.symbol("b", "a") == "N"
     assert matrix.title == "pod -> pod [fake]"
