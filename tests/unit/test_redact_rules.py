@@ -43,6 +43,25 @@ def test_docs_redaction_md_is_the_rule_table() -> None:
     )
 
 
+def test_a_table_cell_escapes_what_markdown_would_read_and_keeps_the_text_visible(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backslash, a '|' (a column break) and a line break are shown, not obeyed; a cell is
+    code unless it holds a backtick, which would end the code span early."""
+    rules = (
+        policy.Rule("plain", "a | b or c", "C:\\tmp|x\ny", f"C:\\tmp|{MASK}", redact),
+        policy.Rule("ticked", "a `b`", "echo `pw`", f"echo `{MASK}`", redact),
+    )
+    monkeypatch.setattr(policy, "RULES", rules)
+    lines = render_rules_markdown().splitlines()
+    rows = lines.index("| --- | --- | --- | --- |") + 1
+    assert lines[rows : rows + 3] == [
+        "| `plain` | a / b or c | `C:\\\\tmp\\|x⏎y` | `C:\\\\tmp\\|<redacted>` |",
+        "| `ticked` | a `b` | echo `pw` | echo `<redacted>` |",
+        "",
+    ]
+
+
 def test_every_rule_has_a_name_a_sentence_and_an_example_of_its_own() -> None:
     names = [rule.name for rule in RULES]
     assert len(names) == len(set(names))
