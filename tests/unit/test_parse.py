@@ -140,6 +140,20 @@ def test_acct_records_add_up_per_command_most_cpu_first() -> None:
     ]
 
 
+def test_an_acct_command_name_is_read_to_its_nul_and_bytes_that_are_not_utf8_still_count() -> None:
+    # a task names itself (prctl PR_SET_NAME): any bytes, up to 16 with no NUL when it is full
+    data = (
+        acct_record(b"kube\xffproxy", 1, 0)
+        + acct_record(b"containerd-shim-", 2, 0)
+        + acct_record(b"ip", 3, 0)
+    )
+    assert parse_acct_v3(data) == [
+        ProcessCpu("ip", 1, 0.03),
+        ProcessCpu("containerd-shim-", 1, 0.02),
+        ProcessCpu("kube\ufffdproxy", 1, 0.01),
+    ]
+
+
 def test_acct_of_a_real_suite_run_names_the_shims_and_cni_plugins() -> None:
     # the first 100 records of one node during `pytest e2e -n 4` on the CI lab
     rows = parse_acct_v3((DATA.parent / "acct" / "suite-node1.acct").read_bytes())
