@@ -224,9 +224,9 @@ def test_cluster_ip_and_node_port_services_select_pods_by_label() -> None:
 
 
 def test_a_node_port_needs_a_node_port_service_and_a_service_needs_a_selector() -> None:
-    with pytest.raises(ValueError, match="nodePort needs type NodePort"):
+    with pytest.raises(ValueError, match=r"^service echo: nodePort needs type NodePort$"):
         k8s.render_service("echo", "ns", "r1", {"a": "b"}, 80, 8080, node_port=30080)
-    with pytest.raises(ValueError, match="needs a selector"):
+    with pytest.raises(ValueError, match=r"^service echo: needs a selector$"):
         k8s.render_service("echo", "ns", "r1", {}, 80, 8080)
 
 
