@@ -200,6 +200,21 @@ def test_an_address_without_a_connected_route_and_a_second_interface_are_kept() 
     }
 
 
+def test_route_words_with_the_top_bit_set_read_as_unsigned() -> None:
+    # little-endian words: a last octet of 128 or more sets the top bit (10.244.1.128/25, a /32)
+    text = (
+        "Inter-|   Receive |  Transmit\n face |bytes|bytes\n    lo: 0 0\n  eth0: 1 1\n"
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "eth0\t8001F40A\t00000000\t0001\t0\t0\t0\t80FFFFFF\t0\t0\t0\n"
+        "eth0\tC80200C0\t00000000\t0005\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n"
+        "Main:\n  +-- 10.244.1.128/25 2 0 2\n     |-- 10.244.1.130\n        /32 host LOCAL\n"
+        "  |-- 192.0.2.200\n     /32 host LOCAL\n"
+    )
+    assert parse_proc_net(text).addresses == {
+        "eth0": (IPv4Address("10.244.1.130"), IPv4Address("192.0.2.200"))
+    }
+
+
 @pytest.mark.parametrize(
     ("text", "missing"),
     [
