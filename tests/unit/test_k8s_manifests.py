@@ -258,3 +258,11 @@ def test_a_configmap_anywhere_is_printed_as_json_by_default() -> None:
         "get", "configmap", "--all-namespaces", "--field-selector", "metadata.name=x",
         "-o", "json",
     )  # fmt: skip
+
+
+def test_pods_are_labelled_by_name_overwriting_and_at_least_one_must_be_named() -> None:
+    assert kubectl.label_pods_args("ns", ["a", "b"], "netlab.io/churn", "2") == (
+        "label", "pods", "-n", "ns", "--overwrite", "a", "b", "netlab.io/churn=2",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"^label_pods_args: no pod named$"):
+        kubectl.label_pods_args("ns", [], "netlab.io/churn", "2")
