@@ -215,6 +215,42 @@ def test_route_words_with_the_top_bit_set_read_as_unsigned() -> None:
     }
 
 
+DEV_HEADER = (
+    "Inter-|   Receive                                                |  Transmit\n"
+    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs "
+    "drop fifo colls carrier compressed\n"
+)
+ROUTE_HEADER = (
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+)
+
+
+def test_loopback_is_left_out_wherever_it_sorts_among_the_addresses() -> None:
+    # fib_trie lists leaves in address order: 127.0.0.1 comes before a 192.168.x.x pod
+    text = (
+        DEV_HEADER + "    lo: 0 0\n  eth0: 1 1\n"
+        + ROUTE_HEADER + "eth0\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+        "Main:\n  |-- 127.0.0.1\n     /32 host LOCAL\n"
+        "  +-- 192.168.1.0/24 2 0 2\n     |-- 192.168.1.4\n        /32 host LOCAL\n"
+    )  # fmt: skip
+    assert parse_proc_net(text).addresses == {"eth0": (IPv4Address("192.168.1.4"),)}
+
+
+def test_an_interface_is_named_by_what_comes_before_the_first_colon() -> None:
+    # a name holds neither ':' nor whitespace, but may hold '|' (the header's column mark)
+    text = DEV_HEADER + "    lo: 0 0\n   a|b: 1 1\n  eth0: 2 3:4\n" + ROUTE_HEADER + "Main:\n"
+    assert parse_proc_net(text).interfaces == ("lo", "a|b", "eth0")
+
+
+def test_a_route_with_host_bits_is_read_as_its_network() -> None:
+    text = (
+        DEV_HEADER + "  eth0: 1 1\n"
+        + ROUTE_HEADER + "eth0\t0401F40A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+        "Main:\n  |-- 10.244.1.9\n     /32 host LOCAL\n"
+    )  # fmt: skip
+    assert parse_proc_net(text).addresses == {"eth0": (IPv4Address("10.244.1.9"),)}
+
+
 @pytest.mark.parametrize(
     ("text", "missing"),
     [
@@ -230,16 +266,25 @@ def test_route_words_with_the_top_bit_set_read_as_unsigned() -> None:
 def test_anything_but_the_three_files_is_an_error_not_an_empty_namespace(
     text: str, missing: str
 ) -> None:
-    with pytest.raises(ValueError, match=re.escape(f"no {missing}")):
+    with pytest.raises(ValueError, match=re.escape(f"no {missing}")) as info:
         parse_proc_net(text)
+    assert str(info.value) == (
+        f"not the output of `cat /proc/net/dev /proc/net/route /proc/net/fib_trie`: no {missing}"
+    )
 
 
-def test_a_route_line_that_is_not_hex_is_an_error() -> None:
+def test_a_route_line_whose_destination_or_gateway_is_not_hex_is_an_error() -> None:
     bad = (
         "Inter-|\n face |\nIface\tDestination\tGateway\neth0 zz 00000000 1 0 0 0 00FFFFFF\nMain:\n"
     )
     with pytest.raises(ValueError, match="/proc/net/route: cannot read the line 'eth0 zz"):
         parse_proc_net(bad)
+    gateway = bad.replace("eth0 zz 00000000", "eth0 00000000 0101F40G")
+    with pytest.raises(
+        ValueError,
+        match=r"^/proc/net/route: cannot read the line 'eth0 00000000 0101F40G 1 0 0 0 00FFFFFF'$",
+    ):
+        parse_proc_net(gateway)
 
 
 def test_cgroup_cpu_reads_the_last_word_as_the_usage_whatever_the_path_holds() -> None:
