@@ -85,9 +85,11 @@ def test_cpus_a_node_wider_than_the_host_is_missing_overcommit_a_warning() -> No
 
 
 def test_libvirt_not_running_is_skipped_and_said_so() -> None:
-    check = check_libvirt_networks(GUIDE, None)
-    assert check.status == "skipped"
-    assert "starts nothing" in check.detail
+    assert check_libvirt_networks(GUIDE, None) == Check(
+        "libvirt subnets",
+        "skipped",
+        "libvirtd is not running (preflight starts nothing); `up` checks this before any VM",
+    )
 
 
 def test_preflight_no_network_on_a_host_without_kvm_fails_on_the_guide_lab_only() -> None:
@@ -543,6 +545,25 @@ def test_a_range_another_libvirt_network_holds_is_refused_with_how_to_free_it() 
     )
     assert check_libvirt_networks(CI, xmls[1:]) == Check(
         "libvirt subnets", "ok", "no overlap with 1 libvirt network(s)"
+    )
+
+
+def test_every_range_another_libvirt_network_holds_is_named_and_the_first_fix_given() -> None:
+    xmls = [
+        libvirt_net("vagrant-libvirt", "10.10.40.1"),
+        libvirt_net("wide", "10.10.0.1", 'prefix="16"'),
+    ]
+    assert check_libvirt_networks(CI, xmls) == Check(
+        "libvirt subnets",
+        "missing",
+        "network.private 10.10.40.0/24: libvirt network 'vagrant-libvirt' already holds "
+        "10.10.40.0/24: vagrant-libvirt refuses a network whose address exists under another "
+        "name (NetworkNameAndAddressMismatch); "
+        "network.private 10.10.40.0/24: libvirt network 'wide' already holds 10.10.0.0/16: "
+        "vagrant-libvirt refuses a network whose address exists under another name "
+        "(NetworkNameAndAddressMismatch)",
+        "pick a free range for network.private, or remove 'vagrant-libvirt' if nothing uses it "
+        "(virsh net-destroy vagrant-libvirt; virsh net-undefine vagrant-libvirt)",
     )
 
 
