@@ -322,6 +322,17 @@ def test_the_first_failing_stage_names_the_cause(net: FakeNet, status: str, says
     )
 
 
+@pytest.mark.parametrize(
+    ("code", "status"), [(200, "ok"), (299, "ok"), (300, "warn"), (199, "warn")]
+)
+def test_only_a_2xx_answer_is_reachable(code: int, status: str) -> None:
+    net = FakeNet({"mirror.example": ["192.0.2.7"]}, {("192.0.2.7", 443): None}, {REPO.url: code})
+    fix = "" if status == "ok" else "point kubernetes.repo.baseurl at a mirror you can reach"
+    assert check_endpoint(REPO, net, 3.0) == Check(
+        "kubernetes.repo.baseurl", status, f"{REPO.url}: HTTP {code}", fix
+    )
+
+
 def test_a_registry_answering_401_is_reachable() -> None:
     net = FakeNet({DOCKER_HUB: ["198.51.100.1"]}, {("198.51.100.1", 443): None}, {HUB.url: 401})
     assert check_endpoint(HUB, net, 5.0) == Check(
