@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -87,38 +88,43 @@ def _broken_node(edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     [
         (
             lambda n: n["spec"].update(podCIDRs=["10.244.1.0/33"]),
-            r"node k8s-node1: field spec.podCIDRs\[0\] = '10.244.1.0/33': is not a CIDR",
+            "node k8s-node1: field spec.podCIDRs[0] = '10.244.1.0/33': is not a CIDR "
+            "('10.244.1.0/33' does not appear to be an IPv4 or IPv6 network)",
         ),
         (
             lambda n: n["spec"].update(podCIDR="10.244.7.0/24"),
-            r"node k8s-node1: spec.podCIDR 10.244.7.0/24 differs from spec.podCIDRs\[0\]",
+            "node k8s-node1: spec.podCIDR 10.244.7.0/24 differs from spec.podCIDRs[0] "
+            "10.244.1.0/24",
         ),
         (
             lambda n: n["status"]["addresses"][0].update(address="10.10.10"),
-            r"node k8s-node1: field status.addresses\[0\].address = '10.10.10': is not an IP",
+            "node k8s-node1: field status.addresses[0].address = '10.10.10': is not an IP address",
         ),
         (
             lambda n: n["metadata"]["annotations"].update({k8s.FLANNEL_PUBLIC_IP: "fe80::1"}),
-            r"node k8s-node1: field metadata.annotations\[flannel.alpha.coreos.com/public-ip\]",
+            "node k8s-node1: field metadata.annotations[flannel.alpha.coreos.com/public-ip] = "
+            "'fe80::1': is not an IPv4 address like 10.10.10.241 (Expected 4 octets in "
+            "'fe80::1')",
         ),
         (
             lambda n: n["status"].update(conditions={"type": "Ready"}),
-            r"node k8s-node1: field status.conditions = \{'type': 'Ready'\}: must be a list",
+            "node k8s-node1: field status.conditions = {'type': 'Ready'}: must be a list, not "
+            "a mapping",
         ),
         (
             lambda n: n["status"]["conditions"].append("Ready"),
-            r"node k8s-node1: field status.conditions\[\d+\] = 'Ready': must be an object",
+            "node k8s-node1: field status.conditions[5] = 'Ready': must be an object",
         ),
         (
             lambda n: n["metadata"].pop("name"),
-            r"kubectl get nodes: items\[1\]: field metadata.name: is missing",
+            "kubectl get nodes: items[1]: field metadata.name: is missing",
         ),
     ],
 )
 def test_malformed_nodes_raise_naming_the_node_and_the_field(
     edit: Callable[[dict[str, Any]], None], message: str
 ) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         k8s.parse_nodes(_broken_node(edit))
 
 
@@ -129,19 +135,21 @@ def test_malformed_nodes_raise_naming_the_node_and_the_field(
             k8s.parse_pods,
             "pods-kube-system.json",
             lambda item: item["spec"]["containers"].append(None),
-            r"pod kube-system/\S+: field spec.containers\[\d+\] = None: must be an object",
+            "pod kube-system/coredns-66bff467f8-6h8mh: field spec.containers[1] = None: must "
+            "be an object",
         ),
         (
             k8s.parse_services,
             "services.json",
             lambda item: item["spec"]["ports"].append(53),
-            r"service \S+: field spec.ports\[\d+\] = 53: must be an object",
+            "service default/kubernetes: field spec.ports[1] = 53: must be an object",
         ),
         (
             k8s.parse_endpoints,
             "endpoints.json",
             lambda item: item["subsets"][0]["addresses"].append("10.244.0.2"),
-            r"endpoints \S+ subsets\[0\]: field addresses\[\d+\] = '10.244.0.2': must be an object",
+            "endpoints default/kubernetes subsets[0]: field addresses[1] = '10.244.0.2': must "
+            "be an object",
         ),
     ],
 )
@@ -153,22 +161,35 @@ def test_a_list_entry_that_is_not_an_object_is_named(
 ) -> None:
     raw = doc(file)
     edit(next(item for item in raw["items"] if item.get("subsets", True)))
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         parse(raw)
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ("error: the server doesn't have a resource type", "output is not JSON"),
-        ('{"kind": "PodList", "items": []}', "expected kind Node, NodeList or List"),
-        ('{"kind": "List", "items": {}}', "field items = {}: must be a list"),
-        ('{"kind": "List", "items": [{"kind": "Pod"}]}', r"items\[0\]: is a Pod, expected Node"),
-        ("[]", "expected a JSON object"),
+        (
+            "error: the server doesn't have a resource type",
+            'kubectl get nodes = "error: the server doesn\'t have a resource type": output is '
+            "not JSON (Expecting value: line 1 column 1 (char 0))",
+        ),
+        (
+            '{"kind": "PodList", "items": []}',
+            "kubectl get nodes: expected kind Node, NodeList or List, got 'PodList'",
+        ),
+        (
+            '{"kind": "List", "items": {}}',
+            "kubectl get nodes: field items = {}: must be a list, not a mapping",
+        ),
+        (
+            '{"kind": "List", "items": [{"kind": "Pod"}]}',
+            "kubectl get nodes: items[0]: is a Pod, expected Node",
+        ),
+        ("[]", "kubectl get nodes = []: expected a JSON object, got a list"),
     ],
 )
 def test_output_that_is_no_node_list_is_rejected(raw: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         k8s.parse_nodes(raw)
 
 
