@@ -514,6 +514,7 @@ AUTH = base64.b64encode(b"bob:S3cr3t-pw").decode()
         (f"{JWT}\n", f"{MASK}\n"),
         (f"token {JWT} used", f"token {MASK} used"),
         (f"%3D{JWT}%26x=1", f"%3D{MASK}%26x=1"),  # right after a %XX escape: a JWT starts there
+        (f"log%3a{JWT}", f"log%3a{MASK}"),
         (
             "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n"
             "c2VjcmV0a2V5Ym9keWxpbmUy\n-----END PRIVATE KEY-----",
@@ -537,7 +538,8 @@ AUTH = base64.b64encode(b"bob:S3cr3t-pw").decode()
     ids=[
         *("docker-auth", "docker-auth-escaped", "dockerconfigjson", "crictl-creds", "login-p"),
         *("login-password", "login-password-eq", "curl-u", "curl-user", "basic-auth-csv"),
-        *("jwt-alone", "jwt-inline", "jwt-after-escape", "pem-without-begin", "aws-secret"),
+        *("jwt-alone", "jwt-inline", "jwt-after-escape", "jwt-after-lowercase-escape"),
+        *("pem-without-begin", "aws-secret"),
         "aws-session",
         *("azure-secret", "google-api-key", "url-encoded-token", "token-underscore"),
         *("join-in-base64", "userinfo-slash", "userinfo-reserved"),
