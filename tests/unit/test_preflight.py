@@ -582,6 +582,14 @@ def test_a_libvirt_networks_name_and_ipv4_ranges_are_read() -> None:
     assert parse("<network><ip address='10.0.0.1' prefix='8'/></network>") == LibvirtNetwork(
         "", (IPv4Network("10.0.0.0/8"),)
     )
+    # an IPv6 range or an address-less <ip> before an IPv4 one is skipped, not the end
+    two = (
+        "<network><name>n</name><ip family='ipv6' address='fd00::1' prefix='64'/><ip/>"
+        "<ip address='10.0.0.1' prefix='24'/><ip address='10.0.1.1' prefix='24'/></network>"
+    )
+    assert parse(two) == LibvirtNetwork(
+        "n", (IPv4Network("10.0.0.0/24"), IPv4Network("10.0.1.0/24"))
+    )
 
 
 def test_a_range_another_libvirt_network_holds_is_refused_with_how_to_free_it() -> None:
