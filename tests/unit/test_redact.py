@@ -345,3 +345,9 @@ def test_a_known_secret_goes_with_its_base64_forms_from_four_characters_on() -> 
 def test_known_secrets_that_overlap_are_one_mask() -> None:
     assert redact("xabcdefghiy", secrets=("abcdef", "defghi")) == f"x{MASK}y"
     assert redact("xabcdefy abcdef", secrets=("abcdef", "bcd")) == f"x{MASK}y {MASK}"
+
+
+def test_only_a_whole_base64_form_of_a_known_secret_is_masked() -> None:
+    # "passaW" is cGFzc2FX in base64; a text one character off is no form of it
+    assert redact("id cGFzc2FX ok", secrets=("passaW",)) == f"id {MASK} ok"
+    assert redact("id cGFzc2FY ok", secrets=("passaW",)) == "id cGFzc2FY ok"
