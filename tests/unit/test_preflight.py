@@ -642,6 +642,23 @@ def test_the_labs_own_network_is_fine_at_its_range_and_refused_at_an_old_one() -
         "(virsh net-destroy netlab-ci-debian12_priv; virsh net-undefine "
         "netlab-ci-debian12_priv)",
     )
+    moved_twice = LibvirtNetwork(
+        "netlab-ci-debian12_priv", (IPv4Network("10.10.98.0/24"), IPv4Network("10.10.99.0/24"))
+    )
+    (problem,) = libvirt_subnet_problems(CI, [moved_twice])
+    assert problem.message == (
+        "this lab's libvirt network 'netlab-ci-debian12_priv' still holds 10.10.98.0/24, "
+        "10.10.99.0/24 from an earlier up: vagrant-libvirt refuses a known network name with "
+        "another address"
+    )
+
+
+def test_a_foreign_network_listed_after_the_labs_own_is_still_checked() -> None:
+    own = LibvirtNetwork("netlab-ci-debian12_priv", (IPv4Network("10.10.40.0/24"),))
+    other = LibvirtNetwork("other", (IPv4Network("10.10.0.0/16"),))
+    assert [(p.field, p.value) for p in libvirt_subnet_problems(CI, [own, other])] == [
+        ("network.private", "10.10.40.0/24")
+    ]
 
 
 @pytest.mark.parametrize(
