@@ -132,7 +132,7 @@ def parse_proc_net(text: str) -> ProcNetView:
             section = "route"
         elif _FIB_TABLE.match(line):
             section = "fib"
-        elif section == "dev" and ":" in line and "|" not in line:
+        elif section == "dev" and ":" in line:  # the two header lines hold no colon
             interfaces.append(line.split(":", 1)[0].strip())
         elif section == "route" and len(words := line.split()) >= 8:
             iface, dest, gateway, mask = words[0], words[1], words[2], words[7]

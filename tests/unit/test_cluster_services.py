@@ -167,19 +167,36 @@ def test_the_services_render_as_placed_objects_golden() -> None:
     assert all("nodePort" not in p for p in churn["spec"]["ports"])
 
 
-def test_a_placed_service_refuses_half_its_ports_with_nodeports() -> None:
-    ports = [
-        k8s.PortSpec("tcp", "TCP", 80, 8080, 30000),
-        k8s.PortSpec("udp", "UDP", 80, 8080),
-    ]
-    with pytest.raises(ValueError, match=r"ports \['tcp'\] have a nodePort and the others none"):
-        k8s.render_placed_service("echo", NS, RUN, {"a": "b"}, IPv4Address("10.1.0.11"), ports)
-    with pytest.raises(ValueError, match="repeat"):
+def test_a_placed_service_refuses_half_its_ports_with_nodeports_and_says_which_service() -> None:
+    def placed(ports: list[k8s.PortSpec], selector: dict[str, str] | None = None) -> None:
         k8s.render_placed_service(
-            "echo", NS, RUN, {"a": "b"}, IPv4Address("10.1.0.11"), [ports[1], ports[1]]
-        )
-    with pytest.raises(ValueError, match="needs a selector"):
-        k8s.render_placed_service("echo", NS, RUN, {}, IPv4Address("10.1.0.11"), ports[1:])
+            "echo", NS, RUN, {"a": "b"} if selector is None else selector,
+            IPv4Address("10.1.0.11"), ports,
+        )  # fmt: skip
+
+    tcp, udp = k8s.PortSpec("tcp", "TCP", 80, 8080, 30000), k8s.PortSpec("udp", "UDP", 80, 8080)
+    with pytest.raises(
+        ValueError,
+        match=r"^service e2e-k8s/echo: ports \['tcp'\] have a nodePort and the others none; "
+        r"give every port one \(or none\), or the API server picks at random$",
+    ):
+        placed([tcp, udp])
+    repeat = r"^service e2e-k8s/echo: ports repeat a name or a port/protocol$"
+    with pytest.raises(ValueError, match=repeat):
+        placed([udp, udp])
+    with pytest.raises(ValueError, match=repeat):
+        placed([udp, k8s.PortSpec("udp", "TCP", 81, 8080)])  # the name only
+    with pytest.raises(ValueError, match=repeat):
+        placed([udp, k8s.PortSpec("dns", "UDP", 80, 53)])  # port and protocol only
+    placed([udp, k8s.PortSpec("tcp", "TCP", 80, 8080)])  # one port, two protocols: fine
+    with pytest.raises(ValueError, match=r"^service e2e-k8s/echo: needs at least one port$"):
+        placed([])
+    with pytest.raises(
+        ValueError, match=r"^service e2e-k8s/echo: port name 'Web' must be a DNS-1123 label "
+    ):
+        placed([k8s.PortSpec("Web", "TCP", 80, 8080)])
+    with pytest.raises(ValueError, match=r"^service e2e-k8s/echo: needs a selector$"):
+        placed([udp], selector={})
 
 
 # --- what the API server shows --------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_probe_outputs_are_split_back_per_command() -> None:
         Output(0, "Filename Type\n/swapfile file\n"),
         Output(1, ""),
     )
-    with pytest.raises(ValueError, match="ended early"):
+    with pytest.raises(ValueError, match=r"^probe output ended early: expected 3 markers$"):
         parse_probe(stdout, 3)
     with pytest.raises(ValueError, match="cannot take stdin"):
         render_probe([Command(("cat",), stdin="x\n")])

@@ -133,17 +133,26 @@ def test_opting_out_of_kubeadm_minimums_is_explicit(tmp_path: Path) -> None:
 def test_host_interface_overlap_is_reported() -> None:
     with pytest.raises(LabError) as info:
         load_lab(LABS / "ci-debian12.yaml", host_networks=[IPv4Network("10.10.0.0/16")])
-    assert [p.field for p in info.value.problems] == ["network.private"]
-    assert "host network 10.10.0.0/16" in str(info.value)
+    assert [str(p) for p in info.value.problems] == [
+        "network.private = '10.10.40.0/24': overlaps host network 10.10.0.0/16 (a host "
+        "interface); pick a range no host interface uses"
+    ]
 
 
 def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
-    with pytest.raises(LabError, match="cannot be read"):
+    with pytest.raises(LabError, match="cannot be read") as info:
         load_lab(tmp_path / "missing.yaml")
+    assert [(p.where, p.value, p.message, p.fix) for p in info.value.problems] == [
+        ("<file>", str(tmp_path / "missing.yaml"), "cannot be read (No such file or directory)", "")
+    ]
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes: [\n")
-    with pytest.raises(LabError, match="not valid YAML"):
+    with pytest.raises(LabError, match="not valid YAML") as info:
         load_lab(bad)
+    assert str(info.value) == (
+        f"{bad}: 1 problem(s)\n  - line 2, column 1: is not valid YAML: while parsing a flow "
+        "node: expected the node content, but found '<stream end>'"
+    )
 
 
 @pytest.mark.parametrize(

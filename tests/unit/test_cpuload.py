@@ -22,7 +22,7 @@ def test_the_host_is_busy_for_all_but_idle_and_iowait() -> None:
     assert parse_proc_stat_busy(PROC_STAT, 100) == pytest.approx(
         (282512 + 151 + 23818 + 0 + 315 + 333) / 100
     )
-    with pytest.raises(ValueError, match="no aggregate `cpu` line"):
+    with pytest.raises(ValueError, match=r"^no aggregate `cpu` line in /proc/stat$"):
         parse_proc_stat_busy("intr 1 2 3\n", 100)
 
 
@@ -49,3 +49,23 @@ def test_a_guest_started_meanwhile_counts_whole_and_the_share_stays_in_bounds() 
     assert others_share(before, after, cpus=2) == 0.0
     assert others_share(before, sample(10.0, 50.0, 0.0, {}), cpus=2) == 1.0
     assert others_share(before, sample(0.5, 1.0, 0.0, {}), cpus=2) is None, "too short to say"
+
+
+def test_the_interval_is_the_time_between_the_samples_not_since_boot() -> None:
+    # monotonic clocks start anywhere: 1000 s to 1010 s is 10 s, on 1 CPU: 2.5 s of others'
+    before = sample(1000.0, 500.0, 0.0, {})
+    after = sample(1010.0, 502.5, 0.0, {})
+    assert others_share(before, after, cpus=1) == 0.25
+
+
+def test_one_second_on_one_cpu_is_enough_to_say() -> None:
+    before = sample(0.0, 0.0, 0.0, {})
+    assert others_share(before, sample(1.0, 0.5, 0.0, {}), cpus=1) == 0.5
+    assert others_share(before, sample(1.5, 0.75, 0.0, {}), cpus=1) == 0.5
+    assert others_share(before, sample(1.0, 0.5, 0.0, {}), cpus=0) is None, "no CPUs to share"
+
+
+def test_the_share_is_rounded_to_three_decimals() -> None:
+    before = sample(0.0, 0.0, 0.0, {})
+    # 1 s of others' in 3 s on 1 CPU: 0.3333...
+    assert others_share(before, sample(3.0, 1.0, 0.0, {}), cpus=1) == 0.333

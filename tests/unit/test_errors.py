@@ -46,3 +46,9 @@ def test_a_timed_out_command_without_output_reproduces_with_itself_locally() -> 
         "reproduce: curl -u x:<redacted> http://m"
     )
     assert (err.stdout, err.stderr, err.where) == ("", "", "local")
+
+
+def test_a_stream_of_only_blank_lines_is_not_shown() -> None:
+    err = CommandFailed("true", 1, stdout="  \n", stderr="\n\t\n")
+    assert str(err) == "command on local exited 1: true\nreproduce: true"
+    assert (err.stdout, err.stderr) == ("  \n", "\n\t\n")

@@ -25,6 +25,7 @@ def test_an_unreadable_fact_names_the_command_its_exit_and_the_first_200_charact
 def test_the_ipv4_routes_are_each_line_of_ip_route_or_an_error_naming_it() -> None:
     fact = facts.ipv4_routes()
     assert (fact.name, render_remote(fact.command)) == ("ipv4 routes", "ip -4 route show")
+    assert fact.command == cmd("ip", "-4", "route", "show", sudo=False), "read without sudo"
     assert fact.parse(
         Output(0, "default via 192.168.124.1 dev eth0\n\n  10.244.1.0/24 via x \n")
     ) == (

@@ -224,9 +224,9 @@ def test_cluster_ip_and_node_port_services_select_pods_by_label() -> None:
 
 
 def test_a_node_port_needs_a_node_port_service_and_a_service_needs_a_selector() -> None:
-    with pytest.raises(ValueError, match="nodePort needs type NodePort"):
+    with pytest.raises(ValueError, match=r"^service echo: nodePort needs type NodePort$"):
         k8s.render_service("echo", "ns", "r1", {"a": "b"}, 80, 8080, node_port=30080)
-    with pytest.raises(ValueError, match="needs a selector"):
+    with pytest.raises(ValueError, match=r"^service echo: needs a selector$"):
         k8s.render_service("echo", "ns", "r1", {}, 80, 8080)
 
 
@@ -258,3 +258,11 @@ def test_a_configmap_anywhere_is_printed_as_json_by_default() -> None:
         "get", "configmap", "--all-namespaces", "--field-selector", "metadata.name=x",
         "-o", "json",
     )  # fmt: skip
+
+
+def test_pods_are_labelled_by_name_overwriting_and_at_least_one_must_be_named() -> None:
+    assert kubectl.label_pods_args("ns", ["a", "b"], "netlab.io/churn", "2") == (
+        "label", "pods", "-n", "ns", "--overwrite", "a", "b", "netlab.io/churn=2",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"^label_pods_args: no pod named$"):
+        kubectl.label_pods_args("ns", [], "netlab.io/churn", "2")

@@ -140,6 +140,20 @@ def test_acct_records_add_up_per_command_most_cpu_first() -> None:
     ]
 
 
+def test_an_acct_command_name_is_read_to_its_nul_and_bytes_that_are_not_utf8_still_count() -> None:
+    # a task names itself (prctl PR_SET_NAME): any bytes, up to 16 with no NUL when it is full
+    data = (
+        acct_record(b"kube\xffproxy", 1, 0)
+        + acct_record(b"containerd-shim-", 2, 0)
+        + acct_record(b"ip", 3, 0)
+    )
+    assert parse_acct_v3(data) == [
+        ProcessCpu("ip", 1, 0.03),
+        ProcessCpu("containerd-shim-", 1, 0.02),
+        ProcessCpu("kube\ufffdproxy", 1, 0.01),
+    ]
+
+
 def test_acct_of_a_real_suite_run_names_the_shims_and_cni_plugins() -> None:
     # the first 100 records of one node during `pytest e2e -n 4` on the CI lab
     rows = parse_acct_v3((DATA.parent / "acct" / "suite-node1.acct").read_bytes())
@@ -186,6 +200,57 @@ def test_an_address_without_a_connected_route_and_a_second_interface_are_kept() 
     }
 
 
+def test_route_words_with_the_top_bit_set_read_as_unsigned() -> None:
+    # little-endian words: a last octet of 128 or more sets the top bit (10.244.1.128/25, a /32)
+    text = (
+        "Inter-|   Receive |  Transmit\n face |bytes|bytes\n    lo: 0 0\n  eth0: 1 1\n"
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "eth0\t8001F40A\t00000000\t0001\t0\t0\t0\t80FFFFFF\t0\t0\t0\n"
+        "eth0\tC80200C0\t00000000\t0005\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n"
+        "Main:\n  +-- 10.244.1.128/25 2 0 2\n     |-- 10.244.1.130\n        /32 host LOCAL\n"
+        "  |-- 192.0.2.200\n     /32 host LOCAL\n"
+    )
+    assert parse_proc_net(text).addresses == {
+        "eth0": (IPv4Address("10.244.1.130"), IPv4Address("192.0.2.200"))
+    }
+
+
+DEV_HEADER = (
+    "Inter-|   Receive                                                |  Transmit\n"
+    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs "
+    "drop fifo colls carrier compressed\n"
+)
+ROUTE_HEADER = (
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+)
+
+
+def test_loopback_is_left_out_wherever_it_sorts_among_the_addresses() -> None:
+    # fib_trie lists leaves in address order: 127.0.0.1 comes before a 192.168.x.x pod
+    text = (
+        DEV_HEADER + "    lo: 0 0\n  eth0: 1 1\n"
+        + ROUTE_HEADER + "eth0\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+        "Main:\n  |-- 127.0.0.1\n     /32 host LOCAL\n"
+        "  +-- 192.168.1.0/24 2 0 2\n     |-- 192.168.1.4\n        /32 host LOCAL\n"
+    )  # fmt: skip
+    assert parse_proc_net(text).addresses == {"eth0": (IPv4Address("192.168.1.4"),)}
+
+
+def test_an_interface_is_named_by_what_comes_before_the_first_colon() -> None:
+    # a name holds neither ':' nor whitespace, but may hold '|' (the header's column mark)
+    text = DEV_HEADER + "    lo: 0 0\n   a|b: 1 1\n  eth0: 2 3:4\n" + ROUTE_HEADER + "Main:\n"
+    assert parse_proc_net(text).interfaces == ("lo", "a|b", "eth0")
+
+
+def test_a_route_with_host_bits_is_read_as_its_network() -> None:
+    text = (
+        DEV_HEADER + "  eth0: 1 1\n"
+        + ROUTE_HEADER + "eth0\t0401F40A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+        "Main:\n  |-- 10.244.1.9\n     /32 host LOCAL\n"
+    )  # fmt: skip
+    assert parse_proc_net(text).addresses == {"eth0": (IPv4Address("10.244.1.9"),)}
+
+
 @pytest.mark.parametrize(
     ("text", "missing"),
     [
@@ -201,16 +266,25 @@ def test_an_address_without_a_connected_route_and_a_second_interface_are_kept() 
 def test_anything_but_the_three_files_is_an_error_not_an_empty_namespace(
     text: str, missing: str
 ) -> None:
-    with pytest.raises(ValueError, match=re.escape(f"no {missing}")):
+    with pytest.raises(ValueError, match=re.escape(f"no {missing}")) as info:
         parse_proc_net(text)
+    assert str(info.value) == (
+        f"not the output of `cat /proc/net/dev /proc/net/route /proc/net/fib_trie`: no {missing}"
+    )
 
 
-def test_a_route_line_that_is_not_hex_is_an_error() -> None:
+def test_a_route_line_whose_destination_or_gateway_is_not_hex_is_an_error() -> None:
     bad = (
         "Inter-|\n face |\nIface\tDestination\tGateway\neth0 zz 00000000 1 0 0 0 00FFFFFF\nMain:\n"
     )
     with pytest.raises(ValueError, match="/proc/net/route: cannot read the line 'eth0 zz"):
         parse_proc_net(bad)
+    gateway = bad.replace("eth0 zz 00000000", "eth0 00000000 0101F40G")
+    with pytest.raises(
+        ValueError,
+        match=r"^/proc/net/route: cannot read the line 'eth0 00000000 0101F40G 1 0 0 0 00FFFFFF'$",
+    ):
+        parse_proc_net(gateway)
 
 
 def test_cgroup_cpu_reads_the_last_word_as_the_usage_whatever_the_path_holds() -> None:

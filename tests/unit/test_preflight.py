@@ -52,29 +52,58 @@ MEMINFO = "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   209715
 # --- host checks ---------------------------------------------------------------------------
 
 
+KVM_FIX = (
+    "run it on a Linux host with VT-x/AMD-V enabled in the firmware, kvm_intel or kvm_amd "
+    "loaded and /dev/kvm readable and writable by you (group kvm)"
+)
+
+
 def test_the_guide_lab_needs_kvm_and_says_what_this_host_lacks() -> None:
-    check = check_kvm(GUIDE, NO_KVM)
-    assert check.status == "missing"
-    assert "no kvm_intel/kvm_amd module; no vmx/svm CPU flag" in check.detail
-    assert "VT-x/AMD-V" in check.fix
-    assert check_kvm(GUIDE, KVM).status == "ok"
+    assert check_kvm(GUIDE, NO_KVM) == Check(
+        "KVM",
+        "missing",
+        "not usable here (no kvm_intel/kvm_amd module; no vmx/svm CPU flag); lab guide-centos7 "
+        "runs Kubernetes and needs hardware virtualisation (under QEMU TCG kubeadm's control "
+        "plane does not come up in time)",
+        KVM_FIX,
+    )
+    assert check_kvm(GUIDE, HostFacts(False, True, True)).detail.startswith(
+        "not usable here (/dev/kvm is not accessible); lab guide-centos7 "
+    )
+    assert check_kvm(GUIDE, KVM) == Check(
+        "KVM", "ok", "usable (/dev/kvm, kvm_intel/kvm_amd, vmx/svm)"
+    )
 
 
 def test_the_ci_lab_runs_without_kvm_with_a_warning() -> None:
-    assert check_kvm(CI, NO_KVM).status == "warn"
+    assert check_kvm(CI, NO_KVM) == Check(
+        "KVM",
+        "warn",
+        "not usable (no kvm_intel/kvm_amd module; no vmx/svm CPU flag): QEMU TCG, 5-10x slower; "
+        "fine for ci-debian12",
+    )
     forced = dataclasses.replace(CI, vm=dataclasses.replace(CI.vm, hypervisor="kvm"))
     assert check_kvm(forced, NO_KVM).status == "missing"
     tcg = dataclasses.replace(GUIDE, vm=dataclasses.replace(GUIDE.vm, hypervisor="qemu"))
-    assert check_kvm(tcg, NO_KVM).status == "info"
+    assert check_kvm(tcg, NO_KVM) == Check(
+        "KVM",
+        "info",
+        "not usable (no kvm_intel/kvm_amd module; no vmx/svm CPU flag); the lab asks for QEMU TCG",
+    )
 
 
 def test_memory_counts_every_node_plus_headroom() -> None:
     assert parse_meminfo_available_mib(MEMINFO) == 20480
-    assert check_memory(GUIDE, 20480).status == "ok"
-    short = check_memory(GUIDE, 4000)
-    assert short.status == "missing"
-    assert "7168 MiB needed (3 nodes + 1024 MiB headroom), 4000 MiB available" in short.detail
-    with pytest.raises(ValueError, match="MemAvailable"):
+    assert check_memory(GUIDE, 7168) == Check(
+        "memory", "ok", "7168 MiB needed (3 nodes + 1024 MiB headroom), 7168 MiB available"
+    )
+    assert check_memory(GUIDE, 7167) == Check(
+        "memory",
+        "missing",
+        "7168 MiB needed (3 nodes + 1024 MiB headroom), 7167 MiB available",
+        "free memory, or lower vm.memory_mib",
+    )
+    with pytest.raises(ValueError, match=r"^no MemAvailable line in /proc/meminfo$"):
         parse_meminfo_available_mib("MemTotal: 1 kB\n")
 
 
@@ -85,9 +114,11 @@ def test_cpus_a_node_wider_than_the_host_is_missing_overcommit_a_warning() -> No
 
 
 def test_libvirt_not_running_is_skipped_and_said_so() -> None:
-    check = check_libvirt_networks(GUIDE, None)
-    assert check.status == "skipped"
-    assert "starts nothing" in check.detail
+    assert check_libvirt_networks(GUIDE, None) == Check(
+        "libvirt subnets",
+        "skipped",
+        "libvirtd is not running (preflight starts nothing); `up` checks this before any VM",
+    )
 
 
 def test_preflight_no_network_on_a_host_without_kvm_fails_on_the_guide_lab_only() -> None:
@@ -249,7 +280,7 @@ def test_dns_then_tcp_then_https_each_with_the_timeout() -> None:
         (
             FakeNet({"mirror.example": TimeoutError("no answer within 3s")}, {}, {}),
             "missing",
-            "DNS failed (no answer within 3s)",
+            "mirror.example: DNS failed (no answer within 3s)",
         ),
         (
             FakeNet(
@@ -263,12 +294,12 @@ def test_dns_then_tcp_then_https_each_with_the_timeout() -> None:
         (
             FakeNet({"mirror.example": ["192.0.2.7"]}, {("192.0.2.7", 443): None}, {REPO.url: 404}),
             "missing",
-            "HTTP 404 (moved or removed?)",
+            f"{REPO.url}: HTTP 404 (moved or removed?)",
         ),
         (
             FakeNet({"mirror.example": ["192.0.2.7"]}, {("192.0.2.7", 443): None}, {REPO.url: 503}),
             "warn",
-            "HTTP 503",
+            f"{REPO.url}: HTTP 503",
         ),
         (
             FakeNet(
@@ -277,21 +308,38 @@ def test_dns_then_tcp_then_https_each_with_the_timeout() -> None:
                 {REPO.url: OSError("certificate verify failed")},
             ),
             "missing",
-            "request failed (certificate verify failed)",
+            f"{REPO.url}: request failed (certificate verify failed)",
         ),
     ],
     ids=["dns", "dns-timeout", "tcp-timeout", "http-404", "http-503", "tls"],
 )
 def test_the_first_failing_stage_names_the_cause(net: FakeNet, status: str, says: str) -> None:
-    check = check_endpoint(REPO, net, timeout=3.0)
-    assert check.status == status
-    assert says in check.detail
-    assert check.fix == "point kubernetes.repo.baseurl at a mirror you can reach"
+    assert check_endpoint(REPO, net, timeout=3.0) == Check(
+        "kubernetes.repo.baseurl",
+        status,
+        says,
+        "point kubernetes.repo.baseurl at a mirror you can reach",
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [(200, "ok"), (299, "ok"), (300, "warn"), (199, "warn")]
+)
+def test_only_a_2xx_answer_is_reachable(code: int, status: str) -> None:
+    net = FakeNet({"mirror.example": ["192.0.2.7"]}, {("192.0.2.7", 443): None}, {REPO.url: code})
+    fix = "" if status == "ok" else "point kubernetes.repo.baseurl at a mirror you can reach"
+    assert check_endpoint(REPO, net, 3.0) == Check(
+        "kubernetes.repo.baseurl", status, f"{REPO.url}: HTTP {code}", fix
+    )
 
 
 def test_a_registry_answering_401_is_reachable() -> None:
     net = FakeNet({DOCKER_HUB: ["198.51.100.1"]}, {("198.51.100.1", 443): None}, {HUB.url: 401})
-    assert check_endpoint(HUB, net, 5.0).status == "ok"
+    assert check_endpoint(HUB, net, 5.0) == Check(
+        "kubernetes.e2e_images.busybox.image",
+        "ok",
+        f"https://{DOCKER_HUB}/v2/: registry answers (HTTP 401)",
+    )
 
 
 def test_an_unreachable_url_with_a_pinned_local_copy_is_only_a_warning() -> None:
@@ -299,14 +347,20 @@ def test_an_unreachable_url_with_a_pinned_local_copy_is_only_a_warning() -> None
         "pod_network.flannel.manifest_url", "https://raw.example/kube-flannel.yml", "url", True
     )
     check = check_endpoint(cached, FakeNet({"raw.example": OSError("blocked")}, {}, {}), 5.0)
-    assert check.status == "warn"
+    assert check == Check(
+        "pod_network.flannel.manifest_url",
+        "warn",
+        "raw.example: DNS failed (blocked)",
+        "a pinned copy is cached; fine",
+    )
 
 
 def test_behind_a_proxy_only_the_request_is_made_through_it() -> None:
     net = FakeNet({}, {}, {REPO.url: 200})
     check = check_endpoint(REPO, net, 5.0, proxy="http://proxy.corp:3128")
-    assert check.status == "ok"
-    assert "via proxy http://proxy.corp:3128" in check.detail
+    assert check == Check(
+        "kubernetes.repo.baseurl", "ok", f"{REPO.url}: HTTP 200 via proxy http://proxy.corp:3128"
+    )
     assert [c for c, _ in net.calls] == [f"get {REPO.url}"]
 
 
@@ -528,6 +582,14 @@ def test_a_libvirt_networks_name_and_ipv4_ranges_are_read() -> None:
     assert parse("<network><ip address='10.0.0.1' prefix='8'/></network>") == LibvirtNetwork(
         "", (IPv4Network("10.0.0.0/8"),)
     )
+    # an IPv6 range or an address-less <ip> before an IPv4 one is skipped, not the end
+    two = (
+        "<network><name>n</name><ip family='ipv6' address='fd00::1' prefix='64'/><ip/>"
+        "<ip address='10.0.0.1' prefix='24'/><ip address='10.0.1.1' prefix='24'/></network>"
+    )
+    assert parse(two) == LibvirtNetwork(
+        "n", (IPv4Network("10.0.0.0/24"), IPv4Network("10.0.1.0/24"))
+    )
 
 
 def test_a_range_another_libvirt_network_holds_is_refused_with_how_to_free_it() -> None:
@@ -546,6 +608,25 @@ def test_a_range_another_libvirt_network_holds_is_refused_with_how_to_free_it() 
     )
 
 
+def test_every_range_another_libvirt_network_holds_is_named_and_the_first_fix_given() -> None:
+    xmls = [
+        libvirt_net("vagrant-libvirt", "10.10.40.1"),
+        libvirt_net("wide", "10.10.0.1", 'prefix="16"'),
+    ]
+    assert check_libvirt_networks(CI, xmls) == Check(
+        "libvirt subnets",
+        "missing",
+        "network.private 10.10.40.0/24: libvirt network 'vagrant-libvirt' already holds "
+        "10.10.40.0/24: vagrant-libvirt refuses a network whose address exists under another "
+        "name (NetworkNameAndAddressMismatch); "
+        "network.private 10.10.40.0/24: libvirt network 'wide' already holds 10.10.0.0/16: "
+        "vagrant-libvirt refuses a network whose address exists under another name "
+        "(NetworkNameAndAddressMismatch)",
+        "pick a free range for network.private, or remove 'vagrant-libvirt' if nothing uses it "
+        "(virsh net-destroy vagrant-libvirt; virsh net-undefine vagrant-libvirt)",
+    )
+
+
 def test_the_labs_own_network_is_fine_at_its_range_and_refused_at_an_old_one() -> None:
     own = LibvirtNetwork("netlab-ci-debian12_priv", (IPv4Network("10.10.40.0/24"),))
     empty = LibvirtNetwork("netlab-ci-debian12_mgmt", ())
@@ -561,6 +642,23 @@ def test_the_labs_own_network_is_fine_at_its_range_and_refused_at_an_old_one() -
         "(virsh net-destroy netlab-ci-debian12_priv; virsh net-undefine "
         "netlab-ci-debian12_priv)",
     )
+    moved_twice = LibvirtNetwork(
+        "netlab-ci-debian12_priv", (IPv4Network("10.10.98.0/24"), IPv4Network("10.10.99.0/24"))
+    )
+    (problem,) = libvirt_subnet_problems(CI, [moved_twice])
+    assert problem.message == (
+        "this lab's libvirt network 'netlab-ci-debian12_priv' still holds 10.10.98.0/24, "
+        "10.10.99.0/24 from an earlier up: vagrant-libvirt refuses a known network name with "
+        "another address"
+    )
+
+
+def test_a_foreign_network_listed_after_the_labs_own_is_still_checked() -> None:
+    own = LibvirtNetwork("netlab-ci-debian12_priv", (IPv4Network("10.10.40.0/24"),))
+    other = LibvirtNetwork("other", (IPv4Network("10.10.0.0/16"),))
+    assert [(p.field, p.value) for p in libvirt_subnet_problems(CI, [own, other])] == [
+        ("network.private", "10.10.40.0/24")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -331,3 +331,23 @@ def test_a_join_command_is_redacted_in_the_printed_plan_logs_and_errors(tmp_path
     ssh._log(render_remote(command), 0, f"token {JOIN_TOKEN} accepted", "", command.secrets)
     assert JOIN_TOKEN not in log.read_text()
     assert MASK in log.read_text()
+
+
+def test_a_known_secret_goes_with_its_base64_forms_from_four_characters_on() -> None:
+    # base64 and its padding-less form; base64url too ('/' and '+' as '_' and '-')
+    assert redact("x abcd YWJjZA== YWJjZA x", secrets=("abcd",)) == (f"x {MASK} {MASK} {MASK} x")
+    assert redact("a cHc/Pz4+ cHc_Pz4- b", secrets=("pw??>>",)) == f"a {MASK} {MASK} b"
+    # three characters encode to four that too much ordinary text holds: only the secret goes
+    assert redact("abc YWJj", secrets=("abc",)) == f"{MASK} YWJj"
+    assert redact("a b", secrets=("",)) == "a b", "an empty secret masks nothing"
+
+
+def test_known_secrets_that_overlap_are_one_mask() -> None:
+    assert redact("xabcdefghiy", secrets=("abcdef", "defghi")) == f"x{MASK}y"
+    assert redact("xabcdefy abcdef", secrets=("abcdef", "bcd")) == f"x{MASK}y {MASK}"
+
+
+def test_only_a_whole_base64_form_of_a_known_secret_is_masked() -> None:
+    # "passaW" is cGFzc2FX in base64; a text one character off is no form of it
+    assert redact("id cGFzc2FX ok", secrets=("passaW",)) == f"id {MASK} ok"
+    assert redact("id cGFzc2FY ok", secrets=("passaW",)) == "id cGFzc2FY ok"

@@ -43,6 +43,25 @@ def test_docs_redaction_md_is_the_rule_table() -> None:
     )
 
 
+def test_a_table_cell_escapes_what_markdown_would_read_and_keeps_the_text_visible(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backslash, a '|' (a column break) and a line break are shown, not obeyed; a cell is
+    code unless it holds a backtick, which would end the code span early."""
+    rules = (
+        policy.Rule("plain", "a | b or c", "C:\\tmp|x\ny", f"C:\\tmp|{MASK}", redact),
+        policy.Rule("ticked", "a `b`", "echo `pw`", f"echo `{MASK}`", redact),
+    )
+    monkeypatch.setattr(policy, "RULES", rules)
+    lines = render_rules_markdown().splitlines()
+    rows = lines.index("| --- | --- | --- | --- |") + 1
+    assert lines[rows : rows + 3] == [
+        "| `plain` | a / b or c | `C:\\\\tmp\\|x⏎y` | `C:\\\\tmp\\|<redacted>` |",
+        "| `ticked` | a `b` | echo `pw` | echo `<redacted>` |",
+        "",
+    ]
+
+
 def test_every_rule_has_a_name_a_sentence_and_an_example_of_its_own() -> None:
     names = [rule.name for rule in RULES]
     assert len(names) == len(set(names))
@@ -494,6 +513,8 @@ AUTH = base64.b64encode(b"bob:S3cr3t-pw").decode()
         ('S3cr3t-pw,admin,1000,"system:masters"', f'{MASK},admin,1000,"system:masters"'),
         (f"{JWT}\n", f"{MASK}\n"),
         (f"token {JWT} used", f"token {MASK} used"),
+        (f"%3D{JWT}%26x=1", f"%3D{MASK}%26x=1"),  # right after a %XX escape: a JWT starts there
+        (f"log%3a{JWT}", f"log%3a{MASK}"),
         (
             "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n"
             "c2VjcmV0a2V5Ym9keWxpbmUy\n-----END PRIVATE KEY-----",
@@ -517,7 +538,9 @@ AUTH = base64.b64encode(b"bob:S3cr3t-pw").decode()
     ids=[
         *("docker-auth", "docker-auth-escaped", "dockerconfigjson", "crictl-creds", "login-p"),
         *("login-password", "login-password-eq", "curl-u", "curl-user", "basic-auth-csv"),
-        *("jwt-alone", "jwt-inline", "pem-without-begin", "aws-secret", "aws-session"),
+        *("jwt-alone", "jwt-inline", "jwt-after-escape", "jwt-after-lowercase-escape"),
+        *("pem-without-begin", "aws-secret"),
+        "aws-session",
         *("azure-secret", "google-api-key", "url-encoded-token", "token-underscore"),
         *("join-in-base64", "userinfo-slash", "userinfo-reserved"),
     ],

@@ -18,7 +18,7 @@ from lab.hosts.hostcheck import lab_libvirt_networks
 from lab.hosts.hypervisor import TCG
 from lab.hosts.vagrantfile import private_network_name, private_networks, render_vagrant
 from lab.model import instance, underlay
-from lab.model.config import check_lab
+from lab.model.config import Node, check_lab
 from lab.model.labfile import load_lab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,11 +59,33 @@ def test_each_node_sits_on_its_segment_and_reaches_the_others_through_the_router
     assert underlay.prefixlen(VX, node2) == 24
     assert underlay.machine_names(VX) == ("node1", "node2", "tor")
     router = underlay.router_node(VX)
-    assert (router.name, router.ip, router.memory_mib) == ("tor", IPv4Address("10.10.50.254"), 512)
+    assert (router.name, router.ip, router.cpus, router.memory_mib) == (
+        "tor",
+        IPv4Address("10.10.50.254"),
+        1,
+        512,
+    )
     assert [underlay.router_nic(VX, s) for s in VX.network.segments] == ["eth1", "eth2"]
     assert underlay.hop_between(VX, node1, node2) == (
         "node1 (rack1) -> tor eth1 10.10.50.254 / eth2 10.10.51.254 -> node2 (rack2)"
     )
+
+
+def test_the_router_machine_has_the_cpus_and_memory_the_lab_file_gives_it() -> None:
+    raw = copy.deepcopy(RAW)
+    raw["network"]["router"] = {"name": "tor", "cpus": 2, "memory_mib": 768}
+    lab, found = check_lab(raw, "x.yaml")
+    assert lab is not None, found
+    router = underlay.router_node(lab)
+    assert (router.name, router.cpus, router.memory_mib) == ("tor", 2, 768)
+
+
+def test_a_hop_to_a_node_off_every_segment_is_reported_without_a_router() -> None:
+    # not a node of a valid lab (validation refuses it), but a report must not break on it
+    stray = Node("stray", IPv4Address("192.0.2.1"))
+    node1 = VX.node("node1")
+    assert underlay.hop_between(VX, node1, stray) == "node1 -> stray (one layer-2 segment)"
+    assert underlay.hop_between(VX, stray, node1) == "stray -> node1 (one layer-2 segment)"
 
 
 def test_a_flat_lab_has_one_segment_no_router_and_no_underlay_route() -> None:
