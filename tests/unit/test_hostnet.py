@@ -327,8 +327,18 @@ def test_parse_node_state_keeps_what_was_read_and_says_what_was_not() -> None:
     assert broken.forwarding is None
     assert broken.unread == ("iptables-save exited 4", "ip -4 route show exited 2")
     assert hostnet.parse_node_state(probe_outputs(), "").forwarding is None
+    assert hostnet.parse_node_state(probe_outputs()).forwarding is None  # no device named
     assert hostnet.parse_node_state(probe_outputs(mtu=Output(1, "1500"))).nic_mtu is None
     assert hostnet.parse_node_state(probe_outputs(conf=Output(0, "{}"))).conflist == "{}"
+
+
+def test_rp_filter_is_keyed_by_the_files_directory_and_valued_after_the_last_colon() -> None:
+    # grep -H prints FILE:VALUE; the device is the directory holding rp_filter, however short
+    # the path, and the value is what follows the file name's last colon
+    state = hostnet.parse_node_state(
+        probe_outputs(rpf=Output(0, "all/rp_filter:1\nconf/a:b/rp_filter:2\nrp_filter:0\n"))
+    )
+    assert state.rp_filter == {"all": 1, "a:b": 2}
 
 
 def test_an_interface_matches_by_name_or_by_the_prefix_before_plus() -> None:
