@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HOSTGW = load_lab(ROOT / "labs" / "ci-debian12.yaml")
 VXLAN = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
 LABS = (HOSTGW, VXLAN)
+GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")  # flannel's own VXLAN
 
 CONF = "/etc/cni/net.d/10-netlab.conflist"
 SED = "node2: sudo -n sed -i"
@@ -199,6 +200,31 @@ def test_facts_are_parsed_from_the_probe() -> None:
         IPv4Address("192.168.124.140"), {"all": 2, "flannel.1": 0}, 1500
     )
     assert len(cat.probe_facts_commands(VXLAN)) == len(outs)
+    # rp_filter where the tunnel's packets arrive, else on the private NIC; the management
+    # address is the word after `inet`, wherever it sits; a file that reads empty is 0
+    assert cat.parse_facts(HOSTGW, ("inet 10.0.0.5/24", "", "", "9000\n")) == cat.NodeFacts(
+        IPv4Address("10.0.0.5"), {"all": 0, "eth1": 0}, 9000
+    )
+    assert cat.parse_facts(GUIDE, ("", "1\n", "2\n", "1500\n")) == cat.NodeFacts(
+        None, {"all": 1, "flannel.1": 2}, 1500
+    )
+
+
+def test_the_facts_probe_reads_the_management_address_rp_filter_and_the_private_mtu() -> None:
+    def argvs(lab: object) -> list[tuple[str, ...]]:
+        commands = cat.probe_facts_commands(lab)  # type: ignore[arg-type]
+        assert all(c.sudo and c.stdin is None for c in commands)
+        return [c.argv for c in commands]
+
+    conf = "/proc/sys/net/ipv4/conf"
+    assert argvs(HOSTGW) == [
+        ("ip", "-4", "-o", "addr", "show", "dev", "eth0"),
+        ("cat", f"{conf}/all/rp_filter"),
+        ("cat", f"{conf}/eth1/rp_filter"),
+        ("cat", "/sys/class/net/eth1/mtu"),
+    ]
+    assert argvs(VXLAN)[2] == argvs(GUIDE)[2] == ("cat", f"{conf}/flannel.1/rp_filter")
+    assert argvs(VXLAN)[3] == argvs(GUIDE)[3] == ("cat", "/sys/class/net/eth1/mtu")
 
 
 def test_sed_patterns_match_only_themselves() -> None:
@@ -264,6 +290,50 @@ def test_docs_breakages_md_holds_the_current_catalogue() -> None:
     )
 
 
+def test_the_docs_say_where_none_applies_a_snapshot_restore_every_pattern_and_the_mutant_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    told = dataclasses.replace(
+        cat.BY_ID["echo-constant-address"],
+        how="`NETLAB_BREAKAGE=echo-constant-address` makes the echo server answer 203.0.113.7",
+        restore="snapshot",
+        named=lambda lab: ("seen as 203", "answered by"),
+    )
+    monkeypatch.setattr(cat, "CATALOGUE", (told, cat.BY_ID["vxlan-port-dropped"]))
+    lines = cat.render_markdown((HOSTGW,)).splitlines()
+    assert [line for line in lines if line.startswith(("- **Applies", "- **Inj", "- **Und"))] == [
+        "- **Applies to:** labs whose pods run the suite's echo server (CNI, CRI) "
+        "(here: `ci-debian12`)",
+        "- **Injected:** `NETLAB_BREAKAGE=echo-constant-address` makes the echo server answer "
+        "203.0.113.7",  # its `how` names the mutant: not said again
+        "- **Undone by:** its undo commands, then the snapshot; a snapshot restore if the lab is "
+        "still not healthy",
+        "- **Applies to:** tunnel labs (VXLAN) (here: none of the CI labs)",
+        "- **Injected:** `iptables -I INPUT -s FIRST_NODE -p udp --dport 8472 -j DROP` on the "
+        "last node",
+        "- **Undone by:** its undo commands; a snapshot restore if the lab is still not healthy",
+    ]
+    assert (
+        "- **The failure must say:** the cells seen as 203.0.113.7 (patterns: `seen as 203`, "
+        "`answered by`)"
+    ) in lines
+
+
+def test_the_docs_generated_part_is_replaced_and_a_doc_without_one_gets_it_appended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cat, "CATALOGUE", (cat.BY_ID["vxlan-port-dropped"],))
+    part = cat.render_markdown(LABS)
+    begin, end = cat.DOCS_BEGIN, cat.DOCS_END
+    # the generated part ends at the first end marker: the doc's own text follows, even one
+    # that quotes the marker
+    docs = f"# Breakages\n{begin}\nold\n{end}\nsee `{end}`:\n{end}\nthe end\n"
+    assert cat.docs_with_catalogue(docs, LABS) == (
+        f"# Breakages\n{part}see `{end}`:\n{end}\nthe end\n"
+    )
+    assert cat.docs_with_catalogue("# Breakages\nprose\n", LABS) == f"# Breakages\nprose\n{part}"
+
+
 def test_the_suite_subset_is_the_files_the_expectations_name_or_all_of_e2e() -> None:
     first, second = cat.CATALOGUE[:2]
     some = [
@@ -278,3 +348,5 @@ def test_the_suite_subset_is_the_files_the_expectations_name_or_all_of_e2e() -> 
     assert cat.suite_files(()) == ()
     every = dataclasses.replace(second, expected=(cat.DATAPATH, "e2e/test_*.py::*"))
     assert cat.suite_files([some[0], every]) == ("e2e",)
+    in_a_class = dataclasses.replace(first, expected=("e2e/test_services.py::TestA::test_b",))
+    assert cat.suite_files([in_a_class]) == ("e2e/test_services.py",)
