@@ -193,6 +193,22 @@ def test_on_a_routed_underlay_bgps_routes_via_the_router_are_the_backends_own() 
     ]
 
 
+def test_the_route_back_is_the_longest_matching_prefix_the_first_of_equals() -> None:
+    routes = [
+        (hostnet.IPv4Network(r.split()[0]), hostnet.parse_route(r))
+        for r in (
+            "10.244.0.0/16 dev flannel.1",
+            "10.244.0.0/24 via 10.10.40.241 dev eth1",
+            "10.244.0.0/24 via 192.168.130.11 dev eth0 metric 200",
+            "10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1",
+        )
+    ]
+    longest = hostnet._longest
+    assert longest(routes, hostnet.IPv4Address("10.244.0.2")) == routes[1][1]
+    assert longest(routes, hostnet.IPv4Address("10.244.2.2")) == routes[0][1]
+    assert longest(routes, hostnet.IPv4Address("10.245.0.2")) is None
+
+
 def test_the_conflist_is_compared_field_by_field() -> None:
     conf = json.loads(healthy(HOSTGW).conflist or "")
     conf["plugins"][0]["ipMasq"] = True
