@@ -19,12 +19,14 @@ from lab.model.labfile import load_lab
 from lab.net import reachability as rm
 from lab.runtime import echo
 from tests.fakes import two_pods_per_node
+from tests.unit.golden import golden_text
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTGW = load_lab(ROOT / "labs" / "ci-debian12.yaml")
 VXLAN = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
 LABS = (HOSTGW, VXLAN)
 GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")  # flannel's own VXLAN
+PLANS = ROOT / "tests" / "golden" / "breakages" / "plans-ci-labs.txt"
 
 CONF = "/etc/cni/net.d/10-netlab.conflist"
 SED = "node2: sudo -n sed -i"
@@ -181,6 +183,28 @@ def test_exact_plans_on_the_vxlan_lab_use_the_facts_read_before() -> None:
     assert shown(cat.BY_ID["pod-cidr-outside-network"], VXLAN)[0][0].endswith(
         f'\'s|"subnet": "10\\.244\\.1\\.0/24"|"subnet": "10.245.0.0/24"|\' {CONF}'
     )
+
+
+def test_every_plan_on_both_ci_labs_puts_back_what_each_node_held() -> None:
+    """Every applicable entry's inject and undo, and its patterns, on both CI labs, with facts
+    that differ everywhere (each node its own management address, rp_filter values that differ
+    between `all` and the arrival device, and MTUs): an undo puts back exactly what its node
+    held. Reviewed by hand; rewrite with NETLAB_UPDATE_GOLDEN=1 and read the diff."""
+    lines = []
+    for lab in LABS:
+        dev = cat.arrival(lab)
+        facts = cat.Facts(
+            {
+                "node1": cat.NodeFacts(IPv4Address("192.168.124.31"), {"all": 0, dev: 1}, 9000),
+                "node2": cat.NodeFacts(IPv4Address("192.168.124.32"), {"all": 2, dev: 0}, 1480),
+            }
+        )
+        for b in cat.applicable(lab):
+            inject, undo = shown(b, lab, facts)
+            lines += [f"## {lab.name} {b.id}", "inject:", *(f"  {x}" for x in inject)]
+            lines += ["undo:", *(f"  {x}" for x in undo), f"named: {' | '.join(b.named(lab))}"]
+    text = "\n".join(lines) + "\n"
+    assert text == golden_text(PLANS, text)
 
 
 def test_a_plan_that_needs_a_management_address_says_so() -> None:
