@@ -116,6 +116,21 @@ def test_on_the_guides_lab_the_entries_that_need_a_lab_written_cni_config_do_not
     }
 
 
+def test_a_one_node_lab_writes_its_cni_config_too() -> None:
+    one = dataclasses.replace(HOSTGW, nodes=HOSTGW.nodes[:1])
+    assert cat.writes_conflist(one)
+    assert not cat.writes_conflist(GUIDE)
+
+
+def test_the_lease_filler_says_it_handles_only_24_node_subnets() -> None:
+    narrow = dataclasses.replace(
+        HOSTGW, pod_network=dataclasses.replace(HOSTGW.pod_network, subnet_len=25)
+    )
+    refusal = r"^the lease filler handles /24 node subnets, not 10\.244\.0\.128/25$"
+    with pytest.raises(ValueError, match=refusal):
+        cat.plan_inject(cat.BY_ID["host-local-exhausted"], narrow, cat.example_facts(narrow))
+
+
 @pytest.mark.parametrize("lab", LABS, ids=["host-gw", "vxlan"])
 def test_every_applicable_entry_has_an_inject_and_an_undo(lab: object) -> None:
     for b in cat.applicable(lab):  # type: ignore[arg-type]
