@@ -389,6 +389,10 @@ def test_rule_matching_negation_marks_and_interfaces() -> None:
     assert hostnet.rule_matches(rule("-m mark ! --mark 0x4000/0x4000 -j RETURN"), packet) is True
     assert hostnet.rule_matches(rule("-m addrtype ! --dst-type LOCAL -j X"), packet) is True
     assert hostnet.rule_matches(rule("-m physdev --physdev-is-bridged -j X"), packet) is None
+    assert hostnet.rule_matches(rule("-d 10.244.1.0/24 -j X"), packet) is True
+    assert hostnet.rule_matches(rule("-d 10.244.0.0/24 -j X"), packet) is False
+    # a rule without a target (it only counts) matches when every match does
+    assert hostnet.rule_matches(rule("-s 10.244.0.0/16 -p udp"), packet) is True
 
 
 def test_an_interfaces_own_forwarding_switch_is_named() -> None:
@@ -490,6 +494,7 @@ def test_iptables_save_keeps_each_committed_table_its_policies_and_rules_in_orde
         '-A INPUT -m comment --comment "unclosed -j ACCEPT\n'  # unparseable: skipped
         "-A INPUT -s 10.0.0.0/8 -j MINE\n"
         "  -A MINE -j ACCEPT  \n"
+        "-A MINE\n"  # no match, no target: it counts every packet
         "-A\n"
         "COMMIT\n"
         "*nat\n"
@@ -506,7 +511,10 @@ def test_iptables_save_keeps_each_committed_table_its_policies_and_rules_in_orde
                 "INPUT", ("-s", "10.0.0.0/8", "-j", "MINE"), "-A INPUT -s 10.0.0.0/8 -j MINE"
             ),
         ),
-        "MINE": (hostnet.Rule("MINE", ("-j", "ACCEPT"), "-A MINE -j ACCEPT"),),
+        "MINE": (
+            hostnet.Rule("MINE", ("-j", "ACCEPT"), "-A MINE -j ACCEPT"),
+            hostnet.Rule("MINE", (), "-A MINE"),
+        ),
     }
     assert hostnet.Rule("C", ("-m", "x", "--goto", "Y"), "").target == "Y"
     assert hostnet.Rule("C", ("-g", "Y"), "").target == "Y"
