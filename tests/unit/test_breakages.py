@@ -293,6 +293,13 @@ def test_the_facts_probe_reads_the_management_address_rp_filter_and_the_private_
 
 def test_sed_patterns_match_only_themselves() -> None:
     assert cat.sed_pattern('"a.b": [1]*') == '"a\\.b": \\[1\\]\\*'
+    assert cat.sed_pattern("Xx|^$\\") == "Xx\\|\\^\\$\\\\"  # letters as they are
+
+
+def test_the_wrong_pod_mtu_is_the_nics_on_a_tunnel_and_100_less_on_host_gw() -> None:
+    assert cat.wrong_pod_mtu(VXLAN) == 1500
+    assert cat.wrong_pod_mtu(GUIDE) == 1500  # flannel's own VXLAN
+    assert cat.wrong_pod_mtu(HOSTGW) == 1400
 
 
 def mismatch(expected_by: str, observed_by: str, seen: str = "10.244.0.2") -> str:
