@@ -217,3 +217,29 @@ def test_a_rule_left_behind_is_named_and_an_unread_route_only_goes_unshown() -> 
         f"a counting rule was left on node1: exit 1: python -m lab ssh {VX.name} node1 -- "
         f"'{delete}'"
     ]
+
+
+def test_on_host_gw_the_counting_rules_match_the_echo_servers_plain_udp() -> None:
+    hostgw = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    carrier = proof.carrier_of(hostgw, 8080)
+    rules = proof.rules_by_node(hostgw, carrier, proof.node_pairs(hostgw.node_names, RUN))
+    reads = proof.read_counters(carrier)
+    fake = script(
+        *(
+            step
+            for n in ("node1", "node2")
+            for step in (
+                *(Step(n, proof.add_rule(r).argv, exit_code=2) for r in rules[n]),
+                *(Step(n, c.argv) for c in reads),
+                *(Step(n, c.argv) for c in reads),
+                *(Step(n, proof.route_to(ip).argv) for ip in TARGETS[n]),
+                *(Step(n, proof.delete_rule(r).argv) for r in rules[n]),
+            )
+        )
+    )
+    driver = FakeDriver(hostgw, fake)
+    problems = tunnelproof.prove_crossings(driver, hostgw, PODS, RUN)
+    fake.done()
+    assert driver.asked == []
+    assert len(problems) == sum(len(r) for r in rules.values())
+    assert all(" -p udp --dport 8080 " in p for p in problems), problems
