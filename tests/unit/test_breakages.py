@@ -19,11 +19,14 @@ from lab.model.labfile import load_lab
 from lab.net import reachability as rm
 from lab.runtime import echo
 from tests.fakes import two_pods_per_node
+from tests.unit.golden import golden_text
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTGW = load_lab(ROOT / "labs" / "ci-debian12.yaml")
 VXLAN = load_lab(ROOT / "labs" / "ci-debian12-vxlan.yaml")
 LABS = (HOSTGW, VXLAN)
+GUIDE = load_lab(ROOT / "labs" / "guide-centos7.yaml")  # flannel's own VXLAN
+PLANS = ROOT / "tests" / "golden" / "breakages" / "plans-ci-labs.txt"
 
 CONF = "/etc/cni/net.d/10-netlab.conflist"
 SED = "node2: sudo -n sed -i"
@@ -86,6 +89,46 @@ def test_where_each_applies_follows_the_backends_properties() -> None:
     }
     assert {b.id for b in cat.CATALOGUE} - {b.id for b in cat.applicable(HOSTGW)} == tunnel_only
     assert {b.id for b in cat.applicable(VXLAN)} == set(cat.BY_ID)
+
+
+SHIPPED = sorted((ROOT / "labs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_entry_that_applies_to_a_shipped_lab_can_plan_on_it(path: Path) -> None:
+    # strict-rp-filter-asymmetric once applied to every lab, and its plan raised on the
+    # guide's (flannel allots the subnets there, not the lab file)
+    lab = load_lab(path)
+    for b in cat.applicable(lab):
+        shown(b, lab)
+
+
+def test_on_the_guides_lab_the_entries_that_need_a_lab_written_cni_config_do_not_apply() -> None:
+    assert {b.id for b in cat.applicable(GUIDE)} == {
+        "forward-policy-drop",
+        "ip-forward-off",
+        "forwarding-off-on-arrival-nic",
+        "bridge-nf-call-iptables-off",  # Services: kubeadm's
+        "br-netfilter-unloaded",
+        "vxlan-port-dropped",  # flannel's own VXLAN
+        "checksum-offload-flannel1",
+        "underlay-mtu-smaller",
+    }
+
+
+def test_a_one_node_lab_writes_its_cni_config_too() -> None:
+    one = dataclasses.replace(HOSTGW, nodes=HOSTGW.nodes[:1])
+    assert cat.writes_conflist(one)
+    assert not cat.writes_conflist(GUIDE)
+
+
+def test_the_lease_filler_says_it_handles_only_24_node_subnets() -> None:
+    narrow = dataclasses.replace(
+        HOSTGW, pod_network=dataclasses.replace(HOSTGW.pod_network, subnet_len=25)
+    )
+    refusal = r"^the lease filler handles /24 node subnets, not 10\.244\.0\.128/25$"
+    with pytest.raises(ValueError, match=refusal):
+        cat.plan_inject(cat.BY_ID["host-local-exhausted"], narrow, cat.example_facts(narrow))
 
 
 @pytest.mark.parametrize("lab", LABS, ids=["host-gw", "vxlan"])
@@ -182,6 +225,28 @@ def test_exact_plans_on_the_vxlan_lab_use_the_facts_read_before() -> None:
     )
 
 
+def test_every_plan_on_both_ci_labs_puts_back_what_each_node_held() -> None:
+    """Every applicable entry's inject and undo, and its patterns, on both CI labs, with facts
+    that differ everywhere (each node its own management address, rp_filter values that differ
+    between `all` and the arrival device, and MTUs): an undo puts back exactly what its node
+    held. Reviewed by hand; rewrite with NETLAB_UPDATE_GOLDEN=1 and read the diff."""
+    lines = []
+    for lab in LABS:
+        dev = cat.arrival(lab)
+        facts = cat.Facts(
+            {
+                "node1": cat.NodeFacts(IPv4Address("192.168.124.31"), {"all": 0, dev: 1}, 9000),
+                "node2": cat.NodeFacts(IPv4Address("192.168.124.32"), {"all": 2, dev: 0}, 1480),
+            }
+        )
+        for b in cat.applicable(lab):
+            inject, undo = shown(b, lab, facts)
+            lines += [f"## {lab.name} {b.id}", "inject:", *(f"  {x}" for x in inject)]
+            lines += ["undo:", *(f"  {x}" for x in undo), f"named: {' | '.join(b.named(lab))}"]
+    text = "\n".join(lines) + "\n"
+    assert text == golden_text(PLANS, text)
+
+
 def test_a_plan_that_needs_a_management_address_says_so() -> None:
     facts = cat.Facts({n: cat.NodeFacts(None, {}, 1500) for n in ("node1", "node2")})
     with pytest.raises(ValueError, match="node2: no address on eth0"):
@@ -199,10 +264,42 @@ def test_facts_are_parsed_from_the_probe() -> None:
         IPv4Address("192.168.124.140"), {"all": 2, "flannel.1": 0}, 1500
     )
     assert len(cat.probe_facts_commands(VXLAN)) == len(outs)
+    # rp_filter where the tunnel's packets arrive, else on the private NIC; the management
+    # address is the word after `inet`, wherever it sits; a file that reads empty is 0
+    assert cat.parse_facts(HOSTGW, ("inet 10.0.0.5/24", "", "", "9000\n")) == cat.NodeFacts(
+        IPv4Address("10.0.0.5"), {"all": 0, "eth1": 0}, 9000
+    )
+    assert cat.parse_facts(GUIDE, ("", "1\n", "2\n", "1500\n")) == cat.NodeFacts(
+        None, {"all": 1, "flannel.1": 2}, 1500
+    )
+
+
+def test_the_facts_probe_reads_the_management_address_rp_filter_and_the_private_mtu() -> None:
+    def argvs(lab: object) -> list[tuple[str, ...]]:
+        commands = cat.probe_facts_commands(lab)  # type: ignore[arg-type]
+        assert all(c.sudo and c.stdin is None for c in commands)
+        return [c.argv for c in commands]
+
+    conf = "/proc/sys/net/ipv4/conf"
+    assert argvs(HOSTGW) == [
+        ("ip", "-4", "-o", "addr", "show", "dev", "eth0"),
+        ("cat", f"{conf}/all/rp_filter"),
+        ("cat", f"{conf}/eth1/rp_filter"),
+        ("cat", "/sys/class/net/eth1/mtu"),
+    ]
+    assert argvs(VXLAN)[2] == argvs(GUIDE)[2] == ("cat", f"{conf}/flannel.1/rp_filter")
+    assert argvs(VXLAN)[3] == argvs(GUIDE)[3] == ("cat", "/sys/class/net/eth1/mtu")
 
 
 def test_sed_patterns_match_only_themselves() -> None:
     assert cat.sed_pattern('"a.b": [1]*') == '"a\\.b": \\[1\\]\\*'
+    assert cat.sed_pattern("Xx|^$\\") == "Xx\\|\\^\\$\\\\"  # letters as they are
+
+
+def test_the_wrong_pod_mtu_is_the_nics_on_a_tunnel_and_100_less_on_host_gw() -> None:
+    assert cat.wrong_pod_mtu(VXLAN) == 1500
+    assert cat.wrong_pod_mtu(GUIDE) == 1500  # flannel's own VXLAN
+    assert cat.wrong_pod_mtu(HOSTGW) == 1400
 
 
 def mismatch(expected_by: str, observed_by: str, seen: str = "10.244.0.2") -> str:
@@ -264,6 +361,50 @@ def test_docs_breakages_md_holds_the_current_catalogue() -> None:
     )
 
 
+def test_the_docs_say_where_none_applies_a_snapshot_restore_every_pattern_and_the_mutant_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    told = dataclasses.replace(
+        cat.BY_ID["echo-constant-address"],
+        how="`NETLAB_BREAKAGE=echo-constant-address` makes the echo server answer 203.0.113.7",
+        restore="snapshot",
+        named=lambda lab: ("seen as 203", "answered by"),
+    )
+    monkeypatch.setattr(cat, "CATALOGUE", (told, cat.BY_ID["vxlan-port-dropped"]))
+    lines = cat.render_markdown((HOSTGW,)).splitlines()
+    assert [line for line in lines if line.startswith(("- **Applies", "- **Inj", "- **Und"))] == [
+        "- **Applies to:** labs whose pods run the suite's echo server (CNI, CRI) "
+        "(here: `ci-debian12`)",
+        "- **Injected:** `NETLAB_BREAKAGE=echo-constant-address` makes the echo server answer "
+        "203.0.113.7",  # its `how` names the mutant: not said again
+        "- **Undone by:** its undo commands, then the snapshot; a snapshot restore if the lab is "
+        "still not healthy",
+        "- **Applies to:** tunnel labs (VXLAN) (here: none of the CI labs)",
+        "- **Injected:** `iptables -I INPUT -s FIRST_NODE -p udp --dport 8472 -j DROP` on the "
+        "last node",
+        "- **Undone by:** its undo commands; a snapshot restore if the lab is still not healthy",
+    ]
+    assert (
+        "- **The failure must say:** the cells seen as 203.0.113.7 (patterns: `seen as 203`, "
+        "`answered by`)"
+    ) in lines
+
+
+def test_the_docs_generated_part_is_replaced_and_a_doc_without_one_gets_it_appended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cat, "CATALOGUE", (cat.BY_ID["vxlan-port-dropped"],))
+    part = cat.render_markdown(LABS)
+    begin, end = cat.DOCS_BEGIN, cat.DOCS_END
+    # the generated part ends at the first end marker: the doc's own text follows, even one
+    # that quotes the marker
+    docs = f"# Breakages\n{begin}\nold\n{end}\nsee `{end}`:\n{end}\nthe end\n"
+    assert cat.docs_with_catalogue(docs, LABS) == (
+        f"# Breakages\n{part}see `{end}`:\n{end}\nthe end\n"
+    )
+    assert cat.docs_with_catalogue("# Breakages\nprose\n", LABS) == f"# Breakages\nprose\n{part}"
+
+
 def test_the_suite_subset_is_the_files_the_expectations_name_or_all_of_e2e() -> None:
     first, second = cat.CATALOGUE[:2]
     some = [
@@ -278,3 +419,5 @@ def test_the_suite_subset_is_the_files_the_expectations_name_or_all_of_e2e() -> 
     assert cat.suite_files(()) == ()
     every = dataclasses.replace(second, expected=(cat.DATAPATH, "e2e/test_*.py::*"))
     assert cat.suite_files([some[0], every]) == ("e2e",)
+    in_a_class = dataclasses.replace(first, expected=("e2e/test_services.py::TestA::test_b",))
+    assert cat.suite_files([in_a_class]) == ("e2e/test_services.py",)

@@ -12,7 +12,7 @@ import pytest
 
 from e2e import checks, scenarios
 from e2e.drivers.base import Pod
-from lab.common.commands import render_remote
+from lab.common.commands import cmd, render_remote
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
 from tests import fakes
@@ -192,6 +192,13 @@ def test_a_node_as_the_guide_leaves_it_has_no_problem() -> None:
         "hostname",
         "ip -4 route show",
     ]
+    # the commands as data, too: sudo is a flag (False), not merely something falsy
+    assert [command for _, command, _ in script.ran][3:] == [
+        cmd("cat", "/proc/swaps", sudo=False),
+        cmd("cat", "/proc/modules", sudo=False),
+        cmd("hostname", sudo=False),
+        cmd("ip", "-4", "route", "show", sudo=False),
+    ]
     # a lab whose backend expects no host route reads none
     assert guide_state(VXLAN, *node_state(routes=None)) == []
 
@@ -296,7 +303,10 @@ def test_a_node_with_two_subnets_and_a_pod_in_no_nodes_subnet_are_named_in_full(
 
 
 def test_a_cell_over_a_protocol_the_echo_server_does_not_answer_skips_saying_why() -> None:
-    checks.skip_unless_answered_over(("tcp", "udp"), "cri", "udp")  # answered: no skip
+    try:
+        checks.skip_unless_answered_over(("tcp", "udp"), "cri", "udp")  # answered: no skip
+    except pytest.skip.Exception as skip:  # a skip here would pass the test unseen
+        pytest.fail(f"answered over UDP, yet skipped: {skip.msg}")
     with pytest.raises(pytest.skip.Exception) as skipped:
         checks.skip_unless_answered_over(("tcp",), "k8s", "udp")
     assert skipped.value.msg == (

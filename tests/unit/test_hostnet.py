@@ -193,6 +193,22 @@ def test_on_a_routed_underlay_bgps_routes_via_the_router_are_the_backends_own() 
     ]
 
 
+def test_the_route_back_is_the_longest_matching_prefix_the_first_of_equals() -> None:
+    routes = [
+        (hostnet.IPv4Network(r.split()[0]), hostnet.parse_route(r))
+        for r in (
+            "10.244.0.0/16 dev flannel.1",
+            "10.244.0.0/24 via 10.10.40.241 dev eth1",
+            "10.244.0.0/24 via 192.168.130.11 dev eth0 metric 200",
+            "10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1",
+        )
+    ]
+    longest = hostnet._longest
+    assert longest(routes, hostnet.IPv4Address("10.244.0.2")) == routes[1][1]
+    assert longest(routes, hostnet.IPv4Address("10.244.2.2")) == routes[0][1]
+    assert longest(routes, hostnet.IPv4Address("10.245.0.2")) is None
+
+
 def test_the_conflist_is_compared_field_by_field() -> None:
     conf = json.loads(healthy(HOSTGW).conflist or "")
     conf["plugins"][0]["ipMasq"] = True
@@ -327,8 +343,18 @@ def test_parse_node_state_keeps_what_was_read_and_says_what_was_not() -> None:
     assert broken.forwarding is None
     assert broken.unread == ("iptables-save exited 4", "ip -4 route show exited 2")
     assert hostnet.parse_node_state(probe_outputs(), "").forwarding is None
+    assert hostnet.parse_node_state(probe_outputs()).forwarding is None  # no device named
     assert hostnet.parse_node_state(probe_outputs(mtu=Output(1, "1500"))).nic_mtu is None
     assert hostnet.parse_node_state(probe_outputs(conf=Output(0, "{}"))).conflist == "{}"
+
+
+def test_rp_filter_is_keyed_by_the_files_directory_and_valued_after_the_last_colon() -> None:
+    # grep -H prints FILE:VALUE; the device is the directory holding rp_filter, however short
+    # the path, and the value is what follows the file name's last colon
+    state = hostnet.parse_node_state(
+        probe_outputs(rpf=Output(0, "all/rp_filter:1\nconf/a:b/rp_filter:2\nrp_filter:0\n"))
+    )
+    assert state.rp_filter == {"all": 1, "a:b": 2}
 
 
 def test_an_interface_matches_by_name_or_by_the_prefix_before_plus() -> None:
@@ -363,6 +389,10 @@ def test_rule_matching_negation_marks_and_interfaces() -> None:
     assert hostnet.rule_matches(rule("-m mark ! --mark 0x4000/0x4000 -j RETURN"), packet) is True
     assert hostnet.rule_matches(rule("-m addrtype ! --dst-type LOCAL -j X"), packet) is True
     assert hostnet.rule_matches(rule("-m physdev --physdev-is-bridged -j X"), packet) is None
+    assert hostnet.rule_matches(rule("-d 10.244.1.0/24 -j X"), packet) is True
+    assert hostnet.rule_matches(rule("-d 10.244.0.0/24 -j X"), packet) is False
+    # a rule without a target (it only counts) matches when every match does
+    assert hostnet.rule_matches(rule("-s 10.244.0.0/16 -p udp"), packet) is True
 
 
 def test_an_interfaces_own_forwarding_switch_is_named() -> None:
@@ -390,3 +420,132 @@ def test_a_range_outside_the_pod_cidr_or_on_another_nodes_subnet_is_named() -> N
         "node2 hands out 10.244.0.0/24, which overlaps node1's subnet 10.244.0.0/24: both "
         "nodes give pods the same addresses"
     )
+
+
+def test_each_sysctl_problem_says_what_it_breaks_in_full() -> None:
+    assert problems(HOSTGW, bridge_nf_call_iptables=None) == [
+        "br_netfilter is not loaded (no /proc/sys/net/bridge): traffic between pods on one "
+        "bridge bypasses iptables, so a Service whose endpoint shares the client's bridge is "
+        "never translated back (the guide's step 3; kubernetes#87426)"
+    ]
+    assert problems(HOSTGW, bridge_nf_call_iptables="0") == [
+        "net.bridge.bridge-nf-call-iptables = 0: bridged pod traffic bypasses iptables, so a "
+        "Service whose endpoint shares the client's bridge is never translated back (the "
+        "guide's step 3; kubernetes#87426)"
+    ]
+    # forwarding off everywhere is said once: the interface's own switch is then moot
+    off = problems(HOSTGW, ip_forward=None, forwarding=("eth1", "0"))
+    assert off == [
+        "net.ipv4.ip_forward = None: the node does not forward pod packets (the guide's step 4, "
+        "开启路由转发, sets it to 1)"
+    ]
+
+
+def test_a_firewall_rule_or_policy_that_rejects_is_named_like_one_that_drops() -> None:
+    reject = "-A FORWARD -s 10.244.0.0/24 -j REJECT --reject-with icmp-port-unreachable"
+    tables = hostnet.parse_iptables_save(FILTER.replace("COMMIT", reject + "\nCOMMIT", 1))
+    assert problems(HOSTGW, tables=tables) == [
+        "iptables FORWARD drops pod traffic 10.244.0.2 -> 10.244.1.2 (eth1 -> cni0): "
+        f"rule `{reject}`"
+    ]
+    closed = FILTER.replace(":INPUT ACCEPT", ":INPUT DROP") + FLANNEL_MASQ
+    assert problems(VXLAN, tables=hostnet.parse_iptables_save(closed)) == [
+        "iptables INPUT drops the tunnel's UDP 8472 from node1 (10.10.20.241): the INPUT "
+        "policy DROP (flannel's vxlan backend needs UDP 8472 between all nodes)"
+    ]
+    rejected = FILTER.replace(":INPUT ACCEPT", ":INPUT REJECT") + FLANNEL_MASQ
+    assert problems(VXLAN, tables=hostnet.parse_iptables_save(rejected))[0].endswith(
+        "the INPUT policy REJECT (flannel's vxlan backend needs UDP 8472 between all nodes)"
+    )
+    # a host-gw lab has no tunnel: its INPUT chain is not judged
+    assert problems(HOSTGW, tables=hostnet.parse_iptables_save(closed)) == []
+
+
+def test_a_conflist_that_cannot_be_read_or_parsed_is_named_and_flannels_own_is_not_ours() -> None:
+    assert problems(HOSTGW, conflist=None) == ["cannot read /etc/cni/net.d/10-netlab.conflist"]
+    assert problems(HOSTGW, conflist="{") == [
+        "/etc/cni/net.d/10-netlab.conflist is not JSON (Expecting property name enclosed in "
+        "double quotes: line 1 column 2 (char 1))"
+    ]
+    node = GUIDE.node(GUIDE.nodes[-1].name)
+    assert list(hostnet.conflist_problems(GUIDE, node, healthy(HOSTGW, conflist=None))) == []
+
+
+def test_an_exhausted_range_is_named_in_full_and_only_this_nodes_leases_count() -> None:
+    leases = tuple(f"10.244.1.{i}" for i in range(2, 255))
+    assert problems(HOSTGW, leases=leases) == [
+        "host-local has 253 of the 253 addresses of 10.244.1.0/24 reserved "
+        "(/var/lib/cni/networks/netlab): a new pod gets 'no IP addresses available in range "
+        "set' (leaked leases: kubernetes#57280)"
+    ]
+    elsewhere = (*leases[1:], "10.244.0.2", "last_reserved_ip.0", "lock")
+    assert problems(HOSTGW, leases=elsewhere) == []
+    assert problems(HOSTGW, leases=None) == []  # unread: nothing to judge
+
+
+def test_iptables_save_keeps_each_committed_table_its_policies_and_rules_in_order() -> None:
+    text = (
+        "# Generated by iptables-save\n"
+        "-A INPUT -j DROP\n"  # before any table: ignored
+        "*filter\n"
+        ":INPUT DROP [0:0]\n"
+        ":MINE - [0:0]\n"
+        ":BROKEN\n"
+        '-A INPUT -m comment --comment "unclosed -j ACCEPT\n'  # unparseable: skipped
+        "-A INPUT -s 10.0.0.0/8 -j MINE\n"
+        "  -A MINE -j ACCEPT  \n"
+        "-A MINE\n"  # no match, no target: it counts every packet
+        "-A\n"
+        "COMMIT\n"
+        "*nat\n"
+        ":POSTROUTING ACCEPT [0:0]\n"
+        "-A POSTROUTING -j MASQUERADE\n"  # never committed: not kept
+    )
+    tables = hostnet.parse_iptables_save(text)
+    assert tables.keys() == {"filter"}
+    filt = tables["filter"]
+    assert filt.policies == {"INPUT": "DROP"}
+    assert filt.rules == {
+        "INPUT": (
+            hostnet.Rule(
+                "INPUT", ("-s", "10.0.0.0/8", "-j", "MINE"), "-A INPUT -s 10.0.0.0/8 -j MINE"
+            ),
+        ),
+        "MINE": (
+            hostnet.Rule("MINE", ("-j", "ACCEPT"), "-A MINE -j ACCEPT"),
+            hostnet.Rule("MINE", (), "-A MINE"),
+        ),
+    }
+    assert hostnet.Rule("C", ("-m", "x", "--goto", "Y"), "").target == "Y"
+    assert hostnet.Rule("C", ("-g", "Y"), "").target == "Y"
+    assert hostnet.Rule("C", ("--jump", "Y"), "").target == "Y"
+    assert hostnet.Rule("C", ("-s", "1.2.3.4", "-j"), "").target == ""
+
+
+def test_a_route_line_gives_its_destination_gateway_and_device() -> None:
+    parse = hostnet.parse_route
+    line = "10.244.0.0/24 via 10.10.40.241 dev eth1 proto static"
+    assert parse(line) == hostnet.Route("10.244.0.0/24", "10.10.40.241", "eth1", line)
+    assert parse("blackhole 10.244.9.0/24") == hostnet.Route(
+        "blackhole", None, None, "blackhole 10.244.9.0/24"
+    )
+    assert parse("10.244.0.0/24 dev") == hostnet.Route(
+        "10.244.0.0/24", None, None, "10.244.0.0/24 dev"
+    )
+    assert parse("10.244.0.0/24 via") == hostnet.Route(
+        "10.244.0.0/24", None, None, "10.244.0.0/24 via"
+    )
+    assert parse("") == hostnet.Route("", None, None, "")
+
+
+def test_a_mark_match_is_judged_for_a_packet_without_a_mark() -> None:
+    mark = hostnet._mark_match
+    assert mark("0x0") is True
+    assert mark("0") is True
+    assert mark("0x4000/0x4000") is False
+    assert mark("0x4000/0x0") is False  # 0 & 0 is 0, not 0x4000
+    assert mark("0x0/0xffff") is True
+    assert mark("1") is False
+    assert mark("0x4000") is False
+    assert mark("zz") is False
+    assert mark("0x1/zz") is False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 from e2e import mtu
@@ -46,10 +47,20 @@ def test_the_commands_are_the_df_pings_the_listener_and_the_transfer() -> None:
         "head -c 4350 /dev/zero | timeout 20 socat -t 20 - "
         "TCP:10.244.1.2:9400,retry=100,interval=0.2",
     )
+    assert mtu.link_mtu_argv() == ("ip", "-o", "link", "show", "eth0")
+    assert mtu.link_mtu_argv("net1") == ("ip", "-o", "link", "show", "net1")
     driver = FakeDriver(VX)
     jobs, sinks = mtu.plan_mtu(driver, VX, mtu.mtu_sources(VX, PODS))
     a1, node1 = jobs[0], jobs[2]
     assert [name for name, _ in a1.steps] == ["mtu", "fits", "over", "transfer"]
+    assert a1.steps[0][1].argv == ("ip", "netns", "exec", "a1", "ip", "-o", "link", "show", "eth0")
+    # 3 x the pod MTU (1450) to the target's listener, from the pod's netns or the node itself
+    assert a1.steps[3][1].argv == (
+        *("ip", "netns", "exec", "a1"),
+        *mtu.transfer_argv("10.244.1.2", 9400, 4350),
+    )
+    assert node1.steps[2][1].argv == mtu.transfer_argv("10.244.1.2", 9402, 4350)
+    assert [names for p in sinks for names, _ in p.steps] == ["sink"] * 6
     assert a1.steps[1][1].argv == (
         "ip",
         "netns",
@@ -106,11 +117,46 @@ def test_each_failure_is_named_with_its_reproduce_line() -> None:
     )
 
 
+def test_a_transfer_and_its_listener_are_bounded_longer_than_a_ping() -> None:
+    assert mtu.step_timeout("transfer") == mtu.step_timeout("sink") == 25  # TRANSFER_S + 5
+    assert mtu.step_timeout("mtu") == mtu.step_timeout("fits") == mtu.step_timeout("over") == 10
+
+
+def test_a_failures_output_is_shown_by_its_tail() -> None:
+    long = "head " + "x" * 400 + " tail"  # the last 200 (300) characters, not one more
+    assert judged(mtu=ran(1, "", long))[0] == (
+        f"cannot read a1's eth0 MTU: {long[-200:]}\n    reproduce: reproduce it"
+    )
+    assert judged(fits=ran(1, long))[0] == (
+        f"a1 -> b1: 1422-byte DF ping (packet = MTU 1450) failed: {long[-300:]}\n"
+        "    reproduce: reproduce it"
+    )
+    assert judged(over=ran(1, long))[0] == (
+        "a1 -> b1: a DF packet one byte over MTU 1450 failed without evidence of a refusal "
+        f"(no EMSGSIZE, no 'Frag needed'): {long[-200:]}\n    reproduce: reproduce it"
+    )
+    assert judged(over=ran(1, "0 received"))[0] == (
+        "a1 -> b1: a DF packet one byte over MTU 1450 failed without evidence of a refusal "
+        "(no EMSGSIZE, no 'Frag needed'): 0 received\n    reproduce: reproduce it"
+    )
+    assert judged(ran(1, "", long), transfer=ran(1, long)) == [
+        f"a1 -> b1: a 4350-byte TCP transfer (3 x MTU 1450) failed: {long[-300:]}\n"
+        f"    reproduce: reproduce it\n    its listener: {long[-200:]} (reproduce it)"
+    ]
+    assert judged(ran(1, "", "bind: in use"), transfer=ran(1, "refused"))[0].endswith(
+        "\n    its listener: bind: in use (reproduce it)"
+    )
+
+
 def test_a_transfer_must_be_counted_whole_within_its_bound() -> None:
     stalled = judged(ran(124, "", ""), transfer=ran(124, "", ""))
     assert stalled == [
         "a1 -> b1: a 4350-byte TCP transfer (3 x MTU 1450) did not complete within 20s: "
         "no output\n    reproduce: reproduce it\n    its listener: no output (reproduce it)"
+    ]
+    assert judged(transfer=ran(0, " \n")) == [
+        "a1 -> b1: the listener counted nothing of a 4350-byte TCP transfer (3 x MTU 1450)\n"
+        "    reproduce: reproduce it"
     ]
     short = judged(transfer=ran(0, "2800\n"))
     assert short == [
@@ -139,6 +185,11 @@ def answer(jobs: Mapping[str, list[tuple[int, str, str]]]) -> str:
             ]
         }
     )
+
+
+def ssh(node: str, remote: str) -> str:
+    """The reproduce line of a command on a node of the VXLAN lab."""
+    return f"python -m lab ssh ci-debian12-vxlan {node} -- {quote(remote)}"
 
 
 def test_every_node_is_asked_once_with_its_probes_and_its_pods_listeners() -> None:
@@ -173,3 +224,74 @@ def test_every_node_is_asked_once_with_its_probes_and_its_pods_listeners() -> No
     assert all(j["keep_going"] for j in request["jobs"])
     sink_b1 = next(j for j in request["jobs"] if j["id"] == "sink b1")
     assert sink_b1["steps"][0]["argv"] == ["ip", "netns", "exec", "a1", *mtu.sink_argv(9403)]
+    # each step bounded by its kind, the call by a transfer and two pings, with room to spare
+    timeouts = {j["id"]: [s["timeout"] for s in j["steps"]] for j in request["jobs"]}
+    assert timeouts["probe a1"] == [10, 10, 10, 25]
+    assert timeouts["probe node1"] == [10, 10, 25]
+    assert timeouts["sink b1"] == [25]
+    assert [timeout for _, _, timeout in fake.ran] == [70, 70]
+
+
+def test_what_a_node_did_not_run_or_answer_is_named_with_its_listener_and_reproduce_line() -> None:
+    link = "2: eth0@if5: <UP> mtu 1450 qdisc noqueue"
+    pod = [(0, link, ""), (0, "2 received", ""), (1, "", TOO_LONG), (0, "4350\n", "")]
+    refused = [*pod[:3], (1, "", "socat: Connection refused")]
+    sink = [(0, "", "")]
+    node1 = {
+        "probe a1": refused,
+        "probe a2": pod[:2],
+        "probe node1": pod[1:],
+        "sink b1": sink,
+        "sink b2": sink,
+        "sink node2": sink,
+    }
+    node2 = {
+        "probe b1": pod,
+        "probe b2": pod,
+        "probe node2": pod[1:],
+        "sink a1": [(1, "", "socat: Address in use")],
+        "sink a2": sink,
+        "sink node1": sink,
+    }
+    fake = script(
+        Step("node1", ("python3", "-"), stdout=answer(node1), rest=lambda _: None),
+        Step("node2", ("python3", "-"), stdout=answer(node2), rest=lambda _: None),
+    )
+    problems = mtu.observe_mtu(FakeDriver(VX, fake), VX, PODS)
+    fake.done()
+    zeros = "head -c 4350 /dev/zero | timeout 20 socat -t 20 -"
+    a1_transfer = f"{zeros} TCP:10.244.1.2:9400,retry=100,interval=0.2"
+    b1_sink = "timeout 20 socat -t 20 TCP-LISTEN:9400,reuseaddr 'SYSTEM:wc -c'"
+    a2_over = "ping -n -M do -W 3 -i 0.2 -c 1 -s 1423 10.244.1.3"
+    a2_transfer = f"{zeros} TCP:10.244.1.3:9401,retry=100,interval=0.2"
+    assert problems == [
+        "a1 -> b1: a 4350-byte TCP transfer (3 x MTU 1450) failed: socat: Connection refused\n"
+        f"    reproduce: {ssh('node1', f'sudo -n ip netns exec a1 sh -c {quote(a1_transfer)}')}\n"
+        "    its listener: socat: Address in use "
+        f"({ssh('node2', f'sudo -n ip netns exec b1 {b1_sink}')})",
+        # a2's job stopped after two steps: the others did not run
+        "a2 -> b2: a DF packet one byte over MTU 1450 failed without evidence of a refusal "
+        "(no EMSGSIZE, no 'Frag needed'): the step did not run\n"
+        f"    reproduce: {ssh('node1', f'sudo -n ip netns exec a2 {a2_over}')}",
+        "a2 -> b2: a 4350-byte TCP transfer (3 x MTU 1450) failed: the step did not run\n"
+        f"    reproduce: {ssh('node1', f'sudo -n ip netns exec a2 sh -c {quote(a2_transfer)}')}",
+    ]
+
+
+def test_a_node_whose_agent_failed_has_every_step_named_with_that_failure() -> None:
+    link = "2: eth0@if5: <UP> mtu 1450 qdisc noqueue"
+    pod = [(0, link, ""), (0, "2 received", ""), (1, "", TOO_LONG), (0, "4350\n", "")]
+    sink = [(0, "", "")]
+    node1 = {"probe a1": pod, "probe a2": pod, "probe node1": pod[1:], "sink b1": sink,
+             "sink b2": sink, "sink node2": sink}  # fmt: skip
+    fake = script(
+        Step("node1", ("python3", "-"), stdout=answer(node1), rest=lambda _: None),
+        Step("node2", ("python3", "-"), exit_code=255, stderr="boom\n", rest=lambda _: None),
+    )
+    problems = mtu.observe_mtu(FakeDriver(VX, fake), VX, PODS)
+    fake.done()
+    assert problems[0] == (
+        "cannot read b1's eth0 MTU: the agent on node2 exited 255: boom\n"
+        f"    reproduce: {ssh('node2', 'sudo -n ip netns exec b1 ip -o link show eth0')}"
+    )
+    assert len(problems) == 4 + 4 + 3  # b1, b2 and node2: every step of each

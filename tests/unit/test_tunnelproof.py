@@ -173,3 +173,73 @@ def test_an_answer_from_another_pod_is_no_answer_and_one_that_names_nobody_is() 
         proof.node_pairs(VX.node_names, RUN)[0], [cell], {cell.id: other}, {}
     )
     assert found.unanswered == (f"{cell.id}: answered by b2, not b1\n        reproduce: r",)
+
+
+def test_a_pairs_probes_count_the_answered_name_the_rest_and_keep_the_routes_read() -> None:
+    pair = proof.node_pairs(VX.node_names, RUN)[0]
+    cells = tunnelproof.crossing_cells([pair], PODS)[pair.tag]
+    b1, b2 = "10.244.1.2", "10.244.1.3"
+    long = "  " + "e" * 200 + "  "
+    seen = {
+        cells[0].id: rm.Observation(True, "10.244.0.2", "r0", answered_by="b1"),
+        cells[1].id: rm.Observation(False, None, "r1", long),
+        cells[2].id: rm.Observation(False, None, "r2", " \n"),
+        cells[3].id: rm.Observation(True, "10.244.0.3", "r3"),
+        cells[4].id: rm.Observation(True, "10.10.20.241", "r4"),
+        cells[5].id: rm.Observation(True, "10.10.20.241", "r5", answered_by="b1"),
+    }
+    routes = {b1: f"{b1} via 10.244.1.0 dev flannel.1", b2: ""}
+    assert tunnelproof.pair_probes(pair, cells, seen, routes) == proof.PairProbes(
+        pair,
+        6,
+        3,
+        (
+            f"a1->b2/tunnel: {'e' * 160}\n        reproduce: r1",  # the detail's first 160
+            "a2->b1/tunnel: no answer\n        reproduce: r2",
+            "node1->b2/tunnel: answered by b1, not b2\n        reproduce: r5",
+        ),
+        # the route to each answered or not cell's target, where it was read
+        (routes[b1], routes[b1], routes[b1]),
+    )
+
+
+def test_a_rule_left_behind_is_named_and_an_unread_route_only_goes_unshown() -> None:
+    node1 = steps("node1", (6, 6), ("100\n100\n", "190\n150\n"), TUNNELLED)
+    node1[-1] = Step("node1", node1[-1].argv, exit_code=1)
+    route = next(i for i, s in enumerate(node1) if s.argv[:3] == ("ip", "-4", "route"))
+    node1[route] = Step("node1", node1[route].argv, exit_code=2)
+    node2 = steps("node2", (6, 6), ("100\n100\n", "150\n190\n"), TUNNELLED)
+    driver = FakeDriver(VX, script(*node1, *node2))
+    answered(driver)
+    problems = tunnelproof.prove_crossings(driver, VX, PODS, RUN)
+    delete = render_remote(Command(proof.delete_rule(RULES["node1"][-1]).argv))
+    assert problems == [
+        f"a counting rule was left on node1: exit 1: python -m lab ssh {VX.name} node1 -- "
+        f"'{delete}'"
+    ]
+
+
+def test_on_host_gw_the_counting_rules_match_the_echo_servers_plain_udp() -> None:
+    hostgw = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    carrier = proof.carrier_of(hostgw, 8080)
+    rules = proof.rules_by_node(hostgw, carrier, proof.node_pairs(hostgw.node_names, RUN))
+    reads = proof.read_counters(carrier)
+    fake = script(
+        *(
+            step
+            for n in ("node1", "node2")
+            for step in (
+                *(Step(n, proof.add_rule(r).argv, exit_code=2) for r in rules[n]),
+                *(Step(n, c.argv) for c in reads),
+                *(Step(n, c.argv) for c in reads),
+                *(Step(n, proof.route_to(ip).argv) for ip in TARGETS[n]),
+                *(Step(n, proof.delete_rule(r).argv) for r in rules[n]),
+            )
+        )
+    )
+    driver = FakeDriver(hostgw, fake)
+    problems = tunnelproof.prove_crossings(driver, hostgw, PODS, RUN)
+    fake.done()
+    assert driver.asked == []
+    assert len(problems) == sum(len(r) for r in rules.values())
+    assert all(" -p udp --dport 8080 " in p for p in problems), problems
