@@ -181,3 +181,40 @@ def test_the_fdb_check_wants_every_peer_to_send_the_annotated_mac_to_the_node() 
     assert check.ok([NODE2, fdb((old, ip)), fdb(other, (new, ip))]) is False  # the first peer
     assert check.ok([NODE2, fdb((new, ip)), fdb(other, (old, ip))]) is False  # the last peer
     assert check.ok([NODE2, fdb((new, "10.10.10.242")), fdb((new, ip))]) is False
+
+
+def _node2_flannel_pod(**status: Any) -> str:
+    """k8s-node2's kube-flannel pod with its status fields replaced (None: removed)."""
+    pod = copy.deepcopy(json.loads(flannel_on("k8s-node2"))["items"][0])
+    for key, value in status.items():
+        if value is None:
+            pod["status"].pop(key)
+        else:
+            pod["status"][key] = value
+    return json.dumps({"kind": "List", "items": [pod]})
+
+
+def test_a_flannel_pod_not_running_yet_is_not_ready() -> None:
+    assert not flannel_pods_ready(_node2_flannel_pod(phase="Pending"))  # ContainerCreating
+    # the kubelet reports the phase before it reports the containers
+    assert not flannel_pods_ready(_node2_flannel_pod(containerStatuses=None))
+    assert not flannel_pods_ready(_node2_flannel_pod(containerStatuses=[]))
+
+
+def test_a_pod_list_of_other_shapes_is_not_ready() -> None:
+    assert not flannel_pods_ready(json.dumps({"kind": "List", "items": ["kube-flannel-ds"]}))
+    assert not flannel_pods_ready(json.dumps({"kind": "List", "items": [{"kind": "Pod"}]}))
+    assert not flannel_pods_ready('["not", "a list object"]')
+
+
+def test_a_node_read_of_other_shapes_is_neither_ready_nor_annotated() -> None:
+    for text in ('["not", "a node"]', '"k8s-node2"', '{"kind": "Node"}', None, ""):
+        assert node_ready(text) is False
+        assert annotated_vtep_mac(text) is None
+
+
+def test_an_empty_or_non_text_vtep_mac_is_no_mac() -> None:
+    for backend_data in ('{"VtepMAC": ""}', '{"VtepMAC": 2}', '{"VtepMAC": null}', "[]"):
+        node = copy.deepcopy(NODES[2])
+        node["metadata"]["annotations"]["flannel.alpha.coreos.com/backend-data"] = backend_data
+        assert annotated_vtep_mac(json.dumps(node)) is None
