@@ -201,3 +201,51 @@ def test_a_nodes_bgp_side_is_read_by_birdc_with_sudo_and_the_kernels_bird_routes
         (("birdc", "show", "protocols"), True),
         (("ip", "-j", "-4", "route", "show", "proto", "bird"), False),
     ]
+
+
+def test_every_failed_session_is_named_after_an_established_one() -> None:
+    node1 = THREE.nodes[0]
+    output = (
+        "Name       Proto      Table      State  Since         Info\n"
+        "netlab_blocks Static     master4    up     09:10:15.315\n"
+        "Mesh_10_10_52_243 BGP        ---        up     09:10:16.256  Established\n"
+        "Node_10_10_52_254 BGP        ---        down   09:10:25.989\n"
+    )
+    assert bgp.session_problems(THREE, node1, bgp.parse_protocols(output)) == [
+        "node1: BGP session Node_10_10_52_254 to tor 10.10.52.254 (AS 64512) is down, not "
+        "Established: node1's pod subnet 10.244.0.0/24 is not announced beyond its segment and "
+        "it learns no pod route from the other segments "
+        "(`birdc show protocols all Node_10_10_52_254`)"
+    ]
+
+
+def test_a_session_bird_does_not_know_and_a_missing_static_protocol_are_named_absent() -> None:
+    node1 = THREE.nodes[0]
+    only_tor = "Node_10_10_52_254 BGP        ---        up     09:10:16.256  Established\n"
+    assert bgp.session_problems(THREE, node1, bgp.parse_protocols(only_tor)) == [
+        "node1: BGP session Mesh_10_10_52_243 to node3 10.10.52.243 (AS 64513) is absent from "
+        "bird's configuration, not Established: node1 and node3 do not learn each other's pod "
+        "subnets (`birdc show protocols all Mesh_10_10_52_243`)",
+        "node1: bird's static protocol netlab_blocks (its pod subnet 10.244.0.0/24) is absent: "
+        "the subnet is withdrawn from every peer (`birdc enable netlab_blocks`)",
+    ]
+
+
+def test_the_kernels_bird_routes_keep_destination_gateway_and_device() -> None:
+    text = json.dumps(
+        [
+            {"dst": "10.244.1.0/24", "gateway": "10.10.52.254", "dev": "eth1", "protocol": "bird"},
+            {"dst": "10.244.2.0/24", "dev": "eth1", "scope": "link", "protocol": "bird"},
+            {"type": "unreachable"},  # no destination: not a route to judge
+            "10.244.3.0/24",
+        ]
+    )
+    assert bgp.parse_bird_routes(text) == {
+        "10.244.1.0/24": bgp.KernelRoute("10.244.1.0/24", "10.10.52.254", "eth1"),
+        "10.244.2.0/24": bgp.KernelRoute("10.244.2.0/24", None, "eth1"),
+    }
+
+
+@pytest.mark.parametrize("text", ["null", "7", "true", '{"dst": "10.244.1.0/24"}', '"x"'])
+def test_json_that_is_not_a_route_list_holds_no_route(text: str) -> None:
+    assert bgp.parse_bird_routes(text) == {}
