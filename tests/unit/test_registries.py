@@ -327,6 +327,25 @@ def test_real_flannel_answers_from_its_section_its_backend_and_its_restart() -> 
     assert flannel.dataplane(bare) == "vxlan"  # flannel's own default backend
 
 
+def test_real_flannel_tunnels_through_flannel_1_only_with_its_vxlan_backend() -> None:
+    guide = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+    flannel = backend_of(guide)
+    section = guide.pod_network.flannel
+    assert section is not None
+
+    def with_section(fl: Any) -> Lab:
+        return dataclasses.replace(
+            guide, pod_network=dataclasses.replace(guide.pod_network, flannel=fl)
+        )
+
+    host_gw = with_section(dataclasses.replace(section, backend="host-gw"))
+    answers = [
+        (flannel.tunnels(lab), flannel.tunnel_device(lab), flannel.tunnel_port(lab))
+        for lab in (guide, host_gw, with_section(None))
+    ]
+    assert answers == [(True, "flannel.1", 8472), (False, None, None), (False, None, None)]
+
+
 def test_a_shipped_os_family_cannot_be_registered_again_under_another_profile() -> None:
     shipped = os_base.profile("debian12")
     assert os_base.register(shipped) is shipped  # the same profile again: a no-op
