@@ -64,10 +64,14 @@ def test_on_a_routed_underlay_each_node_peers_with_the_router_of_its_segment() -
     assert bgp.peers(ROUTED, node1) == (
         bgp.Peer("Node_10_10_52_254", "tor", IPv4Address("10.10.52.254"), 64512, node1.ip, "tor"),
     )
-    assert [(p.protocol, p.asn, str(p.local)) for p in bgp.router_peers(ROUTED)] == [
-        ("Node_10_10_52_241", 64513, "10.10.52.254"),
-        ("Node_10_10_53_242", 64514, "10.10.53.254"),
-    ]
+    assert bgp.router_peers(ROUTED) == (
+        bgp.Peer(
+            "Node_10_10_52_241", "node1", node1.ip, 64513, IPv4Address("10.10.52.254"), "node"
+        ),
+        bgp.Peer(
+            "Node_10_10_53_242", "node2", node2.ip, 64514, IPv4Address("10.10.53.254"), "node"
+        ),
+    )
     assert [bgp.node_asn(ROUTED, n) for n in ROUTED.nodes] == [64513, 64514]
     assert bgp.learned_via(ROUTED, node1, node2) == IPv4Address("10.10.52.254")
 
