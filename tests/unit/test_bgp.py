@@ -64,10 +64,14 @@ def test_on_a_routed_underlay_each_node_peers_with_the_router_of_its_segment() -
     assert bgp.peers(ROUTED, node1) == (
         bgp.Peer("Node_10_10_52_254", "tor", IPv4Address("10.10.52.254"), 64512, node1.ip, "tor"),
     )
-    assert [(p.protocol, p.asn, str(p.local)) for p in bgp.router_peers(ROUTED)] == [
-        ("Node_10_10_52_241", 64513, "10.10.52.254"),
-        ("Node_10_10_53_242", 64514, "10.10.53.254"),
-    ]
+    assert bgp.router_peers(ROUTED) == (
+        bgp.Peer(
+            "Node_10_10_52_241", "node1", node1.ip, 64513, IPv4Address("10.10.52.254"), "node"
+        ),
+        bgp.Peer(
+            "Node_10_10_53_242", "node2", node2.ip, 64514, IPv4Address("10.10.53.254"), "node"
+        ),
+    )
     assert [bgp.node_asn(ROUTED, n) for n in ROUTED.nodes] == [64513, 64514]
     assert bgp.learned_via(ROUTED, node1, node2) == IPv4Address("10.10.52.254")
 
@@ -201,3 +205,51 @@ def test_a_nodes_bgp_side_is_read_by_birdc_with_sudo_and_the_kernels_bird_routes
         (("birdc", "show", "protocols"), True),
         (("ip", "-j", "-4", "route", "show", "proto", "bird"), False),
     ]
+
+
+def test_every_failed_session_is_named_after_an_established_one() -> None:
+    node1 = THREE.nodes[0]
+    output = (
+        "Name       Proto      Table      State  Since         Info\n"
+        "netlab_blocks Static     master4    up     09:10:15.315\n"
+        "Mesh_10_10_52_243 BGP        ---        up     09:10:16.256  Established\n"
+        "Node_10_10_52_254 BGP        ---        down   09:10:25.989\n"
+    )
+    assert bgp.session_problems(THREE, node1, bgp.parse_protocols(output)) == [
+        "node1: BGP session Node_10_10_52_254 to tor 10.10.52.254 (AS 64512) is down, not "
+        "Established: node1's pod subnet 10.244.0.0/24 is not announced beyond its segment and "
+        "it learns no pod route from the other segments "
+        "(`birdc show protocols all Node_10_10_52_254`)"
+    ]
+
+
+def test_a_session_bird_does_not_know_and_a_missing_static_protocol_are_named_absent() -> None:
+    node1 = THREE.nodes[0]
+    only_tor = "Node_10_10_52_254 BGP        ---        up     09:10:16.256  Established\n"
+    assert bgp.session_problems(THREE, node1, bgp.parse_protocols(only_tor)) == [
+        "node1: BGP session Mesh_10_10_52_243 to node3 10.10.52.243 (AS 64513) is absent from "
+        "bird's configuration, not Established: node1 and node3 do not learn each other's pod "
+        "subnets (`birdc show protocols all Mesh_10_10_52_243`)",
+        "node1: bird's static protocol netlab_blocks (its pod subnet 10.244.0.0/24) is absent: "
+        "the subnet is withdrawn from every peer (`birdc enable netlab_blocks`)",
+    ]
+
+
+def test_the_kernels_bird_routes_keep_destination_gateway_and_device() -> None:
+    text = json.dumps(
+        [
+            {"dst": "10.244.1.0/24", "gateway": "10.10.52.254", "dev": "eth1", "protocol": "bird"},
+            {"dst": "10.244.2.0/24", "dev": "eth1", "scope": "link", "protocol": "bird"},
+            {"type": "unreachable"},  # no destination: not a route to judge
+            "10.244.3.0/24",
+        ]
+    )
+    assert bgp.parse_bird_routes(text) == {
+        "10.244.1.0/24": bgp.KernelRoute("10.244.1.0/24", "10.10.52.254", "eth1"),
+        "10.244.2.0/24": bgp.KernelRoute("10.244.2.0/24", None, "eth1"),
+    }
+
+
+@pytest.mark.parametrize("text", ["null", "7", "true", '{"dst": "10.244.1.0/24"}', '"x"'])
+def test_json_that_is_not_a_route_list_holds_no_route(text: str) -> None:
+    assert bgp.parse_bird_routes(text) == {}

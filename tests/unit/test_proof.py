@@ -7,11 +7,12 @@ other traffic moved the device's counters meanwhile."""
 from __future__ import annotations
 
 from dataclasses import replace
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 
-from lab.common.commands import Output, render_remote
+from lab.common.commands import Output, cmd, render_remote
 from lab.model.labfile import load_lab
 from lab.podnet import proof
 
@@ -236,3 +237,48 @@ def test_encapsulated_packets_that_skip_the_device_are_named() -> None:
         in (problems[0])
     )
     assert "crossed encapsulated but not through flannel.1" in problems[0]
+
+
+def test_the_counters_and_the_route_are_read_with_these_commands() -> None:
+    stats = "/sys/class/net/flannel.1/statistics"
+    assert proof.read_counters(TUNNEL) == (
+        cmd("iptables-save", "-c", "-t", "mangle"),
+        cmd("cat", f"{stats}/tx_packets", f"{stats}/rx_packets"),
+    )
+    assert proof.route_to(IPv4Address("10.244.1.4")) == cmd(
+        "ip", "-4", "route", "get", "10.244.1.4"
+    )
+
+
+def test_a_route_through_the_tunnel_device_is_quoted_as_it_is() -> None:
+    end = (
+        "as encapsulated packets (UDP 8472) on eth1: the pods' packets did not take the tunnel; "
+        f"node1's route to the target pods: `{HEALTHY_ROUTE}`"
+    )
+    assert judged(ONE_TWO, 7) == [
+        f"node1 -> node2: 7 tagged datagram(s) answered, but only 6 sent by node1 to "
+        f"10.10.20.242 {end}",
+        f"node1 -> node2: 7 tagged datagram(s) answered, but only 6 received by node2 from "
+        f"10.10.20.241 {end}",
+    ]
+
+
+def test_without_a_tunnel_the_route_is_quoted_with_no_device_to_compare() -> None:
+    plain = proof.carrier_of(CI, 8080)
+    pair = proof.node_pairs(CI.node_names, "r1")[0]
+    route = "10.244.1.4 via 10.10.40.242 dev eth1 src 10.10.40.241"
+    probes = proof.PairProbes(pair, 3, 3, routes=(route, route))
+    zero = {
+        "node1": proof.Counters({f"{pair.tag}/tx": 0}, None),
+        "node2": proof.Counters({f"{pair.tag}/rx": 0}, None),
+    }
+    end = (
+        "as plain UDP packets to port 8080 on eth1: the pods' packets did not take the private "
+        f"NIC; node1's route to the target pods: `{route}`"
+    )
+    assert proof.pair_problems(CI, plain, probes, zero, zero) == [
+        f"node1 -> node2: 3 tagged datagram(s) answered, but only 0 sent by node1 to "
+        f"10.10.40.242 {end}",
+        f"node1 -> node2: 3 tagged datagram(s) answered, but only 0 received by node2 from "
+        f"10.10.40.241 {end}",
+    ]

@@ -4,6 +4,7 @@ plans nothing; a node without bird2 installs Debian's package through a mirror (
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from lab.common.commands import cmd, render_remote
@@ -70,3 +71,9 @@ def test_the_bird_step_reads_each_fact_with_its_command() -> None:
         "enabled": ("bird enabled", "systemctl is-enabled bird"),
         "active": ("bird active", "systemctl is-active bird"),
     }
+
+
+def test_a_flat_bgp_lab_has_no_router_and_no_router_step() -> None:
+    flat = replace(LAB, network=replace(LAB.network, segments=()))
+    assert not flat.network.routed
+    assert steps.router_steps(flat) == ()

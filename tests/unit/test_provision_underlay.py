@@ -5,7 +5,10 @@ when it is there); the router's own steps (forwarding, no containerd) and the ba
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import pytest
 
 from lab.common.commands import Output, cmd
 from lab.model.labfile import load_lab
@@ -88,12 +91,28 @@ def test_the_router_alone_is_provisioned_with_its_steps() -> None:
             0 if w["active"] else 3, "active\n" if w["active"] else "inactive\n"
         ),
     }
-    writes = {
-        cmd("systemctl", "disable", "--now", "containerd"): sets(enabled=False, active=False)
-    }
+    writes = {cmd("systemctl", "disable", "--now", "containerd"): sets(enabled=False, active=False)}
     tor = FakeNode("tor", {"enabled": True, "active": True}, reads, writes)
     reports = provision(VX, {"tor": tor}, (underlay.QUIET,), machines=(router,))  # type: ignore[dict-item]
     assert [(r.node, r.changed, r.error) for r in reports] == [
         ("tor", ["step r1 'no container runtime on the router'"], "")
     ]
     assert tor.ran == [cmd("systemctl", "disable", "--now", "containerd")]
+
+
+def test_the_router_disables_containerd_while_it_is_enabled_or_running() -> None:
+    router = router_node(VX)
+    quiet = (cmd("systemctl", "disable", "--now", "containerd"),)
+    assert underlay.plan_quiet(VX, router, underlay.QuietFacts(enabled=True, active=False)) == quiet
+    assert underlay.plan_quiet(VX, router, underlay.QuietFacts(enabled=False, active=True)) == quiet
+    assert underlay.plan_quiet(VX, router, underlay.QuietFacts(enabled=True, active=True)) == quiet
+
+
+def test_a_node_whose_private_nic_networkd_does_not_configure_is_named() -> None:
+    no_file = networkd.RouteFacts({}, ())
+    message = (
+        "node2: no systemd-networkd .network file configures eth1 (looked in "
+        "/etc/systemd/network); is the private network up?"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        underlay.plan_underlay(VX, VX.node("node2"), no_file)

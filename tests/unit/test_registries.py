@@ -327,6 +327,80 @@ def test_real_flannel_answers_from_its_section_its_backend_and_its_restart() -> 
     assert flannel.dataplane(bare) == "vxlan"  # flannel's own default backend
 
 
+def test_real_flannel_tunnels_through_flannel_1_only_with_its_vxlan_backend() -> None:
+    guide = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+    flannel = backend_of(guide)
+    section = guide.pod_network.flannel
+    assert section is not None
+
+    def with_section(fl: Any) -> Lab:
+        return dataclasses.replace(
+            guide, pod_network=dataclasses.replace(guide.pod_network, flannel=fl)
+        )
+
+    host_gw = with_section(dataclasses.replace(section, backend="host-gw"))
+    answers = [
+        (flannel.tunnels(lab), flannel.tunnel_device(lab), flannel.tunnel_port(lab))
+        for lab in (guide, host_gw, with_section(None))
+    ]
+    assert answers == [(True, "flannel.1", 8472), (False, None, None), (False, None, None)]
+
+
+def _guide_with(flannel: dict[str, Any], mtu: int | None, cni: str) -> Lab:
+    guide = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+    assert guide.pod_network.flannel is not None
+    assert guide.kubernetes is not None
+    fl = dataclasses.replace(guide.pod_network.flannel, **flannel)
+    return dataclasses.replace(
+        guide,
+        pod_network=dataclasses.replace(guide.pod_network, flannel=fl, mtu=mtu),
+        kubernetes=dataclasses.replace(guide.kubernetes, cni_package_version=cni),
+    )
+
+
+def test_real_flannel_names_every_bad_field_of_its_section_at_once() -> None:
+    bad = {
+        "version": "0.14",
+        "manifest_url": "ftp://x",
+        "manifest_sha256": "XYZ",
+        "image": "bad image",
+        "mirror_image": "not an image",
+    }
+    lab = _guide_with(bad, 1500, "1.2.0-0")
+    image = "is not a container image reference; use registry/repository:tag, e.g. "
+    assert [str(p) for p in backend_of(lab).validate(lab)] == [
+        "pod_network.flannel.version = '0.14': must look like v0.14.0",
+        "pod_network.flannel.manifest_url = 'ftp://x': must be an http(s) URL; e.g. "
+        "https://mirrors.example.org/",
+        "pod_network.flannel.manifest_sha256 = 'XYZ': must be 64 lowercase hex digits; run "
+        "sha256sum on the manifest",
+        f"pod_network.flannel.image = 'bad image': {image}quay.io/coreos/flannel:v0.14.0",
+        f"pod_network.flannel.mirror_image = 'not an image': {image}quay.io/coreos/flannel:v0.14.0",
+        "pod_network.mtu = 1500: a VXLAN tunnel takes 50 bytes of the node network's 1500: pods "
+        "get at most 1450 (flannel's FLANNEL_MTU); set pod_network.mtu: 1450",
+        "kubernetes.cni_package_version = '1.2.0-0': kubernetes-cni 1.x ships no flannel CNI "
+        "plugin (flannel-io/flannel#1471) and the flannel manifest installs none: pods would "
+        "stay ContainerCreating; pin a 0.8.x release that ships it, e.g. 0.8.7-0",
+    ]
+
+
+def test_real_flannel_checks_host_gw_as_a_routing_backend_and_no_mirror_as_none() -> None:
+    lab = _guide_with({"backend": "host-gw", "mirror_image": ""}, 1500, "0.8.7-0")
+    assert list(backend_of(lab).validate(lab)) == []
+    lab = _guide_with({"backend": "host-gw"}, 1501, "0.8.7-0")
+    assert [p.where for p in backend_of(lab).validate(lab)] == ["pod_network.mtu"]
+
+
+@pytest.mark.parametrize(
+    ("cni", "refused"),
+    [("0.8.7-0", False), ("0.9.1-0", False), ("1.0.0-0", True), ("10.1.0-0", True)],
+)
+def test_real_flannel_refuses_a_kubernetes_cni_from_1_0_on(cni: str, refused: bool) -> None:
+    lab = _guide_with({}, None, cni)
+    where = [p.where for p in backend_of(lab).validate(lab)]
+    assert where == (["kubernetes.cni_package_version"] if refused else [])
+
+
 def test_a_shipped_os_family_cannot_be_registered_again_under_another_profile() -> None:
     shipped = os_base.profile("debian12")
     assert os_base.register(shipped) is shipped  # the same profile again: a no-op
@@ -395,3 +469,14 @@ def test_an_unknown_family_or_backend_is_named_with_the_known_ones() -> None:
     assert podnet.value.args == (
         "unknown pod-network backend 'calico'; known: bgp, flannel, host-routes, vxlan",
     )
+
+
+def test_real_flannel_without_its_section_or_kubernetes_asks_for_the_section() -> None:
+    guide = load_lab(ROOT / "labs" / "guide-centos7.yaml")
+    bare = dataclasses.replace(
+        guide, pod_network=dataclasses.replace(guide.pod_network, flannel=None), kubernetes=None
+    )
+    assert [str(p) for p in backend_of(bare).validate(bare)] == [
+        "pod_network.flannel: is required when driver is flannel; copy the flannel section of "
+        "labs/guide-centos7.yaml"
+    ]
