@@ -251,11 +251,12 @@ PROTOCOL_LINE = re.compile(
 
 
 def parse_protocols(text: str) -> dict[str, Protocol]:
-    """`birdc show protocols` -> name -> Protocol (the banner and header lines skipped)."""
+    """`birdc show protocols` -> name -> Protocol. The banner and the header line ("Name Proto
+    Table State ...") never match: a state is one of bird's, and "State" is none."""
     found = {}
     for line in text.splitlines():
         m = PROTOCOL_LINE.match(line.strip())
-        if m and m["name"] != "Name":
+        if m:
             found[m["name"]] = Protocol(m["name"], m["proto"], m["state"], m["info"].strip())
     return found
 
