@@ -18,7 +18,6 @@ from lab.model.config import SHA256, check_image, check_url, guard_each, matches
 from lab.model.problems import Problem
 from lab.net.cni import parse_flannel_subnet_env
 from lab.podnet.base import (
-    NIC_MTU,
     Backend,
     Read,
     ReadyCheck,
@@ -160,9 +159,6 @@ class RealFlannel(Backend):
                 "the flannel manifest installs none: pods would stay ContainerCreating",
                 "pin a 0.8.x release that ships it, e.g. 0.8.7-0",
             )
-
-    def max_pod_mtu(self, lab: Lab) -> int:
-        return NIC_MTU - (VXLAN_OVERHEAD if self.tunnels(lab) else 0)
 
     def render_files(self, lab: Lab, flannel_upstream: str | None) -> dict[str, str]:
         if flannel_upstream is None:

@@ -282,3 +282,69 @@ def test_without_a_tunnel_the_route_is_quoted_with_no_device_to_compare() -> Non
         f"node1 -> node2: 3 tagged datagram(s) answered, but only 0 received by node2 from "
         f"10.10.40.241 {end}",
     ]
+
+
+def test_a_rule_counts_what_it_gained_during_the_probes_not_what_it_held() -> None:
+    before, after = healthy()
+    # a rule that had counted 10 before the probes and 12 after counted 2 of the pair's 6
+    before["node1"] = proof.Counters({**before["node1"].rules, TX12: 10}, before["node1"].device)
+    after["node1"] = proof.Counters({**after["node1"].rules, TX12: 12}, after["node1"].device)
+    probes = proof.PairProbes(ONE_TWO, 6, 6, routes=(HEALTHY_ROUTE,))
+    (problem,) = proof.pair_problems(VX, TUNNEL, probes, before, after)
+    assert problem.startswith(
+        "node1 -> node2: 6 tagged datagram(s) answered, but only 2 sent by node1"
+    )
+
+
+def test_a_node_read_after_but_not_before_has_no_reading_of_its_rule_or_device() -> None:
+    before, after = healthy()
+    del before["node1"]
+    probes = proof.PairProbes(ONE_TWO, 6, 6, routes=(HEALTHY_ROUTE,))
+    assert proof.pair_problems(VX, TUNNEL, probes, before, after) == [
+        f"node1 -> node2: node1 has no reading of its counting rule {TX12} (it was not added, "
+        "or it went away during the probes): the crossing is not proven",
+        "node1 -> node2: node1's flannel.1 packet counters could not be read",
+    ]
+    before, after = healthy()
+    del after["node2"]
+    assert proof.pair_problems(VX, TUNNEL, probes, before, after) == [
+        f"node1 -> node2: node2 has no reading of its counting rule {RX12} (it was not added, "
+        "or it went away during the probes): the crossing is not proven",
+        "node1 -> node2: node2's flannel.1 packet counters could not be read",
+    ]
+
+
+def test_a_device_that_moved_exactly_one_packet_per_answer_is_enough() -> None:
+    before, after = healthy()
+    b1, b2 = device(before["node1"]), device(before["node2"])
+    after["node1"] = proof.Counters(after["node1"].rules, (b1[0] + 6, b1[1]))
+    after["node2"] = proof.Counters(after["node2"].rules, (b2[0], b2[1] + 6))
+    probes = proof.PairProbes(ONE_TWO, 6, 6, routes=(HEALTHY_ROUTE,))
+    assert proof.pair_problems(VX, TUNNEL, probes, before, after) == []
+
+
+def test_every_unanswered_datagram_and_every_distinct_route_is_listed() -> None:
+    other = "10.244.1.5 via 10.10.20.242 dev eth1 src 10.10.20.241"
+    probes = proof.PairProbes(
+        ONE_TWO,
+        3,
+        0,
+        unanswered=("a: timed out", "b: timed out", "c: timed out"),
+        routes=(BYPASS_ROUTE, other, BYPASS_ROUTE),
+    )
+    assert proof.pair_problems(VX, TUNNEL, probes, *healthy()) == [
+        "node1 -> node2: 3 of 3 tagged datagrams got no answer from their target pod:\n"
+        "      a: timed out\n      b: timed out\n      c: timed out",
+        "node1 -> node2: no tagged datagram was answered, so nothing shows how pod packets cross "
+        "(encapsulated packets (UDP 8472) on eth1); node1's route to the target pods: "
+        f"`{BYPASS_ROUTE}` (through eth1, not flannel.1); `{other}` (through eth1, not flannel.1)",
+    ]
+    unread = proof.PairProbes(ONE_TWO, 1, 0, unanswered=("a: timed out",))
+    assert proof.pair_problems(VX, TUNNEL, unread, *healthy())[1].endswith(
+        "node1's route to the target pods: (could not be read)"
+    )
+
+
+def test_a_route_without_a_device_names_none() -> None:
+    assert proof.route_device("10.244.1.4 via 10.10.20.242") is None
+    assert proof.route_device("") is None

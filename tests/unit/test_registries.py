@@ -344,6 +344,8 @@ def test_real_flannel_tunnels_through_flannel_1_only_with_its_vxlan_backend() ->
         for lab in (guide, host_gw, with_section(None))
     ]
     assert answers == [(True, "flannel.1", 8472), (False, None, None), (False, None, None)]
+    # only a tunnel costs its encapsulation: flannel's host-gw carries the NIC's whole MTU
+    assert [flannel.max_pod_mtu(lab) for lab in (guide, host_gw)] == [1450, 1500]
 
 
 def _guide_with(flannel: dict[str, Any], mtu: int | None, cni: str) -> Lab:
