@@ -211,7 +211,7 @@ def resolv_conf_problems(
     want = pod_dns(lab.services, svc.driver).resolv_conf()
     script = f"cat /etc/resolv.conf; echo ---; python3 -c {shlex.quote(RESOLVE)}"
     res = driver.exec(pod, driver.client_of(pod), ("sh", "-c", script))
-    conf, _, resolved = res.stdout.partition("---\n")
+    conf, _, resolved = res.stdout.rpartition("---\n")  # the last: resolv.conf may hold one
     got = [line.strip() for line in conf.splitlines() if line.strip() and line[0] != "#"]
     problems = []
     if sorted(got) != sorted(want):  # containerd writes `search` first, kubelet `nameserver`
