@@ -548,3 +548,105 @@ def test_the_k8s_fleet_lives_in_the_services_namespace_so_their_selectors_reach_
     driver = make_driver("k8s", GUIDE, {}, RUN, CommandLog())
     assert isinstance(driver, K8sDriver)
     assert driver.bound == services.namespace("k8s") == NS
+
+
+def test_kube_proxys_churn_rules_are_waited_for_through_the_clusters_sleep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cs, "ENDPOINTS_LISTED", FAST)
+    monkeypatch.setattr(cs, "PROGRAMMED", FAST)
+    only = ["10.244.1.7"]
+    churn = services.with_endpoints(ours().churn, [IPv4Address(ip) for ip in only])
+    selector = "netlab.io/run=r0614,netlab.io/fleet=true"
+    driver, steps = k8s_driver(
+        Step(
+            "k8s-master",
+            kubectl("get", "pods", "-n", NS, "-l", selector, "-o", "json"),
+            pods_json(),
+        ),
+        label(["nl-r0614-k8s-k8s-node1-p0"], "in"),
+        label(["nl-r0614-k8s-k8s-master-p0", "nl-r0614-k8s-k8s-node2-p0"], "out"),
+        Step(
+            "k8s-master",
+            kubectl("get", "endpoints", "-n", NS, "-o", "json"),
+            endpoints_list([endpoints_of(churn, only)]),
+        ),
+        *saves("*nat\nCOMMIT\n"),  # kube-proxy has not followed yet
+        *saves(churn_save(only)),
+    )
+    slept: list[float] = []
+    driver.cluster.sleep = slept.append
+    cs.set_churn(driver, layout(), [IPv4Address(ip) for ip in only])
+    steps.done()
+    assert slept == [0]
+
+
+NS_GET = kubectl("get", "namespace", NS, "--ignore-not-found", "-o", "json")
+
+
+def test_a_namespace_already_terminating_is_only_waited_for() -> None:
+    driver, steps = k8s_driver(
+        Step("k8s-master", NS_GET, namespace_json(RUN, "Terminating")),
+        Step("k8s-master", NS_GET, ""),
+    )
+    assert cs.prepare_fleet(driver, [], []) == []
+    steps.done()
+
+
+def test_this_runs_own_namespace_is_kept() -> None:
+    requests = [PodRequest(p.name, p.node, ECHO) for p in FLEET.values()]
+    driver, steps = k8s_driver(Step("k8s-master", NS_GET, namespace_json(RUN)))
+    got = cs.prepare_fleet(driver, requests, SLOTS)
+    steps.done()
+    assert [r.labels for r in got] == [cs.fleet_labels(s) for s in SLOTS]
+
+
+def test_fewer_fleet_requests_than_slots_is_an_error() -> None:
+    requests = [PodRequest(p.name, p.node, ECHO) for p in FLEET.values()]
+    driver, steps = k8s_driver(Step("k8s-master", NS_GET, ""))
+    with pytest.raises(ValueError, match="zip"):
+        cs.prepare_fleet(driver, requests[:2], SLOTS)
+    steps.done()
+
+
+REMOVE = kubectl("delete", "services", "-n", NS, "-l", "netlab.io/run=r0614",
+                 "--ignore-not-found", "--timeout=60s")  # fmt: skip
+LISTING = kubectl("get", "services", "-n", NS, "-l", "netlab.io/run=r0614", "-o", "name")
+DROP_NS = kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=false")
+
+
+def _remove(*steps: Step) -> tuple[list[str], Script]:
+    from e2e.drivers.base import NodeRunner
+
+    steps_ = script(*steps, Step("k8s-master", DROP_NS))
+    runner = NodeRunner(channels(GUIDE.name, GUIDE.node_names, steps_))
+    leaks = cs.remove(GUIDE, runner, RUN, NS)
+    steps_.done()
+    return leaks, steps_
+
+
+def test_removal_gives_kubectls_delete_longer_than_its_own_timeout() -> None:
+    leaks, steps = _remove(Step("k8s-master", REMOVE), Step("k8s-master", LISTING, ""))
+    assert leaks == []
+    assert [timeout for _, _, timeout in steps.ran] == [90, 60, 60]
+
+
+def test_a_failed_delete_with_nothing_listed_shows_the_tail_of_its_error() -> None:
+    error = "E" * 20 + "x" * 299 + "!"
+    leaks, _ = _remove(
+        Step("k8s-master", REMOVE, "deleting", exit_code=1, stderr=f"{error}\n"),
+        Step("k8s-master", LISTING, ""),
+    )
+    assert leaks == [
+        f"Services of run r0614 left in namespace e2e-k8s: {'x' * 299}! (remove: python -m lab "
+        "ssh guide-centos7 k8s-master -- 'sudo -n kubectl --kubeconfig /etc/kubernetes/admin.conf "
+        "delete namespace e2e-k8s')"
+    ]
+
+
+def test_a_listing_that_failed_after_a_clean_delete_names_no_leftover() -> None:
+    leaks, _ = _remove(
+        Step("k8s-master", REMOVE),
+        Step("k8s-master", LISTING, "service/echo\n", exit_code=1, stderr="error: timed out"),
+    )
+    assert leaks == []
