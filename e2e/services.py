@@ -823,8 +823,14 @@ def hints(matrix: rm.Matrix, pods: Sequence[Pod[Any]]) -> list[str]:
             "`bridge -d link show` shows `hairpin on`) and kube-proxy's KUBE-SEP rule must "
             "mark it for masquerade"
         )
-    wrong = [m for m in bad if m.observed is not None and m.observed.reachable]
-    if wrong and any(m.observed and m.observed.answered_by for m in wrong):
+    # a pod that named itself and is not the cell's ('W'; a NATed or retransmitted cell was
+    # answered by the right pod)
+    wrong = [
+        m
+        for m in bad
+        if matrix.symbol(m.source, m.target) == "W" and m.observed and m.observed.answered_by
+    ]
+    if wrong:
         out.append(
             "some cells were answered by another pod than the Service's endpoint: a KUBE-SEP "
             "chain DNATs to the wrong address, or an endpoint's IP belongs to another pod "

@@ -407,21 +407,85 @@ def _judged(bad: set[tuple[str, str]]) -> rm.Matrix:
 def test_failures_only_between_pods_of_one_bridge_point_at_bridge_nf() -> None:
     a, b = PODS[0].name, PODS[1].name
     found = services.hints(_judged({(a, "ep-node1-p1"), (b, "ep-node1-p0")}), PODS)
-    assert len(found) == 1
-    assert "bridge-nf-call-iptables" in found[0]
+    assert found == [
+        "only pod -> Service cells whose endpoint shares the source's bridge fail: the answer "
+        "bypasses the node's conntrack (the guide's step 3: `modprobe br_netfilter` and "
+        "net.bridge.bridge-nf-call-iptables = 1; check `sysctl net.bridge.bridge-nf-call-iptables` "
+        "on the nodes)"
+    ]
 
 
 def test_failures_only_of_hairpins_point_at_hairpin_mode() -> None:
     bad = {(p.name, f"ep-{p.node}-p{i}") for p, i in zip(PODS, (0, 1, 0, 1), strict=True)}
     found = services.hints(_judged(bad), PODS)
-    assert len(found) == 1
-    assert "hairpinMode" in found[0]
+    assert found == [
+        "only hairpin cells fail (a pod reaching itself through its Service): the bridge port "
+        "must reflect its own traffic (the bridge CNI plugin's hairpinMode: true; `bridge -d link "
+        "show` shows `hairpin on`) and kube-proxy's KUBE-SEP rule must mark it for masquerade"
+    ]
 
 
-def test_a_service_nobody_reaches_points_at_its_chains() -> None:
-    bad = {(s, "ep-node2-p1") for s in [*(p.name for p in PODS), "node1", "node2"]}
-    found = services.hints(_judged(bad), PODS)
-    assert any("every cell to ep-node2-p1 fails" in h for h in found)
+EVERY_SOURCE = [*(p.name for p in PODS), "node1", "node2"]
+
+
+def test_services_nobody_reaches_point_at_their_chains() -> None:
+    bad = {(s, t) for s in EVERY_SOURCE for t in ("ep-node2-p1", "ep-node2-p0")}
+    assert services.hints(_judged(bad), PODS) == [
+        "every cell to ep-node2-p0, ep-node2-p1 fails while other Services answer: its "
+        "KUBE-SVC/KUBE-SEP chain is missing or points nowhere (`iptables-save -t nat | grep -A3 "
+        "KUBE-SVC` on a node)"
+    ]
+
+
+def test_nothing_answering_at_all_points_at_no_one_service() -> None:
+    bad = {(s, services.ep_name(slot)) for s in EVERY_SOURCE for slot in SLOTS}
+    assert services.hints(_judged(bad), PODS) == []
+
+
+def test_failures_within_and_across_bridges_point_at_no_bridge_setting() -> None:
+    a = PODS[0].name
+    assert services.hints(_judged({(a, "ep-node1-p1"), (a, "ep-node2-p0")}), PODS) == []
+
+
+def test_failures_from_one_nodes_pods_and_the_node_itself_point_at_that_nodes_rules() -> None:
+    bad = {(s, "ep-node2-p1") for s in (PODS[0].name, PODS[1].name, "node1")}
+    assert services.hints(_judged(bad), PODS) == [
+        "cells fail from node1's sources only: ep-node2-p1 — its KUBE-SVC/KUBE-SEP rules on node1 "
+        "are missing or empty (kube-proxy's sync on that node: `sudo iptables-save -t nat | grep "
+        "-B1 -A3 KUBE-SEP` there)"
+    ]
+
+
+def _observed_from_node1(to: str, obs: rm.Observation) -> rm.Matrix:
+    matrix = _judged(set())
+    matrix.observed[("node1", to)] = obs
+    return matrix
+
+
+def test_an_answer_from_another_pod_points_at_the_kube_sep_chains() -> None:
+    redirected = _obs("10.10.40.241", PODS[3].name)
+    assert services.hints(_observed_from_node1("ep-node2-p0", redirected), PODS) == [
+        "some cells were answered by another pod than the Service's endpoint: a KUBE-SEP chain "
+        "DNATs to the wrong address, or an endpoint's IP belongs to another pod (`iptables-save -t "
+        "nat | grep KUBE-SEP` on the source's node)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "obs",
+    [
+        _obs("10.244.1.1", "nl-r1-cri-node2-p0"),  # NATed to another source, the right pod
+        rm.Observation(
+            True, "10.10.40.241", "again", answered_by="nl-r1-cri-node2-p0", retransmits=1
+        ),
+        _obs("10.10.40.241", ""),  # a server that names nobody: no pod to blame
+    ],
+    ids=["nated", "retransmitted", "unnamed"],
+)
+def test_a_wrong_cell_the_right_pod_answered_points_at_no_wrong_pod(obs: rm.Observation) -> None:
+    matrix = _observed_from_node1("ep-node2-p0", obs)
+    assert len(matrix.mismatches()) == 1
+    assert services.hints(matrix, PODS) == []
 
 
 def test_a_clean_matrix_has_no_hint() -> None:
@@ -787,3 +851,13 @@ def test_each_udp_entry_to_flush_is_its_own_line_in_address_order() -> None:
         "conntrack -D -p udp --orig-dst 10.96.0.18 --dst-nat 10.244.0.2 >/dev/null 2>&1 || true\n"
         "conntrack -D -p udp --orig-dst 10.96.0.18 --dst-nat 10.244.1.2 >/dev/null 2>&1 || true"
     )
+
+
+@pytest.mark.parametrize(
+    ("word", "shown"),
+    [("KUBE-SERVICES", "KUBE-SERVICES"), ("a b", "'a b'"), ("a;b", "'a;b'")],
+)
+def test_a_rule_word_with_a_space_or_a_semicolon_is_quoted_for_the_shell(
+    word: str, shown: str
+) -> None:
+    assert services._shell_word(word) == shown
