@@ -861,3 +861,50 @@ def test_a_rule_word_with_a_space_or_a_semicolon_is_quoted_for_the_shell(
     word: str, shown: str
 ) -> None:
     assert services._shell_word(word) == shown
+
+
+def test_cluster_ip_cells_to_the_letter() -> None:
+    cells = services.clusterip_cells(CI, svc(), PODS, ROUTES, "udp")
+    m = cells.matrix
+    assert m.title == "pod/node -> ClusterIP UDP [cri]"
+    assert m.sources == (
+        *(p.endpoint for p in PODS),
+        rm.Endpoint("node1", "node1", "10.10.40.241"),
+        rm.Endpoint("node2", "node2", "10.10.40.242"),
+    )
+    assert m.targets == (
+        rm.Endpoint("ep-node1-p0", "node1", "10.96.0.19"),
+        rm.Endpoint("ep-node1-p1", "node1", "10.96.0.20"),
+        rm.Endpoint("ep-node2-p0", "node2", "10.96.0.21"),
+        rm.Endpoint("ep-node2-p1", "node2", "10.96.0.22"),
+    )
+    a, b, c = PODS[0].name, PODS[1].name, PODS[2].name
+
+    def expect(who: str, source: str, why: str) -> rm.Expect:
+        return rm.Expect(
+            True, why=why, responders=frozenset({who}), source_of=frozenset({(who, source)})
+        )
+
+    assert m.expected[(a, "ep-node1-p1")] == expect(b, "10.244.0.2", "no NAT")
+    assert m.expected[(a, "ep-node1-p0")] == expect(
+        a, "10.244.0.1", "hairpin: masqueraded to its bridge address"
+    )
+    assert m.expected[("node2", "ep-node1-p0")] == expect(a, "10.10.40.242", "masqueraded")
+    probes = {p.id: p for p in cells.probes}
+    assert probes[f"{c}->ep-node1-p1/udp"] == Probe(
+        f"{c}->ep-node1-p1/udp", PODS[2], PODS[1], "10.96.0.20", 80, "udp"
+    )
+    assert probes["node1->ep-node2-p0/udp"] == Probe(
+        "node1->ep-node2-p0/udp", "node1", PODS[2], "10.96.0.21", 80, "udp"
+    )
+
+
+def test_a_cell_whose_node_has_no_route_source_admits_no_observation_and_says_why() -> None:
+    cells = services.clusterip_cells(CI, svc(), PODS, services.Routes({}), "tcp")
+    a = PODS[0].name
+    assert cells.matrix.expected[("node1", "ep-node1-p0")] == rm.Expect(
+        True,
+        why="masqueraded",
+        responders=frozenset({a}),
+        source_of=frozenset({(a, "(no route source from the node)")}),
+    )
