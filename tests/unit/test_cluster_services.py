@@ -650,3 +650,73 @@ def test_a_listing_that_failed_after_a_clean_delete_names_no_leftover() -> None:
         Step("k8s-master", LISTING, "service/echo\n", exit_code=1, stderr="error: timed out"),
     )
     assert leaks == []
+
+
+def _squatted() -> dict[str, Any]:
+    """The recorded cluster's Services and `default/web` on echo's ClusterIP and a NodePort."""
+    raw = doc("services.json")
+    squatter = copy.deepcopy(raw["items"][1])
+    squatter["metadata"].update(name="web", namespace="default")
+    squatter["spec"].update(
+        type="NodePort",
+        clusterIP="10.1.0.11",
+        ports=[
+            {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": 30001}
+        ],
+    )
+    raw["items"].append(squatter)
+    return raw
+
+
+def test_our_own_services_already_there_do_not_hide_another_after_them() -> None:
+    mine = list(ours().all())
+    listed = k8s.parse_services(as_listed(cs.render_services(ours(), RUN)))
+    problems = cs.collision_problems(mine, [*listed, *k8s.parse_services(_squatted())])
+    assert problems == [
+        "default/web holds ClusterIP 10.1.0.11, which the run places e2e-k8s/echo at",
+        "default/web holds NodePort 30001, which the run gives e2e-k8s/echo:udp",
+    ]
+
+
+def test_publishing_onto_addresses_another_service_holds_names_them_and_the_fix() -> None:
+    driver, steps = k8s_driver(
+        Step(
+            "k8s-master",
+            kubectl("get", "services", "--all-namespaces", "-o", "json"),
+            json.dumps(_squatted()),
+        )
+    )
+    with pytest.raises(cs.ServicesNotMade) as err:
+        cs.publish(driver, layout(), FLEET)
+    steps.done()
+    assert str(err.value) == (
+        "the run's Services cannot be placed as the layout has them:\n"
+        "  default/web holds ClusterIP 10.1.0.11, which the run places e2e-k8s/echo at\n"
+        "  default/web holds NodePort 30001, which the run gives e2e-k8s/echo:udp\n"
+        "  fix: delete what holds them (`kubectl get services -A -o wide`), or namespace e2e-k8s "
+        "if it is an earlier run's"
+    )
+
+
+def test_services_the_api_server_placed_elsewhere_are_named_after_apply() -> None:
+    rendered = cs.render_services(ours(), RUN)
+    moved = json.loads(as_listed(rendered))
+    moved["items"][0]["spec"]["ports"][1]["nodePort"] = 31999
+    del moved["items"][-1]
+    driver, steps = k8s_driver(
+        Step(
+            "k8s-master",
+            kubectl("get", "services", "--all-namespaces", "-o", "json"),
+            (DATA / "services.json").read_text(),
+        ),
+        Step("k8s-master", kubectl("apply", "-f", "-")),
+        Step("k8s-master", kubectl("get", "services", "-n", NS, "-o", "json"), json.dumps(moved)),
+    )
+    with pytest.raises(cs.ServicesNotMade) as err:
+        cs.publish(driver, layout(), FLEET)
+    steps.done()
+    assert str(err.value) == (
+        "the API server placed the run's Services elsewhere:\n"
+        "  e2e-k8s/echo: UDP port 80 has NodePort 31999, placed at 30001\n"
+        "  e2e-k8s/ep-k8s-node2-p0: not in the cluster after kubectl apply"
+    )
