@@ -211,7 +211,7 @@ def resolv_conf_problems(
     want = pod_dns(lab.services, svc.driver).resolv_conf()
     script = f"cat /etc/resolv.conf; echo ---; python3 -c {shlex.quote(RESOLVE)}"
     res = driver.exec(pod, driver.client_of(pod), ("sh", "-c", script))
-    conf, _, resolved = res.stdout.partition("---\n")
+    conf, _, resolved = res.stdout.rpartition("---\n")  # the last: resolv.conf may hold one
     got = [line.strip() for line in conf.splitlines() if line.strip() and line[0] != "#"]
     problems = []
     if sorted(got) != sorted(want):  # containerd writes `search` first, kubelet `nameserver`
@@ -823,8 +823,14 @@ def hints(matrix: rm.Matrix, pods: Sequence[Pod[Any]]) -> list[str]:
             "`bridge -d link show` shows `hairpin on`) and kube-proxy's KUBE-SEP rule must "
             "mark it for masquerade"
         )
-    wrong = [m for m in bad if m.observed is not None and m.observed.reachable]
-    if wrong and any(m.observed and m.observed.answered_by for m in wrong):
+    # a pod that named itself and is not the cell's ('W'; a NATed or retransmitted cell was
+    # answered by the right pod)
+    wrong = [
+        m
+        for m in bad
+        if matrix.symbol(m.source, m.target) == "W" and m.observed and m.observed.answered_by
+    ]
+    if wrong:
         out.append(
             "some cells were answered by another pod than the Service's endpoint: a KUBE-SEP "
             "chain DNATs to the wrong address, or an endpoint's IP belongs to another pod "

@@ -565,3 +565,175 @@ def test_the_k8s_fleet_lives_in_the_services_namespace_so_their_selectors_reach_
     driver = make_driver("k8s", GUIDE, {}, RUN, CommandLog())
     assert isinstance(driver, K8sDriver)
     assert driver.bound == services.namespace("k8s") == NS
+
+
+def test_kube_proxys_churn_rules_are_waited_for_through_the_clusters_sleep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cs, "ENDPOINTS_LISTED", FAST)
+    monkeypatch.setattr(cs, "PROGRAMMED", FAST)
+    only = ["10.244.1.7"]
+    churn = services.with_endpoints(ours().churn, [IPv4Address(ip) for ip in only])
+    selector = "netlab.io/run=r0614,netlab.io/fleet=true"
+    driver, steps = k8s_driver(
+        Step(
+            "k8s-master",
+            kubectl("get", "pods", "-n", NS, "-l", selector, "-o", "json"),
+            pods_json(),
+        ),
+        label(["nl-r0614-k8s-k8s-node1-p0"], "in"),
+        label(["nl-r0614-k8s-k8s-master-p0", "nl-r0614-k8s-k8s-node2-p0"], "out"),
+        Step(
+            "k8s-master",
+            kubectl("get", "endpoints", "-n", NS, "-o", "json"),
+            endpoints_list([endpoints_of(churn, only)]),
+        ),
+        *saves("*nat\nCOMMIT\n"),  # kube-proxy has not followed yet
+        *saves(churn_save(only)),
+    )
+    slept: list[float] = []
+    driver.cluster.sleep = slept.append
+    cs.set_churn(driver, layout(), [IPv4Address(ip) for ip in only])
+    steps.done()
+    assert slept == [0]
+
+
+NS_GET = kubectl("get", "namespace", NS, "--ignore-not-found", "-o", "json")
+
+
+def test_a_namespace_already_terminating_is_only_waited_for() -> None:
+    driver, steps = k8s_driver(
+        Step("k8s-master", NS_GET, namespace_json(RUN, "Terminating")),
+        Step("k8s-master", NS_GET, ""),
+    )
+    assert cs.prepare_fleet(driver, [], []) == []
+    steps.done()
+
+
+def test_this_runs_own_namespace_is_kept() -> None:
+    requests = [PodRequest(p.name, p.node, ECHO) for p in FLEET.values()]
+    driver, steps = k8s_driver(Step("k8s-master", NS_GET, namespace_json(RUN)))
+    got = cs.prepare_fleet(driver, requests, SLOTS)
+    steps.done()
+    assert [r.labels for r in got] == [cs.fleet_labels(s) for s in SLOTS]
+
+
+def test_fewer_fleet_requests_than_slots_is_an_error() -> None:
+    requests = [PodRequest(p.name, p.node, ECHO) for p in FLEET.values()]
+    driver, steps = k8s_driver(Step("k8s-master", NS_GET, ""))
+    with pytest.raises(ValueError, match="zip"):
+        cs.prepare_fleet(driver, requests[:2], SLOTS)
+    steps.done()
+
+
+REMOVE = kubectl("delete", "services", "-n", NS, "-l", "netlab.io/run=r0614",
+                 "--ignore-not-found", "--timeout=60s")  # fmt: skip
+LISTING = kubectl("get", "services", "-n", NS, "-l", "netlab.io/run=r0614", "-o", "name")
+DROP_NS = kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=false")
+
+
+def _remove(*steps: Step) -> tuple[list[str], Script]:
+    from e2e.drivers.base import NodeRunner
+
+    steps_ = script(*steps, Step("k8s-master", DROP_NS))
+    runner = NodeRunner(channels(GUIDE.name, GUIDE.node_names, steps_))
+    leaks = cs.remove(GUIDE, runner, RUN, NS)
+    steps_.done()
+    return leaks, steps_
+
+
+def test_removal_gives_kubectls_delete_longer_than_its_own_timeout() -> None:
+    leaks, steps = _remove(Step("k8s-master", REMOVE), Step("k8s-master", LISTING, ""))
+    assert leaks == []
+    assert [timeout for _, _, timeout in steps.ran] == [90, 60, 60]
+
+
+def test_a_failed_delete_with_nothing_listed_shows_the_tail_of_its_error() -> None:
+    error = "E" * 20 + "x" * 299 + "!"
+    leaks, _ = _remove(
+        Step("k8s-master", REMOVE, "deleting", exit_code=1, stderr=f"{error}\n"),
+        Step("k8s-master", LISTING, ""),
+    )
+    assert leaks == [
+        f"Services of run r0614 left in namespace e2e-k8s: {'x' * 299}! (remove: python -m lab "
+        "ssh guide-centos7 k8s-master -- 'sudo -n kubectl --kubeconfig /etc/kubernetes/admin.conf "
+        "delete namespace e2e-k8s')"
+    ]
+
+
+def test_a_listing_that_failed_after_a_clean_delete_names_no_leftover() -> None:
+    leaks, _ = _remove(
+        Step("k8s-master", REMOVE),
+        Step("k8s-master", LISTING, "service/echo\n", exit_code=1, stderr="error: timed out"),
+    )
+    assert leaks == []
+
+
+def _squatted() -> dict[str, Any]:
+    """The recorded cluster's Services and `default/web` on echo's ClusterIP and a NodePort."""
+    raw = doc("services.json")
+    squatter = copy.deepcopy(raw["items"][1])
+    squatter["metadata"].update(name="web", namespace="default")
+    squatter["spec"].update(
+        type="NodePort",
+        clusterIP="10.1.0.11",
+        ports=[
+            {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": 30001}
+        ],
+    )
+    raw["items"].append(squatter)
+    return raw
+
+
+def test_our_own_services_already_there_do_not_hide_another_after_them() -> None:
+    mine = list(ours().all())
+    listed = k8s.parse_services(as_listed(cs.render_services(ours(), RUN)))
+    problems = cs.collision_problems(mine, [*listed, *k8s.parse_services(_squatted())])
+    assert problems == [
+        "default/web holds ClusterIP 10.1.0.11, which the run places e2e-k8s/echo at",
+        "default/web holds NodePort 30001, which the run gives e2e-k8s/echo:udp",
+    ]
+
+
+def test_publishing_onto_addresses_another_service_holds_names_them_and_the_fix() -> None:
+    driver, steps = k8s_driver(
+        Step(
+            "k8s-master",
+            kubectl("get", "services", "--all-namespaces", "-o", "json"),
+            json.dumps(_squatted()),
+        )
+    )
+    with pytest.raises(cs.ServicesNotMade) as err:
+        cs.publish(driver, layout(), FLEET)
+    steps.done()
+    assert str(err.value) == (
+        "the run's Services cannot be placed as the layout has them:\n"
+        "  default/web holds ClusterIP 10.1.0.11, which the run places e2e-k8s/echo at\n"
+        "  default/web holds NodePort 30001, which the run gives e2e-k8s/echo:udp\n"
+        "  fix: delete what holds them (`kubectl get services -A -o wide`), or namespace e2e-k8s "
+        "if it is an earlier run's"
+    )
+
+
+def test_services_the_api_server_placed_elsewhere_are_named_after_apply() -> None:
+    rendered = cs.render_services(ours(), RUN)
+    moved = json.loads(as_listed(rendered))
+    moved["items"][0]["spec"]["ports"][1]["nodePort"] = 31999
+    del moved["items"][-1]
+    driver, steps = k8s_driver(
+        Step(
+            "k8s-master",
+            kubectl("get", "services", "--all-namespaces", "-o", "json"),
+            (DATA / "services.json").read_text(),
+        ),
+        Step("k8s-master", kubectl("apply", "-f", "-")),
+        Step("k8s-master", kubectl("get", "services", "-n", NS, "-o", "json"), json.dumps(moved)),
+    )
+    with pytest.raises(cs.ServicesNotMade) as err:
+        cs.publish(driver, layout(), FLEET)
+    steps.done()
+    assert str(err.value) == (
+        "the API server placed the run's Services elsewhere:\n"
+        "  e2e-k8s/echo: UDP port 80 has NodePort 31999, placed at 30001\n"
+        "  e2e-k8s/ep-k8s-node2-p0: not in the cluster after kubectl apply"
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from e2e import dnsd, services
-from e2e.drivers.base import Container, ExecResult, Pod
+from e2e.drivers.base import Container, DriverError, ExecResult, Pod, Probe
 from lab.model.config import Services
 from lab.model.labfile import load_lab
 from lab.net import kubeproxy as kp
@@ -335,7 +335,11 @@ def test_balance_names_an_endpoint_that_never_answered_and_an_answer_from_outsid
     assert (
         sum("answered by intruder, not by an endpoint of e2e-cri/echo" in p for p in problems) == 13
     )
-    assert problems[-1].startswith("2 endpoint(s) never answered in 40 TCP probes of 10.96.0.17:80")
+    assert problems[-1] == (
+        "2 endpoint(s) never answered in 40 TCP probes of 10.96.0.17:80: nl-r1-cri-node2-p0, "
+        "nl-r1-cri-node2-p1 (answers: {'nl-r1-cri-node1-p0': 14, 'nl-r1-cri-node1-p1': 13, "
+        "'intruder': 13})"
+    )
 
 
 def test_churn_takes_the_pod_on_another_node_away_and_brings_it_back_alone() -> None:
@@ -403,21 +407,85 @@ def _judged(bad: set[tuple[str, str]]) -> rm.Matrix:
 def test_failures_only_between_pods_of_one_bridge_point_at_bridge_nf() -> None:
     a, b = PODS[0].name, PODS[1].name
     found = services.hints(_judged({(a, "ep-node1-p1"), (b, "ep-node1-p0")}), PODS)
-    assert len(found) == 1
-    assert "bridge-nf-call-iptables" in found[0]
+    assert found == [
+        "only pod -> Service cells whose endpoint shares the source's bridge fail: the answer "
+        "bypasses the node's conntrack (the guide's step 3: `modprobe br_netfilter` and "
+        "net.bridge.bridge-nf-call-iptables = 1; check `sysctl net.bridge.bridge-nf-call-iptables` "
+        "on the nodes)"
+    ]
 
 
 def test_failures_only_of_hairpins_point_at_hairpin_mode() -> None:
     bad = {(p.name, f"ep-{p.node}-p{i}") for p, i in zip(PODS, (0, 1, 0, 1), strict=True)}
     found = services.hints(_judged(bad), PODS)
-    assert len(found) == 1
-    assert "hairpinMode" in found[0]
+    assert found == [
+        "only hairpin cells fail (a pod reaching itself through its Service): the bridge port "
+        "must reflect its own traffic (the bridge CNI plugin's hairpinMode: true; `bridge -d link "
+        "show` shows `hairpin on`) and kube-proxy's KUBE-SEP rule must mark it for masquerade"
+    ]
 
 
-def test_a_service_nobody_reaches_points_at_its_chains() -> None:
-    bad = {(s, "ep-node2-p1") for s in [*(p.name for p in PODS), "node1", "node2"]}
-    found = services.hints(_judged(bad), PODS)
-    assert any("every cell to ep-node2-p1 fails" in h for h in found)
+EVERY_SOURCE = [*(p.name for p in PODS), "node1", "node2"]
+
+
+def test_services_nobody_reaches_point_at_their_chains() -> None:
+    bad = {(s, t) for s in EVERY_SOURCE for t in ("ep-node2-p1", "ep-node2-p0")}
+    assert services.hints(_judged(bad), PODS) == [
+        "every cell to ep-node2-p0, ep-node2-p1 fails while other Services answer: its "
+        "KUBE-SVC/KUBE-SEP chain is missing or points nowhere (`iptables-save -t nat | grep -A3 "
+        "KUBE-SVC` on a node)"
+    ]
+
+
+def test_nothing_answering_at_all_points_at_no_one_service() -> None:
+    bad = {(s, services.ep_name(slot)) for s in EVERY_SOURCE for slot in SLOTS}
+    assert services.hints(_judged(bad), PODS) == []
+
+
+def test_failures_within_and_across_bridges_point_at_no_bridge_setting() -> None:
+    a = PODS[0].name
+    assert services.hints(_judged({(a, "ep-node1-p1"), (a, "ep-node2-p0")}), PODS) == []
+
+
+def test_failures_from_one_nodes_pods_and_the_node_itself_point_at_that_nodes_rules() -> None:
+    bad = {(s, "ep-node2-p1") for s in (PODS[0].name, PODS[1].name, "node1")}
+    assert services.hints(_judged(bad), PODS) == [
+        "cells fail from node1's sources only: ep-node2-p1 — its KUBE-SVC/KUBE-SEP rules on node1 "
+        "are missing or empty (kube-proxy's sync on that node: `sudo iptables-save -t nat | grep "
+        "-B1 -A3 KUBE-SEP` there)"
+    ]
+
+
+def _observed_from_node1(to: str, obs: rm.Observation) -> rm.Matrix:
+    matrix = _judged(set())
+    matrix.observed[("node1", to)] = obs
+    return matrix
+
+
+def test_an_answer_from_another_pod_points_at_the_kube_sep_chains() -> None:
+    redirected = _obs("10.10.40.241", PODS[3].name)
+    assert services.hints(_observed_from_node1("ep-node2-p0", redirected), PODS) == [
+        "some cells were answered by another pod than the Service's endpoint: a KUBE-SEP chain "
+        "DNATs to the wrong address, or an endpoint's IP belongs to another pod (`iptables-save -t "
+        "nat | grep KUBE-SEP` on the source's node)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "obs",
+    [
+        _obs("10.244.1.1", "nl-r1-cri-node2-p0"),  # NATed to another source, the right pod
+        rm.Observation(
+            True, "10.10.40.241", "again", answered_by="nl-r1-cri-node2-p0", retransmits=1
+        ),
+        _obs("10.10.40.241", ""),  # a server that names nobody: no pod to blame
+    ],
+    ids=["nated", "retransmitted", "unnamed"],
+)
+def test_a_wrong_cell_the_right_pod_answered_points_at_no_wrong_pod(obs: rm.Observation) -> None:
+    matrix = _observed_from_node1("ep-node2-p0", obs)
+    assert len(matrix.mismatches()) == 1
+    assert services.hints(matrix, PODS) == []
 
 
 def test_a_clean_matrix_has_no_hint() -> None:
@@ -487,3 +555,356 @@ def test_the_dns_pod_goes_on_the_last_node_away_from_the_first_nodes_one_node_ch
     assert services.dns_pod_node({"node2", "node10", "node1"}) == "node2"  # names, sorted
     assert services.dns_pod_node(("b", "a", "c")) == "c"
     assert services.dns_pod_node(["only"]) == "only"
+
+
+def test_a_resolv_conf_line_ending_like_the_separator_is_read_as_resolv_conf() -> None:
+    # the script's own `echo ---` is the last such line: a comment ending in `---` is the file's
+    assert resolv_problems(f"# --- from the CRI ---\n{KUBELET_RESOLV}---\n10.96.0.17\n") == []
+
+
+# --- to the letter: what each piece hands on --------------------------------------------------
+
+ONE_SLOT = services.allot(Services(), ("cri",), [("node1", 0)])
+
+
+def test_the_dns_zone_is_records_domain_and_port_as_dnsd_reads_it() -> None:
+    assert ONE_SLOT.zone() == {
+        "records": {
+            "churn.e2e-cri.svc.cluster.local": ["10.96.0.12"],
+            "echo.e2e-cri.svc.cluster.local": ["10.96.0.11"],
+            "ep-node1-p0.e2e-cri.svc.cluster.local": ["10.96.0.13"],
+            "kube-dns.kube-system.svc.cluster.local": ["10.96.0.10"],
+        },
+        "domain": "cluster.local",
+        "port": 53,
+    }
+
+
+class _FirstPodDiffers(FakeDriver):
+    """A driver whose later fleet pods run another first container than a node's first pod."""
+
+    def fleet_containers(self, index: int = 0) -> tuple[Container, ...]:
+        return {
+            0: (Container("echo", ("echo-server",), "client:1"), Container("client", ("sleep",))),
+            1: (Container("echo-alone", ("echo-server",), "echo:1"),),
+        }[index]
+
+
+def test_the_dns_container_is_the_first_fleet_pods_server_with_its_zone_as_sorted_json() -> None:
+    container = services.dns_container(_FirstPodDiffers(CI), ONE_SLOT)
+    source = Path(dnsd.__file__).read_text()
+    assert container == Container(
+        "dns",
+        (
+            "python3",
+            "-c",
+            source,
+            '{"domain": "cluster.local", "port": 53, "records": {'
+            '"churn.e2e-cri.svc.cluster.local": ["10.96.0.12"], '
+            '"echo.e2e-cri.svc.cluster.local": ["10.96.0.11"], '
+            '"ep-node1-p0.e2e-cri.svc.cluster.local": ["10.96.0.13"], '
+            '"kube-dns.kube-system.svc.cluster.local": ["10.96.0.10"]}}',
+        ),
+        "client:1",
+    )
+
+
+def test_the_state_entry_names_each_address_and_no_dns_pod_as_null() -> None:
+    made = services.driver_services(ONE_SLOT, "cri", {("node1", 0): FLEET[("node1", 0)]}, None)
+    entry = services.state_entry(made)
+    assert entry == {
+        "echo": ["10.244.0.2"],
+        "churn": ["10.244.0.2"],
+        "per_pod": {"nl-r1-cri-node1-p0": "10.244.0.2"},
+        "dns": None,
+    }
+    assert services.services_from_state(ONE_SLOT, {"cri": entry}) == [made]
+
+
+def test_node_names_holding_the_driver_or_a_p_come_back_from_the_state_file() -> None:
+    # pod names are nl-RUN-DRIVER-NODE-pI: only the first `-cri-` ends the driver, only the
+    # last `-p` starts the index
+    slots = [("a-cri-pool", 0), ("cri-pool-2", 1)]
+    ips = {slots[0]: IPv4Address("10.244.0.2"), slots[1]: IPv4Address("10.244.1.3")}
+    fleet = {s: Pod(f"nl-r1-cri-{s[0]}-p{s[1]}", s[0], ips[s], ECHO, None) for s in slots}
+    made_layout = services.allot(Services(), ("cri",), slots)
+    made = services.driver_services(made_layout, "cri", fleet, DNS_POD)
+    back = services.services_from_state(made_layout, {"cri": services.state_entry(made)})
+    assert back == [made]
+    assert {n: s.name for n, s in back[0].per_pod.items()} == {
+        "nl-r1-cri-a-cri-pool-p0": "ep-a-cri-pool-p0",
+        "nl-r1-cri-cri-pool-2-p1": "ep-cri-pool-2-p1",
+    }
+
+
+def test_only_udp_ports_have_conntrack_entries_to_flush() -> None:
+    tcp_only = kp.Service(
+        "e2e-cri", "web", IPv4Address("10.96.0.30"), (kp.ServicePort("http", "tcp", 80, 8080),),
+        (PODS[0].ip,),
+    )  # fmt: skip
+    dns = services.dns_service(layout(), [DNS_POD])
+    assert services.udp_endpoints([tcp_only, dns]) == {(IPv4Address("10.96.0.10"), DNS_POD)}
+
+
+def _unprogram(saved: str, saved_exit: int, after: str) -> tuple[str, list[str | None]]:
+    fed: list[str | None] = []
+    steps = script(
+        Step("node1", ("iptables-save",), stdout=saved, exit_code=saved_exit),
+        Step("node1", ("sh", "-ec"), rest=fed.extend, stdin=fed.append),
+        Step("node1", ("iptables-save",), stdout=after),
+    )
+    left = services.unprogram_node(FakeDriver(CI, steps).runner, "node1")
+    steps.done()
+    return left, fed
+
+
+def test_unprogramming_deletes_the_jumps_then_restores_away_every_chain_held() -> None:
+    left, fed = _unprogram(SAVED, 0, "*nat\nCOMMIT\n")
+    assert left == ""
+    assert fed == [
+        services.delete_jumps_script() + "\niptables-restore -w --noflush",
+        "*filter\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-OLDOLDOLDOLDOLD - [0:0]\n"
+        "-X KUBE-SERVICES\n-X KUBE-SVC-OLDOLDOLDOLDOLD\nCOMMIT\n",
+    ]
+
+
+def test_unprogramming_after_a_failed_read_deletes_only_the_jumps() -> None:
+    # what a failed iptables-save printed is no table to restore from
+    left, fed = _unprogram(SAVED, 1, "")
+    assert left == ""
+    assert fed == [services.delete_jumps_script(), "*filter\nCOMMIT\n*nat\nCOMMIT\n"]
+
+
+def test_rules_left_after_unprogramming_are_counted_and_the_first_three_shown() -> None:
+    after = "*nat\n:KUBE-A - [0:0]\n:KUBE-B - [0:0]\n:KUBE-C - [0:0]\n:KUBE-D - [0:0]\nCOMMIT\n"
+    left, _ = _unprogram("", 0, after)
+    assert left == (
+        "node1: 4 line(s) of KUBE- rules left: "
+        "[':KUBE-A - [0:0]', ':KUBE-B - [0:0]', ':KUBE-C - [0:0]']"
+    )
+
+
+def test_service_cells_go_from_the_source_to_the_cluster_ip_on_port_80() -> None:
+    a, b = PODS[1].name, PODS[0]
+    assert services.service_cells(svc().echo, PODS[1], PODS, "udp", 2) == [
+        Probe(f"{a}->echo#0/udp", PODS[1], b, address="10.96.0.17", port=80, proto="udp"),
+        Probe(f"{a}->echo#1/udp", PODS[1], b, address="10.96.0.17", port=80, proto="udp"),
+    ]
+    assert services.service_cells(svc().churn, PODS[1], PODS, "tcp", 1, 61234, "@2") == [
+        Probe(f"{a}->churn@2#0/tcp", PODS[1], b, "10.96.0.18", 80, "tcp", sport=61234)
+    ]
+
+
+def test_probes_without_a_source_port_are_observed_in_one_batch() -> None:
+    driver = FakeDriver(CI)
+    cells = services.service_cells(svc().echo, PODS[0], PODS, "udp", 2)
+    for cell in cells:
+        driver.observations[cell.id] = _obs("10.244.0.2", None)
+    counts, problems = services.answers(driver, svc().echo, PODS, cells)
+    assert driver.asked == [[c.id for c in cells]]
+    assert (counts, problems) == ({PODS[0].name: 2}, [])
+
+
+def test_judging_names_every_unanswered_unnamed_and_foreign_answer_in_order() -> None:
+    service = services.with_endpoints(svc().echo, [PODS[0].ip, PODS[2].ip])
+    cells = services.service_cells(service, PODS[1], PODS, "tcp", 4)
+    said = ["  " + "y" * 130 + "\n", "", PODS[2].name, "intruder"]
+    seen = {
+        cell.id: rm.Observation(i != 0, "10.244.0.3", f"again {i}", said[i], answered_by=said[i])
+        for i, cell in enumerate(cells)
+    }
+    counts, problems = services.judge_answers(service, PODS, cells, seen)
+    assert counts == {"(unnamed)": 1, PODS[2].name: 1, "intruder": 1}
+    members = "nl-r1-cri-node1-p0, nl-r1-cri-node2-p0"
+    assert problems == [
+        f"{cells[0].id}: no answer ({'y' * 120})\n      reproduce: again 0",
+        f"{cells[1].id}: answered by (unnamed), not by an endpoint of e2e-cri/echo ({members})\n"
+        "      reproduce: again 1",
+        f"{cells[3].id}: answered by intruder, not by an endpoint of e2e-cri/echo ({members})\n"
+        "      reproduce: again 3",
+    ]
+
+
+def test_a_probe_list_unlike_the_matrix_is_an_error_not_a_half_filled_matrix() -> None:
+    driver = FakeDriver(CI)
+    cells = services.clusterip_cells(CI, svc(), PODS[:1], ROUTES, "tcp")
+    extra = Probe("one too many", PODS[0], PODS[0])
+    cells.probes.append(extra)
+    for probe in cells.probes:
+        driver.observations[probe.id] = _obs("10.244.0.1", None)
+    with pytest.raises(ValueError, match="zip"):
+        services.observe_cells(driver, cells)
+
+
+def test_node_port_cells_to_the_letter() -> None:
+    cells = services.nodeport_cells(CI, svc(), PODS, ROUTES, "udp")
+    m = cells.matrix
+    assert m.title == "pod/node -> NodePort UDP [cri]"
+    assert m.sources == (
+        *(p.endpoint for p in PODS),
+        rm.Endpoint("node1", "node1", "10.10.40.241"),
+        rm.Endpoint("node2", "node2", "10.10.40.242"),
+    )
+    assert m.targets == (
+        rm.Endpoint("node1:30013(ep-node1-p0)", "node1", "10.10.40.241:30013"),
+        rm.Endpoint("node1:30017(ep-node2-p0)", "node1", "10.10.40.241:30017"),
+        rm.Endpoint("node2:30013(ep-node1-p0)", "node2", "10.10.40.242:30013"),
+        rm.Endpoint("node2:30017(ep-node2-p0)", "node2", "10.10.40.242:30017"),
+    )
+    a, c = PODS[0].name, PODS[2].name
+    assert m.expected[("node1", "node2:30017(ep-node2-p0)")] == rm.Expect(
+        True,
+        why="masqueraded by its node",
+        responders=frozenset({c}),
+        source_of=frozenset({(c, "10.244.1.1")}),
+    )
+    probes = {p.id: p for p in cells.probes}
+    assert probes[f"{a}->node1:30017(ep-node2-p0)/udp"] == Probe(
+        f"{a}->node1:30017(ep-node2-p0)/udp", PODS[0], PODS[2], "10.10.40.241", 30017, "udp"
+    )
+    assert probes["node2->node1:30013(ep-node1-p0)/udp"] == Probe(
+        "node2->node1:30013(ep-node1-p0)/udp", "node2", PODS[0], "10.10.40.241", 30013, "udp"
+    )
+
+
+def test_dns_asks_the_kube_dns_cluster_ip_from_every_pod_and_node_for_both_names() -> None:
+    driver = FakeDriver(CI)
+    name, missing = "echo.e2e-cri.svc.cluster.local", "no-such-service.e2e-cri.svc.cluster.local"
+    for source in [*(p.name for p in PODS), "node1", "node2"]:
+        driver.observations[f"{source}->dns:{name}"] = _dns(f"{name} A 10.96.0.17")
+        driver.observations[f"{source}->dns:{missing}"] = _dns(f"{missing} RCODE 3")
+    assert services.dns_problems(driver, CI, layout(), svc(), PODS) == []
+    assert len(driver.probed) == 12
+    assert driver.probed[0] == Probe(
+        f"{PODS[0].name}->dns:{name}", PODS[0], PODS[0], "10.96.0.10", 53, "dns", name=name
+    )
+    assert driver.probed[-1] == Probe(
+        f"node2->dns:{missing}", "node2", PODS[0], "10.96.0.10", 53, "dns", name=missing
+    )
+
+
+@pytest.mark.parametrize(("dns_pod", "shown"), [(DNS_POD, "10.244.0.9"), (None, "?")])
+def test_no_dns_answer_anywhere_says_the_dns_pod_or_its_rules(
+    dns_pod: IPv4Address | None, shown: str
+) -> None:
+    driver = FakeDriver(CI)
+    name, missing = "echo.e2e-cri.svc.cluster.local", "no-such-service.e2e-cri.svc.cluster.local"
+    for source in [*(p.name for p in PODS), "node1", "node2"]:
+        for q in (name, missing):
+            driver.observations[f"{source}->dns:{q}"] = rm.Observation(
+                False, None, "dig again", " " + "t" * 130
+            )
+    made = services.driver_services(layout(), "cri", FLEET, dns_pod)
+    problems = services.dns_problems(driver, CI, layout(), made, PODS)
+    assert len(problems) == 1 + 12
+    assert problems[0] == (
+        f"no DNS answer from any pod or node: the cluster DNS does not serve (its pod {shown} "
+        "stopped or gone) or the kube-dns rules are missing (KUBE-SVC of kube-system/kube-dns:dns)"
+    )
+    assert problems[1] == (
+        f"{PODS[0].name}->dns:{name}: no answer ( {'t' * 119}), expected '{name} A 10.96.0.17'\n"
+        "      reproduce: dig again"
+    )
+
+
+def _program(saved: str, saved_exit: int = 0, exit_code: int = 0, stderr: str = "") -> str | None:
+    fed: list[str | None] = []
+    steps = script(
+        Step("node1", ("iptables-save",), stdout=saved, exit_code=saved_exit),
+        Step("node1", ("sh", "-ec"), rest=lambda w: None, stdin=fed.append, exit_code=exit_code,
+             stderr=stderr),
+    )  # fmt: skip
+    services.program_node(FakeDriver(CI, steps).runner, CI, "node1", [svc().echo])
+    steps.done()
+    return fed[0]
+
+
+@pytest.mark.parametrize(
+    ("saved", "saved_exit"),
+    [(SAVED, 1), ("*filter\n:KUBE-FORWARD - [0:0]\nCOMMIT\n", 0)],
+    ids=["a-failed-read", "no-nat-chain-held"],
+)
+def test_a_node_without_a_readable_nat_chain_gets_the_rules_and_deletes_nothing(
+    saved: str, saved_exit: int
+) -> None:
+    # the pod network's CIDR is the one kube-proxy's masquerade rules leave alone
+    assert _program(saved, saved_exit) == kp.render_restore(
+        [svc().echo], IPv4Network("10.244.0.0/16")
+    )
+
+
+def test_a_restore_the_node_refuses_names_the_step_and_its_output() -> None:
+    with pytest.raises(DriverError) as err:
+        _program(SAVED, exit_code=2, stderr="iptables-restore: line 7 failed\n")
+    assert str(err.value).startswith(
+        "node1: program the kube-proxy-shaped Service rules (iptables-restore --noflush) exited "
+        "2: iptables-restore: line 7 failed\n  reproduce: "
+    )
+
+
+def test_each_udp_entry_to_flush_is_its_own_line_in_address_order() -> None:
+    gone = {
+        (IPv4Address("10.96.0.18"), IPv4Address("10.244.1.2")),
+        (IPv4Address("10.96.0.18"), IPv4Address("10.244.0.2")),
+    }
+    assert services.conntrack_flush_script(gone) == (
+        "conntrack -D -p udp --orig-dst 10.96.0.18 --dst-nat 10.244.0.2 >/dev/null 2>&1 || true\n"
+        "conntrack -D -p udp --orig-dst 10.96.0.18 --dst-nat 10.244.1.2 >/dev/null 2>&1 || true"
+    )
+
+
+@pytest.mark.parametrize(
+    ("word", "shown"),
+    [("KUBE-SERVICES", "KUBE-SERVICES"), ("a b", "'a b'"), ("a;b", "'a;b'")],
+)
+def test_a_rule_word_with_a_space_or_a_semicolon_is_quoted_for_the_shell(
+    word: str, shown: str
+) -> None:
+    assert services._shell_word(word) == shown
+
+
+def test_cluster_ip_cells_to_the_letter() -> None:
+    cells = services.clusterip_cells(CI, svc(), PODS, ROUTES, "udp")
+    m = cells.matrix
+    assert m.title == "pod/node -> ClusterIP UDP [cri]"
+    assert m.sources == (
+        *(p.endpoint for p in PODS),
+        rm.Endpoint("node1", "node1", "10.10.40.241"),
+        rm.Endpoint("node2", "node2", "10.10.40.242"),
+    )
+    assert m.targets == (
+        rm.Endpoint("ep-node1-p0", "node1", "10.96.0.19"),
+        rm.Endpoint("ep-node1-p1", "node1", "10.96.0.20"),
+        rm.Endpoint("ep-node2-p0", "node2", "10.96.0.21"),
+        rm.Endpoint("ep-node2-p1", "node2", "10.96.0.22"),
+    )
+    a, b, c = PODS[0].name, PODS[1].name, PODS[2].name
+
+    def expect(who: str, source: str, why: str) -> rm.Expect:
+        return rm.Expect(
+            True, why=why, responders=frozenset({who}), source_of=frozenset({(who, source)})
+        )
+
+    assert m.expected[(a, "ep-node1-p1")] == expect(b, "10.244.0.2", "no NAT")
+    assert m.expected[(a, "ep-node1-p0")] == expect(
+        a, "10.244.0.1", "hairpin: masqueraded to its bridge address"
+    )
+    assert m.expected[("node2", "ep-node1-p0")] == expect(a, "10.10.40.242", "masqueraded")
+    probes = {p.id: p for p in cells.probes}
+    assert probes[f"{c}->ep-node1-p1/udp"] == Probe(
+        f"{c}->ep-node1-p1/udp", PODS[2], PODS[1], "10.96.0.20", 80, "udp"
+    )
+    assert probes["node1->ep-node2-p0/udp"] == Probe(
+        "node1->ep-node2-p0/udp", "node1", PODS[2], "10.96.0.21", 80, "udp"
+    )
+
+
+def test_a_cell_whose_node_has_no_route_source_admits_no_observation_and_says_why() -> None:
+    cells = services.clusterip_cells(CI, svc(), PODS, services.Routes({}), "tcp")
+    a = PODS[0].name
+    assert cells.matrix.expected[("node1", "ep-node1-p0")] == rm.Expect(
+        True,
+        why="masqueraded",
+        responders=frozenset({a}),
+        source_of=frozenset({(a, "(no route source from the node)")}),
+    )
