@@ -33,6 +33,37 @@ def test_every_pod_and_node_sends_to_a_pod_on_another_node_and_every_pod_is_a_ta
     assert [s.pod is None for s in sources] == [False, False, True, False, False, True]
 
 
+THREE = load_lab(ROOT / "labs" / "ci-debian12-3node.yaml")
+
+
+def test_on_three_nodes_each_sends_to_the_next_and_a_node_without_pods_is_skipped() -> None:
+    from ipaddress import IPv4Address
+
+    from e2e.drivers.base import Container, Pod
+
+    echo = (Container("echo", ("echo-server",)),)
+
+    def pod(name: str, node: str, host: int) -> Pod[None]:
+        return Pod(name, node, IPv4Address(f"10.244.{node[-1]}.{host}"), echo, None)
+
+    a, b, c = pod("a", "node1", 2), pod("b", "node2", 2), pod("c", "node3", 2)
+    sources = mtu.mtu_sources(THREE, [a, b, c])
+    assert [(s.name, s.target.name) for s in sources] == [
+        ("a", "b"),
+        ("node1", "b"),
+        ("b", "c"),
+        ("node2", "c"),
+        ("c", "a"),
+        ("node3", "a"),
+    ]
+    # only node2 has pods: node2 has no pod of another node to send to, the others send to it
+    alone = mtu.mtu_sources(THREE, [b])
+    assert [(s.name, s.target.name, s.port) for s in alone] == [
+        ("node1", "b", 9400),
+        ("node3", "b", 9401),
+    ]
+
+
 def test_the_commands_are_the_df_pings_the_listener_and_the_transfer() -> None:
     assert mtu.df_ping_argv(1450, "10.244.1.2", 2) == (
         *("ping", "-n", "-M", "do", "-W", "3", "-i", "0.2", "-c", "2", "-s", "1422"),
