@@ -257,6 +257,27 @@ def test_the_api_servers_copy_is_where_the_layout_placed_it() -> None:
     ]
 
 
+def test_every_service_that_moved_is_named_with_what_the_api_server_holds() -> None:
+    mine = list(ours().all())
+    moved = json.loads(as_listed(cs.render_services(ours(), RUN)))
+    items = moved["items"]
+    items[1]["spec"]["clusterIP"] = "10.1.0.99"
+    items[1]["spec"]["ports"][0]["nodePort"] = 31000  # churn has none
+    del items[2]["spec"]["ports"][1]
+    items[3]["spec"]["type"] = "ClusterIP"
+    for port in items[3]["spec"]["ports"]:
+        del port["nodePort"]
+    del items[0]  # the first Service missing: the others are judged all the same
+    assert cs.placement_problems(mine, k8s.parse_services(moved)) == [
+        "e2e-k8s/echo: not in the cluster after kubectl apply",
+        "e2e-k8s/churn: ClusterIP 10.1.0.99, placed at 10.1.0.12",
+        "e2e-k8s/churn: TCP port 80 has NodePort 31000, placed at none",
+        "e2e-k8s/ep-k8s-master-p0: no UDP port 80",
+        "e2e-k8s/ep-k8s-node1-p0: TCP port 80 has NodePort none, placed at 30004",
+        "e2e-k8s/ep-k8s-node1-p0: UDP port 80 has NodePort none, placed at 30005",
+    ]
+
+
 def endpoints_of(service: kp.Service, ready: list[str], unready: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     """An Endpoints object in the recorded kube-dns Endpoints' shape (nodeName, targetRef)."""
     recorded = doc("endpoints.json")["items"][1]
