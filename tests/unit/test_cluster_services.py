@@ -758,3 +758,51 @@ def test_services_the_api_server_placed_elsewhere_are_named_after_apply() -> Non
         "  e2e-k8s/echo: UDP port 80 has NodePort 31999, placed at 30001\n"
         "  e2e-k8s/ep-k8s-node2-p0: not in the cluster after kubectl apply"
     )
+
+
+def test_kube_proxy_not_programming_in_time_names_the_first_twelve_and_how_many_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from e2e.drivers.base import NodeRunner
+
+    monkeypatch.setattr(cs, "PROGRAMMED", FAST)
+    master, *workers = sorted(GUIDE.node_names)
+    save = ("iptables-save", "-t", "nat")
+    rounds = [
+        Step(master, save, exit_code=1),
+        *(Step(n, save, "*nat\nCOMMIT\n") for n in workers),
+    ]
+    steps = script(*rounds, *rounds, *rounds)
+    runner = NodeRunner(channels(GUIDE.name, GUIDE.node_names, steps))
+    mine = list(ours().all())
+    with pytest.raises(cs.ServicesNotMade) as raised:
+        cs.wait_for_programmed(runner, sorted(GUIDE.node_names), mine, sleep=lambda _: None)
+    steps.done()
+    missing = [p for n in workers for p in cs.programmed_problems(n, "*nat\nCOMMIT\n", mine)]
+    assert len(missing) > 11
+    shown = [f"{master}: iptables-save -t nat exited 1", *missing[:11]]
+    assert str(raised.value) == (
+        f"{cs.PROGRAMMED.name}: not within 30s:\n  "
+        + "\n  ".join([*shown, f"... {len(missing) + 1 - 12} more"])
+        + "\n  inspect: `iptables-save -t nat | grep KUBE-SVC` on the node; kube-proxy's "
+        "log: `kubectl -n kube-system logs -l k8s-app=kube-proxy`"
+    )
+
+
+@pytest.mark.parametrize("failing", [12, 13])
+def test_twelve_unprogrammed_lines_are_shown_whole_and_a_thirteenth_is_counted(
+    monkeypatch: pytest.MonkeyPatch, failing: int
+) -> None:
+    from e2e.drivers.base import NodeRunner
+
+    monkeypatch.setattr(cs, "PROGRAMMED", FAST)
+    nodes = [f"n{i:02}" for i in range(failing)]
+    save = ("iptables-save", "-t", "nat")
+    steps = script(*(Step(n, save, exit_code=2) for _ in range(3) for n in nodes))
+    runner = NodeRunner(channels(GUIDE.name, nodes, steps))
+    with pytest.raises(cs.ServicesNotMade) as raised:
+        cs.wait_for_programmed(runner, nodes, [], sleep=lambda _: None)
+    lines = str(raised.value).split("\n  ")[1:-1]
+    assert lines == [f"n{i:02}: iptables-save -t nat exited 2" for i in range(12)] + (
+        ["... 1 more"] if failing == 13 else []
+    )
