@@ -592,3 +592,41 @@ def test_redaction_of_adversarial_text_is_bounded(text: str) -> None:
     start = time.monotonic()
     redact(text)
     assert time.monotonic() - start < 3.0  # about 0.1 s each on one core
+
+
+# --- a PEM block is public by its own armour: the BEGIN line just above, or the END just below --
+
+PEM_BODY = f"{'QUJD' * 16}\n{'REVG' * 16}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"-----BEGIN CERTIFICATE-----\n{PEM_BODY}\n",  # its END line not (yet) there
+        f"x: 1\n{PEM_BODY}\n-----END CERTIFICATE-----",  # its BEGIN line out of the text
+        f'"-----BEGIN PUBLIC KEY-----\\n{PEM_BODY}\\n"',  # an escaped newline, quoted
+        f'-----BEGIN CERTIFICATE-----"\n{PEM_BODY}',  # a quote between
+        f"-----BEGIN CERTIFICATE-----{' ' * 172}\n{PEM_BODY}",  # BEGIN within 200 characters
+        f"{PEM_BODY}\n{' ' * 174}-----END CERTIFICATE-----",  # END within 200 below
+    ],
+)
+def test_a_certificate_or_public_key_block_stays_by_either_armour_line(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----",
+        f"-----BEGIN CERTIFICATE-----\nkey: 1\n{PEM_BODY}\n",  # not just above it
+        f"-----BEGIN CERTIFICATE-----X\n{PEM_BODY}",  # a letter between
+        f"{PEM_BODY}\n-----END RSA PRIVATE KEY-----",  # a key's tail, its BEGIN cut off
+        f"{PEM_BODY}\nkey: 1\n-----END CERTIFICATE-----",  # not just below it
+        f"-----BEGIN CERTIFICATE-----{' ' * 173}\n{PEM_BODY}",  # 201 characters up
+        f"{PEM_BODY}\n{' ' * 175}-----END CERTIFICATE-----",  # 201 below
+        f"-----END CERTIFICATE-----\n{PEM_BODY}\n-----BEGIN CERTIFICATE-----",  # the wrong sides
+    ],
+)
+def test_a_private_key_or_a_block_away_from_its_armour_is_masked(text: str) -> None:
+    assert redact(text) != text
+    assert PEM_BODY.split("\n", maxsplit=1)[0] not in redact(text)
