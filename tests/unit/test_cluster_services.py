@@ -500,10 +500,14 @@ def test_the_churn_set_changes_by_relabelling_then_waits_for_the_cluster(
             kubectl("get", "endpoints", "-n", NS, "-o", "json"),
             endpoints_list([endpoints_of(churn, only)]),
         ),
+        *saves("*nat\nCOMMIT\n"),  # kube-proxy has not followed yet
         *saves(churn_save(only)),
     )
+    slept: list[float] = []
+    driver.cluster.sleep = slept.append  # the wait sleeps through the cluster's sleep
     cs.set_churn(driver, layout(), [IPv4Address(ip) for ip in only])
     steps.done()
+    assert slept == [0]
 
 
 def test_a_churn_endpoint_that_is_no_fleet_pod_is_named() -> None:
@@ -586,37 +590,6 @@ def test_the_k8s_fleet_lives_in_the_services_namespace_so_their_selectors_reach_
     driver = make_driver("k8s", GUIDE, {}, RUN, CommandLog())
     assert isinstance(driver, K8sDriver)
     assert driver.bound == services.namespace("k8s") == NS
-
-
-def test_kube_proxys_churn_rules_are_waited_for_through_the_clusters_sleep(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(cs, "ENDPOINTS_LISTED", FAST)
-    monkeypatch.setattr(cs, "PROGRAMMED", FAST)
-    only = ["10.244.1.7"]
-    churn = services.with_endpoints(ours().churn, [IPv4Address(ip) for ip in only])
-    selector = "netlab.io/run=r0614,netlab.io/fleet=true"
-    driver, steps = k8s_driver(
-        Step(
-            "k8s-master",
-            kubectl("get", "pods", "-n", NS, "-l", selector, "-o", "json"),
-            pods_json(),
-        ),
-        label(["nl-r0614-k8s-k8s-node1-p0"], "in"),
-        label(["nl-r0614-k8s-k8s-master-p0", "nl-r0614-k8s-k8s-node2-p0"], "out"),
-        Step(
-            "k8s-master",
-            kubectl("get", "endpoints", "-n", NS, "-o", "json"),
-            endpoints_list([endpoints_of(churn, only)]),
-        ),
-        *saves("*nat\nCOMMIT\n"),  # kube-proxy has not followed yet
-        *saves(churn_save(only)),
-    )
-    slept: list[float] = []
-    driver.cluster.sleep = slept.append
-    cs.set_churn(driver, layout(), [IPv4Address(ip) for ip in only])
-    steps.done()
-    assert slept == [0]
 
 
 NS_GET = kubectl("get", "namespace", NS, "--ignore-not-found", "-o", "json")

@@ -699,18 +699,6 @@ def test_usable_kvm_is_ok_whatever_the_lab() -> None:
     assert check_kvm(CI, KVM) == ok
 
 
-def test_memory_needed_is_every_node_plus_headroom_and_exactly_enough_is_ok() -> None:
-    assert check_memory(GUIDE, 7168) == Check(
-        "memory", "ok", "7168 MiB needed (3 nodes + 1024 MiB headroom), 7168 MiB available"
-    )
-    assert check_memory(GUIDE, 7167) == Check(
-        "memory",
-        "missing",
-        "7168 MiB needed (3 nodes + 1024 MiB headroom), 7167 MiB available",
-        "free memory, or lower vm.memory_mib",
-    )
-
-
 def test_cpus_a_node_wider_than_the_host_is_refused_an_overcommit_warned() -> None:
     detail = "{} host CPUs; nodes have 6 vCPUs, the largest 2"
     assert check_cpus(GUIDE, 1) == Check(
