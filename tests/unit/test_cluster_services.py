@@ -225,18 +225,7 @@ def test_nothing_else_holds_our_addresses_in_the_recorded_cluster() -> None:
 
 
 def test_another_service_on_our_clusterip_or_nodeport_is_named() -> None:
-    raw = doc("services.json")
-    squatter = copy.deepcopy(raw["items"][1])
-    squatter["metadata"].update(name="web", namespace="default")
-    squatter["spec"].update(
-        type="NodePort",
-        clusterIP="10.1.0.11",
-        ports=[
-            {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": 30001}
-        ],
-    )
-    raw["items"].append(squatter)
-    problems = cs.collision_problems(list(ours().all()), k8s.parse_services(raw))
+    problems = cs.collision_problems(list(ours().all()), k8s.parse_services(_squatted()))
     assert problems == [
         "default/web holds ClusterIP 10.1.0.11, which the run places e2e-k8s/echo at",
         "default/web holds NodePort 30001, which the run gives e2e-k8s/echo:udp",
