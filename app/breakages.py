@@ -254,9 +254,9 @@ def run_breakages(
     provisioned, and destroyed at the end unless `keep`)."""
     artifacts.mkdir(parents=True, exist_ok=True)
     chosen = [b for b in cat.applicable(definition) if not only or b.id in only]
-    unknown = sorted(set(only) - set(cat.BY_ID))
+    unknown = sorted(set(only) - set(cat.by_id()))
     if unknown:
-        raise ValueError(f"no breakage {', '.join(unknown)}; known: {', '.join(cat.BY_ID)}")
+        raise ValueError(f"no breakage {', '.join(unknown)}; known: {', '.join(cat.by_id())}")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     machines = LabMachines(definition, log_tag="breakages")
     machines.prepare(box=False)

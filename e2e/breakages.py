@@ -262,10 +262,6 @@ def _conflist_swap(old: Callable[[Lab], str], new: Callable[[Lab], str]) -> tupl
     return inject, undo
 
 
-IPMASQ = _conflist_swap(lambda lab: '"ipMasq": false', lambda lab: '"ipMasq": true')
-HAIRPIN = _conflist_swap(lambda lab: '"hairpinMode": true', lambda lab: '"hairpinMode": false')
-
-
 def wrong_pod_mtu(lab: Lab) -> int:
     """The MTU of the breakage: on a tunnel, the node NIC's (the VXLAN overhead forgotten,
     flannel-io/flannel#841); on host-gw, 100 bytes less than the lab's (a node configured
@@ -276,11 +272,6 @@ def wrong_pod_mtu(lab: Lab) -> int:
 
 def _mtu_text(mtu: Callable[[Lab], int]) -> Callable[[Lab], str]:
     return lambda lab: f'"mtu": {mtu(lab)}'
-
-
-MTU_SWAP = _conflist_swap(
-    _mtu_text(lambda lab: backend_of(lab).pod_mtu(lab)), _mtu_text(wrong_pod_mtu)
-)
 
 
 def outside_subnet(lab: Lab) -> IPv4Network:
@@ -321,10 +312,6 @@ def _subnet_plans(new: Callable[[Lab], IPv4Network]) -> tuple[Plan, Plan]:
         )
 
     return inject, undo
-
-
-OUTSIDE = _subnet_plans(outside_subnet)
-DUPLICATE = _subnet_plans(lambda lab: subnets(lab)[bystander(lab)])
 
 
 def _drop_vxlan(lab: Lab, facts: Facts) -> tuple[Step, ...]:
@@ -510,371 +497,387 @@ def _nic_mtu(value: Callable[[Lab, Facts], int]) -> Plan:
 UNDERLAY_MTU = 1400
 
 
-CATALOGUE: tuple[Breakage, ...] = (
-    Breakage(
-        "forward-policy-drop",
-        "iptables FORWARD policy DROP on one node",
-        "kubernetes/kubernetes#40182 (moby/moby#28257; fixed in flannel by flannel-io/flannel#872)",
-        "Docker >= 1.13 sets the FORWARD policy to DROP when it enables ip_forward: pods on "
-        "the guide's hosts (Docker 19.03) lose every forwarded packet unless something accepts "
-        "the pod CIDR",
-        always,
-        "every lab",
-        _forward_drop,
-        _forward_accept,
-        (POD_MATRIX, NODE_MATRIX, DATAPATH),
-        _words(r"FORWARD chain's policy DROP"),
-        how="`iptables -P FORWARD DROP` on the last node",
-        expected_words="the FORWARD chain's policy DROP, with the pod packet it drops",
-    ),
-    Breakage(
-        "ip-forward-off",
-        "net.ipv4.ip_forward = 0 on one node",
-        "the guide's step 4 (开启路由转发), undone; weaveworks/weave#3280, cilium/cilium#8476",
-        "a node that does not route: its pods reach nothing off the node and nothing reaches them",
-        always,
-        "every lab",
-        _sysctl("net.ipv4.ip_forward", "0"),
-        _sysctl("net.ipv4.ip_forward", "1"),
-        (POD_MATRIX, NODE_MATRIX, DATAPATH),
-        _words(r"net\.ipv4\.ip_forward = 0"),
-        how="`sysctl -w net.ipv4.ip_forward=0` on the last node",
-        expected_words="net.ipv4.ip_forward = 0",
-        detectable=False,
-        note="undetectable while pods come and go: the bridge plugin (isGateway, as flannel's "
-        "delegate has it) writes net.ipv4.ip_forward = 1 at its next ADD, so the suite's own "
-        "pods heal the node before any probe (the first run found it: every test passed); "
-        "a node stays broken only until its next pod, or by its interfaces' own switch "
-        "(forwarding-off-on-arrival-nic)",
-    ),
-    Breakage(
-        "forwarding-off-on-arrival-nic",
-        "forwarding off on the NIC other nodes' pod packets arrive on",
-        "projectcalico/cni-plugin#283 (per-interface forwarding), "
-        "ovn-kubernetes/ovn-kubernetes#3374",
-        "net.ipv4.ip_forward = 1, yet one interface's own forwarding switch is off (a hardened "
-        "host, a NIC brought up by another network manager): what arrives on it is not routed",
-        always,
-        "every lab",
-        _dev_forwarding("0"),
-        _dev_forwarding("1"),
-        (POD_MATRIX, NODE_MATRIX, DATAPATH),
-        lambda lab: (rf"net\.ipv4\.conf\.{re.escape(arrival(lab))}\.forwarding = 0",),
-        how="`sysctl -w net/ipv4/conf/DEV/forwarding=0` on the last node (DEV: eth1 on host-gw, "
-        "flannel.1 on VXLAN)",
-        expected_words="net.ipv4.conf.DEV.forwarding = 0",
-    ),
-    Breakage(
-        "bridge-nf-call-iptables-off",
-        "net.bridge.bridge-nf-call-iptables = 0 on one node",
-        "kubernetes/kubernetes#87426, kelseyhightower/kubernetes-the-hard-way#561; the guide's "
-        "step 3",
-        "a pod reaching a ClusterIP whose endpoint is on its own bridge gets the answer from the "
-        "endpoint's own address (never translated back) and drops it; DNS fails when CoreDNS "
-        "shares the node",
-        has_services,
-        "labs with Services (the CI labs' kube-proxy-shaped rules, or Kubernetes)",
-        _sysctl("net.bridge.bridge-nf-call-iptables", "0"),
-        _sysctl("net.bridge.bridge-nf-call-iptables", "1"),
-        (SERVICES, DATAPATH),
-        _words(r"bridge-nf-call-iptables = 0"),
-        how="`sysctl -w net.bridge.bridge-nf-call-iptables=0` on the last node",
-        expected_words="net.bridge.bridge-nf-call-iptables = 0",
-    ),
-    Breakage(
-        "br-netfilter-unloaded",
-        "br_netfilter unloaded on one node",
-        "cloudnativelabs/kube-router#151, Azure/acs-engine#539; the guide's step 3",
-        "the same as bridge-nf-call-iptables = 0, and the sysctl is gone with the module",
-        has_services,
-        "labs with Services",
-        _unload_br_netfilter,
-        _load_br_netfilter,
-        (SERVICES, DATAPATH),
-        _words(r"br_netfilter is not loaded"),
-        how="`modprobe -r br_netfilter` on the last node",
-        expected_words="br_netfilter is not loaded",
-    ),
-    Breakage(
-        "bridge-ipmasq-one-node",
-        "the bridge conflist's ipMasq on one node",
-        "kubernetes/kubernetes#27132 (kubenet's bridge masqueraded pod traffic; turned off)",
-        "the bridge plugin masquerades its pods' traffic leaving their subnet: other nodes' "
-        "pods see the node's address, not the pod's",
-        writes_conflist,
-        "labs whose CNI config the lab writes (bridge + host-local)",
-        IPMASQ[0],
-        IPMASQ[1],
-        (POD_MATRIX, IDENTITY, DATAPATH),
-        _words(r"ipMasq = true"),
-        how='`"ipMasq": true` in the last node\'s conflist (new pods get a MASQUERADE chain)',
-        expected_words="ipMasq = true (the conflist differs from the lab's), the NAT'd cells",
-    ),
-    Breakage(
-        "pod-mtu-mismatch-one-node",
-        "a pod-network MTU other than the lab's on one node",
-        "flannel-io/flannel#841 (the VXLAN overhead not taken off), flannel-io/flannel#463",
-        "pods of one node send packets the path cannot carry (VXLAN) or use a smaller MTU than "
-        "their peers",
-        writes_conflist,
-        "labs whose CNI config the lab writes",
-        MTU_SWAP[0],
-        MTU_SWAP[1],
-        (MTU, DATAPATH),
-        lambda lab: (rf"MTU is {wrong_pod_mtu(lab)}|mtu = {wrong_pod_mtu(lab)}",),
-        how="the last node's conflist `mtu` changed (tunnel: 1500, the NIC's; host-gw: 100 less)",
-        expected_words="the pod's eth0 MTU and the lab's, side by side",
-    ),
-    Breakage(
-        "vxlan-port-dropped",
-        "UDP 8472 dropped between two nodes",
-        "flannel-io/flannel#871, kubernetes/website#13789, flannel-io/flannel#2055",
-        "a firewall (cloud security group, firewalld) lets TCP through but not VXLAN's UDP: "
-        "pods reach pods of their own node only",
-        tunnels,
-        "tunnel labs (VXLAN)",
-        _drop_vxlan,
-        _undrop_vxlan,
-        (POD_MATRIX, DATAPATH),
-        _words(rf"drops the tunnel's UDP {VXLAN_PORT}"),
-        how="`iptables -I INPUT -s FIRST_NODE -p udp --dport 8472 -j DROP` on the last node",
-        expected_words="the INPUT rule that drops the tunnel's UDP 8472, and from which node",
-    ),
-    Breakage(
-        "vtep-on-management-nic",
-        "the VTEP bound to the management NIC",
-        "flannel-io/flannel#764 (troubleshooting: Vagrant's eth0), kubernetes/website#6870; "
-        "the guide's --iface=eth1",
-        "flannel without --iface picks the default-route NIC: on Vagrant the NAT'd management "
-        "one, so the VTEP sends from an address the other nodes do not route to",
-        programs_tunnel,
-        "labs that program the tunnel from the lab file",
-        _vtep_to_management,
-        _vtep_back,
-        (TUNNEL,),
-        _words(r"is the management address"),
-        how="`ip link set flannel.1 type vxlan local MGMT_IP dev eth0` on the last node",
-        expected_words="flannel.1 sends from the management address; pass --iface=eth1",
-    ),
-    Breakage(
-        "pod-cidr-outside-network",
-        "a node's pod CIDR outside the cluster's Network",
-        "flannel-io/flannel#1428, flannel-io/flannel#1983 (--pod-network-cidr and net-conf.json "
-        "Network differ)",
-        "a node hands out addresses outside the network every other node routes: its pods are "
-        "reachable from nowhere",
-        writes_conflist,
-        "labs whose CNI config the lab writes",
-        OUTSIDE[0],
-        OUTSIDE[1],
-        (SUBNETS, POD_MATRIX, DATAPATH),
-        _words(r"outside the cluster pod CIDR"),
-        how="the last node's host-local range moved just past the pod CIDR (10.245.0.0/24)",
-        expected_words="the node's subnet, outside the cluster pod CIDR (the node's new pods "
-        "fail first: the bridge plugin refuses, cni0 already has an IP address different from "
-        "the new gateway)",
-    ),
-    Breakage(
-        "checksum-offload-flannel1",
-        "tx checksum offload on flannel.1",
-        "kubernetes/kubernetes#88986 (flannel-io/flannel#1282, projectcalico/calico#3145)",
-        "on kernels before the fix, VXLAN packets of SNAT'd flows left with a bad UDP checksum "
-        "and were dropped: the first SYNs of a ClusterIP connection lost, 63 s delays",
-        tunnels,
-        "tunnel labs",
-        _offload_on,
-        nothing,
-        (POD_MATRIX,),
-        _words(r"kubernetes#88986"),
-        restore="reprovision",  # el7's step 13a turns it off again; Debian's default is on
-        detectable=False,
-        note="undetectable here: the nodes' Debian 12 kernel (6.1) carries the fix (5.7's "
-        "'netfilter: nat: never update the UDP checksum when it's 0'), and offload is already "
-        "on by default, so nothing breaks; on a kernel with the bug (CentOS 7's 3.10 without "
-        "the guide's step 13a) the matrices' S cells name it with that hint",
-        how="`ethtool -K flannel.1 tx-checksum-ip-generic on` on every node",
-        expected_words="a SYN retransmit, with the checksum-offload hint",
-    ),
-    Breakage(
-        "strict-rp-filter-asymmetric",
-        "strict rp_filter with an asymmetric route",
-        "projectcalico/felix#2082, cilium/cilium#13130 (multi-homed nodes, strict RPF)",
-        "a multi-homed node whose route back to some pods leaves by another NIC than their "
-        "packets arrive on drops them when rp_filter is strict (1)",
-        allots,  # the route it bends is to a node subnet the lab file allots
-        "labs whose lab file allots the node subnets",
-        _rp_strict,
-        _rp_back,
-        (POD_MATRIX, DATAPATH),
-        _words(r"strict rp_filter"),
-        how="on the last node: the first node's pod subnet routed via its management address "
-        "on eth0, and rp_filter = 1",
-        expected_words="strict rp_filter, and the route that leaves by the other NIC",
-    ),
-    Breakage(
-        "host-local-exhausted",
-        "an exhausted host-local range",
-        "kubernetes/kubernetes#57280, flannel-io/flannel#1416, cloudnativelabs/kube-router#383",
-        "leaked leases fill host-local's data dir: every new pod on the node fails with 'no IP "
-        "addresses available in range set'",
-        writes_conflist,
-        "labs whose CNI config the lab writes",
-        _fill_leases,
-        _free_leases,
-        (POD_MATRIX, DATAPATH),  # its fleet cannot be made: every test that needs it errors
-        _words(r"no IP addresses available"),
-        how="every free address of the last node's range written as a lease file",
-        expected_words="no IP addresses available in range set",
-    ),
-    Breakage(
-        "duplicated-pod-ip",
-        "the same pod IPs on two nodes (overlapping ranges)",
-        "kubernetes/kubernetes#21458 (nodes with one podCIDR), weaveworks/weave#3793, "
-        "flannel-io/flannel#1550",
-        "two nodes hand out the same range: pods on both get the same IPs, and a packet for one "
-        "reaches the other or its own node's twin",
-        writes_conflist,
-        "labs whose CNI config the lab writes",
-        DUPLICATE[0],
-        DUPLICATE[1],
-        (SUBNETS, POD_MATRIX, DATAPATH),
-        _words(r"overlaps"),
-        how="the last node's host-local range set to the first node's",
-        expected_words="one node's subnet overlaps the other's (the node's new pods fail "
-        "first: cni0 already has an IP address different from the new gateway)",
-    ),
-    Breakage(
-        "stale-route-deleted-node",
-        "a stale pod route left by a deleted node",
-        "flannel-io/flannel#2554, flannel-io/flannel#801, flannel-io/flannel#1546",
-        "a route to a deleted node's subnet survives; when that subnet is handed to a new node "
-        "the stale, more specific route still sends its pods' packets to the dead address",
-        allots,
-        "labs whose lab file allots the node subnets",
-        _add_stale,
-        _del_stale,
-        (POD_MATRIX, DATAPATH),
-        _words(r"which is no node of the lab"),
-        how="on the first node: half of the last node's pod subnet routed via a private address "
-        "no node holds",
-        expected_words="the route, and that its gateway is no node of the lab",
-    ),
-    Breakage(
-        "echo-constant-address",
-        "the echo server prints a constant address",
-        "issue 28 (a check that trusts any answer); kubernetes' agnhost netexec /clientip",
-        "a probe that passes whenever some server answers with the right-looking source",
-        has_fleet_echo,
-        "labs whose pods run the suite's echo server (CNI, CRI)",
-        nothing,
-        nothing,
-        (POD_MATRIX, NODE_MATRIX, IDENTITY),
-        _words(rf"seen as {re.escape(CONSTANT_SEEN)}"),
-        mutant="echo-constant-address",
-        how=f"the suite's echo server answers `SEEN` = {CONSTANT_SEEN} (a suite mutant)",
-        expected_words=f"the cells seen as {CONSTANT_SEEN}",
-    ),
-    Breakage(
-        "echo-answers-as-another-pod",
-        "the echo server answers as another pod",
-        "issue 28; kubernetes' agnhost netexec /hostname (every probe says which pod answered)",
-        "traffic for one pod answered by another (a stale DNAT, a reused IP) passes a check "
-        "that only reads the source",
-        has_fleet_echo,
-        "labs whose pods run the suite's echo server",
-        nothing,
-        nothing,
-        (POD_MATRIX,),
-        _words(r"answered by (\S+)-p[01]; observed reachable, seen as \S+, answered by \1-p[01]"),
-        mutant="echo-answers-as-another-pod",
-        how="the suite's echo server names its node's other fleet pod (a suite mutant)",
-        expected_words="expected answered by one pod, observed answered by its sibling",
-    ),
-    Breakage(
-        "udp-only-masquerade-one-node",
-        "a UDP-only masquerade rule on one node",
-        "flannel-io/flannel#835, flannel-io/flannel#964 (flannel's masquerade catches more than "
-        "asked)",
-        "a masquerade rule that only UDP meets (DNS, conntrack): TCP checks pass, UDP between "
-        "pods is NAT'd",
-        allots,
-        "labs whose lab file allots the node subnets",
-        _udp_masq,
-        _udp_unmasq,
-        (POD_MATRIX, DATAPATH),
-        _words(r"translates udp pod traffic"),
-        how="`iptables -t nat -I POSTROUTING -s FIRST_SUBNET ! -d FIRST_SUBNET -p udp -j "
-        "MASQUERADE` on the first node",
-        expected_words="the rule that translates udp pod traffic; exactly the UDP cells from "
-        "that node's pods",
-    ),
-    Breakage(
-        "pod-routes-lost",
-        "a node's routes to the other nodes' pod subnets lost",
-        "flannel-io/flannel#801 (host-gw routes not replaced), flannel-io/flannel#533",
-        "the node's pods and the node reach only their own subnet",
-        allots,
-        "labs whose lab file allots the node subnets",
-        _routes_gone,
-        _routes_back,
-        (POD_MATRIX, NODE_MATRIX, DATAPATH),
-        _words(r"no route to \S+'s pod subnet"),
-        how="the backend's own restart fault, without its heal: `ip route del` of each route",
-        expected_words="no route to the other node's pod subnet",
-    ),
-    Breakage(
-        "fdb-entry-lost",
-        "a VXLAN FDB entry lost",
-        "flannel-io/flannel#533 (stale VTEP after reboot), flannel-io/flannel#426",
-        "the node cannot encapsulate for one peer: every cell between the two fails",
-        programs_tunnel,
-        "labs that program the tunnel from the lab file",
-        _fdb_del,
-        nothing,
-        (POD_MATRIX, TUNNEL),
-        _words(r"no FDB entry"),
-        restore="reprovision",
-        how="`bridge fdb del PEER_VTEP_MAC dev flannel.1 dst PEER_IP` on the last node; undone "
-        "by provisioning again",
-        expected_words="no FDB entry, with the command that puts it back",
-    ),
-    Breakage(
-        "underlay-mtu-smaller",
-        "the node network's MTU smaller on one node",
-        "kubernetes-sigs/cluster-api-provider-azure#1335 (Azure's 1400), flannel-io/flannel#841",
-        "the private network carries less than the pods send: full-size packets are refused on "
-        "the way",
-        always,
-        "every lab",
-        _nic_mtu(lambda lab, facts: UNDERLAY_MTU),
-        _nic_mtu(lambda lab, facts: _facts(facts, bystander(lab)).nic_mtu),
-        (MTU,),
-        _words(r"refused at MTU \d+, not at the pod(?: network)?'s \d+"),
-        how=f"`ip link set eth1 mtu {UNDERLAY_MTU}` on the first node",
-        expected_words="the MTU the path refused at, and the pod's",
-    ),
-    Breakage(
-        "hairpin-off-one-node",
-        "hairpin mode off on one node's bridge ports",
-        "kubernetes/kubernetes#20475 (a pod cannot reach itself through its Service)",
-        "a pod whose Service sends it back to itself gets no answer (the bridge will not send a "
-        "frame out of the port it came in by)",
-        writes_conflist,
-        "labs whose CNI config the lab writes",
-        HAIRPIN[0],
-        HAIRPIN[1],
-        (SERVICES, DATAPATH),
-        _words(r"hairpinMode = false"),
-        how='`"hairpinMode": false` in the last node\'s conflist',
-        expected_words="hairpinMode = false (the conflist differs from the lab's)",
-    ),
-)
+def catalogue() -> tuple[Breakage, ...]:  # pragma: no mutate block (the table: data)
+    """The catalogue, built at each call: its plans come from factories (`_sysctl`,
+    `_conflist_swap`, ...) that must run in the caller's process, not once at import
+    (docs/mutation.md, "functions the modules call while they are imported")."""
+    return (
+        Breakage(
+            "forward-policy-drop",
+            "iptables FORWARD policy DROP on one node",
+            "kubernetes/kubernetes#40182 (moby/moby#28257; fixed in flannel by "
+            "flannel-io/flannel#872)",
+            "Docker >= 1.13 sets the FORWARD policy to DROP when it enables ip_forward: pods on "
+            "the guide's hosts (Docker 19.03) lose every forwarded packet unless something accepts "
+            "the pod CIDR",
+            always,
+            "every lab",
+            _forward_drop,
+            _forward_accept,
+            (POD_MATRIX, NODE_MATRIX, DATAPATH),
+            _words(r"FORWARD chain's policy DROP"),
+            how="`iptables -P FORWARD DROP` on the last node",
+            expected_words="the FORWARD chain's policy DROP, with the pod packet it drops",
+        ),
+        Breakage(
+            "ip-forward-off",
+            "net.ipv4.ip_forward = 0 on one node",
+            "the guide's step 4 (开启路由转发), undone; weaveworks/weave#3280, cilium/cilium#8476",
+            "a node that does not route: its pods reach nothing off the node and nothing reaches "
+            "them",
+            always,
+            "every lab",
+            _sysctl("net.ipv4.ip_forward", "0"),
+            _sysctl("net.ipv4.ip_forward", "1"),
+            (POD_MATRIX, NODE_MATRIX, DATAPATH),
+            _words(r"net\.ipv4\.ip_forward = 0"),
+            how="`sysctl -w net.ipv4.ip_forward=0` on the last node",
+            expected_words="net.ipv4.ip_forward = 0",
+            detectable=False,
+            note="undetectable while pods come and go: the bridge plugin (isGateway, as flannel's "
+            "delegate has it) writes net.ipv4.ip_forward = 1 at its next ADD, so the suite's own "
+            "pods heal the node before any probe (the first run found it: every test passed); "
+            "a node stays broken only until its next pod, or by its interfaces' own switch "
+            "(forwarding-off-on-arrival-nic)",
+        ),
+        Breakage(
+            "forwarding-off-on-arrival-nic",
+            "forwarding off on the NIC other nodes' pod packets arrive on",
+            "projectcalico/cni-plugin#283 (per-interface forwarding), "
+            "ovn-kubernetes/ovn-kubernetes#3374",
+            "net.ipv4.ip_forward = 1, yet one interface's own forwarding switch is off (a hardened "
+            "host, a NIC brought up by another network manager): what arrives on it is not routed",
+            always,
+            "every lab",
+            _dev_forwarding("0"),
+            _dev_forwarding("1"),
+            (POD_MATRIX, NODE_MATRIX, DATAPATH),
+            lambda lab: (rf"net\.ipv4\.conf\.{re.escape(arrival(lab))}\.forwarding = 0",),
+            how="`sysctl -w net/ipv4/conf/DEV/forwarding=0` on the last node (DEV: eth1 on "
+            "host-gw, "
+            "flannel.1 on VXLAN)",
+            expected_words="net.ipv4.conf.DEV.forwarding = 0",
+        ),
+        Breakage(
+            "bridge-nf-call-iptables-off",
+            "net.bridge.bridge-nf-call-iptables = 0 on one node",
+            "kubernetes/kubernetes#87426, kelseyhightower/kubernetes-the-hard-way#561; the guide's "
+            "step 3",
+            "a pod reaching a ClusterIP whose endpoint is on its own bridge gets the answer from "
+            "the "
+            "endpoint's own address (never translated back) and drops it; DNS fails when CoreDNS "
+            "shares the node",
+            has_services,
+            "labs with Services (the CI labs' kube-proxy-shaped rules, or Kubernetes)",
+            _sysctl("net.bridge.bridge-nf-call-iptables", "0"),
+            _sysctl("net.bridge.bridge-nf-call-iptables", "1"),
+            (SERVICES, DATAPATH),
+            _words(r"bridge-nf-call-iptables = 0"),
+            how="`sysctl -w net.bridge.bridge-nf-call-iptables=0` on the last node",
+            expected_words="net.bridge.bridge-nf-call-iptables = 0",
+        ),
+        Breakage(
+            "br-netfilter-unloaded",
+            "br_netfilter unloaded on one node",
+            "cloudnativelabs/kube-router#151, Azure/acs-engine#539; the guide's step 3",
+            "the same as bridge-nf-call-iptables = 0, and the sysctl is gone with the module",
+            has_services,
+            "labs with Services",
+            _unload_br_netfilter,
+            _load_br_netfilter,
+            (SERVICES, DATAPATH),
+            _words(r"br_netfilter is not loaded"),
+            how="`modprobe -r br_netfilter` on the last node",
+            expected_words="br_netfilter is not loaded",
+        ),
+        Breakage(
+            "bridge-ipmasq-one-node",
+            "the bridge conflist's ipMasq on one node",
+            "kubernetes/kubernetes#27132 (kubenet's bridge masqueraded pod traffic; turned off)",
+            "the bridge plugin masquerades its pods' traffic leaving their subnet: other nodes' "
+            "pods see the node's address, not the pod's",
+            writes_conflist,
+            "labs whose CNI config the lab writes (bridge + host-local)",
+            *_conflist_swap(lambda lab: '"ipMasq": false', lambda lab: '"ipMasq": true'),
+            (POD_MATRIX, IDENTITY, DATAPATH),
+            _words(r"ipMasq = true"),
+            how='`"ipMasq": true` in the last node\'s conflist (new pods get a MASQUERADE chain)',
+            expected_words="ipMasq = true (the conflist differs from the lab's), the NAT'd cells",
+        ),
+        Breakage(
+            "pod-mtu-mismatch-one-node",
+            "a pod-network MTU other than the lab's on one node",
+            "flannel-io/flannel#841 (the VXLAN overhead not taken off), flannel-io/flannel#463",
+            "pods of one node send packets the path cannot carry (VXLAN) or use a smaller MTU than "
+            "their peers",
+            writes_conflist,
+            "labs whose CNI config the lab writes",
+            *_conflist_swap(
+                _mtu_text(lambda lab: backend_of(lab).pod_mtu(lab)), _mtu_text(wrong_pod_mtu)
+            ),
+            (MTU, DATAPATH),
+            lambda lab: (rf"MTU is {wrong_pod_mtu(lab)}|mtu = {wrong_pod_mtu(lab)}",),
+            how="the last node's conflist `mtu` changed (tunnel: 1500, the NIC's; host-gw: 100 "
+            "less)",
+            expected_words="the pod's eth0 MTU and the lab's, side by side",
+        ),
+        Breakage(
+            "vxlan-port-dropped",
+            "UDP 8472 dropped between two nodes",
+            "flannel-io/flannel#871, kubernetes/website#13789, flannel-io/flannel#2055",
+            "a firewall (cloud security group, firewalld) lets TCP through but not VXLAN's UDP: "
+            "pods reach pods of their own node only",
+            tunnels,
+            "tunnel labs (VXLAN)",
+            _drop_vxlan,
+            _undrop_vxlan,
+            (POD_MATRIX, DATAPATH),
+            _words(rf"drops the tunnel's UDP {VXLAN_PORT}"),
+            how="`iptables -I INPUT -s FIRST_NODE -p udp --dport 8472 -j DROP` on the last node",
+            expected_words="the INPUT rule that drops the tunnel's UDP 8472, and from which node",
+        ),
+        Breakage(
+            "vtep-on-management-nic",
+            "the VTEP bound to the management NIC",
+            "flannel-io/flannel#764 (troubleshooting: Vagrant's eth0), kubernetes/website#6870; "
+            "the guide's --iface=eth1",
+            "flannel without --iface picks the default-route NIC: on Vagrant the NAT'd management "
+            "one, so the VTEP sends from an address the other nodes do not route to",
+            programs_tunnel,
+            "labs that program the tunnel from the lab file",
+            _vtep_to_management,
+            _vtep_back,
+            (TUNNEL,),
+            _words(r"is the management address"),
+            how="`ip link set flannel.1 type vxlan local MGMT_IP dev eth0` on the last node",
+            expected_words="flannel.1 sends from the management address; pass --iface=eth1",
+        ),
+        Breakage(
+            "pod-cidr-outside-network",
+            "a node's pod CIDR outside the cluster's Network",
+            "flannel-io/flannel#1428, flannel-io/flannel#1983 (--pod-network-cidr and "
+            "net-conf.json "
+            "Network differ)",
+            "a node hands out addresses outside the network every other node routes: its pods are "
+            "reachable from nowhere",
+            writes_conflist,
+            "labs whose CNI config the lab writes",
+            *_subnet_plans(outside_subnet),
+            (SUBNETS, POD_MATRIX, DATAPATH),
+            _words(r"outside the cluster pod CIDR"),
+            how="the last node's host-local range moved just past the pod CIDR (10.245.0.0/24)",
+            expected_words="the node's subnet, outside the cluster pod CIDR (the node's new pods "
+            "fail first: the bridge plugin refuses, cni0 already has an IP address different from "
+            "the new gateway)",
+        ),
+        Breakage(
+            "checksum-offload-flannel1",
+            "tx checksum offload on flannel.1",
+            "kubernetes/kubernetes#88986 (flannel-io/flannel#1282, projectcalico/calico#3145)",
+            "on kernels before the fix, VXLAN packets of SNAT'd flows left with a bad UDP checksum "
+            "and were dropped: the first SYNs of a ClusterIP connection lost, 63 s delays",
+            tunnels,
+            "tunnel labs",
+            _offload_on,
+            nothing,
+            (POD_MATRIX,),
+            _words(r"kubernetes#88986"),
+            restore="reprovision",  # el7's step 13a turns it off again; Debian's default is on
+            detectable=False,
+            note="undetectable here: the nodes' Debian 12 kernel (6.1) carries the fix (5.7's "
+            "'netfilter: nat: never update the UDP checksum when it's 0'), and offload is already "
+            "on by default, so nothing breaks; on a kernel with the bug (CentOS 7's 3.10 without "
+            "the guide's step 13a) the matrices' S cells name it with that hint",
+            how="`ethtool -K flannel.1 tx-checksum-ip-generic on` on every node",
+            expected_words="a SYN retransmit, with the checksum-offload hint",
+        ),
+        Breakage(
+            "strict-rp-filter-asymmetric",
+            "strict rp_filter with an asymmetric route",
+            "projectcalico/felix#2082, cilium/cilium#13130 (multi-homed nodes, strict RPF)",
+            "a multi-homed node whose route back to some pods leaves by another NIC than their "
+            "packets arrive on drops them when rp_filter is strict (1)",
+            allots,  # the route it bends is to a node subnet the lab file allots
+            "labs whose lab file allots the node subnets",
+            _rp_strict,
+            _rp_back,
+            (POD_MATRIX, DATAPATH),
+            _words(r"strict rp_filter"),
+            how="on the last node: the first node's pod subnet routed via its management address "
+            "on eth0, and rp_filter = 1",
+            expected_words="strict rp_filter, and the route that leaves by the other NIC",
+        ),
+        Breakage(
+            "host-local-exhausted",
+            "an exhausted host-local range",
+            "kubernetes/kubernetes#57280, flannel-io/flannel#1416, cloudnativelabs/kube-router#383",
+            "leaked leases fill host-local's data dir: every new pod on the node fails with 'no IP "
+            "addresses available in range set'",
+            writes_conflist,
+            "labs whose CNI config the lab writes",
+            _fill_leases,
+            _free_leases,
+            (POD_MATRIX, DATAPATH),  # its fleet cannot be made: every test that needs it errors
+            _words(r"no IP addresses available"),
+            how="every free address of the last node's range written as a lease file",
+            expected_words="no IP addresses available in range set",
+        ),
+        Breakage(
+            "duplicated-pod-ip",
+            "the same pod IPs on two nodes (overlapping ranges)",
+            "kubernetes/kubernetes#21458 (nodes with one podCIDR), weaveworks/weave#3793, "
+            "flannel-io/flannel#1550",
+            "two nodes hand out the same range: pods on both get the same IPs, and a packet for "
+            "one "
+            "reaches the other or its own node's twin",
+            writes_conflist,
+            "labs whose CNI config the lab writes",
+            *_subnet_plans(lambda lab: subnets(lab)[bystander(lab)]),
+            (SUBNETS, POD_MATRIX, DATAPATH),
+            _words(r"overlaps"),
+            how="the last node's host-local range set to the first node's",
+            expected_words="one node's subnet overlaps the other's (the node's new pods fail "
+            "first: cni0 already has an IP address different from the new gateway)",
+        ),
+        Breakage(
+            "stale-route-deleted-node",
+            "a stale pod route left by a deleted node",
+            "flannel-io/flannel#2554, flannel-io/flannel#801, flannel-io/flannel#1546",
+            "a route to a deleted node's subnet survives; when that subnet is handed to a new node "
+            "the stale, more specific route still sends its pods' packets to the dead address",
+            allots,
+            "labs whose lab file allots the node subnets",
+            _add_stale,
+            _del_stale,
+            (POD_MATRIX, DATAPATH),
+            _words(r"which is no node of the lab"),
+            how="on the first node: half of the last node's pod subnet routed via a private "
+            "address "
+            "no node holds",
+            expected_words="the route, and that its gateway is no node of the lab",
+        ),
+        Breakage(
+            "echo-constant-address",
+            "the echo server prints a constant address",
+            "issue 28 (a check that trusts any answer); kubernetes' agnhost netexec /clientip",
+            "a probe that passes whenever some server answers with the right-looking source",
+            has_fleet_echo,
+            "labs whose pods run the suite's echo server (CNI, CRI)",
+            nothing,
+            nothing,
+            (POD_MATRIX, NODE_MATRIX, IDENTITY),
+            _words(rf"seen as {re.escape(CONSTANT_SEEN)}"),
+            mutant="echo-constant-address",
+            how=f"the suite's echo server answers `SEEN` = {CONSTANT_SEEN} (a suite mutant)",
+            expected_words=f"the cells seen as {CONSTANT_SEEN}",
+        ),
+        Breakage(
+            "echo-answers-as-another-pod",
+            "the echo server answers as another pod",
+            "issue 28; kubernetes' agnhost netexec /hostname (every probe says which pod answered)",
+            "traffic for one pod answered by another (a stale DNAT, a reused IP) passes a check "
+            "that only reads the source",
+            has_fleet_echo,
+            "labs whose pods run the suite's echo server",
+            nothing,
+            nothing,
+            (POD_MATRIX,),
+            _words(
+                r"answered by (\S+)-p[01]; observed reachable, seen as \S+, answered by \1-p[01]"
+            ),
+            mutant="echo-answers-as-another-pod",
+            how="the suite's echo server names its node's other fleet pod (a suite mutant)",
+            expected_words="expected answered by one pod, observed answered by its sibling",
+        ),
+        Breakage(
+            "udp-only-masquerade-one-node",
+            "a UDP-only masquerade rule on one node",
+            "flannel-io/flannel#835, flannel-io/flannel#964 (flannel's masquerade catches more "
+            "than "
+            "asked)",
+            "a masquerade rule that only UDP meets (DNS, conntrack): TCP checks pass, UDP between "
+            "pods is NAT'd",
+            allots,
+            "labs whose lab file allots the node subnets",
+            _udp_masq,
+            _udp_unmasq,
+            (POD_MATRIX, DATAPATH),
+            _words(r"translates udp pod traffic"),
+            how="`iptables -t nat -I POSTROUTING -s FIRST_SUBNET ! -d FIRST_SUBNET -p udp -j "
+            "MASQUERADE` on the first node",
+            expected_words="the rule that translates udp pod traffic; exactly the UDP cells from "
+            "that node's pods",
+        ),
+        Breakage(
+            "pod-routes-lost",
+            "a node's routes to the other nodes' pod subnets lost",
+            "flannel-io/flannel#801 (host-gw routes not replaced), flannel-io/flannel#533",
+            "the node's pods and the node reach only their own subnet",
+            allots,
+            "labs whose lab file allots the node subnets",
+            _routes_gone,
+            _routes_back,
+            (POD_MATRIX, NODE_MATRIX, DATAPATH),
+            _words(r"no route to \S+'s pod subnet"),
+            how="the backend's own restart fault, without its heal: `ip route del` of each route",
+            expected_words="no route to the other node's pod subnet",
+        ),
+        Breakage(
+            "fdb-entry-lost",
+            "a VXLAN FDB entry lost",
+            "flannel-io/flannel#533 (stale VTEP after reboot), flannel-io/flannel#426",
+            "the node cannot encapsulate for one peer: every cell between the two fails",
+            programs_tunnel,
+            "labs that program the tunnel from the lab file",
+            _fdb_del,
+            nothing,
+            (POD_MATRIX, TUNNEL),
+            _words(r"no FDB entry"),
+            restore="reprovision",
+            how="`bridge fdb del PEER_VTEP_MAC dev flannel.1 dst PEER_IP` on the last node; undone "
+            "by provisioning again",
+            expected_words="no FDB entry, with the command that puts it back",
+        ),
+        Breakage(
+            "underlay-mtu-smaller",
+            "the node network's MTU smaller on one node",
+            "kubernetes-sigs/cluster-api-provider-azure#1335 (Azure's 1400), "
+            "flannel-io/flannel#841",
+            "the private network carries less than the pods send: full-size packets are refused on "
+            "the way",
+            always,
+            "every lab",
+            _nic_mtu(lambda lab, facts: UNDERLAY_MTU),
+            _nic_mtu(lambda lab, facts: _facts(facts, bystander(lab)).nic_mtu),
+            (MTU,),
+            _words(r"refused at MTU \d+, not at the pod(?: network)?'s \d+"),
+            how=f"`ip link set eth1 mtu {UNDERLAY_MTU}` on the first node",
+            expected_words="the MTU the path refused at, and the pod's",
+        ),
+        Breakage(
+            "hairpin-off-one-node",
+            "hairpin mode off on one node's bridge ports",
+            "kubernetes/kubernetes#20475 (a pod cannot reach itself through its Service)",
+            "a pod whose Service sends it back to itself gets no answer (the bridge will not send "
+            "a "
+            "frame out of the port it came in by)",
+            writes_conflist,
+            "labs whose CNI config the lab writes",
+            *_conflist_swap(lambda lab: '"hairpinMode": true', lambda lab: '"hairpinMode": false'),
+            (SERVICES, DATAPATH),
+            _words(r"hairpinMode = false"),
+            how='`"hairpinMode": false` in the last node\'s conflist',
+            expected_words="hairpinMode = false (the conflist differs from the lab's)",
+        ),
+    )
 
-BY_ID = {b.id: b for b in CATALOGUE}
+
+def by_id() -> dict[str, Breakage]:
+    return {b.id: b for b in catalogue()}
 
 
 def applicable(lab: Lab) -> tuple[Breakage, ...]:
-    return tuple(b for b in CATALOGUE if b.applies(lab))
+    return tuple(b for b in catalogue() if b.applies(lab))
 
 
 def suite_files(chosen: tuple[Breakage, ...] | list[Breakage]) -> tuple[str, ...]:
@@ -926,7 +929,7 @@ def _shown(steps: tuple[Step, ...]) -> list[str]:
 def render_markdown(labs: tuple[Lab, ...]) -> str:
     """The catalogue part of docs/breakages.md, from this module and the shipped CI labs."""
     out = [DOCS_BEGIN, ""]
-    for i, b in enumerate(CATALOGUE, 1):
+    for i, b in enumerate(catalogue(), 1):
         where = (
             ", ".join(f"`{lab.name}`" for lab in labs if b.applies(lab)) or "none of the CI labs"
         )

@@ -460,18 +460,25 @@ def _user_kept(m: re.Match[str]) -> str:
     return f"{m.group(1)}{quote}{user}:{MASK}{closing}"
 
 
-def _mask_in(
-    command: re.Pattern[str], flag: re.Pattern[str], replace: Callable[[re.Match[str]], str]
-) -> Callable[[str], str]:
-    """A rule that masks `flag`'s value only inside a command `command` finds (curl's -u is
+def _masked_inside(
+    command: re.Pattern[str],
+    flag: re.Pattern[str],
+    replace: Callable[[re.Match[str]], str],
+    text: str,
+) -> str:
+    """`text` with `flag`'s value masked only inside a command `command` finds (curl's -u is
     some other tool's user, and -p most tools' port)."""
+    if not command.search(text):
+        return text
+    return command.sub(lambda m: flag.sub(replace, m.group()), text)
 
-    def apply(text: str) -> str:
-        if not command.search(text):
-            return text
-        return command.sub(lambda m: flag.sub(replace, m.group()), text)
 
-    return apply
+def _mask_curl_user(text: str) -> str:
+    return _masked_inside(_CURL, _CURL_USER, _user_kept, text)
+
+
+def _mask_login_password(text: str) -> str:
+    return _masked_inside(_LOGIN, _LOGIN_P, lambda m: m.group(1) + MASK, text)
 
 
 def _mask_env_entries(text: str) -> str:
@@ -649,7 +656,7 @@ RULES: tuple[Rule, ...] = (
         "the password of curl's `-u`, `--user`, `--proxy-user` user:password; the user stays",
         "curl -fsS -u admin:pa55w0rd https://10.10.10.241/",
         f"curl -fsS -u admin:{MASK} https://10.10.10.241/",
-        _mask_in(_CURL, _CURL_USER, _user_kept),
+        _mask_curl_user,
     ),
     Rule(
         "login-password",
@@ -657,7 +664,7 @@ RULES: tuple[Rule, ...] = (
         "a quoted value goes with its quotes",
         "docker login -u bob -p pa55w0rd registry.example",
         f"docker login -u bob -p {MASK} registry.example",
-        _mask_in(_LOGIN, _LOGIN_P, lambda m: m.group(1) + MASK),
+        _mask_login_password,
     ),
     Rule(
         "secret-flag",

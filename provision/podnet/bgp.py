@@ -73,16 +73,22 @@ def _step(key: str, title: str, render: Callable[[Lab, Node], str]) -> Step[Bird
     )
 
 
-BIRD_NODE = _step("bird", "Calico-shaped BGP (bird2)", render_bird_conf)
-BIRD_ROUTER = _step(
-    "router-bird", "top-of-rack BGP (bird2)", lambda lab, node: render_router_bird_conf(lab)
-)
+def bird_node() -> Step[BirdFacts]:
+    """Built at each call, not at import: docs/mutation.md, "functions the modules call while
+    they are imported"."""
+    return _step("bird", "Calico-shaped BGP (bird2)", render_bird_conf)
+
+
+def bird_router() -> Step[BirdFacts]:
+    return _step(
+        "router-bird", "top-of-rack BGP (bird2)", lambda lab, node: render_router_bird_conf(lab)
+    )
 
 
 def steps(lab: Lab, resources: Resources) -> tuple[AnyStep, ...]:
-    return (BIRD_NODE,)
+    return (bird_node(),)
 
 
 def router_steps(lab: Lab) -> tuple[AnyStep, ...]:
     """The router VM's BGP: a session per node, every pod subnet learned and passed on."""
-    return (BIRD_ROUTER,) if lab.network.routed else ()
+    return (bird_router(),) if lab.network.routed else ()

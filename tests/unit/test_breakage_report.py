@@ -39,7 +39,7 @@ def test_junit_results_keep_ids_outcomes_and_whole_failure_texts() -> None:
 
 def test_a_breakage_is_judged_detected_named_and_its_misses_listed() -> None:
     results = br.parse_junit_results(JUNIT)
-    b = cat.BY_ID["forward-policy-drop"]
+    b = cat.by_id()["forward-policy-drop"]
     outcome = br.judge(
         b,
         HOSTGW,
@@ -61,7 +61,7 @@ def test_a_breakage_is_judged_detected_named_and_its_misses_listed() -> None:
 
 def test_a_failure_that_does_not_say_the_cause_is_detected_but_not_named() -> None:
     results = [r for r in br.parse_junit_results(JUNIT) if "datapath" not in r.nodeid]
-    outcome = br.judge(cat.BY_ID["forward-policy-drop"], HOSTGW, results)
+    outcome = br.judge(cat.by_id()["forward-policy-drop"], HOSTGW, results)
     assert outcome.detected
     assert not outcome.named
     assert br.verdict_word(outcome) == "detected, NOT NAMED"
@@ -74,11 +74,11 @@ def test_nothing_failed_is_not_detected_unless_undetectable_by_design() -> None:
             "e2e/test_network_model.py::test_every_pod_reaches_every_pod_without_nat[cri]", "passed"
         )
     ]
-    missed = br.judge(cat.BY_ID["stale-route-deleted-node"], HOSTGW, passed)
+    missed = br.judge(cat.by_id()["stale-route-deleted-node"], HOSTGW, passed)
     assert not missed.detected
     assert missed.expected_missed == (cat.POD_MATRIX,)
     assert br.verdict_word(missed) == "NOT DETECTED"
-    by_design = br.judge(cat.BY_ID["checksum-offload-flannel1"], HOSTGW, passed)
+    by_design = br.judge(cat.by_id()["checksum-offload-flannel1"], HOSTGW, passed)
     assert br.verdict_word(by_design) == "undetectable here"
 
 
@@ -91,8 +91,8 @@ def test_names_cause_needs_every_pattern() -> None:
 def report() -> br.Report:
     results = br.parse_junit_results(JUNIT)
     r = br.Report("ci-debian12", "2026-12-03 10:00:00 UTC", baseline_failed=("e2e/x.py::t",))
-    r.outcomes.append(br.judge(cat.BY_ID["forward-policy-drop"], HOSTGW, results, seconds=61))
-    stale = cat.BY_ID["stale-route-deleted-node"]
+    r.outcomes.append(br.judge(cat.by_id()["forward-policy-drop"], HOSTGW, results, seconds=61))
+    stale = cat.by_id()["stale-route-deleted-node"]
     r.outcomes.append(br.judge(stale, HOSTGW, results[:1], seconds=58))
     r.outcomes.append(br.Outcome("host-local-exhausted", "t", "s", "inject-failed", detail="x"))
     return r

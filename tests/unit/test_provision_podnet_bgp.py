@@ -22,8 +22,8 @@ CONF = render_bird_conf(LAB, NODE)
 
 
 def test_a_fresh_node_gets_birds_configuration_and_a_restart() -> None:
-    fresh = steps.BIRD_NODE.fresh(LAB, NODE)
-    assert steps.BIRD_NODE.plan(LAB, NODE, fresh) == (
+    fresh = steps.bird_node().fresh(LAB, NODE)
+    assert steps.bird_node().plan(LAB, NODE, fresh) == (
         write_file("/etc/bird/bird.conf", CONF, mode="0640", owner="bird"),
         cmd("systemctl", "restart", "bird"),
     )
@@ -31,7 +31,7 @@ def test_a_fresh_node_gets_birds_configuration_and_a_restart() -> None:
 
 def test_a_node_already_done_plans_nothing() -> None:
     done = steps.BirdFacts(installed=True, conf=CONF, enabled=True, active=True)
-    assert steps.BIRD_NODE.plan(LAB, NODE, done) == ()
+    assert steps.bird_node().plan(LAB, NODE, done) == ()
 
 
 def test_bird_disabled_or_stopped_is_enabled_and_started_again() -> None:
@@ -50,12 +50,12 @@ def test_a_node_without_bird2_installs_it_through_a_mirror() -> None:
 
 
 def test_the_router_step_renders_the_routers_configuration() -> None:
-    router = steps.BIRD_ROUTER
+    router = steps.bird_router()
     planned = router.plan(LAB, NODE, router.fresh(LAB, NODE))
     assert planned[0] == write_file(
         "/etc/bird/bird.conf", render_router_bird_conf(LAB), mode="0640", owner="bird"
     )
-    assert steps.router_steps(LAB) == (router,)
+    assert [s.key for s in steps.router_steps(LAB)] == [router.key]
 
 
 def test_the_bgp_step_follows_the_cni_config_on_a_bgp_lab() -> None:
