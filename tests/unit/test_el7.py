@@ -175,7 +175,9 @@ def test_the_vault_repos_take_the_os_key_when_there_is_one() -> None:
     )
     text = el7.render_vault_repos(slashless)
     assert "baseurl=https://v.example/7/X/os/$basearch/" in text
-    assert "gpgcheck=0" in text
+    # without a key nothing can be checked: gpgcheck=0 in each section (not only repo_gpgcheck)
+    assert text.count("\ngpgcheck=0\n") == 3
+    assert "gpgcheck=1" not in text
     assert "gpgkey" not in text
 
 

@@ -52,3 +52,20 @@ def test_a_stream_of_only_blank_lines_is_not_shown() -> None:
     err = CommandFailed("true", 1, stdout="  \n", stderr="\n\t\n")
     assert str(err) == "command on local exited 1: true\nreproduce: true"
     assert (err.stdout, err.stderr) == ("  \n", "\n\t\n")
+
+
+def test_a_secret_only_the_caller_knows_is_masked_in_the_command_and_the_reproduce_line() -> None:
+    # no rule of the table knows `--user admin:<password>` for ctr: only the command's secrets do
+    err = CommandFailed(
+        "ctr images pull --user admin:Hx9q2Lm registry.local/pause:3.9",
+        1,
+        where="node2",
+        secrets=("Hx9q2Lm",),
+    )
+    assert err.command == "ctr images pull --user admin:<redacted> registry.local/pause:3.9"
+    assert err.reproduce == err.command
+    assert str(err) == (
+        "command on node2 exited 1: ctr images pull --user admin:<redacted> "
+        "registry.local/pause:3.9\n"
+        "reproduce: ctr images pull --user admin:<redacted> registry.local/pause:3.9"
+    )

@@ -296,3 +296,58 @@ def test_the_step_reads_each_containerd_fact_with_its_command() -> None:
         ),
         "runtime_read_only": (f"{where} mounted read-only", f"findmnt -n -o OPTIONS {where}"),
     }
+
+
+def test_a_config_written_the_second_containerd_started_is_not_stale() -> None:
+    """The step writes the config, then restarts containerd: both often fall in the same
+    second, and the next run must plan nothing; a config newer by a second restarts it."""
+    same = provisioned(mtime=(0, "1764530105\n"), started=(0, "@1764530105\n"))
+    assert STEP.plan(LAB, NODE, parse_containerd(same)) == ()
+    newer = provisioned(mtime=(0, "1764530106\n"), started=(0, "@1764530105\n"))
+    assert [c.argv[:2] for c in STEP.plan(LAB, NODE, parse_containerd(newer))] == [
+        ("systemctl", "restart"),
+        ("timeout", "60"),
+    ]
+
+
+def test_the_unprivileged_probes_are_exactly_these_commands_without_sudo() -> None:
+    facts = STEP.facts(LAB, NODE)
+    where = "/usr/local/libexec/netlab/crun"
+    expected = {
+        "config_mtime": Command(("stat", "-c", "%Y", "/etc/containerd/config.toml"), sudo=False),
+        "started_at": Command(
+            (
+                *("systemctl", "show", "containerd", "--property=ActiveEnterTimestamp"),
+                *("--timestamp=unix", "--value"),
+            ),
+            sudo=False,
+        ),
+        "oci_runtime": Command(("sh", "-c", "command -v crun"), sudo=False),
+        "runtime_read_only": Command(("findmnt", "-n", "-o", "OPTIONS", where), sudo=False),
+    }
+    assert {k: facts[k].command for k in expected} == expected
+
+
+def test_only_the_timestamps_at_sign_is_taken_off() -> None:
+    facts = STEP.facts(LAB, NODE)
+    assert facts["started_at"].parse(Output(0, "@1764529000\n")) == 1764529000
+    assert facts["started_at"].parse(Output(0, "X1764529000\n")) is None
+    assert facts["started_at"].parse(Output(0, "n/a\n")) is None
+
+
+def test_the_ci_lab_provisions_in_one_phase_every_step_on_both_nodes() -> None:
+    from provision.steps import phases, steps_for
+
+    grouped = [
+        ([n.name for n in nodes], [s.key for s in steps])
+        for nodes, steps in phases(LAB, steps_for(LAB, images=IMAGES))
+    ]
+    assert grouped == [
+        (
+            ["node1", "node2"],
+            [
+                *("tools-on-box", "bridge-nf", "ip-forward", "swap", "hostname"),
+                *("cni-config", "pod-routes", "containerd", "tools-needed"),
+            ],
+        )
+    ]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.common.commands import Output, render_remote
+from lab.common.commands import Command, Output, render_remote
 from lab.common.redact import redact
 from lab.hosts.facts import parse_rpm_versions
 from lab.hosts.os import profile as os_profile
@@ -220,6 +220,14 @@ def test_tools_and_the_systemd_version_are_read_only_from_a_successful_answer() 
         parse_systemd_version(Output(1, "systemd 252\n"))
 
 
+def test_the_systemd_version_is_read_without_sudo() -> None:
+    debian = load_lab(ROOT / "labs" / "ci-debian12.yaml")
+    for everything in (False, True):
+        step = tools_step(os_profile("debian12"), everything=everything)
+        systemd = step.facts(debian, debian.nodes[0])["systemd"]
+        assert systemd.command == Command(("systemctl", "--version"), sudo=False)
+
+
 def test_the_tools_step_looks_for_every_cni_plugin_its_os_installs() -> None:
     debian = load_lab(ROOT / "labs" / "ci-debian12.yaml")
     node = debian.nodes[0]
@@ -246,6 +254,11 @@ def test_only_active_swap_entries_of_three_fields_or_more_are_commented_out() ->
     assert fstab_without_swap(fstab) == (
         "#/swapfile none swap sw 0 0\n  # /old none swap sw\nUUID=x / ext4\n#/s2 none swap\nswap\n"
     )
+
+
+def test_a_swap_entry_commented_out_after_leading_blanks_is_left_as_it_is() -> None:
+    fstab = "UUID=x / ext4 defaults 0 1\n  #/swapfile none swap sw 0 0\n\t#/s2 none swap\n"
+    assert fstab_without_swap(fstab) == fstab
 
 
 def test_the_hosts_block_is_replaced_whole_and_other_lines_kept() -> None:
