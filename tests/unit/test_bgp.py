@@ -253,3 +253,44 @@ def test_the_kernels_bird_routes_keep_destination_gateway_and_device() -> None:
 @pytest.mark.parametrize("text", ["null", "7", "true", '{"dst": "10.244.1.0/24"}', '"x"'])
 def test_json_that_is_not_a_route_list_holds_no_route(text: str) -> None:
     assert bgp.parse_bird_routes(text) == {}
+
+
+def test_a_mesh_session_is_sourced_from_the_nodes_own_address() -> None:
+    node1 = FLAT.nodes[0]
+    assert bgp.peers(FLAT, node1) == (
+        bgp.Peer(
+            "Mesh_10_10_30_242", "node2", IPv4Address("10.10.30.242"), 64512, node1.ip, "mesh"
+        ),
+        bgp.Peer(
+            "Mesh_10_10_30_243", "node3", IPv4Address("10.10.30.243"), 64512, node1.ip, "mesh"
+        ),
+    )
+
+
+def test_a_flat_labs_bird_conf_names_the_node_without_a_segment() -> None:
+    conf = bgp.render_bird_conf(FLAT, FLAT.nodes[0])
+    assert conf.splitlines()[0] == (
+        "# netlab: Calico-shaped BGP on node1 (bird2 from Debian; no calico-node)"
+    )
+    routed = bgp.render_bird_conf(THREE, THREE.nodes[0])
+    assert routed.splitlines()[0] == (
+        "# netlab: Calico-shaped BGP on node1, segment rack1 (bird2 from Debian; no calico-node)"
+    )
+
+
+def test_mesh_and_router_sessions_are_described_each_by_its_role() -> None:
+    conf = bgp.render_bird_conf(THREE, THREE.nodes[0])
+    assert conf.endswith(
+        "\n"
+        "protocol bgp Mesh_10_10_52_243 from netlab_peer {\n"
+        '  description "node3 (node-to-node mesh, AS 64513)";\n'
+        "  neighbor 10.10.52.243 as 64513;\n"
+        "  source address 10.10.52.241;\n"
+        "}\n"
+        "\n"
+        "protocol bgp Node_10_10_52_254 from netlab_peer {\n"
+        '  description "tor (top-of-rack router, AS 64512)";\n'
+        "  neighbor 10.10.52.254 as 64512;\n"
+        "  source address 10.10.52.241;\n"
+        "}\n"
+    )

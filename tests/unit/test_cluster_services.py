@@ -768,3 +768,74 @@ def test_twelve_unprogrammed_lines_are_shown_whole_and_a_thirteenth_is_counted(
     assert lines == [f"n{i:02}: iptables-save -t nat exited 2" for i in range(12)] + (
         ["... 1 more"] if failing == 13 else []
     )
+
+
+def test_a_missing_endpoints_object_does_not_hide_the_services_after_it() -> None:
+    svc = ours()
+    listed = k8s.parse_endpoints(endpoints_list([endpoints_of(svc.echo, ["10.244.0.4"])]))
+    assert cs.endpoint_problems([svc.churn, svc.echo], listed) == [
+        "e2e-k8s/churn: no Endpoints object yet (expected ['10.244.0.4', '10.244.1.7', "
+        "'10.244.2.5'])",
+        "e2e-k8s/echo: ready ['10.244.0.4']; expected ['10.244.0.4', '10.244.1.7', '10.244.2.5']",
+    ]
+
+
+def test_endpoints_never_listed_fail_with_every_problem_and_the_inspect_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slow = replace(cs.ENDPOINTS_LISTED, interval_s=5, max_attempts=2)
+    monkeypatch.setattr(cs, "ENDPOINTS_LISTED", slow)
+    svc = ours()
+    listed = endpoints_list([endpoints_of(svc.echo, ["10.244.0.4"])])
+    get = kubectl("get", "endpoints", "-n", NS, "-o", "json")
+    driver, steps = k8s_driver(*(Step("k8s-master", get, listed) for _ in range(2)))
+    slept: list[float] = []
+    driver.cluster.sleep = slept.append
+    with pytest.raises(cs.ServicesNotMade) as err:
+        cs.wait_for_endpoints(driver.cluster, NS, [svc.churn, svc.echo])
+    steps.done()
+    assert slept == [5]  # the cluster's sleep, between the two attempts
+    assert str(err.value) == (
+        "the run's Services list exactly their fleet pods as ready endpoints: not within 120s:\n"
+        "  e2e-k8s/churn: no Endpoints object yet (expected ['10.244.0.4', '10.244.1.7', "
+        "'10.244.2.5'])\n"
+        "  e2e-k8s/echo: ready ['10.244.0.4']; expected ['10.244.0.4', '10.244.1.7', "
+        "'10.244.2.5']\n"
+        "  inspect: python -m lab ssh guide-centos7 k8s-master -- 'sudo -n kubectl --kubeconfig "
+        "/etc/kubernetes/admin.conf -n e2e-k8s get endpoints -o wide'"
+    )
+
+
+# kube-proxy v1.2x's shapes the v1.18 check meets on a newer cluster: a KUBE-EXT chain jumping
+# to its KUBE-SVC chain without a port, and a KUBE-SVC chain's own masquerade rule
+NEWER_SAVE = """*nat
+:KUBE-SERVICES - [0:0]
+
+-A KUBE-EXT-ABCDEFGHIJKLMNOP -j KUBE-SVC-ABCDEFGHIJKLMNOP
+-A KUBE-SERVICES -d 10.1.0.11/32 -p tcp -m comment --comment "e2e-k8s/echo:tcp cluster IP" -m tcp --dport 80 -j KUBE-SVC-ABCDEFGHIJKLMNOP
+-A KUBE-SVC-ABCDEFGHIJKLMNOP ! -s 10.244.0.0/16 -d 10.1.0.11/32 -p tcp -m comment --comment "e2e-k8s/echo:tcp cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-ABCDEFGHIJKLMNOP -j KUBE-SEP-QRSTUVWXYZ012345
+-A KUBE-NODEPORTS -p tcp -m comment --comment "e2e-k8s/echo:tcp" -m tcp --dport 30000 -j KUBE-EXT-ABCDEFGHIJKLMNOP
+COMMIT
+"""  # noqa: E501
+
+
+def test_newer_kube_proxy_rules_read_only_as_the_jumps_the_check_knows() -> None:
+    assert cs.parse_nat_rules(NEWER_SAVE) == cs.NatRules(
+        {"KUBE-SVC-ABCDEFGHIJKLMNOP": frozenset({"KUBE-SEP-QRSTUVWXYZ012345"})},
+        {("10.1.0.11", 80, "tcp"): "KUBE-SVC-ABCDEFGHIJKLMNOP"},
+        {},
+    )
+
+
+def test_rules_without_an_address_protocol_or_option_value_are_skipped() -> None:
+    saved = (
+        "*nat\n"
+        "-A KUBE-SERVICES -p tcp -m tcp --dport 80 -j KUBE-SVC-ABCDEFGHIJKLMNOP\n"  # no -d
+        "-A KUBE-SERVICES -d 10.1.0.11/32 -m tcp --dport 80 -j KUBE-SVC-ABCDEFGHIJKLMNOP\n"  # no -p
+        "-A KUBE-NODEPORTS -p udp -m udp --dport 30001 -j KUBE-SVC-ABCDEFGHIJKLMNOP\n"
+        "-A KUBE-SVC-ABCDEFGHIJKLMNOP -j\n"  # a line cut short
+    )
+    assert cs.parse_nat_rules(saved) == cs.NatRules(
+        {}, {}, {(30001, "udp"): "KUBE-SVC-ABCDEFGHIJKLMNOP"}
+    )

@@ -819,3 +819,40 @@ def test_a_box_url_alternatives_mirrors_an_http_key_and_an_unmirrored_flannel() 
 def test_localhost_is_a_registry_host_when_it_leads_a_reference() -> None:
     assert registry_of("localhost/busybox:1.28") == "localhost"
     assert registry_of("library/busybox:1.28") == DOCKER_HUB
+
+
+def test_an_https_or_http_gpg_key_of_the_os_is_checked_and_a_local_file_is_not() -> None:
+    def os_key(url: str) -> list[Endpoint]:
+        lab = dataclasses.replace(GUIDE, os=dataclasses.replace(GUIDE.os, gpgkey_url=url))
+        return [e for e in lab_endpoints(lab) if e.field == "os.gpgkey_url"]
+
+    https = "https://vault.centos.org/RPM-GPG-KEY-CentOS-7"
+    assert os_key(https) == [Endpoint("os.gpgkey_url", https, "url")]
+    http = "http://mirror.centos.org/centos/RPM-GPG-KEY-CentOS-7"
+    assert os_key(http) == [Endpoint("os.gpgkey_url", http, "url")]
+    assert os_key("file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7") == []
+
+
+def test_only_the_trailing_slash_of_a_base_url_is_dropped() -> None:
+    """A path that ends in a capital X keeps it: what is stripped is the slash, not letters."""
+    k8s = GUIDE.kubernetes
+    assert k8s is not None
+    lab = dataclasses.replace(
+        GUIDE,
+        os=dataclasses.replace(GUIDE.os, vault_url="https://mirror.example/vault/EL7-X/"),
+        kubernetes=dataclasses.replace(
+            k8s,
+            repo=dataclasses.replace(k8s.repo, baseurl="https://mirror.example/k8s/EL7-X/"),
+            docker=dataclasses.replace(
+                k8s.docker, registry_mirrors=("https://mirror.example/hub-X/",)
+            ),
+        ),
+    )
+    urls = {e.field: e.url for e in lab_endpoints(lab)}
+    assert urls["os.vault_url"] == (
+        "https://mirror.example/vault/EL7-X/os/x86_64/repodata/repomd.xml"
+    )
+    assert urls["kubernetes.repo.baseurl"] == (
+        "https://mirror.example/k8s/EL7-X/repodata/repomd.xml"
+    )
+    assert urls["kubernetes.docker.registry_mirrors[0]"] == "https://mirror.example/hub-X/v2/"

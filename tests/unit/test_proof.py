@@ -348,3 +348,50 @@ def test_every_unanswered_datagram_and_every_distinct_route_is_listed() -> None:
 def test_a_route_without_a_device_names_none() -> None:
     assert proof.route_device("10.244.1.4 via 10.10.20.242") is None
     assert proof.route_device("") is None
+
+
+def test_a_tag_of_exactly_the_limit_is_kept_and_one_more_character_is_refused() -> None:
+    # "nltp." + run + ".node1.node2": 17 characters besides the run id
+    assert len(proof.pair_tag("r" * 83, "node1", "node2")) == proof.TAG_MAX == 100
+    with pytest.raises(ValueError, match="at most 100 characters") as refused:
+        proof.pair_tag("r" * 84, "node1", "node2")
+    assert str(refused.value) == (
+        f"tunnel proof tag 'nltp.{'r' * 84}.node1.node2': at most 100 characters of letters, "
+        "digits, '.', '_' and '-' (a shorter run id or node names)"
+    )
+
+
+def test_a_tag_keeps_capital_letters_underscores_and_dashes() -> None:
+    assert proof.pair_tag("R7_b-2", "node1", "node2") == "nltp.R7_b-2.node1.node2"
+
+
+def test_a_rule_whose_words_do_not_split_is_skipped_and_the_next_one_is_read() -> None:
+    text = (
+        "*mangle\n"
+        '[1:84] -A POSTROUTING -m comment --comment "unclosed\n'
+        f"[6:504] -A POSTROUTING -o eth1 -m comment --comment {TX12}\n"
+        "COMMIT\n"
+    )
+    assert proof.parse_rule_counts(text) == {TX12: 6}
+
+
+def test_rules_sharing_a_comment_add_their_packets() -> None:
+    text = (
+        f"[2:168] -A POSTROUTING -o eth1 -m comment --comment {TX12}\n"
+        f"[3:252] -A PREROUTING -i eth1 -m comment --comment {TX12}\n"
+    )
+    assert proof.parse_rule_counts(text) == {TX12: 5}
+
+
+def test_a_failed_or_missing_reading_counts_nothing() -> None:
+    ruled = f"[6:504] -A POSTROUTING -o eth1 -m comment --comment {TX12}\n"
+    assert proof.parse_counters(TUNNEL, []) == proof.Counters({}, None)
+    assert proof.parse_counters(TUNNEL, [Output(1, ruled)]) == proof.Counters({}, None)
+    # the rules read, the device's counters not asked for: no device reading, not an empty one
+    assert proof.parse_counters(TUNNEL, [Output(0, ruled)]) == proof.Counters({TX12: 6}, None)
+
+
+def test_without_a_tunnel_device_a_second_output_is_not_read_as_its_counters() -> None:
+    plain = proof.carrier_of(CI, 8080)
+    outputs = [Output(0, ""), Output(0, "12\n34\n")]
+    assert proof.parse_counters(plain, outputs) == proof.Counters({}, None)

@@ -908,3 +908,31 @@ def test_a_cell_whose_node_has_no_route_source_admits_no_observation_and_says_wh
         responders=frozenset({a}),
         source_of=frozenset({(a, "(no route source from the node)")}),
     )
+
+
+def test_a_service_cidr_that_holds_the_suites_services_exactly_is_enough() -> None:
+    # a /28's 12th to 15th addresses (the 16th is its broadcast): echo, churn and two ep-*
+    exact = services.allot(Services(cidr=IPv4Network("10.96.0.0/28")), ("cri",), SLOTS[:2])
+    assert sorted(exact.addresses.values())[-1] == IPv4Address("10.96.0.14")
+    with pytest.raises(ValueError, match="too few addresses") as refused:
+        services.allot(Services(cidr=IPv4Network("10.96.0.0/28")), ("cri",), SLOTS[:3])
+    assert str(refused.value) == (
+        "services.cidr 10.96.0.0/28 holds too few addresses for the suite's 5 Services (from "
+        "its 11th address on): use a larger one, e.g. 10.96.0.0/12"
+    )
+
+
+def test_a_node_port_range_with_exactly_the_ports_needed_is_enough() -> None:
+    # echo and four ep-* Services (churn has no NodePort), tcp and udp: 10 ports
+    exact = services.allot(Services(node_port_range="30000-30009"), ("cri",), SLOTS)
+    assert sorted(exact.node_ports.values()) == list(range(30000, 30010))
+    with pytest.raises(ValueError, match=r"^services.node_port_range 30000-30008 has 9 ports"):
+        services.allot(Services(node_port_range="30000-30008"), ("cri",), SLOTS)
+
+
+def test_the_churn_service_has_the_endpoints_it_is_given() -> None:
+    fleet = dict(zip(SLOTS, PODS, strict=True))
+    given = services.driver_services(layout(("cri",)), "cri", fleet, DNS_POD, churn=[PODS[2].ip])
+    assert given.churn.endpoints == (IPv4Address("10.244.1.2"),)
+    every = services.driver_services(layout(("cri",)), "cri", fleet, DNS_POD)
+    assert every.churn.endpoints == tuple(p.ip for p in PODS)
