@@ -407,6 +407,17 @@ def test_a_conflist_of_another_shape_has_no_range_to_judge(conflist: object) -> 
     assert list(hostnet.range_problems(HOSTGW, HOSTGW.node("node2"), conflist)) == []
 
 
+@pytest.mark.parametrize("ipam", [None, "host-local", {"ranges": 5}, {"ranges": {"a": 1}}])
+def test_an_ipam_of_another_shape_is_a_field_difference_not_a_crash(ipam: object) -> None:
+    # it used to raise (None.get, iterating 5) and take the node's whole judgement with it
+    conf = json.loads(healthy(HOSTGW).conflist or "")
+    conf["plugins"][0]["ipam"] = ipam
+    assert list(hostnet.range_problems(HOSTGW, HOSTGW.node("node2"), conf)) == []
+    found = problems(HOSTGW, conflist=json.dumps(conf))
+    assert found
+    assert all(p.startswith("/etc/cni/net.d/10-netlab.conflist: plugins[0].ipam") for p in found)
+
+
 # --- leases and the one-node lab -----------------------------------------------------------------
 
 
