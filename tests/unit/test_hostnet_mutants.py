@@ -106,6 +106,12 @@ def test_address_types_say_not_local_and_otherwise_cannot_judge() -> None:
     assert matches("-m addrtype --src-type UNICAST -j X") is None
 
 
+def test_a_mark_with_an_unreadable_mask_matches_nothing_even_a_zero_mark() -> None:
+    assert hostnet._mark_match("0x0/0x4000") is True
+    assert hostnet._mark_match("0x0/zz") is False
+    assert matches("-m mark --mark 0x0/zz -j X") is False
+
+
 def test_every_target_option_ends_the_matches_in_each_form() -> None:
     # what follows the target are its own options (here ones the model does not know)
     for target in ("-j", "--jump", "-g", "--goto"):
