@@ -526,8 +526,10 @@ def range_problems(lab: Lab, node: Node, conflist: Any) -> Iterator[str]:
     cidr = lab.pod_network.cidr
     plugins = conflist.get("plugins", []) if isinstance(conflist, dict) else []
     for plugin in plugins if isinstance(plugins, list) else []:
-        ranges = plugin.get("ipam", {}).get("ranges", []) if isinstance(plugin, dict) else []
-        for entry in (r for group in ranges if isinstance(group, list) for r in group):
+        ipam = plugin.get("ipam") if isinstance(plugin, dict) else None
+        ranges = ipam.get("ranges") if isinstance(ipam, dict) else None
+        groups = ranges if isinstance(ranges, list) else []
+        for entry in (r for group in groups if isinstance(group, list) for r in group):
             try:
                 subnet = IPv4Network(entry.get("subnet", ""), strict=False)
             except (AttributeError, ValueError):
