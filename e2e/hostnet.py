@@ -512,11 +512,17 @@ def conflist_problems(lab: Lab, node: Node, state: NodeState) -> Iterator[str]:
     want = backend_of(lab).conflist(lab, node, state.nic_mtu)
     have, expected = dict(_leaves(found)), dict(_leaves(want))
     for key in sorted(set(have) | set(expected)):
-        if have.get(key, "(absent)") != expected.get(key, "(absent)"):
+        if (key in have) != (key in expected) or have.get(key) != expected.get(key):
             yield (
-                f"{CNI_CONFLIST_PATH}: {key} = {json.dumps(have.get(key, '(absent)'))}; "
-                f"the lab renders {json.dumps(expected.get(key, '(absent)'))}"
+                f"{CNI_CONFLIST_PATH}: {key} = {_field(have, key)}; "
+                f"the lab renders {_field(expected, key)}"
             )
+
+
+def _field(leaves: dict[str, Any], key: str) -> str:
+    """A conflist field as JSON, or (absent): a field whose value is the string "(absent)"
+    shows quoted, and is compared as any other value."""
+    return json.dumps(leaves[key]) if key in leaves else "(absent)"
 
 
 def range_problems(lab: Lab, node: Node, conflist: Any) -> Iterator[str]:

@@ -379,10 +379,21 @@ def test_a_missing_field_and_an_extra_one_are_named_absent_on_their_side() -> No
     del conf["plugins"][0]["hairpinMode"]
     conf["plugins"][0]["promiscMode"] = None
     assert problems(HOSTGW, conflist=json.dumps(conf)) == [
-        '/etc/cni/net.d/10-netlab.conflist: plugins[0].hairpinMode = "(absent)"; the lab '
+        "/etc/cni/net.d/10-netlab.conflist: plugins[0].hairpinMode = (absent); the lab "
         "renders true",
         "/etc/cni/net.d/10-netlab.conflist: plugins[0].promiscMode = null; the lab renders "
-        '"(absent)"',
+        "(absent)",
+    ]
+
+
+def test_a_field_whose_value_is_the_word_absent_is_a_value_not_a_missing_field() -> None:
+    conf = json.loads(healthy(HOSTGW).conflist or "")
+    conf["plugins"][0]["hairpinMode"] = "(absent)"
+    conf["plugins"][0]["note"] = "(absent)"
+    assert problems(HOSTGW, conflist=json.dumps(conf)) == [
+        '/etc/cni/net.d/10-netlab.conflist: plugins[0].hairpinMode = "(absent)"; the lab '
+        "renders true",
+        '/etc/cni/net.d/10-netlab.conflist: plugins[0].note = "(absent)"; the lab renders (absent)',
     ]
 
 
