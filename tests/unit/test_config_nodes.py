@@ -87,3 +87,52 @@ def test_cpus_and_memory_outside_their_bounds_say_the_bounds() -> None:
         )
         == []
     )
+
+
+HOSTNAME = (
+    "hostname must be a DNS-1123 label (lowercase letters, digits, '-'; start and end with a "
+    "letter or digit; at most 63 characters): kubeadm rejects it otherwise"
+)
+
+
+def test_a_node_name_is_a_dns1123_label_of_at_most_63_characters() -> None:
+    assert node_problems(NODE1, {**NODE2, "name": "Node_2"}) == [
+        f"nodes[1].name = 'Node_2': {HOSTNAME}; try 'node-2'"
+    ]
+    assert node_problems(NODE1, {**NODE2, "name": "n" * 63}) == []
+    # 64 characters: the suggestion is cut to 63, and the dash that would end it dropped
+    assert node_problems(NODE1, {**NODE2, "name": "n" * 62 + "-x"}) == [
+        f"nodes[1].name = '{'n' * 60}'… (64 characters): {HOSTNAME}; try '{'n' * 62}'"
+    ]
+
+
+def test_a_reserved_or_libvirt_name_is_refused_whatever_its_case_with_a_numbered_example() -> None:
+    assert node_problems(NODE1, {**NODE2, "name": "LocalHost"}) == [
+        f"nodes[1].name = 'LocalHost': {HOSTNAME}; try 'localhost'",
+        "nodes[1].name = 'LocalHost': is a name every host's /etc/hosts (or its resolver) "
+        "already gives to itself or to a multicast group: the nodes' hosts files would send it "
+        "to two places; name the node otherwise, e.g. node2",
+    ]
+    assert node_problems({**NODE1, "name": "mgmt"}, {**NODE2, "name": "priv"}) == [
+        "nodes[0].name = 'mgmt': would name the node's VM netlab-ci-debian12_mgmt, the name of "
+        "the lab's management network in libvirt; name the node otherwise, e.g. node1",
+        "nodes[1].name = 'priv': would name the node's VM netlab-ci-debian12_priv, the name of "
+        "the lab's private network in libvirt; name the node otherwise, e.g. node2",
+    ]
+
+
+def test_a_node_whose_name_or_address_is_broken_leaves_the_other_nodes_checked() -> None:
+    reserved = (
+        "nodes[1].name = 'localhost': is a name every host's /etc/hosts (or its resolver) "
+        "already gives to itself or to a multicast group: the nodes' hosts files would send it "
+        "to two places; name the node otherwise, e.g. node2"
+    )
+    localhost = {**NODE2, "name": "localhost"}
+    assert node_problems({**NODE1, "name": ["x"]}, localhost) == [
+        "nodes[0].name = ['x']: must be text, not a list",
+        reserved,
+    ]
+    assert node_problems({**NODE1, "ip": "x"}, localhost) == [
+        "nodes[0].ip = 'x': is not an IPv4 address like 10.10.10.241 (Expected 4 octets in 'x')",
+        reserved,
+    ]
