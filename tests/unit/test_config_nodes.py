@@ -136,3 +136,9 @@ def test_a_node_whose_name_or_address_is_broken_leaves_the_other_nodes_checked()
         "nodes[0].ip = 'x': is not an IPv4 address like 10.10.10.241 (Expected 4 octets in 'x')",
         reserved,
     ]
+
+
+def test_a_lab_without_nodes_says_how_to_add_one() -> None:
+    assert node_problems() == [
+        "nodes = []: a lab needs at least one node; add one: - {name: node1, ip: ...}"
+    ]
