@@ -319,3 +319,13 @@ def test_an_address_that_is_no_text_is_refused_at_its_field(decode: object) -> N
     with pytest.raises(DecodeError) as e:
         decode(5, "status.podIP")  # type: ignore[operator]
     assert e.value.problem.where == "status.podIP"
+
+
+def test_a_list_where_one_cidr_is_meant_is_refused_at_its_field() -> None:
+    # spec.podCIDRs is a list; spec.podCIDR holds one: a list there is not unwrapped
+    assert refusal(any_network, ["10.244.1.0/24"]) == Problem(
+        "vm.x", ["10.244.1.0/24"], "must be text, not a list"
+    )
+    assert refusal(any_network, True) == Problem(
+        "vm.x", True, "was read as true or false, not as text", "quote it"
+    )

@@ -6,11 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Optional, Union
 
 import pytest
 
 from lab.model.problems import Problem
-from lab.model.strict import BROKEN, BrokenField, closest, contains_broken, guarded, key_path
+from lab.model.strict import (
+    BROKEN,
+    BrokenField,
+    _nullable,
+    closest,
+    contains_broken,
+    guarded,
+    key_path,
+)
 
 
 @pytest.mark.parametrize(
@@ -127,3 +136,21 @@ def test_a_problem_showing_a_broken_value_is_left_out_and_the_check_goes_on() ->
     hidden = Problem("nodes", (BROKEN,), "is empty")
     # (compared by where: a BROKEN value refuses to be compared or shown)
     assert [p.where for p in guarded(check(hidden, LAST), partial=True)] == ["nodes[1].name"]
+
+
+@pytest.mark.parametrize(
+    ("tp", "nullable"),
+    [
+        (int | None, True),
+        (Optional[str], True),  # noqa: UP045 (the typing spelling is a Union too)
+        (Union[int, str, None], True),  # noqa: UP007
+        (int | str, False),  # a union without None: null is no value of it
+        (int, False),
+        (tuple[None, int], False),  # None among the arguments of no union
+        (list[str], False),
+    ],
+)
+def test_a_key_may_be_null_only_when_its_type_is_a_union_with_none(
+    tp: object, nullable: bool
+) -> None:
+    assert _nullable(tp) is nullable

@@ -7,6 +7,7 @@ host-gw refused across the router with flannel's reason."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import yaml
 
 from lab.hosts.hostcheck import lab_libvirt_networks
 from lab.hosts.hypervisor import TCG
+from lab.hosts.os import base as os_profiles
 from lab.hosts.vagrantfile import private_network_name, private_networks, render_vagrant
 from lab.model import instance, underlay
 from lab.model.config import Node, check_lab
@@ -183,6 +185,125 @@ def test_the_routed_labs_are_valid_and_keep_an_os_that_provisions_them() -> None
     assert problems({}) == []
     assert VX.network.routed
     assert BGP.network.routed
+
+
+def test_four_segments_are_the_most_the_router_has_nics_for() -> None:
+    cidrs = [
+        "10.10.50.0/26",
+        "10.10.50.64/26",
+        "10.10.50.128/26",
+        "10.10.50.192/26",
+        "10.10.51.0/26",
+    ]
+    ips = ["10.10.50.10", "10.10.50.70", "10.10.50.130", "10.10.50.200", "10.10.51.10"]
+    segments = [{"name": f"rack{i}", "cidr": cidr} for i, cidr in enumerate(cidrs, 1)]
+    nodes = [{"name": f"node{i}", "ip": ip} for i, ip in enumerate(ips, 1)]
+    assert problems({"network.segments": segments[:4], "nodes": nodes[:4]}) == []
+    assert problems({"network.segments": segments, "nodes": nodes}) == [
+        "network.segments = ['rack1', 'rack2', 'rack3', 'rack4', ...]: has 5 segments; the "
+        "router VM has a NIC for at most 4; use at most 4 segments"
+    ]
+
+
+def test_a_segment_name_is_at_most_15_characters_and_the_suggestion_drops_a_trailing_dash() -> None:
+    def named(first: str) -> list[str]:
+        return problems(
+            {
+                "network.segments": [
+                    {"name": first, "cidr": "10.10.50.0/24"},
+                    {"name": "rack2", "cidr": "10.10.51.0/24"},
+                ]
+            }
+        )
+
+    assert named("rack-number-one") == []  # 15: the longest a libvirt network name here takes
+    assert named("rack-number-on-x") == [
+        "network.segments[0].name = 'rack-number-on-x': must be a short label (lowercase "
+        "letters, digits, '-'; at most 15): it names the segment's libvirt network; try "
+        "'rack-number-on'"
+    ]
+
+
+def test_a_duplicate_segment_name_points_at_the_first_segment_of_that_name() -> None:
+    found = problems(
+        {
+            "network.segments": [
+                {"name": "rack1", "cidr": "10.10.50.0/25"},
+                {"name": "rack2", "cidr": "10.10.51.0/24"},
+                {"name": "rack1", "cidr": "10.10.50.128/25"},
+            ],
+            "nodes": [
+                {"name": "node1", "ip": "10.10.50.10"},
+                {"name": "node2", "ip": "10.10.51.10"},
+                {"name": "node3", "ip": "10.10.50.130"},
+            ],
+        }
+    )
+    assert found == [
+        "network.segments[2].name = 'rack1': duplicates network.segments[0].name; give every "
+        "segment its own name"
+    ]
+
+
+def two_racks(second: str, node2_ip: str) -> list[str]:
+    return problems(
+        {
+            "network.segments": [
+                {"name": "rack1", "cidr": "10.10.50.0/24"},
+                {"name": "rack2", "cidr": second},
+            ],
+            "nodes": [{"name": "node1", "ip": "10.10.50.10"}, {"name": "node2", "ip": node2_ip}],
+        }
+    )
+
+
+def test_a_29_is_the_smallest_segment_and_its_edges_are_no_node_addresses() -> None:
+    assert two_racks("10.10.51.0/29", "10.10.51.3") == []
+    assert two_racks("10.10.51.0/29", "10.10.51.0") == [
+        "nodes[1].ip = '10.10.51.0': is the network address of segment rack2 10.10.51.0/29; "
+        "pick a host address between 10.10.51.2 and 10.10.51.5"
+    ]
+    assert two_racks("10.10.51.0/29", "10.10.51.7") == [
+        "nodes[1].ip = '10.10.51.7': is the broadcast address of segment rack2 10.10.51.0/29; "
+        "pick a host address between 10.10.51.2 and 10.10.51.5"
+    ]
+    # a /30 is named once, as a segment too small; its node's address is not judged on it
+    assert two_racks("10.10.51.0/30", "10.10.51.0") == [
+        "network.segments[1].cidr = '10.10.51.0/30': is too small for a segment; use a /29 or "
+        "larger"
+    ]
+
+
+def test_the_router_name_and_cpus_are_checked_as_a_nodes_are() -> None:
+    assert problems({"network.router": {"name": "Tor_1", "cpus": 0}}) == [
+        "network.router.name = 'Tor_1': hostname must be a DNS-1123 label (lowercase letters, "
+        "digits, '-'; start and end with a letter or digit; at most 63 characters): kubeadm "
+        "rejects it otherwise; try 'tor-1'",
+        "network.router.cpus = 0: must be between 1 and 256",
+    ]
+
+
+def test_an_os_path_without_a_routed_underlay_names_the_families_that_have_one() -> None:
+    found = problems({"os.family": "el7"})
+    assert [p for p in found if p.startswith("network.")] == [
+        "network.segments = ['rack1', 'rack2']: the el7 path does not provision a routed "
+        "underlay (the nodes' routes to the other segments, the router VM); remove "
+        "network.segments, or use os.family debian12"
+    ]
+
+
+def test_every_family_that_provisions_a_routed_underlay_is_offered() -> None:
+    # a second such family (a copy of debian12's profile, registered for this test only)
+    os_profiles.register(dataclasses.replace(os_profiles.profile("debian12"), family="toyos"))
+    try:
+        found = problems({"os.family": "el7"})
+    finally:
+        os_profiles.unregister("toyos")
+    assert [p for p in found if p.startswith("network.")] == [
+        "network.segments = ['rack1', 'rack2']: the el7 path does not provision a routed "
+        "underlay (the nodes' routes to the other segments, the router VM); remove "
+        "network.segments, or use os.family debian12 or toyos"
+    ]
 
 
 # --- instances --------------------------------------------------------------------------------
