@@ -423,3 +423,41 @@ def test_the_suite_subset_is_the_files_the_expectations_name_or_all_of_e2e() -> 
     assert cat.suite_files([some[0], every]) == ("e2e",)
     in_a_class = dataclasses.replace(first, expected=("e2e/test_services.py::TestA::test_b",))
     assert cat.suite_files([in_a_class]) == ("e2e/test_services.py",)
+
+
+def test_the_victim_is_the_last_node_and_the_bystander_the_first_on_three_nodes() -> None:
+    three = load_lab(ROOT / "labs" / "ci-debian12-3node.yaml")
+    assert sorted(three.node_names) == ["node1", "node2", "node3"]
+    assert (cat.victim(three), cat.bystander(three)) == ("node3", "node1")
+
+
+def test_a_plan_that_cannot_be_made_says_which_lab_or_node_and_why() -> None:
+    with pytest.raises(ValueError, match=r"^lab guide-centos7: its cluster allots") as allotted:
+        cat.subnets(GUIDE)
+    assert str(allotted.value) == (
+        "lab guide-centos7: its cluster allots the pod subnets, not the lab file"
+    )
+    facts = cat.example_facts(HOSTGW)
+    first = dataclasses.replace(facts.nodes["node1"], management=None)
+    no_mgmt = dataclasses.replace(facts, nodes={**facts.nodes, "node1": first})
+    with pytest.raises(ValueError, match=r"^node1: ") as unroutable:
+        cat.plan_inject(cat.by_id()["strict-rp-filter-asymmetric"], HOSTGW, no_mgmt)
+    assert str(unroutable.value) == "node1: no address on eth0 to route through"
+
+
+def test_the_victims_route_to_a_pod_subnet_takes_the_hop_its_backend_expects_else_the_owner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    subnet, owner_ip = str(cat.subnets(HOSTGW)["node1"]), str(HOSTGW.node("node1").ip)
+    hostroutes = type(cat.backend_of(HOSTGW))
+    assert cat._pod_route(HOSTGW, "node1") == (subnet, "via", owner_ip, "dev", "eth1")
+
+    def expecting(*routes: str) -> None:
+        monkeypatch.setattr(hostroutes, "expected_routes", lambda self, lab, node: routes)
+
+    expecting(f"{subnet} via 192.168.50.9")  # a hop as the last word
+    assert cat._pod_route(HOSTGW, "node1") == (subnet, "via", "192.168.50.9", "dev", "eth1")
+    expecting(f"{subnet} dev eth1 via")  # no hop after the word: the owner
+    assert cat._pod_route(HOSTGW, "node1") == (subnet, "via", owner_ip, "dev", "eth1")
+    expecting("10.244.9.0/24 via 192.168.50.9")  # no route to this subnet: the owner
+    assert cat._pod_route(HOSTGW, "node1") == (subnet, "via", owner_ip, "dev", "eth1")

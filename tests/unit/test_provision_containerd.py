@@ -351,3 +351,16 @@ def test_the_ci_lab_provisions_in_one_phase_every_step_on_both_nodes() -> None:
             ],
         )
     ]
+
+
+def test_the_steps_plan_names_the_node_it_plans_for_when_it_cannot_go_on() -> None:
+    fresh = STEP.fresh(LAB, NODE)
+    with pytest.raises(ValueError, match=r"^node1: cannot read the login user's group"):
+        STEP.plan(LAB, NODE, replace(fresh, login_gid=None))
+
+
+def test_a_fresh_node_of_a_box_we_did_not_build_has_no_images_yet() -> None:
+    ours = STEP.fresh(LAB, NODE)
+    assert ours.images == tuple(ref for _, ref in IMAGES.refs) != ()
+    other_box = replace(LAB, vm=replace(LAB.vm, box_build=""))
+    assert STEP.fresh(other_box, other_box.node("node1")).images == ()

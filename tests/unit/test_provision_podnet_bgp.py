@@ -77,3 +77,24 @@ def test_a_flat_bgp_lab_has_no_router_and_no_router_step() -> None:
     flat = replace(LAB, network=replace(LAB.network, segments=()))
     assert not flat.network.routed
     assert steps.router_steps(flat) == ()
+
+
+def test_the_bgp_steps_are_numbered_titled_and_placed_as_the_plan_shows_them() -> None:
+    node, router = steps.bird_node(), steps.bird_router()
+    assert (node.number, node.key, node.title, node.scope) == (
+        "11b",
+        "bird",
+        "Calico-shaped BGP (bird2)",
+        "all",
+    )
+    assert (router.number, router.key, router.title, router.scope) == (
+        "r2",
+        "router-bird",
+        "top-of-rack BGP (bird2)",
+        "all",
+    )
+    section = "K8S网络实现方案 / 路由方案, as Calico does it: BGP (bird) announces pod subnets"
+    assert node.section == router.section == section
+    assert node.facts_type is router.facts_type is steps.BirdFacts
+    assert node.facts is router.facts is steps.bird_facts
+    assert node.fresh(LAB, NODE) == steps.BirdFacts(True, None, True, True)
