@@ -372,3 +372,18 @@ def test_a_segment_is_found_by_its_name_and_an_unknown_one_named() -> None:
     with pytest.raises(KeyError) as missing:
         underlay.segment_named(VX, "rack9")
     assert missing.value.args == (f"lab {VX.name!r} has no segment 'rack9'",)
+
+
+def test_host_gw_names_every_node_off_the_first_ones_segment() -> None:
+    nodes = [*RAW["nodes"], {"name": "node3", "ip": "10.10.51.243"}]
+    found = problems({"nodes": nodes, "pod_network.driver": "host-routes", "pod_network.mtu": 1500})
+    assert found[0].startswith(
+        "pod_network.driver = 'host-routes': host-gw needs every node on the same layer-2 "
+        "segment: node2 (10.10.51.242, segment rack2), node3 (10.10.51.243, segment rack2) is "
+        "not on the same subnet as node1 (10.10.50.241, segment rack1); "
+    )
+
+
+def test_the_private_network_of_no_node_is_the_flat_one_even_on_a_routed_lab() -> None:
+    assert private_network_name(VX) == f"{VX.prefix}priv"
+    assert private_network_name(VX, VX.node("node1")) == f"{VX.prefix}seg-rack1"
