@@ -188,6 +188,15 @@ def test_a_url_path_that_climbs_out_is_refused_however_it_is_encoded(path: str) 
     assert "has a '..' path segment (or one percent-encoded, %2e%2e)" in found
 
 
+def test_a_url_that_climbs_out_is_told_in_full_with_its_fix() -> None:
+    url = "https://mirrors.example.org/centos-vault/../../etc/"
+    assert problems_with(GUIDE, os__vault_url=url) == [
+        f"os.vault_url = {url!r}: has a '..' path segment (or one percent-encoded, %2e%2e): it "
+        "climbs out of the directory it names, to what the lab file does not say; write the "
+        "path it means without '..'"
+    ]
+
+
 def test_dots_that_do_not_climb_stay() -> None:
     for url in ("https://m.example/a..b/", "https://m.example/.../", "https://m.example/v1.2/"):
         assert problems_with(GUIDE, os__vault_url=url) == []

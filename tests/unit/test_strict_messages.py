@@ -119,6 +119,16 @@ def test_a_number_longer_than_any_field_holds_says_the_limit_and_its_digit_count
     )
 
 
+def test_a_float_longer_than_any_field_holds_is_never_converted_and_says_the_limit() -> None:
+    number = "1." + "5" * MAX_NUMBER_DIGITS  # one digit over, with a point: a float
+    (found,) = problems(CI.replace("  cpus: 1\n", f"  cpus: {number}\n"))
+    assert found == (
+        f"vm.cpus = {number}: is a number "
+        f"{MAX_NUMBER_DIGITS + 1} digits long (a lab file's numbers have at most "
+        f"{MAX_NUMBER_DIGITS}); is this the value?"
+    )
+
+
 def test_a_long_number_where_text_is_meant_is_never_cut_mid_number() -> None:
     number = "1" * 3000
     (found,) = problems(CI.replace("name: ci-debian12", f"name: {number}"))
