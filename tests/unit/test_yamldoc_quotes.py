@@ -58,3 +58,4 @@ def test_what_is_inside_quotes_and_a_comment_is_blanked_column_for_column() -> N
     assert outside("a: b\t#c") == "a: b\t  "
     assert outside("a #b") == "a   "
     assert outside("a: x#") == "a: x#"
+    assert outside("name: nodeX#1") == "name: nodeX#1"  # after an X too
