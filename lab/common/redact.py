@@ -504,9 +504,9 @@ def _mask_env_entries(text: str) -> str:
 
 def _mask_query_secrets(text: str) -> str:
     if _ENCODED_EQUALS.search(text):
-        return _sub("_QUERY_SECRET")(text)
+        return _sub_masked("_QUERY_SECRET", text)
     if "?" in text or "&" in text:
-        return _sub("_QUERY_ONLY")(text)
+        return _sub_masked("_QUERY_ONLY", text)
     return text
 
 
@@ -581,17 +581,14 @@ class Rule:
     apply: Callable[[str], str]
 
 
-def _sub(pattern_name: str, keep_group: int | None = 1, after: str = "") -> Callable[[str], str]:
-    """Replace each match of the module's pattern `pattern_name` (looked up at call time) with
-    the mask, keeping group `keep_group` in front of it and putting `after` behind it."""
-
-    def apply(text: str) -> str:
-        pattern: re.Pattern[str] = globals()[pattern_name]
-        if keep_group is None:
-            return pattern.sub(MASK + after, text)
-        return pattern.sub(lambda m: m.group(keep_group) + MASK + after, text)
-
-    return apply
+def _sub_masked(pattern_name: str, text: str, keep_group: int | None = 1) -> str:
+    """`text` with each match of the module's pattern `pattern_name` (looked up at call time)
+    masked, its group `keep_group` kept in front of the mask (None: the whole match masked).
+    A plain function the rules call, not a factory they call at import (docs/mutation.md)."""
+    pattern: re.Pattern[str] = globals()[pattern_name]
+    if keep_group is None:
+        return pattern.sub(MASK, text)
+    return pattern.sub(lambda m: m.group(keep_group) + MASK, text)
 
 
 _TOKEN = "7x3kq9.vb2n8m4p6r1t5w0z"  # the fake kubeadm token of tests/data/secrets
@@ -627,7 +624,7 @@ RULES: tuple[Rule, ...] = (
         "shell continuation, and next to '_', '-', '.' or a %XX escape",
         f"then run with {_TOKEN}_old on the node",
         f"then run with {MASK}_old on the node",
-        _sub("_BOOTSTRAP_TOKEN", None),
+        lambda text: _sub_masked("_BOOTSTRAP_TOKEN", text, None),
     ),
     Rule(
         "jwt",
@@ -642,7 +639,7 @@ RULES: tuple[Rule, ...] = (
         "the 64-hex certificate key kubeadm prints after 'Using certificate key:'",
         "[upload-certs] Using certificate key:\n" + "ab" * 32 + "\n",
         f"[upload-certs] Using certificate key:\n{MASK}\n",
-        _sub("_CERT_KEY_LINE"),
+        lambda text: _sub_masked("_CERT_KEY_LINE", text),
     ),
     Rule(
         "creds-flag",
@@ -674,21 +671,21 @@ RULES: tuple[Rule, ...] = (
         "(a quoted value goes with its quotes)",
         "mysql --password hunter2-Hunter2 --user x",
         f"mysql --password {MASK} --user x",
-        _sub("_SECRET_FLAG"),
+        lambda text: _sub_masked("_SECRET_FLAG", text),
     ),
     Rule(
         "authorization-header",
         "an `Authorization:` header's credentials (Bearer, Basic, Token, Digest)",
         "Authorization: Basic dXNlcjpwYXNz, next",
         f"Authorization: Basic {MASK}, next",
-        _sub("_AUTHORIZATION"),
+        lambda text: _sub_masked("_AUTHORIZATION", text),
     ),
     Rule(
         "bearer",
         "a `Bearer` token anywhere",
         "X-Auth: Bearer abcdEFGH1234.xyz",
         f"X-Auth: Bearer {MASK}",
-        _sub("_BEARER"),
+        lambda text: _sub_masked("_BEARER", text),
     ),
     Rule(
         "url-userinfo",

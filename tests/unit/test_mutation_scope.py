@@ -18,7 +18,6 @@ CALLED_AT_IMPORT = {
     ("e2e/dnsd.py", "serve"),  # under `if __name__ == "__main__"`
     ("lab/common/redact.py", "render_rules_markdown"),  # under `if __name__ == "__main__"`
     ("lab/common/redact.py", "_spread"),  # test_redact_patterns
-    ("lab/common/redact.py", "_sub"),  # its closure looks its pattern up at call time
     ("lab/hosts/os/debian12.py", "tools_table"),  # test_registries
     ("lab/hosts/os/debian12.py", "cni_plugins"),  # test_compat_tables
     ("lab/hosts/os/el7.py", "tools_table"),

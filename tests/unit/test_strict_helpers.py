@@ -5,7 +5,7 @@ an unknown one is taken for, whether a partly decoded value still holds a BROKEN
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Union
 
 import pytest
@@ -14,11 +14,14 @@ from lab.model.problems import Problem
 from lab.model.strict import (
     BROKEN,
     BrokenField,
+    _describe_type,
     _nullable,
+    _unknown_key,
     closest,
     contains_broken,
     guarded,
     key_path,
+    kind_of,
 )
 
 
@@ -154,3 +157,34 @@ def test_a_key_may_be_null_only_when_its_type_is_a_union_with_none(
     tp: object, nullable: bool
 ) -> None:
     assert _nullable(tp) is nullable
+
+
+def test_an_unknown_key_with_a_look_alike_and_no_close_key_lists_the_known_ones() -> None:
+    found = _unknown_key("vm", "zzz\u043e", 1, ["cpus", "memory"])
+    assert found.message == (
+        "unknown key (it contains U+043E CYRILLIC SMALL LETTER O, which looks like 'o', at "
+        "position 3 (after 'zzz'))"
+    )
+    assert found.fix == "known keys: cpus, memory"
+
+
+@dataclass(frozen=True)
+class _Shape:
+    name: str
+    ip: str
+    source: str = ""  # where it was read: never a key of the file
+    seen: int = field(default=0, init=False)
+
+
+def test_a_fields_type_is_told_in_the_words_of_a_yaml_file() -> None:
+    assert _describe_type(Optional[int]) == "an integer, or null"  # noqa: UP045
+    assert _describe_type(int | str) == "a value"  # a union of two kinds
+    assert _describe_type(Union[int, str, None]) == "a value"  # noqa: UP007
+    assert _describe_type(_Shape) == "a mapping (its keys: name, ip)"
+    assert _describe_type(float) == "a value"  # no field holds one
+    assert _describe_type(tuple[_Shape, ...]) == "a list, each item a mapping (its keys: name, ip)"
+
+
+def test_a_value_of_a_kind_yaml_has_no_name_for_says_so() -> None:
+    assert kind_of(complex(1, 2)) == "a value of a kind YAML has no name for here"
+    assert kind_of(frozenset()) == "a set (!!set)"
