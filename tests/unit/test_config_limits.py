@@ -326,3 +326,77 @@ def test_an_image_pinned_by_digest_cannot_be_what_a_mirror_is_retagged_as() -> N
     (found,) = problems_with(GUIDE, pod_network__flannel__image=f"quay.io/coreos/flannel@{DIGEST}")
     assert found.startswith("pod_network.flannel.image = 'quay.io/coreos/flannel@sha256:")
     assert "`docker tag` cannot create a name with a digest" in found
+
+
+# --- the services section (labs without Kubernetes) ---------------------------------------------
+
+RANGE_FIX = "e.g. 30000-32767 (the API server's default)"
+
+
+@pytest.mark.parametrize(
+    ("ports", "problem"),
+    [
+        ("30000-32767", None),
+        ("1-16", None),  # 15 apart: 16 ports
+        ("65520-65535", None),
+        ("30000-30014", "leaves fewer than 16 ports for the suite's NodePorts"),
+        ("0-16", "must be LOW-HIGH, two ports with 0 < LOW < HIGH <= 65535"),
+        ("16-1", "must be LOW-HIGH, two ports with 0 < LOW < HIGH <= 65535"),
+        ("30000-30000", "must be LOW-HIGH, two ports with 0 < LOW < HIGH <= 65535"),
+        ("65521-65536", "must be LOW-HIGH, two ports with 0 < LOW < HIGH <= 65535"),
+        ("30000", "must be LOW-HIGH, two ports with 0 < LOW < HIGH <= 65535"),
+        ("a-b", "must be LOW-HIGH, two ports with 0 < LOW < HIGH <= 65535"),
+        ("30000-", "must be LOW-HIGH, two ports with 0 < LOW < HIGH <= 65535"),
+        ("30000-32767x", "must be LOW-HIGH, two ports with 0 < LOW < HIGH <= 65535"),
+    ],
+)
+def test_the_node_port_range_is_two_ports_in_order_with_room_for_the_suite(
+    ports: str, problem: str | None
+) -> None:
+    found = problems_with(CI, services__node_port_range=ports)
+    assert found == (
+        [] if problem is None else [f"services.node_port_range = {ports!r}: {problem}; {RANGE_FIX}"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("domain", "ok"),
+    [
+        ("cluster.local", True),
+        ("netlab", True),
+        ("a." * 126 + "b", True),  # 253 characters
+        ("a." * 126 + "bc", False),  # 254
+        ("Cluster.Local", False),
+        ("cluster..local", False),
+    ],
+)
+def test_the_cluster_domain_is_a_dns_domain(domain: str, ok: bool) -> None:
+    found = problems_with(CI, services__cluster_domain=domain)
+    shown = repr(domain) if len(domain) <= 60 else f"{domain[:60]!r}… ({len(domain)} characters)"
+    problem = (
+        f"services.cluster_domain = {shown}: is not a DNS domain (lowercase labels separated by "
+        "dots); e.g. cluster.local (kubelet's default)"
+    )
+    assert found == ([] if ok else [problem])
+
+
+def test_a_bad_services_section_names_every_field_at_once() -> None:
+    found = problems_with(
+        CI,
+        services__cidr="10.96.0.0/30",
+        services__node_port_range="9-1",
+        services__cluster_domain="A_B",
+    )
+    assert [f.split(" = ")[0] for f in found] == [
+        "services.cidr",
+        "services.node_port_range",
+        "services.cluster_domain",
+    ]
+
+
+def test_a_kubernetes_lab_has_no_services_section() -> None:
+    found = problems_with(GUIDE, services={"cidr": "10.96.0.0/12"})
+    assert found == [
+        "services: is for labs without Kubernetes: a Kubernetes lab's Services are its own "
+        "(kubernetes.service_cidr, kube-proxy, CoreDNS); remove services"
+    ]
