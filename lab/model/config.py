@@ -508,20 +508,20 @@ def check_key_url(where: str, url: str, required: bool = True) -> Iterator[Probl
     """A gpg key: an http(s) URL, or a file already on the node (file:///path)."""
     if not url and not required:
         return
-    if not matches(URL, url) and not matches(FILE_URL, url):
-        yield Problem(
-            where,
-            url,
-            "must be an http(s) URL or a file on the node (file:///path)",
-            "e.g. file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7",
-        )
-    elif _carries_credentials(url):
+    if _carries_credentials(url):  # said first, as check_url does (else: not a URL)
         yield Problem(
             where,
             redact(url),
             "carries credentials (user:password@host): a lab file is shared, logged and "
             "copied into every node's repo files",
             "remove them from the URL",
+        )
+    elif not matches(URL, url) and not matches(FILE_URL, url):
+        yield Problem(
+            where,
+            url,
+            "must be an http(s) URL or a file on the node (file:///path)",
+            "e.g. file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7",
         )
     else:
         yield from _check_url_path(where, url)
@@ -644,8 +644,7 @@ def _check_node_segment(lab: Lab, i: int, node: Node) -> Iterator[Problem]:
             where,
             str(node.ip),
             f"is the {kind} address of segment {seg.name} {net}",
-            f"pick a host address between {net.network_address + 2} and "
-            f"{seg.router_address - 1}",
+            f"pick a host address between {net.network_address + 2} and {seg.router_address - 1}",
         )
     elif node.ip == net.network_address + 1:
         yield Problem(

@@ -205,7 +205,23 @@ def test_dots_that_do_not_climb_stay() -> None:
 def test_a_gpg_key_file_may_not_climb_out_of_its_directory() -> None:
     assert problems_with(GUIDE, os__gpgkey_url="file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7") == []
     (found,) = problems_with(GUIDE, os__gpgkey_url="file:///etc/pki/rpm-gpg/../../../root/.ssh/k")
-    assert "has a '..' path segment" in found
+    assert found.startswith(
+        "os.gpgkey_url = 'file:///etc/pki/rpm-gpg/../../../root/.ssh/k': has a '..' path segment"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://bob:pa55w0rd@mirror.example/KEY", "'https://<redacted>@mirror.example/KEY'"),
+        ("https://bob@mirror.example/KEY", "'https://<redacted>@mirror.example/KEY'"),
+    ],
+)
+def test_a_gpg_key_url_with_credentials_is_told_so_with_them_masked(url: str, shown: str) -> None:
+    assert problems_with(GUIDE, os__gpgkey_url=url) == [
+        f"os.gpgkey_url = {shown}: carries credentials (user:password@host): a lab file is "
+        "shared, logged and copied into every node's repo files; remove them from the URL"
+    ]
 
 
 @pytest.mark.parametrize("password", ["pa/ss", "p@ss", "p:ss", "p?ss", "p#ss", "p%2Fss", "a/b@c"])
