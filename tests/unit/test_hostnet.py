@@ -99,8 +99,15 @@ def test_flannels_forward_accept_rules_keep_a_drop_policy_harmless() -> None:
     assert problems(HOSTGW, tables=hostnet.parse_iptables_save(accepting)) == []
 
 
-def test_a_dropped_tunnel_port_is_named_on_tunnel_labs_only() -> None:
-    rule = "-A INPUT -s 10.10.20.241/32 -p udp -m udp --dport 8472 -j DROP"
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "-A INPUT -s 10.10.20.241/32 -p udp -m udp --dport 8472 -j DROP",
+        # exactly the tunnel's packets: its source, destination and in-interface
+        "-A INPUT -s 10.10.20.241/32 -d 10.10.20.242/32 -i eth1 -p udp -m udp --dport 8472 -j DROP",
+    ],
+)
+def test_a_dropped_tunnel_port_is_named_on_tunnel_labs_only(rule: str) -> None:
     tables = hostnet.parse_iptables_save(
         FILTER.replace("COMMIT", rule + "\nCOMMIT", 1) + FLANNEL_MASQ
     )

@@ -190,19 +190,6 @@ def test_a_forward_rule_dropping_exactly_the_sample_flow_is_named_one_way() -> N
     ]
 
 
-def test_an_input_rule_dropping_exactly_the_tunnels_packets_is_named() -> None:
-    drop = (
-        "-A INPUT -s 10.10.20.241/32 -d 10.10.20.242/32 -i eth1 -p udp -m udp --dport 8472 -j DROP"
-    )
-    tables = hostnet.parse_iptables_save(
-        FILTER.replace("COMMIT", drop + "\nCOMMIT", 1) + FLANNEL_MASQ
-    )
-    assert problems(VXLAN, tables=tables) == [
-        f"iptables INPUT drops the tunnel's UDP 8472 from node1 (10.10.20.241): rule `{drop}` "
-        "(flannel's vxlan backend needs UDP 8472 between all nodes)"
-    ]
-
-
 def test_an_out_interface_cannot_judge_the_tunnels_packet_at_input() -> None:
     # a chain INPUT shares: the tunnel's packet has no out-interface there
     shared = ":SHARED - [0:0]\n-A INPUT -j SHARED\n-A SHARED ! -o cni0 -j DROP\nCOMMIT"
