@@ -23,9 +23,11 @@ from e2e import probes
 from e2e.hub import Pool, hub_pool
 from e2e.session import SessionError, SessionPool
 from lab.adapters.protocols import NodeChannel
+from lab.common import waits
 from lab.common.commands import Command, Output, render_probe, render_remote
 from lab.common.errors import CommandFailed
 from lab.hosts.os import profile_of
+from lab.hosts.parse import TCP_LISTEN, UDP_UNCONNECTED, socket_table_ports
 from lab.model.config import Lab, Services
 from lab.net import reachability as rm
 from lab.runtime.cri.messages import DnsConfig
@@ -486,6 +488,87 @@ def pod_fields(data: Mapping[str, Any]) -> tuple[str, str, IPv4Address, tuple[Co
         Container(c["name"], tuple(c["argv"]), c.get("image", "")) for c in data["containers"]
     )
     return data["name"], data["node"], IPv4Address(data["ip"]), containers
+
+
+# --- a new pod's echo server, listening before any probe ---------------------------------------
+
+ECHO_CONTAINER = "echo"  # the fleet's echo server, in every driver that runs its own
+SOCKET_TABLES = ("/proc/net/tcp", "/proc/net/udp")
+# systemd-run and CRI's StartContainer return once the process runs, not once it listens: a
+# probe sent in between is refused, which says nothing of the network (seen in CI: a same-node
+# cell refused 0.1 s after its pod was made). The pod's own socket tables are read, no packet
+# is sent: this waits for a process to start, never for the network to work.
+ECHO_LISTENS = waits.Policy("the new pods' echo servers listen (TCP and UDP)", 30, 0.2)
+
+
+def echo_sockets_missing(tcp: Output, udp: Output, port: int = ECHO_PORT) -> str:
+    """What a pod's echo server does not have yet, from its namespace's `cat /proc/net/tcp`
+    and `cat /proc/net/udp`: "" when it listens on TCP `port` and has its UDP `port`."""
+    missing = []
+    for proto, output, state in (("TCP", tcp, TCP_LISTEN), ("UDP", udp, UDP_UNCONNECTED)):
+        if output.exit_code != 0:
+            return f"cannot read its sockets (exit {output.exit_code}: {output.stdout[-120:]!r})"
+        try:
+            if port not in socket_table_ports(output.stdout, state):
+                missing.append(f"{proto} {port}")
+        except ValueError as exc:
+            return f"cannot read its sockets ({exc})"
+    return f"not listening on {' and '.join(missing)}" if missing else ""
+
+
+def wait_for_echo_servers(
+    driver: Driver[Any],
+    pods: Sequence[Pod[Any]],
+    policy: waits.Policy = ECHO_LISTENS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Return once every pod of `pods` that runs the echo server listens on the echo port
+    (TCP and UDP), read from each pod's own namespace (one round trip per node a try); a
+    DriverError names the pods that did not within the policy's bound."""
+    pending = [p for p in pods if any(c.name == ECHO_CONTAINER for c in p.containers)]
+
+    def read(node: str, mine: list[Pod[Any]]) -> dict[str, str]:
+        commands = [driver.netns_command(p, ("cat", t)) for p in mine for t in SOCKET_TABLES]
+        outputs = driver.runner.probe(node, *commands, timeout=15)
+        pairs = zip(mine, outputs[0::2], outputs[1::2], strict=True)
+        found = {p.name: echo_sockets_missing(tcp, udp) for p, tcp, udp in pairs}
+        return {name: why for name, why in found.items() if why}
+
+    def missing() -> dict[str, str]:
+        by_node: dict[str, list[Pod[Any]]] = {}
+        for p in pending:
+            by_node.setdefault(p.node, []).append(p)
+        found: dict[str, str] = {}
+        for part in driver.runner.on_each_node(by_node, read).values():
+            found.update(part)
+        pending[:] = [p for p in pending if p.name in found]
+        return found
+
+    if not pending:
+        return
+    try:
+        waits.wait_until(policy, missing, lambda found: not found, sleep)
+    except waits.WaitTimeout as exc:
+        raise DriverError(str(exc)) from None
+
+
+def listening_or_removed(
+    driver: Driver[H], pods: list[Pod[H]], policy: waits.Policy | None
+) -> list[Pod[H]]:
+    """`pods`, once their echo servers listen (`policy` None: at once). When one does not,
+    every pod goes again (nothing half-made is left) and the DriverError says which did not,
+    and what the removal could not undo."""
+    if policy is None:
+        return pods
+    try:
+        wait_for_echo_servers(driver, pods, policy)
+    except DriverError as exc:
+        try:
+            driver.delete_pods(pods)
+        except DriverError as left:
+            raise DriverError(f"{exc}\n{left}") from None
+        raise
+    return pods
 
 
 # --- observing cells: the one fan-out every driver's observe() uses --------------------------

@@ -20,6 +20,7 @@ from typing import Any
 
 from e2e import cnirt, probes
 from e2e.drivers.base import (
+    ECHO_LISTENS,
     CommandLog,
     Container,
     DriverError,
@@ -31,6 +32,7 @@ from e2e.drivers.base import (
     Probe,
     Route,
     agent_cells,
+    listening_or_removed,
     node_python,
     observe_cells,
     pod_fields,
@@ -38,6 +40,7 @@ from e2e.drivers.base import (
     runner_for,
 )
 from lab.adapters.protocols import NodeChannel
+from lab.common import waits
 from lab.common.commands import Command, cmd, render_remote
 from lab.hosts import compat
 from lab.hosts.os import profile_of
@@ -155,9 +158,11 @@ class CniDriver:
         lab: Lab,
         channels: Mapping[str, NodeChannel] | NodeRunner,
         log: CommandLog | None = None,
+        echo_listens: waits.Policy | None = ECHO_LISTENS,
     ) -> None:
         self.lab = lab
         self.runner = runner_for(lab, channels, log)
+        self.echo_listens = echo_listens  # None: pods are handed out unawaited (unit tests)
         self.bin_dir = cni_bin_dir(lab)
         self.python = node_python(lab)
         self._conflists: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -363,7 +368,7 @@ class CniDriver:
                 f"{len(failures)} of {len(requests)} pod(s) did not start:\n"
                 + "\n".join(f"  - {f}" for f in failures)
             )
-        return [pods[r.name] for r in requests]
+        return listening_or_removed(self, [pods[r.name] for r in requests], self.echo_listens)
 
     def _pod_from(self, request: PodRequest, outcome: cnirt.PodOutcome) -> CniPod:
         where = f"{request.node}: pod {request.name}"

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from e2e import probes
 from e2e.drivers.base import (
+    ECHO_LISTENS,
     NO_EXIT_CODE,
     CellResults,
     CommandLog,
@@ -53,6 +54,7 @@ from e2e.drivers.base import (
     Probe,
     Route,
     agent_cells,
+    listening_or_removed,
     observe_cells,
     pod_dns,
     pod_fields,
@@ -308,6 +310,7 @@ class CriDriver:
         image_set: images.ImageSet | None = None,
         ready: waits.Policy = CRI_READY,
         forwards: str = "",
+        echo_listens: waits.Policy | None = ECHO_LISTENS,
     ) -> None:
         if lab.runtime != "containerd":
             raise ValueError(f"lab {lab.name} has no CRI runtime (runtime: {lab.runtime})")
@@ -327,6 +330,7 @@ class CriDriver:
             image_set = imagebuild.planned()
         self.images = image_set
         self.ready = ready
+        self.echo_listens = echo_listens  # None: pods are handed out unawaited (unit tests)
         # "netns": pod sources probe from the node's serving agent inside the sandbox's netns
         # (one round trip per node; no runtime call, so it also probes while containerd is
         # down); "exec": from the pod's client container, one ExecSync per pod (a runc exec and
@@ -542,7 +546,7 @@ class CriDriver:
                 f"{len(failures)} of {len(requests)} pod(s) did not start:\n"
                 + "\n".join(f"  - {f}" for f in failures)
             )
-        return [pods[r.name] for r in requests]
+        return listening_or_removed(self, [pods[r.name] for r in requests], self.echo_listens)
 
     def delete_pods(self, pods: Sequence[CriPod]) -> None:
         """StopPodSandbox (containers stopped, CNI DEL) then RemovePodSandbox for every pod,

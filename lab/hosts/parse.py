@@ -167,6 +167,41 @@ def parse_proc_net(text: str) -> ProcNetView:
     return ProcNetView(tuple(interfaces), {k: tuple(v) for k, v in found.items()})
 
 
+# /proc/net/tcp and /proc/net/udp (the namespace's IPv4 sockets): a header, then a socket a
+# line, `sl: local_address rem_address st ...`, the addresses as hex ADDR:PORT. `st` is the
+# kernel's TCP state number: 0A is LISTEN; an unconnected UDP socket is 07 (CLOSE)
+SOCKET_TABLE_HEADER = ("sl", "local_address", "rem_address", "st")
+TCP_LISTEN = "0A"
+UDP_UNCONNECTED = "07"
+
+
+def socket_table_ports(text: str, state: str) -> frozenset[int]:
+    """The local ports of the sockets in `state` (TCP_LISTEN, UDP_UNCONNECTED) in the output
+    of `cat /proc/net/tcp` or `cat /proc/net/udp`. Raises ValueError when the text is not
+    such a table (a shell error, no such namespace)."""
+    lines = text.splitlines()
+    if not lines or tuple(lines[0].split()[:4]) != SOCKET_TABLE_HEADER:
+        head = lines[0].strip()[:80] if lines else ""
+        raise ValueError(f"not a /proc/net socket table: it starts with {head!r}")
+    ports: set[int] = set()
+    for line in lines[1:]:
+        words = line.split()
+        if not words:
+            continue
+        address = words[1].rpartition(":") if len(words) > 3 else ("", "", "")
+        if not words[0].endswith(":") or not address[1]:
+            raise ValueError(f"/proc/net socket table: cannot read the line {line.strip()!r}")
+        try:
+            port = int(address[2], 16)
+        except ValueError:
+            raise ValueError(
+                f"/proc/net socket table: cannot read the port of {line.strip()!r}"
+            ) from None
+        if words[3] == state:
+            ports.add(port)
+    return frozenset(ports)
+
+
 def parse_route_get(
     routes: Iterable[Mapping[str, Any]],
 ) -> tuple[str | None, str | None]:  # pragma: no mutate block (test-only)

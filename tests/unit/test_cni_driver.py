@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from e2e.drivers.base import DriverError, Pod, PodRequest, Probe
+from e2e.drivers.base import DriverError, Pod, PodRequest, Probe, wait_for_echo_servers
 from e2e.drivers.cni import CniCallFailed, CniDriver, CniHandle, echo_server
+from lab.common import waits
 from lab.model.labfile import load_lab
 from lab.podnet.bridge import render_cni_conflist_text
 from tests.fakes import Step, channels, script
@@ -96,8 +97,12 @@ def test_pods_are_set_up_by_one_script_per_node() -> None:
             setup_output(("p1", "10.244.0.2", "101"), ("p2", "10.244.0.3", "102")),
             rest=script_of(setup_of),
         ),
+        # then, in one round trip a try, until each pod's echo server listens: p2 does at once
+        *socket_tables("node1", "p1", listening=False),
+        *socket_tables("node1", "p2", listening=True),
+        *socket_tables("node1", "p1", listening=True),
     )
-    driver = CniDriver(CI, channels(CI.name, ["node1"], steps))
+    driver = CniDriver(CI, channels(CI.name, ["node1"], steps), echo_listens=QUICK)
     pods = driver.create_pods(
         [PodRequest("p1", "node1", (echo_server(),)), PodRequest("p2", "node1", (echo_server(),))]
     )
@@ -106,6 +111,77 @@ def test_pods_are_set_up_by_one_script_per_node() -> None:
         ("p1", "10.244.0.2", {"echo": 101}),
         ("p2", "10.244.0.3", {"echo": 102}),
     ]
+
+
+PROCNET = ROOT / "tests" / "data" / "procnet"
+QUICK = waits.Policy("echo servers listen (test)", timeout_s=5, interval_s=0, max_attempts=2)
+
+
+def socket_tables(node: str, pod: str, listening: bool) -> list[Step]:
+    """The pod's /proc/net/tcp and /proc/net/udp, read in its namespace (recorded tables:
+    tests/data/procnet), before or after its echo server listens on 8080."""
+    state = "echo" if listening else "none"
+    return [
+        Step(node, ("ip", "netns", "exec", pod, "cat", f"/proc/net/{proto}"), table)
+        for proto in ("tcp", "udp")
+        for table in [(PROCNET / f"{proto}-{state}.txt").read_text()]
+    ]
+
+
+def test_a_pod_whose_echo_server_never_listens_is_removed_with_the_request_and_named() -> None:
+    torn = (
+        "@@NETLAB-POD p1\n@@NETLAB-DEL p1 0\n@@NETLAB-NETNS p1 0\n"
+        "@@NETLAB-POD p2\n@@NETLAB-DEL p2 0\n@@NETLAB-NETNS p2 0\n"
+    )
+    tcp_only = [
+        Step("node1", ("ip", "netns", "exec", "p1", "cat", "/proc/net/tcp"), table)
+        for table in [(PROCNET / "tcp-echo.txt").read_text()]
+    ] + [Step("node1", ("ip", "netns", "exec", "p1", "cat", "/proc/net/udp"), "", exit_code=1)]
+    steps = script(
+        *conflist_steps("node1"),
+        Step(
+            "node1",
+            SH,
+            setup_output(("p1", "10.244.0.2", "101"), ("p2", "10.244.0.3", "102")),
+            rest=script_of(lambda s: None),
+        ),
+        *socket_tables("node1", "p1", listening=False),
+        *socket_tables("node1", "p2", listening=True),
+        *tcp_only,  # the second (last) try: p1 still has no UDP socket to show
+        Step("node1", SH, torn, rest=script_of(lambda text: None)),
+    )
+    driver = CniDriver(CI, channels(CI.name, ["node1"], steps), echo_listens=QUICK)
+    with pytest.raises(DriverError) as err:
+        driver.create_pods([PodRequest(n, "node1", (echo_server(),)) for n in ("p1", "p2")])
+    steps.done()
+    assert str(err.value) == (
+        "echo servers listen (test): not done after 5s; last saw "
+        "{'p1': \"cannot read its sockets (exit 1: '')\"}"
+    )
+
+
+def test_the_first_try_says_what_a_pod_lacks() -> None:
+    steps = script(
+        *conflist_steps("node1"),
+        Step(
+            "node1",
+            SH,
+            setup_output(("p1", "10.244.0.2", "101")),
+            rest=script_of(lambda text: None),
+        ),
+        *socket_tables("node1", "p1", listening=False),
+        Step(
+            "node1",
+            SH,
+            "@@NETLAB-POD p1\n@@NETLAB-DEL p1 0\n@@NETLAB-NETNS p1 0\n",
+            rest=script_of(lambda text: None),
+        ),
+    )
+    once = waits.Policy("echo servers listen (test)", timeout_s=5, interval_s=0, max_attempts=1)
+    driver = CniDriver(CI, channels(CI.name, ["node1"], steps), echo_listens=once)
+    with pytest.raises(DriverError, match=r"'p1': 'not listening on TCP 8080 and UDP 8080'"):
+        driver.create_pods([PodRequest("p1", "node1", (echo_server(),))])
+    steps.done()
 
 
 def test_a_pod_that_fails_to_start_takes_the_whole_request_down_and_says_why() -> None:
@@ -255,3 +331,11 @@ def test_a_failing_plugin_is_reproduced_alone_with_exactly_what_it_was_given() -
     )
     assert "/usr/lib/cni/bridge <<" in reproduce
     assert '"prevResult": {"ips": []}' in reproduce
+
+
+def test_only_pods_that_run_the_echo_server_are_waited_for() -> None:
+    steps = script(*socket_tables("node1", "a", listening=True))
+    driver = CniDriver(CI, channels(CI.name, ["node1"], steps))
+    nginx = Pod("g", "node1", IPv4Address("10.244.0.9"), (), CniHandle({}, {}))
+    wait_for_echo_servers(driver, [nginx, pod("a", "node1", "10.244.0.2", 101)], QUICK)
+    steps.done()

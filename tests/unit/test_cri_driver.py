@@ -13,6 +13,7 @@ from e2e.drivers import drivers_for, model_drivers, why_no_driver
 from e2e.drivers.base import DriverError, PodRequest, Probe
 from e2e.drivers.cri import E2E_LABEL, CriDriver, CriPod
 from lab.adapters.cri import CriError
+from lab.common import waits
 from lab.model.labfile import load_lab
 from lab.net import reachability as rm
 from lab.runtime.cri import messages
@@ -25,13 +26,24 @@ IMAGES = fakes.TEST_IMAGES
 RUN = "r1a2b3c"
 
 
-def make(steps: fakes.Script | None = None) -> tuple[CriDriver, dict[str, fakes.FakeCri]]:
+def make(
+    steps: fakes.Script | None = None, echo_listens: waits.Policy | None = None
+) -> tuple[CriDriver, dict[str, fakes.FakeCri]]:
+    """A driver over fake runtimes; `echo_listens` None: pods are handed out without reading
+    their sockets (the test that does scripts those reads)."""
     runtimes = {
         "node1": fakes.FakeCri("node1", ["10.244.1.2", "10.244.1.3", "10.244.1.4"]),
         "node2": fakes.FakeCri("node2", ["10.244.2.2", "10.244.2.3", "10.244.2.4"]),
     }
     channels = fakes.channels(LAB.name, LAB.node_names, steps or fakes.script())
-    driver = CriDriver(LAB, channels, RUN, connect=runtimes.__getitem__, image_set=IMAGES)
+    driver = CriDriver(
+        LAB,
+        channels,
+        RUN,
+        connect=runtimes.__getitem__,
+        image_set=IMAGES,
+        echo_listens=echo_listens,
+    )
     return driver, runtimes
 
 
@@ -134,6 +146,29 @@ def test_pods_are_made_as_kubelet_makes_them_labelled_with_the_run() -> None:
     assert handle.pids == {"echo": 102, "client": 103}
     assert handle.cni_result is not None
     assert driver.client_of(pods[0]) == "client"
+
+
+PROCNET = ROOT / "tests" / "data" / "procnet"
+
+
+def test_pods_are_handed_out_once_their_echo_servers_listen_in_the_sandbox_netns() -> None:
+    def tables(node: str, state: str) -> list[fakes.Step]:
+        netns = f"--net=/var/run/netns/cni-sb01nl-{RUN}-cri-{node}-p0"
+        return [
+            fakes.Step(node, ("nsenter", netns, "--", "cat", f"/proc/net/{proto}"), table)
+            for proto in ("tcp", "udp")
+            for table in [(PROCNET / f"{proto}-{state}.txt").read_text()]
+        ]
+
+    steps = fakes.script(
+        *tables("node1", "none"), *tables("node2", "echo"), *tables("node1", "echo")
+    )
+    quick = waits.Policy("echo servers listen (test)", timeout_s=5, interval_s=0)
+    driver, runtimes = make(steps, echo_listens=quick)
+    pods = driver.create_pods(fleet(driver))
+    steps.done()
+    assert [p.node for p in pods] == ["node1", "node2"]
+    assert all(rt.ready_waits == 1 for rt in runtimes.values())
 
 
 def test_a_pod_that_fails_takes_every_pod_of_the_request_with_it() -> None:
@@ -345,7 +380,12 @@ def test_sweep_removes_other_runs_sandboxes_and_keeps_ours() -> None:
     driver, runtimes = make()
     (ours, _) = driver.create_pods(fleet(driver))
     other = CriDriver(
-        LAB, driver.runner.channels, "rold", connect=runtimes.__getitem__, image_set=IMAGES
+        LAB,
+        driver.runner.channels,
+        "rold",
+        connect=runtimes.__getitem__,
+        image_set=IMAGES,
+        echo_listens=None,
     )
     (old,) = other.create_pods(scenarios.fleet_requests(other, "rold", [("node1", 0)]))
     assert driver.sweep(keep_prefix=f"nl-{RUN}-") == [f"node1/{old.name}"]

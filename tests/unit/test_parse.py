@@ -12,6 +12,8 @@ import pytest
 from lab.hosts import parse
 from lab.hosts.parse import (
     ACCT_V3,
+    TCP_LISTEN,
+    UDP_UNCONNECTED,
     ProcessCpu,
     VagrantOutputError,
     cpu_deltas,
@@ -22,6 +24,7 @@ from lab.hosts.parse import (
     parse_proc_net,
     parse_ssh_config,
     parse_vagrant_status,
+    socket_table_ports,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "vagrant"
@@ -477,3 +480,59 @@ def test_ssh_config_blocks_keep_unknown_keys_and_every_identity_file() -> None:
     }
     with pytest.raises(ValueError, match=r"^ssh-config for 'n' lacks hostname, port$"):
         parse.parse_ssh_config("Host n\n  User u\n")
+
+
+# --- /proc/net/tcp and /proc/net/udp: is a pod's echo server listening yet -------------------
+
+PROCNET = Path(__file__).resolve().parents[1] / "data" / "procnet"
+
+
+def test_a_listening_tcp_socket_counts_and_a_connection_on_the_same_port_does_not() -> None:
+    # recorded on a 6.x kernel: a server on 0.0.0.0:8080 with one accepted connection, and
+    # before it started (only sshd's 2024 and TIME_WAIT leftovers)
+    listening = (PROCNET / "tcp-echo.txt").read_text()
+    before = (PROCNET / "tcp-none.txt").read_text()
+    assert socket_table_ports(listening, TCP_LISTEN) == {2024, 8080}
+    assert socket_table_ports(before, TCP_LISTEN) == {2024}
+    assert 8080 in socket_table_ports(listening, "01")  # the accepted connection, ESTABLISHED
+
+
+def test_a_bound_udp_socket_counts() -> None:
+    assert socket_table_ports((PROCNET / "udp-echo.txt").read_text(), UDP_UNCONNECTED) == {8080}
+    assert socket_table_ports((PROCNET / "udp-none.txt").read_text(), UDP_UNCONNECTED) == set()
+    assert socket_table_ports((PROCNET / "udp-echo.txt").read_text(), TCP_LISTEN) == set()
+
+
+def test_the_port_is_read_as_hex_after_the_last_colon() -> None:
+    header = (PROCNET / "udp-none.txt").read_text()
+    line = "   7: 0100007F:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1\n"
+    assert socket_table_ports(header + line + "\n", TCP_LISTEN) == {80}
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "it starts with ''"),
+        ("nsenter: cannot open /var/run/netns/x: No such file\n", "it starts with 'nsenter: "),
+        ("  sl  local_address rem_address\n", "it starts with 'sl  local_address rem_address'"),
+        (
+            "  sl  local_address rem_address   st\n   0: 00000000:1F90 00000000:0000\n",
+            "cannot read the line '0: 00000000:1F90 00000000:0000'",
+        ),
+        (
+            "  sl  local_address rem_address   st\n   0 00000000:1F90 00000000:0000 0A\n",
+            "cannot read the line '0 00000000:1F90",
+        ),
+        (
+            "  sl  local_address rem_address   st\n   0: 00000000 00000000:0000 0A\n",
+            "cannot read the line '0: 00000000 00000000:0000 0A'",
+        ),
+        (
+            "  sl  local_address rem_address   st\n   0: 00000000:1G90 00000000:0000 0A\n",
+            "cannot read the port of '0: 00000000:1G90",
+        ),
+    ],
+)
+def test_what_is_not_a_socket_table_is_told_not_guessed(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        socket_table_ports(text, TCP_LISTEN)
