@@ -59,10 +59,11 @@ def test_validate_on_a_fifo_answers_within_a_second_with_exit_2(
 
 
 def test_python_m_lab_validate_on_a_fifo_exits_2_at_once(tmp_path: Path) -> None:
-    """The real command line, in a process of its own (its start-up is most of the time)."""
+    """The real command line, in a process of its own. A hang is caught by the timeout; the
+    in-process test above holds the 1 s bound (a start-up timed here failed under mutmut's
+    trampolines on a busy 2-core host: 10.7 s)."""
     fifo = tmp_path / "lab.yaml"
     os.mkfifo(fifo)
-    start = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "lab", "validate", "--no-host-check", str(fifo)],
         cwd=ROOT,
@@ -73,7 +74,6 @@ def test_python_m_lab_validate_on_a_fifo_exits_2_at_once(tmp_path: Path) -> None
     )
     assert done.returncode == 2, done.stderr
     assert "is a FIFO (named pipe), not a lab file" in done.stdout + done.stderr
-    assert time.monotonic() - start < 10
 
 
 @pytest.mark.parametrize(
