@@ -629,7 +629,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "jwt",
         "a JSON Web Token (eyJ... . eyJ... . signature), a service-account token alone on a "
-        "line or anywhere",
+        "line or anywhere it starts a word (after a space, quote, '=', ':', a %XX escape, ...)",
         f"{_JWT_EXAMPLE}\n",
         f"{MASK}\n",
         _mask_jwts,
@@ -755,6 +755,9 @@ LIMITS = (
     "string): `password=a b` masks `a b`, and `KEY=value cmd` masks `cmd` too.",
     "A JWT's signature is base64url, whose alphabet holds '_' and '-': a '_' or '-' right "
     "after a JWT (and what follows up to the next other character) is masked with it.",
+    "A JWT glued to the letters or digits before it (`ideyJ...`) is taken for the tail of a "
+    "longer word and is not masked; kubeadm, kubectl and the suite print a token after a "
+    "space, a quote, '=', ':' or a %XX escape.",
     "A URL password may hold '/', '@', ':', '?', '#' or %XX: when a host name (with a dot, "
     "`localhost` or an address) follows its first '@', the userinfo ends there (`u:pw@"
     "mirror.example/@scope`), else at the last '@' before a host, which masks a path's '@' "
