@@ -507,6 +507,15 @@ def test_the_port_is_read_as_hex_after_the_last_colon() -> None:
     header = (PROCNET / "udp-none.txt").read_text()
     line = "   7: 0100007F:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1\n"
     assert socket_table_ports(header + line + "\n", TCP_LISTEN) == {80}
+    # a blank line (two tables read in a row) is passed over, not the end of the table
+    later = line.replace(":0050 ", ":1F90 ")
+    assert socket_table_ports(header + line + "\n" + later, TCP_LISTEN) == {80, 8080}
+
+
+def test_a_long_first_line_is_quoted_to_80_characters() -> None:
+    with pytest.raises(ValueError) as err:
+        socket_table_ports("x" * 79 + "yz", TCP_LISTEN)
+    assert str(err.value) == f"not a /proc/net socket table: it starts with {'x' * 79 + 'y'!r}"
 
 
 @pytest.mark.parametrize(
