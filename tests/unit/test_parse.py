@@ -510,6 +510,9 @@ def test_the_port_is_read_as_hex_after_the_last_colon() -> None:
     # a blank line (two tables read in a row) is passed over, not the end of the table
     later = line.replace(":0050 ", ":1F90 ")
     assert socket_table_ports(header + line + "\n" + later, TCP_LISTEN) == {80, 8080}
+    # the last colon: what is before it is the address, whatever it holds
+    odd = line.replace(" 0100007F:0050 ", " 01:00:00:7F:0051 ")
+    assert socket_table_ports(header + odd, TCP_LISTEN) == {81}
 
 
 def test_a_long_first_line_is_quoted_to_80_characters() -> None:
