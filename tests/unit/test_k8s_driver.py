@@ -856,4 +856,3 @@ def test_a_udp_probe_with_a_payload_of_its_own_sends_it_last_as_agnhosts_echo() 
     assert parse_agnhost_or_busybox("10.244.1.0:40001\np0\nnltp.r1.n1.n2") == probes.Echo(
         "10.244.1.0", "p0"
     )
-

@@ -516,7 +516,7 @@ def test_the_port_is_read_as_hex_after_the_last_colon() -> None:
 
 
 def test_a_long_first_line_is_quoted_to_80_characters() -> None:
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match="not a /proc/net socket table") as err:
         socket_table_ports("x" * 79 + "yz", TCP_LISTEN)
     assert str(err.value) == f"not a /proc/net socket table: it starts with {'x' * 79 + 'y'!r}"
 

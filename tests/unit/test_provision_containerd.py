@@ -20,13 +20,20 @@ from provision.containerd import (
     render_containerd_dropin,
     render_runtime_unit,
 )
+from provision.model import Step
 from tests.fakes import TEST_IMAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_lab(ROOT / "labs" / "ci-debian12.yaml")
 NODE = LAB.node("node1")
 IMAGES = TEST_IMAGES
-STEP = containerd_step(IMAGES)
+
+
+def step() -> Step[ContainerdFacts]:
+    """The step, built in the test (mutmut's workers fork after import: a step built at
+    import keeps the original code in its lambdas)."""
+    return containerd_step(IMAGES)
+
 
 # /proc/self/status lines as root prints them in the box's VM (all 41 capabilities) and in a
 # microVM host without CAP_SYS_RESOURCE (bit 24 clear)
@@ -59,17 +66,23 @@ def outputs(
 
 
 def parse_containerd(outputs: list[Output]) -> ContainerdFacts:
-    return STEP.read_positional(LAB, NODE, outputs)
+    return step().read_positional(LAB, NODE, outputs)
 
 
 # findmnt 2.38 (Debian 12) on the read-only bind mount of crun the step makes
 FINDMNT_RO = "ro,relatime,errors=remount-ro\n"
-UNIT = render_runtime_unit("/usr/bin/crun", "/usr/local/libexec/netlab/crun")
-DROPIN = render_containerd_dropin("/usr/local/libexec/netlab/crun")
+
+
+def unit() -> str:
+    return render_runtime_unit("/usr/bin/crun", "/usr/local/libexec/netlab/crun")
+
+
+def dropin() -> str:
+    return render_containerd_dropin("/usr/local/libexec/netlab/crun")
 
 
 def test_the_probe_reads_eleven_things_in_one_round_trip() -> None:
-    probes = STEP.commands(LAB, NODE)
+    probes = step().commands(LAB, NODE)
     assert len(probes) == 11
     assert probes[7].argv == ("sh", "-c", "command -v crun")  # the lab's oci_runtime
     assert probes[8].argv == ("cat", "/etc/systemd/system/usr-local-libexec-netlab-crun.mount")
@@ -105,7 +118,7 @@ def test_a_node_without_the_images_needs_config_restart_wait_and_the_import() ->
     assert facts.started_at == 1764529000
     assert facts.login_gid == 1000
     assert facts.can_lower_oom_score_adj
-    plan = STEP.plan(LAB, NODE, facts)
+    plan = step().plan(LAB, NODE, facts)
     assert [c.argv[:2] for c in plan] == [
         ("install", "-D"),
         ("install", "-D"),
@@ -125,44 +138,44 @@ def test_a_node_without_the_images_needs_config_restart_wait_and_the_import() ->
 
 def test_the_dry_run_finds_the_images_in_the_netlab_box_and_imports_them_on_any_other() -> None:
     assert LAB.vm.box_build == "debian12"
-    planned = STEP.plan(LAB, NODE, STEP.fresh(LAB, NODE))
+    planned = step().plan(LAB, NODE, step().fresh(LAB, NODE))
     assert planned, "config, restart, wait"
     assert not [c for c in planned if "import" in c.argv]
     other = replace(LAB, vm=replace(LAB.vm, box_build="", box_version="1.0"))
-    planned = STEP.plan(other, NODE, STEP.fresh(other, NODE))
+    planned = step().plan(other, NODE, step().fresh(other, NODE))
     assert planned[-1].stdin_file == IMAGES.archive
 
 
 def provisioned(**changed: tuple[int, str]) -> list[Output]:
-    config = STEP.plan(LAB, NODE, parse_containerd(outputs()))[3].stdin
+    config = step().plan(LAB, NODE, parse_containerd(outputs()))[3].stdin
     assert config is not None
     done = {
         "config": (0, config),
         "mtime": (0, "1764530100\n"),
         "started": (0, "@1764530105\n"),
         "images": (0, CTR_LIST_OURS),
-        "unit": (0, UNIT),
-        "dropin": (0, DROPIN),
+        "unit": (0, unit()),
+        "dropin": (0, dropin()),
         "findmnt": (0, FINDMNT_RO),
     }
     return outputs(**{**done, **changed})
 
 
 def test_a_provisioned_node_as_its_probes_print_it_plans_nothing() -> None:
-    assert STEP.plan(LAB, NODE, parse_containerd(provisioned())) == ()
+    assert step().plan(LAB, NODE, parse_containerd(provisioned())) == ()
 
 
 def test_the_runtime_runs_from_a_read_only_mount_that_containerd_requires() -> None:
     """No clone of the runtime per call: the shim calls crun through its read-only bind mount,
     with the variable that says so in containerd's (and so the shim's) environment."""
-    plan = STEP.plan(LAB, NODE, parse_containerd(outputs()))
+    plan = step().plan(LAB, NODE, parse_containerd(outputs()))
     assert plan[0].argv[-1] == "/etc/systemd/system/usr-local-libexec-netlab-crun.mount"
-    assert "What=/usr/bin/crun\nWhere=/usr/local/libexec/netlab/crun\n" in UNIT
-    assert "Options=bind,ro\n" in UNIT
+    assert "What=/usr/bin/crun\nWhere=/usr/local/libexec/netlab/crun\n" in unit()
+    assert "Options=bind,ro\n" in unit()
     assert plan[1].argv[-1] == "/etc/systemd/system/containerd.service.d/netlab-oci-runtime.conf"
-    assert plan[1].stdin == DROPIN
-    assert "RequiresMountsFor=/usr/local/libexec/netlab/crun\n" in DROPIN
-    assert "Environment=_LIBCONTAINER_CLONED_BINARY=1\n" in DROPIN
+    assert plan[1].stdin == dropin()
+    assert "RequiresMountsFor=/usr/local/libexec/netlab/crun\n" in dropin()
+    assert "Environment=_LIBCONTAINER_CLONED_BINARY=1\n" in dropin()
     assert '  BinaryName = "/usr/local/libexec/netlab/crun"\n' in (plan[3].stdin or "")
 
 
@@ -174,7 +187,7 @@ def test_the_runtime_runs_from_a_read_only_mount_that_containerd_requires() -> N
 def test_a_runtime_mount_gone_or_writable_restarts_containerd_which_mounts_it(
     findmnt: tuple[int, str],
 ) -> None:
-    plan = STEP.plan(LAB, NODE, parse_containerd(provisioned(findmnt=findmnt)))
+    plan = step().plan(LAB, NODE, parse_containerd(provisioned(findmnt=findmnt)))
     assert [c.argv[:2] for c in plan] == [("systemctl", "restart"), ("timeout", "60")]
 
 
@@ -197,10 +210,10 @@ def test_the_mount_unit_is_named_as_systemd_escape_names_it(path: str, unit: str
 
 
 def test_the_config_names_the_labs_oci_runtime_and_a_node_without_it_is_an_error() -> None:
-    plan = STEP.plan(LAB, NODE, parse_containerd(outputs()))
+    plan = step().plan(LAB, NODE, parse_containerd(outputs()))
     assert "What=/usr/bin/crun\n" in (plan[0].stdin or "")  # where `command -v crun` found it
     with pytest.raises(ValueError, match="oci_runtime crun is not installed") as err:
-        STEP.plan(LAB, NODE, parse_containerd(outputs(oci=(1, ""))))
+        step().plan(LAB, NODE, parse_containerd(outputs(oci=(1, ""))))
     assert str(err.value) == (
         "node1: oci_runtime crun is not installed (its box predates it); rebuild the lab "
         "from the current box: `make destroy lab LAB=ci-debian12`"
@@ -217,14 +230,14 @@ def test_containerd_down_reads_as_not_active_with_no_images() -> None:
 def test_without_cap_sys_resource_the_config_restricts_oom_score_adj() -> None:
     facts = parse_containerd(outputs(status=(0, STATUS_NO_SYS_RESOURCE)))
     assert not facts.can_lower_oom_score_adj
-    config = STEP.plan(LAB, NODE, facts)[3].stdin or ""
+    config = step().plan(LAB, NODE, facts)[3].stdin or ""
     assert "restrict_oom_score_adj = true" in config
 
 
 def test_an_unreadable_login_group_is_an_error_not_root() -> None:
     facts = parse_containerd(outputs(gid=(1, "")))
     with pytest.raises(ValueError, match="login user's group"):
-        STEP.plan(LAB, NODE, facts)
+        step().plan(LAB, NODE, facts)
 
 
 def test_a_streamed_file_is_shown_never_inlined_and_cannot_be_probed() -> None:
@@ -247,7 +260,7 @@ def test_the_mount_unit_name_is_what_this_hosts_systemd_escape_prints(path: str)
 
 
 def test_each_containerd_fact_reads_only_a_successful_answer() -> None:
-    facts = STEP.facts(LAB, NODE)
+    facts = step().facts(LAB, NODE)
 
     def parsed(name: str, code: int, stdout: str) -> object:
         return facts[name].parse(Output(code, stdout))
@@ -268,7 +281,7 @@ def test_each_containerd_fact_reads_only_a_successful_answer() -> None:
 
 
 def test_the_step_reads_each_containerd_fact_with_its_command() -> None:
-    facts = STEP.facts(LAB, NODE)
+    facts = step().facts(LAB, NODE)
     where = "/usr/local/libexec/netlab/crun"
     assert {k: (f.name, render_shown(f.command)) for k, f in facts.items()} == {
         "config": ("file /etc/containerd/config.toml", "sudo -n cat /etc/containerd/config.toml"),
@@ -302,16 +315,16 @@ def test_a_config_written_the_second_containerd_started_is_not_stale() -> None:
     """The step writes the config, then restarts containerd: both often fall in the same
     second, and the next run must plan nothing; a config newer by a second restarts it."""
     same = provisioned(mtime=(0, "1764530105\n"), started=(0, "@1764530105\n"))
-    assert STEP.plan(LAB, NODE, parse_containerd(same)) == ()
+    assert step().plan(LAB, NODE, parse_containerd(same)) == ()
     newer = provisioned(mtime=(0, "1764530106\n"), started=(0, "@1764530105\n"))
-    assert [c.argv[:2] for c in STEP.plan(LAB, NODE, parse_containerd(newer))] == [
+    assert [c.argv[:2] for c in step().plan(LAB, NODE, parse_containerd(newer))] == [
         ("systemctl", "restart"),
         ("timeout", "60"),
     ]
 
 
 def test_the_unprivileged_probes_are_exactly_these_commands_without_sudo() -> None:
-    facts = STEP.facts(LAB, NODE)
+    facts = step().facts(LAB, NODE)
     where = "/usr/local/libexec/netlab/crun"
     expected = {
         "config_mtime": Command(("stat", "-c", "%Y", "/etc/containerd/config.toml"), sudo=False),
@@ -329,7 +342,7 @@ def test_the_unprivileged_probes_are_exactly_these_commands_without_sudo() -> No
 
 
 def test_only_the_timestamps_at_sign_is_taken_off() -> None:
-    facts = STEP.facts(LAB, NODE)
+    facts = step().facts(LAB, NODE)
     assert facts["started_at"].parse(Output(0, "@1764529000\n")) == 1764529000
     assert facts["started_at"].parse(Output(0, "X1764529000\n")) is None
     assert facts["started_at"].parse(Output(0, "n/a\n")) is None
@@ -354,13 +367,13 @@ def test_the_ci_lab_provisions_in_one_phase_every_step_on_both_nodes() -> None:
 
 
 def test_the_steps_plan_names_the_node_it_plans_for_when_it_cannot_go_on() -> None:
-    fresh = STEP.fresh(LAB, NODE)
+    fresh = step().fresh(LAB, NODE)
     with pytest.raises(ValueError, match=r"^node1: cannot read the login user's group"):
-        STEP.plan(LAB, NODE, replace(fresh, login_gid=None))
+        step().plan(LAB, NODE, replace(fresh, login_gid=None))
 
 
 def test_a_fresh_node_of_a_box_we_did_not_build_has_no_images_yet() -> None:
-    ours = STEP.fresh(LAB, NODE)
+    ours = step().fresh(LAB, NODE)
     assert ours.images == tuple(ref for _, ref in IMAGES.refs) != ()
     other_box = replace(LAB, vm=replace(LAB.vm, box_build=""))
-    assert STEP.fresh(other_box, other_box.node("node1")).images == ()
+    assert step().fresh(other_box, other_box.node("node1")).images == ()

@@ -35,8 +35,14 @@ from provision.steps import steps_for
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_lab(ROOT / "labs" / "guide-centos7.yaml")
 UPSTREAM = (ROOT / "labs" / "vendor" / "kube-flannel-v0.14.0.yml").read_text()
-STEPS = {s.key: s for s in steps_for(LAB, UPSTREAM)}
 WORKER = LAB.node("k8s-node1")
+
+
+def step(key: str) -> AnyStep:
+    """The guide lab's step `key`, built in the test: mutmut's workers fork after import,
+    and a step built at import keeps the original code in its lambdas."""
+    return {s.key: s for s in steps_for(LAB, UPSTREAM)}[key]
+
 
 PROC_MODULES = (
     "br_netfilter 22256 0 - Live 0xffffffffc0472000\n"
@@ -81,10 +87,10 @@ def test_kubernetes_packages_from_rpm_and_systemctl_output() -> None:
     installed = (
         "kubelet 1.18.1\nkubeadm 1.18.1\nkubectl 1.18.1\nkubernetes-cni 0.8.7\ncri-tools 1.13.0\n"
     )
-    _, plan = run(STEPS["kubernetes-packages"], (0, repo), (0, installed), (0, "enabled\n"))
+    _, plan = run(step("kubernetes-packages"), (0, repo), (0, installed), (0, "enabled\n"))
     assert plan == ()
     _, plan = run(
-        STEPS["kubernetes-packages"],
+        step("kubernetes-packages"),
         (0, repo),
         (
             3,
@@ -111,30 +117,30 @@ def test_docker_from_repo_rpm_daemon_json_and_systemctl_output() -> None:
         (0, "active\n"),
         (0, "enabled\n"),
     )
-    assert run(STEPS["docker"], *done)[1] == ()
+    assert run(step("docker"), *done)[1] == ()
     stopped = (*done[:3], (3, "inactive\n"), (1, "disabled\n"))
-    assert run(STEPS["docker"], *stopped)[1] == (
+    assert run(step("docker"), *stopped)[1] == (
         "systemctl enable docker",
         "systemctl restart docker",
     )
 
 
 def test_swap_from_proc_swaps_and_the_installers_fstab() -> None:
-    facts, plan = run(STEPS["swap"], (0, PROC_SWAPS_ON), (0, FSTAB))
+    facts, plan = run(step("swap"), (0, PROC_SWAPS_ON), (0, FSTAB))
     assert facts.active == ("/dev/dm-1",)  # type: ignore[attr-defined]
     assert plan[0] == "swapoff -a"
     off_fstab = FSTAB.replace("/dev/mapper/centos-swap", "#/dev/mapper/centos-swap")
-    assert run(STEPS["swap"], (0, PROC_SWAPS_OFF), (0, off_fstab))[1] == ()
+    assert run(step("swap"), (0, PROC_SWAPS_OFF), (0, off_fstab))[1] == ()
 
 
 def test_bridge_netfilter_from_proc_modules_and_sysctl_output() -> None:
     live = "".join(f"{k} = {v}\n" for k, v in BRIDGE_SYSCTLS.items())
     done = ((0, PROC_MODULES), (0, MODULES_CONTENT), (0, sysctl_file(BRIDGE_SYSCTLS)), (0, live))
-    assert run(STEPS["bridge-nf"], *done)[1] == ()
+    assert run(step("bridge-nf"), *done)[1] == ()
     # before br_netfilter is loaded sysctl cannot even name the keys
     missing = "sysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables: No such file\n"
     facts, plan = run(
-        STEPS["bridge-nf"],
+        step("bridge-nf"),
         (0, PROC_MODULES.split("\n", 2)[2]),
         (1, ""),
         (1, ""),
@@ -150,9 +156,9 @@ def test_kubeconfig_from_sha256sum_and_stat_output() -> None:
     sums = "".join(f"{SUM}  {p}\n" for p in (el7.ADMIN_CONF, *targets))
     stats = "".join(f"{p} 600 {owner}\n" for p, owner in targets.items())
     stats += "/home/vagrant/.kube 700 vagrant\n"
-    assert run(STEPS["kubeconfig"], (0, sums), (0, stats))[1] == ()
+    assert run(step("kubeconfig"), (0, sums), (0, stats))[1] == ()
     missing = f"{SUM}  {el7.ADMIN_CONF}\n"
-    _, plan = run(STEPS["kubeconfig"], (1, missing), (1, ""))
+    _, plan = run(step("kubeconfig"), (1, missing), (1, ""))
     assert len(plan) == 1 + len(targets), "the user's ~/.kube, then each copy"
 
 
@@ -166,7 +172,7 @@ def test_kubeconfig_from_sha256sum_and_stat_output() -> None:
     ids=["checksum-on", "checksum-off", "no-flannel-device-yet"],
 )
 def test_vxlan_offload_from_ethtool_output(ethtool: tuple[int, str], expected: tuple[str]) -> None:
-    assert run(STEPS["vxlan-offload"], (0, el7.OFFLOAD_RULE_CONTENT), ethtool)[1] == expected
+    assert run(step("vxlan-offload"), (0, el7.OFFLOAD_RULE_CONTENT), ethtool)[1] == expected
 
 
 JOIN_OUTPUT = (

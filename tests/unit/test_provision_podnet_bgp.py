@@ -18,25 +18,29 @@ from tests.fakes import TEST_IMAGES
 ROOT = Path(__file__).resolve().parents[2]
 LAB = load_lab(ROOT / "labs" / "ci-debian12-routed-bgp.yaml")
 NODE = LAB.node("node1")
-CONF = render_bird_conf(LAB, NODE)
+
+
+def conf() -> str:
+    """node1's bird.conf, rendered in the test (mutmut's workers fork after import)."""
+    return render_bird_conf(LAB, NODE)
 
 
 def test_a_fresh_node_gets_birds_configuration_and_a_restart() -> None:
     fresh = steps.bird_node().fresh(LAB, NODE)
     assert steps.bird_node().plan(LAB, NODE, fresh) == (
-        write_file("/etc/bird/bird.conf", CONF, mode="0640", owner="bird"),
+        write_file("/etc/bird/bird.conf", conf(), mode="0640", owner="bird"),
         cmd("systemctl", "restart", "bird"),
     )
 
 
 def test_a_node_already_done_plans_nothing() -> None:
-    done = steps.BirdFacts(installed=True, conf=CONF, enabled=True, active=True)
+    done = steps.BirdFacts(installed=True, conf=conf(), enabled=True, active=True)
     assert steps.bird_node().plan(LAB, NODE, done) == ()
 
 
 def test_bird_disabled_or_stopped_is_enabled_and_started_again() -> None:
-    off = steps.BirdFacts(installed=True, conf=CONF, enabled=False, active=False)
-    assert steps.plan_bird(CONF, off) == (
+    off = steps.BirdFacts(installed=True, conf=conf(), enabled=False, active=False)
+    assert steps.plan_bird(conf(), off) == (
         cmd("systemctl", "enable", "bird"),
         cmd("systemctl", "restart", "bird"),
     )
@@ -44,7 +48,7 @@ def test_bird_disabled_or_stopped_is_enabled_and_started_again() -> None:
 
 def test_a_node_without_bird2_installs_it_through_a_mirror() -> None:
     bare = steps.BirdFacts(installed=False, conf=None, enabled=False, active=False)
-    install, *_ = steps.plan_bird(CONF, bare)
+    install, *_ = steps.plan_bird(conf(), bare)
     assert install.argv == ("apt-get", "install", "-y", "--no-install-recommends", "bird2")
     assert install.mirror
 
