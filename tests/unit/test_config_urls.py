@@ -80,3 +80,23 @@ def test_a_listed_repository_key_may_not_be_empty(
     # repository is one yum will fetch
     assert problems_of(GUIDE, {path: keys}) == problems
     assert problems_of(GUIDE, {"os.gpgkey_url": ""}) == []
+
+
+def test_a_dot_dot_in_the_query_is_no_path_segment_but_a_plain_paths_is() -> None:
+    from lab.model.config import _climbs_out
+
+    # only a URL's path is a path: '/../' in its query string climbs nowhere
+    assert _climbs_out("https://m.example/repo?next=/../x") is False
+    assert _climbs_out("https://m.example/repo/../x?next=y") is True
+    # a path with no scheme is all path, '?' and all
+    assert _climbs_out("repo/x?/../y") is True
+
+
+def test_a_path_is_decoded_three_times_at_most_and_an_unparsable_url_climbs_nowhere() -> None:
+    from lab.model.config import _climbs_out
+
+    three = "%25252e%25252e"  # '..' percent-encoded three times over
+    assert _climbs_out(f"https://m.example/a/{three}/b") is True
+    assert _climbs_out(f"https://m.example/a/{three.replace('%25', '%2525', 1)}/b") is False
+    # urlsplit refuses an open IPv6 bracket: the URL check tells it, not this one
+    assert _climbs_out("https://[fe80::1/../x") is False

@@ -55,3 +55,19 @@ def test_a_word_joined_to_ascii_letters_fakes_ascii(text: str, positions: tuple[
 )
 def test_the_fix_says_delete_only_when_nothing_is_a_look_alike(text: str, fix: str) -> None:
     assert lookalike.retype_fix(text) == fix
+
+
+def test_explain_names_the_first_two_suspects_and_counts_the_rest() -> None:
+    co, ce, ca = "\u043e", "\u0435", "\u0430"  # Cyrillic o, ie, a
+    o = "U+043E CYRILLIC SMALL LETTER O, which looks like 'o', at position 1 (after 'n')"
+    e = f"U+0435 CYRILLIC SMALL LETTER IE, which looks like 'e', at position 3 (after 'n{co}d')"
+    assert lookalike.explain(f"n{co}d{ce}s") == f"{o}; {e}"  # two: no count
+    assert lookalike.explain(f"n{co}d{ce}s n{ca}me") == f"{o}; {e}; and 1 more"
+    assert lookalike.explain(f"n{co}d{ce}s n{ca}m{ce}") == f"{o}; {e}; and 2 more"
+    assert lookalike.explain(f"n{co}d{ce}s", limit=1) == f"{o}; and 1 more"
+    assert lookalike.explain("nodes") == ""
+
+
+def test_a_letter_that_is_no_suspect_does_not_end_the_search() -> None:
+    # 'é' is a letter of its own (no look-alike): the no-break space after it is still found
+    assert lookalike.suspects("café\u00a0x") == (Suspect(4, "\u00a0", " ", "space"),)

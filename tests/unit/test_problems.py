@@ -89,3 +89,8 @@ def test_an_echo_built_afresh_keeps_its_bounds() -> None:
     assert echo.repr(object.__new__(type("T", (), {"__repr__": lambda s: "z" * 70}))) == (
         "z" * 28 + "..." + "z" * 29
     )
+
+
+def test_a_long_integer_is_echoed_by_its_digits_and_a_boolean_by_its_name() -> None:
+    assert echo(10**30) == "10000000000000000000… (31 digits)"
+    assert echo(True) == "True"

@@ -188,3 +188,48 @@ def test_a_fields_type_is_told_in_the_words_of_a_yaml_file() -> None:
 def test_a_value_of_a_kind_yaml_has_no_name_for_says_so() -> None:
     assert kind_of(complex(1, 2)) == "a value of a kind YAML has no name for here"
     assert kind_of(frozenset()) == "a set (!!set)"
+
+
+def test_what_shows_nothing_is_dropped_and_other_spaces_made_plain() -> None:
+    from lab.model.strict import _cleaned
+
+    # line and paragraph separators are spaces; a Hangul filler is a letter that shows nothing
+    assert _cleaned("a\u2028b\u2029c") == "a b c"
+    assert _cleaned(" a\u3164b\u200bc ") == "abc"
+    assert _cleaned("a\u00a0b\tc") == "a b c"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (10**30, "10000000000000000000… (31 digits)"),  # as the problem echoes it
+        (1.5, "1.5"),
+    ],
+)
+def test_a_number_for_an_address_is_shown_as_written(value: object, shown: str) -> None:
+    from lab.model.strict import DecodeError, ipv4_address
+
+    with pytest.raises(DecodeError) as err:
+        ipv4_address(value, "nodes[0].ip")
+    assert str(err.value).startswith(f"nodes[0].ip = {shown}: is a number ({shown}), not an IPv4")
+
+
+def test_an_oversized_number_for_an_address_is_shown_by_its_text() -> None:
+    from lab.model.strict import DecodeError, ipv4_network
+    from lab.model.yamldoc import _oversized
+
+    digits = "1" * 25
+    with pytest.raises(DecodeError) as err:
+        ipv4_network(_oversized(digits), "pod_network.cidr")
+    assert f": is a number ({digits}), not an IPv4 CIDR" in str(err.value)
+
+
+def test_a_boolean_for_an_address_is_told_at_its_field() -> None:
+    from lab.model.strict import DecodeError, ipv4_address, ipv4_network
+
+    for decode in (ipv4_address, ipv4_network):
+        with pytest.raises(DecodeError) as err:
+            decode(True, "nodes[0].ip")
+        assert (
+            str(err.value) == "nodes[0].ip = True: was read as true or false, not as text; quote it"
+        )

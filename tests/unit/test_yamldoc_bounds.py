@@ -87,3 +87,12 @@ def test_values_counted_through_aliases_are_bounded() -> None:
         f"<file>: expands to more than {MAX_VALUES} values through its aliases (*name); a lab "
         "file needs a few hundred: write the values out, or alias less"
     ]
+
+
+def test_a_number_of_exactly_the_most_digits_is_read_and_one_more_is_not() -> None:
+    from lab.model.yamldoc import MAX_NUMBER_DIGITS, _oversized
+
+    assert _oversized("1" * MAX_NUMBER_DIGITS) is None
+    too_long = _oversized("1" * (MAX_NUMBER_DIGITS + 1))
+    assert too_long is not None
+    assert too_long.oversized
