@@ -54,3 +54,10 @@ def test_a_control_character_in_a_name_is_a_suspect_that_shows_nothing() -> None
     (found,) = suspects("node\x011")
     assert (found.position, found.kind, found.looks_like) == (4, "control", "")
     assert found.code_point == "U+0001 (unnamed, Cc)"
+
+
+def test_no_printable_ascii_character_is_a_suspect_of_any_kind() -> None:
+    # suspects() skips these before asking _classify: the answer would be the same
+    from lab.model.lookalike import _classify
+
+    assert [c for c in map(chr, range(0x20, 0x7F)) if _classify(c) is not None] == []

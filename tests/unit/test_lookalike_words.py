@@ -71,3 +71,10 @@ def test_explain_names_the_first_two_suspects_and_counts_the_rest() -> None:
 def test_a_letter_that_is_no_suspect_does_not_end_the_search() -> None:
     # 'é' is a letter of its own (no look-alike): the no-break space after it is still found
     assert lookalike.suspects("café\u00a0x") == (Suspect(4, "\u00a0", " ", "space"),)
+
+
+def test_a_look_alike_in_a_plain_foreign_word_does_not_end_the_search() -> None:
+    # Russian "privet": its look-alike letters are no suspects in a Russian word, and the
+    # no-break space after the word still is
+    word = "\u043f\u0440\u0438\u0432\u0435\u0442"
+    assert lookalike.suspects(f"{word}\u00a0x") == (Suspect(6, "\u00a0", " ", "space"),)
