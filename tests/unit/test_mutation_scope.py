@@ -122,3 +122,11 @@ def test_the_test_scan_knows_an_import_from_a_module_in_scope_from_one_outside()
     names = _in_scope_names(tree, {"lab.net.netmath"})
     assert names == {"overlaps"}
     assert _import_time_calls(tree, names) == {"overlaps"}
+
+
+def test_a_mutants_own_module_tests_are_named_from_its_module() -> None:
+    from tests.unit.conftest import own_tests_prefix
+
+    assert own_tests_prefix("lab.common.redact.x__policy__mutmut_3") == "test_redact"
+    assert own_tests_prefix("lab.model.yamldoc.xǁStrictLoaderǁscan__mutmut_22") == "test_yamldoc"
+    assert own_tests_prefix("e2e.hostnet.x_rule_matches__mutmut_23") == "test_hostnet"
