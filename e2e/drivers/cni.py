@@ -20,6 +20,7 @@ from typing import Any
 
 from e2e import cnirt, probes
 from e2e.drivers.base import (
+    ECHO_CONTAINER,
     ECHO_LISTENS,
     CommandLog,
     Container,
@@ -124,7 +125,7 @@ def echo_server(port: int = ECHO_PORT, python: str = "python3") -> Container:
     """A container that answers every TCP connection and UDP datagram with the client address
     it saw, its pod's name and its own address (lab/runtime/echo.py: identity_echo_args),
     with the node's own tools (`python`: the node's interpreter)."""
-    return Container("echo", echo.identity_echo_args(port, python))
+    return Container(ECHO_CONTAINER, echo.identity_echo_args(port, python))
 
 
 def client_probe(ip: str, port: int = ECHO_PORT, timeout_s: int = 5) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from e2e import probes
 from e2e.drivers.base import (
+    ECHO_CONTAINER,
     ECHO_LISTENS,
     NO_EXIT_CODE,
     CellResults,
@@ -382,7 +383,9 @@ class CriDriver:
     def echo_container(self) -> Container:
         """The echo server from the client image (busybox's applets, socat, iproute2), so that
         it answers the scenarios' `readlink` and `ip addr` as its pod's client does."""
-        return Container("echo", echo.identity_echo_args(ECHO_PORT), self.images.ref("client"))
+        return Container(
+            ECHO_CONTAINER, echo.identity_echo_args(ECHO_PORT), self.images.ref("client")
+        )
 
     def client_container(self, name: str = "client") -> Container:
         return Container(name, ("catatonit", "-P"), self.images.ref("client"))

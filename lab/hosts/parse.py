@@ -188,11 +188,10 @@ def socket_table_ports(text: str, state: str) -> frozenset[int]:
         words = line.split()
         if not words:
             continue
-        address = words[1].rpartition(":") if len(words) > 3 else ("", "", "")
-        if not words[0].endswith(":") or not address[1]:
+        if len(words) < 4 or not words[0].endswith(":") or ":" not in words[1]:
             raise ValueError(f"/proc/net socket table: cannot read the line {line.strip()!r}")
         try:
-            port = int(address[2], 16)
+            port = int(words[1].rpartition(":")[2], 16)
         except ValueError:
             raise ValueError(
                 f"/proc/net socket table: cannot read the port of {line.strip()!r}"
